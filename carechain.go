@@ -1,0 +1,166 @@
+// Package carechain holds the domain types of carechain, a consortium ledger for
+// patient-controlled health records: organizations, principals (admins,
+// practitioners, researchers, patients) and their roles.
+//
+// The other packages implement the system around these types: tx encodes and
+// signs transactions, ledger executes them, store persists state, node runs a
+// CometBFT node, api serves HTTP. Nothing here does I/O.
+package carechain
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// OrgType is the kind of a consortium member.
+type OrgType string
+
+// Organization types known to the ledger.
+const (
+	OrgHospital OrgType = "hospital"
+	OrgLab      OrgType = "lab"
+	OrgPharmacy OrgType = "pharmacy"
+	OrgInsurer  OrgType = "insurer"
+	OrgResearch OrgType = "research"
+)
+
+var orgTypes = []OrgType{OrgHospital, OrgLab, OrgPharmacy, OrgInsurer, OrgResearch}
+
+// OrgTypes lists every valid organization type.
+func OrgTypes() []OrgType { return slices.Clone(orgTypes) }
+
+// Valid reports whether t is a known organization type.
+func (t OrgType) Valid() bool { return slices.Contains(orgTypes, t) }
+
+// Organization is a consortium member. Its admins are principals of kind KindAdmin.
+type Organization struct {
+	ID   string  `cbor:"1,keyasint" json:"id"`
+	Name string  `cbor:"2,keyasint" json:"name"`
+	Type OrgType `cbor:"3,keyasint" json:"type"`
+}
+
+// Kind says what a principal is.
+type Kind string
+
+// Principal kinds.
+const (
+	// KindAdmin administers an organization: it registers practitioners and revokes their keys.
+	KindAdmin Kind = "admin"
+	// KindPractitioner is a member of staff of an organization (physician, clerk, researcher, ...).
+	KindPractitioner Kind = "practitioner"
+	// KindPatient owns their records and their key; no organization can revoke it.
+	KindPatient Kind = "patient"
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindAdmin || k == KindPractitioner || k == KindPatient }
+
+// Role is what a practitioner does within their organization. Consent and
+// approval rules (later issues) are written in terms of roles.
+type Role string
+
+// Roles known to the ledger. A registration naming any other role is rejected,
+// so a typo cannot silently create a role nobody's rules refer to.
+const (
+	RolePhysician         Role = "physician"
+	RoleNurse             Role = "nurse"
+	RoleSpecialist        Role = "specialist"
+	RoleRadiologist       Role = "radiologist"
+	RoleHeadOfRadiology   Role = "head-of-radiology"
+	RoleHeadOfDepartment  Role = "head-of-department"
+	RoleHospitalAuthority Role = "hospital-authority"
+	RoleRegistrationClerk Role = "registration-clerk"
+	RoleLabTechnician     Role = "lab-technician"
+	RolePharmacist        Role = "pharmacist"
+	RoleClaimsOfficer     Role = "claims-officer"
+	RoleResearcher        Role = "researcher"
+)
+
+var roles = []Role{
+	RolePhysician, RoleNurse, RoleSpecialist, RoleRadiologist, RoleHeadOfRadiology,
+	RoleHeadOfDepartment, RoleHospitalAuthority, RoleRegistrationClerk, RoleLabTechnician,
+	RolePharmacist, RoleClaimsOfficer, RoleResearcher,
+}
+
+// Roles lists every valid role.
+func Roles() []Role { return slices.Clone(roles) }
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return slices.Contains(roles, r) }
+
+// Status is the state of a principal's key.
+type Status string
+
+// Key states.
+const (
+	StatusActive  Status = "active"
+	StatusRevoked Status = "revoked"
+)
+
+// Principal is an identity that signs transactions.
+//
+// Patients are registered under a pseudonymous ID and carry no name or other
+// personal data on the ledger; their demographics are an encrypted record.
+type Principal struct {
+	ID        string            `cbor:"1,keyasint" json:"id"`
+	Kind      Kind              `cbor:"2,keyasint" json:"kind"`
+	Org       string            `cbor:"3,keyasint" json:"org"` // employer, or for patients the registering organization
+	Roles     []Role            `cbor:"4,keyasint" json:"roles,omitempty"`
+	Name      string            `cbor:"5,keyasint" json:"name,omitempty"` // display name of staff; always empty for patients
+	PublicKey ed25519.PublicKey `cbor:"6,keyasint" json:"public_key"`
+	Status    Status            `cbor:"7,keyasint" json:"status"`
+	// KeyVersion counts rotations: 1 for the registered key.
+	KeyVersion   uint32 `cbor:"8,keyasint" json:"key_version"`
+	RegisteredAt int64  `cbor:"9,keyasint" json:"registered_at"` // block height
+	RegisteredBy string `cbor:"10,keyasint" json:"registered_by"`
+	RevokedAt    int64  `cbor:"11,keyasint" json:"revoked_at,omitempty"` // block height; 0 if active
+}
+
+// HasRole reports whether p holds role r.
+func (p *Principal) HasRole(r Role) bool { return slices.Contains(p.Roles, r) }
+
+var (
+	orgIDPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	localIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,47}$`)
+)
+
+// PatientPrefix starts every patient ID.
+const PatientPrefix = "patient/"
+
+// ValidateOrgID checks the syntax of an organization ID: 1-32 characters of
+// lower-case letters, digits and '-'.
+func ValidateOrgID(id string) error {
+	if !orgIDPattern.MatchString(id) {
+		return fmt.Errorf("organization id %q: want 1-32 of [a-z0-9-], starting with a letter or digit", id)
+	}
+	if id+"/" == PatientPrefix {
+		return fmt.Errorf("organization id %q is reserved", id)
+	}
+	return nil
+}
+
+// ValidatePrincipalID checks the syntax of a principal ID. Staff IDs are
+// "<org>/<name>" and belong to that organization; patient IDs are
+// "patient/<pseudonym>".
+func ValidatePrincipalID(id string) error {
+	scope, local, ok := strings.Cut(id, "/")
+	if !ok || !localIDPattern.MatchString(local) {
+		return fmt.Errorf("principal id %q: want <org>/<name> or patient/<pseudonym>, name 1-48 of [a-z0-9._-]", id)
+	}
+	if scope+"/" == PatientPrefix {
+		return nil
+	}
+	return ValidateOrgID(scope)
+}
+
+// OrgOf returns the organization part of a staff principal ID, or "" for a patient.
+func OrgOf(id string) string {
+	scope, _, _ := strings.Cut(id, "/")
+	if scope+"/" == PatientPrefix {
+		return ""
+	}
+	return scope
+}

@@ -1,0 +1,304 @@
+// Package store keeps carechain's application state in Pebble.
+//
+// State is versioned by block height: every write of a block is stored under
+// the key and the height, so any committed height can be read back (Get with a
+// height) while the latest state stays one seek away. A block's writes are
+// collected in a Block and reach disk in one synced Pebble batch together with
+// the commit metadata (height and app hash), so a crash leaves either the whole
+// block or none of it.
+//
+// Keys are strings without NUL bytes; the caller owns their layout.
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ErrNotFound is returned when a key has no value at the requested height.
+var ErrNotFound = errors.New("not found")
+
+// ErrFutureHeight is returned when reading a height that is not committed yet.
+var ErrFutureHeight = errors.New("height not committed yet")
+
+const (
+	statePrefix = 's'
+	metaKey     = "m/commit"
+	valueTag    = 1
+	deleteTag   = 0
+)
+
+// Store is the application state database.
+type Store struct {
+	db        *pebble.DB
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens or creates the state database in dir.
+func Open(dir string) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+	if err != nil {
+		return nil, fmt.Errorf("open state db %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close flushes and closes the database. Closing twice is harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// Commit is the metadata of the last committed block.
+type Commit struct {
+	Height  int64
+	AppHash []byte
+}
+
+// LastCommit returns the last committed height and app hash; zero values on a new store.
+func (s *Store) LastCommit() (Commit, error) {
+	v, closer, err := s.db.Get([]byte(metaKey))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Commit{}, nil
+	}
+	if err != nil {
+		return Commit{}, fmt.Errorf("read commit metadata: %w", err)
+	}
+	defer closer.Close()
+	if len(v) < 8 {
+		return Commit{}, fmt.Errorf("commit metadata is %d bytes: corrupted", len(v))
+	}
+	return Commit{Height: int64(binary.BigEndian.Uint64(v)), AppHash: bytes.Clone(v[8:])}, nil
+}
+
+// stateKey is statePrefix | key | 0x00 | ^height (big endian), so that the
+// versions of a key sort newest first and a seek for (key, h) lands on the
+// newest version at or below h.
+func stateKey(key string, height int64) []byte {
+	b := make([]byte, 0, len(key)+10)
+	b = append(b, statePrefix)
+	b = append(b, key...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint64(b, ^uint64(height))
+}
+
+// keyEnd sorts after every version of key and before any longer key.
+func keyEnd(key string) []byte {
+	return append(append([]byte{statePrefix}, key...), 1)
+}
+
+func splitStateKey(k []byte) (key string, height int64, ok bool) {
+	if len(k) < 10 || k[0] != statePrefix || k[len(k)-9] != 0 {
+		return "", 0, false
+	}
+	return string(k[1 : len(k)-9]), int64(^binary.BigEndian.Uint64(k[len(k)-8:])), true
+}
+
+func checkKey(key string) error {
+	if key == "" || strings.IndexByte(key, 0) >= 0 {
+		return fmt.Errorf("invalid state key %q", key)
+	}
+	return nil
+}
+
+// Get returns the value of key as of height (0 means the last committed height).
+func (s *Store) Get(key string, height int64) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	h, err := s.resolve(height)
+	if err != nil {
+		return nil, err
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{UpperBound: keyEnd(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	if !it.SeekGE(stateKey(key, h)) {
+		return nil, ErrNotFound
+	}
+	return decodeValue(it)
+}
+
+func decodeValue(it *pebble.Iterator) ([]byte, error) {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("empty state value at %x: corrupted", it.Key())
+	}
+	if v[0] == deleteTag {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v[1:]), nil
+}
+
+func (s *Store) resolve(height int64) (int64, error) {
+	last, err := s.LastCommit()
+	if err != nil {
+		return 0, err
+	}
+	if height == 0 {
+		return last.Height, nil
+	}
+	if height < 0 || height > last.Height {
+		return 0, fmt.Errorf("%w: asked for %d, last committed %d", ErrFutureHeight, height, last.Height)
+	}
+	return height, nil
+}
+
+// Scan calls fn for each key with the given prefix that has a value at height
+// (0 means latest), in key order. fn must not keep val.
+func (s *Store) Scan(prefix string, height int64, fn func(key string, val []byte) error) error {
+	h, err := s.resolve(height)
+	if err != nil {
+		return err
+	}
+	lower := append([]byte{statePrefix}, prefix...)
+	upper := append([]byte{statePrefix}, prefix...)
+	upper = append(upper, 0xff)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.First(); valid; {
+		key, _, ok := splitStateKey(it.Key())
+		if !ok {
+			return fmt.Errorf("malformed state key %x", it.Key())
+		}
+		if it.SeekGE(stateKey(key, h)) {
+			if k, _, _ := splitStateKey(it.Key()); k == key {
+				v, err := decodeValue(it)
+				switch {
+				case err == nil:
+					if err := fn(key, v); err != nil {
+						return err
+					}
+				case !errors.Is(err, ErrNotFound):
+					return err
+				}
+			}
+		}
+		// Skip the remaining (older) versions of key.
+		valid = it.SeekGE(keyEnd(key))
+	}
+	return nil
+}
+
+// Block collects the writes of one block. It is not safe for concurrent use.
+type Block struct {
+	store  *Store
+	height int64
+	writes map[string][]byte // nil value: delete
+}
+
+// NewBlock starts collecting the writes of the block at height.
+func (s *Store) NewBlock(height int64) *Block {
+	return &Block{store: s, height: height, writes: make(map[string][]byte)}
+}
+
+// Height is the height the block writes at.
+func (b *Block) Height() int64 { return b.height }
+
+// Set records key = val in the block.
+func (b *Block) Set(key string, val []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	b.writes[key] = bytes.Clone(val)
+	return nil
+}
+
+// Delete records the deletion of key in the block.
+func (b *Block) Delete(key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	b.writes[key] = nil
+	return nil
+}
+
+// Get reads key as the block sees it: its own writes first, then the last committed state.
+func (b *Block) Get(key string) ([]byte, error) {
+	if v, ok := b.writes[key]; ok {
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
+	}
+	return b.store.Get(key, 0)
+}
+
+// Hash is SHA-256 over the block's writes in key order. Same writes, same hash.
+func (b *Block) Hash() []byte {
+	h := sha256.New()
+	for _, k := range b.sortedKeys() {
+		v := b.writes[k]
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+		h.Write(n[:])
+		h.Write([]byte(k))
+		if v == nil {
+			h.Write([]byte{deleteTag})
+			continue
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+		h.Write([]byte{valueTag})
+		h.Write(n[:])
+		h.Write(v)
+	}
+	return h.Sum(nil)
+}
+
+func (b *Block) sortedKeys() []string {
+	keys := make([]string, 0, len(b.writes))
+	for k := range b.writes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Commit writes the block and its app hash atomically and durably.
+func (s *Store) Commit(b *Block, appHash []byte) error {
+	last, err := s.LastCommit()
+	if err != nil {
+		return err
+	}
+	if b.height <= last.Height && !(b.height == 0 && last.Height == 0) {
+		return fmt.Errorf("commit height %d: already at %d", b.height, last.Height)
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	for _, k := range b.sortedKeys() {
+		v := b.writes[k]
+		enc := []byte{deleteTag}
+		if v != nil {
+			enc = append([]byte{valueTag}, v...)
+		}
+		if err := batch.Set(stateKey(k, b.height), enc, nil); err != nil {
+			return err
+		}
+	}
+	meta := binary.BigEndian.AppendUint64(nil, uint64(b.height))
+	meta = append(meta, appHash...)
+	if err := batch.Set([]byte(metaKey), meta, nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("commit block %d: %w", b.height, err)
+	}
+	return nil
+}

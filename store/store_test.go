@@ -1,0 +1,138 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func commit(t *testing.T, s *Store, height int64, writes map[string]string) {
+	t.Helper()
+	b := s.NewBlock(height)
+	for k, v := range writes {
+		var err error
+		if v == "" {
+			err = b.Delete(k)
+		} else {
+			err = b.Set(k, []byte(v))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(b, []byte(fmt.Sprintf("hash-%d", height))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGetAtHeight(t *testing.T) {
+	s, _ := openTemp(t)
+	commit(t, s, 0, map[string]string{"a": "a0"})
+	commit(t, s, 1, map[string]string{"a": "a1", "b": "b1"})
+	commit(t, s, 3, map[string]string{"a": "", "ab": "ab3"}) // delete a
+	cases := []struct {
+		key    string
+		height int64
+		want   string // "" = not found
+	}{
+		{"a", 0, ""}, {"a", 1, "a1"}, {"a", 2, "a1"}, {"a", 3, ""},
+		{"b", 1, "b1"}, {"b", 3, "b1"}, {"ab", 1, ""}, {"ab", 3, "ab3"},
+		{"zz", 3, ""},
+	}
+	for _, c := range cases {
+		h := c.height
+		if h == 0 {
+			h = 0 // latest
+		}
+		got, err := s.Get(c.key, h)
+		switch {
+		case c.want == "" && !errors.Is(err, ErrNotFound):
+			t.Errorf("Get(%q,%d) = %q, %v; want not found", c.key, c.height, got, err)
+		case c.want != "" && (err != nil || string(got) != c.want):
+			t.Errorf("Get(%q,%d) = %q, %v; want %q", c.key, c.height, got, err, c.want)
+		}
+	}
+	if _, err := s.Get("a", 4); !errors.Is(err, ErrFutureHeight) {
+		t.Errorf("Get at future height: %v", err)
+	}
+	last, err := s.LastCommit()
+	if err != nil || last.Height != 3 || string(last.AppHash) != "hash-3" {
+		t.Fatalf("LastCommit = %+v, %v", last, err)
+	}
+}
+
+func TestScanAtHeight(t *testing.T) {
+	s, _ := openTemp(t)
+	commit(t, s, 1, map[string]string{"p/a": "1", "p/b": "1", "q/a": "1"})
+	commit(t, s, 2, map[string]string{"p/a": "2", "p/c": "2", "p/b": ""})
+	scan := func(h int64) string {
+		var out string
+		if err := s.Scan("p/", h, func(k string, v []byte) error { out += k + "=" + string(v) + " "; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got, want := scan(1), "p/a=1 p/b=1 "; got != want {
+		t.Errorf("scan@1 = %q, want %q", got, want)
+	}
+	if got, want := scan(2), "p/a=2 p/c=2 "; got != want {
+		t.Errorf("scan@2 = %q, want %q", got, want)
+	}
+}
+
+func TestBlockReadsOwnWritesAndHashIsOrderFree(t *testing.T) {
+	s, _ := openTemp(t)
+	commit(t, s, 1, map[string]string{"k": "old"})
+	b1 := s.NewBlock(2)
+	b1.Set("x", []byte("1"))
+	b1.Set("k", []byte("new"))
+	b2 := s.NewBlock(2)
+	b2.Set("k", []byte("new"))
+	b2.Set("x", []byte("1"))
+	if string(b1.Hash()) != string(b2.Hash()) {
+		t.Fatal("same writes in another order hash differently")
+	}
+	b2.Set("x", []byte("2"))
+	if string(b1.Hash()) == string(b2.Hash()) {
+		t.Fatal("different writes hash the same")
+	}
+	if v, _ := b1.Get("k"); string(v) != "new" {
+		t.Fatalf("block sees %q, want its own write", v)
+	}
+	if v, _ := s.Get("k", 0); string(v) != "old" {
+		t.Fatalf("store sees %q before commit", v)
+	}
+	if err := b1.Set("bad\x00key", nil); err == nil {
+		t.Fatal("NUL in key accepted")
+	}
+}
+
+func TestCommitSurvivesReopenAndRefusesOldHeight(t *testing.T) {
+	s, dir := openTemp(t)
+	commit(t, s, 1, map[string]string{"k": "v"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if v, err := s2.Get("k", 0); err != nil || string(v) != "v" {
+		t.Fatalf("after reopen: %q, %v", v, err)
+	}
+	if err := s2.Commit(s2.NewBlock(1), nil); err == nil {
+		t.Fatal("second commit at height 1 accepted")
+	}
+}
