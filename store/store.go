@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -43,13 +44,36 @@ type Store struct {
 	closeErr  error
 }
 
-// Open opens or creates the state database in dir.
-func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+// Open opens or creates the state database in dir. Pebble's own messages go
+// to logger (nil: discarded), errors at Error level and the rest at Debug.
+func Open(dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{logger.With("component", "pebble")},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", dir, err)
 	}
 	return &Store{db: db}, nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	// Pebble expects Fatalf not to return.
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
 }
 
 // Close flushes and closes the database. Closing twice is harmless.
@@ -198,10 +222,27 @@ func (s *Store) Scan(prefix string, height int64, fn func(key string, val []byte
 }
 
 // Block collects the writes of one block. It is not safe for concurrent use.
+//
+// A Block can have a child (Child) whose writes reach the parent only on
+// Merge, so one transaction's writes can be dropped when it is rejected.
 type Block struct {
 	store  *Store
+	parent *Block
 	height int64
 	writes map[string][]byte // nil value: delete
+}
+
+// Child starts a nested set of writes on top of b.
+func (b *Block) Child() *Block {
+	return &Block{store: b.store, parent: b, height: b.height, writes: make(map[string][]byte)}
+}
+
+// Merge applies the child's writes to its parent.
+func (b *Block) Merge() {
+	for k, v := range b.writes {
+		b.parent.writes[k] = v
+	}
+	clear(b.writes)
 }
 
 // NewBlock starts collecting the writes of the block at height.
@@ -217,7 +258,7 @@ func (b *Block) Set(key string, val []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	b.writes[key] = bytes.Clone(val)
+	b.writes[key] = append([]byte{}, val...) // never nil: nil means deleted
 	return nil
 }
 
@@ -237,6 +278,9 @@ func (b *Block) Get(key string) ([]byte, error) {
 			return nil, ErrNotFound
 		}
 		return bytes.Clone(v), nil
+	}
+	if b.parent != nil {
+		return b.parent.Get(key)
 	}
 	return b.store.Get(key, 0)
 }

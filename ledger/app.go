@@ -1,0 +1,329 @@
+// Package ledger is carechain's ABCI 2.0 application: it validates
+// transactions and applies them to the state store, deterministically.
+//
+// CheckTx runs on CometBFT's mempool connection, concurrently with itself and
+// with block execution; it reads only committed state. FinalizeBlock and
+// Commit run on the consensus connection, one at a time. Nothing in the
+// consensus path reads a clock, draws randomness or iterates a map without
+// sorting, so every node computes the same app hash from the same blocks.
+//
+// The app hash of block h is SHA-256 over the previous app hash, h, and the
+// hash of the block's state writes (store.Block.Hash), so it commits to the
+// whole state history.
+package ledger
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
+)
+
+// Version is reported to CometBFT in Info.
+const Version = "carechain/1"
+
+// Stage says where a transaction was judged.
+type Stage string
+
+// Stages.
+const (
+	StageCheck    Stage = "check"
+	StageFinalize Stage = "finalize"
+)
+
+// TxResult is the outcome of one transaction in a committed block.
+type TxResult struct {
+	Hash [32]byte
+	Code Code
+	Log  string
+}
+
+// CommittedBlock is reported to Events after each Commit.
+type CommittedBlock struct {
+	Height  int64
+	AppHash []byte
+	Txs     []TxResult
+}
+
+// Events receives what the app does, for metrics and for clients waiting on
+// commits. Methods are called synchronously and must be quick.
+type Events interface {
+	TxRejected(stage Stage, code Code)
+	BlockCommitted(b CommittedBlock)
+}
+
+// Options configure an App.
+type Options struct {
+	ChainID string
+	Logger  *slog.Logger // nil: discard
+	Events  Events       // nil: none
+}
+
+// App is the ABCI application.
+type App struct {
+	abci.BaseApplication
+
+	store   *store.Store
+	chainID string
+	log     *slog.Logger
+	events  Events
+
+	// mempool state, guarded by mu
+	mu sync.Mutex
+	// checkNonce is the highest nonce per signer admitted to the mempool since the last commit.
+	checkNonce map[string]uint64
+	// verified remembers signatures this node already checked: tx hash -> key it verified under.
+	verified map[[32]byte]ed25519.PublicKey
+
+	// consensus state, used only from the consensus connection
+	block   *store.Block
+	results []TxResult
+	appHash []byte
+}
+
+// maxVerifiedCache bounds the signature cache; past it the cache starts over.
+const maxVerifiedCache = 200_000
+
+// New returns an App over st.
+func New(st *store.Store, opts Options) (*App, error) {
+	if opts.ChainID == "" {
+		return nil, fmt.Errorf("ledger: chain id is required")
+	}
+	a := &App{
+		store: st, chainID: opts.ChainID, log: opts.Logger, events: opts.Events,
+		checkNonce: make(map[string]uint64),
+		verified:   make(map[[32]byte]ed25519.PublicKey),
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.events == nil {
+		a.events = noEvents{}
+	}
+	return a, nil
+}
+
+type noEvents struct{}
+
+func (noEvents) TxRejected(Stage, Code)        {}
+func (noEvents) BlockCommitted(CommittedBlock) {}
+
+// ChainID is the chain this app serves.
+func (a *App) ChainID() string { return a.chainID }
+
+// Info implements abci.Application: CometBFT replays blocks above the height reported here.
+func (a *App) Info(context.Context, *abci.InfoRequest) (*abci.InfoResponse, error) {
+	last, err := a.store.LastCommit()
+	if err != nil {
+		return nil, err
+	}
+	return &abci.InfoResponse{Version: Version, AppVersion: 1, LastBlockHeight: last.Height, LastBlockAppHash: last.AppHash}, nil
+}
+
+// InitChain implements abci.Application: it loads the genesis organizations and admins.
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
+	if req.ChainId != a.chainID {
+		return nil, fmt.Errorf("genesis is for chain %q, app configured for %q", req.ChainId, a.chainID)
+	}
+	var g Genesis
+	if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
+		return nil, fmt.Errorf("genesis app_state: %w", err)
+	}
+	b := a.store.NewBlock(req.InitialHeight - 1)
+	if err := g.apply(b); err != nil {
+		return nil, err
+	}
+	appHash := chainAppHash(nil, b.Height(), b.Hash())
+	if err := a.store.Commit(b, appHash); err != nil {
+		return nil, err
+	}
+	a.log.Info("genesis loaded", "organizations", len(g.Organizations), "app_hash", fmt.Sprintf("%X", appHash))
+	return &abci.InitChainResponse{AppHash: appHash}, nil
+}
+
+func chainAppHash(prev []byte, height int64, writes []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("carechain/apphash/v1"))
+	h.Write(prev)
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(height)))
+	h.Write(writes)
+	return h.Sum(nil)
+}
+
+// CheckTx implements abci.Application. It may run concurrently with itself and with FinalizeBlock.
+func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	rej := a.checkTx(req.Tx)
+	if rej != nil {
+		a.events.TxRejected(StageCheck, rej.Code)
+		return &abci.CheckTxResponse{Code: uint32(rej.Code), Codespace: Codespace, Log: rej.Msg}, nil
+	}
+	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
+}
+
+func (a *App) checkTx(raw []byte) *Rejection {
+	s, err := tx.Decode(raw)
+	if err != nil {
+		return rejectDecode(err)
+	}
+	last, err := a.store.LastCommit()
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	view := heightView{s: a.store, height: last.Height}
+	minNonce := func(signer string) (uint64, error) {
+		n, err := getNonce(view, signer)
+		if err != nil {
+			return 0, err
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return max(n, a.checkNonce[signer]) + 1, nil
+	}
+	c, rej := a.authenticate(view, s, a.verifyAndRemember, minNonce)
+	if rej != nil {
+		return rej
+	}
+	// Run the full state transition on a scratch block, so CheckTx rejects
+	// what FinalizeBlock would reject against the same state.
+	if rej := a.apply(a.store.NewBlock(last.Height+1), c); rej != nil {
+		return rej
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s.Nonce <= a.checkNonce[s.Signer] {
+		return reject(CodeBadNonce, "nonce %d of %q is replayed or stale", s.Nonce, s.Signer)
+	}
+	a.checkNonce[s.Signer] = s.Nonce
+	return nil
+}
+
+// verifyAndRemember checks a signature and caches the result, so
+// FinalizeBlock need not check it again.
+func (a *App) verifyAndRemember(s *tx.Signed, pub ed25519.PublicKey) error {
+	if a.alreadyVerified(s, pub) {
+		return nil
+	}
+	if err := s.Verify(pub); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.verified) >= maxVerifiedCache {
+		clear(a.verified)
+	}
+	a.verified[s.Hash] = pub
+	return nil
+}
+
+func (a *App) alreadyVerified(s *tx.Signed, pub ed25519.PublicKey) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.verified[s.Hash]
+	return ok && k.Equal(pub)
+}
+
+// verifyOnce checks a signature in FinalizeBlock, skipping those this node
+// verified in CheckTx under the same key.
+func (a *App) verifyOnce(s *tx.Signed, pub ed25519.PublicKey) error {
+	a.mu.Lock()
+	k, ok := a.verified[s.Hash]
+	delete(a.verified, s.Hash)
+	a.mu.Unlock()
+	if ok && k.Equal(pub) {
+		return nil
+	}
+	return s.Verify(pub)
+}
+
+// PrepareProposal implements abci.Application: it keeps the mempool's order
+// and the size limit; invalid txs are rejected with a code in FinalizeBlock.
+func (a *App) PrepareProposal(_ context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	txs := make([][]byte, 0, len(req.Txs))
+	var size int64
+	for _, t := range req.Txs {
+		size += int64(len(t))
+		if size > req.MaxTxBytes {
+			break
+		}
+		txs = append(txs, t)
+	}
+	return &abci.PrepareProposalResponse{Txs: txs}, nil
+}
+
+// ProcessProposal implements abci.Application.
+func (a *App) ProcessProposal(context.Context, *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
+}
+
+// FinalizeBlock implements abci.Application: it applies the block's
+// transactions in order and computes the app hash. State reaches disk in Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	last, err := a.store.LastCommit()
+	if err != nil {
+		return nil, err
+	}
+	if req.Height != last.Height+1 {
+		return nil, fmt.Errorf("finalize block %d: state is at %d", req.Height, last.Height)
+	}
+	b := a.store.NewBlock(req.Height)
+	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
+	results := make([]TxResult, len(req.Txs))
+	for i, raw := range req.Txs {
+		rej := a.deliver(b, raw)
+		results[i] = TxResult{Hash: sha256.Sum256(raw)}
+		if rej != nil {
+			a.events.TxRejected(StageFinalize, rej.Code)
+			results[i].Code, results[i].Log = rej.Code, rej.Msg
+			resp.TxResults[i] = &abci.ExecTxResult{Code: uint32(rej.Code), Codespace: Codespace, Log: rej.Msg}
+			continue
+		}
+		resp.TxResults[i] = &abci.ExecTxResult{Code: uint32(CodeOK)}
+	}
+	a.block, a.results = b, results
+	a.appHash = chainAppHash(last.AppHash, req.Height, b.Hash())
+	resp.AppHash = a.appHash
+	return resp, nil
+}
+
+func (a *App) deliver(b *store.Block, raw []byte) *Rejection {
+	s, err := tx.Decode(raw)
+	if err != nil {
+		return rejectDecode(err)
+	}
+	minNonce := func(signer string) (uint64, error) {
+		n, err := getNonce(b, signer)
+		return n + 1, err
+	}
+	c, rej := a.authenticate(b, s, a.verifyOnce, minNonce)
+	if rej != nil {
+		return rej
+	}
+	return a.apply(b, c)
+}
+
+// Commit implements abci.Application: it makes the finalized block durable.
+func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+	if a.block == nil {
+		return nil, fmt.Errorf("commit without a finalized block")
+	}
+	if err := a.store.Commit(a.block, a.appHash); err != nil {
+		return nil, err
+	}
+	committed := CommittedBlock{Height: a.block.Height(), AppHash: a.appHash, Txs: a.results}
+	a.block, a.results = nil, nil
+	// The mempool rechecks what is left against the new state.
+	a.mu.Lock()
+	clear(a.checkNonce)
+	a.mu.Unlock()
+	a.events.BlockCommitted(committed)
+	return &abci.CommitResponse{}, nil
+}
