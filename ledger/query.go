@@ -21,6 +21,9 @@ func (a *App) Height() (int64, error) {
 // LastCommit returns the last committed height and app hash.
 func (a *App) LastCommit() (store.Commit, error) { return a.store.LastCommit() }
 
+// AppHash returns the app hash committed at height.
+func (a *App) AppHash(height int64) ([]byte, error) { return a.store.AppHash(height) }
+
 func (a *App) view(height int64) (heightView, error) {
 	last, err := a.store.LastCommit()
 	if err != nil {

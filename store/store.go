@@ -104,6 +104,23 @@ func (s *Store) LastCommit() (Commit, error) {
 	return Commit{Height: int64(binary.BigEndian.Uint64(v)), AppHash: bytes.Clone(v[8:])}, nil
 }
 
+func appHashKey(height int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("m/apphash/"), uint64(height))
+}
+
+// AppHash returns the app hash committed at height.
+func (s *Store) AppHash(height int64) ([]byte, error) {
+	v, closer, err := s.db.Get(appHashKey(height))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("app hash at %d: %w", height, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
 // stateKey is statePrefix | key | 0x00 | ^height (big endian), so that the
 // versions of a key sort newest first and a seek for (key, h) lands on the
 // newest version at or below h.
@@ -339,6 +356,9 @@ func (s *Store) Commit(b *Block, appHash []byte) error {
 	meta := binary.BigEndian.AppendUint64(nil, uint64(b.height))
 	meta = append(meta, appHash...)
 	if err := batch.Set([]byte(metaKey), meta, nil); err != nil {
+		return err
+	}
+	if err := batch.Set(appHashKey(b.height), appHash, nil); err != nil {
 		return err
 	}
 	if err := batch.Commit(pebble.Sync); err != nil {

@@ -1,0 +1,212 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	cmtcrypto "github.com/cometbft/cometbft/crypto"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/carechain/carechain/ledger"
+)
+
+// InitOptions describe a new home.
+type InitOptions struct {
+	Config Config
+	// Genesis, if set, is the app state of a new chain whose only validator is this node.
+	Genesis *ledger.Genesis
+	// GenesisFile, if set instead, is an existing chain's genesis to join.
+	GenesisFile string
+}
+
+// Init creates a new home: node and validator keys, configuration and genesis.
+// It refuses to touch a home that already exists.
+func Init(h Home, opts InitOptions) error {
+	if h.Exists() {
+		return fmt.Errorf("%s is already initialized; use another --home or remove it on purpose", h)
+	}
+	if (opts.Genesis == nil) == (opts.GenesisFile == "") {
+		return fmt.Errorf("init: give either a new chain's genesis or a genesis file to join")
+	}
+	for _, d := range []string{h.configDir(), h.DataDir(), h.KeysDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("init %s: %w", h, err)
+		}
+	}
+	if _, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile()); err != nil {
+		return fmt.Errorf("node key: %w", err)
+	}
+	pv, err := privval.LoadOrGenFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
+		return ed25519.GenPrivKey(), nil
+	})
+	if err != nil {
+		return fmt.Errorf("validator key: %w", err)
+	}
+	var doc *types.GenesisDoc
+	if opts.Genesis != nil {
+		pub, err := pv.GetPubKey()
+		if err != nil {
+			return err
+		}
+		doc, err = newGenesisDoc(opts.Config.ChainID, *opts.Genesis, []types.GenesisValidator{{
+			Address: pub.Address(), PubKey: pub, Power: 10, Name: opts.Config.Moniker,
+		}})
+		if err != nil {
+			return err
+		}
+	} else {
+		if doc, err = types.GenesisDocFromFile(opts.GenesisFile); err != nil {
+			return fmt.Errorf("genesis to join: %w", err)
+		}
+		if opts.Config.ChainID != "" && opts.Config.ChainID != doc.ChainID {
+			return fmt.Errorf("genesis is for chain %q, not %q", doc.ChainID, opts.Config.ChainID)
+		}
+		opts.Config.ChainID = doc.ChainID
+	}
+	if err := doc.SaveAs(h.GenesisFile()); err != nil {
+		return fmt.Errorf("save genesis: %w", err)
+	}
+	// Written last: a home counts as initialized only when everything else is there.
+	return h.SaveConfig(opts.Config)
+}
+
+func newGenesisDoc(chainID string, g ledger.Genesis, vals []types.GenesisValidator) (*types.GenesisDoc, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	state, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	doc := &types.GenesisDoc{
+		ChainID:         chainID,
+		GenesisTime:     time.Now().UTC().Truncate(time.Millisecond),
+		InitialHeight:   1,
+		ConsensusParams: types.DefaultConsensusParams(),
+		Validators:      vals,
+		AppState:        state,
+	}
+	doc.ConsensusParams.Block.MaxBytes = 8 << 20
+	if err := doc.ValidateAndComplete(); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	return doc, nil
+}
+
+// TestnetOptions describe a local consortium.
+type TestnetOptions struct {
+	Validators int
+	ChainID    string
+	// Genesis is the app state shared by all nodes.
+	Genesis ledger.Genesis
+	// BasePort: node i listens for p2p on BasePort+2i and HTTP on BasePort+2i+1,
+	// all on 127.0.0.1. 0 picks free ports.
+	BasePort int
+	// Tune, if set, edits each node's configuration before it is written.
+	Tune func(i int, c *Config)
+}
+
+// Testnet writes homes dir/node0 … dir/node{N-1} for an N-validator consortium
+// on 127.0.0.1 with distinct ports. Each is started with `carechain start --home dir/nodeI`.
+func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
+	if opts.Validators < 1 {
+		return nil, fmt.Errorf("testnet: need at least one validator")
+	}
+	homes := make([]Home, opts.Validators)
+	configs := make([]Config, opts.Validators)
+	var vals []types.GenesisValidator
+	var peers []string
+	for i := range homes {
+		h := Home(filepath.Join(dir, "node"+strconv.Itoa(i)))
+		if h.Exists() {
+			return nil, fmt.Errorf("%s is already initialized", h)
+		}
+		if err := os.MkdirAll(h.configDir(), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(h.DataDir(), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(h.KeysDir(), 0o700); err != nil {
+			return nil, err
+		}
+		nk, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile())
+		if err != nil {
+			return nil, err
+		}
+		pv, err := privval.GenFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
+			return ed25519.GenPrivKey(), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		pv.Save()
+		pub, err := pv.GetPubKey()
+		if err != nil {
+			return nil, err
+		}
+		c := DefaultConfig(opts.ChainID, fmt.Sprintf("node%d", i))
+		p2pPort, httpPort, err := testnetPorts(opts.BasePort, i)
+		if err != nil {
+			return nil, err
+		}
+		c.P2PAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort))
+		c.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+		configs[i] = c
+		homes[i] = h
+		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: c.Moniker})
+		peers = append(peers, string(nk.ID())+"@"+c.P2PAddr)
+	}
+	doc, err := newGenesisDoc(opts.ChainID, opts.Genesis, vals)
+	if err != nil {
+		return nil, err
+	}
+	for i, h := range homes {
+		if err := doc.SaveAs(h.GenesisFile()); err != nil {
+			return nil, err
+		}
+		c := configs[i]
+		for j, p := range peers {
+			if j != i {
+				c.Peers = append(c.Peers, p)
+			}
+		}
+		if opts.Tune != nil {
+			opts.Tune(i, &c)
+		}
+		if err := h.SaveConfig(c); err != nil {
+			return nil, err
+		}
+	}
+	return homes, nil
+}
+
+func testnetPorts(base, i int) (p2pPort, httpPort int, err error) {
+	if base != 0 {
+		return base + 2*i, base + 2*i + 1, nil
+	}
+	if p2pPort, err = freePort(); err != nil {
+		return 0, 0, err
+	}
+	httpPort, err = freePort()
+	return p2pPort, httpPort, err
+}
+
+// freePort asks the OS for a free loopback port. Another process could take it
+// before the node binds it; that is acceptable for local testnets.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,253 @@
+// Package node runs a carechain node: an embedded CometBFT node whose ABCI
+// application is the ledger, with state in Pebble under the node's home.
+//
+// Init and Testnet create homes; Start runs one. A running Node accepts signed
+// transactions (Submit waits until they are committed or rejected) and
+// answers queries through App. The HTTP API is wired by the caller (cmd).
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/mempool"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
+)
+
+// Node is a running carechain node.
+type Node struct {
+	home    Home
+	config  Config
+	log     *slog.Logger
+	store   *store.Store
+	app     *ledger.App
+	cmt     *nm.Node
+	client  *local.Local
+	metrics *metrics
+
+	mu      sync.Mutex
+	waiters map[[32]byte][]chan Outcome
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Outcome is what became of a submitted transaction.
+type Outcome struct {
+	Hash   [32]byte     `json:"-"`
+	Stage  ledger.Stage `json:"stage"`  // where it was judged: check (mempool) or finalize (block)
+	Code   ledger.Code  `json:"code"`   // CodeOK if committed and accepted
+	Log    string       `json:"log"`    // the reason, when rejected
+	Height int64        `json:"height"` // block height, when it reached a block
+}
+
+// Accepted reports whether the transaction was committed and accepted.
+func (o Outcome) Accepted() bool { return o.Code == ledger.CodeOK && o.Height > 0 }
+
+// StartOptions configure Start.
+type StartOptions struct {
+	Logger *slog.Logger // nil: discard
+	// HTTPAddr, if set, overrides the configured HTTP address (not written back).
+	HTTPAddr string
+}
+
+// Start opens the home's state and starts the CometBFT node. It resumes an
+// existing chain: CometBFT replays any blocks the app has not committed.
+func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
+	c, err := h.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if opts.HTTPAddr != "" {
+		c.HTTPAddr = opts.HTTPAddr
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan Outcome)}
+	n.store, err = store.Open(h.StateDir(), logger)
+	if err != nil {
+		return nil, err
+	}
+	n.app, err = ledger.New(n.store, ledger.Options{ChainID: c.ChainID, Logger: logger.With("component", "ledger"), Events: n})
+	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	if last, err := n.store.LastCommit(); err == nil {
+		n.metrics.height.Set(float64(last.Height))
+	}
+	nodeKey, err := p2p.LoadNodeKey(h.NodeKeyFile())
+	if err != nil {
+		n.store.Close()
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	pv := privval.LoadFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile())
+	cfg := h.cometConfig(c)
+	// The mempool connection is unsynchronized so that CheckTx (signature
+	// checks) runs on all cores; the app guards its mempool state itself.
+	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(n.app),
+		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
+		cometLogger{logger.With("component", "cometbft")})
+	if err != nil {
+		n.store.Close()
+		return nil, fmt.Errorf("create cometbft node: %w", err)
+	}
+	if err := n.cmt.Start(); err != nil {
+		n.store.Close()
+		return nil, fmt.Errorf("start cometbft node: %w", err)
+	}
+	n.client = local.New(n.cmt)
+	logger.Info("node started", "home", string(h), "chain_id", c.ChainID, "p2p", c.P2PAddr)
+	return n, nil
+}
+
+// Home returns the node's home.
+func (n *Node) Home() Home { return n.home }
+
+// Config returns the configuration the node runs with.
+func (n *Node) Config() Config { return n.config }
+
+// App returns the ledger application, for queries.
+func (n *Node) App() *ledger.App { return n.app }
+
+// Metrics returns the node's Prometheus registry.
+func (n *Node) Metrics() *prometheus.Registry { return n.metrics.registry }
+
+// Syncing reports whether the node is still catching up with its peers (block
+// sync). A syncing node does not accept transactions.
+func (n *Node) Syncing() bool { return n.cmt.ConsensusReactor().WaitSync() }
+
+// WaitReady waits until the node has caught up and committed at least one block.
+func (n *Node) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if !n.Syncing() {
+			if h, err := n.app.Height(); err == nil && h > 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node not ready: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// ErrSyncing is returned by Submit while the node catches up.
+var ErrSyncing = errors.New("node is catching up with its peers; try again shortly")
+
+// Submit broadcasts a signed transaction and waits until it is rejected by
+// CheckTx or included in a committed block. A rejection is an Outcome with a
+// non-zero code, not an error; errors are the node's or the context's.
+func (n *Node) Submit(ctx context.Context, raw []byte) (Outcome, error) {
+	s, err := tx.Decode(raw)
+	if err != nil {
+		// Let the ledger classify it, exactly as CheckTx would.
+		return n.broadcast(ctx, raw, nil)
+	}
+	ch := make(chan Outcome, 1)
+	n.mu.Lock()
+	n.waiters[s.Hash] = append(n.waiters[s.Hash], ch)
+	n.mu.Unlock()
+	defer n.dropWaiter(s.Hash, ch)
+	return n.broadcast(ctx, raw, ch)
+}
+
+func (n *Node) broadcast(ctx context.Context, raw []byte, done <-chan Outcome) (Outcome, error) {
+	if n.Syncing() {
+		return Outcome{}, ErrSyncing
+	}
+	out := Outcome{Stage: ledger.StageCheck, Hash: sha256.Sum256(raw)}
+	_, err := n.client.BroadcastTxSync(ctx, raw)
+	var invalid mempool.ErrInvalidTx
+	var tooLarge mempool.ErrTxTooLarge
+	switch {
+	case errors.As(err, &invalid):
+		out.Code, out.Log = ledger.Code(invalid.Code), invalid.Log
+		return out, nil
+	case errors.As(err, &tooLarge):
+		out.Code, out.Log = ledger.CodeTooLarge, tooLarge.Error()
+		return out, nil
+	case errors.Is(err, mempool.ErrTxInCache):
+		return out, fmt.Errorf("transaction %X was already received by this node", out.Hash)
+	case err != nil:
+		return out, fmt.Errorf("broadcast: %w", err)
+	case done == nil:
+		return out, fmt.Errorf("broadcast of an undecodable transaction was accepted")
+	}
+	select {
+	case o := <-done:
+		return o, nil
+	case <-ctx.Done():
+		return out, fmt.Errorf("waiting for commit of %X: %w", out.Hash, ctx.Err())
+	}
+}
+
+func (n *Node) dropWaiter(hash [32]byte, ch chan Outcome) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ws := n.waiters[hash]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(n.waiters, hash)
+	} else {
+		n.waiters[hash] = ws
+	}
+}
+
+// TxRejected implements ledger.Events.
+func (n *Node) TxRejected(stage ledger.Stage, code ledger.Code) { n.metrics.TxRejected(stage, code) }
+
+// BlockCommitted implements ledger.Events: it wakes the submitters of the block's txs.
+func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
+	n.metrics.BlockCommitted(b)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, t := range b.Txs {
+		for _, ch := range n.waiters[t.Hash] {
+			select {
+			case ch <- Outcome{Hash: t.Hash, Stage: ledger.StageFinalize, Code: t.Code, Log: t.Log, Height: b.Height}:
+			default:
+			}
+		}
+	}
+}
+
+// Stop stops the node and closes its state. It is safe to call more than once.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		if err := n.cmt.Stop(); err != nil {
+			n.stopErr = fmt.Errorf("stop cometbft: %w", err)
+		}
+		n.cmt.Wait()
+		if err := n.store.Close(); err != nil && n.stopErr == nil {
+			n.stopErr = err
+		}
+		n.log.Info("node stopped", "home", string(n.home))
+	})
+	return n.stopErr
+}
