@@ -7,9 +7,9 @@
 // consensus path reads a clock, draws randomness or iterates a map without
 // sorting, so every node computes the same app hash from the same blocks.
 //
-// The app hash of block h is SHA-256 over the previous app hash, h, and the
-// hash of the block's state writes (store.Block.Hash), so it commits to the
-// whole state history.
+// The app hash after block h is SHA-256 over the previous app hash, h, and
+// the hash of the block's state writes (store.Block.Hash), so it commits to
+// the whole state history. A block that writes nothing keeps the app hash.
 package ledger
 
 import (
@@ -46,6 +46,18 @@ type TxResult struct {
 	Code Code
 	Log  string
 }
+
+// Outcome is what became of a submitted transaction.
+type Outcome struct {
+	Hash   [32]byte `json:"-"`
+	Stage  Stage    `json:"stage"`            // where it was judged: check (mempool) or finalize (block)
+	Code   Code     `json:"code"`             // CodeOK if committed and accepted
+	Log    string   `json:"log,omitempty"`    // the reason, when rejected
+	Height int64    `json:"height,omitempty"` // block height, when it reached a block
+}
+
+// Accepted reports whether the transaction was committed and accepted.
+func (o Outcome) Accepted() bool { return o.Code == CodeOK && o.Height > 0 }
 
 // CommittedBlock is reported to Events after each Commit.
 type CommittedBlock struct {
@@ -289,7 +301,12 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		resp.TxResults[i] = &abci.ExecTxResult{Code: uint32(CodeOK)}
 	}
 	a.block, a.results = b, results
-	a.appHash = chainAppHash(last.AppHash, req.Height, b.Hash())
+	a.appHash = last.AppHash
+	if b.Len() > 0 {
+		// A block that changes nothing keeps the app hash; otherwise CometBFT
+		// would make a proof block after every block and never go idle.
+		a.appHash = chainAppHash(last.AppHash, req.Height, b.Hash())
+	}
 	resp.AppHash = a.appHash
 	return resp, nil
 }

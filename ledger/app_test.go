@@ -137,8 +137,8 @@ func TestRegisterIsQueryableAtHeight(t *testing.T) {
 func TestPrincipalHistoryAcrossRotateAndRevoke(t *testing.T) {
 	h := newHarness(t)
 	h.block(h.register("hosp-a/admin", "hosp-a/dr-a", carechain.KindPractitioner, 10, carechain.RolePhysician)) // 1
-	h.block(h.rotate("hosp-a/dr-a", 11))                                                                           // 2
-	h.block(h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/dr-a", Reason: "left"}))                 // 3
+	h.block(h.rotate("hosp-a/dr-a", 11))                                                                        // 2
+	h.block(h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/dr-a", Reason: "left"}))               // 3
 	for _, c := range []struct {
 		height  int64
 		key     ed25519.PublicKey

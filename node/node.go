@@ -13,11 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
-	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/mempool"
+	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
@@ -26,7 +27,6 @@ import (
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
-	"github.com/carechain/carechain/tx"
 )
 
 // Node is a running carechain node.
@@ -41,23 +41,12 @@ type Node struct {
 	metrics *metrics
 
 	mu      sync.Mutex
-	waiters map[[32]byte][]chan Outcome
+	waiters map[[32]byte][]chan ledger.Outcome
 
+	stopping atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
 }
-
-// Outcome is what became of a submitted transaction.
-type Outcome struct {
-	Hash   [32]byte     `json:"-"`
-	Stage  ledger.Stage `json:"stage"`  // where it was judged: check (mempool) or finalize (block)
-	Code   ledger.Code  `json:"code"`   // CodeOK if committed and accepted
-	Log    string       `json:"log"`    // the reason, when rejected
-	Height int64        `json:"height"` // block height, when it reached a block
-}
-
-// Accepted reports whether the transaction was committed and accepted.
-func (o Outcome) Accepted() bool { return o.Code == ledger.CodeOK && o.Height > 0 }
 
 // StartOptions configure Start.
 type StartOptions struct {
@@ -80,7 +69,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan Outcome)}
+	n := &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
 	n.store, err = store.Open(h.StateDir(), logger)
 	if err != nil {
 		return nil, err
@@ -104,7 +93,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
 	// checks) runs on all cores; the app guards its mempool state itself.
 	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(n.app),
 		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
-		cometLogger{logger.With("component", "cometbft")})
+		cometLogger{logger.With("component", "cometbft"), &n.stopping})
 	if err != nil {
 		n.store.Close()
 		return nil, fmt.Errorf("create cometbft node: %w", err)
@@ -156,27 +145,19 @@ func (n *Node) WaitReady(ctx context.Context) error {
 var ErrSyncing = errors.New("node is catching up with its peers; try again shortly")
 
 // Submit broadcasts a signed transaction and waits until it is rejected by
-// CheckTx or included in a committed block. A rejection is an Outcome with a
+// CheckTx or included in a committed block. A rejection is an ledger.Outcome with a
 // non-zero code, not an error; errors are the node's or the context's.
-func (n *Node) Submit(ctx context.Context, raw []byte) (Outcome, error) {
-	s, err := tx.Decode(raw)
-	if err != nil {
-		// Let the ledger classify it, exactly as CheckTx would.
-		return n.broadcast(ctx, raw, nil)
-	}
-	ch := make(chan Outcome, 1)
-	n.mu.Lock()
-	n.waiters[s.Hash] = append(n.waiters[s.Hash], ch)
-	n.mu.Unlock()
-	defer n.dropWaiter(s.Hash, ch)
-	return n.broadcast(ctx, raw, ch)
+func (n *Node) Submit(ctx context.Context, raw []byte) (ledger.Outcome, error) {
+	outs, err := n.SubmitAll(ctx, [][]byte{raw})
+	return outs[0], err
 }
 
-func (n *Node) broadcast(ctx context.Context, raw []byte, done <-chan Outcome) (Outcome, error) {
+// checkOnly hands raw to the mempool and returns CheckTx's verdict.
+func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error) {
 	if n.Syncing() {
-		return Outcome{}, ErrSyncing
+		return ledger.Outcome{}, ErrSyncing
 	}
-	out := Outcome{Stage: ledger.StageCheck, Hash: sha256.Sum256(raw)}
+	out := ledger.Outcome{Stage: ledger.StageCheck, Hash: sha256.Sum256(raw)}
 	_, err := n.client.BroadcastTxSync(ctx, raw)
 	var invalid mempool.ErrInvalidTx
 	var tooLarge mempool.ErrTxTooLarge
@@ -191,18 +172,52 @@ func (n *Node) broadcast(ctx context.Context, raw []byte, done <-chan Outcome) (
 		return out, fmt.Errorf("transaction %X was already received by this node", out.Hash)
 	case err != nil:
 		return out, fmt.Errorf("broadcast: %w", err)
-	case done == nil:
-		return out, fmt.Errorf("broadcast of an undecodable transaction was accepted")
 	}
-	select {
-	case o := <-done:
-		return o, nil
-	case <-ctx.Done():
-		return out, fmt.Errorf("waiting for commit of %X: %w", out.Hash, ctx.Err())
-	}
+	return out, nil
 }
 
-func (n *Node) dropWaiter(hash [32]byte, ch chan Outcome) {
+// SubmitAll broadcasts txs in order without waiting between them, then waits
+// for every outcome. Use it for a signer's consecutive nonces: they reach the
+// mempool, and so the block, in order. An error means some outcomes are unknown.
+func (n *Node) SubmitAll(ctx context.Context, raws [][]byte) ([]ledger.Outcome, error) {
+	outs := make([]ledger.Outcome, len(raws))
+	chans := make([]chan ledger.Outcome, len(raws))
+	hashes := make([][32]byte, len(raws))
+	n.mu.Lock()
+	for i, raw := range raws {
+		hashes[i] = sha256.Sum256(raw)
+		chans[i] = make(chan ledger.Outcome, 1)
+		n.waiters[hashes[i]] = append(n.waiters[hashes[i]], chans[i])
+	}
+	n.mu.Unlock()
+	defer func() {
+		for i := range raws {
+			n.dropWaiter(hashes[i], chans[i])
+		}
+	}()
+	pending := make([]bool, len(raws))
+	for i, raw := range raws {
+		out, err := n.checkOnly(ctx, raw)
+		if err != nil {
+			return outs, err
+		}
+		outs[i] = out
+		pending[i] = out.Code == ledger.CodeOK
+	}
+	for i, ch := range chans {
+		if !pending[i] {
+			continue
+		}
+		select {
+		case outs[i] = <-ch:
+		case <-ctx.Done():
+			return outs, fmt.Errorf("waiting for commit of %X: %w", hashes[i], ctx.Err())
+		}
+	}
+	return outs, nil
+}
+
+func (n *Node) dropWaiter(hash [32]byte, ch chan ledger.Outcome) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ws := n.waiters[hash]
@@ -230,7 +245,7 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	for _, t := range b.Txs {
 		for _, ch := range n.waiters[t.Hash] {
 			select {
-			case ch <- Outcome{Hash: t.Hash, Stage: ledger.StageFinalize, Code: t.Code, Log: t.Log, Height: b.Height}:
+			case ch <- ledger.Outcome{Hash: t.Hash, Stage: ledger.StageFinalize, Code: t.Code, Log: t.Log, Height: b.Height}:
 			default:
 			}
 		}
@@ -240,6 +255,7 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 // Stop stops the node and closes its state. It is safe to call more than once.
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
+		n.stopping.Store(true)
 		if err := n.cmt.Stop(); err != nil {
 			n.stopErr = fmt.Errorf("stop cometbft: %w", err)
 		}

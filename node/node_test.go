@@ -261,4 +261,3 @@ func TestFourValidatorsAgree(t *testing.T) {
 		}
 	}
 }
-

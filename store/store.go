@@ -267,6 +267,9 @@ func (s *Store) NewBlock(height int64) *Block {
 	return &Block{store: s, height: height, writes: make(map[string][]byte)}
 }
 
+// Len is the number of keys the block writes.
+func (b *Block) Len() int { return len(b.writes) }
+
 // Height is the height the block writes at.
 func (b *Block) Height() int64 { return b.height }
 

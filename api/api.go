@@ -1,0 +1,261 @@
+// Package api serves a carechain node over HTTP: the ledger's JSON API
+// (/v1/…), /healthz and Prometheus /metrics. One listener per node carries
+// them all (and, in later issues, FHIR and the portal).
+//
+// Handlers never log request bodies: they may carry health data.
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
+)
+
+// Chain is the node as the API sees it.
+type Chain interface {
+	// Submit broadcasts a signed transaction and waits for its outcome.
+	Submit(ctx context.Context, raw []byte) (ledger.Outcome, error)
+	// Syncing reports whether the node is still catching up.
+	Syncing() bool
+	// App is the ledger, for queries.
+	App() *ledger.App
+}
+
+// Options configure the handler.
+type Options struct {
+	Logger  *slog.Logger        // nil: discard
+	Metrics prometheus.Gatherer // nil: no /metrics
+	// SubmitTimeout bounds how long POST /v1/txs waits for a commit.
+	SubmitTimeout time.Duration
+}
+
+type server struct {
+	chain Chain
+	log   *slog.Logger
+	opts  Options
+}
+
+// NewHandler returns the node's HTTP handler.
+func NewHandler(chain Chain, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SubmitTimeout == 0 {
+		opts.SubmitTimeout = 30 * time.Second
+	}
+	s := &server{chain: chain, log: opts.Logger, opts: opts}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/txs", s.submit)
+	mux.HandleFunc("GET /v1/txs/{hash}", s.txStatus)
+	mux.HandleFunc("GET /v1/organizations", s.organizations)
+	mux.HandleFunc("GET /v1/principals", s.principals)
+	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
+	return mux
+}
+
+// Status is the body of GET /v1/status and /healthz.
+type Status struct {
+	ChainID string `json:"chain_id"`
+	Height  int64  `json:"height"`
+	AppHash string `json:"app_hash"`
+	Syncing bool   `json:"syncing"`
+}
+
+func (s *server) currentStatus() (Status, error) {
+	c, err := s.chain.App().LastCommit()
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing()}, nil
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	st, err := s.currentStatus()
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	code := http.StatusOK
+	if st.Syncing {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, st)
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.currentStatus()
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// TxResponse is the body of POST /v1/txs.
+type TxResponse struct {
+	Hash string `json:"hash"`
+	ledger.Outcome
+	Reason string `json:"reason"` // the code's name
+}
+
+func (s *server) submit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tx.MaxTxBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("transaction over %d bytes", tx.MaxTxBytes))
+		return
+	}
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SubmitTimeout)
+	defer cancel()
+	out, err := s.chain.Submit(ctx, body)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	code := http.StatusOK
+	if !out.Accepted() {
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, TxResponse{Hash: hex.EncodeToString(out.Hash[:]), Outcome: out, Reason: out.Code.String()})
+}
+
+func (s *server) txStatus(w http.ResponseWriter, r *http.Request) {
+	b, err := hex.DecodeString(r.PathValue("hash"))
+	if err != nil || len(b) != 32 {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("tx hash must be 64 hex digits"))
+		return
+	}
+	st, err := s.chain.App().Tx([32]byte(b))
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *server) organizations(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.height(w, r)
+	if !ok {
+		return
+	}
+	orgs, err := s.chain.App().Organizations(h)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orgs)
+}
+
+func (s *server) principals(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.height(w, r)
+	if !ok {
+		return
+	}
+	ps, err := s.chain.App().Principals(r.URL.Query().Get("org"), h)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+// PrincipalResponse is the body of GET /v1/principals/{id}.
+type PrincipalResponse struct {
+	Principal any    `json:"principal"`
+	Height    int64  `json:"height"`     // the height the answer is as of
+	NextNonce uint64 `json:"next_nonce"` // as of the last commit
+}
+
+func (s *server) principal(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.height(w, r)
+	if !ok {
+		return
+	}
+	app := s.chain.App()
+	if h == 0 {
+		var err error
+		if h, err = app.Height(); err != nil {
+			s.queryFail(w, err)
+			return
+		}
+	}
+	id := r.PathValue("id")
+	p, err := app.Principal(id, h)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	next, err := app.NextNonce(id)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PrincipalResponse{Principal: p, Height: h, NextNonce: next})
+}
+
+func (s *server) height(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	v := r.URL.Query().Get("height")
+	if v == "" {
+		return 0, true
+	}
+	h, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || h < 1 {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("height must be a positive integer"))
+		return 0, false
+	}
+	return h, true
+}
+
+func (s *server) queryFail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		s.fail(w, http.StatusNotFound, err)
+	case errors.Is(err, store.ErrFutureHeight):
+		s.fail(w, http.StatusBadRequest, err)
+	default:
+		s.fail(w, http.StatusInternalServerError, err)
+	}
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func (s *server) fail(w http.ResponseWriter, code int, err error) {
+	if code >= 500 {
+		s.log.Error("request failed", "status", code, "err", err)
+	}
+	writeJSON(w, code, Error{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

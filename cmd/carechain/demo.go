@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain/demo"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/node"
+)
+
+func (c *cli) demoCmd() *cobra.Command {
+	var (
+		home, httpAddr string
+		reset          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a one-node demo consortium with demo organizations, staff and patients",
+		Long: `demo creates (or reuses) a home with a one-validator consortium: two hospitals,
+a lab, a pharmacy, an insurer and a research institute, their staff with roles,
+and ` + strconv.Itoa(demo.PatientCount) + ` patients. It starts the node and its HTTP API and prints how to use them.
+
+Running demo again reuses the same chain: nothing is lost. --reset deletes the
+demo home first, on purpose. Every demo key is in the home's keystore under the
+passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := c.logger()
+			if err != nil {
+				return err
+			}
+			h := node.Home(home)
+			if reset {
+				if err := resetHome(h); err != nil {
+					return err
+				}
+			}
+			ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+			if err != nil {
+				return err
+			}
+			fresh := !h.Exists()
+			if fresh {
+				fmt.Fprintf(c.out, "Creating the demo consortium in %s ...\n", home)
+				if err := initDemo(h, ks); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
+			}
+			return runNode(cmd.Context(), h, httpAddr, logger, func(n *node.Node, addr string) error {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+				defer cancel()
+				if err := n.WaitReady(ctx); err != nil {
+					return err
+				}
+				sum, err := demo.Seed(ctx, n, ks)
+				if err != nil {
+					return fmt.Errorf("seed demo data: %w", err)
+				}
+				height, _ := n.App().Height()
+				c.printDemo(home, addr, height, sum)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&home, "home", defaultHome("demo"), "demo home directory")
+	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
+	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
+	return cmd
+}
+
+func initDemo(h node.Home, ks *keystore.Store) error {
+	g, err := demo.Genesis(ks)
+	if err != nil {
+		return err
+	}
+	cfg := node.DefaultConfig(demo.ChainID, "demo-validator")
+	// The demo's p2p port only needs to be free; nobody connects to it.
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	cfg.P2PAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return node.Init(h, node.InitOptions{Config: cfg, Genesis: g})
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// resetHome deletes a demo home, refusing anything that does not look like one.
+func resetHome(h node.Home) error {
+	if _, err := os.Stat(string(h)); os.IsNotExist(err) {
+		return nil
+	}
+	if !h.Exists() {
+		entries, err := os.ReadDir(string(h))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Name() != "keys" {
+				return fmt.Errorf("--reset: %s is not a carechain home; not deleting it", h)
+			}
+		}
+	}
+	return os.RemoveAll(string(h))
+}
+
+func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
+	fmt.Fprintf(c.out, `
+carechain demo is running (chain %s, height %d; %d identities registered now, %d already there).
+
+  Health:         http://%[5]s/healthz
+  Status:         http://%[5]s/v1/status
+  Organizations:  http://%[5]s/v1/organizations
+  Identities:     http://%[5]s/v1/principals        (add ?org=st-mary or ?height=N)
+  One identity:   http://%[5]s/v1/principals/st-mary/dr-chen
+  Metrics:        http://%[5]s/metrics
+
+Keys of every demo identity are in %[6]s/keys, passphrase %[7]q.
+Try, in another terminal:
+  carechain identity list --node %[5]s
+  carechain keys list --home %[6]s
+  %[8]s=%[7]s carechain tx revoke --home %[6]s --node %[5]s --as patient/demo-01 --id patient/demo-01 --reason "lost my phone"
+
+Ctrl-C stops the node; run "carechain demo" again to continue the same chain.
+`, demo.ChainID, height, sum.Registered, sum.AlreadyThere, addr, home, demo.Passphrase, PassphraseEnv)
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/tx"
+)
+
+const defaultNode = "127.0.0.1:8080"
+
+func (c *cli) identityCmd() *cobra.Command {
+	var nodeAddr string
+	var height int64
+	cmd := &cobra.Command{
+		Use:   "identity",
+		Short: "Query identities (principals and organizations) at the latest or a given height",
+	}
+	cmd.PersistentFlags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().Int64Var(&height, "height", 0, "block height to read at (0: latest)")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one principal as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := api.NewClient(nodeAddr).Principal(cmd.Context(), args[0], height)
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(p, "", "  ")
+			fmt.Fprintln(c.out, string(b))
+			return nil
+		},
+	}
+	var org string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List principals",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ps, err := api.NewClient(nodeAddr).Principals(cmd.Context(), org, height)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tKIND\tORG\tROLES\tSTATUS\tKEY")
+			for _, p := range ps {
+				roles := make([]string, len(p.Roles))
+				for i, r := range p.Roles {
+					roles[i] = string(r)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\tv%d %s…\n", p.ID, p.Kind, p.Org, strings.Join(roles, ","), p.Status, p.KeyVersion, hex.EncodeToString(p.PublicKey)[:16])
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().StringVar(&org, "org", "", "only members of this organization")
+	orgs := &cobra.Command{
+		Use:   "orgs",
+		Short: "List organizations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			os, err := api.NewClient(nodeAddr).Organizations(cmd.Context(), height)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tTYPE\tNAME")
+			for _, o := range os {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Type, o.Name)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.AddCommand(show, list, orgs)
+	return cmd
+}
+
+// signerFlags pick who signs a transaction and with which key.
+type signerFlags struct {
+	keyFlags
+	as, key, nodeAddr string
+}
+
+func (s *signerFlags) register(cmd *cobra.Command) {
+	s.keyFlags.register(cmd)
+	cmd.Flags().StringVar(&s.as, "as", "", "principal ID that signs (required)")
+	cmd.Flags().StringVar(&s.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
+	cmd.Flags().StringVar(&s.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.MarkFlagRequired("as")
+}
+
+func (s *signerFlags) keyName() string {
+	if s.key != "" {
+		return s.key
+	}
+	return strings.ReplaceAll(s.as, "/", ".")
+}
+
+// submit signs body as the signer with the next nonce and waits for the outcome.
+func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func(chainID string, nonce uint64) (any, error)) error {
+	ks, err := s.open()
+	if err != nil {
+		return err
+	}
+	pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
+	if err != nil {
+		return err
+	}
+	key, err := ks.Unlock(s.keyName(), pass)
+	if err != nil {
+		return err
+	}
+	cl := api.NewClient(s.nodeAddr)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	me, err := cl.Principal(ctx, s.as, 0)
+	if err != nil {
+		return fmt.Errorf("signer: %w", err)
+	}
+	b, err := body(st.ChainID, me.NextNonce)
+	if err != nil {
+		return err
+	}
+	raw, err := tx.Sign(key, st.ChainID, s.as, me.NextNonce, typ, b)
+	if err != nil {
+		return err
+	}
+	res, err := cl.Submit(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if !res.Accepted() {
+		return fmt.Errorf("rejected (%s, code %d): %s", res.Reason, res.Code, res.Log)
+	}
+	fmt.Fprintf(c.out, "committed %s at height %d (tx %s)\n", typ, res.Height, res.Hash)
+	return nil
+}
+
+func (c *cli) txCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tx",
+		Short: "Sign and submit identity transactions to a running node",
+		Long: `tx signs a transaction with a key from a keystore (passphrase from $` + PassphraseEnv + `
+or a prompt), takes the signer's next nonce from the node, submits it and waits
+until it is committed or rejected. A rejection prints the ledger's reason and
+exits non-zero.`,
+	}
+	cmd.AddCommand(c.txRegisterCmd(), c.txRotateCmd(), c.txRevokeCmd())
+	return cmd
+}
+
+func (c *cli) txRegisterCmd() *cobra.Command {
+	var (
+		s                       signerFlags
+		id, kind, name, pubFlag string
+		roles                   []string
+	)
+	cmd := &cobra.Command{
+		Use:   "register",
+		Short: "Register a practitioner (by an org admin) or a patient (by an admin or registration clerk)",
+		Example: `  carechain tx register --as st-mary/admin --id st-mary/dr-jones --kind practitioner --role physician --name "Dr. Jones" --pubkey <hex>
+  carechain tx register --as st-mary/clerk-singh --kind patient --pubkey <hex>     # ID: a new random pseudonym`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pub, err := parsePublicKey(pubFlag)
+			if err != nil {
+				return err
+			}
+			k := carechain.Kind(kind)
+			if id == "" {
+				if k != carechain.KindPatient {
+					return errors.New("--id is required for staff")
+				}
+				id = newPseudonym()
+			}
+			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub}
+			for _, role := range roles {
+				r.Roles = append(r.Roles, carechain.Role(role))
+			}
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "registering %s\n", id)
+			return c.submit(cmd.Context(), &s, tx.TypeRegister, func(string, uint64) (any, error) { return r, nil })
+		},
+	}
+	s.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&id, "id", "", "new principal ID: <org>/<name> for staff; patients get a random patient/<pseudonym> if empty")
+	f.StringVar(&kind, "kind", "practitioner", "practitioner, admin or patient")
+	f.StringArrayVar(&roles, "role", nil, "role (repeat): physician, nurse, specialist, radiologist, head-of-radiology, head-of-department, hospital-authority, registration-clerk, lab-technician, pharmacist, claims-officer, researcher")
+	f.StringVar(&name, "name", "", "display name (staff only; patients carry no personal data on the ledger)")
+	f.StringVar(&pubFlag, "pubkey", "", "the new principal's Ed25519 public key, hex or base64 (see keys export-public)")
+	cmd.MarkFlagRequired("pubkey")
+	return cmd
+}
+
+func newPseudonym() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return carechain.PatientPrefix + hex.EncodeToString(b)
+}
+
+func parsePublicKey(s string) (ed25519.PublicKey, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	return nil, fmt.Errorf("public key %q: want %d bytes as hex or base64", s, ed25519.PublicKeySize)
+}
+
+func (c *cli) txRotateCmd() *cobra.Command {
+	var s signerFlags
+	var newKey string
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the signer's key with another key from the keystore",
+		Long: `rotate replaces the --as principal's key. The transaction is signed with the
+current key (--key) and carries a proof signed by the new key (--new-key), so
+both must be in the keystore, under the same passphrase.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks, err := s.open()
+			if err != nil {
+				return err
+			}
+			pass, err := c.passphrase("Passphrase for "+newKey, false)
+			if err != nil {
+				return err
+			}
+			nk, err := ks.Unlock(newKey, pass)
+			if err != nil {
+				return fmt.Errorf("new key: %w", err)
+			}
+			pub := nk.Public().(ed25519.PublicKey)
+			return c.submit(cmd.Context(), &s, tx.TypeRotate, func(chainID string, nonce uint64) (any, error) {
+				return &tx.Rotate{NewKey: pub, Proof: ed25519.Sign(nk, tx.RotationMessage(chainID, s.as, nonce, pub))}, nil
+			})
+		},
+	}
+	s.register(cmd)
+	cmd.Flags().StringVar(&newKey, "new-key", "", "keystore name of the new key (required)")
+	cmd.MarkFlagRequired("new-key")
+	return cmd
+}
+
+func (c *cli) txRevokeCmd() *cobra.Command {
+	var s signerFlags
+	var id, reason string
+	cmd := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a key: your own, or (as an org admin) a member of staff's",
+		Long: `revoke revokes the key of --id. Anyone can revoke their own key; an
+organization's admin can revoke its staff's keys. Patients' keys are revoked only
+by the patient. Transactions signed by a revoked key are rejected from the
+revocation's height on.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r := &tx.Revoke{ID: id, Reason: reason}
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			return c.submit(cmd.Context(), &s, tx.TypeRevoke, func(string, uint64) (any, error) { return r, nil })
+		},
+	}
+	s.register(cmd)
+	cmd.Flags().StringVar(&id, "id", "", "principal whose key to revoke (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded on the ledger; no health data)")
+	cmd.MarkFlagRequired("id")
+	return cmd
+}

@@ -1,0 +1,153 @@
+// Command carechain runs and administers a carechain node: a consortium ledger
+// for patient-controlled health records. Run `carechain --help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/carechain/carechain/node"
+)
+
+// PassphraseEnv names the environment variable read for keystore passphrases
+// when set; otherwise the passphrase is prompted for on the terminal.
+const PassphraseEnv = "CARECHAIN_PASSPHRASE"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "carechain:", err)
+		os.Exit(1)
+	}
+}
+
+// cli carries what every command shares.
+type cli struct {
+	in       io.Reader
+	out, err io.Writer
+	logLevel string
+}
+
+func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	c := &cli{in: in, out: out, err: errOut}
+	root := &cobra.Command{
+		Use:   "carechain",
+		Short: "A consortium ledger for patient-controlled health records",
+		Long: `carechain runs a node of a health-records consortium: hospitals, labs,
+pharmacies, insurers and researchers keep one ledger, agreed by Byzantine fault
+tolerant consensus (CometBFT), of signed identities and (soon) encrypted records.
+
+Start with "carechain demo" for a one-node consortium with demo data.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error (CometBFT's own messages appear at debug)")
+	root.AddCommand(
+		c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
+		c.keysCmd(), c.identityCmd(), c.txCmd(), c.benchCmd(),
+	)
+	return root
+}
+
+func (c *cli) logger() (*slog.Logger, error) {
+	var level slog.Level
+	switch strings.ToLower(c.logLevel) {
+	case "trace":
+		level = node.LevelTrace
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return nil, fmt.Errorf("unknown --log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(c.err, &slog.HandlerOptions{Level: level})), nil
+}
+
+// passphrase returns the keystore passphrase from PassphraseEnv or a prompt.
+func (c *cli) passphrase(prompt string, confirm bool) ([]byte, error) {
+	if v, ok := os.LookupEnv(PassphraseEnv); ok {
+		if v == "" {
+			return nil, fmt.Errorf("%s is set but empty", PassphraseEnv)
+		}
+		return []byte(v), nil
+	}
+	f, ok := c.in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, fmt.Errorf("no terminal to ask for the passphrase: set %s", PassphraseEnv)
+	}
+	fmt.Fprint(c.err, prompt+": ")
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(c.err)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("empty passphrase")
+	}
+	if confirm {
+		fmt.Fprint(c.err, "Repeat passphrase: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(c.err)
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if string(again) != string(p) {
+			return nil, errors.New("passphrases do not match")
+		}
+	}
+	return p, nil
+}
+
+// defaultHome is ~/.carechain/<name>.
+func defaultHome(name string) string {
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		dir = "."
+	}
+	return filepath.Join(dir, ".carechain", name)
+}
+
+func (c *cli) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and commit of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			version, commit := "devel", "unknown"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+					version = bi.Main.Version
+				}
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						commit = s.Value
+					}
+				}
+			}
+			fmt.Fprintf(c.out, "carechain %s (commit %s)\n", version, commit)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+)
+
+func (c *cli) initCmd() *cobra.Command {
+	var (
+		home, chainID, moniker, genesisFile, p2pAddr, httpAddr string
+		orgs, peers                                           []string
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node home: keys, configuration and genesis",
+		Long: `init creates a new node home.
+
+To found a new consortium, name its organizations with --org; init writes a
+genesis with this node as the only validator and creates each organization's
+admin key ("<org>.admin") in the home's keystore (encrypted with the
+passphrase from $` + PassphraseEnv + ` or a prompt). Admin IDs are <org>/admin.
+
+To join an existing consortium, pass its genesis with --genesis and its nodes
+with --peers (id@host:port).`,
+		Example: `  carechain init --home ./h1 --chain-id acme-health --org st-mary:hospital:"St Mary's Hospital" --org northlab:lab:"North Lab"
+  carechain init --home ./h2 --genesis ./h1/config/genesis.json --peers <node-id>@127.0.0.1:26656 --p2p-addr 127.0.0.1:26666 --http-addr 127.0.0.1:8081`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h := node.Home(home)
+			if h.Exists() {
+				return fmt.Errorf("%s is already initialized", home)
+			}
+			cfg := node.DefaultConfig(chainID, moniker)
+			cfg.Peers = peers
+			if p2pAddr != "" {
+				cfg.P2PAddr = p2pAddr
+			}
+			if httpAddr != "" {
+				cfg.HTTPAddr = httpAddr
+			}
+			opts := node.InitOptions{Config: cfg, GenesisFile: genesisFile}
+			if genesisFile == "" {
+				if len(orgs) == 0 {
+					return errors.New("give --org (to found a consortium) or --genesis (to join one)")
+				}
+				parsed, err := parseOrgs(orgs)
+				if err != nil {
+					return err
+				}
+				pass, err := c.passphrase("Passphrase for the admin keys", true)
+				if err != nil {
+					return err
+				}
+				ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+				if err != nil {
+					return err
+				}
+				g := &ledger.Genesis{}
+				for _, o := range parsed {
+					id := o.ID + "/admin"
+					pub, err := ks.Create(o.ID+".admin", pass)
+					if err != nil {
+						return fmt.Errorf("admin key of %s: %w", o.ID, err)
+					}
+					g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o, Admins: []ledger.GenesisAdmin{{ID: id, PublicKey: pub}}})
+				}
+				opts.Genesis = g
+			}
+			if err := node.Init(h, opts); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "Initialized %s (chain %s). Start it with:\n  carechain start --home %s\n", home, chainIDOf(h), home)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&home, "home", defaultHome("node"), "node home directory")
+	f.StringVar(&chainID, "chain-id", "carechain", "chain ID of a new consortium")
+	f.StringVar(&moniker, "moniker", "node0", "this node's name among the validators")
+	f.StringArrayVar(&orgs, "org", nil, `founding organization "id:type:Display Name" (types: hospital, lab, pharmacy, insurer, research); repeat`)
+	f.StringVar(&genesisFile, "genesis", "", "genesis.json of the consortium to join")
+	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
+	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")
+	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
+	return cmd
+}
+
+func chainIDOf(h node.Home) string {
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return "?"
+	}
+	return cfg.ChainID
+}
+
+func parseOrgs(specs []string) ([]carechain.Organization, error) {
+	var out []carechain.Organization
+	for _, s := range specs {
+		parts := strings.SplitN(s, ":", 3)
+		if len(parts) < 2 {
+			return nil, fmt.Errorf("--org %q: want id:type[:Display Name]", s)
+		}
+		o := carechain.Organization{ID: parts[0], Type: carechain.OrgType(parts[1]), Name: parts[0]}
+		if len(parts) == 3 && parts[2] != "" {
+			o.Name = parts[2]
+		}
+		if err := carechain.ValidateOrgID(o.ID); err != nil {
+			return nil, fmt.Errorf("--org %q: %w", s, err)
+		}
+		if !o.Type.Valid() {
+			return nil, fmt.Errorf("--org %q: unknown type %q (want one of %v)", s, o.Type, carechain.OrgTypes())
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (c *cli) startCmd() *cobra.Command {
+	var home, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run a node until interrupted (Ctrl-C)",
+		Long: `start runs the node of --home: CometBFT consensus and p2p, the ledger, and one
+HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz and /metrics.
+A node that was stopped or crashed resumes its chain where it left off.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := c.logger()
+			if err != nil {
+				return err
+			}
+			return runNode(cmd.Context(), node.Home(home), httpAddr, logger, func(n *node.Node, addr string) error {
+				fmt.Fprintf(c.out, "carechain node %s serving http://%s (Ctrl-C to stop)\n", n.Config().Moniker, addr)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
+	return cmd
+}
+
+// runNode starts the node of h and its HTTP server, calls ready, and runs
+// until ctx is cancelled; then it shuts both down cleanly.
+func runNode(ctx context.Context, h node.Home, httpAddr string, logger *slog.Logger, ready func(*node.Node, string) error) error {
+	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: httpAddr})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := n.Stop(); err != nil {
+			logger.Error("stop node", "err", err)
+		}
+	}()
+	l, err := net.Listen("tcp", n.Config().HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics()}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := ready(n, l.Addr().String()); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+func (c *cli) testnetCmd() *cobra.Command {
+	var (
+		dir, chainID string
+		validators   int
+		basePort     int
+	)
+	cmd := &cobra.Command{
+		Use:   "testnet",
+		Short: "Create homes for a local N-validator consortium on 127.0.0.1",
+		Long: `testnet writes homes DIR/node0 … DIR/node{N-1} for a consortium of N validators
+on 127.0.0.1 with distinct ports: node i uses p2p port BASE+2i and HTTP port
+BASE+2i+1. Each node's organization ("org<i>", a hospital) has its admin key
+("org<i>.admin", ID org<i>/admin) in that node's keystore, encrypted with the
+passphrase from $` + PassphraseEnv + ` or a prompt.
+
+Start each node in its own terminal:  carechain start --home DIR/nodeI`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if validators < 1 || validators > 64 {
+				return fmt.Errorf("--validators must be between 1 and 64")
+			}
+			pass, err := c.passphrase("Passphrase for the admin keys", true)
+			if err != nil {
+				return err
+			}
+			g := ledger.Genesis{}
+			keys := make([]*keystore.Store, validators)
+			for i := range validators {
+				id := fmt.Sprintf("org%d", i)
+				ks, err := keystore.Open(node.Home(filepath.Join(dir, fmt.Sprintf("node%d", i))).KeysDir(), keystore.DefaultKDF)
+				if err != nil {
+					return err
+				}
+				keys[i] = ks
+				pub, err := ks.Create(id+".admin", pass)
+				if err != nil {
+					return err
+				}
+				g.Organizations = append(g.Organizations, ledger.GenesisOrg{
+					Organization: carechain.Organization{ID: id, Name: fmt.Sprintf("Hospital %d", i), Type: carechain.OrgHospital},
+					Admins:       []ledger.GenesisAdmin{{ID: id + "/admin", PublicKey: pub}},
+				})
+			}
+			homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, BasePort: basePort})
+			if err != nil {
+				return err
+			}
+			for i, h := range homes {
+				cfg, _ := h.LoadConfig()
+				fmt.Fprintf(c.out, "node%d: home %s  p2p %s  http %s\n", i, h, cfg.P2PAddr, cfg.HTTPAddr)
+			}
+			fmt.Fprintf(c.out, "Start each with: carechain start --home %s/nodeI\n", dir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&validators, "validators", 4, "number of validators")
+	f.StringVar(&dir, "dir", "./testnet", "directory for the node homes")
+	f.StringVar(&chainID, "chain-id", "carechain-testnet", "chain ID")
+	f.IntVar(&basePort, "base-port", 26656, "first port; 0 lets the OS choose free ports")
+	return cmd
+}
