@@ -23,7 +23,7 @@ import (
 func (c *cli) initCmd() *cobra.Command {
 	var (
 		home, chainID, moniker, genesisFile, p2pAddr, httpAddr string
-		orgs, peers                                           []string
+		orgs, peers                                            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
