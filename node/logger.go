@@ -23,7 +23,7 @@ type cometLogger struct {
 func (c cometLogger) Debug(msg string, kv ...any) {
 	c.l.Log(context.Background(), LevelTrace, msg, kv...)
 }
-func (c cometLogger) Info(msg string, kv ...any)  { c.l.Debug(msg, kv...) }
+func (c cometLogger) Info(msg string, kv ...any) { c.l.Debug(msg, kv...) }
 func (c cometLogger) Error(msg string, kv ...any) {
 	if c.stopping.Load() {
 		c.l.Debug(msg, kv...)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/cometbft/cometbft/mempool"
 	nm "github.com/cometbft/cometbft/node"
@@ -58,6 +59,12 @@ type StartOptions struct {
 // Start opens the home's state and starts the CometBFT node. It resumes an
 // existing chain: CometBFT replays any blocks the app has not committed.
 func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
+	return start(ctx, h, opts, false)
+}
+
+// start runs the node with the ledger app or, for the benchmark's ceiling,
+// with an app that accepts every transaction and keeps no state.
+func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Node, err error) {
 	c, err := h.LoadConfig()
 	if err != nil {
 		return nil, err
@@ -69,37 +76,40 @@ func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
-	n.store, err = store.Open(h.StateDir(), logger)
-	if err != nil {
-		return nil, err
-	}
-	n.app, err = ledger.New(n.store, ledger.Options{ChainID: c.ChainID, Logger: logger.With("component", "ledger"), Events: n})
-	if err != nil {
-		n.store.Close()
-		return nil, err
-	}
-	if last, err := n.store.LastCommit(); err == nil {
-		n.metrics.height.Set(float64(last.Height))
+	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
+	var app abci.Application = &trivialApp{events: n}
+	if !trivial {
+		if n.store, err = store.Open(h.StateDir(), logger); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				n.store.Close()
+			}
+		}()
+		if n.app, err = ledger.New(n.store, ledger.Options{ChainID: c.ChainID, Logger: logger.With("component", "ledger"), Events: n}); err != nil {
+			return nil, err
+		}
+		if last, err := n.store.LastCommit(); err == nil {
+			n.metrics.height.Set(float64(last.Height))
+		}
+		app = n.app
 	}
 	nodeKey, err := p2p.LoadNodeKey(h.NodeKeyFile())
 	if err != nil {
-		n.store.Close()
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	pv := privval.LoadFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile())
 	cfg := h.cometConfig(c)
 	// The mempool connection is unsynchronized so that CheckTx (signature
 	// checks) runs on all cores; the app guards its mempool state itself.
-	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(n.app),
+	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
 		cometLogger{logger.With("component", "cometbft"), &n.stopping})
 	if err != nil {
-		n.store.Close()
 		return nil, fmt.Errorf("create cometbft node: %w", err)
 	}
 	if err := n.cmt.Start(); err != nil {
-		n.store.Close()
 		return nil, fmt.Errorf("start cometbft node: %w", err)
 	}
 	n.client = local.New(n.cmt)
@@ -129,7 +139,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if !n.Syncing() {
-			if h, err := n.app.Height(); err == nil && h > 0 {
+			if n.cmt.BlockStore().Height() > 0 {
 				return nil
 			}
 		}
@@ -140,6 +150,10 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		}
 	}
 }
+
+// ErrMempoolFull is returned by Submit when the node cannot take more
+// transactions for now; retry later.
+var ErrMempoolFull = errors.New("mempool is full")
 
 // ErrSyncing is returned by Submit while the node catches up.
 var ErrSyncing = errors.New("node is catching up with its peers; try again shortly")
@@ -168,6 +182,8 @@ func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error
 	case errors.As(err, &tooLarge):
 		out.Code, out.Log = ledger.CodeTooLarge, tooLarge.Error()
 		return out, nil
+	case errors.As(err, new(mempool.ErrMempoolIsFull)):
+		return out, fmt.Errorf("%w: %v", ErrMempoolFull, err)
 	case errors.Is(err, mempool.ErrTxInCache):
 		return out, fmt.Errorf("transaction %X was already received by this node", out.Hash)
 	case err != nil:
@@ -260,8 +276,10 @@ func (n *Node) Stop() error {
 			n.stopErr = fmt.Errorf("stop cometbft: %w", err)
 		}
 		n.cmt.Wait()
-		if err := n.store.Close(); err != nil && n.stopErr == nil {
-			n.stopErr = err
+		if n.store != nil {
+			if err := n.store.Close(); err != nil && n.stopErr == nil {
+				n.stopErr = err
+			}
 		}
 		n.log.Info("node stopped", "home", string(n.home))
 	})

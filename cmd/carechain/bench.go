@@ -1,13 +1,54 @@
 package main
 
 import (
+	"fmt"
+	"runtime"
+
 	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain/node"
 )
 
 func (c *cli) benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure throughput",
+		Short: "Measure throughput on this machine",
 	}
+	opts := node.DefaultBenchOptions()
+	ledgerCmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Committed signed txs/s on one node, against the ceiling of the same CometBFT setup",
+		Long: `bench ledger starts a one-validator node in a temporary home, commits --txs
+signed identity.register transactions from --signers concurrent signers, and
+reports committed transactions per second and broadcast-to-commit latency.
+In the same run it measures the ceiling: the same transactions, node
+configuration and submission through an app that accepts every transaction and
+keeps no state. Transactions are signed before timing starts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := node.BenchLedger(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "config: 1 validator, timeout_commit=%v, mempool size %d, null tx indexer, %d signers x window %d, %d txs of %d bytes, GOMAXPROCS=%d\n",
+				opts.TimeoutCommit, opts.MempoolSize, opts.Signers, opts.Window, rep.Ledger.Txs, rep.TxBytes, runtime.GOMAXPROCS(0))
+			for _, r := range []struct {
+				name string
+				res  node.BenchResult
+			}{{"ceiling (accept-all app)", rep.Ceiling}, {"carechain ledger", rep.Ledger}} {
+				fmt.Fprintf(c.out, "%-26s %8.0f tx/s  %5d blocks  latency p50 %v p99 %v\n",
+					r.name, r.res.TxPerSecond(), r.res.Blocks, r.res.P50.Round(1e5), r.res.P99.Round(1e5))
+			}
+			fmt.Fprintf(c.out, "ratio ledger/ceiling: %.2f\n", rep.Ratio())
+			return nil
+		},
+	}
+	f := ledgerCmd.Flags()
+	f.IntVar(&opts.Txs, "txs", opts.Txs, "transactions per run")
+	f.IntVar(&opts.Signers, "signers", opts.Signers, "concurrent signers")
+	f.IntVar(&opts.Window, "window", opts.Window, "transactions in flight per signer")
+	f.DurationVar(&opts.TimeoutCommit, "timeout-commit", opts.TimeoutCommit, "CometBFT timeout_commit")
+	f.IntVar(&opts.MempoolSize, "mempool-size", opts.MempoolSize, "mempool size (txs)")
+	cmd.AddCommand(ledgerCmd)
 	return cmd
 }

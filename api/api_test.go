@@ -1,0 +1,318 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/tx"
+)
+
+const testChain = "api-test"
+
+var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func seedKey(seed byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
+func testGenesis() *ledger.Genesis {
+	org := func(id string, typ carechain.OrgType, seed byte) ledger.GenesisOrg {
+		return ledger.GenesisOrg{
+			Organization: carechain.Organization{ID: id, Name: "Org " + id, Type: typ},
+			Admins:       []ledger.GenesisAdmin{{ID: id + "/admin", PublicKey: seedKey(seed).Public().(ed25519.PublicKey)}},
+		}
+	}
+	return &ledger.Genesis{Organizations: []ledger.GenesisOrg{org("hosp-a", carechain.OrgHospital, 1), org("lab-b", carechain.OrgLab, 2)}}
+}
+
+// startServer runs a real single-validator node and serves it over httptest.
+func startServer(t *testing.T) (*node.Node, *httptest.Server) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0") // a free p2p port
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	h := node.Home(t.TempDir())
+	c := node.DefaultConfig(testChain, "solo")
+	c.TimeoutCommit, c.HTTPAddr, c.P2PAddr = node.Duration(10*time.Millisecond), "127.0.0.1:0", l.Addr().String()
+	if err := node.Init(h, node.InitOptions{Config: c, Genesis: testGenesis()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, h, node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(n, api.Options{Metrics: n.Metrics()}))
+	t.Cleanup(srv.Close)
+	return n, srv
+}
+
+func registerTx(t *testing.T, key ed25519.PrivateKey, chain, signer string, nonce uint64, id string, seed byte) []byte {
+	t.Helper()
+	raw, err := tx.Sign(key, chain, signer, nonce, tx.TypeRegister, &tx.Register{
+		ID: id, Kind: carechain.KindPatient, PublicKey: seedKey(seed).Public().(ed25519.PublicKey),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// call does one HTTP request, checks the status and, if out is set, decodes the JSON body into it.
+func call(t *testing.T, ctx context.Context, method, url string, body []byte, want int, out any) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: HTTP %d, want %d: %s", method, url, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, url, b, err)
+		}
+	}
+	return b
+}
+
+func TestAPI(t *testing.T) {
+	_, srv := startServer(t)
+	cl := api.NewClient(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := func(nonce uint64, id string, seed byte) []byte {
+		return registerTx(t, seedKey(1), testChain, "hosp-a/admin", nonce, id, seed)
+	}
+
+	t.Run("health and status", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/v1/status"} {
+			var st api.Status
+			call(t, ctx, "GET", srv.URL+path, nil, http.StatusOK, &st)
+			if st.ChainID != testChain || st.Height < 1 || !hexHash.MatchString(st.AppHash) || st.Syncing {
+				t.Errorf("%s: %+v", path, st)
+			}
+		}
+		if st, err := cl.Status(ctx); err != nil || st.ChainID != testChain {
+			t.Errorf("client status %+v %v", st, err)
+		}
+	})
+
+	// Register a patient: the rest of the test reads it back.
+	before, err := cl.Principal(ctx, "hosp-a/admin", 0)
+	if err != nil || before.NextNonce != 1 {
+		t.Fatalf("admin before: %+v %v", before, err)
+	}
+	raw := admin(1, "patient/alice", 10)
+	var res struct {
+		Hash   string `json:"hash"`
+		Code   *int   `json:"code"`
+		Height int64  `json:"height"`
+		Stage  string `json:"stage"`
+		Reason string `json:"reason"`
+	}
+	body := call(t, ctx, "POST", srv.URL+"/v1/txs", raw, http.StatusOK, &res)
+	sum := sha256.Sum256(raw)
+	if res.Hash != hex.EncodeToString(sum[:]) || res.Code == nil || *res.Code != 0 || res.Height <= 0 || res.Stage != "finalize" || res.Reason != "ok" {
+		t.Fatalf("register response %s", body)
+	}
+	regAt := res.Height
+
+	t.Run("registered principal and tx", func(t *testing.T) {
+		p, err := cl.Principal(ctx, "patient/alice", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Principal.ID != "patient/alice" || p.Principal.Kind != carechain.KindPatient || p.Principal.RegisteredBy != "hosp-a/admin" ||
+			p.Principal.Org != "hosp-a" || p.Principal.RegisteredAt != regAt || p.Height < regAt {
+			t.Errorf("principal %+v", p)
+		}
+		if a, err := cl.Principal(ctx, "hosp-a/admin", 0); err != nil || a.NextNonce != 2 {
+			t.Errorf("admin next nonce: %+v %v", a, err)
+		}
+		var st ledger.TxStatus
+		call(t, ctx, "GET", srv.URL+"/v1/txs/"+res.Hash, nil, http.StatusOK, &st)
+		if st != (ledger.TxStatus{Height: regAt, Type: string(tx.TypeRegister), Signer: "hosp-a/admin"}) {
+			t.Errorf("tx status %+v", st)
+		}
+	})
+
+	t.Run("height queries", func(t *testing.T) {
+		cases := []struct {
+			query string
+			want  int
+		}{
+			{strconv.FormatInt(regAt-1, 10), http.StatusNotFound},
+			{strconv.FormatInt(regAt, 10), http.StatusOK},
+			{"abc", http.StatusBadRequest},
+			{"0", http.StatusBadRequest},
+			{"-1", http.StatusBadRequest},
+			{strconv.FormatInt(regAt+1_000_000, 10), http.StatusBadRequest},
+		}
+		for _, c := range cases {
+			var body map[string]any
+			call(t, ctx, "GET", srv.URL+"/v1/principals/patient/alice?height="+c.query, nil, c.want, &body)
+			if msg, _ := body["error"].(string); c.want != http.StatusOK && msg == "" {
+				t.Errorf("height %s: no error message: %v", c.query, body)
+			}
+			if c.want == http.StatusOK && body["height"] != float64(regAt) {
+				t.Errorf("height %s: answered as of %v", c.query, body["height"])
+			}
+		}
+	})
+
+	t.Run("rejected txs", func(t *testing.T) {
+		countBefore, err := cl.Principals(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name   string
+			raw    []byte
+			code   ledger.Code
+			reason string
+		}{
+			{"bad signature", registerTx(t, seedKey(77), testChain, "hosp-a/admin", 2, "patient/bob", 11), 3, "bad_signature"},
+			{"garbage", []byte{0x01, 0x02, 0x03}, 1, "malformed"},
+			{"replayed nonce", admin(1, "patient/carol", 12), 5, "bad_nonce"},
+			{"wrong chain", registerTx(t, seedKey(1), "other", "hosp-a/admin", 2, "patient/dave", 13), 4, "wrong_chain"},
+			{"unknown signer", registerTx(t, seedKey(50), testChain, "hosp-a/nobody", 1, "patient/erin", 14), 6, "unknown_signer"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var r api.TxResponse
+				call(t, ctx, "POST", srv.URL+"/v1/txs", c.raw, http.StatusUnprocessableEntity, &r)
+				sum := sha256.Sum256(c.raw)
+				if r.Code != c.code || r.Reason != c.reason || r.Stage != ledger.StageCheck || r.Hash != hex.EncodeToString(sum[:]) || r.Height != 0 || r.Log == "" {
+					t.Errorf("response %+v, want code %d (%s)", r, c.code, c.reason)
+				}
+			})
+		}
+		countAfter, err := cl.Principals(ctx, "", 0)
+		if err != nil || len(countAfter) != len(countBefore) {
+			t.Errorf("principals %d before, %d after rejections (%v)", len(countBefore), len(countAfter), err)
+		}
+		if a, err := cl.Principal(ctx, "hosp-a/admin", 0); err != nil || a.NextNonce != 2 {
+			t.Errorf("admin next nonce after rejections: %+v %v", a, err)
+		}
+	})
+
+	t.Run("body too large", func(t *testing.T) {
+		var e api.Error
+		call(t, ctx, "POST", srv.URL+"/v1/txs", make([]byte, tx.MaxTxBytes+1), http.StatusRequestEntityTooLarge, &e)
+		if e.Error == "" {
+			t.Error("413 without an error message")
+		}
+	})
+
+	t.Run("not found and bad input", func(t *testing.T) {
+		cases := []struct {
+			path string
+			want int
+		}{
+			{"/v1/principals/patient/nobody", http.StatusNotFound},
+			{"/v1/principals/hosp-a/ghost?height=1", http.StatusNotFound},
+			{"/v1/txs/" + strings.Repeat("0", 64), http.StatusNotFound},
+			{"/v1/txs/zz", http.StatusBadRequest},
+			{"/v1/txs/" + res.Hash[:62], http.StatusBadRequest},
+			{"/v1/txs/" + res.Hash + "00", http.StatusBadRequest},
+			{"/v1/organizations?height=abc", http.StatusBadRequest},
+		}
+		for _, c := range cases {
+			var e api.Error
+			call(t, ctx, "GET", srv.URL+c.path, nil, c.want, &e)
+			if e.Error == "" {
+				t.Errorf("%s: no error message", c.path)
+			}
+		}
+		if _, err := cl.Principal(ctx, "patient/nobody", 0); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("client error for a missing principal: %v", err)
+		}
+	})
+
+	t.Run("lists", func(t *testing.T) {
+		cases := []struct {
+			org  string
+			want []string
+		}{
+			{"hosp-a", []string{"hosp-a/admin", "patient/alice"}},
+			{"lab-b", []string{"lab-b/admin"}},
+			{"", []string{"hosp-a/admin", "lab-b/admin", "patient/alice"}},
+		}
+		for _, c := range cases {
+			ps, err := cl.Principals(ctx, c.org, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range ps {
+				ids = append(ids, p.ID)
+			}
+			if slices.Sort(ids); !slices.Equal(ids, c.want) {
+				t.Errorf("org %q: principals %v, want %v", c.org, ids, c.want)
+			}
+		}
+		if ps, err := cl.Principals(ctx, "hosp-a", regAt-1); err != nil || len(ps) != 1 {
+			t.Errorf("hosp-a before registration: %+v %v", ps, err)
+		}
+		orgs, err := cl.Organizations(ctx, 0)
+		want := []carechain.Organization{
+			{ID: "hosp-a", Name: "Org hosp-a", Type: carechain.OrgHospital},
+			{ID: "lab-b", Name: "Org lab-b", Type: carechain.OrgLab},
+		}
+		if err != nil || !slices.Equal(orgs, want) {
+			t.Errorf("organizations %+v %v", orgs, err)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		body := string(call(t, ctx, "GET", srv.URL+"/metrics", nil, http.StatusOK, nil))
+		m := regexp.MustCompile(`(?m)^carechain_height (\d+)$`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no carechain_height in\n%s", body)
+		}
+		if h, _ := strconv.ParseInt(m[1], 10, 64); h < regAt {
+			t.Errorf("carechain_height %d < %d", h, regAt)
+		}
+		for _, want := range []string{
+			`carechain_txs_rejected_total{reason="bad_signature",stage="check"} 1`,
+			`carechain_txs_rejected_total{reason="malformed",stage="check"} 1`,
+			`carechain_txs_committed_total 1`,
+		} {
+			if !strings.Contains(body, want+"\n") {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+}
