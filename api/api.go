@@ -131,8 +131,19 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SubmitTimeout)
 	defer cancel()
 	out, err := s.chain.Submit(ctx, body)
-	if err != nil {
+	switch {
+	case errors.Is(err, ledger.ErrDuplicateTx):
+		s.fail(w, http.StatusConflict, err)
+		return
+	case errors.Is(err, ledger.ErrBusy):
+		w.Header().Set("Retry-After", "1")
 		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		s.fail(w, http.StatusGatewayTimeout, fmt.Errorf("no commit within %v; the transaction may still commit: %w", s.opts.SubmitTimeout, err))
+		return
+	case err != nil:
+		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
 	code := http.StatusOK
@@ -166,7 +177,7 @@ func (s *server) organizations(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orgs)
+	writeJSON(w, http.StatusOK, nonNil(orgs))
 }
 
 func (s *server) principals(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +190,7 @@ func (s *server) principals(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ps)
+	writeJSON(w, http.StatusOK, nonNil(ps))
 }
 
 // PrincipalResponse is the body of GET /v1/principals/{id}.
@@ -250,6 +261,14 @@ func (s *server) fail(w http.ResponseWriter, code int, err error) {
 		s.log.Error("request failed", "status", code, "err", err)
 	}
 	writeJSON(w, code, Error{Error: err.Error()})
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -296,6 +296,18 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("empty list is [] and resent tx is a conflict", func(t *testing.T) {
+		if b := call(t, ctx, "GET", srv.URL+"/v1/principals?org=nobody", nil, http.StatusOK, nil); strings.TrimSpace(string(b)) != "[]" {
+			t.Errorf("empty list: %s", b)
+		}
+		// The exact bytes of the committed registration again: not retryable, so not 503.
+		var e api.Error
+		call(t, ctx, "POST", srv.URL+"/v1/txs", raw, http.StatusConflict, &e)
+		if !strings.Contains(e.Error, "already received") {
+			t.Errorf("resent tx: %+v", e)
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		body := string(call(t, ctx, "GET", srv.URL+"/metrics", nil, http.StatusOK, nil))
 		m := regexp.MustCompile(`(?m)^carechain_height (\d+)$`).FindStringSubmatch(body)

@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -59,6 +60,15 @@ type Outcome struct {
 // Accepted reports whether the transaction was committed and accepted.
 func (o Outcome) Accepted() bool { return o.Code == CodeOK && o.Height > 0 }
 
+// Errors a node returns when it cannot take a transaction; the transaction
+// itself was not judged.
+var (
+	// ErrDuplicateTx: this exact transaction was already received; its outcome stands.
+	ErrDuplicateTx = errors.New("transaction already received")
+	// ErrBusy: the node cannot take transactions right now (mempool full, catching up); retry later.
+	ErrBusy = errors.New("node busy")
+)
+
 // CommittedBlock is reported to Events after each Commit.
 type CommittedBlock struct {
 	Height  int64
@@ -95,6 +105,7 @@ type App struct {
 	checkNonce map[string]uint64
 	// verified remembers signatures this node already checked: tx hash -> key it verified under.
 	verified map[[32]byte]ed25519.PublicKey
+	verifier tx.Verifier
 
 	// consensus state, used only from the consensus connection
 	block   *store.Block
@@ -173,7 +184,7 @@ func chainAppHash(prev []byte, height int64, writes []byte) []byte {
 
 // CheckTx implements abci.Application. It may run concurrently with itself and with FinalizeBlock.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	rej := a.checkTx(req.Tx)
+	rej := a.checkTx(req.Tx, req.Type == abci.CHECK_TX_TYPE_RECHECK)
 	if rej != nil {
 		a.events.TxRejected(StageCheck, rej.Code)
 		return &abci.CheckTxResponse{Code: uint32(rej.Code), Codespace: Codespace, Log: rej.Msg}, nil
@@ -181,7 +192,11 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
 }
 
-func (a *App) checkTx(raw []byte) *Rejection {
+// checkTx judges a transaction against the last committed state. A recheck
+// (after each block, for what is left in the mempool) only asks whether the
+// signer is still active and the nonce still fresh: the rest cannot have
+// changed its verdict in a way FinalizeBlock would not catch.
+func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	s, err := tx.Decode(raw)
 	if err != nil {
 		return rejectDecode(err)
@@ -206,8 +221,10 @@ func (a *App) checkTx(raw []byte) *Rejection {
 	}
 	// Run the full state transition on a scratch block, so CheckTx rejects
 	// what FinalizeBlock would reject against the same state.
-	if rej := a.apply(a.store.NewBlock(last.Height+1), c); rej != nil {
-		return rej
+	if !recheck {
+		if rej := a.apply(a.store.NewBlock(last.Height+1), c); rej != nil {
+			return rej
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -224,7 +241,7 @@ func (a *App) verifyAndRemember(s *tx.Signed, pub ed25519.PublicKey) error {
 	if a.alreadyVerified(s, pub) {
 		return nil
 	}
-	if err := s.Verify(pub); err != nil {
+	if err := a.verifier.Verify(s, pub); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -253,7 +270,7 @@ func (a *App) verifyOnce(s *tx.Signed, pub ed25519.PublicKey) error {
 	if ok && k.Equal(pub) {
 		return nil
 	}
-	return s.Verify(pub)
+	return a.verifier.Verify(s, pub)
 }
 
 // PrepareProposal implements abci.Application: it keeps the mempool's order

@@ -122,7 +122,7 @@ func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejecti
 }
 
 func (a *App) applyRotate(b *store.Block, c *checked, r *tx.Rotate) *Rejection {
-	if !ed25519.Verify(r.NewKey, tx.RotationMessage(a.chainID, c.Signer, c.Nonce, r.NewKey), r.Proof) {
+	if !tx.VerifySignature(r.NewKey, tx.RotationMessage(a.chainID, c.Signer, c.Nonce, r.NewKey), r.Proof) {
 		return reject(CodeBadSignature, "the new key's proof of possession does not verify")
 	}
 	if rej := a.claimKey(b, r.NewKey, c.Signer); rej != nil {

@@ -153,10 +153,10 @@ func (n *Node) WaitReady(ctx context.Context) error {
 
 // ErrMempoolFull is returned by Submit when the node cannot take more
 // transactions for now; retry later.
-var ErrMempoolFull = errors.New("mempool is full")
+var ErrMempoolFull = fmt.Errorf("%w: mempool is full", ledger.ErrBusy)
 
 // ErrSyncing is returned by Submit while the node catches up.
-var ErrSyncing = errors.New("node is catching up with its peers; try again shortly")
+var ErrSyncing = fmt.Errorf("%w: catching up with its peers; try again shortly", ledger.ErrBusy)
 
 // Submit broadcasts a signed transaction and waits until it is rejected by
 // CheckTx or included in a committed block. A rejection is an ledger.Outcome with a
@@ -185,7 +185,7 @@ func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error
 	case errors.As(err, new(mempool.ErrMempoolIsFull)):
 		return out, fmt.Errorf("%w: %v", ErrMempoolFull, err)
 	case errors.Is(err, mempool.ErrTxInCache):
-		return out, fmt.Errorf("transaction %X was already received by this node", out.Hash)
+		return out, fmt.Errorf("%w: %X was already received by this node", ledger.ErrDuplicateTx, out.Hash)
 	case err != nil:
 		return out, fmt.Errorf("broadcast: %w", err)
 	}

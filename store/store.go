@@ -2,7 +2,8 @@
 //
 // State is versioned by block height: every write of a block is stored under
 // the key and the height, so any committed height can be read back (Get with a
-// height) while the latest state stays one seek away. A block's writes are
+// height). The latest value of each key is also kept on its own, so reads of
+// current state, the hot path, are plain point lookups. A block's writes are
 // collected in a Block and reach disk in one synced Pebble batch together with
 // the commit metadata (height and app hash), so a crash leaves either the whole
 // block or none of it.
@@ -20,8 +21,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // ErrNotFound is returned when a key has no value at the requested height.
@@ -30,16 +33,21 @@ var ErrNotFound = errors.New("not found")
 // ErrFutureHeight is returned when reading a height that is not committed yet.
 var ErrFutureHeight = errors.New("height not committed yet")
 
+// cacheBytes sizes Pebble's block cache.
+const cacheBytes = 64 << 20
+
 const (
-	statePrefix = 's'
-	metaKey     = "m/commit"
-	valueTag    = 1
-	deleteTag   = 0
+	statePrefix  = 's' // versioned: s | key | 0 | ^height
+	latestPrefix = 'l' // current:   l | key
+	metaKey      = "m/commit"
+	valueTag     = 1
+	deleteTag    = 0
 )
 
 // Store is the application state database.
 type Store struct {
 	db        *pebble.DB
+	last      atomic.Pointer[Commit] // cached commit metadata
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -50,14 +58,30 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	opts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
+		Cache:              cache,
 		Logger:             pebbleLogger{logger.With("component", "pebble")},
-	})
+	}
+	// Bloom filters: most lookups on the write path are for keys that do not
+	// exist yet (a new ID, a new public key) and should not touch a data block.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	last, err := s.readLastCommit()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.last.Store(&last)
+	return s, nil
 }
 
 type pebbleLogger struct{ l *slog.Logger }
@@ -90,6 +114,11 @@ type Commit struct {
 
 // LastCommit returns the last committed height and app hash; zero values on a new store.
 func (s *Store) LastCommit() (Commit, error) {
+	c := s.last.Load()
+	return Commit{Height: c.Height, AppHash: bytes.Clone(c.AppHash)}, nil
+}
+
+func (s *Store) readLastCommit() (Commit, error) {
 	v, closer, err := s.db.Get([]byte(metaKey))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Commit{}, nil
@@ -160,6 +189,9 @@ func (s *Store) Get(key string, height int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h == s.last.Load().Height {
+		return s.getLatest(key)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{UpperBound: keyEnd(key)})
 	if err != nil {
 		return nil, err
@@ -171,13 +203,30 @@ func (s *Store) Get(key string, height int64) ([]byte, error) {
 	return decodeValue(it)
 }
 
+func (s *Store) getLatest(key string) ([]byte, error) {
+	v, closer, err := s.db.Get(latestKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer closer.Close()
+	return decodeStored(key, v)
+}
+
 func decodeValue(it *pebble.Iterator) ([]byte, error) {
 	v, err := it.ValueAndErr()
 	if err != nil {
 		return nil, err
 	}
+	return decodeStored(string(it.Key()), v)
+}
+
+// decodeStored unwraps a stored value: a tag byte, then the value.
+func decodeStored(key string, v []byte) ([]byte, error) {
 	if len(v) == 0 {
-		return nil, fmt.Errorf("empty state value at %x: corrupted", it.Key())
+		return nil, fmt.Errorf("empty state value at %q: corrupted", key)
 	}
 	if v[0] == deleteTag {
 		return nil, ErrNotFound
@@ -185,11 +234,10 @@ func decodeValue(it *pebble.Iterator) ([]byte, error) {
 	return bytes.Clone(v[1:]), nil
 }
 
+func latestKey(key string) []byte { return append([]byte{latestPrefix}, key...) }
+
 func (s *Store) resolve(height int64) (int64, error) {
-	last, err := s.LastCommit()
-	if err != nil {
-		return 0, err
-	}
+	last := s.last.Load()
 	if height == 0 {
 		return last.Height, nil
 	}
@@ -337,10 +385,7 @@ func (b *Block) sortedKeys() []string {
 
 // Commit writes the block and its app hash atomically and durably.
 func (s *Store) Commit(b *Block, appHash []byte) error {
-	last, err := s.LastCommit()
-	if err != nil {
-		return err
-	}
+	last := s.last.Load()
 	if b.height <= last.Height && !(b.height == 0 && last.Height == 0) {
 		return fmt.Errorf("commit height %d: already at %d", b.height, last.Height)
 	}
@@ -355,6 +400,9 @@ func (s *Store) Commit(b *Block, appHash []byte) error {
 		if err := batch.Set(stateKey(k, b.height), enc, nil); err != nil {
 			return err
 		}
+		if err := batch.Set(latestKey(k), enc, nil); err != nil {
+			return err
+		}
 	}
 	meta := binary.BigEndian.AppendUint64(nil, uint64(b.height))
 	meta = append(meta, appHash...)
@@ -367,5 +415,6 @@ func (s *Store) Commit(b *Block, appHash []byte) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("commit block %d: %w", b.height, err)
 	}
+	s.last.Store(&Commit{Height: b.height, AppHash: bytes.Clone(appHash)})
 	return nil
 }

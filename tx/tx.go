@@ -168,7 +168,7 @@ func Decode(raw []byte) (*Signed, error) {
 
 // Verify checks the signature against the signer's public key.
 func (s *Signed) Verify(pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, s.Payload, s.Sig) {
+	if !VerifySignature(pub, s.Payload, s.Sig) {
 		return ErrBadSignature
 	}
 	return nil
