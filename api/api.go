@@ -66,6 +66,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/txs", s.submit)
 	mux.HandleFunc("GET /v1/txs/{hash}", s.txStatus)
+	mux.HandleFunc("GET /v1/commits/{height}", s.commit)
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
@@ -165,6 +166,31 @@ func (s *server) txStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// CommitInfo is the body of GET /v1/commits/{height}: the app hash the ledger
+// committed after that block.
+type CommitInfo struct {
+	Height  int64  `json:"height"`
+	AppHash string `json:"app_hash"`
+}
+
+func (s *server) commit(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseInt(r.PathValue("height"), 10, 64)
+	if err != nil || h < 1 {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("height must be a positive integer"))
+		return
+	}
+	hash, err := s.chain.App().AppHash(h)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(w, http.StatusNotFound, fmt.Errorf("no commit at height %d", h))
+		return
+	}
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CommitInfo{Height: h, AppHash: hex.EncodeToString(hash)})
 }
 
 func (s *server) organizations(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,13 @@ func (c *Client) Submit(ctx context.Context, raw []byte) (TxResponse, error) {
 	return r, err
 }
 
+// Commit returns the app hash committed at height.
+func (c *Client) Commit(ctx context.Context, height int64) (CommitInfo, error) {
+	var ci CommitInfo
+	_, err := c.do(ctx, http.MethodGet, "/v1/commits/"+strconv.FormatInt(height, 10), nil, &ci)
+	return ci, err
+}
+
 // PrincipalAt is a principal with the height it was read at and the signer's next nonce.
 type PrincipalAt struct {
 	Principal carechain.Principal `json:"principal"`

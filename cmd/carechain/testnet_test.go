@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/tx"
+)
+
+// TestTestnetFourValidatorsAgree creates a 4-validator consortium with
+// `carechain testnet`, starts each node as its own `carechain start` process,
+// submits transactions through different nodes, and checks that all nodes
+// commit them with identical app hashes at every height.
+func TestTestnetFourValidatorsAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four node subprocesses")
+	}
+	dir := filepath.Join(t.TempDir(), "tn")
+	mustRun(t, passEnv(testPassphrase), "testnet", "--validators", "4", "--dir", dir, "--chain-id", "tn-test", "--base-port", "0")
+	clients := make([]*api.Client, 4)
+	for i := range clients {
+		h := node.Home(filepath.Join(dir, fmt.Sprintf("node%d", i)))
+		cfg, err := h.LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		startProcess(t, nil, "start", "--home", string(h))
+		clients[i] = api.NewClient(cfg.HTTPAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	waitAllSynced(t, ctx, clients)
+
+	// Each organization's admin (its key is in its node's keystore) registers
+	// patients through its own node.
+	var last int64
+	for i, cl := range clients {
+		ks, err := keystore.Open(node.Home(filepath.Join(dir, fmt.Sprintf("node%d", i))).KeysDir(), keystore.DefaultKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := ks.Unlock(fmt.Sprintf("org%d.admin", i), []byte(testPassphrase))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := uint64(1); n <= 3; n++ {
+			_, pk, _ := ed25519.GenerateKey(nil)
+			raw, err := tx.Sign(key, "tn-test", fmt.Sprintf("org%d/admin", i), n, tx.TypeRegister, &tx.Register{
+				ID: fmt.Sprintf("patient/n%d-%d", i, n), Kind: carechain.KindPatient, PublicKey: pk.Public().(ed25519.PublicKey)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cl.Submit(ctx, raw)
+			if err != nil || !res.Accepted() {
+				t.Fatalf("node%d tx %d: %+v %v", i, n, res, err)
+			}
+			last = max(last, res.Height)
+		}
+	}
+	for _, cl := range clients {
+		for {
+			st, err := cl.Status(ctx)
+			if err == nil && st.Height >= last {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("a node did not reach height %d", last)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for h := int64(1); h <= last; h++ {
+		want, err := clients[0].Commit(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, cl := range clients[1:] {
+			got, err := cl.Commit(ctx, h)
+			if err != nil || got.AppHash != want.AppHash {
+				t.Fatalf("height %d: node%d app hash %s (%v), node0 %s", h, i+1, got.AppHash, err, want.AppHash)
+			}
+		}
+	}
+	for i, cl := range clients {
+		ps, err := cl.Principals(ctx, "", last)
+		if err != nil || len(ps) != 4+12 {
+			t.Fatalf("node%d: %d principals at %d (%v), want 16", i, len(ps), last, err)
+		}
+	}
+}
+
+// waitAllSynced waits until every node answers and has left block sync.
+func waitAllSynced(t *testing.T, ctx context.Context, clients []*api.Client) {
+	t.Helper()
+	for _, cl := range clients {
+		for {
+			st, err := cl.Status(ctx)
+			if err == nil && !st.Syncing && st.Height >= 1 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %s not ready: %v", cl.Base, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
