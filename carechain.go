@@ -40,6 +40,10 @@ type Organization struct {
 	ID   string  `cbor:"1,keyasint" json:"id"`
 	Name string  `cbor:"2,keyasint" json:"name"`
 	Type OrgType `cbor:"3,keyasint" json:"type"`
+	// EncryptionKey is the organization's HPKE public key (seal.PublicKey):
+	// record keys are wrapped to it, and the organization's nodes hold the
+	// private key on behalf of its staff.
+	EncryptionKey []byte `cbor:"4,keyasint,omitempty" json:"encryption_key,omitempty"`
 }
 
 // Kind says what a principal is.
@@ -117,6 +121,9 @@ type Principal struct {
 	RegisteredAt int64  `cbor:"9,keyasint" json:"registered_at"` // block height
 	RegisteredBy string `cbor:"10,keyasint" json:"registered_by"`
 	RevokedAt    int64  `cbor:"11,keyasint" json:"revoked_at,omitempty"` // block height; 0 if active
+	// EncryptionKey is the principal's own HPKE public key (seal.PublicKey).
+	// Patients must have one: their record keys are always wrapped to it.
+	EncryptionKey []byte `cbor:"12,keyasint,omitempty" json:"encryption_key,omitempty"`
 }
 
 // HasRole reports whether p holds role r.

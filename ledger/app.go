@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
@@ -107,6 +109,9 @@ type App struct {
 	verified map[[32]byte]ed25519.PublicKey
 	verifier tx.Verifier
 
+	// evaluator caches compiled consent conditions; safe for concurrent use.
+	evaluator *consent.Evaluator
+
 	// consensus state, used only from the consensus connection
 	block   *store.Block
 	results []TxResult
@@ -125,6 +130,7 @@ func New(st *store.Store, opts Options) (*App, error) {
 		store: st, chainID: opts.ChainID, log: opts.Logger, events: opts.Events,
 		checkNonce: make(map[string]uint64),
 		verified:   make(map[[32]byte]ed25519.PublicKey),
+		evaluator:  consent.NewEvaluator(1024),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -219,6 +225,9 @@ func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	if rej != nil {
 		return rej
 	}
+	// CheckTx's verdict is advisory: it judges time-bound rules at the wall
+	// clock; FinalizeBlock judges them at the block time.
+	c.now = time.Now().Unix()
 	// Run the full state transition on a scratch block, so CheckTx rejects
 	// what FinalizeBlock would reject against the same state.
 	if !recheck {
@@ -307,7 +316,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
 	results := make([]TxResult, len(req.Txs))
 	for i, raw := range req.Txs {
-		rej := a.deliver(b, raw)
+		rej := a.deliver(b, raw, req.Time.Unix())
 		results[i] = TxResult{Hash: sha256.Sum256(raw)}
 		if rej != nil {
 			a.events.TxRejected(StageFinalize, rej.Code)
@@ -328,7 +337,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	return resp, nil
 }
 
-func (a *App) deliver(b *store.Block, raw []byte) *Rejection {
+func (a *App) deliver(b *store.Block, raw []byte, now int64) *Rejection {
 	s, err := tx.Decode(raw)
 	if err != nil {
 		return rejectDecode(err)
@@ -341,6 +350,7 @@ func (a *App) deliver(b *store.Block, raw []byte) *Rejection {
 	if rej != nil {
 		return rej
 	}
+	c.now = now
 	return a.apply(b, c)
 }
 

@@ -15,6 +15,7 @@ type checked struct {
 	*tx.Signed
 	signer *carechain.Principal
 	body   tx.Body
+	now    int64 // unix seconds the transaction is judged at
 }
 
 // verifyFunc checks s's signature against pub; the app plugs in its cache.
@@ -72,6 +73,18 @@ func (a *App) applyBody(b *store.Block, c *checked) *Rejection {
 		rej = a.applyRotate(b, c, body)
 	case *tx.Revoke:
 		rej = a.applyRevoke(b, c, body)
+	case *tx.RecordPut:
+		rej = a.applyRecordPut(b, c, body)
+	case *tx.ConsentGrant:
+		rej = a.applyConsentGrant(b, c, body)
+	case *tx.ConsentRevoke:
+		rej = a.applyConsentRevoke(b, c, body)
+	case *tx.EmergencySet:
+		rej = a.applyEmergencySet(b, c, body)
+	case *tx.EmergencyInvoke:
+		rej = a.applyEmergencyInvoke(b, c, body)
+	case *tx.AuditAnchor:
+		rej = a.applyAuditAnchor(b, c, body)
 	default:
 		rej = reject(CodeUnknownType, "no handler for %s", c.Type)
 	}
@@ -111,12 +124,16 @@ func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejecti
 	} else if !errors.Is(err, ErrNotFound) {
 		return reject(CodeInternal, "%v", err)
 	}
+	if rej := checkEncryptionKey(r.EncryptionKey); rej != nil {
+		return rej
+	}
 	if rej := a.claimKey(b, r.PublicKey, r.ID); rej != nil {
 		return rej
 	}
 	p := carechain.Principal{
 		ID: r.ID, Kind: r.Kind, Org: org, Roles: r.Roles, Name: r.Name, PublicKey: r.PublicKey,
 		Status: carechain.StatusActive, KeyVersion: 1, RegisteredAt: b.Height(), RegisteredBy: signer.ID,
+		EncryptionKey: r.EncryptionKey,
 	}
 	return a.putPrincipal(b, &p)
 }
@@ -128,9 +145,15 @@ func (a *App) applyRotate(b *store.Block, c *checked, r *tx.Rotate) *Rejection {
 	if rej := a.claimKey(b, r.NewKey, c.Signer); rej != nil {
 		return rej
 	}
+	if rej := checkEncryptionKey(r.NewEncryptionKey); rej != nil {
+		return rej
+	}
 	p := *c.signer
 	p.PublicKey = r.NewKey
 	p.KeyVersion++
+	if len(r.NewEncryptionKey) > 0 {
+		p.EncryptionKey = r.NewEncryptionKey
+	}
 	return a.putPrincipal(b, &p)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
 )
 
@@ -12,7 +13,16 @@ import (
 // organizations of the consortium and their admins.
 type Genesis struct {
 	Organizations []GenesisOrg `json:"organizations"`
+	// Categories of records; DefaultCategories if empty.
+	Categories []string `json:"categories,omitempty"`
 }
+
+// DefaultCategories are the record categories of a genesis that names none.
+func DefaultCategories() []string {
+	return []string{"allergy", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
+}
+
+const categoriesKey = "param/categories"
 
 // GenesisOrg is a founding organization.
 type GenesisOrg struct {
@@ -46,6 +56,11 @@ func (g *Genesis) Validate() error {
 		if !o.Type.Valid() {
 			return fmt.Errorf("genesis: organization %q has unknown type %q (want one of %v)", o.ID, o.Type, carechain.OrgTypes())
 		}
+		if len(o.EncryptionKey) > 0 {
+			if _, err := seal.ParsePublicKey(o.EncryptionKey); err != nil {
+				return fmt.Errorf("genesis: organization %q: encryption key: %w", o.ID, err)
+			}
+		}
 		if len(o.Admins) == 0 {
 			return fmt.Errorf("genesis: organization %q has no admin", o.ID)
 		}
@@ -68,6 +83,13 @@ func (g *Genesis) Validate() error {
 // apply writes the genesis state in declaration order.
 func (g *Genesis) apply(b *store.Block) error {
 	if err := g.Validate(); err != nil {
+		return err
+	}
+	cats := g.Categories
+	if len(cats) == 0 {
+		cats = DefaultCategories()
+	}
+	if err := setCBOR(b, categoriesKey, cats); err != nil {
 		return err
 	}
 	for _, o := range g.Organizations {

@@ -24,6 +24,7 @@ var ErrNotFound = errors.New("not found")
 // reader is a view of state: a block in progress or a committed height.
 type reader interface {
 	Get(key string) ([]byte, error)
+	Scan(prefix string, fn func(key string, val []byte) error) error
 }
 
 // heightView reads committed state as of one height.
@@ -33,6 +34,20 @@ type heightView struct {
 }
 
 func (v heightView) Get(key string) ([]byte, error) { return v.s.Get(key, v.height) }
+
+func (v heightView) Scan(prefix string, fn func(key string, val []byte) error) error {
+	return v.s.Scan(prefix, v.height, fn)
+}
+
+// scanReader calls fn with each value under prefix, in key order.
+func scanReader(r reader, prefix string, fn func(val []byte) error) error {
+	return r.Scan(prefix, func(_ string, v []byte) error { return fn(v) })
+}
+
+// scanKeys calls fn with each key under prefix, in key order.
+func scanKeys(r reader, prefix string, fn func(key string)) error {
+	return r.Scan(prefix, func(k string, _ []byte) error { fn(k); return nil })
+}
 
 // getCBOR reads key into v; ErrNotFound if it is absent.
 func getCBOR(r reader, key string, v any) error {

@@ -353,6 +353,42 @@ func (b *Block) Get(key string) ([]byte, error) {
 	return b.store.Get(key, 0)
 }
 
+// Scan calls fn, in key order, for each key with the given prefix as the
+// block sees it: its own writes (and its parents') over the last committed state.
+func (b *Block) Scan(prefix string, fn func(key string, val []byte) error) error {
+	merged := map[string][]byte{}
+	if err := b.store.Scan(prefix, 0, func(k string, v []byte) error {
+		merged[k] = bytes.Clone(v)
+		return nil
+	}); err != nil {
+		return err
+	}
+	var chain []*Block
+	for x := b; x != nil; x = x.parent {
+		chain = append(chain, x)
+	}
+	for i := len(chain) - 1; i >= 0; i-- { // oldest first, so the newest write wins
+		for k, v := range chain[i].writes {
+			if strings.HasPrefix(k, prefix) {
+				merged[k] = v
+			}
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k, v := range merged {
+		if v != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := fn(k, merged[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Hash is SHA-256 over the block's writes in key order. Same writes, same hash.
 func (b *Block) Hash() []byte {
 	h := sha256.New()

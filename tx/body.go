@@ -29,6 +29,18 @@ func newBody(t Type) (Body, error) {
 		return &Rotate{}, nil
 	case TypeRevoke:
 		return &Revoke{}, nil
+	case TypeRecordPut:
+		return &RecordPut{}, nil
+	case TypeConsentGrant:
+		return &ConsentGrant{}, nil
+	case TypeConsentRevoke:
+		return &ConsentRevoke{}, nil
+	case TypeEmergencySet:
+		return &EmergencySet{}, nil
+	case TypeEmergencyInvoke:
+		return &EmergencyInvoke{}, nil
+	case TypeAuditAnchor:
+		return &AuditAnchor{}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownType, t)
 }
@@ -42,6 +54,9 @@ type Register struct {
 	Roles     []carechain.Role  `cbor:"3,keyasint,omitempty"`
 	Name      string            `cbor:"4,keyasint,omitempty"`
 	PublicKey ed25519.PublicKey `cbor:"5,keyasint"`
+	// EncryptionKey is the principal's HPKE public key (seal.PublicKey bytes),
+	// needed before records can be written for a patient.
+	EncryptionKey []byte `cbor:"6,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -62,6 +77,9 @@ func (r *Register) Validate() error {
 	}
 	if err := checkText("name", r.Name); err != nil {
 		return err
+	}
+	if len(r.EncryptionKey) > MaxEncryptionKey {
+		return fmt.Errorf("%w: encryption key over %d bytes", ErrInvalid, MaxEncryptionKey)
 	}
 	patientID := carechain.OrgOf(r.ID) == ""
 	switch r.Kind {
@@ -89,6 +107,8 @@ func (r *Register) Validate() error {
 type Rotate struct {
 	NewKey ed25519.PublicKey `cbor:"1,keyasint"`
 	Proof  []byte            `cbor:"2,keyasint"`
+	// NewEncryptionKey, if set, also replaces the principal's HPKE public key.
+	NewEncryptionKey []byte `cbor:"3,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -98,6 +118,9 @@ func (r *Rotate) Validate() error {
 	}
 	if len(r.Proof) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: proof must be a %d-byte signature", ErrInvalid, ed25519.SignatureSize)
+	}
+	if len(r.NewEncryptionKey) > MaxEncryptionKey {
+		return fmt.Errorf("%w: encryption key over %d bytes", ErrInvalid, MaxEncryptionKey)
 	}
 	return nil
 }

@@ -32,6 +32,16 @@ const (
 	MaxStringLen = 256
 	// MaxRoles bounds the roles of one principal.
 	MaxRoles = 16
+	// MaxEncryptionKey bounds an HPKE public key (ML-KEM-768 + X25519 is 1216 bytes).
+	MaxEncryptionKey = 2048
+	// MaxCiphertext bounds one encrypted record version.
+	MaxCiphertext = 768 << 10
+	// MaxWraps bounds the key wraps of one transaction.
+	MaxWraps = 256
+	// MaxWrapBytes bounds one wrapped key.
+	MaxWrapBytes = 2048
+	// MaxAuditEvents bounds the events of one audit anchor.
+	MaxAuditEvents = 1024
 )
 
 // Type names a transaction type.
@@ -42,6 +52,13 @@ const (
 	TypeRegister Type = "identity.register"
 	TypeRotate   Type = "identity.rotate"
 	TypeRevoke   Type = "identity.revoke"
+
+	TypeRecordPut       Type = "record.put"
+	TypeConsentGrant    Type = "consent.grant"
+	TypeConsentRevoke   Type = "consent.revoke"
+	TypeEmergencySet    Type = "emergency.set"
+	TypeEmergencyInvoke Type = "emergency.invoke"
+	TypeAuditAnchor     Type = "audit.anchor"
 )
 
 // Tx is the signed content of a transaction.

@@ -1,0 +1,606 @@
+package ledger
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
+)
+
+// Record state. A record is a chain of versions of one FHIR resource of one
+// patient; versions are append-only. Ciphertexts are stored as submitted: the
+// ledger never holds a key that opens them. It checks the structure of key
+// wraps (who they are for), not their contents, which only readers can open.
+
+// RecordHead is the current state of a record.
+type RecordHead struct {
+	RecordID     string `cbor:"1,keyasint" json:"record_id"`
+	Patient      string `cbor:"2,keyasint" json:"patient"`
+	Category     string `cbor:"3,keyasint" json:"category"`
+	ResourceType string `cbor:"4,keyasint" json:"resource_type"`
+	Latest       uint64 `cbor:"5,keyasint" json:"latest"`
+}
+
+// RecordVersion is one committed version.
+type RecordVersion struct {
+	RecordID       string `cbor:"1,keyasint" json:"record_id"`
+	Version        uint64 `cbor:"2,keyasint" json:"version"`
+	Patient        string `cbor:"3,keyasint" json:"patient"`
+	Category       string `cbor:"4,keyasint" json:"category"`
+	ResourceType   string `cbor:"5,keyasint" json:"resource_type"`
+	Author         string `cbor:"6,keyasint" json:"author"`
+	AuthorOrg      string `cbor:"7,keyasint" json:"author_org"`
+	Height         int64  `cbor:"8,keyasint" json:"height"`
+	Time           int64  `cbor:"9,keyasint" json:"time"` // block time, unix seconds
+	Epoch          uint32 `cbor:"10,keyasint" json:"epoch"`
+	CiphertextHash []byte `cbor:"11,keyasint" json:"ciphertext_hash"`
+	Ciphertext     []byte `cbor:"12,keyasint" json:"-"`
+	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
+}
+
+// EpochState is the current epoch of a patient's category and who holds its key.
+type EpochState struct {
+	Epoch   uint32   `cbor:"1,keyasint" json:"epoch"`
+	Readers []string `cbor:"2,keyasint" json:"readers"` // sorted: patient IDs and organization IDs
+}
+
+// StoredGrant is a consent grant with ledger metadata.
+type StoredGrant struct {
+	consent.Grant `cbor:"1,keyasint"`
+	Emergency     bool   `cbor:"2,keyasint" json:"emergency,omitempty"`
+	Reason        string `cbor:"3,keyasint" json:"reason,omitempty"` // given for emergency access
+	Height        int64  `cbor:"4,keyasint" json:"height"`
+}
+
+// AuditEntry is an anchored access event.
+type AuditEntry struct {
+	tx.SealedEvent `cbor:"1,keyasint"`
+	Node           string `cbor:"2,keyasint" json:"node"`
+	Height         int64  `cbor:"3,keyasint" json:"height"`
+}
+
+func recordKey(id string) string { return "record/" + id }
+func versionKey(id string, v uint64) string {
+	return fmt.Sprintf("version/%s/%020d", id, v)
+}
+func patientRecordKey(patient, id string) string { return "patient-record/" + patient + "/" + id }
+func epochKey(patient, category string) string  { return "epoch/" + patient + "/" + category }
+func authorsKey(patient, category string) string {
+	return "authors/" + patient + "/" + category
+}
+func wrapKey(patient, category string, epoch uint32, reader string) string {
+	return fmt.Sprintf("wrap/%s/%s/%010d/%s", patient, category, epoch, reader)
+}
+func grantKey(patient, id string) string { return "grant/" + patient + "/" + id }
+func emergencyKey(patient string) string { return "emergency/" + patient }
+func auditKey(patient string, height int64, id string) string {
+	return fmt.Sprintf("audit/%s/%020d/%s", patient, height, id)
+}
+
+// readerOf names the key holder for a grantee: an organization, or a patient
+// acting for themselves. Staff read through their organization's key.
+func readerOf(r reader, g consent.Grantee) (string, error) {
+	if g.Org != "" {
+		return g.Org, nil
+	}
+	p, err := getPrincipal(r, g.Principal)
+	if err != nil {
+		return "", err
+	}
+	if p.Kind == carechain.KindPatient {
+		return p.ID, nil
+	}
+	return p.Org, nil
+}
+
+// readerKey returns the HPKE public key of a reader (a patient or an organization).
+func readerKey(r reader, id string) ([]byte, error) {
+	if strings.HasPrefix(id, carechain.PatientPrefix) {
+		p, err := getPrincipal(r, id)
+		if err != nil {
+			return nil, err
+		}
+		return p.EncryptionKey, nil
+	}
+	o, err := getOrg(r, id)
+	if err != nil {
+		return nil, err
+	}
+	return o.EncryptionKey, nil
+}
+
+func grantsOf(r reader, patient string) ([]StoredGrant, error) {
+	var out []StoredGrant
+	err := scanReader(r, "grant/"+patient+"/", func(v []byte) error {
+		var g StoredGrant
+		if err := unmarshalState(v, &g); err != nil {
+			return err
+		}
+		out = append(out, g)
+		return nil
+	})
+	return out, err
+}
+
+func plainGrants(gs []StoredGrant) []consent.Grant {
+	out := make([]consent.Grant, len(gs))
+	for i, g := range gs {
+		out[i] = g.Grant
+	}
+	return out
+}
+
+// requiredReaders is who must hold the key of a patient's category: the
+// patient, every organization that wrote in it, the readers named by active
+// read grants covering it, and the organizations holding it in escrow for the
+// patient's emergency rule.
+func requiredReaders(r reader, patient, category string, now int64) ([]string, error) {
+	set := map[string]bool{patient: true}
+	var authors []string
+	if err := getCBOR(r, authorsKey(patient, category), &authors); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	for _, o := range authors {
+		set[o] = true
+	}
+	grants, err := grantsOf(r, patient)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		if g.Revoked || (g.NotAfter != 0 && g.NotAfter <= now) || !slices.Contains(g.Actions, consent.ActionRead) || !coversCategory(g.Categories, category) {
+			continue
+		}
+		rd, err := readerOf(r, g.Grantee)
+		if err != nil {
+			return nil, err
+		}
+		set[rd] = true
+	}
+	escrow, err := escrowOrgs(r, patient, category)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range escrow {
+		set[o] = true
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func coversCategory(cats []string, c string) bool {
+	return slices.Contains(cats, c) || slices.Contains(cats, consent.AnyCategory)
+}
+
+// escrowOrgs are the organizations (with encryption keys) that a patient's
+// emergency rule admits, for a category it covers.
+func escrowOrgs(r reader, patient, category string) ([]string, error) {
+	var rule consent.EmergencyRule
+	if err := getCBOR(r, emergencyKey(patient), &rule); errors.Is(err, ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if len(rule.Categories) > 0 && !slices.Contains(rule.Categories, category) {
+		return nil, nil
+	}
+	var out []string
+	err := scanReader(r, "org/", func(v []byte) error {
+		var o carechain.Organization
+		if err := unmarshalState(v, &o); err != nil {
+			return err
+		}
+		if len(o.EncryptionKey) > 0 && (len(rule.OrgTypes) == 0 || slices.Contains(rule.OrgTypes, o.Type)) {
+			out = append(out, o.ID)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func getEpoch(r reader, patient, category string) (EpochState, error) {
+	var e EpochState
+	err := getCBOR(r, epochKey(patient, category), &e)
+	if errors.Is(err, ErrNotFound) {
+		return EpochState{}, nil
+	}
+	return e, err
+}
+
+// startEpoch checks that ne wraps the next epoch's key to exactly want, and stores it.
+func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch, want []string) *Rejection {
+	if ne.Epoch != cur.Epoch+1 {
+		return reject(CodeInvalid, "category %s of %s is at epoch %d: a new epoch must be %d", ne.Category, patient, cur.Epoch, cur.Epoch+1)
+	}
+	var got []string
+	for _, w := range ne.Wraps {
+		got = append(got, w.Reader)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		return reject(CodeInvalid, "epoch %d of %s/%s must be wrapped to exactly %v, got %v", ne.Epoch, patient, ne.Category, want, got)
+	}
+	for _, rd := range want {
+		if k, err := readerKey(b, rd); err != nil || len(k) == 0 {
+			return reject(CodeInvalid, "reader %s has no encryption key", rd)
+		}
+	}
+	for _, w := range ne.Wraps {
+		if err := b.Set(wrapKey(patient, ne.Category, ne.Epoch, w.Reader), w.Wrapped); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	if err := setCBOR(b, epochKey(patient, ne.Category), EpochState{Epoch: ne.Epoch, Readers: want}); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejection {
+	signer := c.signer
+	if signer.Kind == carechain.KindPatient {
+		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
+	}
+	patient, err := getPrincipal(b, r.Patient)
+	if errors.Is(err, ErrNotFound) || (err == nil && patient.Kind != carechain.KindPatient) {
+		return reject(CodeInvalid, "%q is not a registered patient", r.Patient)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if len(patient.EncryptionKey) == 0 {
+		return reject(CodeInvalid, "patient %s has no encryption key registered", r.Patient)
+	}
+	if !categoryKnown(b, r.Category) {
+		return reject(CodeInvalid, "unknown category %q", r.Category)
+	}
+	// Deny by default: the patient's registering organization may write;
+	// anyone else needs a write grant.
+	if signer.Org != patient.Org {
+		grants, err := grantsOf(b, r.Patient)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		d := a.evaluator.Evaluate(plainGrants(grants), consent.Request{
+			Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
+			ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: c.now,
+		})
+		if !d.Allowed {
+			return reject(CodeUnauthorized, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
+		}
+	}
+	var head RecordHead
+	switch err := getCBOR(b, recordKey(r.RecordID), &head); {
+	case errors.Is(err, ErrNotFound):
+		if r.Version != 1 {
+			return reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
+		}
+		head = RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType}
+	case err != nil:
+		return reject(CodeInternal, "%v", err)
+	default:
+		if head.Patient != r.Patient || head.Category != r.Category || head.ResourceType != r.ResourceType {
+			return reject(CodeConflict, "record %s is a %s of another patient or category", r.RecordID, head.ResourceType)
+		}
+		if r.Version != head.Latest+1 {
+			return reject(CodeConflict, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
+		}
+	}
+	cur, err := getEpoch(b, r.Patient, r.Category)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if r.NewEpoch != nil {
+		want, err := requiredReaders(b, r.Patient, r.Category, c.now)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		// Nobody loses a key by a write: only a revoke shrinks the readers.
+		want = addSorted(addSorted(want, signer.Org), cur.Readers...)
+		if rej := startEpoch(b, r.Patient, cur, r.NewEpoch, want); rej != nil {
+			return rej
+		}
+	} else {
+		if cur.Epoch == 0 || r.Epoch != cur.Epoch {
+			return reject(CodeInvalid, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
+		}
+		if !slices.Contains(cur.Readers, signer.Org) {
+			return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, signer.Org)
+		}
+	}
+	var authors []string
+	if err := getCBOR(b, authorsKey(r.Patient, r.Category), &authors); err != nil && !errors.Is(err, ErrNotFound) {
+		return reject(CodeInternal, "%v", err)
+	}
+	if !slices.Contains(authors, signer.Org) {
+		if err := setCBOR(b, authorsKey(r.Patient, r.Category), addSorted(authors, signer.Org)); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	head.Latest = r.Version
+	v := RecordVersion{
+		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
+		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: c.now, Epoch: r.Epoch,
+		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey,
+	}
+	if err := setCBOR(b, recordKey(r.RecordID), head); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if err := setCBOR(b, versionKey(r.RecordID, r.Version), v); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if err := b.Set(patientRecordKey(r.Patient, r.RecordID), []byte{1}); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// addSorted returns s with vs added, sorted, without duplicates.
+func addSorted(s []string, vs ...string) []string {
+	s = slices.Clone(s)
+	for _, v := range vs {
+		if !slices.Contains(s, v) {
+			s = append(s, v)
+		}
+	}
+	slices.Sort(s)
+	return s
+}
+
+func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
+	g := body.Grant
+	if c.signer.Kind != carechain.KindPatient || g.Patient != c.signer.ID {
+		return reject(CodeUnauthorized, "only the patient grants access to their records")
+	}
+	rd, err := readerOf(b, g.Grantee)
+	if errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "grantee %s is not registered", g.Grantee)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if g.Grantee.Org != "" {
+		if _, err := getOrg(b, g.Grantee.Org); err != nil {
+			return reject(CodeInvalid, "organization %q does not exist", g.Grantee.Org)
+		}
+	}
+	reads := slices.Contains(g.Actions, consent.ActionRead)
+	if reads && len(g.Categories) == 0 {
+		return reject(CodeInvalid, "a read grant names its categories (or %q): keys are delivered per category", consent.AnyCategory)
+	}
+	g.ID = "g-" + hex.EncodeToString(c.Hash[:6])
+	if reads {
+		cats, err := patientCategories(b, g.Patient, g.Categories)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if rej := deliverWraps(b, g.Patient, rd, cats, body.Wraps); rej != nil {
+			return rej
+		}
+	} else if len(body.Wraps) > 0 {
+		return reject(CodeInvalid, "a grant without read carries no keys")
+	}
+	if err := setCBOR(b, grantKey(g.Patient, g.ID), StoredGrant{Grant: g, Height: b.Height()}); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// deliverWraps stores, for each category with an epoch that reader cannot
+// read yet, the wrap of its current key to reader; it requires exactly those wraps.
+func deliverWraps(b *store.Block, patient, reader string, cats []string, wraps []tx.CategoryWrap) *Rejection {
+	if k, err := readerKey(b, reader); err != nil || len(k) == 0 {
+		return reject(CodeInvalid, "reader %s has no encryption key", reader)
+	}
+	byCat := map[string]tx.CategoryWrap{}
+	for _, w := range wraps {
+		byCat[w.Category] = w
+	}
+	used := 0
+	for _, cat := range cats {
+		cur, err := getEpoch(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if cur.Epoch == 0 || slices.Contains(cur.Readers, reader) {
+			continue
+		}
+		w, ok := byCat[cat]
+		if !ok || w.Epoch != cur.Epoch {
+			return reject(CodeInvalid, "missing the key of %s/%s epoch %d wrapped to %s", patient, cat, cur.Epoch, reader)
+		}
+		used++
+		if err := b.Set(wrapKey(patient, cat, cur.Epoch, reader), w.Wrapped); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		cur.Readers = addSorted(cur.Readers, reader)
+		if err := setCBOR(b, epochKey(patient, cat), cur); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	if used != len(wraps) {
+		return reject(CodeInvalid, "%d wraps given, %d needed", len(wraps), used)
+	}
+	return nil
+}
+
+// patientCategories expands a category list (possibly AnyCategory) to
+// categories, sorted; AnyCategory means the patient's categories with epochs.
+func patientCategories(r reader, patient string, cats []string) ([]string, error) {
+	if !slices.Contains(cats, consent.AnyCategory) {
+		out := slices.Clone(cats)
+		slices.Sort(out)
+		return out, nil
+	}
+	var out []string
+	prefix := "epoch/" + patient + "/"
+	err := scanKeys(r, prefix, func(key string) { out = append(out, strings.TrimPrefix(key, prefix)) })
+	return out, err
+}
+
+func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRevoke) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient revokes access to their records")
+	}
+	patient := c.signer.ID
+	var sg StoredGrant
+	if err := getCBOR(b, grantKey(patient, body.GrantID), &sg); errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "%s has no grant %s", patient, body.GrantID)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if sg.Revoked {
+		return reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
+	}
+	sg.Revoked, sg.RevokedAt = true, c.now
+	if err := setCBOR(b, grantKey(patient, body.GrantID), sg); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	// Every category whose readers shrink starts a new epoch.
+	cats, err := patientCategories(b, patient, sg.Categories)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	rot := map[string]*tx.NewEpoch{}
+	for i := range body.Rotations {
+		rot[body.Rotations[i].Category] = &body.Rotations[i]
+	}
+	used := 0
+	for _, cat := range cats {
+		cur, err := getEpoch(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if cur.Epoch == 0 {
+			continue
+		}
+		want, err := requiredReaders(b, patient, cat, c.now)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if slices.Equal(want, cur.Readers) {
+			continue
+		}
+		ne, ok := rot[cat]
+		if !ok {
+			return reject(CodeInvalid, "revoking %s shrinks the readers of %s: rotate it to epoch %d wrapped to %v", body.GrantID, cat, cur.Epoch+1, want)
+		}
+		used++
+		if rej := startEpoch(b, patient, cur, ne, want); rej != nil {
+			return rej
+		}
+	}
+	if used != len(body.Rotations) {
+		return reject(CodeInvalid, "%d rotations given, %d needed", len(body.Rotations), used)
+	}
+	return nil
+}
+
+func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySet) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient sets their emergency rule")
+	}
+	patient := c.signer.ID
+	if err := setCBOR(b, emergencyKey(patient), body.Rule); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	byOrg := map[string][]tx.CategoryWrap{}
+	for _, w := range body.Wraps {
+		byOrg[w.Org] = append(byOrg[w.Org], tx.CategoryWrap{Category: w.Category, Epoch: w.Epoch, Wrapped: w.Wrapped})
+	}
+	delivered := 0
+	for _, cat := range cats {
+		orgs, err := escrowOrgs(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		for _, o := range orgs {
+			var ws []tx.CategoryWrap
+			for _, w := range byOrg[o] {
+				if w.Category == cat {
+					ws = append(ws, w)
+				}
+			}
+			if rej := deliverWraps(b, patient, o, []string{cat}, ws); rej != nil {
+				return rej
+			}
+			delivered += len(ws)
+		}
+	}
+	if delivered != len(body.Wraps) {
+		return reject(CodeInvalid, "%d escrow wraps given, %d needed", len(body.Wraps), delivered)
+	}
+	return nil
+}
+
+func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.EmergencyInvoke) *Rejection {
+	var rule consent.EmergencyRule
+	if err := getCBOR(b, emergencyKey(body.Patient), &rule); errors.Is(err, ErrNotFound) {
+		return reject(CodeUnauthorized, "%s has set no emergency rule", body.Patient)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	org, err := getOrg(b, c.signer.Org)
+	if err != nil {
+		return reject(CodeUnauthorized, "%s belongs to no organization", c.signer.ID)
+	}
+	g, err := rule.Authorize(c.signer, org.Type, body.Reason, c.now)
+	if err != nil {
+		return reject(CodeUnauthorized, "emergency access for %s refused: %v", c.signer.ID, err)
+	}
+	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
+	g.Patient = body.Patient
+	if err := setCBOR(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, Reason: body.Reason, Height: b.Height()}); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor) *Rejection {
+	if c.signer.Kind == carechain.KindPatient {
+		return reject(CodeUnauthorized, "audit anchors are submitted by nodes' staff identities")
+	}
+	for _, e := range body.Events {
+		key := auditKey(e.Patient, b.Height(), e.ID)
+		if _, err := b.Get(key); err == nil {
+			return reject(CodeConflict, "audit event %s twice in one block", e.ID)
+		}
+		if err := setCBOR(b, key, AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height()}); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	return nil
+}
+
+// categoryKnown reports whether the genesis lists category.
+func categoryKnown(r reader, category string) bool {
+	var cats []string
+	if err := getCBOR(r, categoriesKey, &cats); err != nil {
+		return false
+	}
+	return slices.Contains(cats, category)
+}
+
+// checkEncryptionKey validates an HPKE public key given at registration or rotation.
+func checkEncryptionKey(k []byte) *Rejection {
+	if len(k) == 0 {
+		return nil
+	}
+	if _, err := seal.ParsePublicKey(k); err != nil {
+		return reject(CodeInvalid, "encryption key: %v", err)
+	}
+	return nil
+}
