@@ -291,7 +291,7 @@ func TestAPI(t *testing.T) {
 			{ID: "hosp-a", Name: "Org hosp-a", Type: carechain.OrgHospital},
 			{ID: "lab-b", Name: "Org lab-b", Type: carechain.OrgLab},
 		}
-		if err != nil || !slices.Equal(orgs, want) {
+		if err != nil || !slices.EqualFunc(orgs, want, func(a, b carechain.Organization) bool { return a.ID == b.ID && a.Name == b.Name && a.Type == b.Type }) {
 			t.Errorf("organizations %+v %v", orgs, err)
 		}
 	})

@@ -65,7 +65,7 @@ func (r *EmergencyRule) Authorize(req *carechain.Principal, orgType carechain.Or
 	switch {
 	case req == nil || req.Kind != carechain.KindPractitioner || req.Status == carechain.StatusRevoked:
 		return nil, fmt.Errorf("%w: only an active practitioner may break the glass", ErrEmergencyRefused)
-	case len(r.OrgTypes) > 0 && !slices.Contains(r.OrgTypes, orgType):
+	case !orgType.Valid() || len(r.OrgTypes) > 0 && !slices.Contains(r.OrgTypes, orgType):
 		return nil, fmt.Errorf("%w: organization type %q is not one the patient allows", ErrEmergencyRefused, orgType)
 	case !slices.ContainsFunc(r.Roles, req.HasRole):
 		return nil, fmt.Errorf("%w: %s holds none of the roles %v", ErrEmergencyRefused, req.ID, r.Roles)

@@ -38,6 +38,7 @@ func TestEmergencyRule(t *testing.T) {
 				Purposes: []Purpose{PurposeEmergency}, NotBefore: t0, NotAfter: t0 + 86400}},
 		{name: "pharmacist refused", by: pharmacist, orgType: carechain.OrgHospital, reason: "x", wantErr: "holds none of the roles [physician]", refused: true},
 		{name: "lab refused", by: drA, orgType: carechain.OrgLab, reason: "x", wantErr: `organization type "lab" is not one the patient allows`, refused: true},
+		{name: "unknown org type refused", edit: func(r *EmergencyRule) { r.OrgTypes = nil }, by: drA, reason: "x", wantErr: `organization type "" is not one the patient allows`, refused: true},
 		{name: "patient refused", by: otherPat, orgType: carechain.OrgHospital, reason: "x", wantErr: "only an active practitioner", refused: true},
 		{name: "revoked key refused", by: drRevoked, orgType: carechain.OrgHospital, reason: "x", wantErr: "only an active practitioner", refused: true},
 		{name: "missing reason refused", by: drA, orgType: carechain.OrgHospital, reason: "  ", wantErr: "requires a reason", refused: true},

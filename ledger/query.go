@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/carechain/carechain"
@@ -115,4 +116,163 @@ func (a *App) scan(prefix string, height int64, fn func(v []byte) error) error {
 		}
 		return fn(val)
 	})
+}
+
+// Record returns a record's head as of height.
+func (a *App) Record(id string, height int64) (*RecordHead, error) {
+	v, err := a.view(height)
+	if err != nil {
+		return nil, err
+	}
+	var h RecordHead
+	if err := getCBOR(v, recordKey(id), &h); err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	return &h, nil
+}
+
+// RecordVersion returns one version of a record (0: the latest).
+func (a *App) RecordVersion(id string, version uint64) (*RecordVersion, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 {
+		var h RecordHead
+		if err := getCBOR(v, recordKey(id), &h); err != nil {
+			return nil, fmt.Errorf("record %s: %w", id, err)
+		}
+		version = h.Latest
+	}
+	var rv RecordVersion
+	if err := getCBOR(v, versionKey(id, version), &rv); err != nil {
+		return nil, fmt.Errorf("record %s version %d: %w", id, version, err)
+	}
+	return &rv, nil
+}
+
+// RecordVersions lists every version of a record, oldest first.
+func (a *App) RecordVersions(id string) ([]RecordVersion, error) {
+	var out []RecordVersion
+	err := a.scan("version/"+id+"/", 0, func(val []byte) error {
+		var rv RecordVersion
+		if err := unmarshalState(val, &rv); err != nil {
+			return err
+		}
+		out = append(out, rv)
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+	}
+	return out, err
+}
+
+// PatientRecords lists the heads of a patient's records, by record ID.
+func (a *App) PatientRecords(patient string) ([]RecordHead, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	var out []RecordHead
+	prefix := "patient-record/" + patient + "/"
+	err = scanKeys(v, prefix, func(key string) {
+		var h RecordHead
+		if getCBOR(v, recordKey(strings.TrimPrefix(key, prefix)), &h) == nil {
+			out = append(out, h)
+		}
+	})
+	return out, err
+}
+
+// Grants lists a patient's grants (emergency grants included), by ID.
+func (a *App) Grants(patient string) ([]StoredGrant, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return grantsOf(v, patient)
+}
+
+// Epoch returns the current epoch of a patient's category.
+func (a *App) Epoch(patient, category string) (EpochState, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return EpochState{}, err
+	}
+	return getEpoch(v, patient, category)
+}
+
+// Wrap returns the epoch key of a patient's category wrapped to reader.
+func (a *App) Wrap(patient, category string, epoch uint32, reader string) ([]byte, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := v.Get(wrapKey(patient, category, epoch, reader))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no key of %s/%s epoch %d for %s: %w", patient, category, epoch, reader, ErrNotFound)
+	}
+	return w, err
+}
+
+// EncryptionKey returns the HPKE public key of a reader (patient or organization).
+func (a *App) EncryptionKey(reader string) ([]byte, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return readerKey(v, reader)
+}
+
+// RequiredReaders is who must hold the key of a patient's category at time now.
+func (a *App) RequiredReaders(patient, category string, now int64) ([]string, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return requiredReaders(v, patient, category, now)
+}
+
+// EscrowOrgs are the organizations a patient's emergency rule admits for a category.
+func (a *App) EscrowOrgs(patient, category string) ([]string, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return escrowOrgs(v, patient, category)
+}
+
+// Organization returns an organization at the latest height.
+func (a *App) Organization(id string) (*carechain.Organization, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return getOrg(v, id)
+}
+
+// AuditEntries lists a patient's anchored access events, newest first.
+func (a *App) AuditEntries(patient string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := a.scan("audit/"+patient+"/", 0, func(val []byte) error {
+		var e AuditEntry
+		if err := unmarshalState(val, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	slices.Reverse(out)
+	return out, err
+}
+
+// Categories returns the record categories of this chain.
+func (a *App) Categories() ([]string, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	var cats []string
+	return cats, getCBOR(v, categoriesKey, &cats)
 }

@@ -71,7 +71,7 @@ func versionKey(id string, v uint64) string {
 	return fmt.Sprintf("version/%s/%020d", id, v)
 }
 func patientRecordKey(patient, id string) string { return "patient-record/" + patient + "/" + id }
-func epochKey(patient, category string) string  { return "epoch/" + patient + "/" + category }
+func epochKey(patient, category string) string   { return "epoch/" + patient + "/" + category }
 func authorsKey(patient, category string) string {
 	return "authors/" + patient + "/" + category
 }

@@ -139,6 +139,9 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// peerQueryMaj23Sleep paces CometBFT's per-peer vote queries; Stop waits on it.
+const peerQueryMaj23Sleep = 100 * time.Millisecond
+
 // cometConfig derives CometBFT's configuration from ours.
 func (h Home) cometConfig(c Config) *cmtcfg.Config {
 	cfg := cmtcfg.DefaultConfig()
@@ -179,6 +182,6 @@ func (h Home) cometConfig(c Config) *cmtcfg.Config {
 	cfg.Consensus.CreateEmptyBlocks = true
 	cfg.Consensus.CreateEmptyBlocksInterval = time.Duration(c.EmptyBlockInterval)
 	cfg.Consensus.PeerGossipSleepDuration = 5 * time.Millisecond
-	cfg.Consensus.PeerQueryMaj23SleepDuration = 250 * time.Millisecond
+	cfg.Consensus.PeerQueryMaj23SleepDuration = peerQueryMaj23Sleep
 	return cfg
 }

@@ -272,6 +272,14 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		n.stopping.Store(true)
+		// CometBFT's per-peer consensus routines can read the block store
+		// for a while after the switch stops (one loop of sleeps); closing
+		// the store under them panics. Stop the peers first and let those
+		// loops see it.
+		if sw := n.cmt.Switch(); sw.Peers().Size() > 0 {
+			_ = sw.Stop()
+			time.Sleep(4 * peerQueryMaj23Sleep)
+		}
 		if err := n.cmt.Stop(); err != nil {
 			n.stopErr = fmt.Errorf("stop cometbft: %w", err)
 		}

@@ -1,0 +1,524 @@
+// Package records writes, shares and reads encrypted patient records on a
+// carechain node, and keeps the patient's access log.
+//
+// A Service runs beside a node. Writers' resources are validated against the
+// FHIR R4 schema, canonicalized, sealed (package seal) and submitted as
+// record.put transactions; the plaintext never leaves memory. Patients'
+// consent grants and revocations carry the key wraps the ledger requires.
+//
+// Reads decrypt a version only when the ledger's current consent state allows
+// it, using a key this node holds for the requester (its organization's key,
+// or a patient's custodial key) from the Keyring. Every read attempt, allowed
+// or denied, becomes an access event; events are sealed to the patient and
+// anchored on the ledger in batches (audit.anchor) by RunAnchors, so the
+// patient sees accesses made through any node (AuditLog).
+package records
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/fhir"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tx"
+)
+
+// Chain is the node as the service needs it.
+type Chain interface {
+	App() *ledger.App
+	Submit(ctx context.Context, raw []byte) (ledger.Outcome, error)
+}
+
+// Signer is a principal with its signing key.
+type Signer struct {
+	ID  string
+	Key ed25519.PrivateKey
+}
+
+// Keyring holds the HPKE private keys this node may use: its organizations'
+// keys and custodial patients' keys, by reader ID. Keys stay in memory only.
+type Keyring struct {
+	mu   sync.RWMutex
+	keys map[string]*seal.PrivateKey
+}
+
+// Add makes key usable for reader (an organization ID or a patient ID).
+func (k *Keyring) Add(reader string, key *seal.PrivateKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.keys == nil {
+		k.keys = make(map[string]*seal.PrivateKey)
+	}
+	k.keys[reader] = key
+}
+
+func (k *Keyring) get(reader string) (*seal.PrivateKey, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.keys[reader]
+	return key, ok
+}
+
+// ErrRejected wraps a ledger rejection of a transaction the service built.
+var ErrRejected = errors.New("rejected by the ledger")
+
+// DeniedError is a read the consent state does not allow, or that this node
+// cannot decrypt. Reason says why, for the requester and the access log.
+type DeniedError struct{ Reason string }
+
+func (e *DeniedError) Error() string { return "access denied: " + e.Reason }
+
+// Options configure a Service.
+type Options struct {
+	Node   string       // this node's name, recorded in access events
+	Logger *slog.Logger // nil: discard. Health data is never logged.
+	Now    func() time.Time
+}
+
+// Service is the records service of one node.
+type Service struct {
+	chain     Chain
+	keys      *Keyring
+	validator *fhir.Validator
+	evaluator *consent.Evaluator
+	node      string
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu        sync.Mutex
+	pending   []tx.SealedEvent
+	seq       uint64
+	epochKeys map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
+}
+
+type epochRef struct {
+	patient, category string
+	epoch             uint32
+}
+
+// New returns a service for chain using keys.
+func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
+	v, err := fhir.NewValidator()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Node == "" {
+		opts.Node = "node"
+	}
+	return &Service{
+		chain: chain, keys: keys, validator: v, evaluator: consent.NewEvaluator(256),
+		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
+	}, nil
+}
+
+// submit signs body as s with its next nonce and waits for the outcome; a
+// rejection is an ErrRejected error.
+func (s *Service) submit(ctx context.Context, signer Signer, typ tx.Type, body any) (ledger.Outcome, error) {
+	app := s.chain.App()
+	nonce, err := app.NextNonce(signer.ID)
+	if err != nil {
+		return ledger.Outcome{}, err
+	}
+	raw, err := tx.Sign(signer.Key, app.ChainID(), signer.ID, nonce, typ, body)
+	if err != nil {
+		return ledger.Outcome{}, err
+	}
+	out, err := s.chain.Submit(ctx, raw)
+	if err != nil {
+		return out, err
+	}
+	if !out.Accepted() {
+		return out, fmt.Errorf("%w: %s %s: %s", ErrRejected, typ, out.Code, out.Log)
+	}
+	return out, nil
+}
+
+// epochKey returns the key of a patient's category epoch, unwrapping it with
+// reader's key from the keyring.
+func (s *Service) epochKey(patient, category string, epoch uint32, reader string) (seal.EpochKey, error) {
+	ref := epochRef{patient, category, epoch}
+	s.mu.Lock()
+	k, ok := s.epochKeys[ref]
+	s.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	id, ok := s.keys.get(reader)
+	if !ok {
+		return k, fmt.Errorf("this node holds no key for %s", reader)
+	}
+	w, err := s.chain.App().Wrap(patient, category, epoch, reader)
+	if err != nil {
+		return k, err
+	}
+	k, err = seal.UnwrapEpochKey(id, w, patient, category, epoch)
+	if err != nil {
+		return k, fmt.Errorf("unwrap epoch key of %s/%s/%d for %s: %w", patient, category, epoch, reader, err)
+	}
+	s.mu.Lock()
+	s.epochKeys[ref] = k
+	s.mu.Unlock()
+	return k, nil
+}
+
+// newEpoch makes a fresh key for epoch of a patient's category, wrapped to readers.
+func (s *Service) newEpoch(patient, category string, epoch uint32, readers []string) (seal.EpochKey, *tx.NewEpoch, error) {
+	ek, err := seal.NewEpochKey()
+	if err != nil {
+		return ek, nil, err
+	}
+	ne := &tx.NewEpoch{Category: category, Epoch: epoch}
+	for _, rd := range readers {
+		w, err := s.wrapTo(rd, ek, patient, category, epoch)
+		if err != nil {
+			return ek, nil, err
+		}
+		ne.Wraps = append(ne.Wraps, tx.KeyWrap{Reader: rd, Wrapped: w})
+	}
+	return ek, ne, nil
+}
+
+func (s *Service) wrapTo(reader string, ek seal.EpochKey, patient, category string, epoch uint32) ([]byte, error) {
+	kb, err := s.chain.App().EncryptionKey(reader)
+	if err != nil || len(kb) == 0 {
+		return nil, fmt.Errorf("reader %s has no encryption key", reader)
+	}
+	pub, err := seal.ParsePublicKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key of %s: %w", reader, err)
+	}
+	return seal.WrapEpochKey(pub, ek, patient, category, epoch)
+}
+
+// PutResult is a committed record version.
+type PutResult struct {
+	RecordID string
+	Version  uint64
+	Height   int64
+}
+
+// Put validates a FHIR R4 resource and writes it, encrypted, as the next
+// version of recordID (a new record if it does not exist) for patient, signed
+// by author. An invalid resource is a *fhir.ValidationError naming the path.
+func (s *Service) Put(ctx context.Context, author Signer, patient, category, recordID string, resource []byte) (PutResult, error) {
+	rtype, err := s.validator.Validate(resource)
+	if err != nil {
+		return PutResult{}, err
+	}
+	canonical, err := fhir.Canonical(resource)
+	if err != nil {
+		return PutResult{}, err
+	}
+	defer clear(canonical)
+	app := s.chain.App()
+	me, err := app.Principal(author.ID, 0)
+	if err != nil {
+		return PutResult{}, err
+	}
+	version := uint64(1)
+	if head, err := app.Record(recordID, 0); err == nil {
+		version = head.Latest + 1
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return PutResult{}, err
+	}
+	cur, err := app.Epoch(patient, category)
+	if err != nil {
+		return PutResult{}, err
+	}
+	body := &tx.RecordPut{RecordID: recordID, Version: version, Patient: patient, Category: category, ResourceType: rtype, Epoch: cur.Epoch}
+	var ek seal.EpochKey
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
+		if ek, err = s.epochKey(patient, category, cur.Epoch, me.Org); err != nil {
+			return PutResult{}, err
+		}
+	} else {
+		// Start the next epoch, wrapped to everyone who must read it.
+		readers, err := app.RequiredReaders(patient, category, s.now().Unix())
+		if err != nil {
+			return PutResult{}, err
+		}
+		readers = sortedUnion(readers, append([]string{me.Org}, cur.Readers...))
+		body.Epoch = cur.Epoch + 1
+		if ek, body.NewEpoch, err = s.newEpoch(patient, category, body.Epoch, readers); err != nil {
+			return PutResult{}, err
+		}
+	}
+	sealed, err := seal.Seal(canonical, seal.Binding{RecordID: recordID, Version: version, Patient: patient, Category: category, Epoch: body.Epoch}, ek)
+	if err != nil {
+		return PutResult{}, err
+	}
+	sum := sha256.Sum256(sealed.Ciphertext)
+	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
+	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if body.NewEpoch != nil {
+		s.mu.Lock()
+		s.epochKeys[epochRef{patient, category, body.Epoch}] = ek
+		s.mu.Unlock()
+	}
+	return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
+}
+
+func sortedUnion(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NewRecordID returns a fresh random record ID.
+func NewRecordID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return "rec-" + hex.EncodeToString(b)
+}
+
+// Grant submits a patient's consent. For read grants it unwraps, with the
+// patient's key from the keyring, the current epoch keys of the granted
+// categories and wraps them to the grantee's reader. It returns the grant ID.
+func (s *Service) Grant(ctx context.Context, patient Signer, g consent.Grant) (string, error) {
+	app := s.chain.App()
+	g.Patient = patient.ID
+	body := &tx.ConsentGrant{Grant: g}
+	if slices.Contains(g.Actions, consent.ActionRead) {
+		reader, err := s.readerOf(g.Grantee)
+		if err != nil {
+			return "", err
+		}
+		cats, err := s.categories(patient.ID, g.Categories)
+		if err != nil {
+			return "", err
+		}
+		for _, cat := range cats {
+			cur, err := app.Epoch(patient.ID, cat)
+			if err != nil {
+				return "", err
+			}
+			if cur.Epoch == 0 || slices.Contains(cur.Readers, reader) {
+				continue
+			}
+			ek, err := s.epochKey(patient.ID, cat, cur.Epoch, patient.ID)
+			if err != nil {
+				return "", err
+			}
+			w, err := s.wrapTo(reader, ek, patient.ID, cat, cur.Epoch)
+			if err != nil {
+				return "", err
+			}
+			body.Wraps = append(body.Wraps, tx.CategoryWrap{Category: cat, Epoch: cur.Epoch, Wrapped: w})
+		}
+	}
+	out, err := s.submit(ctx, patient, tx.TypeConsentGrant, body)
+	if err != nil {
+		return "", err
+	}
+	// The ledger names the grant after the transaction hash.
+	return "g-" + hex.EncodeToString(out.Hash[:6]), nil
+}
+
+func (s *Service) readerOf(g consent.Grantee) (string, error) {
+	if g.Org != "" {
+		return g.Org, nil
+	}
+	p, err := s.chain.App().Principal(g.Principal, 0)
+	if err != nil {
+		return "", err
+	}
+	if p.Kind == carechain.KindPatient {
+		return p.ID, nil
+	}
+	return p.Org, nil
+}
+
+// categories expands AnyCategory to the chain's categories.
+func (s *Service) categories(patient string, cats []string) ([]string, error) {
+	if !slices.Contains(cats, consent.AnyCategory) {
+		return cats, nil
+	}
+	return s.chain.App().Categories()
+}
+
+// Revoke revokes a patient's grant and rotates the keys of every category
+// whose readers shrink, so versions written from now on are unreadable to
+// the revoked party.
+func (s *Service) Revoke(ctx context.Context, patient Signer, grantID string) error {
+	app := s.chain.App()
+	grants, err := app.Grants(patient.ID)
+	if err != nil {
+		return err
+	}
+	idx := slices.IndexFunc(grants, func(g ledger.StoredGrant) bool { return g.ID == grantID })
+	if idx < 0 {
+		return fmt.Errorf("%s has no grant %s", patient.ID, grantID)
+	}
+	cats, err := s.categories(patient.ID, grants[idx].Categories)
+	if err != nil {
+		return err
+	}
+	body := &tx.ConsentRevoke{GrantID: grantID}
+	now := s.now().Unix()
+	for _, cat := range cats {
+		cur, err := app.Epoch(patient.ID, cat)
+		if err != nil {
+			return err
+		}
+		if cur.Epoch == 0 {
+			continue
+		}
+		want, err := s.readersWithout(patient.ID, cat, grants, grantID, now)
+		if err != nil {
+			return err
+		}
+		if slices.Equal(want, cur.Readers) {
+			continue
+		}
+		ek, ne, err := s.newEpoch(patient.ID, cat, cur.Epoch+1, want)
+		if err != nil {
+			return err
+		}
+		body.Rotations = append(body.Rotations, *ne)
+		s.mu.Lock()
+		s.epochKeys[epochRef{patient.ID, cat, ne.Epoch}] = ek
+		s.mu.Unlock()
+	}
+	_, err = s.submit(ctx, patient, tx.TypeConsentRevoke, body)
+	return err
+}
+
+// readersWithout is the readers a category must have once grantID is revoked.
+func (s *Service) readersWithout(patient, cat string, grants []ledger.StoredGrant, grantID string, now int64) ([]string, error) {
+	all, err := s.chain.App().RequiredReaders(patient, cat, now)
+	if err != nil {
+		return nil, err
+	}
+	revoked := grants[slices.IndexFunc(grants, func(g ledger.StoredGrant) bool { return g.ID == grantID })]
+	gone, err := s.readerOf(revoked.Grantee)
+	if err != nil {
+		return nil, err
+	}
+	// Keep the reader if anything else still requires it.
+	for _, g := range grants {
+		if g.ID == grantID || g.Revoked || (g.NotAfter != 0 && g.NotAfter <= now) || !slices.Contains(g.Actions, consent.ActionRead) {
+			continue
+		}
+		if !slices.Contains(g.Categories, cat) && !slices.Contains(g.Categories, consent.AnyCategory) {
+			continue
+		}
+		if rd, err := s.readerOf(g.Grantee); err == nil && rd == gone {
+			return all, nil
+		}
+	}
+	escrow, err := s.chain.App().EscrowOrgs(patient, cat)
+	if err != nil {
+		return nil, err
+	}
+	if gone == patient || slices.Contains(escrow, gone) || s.isAuthor(patient, cat, gone) {
+		return all, nil
+	}
+	return slices.DeleteFunc(all, func(r string) bool { return r == gone }), nil
+}
+
+func (s *Service) isAuthor(patient, cat, org string) bool {
+	heads, err := s.chain.App().PatientRecords(patient)
+	if err != nil {
+		return false
+	}
+	for _, h := range heads {
+		if h.Category != cat {
+			continue
+		}
+		vs, err := s.chain.App().RecordVersions(h.RecordID)
+		if err != nil {
+			continue
+		}
+		for _, v := range vs {
+			if v.AuthorOrg == org {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SetEmergencyRule submits a patient's break-glass rule, delivering the
+// current epoch keys to the organizations it admits (escrow).
+func (s *Service) SetEmergencyRule(ctx context.Context, patient Signer, rule consent.EmergencyRule) error {
+	app := s.chain.App()
+	cats, err := app.Categories()
+	if err != nil {
+		return err
+	}
+	body := &tx.EmergencySet{Rule: rule}
+	orgs, err := app.Organizations(0)
+	if err != nil {
+		return err
+	}
+	for _, cat := range cats {
+		cur, err := app.Epoch(patient.ID, cat)
+		if err != nil {
+			return err
+		}
+		if cur.Epoch == 0 || (len(rule.Categories) > 0 && !slices.Contains(rule.Categories, cat)) {
+			continue
+		}
+		for _, o := range orgs {
+			if len(o.EncryptionKey) == 0 || (len(rule.OrgTypes) > 0 && !slices.Contains(rule.OrgTypes, o.Type)) || slices.Contains(cur.Readers, o.ID) {
+				continue
+			}
+			ek, err := s.epochKey(patient.ID, cat, cur.Epoch, patient.ID)
+			if err != nil {
+				return err
+			}
+			w, err := s.wrapTo(o.ID, ek, patient.ID, cat, cur.Epoch)
+			if err != nil {
+				return err
+			}
+			body.Wraps = append(body.Wraps, tx.EscrowWrap{Category: cat, Epoch: cur.Epoch, Org: o.ID, Wrapped: w})
+		}
+	}
+	_, err = s.submit(ctx, patient, tx.TypeEmergencySet, body)
+	return err
+}
+
+// InvokeEmergency asks for break-glass access to a patient's records. The
+// ledger grants it under the patient's rule or refuses (ErrRejected). The
+// attempt is in the patient's access log either way.
+func (s *Service) InvokeEmergency(ctx context.Context, practitioner Signer, patient, reason string) error {
+	_, err := s.submit(ctx, practitioner, tx.TypeEmergencyInvoke, &tx.EmergencyInvoke{Patient: patient, Reason: reason})
+	decision, why := "allow", "emergency access granted under the patient's rule"
+	if err != nil {
+		decision, why = "deny", err.Error()
+	}
+	s.record(Event{
+		Requester: practitioner.ID, Patient: patient, Purpose: consent.PurposeEmergency, Action: "emergency-access",
+		Decision: decision, Reason: why + "; stated reason: " + reason, Emergency: true,
+	})
+	return err
+}
+
+// Keys is the keyring the service decrypts with.
+func (s *Service) Keys() *Keyring { return s.keys }
