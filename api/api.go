@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
@@ -41,6 +42,8 @@ type Options struct {
 	Metrics prometheus.Gatherer // nil: no /metrics
 	// SubmitTimeout bounds how long POST /v1/txs waits for a commit.
 	SubmitTimeout time.Duration
+	// Records, if set, serves encrypted records and access logs (/v1/records, /v1/audit).
+	Records *records.Service
 }
 
 type server struct {
@@ -70,6 +73,12 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
+	if opts.Records != nil {
+		mux.HandleFunc("GET /v1/records", s.listRecords)
+		mux.HandleFunc("GET /v1/records/{id}", s.readRecord)
+		mux.HandleFunc("GET /v1/records/{id}/history", s.recordHistory)
+		mux.HandleFunc("GET /v1/audit", s.auditLog)
+	}
 	return mux
 }
 

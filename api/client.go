@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,14 +11,27 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 )
 
 // Client talks to a node's JSON API. The CLI uses it.
 type Client struct {
 	Base string // e.g. http://127.0.0.1:8080
 	HTTP *http.Client
+	// Signer and Key, if set, sign every request (see SignRequest).
+	Signer string
+	Key    ed25519.PrivateKey
+}
+
+// As returns a copy of c that signs its requests as principal.
+func (c *Client) As(principal string, key ed25519.PrivateKey) *Client {
+	cc := *c
+	cc.Signer, cc.Key = principal, key
+	return &cc
 }
 
 // NewClient returns a client for the node at addr ("host:port" or a URL).
@@ -35,6 +49,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/cbor")
+	}
+	if c.Key != nil {
+		SignRequest(req, c.Signer, c.Key, time.Now())
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -79,6 +96,38 @@ func (c *Client) Commit(ctx context.Context, height int64) (CommitInfo, error) {
 	var ci CommitInfo
 	_, err := c.do(ctx, http.MethodGet, "/v1/commits/"+strconv.FormatInt(height, 10), nil, &ci)
 	return ci, err
+}
+
+// Record reads version (0: latest) of a record for purpose; the client must sign (As).
+func (c *Client) Record(ctx context.Context, id string, version uint64, purpose string) (RecordResponse, error) {
+	q := url.Values{"purpose": {purpose}}
+	if version > 0 {
+		q.Set("version", strconv.FormatUint(version, 10))
+	}
+	var r RecordResponse
+	_, err := c.do(ctx, http.MethodGet, "/v1/records/"+url.PathEscape(id)+"?"+q.Encode(), nil, &r)
+	return r, err
+}
+
+// RecordHistory reads every version of a record.
+func (c *Client) RecordHistory(ctx context.Context, id, purpose string) ([]RecordResponse, error) {
+	var r []RecordResponse
+	_, err := c.do(ctx, http.MethodGet, "/v1/records/"+url.PathEscape(id)+"/history?"+url.Values{"purpose": {purpose}}.Encode(), nil, &r)
+	return r, err
+}
+
+// Records lists a patient's records readable by the signer.
+func (c *Client) Records(ctx context.Context, patient, purpose string) ([]ledger.RecordHead, error) {
+	var r []ledger.RecordHead
+	_, err := c.do(ctx, http.MethodGet, "/v1/records?"+url.Values{"patient": {patient}, "purpose": {purpose}}.Encode(), nil, &r)
+	return r, err
+}
+
+// AuditLog reads the signing patient's access log.
+func (c *Client) AuditLog(ctx context.Context, patient string) ([]records.Event, error) {
+	var r []records.Event
+	_, err := c.do(ctx, http.MethodGet, "/v1/audit?"+url.Values{"patient": {patient}}.Encode(), nil, &r)
+	return r, err
 }
 
 // PrincipalAt is a principal with the height it was read at and the signer's next nonce.

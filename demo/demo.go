@@ -13,6 +13,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -93,6 +94,11 @@ func Genesis(ks *keystore.Store) (*ledger.Genesis, error) {
 		if err != nil {
 			return nil, fmt.Errorf("admin key of %s: %w", o.ID, err)
 		}
+		ek, err := records.EnsureEncryptionKey(ks, o.ID, []byte(Passphrase))
+		if err != nil {
+			return nil, err
+		}
+		o.EncryptionKey = ek.Public().Bytes()
 		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
 			Organization: o,
 			Admins:       []ledger.GenesisAdmin{{ID: AdminID(o.ID), Name: o.Name + " administrator", PublicKey: pub}},
@@ -110,6 +116,7 @@ type Chain interface {
 // Summary says what Seed did.
 type Summary struct {
 	Registered, AlreadyThere int
+	Records                  int // demo records written now
 }
 
 // Seed registers the demo staff and patients that are not on the chain yet,
@@ -138,8 +145,12 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 		if err != nil {
 			return sum, err
 		}
+		ek, err := records.EnsureEncryptionKey(ks, PatientID(i), []byte(Passphrase))
+		if err != nil {
+			return sum, err
+		}
 		clerk := clerks[i%2]
-		byClerk[clerk] = append(byClerk[clerk], tx.Register{ID: PatientID(i), Kind: carechain.KindPatient, PublicKey: pub})
+		byClerk[clerk] = append(byClerk[clerk], tx.Register{ID: PatientID(i), Kind: carechain.KindPatient, PublicKey: pub, EncryptionKey: ek.Public().Bytes()})
 	}
 	for _, clerk := range clerks {
 		if err := register(ctx, chain, ks, clerk, byClerk[clerk], &sum); err != nil {

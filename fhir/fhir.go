@@ -8,10 +8,21 @@
 // over all 146 resource types, which is both faster and gives errors about
 // the resource actually sent.
 //
-// On top of the schema, Validate enforces FHIR R4's required top-level
-// elements that JSON Schema cannot express (see requiredElements), and input
-// limits for untrusted data: MaxResourceSize, MaxDepth, valid UTF-8, no
-// duplicate object keys.
+// The schema file is embedded unmodified. The parsed copy is adjusted in
+// memory in two documented ways before compiling, and one check runs after
+// the schema:
+//
+//   - definitions/ResourceList (any resource: contained, Bundle.entry.resource,
+//     ...) dispatches on resourceType instead of evaluating a oneOf over all
+//     146 resources, which costs 146^depth for nested resources (a denial of
+//     service); the two are equivalent (see replaceResourceList);
+//   - complex types must be JSON objects (requireObjects): the HL7 schema
+//     omits "type": "object", so {"subject": 42} would pass;
+//   - top-level required elements that JSON Schema cannot express, such as
+//     Observation.status, are checked after the schema (requiredElements).
+//
+// Input limits for untrusted data apply before any of that: MaxResourceSize,
+// MaxDepth, valid UTF-8, no duplicate object keys.
 //
 // Error messages never contain resource values (resources are health data):
 // they name the failing path, the kind of failure, and where relevant what
@@ -80,9 +91,10 @@ var compiledSchema = sync.OnceValues(func() (*compiled, error) {
 })
 
 // compileSchema compiles #/definitions/<Type> for every resource type. With
-// dispatch set, definitions/ResourceList is first rewritten (in memory) by
-// replaceResourceList; tests compile without it to check equivalence.
-func compileSchema(dispatch bool) (map[string]*jsonschema.Schema, map[string]string, error) {
+// supplement set, the parsed schema is first adjusted in memory by
+// replaceResourceList and requireObjects; tests compile without them to
+// compare with the unmodified schema.
+func compileSchema(supplement bool) (map[string]*jsonschema.Schema, map[string]string, error) {
 	types, err := resourceTypes()
 	if err != nil {
 		return nil, nil, err
@@ -93,10 +105,11 @@ func compileSchema(dispatch bool) (map[string]*jsonschema.Schema, map[string]str
 	}
 	comp := jsonschema.NewCompiler()
 	comp.DefaultDraft(jsonschema.Draft6)
-	if dispatch {
+	if supplement {
 		if err := replaceResourceList(doc, types); err != nil {
 			return nil, nil, err
 		}
+		requireObjects(doc)
 		comp.RegisterVocabulary(&jsonschema.Vocabulary{
 			URL:     "urn:carechain:fhir:resource-dispatch",
 			Compile: compileDispatch,
@@ -169,6 +182,27 @@ func replaceResourceList(doc any, types map[string]string) error {
 	}
 	defs["ResourceList"] = map[string]any{dispatchKeyword: list}
 	return nil
+}
+
+// requireObjects adds "type": "object" to every definition that has
+// "properties" (resources, complex datatypes, backbone elements).
+//
+// The HL7 schema leaves the type out, so JSON Schema applies "properties",
+// "required" and "additionalProperties" only when the value happens to be an
+// object and accepts anything else: {"code": "abc"} or {"subject": 42}
+// passes as an Observation. FHIR JSON represents every complex element as an
+// object, so this only rejects documents that are not FHIR JSON.
+func requireObjects(doc any) {
+	root, _ := doc.(map[string]any)
+	defs, _ := root["definitions"].(map[string]any)
+	for _, d := range defs {
+		def, _ := d.(map[string]any)
+		if _, ok := def["properties"]; ok {
+			if _, typed := def["type"]; !typed {
+				def["type"] = "object"
+			}
+		}
+	}
 }
 
 // compileDispatch compiles dispatchKeyword (see replaceResourceList).
@@ -355,7 +389,7 @@ type ValidationError struct {
 	// Issues lists the failures, sorted by path; at most 100 are kept.
 	Issues []Issue
 
-	kind error
+	sentinel error
 }
 
 // Issue is one validation failure.
@@ -399,10 +433,10 @@ func (e *ValidationError) Error() string {
 
 // Unwrap returns the sentinel classifying the failure.
 func (e *ValidationError) Unwrap() error {
-	if e.kind == nil {
+	if e.sentinel == nil {
 		return ErrSchema
 	}
-	return e.kind
+	return e.sentinel
 }
 
 // Validate checks one resource (JSON bytes). It returns the resource type and,
@@ -448,7 +482,7 @@ func (v *Validator) Validate(resource []byte) (resourceType string, err error) {
 	if len(issues) == 0 {
 		return rt, nil
 	}
-	return rt, &ValidationError{ResourceType: rt, Issues: tidy(issues), kind: ErrSchema}
+	return rt, &ValidationError{ResourceType: rt, Issues: tidy(issues), sentinel: ErrSchema}
 }
 
 // Canonical returns the resource re-encoded as compact JSON with object keys
@@ -499,8 +533,8 @@ func resourceTypeOf(obj map[string]any) (string, *ValidationError) {
 	return rt, nil
 }
 
-func singleIssue(kind error, rt, path, msg string) *ValidationError {
-	return &ValidationError{ResourceType: rt, Issues: []Issue{{Path: path, Message: msg}}, kind: kind}
+func singleIssue(sentinel error, rt, path, msg string) *ValidationError {
+	return &ValidationError{ResourceType: rt, Issues: []Issue{{Path: path, Message: msg}}, sentinel: sentinel}
 }
 
 func fromParseError(e *parseError) *ValidationError {

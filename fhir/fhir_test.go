@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Valid R4 resources (shapes follow the R4 examples on hl7.org/fhir/R4).
@@ -256,6 +258,27 @@ func TestInvalidResources(t *testing.T) {
 				m["category"] = []any{"food", "plants"}
 			}),
 			kind: ErrSchema, rt: "AllergyIntolerance", path: "AllergyIntolerance.category[1]", msg: `value must be one of "food", "medication", "environment", "biologic"`,
+		},
+		{
+			name: "complex element as a string",
+			input: mutate(t, heartRate, func(m map[string]any) {
+				m["code"] = "8867-4"
+			}),
+			kind: ErrSchema, rt: "Observation", path: "Observation.code", msg: "wrong type: got string, want object",
+		},
+		{
+			name: "reference as a number",
+			input: mutate(t, heartRate, func(m map[string]any) {
+				m["subject"] = 42
+			}),
+			kind: ErrSchema, rt: "Observation", path: "Observation.subject", msg: "wrong type: got number, want object",
+		},
+		{
+			name: "array item of complex type as a string",
+			input: mutate(t, validResources["Patient"], func(m map[string]any) {
+				m["name"] = []any{"Peter Chalmers"}
+			}),
+			kind: ErrSchema, rt: "Patient", path: "Patient.name[0]", msg: "wrong type: got string, want object",
 		},
 		{
 			name: "contained resource with unknown type",
@@ -854,7 +877,7 @@ func TestResourceListLinear(t *testing.T) {
 // TestResourceListDispatchEquivalent compares the dispatch that replaces
 // ResourceList's oneOf with the unmodified schema on the same inputs.
 func TestResourceListDispatchEquivalent(t *testing.T) {
-	orig, _, err := compileSchema(false)
+	orig, err := unmodifiedSchema()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -880,6 +903,7 @@ func TestResourceListDispatchEquivalent(t *testing.T) {
 		"bundle response outcome": `{"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"200","outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}}}]}`,
 		"parameters resource":     `{"resourceType":"Parameters","parameter":[{"name":"p","resource":{"resourceType":"Patient","birthDate":"not a date"}}]}`,
 	}
+	verdicts := map[bool]int{}
 	for name, in := range inputs {
 		doc, perr := parseJSON([]byte(in))
 		if perr != nil {
@@ -887,6 +911,7 @@ func TestResourceListDispatchEquivalent(t *testing.T) {
 		}
 		rt := doc.(map[string]any)["resourceType"].(string)
 		origValid := orig[rt].Validate(doc) == nil
+		verdicts[origValid]++
 		_, err := v.Validate([]byte(in))
 		var ve *ValidationError
 		if err != nil && !errors.As(err, &ve) {
@@ -904,6 +929,44 @@ func TestResourceListDispatchEquivalent(t *testing.T) {
 		}
 		if schemaValid != origValid {
 			t.Errorf("%s: dispatch valid=%v, original oneOf valid=%v (%v)", name, schemaValid, origValid, err)
+		}
+	}
+	if verdicts[true] < 5 || verdicts[false] < 5 {
+		t.Errorf("inputs not diverse: %v valid/invalid under the original schema", verdicts)
+	}
+}
+
+// unmodifiedSchema compiles the embedded schema without the package's
+// supplements, once per test binary.
+var unmodifiedSchema = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+	byType, _, err := compileSchema(false)
+	return byType, err
+})
+
+// TestUnmodifiedSchemaGaps pins the gaps of the unmodified HL7 schema that
+// the package's supplements close, so the supplements' rationale stays true.
+func TestUnmodifiedSchemaGaps(t *testing.T) {
+	orig, err := unmodifiedSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newValidator(t)
+	for name, in := range map[string]string{
+		"Observation without status": `{"resourceType":"Observation","code":{"text":"x"}}`,
+		"code as a string":           `{"resourceType":"Observation","status":"final","code":"abc"}`,
+		"subject as a number":        `{"resourceType":"Observation","status":"final","code":{},"subject":42}`,
+		"HumanName as a string":      `{"resourceType":"Patient","name":["x"]}`,
+	} {
+		doc, perr := parseJSON([]byte(in))
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		rt := doc.(map[string]any)["resourceType"].(string)
+		if err := orig[rt].Validate(doc); err != nil {
+			t.Errorf("%s: unmodified schema now rejects it (%v); revisit the supplement", name, err)
+		}
+		if _, err := v.Validate([]byte(in)); err == nil {
+			t.Errorf("%s: accepted by Validate", name)
 		}
 	}
 }

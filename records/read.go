@@ -41,6 +41,10 @@ func (s *Service) Read(ctx context.Context, requester, recordID string, version 
 	ev.Decision, ev.Reason, ev.Emergency, ev.RequesterOrg = "allow", d.Reason, d.emergency, d.org
 	if err != nil {
 		ev.Decision, ev.Reason = "deny", err.Error()
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			ev.Reason = denied.Reason
+		}
 		s.record(ev)
 		return nil, err
 	}
@@ -322,4 +326,14 @@ func AuditLog(app *ledger.App, patient string, key seal.Identity) ([]Event, erro
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// AuditLog returns a patient's access log decrypted with the patient's key
+// held on this node (custodial), newest first.
+func (s *Service) AuditLog(patient string) ([]Event, error) {
+	key, ok := s.keys.get(patient)
+	if !ok {
+		return nil, &DeniedError{Reason: "this node holds no key for " + patient + "; read the log with the patient's own key"}
+	}
+	return AuditLog(s.chain.App(), patient, key)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/carechain/carechain/demo"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/records"
 )
 
 func (c *cli) demoCmd() *cobra.Command {
@@ -55,8 +57,9 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			return runNode(cmd.Context(), h, httpAddr, logger, func(n *node.Node, addr string) error {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorAs: "st-mary/admin"}
+			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, svc *records.Service, addr string) error {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 				defer cancel()
 				if err := n.WaitReady(ctx); err != nil {
 					return err
@@ -65,6 +68,20 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				if err != nil {
 					return fmt.Errorf("seed demo data: %w", err)
 				}
+				// Keys of patients registered just now join the keyring.
+				for i := 1; i <= demo.PatientCount; i++ {
+					k, err := records.LoadEncryptionKey(ks, demo.PatientID(i), []byte(demo.Passphrase))
+					if err != nil {
+						return err
+					}
+					svc.Keys().Add(demo.PatientID(i), k)
+				}
+				fmt.Fprintln(c.out, "Writing demo records (encrypted) ...")
+				written, err := demo.SeedRecords(ctx, svc, n, ks)
+				if err != nil {
+					fmt.Fprintf(c.out, "demo records: %v\n", err)
+				}
+				sum.Records = written
 				height, _ := n.App().Height()
 				c.printDemo(home, addr, height, sum)
 				return nil
@@ -122,22 +139,30 @@ func resetHome(h node.Home) error {
 }
 
 func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
-	fmt.Fprintf(c.out, `
-carechain demo is running (chain %s, height %d; %d identities registered now, %d already there).
+	r := strings.NewReplacer("{ADDR}", addr, "{HOME}", home, "{PASS}", demo.Passphrase, "{ENV}", PassphraseEnv)
+	fmt.Fprintf(c.out, "\ncarechain demo is running (chain %s, height %d; %d identities registered now, %d already there; %d records written now).\n",
+		demo.ChainID, height, sum.Registered, sum.AlreadyThere, sum.Records)
+	fmt.Fprint(c.out, r.Replace(`
+  Health:         http://{ADDR}/healthz
+  Status:         http://{ADDR}/v1/status
+  Organizations:  http://{ADDR}/v1/organizations
+  Identities:     http://{ADDR}/v1/principals        (add ?org=st-mary or ?height=N)
+  One identity:   http://{ADDR}/v1/principals/st-mary/dr-chen
+  Metrics:        http://{ADDR}/metrics
 
-  Health:         http://%[5]s/healthz
-  Status:         http://%[5]s/v1/status
-  Organizations:  http://%[5]s/v1/organizations
-  Identities:     http://%[5]s/v1/principals        (add ?org=st-mary or ?height=N)
-  One identity:   http://%[5]s/v1/principals/st-mary/dr-chen
-  Metrics:        http://%[5]s/metrics
+Every demo key is in {HOME}/keys, passphrase "{PASS}". Records are encrypted on
+the ledger; patient/demo-01 lets st-mary/dr-chen read their lab results for
+treatment, patient/demo-02 has an emergency rule, patient/demo-03 shares lab
+results with biomed researchers. Try, in another terminal:
 
-Keys of every demo identity are in %[6]s/keys, passphrase %[7]q.
-Try, in another terminal:
-  carechain identity list --node %[5]s
-  carechain keys list --home %[6]s
-  %[8]s=%[7]s carechain tx revoke --home %[6]s --node %[5]s --as patient/demo-01 --id patient/demo-01 --reason "lost my phone"
+  export {ENV}={PASS}
+  carechain identity list --node {ADDR}
+  carechain record list  --home {HOME} --node {ADDR} --as patient/demo-01 --patient patient/demo-01
+  carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose treatment   # allowed by consent
+  carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose billing     # denied by its CEL condition
+  carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
+  carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
 Ctrl-C stops the node; run "carechain demo" again to continue the same chain.
-`, demo.ChainID, height, sum.Registered, sum.AlreadyThere, addr, home, demo.Passphrase, PassphraseEnv)
+`))
 }

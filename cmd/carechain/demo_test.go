@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/demo"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/node"
 )
 
 // TestDemoStartsReusesAndStopsCleanly runs `carechain demo` twice on one home:
@@ -22,6 +26,8 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	took := waitHealthy(t, p, addr, time.Minute)
 	t.Logf("first demo run answered /healthz after %v", took)
 	principals := waitPrincipals(t, addr, wantPrincipals)
+	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
+	checkDemoRecords(t, home, addr)
 	var status struct{ Height int64 }
 	getJSON(t, "http://"+addr+"/v1/status", &status)
 	p.interrupt(t)
@@ -45,6 +51,65 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	p2.interrupt(t)
 	if out := p2.out.String(); !strings.Contains(out, "Reusing the demo consortium") || !strings.Contains(out, "0 identities registered now") {
 		t.Fatalf("second run did not reuse the chain:\n%s", out)
+	}
+}
+
+// waitOutput waits until the process has printed want.
+func waitOutput(t *testing.T, p *process, want string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !strings.Contains(p.output(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v:\n%s", want, limit, p.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkDemoRecords reads demo records as the demo's users would: the patient
+// lists their records, a granted physician reads for treatment and is
+// refused for billing by the grant's CEL condition, and the patient's access
+// log shows those attempts.
+func checkDemoRecords(t *testing.T, home, addr string) {
+	t.Helper()
+	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(id string) *api.Client {
+		k, err := ks.Unlock(demo.KeyName(id), []byte(demo.Passphrase))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return api.NewClient(addr).As(id, k)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p1 := demo.PatientID(1)
+	heads, err := as(p1).Records(ctx, p1, "treatment")
+	if err != nil || len(heads) < 4 {
+		t.Fatalf("patient's records: %+v %v", heads, err)
+	}
+	rec, err := as("st-mary/dr-chen").Record(ctx, "demo-01-glucose", 0, "treatment")
+	if err != nil || rec.ResourceType != "Observation" || !strings.Contains(string(rec.Resource), "2345-7") {
+		t.Fatalf("granted read: %+v %v", rec, err)
+	}
+	if _, err := as("st-mary/dr-chen").Record(ctx, "demo-01-glucose", 0, "billing"); err == nil || !strings.Contains(err.Error(), "condition") || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("billing read: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, err := as(p1).AuditLog(ctx, p1)
+		if err == nil && len(events) >= 3 {
+			if events[0].Decision != "deny" || events[0].Requester != "st-mary/dr-chen" {
+				t.Fatalf("newest event %+v", events[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log: %d events, %v", len(events), err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

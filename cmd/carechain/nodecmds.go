@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/records"
 )
 
 func (c *cli) initCmd() *cobra.Command {
@@ -131,20 +133,29 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 }
 
 func (c *cli) startCmd() *cobra.Command {
-	var home, httpAddr string
+	var home, httpAddr, anchorAs string
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
 		Long: `start runs the node of --home: CometBFT consensus and p2p, the ledger, and one
 HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz and /metrics.
-A node that was stopped or crashed resumes its chain where it left off.`,
+A node that was stopped or crashed resumes its chain where it left off.
+
+With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
+organizations' encryption keys, custodial patients' keys, and the identity that
+anchors access events on the ledger every 2 s. Then it serves encrypted records
+(/v1/records, /v1/audit) to signed requests. Without it, records stay off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := c.logger()
 			if err != nil {
 				return err
 			}
-			return runNode(cmd.Context(), node.Home(home), httpAddr, logger, func(n *node.Node, addr string) error {
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs}
+			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
+				opts.passphrase = []byte(v)
+			}
+			return runNode(cmd.Context(), node.Home(home), opts, logger, func(n *node.Node, _ *records.Service, addr string) error {
 				fmt.Fprintf(c.out, "carechain node %s serving http://%s (Ctrl-C to stop)\n", n.Config().Moniker, addr)
 				return nil
 			})
@@ -152,13 +163,29 @@ A node that was stopped or crashed resumes its chain where it left off.`,
 	}
 	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "staff identity whose key (in HOME/keys) anchors access events (default: the first <org>.admin key)")
 	return cmd
 }
 
-// runNode starts the node of h and its HTTP server, calls ready, and runs
-// until ctx is cancelled; then it shuts both down cleanly.
-func runNode(ctx context.Context, h node.Home, httpAddr string, logger *slog.Logger, ready func(*node.Node, string) error) error {
-	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: httpAddr})
+// runOptions configure runNode.
+type runOptions struct {
+	httpAddr string
+	// passphrase unlocks the node's keystore (encryption keys and the
+	// anchoring identity); nil leaves the records API off.
+	passphrase []byte
+	// anchorAs is the staff identity that anchors access events; empty picks
+	// the first organization admin key in the keystore.
+	anchorAs string
+	// anchorEvery is how often access events are anchored.
+	anchorEvery time.Duration
+}
+
+// runNode starts the node of h, its records service (when keys are
+// available) and its HTTP server, calls ready, and runs until ctx is
+// cancelled; then it shuts everything down cleanly, anchoring the last
+// access events first.
+func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *records.Service, string) error) error {
+	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: opts.httpAddr})
 	if err != nil {
 		return err
 	}
@@ -167,12 +194,35 @@ func runNode(ctx context.Context, h node.Home, httpAddr string, logger *slog.Log
 			logger.Error("stop node", "err", err)
 		}
 	}()
+	var svc *records.Service
+	anchorsDone := make(chan struct{})
+	anchorCtx, stopAnchors := context.WithCancel(context.Background())
+	defer func() { stopAnchors(); <-anchorsDone }()
+	if opts.passphrase == nil {
+		close(anchorsDone)
+		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
+	} else {
+		var anchorer records.Signer
+		svc, anchorer, err = startRecords(n, h, opts, logger)
+		if err != nil {
+			close(anchorsDone)
+			return err
+		}
+		every := opts.anchorEvery
+		if every == 0 {
+			every = 2 * time.Second
+		}
+		go func() {
+			defer close(anchorsDone)
+			svc.RunAnchors(anchorCtx, anchorer, every)
+		}()
+	}
 	l, err := net.Listen("tcp", n.Config().HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics()}),
+		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
@@ -182,7 +232,11 @@ func runNode(ctx context.Context, h node.Home, httpAddr string, logger *slog.Log
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	if err := ready(n, l.Addr().String()); err != nil {
+	if err := ready(n, svc, l.Addr().String()); err != nil {
+		if ctx.Err() != nil {
+			logger.Info("interrupted while starting; shutting down")
+			return nil
+		}
 		return err
 	}
 	select {
@@ -192,6 +246,43 @@ func runNode(ctx context.Context, h node.Home, httpAddr string, logger *slog.Log
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
 	}
+}
+
+// startRecords unlocks the node's encryption keys and its anchoring identity.
+func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*records.Service, records.Signer, error) {
+	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+	if err != nil {
+		return nil, records.Signer{}, err
+	}
+	kr, err := records.LoadKeyring(ks, opts.passphrase)
+	if err != nil {
+		return nil, records.Signer{}, err
+	}
+	anchorAs := opts.anchorAs
+	if anchorAs == "" {
+		entries, err := ks.List()
+		if err != nil {
+			return nil, records.Signer{}, err
+		}
+		for _, e := range entries {
+			if org, ok := strings.CutSuffix(e.Name, ".admin"); ok {
+				anchorAs = org + "/admin"
+				break
+			}
+		}
+	}
+	if anchorAs == "" {
+		return nil, records.Signer{}, errors.New("no identity to anchor access events with: give --anchor-as or put an <org>.admin key in the keystore")
+	}
+	key, err := ks.Unlock(strings.ReplaceAll(anchorAs, "/", "."), opts.passphrase)
+	if err != nil {
+		return nil, records.Signer{}, fmt.Errorf("anchoring identity %s: %w", anchorAs, err)
+	}
+	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger})
+	if err != nil {
+		return nil, records.Signer{}, err
+	}
+	return svc, records.Signer{ID: anchorAs, Key: key}, nil
 }
 
 func (c *cli) testnetCmd() *cobra.Command {
