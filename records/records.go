@@ -151,9 +151,16 @@ func (s *Service) submit(ctx context.Context, signer Signer, typ tx.Type, body a
 	return out, nil
 }
 
-// epochKey returns the key of a patient's category epoch, unwrapping it with
-// reader's key from the keyring.
+// epochKey returns the key of a patient's category epoch as reader holds it:
+// the reader must have a wrap of it on the ledger, which it unwraps with its
+// key from the keyring. Unwrapped keys are cached in memory, but the wrap is
+// always checked, so a reader never uses a key it was not given.
 func (s *Service) epochKey(patient, category string, epoch uint32, reader string) (seal.EpochKey, error) {
+	var k seal.EpochKey
+	w, err := s.chain.App().Wrap(patient, category, epoch, reader)
+	if err != nil {
+		return k, err
+	}
 	ref := epochRef{patient, category, epoch}
 	s.mu.Lock()
 	k, ok := s.epochKeys[ref]
@@ -164,10 +171,6 @@ func (s *Service) epochKey(patient, category string, epoch uint32, reader string
 	id, ok := s.keys.get(reader)
 	if !ok {
 		return k, fmt.Errorf("this node holds no key for %s", reader)
-	}
-	w, err := s.chain.App().Wrap(patient, category, epoch, reader)
-	if err != nil {
-		return k, err
 	}
 	k, err = seal.UnwrapEpochKey(id, w, patient, category, epoch)
 	if err != nil {
@@ -219,64 +222,81 @@ type PutResult struct {
 // version of recordID (a new record if it does not exist) for patient, signed
 // by author. An invalid resource is a *fhir.ValidationError naming the path.
 func (s *Service) Put(ctx context.Context, author Signer, patient, category, recordID string, resource []byte) (PutResult, error) {
-	rtype, err := s.validator.Validate(resource)
-	if err != nil {
-		return PutResult{}, err
-	}
-	canonical, err := fhir.Canonical(resource)
-	if err != nil {
-		return PutResult{}, err
-	}
-	defer clear(canonical)
 	app := s.chain.App()
-	me, err := app.Principal(author.ID, 0)
-	if err != nil {
-		return PutResult{}, err
-	}
 	version := uint64(1)
 	if head, err := app.Record(recordID, 0); err == nil {
 		version = head.Latest + 1
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return PutResult{}, err
 	}
-	cur, err := app.Epoch(patient, category)
+	nonce, err := app.NextNonce(author.ID)
 	if err != nil {
 		return PutResult{}, err
+	}
+	raw, err := s.PreparePut(author, nonce, patient, category, recordID, version, resource)
+	if err != nil {
+		return PutResult{}, err
+	}
+	out, err := s.chain.Submit(ctx, raw)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if !out.Accepted() {
+		return PutResult{}, fmt.Errorf("%w: %s %s: %s", ErrRejected, tx.TypeRecordPut, out.Code, out.Log)
+	}
+	return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
+}
+
+// PreparePut validates, encrypts and signs a record.put without submitting
+// it: version of recordID, with the author's nonce. It starts a new epoch when
+// the author's organization cannot read the current one.
+func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, recordID string, version uint64, resource []byte) ([]byte, error) {
+	rtype, err := s.validator.Validate(resource)
+	if err != nil {
+		return nil, err
+	}
+	canonical, err := fhir.Canonical(resource)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(canonical)
+	app := s.chain.App()
+	me, err := app.Principal(author.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := app.Epoch(patient, category)
+	if err != nil {
+		return nil, err
 	}
 	body := &tx.RecordPut{RecordID: recordID, Version: version, Patient: patient, Category: category, ResourceType: rtype, Epoch: cur.Epoch}
 	var ek seal.EpochKey
 	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
 		if ek, err = s.epochKey(patient, category, cur.Epoch, me.Org); err != nil {
-			return PutResult{}, err
+			return nil, err
 		}
 	} else {
 		// Start the next epoch, wrapped to everyone who must read it.
 		readers, err := app.RequiredReaders(patient, category, s.now().Unix())
 		if err != nil {
-			return PutResult{}, err
+			return nil, err
 		}
 		readers = sortedUnion(readers, append([]string{me.Org}, cur.Readers...))
 		body.Epoch = cur.Epoch + 1
 		if ek, body.NewEpoch, err = s.newEpoch(patient, category, body.Epoch, readers); err != nil {
-			return PutResult{}, err
+			return nil, err
 		}
+		// The key is not cached here: the transaction may yet be rejected
+		// (another writer may start this epoch first). Once committed, it is
+		// unwrapped from the ledger like any other.
 	}
 	sealed, err := seal.Seal(canonical, seal.Binding{RecordID: recordID, Version: version, Patient: patient, Category: category, Epoch: body.Epoch}, ek)
 	if err != nil {
-		return PutResult{}, err
+		return nil, err
 	}
 	sum := sha256.Sum256(sealed.Ciphertext)
 	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
-	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
-	if err != nil {
-		return PutResult{}, err
-	}
-	if body.NewEpoch != nil {
-		s.mu.Lock()
-		s.epochKeys[epochRef{patient, category, body.Epoch}] = ek
-		s.mu.Unlock()
-	}
-	return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
+	return tx.Sign(author.Key, app.ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
 }
 
 func sortedUnion(a, b []string) []string {
@@ -396,14 +416,11 @@ func (s *Service) Revoke(ctx context.Context, patient Signer, grantID string) er
 		if slices.Equal(want, cur.Readers) {
 			continue
 		}
-		ek, ne, err := s.newEpoch(patient.ID, cat, cur.Epoch+1, want)
+		_, ne, err := s.newEpoch(patient.ID, cat, cur.Epoch+1, want)
 		if err != nil {
 			return err
 		}
 		body.Rotations = append(body.Rotations, *ne)
-		s.mu.Lock()
-		s.epochKeys[epochRef{patient.ID, cat, ne.Epoch}] = ek
-		s.mu.Unlock()
 	}
 	_, err = s.submit(ctx, patient, tx.TypeConsentRevoke, body)
 	return err
