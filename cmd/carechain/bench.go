@@ -49,6 +49,36 @@ keeps no state. Transactions are signed before timing starts.`,
 	f.IntVar(&opts.Window, "window", opts.Window, "transactions in flight per signer")
 	f.DurationVar(&opts.TimeoutCommit, "timeout-commit", opts.TimeoutCommit, "CometBFT timeout_commit")
 	f.IntVar(&opts.MempoolSize, "mempool-size", opts.MempoolSize, "mempool size (txs)")
-	cmd.AddCommand(ledgerCmd)
+	ropts := node.DefaultRecordsBenchOptions()
+	recordsCmd := &cobra.Command{
+		Use:   "records",
+		Short: "Committed record.put txs/s (1 KiB FHIR Observation), against the no-op ceiling; read latency",
+		Long: `bench records starts a one-validator node in a temporary home and commits
+--puts record.put transactions: 1 KiB FHIR Observations, validated against the
+FHIR R4 schema, encrypted and signed before timing (that cost is reported per
+transaction). In the same run it measures the no-op ledger ceiling of
+"bench ledger", and the latency of authorized reads (consent check, decryption
+and the access-log entry included).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := node.BenchRecords(cmd.Context(), ropts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "config: 1 validator, timeout_commit=0s, %d authors x window %d, %d record.put of a %d-byte Observation (tx %d bytes), GOMAXPROCS=%d\n",
+				ropts.Authors, ropts.Window, ropts.Puts, rep.ResourceBytes, rep.TxBytes, runtime.GOMAXPROCS(0))
+			fmt.Fprintf(c.out, "prepare (validate + encrypt + sign):  %v per tx\n", rep.Prepare.Round(1000))
+			fmt.Fprintf(c.out, "no-op ledger ceiling:                 %8.0f tx/s\n", rep.Ceiling.TxPerSecond())
+			fmt.Fprintf(c.out, "record.put committed:                 %8.0f tx/s\n", rep.PutsPerSecond)
+			fmt.Fprintf(c.out, "ratio record.put/ceiling:             %.2f\n", rep.Ratio())
+			fmt.Fprintf(c.out, "authorized read latency (%d reads):  p50 %v  p99 %v\n", ropts.Reads, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
+			return nil
+		},
+	}
+	rf := recordsCmd.Flags()
+	rf.IntVar(&ropts.Puts, "puts", ropts.Puts, "record.put transactions to commit")
+	rf.IntVar(&ropts.Authors, "authors", ropts.Authors, "concurrent authors")
+	rf.IntVar(&ropts.Reads, "reads", ropts.Reads, "authorized reads to time")
+	cmd.AddCommand(ledgerCmd, recordsCmd)
 	return cmd
 }
