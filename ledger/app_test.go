@@ -25,14 +25,14 @@ func pub(seed byte) ed25519.PublicKey { return key(seed).Public().(ed25519.Publi
 
 // harness drives an App through ABCI calls, as CometBFT would.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	app    *App
 	height int64
 	nonces map[string]uint64
 	keys   map[string]ed25519.PrivateKey
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
 	if err != nil {

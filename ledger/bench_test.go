@@ -1,0 +1,52 @@
+package ledger
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/tx"
+)
+
+// BenchmarkCheckAndFinalize measures the app's own cost per transaction:
+// CheckTx (signature checked once) then FinalizeBlock and Commit in blocks of
+// 1000, without CometBFT. Compare with the node benchmark's ceiling.
+func BenchmarkCheckAndFinalize(b *testing.B) {
+	h := newHarness(b)
+	_, clerk, _ := ed25519.GenerateKey(nil)
+	h.keys["hosp-a/clerk"] = clerk
+	h.block(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/clerk", Kind: carechain.KindPractitioner,
+		Roles: []carechain.Role{carechain.RoleRegistrationClerk}, PublicKey: clerk.Public().(ed25519.PublicKey)}))
+	raws := make([][]byte, b.N)
+	for i := range raws {
+		_, pk, _ := ed25519.GenerateKey(nil)
+		raws[i] = h.sign("hosp-a/clerk", tx.TypeRegister, &tx.Register{ID: fmt.Sprintf("patient/b%d", i), Kind: carechain.KindPatient, PublicKey: pk.Public().(ed25519.PublicKey)})
+	}
+	b.ResetTimer()
+	for i := 0; i < len(raws); i += 1000 {
+		end := min(i+1000, len(raws))
+		for _, raw := range raws[i:end] {
+			resp, _ := h.app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_CHECK})
+			if resp.Code != 0 {
+				b.Fatalf("check: %s", resp.Log)
+			}
+		}
+		h.height++
+		resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: raws[i:end]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range resp.TxResults {
+			if r.Code != 0 {
+				b.Fatalf("finalize: %s", r.Log)
+			}
+		}
+		if _, err := h.app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
