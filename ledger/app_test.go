@@ -11,6 +11,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
@@ -22,6 +23,15 @@ func key(seed byte) ed25519.PrivateKey {
 }
 
 func pub(seed byte) ed25519.PublicKey { return key(seed).Public().(ed25519.PublicKey) }
+
+// encKey is a deterministic HPKE key, so genesis (and app hashes) repeat.
+func encKey(t testing.TB, seed byte) *seal.PrivateKey {
+	k, err := seal.ParsePrivateKey(bytes.Repeat([]byte{seed}, seal.PrivateKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 // harness drives an App through ABCI calls, as CometBFT would.
 type harness struct {
@@ -44,9 +54,9 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	g := Genesis{Organizations: []GenesisOrg{
-		{Organization: carechain.Organization{ID: "hosp-a", Name: "Hospital A", Type: carechain.OrgHospital},
+		{Organization: carechain.Organization{ID: "hosp-a", Name: "Hospital A", Type: carechain.OrgHospital, EncryptionKey: encKey(t, 1).Public().Bytes()},
 			Admins: []GenesisAdmin{{ID: "hosp-a/admin", PublicKey: pub(1)}}},
-		{Organization: carechain.Organization{ID: "hosp-b", Name: "Hospital B", Type: carechain.OrgHospital},
+		{Organization: carechain.Organization{ID: "hosp-b", Name: "Hospital B", Type: carechain.OrgHospital, EncryptionKey: encKey(t, 2).Public().Bytes()},
 			Admins: []GenesisAdmin{{ID: "hosp-b/admin", PublicKey: pub(2)}}},
 	}}
 	state, _ := json.Marshal(g)
@@ -67,6 +77,29 @@ func (h *harness) sign(signer string, typ tx.Type, body any) []byte {
 		h.t.Fatal(err)
 	}
 	return raw
+}
+
+func (h *harness) checkResp(raw []byte) *abci.CheckTxResponse {
+	h.t.Helper()
+	resp, err := h.app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_CHECK})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp
+}
+
+// blockResp commits a block of one tx and returns its code and log.
+func (h *harness) blockResp(raw []byte) (Code, string) {
+	h.t.Helper()
+	h.height++
+	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: [][]byte{raw}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		h.t.Fatal(err)
+	}
+	return Code(resp.TxResults[0].Code), resp.TxResults[0].Log
 }
 
 func (h *harness) check(raw []byte) Code {

@@ -1,0 +1,156 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"strings"
+	"testing"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tx"
+)
+
+// recordWorld is a harness with a patient (registered by hosp-a) and a
+// physician at each hospital.
+func recordWorld(t *testing.T) *harness {
+	h := newHarness(t)
+	h.block(
+		h.register("hosp-a/admin", "hosp-a/dr-a", carechain.KindPractitioner, 10, carechain.RolePhysician),
+		h.register("hosp-b/admin", "hosp-b/dr-b", carechain.KindPractitioner, 11, carechain.RolePhysician),
+		h.register("hosp-a/admin", "patient/nokey", carechain.KindPatient, 13),
+	)
+	h.keys["patient/p"] = key(12)
+	h.block(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "patient/p", Kind: carechain.KindPatient, PublicKey: pub(12), EncryptionKey: encKey(t, 12).Public().Bytes()}))
+	return h
+}
+
+// put builds a record.put; newEpoch wraps a fresh key to readers (nil: none).
+func put(t *testing.T, id string, version uint64, patient, category string, epoch uint32, readers []string) *tx.RecordPut {
+	ek, err := seal.NewEpochKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.Seal([]byte(`{"resourceType":"Observation"}`), seal.Binding{RecordID: id, Version: version, Patient: patient, Category: category, Epoch: epoch}, ek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(s.Ciphertext)
+	p := &tx.RecordPut{RecordID: id, Version: version, Patient: patient, Category: category, ResourceType: "Observation", Epoch: epoch,
+		CiphertextHash: sum[:], Ciphertext: s.Ciphertext, WrappedKey: s.WrappedKey}
+	if readers != nil {
+		p.NewEpoch = &tx.NewEpoch{Category: category, Epoch: epoch}
+		for _, r := range readers {
+			p.NewEpoch.Wraps = append(p.NewEpoch.Wraps, tx.KeyWrap{Reader: r, Wrapped: []byte("opaque wrap for " + r)})
+		}
+	}
+	return p
+}
+
+func TestRecordRejections(t *testing.T) {
+	both := []string{"hosp-a", "patient/p"}
+	cases := []struct {
+		name   string
+		signer string
+		typ    tx.Type
+		body   func(t *testing.T) any
+		want   Code
+		reason string
+	}{
+		{"other hospital writes without a grant", "hosp-b/dr-b", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"hosp-b", "patient/p"})
+		}, CodeUnauthorized, "may not write"},
+		{"wraps miss the patient", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"hosp-a"})
+		}, CodeInvalid, "wrapped to exactly"},
+		{"wraps miss the author's organization", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"patient/p"})
+		}, CodeInvalid, "wrapped to exactly"},
+		{"no epoch yet", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "lab", 1, nil)
+		}, CodeInvalid, "epoch 0"},
+		{"first version must be 1", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 2, "patient/p", "lab", 1, both)
+		}, CodeInvalid, "first version is 1"},
+		{"unknown category", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "astrology", 1, both)
+		}, CodeInvalid, "unknown category"},
+		{"patient without encryption key", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/nokey", "lab", 1, []string{"hosp-a", "patient/nokey"})
+		}, CodeInvalid, "no encryption key"},
+		{"not a patient", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/ghost", "lab", 1, both)
+		}, CodeInvalid, "not a registered patient"},
+		{"ciphertext hash mismatch", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
+			p := put(t, "r1", 1, "patient/p", "lab", 1, both)
+			p.Ciphertext[0] ^= 1
+			return p
+		}, CodeInvalid, "hash"},
+		{"patients do not write records", "patient/p", tx.TypeRecordPut, func(t *testing.T) any {
+			return put(t, "r1", 1, "patient/p", "lab", 1, both)
+		}, CodeUnauthorized, "practitioners"},
+		{"only the patient grants", "hosp-a/dr-a", tx.TypeConsentGrant, func(t *testing.T) any {
+			return &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"}, Categories: []string{"lab"},
+				Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}
+		}, CodeUnauthorized, "only the patient"},
+		{"bad CEL condition", "patient/p", tx.TypeConsentGrant, func(t *testing.T) any {
+			return &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"}, Categories: []string{"lab"},
+				Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, Condition: `request.purpose ==`}}
+		}, CodeInvalid, "Syntax error"},
+		{"revoke of an unknown grant", "patient/p", tx.TypeConsentRevoke, func(t *testing.T) any {
+			return &tx.ConsentRevoke{GrantID: "g-000000000000"}
+		}, CodeInvalid, "no grant"},
+		{"emergency without a rule", "hosp-b/dr-b", tx.TypeEmergencyInvoke, func(t *testing.T) any {
+			return &tx.EmergencyInvoke{Patient: "patient/p", Reason: "collapsed"}
+		}, CodeUnauthorized, "no emergency rule"},
+		{"patients do not anchor audit events", "patient/p", tx.TypeAuditAnchor, func(t *testing.T) any {
+			return &tx.AuditAnchor{Node: "n", Events: []tx.SealedEvent{{ID: "e1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}}
+		}, CodeUnauthorized, "nodes"},
+	}
+	for _, c := range cases {
+		for _, stage := range []Stage{StageCheck, StageFinalize} {
+			t.Run(c.name+"/"+string(stage), func(t *testing.T) {
+				h := recordWorld(t)
+				raw := h.sign(c.signer, c.typ, c.body(t))
+				before := dumpState(t, h.app)
+				var code Code
+				var log string
+				if stage == StageCheck {
+					resp := h.checkResp(raw)
+					code, log = Code(resp.Code), resp.Log
+				} else {
+					code, log = h.blockResp(raw)
+				}
+				if code != c.want || !strings.Contains(log, c.reason) {
+					t.Fatalf("got %v %q, want %v containing %q", code, log, c.want, c.reason)
+				}
+				if after := dumpState(t, h.app); after != before {
+					t.Fatal("a rejected transaction changed state")
+				}
+			})
+		}
+	}
+}
+
+func TestRecordVersionsAndEpochs(t *testing.T) {
+	h := recordWorld(t)
+	both := []string{"hosp-a", "patient/p"}
+	if got := h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 1, "patient/p", "lab", 1, both))); got[0] != CodeOK {
+		t.Fatalf("v1: %v", got)
+	}
+	// Same epoch, next version: no new wraps needed.
+	if got := h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil))); got[0] != CodeOK {
+		t.Fatalf("v2: %v", got)
+	}
+	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil))); code != CodeConflict || !strings.Contains(log, "next version is 3") {
+		t.Fatalf("stale version: %v %s", code, log)
+	}
+	vs, err := h.app.RecordVersions("r1")
+	if err != nil || len(vs) != 2 || vs[0].Version != 1 || vs[1].Version != 2 || vs[1].AuthorOrg != "hosp-a" {
+		t.Fatalf("versions %+v %v", vs, err)
+	}
+	ep, err := h.app.Epoch("patient/p", "lab")
+	if err != nil || ep.Epoch != 1 || strings.Join(ep.Readers, ",") != "hosp-a,patient/p" {
+		t.Fatalf("epoch %+v %v", ep, err)
+	}
+}
