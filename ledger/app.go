@@ -7,16 +7,16 @@
 // consensus path reads a clock, draws randomness or iterates a map without
 // sorting, so every node computes the same app hash from the same blocks.
 //
-// The app hash after block h is SHA-256 over the previous app hash, h, and
-// the hash of the block's state writes (store.Block.Hash), so it commits to
-// the whole state history. A block that writes nothing keeps the app hash.
+// The app hash after block h commits to the Merkle log of every record
+// version, identity and consent change and audit batch (package tlog), and
+// to the whole state history (see AppInfo). A block that writes nothing keeps
+// the app hash.
 package ledger
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,7 +115,7 @@ type App struct {
 	// consensus state, used only from the consensus connection
 	block   *store.Block
 	results []TxResult
-	appHash []byte
+	info    AppInfo
 }
 
 // maxVerifiedCache bounds the signature cache; past it the cache starts over.
@@ -171,21 +171,24 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	if err := g.apply(b); err != nil {
 		return nil, err
 	}
-	appHash := chainAppHash(nil, b.Height(), b.Hash())
-	if err := a.store.Commit(b, appHash); err != nil {
+	info, err := blockInfo(AppInfo{}, b)
+	if err != nil {
+		return nil, err
+	}
+	appHash := info.AppHash()
+	if err := a.store.Commit(b, appHash, mustMarshal(info)); err != nil {
 		return nil, err
 	}
 	a.log.Info("genesis loaded", "organizations", len(g.Organizations), "app_hash", fmt.Sprintf("%X", appHash))
 	return &abci.InitChainResponse{AppHash: appHash}, nil
 }
 
-func chainAppHash(prev []byte, height int64, writes []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte("carechain/apphash/v1"))
-	h.Write(prev)
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(height)))
-	h.Write(writes)
-	return h.Sum(nil)
+func mustMarshal(v any) []byte {
+	b, err := tx.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: encode %T: %v", v, err)) // plain structs: cannot fail
+	}
+	return b
 }
 
 // CheckTx implements abci.Application. It may run concurrently with itself and with FinalizeBlock.
@@ -326,14 +329,16 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 		resp.TxResults[i] = &abci.ExecTxResult{Code: uint32(CodeOK)}
 	}
-	a.block, a.results = b, results
-	a.appHash = last.AppHash
-	if b.Len() > 0 {
-		// A block that changes nothing keeps the app hash; otherwise CometBFT
-		// would make a proof block after every block and never go idle.
-		a.appHash = chainAppHash(last.AppHash, req.Height, b.Hash())
+	prev, err := a.CommitInfo(last.Height)
+	if err != nil {
+		return nil, err
 	}
-	resp.AppHash = a.appHash
+	info, err := blockInfo(prev, b)
+	if err != nil {
+		return nil, err
+	}
+	a.block, a.results, a.info = b, results, info
+	resp.AppHash = info.AppHash()
 	return resp, nil
 }
 
@@ -359,10 +364,11 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if a.block == nil {
 		return nil, fmt.Errorf("commit without a finalized block")
 	}
-	if err := a.store.Commit(a.block, a.appHash); err != nil {
+	appHash := a.info.AppHash()
+	if err := a.store.Commit(a.block, appHash, mustMarshal(a.info)); err != nil {
 		return nil, err
 	}
-	committed := CommittedBlock{Height: a.block.Height(), AppHash: a.appHash, Txs: a.results}
+	committed := CommittedBlock{Height: a.block.Height(), AppHash: appHash, Txs: a.results}
 	a.block, a.results = nil, nil
 	// The mempool rechecks what is left against the new state.
 	a.mu.Lock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -194,7 +195,7 @@ func (a *App) claimKey(b *store.Block, pub ed25519.PublicKey, owner string) *Rej
 }
 
 func (a *App) putPrincipal(b *store.Block, p *carechain.Principal) *Rejection {
-	if err := setCBOR(b, principalKey(p.ID), p); err != nil {
+	if err := setLogged(b, principalKey(p.ID), p, tlog.KindIdentity, identityLogKey(p.ID, b.Height())); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
 )
 
 // Genesis is the application state in CometBFT's genesis file: the founding
@@ -101,7 +102,7 @@ func (g *Genesis) apply(b *store.Block) error {
 				ID: ad.ID, Kind: carechain.KindAdmin, Org: o.ID, Name: ad.Name, PublicKey: ad.PublicKey,
 				Status: carechain.StatusActive, KeyVersion: 1, RegisteredAt: b.Height(), RegisteredBy: "genesis",
 			}
-			if err := setCBOR(b, principalKey(ad.ID), &p); err != nil {
+			if err := setLogged(b, principalKey(ad.ID), &p, tlog.KindIdentity, identityLogKey(ad.ID, b.Height())); err != nil {
 				return err
 			}
 			if err := b.Set(pubKeyKey(ad.PublicKey), []byte(ad.ID)); err != nil {

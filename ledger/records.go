@@ -11,6 +11,7 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -67,6 +68,9 @@ type AuditEntry struct {
 }
 
 func recordKey(id string) string { return "record/" + id }
+
+// RecordLogKey names a record version in the Merkle log.
+func RecordLogKey(id string, version uint64) string { return fmt.Sprintf("%s/%d", id, version) }
 func versionKey(id string, v uint64) string {
 	return fmt.Sprintf("version/%s/%020d", id, v)
 }
@@ -336,7 +340,7 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 	if err := setCBOR(b, recordKey(r.RecordID), head); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	if err := setCBOR(b, versionKey(r.RecordID, r.Version), v); err != nil {
+	if err := setLogged(b, versionKey(r.RecordID, r.Version), v, tlog.KindRecord, RecordLogKey(r.RecordID, r.Version)); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	if err := b.Set(patientRecordKey(r.Patient, r.RecordID), []byte{1}); err != nil {
@@ -389,7 +393,7 @@ func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGran
 	} else if len(body.Wraps) > 0 {
 		return reject(CodeInvalid, "a grant without read carries no keys")
 	}
-	if err := setCBOR(b, grantKey(g.Patient, g.ID), StoredGrant{Grant: g, Height: b.Height()}); err != nil {
+	if err := setLogged(b, grantKey(g.Patient, g.ID), StoredGrant{Grant: g, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
@@ -462,7 +466,7 @@ func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRev
 		return reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
 	}
 	sg.Revoked, sg.RevokedAt = true, c.now
-	if err := setCBOR(b, grantKey(patient, body.GrantID), sg); err != nil {
+	if err := setLogged(b, grantKey(patient, body.GrantID), sg, tlog.KindConsent, body.GrantID+"/revoked"); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	// Every category whose readers shrink starts a new epoch.
@@ -510,7 +514,7 @@ func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySe
 		return reject(CodeUnauthorized, "only the patient sets their emergency rule")
 	}
 	patient := c.signer.ID
-	if err := setCBOR(b, emergencyKey(patient), body.Rule); err != nil {
+	if err := setLogged(b, emergencyKey(patient), body.Rule, tlog.KindConsent, "emergency-rule/"+identityLogKey(patient, b.Height())); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
@@ -563,7 +567,7 @@ func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.Emergenc
 	}
 	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
 	g.Patient = body.Patient
-	if err := setCBOR(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, Reason: body.Reason, Height: b.Height()}); err != nil {
+	if err := setLogged(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, Reason: body.Reason, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
@@ -578,7 +582,7 @@ func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor)
 		if _, err := b.Get(key); err == nil {
 			return reject(CodeConflict, "audit event %s twice in one block", e.ID)
 		}
-		if err := setCBOR(b, key, AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height()}); err != nil {
+		if err := setLogged(b, key, AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height()}, tlog.KindAudit, e.ID); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
 	}

@@ -65,12 +65,29 @@ func getCBOR(r reader, key string, v any) error {
 }
 
 func setCBOR(b *store.Block, key string, v any) error {
+	_, err := setEncoded(b, key, v)
+	return err
+}
+
+func setEncoded(b *store.Block, key string, v any) ([]byte, error) {
 	enc, err := tx.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+		return nil, fmt.Errorf("encode %s: %w", key, err)
 	}
-	return b.Set(key, enc)
+	return enc, b.Set(key, enc)
 }
+
+// setLogged writes v under key and appends a log leaf (kind, logKey) committing to it.
+func setLogged(b *store.Block, key string, v any, kind, logKey string) error {
+	enc, err := setEncoded(b, key, v)
+	if err != nil {
+		return err
+	}
+	return logLeaf(b, kind, logKey, key, enc)
+}
+
+// identityLogKey names an identity change in the log.
+func identityLogKey(id string, height int64) string { return fmt.Sprintf("%s@%d", id, height) }
 
 func getPrincipal(r reader, id string) (*carechain.Principal, error) {
 	var p carechain.Principal

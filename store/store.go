@@ -137,6 +137,23 @@ func appHashKey(height int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte("m/apphash/"), uint64(height))
 }
 
+func infoKey(height int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("m/info/"), uint64(height))
+}
+
+// Info returns the commit info stored with the block at height.
+func (s *Store) Info(height int64) ([]byte, error) {
+	v, closer, err := s.db.Get(infoKey(height))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("commit info at %d: %w", height, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
 // AppHash returns the app hash committed at height.
 func (s *Store) AppHash(height int64) ([]byte, error) {
 	v, closer, err := s.db.Get(appHashKey(height))
@@ -419,8 +436,9 @@ func (b *Block) sortedKeys() []string {
 	return keys
 }
 
-// Commit writes the block and its app hash atomically and durably.
-func (s *Store) Commit(b *Block, appHash []byte) error {
+// Commit writes the block, its app hash and the app's commit info (what the
+// app hash was computed from) atomically and durably.
+func (s *Store) Commit(b *Block, appHash, info []byte) error {
 	last := s.last.Load()
 	if b.height <= last.Height && !(b.height == 0 && last.Height == 0) {
 		return fmt.Errorf("commit height %d: already at %d", b.height, last.Height)
@@ -446,6 +464,9 @@ func (s *Store) Commit(b *Block, appHash []byte) error {
 		return err
 	}
 	if err := batch.Set(appHashKey(b.height), appHash, nil); err != nil {
+		return err
+	}
+	if err := batch.Set(infoKey(b.height), info, nil); err != nil {
 		return err
 	}
 	if err := batch.Commit(pebble.Sync); err != nil {

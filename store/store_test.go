@@ -31,7 +31,7 @@ func commit(t *testing.T, s *Store, height int64, writes map[string]string) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Commit(b, []byte(fmt.Sprintf("hash-%d", height))); err != nil {
+	if err := s.Commit(b, []byte(fmt.Sprintf("hash-%d", height)), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -132,7 +132,7 @@ func TestCommitSurvivesReopenAndRefusesOldHeight(t *testing.T) {
 	if v, err := s2.Get("k", 0); err != nil || string(v) != "v" {
 		t.Fatalf("after reopen: %q, %v", v, err)
 	}
-	if err := s2.Commit(s2.NewBlock(1), nil); err == nil {
+	if err := s2.Commit(s2.NewBlock(1), nil, nil); err == nil {
 		t.Fatal("second commit at height 1 accepted")
 	}
 }

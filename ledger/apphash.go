@@ -1,0 +1,102 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/carechain/carechain/proof"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
+	"github.com/carechain/carechain/tx"
+)
+
+// AppInfo is what the app hash after a block is computed from: the Merkle
+// log's size and root and the chain of state-write hashes (see proof.AppInfo).
+type AppInfo = proof.AppInfo
+
+// stateChain extends the state hash with one block's writes.
+func stateChain(prev []byte, height int64, writes []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("carechain/state/v1"))
+	h.Write(prev)
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(height)))
+	h.Write(writes)
+	return h.Sum(nil)
+}
+
+// theLog is the ledger's Merkle log over its state.
+var theLog = tlog.Log{IsNotFound: func(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound)
+}}
+
+// blockInfo computes the AppInfo after block b, given the previous one.
+func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) {
+	if b.Len() == 0 {
+		return prev, nil // nothing changed: same app hash, so an idle chain makes no blocks
+	}
+	size, root, err := theLog.Head(b)
+	if err != nil {
+		return AppInfo{}, err
+	}
+	return AppInfo{StateHash: stateChain(prev.StateHash, b.Height(), b.Hash()), LogSize: size, LogRoot: root}, nil
+}
+
+// CommitInfo returns the AppInfo committed at height.
+func (a *App) CommitInfo(height int64) (AppInfo, error) {
+	b, err := a.store.Info(height)
+	if err != nil {
+		return AppInfo{}, err
+	}
+	var i AppInfo
+	if err := tx.Unmarshal(b, &i); err != nil {
+		return AppInfo{}, fmt.Errorf("commit info at %d: %w", height, err)
+	}
+	return i, nil
+}
+
+// logLeaf appends a leaf committing to the value of stateKey.
+func logLeaf(b *store.Block, kind, key, stateKey string, value []byte) error {
+	_, err := theLog.Append(b, tlog.Leaf{Kind: kind, Key: key, Height: b.Height(), ContentHash: tlog.ContentHash(value), StateKey: stateKey})
+	return err
+}
+
+// LogEntry finds the log entry (kind, key) and the state value it commits to,
+// as of the height it was committed at.
+func (a *App) LogEntry(kind, key string) (uint64, *tlog.Leaf, []byte, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	index, leaf, err := theLog.Find(v, kind, key)
+	if err != nil {
+		if errors.Is(err, tlog.ErrNotFound) {
+			err = fmt.Errorf("%w: %v", ErrNotFound, err)
+		}
+		return 0, nil, nil, err
+	}
+	content, err := a.store.Get(leaf.StateKey, leaf.Height)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("content of %s %s: %w", kind, key, err)
+	}
+	return index, leaf, content, nil
+}
+
+// InclusionProof proves log entry index in the log of size.
+func (a *App) InclusionProof(index, size uint64) ([][]byte, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return theLog.InclusionProof(v, index, size)
+}
+
+// ConsistencyProof proves the log of size1 is a prefix of the log of size2.
+func (a *App) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
+	v, err := a.view(0)
+	if err != nil {
+		return nil, err
+	}
+	return theLog.ConsistencyProof(v, size1, size2)
+}

@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/carechain/carechain/proof"
+)
+
+// ErrNoCheckpoint is returned when the entry is not yet covered by a signed
+// header (the next block has not been committed yet): retry shortly.
+var ErrNoCheckpoint = errors.New("not yet in a signed checkpoint; retry in a moment")
+
+// Validators returns the current validator set, encoded for
+// `carechain verify-proof --validators`.
+func (n *Node) Validators(ctx context.Context) ([]byte, error) {
+	vals, err := n.validatorSet(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return cmtjson.MarshalIndent(vals, "", "  ")
+}
+
+func (n *Node) validatorSet(ctx context.Context, height int64) (*types.ValidatorSet, error) {
+	var h *int64
+	if height > 0 {
+		h = &height
+	}
+	perPage := 100
+	res, err := n.client.Validators(ctx, h, nil, &perPage)
+	if err != nil {
+		return nil, fmt.Errorf("validators: %w", err)
+	}
+	// Proposer priorities rotate every round and are not part of the set's
+	// hash; a proof file carries them as zero (see proof.ParseValidators).
+	vals := make([]*types.Validator, len(res.Validators))
+	for i, v := range res.Validators {
+		c := *v
+		c.ProposerPriority = 0
+		vals[i] = &c
+	}
+	return &types.ValidatorSet{Validators: vals}, nil
+}
+
+// Checkpoint returns a signed checkpoint at height (0: the newest this node
+// can prove): the app info after block height and the signed header of the
+// next block.
+func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, error) {
+	bs := n.cmt.BlockStore()
+	top := bs.Height() - 1 // header top+1 is the newest we have
+	if height == 0 {
+		height = top
+	}
+	if height < 1 || height > top {
+		return proof.Checkpoint{}, fmt.Errorf("checkpoint at %d: %w (newest is %d)", height, ErrNoCheckpoint, top)
+	}
+	info, err := n.app.CommitInfo(height)
+	if err != nil {
+		return proof.Checkpoint{}, err
+	}
+	meta := bs.LoadBlockMeta(height + 1)
+	commit := bs.LoadBlockCommit(height + 1)
+	if commit == nil {
+		commit = bs.LoadSeenCommit(height + 1)
+	}
+	if meta == nil || commit == nil {
+		return proof.Checkpoint{}, fmt.Errorf("header %d: %w", height+1, ErrNoCheckpoint)
+	}
+	sh, err := cmtjson.Marshal(types.SignedHeader{Header: &meta.Header, Commit: commit})
+	if err != nil {
+		return proof.Checkpoint{}, err
+	}
+	vals, err := n.validatorSet(ctx, height+1)
+	if err != nil {
+		return proof.Checkpoint{}, err
+	}
+	vb, err := cmtjson.Marshal(vals)
+	if err != nil {
+		return proof.Checkpoint{}, err
+	}
+	return proof.Checkpoint{ChainID: n.app.ChainID(), Height: height, Info: info, Header: sh, Validators: vb}, nil
+}
+
+// Prove builds a proof bundle for the log entry (kind, key) against the
+// newest signed checkpoint.
+func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, error) {
+	index, leaf, content, err := n.app.LogEntry(kind, key)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := n.Checkpoint(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	if index >= cp.Info.LogSize {
+		return nil, fmt.Errorf("%s %s: %w", kind, key, ErrNoCheckpoint)
+	}
+	incl, err := n.app.InclusionProof(index, cp.Info.LogSize)
+	if err != nil {
+		return nil, err
+	}
+	return &proof.Bundle{Version: 1, Leaf: *leaf, LeafIndex: index, Content: content, Inclusion: incl, At: cp}, nil
+}
+
+// ProveConsistency proves that the log at checkpoint from is a prefix of the
+// log at checkpoint to.
+func (n *Node) ProveConsistency(ctx context.Context, from, to int64) (*proof.Consistency, error) {
+	a, err := n.Checkpoint(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := n.Checkpoint(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	if a.Info.LogSize > b.Info.LogSize {
+		return nil, fmt.Errorf("checkpoint %d has a larger log than %d", from, to)
+	}
+	p, err := n.app.ConsistencyProof(a.Info.LogSize, b.Info.LogSize)
+	if err != nil {
+		return nil, err
+	}
+	return &proof.Consistency{Version: 1, From: a, To: b, Proof: p}, nil
+}
