@@ -88,9 +88,11 @@ func ContentHash(v []byte) []byte {
 	return h[:]
 }
 
-func nodeKey(level uint, index uint64) string { return fmt.Sprintf("tlog/node/%02d/%020d", level, index) }
-func leafKey(index uint64) string             { return fmt.Sprintf("tlog/leaf/%020d", index) }
-func indexKey(kind, key string) string         { return "tlog/index/" + kind + "/" + key }
+func nodeKey(level uint, index uint64) string {
+	return fmt.Sprintf("tlog/node/%02d/%020d", level, index)
+}
+func leafKey(index uint64) string      { return fmt.Sprintf("tlog/leaf/%020d", index) }
+func indexKey(kind, key string) string { return "tlog/index/" + kind + "/" + key }
 
 const rangeKey = "tlog/range"
 
