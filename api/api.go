@@ -44,6 +44,8 @@ type Options struct {
 	SubmitTimeout time.Duration
 	// Records, if set, serves encrypted records and access logs (/v1/records, /v1/audit).
 	Records *records.Service
+	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint).
+	Proofs Prover
 }
 
 type server struct {
@@ -73,6 +75,12 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
+	if opts.Proofs != nil {
+		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
+		mux.HandleFunc("GET /v1/proofs/{kind}/{key...}", s.proveEntry)
+		mux.HandleFunc("GET /v1/validators", s.validators)
+		mux.HandleFunc("GET /v1/checkpoint", s.checkpoint)
+	}
 	if opts.Records != nil {
 		mux.HandleFunc("GET /v1/records", s.listRecords)
 		mux.HandleFunc("GET /v1/records/{id}", s.readRecord)

@@ -130,6 +130,31 @@ func (c *Client) AuditLog(ctx context.Context, patient string) ([]records.Event,
 	return r, err
 }
 
+// Raw GETs path and returns the body (proof files, validator sets, notes).
+func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e Error
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("GET %s: %s (HTTP %d)", path, e.Error, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+	}
+	return b, nil
+}
+
 // PrincipalAt is a principal with the height it was read at and the signer's next nonce.
 type PrincipalAt struct {
 	Principal carechain.Principal `json:"principal"`

@@ -135,10 +135,29 @@ func New(st *store.Store, opts Options) (*App, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkFormat(st); err != nil {
+		return nil, err
+	}
 	if a.events == nil {
 		a.events = noEvents{}
 	}
 	return a, nil
+}
+
+// ErrOldFormat is returned for state written by an older carechain whose app
+// hash did not commit to the Merkle log; such a chain cannot continue.
+var ErrOldFormat = errors.New("state was written by an older carechain (no Merkle log): start a new chain (carechain demo --reset)")
+
+// checkFormat refuses state without commit info at its last height.
+func checkFormat(st *store.Store) error {
+	last, err := st.LastCommit()
+	if err != nil || last.AppHash == nil {
+		return err // new store
+	}
+	if _, err := st.Info(last.Height); errors.Is(err, store.ErrNotFound) {
+		return ErrOldFormat
+	}
+	return err
 }
 
 type noEvents struct{}

@@ -40,6 +40,7 @@ type Node struct {
 	cmt     *nm.Node
 	client  *local.Local
 	metrics *metrics
+	pv      *privval.FilePV
 
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
@@ -79,12 +80,14 @@ func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Nod
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
 	var app abci.Application = &trivialApp{events: n}
 	if !trivial {
-		if n.store, err = store.Open(h.StateDir(), logger); err != nil {
+		st, err := store.Open(h.StateDir(), logger)
+		if err != nil {
 			return nil, err
 		}
+		n.store = st
 		defer func() {
 			if err != nil {
-				n.store.Close()
+				st.Close()
 			}
 		}()
 		if n.app, err = ledger.New(n.store, ledger.Options{ChainID: c.ChainID, Logger: logger.With("component", "ledger"), Events: n}); err != nil {
@@ -100,6 +103,7 @@ func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Nod
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	pv := privval.LoadFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile())
+	n.pv = pv
 	cfg := h.cometConfig(c)
 	// The mempool connection is unsynchronized so that CheckTx (signature
 	// checks) runs on all cores; the app guards its mempool state itself.

@@ -119,3 +119,43 @@ func TestConsistencyAndSplitView(t *testing.T) {
 		t.Fatal("forged checkpoint verified")
 	}
 }
+
+func TestSignedCheckpointNote(t *testing.T) {
+	n := startSingle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := n.Submit(ctx, registerTx(t, 1, "patient/noted", 10))
+	if err != nil || !out.Accepted() {
+		t.Fatal(err)
+	}
+	proveEventually(t, n, tlog.KindIdentity, fmt.Sprintf("patient/noted@%d", out.Height))
+	text, err := n.SignedCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := n.NoteVerifierKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := proof.OpenNote(text, vkey)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	cp, err := n.Checkpoint(ctx, got.Height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LogSize != cp.Info.LogSize || !bytes.Equal(got.LogRoot, cp.Info.LogRoot) || got.Origin != "carechain/"+testChain {
+		t.Fatalf("note %+v, checkpoint %+v", got, cp.Info)
+	}
+	// A changed root, or another node's key, fails.
+	bad := bytes.Replace(text, []byte("height"), []byte("heighT"), 1)
+	if _, err := proof.OpenNote(bad, vkey); err == nil {
+		t.Fatal("altered note verified")
+	}
+	other := startSingle(t)
+	okey, _ := other.NoteVerifierKey()
+	if _, err := proof.OpenNote(text, okey); err == nil {
+		t.Fatal("note verified under another validator's key")
+	}
+}

@@ -222,7 +222,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		return fmt.Errorf("http listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc}),
+		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)

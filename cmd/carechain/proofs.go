@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/proof"
+)
+
+func (c *cli) proofCmd() *cobra.Command {
+	var nodeAddr, out string
+	cmd := &cobra.Command{
+		Use:   "proof",
+		Short: "Fetch a self-contained proof bundle from a node (check it offline with verify-proof)",
+		Long: `proof writes a JSON proof bundle for a record version, a consent, an access
+event or an identity change: the Merkle log leaf (metadata and content hash,
+never plaintext), the committed state value, the inclusion proof, and a
+checkpoint (the validator-signed header whose app hash commits to the log,
+its commit signatures and the validator set). "proof consistency" proves that
+the log at one height is a prefix of the log at a later one.`,
+	}
+	cmd.PersistentFlags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
+	fetch := func(cmd *cobra.Command, path string) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+		defer cancel()
+		b, err := api.NewClient(nodeAddr).Raw(ctx, path)
+		if err != nil {
+			return err
+		}
+		return c.writeOut(out, b)
+	}
+	var version uint64
+	record := &cobra.Command{
+		Use: "record RECORD-ID", Short: "Prove a record version (default: the latest)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := ""
+			if version > 0 {
+				q = fmt.Sprintf("?version=%d", version)
+			}
+			return fetch(cmd, "/v1/proofs/record/"+url.PathEscape(args[0])+q)
+		},
+	}
+	record.Flags().Uint64Var(&version, "version", 0, "version (0: latest)")
+	simple := func(use, kind, short string) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+			return fetch(cmd, "/v1/proofs/"+kind+"/"+args[0])
+		}}
+	}
+	var from, to int64
+	consistency := &cobra.Command{
+		Use: "consistency", Short: "Prove the log at --from is a prefix of the log at --to", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return fetch(cmd, fmt.Sprintf("/v1/proofs/consistency?from=%d&to=%d", from, to))
+		},
+	}
+	consistency.Flags().Int64Var(&from, "from", 0, "first height")
+	consistency.Flags().Int64Var(&to, "to", 0, "second height")
+	cmd.AddCommand(record,
+		simple("consent GRANT-ID", "consent", "Prove a consent grant (GRANT-ID/revoked: its revocation)"),
+		simple("access EVENT-ID", "access", "Prove an anchored access event"),
+		simple("identity ID@HEIGHT", "identity", "Prove an identity change"),
+		consistency)
+	return cmd
+}
+
+func (c *cli) writeOut(path string, b []byte) error {
+	if path == "" {
+		_, err := c.out.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func (c *cli) validatorsCmd() *cobra.Command {
+	var nodeAddr, out string
+	cmd := &cobra.Command{
+		Use:   "validators",
+		Short: "Write the consortium's validator set, the trust anchor for verify-proof",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := api.NewClient(nodeAddr).Raw(cmd.Context(), "/v1/validators")
+			if err != nil {
+				return err
+			}
+			return c.writeOut(out, b)
+		},
+	}
+	cmd.Flags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
+	return cmd
+}
+
+func (c *cli) verifyProofCmd() *cobra.Command {
+	var valsFile string
+	cmd := &cobra.Command{
+		Use:   "verify-proof FILE",
+		Short: "Check a proof bundle offline against a trusted validator set",
+		Long: `verify-proof checks a file written by "carechain proof" using only the file and
+the validator set you trust (--validators, from "carechain validators" or your
+consortium's published set): the content matches its log leaf, the leaf is in
+the log, and the log's root is committed by a header that more than two
+thirds of the validators signed. Any change to the file makes it fail. Exit
+status 0 means verified.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			vb, err := os.ReadFile(valsFile)
+			if err != nil {
+				return fmt.Errorf("--validators: %w", err)
+			}
+			trusted, err := proof.ParseValidators(vb)
+			if err != nil {
+				return err
+			}
+			var probe map[string]json.RawMessage
+			if err := json.Unmarshal(data, &probe); err != nil {
+				return fmt.Errorf("%s: not a proof file: %w", args[0], err)
+			}
+			if _, ok := probe["from"]; ok {
+				var p proof.Consistency
+				if err := proof.Decode(data, &p); err != nil {
+					return err
+				}
+				if err := proof.VerifyConsistency(&p, trusted); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out, "verified: the log at height %d (size %d) is a prefix of the log at height %d (size %d)\n",
+					p.From.Height, p.From.Info.LogSize, p.To.Height, p.To.Info.LogSize)
+				return nil
+			}
+			var b proof.Bundle
+			if err := proof.Decode(data, &b); err != nil {
+				return err
+			}
+			if err := proof.Verify(&b, trusted); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "verified: %s %s, committed at height %d, leaf %d of %d, content sha256 %s, checkpoint at height %d signed by the trusted validators\n",
+				b.Leaf.Kind, b.Leaf.Key, b.Leaf.Height, b.LeafIndex, b.At.Info.LogSize, base64.StdEncoding.EncodeToString(b.Leaf.ContentHash), b.At.Height)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&valsFile, "validators", "", "trusted validator set file (required)")
+	cmd.MarkFlagRequired("validators")
+	return cmd
+}
