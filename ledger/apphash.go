@@ -76,7 +76,7 @@ func (a *App) LogEntry(kind, key string) (uint64, *tlog.Leaf, []byte, error) {
 		}
 		return 0, nil, nil, err
 	}
-	content, err := a.store.Get(leaf.StateKey, leaf.Height)
+	content, err := a.store.GetAt(leaf.StateKey, leaf.Height)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("content of %s %s: %w", kind, key, err)
 	}

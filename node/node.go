@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,14 @@ func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Nod
 	}
 	if opts.HTTPAddr != "" {
 		c.HTTPAddr = opts.HTTPAddr
+	}
+	// The data files must be as the last clean stop left them; from here on
+	// they change, so the manifest goes.
+	if err := h.checkManifest(); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -291,6 +300,11 @@ func (n *Node) Stop() error {
 		if n.store != nil {
 			if err := n.store.Close(); err != nil && n.stopErr == nil {
 				n.stopErr = err
+			}
+		}
+		if n.stopErr == nil {
+			if err := n.home.writeManifest(); err != nil {
+				n.stopErr = fmt.Errorf("write data manifest: %w", err)
 			}
 		}
 		n.log.Info("node stopped", "home", string(n.home))

@@ -100,9 +100,17 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// Close flushes and closes the database. Closing twice is harmless.
+// Close flushes the memtable to sorted tables and closes the database.
+// Closing twice is harmless.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		if err := s.db.Flush(); err != nil {
+			s.closeErr = err
+		}
+		if err := s.db.Close(); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
+	})
 	return s.closeErr
 }
 
@@ -199,12 +207,21 @@ func checkKey(key string) error {
 
 // Get returns the value of key as of height (0 means the last committed height).
 func (s *Store) Get(key string, height int64) ([]byte, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
-	}
 	h, err := s.resolve(height)
 	if err != nil {
 		return nil, err
+	}
+	return s.GetAt(key, h)
+}
+
+// GetAt returns the value of key as of exactly height (0 is the genesis
+// state, not the latest).
+func (s *Store) GetAt(key string, h int64) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if h < 0 || h > s.last.Load().Height {
+		return nil, fmt.Errorf("%w: asked for %d", ErrFutureHeight, h)
 	}
 	if h == s.last.Load().Height {
 		return s.getLatest(key)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 func openTemp(t *testing.T) (*Store, string) {
@@ -134,5 +136,48 @@ func TestCommitSurvivesReopenAndRefusesOldHeight(t *testing.T) {
 	}
 	if err := s2.Commit(s2.NewBlock(1), nil, nil); err == nil {
 		t.Fatal("second commit at height 1 accepted")
+	}
+}
+
+func TestWriteHashesMatchBlockHashes(t *testing.T) {
+	s, _ := openTemp(t)
+	want := map[int64][]byte{}
+	for h, writes := range []map[string]string{{"a": "1", "b": "2"}, {"a": "3", "c/x": "4"}, {"b": ""}} {
+		b := s.NewBlock(int64(h + 1))
+		for k, v := range writes {
+			if v == "" {
+				b.Delete(k)
+			} else {
+				b.Set(k, []byte(v))
+			}
+		}
+		want[int64(h+1)] = b.Hash()
+		if err := s.Commit(b, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.WriteHashes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, w := range want {
+		if string(got[h]) != string(w) {
+			t.Fatalf("height %d: %x, want %x", h, got[h], w)
+		}
+	}
+	// A version changed behind the store's back is found.
+	if err := s.db.Set(stateKey("a", 1), []byte{valueTag, 'X'}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.WriteHashes()
+	if err != nil || string(got[1]) == string(want[1]) {
+		t.Fatalf("tampered version not reflected: %v", err)
+	}
+	// The newest version disagreeing with the latest keyspace is an error.
+	if err := s.db.Set(stateKey("c/x", 2), []byte{valueTag, 'Y'}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteHashes(); err == nil {
+		t.Fatal("latest/version mismatch not reported")
 	}
 }
