@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
 )
 
 // Queries read committed state. height 0 means the last committed height; a
@@ -150,6 +152,31 @@ func (a *App) RecordVersion(id string, version uint64) (*RecordVersion, error) {
 	}
 	return &rv, nil
 }
+
+// VerifiedRecordVersion returns a version (0: latest) only if its stored
+// value is exactly what the Merkle log committed to: a node serves no record
+// whose data was altered after commit.
+func (a *App) VerifiedRecordVersion(id string, version uint64) (*RecordVersion, error) {
+	rv, err := a.RecordVersion(id, version)
+	if err != nil {
+		return nil, err
+	}
+	_, leaf, content, err := a.LogEntry(tlog.KindRecord, RecordLogKey(rv.RecordID, rv.Version))
+	if err != nil {
+		return nil, fmt.Errorf("record %s version %d has no log entry: %w", id, rv.Version, err)
+	}
+	latest, err := a.store.Get(versionKey(rv.RecordID, rv.Version), 0)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(tlog.ContentHash(content), leaf.ContentHash) || !bytes.Equal(latest, content) {
+		return nil, fmt.Errorf("%w: record %s version %d does not match its Merkle log leaf", ErrTampered, id, rv.Version)
+	}
+	return rv, nil
+}
+
+// ErrTampered is returned for stored data that no longer matches what was committed.
+var ErrTampered = errors.New("stored data was altered")
 
 // RecordVersions lists every version of a record, oldest first.
 func (a *App) RecordVersions(id string) ([]RecordVersion, error) {

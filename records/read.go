@@ -29,7 +29,7 @@ type Record struct {
 func (s *Service) Read(ctx context.Context, requester, recordID string, version uint64, purpose consent.Purpose) (*Record, error) {
 	app := s.chain.App()
 	ev := Event{Requester: requester, RecordID: recordID, Version: version, Purpose: purpose, Action: string(consent.ActionRead)}
-	rv, err := app.RecordVersion(recordID, version)
+	rv, err := app.VerifiedRecordVersion(recordID, version)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
 			return nil, err // nothing of a patient's was touched: no patient to tell

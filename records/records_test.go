@@ -19,8 +19,10 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -364,6 +366,51 @@ func TestConsentScenario(t *testing.T) {
 	}
 	_ = labRec
 	_ = mhRec
+
+	// Proofs of a record version, a consent and its revocation, and an access
+	// event, served by node1 and checked offline.
+	log, err := records.AuditLog(w.nodes[1].App(), w.patient.ID, w.patientK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vj, err := w.nodes[1].Validators(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := proof.ParseValidators(vj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct{ kind, key string }{
+		{tlog.KindRecord, ledger.RecordLogKey("rec-glucose", 2)}, {tlog.KindConsent, grantB},
+		{tlog.KindConsent, grantB + "/revoked"}, {tlog.KindAudit, log[0].ID},
+	} {
+		var b *proof.Bundle
+		for {
+			b, err = w.nodes[1].Prove(ctx, e.kind, e.key)
+			if err == nil || !errors.Is(err, node.ErrNoCheckpoint) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("prove %s %s: %v", e.kind, e.key, err)
+		}
+		file, err := proof.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got proof.Bundle
+		if err := proof.Decode(file, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.Verify(&got, trusted); err != nil {
+			t.Fatalf("%s %s: %v", e.kind, e.key, err)
+		}
+		if bytes.Contains(file, []byte("glucose-v")) {
+			t.Fatalf("proof of %s %s contains plaintext", e.kind, e.key)
+		}
+	}
 }
 
 // TestNoPlaintextAtRest writes records with unique markers, stops the nodes
