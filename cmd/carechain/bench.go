@@ -79,6 +79,26 @@ and the access-log entry included).`,
 	rf.IntVar(&ropts.Puts, "puts", ropts.Puts, "record.put transactions to commit")
 	rf.IntVar(&ropts.Authors, "authors", ropts.Authors, "concurrent authors")
 	rf.IntVar(&ropts.Reads, "reads", ropts.Reads, "authorized reads to time")
-	cmd.AddCommand(ledgerCmd, recordsCmd)
+	var nrec, nproofs int
+	proofsCmd := &cobra.Command{
+		Use:   "proofs",
+		Short: "Proof generation and offline verification per second; verify throughput on a home with --records records",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := node.BenchProofs(cmd.Context(), nrec, nproofs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "home: %d records in %d blocks\n", rep.Records, rep.Blocks)
+			fmt.Fprintf(c.out, "proof generation (running node):  %8.0f bundles/s (%d-byte bundle)\n", rep.ProofsPerSecond, rep.BundleBytes)
+			fmt.Fprintf(c.out, "offline verification:             %8.0f bundles/s\n", rep.VerifyPerSecond)
+			fmt.Fprintf(c.out, "carechain verify of the home:     %v (%.0f blocks/s, %.0f records/s)\n", rep.VerifyHome.Round(1e6),
+				float64(rep.Blocks)/rep.VerifyHome.Seconds(), float64(rep.Records)/rep.VerifyHome.Seconds())
+			return nil
+		},
+	}
+	proofsCmd.Flags().IntVar(&nrec, "records", 100000, "records to write")
+	proofsCmd.Flags().IntVar(&nproofs, "proofs", 1000, "proofs to generate and verify")
+	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd)
 	return cmd
 }
