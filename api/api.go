@@ -283,8 +283,13 @@ func (s *server) height(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return h, true
 }
 
+// queryFail answers a failed query or read with the status its error means.
+// This is the one place errors become HTTP statuses.
 func (s *server) queryFail(w http.ResponseWriter, err error) {
+	var denied *records.DeniedError
 	switch {
+	case errors.As(err, &denied):
+		s.fail(w, http.StatusForbidden, err)
 	case errors.Is(err, ledger.ErrNotFound):
 		s.fail(w, http.StatusNotFound, err)
 	case errors.Is(err, store.ErrFutureHeight):

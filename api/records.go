@@ -13,7 +13,6 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
-	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -84,7 +83,7 @@ func (s *server) readRecord(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.opts.Records.Read(r.Context(), p.ID, r.PathValue("id"), version, consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
-		s.recordFail(w, err)
+		s.queryFail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, RecordResponse{RecordVersion: rec.RecordVersion, Resource: rec.Resource})
@@ -97,7 +96,7 @@ func (s *server) recordHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := s.opts.Records.History(r.Context(), p.ID, r.PathValue("id"), consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
-		s.recordFail(w, err)
+		s.queryFail(w, err)
 		return
 	}
 	out := make([]RecordResponse, len(recs))
@@ -119,7 +118,7 @@ func (s *server) listRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	heads, err := s.opts.Records.List(r.Context(), p.ID, patient, consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
-		s.recordFail(w, err)
+		s.queryFail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, nonNil(heads))
@@ -139,20 +138,8 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := s.opts.Records.AuditLog(patient)
 	if err != nil {
-		s.recordFail(w, err)
+		s.queryFail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, nonNil(events))
-}
-
-func (s *server) recordFail(w http.ResponseWriter, err error) {
-	var denied *records.DeniedError
-	switch {
-	case errors.As(err, &denied):
-		s.fail(w, http.StatusForbidden, err)
-	case errors.Is(err, ledger.ErrNotFound):
-		s.fail(w, http.StatusNotFound, err)
-	default:
-		s.fail(w, http.StatusInternalServerError, err)
-	}
 }

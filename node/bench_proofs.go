@@ -36,46 +36,18 @@ func BenchProofs(ctx context.Context, n, proofs int) (ProofsBenchReport, error) 
 		return rep, err
 	}
 	defer os.RemoveAll(dir)
-	const chainID = "carechain-bench-proofs"
-	orgKey, err := seal.GenerateKey()
-	if err != nil {
-		return rep, err
-	}
-	admin := ed25519.NewKeyFromSeed(make([]byte, 32))
-	g := &ledger.Genesis{Organizations: []ledger.GenesisOrg{{
-		Organization: carechain.Organization{ID: "bench", Name: "Bench Hospital", Type: carechain.OrgHospital, EncryptionKey: orgKey.Public().Bytes()},
-		Admins:       []ledger.GenesisAdmin{{ID: "bench/admin", PublicKey: admin.Public().(ed25519.PublicKey)}},
-	}}}
-	c := DefaultConfig(chainID, "bench")
-	c.TimeoutCommit = 0
-	port, err := freePort()
-	if err != nil {
-		return rep, err
-	}
-	c.P2PAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	h := Home(dir + "/proofs")
-	if err := Init(h, InitOptions{Config: c, Genesis: g}); err != nil {
-		return rep, err
-	}
-	nd, err := Start(ctx, h, StartOptions{})
+	bn, err := startRecordsBench(ctx, h, "carechain-bench-proofs")
 	if err != nil {
 		return rep, err
 	}
+	nd, svc, admin, chainID := bn.node, bn.svc, bn.admin.Key, bn.chainID
 	stopped := false
 	defer func() {
 		if !stopped {
 			nd.Stop()
 		}
 	}()
-	if err := nd.WaitReady(ctx); err != nil {
-		return rep, err
-	}
-	kr := &records.Keyring{}
-	kr.Add("bench", orgKey)
-	svc, err := records.New(nd, kr, records.Options{Node: "bench"})
-	if err != nil {
-		return rep, err
-	}
 	_, drKey, _ := ed25519.GenerateKey(nil)
 	dr := records.Signer{ID: "bench/dr", Key: drKey}
 	pek, err := seal.GenerateKey()

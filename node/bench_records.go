@@ -82,41 +82,12 @@ func BenchRecords(ctx context.Context, opts RecordsBenchOptions) (RecordsBenchRe
 		return rep, err
 	}
 	defer os.RemoveAll(dir)
-	const chainID = "carechain-bench-records"
-	orgKey, err := seal.GenerateKey()
+	bn, err := startRecordsBench(ctx, Home(dir+"/records"), "carechain-bench-records")
 	if err != nil {
 		return rep, err
 	}
-	admin := records.Signer{ID: "bench/admin", Key: ed25519.NewKeyFromSeed(make([]byte, 32))}
-	g := &ledger.Genesis{Organizations: []ledger.GenesisOrg{{
-		Organization: carechain.Organization{ID: "bench", Name: "Bench Hospital", Type: carechain.OrgHospital, EncryptionKey: orgKey.Public().Bytes()},
-		Admins:       []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}},
-	}}}
-	c := DefaultConfig(chainID, "bench")
-	c.TimeoutCommit = 0
-	port, err := freePort()
-	if err != nil {
-		return rep, err
-	}
-	c.P2PAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	h := Home(dir + "/records")
-	if err := Init(h, InitOptions{Config: c, Genesis: g}); err != nil {
-		return rep, err
-	}
-	n, err := Start(ctx, h, StartOptions{})
-	if err != nil {
-		return rep, err
-	}
-	defer n.Stop()
-	if err := n.WaitReady(ctx); err != nil {
-		return rep, err
-	}
-	kr := &records.Keyring{}
-	kr.Add("bench", orgKey)
-	svc, err := records.New(n, kr, records.Options{Node: "bench"})
-	if err != nil {
-		return rep, err
-	}
+	defer bn.node.Stop()
+	n, svc, admin, chainID := bn.node, bn.svc, bn.admin, bn.chainID
 
 	// Setup (untimed): authors, patients, and one record each, which starts
 	// every patient's lab epoch.
@@ -223,6 +194,53 @@ func BenchRecords(ctx context.Context, opts RecordsBenchOptions) (RecordsBenchRe
 	slices.Sort(lat)
 	rep.ReadP50, rep.ReadP99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	return rep, nil
+}
+
+// recordsBench is a started one-validator node with a records service, an
+// organization "bench" whose key the service holds, and its admin.
+type recordsBench struct {
+	node    *Node
+	svc     *records.Service
+	admin   records.Signer
+	chainID string
+}
+
+func startRecordsBench(ctx context.Context, h Home, chainID string) (*recordsBench, error) {
+	orgKey, err := seal.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	admin := records.Signer{ID: "bench/admin", Key: ed25519.NewKeyFromSeed(make([]byte, 32))}
+	g := &ledger.Genesis{Organizations: []ledger.GenesisOrg{{
+		Organization: carechain.Organization{ID: "bench", Name: "Bench Hospital", Type: carechain.OrgHospital, EncryptionKey: orgKey.Public().Bytes()},
+		Admins:       []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}},
+	}}}
+	c := DefaultConfig(chainID, "bench")
+	c.TimeoutCommit = 0
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c.P2PAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	if err := Init(h, InitOptions{Config: c, Genesis: g}); err != nil {
+		return nil, err
+	}
+	n, err := Start(ctx, h, StartOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.WaitReady(ctx); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	kr := &records.Keyring{}
+	kr.Add("bench", orgKey)
+	svc, err := records.New(n, kr, records.Options{Node: "bench"})
+	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return &recordsBench{node: n, svc: svc, admin: admin, chainID: chainID}, nil
 }
 
 func allAccepted(outs []ledger.Outcome, err error) error {

@@ -215,28 +215,26 @@ func (l Log) nodeHashes(kv KV, ids []compact.NodeID) ([][]byte, error) {
 
 // InclusionProof proves leaf index in the log of the given size.
 func (l Log) InclusionProof(kv KV, index, size uint64) ([][]byte, error) {
-	nodes, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := l.nodeHashes(kv, nodes.IDs)
-	if err != nil {
-		return nil, err
-	}
-	return nodes.Rehash(hashes, hasher.HashChildren)
+	return l.build(kv)(proof.Inclusion(index, size))
 }
 
 // ConsistencyProof proves that the log of size1 is a prefix of the log of size2.
 func (l Log) ConsistencyProof(kv KV, size1, size2 uint64) ([][]byte, error) {
-	nodes, err := proof.Consistency(size1, size2)
-	if err != nil {
-		return nil, err
+	return l.build(kv)(proof.Consistency(size1, size2))
+}
+
+// build turns proof node IDs into the proof's hashes, from the stored nodes.
+func (l Log) build(kv KV) func(proof.Nodes, error) ([][]byte, error) {
+	return func(nodes proof.Nodes, err error) ([][]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		hashes, err := l.nodeHashes(kv, nodes.IDs)
+		if err != nil {
+			return nil, err
+		}
+		return nodes.Rehash(hashes, hasher.HashChildren)
 	}
-	hashes, err := l.nodeHashes(kv, nodes.IDs)
-	if err != nil {
-		return nil, err
-	}
-	return nodes.Rehash(hashes, hasher.HashChildren)
 }
 
 // VerifyInclusion checks that leaf is at index in the log of size with root.
