@@ -77,6 +77,9 @@ func (a *App) LogEntry(kind, key string) (uint64, *tlog.Leaf, []byte, error) {
 		return 0, nil, nil, err
 	}
 	content, err := a.store.GetAt(leaf.StateKey, leaf.Height)
+	if errors.Is(err, store.ErrNotFound) {
+		content, err = nil, nil // a deletion
+	}
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("content of %s %s: %w", kind, key, err)
 	}

@@ -80,6 +80,8 @@ func (a *App) applyBody(b *store.Block, c *checked) *Rejection {
 		rej = a.applyConsentGrant(b, c, body)
 	case *tx.ConsentRevoke:
 		rej = a.applyConsentRevoke(b, c, body)
+	case *tx.ConsentDelegate:
+		rej = a.applyConsentDelegate(b, c, body)
 	case *tx.EmergencySet:
 		rej = a.applyEmergencySet(b, c, body)
 	case *tx.EmergencyInvoke:

@@ -175,6 +175,10 @@ func requiredReaders(r reader, patient, category string, now int64) ([]string, e
 	for _, o := range escrow {
 		set[o] = true
 	}
+	prefix := "delegate/" + patient + "/"
+	if err := scanKeys(r, prefix, func(k string) { set[strings.TrimPrefix(k, prefix)] = true }); err != nil {
+		return nil, err
+	}
 	out := make([]string, 0, len(set))
 	for k := range set {
 		out = append(out, k)
@@ -361,10 +365,24 @@ func addSorted(s []string, vs ...string) []string {
 	return s
 }
 
+func delegateKey(patient, delegate string) string { return "delegate/" + patient + "/" + delegate }
+
+// actsFor reports whether signer may manage patient's consents: the patient,
+// or a delegate the patient named.
+func actsFor(r reader, signer *carechain.Principal, patient string) *Rejection {
+	if signer.Kind == carechain.KindPatient && signer.ID == patient {
+		return nil
+	}
+	if _, err := r.Get(delegateKey(patient, signer.ID)); err == nil {
+		return nil
+	}
+	return reject(CodeUnauthorized, "only %s or a delegate they named manages their consents", patient)
+}
+
 func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
 	g := body.Grant
-	if c.signer.Kind != carechain.KindPatient || g.Patient != c.signer.ID {
-		return reject(CodeUnauthorized, "only the patient grants access to their records")
+	if rej := actsFor(b, c.signer, g.Patient); rej != nil {
+		return rej
 	}
 	rd, err := readerOf(b, g.Grantee)
 	if errors.Is(err, ErrNotFound) {
@@ -452,10 +470,13 @@ func patientCategories(r reader, patient string, cats []string) ([]string, error
 }
 
 func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRevoke) *Rejection {
-	if c.signer.Kind != carechain.KindPatient {
-		return reject(CodeUnauthorized, "only the patient revokes access to their records")
+	patient := body.Patient
+	if patient == "" {
+		patient = c.signer.ID
 	}
-	patient := c.signer.ID
+	if rej := actsFor(b, c.signer, patient); rej != nil {
+		return rej
+	}
 	var sg StoredGrant
 	if err := getCBOR(b, grantKey(patient, body.GrantID), &sg); errors.Is(err, ErrNotFound) {
 		return reject(CodeInvalid, "%s has no grant %s", patient, body.GrantID)
@@ -474,9 +495,16 @@ func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRev
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
+	return rotateShrunk(b, patient, cats, body.Rotations, c.now, "revoking "+body.GrantID)
+}
+
+// rotateShrunk requires, for each of cats whose required readers no longer
+// match its epoch's readers, exactly one rotation to a new epoch wrapped to
+// the required readers, and applies them.
+func rotateShrunk(b *store.Block, patient string, cats []string, rotations []tx.NewEpoch, now int64, what string) *Rejection {
 	rot := map[string]*tx.NewEpoch{}
-	for i := range body.Rotations {
-		rot[body.Rotations[i].Category] = &body.Rotations[i]
+	for i := range rotations {
+		rot[rotations[i].Category] = &rotations[i]
 	}
 	used := 0
 	for _, cat := range cats {
@@ -487,7 +515,7 @@ func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRev
 		if cur.Epoch == 0 {
 			continue
 		}
-		want, err := requiredReaders(b, patient, cat, c.now)
+		want, err := requiredReaders(b, patient, cat, now)
 		if err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
@@ -496,17 +524,52 @@ func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRev
 		}
 		ne, ok := rot[cat]
 		if !ok {
-			return reject(CodeInvalid, "revoking %s shrinks the readers of %s: rotate it to epoch %d wrapped to %v", body.GrantID, cat, cur.Epoch+1, want)
+			return reject(CodeInvalid, "%s shrinks the readers of %s: rotate it to epoch %d wrapped to %v", what, cat, cur.Epoch+1, want)
 		}
 		used++
 		if rej := startEpoch(b, patient, cur, ne, want); rej != nil {
 			return rej
 		}
 	}
-	if used != len(body.Rotations) {
-		return reject(CodeInvalid, "%d rotations given, %d needed", len(body.Rotations), used)
+	if used != len(rotations) {
+		return reject(CodeInvalid, "%d rotations given, %d needed", len(rotations), used)
 	}
 	return nil
+}
+
+func (a *App) applyConsentDelegate(b *store.Block, c *checked, body *tx.ConsentDelegate) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient names or removes their delegates")
+	}
+	patient := c.signer.ID
+	d, err := getPrincipal(b, body.Delegate)
+	if err != nil || d.Kind != carechain.KindPatient || d.ID == patient {
+		return reject(CodeInvalid, "delegate %s must be another registered person with their own key", body.Delegate)
+	}
+	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	_, getErr := b.Get(delegateKey(patient, body.Delegate))
+	if body.Revoke {
+		if getErr != nil {
+			return reject(CodeInvalid, "%s is not a delegate of %s", body.Delegate, patient)
+		}
+		if err := b.Delete(delegateKey(patient, body.Delegate)); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if err := logLeaf(b, tlog.KindConsent, "delegate/"+identityLogKey(body.Delegate, b.Height())+"/revoked", delegateKey(patient, body.Delegate), nil); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		return rotateShrunk(b, patient, cats, body.Rotations, c.now, "removing delegate "+body.Delegate)
+	}
+	if getErr == nil {
+		return reject(CodeInvalid, "%s is already a delegate of %s", body.Delegate, patient)
+	}
+	if err := setLogged(b, delegateKey(patient, body.Delegate), body.Delegate, tlog.KindConsent, "delegate/"+identityLogKey(body.Delegate, b.Height())); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return deliverWraps(b, patient, body.Delegate, cats, body.Wraps)
 }
 
 func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySet) *Rejection {

@@ -92,7 +92,7 @@ func TestRecordRejections(t *testing.T) {
 		{"only the patient grants", "hosp-a/dr-a", tx.TypeConsentGrant, func(t *testing.T) any {
 			return &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"}, Categories: []string{"lab"},
 				Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}
-		}, CodeUnauthorized, "only the patient"},
+		}, CodeUnauthorized, "or a delegate they named"},
 		{"bad CEL condition", "patient/p", tx.TypeConsentGrant, func(t *testing.T) any {
 			return &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"}, Categories: []string{"lab"},
 				Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, Condition: `request.purpose ==`}}

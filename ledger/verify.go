@@ -145,6 +145,9 @@ func verifyLog(st *store.Store, head AppInfo, progress func(string)) (uint64, er
 	}
 	for i, leaf := range leaves {
 		content, err := st.GetAt(leaf.StateKey, leaf.Height)
+		if errors.Is(err, store.ErrNotFound) {
+			content, err = nil, nil // a deletion, logged with the hash of nothing
+		}
 		ok := err == nil && bytes.Equal(tlog.ContentHash(content), leaf.ContentHash)
 		if !ok && supersededInBlock(leaves, i) {
 			continue // the key was written again in the same block: its last value is what state holds

@@ -317,12 +317,16 @@ func NewRecordID() string {
 	return "rec-" + hex.EncodeToString(b)
 }
 
-// Grant submits a patient's consent. For read grants it unwraps, with the
-// patient's key from the keyring, the current epoch keys of the granted
+// Grant submits a consent for g.Patient (the signer, if empty), signed by
+// the patient or a delegate they named. For read grants it unwraps, with the
+// signer's key from the keyring, the current epoch keys of the granted
 // categories and wraps them to the grantee's reader. It returns the grant ID.
-func (s *Service) Grant(ctx context.Context, patient Signer, g consent.Grant) (string, error) {
+func (s *Service) Grant(ctx context.Context, signer Signer, g consent.Grant) (string, error) {
 	app := s.chain.App()
-	g.Patient = patient.ID
+	if g.Patient == "" {
+		g.Patient = signer.ID
+	}
+	patient := Signer{ID: g.Patient}
 	body := &tx.ConsentGrant{Grant: g}
 	if slices.Contains(g.Actions, consent.ActionRead) {
 		reader, err := s.readerOf(g.Grantee)
@@ -341,7 +345,7 @@ func (s *Service) Grant(ctx context.Context, patient Signer, g consent.Grant) (s
 			if cur.Epoch == 0 || slices.Contains(cur.Readers, reader) {
 				continue
 			}
-			ek, err := s.epochKey(patient.ID, cat, cur.Epoch, patient.ID)
+			ek, err := s.epochKey(patient.ID, cat, cur.Epoch, signer.ID)
 			if err != nil {
 				return "", err
 			}
@@ -352,7 +356,7 @@ func (s *Service) Grant(ctx context.Context, patient Signer, g consent.Grant) (s
 			body.Wraps = append(body.Wraps, tx.CategoryWrap{Category: cat, Epoch: cur.Epoch, Wrapped: w})
 		}
 	}
-	out, err := s.submit(ctx, patient, tx.TypeConsentGrant, body)
+	out, err := s.submit(ctx, signer, tx.TypeConsentGrant, body)
 	if err != nil {
 		return "", err
 	}
@@ -382,11 +386,12 @@ func (s *Service) categories(patient string, cats []string) ([]string, error) {
 	return s.chain.App().Categories()
 }
 
-// Revoke revokes a patient's grant and rotates the keys of every category
-// whose readers shrink, so versions written from now on are unreadable to
-// the revoked party.
-func (s *Service) Revoke(ctx context.Context, patient Signer, grantID string) error {
+// Revoke revokes a patient's grant, signed by the patient or a delegate, and
+// rotates the keys of every category whose readers shrink, so versions
+// written from now on are unreadable to the revoked party.
+func (s *Service) Revoke(ctx context.Context, signer Signer, patientID, grantID string) error {
 	app := s.chain.App()
+	patient := Signer{ID: patientID}
 	grants, err := app.Grants(patient.ID)
 	if err != nil {
 		return err
@@ -400,6 +405,9 @@ func (s *Service) Revoke(ctx context.Context, patient Signer, grantID string) er
 		return err
 	}
 	body := &tx.ConsentRevoke{GrantID: grantID}
+	if signer.ID != patientID {
+		body.Patient = patientID
+	}
 	now := s.now().Unix()
 	for _, cat := range cats {
 		cur, err := app.Epoch(patient.ID, cat)
@@ -422,7 +430,70 @@ func (s *Service) Revoke(ctx context.Context, patient Signer, grantID string) er
 		}
 		body.Rotations = append(body.Rotations, *ne)
 	}
-	_, err = s.submit(ctx, patient, tx.TypeConsentRevoke, body)
+	_, err = s.submit(ctx, signer, tx.TypeConsentRevoke, body)
+	return err
+}
+
+// Delegate names delegate (a person with their own key) to grant and revoke
+// consent for patient, delivering them the current keys.
+func (s *Service) Delegate(ctx context.Context, patient Signer, delegate string) error {
+	app := s.chain.App()
+	cats, err := app.Categories()
+	if err != nil {
+		return err
+	}
+	body := &tx.ConsentDelegate{Delegate: delegate}
+	for _, cat := range cats {
+		cur, err := app.Epoch(patient.ID, cat)
+		if err != nil {
+			return err
+		}
+		if cur.Epoch == 0 || slices.Contains(cur.Readers, delegate) {
+			continue
+		}
+		ek, err := s.epochKey(patient.ID, cat, cur.Epoch, patient.ID)
+		if err != nil {
+			return err
+		}
+		w, err := s.wrapTo(delegate, ek, patient.ID, cat, cur.Epoch)
+		if err != nil {
+			return err
+		}
+		body.Wraps = append(body.Wraps, tx.CategoryWrap{Category: cat, Epoch: cur.Epoch, Wrapped: w})
+	}
+	_, err = s.submit(ctx, patient, tx.TypeConsentDelegate, body)
+	return err
+}
+
+// RemoveDelegate removes a delegate and rotates the keys they held.
+func (s *Service) RemoveDelegate(ctx context.Context, patient Signer, delegate string) error {
+	app := s.chain.App()
+	cats, err := app.Categories()
+	if err != nil {
+		return err
+	}
+	body := &tx.ConsentDelegate{Delegate: delegate, Revoke: true}
+	now := s.now().Unix()
+	for _, cat := range cats {
+		cur, err := app.Epoch(patient.ID, cat)
+		if err != nil {
+			return err
+		}
+		if cur.Epoch == 0 || !slices.Contains(cur.Readers, delegate) {
+			continue
+		}
+		want, err := app.RequiredReaders(patient.ID, cat, now)
+		if err != nil {
+			return err
+		}
+		want = slices.DeleteFunc(want, func(r string) bool { return r == delegate })
+		_, ne, err := s.newEpoch(patient.ID, cat, cur.Epoch+1, want)
+		if err != nil {
+			return err
+		}
+		body.Rotations = append(body.Rotations, *ne)
+	}
+	_, err = s.submit(ctx, patient, tx.TypeConsentDelegate, body)
 	return err
 }
 

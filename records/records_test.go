@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -289,7 +290,7 @@ func TestConsentScenario(t *testing.T) {
 	w.clock[1].advance(-2 * time.Hour)
 
 	// Revoke dr-b; the next version starts a new epoch hosp-b cannot open.
-	if err := w.svc[0].Revoke(ctx, w.patient, grantB); err != nil {
+	if err := w.svc[0].Revoke(ctx, w.patient, w.patient.ID, grantB); err != nil {
 		t.Fatal(err)
 	}
 	v2, err := w.svc[0].Put(ctx, drA, w.patient.ID, "lab", "rec-glucose", observation("glucose-v2"))
@@ -494,5 +495,59 @@ func TestInvalidResourceIsRejectedAndWritesNothing(t *testing.T) {
 	}
 	if _, err := w.nodes[0].App().Record("rec-bad", 0); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("record exists: %v", err)
+	}
+}
+
+// TestDelegateManagesConsent: a patient names a carer, who grants on the
+// patient's behalf; a stranger cannot; a removed delegate no longer can.
+func TestDelegateManagesConsent(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w.svc[0].Keys().Add(w.patient.ID, w.patientK)
+	person := func(id string) records.Signer {
+		k := newKey(t)
+		ek, err := seal.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.signers[id] = records.Signer{ID: id, Key: k}
+		w.svc[0].Keys().Add(id, ek)
+		w.submit("hosp-a/clerk", tx.TypeRegister, &tx.Register{ID: id, Kind: carechain.KindPatient, PublicKey: k.Public().(ed25519.PublicKey), EncryptionKey: ek.Public().Bytes()})
+		return w.signers[id]
+	}
+	carer, stranger := person("patient/carer"), person("patient/stranger")
+	if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, "lab", "rec-d", observation("delegated")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].Delegate(ctx, w.patient, carer.ID); err != nil {
+		t.Fatal(err)
+	}
+	g := consent.Grant{Patient: w.patient.ID, Grantee: consent.Grantee{Principal: "hosp-b/dr-b"}, Categories: []string{"lab"},
+		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60}
+	grantID, err := w.svc[0].Grant(ctx, carer, g)
+	if err != nil {
+		t.Fatalf("delegate grant: %v", err)
+	}
+	last, _ := w.nodes[0].App().Height()
+	w.waitHeight(1, last)
+	if _, err := w.svc[1].Read(ctx, "hosp-b/dr-b", "rec-d", 0, consent.PurposeTreatment); err != nil {
+		t.Fatalf("read under the delegate's grant: %v", err)
+	}
+	g.Grantee = consent.Grantee{Principal: "hosp-b/dr-u"}
+	if _, err := w.svc[0].Grant(ctx, stranger, g); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "delegate") {
+		t.Fatalf("stranger's grant: %v", err)
+	}
+	if err := w.svc[0].RemoveDelegate(ctx, w.patient, carer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ep, _ := w.nodes[0].App().Epoch(w.patient.ID, "lab"); slices.Contains(ep.Readers, carer.ID) {
+		t.Fatalf("removed delegate still holds the lab key: %+v", ep)
+	}
+	if err := w.svc[0].Revoke(ctx, carer, w.patient.ID, grantID); !errors.Is(err, records.ErrRejected) {
+		t.Fatalf("removed delegate's revoke: %v", err)
+	}
+	if err := w.svc[0].Revoke(ctx, w.patient, w.patient.ID, grantID); err != nil {
+		t.Fatalf("patient's revoke: %v", err)
 	}
 }

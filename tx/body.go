@@ -35,6 +35,8 @@ func newBody(t Type) (Body, error) {
 		return &ConsentGrant{}, nil
 	case TypeConsentRevoke:
 		return &ConsentRevoke{}, nil
+	case TypeConsentDelegate:
+		return &ConsentDelegate{}, nil
 	case TypeEmergencySet:
 		return &EmergencySet{}, nil
 	case TypeEmergencyInvoke:

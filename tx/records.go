@@ -150,6 +150,8 @@ func validateCategoryWraps(ws []CategoryWrap) error {
 type ConsentRevoke struct {
 	GrantID   string     `cbor:"1,keyasint"`
 	Rotations []NewEpoch `cbor:"2,keyasint,omitempty"`
+	// Patient whose grant it is; empty means the signer (a delegate names the patient).
+	Patient string `cbor:"3,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -171,6 +173,32 @@ func (c *ConsentRevoke) Validate() error {
 		seen[c.Rotations[i].Category] = true
 	}
 	return nil
+}
+
+// ConsentDelegate names (or, with Revoke, removes) a delegate who may grant
+// and revoke consent on the patient's behalf: a person registered with their
+// own key, such as a carer. Only the patient signs it. Wraps deliver the
+// current epoch keys to the delegate, who needs them to share records;
+// revoking a delegate rotates the keys they held (Rotations).
+type ConsentDelegate struct {
+	Delegate  string         `cbor:"1,keyasint"`
+	Revoke    bool           `cbor:"2,keyasint,omitempty"`
+	Wraps     []CategoryWrap `cbor:"3,keyasint,omitempty"`
+	Rotations []NewEpoch     `cbor:"4,keyasint,omitempty"`
+}
+
+// Validate implements Body.
+func (d *ConsentDelegate) Validate() error {
+	if carechain.OrgOf(d.Delegate) != "" || carechain.ValidatePrincipalID(d.Delegate) != nil {
+		return fmt.Errorf("%w: a delegate is a person with their own key (patient/<id>)", ErrInvalid)
+	}
+	if d.Revoke && len(d.Wraps) > 0 || !d.Revoke && len(d.Rotations) > 0 {
+		return fmt.Errorf("%w: naming a delegate carries wraps; revoking one carries rotations", ErrInvalid)
+	}
+	if err := validateCategoryWraps(d.Wraps); err != nil {
+		return err
+	}
+	return (&ConsentRevoke{GrantID: "delegate", Rotations: d.Rotations}).Validate()
 }
 
 // EmergencySet is the patient's break-glass rule. Wraps deliver the current

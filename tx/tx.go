@@ -56,6 +56,7 @@ const (
 	TypeRecordPut       Type = "record.put"
 	TypeConsentGrant    Type = "consent.grant"
 	TypeConsentRevoke   Type = "consent.revoke"
+	TypeConsentDelegate Type = "consent.delegate"
 	TypeEmergencySet    Type = "emergency.set"
 	TypeEmergencyInvoke Type = "emergency.invoke"
 	TypeAuditAnchor     Type = "audit.anchor"
