@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/seal"
@@ -73,4 +74,69 @@ func LoadKeyring(ks *keystore.Store, passphrase []byte) (*Keyring, error) {
 		kr.Add(reader, k)
 	}
 	return kr, nil
+}
+
+// Custodian holds the signing keys of principals whose keys this node keeps
+// (custodial staff and portal users), unlocked, in memory only.
+type Custodian struct {
+	mu   sync.RWMutex
+	keys map[string]ed25519.PrivateKey
+}
+
+// Add keeps id's signing key.
+func (c *Custodian) Add(id string, key ed25519.PrivateKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = make(map[string]ed25519.PrivateKey)
+	}
+	c.keys[id] = key
+}
+
+// Merge adds every key of other.
+func (c *Custodian) Merge(other *Custodian) {
+	other.mu.RLock()
+	defer other.mu.RUnlock()
+	for id, k := range other.keys {
+		c.Add(id, k)
+	}
+}
+
+// Signer returns the signer for id, if this node keeps its key.
+func (c *Custodian) Signer(id string) (Signer, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.keys[id]
+	return Signer{ID: id, Key: k}, ok
+}
+
+// PrincipalOfKeyName maps a keystore name back to a principal ID:
+// "st-mary.dr-chen" → "st-mary/dr-chen", "patient.demo-01" → "patient/demo-01".
+func PrincipalOfKeyName(name string) (string, bool) {
+	org, rest, ok := strings.Cut(name, ".")
+	if !ok || strings.HasSuffix(name, encSuffix) {
+		return "", false
+	}
+	return org + "/" + rest, true
+}
+
+// LoadCustodian unlocks every signing key in ks named after a principal.
+func LoadCustodian(ks *keystore.Store, passphrase []byte) (*Custodian, error) {
+	entries, err := ks.List()
+	if err != nil {
+		return nil, err
+	}
+	c := &Custodian{}
+	for _, e := range entries {
+		id, ok := PrincipalOfKeyName(e.Name)
+		if !ok {
+			continue
+		}
+		k, err := ks.Unlock(e.Name, passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", e.Name, err)
+		}
+		c.Add(id, k)
+	}
+	return c, nil
 }

@@ -58,7 +58,8 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
 			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorAs: "st-mary/admin"}
-			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, svc *records.Service, addr string) error {
+			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, addr string) error {
+				svc := keys.svc
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 				defer cancel()
 				if err := n.WaitReady(ctx); err != nil {
@@ -68,7 +69,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				if err != nil {
 					return fmt.Errorf("seed demo data: %w", err)
 				}
-				// Keys of patients registered just now join the keyring.
+				// Keys of identities registered just now join the node's keyrings.
 				for i := 1; i <= demo.PatientCount; i++ {
 					k, err := records.LoadEncryptionKey(ks, demo.PatientID(i), []byte(demo.Passphrase))
 					if err != nil {
@@ -76,6 +77,11 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 					}
 					svc.Keys().Add(demo.PatientID(i), k)
 				}
+				cust, err := records.LoadCustodian(ks, []byte(demo.Passphrase))
+				if err != nil {
+					return err
+				}
+				keys.custodian.Merge(cust)
 				fmt.Fprintln(c.out, "Writing demo records (encrypted) ...")
 				written, err := demo.SeedRecords(ctx, svc, n, ks)
 				if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/fhirapi"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
@@ -155,7 +156,7 @@ anchors access events on the ledger every 2 s. Then it serves encrypted records
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
-			return runNode(cmd.Context(), node.Home(home), opts, logger, func(n *node.Node, _ *records.Service, addr string) error {
+			return runNode(cmd.Context(), node.Home(home), opts, logger, func(n *node.Node, _ *nodeKeys, addr string) error {
 				fmt.Fprintf(c.out, "carechain node %s serving http://%s (Ctrl-C to stop)\n", n.Config().Moniker, addr)
 				return nil
 			})
@@ -184,7 +185,7 @@ type runOptions struct {
 // available) and its HTTP server, calls ready, and runs until ctx is
 // cancelled; then it shuts everything down cleanly, anchoring the last
 // access events first.
-func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *records.Service, string) error) error {
+func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
 	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: opts.httpAddr})
 	if err != nil {
 		return err
@@ -195,6 +196,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		}
 	}()
 	var svc *records.Service
+	var keys *nodeKeys
 	anchorsDone := make(chan struct{})
 	anchorCtx, stopAnchors := context.WithCancel(context.Background())
 	defer func() { stopAnchors(); <-anchorsDone }()
@@ -202,29 +204,32 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		close(anchorsDone)
 		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
 	} else {
-		var anchorer records.Signer
-		svc, anchorer, err = startRecords(n, h, opts, logger)
+		keys, err = startRecords(n, h, opts, logger)
 		if err != nil {
 			close(anchorsDone)
 			return err
 		}
+		svc = keys.svc
 		every := opts.anchorEvery
 		if every == 0 {
 			every = 2 * time.Second
 		}
 		go func() {
 			defer close(anchorsDone)
-			svc.RunAnchors(anchorCtx, anchorer, every)
+			svc.RunAnchors(anchorCtx, keys.anchorer, every)
 		}()
 	}
 	l, err := net.Listen("tcp", n.Config().HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}),
-		ReadHeaderTimeout: 10 * time.Second,
+	mux := http.NewServeMux()
+	mux.Handle("/", api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}))
+	if keys != nil {
+		fhirapi.Register(mux, fhirapi.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
+			BaseURL: "http://" + l.Addr().String(), Logger: logger})
 	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	defer func() {
@@ -232,7 +237,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	if err := ready(n, svc, l.Addr().String()); err != nil {
+	if err := ready(n, keys, l.Addr().String()); err != nil {
 		if ctx.Err() != nil {
 			logger.Info("interrupted while starting; shutting down")
 			return nil
@@ -248,21 +253,34 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	}
 }
 
-// startRecords unlocks the node's encryption keys and its anchoring identity.
-func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*records.Service, records.Signer, error) {
+// nodeKeys is what a node unlocks from its keystore.
+type nodeKeys struct {
+	ks        *keystore.Store
+	svc       *records.Service
+	custodian *records.Custodian
+	anchorer  records.Signer
+}
+
+// startRecords unlocks the node's encryption keys, the signing keys it keeps
+// for its users, and its anchoring identity.
+func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*nodeKeys, error) {
 	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
 	if err != nil {
-		return nil, records.Signer{}, err
+		return nil, err
 	}
 	kr, err := records.LoadKeyring(ks, opts.passphrase)
 	if err != nil {
-		return nil, records.Signer{}, err
+		return nil, err
+	}
+	cust, err := records.LoadCustodian(ks, opts.passphrase)
+	if err != nil {
+		return nil, err
 	}
 	anchorAs := opts.anchorAs
 	if anchorAs == "" {
 		entries, err := ks.List()
 		if err != nil {
-			return nil, records.Signer{}, err
+			return nil, err
 		}
 		for _, e := range entries {
 			if org, ok := strings.CutSuffix(e.Name, ".admin"); ok {
@@ -272,17 +290,17 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 		}
 	}
 	if anchorAs == "" {
-		return nil, records.Signer{}, errors.New("no identity to anchor access events with: give --anchor-as or put an <org>.admin key in the keystore")
+		return nil, errors.New("no identity to anchor access events with: give --anchor-as or put an <org>.admin key in the keystore")
 	}
-	key, err := ks.Unlock(strings.ReplaceAll(anchorAs, "/", "."), opts.passphrase)
-	if err != nil {
-		return nil, records.Signer{}, fmt.Errorf("anchoring identity %s: %w", anchorAs, err)
+	anchorer, ok := cust.Signer(anchorAs)
+	if !ok {
+		return nil, fmt.Errorf("anchoring identity %s: no key %s in %s", anchorAs, strings.ReplaceAll(anchorAs, "/", "."), h.KeysDir())
 	}
 	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger})
 	if err != nil {
-		return nil, records.Signer{}, err
+		return nil, err
 	}
-	return svc, records.Signer{ID: anchorAs, Key: key}, nil
+	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer}, nil
 }
 
 func (c *cli) testnetCmd() *cobra.Command {

@@ -1,0 +1,238 @@
+package fhirapi
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+)
+
+// Client assertions (SMART backend services, RFC 7523): a JWT signed with
+// EdDSA by the principal's ledger key, iss = sub = principal ID, aud = the
+// token URL, expiring within maxAssertionTTL, with a unique jti.
+const (
+	assertionType   = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	maxAssertionTTL = 5 * time.Minute
+)
+
+type session struct {
+	principal string
+	scope     string
+	expires   time.Time
+}
+
+// tokens holds issued bearer tokens and seen assertion IDs, in memory.
+type tokens struct {
+	mu       sync.Mutex
+	sessions map[string]session
+	jtis     map[string]time.Time
+}
+
+func newTokens() *tokens {
+	return &tokens{sessions: map[string]session{}, jtis: map[string]time.Time{}}
+}
+
+func (t *tokens) issue(s session) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sessions[tok] = s
+	return tok
+}
+
+func (t *tokens) lookup(tok string, now time.Time) (session, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.sessions[tok]
+	if ok && now.After(s.expires) {
+		delete(t.sessions, tok)
+		return s, false
+	}
+	return s, ok
+}
+
+// useJTI records an assertion ID; false if it was used before.
+func (t *tokens) useJTI(jti string, exp, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, e := range t.jtis {
+		if now.After(e) {
+			delete(t.jtis, k)
+		}
+	}
+	if _, seen := t.jtis[jti]; seen {
+		return false
+	}
+	t.jtis[jti] = exp
+	return true
+}
+
+// TokenURL is where clients get tokens; it is the audience of assertions.
+func (s *server) tokenURL() string { return strings.TrimRight(s.BaseURL, "/") + "/auth/token" }
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+	Patient     string `json:"patient,omitempty"`
+}
+
+// oauthError is an RFC 6749 error response.
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"error\":%q,\"error_description\":%q}\n", code, desc)
+}
+
+func (s *server) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_assertion_type") != assertionType {
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "use grant_type=client_credentials with a jwt-bearer client_assertion")
+		return
+	}
+	principal, err := s.verifyAssertion(r.PostForm.Get("client_assertion"))
+	if err != nil {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		return
+	}
+	scope := r.PostForm.Get("scope")
+	if scope == "" {
+		scope = "system/*.read system/*.write"
+	}
+	s.writeToken(w, principal, scope)
+}
+
+func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principal, scope string) {
+	tok := s.tokens.issue(session{principal: principal.ID, scope: scope, expires: s.Now().Add(s.TokenTTL)})
+	resp := tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(s.TokenTTL.Seconds()), Scope: scope}
+	if principal.Kind == carechain.KindPatient {
+		resp.Patient = patientRef(principal.ID)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// verifyAssertion checks a client assertion and returns its principal.
+func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error) {
+	var p *carechain.Principal
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
+		iss, _ := t.Claims.GetIssuer()
+		pr, err := s.App.Principal(iss, 0)
+		if err != nil {
+			return nil, fmt.Errorf("unknown client %q", iss)
+		}
+		if pr.Status != carechain.StatusActive {
+			return nil, fmt.Errorf("the key of %s is revoked", iss)
+		}
+		p = pr
+		return ed25519.PublicKey(pr.PublicKey), nil
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience(s.tokenURL()), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.Now), jwt.WithLeeway(30*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("client assertion: %w", err)
+	}
+	if claims.Subject != claims.Issuer {
+		return nil, errors.New("client assertion: sub must equal iss")
+	}
+	if claims.ExpiresAt.Sub(s.Now()) > maxAssertionTTL {
+		return nil, fmt.Errorf("client assertion: expires more than %v ahead", maxAssertionTTL)
+	}
+	if claims.ID == "" || !s.tokens.useJTI(claims.Issuer+"/"+claims.ID, claims.ExpiresAt.Time, s.Now()) {
+		return nil, errors.New("client assertion: jti missing or already used")
+	}
+	return p, nil
+}
+
+// login is passphrase login for portal users whose keys this node keeps:
+// the passphrase must open the principal's key in the node's keystore.
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
+		return
+	}
+	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")
+	p, err := s.App.Principal(id, 0)
+	if err != nil || p.Status != carechain.StatusActive || s.Keystore == nil {
+		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
+		return
+	}
+	key, err := s.Keystore.Unlock(strings.ReplaceAll(id, "/", "."), []byte(pass))
+	if err != nil || !key.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(p.PublicKey)) {
+		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
+		return
+	}
+	s.Custodian.Add(id, key)
+	s.writeToken(w, p, "user/*.read user/*.write")
+}
+
+type ctxKey struct{}
+
+// caller is the authenticated requester of a FHIR request.
+type caller struct {
+	principal *carechain.Principal
+	scope     string
+	purpose   consent.Purpose
+}
+
+func (c caller) can(write bool) bool {
+	for _, s := range strings.Fields(c.scope) {
+		_, perm, _ := strings.Cut(s, ".")
+		if perm == "*" || (write && perm == "write") || (!write && perm == "read") {
+			return true
+		}
+	}
+	return false
+}
+
+// authed requires a bearer token; the purpose of use comes from the
+// X-Purpose-Of-Use header (default treatment).
+func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sess, found := s.tokens.lookup(tok, s.Now())
+		if !ok || !found {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="carechain"`)
+			s.fail(w, http.StatusUnauthorized, "login", errors.New("a bearer token from /auth/token is required"))
+			return
+		}
+		p, err := s.App.Principal(sess.principal, 0)
+		if err != nil || p.Status != carechain.StatusActive {
+			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's principal is no longer active"))
+			return
+		}
+		purpose := consent.Purpose(r.Header.Get("X-Purpose-Of-Use"))
+		if purpose == "" {
+			purpose = consent.PurposeTreatment
+		}
+		if !purpose.Valid() {
+			s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("unknown X-Purpose-Of-Use %q", purpose))
+			return
+		}
+		c := caller{principal: p, scope: sess.scope, purpose: purpose}
+		if !c.can(r.Method != http.MethodGet) {
+			s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("the token's scope %q does not allow this", sess.scope))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)), c)
+	}
+}

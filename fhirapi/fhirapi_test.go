@@ -1,0 +1,308 @@
+package fhirapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirapi"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tx"
+)
+
+const chainID = "fhir-test"
+
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	n    *node.Node
+	keys map[string]ed25519.PrivateKey
+}
+
+func newKey() ed25519.PrivateKey {
+	_, k, _ := ed25519.GenerateKey(nil)
+	return k
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
+	orgs := map[string]*seal.PrivateKey{}
+	g := &ledger.Genesis{}
+	for _, o := range []string{"hosp-a", "hosp-b"} {
+		ek, _ := seal.GenerateKey()
+		orgs[o] = ek
+		e.keys[o+"/admin"] = newKey()
+		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
+			Organization: carechain.Organization{ID: o, Name: o, Type: carechain.OrgHospital, EncryptionKey: ek.Public().Bytes()},
+			Admins:       []ledger.GenesisAdmin{{ID: o + "/admin", PublicKey: e.keys[o+"/admin"].Public().(ed25519.PublicKey)}},
+		})
+	}
+	h := node.Home(t.TempDir())
+	c := node.DefaultConfig(chainID, "fhir")
+	c.TimeoutCommit = node.Duration(10 * time.Millisecond)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	c.P2PAddr = l.Addr().String()
+	l.Close()
+	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, h, node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.n = n
+	pek, _ := seal.GenerateKey()
+	for _, r := range []struct {
+		signer string
+		reg    tx.Register
+	}{
+		{"hosp-a/admin", tx.Register{ID: "hosp-a/dr-a", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
+		{"hosp-b/admin", tx.Register{ID: "hosp-b/dr-b", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
+		{"hosp-a/admin", tx.Register{ID: "patient/p", Kind: carechain.KindPatient, EncryptionKey: pek.Public().Bytes()}},
+	} {
+		k := newKey()
+		e.keys[r.reg.ID] = k
+		r.reg.PublicKey = k.Public().(ed25519.PublicKey)
+		nonce, _ := n.App().NextNonce(r.signer)
+		raw, _ := tx.Sign(e.keys[r.signer], chainID, r.signer, nonce, tx.TypeRegister, &r.reg)
+		if out, err := n.Submit(ctx, raw); err != nil || !out.Accepted() {
+			t.Fatalf("%+v %v", out, err)
+		}
+	}
+	kr := &records.Keyring{}
+	kr.Add("hosp-a", orgs["hosp-a"])
+	kr.Add("hosp-b", orgs["hosp-b"])
+	kr.Add("patient/p", pek)
+	svc, err := records.New(n, kr, records.Options{Node: "fhir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cust := &records.Custodian{}
+	cust.Add("hosp-a/dr-a", e.keys["hosp-a/dr-a"])
+	ks, err := keystore.Open(t.TempDir(), keystore.FastKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Import("patient.p", e.keys["patient/p"], []byte("patient pass")); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	fhirapi.Register(mux, fhirapi.Options{App: n.App(), Records: svc, Custodian: cust, Keystore: ks, BaseURL: e.srv.URL})
+	return e
+}
+
+// assertion builds a SMART backend-services client assertion.
+func (e *env) assertion(principal string, key ed25519.PrivateKey, aud string) string {
+	jti := make([]byte, 8)
+	rand.Read(jti)
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{aud},
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: hex.EncodeToString(jti),
+	})
+	s, err := tok.SignedString(key)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) tokenFor(form url.Values) (int, string) {
+	resp, err := http.PostForm(e.srv.URL+"/auth/token", form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	return resp.StatusCode, tr.AccessToken
+}
+
+func (e *env) token(principal string) string {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion": {e.assertion(principal, e.keys[principal], e.srv.URL+"/auth/token")}}
+	code, tok := e.tokenFor(form)
+	if code != http.StatusOK || tok == "" {
+		e.t.Fatalf("token for %s: HTTP %d", principal, code)
+	}
+	return tok
+}
+
+type response struct {
+	status  int
+	header  http.Header
+	body    map[string]any
+	rawBody []byte
+}
+
+func (e *env) do(method, path, token string, body []byte, hdr ...string) response {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, rawBody: buf.Bytes()}
+	json.Unmarshal(buf.Bytes(), &r.body)
+	return r
+}
+
+func (r response) outcome(t *testing.T, status int, mention string) {
+	t.Helper()
+	if r.status != status || r.body["resourceType"] != "OperationOutcome" || !strings.Contains(string(r.rawBody), mention) {
+		t.Fatalf("want %d OperationOutcome mentioning %q, got %d %s", status, mention, r.status, r.rawBody)
+	}
+}
+
+const glucose = `{"resourceType":"Observation","status":"final",
+ "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+ "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/p"},
+ "valueQuantity":{"value":%d,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
+
+func TestFHIRInteractions(t *testing.T) {
+	e := setup(t)
+	meta := e.do("GET", "/fhir/metadata", "", nil)
+	if meta.status != 200 || meta.body["fhirVersion"] != "4.0.1" || meta.body["resourceType"] != "CapabilityStatement" {
+		t.Fatalf("metadata: %d %s", meta.status, meta.rawBody)
+	}
+	e.do("GET", "/fhir/Observation?patient=Patient/p", "", nil).outcome(t, 401, "bearer token")
+
+	tok := e.token("hosp-a/dr-a")
+	created := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 95)))
+	if created.status != 201 || created.header.Get("ETag") != `W/"1"` || !strings.Contains(created.header.Get("Location"), "/_history/1") {
+		t.Fatalf("create: %d %v %s", created.status, created.header, created.rawBody)
+	}
+	id := created.body["id"].(string)
+	if m := created.body["meta"].(map[string]any); m["versionId"] != "1" {
+		t.Fatalf("meta %v", m)
+	}
+	read := e.do("GET", "/fhir/Observation/"+id, tok, nil)
+	if read.status != 200 || read.body["valueQuantity"].(map[string]any)["value"] != 95.0 || read.header.Get("Last-Modified") == "" {
+		t.Fatalf("read: %d %s", read.status, read.rawBody)
+	}
+	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 101), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	if r := e.do("PUT", "/fhir/Observation/"+id, tok, upd, "If-Match", `W/"1"`); r.status != 200 || r.header.Get("ETag") != `W/"2"` {
+		t.Fatalf("update: %d %s", r.status, r.rawBody)
+	}
+	e.do("PUT", "/fhir/Observation/"+id, tok, upd, "If-Match", `W/"1"`).outcome(t, 412, "version 2")
+	if r := e.do("GET", "/fhir/Observation/"+id+"/_history/1", tok, nil); r.status != 200 || r.body["valueQuantity"].(map[string]any)["value"] != 95.0 {
+		t.Fatalf("vread: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Observation/"+id+"/_history", tok, nil); r.status != 200 || r.body["total"] != 2.0 || r.body["type"] != "history" {
+		t.Fatalf("history: %d %s", r.status, r.rawBody)
+	}
+	for _, c := range []struct {
+		query string
+		total float64
+	}{
+		{"patient=Patient/p", 1}, {"subject=Patient/p&code=http://loinc.org|2345-7", 1}, {"patient=Patient/p&code=9999-9", 0},
+		{"patient=Patient/p&category=laboratory", 1}, {"patient=Patient/p&_id=" + id, 1},
+	} {
+		if r := e.do("GET", "/fhir/Observation?"+c.query, tok, nil); r.status != 200 || r.body["total"] != c.total || r.body["type"] != "searchset" {
+			t.Fatalf("search %s: %d %s", c.query, r.status, r.rawBody)
+		}
+	}
+	e.do("GET", "/fhir/Observation", tok, nil).outcome(t, 400, "patient=")
+
+	// Errors: invalid resource, unknown, unsupported, too large.
+	invalid := []byte(`{"resourceType":"Observation","code":{"text":"x"},"subject":{"reference":"Patient/p"}}`)
+	e.do("POST", "/fhir/Observation", tok, invalid).outcome(t, 400, "Observation.status")
+	e.do("GET", "/fhir/Observation/nope", tok, nil).outcome(t, 404, "not found")
+	e.do("GET", "/fhir/Basic?patient=Patient/p", tok, nil).outcome(t, 404, "not supported")
+	e.do("POST", "/fhir/Observation", tok, bytes.Repeat([]byte("x"), fhirapi.MaxBody+1)).outcome(t, 413, "over")
+	e.do("POST", "/fhir/Observation", tok, []byte(`{"resourceType":"Condition"}`)).outcome(t, 400, "does not match")
+	if h, _ := e.n.App().Record(id, 0); h.Latest != 2 {
+		t.Fatalf("a failed request changed the record: %+v", h)
+	}
+
+	// Another hospital's physician has no consent: 403 with the reason.
+	other := e.token("hosp-b/dr-b")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
+	if r := e.do("GET", "/fhir/Observation?patient=Patient/p", other, nil); r.status != 200 || r.body["total"] != 0.0 {
+		t.Fatalf("search without consent: %d %s", r.status, r.rawBody)
+	}
+	// Writes need a key this node keeps.
+	e.do("POST", "/fhir/Observation", other, []byte(fmt.Sprintf(glucose, 90))).outcome(t, 403, "signing key")
+
+	// The patient logs in with a passphrase and reads their own record.
+	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"wrong"}})
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong passphrase: %d", resp.StatusCode)
+	}
+	resp, _ = http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Patient     string `json:"patient"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tr.Patient != "Patient/p" {
+		t.Fatalf("login: %d %+v", resp.StatusCode, tr)
+	}
+	if r := e.do("GET", "/fhir/Observation", tr.AccessToken, nil); r.status != 200 || r.body["total"] != 1.0 {
+		t.Fatalf("patient's own search: %d %s", r.status, r.rawBody)
+	}
+}
+
+func TestTokenEndpointRejectsBadAssertions(t *testing.T) {
+	e := setup(t)
+	aud := e.srv.URL + "/auth/token"
+	good := e.assertion("hosp-a/dr-a", e.keys["hosp-a/dr-a"], aud)
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}
+	}
+	if code, _ := e.tokenFor(form(good)); code != 200 {
+		t.Fatalf("good assertion: %d", code)
+	}
+	cases := map[string]url.Values{
+		"replayed jti":      form(good),
+		"wrong key":         form(e.assertion("hosp-a/dr-a", newKey(), aud)),
+		"wrong audience":    form(e.assertion("hosp-a/dr-a", e.keys["hosp-a/dr-a"], "https://elsewhere/token")),
+		"unknown principal": form(e.assertion("hosp-a/ghost", newKey(), aud)),
+		"not a JWT":         form("abc.def.ghi"),
+		"wrong grant type":  {"grant_type": {"password"}},
+	}
+	for name, f := range cases {
+		if code, tok := e.tokenFor(f); code == 200 || tok != "" {
+			t.Errorf("%s: got a token (HTTP %d)", name, code)
+		}
+	}
+}

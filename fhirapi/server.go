@@ -1,0 +1,133 @@
+// Package fhirapi is carechain's FHIR R4 (4.0.1) REST API: JSON over HTTP
+// under /fhir, with SMART backend-services authentication (/auth/token) and
+// the ledger's consent and access log applied to every request.
+//
+// Clinical resources are records (package records): a resource's id is its
+// record ID, its versions are the record's versions, and every read is
+// decided by the patient's consent state and written to their access log.
+// Writes are signed with the requester's key, which this node keeps
+// (records.Custodian). Search runs in memory over what the requester may
+// read: no index with health data ever reaches disk.
+package fhirapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
+)
+
+// Options configure the FHIR API.
+type Options struct {
+	App       *ledger.App
+	Records   *records.Service
+	Custodian *records.Custodian
+	// Keystore, if set, enables passphrase login (/auth/login) for users
+	// whose keys it holds.
+	Keystore *keystore.Store
+	// BaseURL is the public URL of /fhir, used in Location headers and as
+	// the audience of client assertions, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	Logger  *slog.Logger
+	// TokenTTL is how long an access token lasts (default 15 minutes).
+	TokenTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// MaxBody bounds request bodies.
+const MaxBody = 4 << 20
+
+type server struct {
+	Options
+	tokens *tokens
+}
+
+// Register adds /fhir and /auth routes to mux.
+func Register(mux *http.ServeMux, opts Options) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TokenTTL == 0 {
+		opts.TokenTTL = 15 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &server{Options: opts, tokens: newTokens()}
+	mux.HandleFunc("POST /auth/token", s.token)
+	mux.HandleFunc("POST /auth/login", s.login)
+	mux.HandleFunc("GET /fhir/metadata", s.metadata)
+	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
+	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
+	mux.HandleFunc("GET /fhir/{type}/{id}", s.authed(s.read))
+	mux.HandleFunc("PUT /fhir/{type}/{id}", s.authed(s.update))
+	mux.HandleFunc("GET /fhir/{type}/{id}/_history", s.authed(s.history))
+	mux.HandleFunc("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
+}
+
+// outcome is a FHIR OperationOutcome.
+type outcome struct {
+	ResourceType string  `json:"resourceType"`
+	Issue        []issue `json:"issue"`
+}
+
+type issue struct {
+	Severity    string   `json:"severity"`
+	Code        string   `json:"code"`
+	Diagnostics string   `json:"diagnostics"`
+	Expression  []string `json:"expression,omitempty"`
+}
+
+// fail writes an OperationOutcome. code is the FHIR issue type.
+func (s *server) fail(w http.ResponseWriter, status int, code string, err error, paths ...string) {
+	if status >= 500 {
+		s.Logger.Error("fhir request failed", "status", status, "err", err)
+	}
+	writeFHIR(w, status, outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeFHIR(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/fhir+json; fhirVersion=4.0")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// failErr maps service errors to statuses: the one place they become HTTP.
+func (s *server) failErr(w http.ResponseWriter, err error) {
+	var denied *records.DeniedError
+	switch {
+	case errors.As(err, &denied):
+		s.fail(w, http.StatusForbidden, "forbidden", err)
+	case errors.Is(err, ledger.ErrNotFound):
+		s.fail(w, http.StatusNotFound, "not-found", err)
+	case errors.Is(err, errPreconditionFailed):
+		s.fail(w, http.StatusPreconditionFailed, "conflict", err)
+	case errors.Is(err, records.ErrRejected):
+		s.fail(w, http.StatusUnprocessableEntity, "business-rule", err)
+	case errors.Is(err, ledger.ErrBusy):
+		s.fail(w, http.StatusServiceUnavailable, "transient", err)
+	default:
+		s.fail(w, http.StatusInternalServerError, "exception", err)
+	}
+}
+
+var errPreconditionFailed = errors.New("precondition failed")
+
+func notSupported(t string) error {
+	return fmt.Errorf("resource type %q is not supported here (see /fhir/metadata)", t)
+}
