@@ -306,3 +306,66 @@ func TestTokenEndpointRejectsBadAssertions(t *testing.T) {
 		}
 	}
 }
+
+func TestBundlesEverythingAndConditionalCreate(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	count := func() int {
+		hs, err := e.n.App().PatientRecords("patient/p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hs)
+	}
+	entry := func(method, url, resource string) string {
+		return fmt.Sprintf(`{"request":{"method":%q,"url":%q},"resource":%s}`, method, url, resource)
+	}
+	bundleOf := func(typ string, entries ...string) []byte {
+		return []byte(fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[%s]}`, typ, strings.Join(entries, ",")))
+	}
+	good1, good2 := fmt.Sprintf(glucose, 80), fmt.Sprintf(glucose, 85)
+	bad := `{"resourceType":"Observation","code":{"text":"no status"},"subject":{"reference":"Patient/p"}}`
+
+	// A transaction with one bad entry commits nothing.
+	e.do("POST", "/fhir", tok, bundleOf("transaction", entry("POST", "Observation", good1), entry("POST", "Observation", bad))).outcome(t, 400, "entry 1")
+	if n := count(); n != 0 {
+		t.Fatalf("failed transaction left %d records", n)
+	}
+	r := e.do("POST", "/fhir", tok, bundleOf("transaction", entry("POST", "Observation", good1), entry("POST", "Observation", good2)))
+	if r.status != 200 || r.body["type"] != "transaction-response" || len(r.body["entry"].([]any)) != 2 || count() != 2 {
+		t.Fatalf("transaction: %d %s (records %d)", r.status, r.rawBody, count())
+	}
+	// Both entries landed in one block: one ledger transaction.
+	heads, _ := e.n.App().PatientRecords("patient/p")
+	v0, _ := e.n.App().RecordVersion(heads[0].RecordID, 1)
+	v1, _ := e.n.App().RecordVersion(heads[1].RecordID, 1)
+	if v0.Height != v1.Height {
+		t.Fatalf("transaction entries at heights %d and %d", v0.Height, v1.Height)
+	}
+	// A batch commits what it can and reports each entry.
+	r = e.do("POST", "/fhir/", tok, bundleOf("batch", entry("POST", "Observation", good1), entry("POST", "Observation", bad)))
+	entries, _ := r.body["entry"].([]any)
+	if r.status != 200 || r.body["type"] != "batch-response" || len(entries) != 2 || count() != 3 {
+		t.Fatalf("batch: %d %s", r.status, r.rawBody)
+	}
+	if st := entries[1].(map[string]any)["response"].(map[string]any)["status"]; st != "400 Bad Request" {
+		t.Fatalf("bad batch entry status %v", st)
+	}
+
+	// $everything returns what the caller may read.
+	if r := e.do("GET", "/fhir/Patient/p/$everything", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
+		t.Fatalf("$everything: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Patient/p/$everything", e.token("hosp-b/dr-b"), nil); r.status != 200 || r.body["total"] != 0.0 {
+		t.Fatalf("$everything without consent: %d %s", r.status, r.rawBody)
+	}
+
+	// Conditional create: the second POST finds the first.
+	hr := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/p"},"valueQuantity":{"value":61,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`
+	cond := "patient=Patient/p&code=http://loinc.org|8867-4"
+	first := e.do("POST", "/fhir/Observation", tok, []byte(hr), "If-None-Exist", cond)
+	second := e.do("POST", "/fhir/Observation", tok, []byte(hr), "If-None-Exist", cond)
+	if first.status != 201 || second.status != 200 || first.body["id"] != second.body["id"] || count() != 4 {
+		t.Fatalf("conditional create: %d then %d, ids %v %v, %d records", first.status, second.status, first.body["id"], second.body["id"], count())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,6 +149,35 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, c caller) {
 	b, info, ok := s.body(w, r, typ)
 	if !ok {
 		return
+	}
+	if cond := r.Header.Get("If-None-Exist"); cond != "" {
+		q, err := url.ParseQuery(cond)
+		ref := info.Subject
+		if ref == nil {
+			ref = info.Patient
+		}
+		if err != nil || ref == nil {
+			s.fail(w, http.StatusBadRequest, "value", errors.New("If-None-Exist must be search parameters of a resource with a patient"))
+			return
+		}
+		patient, ok := patientOf(ref.Reference)
+		if !ok {
+			s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("reference %q is not Patient/<id>", ref.Reference))
+			return
+		}
+		found, err := s.find(r, c, typ, patient, q)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		switch {
+		case len(found) == 1:
+			s.writeRecord(w, http.StatusOK, typ, &found[0])
+			return
+		case len(found) > 1:
+			s.fail(w, http.StatusPreconditionFailed, "duplicate", fmt.Errorf("If-None-Exist matches %d resources", len(found)))
+			return
+		}
 	}
 	s.write(w, r, c, typ, records.NewRecordID(), b, info, 0, http.StatusCreated)
 }
@@ -397,29 +427,14 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		count = n
 	}
-	heads, err := s.App.PatientRecords(patient)
+	recs, err := s.find(r, c, typ, patient, q)
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
 	var entries []bundleEntry
-	for _, h := range heads {
-		if h.ResourceType != typ || (q.Get("_id") != "" && typ != "Patient" && h.RecordID != q.Get("_id")) {
-			continue
-		}
-		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
-		var denied *records.DeniedError
-		if errors.As(err, &denied) {
-			continue // results hold only what the caller may read; the attempt is logged
-		}
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		if !matches(rec.Resource, q) {
-			continue
-		}
-		e, err := s.entry(typ, rec)
+	for i := range recs {
+		e, err := s.entry(typ, &recs[i])
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -434,6 +449,33 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		Link: []bundleLink{{Relation: "self", URL: strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI()}}}
 	b.Entry = append(b.Entry, entries[:min(count, len(entries))]...)
 	writeFHIR(w, http.StatusOK, b)
+}
+
+// find returns the patient's resources of typ that the caller may read and
+// that match q. Each read is an access event.
+func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Values) ([]records.Record, error) {
+	heads, err := s.App.PatientRecords(patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []records.Record
+	for _, h := range heads {
+		if h.ResourceType != typ || (q.Get("_id") != "" && typ != "Patient" && h.RecordID != q.Get("_id")) {
+			continue
+		}
+		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
+		var denied *records.DeniedError
+		if errors.As(err, &denied) {
+			continue // results hold only what the caller may read; the attempt is logged
+		}
+		if err != nil {
+			return nil, err
+		}
+		if matches(rec.Resource, q) {
+			out = append(out, *rec)
+		}
+	}
+	return out, nil
 }
 
 // matches applies the token search parameters code and category

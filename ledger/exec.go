@@ -76,6 +76,13 @@ func (a *App) applyBody(b *store.Block, c *checked) *Rejection {
 		rej = a.applyRevoke(b, c, body)
 	case *tx.RecordPut:
 		rej = a.applyRecordPut(b, c, body)
+	case *tx.RecordBatch:
+		for i := range body.Puts {
+			if rej = a.applyRecordPut(b, c, &body.Puts[i]); rej != nil {
+				rej = reject(rej.Code, "entry %d: %s", i, rej.Msg)
+				break
+			}
+		}
 	case *tx.ConsentGrant:
 		rej = a.applyConsentGrant(b, c, body)
 	case *tx.ConsentRevoke:

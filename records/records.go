@@ -251,6 +251,19 @@ func (s *Service) Put(ctx context.Context, author Signer, patient, category, rec
 // it: version of recordID, with the author's nonce. It starts a new epoch when
 // the author's organization cannot read the current one.
 func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, recordID string, version uint64, resource []byte) ([]byte, error) {
+	body, err := s.buildPut(author, patient, category, recordID, version, resource, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Sign(author.Key, s.chain.App().ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
+}
+
+// pendingEpochs are epochs started earlier in the same batch: later entries
+// for the same patient and category use them.
+type pendingEpochs map[epochRef]seal.EpochKey
+
+// buildPut validates, canonicalizes and seals one record version.
+func (s *Service) buildPut(author Signer, patient, category, recordID string, version uint64, resource []byte, pending pendingEpochs) (*tx.RecordPut, error) {
 	rtype, err := s.validator.Validate(resource)
 	if err != nil {
 		return nil, err
@@ -271,7 +284,9 @@ func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, rec
 	}
 	body := &tx.RecordPut{RecordID: recordID, Version: version, Patient: patient, Category: category, ResourceType: rtype, Epoch: cur.Epoch}
 	var ek seal.EpochKey
-	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
+	if k, ok := pending[epochRef{patient, category, cur.Epoch + 1}]; ok {
+		ek, body.Epoch = k, cur.Epoch+1
+	} else if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
 		if ek, err = s.epochKey(patient, category, cur.Epoch, me.Org); err != nil {
 			return nil, err
 		}
@@ -289,6 +304,9 @@ func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, rec
 		// The key is not cached here: the transaction may yet be rejected
 		// (another writer may start this epoch first). Once committed, it is
 		// unwrapped from the ledger like any other.
+		if pending != nil {
+			pending[epochRef{patient, category, body.Epoch}] = ek
+		}
 	}
 	sealed, err := seal.Seal(canonical, seal.Binding{RecordID: recordID, Version: version, Patient: patient, Category: category, Epoch: body.Epoch}, ek)
 	if err != nil {
@@ -296,7 +314,50 @@ func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, rec
 	}
 	sum := sha256.Sum256(sealed.Ciphertext)
 	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
-	return tx.Sign(author.Key, app.ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
+	return body, nil
+}
+
+// PutItem is one entry of PutBatch.
+type PutItem struct {
+	Patient, Category, RecordID string
+	Resource                    []byte
+}
+
+// PutBatch writes several record versions in one transaction: all of them
+// are committed, or none. An invalid resource fails the batch before
+// anything is submitted; the error names the entry.
+func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
+	app := s.chain.App()
+	versions := map[string]uint64{}
+	pending := pendingEpochs{}
+	body := &tx.RecordBatch{}
+	out := make([]PutResult, len(items))
+	for i, it := range items {
+		v, ok := versions[it.RecordID]
+		if !ok {
+			if head, err := app.Record(it.RecordID, 0); err == nil {
+				v = head.Latest
+			} else if !errors.Is(err, ledger.ErrNotFound) {
+				return nil, err
+			}
+		}
+		v++
+		versions[it.RecordID] = v
+		p, err := s.buildPut(author, it.Patient, it.Category, it.RecordID, v, it.Resource, pending)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		body.Puts = append(body.Puts, *p)
+		out[i] = PutResult{RecordID: it.RecordID, Version: v}
+	}
+	res, err := s.submit(ctx, author, tx.TypeRecordBatch, body)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Height = res.Height
+	}
+	return out, nil
 }
 
 func sortedUnion(a, b []string) []string {

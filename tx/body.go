@@ -31,6 +31,8 @@ func newBody(t Type) (Body, error) {
 		return &Revoke{}, nil
 	case TypeRecordPut:
 		return &RecordPut{}, nil
+	case TypeRecordBatch:
+		return &RecordBatch{}, nil
 	case TypeConsentGrant:
 		return &ConsentGrant{}, nil
 	case TypeConsentRevoke:

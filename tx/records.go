@@ -98,6 +98,25 @@ func (r *RecordPut) Validate() error {
 	return nil
 }
 
+// RecordBatch writes several record versions atomically: all are committed
+// in this transaction, or none (a FHIR transaction Bundle).
+type RecordBatch struct {
+	Puts []RecordPut `cbor:"1,keyasint"`
+}
+
+// Validate implements Body.
+func (b *RecordBatch) Validate() error {
+	if len(b.Puts) == 0 || len(b.Puts) > MaxBatch {
+		return fmt.Errorf("%w: a batch holds 1-%d record versions", ErrInvalid, MaxBatch)
+	}
+	for i := range b.Puts {
+		if err := b.Puts[i].Validate(); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // CategoryWrap delivers the current epoch key of one category to a grantee.
 type CategoryWrap struct {
 	Category string `cbor:"1,keyasint"`

@@ -40,6 +40,8 @@ const (
 	MaxWraps = 256
 	// MaxWrapBytes bounds one wrapped key.
 	MaxWrapBytes = 2048
+	// MaxBatch bounds the record versions of one record.batch.
+	MaxBatch = 100
 	// MaxAuditEvents bounds the events of one audit anchor.
 	MaxAuditEvents = 1024
 )
@@ -54,6 +56,7 @@ const (
 	TypeRevoke   Type = "identity.revoke"
 
 	TypeRecordPut       Type = "record.put"
+	TypeRecordBatch     Type = "record.batch"
 	TypeConsentGrant    Type = "consent.grant"
 	TypeConsentRevoke   Type = "consent.revoke"
 	TypeConsentDelegate Type = "consent.delegate"
