@@ -38,6 +38,18 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		ps := []param{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"code", "token"}, {"category", "token"}, {"status", "token"}}
 		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps})
 	}
+	var views []string
+	for t := range viewTypes {
+		views = append(views, t)
+	}
+	sort.Strings(views)
+	for _, t := range views {
+		ints := []interaction{{"search-type"}}
+		if viewTypes[t] {
+			ints = append(ints, interaction{"read"})
+		}
+		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "no-version"})
+	}
 	base := strings.TrimRight(s.BaseURL, "/")
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",

@@ -369,3 +369,38 @@ func TestBundlesEverythingAndConditionalCreate(t *testing.T) {
 		t.Fatalf("conditional create: %d then %d, ids %v %v, %d records", first.status, second.status, first.body["id"], second.body["id"], count())
 	}
 }
+
+func TestViews(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	created := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 90)))
+	if created.status != 201 {
+		t.Fatalf("create: %s", created.rawBody)
+	}
+	id := created.body["id"].(string)
+	if r := e.do("GET", "/fhir/Practitioner/hosp-a.dr-a", tok, nil); r.status != 200 || r.body["id"] != "hosp-a.dr-a" {
+		t.Fatalf("practitioner: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/PractitionerRole?organization=hosp-b", tok, nil); r.status != 200 || r.body["total"] != 2.0 {
+		t.Fatalf("roles of hosp-b: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Organization/hosp-b", tok, nil); r.status != 200 || r.body["name"] != "hosp-b" {
+		t.Fatalf("organization: %d %s", r.status, r.rawBody)
+	}
+	e.do("GET", "/fhir/Practitioner/patient.p", tok, nil).outcome(t, 404, "not found")
+	if r := e.do("GET", "/fhir/Provenance?target=Observation/"+id, tok, nil); r.status != 200 || !strings.Contains(string(r.rawBody), "Practitioner/hosp-a.dr-a") {
+		t.Fatalf("provenance: %d %s", r.status, r.rawBody)
+	}
+	e.do("GET", "/fhir/Provenance?target=Observation/"+id, e.token("hosp-b/dr-b"), nil).outcome(t, 403, "no grant")
+	// The patient sees their access log as AuditEvents; others may not.
+	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	e.do("GET", "/fhir/AuditEvent?patient=Patient/p", tok, nil).outcome(t, 403, "only the patient")
+	if r := e.do("GET", "/fhir/Consent", tr.AccessToken, nil); r.status != 200 || r.body["total"] != 0.0 {
+		t.Fatalf("consents: %d %s", r.status, r.rawBody)
+	}
+}

@@ -310,6 +310,10 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request, c caller) {
 
 func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, version uint64) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
+	if readable, ok := viewTypes[typ]; ok && readable && version == 0 {
+		s.viewRead(w, r, c, typ, id)
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}
@@ -399,6 +403,10 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 // there is no search across patients.
 func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	typ := r.PathValue("type")
+	if _, ok := viewTypes[typ]; ok {
+		s.viewSearch(w, r, c, typ)
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}

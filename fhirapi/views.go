@@ -1,0 +1,288 @@
+package fhirapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
+)
+
+// Read-only views of ledger state as FHIR resources: identities
+// (Practitioner, PractitionerRole, Organization), consents (Consent), the
+// access log (AuditEvent) and who signed each version (Provenance).
+
+// viewTypes lists the types served by views, with whether they support read.
+var viewTypes = map[string]bool{
+	"Practitioner": true, "PractitionerRole": true, "Organization": true,
+	"Consent": false, "AuditEvent": false, "Provenance": false,
+}
+
+// fhirID maps a principal ID to a FHIR id ("st-mary/dr-chen" → "st-mary.dr-chen").
+func fhirID(principal string) string { return strings.ReplaceAll(principal, "/", ".") }
+
+func principalID(fid string) string { return strings.Replace(fid, ".", "/", 1) }
+
+func practitioner(p carechain.Principal) map[string]any {
+	return map[string]any{
+		"resourceType": "Practitioner", "id": fhirID(p.ID), "active": p.Status == carechain.StatusActive,
+		"identifier": []map[string]string{{"system": "urn:carechain:principal", "value": p.ID}},
+		"name":       []map[string]string{{"text": p.Name}},
+	}
+}
+
+func practitionerRole(p carechain.Principal) map[string]any {
+	var codes []map[string]any
+	for _, r := range p.Roles {
+		codes = append(codes, map[string]any{"coding": []map[string]string{{"system": "urn:carechain:role", "code": string(r)}}})
+	}
+	return map[string]any{
+		"resourceType": "PractitionerRole", "id": fhirID(p.ID), "active": p.Status == carechain.StatusActive,
+		"practitioner": map[string]string{"reference": "Practitioner/" + fhirID(p.ID)},
+		"organization": map[string]string{"reference": "Organization/" + p.Org},
+		"code":         codes,
+	}
+}
+
+func organization(o carechain.Organization) map[string]any {
+	return map[string]any{
+		"resourceType": "Organization", "id": o.ID, "active": true, "name": o.Name,
+		"type": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:org-type", "code": string(o.Type)}}}},
+	}
+}
+
+func (s *server) viewRead(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
+	switch typ {
+	case "Organization":
+		o, err := s.App.Organization(id)
+		if err != nil {
+			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Organization/%s not found", id))
+			return
+		}
+		writeFHIR(w, http.StatusOK, organization(*o))
+	default:
+		p, err := s.App.Principal(principalID(id), 0)
+		if err != nil || p.Kind == carechain.KindPatient {
+			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+			return
+		}
+		if typ == "Practitioner" {
+			writeFHIR(w, http.StatusOK, practitioner(*p))
+		} else {
+			writeFHIR(w, http.StatusOK, practitionerRole(*p))
+		}
+	}
+}
+
+func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, typ string) {
+	var resources []any
+	switch typ {
+	case "Organization":
+		orgs, err := s.App.Organizations(0)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		for _, o := range orgs {
+			resources = append(resources, organization(o))
+		}
+	case "Practitioner", "PractitionerRole":
+		ps, err := s.App.Principals(r.URL.Query().Get("organization"), 0)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		for _, p := range ps {
+			if p.Kind == carechain.KindPatient {
+				continue // patients are not directory entries
+			}
+			if typ == "Practitioner" {
+				resources = append(resources, practitioner(p))
+			} else {
+				resources = append(resources, practitionerRole(p))
+			}
+		}
+	case "Consent":
+		var err error
+		if resources, err = s.consents(r, c); err != nil {
+			s.failErr(w, err)
+			return
+		}
+	case "AuditEvent":
+		var err error
+		if resources, err = s.auditEvents(r, c); err != nil {
+			s.failErr(w, err)
+			return
+		}
+	case "Provenance":
+		var err error
+		if resources, err = s.provenance(r, c); err != nil {
+			s.failErr(w, err)
+			return
+		}
+	}
+	writeSearchset(w, resources)
+}
+
+func writeSearchset(w http.ResponseWriter, resources []any) {
+	entries := make([]map[string]any, 0, len(resources))
+	for _, res := range resources {
+		entries = append(entries, map[string]any{"resource": res, "search": map[string]string{"mode": "match"}})
+	}
+	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+}
+
+func (s *server) patientParam(r *http.Request, c caller) (string, error) {
+	ref := r.URL.Query().Get("patient")
+	if ref == "" && c.principal.Kind == carechain.KindPatient {
+		return c.principal.ID, nil
+	}
+	p, ok := patientOf(ref)
+	if !ok {
+		return "", &records.DeniedError{Reason: "search needs patient=Patient/<id>"}
+	}
+	return p, nil
+}
+
+// consents shows a patient's grants to the patient, their delegates and
+// each grant's grantee.
+func (s *server) consents(r *http.Request, c caller) ([]any, error) {
+	patient, err := s.patientParam(r, c)
+	if err != nil {
+		return nil, err
+	}
+	grants, err := s.App.Grants(patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, g := range grants {
+		if c.principal.ID != patient && !g.Grantee.Matches(c.principal) {
+			continue
+		}
+		out = append(out, consentResource(g))
+	}
+	return out, nil
+}
+
+func consentResource(g ledger.StoredGrant) map[string]any {
+	status := "active"
+	if g.Revoked {
+		status = "inactive"
+	}
+	actor := map[string]any{"role": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}}}}
+	switch {
+	case g.Grantee.Principal != "":
+		actor["reference"] = map[string]string{"reference": "Practitioner/" + fhirID(g.Grantee.Principal)}
+	case g.Grantee.Role != "":
+		actor["reference"] = map[string]string{"reference": "PractitionerRole?organization=" + g.Grantee.Org + "&role=" + string(g.Grantee.Role)}
+	default:
+		actor["reference"] = map[string]string{"reference": "Organization/" + g.Grantee.Org}
+	}
+	provision := map[string]any{"type": "permit", "actor": []any{actor}}
+	period := map[string]string{"start": time.Unix(g.NotBefore, 0).UTC().Format(time.RFC3339)}
+	if g.NotAfter != 0 {
+		period["end"] = time.Unix(g.NotAfter, 0).UTC().Format(time.RFC3339)
+	}
+	provision["period"] = period
+	var actions, purposes, classes []map[string]any
+	for _, a := range g.Actions {
+		actions = append(actions, map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": string(a)}}})
+	}
+	for _, p := range g.Purposes {
+		purposes = append(purposes, map[string]any{"system": "urn:carechain:purpose", "code": string(p)})
+	}
+	for _, cat := range g.Categories {
+		classes = append(classes, map[string]any{"system": "urn:carechain:category", "code": cat})
+	}
+	provision["action"], provision["purpose"], provision["class"] = actions, purposes, classes
+	res := map[string]any{
+		"resourceType": "Consent", "id": g.ID, "status": status,
+		"scope":     map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}}},
+		"category":  []map[string]any{{"coding": []map[string]string{{"system": "http://loinc.org", "code": "59284-0"}}}},
+		"patient":   map[string]string{"reference": patientRef(g.Patient)},
+		"provision": provision,
+	}
+	if g.Condition != "" {
+		res["extension"] = []map[string]string{{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition}}
+	}
+	if g.Emergency {
+		res["extension"] = []map[string]string{{"url": "urn:carechain:emergency-reason", "valueString": g.Reason}}
+	}
+	return res
+}
+
+// auditEvents shows the patient their access log (decrypted with their key
+// on this node).
+func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
+	patient, err := s.patientParam(r, c)
+	if err != nil {
+		return nil, err
+	}
+	if patient != c.principal.ID {
+		return nil, &records.DeniedError{Reason: "only the patient reads their access log"}
+	}
+	events, err := s.Records.AuditLog(patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, e := range events {
+		outcome := "0"
+		if e.Decision == "deny" {
+			outcome = "4"
+		}
+		ae := map[string]any{
+			"resourceType": "AuditEvent", "id": e.ID,
+			"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+			"action":   "R",
+			"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": e.Reason,
+			"purposeOfEvent": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}},
+			"agent":          []map[string]any{{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}},
+			"source":         map[string]any{"observer": map[string]string{"display": e.Node}},
+			"entity":         []map[string]any{{"what": map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", e.ResourceType, e.RecordID, e.Version)}}},
+		}
+		if e.Emergency {
+			ae["subtype"] = []map[string]string{{"system": "urn:carechain:access", "code": "break-glass"}}
+		}
+		out = append(out, ae)
+	}
+	return out, nil
+}
+
+// provenance shows who signed each version of a record: target=Type/id.
+func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
+	typ, id, ok := strings.Cut(r.URL.Query().Get("target"), "/")
+	if !ok {
+		return nil, &records.DeniedError{Reason: "search needs target=<Type>/<id>"}
+	}
+	// Only someone who may read the record sees who wrote it.
+	if _, err := s.Records.Read(r.Context(), c.principal.ID, id, 0, c.purpose); err != nil {
+		return nil, err
+	}
+	vs, err := s.App.RecordVersions(id)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, v := range vs {
+		if v.ResourceType != typ {
+			return nil, errors.New("target type does not match the record")
+		}
+		out = append(out, map[string]any{
+			"resourceType": "Provenance", "id": fmt.Sprintf("%s-%d", id, v.Version),
+			"target":   []map[string]string{{"reference": fmt.Sprintf("%s/%s/_history/%d", typ, id, v.Version)}},
+			"recorded": lastUpdated(v).Format(time.RFC3339),
+			"agent": []map[string]any{{
+				"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
+				"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
+				"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
+			}},
+		})
+	}
+	return out, nil
+}
