@@ -169,6 +169,10 @@ results with biomed researchers. Try, in another terminal:
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
+FHIR R4 API at http://{ADDR}/fhir (metadata: http://{ADDR}/fhir/metadata):
+  TOKEN=$(carechain token --as st-mary/dr-chen --home {HOME} --node {ADDR})
+  curl -H "Authorization: Bearer $TOKEN" "http://{ADDR}/fhir/Observation?patient=Patient/demo-02"
+
 Ctrl-C stops the node; run "carechain demo" again to continue the same chain.
 `))
 }

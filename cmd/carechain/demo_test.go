@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,6 +98,23 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 	}
 	if _, err := as("st-mary/dr-chen").Record(ctx, "demo-01-glucose", 0, "billing"); err == nil || !strings.Contains(err.Error(), "condition") || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("billing read: %v", err)
+	}
+	// The README's FHIR path: a token from the CLI, then a search.
+	tok := strings.TrimSpace(mustRun(t, passEnv(demo.Passphrase), "token", "--as", "st-mary/dr-chen", "--home", home, "--node", addr))
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/fhir/Observation?patient=Patient/demo-02", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		ResourceType string
+		Total        int
+	}
+	json.NewDecoder(resp.Body).Decode(&bundle)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || bundle.ResourceType != "Bundle" || bundle.Total < 2 {
+		t.Fatalf("FHIR search with a CLI token: HTTP %d %+v", resp.StatusCode, bundle)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

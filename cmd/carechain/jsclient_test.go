@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/demo"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/node"
+)
+
+// jsClientDir holds the JavaScript FHIR client test, relative to this package.
+var jsClientDir = filepath.Join("..", "..", "clients", "js")
+
+// TestJSFHIRClient runs clients/js/fhir-client.test.mjs, a FHIR client written
+// by others (fhir-kit-client on Node.js), against `carechain demo`: tokens from
+// EdDSA client assertions, CRUD, history, search, a transaction Bundle,
+// Patient/$everything and a consent-denied read.
+func TestJSFHIRClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a demo node subprocess and Node.js")
+	}
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH: install Node.js 20+ to run the JavaScript FHIR client test")
+	}
+	if _, err := os.Stat(filepath.Join(jsClientDir, "node_modules", "fhir-kit-client", "package.json")); err != nil {
+		t.Skipf("fhir-kit-client is not installed: run `npm ci` in clients/js first (%v)", err)
+	}
+
+	home := filepath.Join(t.TempDir(), "demo")
+	addr := freeAddr(t)
+	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
+	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
+
+	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := func(id string) string {
+		k, err := ks.Unlock(demo.KeyName(id), []byte(demo.Passphrase))
+		if err != nil {
+			t.Fatalf("unlock %s: %v", id, err)
+		}
+		return hex.EncodeToString(k.Seed())
+	}
+	const dr, other, patient = "st-mary/dr-chen", "northlab/tech-kim", "demo-06"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, "--test", "fhir-client.test.mjs")
+	cmd.Dir = jsClientDir
+	cmd.WaitDelay = 10 * time.Second // node --test runs the file in a child that may hold the pipes
+	cmd.Env = append(os.Environ(),
+		"CARECHAIN_FHIR_BASE=http://"+addr,
+		"CARECHAIN_TOKEN_URL=http://"+addr+"/auth/token",
+		"CARECHAIN_DR_ID="+dr, "CARECHAIN_DR_SEED="+seed(dr),
+		"CARECHAIN_OTHER_ID="+other, "CARECHAIN_OTHER_SEED="+seed(other),
+		"CARECHAIN_PATIENT="+patient,
+		"NO_COLOR=1",
+	)
+	out, err := cmd.CombinedOutput()
+	summary, counts := nodeTestSummary(string(out))
+	if err != nil {
+		t.Fatalf("node --test fhir-client.test.mjs: %v (context: %v)\n%s\n--- demo output ---\n%s", err, ctx.Err(), out, p.output())
+	}
+	// A run that skipped its steps (configuration missing) passes nothing.
+	if counts["pass"] == 0 || counts["fail"] != 0 || counts["tests"] != counts["pass"] {
+		t.Fatalf("node --test did not pass every step (%v):\n%s", counts, out)
+	}
+	t.Logf("node --test fhir-client.test.mjs:\n%s", strings.Join(summary, "\n"))
+	p.interrupt(t)
+}
+
+var (
+	nodeTestStep  = regexp.MustCompile(`^(?:not )?ok \d+ - `)
+	nodeTestCount = regexp.MustCompile(`^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([0-9.]+)$`)
+)
+
+// nodeTestSummary picks the step results and summary lines of a node --test
+// run (tap "ok 3 - name", "# pass 9"; spec "ℹ pass 9") and the counts.
+func nodeTestSummary(out string) ([]string, map[string]int) {
+	var lines []string
+	counts := map[string]int{}
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if nodeTestStep.MatchString(l) {
+			lines = append(lines, l)
+		} else if m := nodeTestCount.FindStringSubmatch(l); m != nil {
+			lines = append(lines, l)
+			counts[m[1]], _ = strconv.Atoi(m[2])
+		}
+	}
+	return lines, counts
+}

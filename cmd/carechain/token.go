@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/spf13/cobra"
+)
+
+func (c *cli) tokenCmd() *cobra.Command {
+	var s signerFlags
+	var scope string
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Get a FHIR API access token (SMART backend services, private_key_jwt)",
+		Long: `token signs a client assertion (a JWT, EdDSA) with the --as principal's ledger
+key from the keystore, exchanges it at the node's /auth/token, and prints the
+access token. Use it as a bearer token:
+
+  TOKEN=$(carechain token --as st-mary/dr-chen --home ~/.carechain/demo)
+  curl -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/fhir/Observation?patient=Patient/demo-02"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks, err := s.open()
+			if err != nil {
+				return err
+			}
+			pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
+			if err != nil {
+				return err
+			}
+			key, err := ks.Unlock(s.keyName(), pass)
+			if err != nil {
+				return err
+			}
+			base := s.nodeAddr
+			if !strings.Contains(base, "://") {
+				base = "http://" + base
+			}
+			tokenURL := strings.TrimRight(base, "/") + "/auth/token"
+			jti := make([]byte, 12)
+			rand.Read(jti)
+			assertion, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+				Issuer: s.as, Subject: s.as, Audience: jwt.ClaimStrings{tokenURL},
+				ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: hex.EncodeToString(jti),
+			}).SignedString(key)
+			if err != nil {
+				return err
+			}
+			form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+			resp, err := http.PostForm(tokenURL, form)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var tr struct {
+				AccessToken string `json:"access_token"`
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+				return fmt.Errorf("token response: %w", err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("token refused (HTTP %d): %s: %s", resp.StatusCode, tr.Error, tr.Description)
+			}
+			fmt.Fprintln(c.out, tr.AccessToken)
+			return nil
+		},
+	}
+	s.register(cmd)
+	cmd.Flags().StringVar(&scope, "scope", "system/*.read system/*.write", "requested scopes")
+	return cmd
+}
