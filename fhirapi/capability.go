@@ -35,7 +35,12 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		if t != "Patient" {
 			ints = append(ints, interaction{"create"})
 		}
-		ps := []param{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"code", "token"}, {"category", "token"}, {"status", "token"}}
+		ps := []param{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
+		if t == "Patient" {
+			ps = append(ps, param{"identifier", "token"}, param{"name", "string"}, param{"family", "string"}, param{"given", "string"}, param{"birthdate", "date"}, param{"gender", "token"})
+		} else {
+			ps = append(ps, param{"code", "token"}, param{"category", "token"}, param{"status", "token"}, param{"date", "date"})
+		}
 		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps})
 	}
 	var views []string

@@ -404,3 +404,63 @@ func TestViews(t *testing.T) {
 		t.Fatalf("consents: %d %s", r.status, r.rawBody)
 	}
 }
+
+func TestSearchParameters(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	obs := func(code string, value int, date string) {
+		body := fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":%q}]},
+			"subject":{"reference":"Patient/p"},"effectiveDateTime":%q,"valueQuantity":{"value":%d}}`, code, date, value)
+		if r := e.do("POST", "/fhir/Observation", tok, []byte(body)); r.status != 201 {
+			t.Fatalf("create: %s", r.rawBody)
+		}
+	}
+	obs("8867-4", 60, "2026-01-10T08:00:00Z")
+	obs("8867-4", 70, "2026-03-10T08:00:00Z")
+	obs("2345-7", 90, "2026-02-10T08:00:00+02:00")
+	patient := `{"resourceType":"Patient","id":"p","name":[{"family":"Okonkwo","given":["Ada"]}],"gender":"female","birthDate":"1980-05-17",
+		"identifier":[{"system":"urn:hosp-a:mrn","value":"MRN-1"}]}`
+	if r := e.do("PUT", "/fhir/Patient/p", tok, []byte(patient)); r.status != 201 {
+		t.Fatalf("put patient: %d %s", r.status, r.rawBody)
+	}
+	cases := []struct {
+		path  string
+		total float64
+	}{
+		{"/fhir/Observation?patient=Patient/p&date=ge2026-02-01", 2},
+		{"/fhir/Observation?patient=Patient/p&date=lt2026-02-01", 1},
+		{"/fhir/Observation?patient=Patient/p&date=eq2026-02", 1},
+		{"/fhir/Observation?patient=Patient/p&code=8867-4,2345-7", 3},
+		{"/fhir/Observation?patient=Patient/p&code=8867-4&date=gt2026-02-01", 1},
+		{"/fhir/Observation?patient=Patient/p&_lastUpdated=ge2020-01-01", 3},
+		{"/fhir/Patient?_id=p&family=okon", 1},
+		{"/fhir/Patient?_id=p&given=Ad&gender=female&birthdate=1980-05-17", 1},
+		{"/fhir/Patient?_id=p&identifier=urn:hosp-a:mrn|MRN-1", 1},
+		{"/fhir/Patient?_id=p&identifier=urn:other|MRN-1", 0},
+		{"/fhir/Patient?_id=p&name=smith", 0},
+	}
+	for _, c := range cases {
+		if r := e.do("GET", c.path, tok, nil); r.status != 200 || r.body["total"] != c.total {
+			t.Errorf("%s: %d, total %v, want %v", c.path, r.status, r.body["total"], c.total)
+		}
+	}
+	// Paging and sorting.
+	r := e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=-date&_count=2", tok, nil)
+	entries := r.body["entry"].([]any)
+	first := entries[0].(map[string]any)["resource"].(map[string]any)["effectiveDateTime"]
+	var next string
+	for _, l := range r.body["link"].([]any) {
+		if l.(map[string]any)["relation"] == "next" {
+			next = l.(map[string]any)["url"].(string)
+		}
+	}
+	if len(entries) != 2 || first != "2026-03-10T08:00:00Z" || next == "" {
+		t.Fatalf("page 1: %d entries, first %v, next %q", len(entries), first, next)
+	}
+	r = e.do("GET", strings.TrimPrefix(next, e.srv.URL), tok, nil)
+	if entries := r.body["entry"].([]any); len(entries) != 1 || r.body["total"] != 3.0 {
+		t.Fatalf("page 2: %s", r.rawBody)
+	}
+	e.do("GET", "/fhir/Observation?patient=Patient/p&foo=bar", tok, nil).outcome(t, 400, "foo")
+	e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=value", tok, nil).outcome(t, 400, "_sort")
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -426,6 +425,10 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
 		return
 	}
+	if err := checkParams(q); err != nil {
+		s.fail(w, http.StatusBadRequest, "not-supported", err)
+		return
+	}
 	count := 50
 	if v := q.Get("_count"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -440,9 +443,24 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
+	if err := sortRecords(recs, q.Get("_sort")); err != nil {
+		s.fail(w, http.StatusBadRequest, "not-supported", err)
+		return
+	}
+	offset := 0
+	if v := q.Get("_offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.fail(w, http.StatusBadRequest, "value", errors.New("_offset must be a non-negative integer"))
+			return
+		}
+		offset = n
+	}
+	total := len(recs)
+	page := recs[min(offset, total):min(offset+count, total)]
 	var entries []bundleEntry
-	for i := range recs {
-		e, err := s.entry(typ, &recs[i])
+	for i := range page {
+		e, err := s.entry(typ, &page[i])
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -452,10 +470,15 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		}{Mode: "match"}
 		entries = append(entries, e)
 	}
-	total := len(entries)
-	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{},
-		Link: []bundleLink{{Relation: "self", URL: strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI()}}}
-	b.Entry = append(b.Entry, entries[:min(count, len(entries))]...)
+	self := strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI()
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{}, Link: []bundleLink{{Relation: "self", URL: self}}}
+	b.Entry = append(b.Entry, entries...)
+	if offset+count < total {
+		next := r.URL.Query()
+		next.Set("_offset", strconv.Itoa(offset+count))
+		next.Set("_count", strconv.Itoa(count))
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: strings.TrimRight(s.BaseURL, "/") + r.URL.Path + "?" + next.Encode()})
+	}
 	writeFHIR(w, http.StatusOK, b)
 }
 
@@ -479,37 +502,11 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 		if err != nil {
 			return nil, err
 		}
-		if matches(rec.Resource, q) {
+		if matches(rec, q) {
 			out = append(out, *rec)
 		}
 	}
 	return out, nil
-}
-
-// matches applies the token search parameters code and category
-// ([system|]code) and status to a decrypted resource.
-func matches(resource []byte, q map[string][]string) bool {
-	var r struct {
-		Status   string           `json:"status"`
-		Code     *codeableConcept `json:"code"`
-		Category json.RawMessage  `json:"category"`
-	}
-	if err := json.Unmarshal(resource, &r); err != nil {
-		return false
-	}
-	if v := first(q["status"]); v != "" && r.Status != v {
-		return false
-	}
-	if v := first(q["code"]); v != "" && (r.Code == nil || !r.Code.has(v)) {
-		return false
-	}
-	if v := first(q["category"]); v != "" {
-		var cats []codeableConcept
-		if json.Unmarshal(r.Category, &cats) != nil || !slices.ContainsFunc(cats, func(c codeableConcept) bool { return c.has(v) }) {
-			return false
-		}
-	}
-	return true
 }
 
 func first(v []string) string {
