@@ -225,6 +225,9 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	entries := []bundleEntry{}
 	for _, h := range heads {
+		if h.Deleted {
+			continue
+		}
 		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
 		var denied *records.DeniedError
 		if errors.As(err, &denied) {

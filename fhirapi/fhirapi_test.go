@@ -464,3 +464,28 @@ func TestSearchParameters(t *testing.T) {
 	e.do("GET", "/fhir/Observation?patient=Patient/p&foo=bar", tok, nil).outcome(t, 400, "foo")
 	e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=value", tok, nil).outcome(t, 400, "_sort")
 }
+
+func TestDeleteIsANewVersion(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 77))).body["id"].(string)
+	if r := e.do("DELETE", "/fhir/Observation/"+id, tok, nil); r.status != 204 || r.header.Get("ETag") != `W/"2"` {
+		t.Fatalf("delete: %d %v %s", r.status, r.header, r.rawBody)
+	}
+	e.do("GET", "/fhir/Observation/"+id, tok, nil).outcome(t, 410, "deleted")
+	if r := e.do("GET", "/fhir/Observation/"+id+"/_history/1", tok, nil); r.status != 200 || r.body["valueQuantity"].(map[string]any)["value"] != 77.0 {
+		t.Fatalf("old version after delete: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Observation?patient=Patient/p", tok, nil); r.body["total"] != 0.0 {
+		t.Fatalf("search finds a deleted resource: %s", r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Observation/"+id+"/_history", tok, nil); r.body["total"] != 2.0 || !strings.Contains(string(r.rawBody), "204 No Content") {
+		t.Fatalf("history: %s", r.rawBody)
+	}
+	if r := e.do("DELETE", "/fhir/Observation/"+id, tok, nil); r.status != 204 {
+		t.Fatalf("second delete: %d", r.status)
+	}
+	if vs, _ := e.n.App().RecordVersions(id); len(vs) != 2 {
+		t.Fatalf("%d versions after two deletes", len(vs))
+	}
+}

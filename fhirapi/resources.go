@@ -284,6 +284,11 @@ func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec 
 		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, rec.RecordID))
 		return
 	}
+	if rec.Deleted {
+		w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
+		s.fail(w, http.StatusGone, "deleted", fmt.Errorf("%s/%s was deleted in version %d", typ, rec.RecordID, rec.Version))
+		return
+	}
 	body, err := withMeta(rec)
 	if err != nil {
 		s.failErr(w, err)
@@ -292,6 +297,34 @@ func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec 
 	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
 	w.Header().Set("Last-Modified", lastUpdated(rec.RecordVersion).Format(http.TimeFormat))
 	writeFHIR(w, status, body)
+}
+
+// delete writes a version marking the resource deleted; nothing is erased.
+func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	if !s.supported(w, typ) {
+		return
+	}
+	head, err := s.App.Record(id, 0)
+	if err != nil || head.ResourceType != typ {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+		return
+	}
+	if head.Deleted {
+		w.WriteHeader(http.StatusNoContent) // deleting twice is not an error
+		return
+	}
+	signer, ok := s.signer(w, c)
+	if !ok {
+		return
+	}
+	res, err := s.Records.Delete(r.Context(), signer, id)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, res.Version))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *server) read(w http.ResponseWriter, r *http.Request, c caller) {
@@ -382,8 +415,10 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	total := len(recs)
 	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
 	for i := len(recs) - 1; i >= 0; i-- { // newest first
-		e, err := s.entry(typ, &recs[i])
-		if err != nil {
+		var e bundleEntry
+		if recs[i].Deleted {
+			e.FullURL = fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, id)
+		} else if e, err = s.entry(typ, &recs[i]); err != nil {
 			s.failErr(w, err)
 			return
 		}
@@ -391,10 +426,20 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 			Status       string `json:"status"`
 			Etag         string `json:"etag"`
 			LastModified string `json:"lastModified"`
-		}{Status: map[bool]string{true: "201 Created", false: "200 OK"}[recs[i].Version == 1], Etag: fmt.Sprintf(`W/"%d"`, recs[i].Version), LastModified: lastUpdated(recs[i].RecordVersion).Format(time.RFC3339)}
+		}{Status: historyStatus(recs[i]), Etag: fmt.Sprintf(`W/"%d"`, recs[i].Version), LastModified: lastUpdated(recs[i].RecordVersion).Format(time.RFC3339)}
 		b.Entry = append(b.Entry, e)
 	}
 	writeFHIR(w, http.StatusOK, b)
+}
+
+func historyStatus(r records.Record) string {
+	switch {
+	case r.Deleted:
+		return "204 No Content"
+	case r.Version == 1:
+		return "201 Created"
+	}
+	return "200 OK"
 }
 
 // search serves GET /fhir/{type}?patient=…: the patient's resources of that
@@ -491,7 +536,7 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 	}
 	var out []records.Record
 	for _, h := range heads {
-		if h.ResourceType != typ || (q.Get("_id") != "" && typ != "Patient" && h.RecordID != q.Get("_id")) {
+		if h.Deleted || h.ResourceType != typ || (q.Get("_id") != "" && typ != "Patient" && h.RecordID != q.Get("_id")) {
 			continue
 		}
 		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)

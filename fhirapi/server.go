@@ -71,6 +71,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
 	mux.HandleFunc("GET /fhir/{type}/{id}", s.authed(s.read))
 	mux.HandleFunc("PUT /fhir/{type}/{id}", s.authed(s.update))
+	mux.HandleFunc("DELETE /fhir/{type}/{id}", s.authed(s.delete))
 	mux.HandleFunc("GET /fhir/{type}/{id}/_history", s.authed(s.history))
 	mux.HandleFunc("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
 }

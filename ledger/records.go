@@ -27,6 +27,7 @@ type RecordHead struct {
 	Category     string `cbor:"3,keyasint" json:"category"`
 	ResourceType string `cbor:"4,keyasint" json:"resource_type"`
 	Latest       uint64 `cbor:"5,keyasint" json:"latest"`
+	Deleted      bool   `cbor:"6,keyasint,omitempty" json:"deleted,omitempty"` // the latest version deletes it
 }
 
 // RecordVersion is one committed version.
@@ -44,6 +45,7 @@ type RecordVersion struct {
 	CiphertextHash []byte `cbor:"11,keyasint" json:"ciphertext_hash"`
 	Ciphertext     []byte `cbor:"12,keyasint" json:"-"`
 	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
+	Deleted        bool   `cbor:"14,keyasint,omitempty" json:"deleted,omitempty"`
 }
 
 // EpochState is the current epoch of a patient's category and who holds its key.
@@ -303,6 +305,9 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 		if r.Version != head.Latest+1 {
 			return reject(CodeConflict, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
 		}
+		if r.Deleted && head.Deleted {
+			return reject(CodeConflict, "record %s is already deleted", r.RecordID)
+		}
 	}
 	cur, err := getEpoch(b, r.Patient, r.Category)
 	if err != nil {
@@ -335,11 +340,14 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 			return reject(CodeInternal, "%v", err)
 		}
 	}
-	head.Latest = r.Version
+	if r.Deleted && r.Version == 1 {
+		return reject(CodeInvalid, "record %s does not exist: nothing to delete", r.RecordID)
+	}
+	head.Latest, head.Deleted = r.Version, r.Deleted
 	v := RecordVersion{
 		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
 		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: c.now, Epoch: r.Epoch,
-		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey,
+		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey, Deleted: r.Deleted,
 	}
 	if err := setCBOR(b, recordKey(r.RecordID), head); err != nil {
 		return reject(CodeInternal, "%v", err)

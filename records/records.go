@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -272,6 +273,11 @@ func (s *Service) buildPut(author Signer, patient, category, recordID string, ve
 	if err != nil {
 		return nil, err
 	}
+	return s.sealPut(author, patient, category, recordID, rtype, version, canonical, pending)
+}
+
+// sealPut encrypts canonical as a version of a record of type rtype.
+func (s *Service) sealPut(author Signer, patient, category, recordID, rtype string, version uint64, canonical []byte, pending pendingEpochs) (*tx.RecordPut, error) {
 	defer clear(canonical)
 	app := s.chain.App()
 	me, err := app.Principal(author.ID, 0)
@@ -315,6 +321,31 @@ func (s *Service) buildPut(author Signer, patient, category, recordID string, ve
 	sum := sha256.Sum256(sealed.Ciphertext)
 	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
 	return body, nil
+}
+
+// Delete writes a version that deletes the record (its resource type and id
+// only): reads of the record then report it gone; earlier versions stay
+// readable to those allowed.
+func (s *Service) Delete(ctx context.Context, author Signer, recordID string) (PutResult, error) {
+	app := s.chain.App()
+	head, err := app.Record(recordID, 0)
+	if err != nil {
+		return PutResult{}, err
+	}
+	stub, err := json.Marshal(map[string]string{"resourceType": head.ResourceType, "id": recordID})
+	if err != nil {
+		return PutResult{}, err
+	}
+	body, err := s.sealPut(author, head.Patient, head.Category, recordID, head.ResourceType, head.Latest+1, stub, nil)
+	if err != nil {
+		return PutResult{}, err
+	}
+	body.Deleted = true
+	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{RecordID: recordID, Version: head.Latest + 1, Height: out.Height}, nil
 }
 
 // PutItem is one entry of PutBatch.

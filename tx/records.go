@@ -62,6 +62,9 @@ type RecordPut struct {
 	CiphertextHash []byte    `cbor:"8,keyasint"`
 	Ciphertext     []byte    `cbor:"9,keyasint"`
 	WrappedKey     []byte    `cbor:"10,keyasint"`
+	// Deleted marks a version that deletes the record (FHIR delete): later
+	// reads say it is gone; earlier versions stay.
+	Deleted bool `cbor:"11,keyasint,omitempty"`
 }
 
 // Validate implements Body.

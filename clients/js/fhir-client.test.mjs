@@ -175,7 +175,7 @@ describe('carechain FHIR R4 API through fhir-kit-client', { skip: missing.length
   it('searches Observations by patient and by code', STEP, async () => {
     assert.ok(hr && glucose, 'needs the Observations created above');
     const all = await call('search Observation?patient', () => dr.search({
-      resourceType: 'Observation', searchParams: { patient: `Patient/${patient}` },
+      resourceType: 'Observation', searchParams: { patient: `Patient/${patient}`, _count: '1000' },
     }));
     assert.equal(all.resourceType, 'Bundle');
     assert.equal(all.type, 'searchset');
@@ -184,7 +184,7 @@ describe('carechain FHIR R4 API through fhir-kit-client', { skip: missing.length
     assert.ok(ids(all).includes(hr.id) && ids(all).includes(glucose.id), `ids ${ids(all)}`);
 
     const byCode = await call('search Observation?code', () => dr.search({
-      resourceType: 'Observation', searchParams: { patient: `Patient/${patient}`, code: `${LOINC}|8867-4` },
+      resourceType: 'Observation', searchParams: { patient: `Patient/${patient}`, code: `${LOINC}|8867-4`, _count: '1000' },
     }));
     assert.equal(byCode.type, 'searchset');
     assert.ok(byCode.entry.length >= 1, 'no heart-rate Observation found');
@@ -241,6 +241,27 @@ describe('carechain FHIR R4 API through fhir-kit-client', { skip: missing.length
       const read = await call(`GET Observation/${id}`, () => dr.read({ resourceType: 'Observation', id }));
       assert.equal(read.subject.reference, `Patient/${patient}`);
     }
+  });
+
+  it('rejects a transaction with an invalid entry as a whole', STEP, async () => {
+    assert.ok(dr, 'needs the token obtained above');
+    const count = async () => (await call('search Observation?patient', () => dr.search({
+      resourceType: 'Observation', searchParams: { patient: `Patient/${patient}`, _count: '1000' },
+    }))).entry.length;
+    const before = await count();
+    const valid = observation(patient, '8310-5', 'Body temperature', 36.8, 'Cel', 'vital-signs');
+    const invalid = { ...observation(patient, '9279-1', 'Respiratory rate', 18, '/min', 'vital-signs'), status: 'not-a-status' };
+    const body = {
+      resourceType: 'Bundle', type: 'transaction',
+      entry: [valid, invalid].map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, request: { method: 'POST', url: 'Observation' } })),
+    };
+    await assert.rejects(dr.transaction({ body }), (err) => {
+      const status = err.response?.status;
+      assert.ok(status >= 400 && status < 500, describeError(err));
+      assert.equal(err.response.data.resourceType, 'OperationOutcome');
+      return true;
+    });
+    assert.equal(await count(), before, 'the valid entry of a rejected transaction was stored');
   });
 
   it('returns the patient record with Patient/$everything', STEP, async () => {
