@@ -489,3 +489,30 @@ func TestDeleteIsANewVersion(t *testing.T) {
 		t.Fatalf("%d versions after two deletes", len(vs))
 	}
 }
+
+func TestBulkExport(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	for v := range 3 {
+		e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 80+v)))
+	}
+	e.do("GET", "/fhir/Patient/p/$export", tok, nil).outcome(t, 400, "respond-async")
+	kick := e.do("GET", "/fhir/Patient/p/$export", tok, nil, "Prefer", "respond-async")
+	status := kick.header.Get("Content-Location")
+	if kick.status != 202 || status == "" {
+		t.Fatalf("kick-off: %d %v", kick.status, kick.header)
+	}
+	m := e.do("GET", strings.TrimPrefix(status, e.srv.URL), tok, nil)
+	out, _ := m.body["output"].([]any)
+	if m.status != 200 || len(out) != 1 || out[0].(map[string]any)["type"] != "Observation" || out[0].(map[string]any)["count"] != 3.0 {
+		t.Fatalf("manifest: %d %s", m.status, m.rawBody)
+	}
+	file := e.do("GET", strings.TrimPrefix(out[0].(map[string]any)["url"].(string), e.srv.URL), tok, nil)
+	if lines := strings.Split(strings.TrimSpace(string(file.rawBody)), "\n"); file.status != 200 || len(lines) != 3 || !strings.Contains(lines[0], `"resourceType":"Observation"`) {
+		t.Fatalf("ndjson: %d %q", file.status, file.rawBody)
+	}
+	// Another caller cannot see the job; one without consent cannot export.
+	other := e.token("hosp-b/dr-b")
+	e.do("GET", strings.TrimPrefix(status, e.srv.URL), other, nil).outcome(t, 404, "no such export")
+	e.do("GET", "/fhir/Patient/p/$export", other, nil, "Prefer", "respond-async", "X-Purpose-Of-Use", "research").outcome(t, 403, "no grant")
+}

@@ -46,7 +46,8 @@ const MaxBody = 4 << 20
 
 type server struct {
 	Options
-	tokens *tokens
+	tokens  *tokens
+	exports *exports
 }
 
 // Register adds /fhir and /auth routes to mux.
@@ -60,13 +61,16 @@ func Register(mux *http.ServeMux, opts Options) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &server{Options: opts, tokens: newTokens()}
+	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}}}
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)
 	mux.HandleFunc("POST /fhir", s.authed(s.transaction))
 	mux.HandleFunc("POST /fhir/{$}", s.authed(s.transaction))
 	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.authed(s.everything))
+	mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.authed(s.exportKickoff))
+	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
+	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
 	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
 	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
 	mux.HandleFunc("GET /fhir/{type}/{id}", s.authed(s.read))
