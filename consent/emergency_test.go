@@ -96,7 +96,7 @@ func TestEmergencyGrantAllowsEmergencyReadOnly(t *testing.T) {
 		{"treatment read", request(drB), "grant g-e1 does not cover purpose treatment"},
 		{"emergency write", request(drB, emergency, func(r *Request) { r.Action = ActionWrite }), "grant g-e1 does not cover action write"},
 		{"after the hour", request(drB, emergency, func(r *Request) { r.Time = t0 + 3600 }), "grant g-e1 expired at 2026-01-01T01:00:00Z"},
-		{"someone else", request(drA, emergency), "h1/dr-a has no grant from patient/p1"},
+		{"someone else", request(drA, emergency), "h1/dr-a has no grant from the patient"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

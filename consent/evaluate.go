@@ -88,7 +88,7 @@ func (e *Evaluator) Evaluate(grants []Grant, req Request) Decision {
 	case !req.Purpose.Valid():
 		return Decision{Reason: fmt.Sprintf("unknown purpose %q", req.Purpose)}
 	}
-	best, bestMiss := Decision{Reason: fmt.Sprintf("%s has no grant from %s", p.ID, req.Patient)}, -1
+	best, bestMiss := Decision{Reason: fmt.Sprintf("%s has no grant from the patient", p.ID)}, -1
 	for i := range grants {
 		g := &grants[i]
 		if g.Patient != req.Patient || !g.Grantee.Matches(p) {

@@ -40,7 +40,11 @@ func patientRecords(i int) []recordSpec {
 	}
 	subject := fmt.Sprintf(`{"reference":"Patient/demo-%02d"}`, i)
 	rec := func(author, cat, kind, body string) recordSpec {
-		return recordSpec{p, author, cat, fmt.Sprintf("demo-%02d-%s", i, kind), []byte(body)}
+		id := fmt.Sprintf("demo-%02d-%s", i, kind)
+		if kind == "patient" {
+			id = fmt.Sprintf("demo-%02d", i) // a Patient resource's id is the patient's pseudonym
+		}
+		return recordSpec{p, author, cat, id, []byte(body)}
 	}
 	out := []recordSpec{
 		rec(physician, "general", "patient", fmt.Sprintf(`{"resourceType":"Patient","identifier":[{"system":"urn:carechain:demo","value":"%s"}],

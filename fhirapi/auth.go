@@ -236,3 +236,15 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)), c)
 	}
 }
+
+// ClientAssertion makes a SMART backend-services client assertion for
+// principal: a JWT signed (EdDSA) with its ledger key, for the token URL,
+// valid for two minutes, with a random jti.
+func ClientAssertion(principal string, key ed25519.PrivateKey, tokenURL string) (string, error) {
+	jti := make([]byte, 12)
+	rand.Read(jti)
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{tokenURL},
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: base64.RawURLEncoding.EncodeToString(jti),
+	}).SignedString(key)
+}

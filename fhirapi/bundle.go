@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhir"
 	"github.com/carechain/carechain/records"
 )
@@ -214,8 +215,8 @@ func (s *server) outcomeOf(err error) (int, json.RawMessage) {
 // patient the caller may read.
 func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 	patient, ok := patientOf("Patient/" + r.PathValue("id"))
-	if !ok {
-		s.fail(w, http.StatusBadRequest, "value", errors.New("bad patient id"))
+	if p, err := s.App.Principal(patient, 0); !ok || err != nil || p.Kind != carechain.KindPatient {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Patient/%s not found", r.PathValue("id")))
 		return
 	}
 	heads, err := s.App.PatientRecords(patient)

@@ -41,7 +41,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		} else {
 			ps = append(ps, param{"code", "token"}, param{"category", "token"}, param{"status", "token"}, param{"date", "date"})
 		}
-		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps})
+		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: t != "Patient"})
 	}
 	var views []string
 	for t := range viewTypes {
@@ -77,7 +77,12 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"extension": []map[string]string{{"url": "token", "valueUri": base + "/auth/token"}},
 				}},
 			},
-			"resource": resources,
+			"resource":    resources,
+			"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}},
+			"operation": []map[string]string{
+				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+			},
 		}},
 	}
 	writeFHIR(w, http.StatusOK, cs)

@@ -30,10 +30,11 @@ func patientRef(id string) string {
 	return "Patient/" + strings.TrimPrefix(id, carechain.PatientPrefix)
 }
 
-// patientOf maps a reference ("Patient/x") to a patient principal ID.
+// patientOf maps a reference ("Patient/x", or the bare id "x") to a patient
+// principal ID.
 func patientOf(ref string) (string, bool) {
-	local, ok := strings.CutPrefix(ref, "Patient/")
-	if !ok || local == "" || strings.Contains(local, "/") {
+	local := strings.TrimPrefix(ref, "Patient/")
+	if local == "" || strings.Contains(local, "/") {
 		return "", false
 	}
 	return carechain.PatientPrefix + local, true
@@ -107,6 +108,8 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 	if err := json.Unmarshal(rec.Resource, &m); err != nil {
 		return nil, err
 	}
+	idJSON, _ := json.Marshal(rec.RecordID)
+	m["id"] = idJSON
 	meta, _ := json.Marshal(map[string]string{
 		"versionId": strconv.FormatUint(rec.Version, 10), "lastUpdated": lastUpdated(rec.RecordVersion).Format(time.RFC3339),
 	})
@@ -536,7 +539,7 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 	}
 	var out []records.Record
 	for _, h := range heads {
-		if h.Deleted || h.ResourceType != typ || (q.Get("_id") != "" && typ != "Patient" && h.RecordID != q.Get("_id")) {
+		if h.Deleted || h.ResourceType != typ || (q.Get("_id") != "" && h.RecordID != q.Get("_id")) {
 			continue
 		}
 		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)

@@ -205,6 +205,33 @@ func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error
 	return out, nil
 }
 
+// Broadcast hands a signed transaction to the mempool and returns CheckTx's
+// verdict at once, with a function that waits for the commit outcome (call it
+// only if the verdict is CodeOK). Callers that sign several transactions of
+// one signer broadcast them in nonce order, then wait.
+func (n *Node) Broadcast(ctx context.Context, raw []byte) (ledger.Outcome, func(context.Context) (ledger.Outcome, error), error) {
+	hash := sha256.Sum256(raw)
+	ch := make(chan ledger.Outcome, 1)
+	n.mu.Lock()
+	n.waiters[hash] = append(n.waiters[hash], ch)
+	n.mu.Unlock()
+	out, err := n.checkOnly(ctx, raw)
+	if err != nil || out.Code != ledger.CodeOK {
+		n.dropWaiter(hash, ch)
+		return out, nil, err
+	}
+	wait := func(ctx context.Context) (ledger.Outcome, error) {
+		defer n.dropWaiter(hash, ch)
+		select {
+		case o := <-ch:
+			return o, nil
+		case <-ctx.Done():
+			return out, fmt.Errorf("waiting for commit of %X: %w", hash, ctx.Err())
+		}
+	}
+	return out, wait, nil
+}
+
 // SubmitAll broadcasts txs in order without waiting between them, then waits
 // for every outcome. Use it for a signer's consecutive nonces: they reach the
 // mempool, and so the block, in order. An error means some outcomes are unknown.

@@ -40,6 +40,8 @@ import (
 type Chain interface {
 	App() *ledger.App
 	Submit(ctx context.Context, raw []byte) (ledger.Outcome, error)
+	// Broadcast returns CheckTx's verdict and a function that waits for the commit.
+	Broadcast(ctx context.Context, raw []byte) (ledger.Outcome, func(context.Context) (ledger.Outcome, error), error)
 }
 
 // Signer is a principal with its signing key.
@@ -99,6 +101,7 @@ type Service struct {
 	now       func() time.Time
 
 	mu        sync.Mutex
+	signers   map[string]*signerState
 	pending   []tx.SealedEvent
 	seq       uint64
 	epochKeys map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
@@ -127,29 +130,68 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 	return &Service{
 		chain: chain, keys: keys, validator: v, evaluator: consent.NewEvaluator(256),
 		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
+		signers: make(map[string]*signerState),
 	}, nil
 }
 
 // submit signs body as s with its next nonce and waits for the outcome; a
 // rejection is an ErrRejected error.
+//
+// Concurrent submissions of one signer are safe: nonces are handed out under
+// a per-signer lock and the transaction reaches the mempool before the lock
+// is released, so nonces arrive in order; the wait for the commit is outside it.
 func (s *Service) submit(ctx context.Context, signer Signer, typ tx.Type, body any) (ledger.Outcome, error) {
-	app := s.chain.App()
-	nonce, err := app.NextNonce(signer.ID)
-	if err != nil {
-		return ledger.Outcome{}, err
-	}
-	raw, err := tx.Sign(signer.Key, app.ChainID(), signer.ID, nonce, typ, body)
-	if err != nil {
-		return ledger.Outcome{}, err
-	}
-	out, err := s.chain.Submit(ctx, raw)
+	out, wait, err := s.broadcast(ctx, signer, typ, body)
 	if err != nil {
 		return out, err
+	}
+	if wait != nil {
+		if out, err = wait(ctx); err != nil {
+			return out, err
+		}
 	}
 	if !out.Accepted() {
 		return out, fmt.Errorf("%w: %s %s: %s", ErrRejected, typ, out.Code, out.Log)
 	}
 	return out, nil
+}
+
+// signerState orders one signer's submissions.
+type signerState struct {
+	mu   sync.Mutex
+	next uint64 // the lowest nonce not yet handed out
+}
+
+func (s *Service) signerState(id string) *signerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.signers[id]
+	if !ok {
+		st = &signerState{}
+		s.signers[id] = st
+	}
+	return st
+}
+
+func (s *Service) broadcast(ctx context.Context, signer Signer, typ tx.Type, body any) (ledger.Outcome, func(context.Context) (ledger.Outcome, error), error) {
+	app := s.chain.App()
+	st := s.signerState(signer.ID)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	committed, err := app.NextNonce(signer.ID)
+	if err != nil {
+		return ledger.Outcome{}, nil, err
+	}
+	nonce := max(committed, st.next)
+	raw, err := tx.Sign(signer.Key, app.ChainID(), signer.ID, nonce, typ, body)
+	if err != nil {
+		return ledger.Outcome{}, nil, err
+	}
+	out, wait, err := s.chain.Broadcast(ctx, raw)
+	if err == nil && out.Code == ledger.CodeOK {
+		st.next = nonce + 1 // in the mempool: the next one goes after it
+	}
+	return out, wait, err
 }
 
 // epochKey returns the key of a patient's category epoch as reader holds it:
@@ -230,20 +272,13 @@ func (s *Service) Put(ctx context.Context, author Signer, patient, category, rec
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return PutResult{}, err
 	}
-	nonce, err := app.NextNonce(author.ID)
+	body, err := s.buildPut(author, patient, category, recordID, version, resource, nil)
 	if err != nil {
 		return PutResult{}, err
 	}
-	raw, err := s.PreparePut(author, nonce, patient, category, recordID, version, resource)
+	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
 	if err != nil {
 		return PutResult{}, err
-	}
-	out, err := s.chain.Submit(ctx, raw)
-	if err != nil {
-		return PutResult{}, err
-	}
-	if !out.Accepted() {
-		return PutResult{}, fmt.Errorf("%w: %s %s: %s", ErrRejected, tx.TypeRecordPut, out.Code, out.Log)
 	}
 	return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
 }

@@ -551,3 +551,29 @@ func TestDelegateManagesConsent(t *testing.T) {
 		t.Fatalf("patient's revoke: %v", err)
 	}
 }
+
+// TestConcurrentWritesBySameSigner: parallel requests of one principal get
+// ordered nonces instead of rejecting each other.
+func TestConcurrentWritesBySameSigner(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 12)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, "lab", fmt.Sprintf("rec-c%d", i), observation(fmt.Sprint(i)))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if heads, _ := w.nodes[0].App().PatientRecords(w.patient.ID); len(heads) != len(errs) {
+		t.Fatalf("%d records, want %d", len(heads), len(errs))
+	}
+}

@@ -99,6 +99,33 @@ and the access-log entry included).`,
 	}
 	proofsCmd.Flags().IntVar(&nrec, "records", 100000, "records to write")
 	proofsCmd.Flags().IntVar(&nproofs, "proofs", 1000, "proofs to generate and verify")
-	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd)
+	var fp, fo, fc, fr, fs int
+	fhirCmd := &cobra.Command{
+		Use:   "fhir",
+		Short: "FHIR API over HTTP on one node: creates/s, reads/s with p50/p99, search p50/p99",
+		Long: `bench fhir loads --patients patients with --per-patient Observations each (as
+transaction batches, untimed), then over loopback HTTP with 16 concurrent
+clients times --creates POSTs (committed), --reads GETs and --searches patient
+searches (each search decrypts that patient's observations).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := node.BenchFHIR(cmd.Context(), fp, fo, fc, fr, fs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "data: %d patients x %d observations\n", rep.Patients, rep.PerPatient)
+			fmt.Fprintf(c.out, "creates (committed):  %8.0f /s\n", rep.CreatesPerSecond)
+			fmt.Fprintf(c.out, "reads:                %8.0f /s   p50 %v  p99 %v\n", rep.ReadsPerSecond, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
+			fmt.Fprintf(c.out, "search by patient:               p50 %v  p99 %v\n", rep.SearchP50.Round(1000), rep.SearchP99.Round(1000))
+			return nil
+		},
+	}
+	ff := fhirCmd.Flags()
+	ff.IntVar(&fp, "patients", 1000, "patients")
+	ff.IntVar(&fo, "per-patient", 20, "observations per patient")
+	ff.IntVar(&fc, "creates", 2000, "timed creates")
+	ff.IntVar(&fr, "reads", 5000, "timed reads")
+	ff.IntVar(&fs, "searches", 500, "timed searches")
+	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd, fhirCmd)
 	return cmd
 }

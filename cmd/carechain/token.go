@@ -1,17 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain/fhirapi"
 )
 
 func (c *cli) tokenCmd() *cobra.Command {
@@ -45,12 +43,7 @@ access token. Use it as a bearer token:
 				base = "http://" + base
 			}
 			tokenURL := strings.TrimRight(base, "/") + "/auth/token"
-			jti := make([]byte, 12)
-			rand.Read(jti)
-			assertion, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
-				Issuer: s.as, Subject: s.as, Audience: jwt.ClaimStrings{tokenURL},
-				ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: hex.EncodeToString(jti),
-			}).SignedString(key)
+			assertion, err := fhirapi.ClientAssertion(s.as, key, tokenURL)
 			if err != nil {
 				return err
 			}
