@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,11 +101,13 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	mu        sync.Mutex
-	signers   map[string]*signerState
-	pending   []tx.SealedEvent
-	seq       uint64
-	epochKeys map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
+	mu      sync.Mutex
+	signers map[string]*signerState
+	// epochLocks serialize the starting of epochs per patient and category.
+	epochLocks map[string]*sync.Mutex
+	pending    []tx.SealedEvent
+	seq        uint64
+	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 }
 
 type epochRef struct {
@@ -130,7 +133,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 	return &Service{
 		chain: chain, keys: keys, validator: v, evaluator: consent.NewEvaluator(256),
 		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
-		signers: make(map[string]*signerState),
+		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 	}, nil
 }
 
@@ -264,23 +267,66 @@ type PutResult struct {
 // Put validates a FHIR R4 resource and writes it, encrypted, as the next
 // version of recordID (a new record if it does not exist) for patient, signed
 // by author. An invalid resource is a *fhir.ValidationError naming the path.
+//
+// Writes that race with a new epoch of the same patient and category (one
+// started by another writer) are rebuilt under the new epoch and retried;
+// this node starts one epoch at a time per patient and category.
 func (s *Service) Put(ctx context.Context, author Signer, patient, category, recordID string, resource []byte) (PutResult, error) {
 	app := s.chain.App()
-	version := uint64(1)
-	if head, err := app.Record(recordID, 0); err == nil {
-		version = head.Latest + 1
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return PutResult{}, err
+	for attempt := 0; ; attempt++ {
+		version := uint64(1)
+		if head, err := app.Record(recordID, 0); err == nil {
+			version = head.Latest + 1
+		} else if !errors.Is(err, ledger.ErrNotFound) {
+			return PutResult{}, err
+		}
+		unlock, err := s.lockIfNewEpoch(author, patient, category)
+		if err != nil {
+			return PutResult{}, err
+		}
+		body, err := s.buildPut(author, patient, category, recordID, version, resource, nil)
+		if err != nil {
+			unlock()
+			return PutResult{}, err
+		}
+		out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+		unlock()
+		if errors.Is(err, ErrRejected) && attempt < 3 && strings.Contains(err.Error(), " epoch ") {
+			continue // another writer moved the epoch on: rebuild under it
+		}
+		if err != nil {
+			return PutResult{}, err
+		}
+		return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
 	}
-	body, err := s.buildPut(author, patient, category, recordID, version, resource, nil)
+}
+
+// lockIfNewEpoch takes the lock of (patient, category) when author's write
+// would start a new epoch, so concurrent first writes do not all start one.
+// It returns the unlock function (a no-op when no lock was taken).
+func (s *Service) lockIfNewEpoch(author Signer, patient, category string) (func(), error) {
+	app := s.chain.App()
+	me, err := app.Principal(author.ID, 0)
 	if err != nil {
-		return PutResult{}, err
+		return nil, err
 	}
-	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+	cur, err := app.Epoch(patient, category)
 	if err != nil {
-		return PutResult{}, err
+		return nil, err
 	}
-	return PutResult{RecordID: recordID, Version: version, Height: out.Height}, nil
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
+		return func() {}, nil
+	}
+	key := patient + "\x00" + category
+	s.mu.Lock()
+	m, ok := s.epochLocks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		s.epochLocks[key] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock, nil
 }
 
 // PreparePut validates, encrypts and signs a record.put without submitting
