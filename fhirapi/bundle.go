@@ -204,7 +204,7 @@ func (s *server) outcomeOf(err error) (int, json.RawMessage) {
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.As(err, &denied):
 		status, code = http.StatusForbidden, "forbidden"
-	case errors.Is(err, records.ErrRejected):
+	case errors.Is(err, records.ErrRejected), errors.Is(err, records.ErrInvalid):
 		status, code = http.StatusUnprocessableEntity, "business-rule"
 	}
 	b, _ := json.Marshal(outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}})

@@ -31,7 +31,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(types)
 	var resources []resource
 	for _, t := range types {
-		ints := []interaction{{"read"}, {"vread"}, {"update"}, {"delete"}, {"history-instance"}, {"search-type"}}
+		ints := []interaction{{"read"}, {"vread"}, {"update"}, {"delete"}, {"history-instance"}, {"history-type"}, {"search-type"}}
 		if t != "Patient" {
 			ints = append(ints, interaction{"create"})
 		}

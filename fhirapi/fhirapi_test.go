@@ -516,3 +516,22 @@ func TestBulkExport(t *testing.T) {
 	e.do("GET", strings.TrimPrefix(status, e.srv.URL), other, nil).outcome(t, 404, "no such export")
 	e.do("GET", "/fhir/Patient/p/$export", other, nil, "Prefer", "respond-async", "X-Purpose-Of-Use", "research").outcome(t, 403, "no grant")
 }
+
+func TestTypeHistoryAndConflictStatuses(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 70))).body["id"].(string)
+	e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 71)))
+	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 72), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	e.do("PUT", "/fhir/Observation/"+id, tok, upd)
+	if r := e.do("GET", "/fhir/Observation/_history?patient=Patient/p", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
+		t.Fatalf("type history: %d %s", r.status, r.rawBody)
+	}
+	e.do("GET", "/fhir/Observation/_history", tok, nil).outcome(t, 400, "patient=")
+	// 409: the id belongs to another resource type.
+	cond := []byte(`{"resourceType":"Condition","id":"` + id + `","code":{"text":"x"},"subject":{"reference":"Patient/p"},
+		"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]}}`)
+	e.do("PUT", "/fhir/Condition/"+id, tok, cond).outcome(t, 409, "is a Observation")
+	// 422: a valid resource the ledger refuses (no such patient).
+	e.do("POST", "/fhir/Observation", tok, []byte(strings.Replace(fmt.Sprintf(glucose, 70), "Patient/p", "Patient/nobody", 1))).outcome(t, 422, "not a registered patient")
+}

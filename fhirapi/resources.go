@@ -331,6 +331,10 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func (s *server) read(w http.ResponseWriter, r *http.Request, c caller) {
+	if r.PathValue("id") == "_history" { // GET /fhir/{type}/_history (a pattern of its own would clash with $export-status)
+		s.typeHistory(w, r, c)
+		return
+	}
 	s.readVersion(w, r, c, 0)
 }
 
@@ -418,18 +422,80 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	total := len(recs)
 	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
 	for i := len(recs) - 1; i >= 0; i-- { // newest first
-		var e bundleEntry
-		if recs[i].Deleted {
-			e.FullURL = fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, id)
-		} else if e, err = s.entry(typ, &recs[i]); err != nil {
+		e, err := s.historyEntry(typ, &recs[i])
+		if err != nil {
 			s.failErr(w, err)
 			return
 		}
-		e.Response = &struct {
-			Status       string `json:"status"`
-			Etag         string `json:"etag"`
-			LastModified string `json:"lastModified"`
-		}{Status: historyStatus(recs[i]), Etag: fmt.Sprintf(`W/"%d"`, recs[i].Version), LastModified: lastUpdated(recs[i].RecordVersion).Format(time.RFC3339)}
+		b.Entry = append(b.Entry, e)
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// historyEntry is one version in a history Bundle; a deletion has no resource.
+func (s *server) historyEntry(typ string, rec *records.Record) (bundleEntry, error) {
+	e := bundleEntry{FullURL: fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, rec.RecordID)}
+	if !rec.Deleted {
+		var err error
+		if e, err = s.entry(typ, rec); err != nil {
+			return e, err
+		}
+	}
+	e.Response = &struct {
+		Status       string `json:"status"`
+		Etag         string `json:"etag"`
+		LastModified string `json:"lastModified"`
+	}{Status: historyStatus(*rec), Etag: fmt.Sprintf(`W/"%d"`, rec.Version), LastModified: lastUpdated(rec.RecordVersion).Format(time.RFC3339)}
+	return e, nil
+}
+
+// typeHistory serves GET /fhir/{type}/_history?patient=…: every version of
+// the patient's resources of that type that the caller may read, newest
+// first. As with search, a patient is required.
+func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
+	typ := r.PathValue("type")
+	if !s.supported(w, typ) {
+		return
+	}
+	ref := r.URL.Query().Get("patient")
+	if ref == "" && c.principal.Kind == carechain.KindPatient {
+		ref = patientRef(c.principal.ID)
+	}
+	patient, ok := patientOf(ref)
+	if !ok {
+		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
+		return
+	}
+	heads, err := s.App.PatientRecords(patient)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	var all []records.Record
+	for _, h := range heads {
+		if h.ResourceType != typ {
+			continue
+		}
+		recs, err := s.Records.History(r.Context(), c.principal.ID, h.RecordID, c.purpose)
+		var denied *records.DeniedError
+		if errors.As(err, &denied) {
+			continue
+		}
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		all = append(all, recs...)
+	}
+	sortRecords(all, "-_lastUpdated")
+	total := len(all)
+	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
+	for i := range all {
+		e, err := s.historyEntry(typ, &all[i])
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
 		b.Entry = append(b.Entry, e)
 	}
 	writeFHIR(w, http.StatusOK, b)

@@ -125,7 +125,7 @@ func (s *server) failErr(w http.ResponseWriter, err error) {
 		s.fail(w, http.StatusNotFound, "not-found", err)
 	case errors.Is(err, errPreconditionFailed):
 		s.fail(w, http.StatusPreconditionFailed, "conflict", err)
-	case errors.Is(err, records.ErrRejected):
+	case errors.Is(err, records.ErrRejected), errors.Is(err, records.ErrInvalid):
 		s.fail(w, http.StatusUnprocessableEntity, "business-rule", err)
 	case errors.Is(err, ledger.ErrBusy):
 		s.fail(w, http.StatusServiceUnavailable, "transient", err)

@@ -78,6 +78,10 @@ func (k *Keyring) get(reader string) (*seal.PrivateKey, bool) {
 // ErrRejected wraps a ledger rejection of a transaction the service built.
 var ErrRejected = errors.New("rejected by the ledger")
 
+// ErrInvalid wraps a request the service refuses before building a
+// transaction: an unknown patient, a reader without an encryption key.
+var ErrInvalid = errors.New("invalid request")
+
 // DeniedError is a read the consent state does not allow, or that this node
 // cannot decrypt. Reason says why, for the requester and the access log.
 type DeniedError struct{ Reason string }
@@ -248,7 +252,7 @@ func (s *Service) newEpoch(patient, category string, epoch uint32, readers []str
 func (s *Service) wrapTo(reader string, ek seal.EpochKey, patient, category string, epoch uint32) ([]byte, error) {
 	kb, err := s.chain.App().EncryptionKey(reader)
 	if err != nil || len(kb) == 0 {
-		return nil, fmt.Errorf("reader %s has no encryption key", reader)
+		return nil, fmt.Errorf("%w: reader %s has no encryption key", ErrInvalid, reader)
 	}
 	pub, err := seal.ParsePublicKey(kb)
 	if err != nil {
@@ -361,6 +365,9 @@ func (s *Service) buildPut(author Signer, patient, category, recordID string, ve
 func (s *Service) sealPut(author Signer, patient, category, recordID, rtype string, version uint64, canonical []byte, pending pendingEpochs) (*tx.RecordPut, error) {
 	defer clear(canonical)
 	app := s.chain.App()
+	if p, err := app.Principal(patient, 0); err != nil || p.Kind != carechain.KindPatient {
+		return nil, fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, patient)
+	}
 	me, err := app.Principal(author.ID, 0)
 	if err != nil {
 		return nil, err
