@@ -95,6 +95,14 @@ func (a *App) applyBody(b *store.Block, c *checked) *Rejection {
 		rej = a.applyEmergencyInvoke(b, c, body)
 	case *tx.AuditAnchor:
 		rej = a.applyAuditAnchor(b, c, body)
+	case *tx.AmendPolicy:
+		rej = a.applyAmendPolicy(b, c, body)
+	case *tx.AmendPropose:
+		rej = a.applyAmendPropose(b, c, body)
+	case *tx.AmendApprove:
+		rej = a.applyAmendApprove(b, c, body)
+	case *tx.AmendReject:
+		rej = a.applyAmendReject(b, c, body)
 	default:
 		rej = reject(CodeUnknownType, "no handler for %s", c.Type)
 	}

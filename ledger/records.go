@@ -28,6 +28,8 @@ type RecordHead struct {
 	ResourceType string `cbor:"4,keyasint" json:"resource_type"`
 	Latest       uint64 `cbor:"5,keyasint" json:"latest"`
 	Deleted      bool   `cbor:"6,keyasint,omitempty" json:"deleted,omitempty"` // the latest version deletes it
+	Owner        string `cbor:"7,keyasint,omitempty" json:"owner,omitempty"`   // organization that created it: its approval policies apply
+	Locked       bool   `cbor:"8,keyasint,omitempty" json:"locked,omitempty"`  // an approved amendment committed it: edits need another
 }
 
 // RecordVersion is one committed version.
@@ -46,6 +48,7 @@ type RecordVersion struct {
 	Ciphertext     []byte `cbor:"12,keyasint" json:"-"`
 	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
 	Deleted        bool   `cbor:"14,keyasint,omitempty" json:"deleted,omitempty"`
+	Proposal       string `cbor:"15,keyasint,omitempty" json:"proposal,omitempty"` // the approved amendment that committed it
 }
 
 // EpochState is the current epoch of a patient's category and who holds its key.
@@ -258,7 +261,13 @@ func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch,
 }
 
 func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejection {
-	signer := c.signer
+	return a.putRecord(b, c.signer, c.now, r, "")
+}
+
+// putRecord writes r as a version authored by signer. proposal, if set, is
+// the approved amendment that commits it; otherwise an edit of a locked
+// record, or of one whose owner has an approval policy, is refused.
+func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut, proposal string) *Rejection {
 	if signer.Kind == carechain.KindPatient {
 		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
 	}
@@ -283,7 +292,7 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 		}
 		d := a.evaluator.Evaluate(plainGrants(grants), consent.Request{
 			Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
-			ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: c.now,
+			ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
 		})
 		if !d.Allowed {
 			return reject(CodeUnauthorized, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
@@ -295,10 +304,15 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 		if r.Version != 1 {
 			return reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
 		}
-		head = RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType}
+		head = RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}
 	case err != nil:
 		return reject(CodeInternal, "%v", err)
 	default:
+		if proposal == "" {
+			if rej := needsApproval(b, &head); rej != nil {
+				return rej
+			}
+		}
 		if head.Patient != r.Patient || head.Category != r.Category || head.ResourceType != r.ResourceType {
 			return reject(CodeConflict, "record %s is a %s of another patient or category", r.RecordID, head.ResourceType)
 		}
@@ -314,7 +328,7 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 		return reject(CodeInternal, "%v", err)
 	}
 	if r.NewEpoch != nil {
-		want, err := requiredReaders(b, r.Patient, r.Category, c.now)
+		want, err := requiredReaders(b, r.Patient, r.Category, now)
 		if err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
@@ -344,10 +358,14 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 		return reject(CodeInvalid, "record %s does not exist: nothing to delete", r.RecordID)
 	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
+	if proposal != "" {
+		head.Locked = true // from now on, every change needs an approved proposal
+	}
 	v := RecordVersion{
 		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
-		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: c.now, Epoch: r.Epoch,
+		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: now, Epoch: r.Epoch,
 		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey, Deleted: r.Deleted,
+		Proposal: proposal,
 	}
 	if err := setCBOR(b, recordKey(r.RecordID), head); err != nil {
 		return reject(CodeInternal, "%v", err)

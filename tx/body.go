@@ -45,6 +45,14 @@ func newBody(t Type) (Body, error) {
 		return &EmergencyInvoke{}, nil
 	case TypeAuditAnchor:
 		return &AuditAnchor{}, nil
+	case TypeAmendPolicy:
+		return &AmendPolicy{}, nil
+	case TypeAmendPropose:
+		return &AmendPropose{}, nil
+	case TypeAmendApprove:
+		return &AmendApprove{}, nil
+	case TypeAmendReject:
+		return &AmendReject{}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownType, t)
 }

@@ -63,6 +63,10 @@ const (
 	TypeEmergencySet    Type = "emergency.set"
 	TypeEmergencyInvoke Type = "emergency.invoke"
 	TypeAuditAnchor     Type = "audit.anchor"
+	TypeAmendPolicy     Type = "amend.policy"
+	TypeAmendPropose    Type = "amend.propose"
+	TypeAmendApprove    Type = "amend.approve"
+	TypeAmendReject     Type = "amend.reject"
 )
 
 // Tx is the signed content of a transaction.

@@ -1,0 +1,208 @@
+package records_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/proof"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tlog"
+	"github.com/carechain/carechain/tx"
+)
+
+func xray(conclusion string) []byte {
+	return []byte(`{"resourceType":"DiagnosticReport","status":"final",
+	 "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"RAD"}]}],
+	 "code":{"coding":[{"system":"http://loinc.org","code":"36643-5","display":"XR Chest 2 Views"}]},
+	 "subject":{"reference":"Patient/p1"},"conclusion":"` + conclusion + `"}`)
+}
+
+// TestXRayCorrectionNeedsFourSignatures: a radiologist's correction of an
+// X-ray report commits only when the hospital authority, the head of
+// radiology, the specialist and the patient have all approved, in any order,
+// through either node; the committed version is locked and provable; then
+// the patient shares it for a second opinion that expires.
+func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w.svc[0].Keys().Add(w.patient.ID, w.patientK)
+	for _, s := range []struct {
+		id   string
+		role carechain.Role
+	}{
+		{"hosp-a/rad", carechain.RoleRadiologist}, {"hosp-a/head", carechain.RoleHeadOfRadiology},
+		{"hosp-a/authority", carechain.RoleHospitalAuthority}, {"hosp-a/spec", carechain.RoleSpecialist},
+		{"hosp-a/spec2", carechain.RoleSpecialist},
+	} {
+		k := newKey(t)
+		w.signers[s.id] = records.Signer{ID: s.id, Key: k}
+		w.submit("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: s.id, Kind: carechain.KindPractitioner, Roles: []carechain.Role{s.role}, PublicKey: k.Public().(ed25519.PublicKey)})
+	}
+	rad := w.signers["hosp-a/rad"]
+	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("No acute findings.")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].SetPolicy(ctx, w.signers["hosp-a/admin"], tx.AmendPolicy{Org: "hosp-a", Category: "imaging", ResourceType: "DiagnosticReport",
+		Rule: tx.Rule{Kind: tx.AllOf, Terms: []tx.Term{{Role: carechain.RoleHospitalAuthority, Org: "hosp-a"}, {Role: carechain.RoleHeadOfRadiology, Org: "hosp-a"},
+			{Role: carechain.RoleSpecialist, Org: "hosp-a"}, {Patient: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("edited without approval")); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "need approval") {
+		t.Fatalf("direct edit under a policy: %v", err)
+	}
+	id, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("Small left apical pneumothorax."), "missed finding", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("another"), "second", time.Hour); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "open proposal") {
+		t.Fatalf("second open proposal: %v", err)
+	}
+	if plain, _, err := w.svc[0].ReadProposal(ctx, "hosp-a/head", id); err != nil || !strings.Contains(string(plain), "pneumothorax") {
+		t.Fatalf("review by the head of radiology: %v", err)
+	}
+	var denied *records.DeniedError
+	last, _ := w.nodes[0].App().Height()
+	w.waitHeight(1, last)
+	if _, _, err := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", id); !errors.As(err, &denied) {
+		t.Fatalf("review by an outsider: %v", err)
+	}
+	// Rejections of bad approvals.
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/dr-a"], id); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "no open term") {
+		t.Fatalf("approval by a physician: %v", err)
+	}
+	w.submit("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/spec2"})
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/spec2"], id); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("approval with a revoked key: %v", err)
+	}
+
+	signers := []string{"hosp-a/authority", "hosp-a/head", "hosp-a/spec", w.patient.ID}
+	rand.Shuffle(len(signers), func(i, j int) { signers[i], signers[j] = signers[j], signers[i] })
+	for i, sg := range signers {
+		node := i % 2
+		h0, _ := w.nodes[0].App().Height()
+		h1, _ := w.nodes[1].App().Height()
+		w.waitHeight(node, max(h0, h1))
+		if err := w.svc[node].Approve(ctx, w.signers[sg], id); err != nil {
+			t.Fatalf("approval %d by %s through node%d: %v", i, sg, node, err)
+		}
+		if i == 0 {
+			if err := w.svc[node].Approve(ctx, w.signers[sg], id); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "already approved") {
+				t.Fatalf("duplicate approval: %v", err)
+			}
+		}
+		head, _ := w.nodes[node].App().Record("xr-1", 0)
+		if i < len(signers)-1 && head.Latest != 1 {
+			t.Fatalf("committed after %d of 4 signatures", i+1)
+		}
+	}
+	h0, _ := w.nodes[0].App().Height()
+	h1, _ := w.nodes[1].App().Height()
+	w.waitHeight(0, h1)
+	w.waitHeight(1, h0)
+	var hashes [][]byte
+	for i, n := range w.nodes {
+		v, err := n.App().RecordVersion("xr-1", 2)
+		if err != nil || v.Proposal != id || v.Author != "hosp-a/rad" {
+			t.Fatalf("node%d version 2: %+v %v", i, v, err)
+		}
+		hashes = append(hashes, v.CiphertextHash)
+		if head, _ := n.App().Record("xr-1", 0); !head.Locked {
+			t.Fatalf("node%d: committed version not locked", i)
+		}
+	}
+	if string(hashes[0]) != string(hashes[1]) {
+		t.Fatal("nodes hold different committed versions")
+	}
+	p, _ := w.nodes[1].App().Proposal(id)
+	if p.Status != ledger.ProposalCommitted || len(p.Approvals) != 4 {
+		t.Fatalf("proposal %+v", p)
+	}
+	rec, err := w.svc[0].Read(ctx, "hosp-a/head", "xr-1", 0, consent.PurposeTreatment)
+	if err != nil || !strings.Contains(string(rec.Resource), "pneumothorax") {
+		t.Fatalf("read committed version: %v", err)
+	}
+	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("quiet edit")); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("direct edit of a locked version: %v", err)
+	}
+	// The committed version is provable.
+	vj, _ := w.nodes[1].Validators(ctx)
+	trusted, _ := proof.ParseValidators(vj)
+	var b *proof.Bundle
+	for b == nil {
+		if b, err = w.nodes[1].Prove(ctx, tlog.KindRecord, ledger.RecordLogKey("xr-1", 2)); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := proof.Verify(b, trusted); err != nil {
+		t.Fatal(err)
+	}
+
+	// A rejection closes a proposal; later approvals are refused.
+	id2, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("third try"), "wording", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].Reject(ctx, w.signers["hosp-a/head"], id2, "not a finding"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/authority"], id2); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("approval after close: %v", err)
+	}
+	// An expired proposal takes no approvals.
+	id3, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("late"), "late", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/authority"], id3); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("approval after expiry: %v", err)
+	}
+
+	// Second opinion: read-only, one record, time-limited, another hospital.
+	now := time.Now().Unix()
+	if _, err := w.svc[0].Grant(ctx, w.patient, consent.Grant{Grantee: consent.Grantee{Principal: "hosp-b/dr-b"}, RecordID: "xr-1", Categories: []string{"imaging"},
+		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeSecondOpinion}, NotBefore: now - 60, NotAfter: now + 3600}); err != nil {
+		t.Fatal(err)
+	}
+	last, _ = w.nodes[0].App().Height()
+	w.waitHeight(1, last)
+	if rec, err := w.svc[1].Read(ctx, "hosp-b/dr-b", "xr-1", 0, consent.PurposeSecondOpinion); err != nil || !strings.Contains(string(rec.Resource), "pneumothorax") {
+		t.Fatalf("second opinion before expiry: %v", err)
+	}
+	if _, err := w.svc[1].Read(ctx, "hosp-b/dr-b", "xr-1", 0, consent.PurposeTreatment); !errors.As(err, &denied) {
+		t.Fatalf("second-opinion grant used for treatment: %v", err)
+	}
+	w.clock[1].advance(2 * time.Hour)
+	if _, err := w.svc[1].Read(ctx, "hosp-b/dr-b", "xr-1", 0, consent.PurposeSecondOpinion); !errors.As(err, &denied) || !strings.Contains(denied.Reason, "expired") {
+		t.Fatalf("second opinion after expiry: %v", err)
+	}
+	w.clock[1].advance(-2 * time.Hour)
+	if err := w.svc[1].Flush(ctx, w.signers["hosp-b/admin"]); err != nil {
+		t.Fatal(err)
+	}
+	last, _ = w.nodes[1].App().Height()
+	w.waitHeight(0, last)
+	log, err := records.AuditLog(w.nodes[0].App(), w.patient.ID, w.patientK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range log {
+		found = found || (e.Requester == "hosp-b/dr-b" && e.Purpose == consent.PurposeSecondOpinion && e.Decision == "allow")
+	}
+	if !found {
+		t.Fatal("the second-opinion read is not in the patient's log")
+	}
+}

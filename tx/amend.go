@@ -1,0 +1,160 @@
+package tx
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/carechain/carechain"
+)
+
+// Multi-party approval of record edits.
+
+// Term is one party of an approval rule: a role within an organization, the
+// proposal's author, or the patient.
+type Term struct {
+	Role    carechain.Role `cbor:"1,keyasint,omitempty" json:"role,omitempty"`
+	Org     string         `cbor:"2,keyasint,omitempty" json:"org,omitempty"`
+	Author  bool           `cbor:"3,keyasint,omitempty" json:"author,omitempty"`
+	Patient bool           `cbor:"4,keyasint,omitempty" json:"patient,omitempty"`
+}
+
+func (t Term) String() string {
+	switch {
+	case t.Author:
+		return "author"
+	case t.Patient:
+		return "patient"
+	}
+	return string(t.Role) + "@" + t.Org
+}
+
+// Rule kinds.
+const (
+	AllOf = "all-of"
+	AnyOf = "any-of"
+	KOfN  = "k-of-n"
+)
+
+// Rule says whose signatures commit an amendment.
+type Rule struct {
+	Kind  string `cbor:"1,keyasint" json:"kind"`
+	K     int    `cbor:"2,keyasint,omitempty" json:"k,omitempty"` // for k-of-n
+	Terms []Term `cbor:"3,keyasint" json:"terms"`
+}
+
+// Needed is how many distinct terms must sign.
+func (r Rule) Needed() int {
+	switch r.Kind {
+	case AllOf:
+		return len(r.Terms)
+	case AnyOf:
+		return 1
+	}
+	return r.K
+}
+
+func (r Rule) validate() error {
+	if len(r.Terms) == 0 || len(r.Terms) > 16 {
+		return fmt.Errorf("%w: a rule has 1-16 terms", ErrInvalid)
+	}
+	if r.Kind != AllOf && r.Kind != AnyOf && r.Kind != KOfN {
+		return fmt.Errorf("%w: rule kind %q: want all-of, any-of or k-of-n", ErrInvalid, r.Kind)
+	}
+	if r.Kind == KOfN && (r.K < 1 || r.K > len(r.Terms)) {
+		return fmt.Errorf("%w: k must be between 1 and the number of terms", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for _, t := range r.Terms {
+		n := 0
+		if t.Role != "" {
+			n++
+			if !t.Role.Valid() || carechain.ValidateOrgID(t.Org) != nil {
+				return fmt.Errorf("%w: term %s: a known role and an organization", ErrInvalid, t)
+			}
+		}
+		if t.Author {
+			n++
+		}
+		if t.Patient {
+			n++
+		}
+		if n != 1 || seen[t.String()] {
+			return fmt.Errorf("%w: each term is exactly one of role@org, author or patient, once", ErrInvalid)
+		}
+		seen[t.String()] = true
+	}
+	return nil
+}
+
+// AmendPolicy sets an organization's approval rule for edits of records of a
+// category (and, optionally, one resource type). Signed by the org's admin.
+// Policies are versioned; a proposal is judged by the one in force when it opened.
+type AmendPolicy struct {
+	Org          string `cbor:"1,keyasint"`
+	Category     string `cbor:"2,keyasint"`
+	ResourceType string `cbor:"3,keyasint,omitempty"`
+	Rule         Rule   `cbor:"4,keyasint"`
+}
+
+// Validate implements Body.
+func (p *AmendPolicy) Validate() error {
+	if carechain.ValidateOrgID(p.Org) != nil || !categoryPattern.MatchString(p.Category) || len(p.ResourceType) > 64 {
+		return fmt.Errorf("%w: policy needs an organization and a category", ErrInvalid)
+	}
+	return p.Rule.validate()
+}
+
+// MaxAmendTTL bounds how long a proposal stays open.
+const MaxAmendTTL = 30 * 24 * time.Hour
+
+// AmendPropose proposes the next version of a record (Put.Version must be
+// BaseVersion+1). It commits only when the policy's signers approve.
+type AmendPropose struct {
+	Put         RecordPut `cbor:"1,keyasint"`
+	BaseVersion uint64    `cbor:"2,keyasint"`
+	Reason      string    `cbor:"3,keyasint"`
+	Expires     int64     `cbor:"4,keyasint"` // unix seconds
+}
+
+// Validate implements Body.
+func (a *AmendPropose) Validate() error {
+	if err := a.Put.Validate(); err != nil {
+		return err
+	}
+	if a.BaseVersion == 0 || a.Put.Version != a.BaseVersion+1 || a.Put.Deleted {
+		return fmt.Errorf("%w: a proposal amends version BaseVersion with version BaseVersion+1", ErrInvalid)
+	}
+	if a.Reason == "" || a.Expires <= 0 {
+		return fmt.Errorf("%w: a proposal needs a reason and an expiry", ErrInvalid)
+	}
+	return checkText("reason", a.Reason)
+}
+
+// AmendApprove approves a proposal; ContentHash must be the proposal's, so
+// the signature covers exactly what was reviewed.
+type AmendApprove struct {
+	ProposalID  string `cbor:"1,keyasint"`
+	ContentHash []byte `cbor:"2,keyasint"`
+}
+
+// Validate implements Body.
+func (a *AmendApprove) Validate() error {
+	if a.ProposalID == "" || len(a.ProposalID) > 64 || len(a.ContentHash) != 32 {
+		return fmt.Errorf("%w: approval needs a proposal id and its 32-byte content hash", ErrInvalid)
+	}
+	return nil
+}
+
+// AmendReject rejects a proposal, which closes it.
+type AmendReject struct {
+	ProposalID string `cbor:"1,keyasint"`
+	Reason     string `cbor:"2,keyasint"`
+}
+
+// Validate implements Body.
+func (a *AmendReject) Validate() error {
+	if a.ProposalID == "" || len(a.ProposalID) > 64 {
+		return fmt.Errorf("%w: rejection needs a proposal id", ErrInvalid)
+	}
+	return checkText("reason", a.Reason)
+}
