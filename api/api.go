@@ -75,6 +75,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
+	mux.HandleFunc("GET /v1/proposals", s.proposals)
+	mux.HandleFunc("GET /v1/proposals/{id}", s.proposal)
+	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
 	if opts.Proofs != nil {
 		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
 		mux.HandleFunc("GET /v1/proofs/{kind}/{key...}", s.proveEntry)

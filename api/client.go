@@ -155,6 +155,31 @@ func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
 	return b, nil
 }
 
+// Proposals lists proposals, or those waiting for principal's signature.
+func (c *Client) Proposals(ctx context.Context, waitingFor string) ([]ledger.Proposal, error) {
+	var ps []ledger.Proposal
+	path := "/v1/proposals"
+	if waitingFor != "" {
+		path += "?" + url.Values{"waiting-for": {waitingFor}}.Encode()
+	}
+	_, err := c.do(ctx, http.MethodGet, path, nil, &ps)
+	return ps, err
+}
+
+// Proposal reads a proposal's metadata.
+func (c *Client) Proposal(ctx context.Context, id string) (ledger.Proposal, error) {
+	var p ledger.Proposal
+	_, err := c.do(ctx, http.MethodGet, "/v1/proposals/"+url.PathEscape(id), nil, &p)
+	return p, err
+}
+
+// ProposalContent decrypts a proposal for the signing reviewer.
+func (c *Client) ProposalContent(ctx context.Context, id string) (ProposalContent, error) {
+	var pc ProposalContent
+	_, err := c.do(ctx, http.MethodGet, "/v1/proposals/"+url.PathEscape(id)+"/content", nil, &pc)
+	return pc, err
+}
+
 // PrincipalAt is a principal with the height it was read at and the signer's next nonce.
 type PrincipalAt struct {
 	Principal carechain.Principal `json:"principal"`

@@ -34,6 +34,7 @@ type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	n    *node.Node
+	svc  *records.Service
 	keys map[string]ed25519.PrivateKey
 }
 
@@ -102,6 +103,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.svc = svc
 	cust := &records.Custodian{}
 	cust.Add("hosp-a/dr-a", e.keys["hosp-a/dr-a"])
 	ks, err := keystore.Open(t.TempDir(), keystore.FastKDF)
@@ -534,4 +536,53 @@ func TestTypeHistoryAndConflictStatuses(t *testing.T) {
 	e.do("PUT", "/fhir/Condition/"+id, tok, cond).outcome(t, 409, "is a Observation")
 	// 422: a valid resource the ledger refuses (no such patient).
 	e.do("POST", "/fhir/Observation", tok, []byte(strings.Replace(fmt.Sprintf(glucose, 70), "Patient/p", "Patient/nobody", 1))).outcome(t, 422, "not a registered patient")
+}
+
+func TestTasksForProposals(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok := e.token("hosp-a/dr-a")
+	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 95))).body["id"].(string)
+	signer := func(id string) records.Signer { return records.Signer{ID: id, Key: e.keys[id]} }
+	if err := e.svc.SetPolicy(ctx, signer("hosp-a/admin"), tx.AmendPolicy{Org: "hosp-a", Category: "lab",
+		Rule: tx.Rule{Kind: tx.AllOf, Terms: []tx.Term{{Role: carechain.RolePhysician, Org: "hosp-a"}, {Patient: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 59), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	e.do("PUT", "/fhir/Observation/"+id, tok, upd).outcome(t, 422, "need approval")
+	pid, err := e.svc.Propose(ctx, signer("hosp-a/dr-a"), id, upd, "transcription error", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := func(who string) map[string]any {
+		r := e.do("GET", "/fhir/Task/"+pid, who, nil)
+		if r.status != 200 {
+			t.Fatalf("task: %d %s", r.status, r.rawBody)
+		}
+		return r.body
+	}
+	if st := task(tok)["status"]; st != "requested" {
+		t.Fatalf("new task status %v", st)
+	}
+	if r := e.do("GET", "/fhir/Task?owner=me", tok, nil); r.body["total"] != 1.0 {
+		t.Fatalf("waiting tasks: %s", r.rawBody)
+	}
+	e.do("GET", "/fhir/Task/"+pid, e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found")
+	if err := e.svc.Approve(ctx, signer("hosp-a/dr-a"), pid); err != nil {
+		t.Fatal(err)
+	}
+	if st := task(tok)["status"]; st != "in-progress" {
+		t.Fatalf("task after one approval: %v", st)
+	}
+	if err := e.svc.Approve(ctx, signer("patient/p"), pid); err != nil {
+		t.Fatal(err)
+	}
+	if st := task(tok)["status"]; st != "completed" {
+		t.Fatalf("task after all approvals: %v", st)
+	}
+	r := e.do("GET", "/fhir/Provenance?target=Observation/"+id, tok, nil)
+	if !strings.Contains(string(r.rawBody), `"attester"`) || !strings.Contains(string(r.rawBody), "Practitioner/patient.p") {
+		t.Fatalf("provenance of the approved version: %s", r.rawBody)
+	}
 }

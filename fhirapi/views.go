@@ -19,7 +19,7 @@ import (
 // viewTypes lists the types served by views, with whether they support read.
 var viewTypes = map[string]bool{
 	"Practitioner": true, "PractitionerRole": true, "Organization": true,
-	"Consent": false, "AuditEvent": false, "Provenance": false,
+	"Consent": false, "AuditEvent": false, "Provenance": false, "Task": true,
 }
 
 // fhirID maps a principal ID to a FHIR id ("st-mary/dr-chen" → "st-mary.dr-chen").
@@ -57,6 +57,13 @@ func organization(o carechain.Organization) map[string]any {
 
 func (s *server) viewRead(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
 	switch typ {
+	case "Task":
+		p, err := s.App.Proposal(id)
+		if err != nil || !mayReview(c, p) {
+			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Task/%s not found", id))
+			return
+		}
+		writeFHIR(w, http.StatusOK, s.task(p))
 	case "Organization":
 		o, err := s.App.Organization(id)
 		if err != nil {
@@ -105,6 +112,32 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 			} else {
 				resources = append(resources, practitionerRole(p))
 			}
+		}
+	case "Task":
+		ps, err := s.App.Proposals()
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		waiting := map[string]bool{}
+		if r.URL.Query().Get("owner") != "" {
+			mine, err := s.App.Waiting(c.principal)
+			if err != nil {
+				s.failErr(w, err)
+				return
+			}
+			for _, p := range mine {
+				waiting[p.ID] = true
+			}
+		}
+		for i := range ps {
+			if !mayReview(c, &ps[i]) || (r.URL.Query().Get("owner") != "" && !waiting[ps[i].ID]) {
+				continue
+			}
+			if f := r.URL.Query().Get("focus"); f != "" && f != ps[i].ResourceType+"/"+ps[i].RecordID {
+				continue
+			}
+			resources = append(resources, s.task(&ps[i]))
 		}
 	case "Consent":
 		var err error
@@ -254,6 +287,55 @@ func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
 	return out, nil
 }
 
+// mayReview: proposals are visible to their author, their patient and the
+// holders of the rule's roles.
+func mayReview(c caller, p *ledger.Proposal) bool {
+	if c.principal.ID == p.Author || c.principal.ID == p.Patient {
+		return true
+	}
+	for _, t := range p.Rule.Terms {
+		if t.Role != "" && c.principal.Org == t.Org && c.principal.HasRole(t.Role) {
+			return true
+		}
+	}
+	return false
+}
+
+// task shows a proposal as a FHIR Task.
+func (s *server) task(p *ledger.Proposal) map[string]any {
+	status := map[string]string{ledger.ProposalCommitted: "completed", ledger.ProposalRejected: "rejected"}[p.Status]
+	switch {
+	case status != "":
+	case s.Now().Unix() >= p.Expires:
+		status = "cancelled"
+	case len(p.Approvals) > 0:
+		status = "in-progress"
+	default:
+		status = "requested"
+	}
+	var notes []map[string]string
+	for _, a := range p.Approvals {
+		notes = append(notes, map[string]string{"authorReference": "Practitioner/" + fhirID(a.Signer), "text": "approved as " + a.Term})
+	}
+	t := map[string]any{
+		"resourceType": "Task", "id": p.ID, "status": status, "intent": "proposal",
+		"code":        map[string]any{"coding": []map[string]string{{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "change"}}},
+		"description": p.Reason,
+		"focus":       map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", p.ResourceType, p.RecordID, p.BaseVersion)},
+		"for":         map[string]string{"reference": patientRef(p.Patient)},
+		"requester":   map[string]string{"reference": "Practitioner/" + fhirID(p.Author)},
+		"restriction": map[string]any{"period": map[string]string{"end": time.Unix(p.Expires, 0).UTC().Format(time.RFC3339)}},
+		"input":       []map[string]any{{"type": map[string]string{"text": "rule"}, "valueString": fmt.Sprintf("%s of %v (policy v%d)", p.Rule.Kind, p.Rule.Terms, p.PolicyVersion)}},
+	}
+	if notes != nil {
+		t["note"] = notes
+	}
+	if p.Status == ledger.ProposalRejected {
+		t["statusReason"] = map[string]string{"text": p.CloseReason + " (" + p.ClosedBy + ")"}
+	}
+	return t
+}
+
 // provenance shows who signed each version of a record: target=Type/id.
 func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 	typ, id, ok := strings.Cut(r.URL.Query().Get("target"), "/")
@@ -273,15 +355,27 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		if v.ResourceType != typ {
 			return nil, errors.New("target type does not match the record")
 		}
+		agents := []map[string]any{{
+			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
+			"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
+			"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
+		}}
+		if v.Proposal != "" {
+			if p, err := s.App.Proposal(v.Proposal); err == nil {
+				for _, a := range p.Approvals {
+					agents = append(agents, map[string]any{
+						"type": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester"}}},
+						"role": []map[string]any{{"text": a.Term}},
+						"who":  map[string]string{"reference": "Practitioner/" + fhirID(a.Signer)},
+					})
+				}
+			}
+		}
 		out = append(out, map[string]any{
 			"resourceType": "Provenance", "id": fmt.Sprintf("%s-%d", id, v.Version),
 			"target":   []map[string]string{{"reference": fmt.Sprintf("%s/%s/_history/%d", typ, id, v.Version)}},
 			"recorded": lastUpdated(v).Format(time.RFC3339),
-			"agent": []map[string]any{{
-				"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
-				"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
-				"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
-			}},
+			"agent":    agents,
 		})
 	}
 	return out, nil

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/tx"
+)
+
+func (c *cli) amendCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "amend",
+		Short: "Multi-party approval of record edits: policies, proposals, approvals",
+		Long: `An edit of a record under its organization's approval policy is a proposal; it
+is committed when every required signer has approved, and the committed
+version is then locked (later changes need another proposal). Proposals are
+made through the FHIR/records API of a node; here signers list what waits for
+them, review it, and approve or reject. Signing keys come from the keystore
+(passphrase from $` + PassphraseEnv + ` or a prompt).`,
+	}
+	var nodeAddr string
+	var waiting string
+	list := &cobra.Command{
+		Use: "list", Short: "List proposals (--waiting-for P: those P can sign now)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			ps, err := api.NewClient(nodeAddr).Proposals(ctx, waiting)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tRECORD\tVERSION\tSTATUS\tAPPROVALS\tAUTHOR\tREASON")
+			for _, p := range ps {
+				fmt.Fprintf(w, "%s\t%s\t%d→%d\t%s\t%d/%d\t%s\t%s\n", p.ID, p.RecordID, p.BaseVersion, p.BaseVersion+1, p.Status, len(p.Approvals), p.Rule.Needed(), p.Author, p.Reason)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	list.Flags().StringVar(&waiting, "waiting-for", "", "only proposals this principal can approve now")
+
+	var showNode string
+	var content bool
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show a proposal; --content decrypts it for you as a reviewer (--as)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			if !content {
+				p, err := api.NewClient(showNode).Proposal(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.printJSON(p)
+			}
+			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+				pc, err := cl.ProposalContent(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.printJSON(pc)
+			})
+		},
+	}
+	sf := &signerFlags{}
+	sf.keyFlags.register(show)
+	show.Flags().StringVar(&sf.as, "as", "", "reviewer (with --content)")
+	show.Flags().StringVar(&sf.key, "key", "", "keystore name of the reviewer's key")
+	show.Flags().StringVar(&showNode, "node", defaultNode, "HTTP address of a running node")
+	show.Flags().BoolVar(&content, "content", false, "decrypt the proposed version (signed request)")
+
+	var as signerFlags
+	approve := &cobra.Command{
+		Use: "approve ID", Short: "Approve a proposal (your signature covers its content hash)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.submit(cmd.Context(), &as, tx.TypeAmendApprove, func(string, uint64) (any, error) {
+				p, err := api.NewClient(as.nodeAddr).Proposal(cmd.Context(), args[0])
+				if err != nil {
+					return nil, err
+				}
+				return &tx.AmendApprove{ProposalID: p.ID, ContentHash: p.ContentHash}, nil
+			})
+		},
+	}
+	as.register(approve)
+	var rs signerFlags
+	var reason string
+	rejectCmd := &cobra.Command{
+		Use: "reject ID", Short: "Reject a proposal, closing it", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.submit(cmd.Context(), &rs, tx.TypeAmendReject, func(string, uint64) (any, error) {
+				return &tx.AmendReject{ProposalID: args[0], Reason: reason}, nil
+			})
+		},
+	}
+	rs.register(rejectCmd)
+	rejectCmd.Flags().StringVar(&reason, "reason", "", "why")
+
+	var ps signerFlags
+	var pol tx.AmendPolicy
+	var kind string
+	var k int
+	var terms []string
+	policy := &cobra.Command{
+		Use:   "policy",
+		Short: "Set an approval policy (as the organization's admin)",
+		Example: `  carechain amend policy --as st-mary/admin --org st-mary --category imaging --resource-type DiagnosticReport \
+      --rule all-of --term hospital-authority@st-mary --term head-of-radiology@st-mary --term specialist@st-mary --term patient`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pol.Rule = tx.Rule{Kind: kind, K: k}
+			for _, t := range terms {
+				switch t {
+				case "author":
+					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Author: true})
+				case "patient":
+					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Patient: true})
+				default:
+					role, org, ok := strings.Cut(t, "@")
+					if !ok {
+						return fmt.Errorf("--term %q: want role@org, author or patient", t)
+					}
+					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Role: carechain.Role(role), Org: org})
+				}
+			}
+			if err := pol.Validate(); err != nil {
+				return err
+			}
+			return c.submit(cmd.Context(), &ps, tx.TypeAmendPolicy, func(string, uint64) (any, error) { return &pol, nil })
+		},
+	}
+	ps.register(policy)
+	pf := policy.Flags()
+	pf.StringVar(&pol.Org, "org", "", "organization")
+	pf.StringVar(&pol.Category, "category", "", "record category")
+	pf.StringVar(&pol.ResourceType, "resource-type", "", "FHIR resource type (empty: the whole category)")
+	pf.StringVar(&kind, "rule", tx.AllOf, "all-of, any-of or k-of-n")
+	pf.IntVar(&k, "k", 0, "k for k-of-n")
+	pf.StringArrayVar(&terms, "term", nil, "signer: role@org, author or patient (repeat)")
+	cmd.AddCommand(list, show, approve, rejectCmd, policy)
+	return cmd
+}
