@@ -126,6 +126,23 @@ searches (each search decrypts that patient's observations).`,
 	ff.IntVar(&fc, "creates", 2000, "timed creates")
 	ff.IntVar(&fr, "reads", 5000, "timed reads")
 	ff.IntVar(&fs, "searches", 500, "timed searches")
-	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd, fhirCmd)
+	var ap, apar int
+	amendCmd := &cobra.Command{
+		Use:   "amend",
+		Short: "Multi-party approval: proposal-to-commit latency with 4 signers, approvals/s",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := node.BenchAmend(cmd.Context(), ap, apar)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "proposal to commit, 4 signers in turn:  p50 %v  p99 %v\n", rep.ProposeToCommitP50.Round(1e5), rep.ProposeToCommitP99.Round(1e5))
+			fmt.Fprintf(c.out, "approvals, %d proposals in parallel:     %.0f /s\n", apar, rep.ApprovalsPerSecond)
+			return nil
+		},
+	}
+	amendCmd.Flags().IntVar(&ap, "proposals", 200, "proposals")
+	amendCmd.Flags().IntVar(&apar, "parallel", 8, "proposals in flight for the throughput part")
+	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd, fhirCmd, amendCmd)
 	return cmd
 }
