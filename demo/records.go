@@ -12,6 +12,7 @@ import (
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
 )
 
 // Fictional patients' names: they exist only inside encrypted Patient resources.
@@ -149,7 +150,39 @@ func SeedRecords(ctx context.Context, svc *records.Service, chain Chain, ks *key
 	if firstErr != nil {
 		return written, firstErr
 	}
-	return written, seedConsents(ctx, svc, app, signer)
+	if err := seedConsents(ctx, svc, app, signer); err != nil {
+		return written, err
+	}
+	return written, seedAmendment(ctx, svc, app, signer)
+}
+
+// seedAmendment gives St Mary's an approval policy for radiology reports and
+// opens one correction, waiting for its four signers.
+func seedAmendment(ctx context.Context, svc *records.Service, app *ledger.App, signer func(string) (records.Signer, error)) error {
+	if ps, err := app.Proposals(); err != nil || len(ps) > 0 {
+		return err
+	}
+	admin, err := signer(AdminID("st-mary"))
+	if err != nil {
+		return err
+	}
+	if err := svc.SetPolicy(ctx, admin, tx.AmendPolicy{Org: "st-mary", Category: "imaging", ResourceType: "DiagnosticReport",
+		Rule: tx.Rule{Kind: tx.AllOf, Terms: []tx.Term{{Role: carechain.RoleHospitalAuthority, Org: "st-mary"},
+			{Role: carechain.RoleHeadOfRadiology, Org: "st-mary"}, {Role: carechain.RoleSpecialist, Org: "st-mary"}, {Patient: true}}}}); err != nil {
+		return fmt.Errorf("demo policy: %w", err)
+	}
+	rad, err := signer("st-mary/dr-okafor")
+	if err != nil {
+		return err
+	}
+	corrected := []byte(`{"resourceType":"DiagnosticReport","status":"amended",
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"RAD"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"36643-5","display":"XR Chest 2 Views"}]},"subject":{"reference":"Patient/demo-04"},
+		"conclusion":"Small left apical pneumothorax, missed on first read."}`)
+	if _, err := svc.Propose(ctx, rad, "demo-04-chest-xray", corrected, "missed finding on first read", 7*24*time.Hour); err != nil {
+		return fmt.Errorf("demo proposal: %w", err)
+	}
+	return nil
 }
 
 // seedConsents gives three patients a consent story: a second opinion on

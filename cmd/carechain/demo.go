@@ -169,6 +169,11 @@ results with biomed researchers. Try, in another terminal:
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
+A correction of patient/demo-04's chest X-ray waits for four signatures
+(hospital authority, head of radiology, specialist, patient):
+  carechain amend list --node {ADDR}
+  carechain amend approve <ID> --as st-mary/ms-reyes --home {HOME} --node {ADDR}   # then st-mary/dr-novak, st-mary/dr-ito, patient/demo-04
+
 FHIR R4 API at http://{ADDR}/fhir (metadata: http://{ADDR}/fhir/metadata):
   TOKEN=$(carechain token --as st-mary/dr-chen --home {HOME} --node {ADDR})
   curl -H "Authorization: Bearer $TOKEN" "http://{ADDR}/fhir/Observation?patient=Patient/demo-02"

@@ -116,6 +116,23 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 	if resp.StatusCode != 200 || bundle.ResourceType != "Bundle" || bundle.Total < 2 {
 		t.Fatalf("FHIR search with a CLI token: HTTP %d %+v", resp.StatusCode, bundle)
 	}
+	// The demo's open correction: four signers through the CLI commit it.
+	ps, err := api.NewClient(addr).Proposals(ctx, "st-mary/ms-reyes")
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("proposals waiting for the hospital authority: %+v %v", ps, err)
+	}
+	for i, signer := range []string{"st-mary/ms-reyes", "st-mary/dr-novak", "st-mary/dr-ito", "patient/demo-04"} {
+		out := mustRun(t, passEnv(demo.Passphrase), "amend", "approve", ps[0].ID, "--as", signer, "--home", home, "--node", addr)
+		if !strings.Contains(out, "committed amend.approve") {
+			t.Fatalf("approval %d: %s", i, out)
+		}
+	}
+	if p, err := api.NewClient(addr).Proposal(ctx, ps[0].ID); err != nil || p.Status != "committed" {
+		t.Fatalf("after four approvals: %+v %v", p, err)
+	}
+	if out := mustRun(t, nil, "amend", "list", "--node", addr); !strings.Contains(out, "committed") || !strings.Contains(out, "4/4") {
+		t.Fatalf("amend list: %s", out)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		events, err := as(p1).AuditLog(ctx, p1)
