@@ -282,6 +282,16 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id
 	s.writeRecord(w, status, typ, rec)
 }
 
+// head finds record id of typ (having version, if non-zero) or answers 404.
+func (s *server) head(w http.ResponseWriter, typ, id string, version uint64) (*ledger.RecordHead, bool) {
+	head, err := s.App.Record(id, 0)
+	if err != nil || head.ResourceType != typ || version > head.Latest {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+		return nil, false
+	}
+	return head, true
+}
+
 func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec *records.Record) {
 	if rec.ResourceType != typ {
 		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, rec.RecordID))
@@ -308,9 +318,8 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	head, err := s.App.Record(id, 0)
-	if err != nil || head.ResourceType != typ {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+	head, ok := s.head(w, typ, id, 0)
+	if !ok {
 		return
 	}
 	if head.Deleted {
@@ -356,9 +365,7 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if !s.supported(w, typ) {
 		return
 	}
-	head, err := s.App.Record(id, 0)
-	if err != nil || head.ResourceType != typ || version > head.Latest {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+	if _, ok := s.head(w, typ, id, version); !ok {
 		return
 	}
 	rec, err := s.Records.Read(r.Context(), c.principal.ID, id, version, c.purpose)
@@ -409,9 +416,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	head, err := s.App.Record(id, 0)
-	if err != nil || head.ResourceType != typ {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+	if _, ok := s.head(w, typ, id, 0); !ok {
 		return
 	}
 	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)

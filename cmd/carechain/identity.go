@@ -103,6 +103,19 @@ func (s *signerFlags) register(cmd *cobra.Command) {
 	cmd.MarkFlagRequired("as")
 }
 
+// unlock opens the signer's key from the keystore with the passphrase.
+func (c *cli) unlock(s *signerFlags) (ed25519.PrivateKey, error) {
+	ks, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
+	if err != nil {
+		return nil, err
+	}
+	return ks.Unlock(s.keyName(), pass)
+}
+
 func (s *signerFlags) keyName() string {
 	if s.key != "" {
 		return s.key
@@ -112,15 +125,7 @@ func (s *signerFlags) keyName() string {
 
 // submit signs body as the signer with the next nonce and waits for the outcome.
 func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func(chainID string, nonce uint64) (any, error)) error {
-	ks, err := s.open()
-	if err != nil {
-		return err
-	}
-	pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
-	if err != nil {
-		return err
-	}
-	key, err := ks.Unlock(s.keyName(), pass)
+	key, err := c.unlock(s)
 	if err != nil {
 		return err
 	}

@@ -14,15 +14,7 @@ import (
 
 // signedClient unlocks the --as key and returns a client that signs requests with it.
 func (c *cli) signedClient(s *signerFlags) (*api.Client, error) {
-	ks, err := s.open()
-	if err != nil {
-		return nil, err
-	}
-	pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
-	if err != nil {
-		return nil, err
-	}
-	key, err := ks.Unlock(s.keyName(), pass)
+	key, err := c.unlock(s)
 	if err != nil {
 		return nil, err
 	}

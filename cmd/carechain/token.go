@@ -26,15 +26,7 @@ access token. Use it as a bearer token:
   curl -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/fhir/Observation?patient=Patient/demo-02"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ks, err := s.open()
-			if err != nil {
-				return err
-			}
-			pass, err := c.passphrase("Passphrase for "+s.keyName(), false)
-			if err != nil {
-				return err
-			}
-			key, err := ks.Unlock(s.keyName(), pass)
+			key, err := c.unlock(&s)
 			if err != nil {
 				return err
 			}
