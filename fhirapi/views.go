@@ -244,7 +244,8 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 		res["extension"] = []map[string]string{{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition}}
 	}
 	if g.Emergency {
-		res["extension"] = []map[string]string{{"url": "urn:carechain:emergency-reason", "valueString": g.Reason}}
+		// The reason is sealed to the patient: it is in their access log.
+		res["extension"] = []map[string]any{{"url": "urn:carechain:emergency-access", "valueBoolean": true}}
 	}
 	return res
 }

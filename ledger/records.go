@@ -61,7 +61,7 @@ type EpochState struct {
 type StoredGrant struct {
 	consent.Grant `cbor:"1,keyasint"`
 	Emergency     bool   `cbor:"2,keyasint" json:"emergency,omitempty"`
-	Reason        string `cbor:"3,keyasint" json:"reason,omitempty"` // given for emergency access
+	SealedReason  []byte `cbor:"3,keyasint" json:"-"` // an emergency access's reason, sealed to the patient
 	Height        int64  `cbor:"4,keyasint" json:"height"`
 }
 
@@ -650,13 +650,17 @@ func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.Emergenc
 	if err != nil {
 		return reject(CodeUnauthorized, "%s belongs to no organization", c.signer.ID)
 	}
-	g, err := rule.Authorize(c.signer, org.Type, body.Reason, c.now)
+	given := "" // the rule sees only whether a reason was given: its text is sealed to the patient
+	if len(body.SealedReason) > 0 {
+		given = "(sealed to the patient)"
+	}
+	g, err := rule.Authorize(c.signer, org.Type, given, c.now)
 	if err != nil {
 		return reject(CodeUnauthorized, "emergency access for %s refused: %v", c.signer.ID, err)
 	}
 	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
 	g.Patient = body.Patient
-	if err := setLogged(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, Reason: body.Reason, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
+	if err := setLogged(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, SealedReason: body.SealedReason, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil

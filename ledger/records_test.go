@@ -101,7 +101,7 @@ func TestRecordRejections(t *testing.T) {
 			return &tx.ConsentRevoke{GrantID: "g-000000000000"}
 		}, CodeInvalid, "no grant"},
 		{"emergency without a rule", "hosp-b/dr-b", tx.TypeEmergencyInvoke, func(t *testing.T) any {
-			return &tx.EmergencyInvoke{Patient: "patient/p", Reason: "collapsed"}
+			return &tx.EmergencyInvoke{Patient: "patient/p", SealedReason: []byte("sealed")}
 		}, CodeUnauthorized, "no emergency rule"},
 		{"patients do not anchor audit events", "patient/p", tx.TypeAuditAnchor, func(t *testing.T) any {
 			return &tx.AuditAnchor{Node: "n", Events: []tx.SealedEvent{{ID: "e1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}}

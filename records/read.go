@@ -215,9 +215,20 @@ type sealedEvent struct {
 const auditCategory = "audit"
 
 func (s *Service) sealEvent(ev Event) ([]byte, error) {
-	kb, err := s.chain.App().EncryptionKey(ev.Patient)
+	plain, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return s.sealToPatient(ev.Patient, auditCategory, ev.ID, plain)
+}
+
+// sealToPatient encrypts plain so only the patient can read it: under a
+// fresh key wrapped to the patient's encryption key, bound to (context, id).
+func (s *Service) sealToPatient(patient, context, id string, plain []byte) ([]byte, error) {
+	kb, err := s.chain.App().EncryptionKey(patient)
 	if err != nil || len(kb) == 0 {
-		return nil, fmt.Errorf("patient has no encryption key")
+		return nil, fmt.Errorf("%w: patient %s has no encryption key", ErrInvalid, patient)
 	}
 	pub, err := seal.ParsePublicKey(kb)
 	if err != nil {
@@ -227,20 +238,29 @@ func (s *Service) sealEvent(ev Event) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := json.Marshal(ev)
+	w, err := seal.WrapEpochKey(pub, k, patient, context, 1)
 	if err != nil {
 		return nil, err
 	}
-	w, err := seal.WrapEpochKey(pub, k, ev.Patient, auditCategory, 1)
-	if err != nil {
-		return nil, err
-	}
-	sl, err := seal.Seal(plain, seal.Binding{RecordID: ev.ID, Version: 1, Patient: ev.Patient, Category: auditCategory, Epoch: 1}, k)
-	clear(plain)
+	sl, err := seal.Seal(plain, seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
 	if err != nil {
 		return nil, err
 	}
 	return tx.Marshal(sealedEvent{Wrapped: w, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey})
+}
+
+// OpenSealed decrypts what sealToPatient sealed, with the patient's key.
+func OpenSealed(key seal.Identity, patient, context, id string, sealed []byte) ([]byte, error) {
+	var se sealedEvent
+	if err := tx.Unmarshal(sealed, &se); err != nil {
+		return nil, err
+	}
+	k, err := seal.UnwrapEpochKey(key, se.Wrapped, patient, context, 1)
+	if err != nil {
+		return nil, err
+	}
+	return seal.Open(&seal.Sealed{Ciphertext: se.Ciphertext, WrappedKey: se.WrappedKey},
+		seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
 }
 
 // Pending is the number of access events not yet anchored.
@@ -305,16 +325,7 @@ func AuditLog(app *ledger.App, patient string, key seal.Identity) ([]Event, erro
 	}
 	out := make([]Event, 0, len(entries))
 	for _, e := range entries {
-		var se sealedEvent
-		if err := tx.Unmarshal(e.Sealed, &se); err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		k, err := seal.UnwrapEpochKey(key, se.Wrapped, patient, auditCategory, 1)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		plain, err := seal.Open(&seal.Sealed{Ciphertext: se.Ciphertext, WrappedKey: se.WrappedKey},
-			seal.Binding{RecordID: e.ID, Version: 1, Patient: patient, Category: auditCategory, Epoch: 1}, k)
+		plain, err := OpenSealed(key, patient, auditCategory, e.ID, e.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}

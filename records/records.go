@@ -776,7 +776,14 @@ func (s *Service) SetEmergencyRule(ctx context.Context, patient Signer, rule con
 // ledger grants it under the patient's rule or refuses (ErrRejected). The
 // attempt is in the patient's access log either way.
 func (s *Service) InvokeEmergency(ctx context.Context, practitioner Signer, patient, reason string) error {
-	_, err := s.submit(ctx, practitioner, tx.TypeEmergencyInvoke, &tx.EmergencyInvoke{Patient: patient, Reason: reason})
+	body := &tx.EmergencyInvoke{Patient: patient}
+	var err error
+	if reason != "" {
+		body.SealedReason, err = s.sealToPatient(patient, "emergency-reason", practitioner.ID, []byte(reason))
+	}
+	if err == nil {
+		_, err = s.submit(ctx, practitioner, tx.TypeEmergencyInvoke, body)
+	}
 	decision, why := "allow", "emergency access granted under the patient's rule"
 	if err != nil {
 		decision, why = "deny", err.Error()

@@ -321,6 +321,20 @@ func TestConsentScenario(t *testing.T) {
 	if err := w.svc[0].InvokeEmergency(ctx, w.signers["pharm-e/ph"], w.patient.ID, "checking a prescription"); !errors.Is(err, records.ErrRejected) {
 		t.Fatalf("pharmacist emergency: %v", err)
 	}
+	// The reason is on the ledger only sealed to the patient.
+	grants, _ := w.nodes[0].App().Grants(w.patient.ID)
+	var sealedReason []byte
+	for _, g := range grants {
+		if g.Emergency {
+			sealedReason = g.SealedReason
+		}
+	}
+	if bytes.Contains(sealedReason, []byte("A&E")) {
+		t.Fatal("emergency reason stored in plaintext")
+	}
+	if reason, err := records.OpenSealed(w.patientK, w.patient.ID, "emergency-reason", "hosp-b/dr-u", sealedReason); err != nil || string(reason) != "unconscious in A&E" {
+		t.Fatalf("patient opens the reason: %q %v", reason, err)
+	}
 	last, _ = w.nodes[0].App().Height()
 	w.waitHeight(1, last)
 	read(step{"emergency access reads mental-health", 1, "hosp-b/dr-u", "rec-mh", 0, consent.PurposeEmergency, true, ""})

@@ -256,10 +256,12 @@ func (e *EmergencySet) Validate() error {
 }
 
 // EmergencyInvoke asks for break-glass access to a patient's records under
-// the patient's rule. The reason is shown to the patient.
+// the patient's rule. The reason usually speaks of the patient's condition,
+// so it travels sealed to the patient (SealedReason, see records): the
+// ledger sees only that one was given.
 type EmergencyInvoke struct {
-	Patient string `cbor:"1,keyasint"`
-	Reason  string `cbor:"2,keyasint"`
+	Patient      string `cbor:"1,keyasint"`
+	SealedReason []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -267,7 +269,10 @@ func (e *EmergencyInvoke) Validate() error {
 	if carechain.OrgOf(e.Patient) != "" || carechain.ValidatePrincipalID(e.Patient) != nil {
 		return fmt.Errorf("%w: %q is not a patient id", ErrInvalid, e.Patient)
 	}
-	return checkText("reason", e.Reason)
+	if len(e.SealedReason) > 8<<10 {
+		return fmt.Errorf("%w: sealed reason over 8 KiB", ErrInvalid)
+	}
+	return nil
 }
 
 // SealedEvent is one access event, its details encrypted to the patient.
