@@ -10,8 +10,10 @@ import (
 
 // ProposalContent is the body of GET /v1/proposals/{id}/content.
 type ProposalContent struct {
-	Proposal *ledger.Proposal `json:"proposal"`
-	Resource json.RawMessage  `json:"resource"` // the proposed FHIR resource, for the reviewer
+	Proposal    *ledger.Proposal `json:"proposal"`
+	Resource    json.RawMessage  `json:"resource"` // the proposed FHIR resource, for the reviewer
+	Reason      string           `json:"reason"`
+	CloseReason string           `json:"close_reason,omitempty"`
 }
 
 func (s *server) proposals(w http.ResponseWriter, r *http.Request) {
@@ -57,10 +59,10 @@ func (s *server) proposalContent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, errors.New("records are off on this node"))
 		return
 	}
-	plain, prop, err := s.opts.Records.ReadProposal(r.Context(), p.ID, r.PathValue("id"))
+	rv, err := s.opts.Records.ReadProposal(r.Context(), p.ID, r.PathValue("id"))
 	if err != nil {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ProposalContent{Proposal: prop, Resource: plain})
+	writeJSON(w, http.StatusOK, ProposalContent{Proposal: rv.Proposal, Resource: rv.Resource, Reason: rv.Reason, CloseReason: rv.CloseReason})
 }

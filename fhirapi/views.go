@@ -321,7 +321,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 	t := map[string]any{
 		"resourceType": "Task", "id": p.ID, "status": status, "intent": "proposal",
 		"code":        map[string]any{"coding": []map[string]string{{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "change"}}},
-		"description": p.Reason,
+		"description": "correction proposed; its reason is sealed with the record (GET /v1/proposals/{id}/content)",
 		"focus":       map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", p.ResourceType, p.RecordID, p.BaseVersion)},
 		"for":         map[string]string{"reference": patientRef(p.Patient)},
 		"requester":   map[string]string{"reference": "Practitioner/" + fhirID(p.Author)},
@@ -332,7 +332,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 		t["note"] = notes
 	}
 	if p.Status == ledger.ProposalRejected {
-		t["statusReason"] = map[string]string{"text": p.CloseReason + " (" + p.ClosedBy + ")"}
+		t["statusReason"] = map[string]string{"text": "rejected by " + p.ClosedBy}
 	}
 	return t
 }

@@ -41,24 +41,24 @@ const (
 
 // Proposal is a proposed edit of a record.
 type Proposal struct {
-	ID            string       `cbor:"1,keyasint" json:"id"`
-	RecordID      string       `cbor:"2,keyasint" json:"record_id"`
-	Patient       string       `cbor:"3,keyasint" json:"patient"`
-	Category      string       `cbor:"4,keyasint" json:"category"`
-	ResourceType  string       `cbor:"5,keyasint" json:"resource_type"`
-	BaseVersion   uint64       `cbor:"6,keyasint" json:"base_version"`
-	Put           tx.RecordPut `cbor:"7,keyasint" json:"-"`
-	Author        string       `cbor:"8,keyasint" json:"author"`
-	Reason        string       `cbor:"9,keyasint" json:"reason"`
-	Expires       int64        `cbor:"10,keyasint" json:"expires"`
-	Opened        int64        `cbor:"11,keyasint" json:"opened"` // height
-	PolicyVersion uint32       `cbor:"12,keyasint" json:"policy_version"`
-	Rule          tx.Rule      `cbor:"13,keyasint" json:"rule"`
-	ContentHash   []byte       `cbor:"14,keyasint" json:"content_hash"`
-	Approvals     []Approval   `cbor:"15,keyasint" json:"approvals"`
-	Status        string       `cbor:"16,keyasint" json:"status"`
-	ClosedBy      string       `cbor:"17,keyasint,omitempty" json:"closed_by,omitempty"`
-	CloseReason   string       `cbor:"18,keyasint,omitempty" json:"close_reason,omitempty"`
+	ID                string       `cbor:"1,keyasint" json:"id"`
+	RecordID          string       `cbor:"2,keyasint" json:"record_id"`
+	Patient           string       `cbor:"3,keyasint" json:"patient"`
+	Category          string       `cbor:"4,keyasint" json:"category"`
+	ResourceType      string       `cbor:"5,keyasint" json:"resource_type"`
+	BaseVersion       uint64       `cbor:"6,keyasint" json:"base_version"`
+	Put               tx.RecordPut `cbor:"7,keyasint" json:"-"`
+	Author            string       `cbor:"8,keyasint" json:"author"`
+	SealedReason      []byte       `cbor:"9,keyasint" json:"-"` // under the proposed version's epoch key
+	Expires           int64        `cbor:"10,keyasint" json:"expires"`
+	Opened            int64        `cbor:"11,keyasint" json:"opened"` // height
+	PolicyVersion     uint32       `cbor:"12,keyasint" json:"policy_version"`
+	Rule              tx.Rule      `cbor:"13,keyasint" json:"rule"`
+	ContentHash       []byte       `cbor:"14,keyasint" json:"content_hash"`
+	Approvals         []Approval   `cbor:"15,keyasint" json:"approvals"`
+	Status            string       `cbor:"16,keyasint" json:"status"`
+	ClosedBy          string       `cbor:"17,keyasint,omitempty" json:"closed_by,omitempty"`
+	SealedCloseReason []byte       `cbor:"18,keyasint,omitempty" json:"-"`
 }
 
 func policyKey(org, category, resourceType string) string {
@@ -176,7 +176,7 @@ func (a *App) applyAmendPropose(b *store.Block, c *checked, body *tx.AmendPropos
 	id := "am-" + hex.EncodeToString(c.Hash[:6])
 	p := Proposal{
 		ID: id, RecordID: put.RecordID, Patient: put.Patient, Category: put.Category, ResourceType: put.ResourceType,
-		BaseVersion: body.BaseVersion, Put: *put, Author: c.signer.ID, Reason: body.Reason, Expires: body.Expires,
+		BaseVersion: body.BaseVersion, Put: *put, Author: c.signer.ID, SealedReason: body.SealedReason, Expires: body.Expires,
 		Opened: b.Height(), PolicyVersion: policy.Version, Rule: policy.Rule, ContentHash: ContentHash(put), Status: ProposalOpen,
 	}
 	if err := setLogged(b, proposalKey(id), p, tlog.KindAmendment, id); err != nil {
@@ -266,7 +266,7 @@ func (a *App) applyAmendReject(b *store.Block, c *checked, body *tx.AmendReject)
 	if !slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(t, c.signer, p) }) {
 		return reject(CodeUnauthorized, "%s is not a signer of %s", c.signer.ID, p.ID)
 	}
-	p.Status, p.ClosedBy, p.CloseReason = ProposalRejected, c.signer.ID, body.Reason
+	p.Status, p.ClosedBy, p.SealedCloseReason = ProposalRejected, c.signer.ID, body.SealedReason
 	if err := b.Delete(openProposalKey(p.RecordID)); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}

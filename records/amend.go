@@ -34,8 +34,16 @@ func (s *Service) Propose(ctx context.Context, author Signer, recordID string, r
 	if put.ResourceType != head.ResourceType {
 		return "", fmt.Errorf("%w: record %s holds a %s, not a %s", ErrInvalid, recordID, head.ResourceType, put.ResourceType)
 	}
+	me, err := app.Principal(author.ID, 0)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.sealReason(put, me.Org, "reason", reason)
+	if err != nil {
+		return "", err
+	}
 	out, err := s.submit(ctx, author, tx.TypeAmendPropose, &tx.AmendPropose{
-		Put: *put, BaseVersion: head.Latest, Reason: reason, Expires: s.now().Add(ttl).Unix(),
+		Put: *put, BaseVersion: head.Latest, SealedReason: sealed, Expires: s.now().Add(ttl).Unix(),
 	})
 	if err != nil {
 		return "", err
@@ -55,23 +63,96 @@ func (s *Service) Approve(ctx context.Context, signer Signer, id string) error {
 	return err
 }
 
-// Reject rejects a proposal, closing it.
+// Reject rejects a proposal, closing it. The reason is sealed like the proposal's.
 func (s *Service) Reject(ctx context.Context, signer Signer, id, reason string) error {
-	_, err := s.submit(ctx, signer, tx.TypeAmendReject, &tx.AmendReject{ProposalID: id, Reason: reason})
+	app := s.chain.App()
+	p, err := app.Proposal(id)
+	if err != nil {
+		return err
+	}
+	me, err := app.Principal(signer.ID, 0)
+	if err != nil {
+		return err
+	}
+	reader := me.Org
+	if signer.ID == p.Patient {
+		reader = signer.ID
+	}
+	body := &tx.AmendReject{ProposalID: id}
+	if reason != "" {
+		if body.SealedReason, err = s.sealReason(&p.Put, reader, "reject-reason", reason); err != nil {
+			return err
+		}
+	}
+	_, err = s.submit(ctx, signer, tx.TypeAmendReject, body)
 	return err
+}
+
+// proposalEpochKey is the key a proposed version is sealed under, as reader
+// holds it: from the ledger, or, for an epoch the proposal itself starts,
+// from the proposal's own wraps.
+func (s *Service) proposalEpochKey(put *tx.RecordPut, reader string) (seal.EpochKey, error) {
+	ek, err := s.epochKey(put.Patient, put.Category, put.Epoch, reader)
+	if err == nil || !errors.Is(err, ledger.ErrNotFound) || put.NewEpoch == nil {
+		return ek, err
+	}
+	i := slices.IndexFunc(put.NewEpoch.Wraps, func(w tx.KeyWrap) bool { return w.Reader == reader })
+	id, ok := s.keys.get(reader)
+	if i < 0 || !ok {
+		return ek, &DeniedError{Reason: "this node holds no key of the proposal for " + reader}
+	}
+	return seal.UnwrapEpochKey(id, put.NewEpoch.Wraps[i].Wrapped, put.Patient, put.Category, put.Epoch)
+}
+
+// sealReason encrypts a proposal's reason under the proposed version's epoch
+// key, so exactly the record's readers (the reviewers among them) can read it.
+func (s *Service) sealReason(put *tx.RecordPut, reader, label, text string) ([]byte, error) {
+	ek, err := s.proposalEpochKey(put, reader)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := seal.Seal([]byte(text), s.reasonBinding(put, label), ek)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Marshal(sl)
+}
+
+func (s *Service) openReason(put *tx.RecordPut, ek seal.EpochKey, label string, sealed []byte) (string, error) {
+	if len(sealed) == 0 {
+		return "", nil
+	}
+	var sl seal.Sealed
+	if err := tx.Unmarshal(sealed, &sl); err != nil {
+		return "", err
+	}
+	b, err := seal.Open(&sl, s.reasonBinding(put, label), ek)
+	return string(b), err
+}
+
+func (s *Service) reasonBinding(put *tx.RecordPut, label string) seal.Binding {
+	return seal.Binding{RecordID: put.RecordID + "#" + label, Version: put.Version, Patient: put.Patient, Category: put.Category, Epoch: put.Epoch}
+}
+
+// Review is a decrypted proposal.
+type Review struct {
+	Proposal    *ledger.Proposal
+	Resource    []byte // the proposed FHIR resource
+	Reason      string // why it was proposed
+	CloseReason string // why it was rejected, if it was
 }
 
 // ReadProposal decrypts a proposed version for a signer of it, its author or
 // the patient, so they can review it. It is an access event like any read.
-func (s *Service) ReadProposal(ctx context.Context, requester, id string) ([]byte, *ledger.Proposal, error) {
+func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Review, error) {
 	app := s.chain.App()
 	p, err := app.Proposal(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	me, err := app.Principal(requester, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ev := Event{Requester: requester, RequesterOrg: me.Org, Patient: p.Patient, Action: "review-proposal", RecordID: p.RecordID,
 		Version: p.Put.Version, Category: p.Category, ResourceType: p.ResourceType, Decision: "allow", Reason: "reviews proposal " + id}
@@ -81,33 +162,28 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) ([]byt
 	if !allowed {
 		ev.Decision, ev.Reason = "deny", "not a reviewer of proposal "+id
 		s.record(ev)
-		return nil, nil, &DeniedError{Reason: ev.Reason}
+		return nil, &DeniedError{Reason: ev.Reason}
 	}
 	reader := me.Org
 	if requester == p.Patient {
 		reader = requester
 	}
-	ek, err := s.epochKey(p.Patient, p.Category, p.Put.Epoch, reader)
+	ek, err := s.proposalEpochKey(&p.Put, reader)
 	if err != nil {
-		if !errors.Is(err, ledger.ErrNotFound) || p.Put.NewEpoch == nil {
-			return nil, nil, err
-		}
-		// The proposal starts an epoch that is not committed yet: its wrap
-		// travels in the proposal.
-		i := slices.IndexFunc(p.Put.NewEpoch.Wraps, func(w tx.KeyWrap) bool { return w.Reader == reader })
-		id, ok := s.keys.get(reader)
-		if i < 0 || !ok {
-			return nil, nil, &DeniedError{Reason: "this node holds no key of the proposal for " + reader}
-		}
-		if ek, err = seal.UnwrapEpochKey(id, p.Put.NewEpoch.Wraps[i].Wrapped, p.Patient, p.Category, p.Put.Epoch); err != nil {
-			return nil, nil, err
-		}
+		return nil, err
 	}
 	plain, err := seal.Open(&seal.Sealed{Ciphertext: p.Put.Ciphertext, WrappedKey: p.Put.WrappedKey},
 		seal.Binding{RecordID: p.RecordID, Version: p.Put.Version, Patient: p.Patient, Category: p.Category, Epoch: p.Put.Epoch}, ek)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	rv := &Review{Proposal: p, Resource: plain}
+	if rv.Reason, err = s.openReason(&p.Put, ek, "reason", p.SealedReason); err != nil {
+		return nil, err
+	}
+	if rv.CloseReason, err = s.openReason(&p.Put, ek, "reject-reason", p.SealedCloseReason); err != nil {
+		return nil, err
 	}
 	s.record(ev)
-	return plain, p, nil
+	return rv, nil
 }

@@ -66,13 +66,13 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	if _, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("another"), "second", time.Hour); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "open proposal") {
 		t.Fatalf("second open proposal: %v", err)
 	}
-	if plain, _, err := w.svc[0].ReadProposal(ctx, "hosp-a/head", id); err != nil || !strings.Contains(string(plain), "pneumothorax") {
-		t.Fatalf("review by the head of radiology: %v", err)
+	if rv, err := w.svc[0].ReadProposal(ctx, "hosp-a/head", id); err != nil || !strings.Contains(string(rv.Resource), "pneumothorax") || rv.Reason != "missed finding" {
+		t.Fatalf("review by the head of radiology: %+v %v", rv, err)
 	}
 	var denied *records.DeniedError
 	last, _ := w.nodes[0].App().Height()
 	w.waitHeight(1, last)
-	if _, _, err := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", id); !errors.As(err, &denied) {
+	if _, err := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", id); !errors.As(err, &denied) {
 		t.Fatalf("review by an outsider: %v", err)
 	}
 	// Rejections of bad approvals.
@@ -156,6 +156,9 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	}
 	if err := w.svc[0].Reject(ctx, w.signers["hosp-a/head"], id2, "not a finding"); err != nil {
 		t.Fatal(err)
+	}
+	if rv, err := w.svc[0].ReadProposal(ctx, rad.ID, id2); err != nil || rv.CloseReason != "not a finding" || rv.Proposal.Status != ledger.ProposalRejected {
+		t.Fatalf("rejected proposal: %+v %v", rv, err)
 	}
 	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/authority"], id2); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("approval after close: %v", err)

@@ -108,12 +108,14 @@ func (p *AmendPolicy) Validate() error {
 const MaxAmendTTL = 30 * 24 * time.Hour
 
 // AmendPropose proposes the next version of a record (Put.Version must be
-// BaseVersion+1). It commits only when the policy's signers approve.
+// BaseVersion+1). It commits only when the policy's signers approve. The
+// reason may speak of the patient's health, so it is sealed like the record
+// (SealedReason: encrypted under the proposed version's epoch key, see records).
 type AmendPropose struct {
-	Put         RecordPut `cbor:"1,keyasint"`
-	BaseVersion uint64    `cbor:"2,keyasint"`
-	Reason      string    `cbor:"3,keyasint"`
-	Expires     int64     `cbor:"4,keyasint"` // unix seconds
+	Put          RecordPut `cbor:"1,keyasint"`
+	BaseVersion  uint64    `cbor:"2,keyasint"`
+	SealedReason []byte    `cbor:"3,keyasint"`
+	Expires      int64     `cbor:"4,keyasint"` // unix seconds
 }
 
 // Validate implements Body.
@@ -124,10 +126,10 @@ func (a *AmendPropose) Validate() error {
 	if a.BaseVersion == 0 || a.Put.Version != a.BaseVersion+1 || a.Put.Deleted {
 		return fmt.Errorf("%w: a proposal amends version BaseVersion with version BaseVersion+1", ErrInvalid)
 	}
-	if a.Reason == "" || a.Expires <= 0 {
-		return fmt.Errorf("%w: a proposal needs a reason and an expiry", ErrInvalid)
+	if len(a.SealedReason) == 0 || len(a.SealedReason) > 8<<10 || a.Expires <= 0 {
+		return fmt.Errorf("%w: a proposal needs a sealed reason (at most 8 KiB) and an expiry", ErrInvalid)
 	}
-	return checkText("reason", a.Reason)
+	return nil
 }
 
 // AmendApprove approves a proposal; ContentHash must be the proposal's, so
@@ -145,16 +147,17 @@ func (a *AmendApprove) Validate() error {
 	return nil
 }
 
-// AmendReject rejects a proposal, which closes it.
+// AmendReject rejects a proposal, which closes it. Its reason is sealed like
+// the proposal's.
 type AmendReject struct {
-	ProposalID string `cbor:"1,keyasint"`
-	Reason     string `cbor:"2,keyasint"`
+	ProposalID   string `cbor:"1,keyasint"`
+	SealedReason []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // Validate implements Body.
 func (a *AmendReject) Validate() error {
-	if a.ProposalID == "" || len(a.ProposalID) > 64 {
-		return fmt.Errorf("%w: rejection needs a proposal id", ErrInvalid)
+	if a.ProposalID == "" || len(a.ProposalID) > 64 || len(a.SealedReason) > 8<<10 {
+		return fmt.Errorf("%w: rejection needs a proposal id (and a sealed reason of at most 8 KiB)", ErrInvalid)
 	}
-	return checkText("reason", a.Reason)
+	return nil
 }

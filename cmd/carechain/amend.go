@@ -37,9 +37,9 @@ them, review it, and approve or reject. Signing keys come from the keystore
 				return err
 			}
 			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tRECORD\tVERSION\tSTATUS\tAPPROVALS\tAUTHOR\tREASON")
+			fmt.Fprintln(w, "ID\tRECORD\tVERSION\tSTATUS\tAPPROVALS\tAUTHOR")
 			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%d→%d\t%s\t%d/%d\t%s\t%s\n", p.ID, p.RecordID, p.BaseVersion, p.BaseVersion+1, p.Status, len(p.Approvals), p.Rule.Needed(), p.Author, p.Reason)
+				fmt.Fprintf(w, "%s\t%s\t%d→%d\t%s\t%d/%d\t%s\n", p.ID, p.RecordID, p.BaseVersion, p.BaseVersion+1, p.Status, len(p.Approvals), p.Rule.Needed(), p.Author)
 			}
 			return w.Flush()
 		},
@@ -92,17 +92,19 @@ them, review it, and approve or reject. Signing keys come from the keystore
 	}
 	as.register(approve)
 	var rs signerFlags
-	var reason string
 	rejectCmd := &cobra.Command{
-		Use: "reject ID", Short: "Reject a proposal, closing it", Args: cobra.ExactArgs(1),
+		Use:   "reject ID",
+		Short: "Reject a proposal, closing it",
+		Long: `reject closes a proposal. (A reason can be given through the records API, where
+it is sealed with the record; the CLI does not hold the record's keys.)`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.submit(cmd.Context(), &rs, tx.TypeAmendReject, func(string, uint64) (any, error) {
-				return &tx.AmendReject{ProposalID: args[0], Reason: reason}, nil
+				return &tx.AmendReject{ProposalID: args[0]}, nil
 			})
 		},
 	}
 	rs.register(rejectCmd)
-	rejectCmd.Flags().StringVar(&reason, "reason", "", "why")
 
 	var ps signerFlags
 	var pol tx.AmendPolicy
