@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -92,7 +93,7 @@ func (h *harness) checkResp(raw []byte) *abci.CheckTxResponse {
 func (h *harness) blockResp(raw []byte) (Code, string) {
 	h.t.Helper()
 	h.height++
-	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: [][]byte{raw}})
+	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: [][]byte{raw}, Time: blockTime(h.height)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -100,6 +101,11 @@ func (h *harness) blockResp(raw []byte) (Code, string) {
 		h.t.Fatal(err)
 	}
 	return Code(resp.TxResults[0].Code), resp.TxResults[0].Log
+}
+
+// blockTime is a deterministic block time: a second per height from 2026-01-01.
+func blockTime(height int64) time.Time {
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(height) * time.Second)
 }
 
 func (h *harness) check(raw []byte) Code {
@@ -115,7 +121,7 @@ func (h *harness) check(raw []byte) Code {
 func (h *harness) block(txs ...[]byte) []Code {
 	h.t.Helper()
 	h.height++
-	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: txs})
+	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: txs, Time: blockTime(h.height)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

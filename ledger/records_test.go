@@ -154,3 +154,26 @@ func TestRecordVersionsAndEpochs(t *testing.T) {
 		t.Fatalf("epoch %+v %v", ep, err)
 	}
 }
+
+func TestAmendProposalRejectsStaleBase(t *testing.T) {
+	h := recordWorld(t)
+	both := []string{"hosp-a", "patient/p"}
+	h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 1, "patient/p", "lab", 1, both)))
+	h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil)))
+	h.block(h.sign("hosp-a/admin", tx.TypeAmendPolicy, &tx.AmendPolicy{Org: "hosp-a", Category: "lab",
+		Rule: tx.Rule{Kind: tx.AnyOf, Terms: []tx.Term{{Patient: true}}}}))
+	propose := func(base uint64) []byte {
+		return h.sign("hosp-a/dr-a", tx.TypeAmendPropose, &tx.AmendPropose{Put: *put(t, "r1", base+1, "patient/p", "lab", 1, nil),
+			BaseVersion: base, SealedReason: []byte("sealed"), Expires: blockTime(1000).Unix()})
+	}
+	if code, log := h.blockResp(propose(1)); code != CodeConflict || !strings.Contains(log, "stale base") {
+		t.Fatalf("stale base: %v %s", code, log)
+	}
+	if code, log := h.blockResp(propose(2)); code != CodeOK {
+		t.Fatalf("current base: %v %s", code, log)
+	}
+	// Direct edits are now refused: the policy covers the record.
+	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 3, "patient/p", "lab", 1, nil))); code != CodeUnauthorized || !strings.Contains(log, "need approval") {
+		t.Fatalf("direct edit: %v %s", code, log)
+	}
+}
