@@ -211,6 +211,9 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sess, found := s.tokens.lookup(tok, s.Now())
 		if !ok || !found {
+			if id := r.PathValue("id"); id != "" {
+				s.Records.RecordRefused("(unauthenticated)", id, r.Method, "no valid bearer token")
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="carechain"`)
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("a bearer token from /auth/token is required"))
 			return

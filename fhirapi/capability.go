@@ -82,6 +82,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 			"operation": []map[string]string{
 				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
 				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
 			},
 		}},
 	}

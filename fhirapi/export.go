@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -65,19 +67,43 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 		s.fail(w, http.StatusBadRequest, "value", errors.New("bulk export needs the header Prefer: respond-async"))
 		return
 	}
-	patient, ok := patientOf("Patient/" + r.PathValue("id"))
-	if !ok {
-		s.fail(w, http.StatusBadRequest, "value", errors.New("bad patient id"))
-		return
+	var patients []string
+	if strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
+		// Group/{org}: the patients an organization registered (its panel).
+		if _, err := s.App.Organization(r.PathValue("id")); err != nil {
+			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Group/%s not found (a group is an organization's patients)", r.PathValue("id")))
+			return
+		}
+		ps, err := s.App.Principals(r.PathValue("id"), 0)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		for _, p := range ps {
+			if p.Kind == carechain.KindPatient {
+				patients = append(patients, p.ID)
+			}
+		}
+	} else {
+		patient, ok := patientOf("Patient/" + r.PathValue("id"))
+		if !ok {
+			s.fail(w, http.StatusBadRequest, "value", errors.New("bad patient id"))
+			return
+		}
+		patients = []string{patient}
 	}
 	var types []string
 	if t := r.URL.Query().Get("_type"); t != "" {
 		types = strings.Split(t, ",")
 	}
-	heads, err := s.App.PatientRecords(patient)
-	if err != nil {
-		s.failErr(w, err)
-		return
+	var heads []ledger.RecordHead
+	for _, patient := range patients {
+		hs, err := s.App.PatientRecords(patient)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		heads = append(heads, hs...)
 	}
 	job := &exportJob{owner: c.principal.ID, created: s.Now(), request: strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI(),
 		files: map[string][]byte{}, counts: map[string]int{}}

@@ -255,6 +255,12 @@ func TestFHIRInteractions(t *testing.T) {
 		t.Fatalf("a failed request changed the record: %+v", h)
 	}
 
+	// A request without a token is refused, and the patient's log says so.
+	before := e.svc.Pending()
+	e.do("GET", "/fhir/Observation/"+id, "", nil).outcome(t, 401, "bearer token")
+	if e.svc.Pending() != before+1 {
+		t.Fatalf("the refused request left no access event (%d -> %d)", before, e.svc.Pending())
+	}
 	// Another hospital's physician has no consent: 403 with the reason.
 	other := e.token("hosp-b/dr-b")
 	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
@@ -513,6 +519,16 @@ func TestBulkExport(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(file.rawBody)), "\n"); file.status != 200 || len(lines) != 3 || !strings.Contains(lines[0], `"resourceType":"Observation"`) {
 		t.Fatalf("ndjson: %d %q", file.status, file.rawBody)
 	}
+	// A group is an organization's patients.
+	gk := e.do("GET", "/fhir/Group/hosp-a/$export", tok, nil, "Prefer", "respond-async")
+	if gk.status != 202 {
+		t.Fatalf("group kick-off: %d %s", gk.status, gk.rawBody)
+	}
+	gm := e.do("GET", strings.TrimPrefix(gk.header.Get("Content-Location"), e.srv.URL), tok, nil)
+	if out, _ := gm.body["output"].([]any); len(out) != 1 || out[0].(map[string]any)["count"] != 3.0 {
+		t.Fatalf("group manifest: %s", gm.rawBody)
+	}
+	e.do("GET", "/fhir/Group/nowhere/$export", tok, nil, "Prefer", "respond-async").outcome(t, 404, "Group/nowhere")
 	// Another caller cannot see the job; one without consent cannot export.
 	other := e.token("hosp-b/dr-b")
 	e.do("GET", strings.TrimPrefix(status, e.srv.URL), other, nil).outcome(t, 404, "no such export")

@@ -69,6 +69,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("POST /fhir/{$}", s.authed(s.transaction))
 	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.authed(s.everything))
 	mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.authed(s.exportKickoff))
+	mux.HandleFunc("GET /fhir/Group/{id}/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
 	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))

@@ -348,3 +348,14 @@ func (s *Service) AuditLog(patient string) ([]Event, error) {
 	}
 	return AuditLog(s.chain.App(), patient, key)
 }
+
+// RecordRefused logs an attempt on a record that was refused before any
+// consent check (no or a bad token): the patient sees it too.
+func (s *Service) RecordRefused(requester, recordID, action, reason string) {
+	head, err := s.chain.App().Record(recordID, 0)
+	if err != nil {
+		return // no such record: no patient to tell
+	}
+	s.record(Event{Requester: requester, Patient: head.Patient, Action: action, RecordID: recordID, Category: head.Category,
+		ResourceType: head.ResourceType, Decision: "deny", Reason: reason})
+}
