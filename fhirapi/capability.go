@@ -53,6 +53,9 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		if viewTypes[t] {
 			ints = append(ints, interaction{"read"})
 		}
+		if t == "Consent" {
+			ints = append(ints, interaction{"create"}, interaction{"delete"})
+		}
 		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "no-version"})
 	}
 	base := strings.TrimRight(s.BaseURL, "/")

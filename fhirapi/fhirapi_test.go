@@ -602,3 +602,39 @@ func TestTasksForProposals(t *testing.T) {
 		t.Fatalf("provenance of the approved version: %s", r.rawBody)
 	}
 }
+
+func TestConsentThroughFHIR(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 88))).body["id"].(string)
+	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	other := e.token("hosp-b/dr-b")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
+	body := `{"resourceType":"Consent","status":"active","patient":{"reference":"Patient/p"},
+	  "provision":{"actor":[{"reference":{"reference":"Practitioner/hosp-b.dr-b"}}],
+	    "action":[{"coding":[{"code":"access"}]}],"purpose":[{"code":"treatment"}],
+	    "class":[{"system":"urn:carechain:category","code":"lab"}]}}`
+	created := e.do("POST", "/fhir/Consent", tr.AccessToken, []byte(body))
+	if created.status != 201 || created.body["status"] != "active" {
+		t.Fatalf("create consent: %d %s", created.status, created.rawBody)
+	}
+	cid := created.body["id"].(string)
+	if r := e.do("GET", "/fhir/Observation/"+id, other, nil); r.status != 200 {
+		t.Fatalf("read under the FHIR consent: %d %s", r.status, r.rawBody)
+	}
+	// Only the patient grants; a bad consent names what is wrong.
+	e.do("POST", "/fhir/Consent", tok, []byte(body)).outcome(t, 422, "or a delegate they named")
+	e.do("POST", "/fhir/Consent", tr.AccessToken, []byte(`{"resourceType":"Consent","patient":{"reference":"Patient/p"}}`)).outcome(t, 400, "Consent.provision.actor")
+	if r := e.do("DELETE", "/fhir/Consent/"+cid, tr.AccessToken, nil); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.rawBody)
+	}
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "revoked")
+	if r := e.do("GET", "/fhir/Consent", tr.AccessToken, nil); !strings.Contains(string(r.rawBody), `"inactive"`) {
+		t.Fatalf("revoked consent: %s", r.rawBody)
+	}
+}

@@ -71,6 +71,8 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("GET /fhir/Group/{id}/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
+	mux.HandleFunc("POST /fhir/Consent", s.authed(s.createConsent))
+	mux.HandleFunc("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
 	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
 	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
 	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
