@@ -1,0 +1,292 @@
+package ledger
+
+import (
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
+	"github.com/carechain/carechain/tx"
+)
+
+// Consent state transitions: grants, revocations (with key rotation),
+// delegates and emergency access.
+
+func delegateKey(patient, delegate string) string { return "delegate/" + patient + "/" + delegate }
+
+// actsFor reports whether signer may manage patient's consents: the patient,
+// or a delegate the patient named.
+func actsFor(r reader, signer *carechain.Principal, patient string) *Rejection {
+	if signer.Kind == carechain.KindPatient && signer.ID == patient {
+		return nil
+	}
+	if _, err := r.Get(delegateKey(patient, signer.ID)); err == nil {
+		return nil
+	}
+	return reject(CodeUnauthorized, "only %s or a delegate they named manages their consents", patient)
+}
+
+func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
+	g := body.Grant
+	if rej := actsFor(b, c.signer, g.Patient); rej != nil {
+		return rej
+	}
+	rd, err := readerOf(b, g.Grantee)
+	if errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "grantee %s is not registered", g.Grantee)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if g.Grantee.Org != "" {
+		if _, err := getOrg(b, g.Grantee.Org); err != nil {
+			return reject(CodeInvalid, "organization %q does not exist", g.Grantee.Org)
+		}
+	}
+	reads := slices.Contains(g.Actions, consent.ActionRead)
+	if reads && len(g.Categories) == 0 {
+		return reject(CodeInvalid, "a read grant names its categories (or %q): keys are delivered per category", consent.AnyCategory)
+	}
+	g.ID = "g-" + hex.EncodeToString(c.Hash[:6])
+	if reads {
+		cats, err := patientCategories(b, g.Patient, g.Categories)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if rej := deliverWraps(b, g.Patient, rd, cats, body.Wraps); rej != nil {
+			return rej
+		}
+	} else if len(body.Wraps) > 0 {
+		return reject(CodeInvalid, "a grant without read carries no keys")
+	}
+	if err := setLogged(b, grantKey(g.Patient, g.ID), StoredGrant{Grant: g, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// deliverWraps stores, for each category with an epoch that reader cannot
+// read yet, the wrap of its current key to reader; it requires exactly those wraps.
+func deliverWraps(b *store.Block, patient, reader string, cats []string, wraps []tx.CategoryWrap) *Rejection {
+	if k, err := readerKey(b, reader); err != nil || len(k) == 0 {
+		return reject(CodeInvalid, "reader %s has no encryption key", reader)
+	}
+	byCat := map[string]tx.CategoryWrap{}
+	for _, w := range wraps {
+		byCat[w.Category] = w
+	}
+	used := 0
+	for _, cat := range cats {
+		cur, err := getEpoch(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if cur.Epoch == 0 || slices.Contains(cur.Readers, reader) {
+			continue
+		}
+		w, ok := byCat[cat]
+		if !ok || w.Epoch != cur.Epoch {
+			return reject(CodeInvalid, "missing the key of %s/%s epoch %d wrapped to %s", patient, cat, cur.Epoch, reader)
+		}
+		used++
+		if err := b.Set(wrapKey(patient, cat, cur.Epoch, reader), w.Wrapped); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		cur.Readers = addSorted(cur.Readers, reader)
+		if err := setCBOR(b, epochKey(patient, cat), cur); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	if used != len(wraps) {
+		return reject(CodeInvalid, "%d wraps given, %d needed", len(wraps), used)
+	}
+	return nil
+}
+
+// patientCategories expands a category list (possibly AnyCategory) to
+// categories, sorted; AnyCategory means the patient's categories with epochs.
+func patientCategories(r reader, patient string, cats []string) ([]string, error) {
+	if !slices.Contains(cats, consent.AnyCategory) {
+		out := slices.Clone(cats)
+		slices.Sort(out)
+		return out, nil
+	}
+	var out []string
+	prefix := "epoch/" + patient + "/"
+	err := scanKeys(r, prefix, func(key string) { out = append(out, strings.TrimPrefix(key, prefix)) })
+	return out, err
+}
+
+func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRevoke) *Rejection {
+	patient := body.Patient
+	if patient == "" {
+		patient = c.signer.ID
+	}
+	if rej := actsFor(b, c.signer, patient); rej != nil {
+		return rej
+	}
+	var sg StoredGrant
+	if err := getCBOR(b, grantKey(patient, body.GrantID), &sg); errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "%s has no grant %s", patient, body.GrantID)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if sg.Revoked {
+		return reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
+	}
+	sg.Revoked, sg.RevokedAt = true, c.now
+	if err := setLogged(b, grantKey(patient, body.GrantID), sg, tlog.KindConsent, body.GrantID+"/revoked"); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	// Every category whose readers shrink starts a new epoch.
+	cats, err := patientCategories(b, patient, sg.Categories)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return rotateShrunk(b, patient, cats, body.Rotations, c.now, "revoking "+body.GrantID)
+}
+
+// rotateShrunk requires, for each of cats whose required readers no longer
+// match its epoch's readers, exactly one rotation to a new epoch wrapped to
+// the required readers, and applies them.
+func rotateShrunk(b *store.Block, patient string, cats []string, rotations []tx.NewEpoch, now int64, what string) *Rejection {
+	rot := map[string]*tx.NewEpoch{}
+	for i := range rotations {
+		rot[rotations[i].Category] = &rotations[i]
+	}
+	used := 0
+	for _, cat := range cats {
+		cur, err := getEpoch(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if cur.Epoch == 0 {
+			continue
+		}
+		want, err := requiredReaders(b, patient, cat, now)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if slices.Equal(want, cur.Readers) {
+			continue
+		}
+		ne, ok := rot[cat]
+		if !ok {
+			return reject(CodeInvalid, "%s shrinks the readers of %s: rotate it to epoch %d wrapped to %v", what, cat, cur.Epoch+1, want)
+		}
+		used++
+		if rej := startEpoch(b, patient, cur, ne, want); rej != nil {
+			return rej
+		}
+	}
+	if used != len(rotations) {
+		return reject(CodeInvalid, "%d rotations given, %d needed", len(rotations), used)
+	}
+	return nil
+}
+
+func (a *App) applyConsentDelegate(b *store.Block, c *checked, body *tx.ConsentDelegate) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient names or removes their delegates")
+	}
+	patient := c.signer.ID
+	d, err := getPrincipal(b, body.Delegate)
+	if err != nil || d.Kind != carechain.KindPatient || d.ID == patient {
+		return reject(CodeInvalid, "delegate %s must be another registered person with their own key", body.Delegate)
+	}
+	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	_, getErr := b.Get(delegateKey(patient, body.Delegate))
+	if body.Revoke {
+		if getErr != nil {
+			return reject(CodeInvalid, "%s is not a delegate of %s", body.Delegate, patient)
+		}
+		if err := b.Delete(delegateKey(patient, body.Delegate)); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if err := logLeaf(b, tlog.KindConsent, "delegate/"+identityLogKey(body.Delegate, b.Height())+"/revoked", delegateKey(patient, body.Delegate), nil); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		return rotateShrunk(b, patient, cats, body.Rotations, c.now, "removing delegate "+body.Delegate)
+	}
+	if getErr == nil {
+		return reject(CodeInvalid, "%s is already a delegate of %s", body.Delegate, patient)
+	}
+	if err := setLogged(b, delegateKey(patient, body.Delegate), body.Delegate, tlog.KindConsent, "delegate/"+identityLogKey(body.Delegate, b.Height())); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return deliverWraps(b, patient, body.Delegate, cats, body.Wraps)
+}
+
+func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySet) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient sets their emergency rule")
+	}
+	patient := c.signer.ID
+	if err := setLogged(b, emergencyKey(patient), body.Rule, tlog.KindConsent, "emergency-rule/"+identityLogKey(patient, b.Height())); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	byOrg := map[string][]tx.CategoryWrap{}
+	for _, w := range body.Wraps {
+		byOrg[w.Org] = append(byOrg[w.Org], tx.CategoryWrap{Category: w.Category, Epoch: w.Epoch, Wrapped: w.Wrapped})
+	}
+	delivered := 0
+	for _, cat := range cats {
+		orgs, err := escrowOrgs(b, patient, cat)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		for _, o := range orgs {
+			var ws []tx.CategoryWrap
+			for _, w := range byOrg[o] {
+				if w.Category == cat {
+					ws = append(ws, w)
+				}
+			}
+			if rej := deliverWraps(b, patient, o, []string{cat}, ws); rej != nil {
+				return rej
+			}
+			delivered += len(ws)
+		}
+	}
+	if delivered != len(body.Wraps) {
+		return reject(CodeInvalid, "%d escrow wraps given, %d needed", len(body.Wraps), delivered)
+	}
+	return nil
+}
+
+func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.EmergencyInvoke) *Rejection {
+	var rule consent.EmergencyRule
+	if err := getCBOR(b, emergencyKey(body.Patient), &rule); errors.Is(err, ErrNotFound) {
+		return reject(CodeUnauthorized, "%s has set no emergency rule", body.Patient)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	org, err := getOrg(b, c.signer.Org)
+	if err != nil {
+		return reject(CodeUnauthorized, "%s belongs to no organization", c.signer.ID)
+	}
+	given := "" // the rule sees only whether a reason was given: its text is sealed to the patient
+	if len(body.SealedReason) > 0 {
+		given = "(sealed to the patient)"
+	}
+	g, err := rule.Authorize(c.signer, org.Type, given, c.now)
+	if err != nil {
+		return reject(CodeUnauthorized, "emergency access for %s refused: %v", c.signer.ID, err)
+	}
+	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
+	g.Patient = body.Patient
+	if err := setLogged(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, SealedReason: body.SealedReason, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
