@@ -321,8 +321,8 @@ func TestConsentScenario(t *testing.T) {
 	if err := w.svc[0].InvokeEmergency(ctx, w.signers["pharm-e/ph"], w.patient.ID, "checking a prescription"); !errors.Is(err, records.ErrRejected) {
 		t.Fatalf("pharmacist emergency: %v", err)
 	}
-	// The reason is on the ledger only sealed to the patient.
-	grants, _ := w.nodes[0].App().Grants(w.patient.ID)
+	// The reason is on the ledger only sealed to the patient (node1 took the invocation).
+	grants, _ := w.nodes[1].App().Grants(w.patient.ID)
 	var sealedReason []byte
 	for _, g := range grants {
 		if g.Emergency {
