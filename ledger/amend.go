@@ -291,16 +291,7 @@ func (a *App) Proposal(id string) (*Proposal, error) {
 
 // Proposals lists proposals by ID.
 func (a *App) Proposals() ([]Proposal, error) {
-	var out []Proposal
-	err := a.scan("proposal/", 0, func(val []byte) error {
-		var p Proposal
-		if err := unmarshalState(val, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
+	return scanAt[Proposal](a, "proposal/", 0)
 }
 
 // Waiting lists the open proposals that signer could approve now.

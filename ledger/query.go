@@ -56,32 +56,16 @@ func (a *App) Principal(id string, height int64) (*carechain.Principal, error) {
 
 // Principals lists principals as of height, by ID. A non-empty org keeps only its members.
 func (a *App) Principals(org string, height int64) ([]carechain.Principal, error) {
-	var out []carechain.Principal
-	err := a.scan(principalKey(""), height, func(v []byte) error {
-		var p carechain.Principal
-		if err := unmarshalState(v, &p); err != nil {
-			return err
-		}
-		if org == "" || p.Org == org {
-			out = append(out, p)
-		}
-		return nil
-	})
-	return out, err
+	ps, err := scanAt[carechain.Principal](a, principalKey(""), height)
+	if org != "" {
+		ps = slices.DeleteFunc(ps, func(p carechain.Principal) bool { return p.Org != org })
+	}
+	return ps, err
 }
 
 // Organizations lists organizations as of height, by ID.
 func (a *App) Organizations(height int64) ([]carechain.Organization, error) {
-	var out []carechain.Organization
-	err := a.scan(orgKey(""), height, func(v []byte) error {
-		var o carechain.Organization
-		if err := unmarshalState(v, &o); err != nil {
-			return err
-		}
-		out = append(out, o)
-		return nil
-	})
-	return out, err
+	return scanAt[carechain.Organization](a, orgKey(""), height)
 }
 
 // NextNonce returns the lowest nonce a new transaction of signer may use, as of the last commit.
@@ -107,17 +91,13 @@ func (a *App) Tx(hash [32]byte) (*TxStatus, error) {
 	return &st, nil
 }
 
-func (a *App) scan(prefix string, height int64, fn func(v []byte) error) error {
+// scanAt decodes every value under prefix as of height (0: latest).
+func scanAt[T any](a *App, prefix string, height int64) ([]T, error) {
 	v, err := a.view(height)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return a.store.Scan(prefix, v.height, func(key string, val []byte) error {
-		if !strings.HasPrefix(key, prefix) {
-			return errors.New("scan out of range")
-		}
-		return fn(val)
-	})
+	return scanValues[T](v, prefix)
 }
 
 // Record returns a record's head as of height.
@@ -180,15 +160,7 @@ var ErrTampered = errors.New("stored data was altered")
 
 // RecordVersions lists every version of a record, oldest first.
 func (a *App) RecordVersions(id string) ([]RecordVersion, error) {
-	var out []RecordVersion
-	err := a.scan("version/"+id+"/", 0, func(val []byte) error {
-		var rv RecordVersion
-		if err := unmarshalState(val, &rv); err != nil {
-			return err
-		}
-		out = append(out, rv)
-		return nil
-	})
+	out, err := scanAt[RecordVersion](a, "version/"+id+"/", 0)
 	if err == nil && len(out) == 0 {
 		return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
 	}
@@ -281,15 +253,7 @@ func (a *App) Organization(id string) (*carechain.Organization, error) {
 
 // AuditEntries lists a patient's anchored access events, newest first.
 func (a *App) AuditEntries(patient string) ([]AuditEntry, error) {
-	var out []AuditEntry
-	err := a.scan("audit/"+patient+"/", 0, func(val []byte) error {
-		var e AuditEntry
-		if err := unmarshalState(val, &e); err != nil {
-			return err
-		}
-		out = append(out, e)
-		return nil
-	})
+	out, err := scanAt[AuditEntry](a, "audit/"+patient+"/", 0)
 	slices.Reverse(out)
 	return out, err
 }

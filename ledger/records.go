@@ -125,16 +125,7 @@ func readerKey(r reader, id string) ([]byte, error) {
 }
 
 func grantsOf(r reader, patient string) ([]StoredGrant, error) {
-	var out []StoredGrant
-	err := scanReader(r, "grant/"+patient+"/", func(v []byte) error {
-		var g StoredGrant
-		if err := unmarshalState(v, &g); err != nil {
-			return err
-		}
-		out = append(out, g)
-		return nil
-	})
-	return out, err
+	return scanValues[StoredGrant](r, "grant/"+patient+"/")
 }
 
 func plainGrants(gs []StoredGrant) []consent.Grant {
@@ -207,17 +198,13 @@ func escrowOrgs(r reader, patient, category string) ([]string, error) {
 	if len(rule.Categories) > 0 && !slices.Contains(rule.Categories, category) {
 		return nil, nil
 	}
+	orgs, err := scanValues[carechain.Organization](r, orgKey(""))
 	var out []string
-	err := scanReader(r, "org/", func(v []byte) error {
-		var o carechain.Organization
-		if err := unmarshalState(v, &o); err != nil {
-			return err
-		}
+	for _, o := range orgs {
 		if len(o.EncryptionKey) > 0 && (len(rule.OrgTypes) == 0 || slices.Contains(rule.OrgTypes, o.Type)) {
 			out = append(out, o.ID)
 		}
-		return nil
-	})
+	}
 	return out, err
 }
 

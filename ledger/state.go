@@ -39,9 +39,18 @@ func (v heightView) Scan(prefix string, fn func(key string, val []byte) error) e
 	return v.s.Scan(prefix, v.height, fn)
 }
 
-// scanReader calls fn with each value under prefix, in key order.
-func scanReader(r reader, prefix string, fn func(val []byte) error) error {
-	return r.Scan(prefix, func(_ string, v []byte) error { return fn(v) })
+// scanValues decodes every value under prefix, in key order.
+func scanValues[T any](r reader, prefix string) ([]T, error) {
+	var out []T
+	err := r.Scan(prefix, func(_ string, v []byte) error {
+		var x T
+		if err := unmarshalState(v, &x); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
 }
 
 // scanKeys calls fn with each key under prefix, in key order.
