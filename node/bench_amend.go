@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -29,16 +28,11 @@ type AmendBenchReport struct {
 // `parallel` proposals in flight.
 func BenchAmend(ctx context.Context, proposals, parallel int) (AmendBenchReport, error) {
 	rep := AmendBenchReport{Proposals: proposals}
-	dir, err := os.MkdirTemp("", "carechain-bench-amend-")
+	bn, err := startRecordsBench(ctx, "carechain-bench-amend")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	bn, err := startRecordsBench(ctx, Home(dir+"/amend"), "carechain-bench-amend")
-	if err != nil {
-		return rep, err
-	}
-	defer bn.node.Stop()
+	defer bn.Close()
 	svc := bn.svc
 	signer := func(id string) records.Signer {
 		_, k, _ := ed25519.GenerateKey(nil)

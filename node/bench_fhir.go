@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -35,16 +34,11 @@ type FHIRBenchReport struct {
 // concurrent creates, reads and patient searches over loopback HTTP.
 func BenchFHIR(ctx context.Context, patients, perPatient, creates, reads, searches int) (FHIRBenchReport, error) {
 	rep := FHIRBenchReport{Patients: patients, PerPatient: perPatient}
-	dir, err := os.MkdirTemp("", "carechain-bench-fhir-")
+	bn, err := startRecordsBench(ctx, "carechain-bench-fhir")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	bn, err := startRecordsBench(ctx, Home(dir+"/fhir"), "carechain-bench-fhir")
-	if err != nil {
-		return rep, err
-	}
-	defer bn.node.Stop()
+	defer bn.Close()
 	n, svc := bn.node, bn.svc
 	_, drKey, _ := ed25519.GenerateKey(nil)
 	dr := records.Signer{ID: "bench/dr", Key: drKey}

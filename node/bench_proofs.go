@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -31,23 +30,12 @@ type ProofsBenchReport struct {
 // generation and offline verification, stops the node and times VerifyHome.
 func BenchProofs(ctx context.Context, n, proofs int) (ProofsBenchReport, error) {
 	rep := ProofsBenchReport{Records: n}
-	dir, err := os.MkdirTemp("", "carechain-bench-proofs-")
+	bn, err := startRecordsBench(ctx, "carechain-bench-proofs")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	h := Home(dir + "/proofs")
-	bn, err := startRecordsBench(ctx, h, "carechain-bench-proofs")
-	if err != nil {
-		return rep, err
-	}
-	nd, svc, admin, chainID := bn.node, bn.svc, bn.admin.Key, bn.chainID
-	stopped := false
-	defer func() {
-		if !stopped {
-			nd.Stop()
-		}
-	}()
+	defer bn.Close()
+	nd, svc, admin, chainID, h := bn.node, bn.svc, bn.admin.Key, bn.chainID, bn.home
 	_, drKey, _ := ed25519.GenerateKey(nil)
 	dr := records.Signer{ID: "bench/dr", Key: drKey}
 	pek, err := seal.GenerateKey()
@@ -134,7 +122,6 @@ func BenchProofs(ctx context.Context, n, proofs int) (ProofsBenchReport, error) 
 		}
 	}
 	rep.VerifyPerSecond = float64(len(bundles)) / time.Since(begin).Seconds()
-	stopped = true
 	if err := nd.Stop(); err != nil {
 		return rep, err
 	}

@@ -77,16 +77,11 @@ func BenchRecords(ctx context.Context, opts RecordsBenchOptions) (RecordsBenchRe
 	}
 	rep.Ceiling = ceiling.Ceiling
 
-	dir, err := os.MkdirTemp("", "carechain-bench-records-")
+	bn, err := startRecordsBench(ctx, "carechain-bench-records")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	bn, err := startRecordsBench(ctx, Home(dir+"/records"), "carechain-bench-records")
-	if err != nil {
-		return rep, err
-	}
-	defer bn.node.Stop()
+	defer bn.Close()
 	n, svc, admin, chainID := bn.node, bn.svc, bn.admin, bn.chainID
 
 	// Setup (untimed): authors, patients, and one record each, which starts
@@ -203,9 +198,29 @@ type recordsBench struct {
 	svc     *records.Service
 	admin   records.Signer
 	chainID string
+	home    Home
+	dir     string
 }
 
-func startRecordsBench(ctx context.Context, h Home, chainID string) (*recordsBench, error) {
+// Close stops the node (a no-op if it is stopped) and removes its home.
+func (b *recordsBench) Close() {
+	b.node.Stop()
+	os.RemoveAll(b.dir)
+}
+
+// startRecordsBench starts the bench node in a new temporary home; Close
+// removes it.
+func startRecordsBench(ctx context.Context, chainID string) (_ *recordsBench, err error) {
+	dir, err := os.MkdirTemp("", chainID+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	h := Home(dir + "/node")
 	orgKey, err := seal.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -240,7 +255,7 @@ func startRecordsBench(ctx context.Context, h Home, chainID string) (*recordsBen
 		n.Stop()
 		return nil, err
 	}
-	return &recordsBench{node: n, svc: svc, admin: admin, chainID: chainID}, nil
+	return &recordsBench{node: n, svc: svc, admin: admin, chainID: chainID, home: h, dir: dir}, nil
 }
 
 func allAccepted(outs []ledger.Outcome, err error) error {
