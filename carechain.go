@@ -4,7 +4,7 @@
 //
 // The other packages implement the system around these types: tx encodes and
 // signs transactions, ledger executes them, store persists state, node runs a
-// CometBFT node, api serves HTTP. Nothing here does I/O.
+// CometBFT node, nodeapi and fhirrest serve HTTP. Nothing here does I/O.
 package carechain
 
 import (

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhirapi"
+	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -84,7 +84,7 @@ func BenchFHIR(ctx context.Context, patients, perPatient, creates, reads, search
 	}
 	mux := http.NewServeMux()
 	base := "http://" + l.Addr().String()
-	fhirapi.Register(mux, fhirapi.Options{App: n.App(), Records: svc, Custodian: cust, BaseURL: base})
+	fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: cust, BaseURL: base})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	defer srv.Close()
@@ -178,7 +178,7 @@ func fhirObservation(patient, i int) []byte {
 
 // benchToken gets an access token with a client assertion.
 func benchToken(base string, s records.Signer) (string, error) {
-	assertion, err := fhirapi.ClientAssertion(s.ID, s.Key, base+"/auth/token")
+	assertion, err := fhirrest.ClientAssertion(s.ID, s.Key, base+"/auth/token")
 	if err != nil {
 		return "", err
 	}

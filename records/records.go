@@ -31,7 +31,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
-	"github.com/carechain/carechain/fhir"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -99,7 +99,7 @@ type Options struct {
 type Service struct {
 	chain     Chain
 	keys      *Keyring
-	validator *fhir.Validator
+	validator *fhirjson.Validator
 	evaluator *consent.Evaluator
 	node      string
 	log       *slog.Logger
@@ -121,7 +121,7 @@ type epochRef struct {
 
 // New returns a service for chain using keys.
 func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
-	v, err := fhir.NewValidator()
+	v, err := fhirjson.NewValidator()
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ type PutResult struct {
 
 // Put validates a FHIR R4 resource and writes it, encrypted, as the next
 // version of recordID (a new record if it does not exist) for patient, signed
-// by author. An invalid resource is a *fhir.ValidationError naming the path.
+// by author. An invalid resource is a *fhirjson.ValidationError naming the path.
 //
 // Writes that race with a new epoch of the same patient and category (one
 // started by another writer) are rebuilt under the new epoch and retried;
@@ -354,7 +354,7 @@ func (s *Service) buildPut(author Signer, patient, category, recordID string, ve
 	if err != nil {
 		return nil, err
 	}
-	canonical, err := fhir.Canonical(resource)
+	canonical, err := fhirjson.Canonical(resource)
 	if err != nil {
 		return nil, err
 	}

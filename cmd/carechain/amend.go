@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -32,7 +32,7 @@ them, review it, and approve or reject. Signing keys come from the keystore
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			ps, err := api.NewClient(nodeAddr).Proposals(ctx, waiting)
+			ps, err := nodeapi.NewClient(nodeAddr).Proposals(ctx, waiting)
 			if err != nil {
 				return err
 			}
@@ -55,13 +55,13 @@ them, review it, and approve or reject. Signing keys come from the keystore
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			if !content {
-				p, err := api.NewClient(showNode).Proposal(ctx, args[0])
+				p, err := nodeapi.NewClient(showNode).Proposal(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				return c.printJSON(p)
 			}
-			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				pc, err := cl.ProposalContent(ctx, args[0])
 				if err != nil {
 					return err
@@ -82,7 +82,7 @@ them, review it, and approve or reject. Signing keys come from the keystore
 		Use: "approve ID", Short: "Approve a proposal (your signature covers its content hash)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.submit(cmd.Context(), &as, tx.TypeAmendApprove, func(string, uint64) (any, error) {
-				p, err := api.NewClient(as.nodeAddr).Proposal(cmd.Context(), args[0])
+				p, err := nodeapi.NewClient(as.nodeAddr).Proposal(cmd.Context(), args[0])
 				if err != nil {
 					return nil, err
 				}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -39,7 +39,7 @@ func TestCrashKeepsCommittedTxs(t *testing.T) {
 
 	p := startProcess(t, nil, "start", "--home", home)
 	waitHealthy(t, p, addr, time.Minute)
-	cl := api.NewClient(addr)
+	cl := nodeapi.NewClient(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

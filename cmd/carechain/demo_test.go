@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/demo"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 )
 
 // TestDemoStartsReusesAndStopsCleanly runs `carechain demo` twice on one home:
@@ -78,12 +78,12 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := func(id string) *api.Client {
+	as := func(id string) *nodeapi.Client {
 		k, err := ks.Unlock(demo.KeyName(id), []byte(demo.Passphrase))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return api.NewClient(addr).As(id, k)
+		return nodeapi.NewClient(addr).As(id, k)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -117,7 +117,7 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 		t.Fatalf("FHIR search with a CLI token: HTTP %d %+v", resp.StatusCode, bundle)
 	}
 	// The demo's open correction: four signers through the CLI commit it.
-	ps, err := api.NewClient(addr).Proposals(ctx, "st-mary/ms-reyes")
+	ps, err := nodeapi.NewClient(addr).Proposals(ctx, "st-mary/ms-reyes")
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("proposals waiting for the hospital authority: %+v %v", ps, err)
 	}
@@ -127,7 +127,7 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 			t.Fatalf("approval %d: %s", i, out)
 		}
 	}
-	if p, err := api.NewClient(addr).Proposal(ctx, ps[0].ID); err != nil || p.Status != "committed" {
+	if p, err := nodeapi.NewClient(addr).Proposal(ctx, ps[0].ID); err != nil || p.Status != "committed" {
 		t.Fatalf("after four approvals: %+v %v", p, err)
 	}
 	if out := mustRun(t, nil, "amend", "list", "--node", addr); !strings.Contains(out, "committed") || !strings.Contains(out, "4/4") {

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -36,7 +36,7 @@ func (c *cli) identityCmd() *cobra.Command {
 		Short: "Show one principal as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := api.NewClient(nodeAddr).Principal(cmd.Context(), args[0], height)
+			p, err := nodeapi.NewClient(nodeAddr).Principal(cmd.Context(), args[0], height)
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func (c *cli) identityCmd() *cobra.Command {
 		Short: "List principals",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ps, err := api.NewClient(nodeAddr).Principals(cmd.Context(), org, height)
+			ps, err := nodeapi.NewClient(nodeAddr).Principals(cmd.Context(), org, height)
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func (c *cli) identityCmd() *cobra.Command {
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			os, err := api.NewClient(nodeAddr).Organizations(cmd.Context(), height)
+			os, err := nodeapi.NewClient(nodeAddr).Organizations(cmd.Context(), height)
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func
 	if err != nil {
 		return err
 	}
-	cl := api.NewClient(s.nodeAddr)
+	cl := nodeapi.NewClient(s.nodeAddr)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)

@@ -15,11 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
-	"github.com/carechain/carechain/fhirapi"
+	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 )
 
@@ -224,9 +224,9 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		return fmt.Errorf("http listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewHandler(n, api.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}))
+	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}))
 	if keys != nil {
-		fhirapi.Register(mux, fhirapi.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
+		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 			BaseURL: "http://" + l.Addr().String(), Logger: logger})
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

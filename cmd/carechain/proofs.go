@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/proof"
 )
 
@@ -33,7 +33,7 @@ the log at one height is a prefix of the log at a later one.`,
 	fetch := func(cmd *cobra.Command, path string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		defer cancel()
-		b, err := api.NewClient(nodeAddr).Raw(ctx, path)
+		b, err := nodeapi.NewClient(nodeAddr).Raw(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (c *cli) validatorsCmd() *cobra.Command {
 		Short: "Write the consortium's validator set, the trust anchor for verify-proof",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := api.NewClient(nodeAddr).Raw(cmd.Context(), "/v1/validators")
+			b, err := nodeapi.NewClient(nodeAddr).Raw(cmd.Context(), "/v1/validators")
 			if err != nil {
 				return err
 			}

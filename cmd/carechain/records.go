@@ -9,16 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carechain/carechain/api"
+	"github.com/carechain/carechain/nodeapi"
 )
 
 // signedClient unlocks the --as key and returns a client that signs requests with it.
-func (c *cli) signedClient(s *signerFlags) (*api.Client, error) {
+func (c *cli) signedClient(s *signerFlags) (*nodeapi.Client, error) {
 	key, err := c.unlock(s)
 	if err != nil {
 		return nil, err
 	}
-	return api.NewClient(s.nodeAddr).As(s.as, key), nil
+	return nodeapi.NewClient(s.nodeAddr).As(s.as, key), nil
 }
 
 func (c *cli) recordCmd() *cobra.Command {
@@ -38,7 +38,7 @@ attempt, allowed or denied, goes into the patient's access log.`,
 		Short: "Print one version (default: the latest) as FHIR JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				r, err := cl.Record(ctx, args[0], version, purpose)
 				if err != nil {
 					return err
@@ -53,7 +53,7 @@ attempt, allowed or denied, goes into the patient's access log.`,
 		Short: "Print every version, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				rs, err := cl.RecordHistory(ctx, args[0], purpose)
 				if err != nil {
 					return err
@@ -68,7 +68,7 @@ attempt, allowed or denied, goes into the patient's access log.`,
 		Short: "List a patient's records that you may read",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				heads, err := cl.Records(ctx, patient, purpose)
 				if err != nil {
 					return err
@@ -94,7 +94,7 @@ attempt, allowed or denied, goes into the patient's access log.`,
 }
 
 // withSigned runs fn with a client signing as the command's --as principal.
-func (c *cli) withSigned(cmd *cobra.Command, fn func(context.Context, *api.Client) error) error {
+func (c *cli) withSigned(cmd *cobra.Command, fn func(context.Context, *nodeapi.Client) error) error {
 	s := &signerFlags{}
 	s.home, _ = cmd.Flags().GetString("home")
 	s.dir, _ = cmd.Flags().GetString("keys-dir")
@@ -138,7 +138,7 @@ custodial key, and only for a request signed by the patient (--as defaults to
 			if as, _ := cmd.Flags().GetString("as"); as == "" {
 				cmd.Flags().Set("as", patient)
 			}
-			return c.withSigned(cmd, func(ctx context.Context, cl *api.Client) error {
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				events, err := cl.AuditLog(ctx, patient)
 				if err != nil {
 					return err

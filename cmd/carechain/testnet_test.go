@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -25,7 +25,7 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "tn")
 	mustRun(t, passEnv(testPassphrase), "testnet", "--validators", "4", "--dir", dir, "--chain-id", "tn-test", "--base-port", "0")
-	clients := make([]*api.Client, 4)
+	clients := make([]*nodeapi.Client, 4)
 	for i := range clients {
 		h := node.Home(filepath.Join(dir, fmt.Sprintf("node%d", i)))
 		cfg, err := h.LoadConfig()
@@ -33,7 +33,7 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		startProcess(t, nil, "start", "--home", string(h))
-		clients[i] = api.NewClient(cfg.HTTPAddr)
+		clients[i] = nodeapi.NewClient(cfg.HTTPAddr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -98,7 +98,7 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 }
 
 // waitAllSynced waits until every node answers and has left block sync.
-func waitAllSynced(t *testing.T, ctx context.Context, clients []*api.Client) {
+func waitAllSynced(t *testing.T, ctx context.Context, clients []*nodeapi.Client) {
 	t.Helper()
 	for _, cl := range clients {
 		for {

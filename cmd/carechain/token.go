@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carechain/carechain/fhirapi"
+	"github.com/carechain/carechain/fhirrest"
 )
 
 func (c *cli) tokenCmd() *cobra.Command {
@@ -35,7 +35,7 @@ access token. Use it as a bearer token:
 				base = "http://" + base
 			}
 			tokenURL := strings.TrimRight(base, "/") + "/auth/token"
-			assertion, err := fhirapi.ClientAssertion(s.as, key, tokenURL)
+			assertion, err := fhirrest.ClientAssertion(s.as, key, tokenURL)
 			if err != nil {
 				return err
 			}

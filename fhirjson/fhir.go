@@ -1,4 +1,4 @@
-// Package fhir validates FHIR R4 resources (JSON) against the official HL7
+// Package fhirjson validates FHIR R4 resources (JSON) against the official HL7
 // FHIR R4 JSON schema before carechain encrypts and stores them.
 //
 // The schema (schema/fhir.r4.schema.json, see schema/README.md for its
@@ -27,7 +27,7 @@
 // Error messages never contain resource values (resources are health data):
 // they name the failing path, the kind of failure, and where relevant what
 // the schema allows (enum values, JSON types).
-package fhir
+package fhirjson
 
 import (
 	"bytes"

@@ -1,9 +1,9 @@
-// Package api serves a carechain node over HTTP: the ledger's JSON API
+// Package nodeapi serves a carechain node over HTTP: the ledger's JSON API
 // (/v1/…), /healthz and Prometheus /metrics. One listener per node carries
 // them all (and, in later issues, FHIR and the portal).
 //
 // Handlers never log request bodies: they may carry health data.
-package api
+package nodeapi
 
 import (
 	"context"

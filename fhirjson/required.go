@@ -1,4 +1,4 @@
-package fhir
+package fhirjson
 
 // requiredElements lists, per resource type, the top-level elements whose
 // FHIR R4 cardinality is 1..1 or 1..* but which the HL7 JSON schema does not

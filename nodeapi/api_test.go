@@ -1,4 +1,4 @@
-package api_test
+package nodeapi_test
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/api"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -67,7 +67,7 @@ func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(n, api.Options{Metrics: n.Metrics()}))
+	srv := httptest.NewServer(nodeapi.NewHandler(n, nodeapi.Options{Metrics: n.Metrics()}))
 	t.Cleanup(srv.Close)
 	return n, srv
 }
@@ -109,7 +109,7 @@ func call(t *testing.T, ctx context.Context, method, url string, body []byte, wa
 
 func TestAPI(t *testing.T) {
 	_, srv := startServer(t)
-	cl := api.NewClient(srv.URL)
+	cl := nodeapi.NewClient(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin := func(nonce uint64, id string, seed byte) []byte {
@@ -118,7 +118,7 @@ func TestAPI(t *testing.T) {
 
 	t.Run("health and status", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/v1/status"} {
-			var st api.Status
+			var st nodeapi.Status
 			call(t, ctx, "GET", srv.URL+path, nil, http.StatusOK, &st)
 			if st.ChainID != testChain || st.Height < 1 || !hexHash.MatchString(st.AppHash) || st.Syncing {
 				t.Errorf("%s: %+v", path, st)
@@ -211,7 +211,7 @@ func TestAPI(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				var r api.TxResponse
+				var r nodeapi.TxResponse
 				call(t, ctx, "POST", srv.URL+"/v1/txs", c.raw, http.StatusUnprocessableEntity, &r)
 				sum := sha256.Sum256(c.raw)
 				if r.Code != c.code || r.Reason != c.reason || r.Stage != ledger.StageCheck || r.Hash != hex.EncodeToString(sum[:]) || r.Height != 0 || r.Log == "" {
@@ -229,7 +229,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("body too large", func(t *testing.T) {
-		var e api.Error
+		var e nodeapi.Error
 		call(t, ctx, "POST", srv.URL+"/v1/txs", make([]byte, tx.MaxTxBytes+1), http.StatusRequestEntityTooLarge, &e)
 		if e.Error == "" {
 			t.Error("413 without an error message")
@@ -250,7 +250,7 @@ func TestAPI(t *testing.T) {
 			{"/v1/organizations?height=abc", http.StatusBadRequest},
 		}
 		for _, c := range cases {
-			var e api.Error
+			var e nodeapi.Error
 			call(t, ctx, "GET", srv.URL+c.path, nil, c.want, &e)
 			if e.Error == "" {
 				t.Errorf("%s: no error message", c.path)
@@ -301,7 +301,7 @@ func TestAPI(t *testing.T) {
 			t.Errorf("empty list: %s", b)
 		}
 		// The exact bytes of the committed registration again: not retryable, so not 503.
-		var e api.Error
+		var e nodeapi.Error
 		call(t, ctx, "POST", srv.URL+"/v1/txs", raw, http.StatusConflict, &e)
 		if !strings.Contains(e.Error, "already received") {
 			t.Errorf("resent tx: %+v", e)

@@ -1,4 +1,4 @@
-package fhirapi
+package fhirrest
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhir"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -121,7 +121,7 @@ func lastUpdated(v ledger.RecordVersion) time.Time { return time.Unix(v.Time, 0)
 
 func (s *server) supported(w http.ResponseWriter, typ string) bool {
 	if _, ok := clinicalTypes[typ]; !ok {
-		if fhir.IsResourceType(typ) {
+		if fhirjson.IsResourceType(typ) {
 			s.fail(w, http.StatusNotFound, "not-supported", notSupported(typ))
 		} else {
 			s.fail(w, http.StatusNotFound, "not-supported", fmt.Errorf("unknown resource type %q", typ))
@@ -256,7 +256,7 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id
 		return
 	}
 	res, err := s.Records.Put(r.Context(), signer, patient, categoryOf(r, typ, info), id, b)
-	var verr *fhir.ValidationError
+	var verr *fhirjson.ValidationError
 	if errors.As(err, &verr) {
 		var paths []string
 		for _, is := range verr.Issues {

@@ -1,4 +1,4 @@
-package api
+package nodeapi
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package fhirapi
+package fhirrest
 
 import (
 	"bytes"

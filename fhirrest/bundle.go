@@ -1,4 +1,4 @@
-package fhirapi
+package fhirrest
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhir"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/records"
 )
 
@@ -191,7 +191,7 @@ func location(base, typ, id string, version uint64) string {
 // outcomeOf maps an error to a status and an OperationOutcome body.
 func (s *server) outcomeOf(err error) (int, json.RawMessage) {
 	status, code := http.StatusInternalServerError, "exception"
-	var verr *fhir.ValidationError
+	var verr *fhirjson.ValidationError
 	var denied *records.DeniedError
 	var paths []string
 	switch {

@@ -1,4 +1,4 @@
-package fhirapi_test
+package fhirrest_test
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhirapi"
+	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
@@ -116,7 +116,7 @@ func setup(t *testing.T) *env {
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	fhirapi.Register(mux, fhirapi.Options{App: n.App(), Records: svc, Custodian: cust, Keystore: ks, BaseURL: e.srv.URL})
+	fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: cust, Keystore: ks, BaseURL: e.srv.URL})
 	return e
 }
 
@@ -249,7 +249,7 @@ func TestFHIRInteractions(t *testing.T) {
 	e.do("POST", "/fhir/Observation", tok, invalid).outcome(t, 400, "Observation.status")
 	e.do("GET", "/fhir/Observation/nope", tok, nil).outcome(t, 404, "not found")
 	e.do("GET", "/fhir/Basic?patient=Patient/p", tok, nil).outcome(t, 404, "not supported")
-	e.do("POST", "/fhir/Observation", tok, bytes.Repeat([]byte("x"), fhirapi.MaxBody+1)).outcome(t, 413, "over")
+	e.do("POST", "/fhir/Observation", tok, bytes.Repeat([]byte("x"), fhirrest.MaxBody+1)).outcome(t, 413, "over")
 	e.do("POST", "/fhir/Observation", tok, []byte(`{"resourceType":"Condition"}`)).outcome(t, 400, "does not match")
 	if h, _ := e.n.App().Record(id, 0); h.Latest != 2 {
 		t.Fatalf("a failed request changed the record: %+v", h)

@@ -1,4 +1,4 @@
-// Package fhirapi is carechain's FHIR R4 (4.0.1) REST API: JSON over HTTP
+// Package fhirrest is carechain's FHIR R4 (4.0.1) REST API: JSON over HTTP
 // under /fhir, with SMART backend-services authentication (/auth/token) and
 // the ledger's consent and access log applied to every request.
 //
@@ -8,7 +8,7 @@
 // Writes are signed with the requester's key, which this node keeps
 // (records.Custodian). Search runs in memory over what the requester may
 // read: no index with health data ever reaches disk.
-package fhirapi
+package fhirrest
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package fhir
+package fhirjson
 
 import (
 	"encoding/json"
