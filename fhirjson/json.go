@@ -2,36 +2,10 @@ package fhirjson
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-)
-
-// Limits applied to untrusted input before it reaches the schema validator.
-const (
-	// MaxResourceSize is the largest resource, in bytes, that Validate and
-	// Canonical accept.
-	MaxResourceSize = 4 << 20
-	// MaxDepth is the deepest nesting of JSON objects and arrays accepted.
-	// The resource object itself is depth 1.
-	MaxDepth = 64
-)
-
-// Sentinel errors. A *ValidationError returned for a rejected input unwraps
-// to exactly one of these (errors.Is), so callers can classify failures
-// without parsing messages.
-var (
-	ErrTooLarge            = errors.New("fhir: resource too large")
-	ErrMalformedJSON       = errors.New("fhir: malformed JSON")
-	ErrDuplicateKey        = errors.New("fhir: duplicate object key")
-	ErrTooDeep             = errors.New("fhir: nesting too deep")
-	ErrNotObject           = errors.New("fhir: resource is not a JSON object")
-	ErrUnknownResourceType = errors.New("fhir: missing or unknown resourceType")
-	ErrSchema              = errors.New("fhir: resource does not conform to the FHIR R4 schema")
 )
 
 // parseError is produced by the parser. It never carries input bytes: only a
@@ -395,106 +369,21 @@ func hex4(d []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// appendCanonical appends v as compact JSON with object keys sorted by their
-// UTF-8 bytes. Numbers keep their original literal text; strings are
-// re-escaped minimally (", \, and control characters only).
-func appendCanonical(b []byte, v any) []byte {
-	switch v := v.(type) {
+func jsonTypeName(v any) string {
+	switch v.(type) {
 	case nil:
-		return append(b, "null"...)
+		return "null"
 	case bool:
-		if v {
-			return append(b, "true"...)
-		}
-		return append(b, "false"...)
+		return "boolean"
 	case json.Number:
-		return append(b, v...)
+		return "number"
 	case string:
-		return appendString(b, v)
+		return "string"
 	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendCanonical(b, e)
-		}
-		return append(b, ']')
+		return "array"
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendCanonical(b, v[k])
-		}
-		return append(b, '}')
+		return "object"
 	default:
-		// parseJSON produces no other types.
-		panic(fmt.Sprintf("fhir: unexpected JSON value type %T", v))
-	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// safeName reports whether an object key may be shown in an error path.
-// Keys come from untrusted input, so only short identifier-like names (which
-// is what every FHIR element name is) are echoed.
-func safeName(k string) bool {
-	if k == "" || len(k) > 64 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func writeName(sb *strings.Builder, k string) {
-	sb.WriteByte('.')
-	if safeName(k) {
-		sb.WriteString(k)
-	} else {
-		sb.WriteString("<invalid-name>")
+		return "unknown"
 	}
 }
