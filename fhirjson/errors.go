@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/carechain/carechain"
 )
 
 // Sentinel errors. A *ValidationError returned for a rejected input unwraps
@@ -77,6 +79,18 @@ func (e *ValidationError) Unwrap() error {
 	}
 	return e.sentinel
 }
+
+// ErrorKind classifies the failure for carechain.KindOf, so the HTTP layers
+// map it to a status in one place: over MaxResourceSize is KindTooLarge;
+// anything else is input that is not valid FHIR JSON, KindMalformed.
+func (e *ValidationError) ErrorKind() carechain.ErrorKind {
+	if errors.Is(e, ErrTooLarge) {
+		return carechain.KindTooLarge
+	}
+	return carechain.KindMalformed
+}
+
+var _ carechain.Kinded = (*ValidationError)(nil)
 
 func singleIssue(sentinel error, rt, path, msg string) *ValidationError {
 	return &ValidationError{ResourceType: rt, Issues: []Issue{{Path: path, Message: msg}}, sentinel: sentinel}

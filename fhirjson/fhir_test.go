@@ -361,7 +361,7 @@ func TestInvalidResources(t *testing.T) {
 		{
 			name:  "too large",
 			input: tooLarge,
-			kind:  ErrTooLarge, path: "", msg: "larger than the 4194304 byte limit",
+			kind:  ErrTooLarge, path: "", msg: fmt.Sprintf("larger than the %d byte limit", MaxResourceSize),
 		},
 		{
 			name:  "duplicate key",
@@ -857,10 +857,14 @@ func TestResourceListLinear(t *testing.T) {
 		t.Fatalf("nested contained depth %d took %v", depth, d)
 	}
 
-	// A Bundle of 1000 one-KiB Observations (about 1 MiB).
-	entries := make([]string, 1000)
+	// A Bundle of one-KiB Observations, as many as MaxResourceSize allows
+	// (about 1000).
+	entry := func(i int) string {
+		return `{"fullUrl":"urn:uuid:00000000-0000-0000-0000-` + fmt.Sprintf("%012d", i) + `","resource":` + observation1K + `}`
+	}
+	entries := make([]string, (MaxResourceSize-100)/(len(entry(0))+1))
 	for i := range entries {
-		entries[i] = `{"fullUrl":"urn:uuid:00000000-0000-0000-0000-` + fmt.Sprintf("%012d", i) + `","resource":` + observation1K + `}`
+		entries[i] = entry(i)
 	}
 	bundle := []byte(`{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`)
 	start = time.Now()
