@@ -1,6 +1,12 @@
 // Package fhirjson validates FHIR R4 resources (JSON) against the official HL7
 // FHIR R4 JSON schema before carechain encrypts and stores them.
 //
+// Parse is the way in for a write: it parses a resource once, validates it,
+// and returns a *Resource that callers read (Type, ID, Reference,
+// CodingCodes), adjust (SetID, DropMeta) and encode (Canonical) without
+// parsing the JSON again. Validate and Canonical do one of those each, with
+// one parse per call.
+//
 // The schema (schema/fhir.r4.schema.json, see schema/README.md for its
 // provenance) is embedded and compiled once, lazily, on first use. A resource
 // is validated against the definition for its own resourceType
