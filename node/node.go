@@ -56,17 +56,18 @@ type StartOptions struct {
 	Logger *slog.Logger // nil: discard
 	// HTTPAddr, if set, overrides the configured HTTP address (not written back).
 	HTTPAddr string
+	// App, if set, runs the node with another ABCI application instead of
+	// the ledger; nil runs the ledger. It exists for package bench, which
+	// measures the ceiling of the CometBFT setup with an accept-all app. The
+	// node opens no state then, and App() returns nil. The application must
+	// call events.BlockCommitted from Commit: that is what wakes Submit,
+	// SubmitAll and Broadcast's waiters, and what the metrics count.
+	App func(events ledger.Events) abci.Application
 }
 
 // Start opens the home's state and starts the CometBFT node. It resumes an
 // existing chain: CometBFT replays any blocks the app has not committed.
-func Start(ctx context.Context, h Home, opts StartOptions) (*Node, error) {
-	return start(ctx, h, opts, false)
-}
-
-// start runs the node with the ledger app or, for the benchmark's ceiling,
-// with an app that accepts every transaction and keeps no state.
-func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Node, err error) {
+func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) {
 	c, err := h.LoadConfig()
 	if err != nil {
 		return nil, err
@@ -87,24 +88,18 @@ func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Nod
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
-	var app abci.Application = &trivialApp{events: n}
-	if !trivial {
-		st, err := store.Open(h.StateDir(), logger)
-		if err != nil {
+	var app abci.Application
+	if opts.App != nil {
+		app = opts.App(n)
+	} else {
+		if err := n.openLedger(); err != nil {
 			return nil, err
 		}
-		n.store = st
 		defer func() {
 			if err != nil {
-				st.Close()
+				n.store.Close()
 			}
 		}()
-		if n.app, err = ledger.New(n.store, ledger.Options{ChainID: c.ChainID, Logger: logger.With("component", "ledger"), Events: n}); err != nil {
-			return nil, err
-		}
-		if last, err := n.store.LastCommit(); err == nil {
-			n.metrics.height.Set(float64(last.Height))
-		}
 		app = n.app
 	}
 	nodeKey, err := p2p.LoadNodeKey(h.NodeKeyFile())
@@ -130,14 +125,37 @@ func start(ctx context.Context, h Home, opts StartOptions, trivial bool) (n *Nod
 	return n, nil
 }
 
+// openLedger opens the home's state and the ledger app on it, reporting its
+// events to n.
+func (n *Node) openLedger() error {
+	st, err := store.Open(n.home.StateDir(), n.log)
+	if err != nil {
+		return err
+	}
+	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	n.store, n.app = st, app
+	if last, err := st.LastCommit(); err == nil {
+		n.metrics.height.Set(float64(last.Height))
+	}
+	return nil
+}
+
 // Home returns the node's home.
 func (n *Node) Home() Home { return n.home }
 
 // Config returns the configuration the node runs with.
 func (n *Node) Config() Config { return n.config }
 
-// App returns the ledger application, for queries.
+// App returns the ledger application, for queries (nil if StartOptions.App
+// replaced it).
 func (n *Node) App() *ledger.App { return n.app }
+
+// BlockHeight is the height of the newest block in the node's block store.
+func (n *Node) BlockHeight() int64 { return n.cmt.BlockStore().Height() }
 
 // Metrics returns the node's Prometheus registry.
 func (n *Node) Metrics() *prometheus.Registry { return n.metrics.registry }

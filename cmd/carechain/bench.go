@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/bench"
 )
 
 func (c *cli) benchCmd() *cobra.Command {
@@ -14,8 +14,13 @@ func (c *cli) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput on this machine",
 	}
-	opts := node.DefaultBenchOptions()
-	ledgerCmd := &cobra.Command{
+	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd())
+	return cmd
+}
+
+func (c *cli) benchLedgerCmd() *cobra.Command {
+	opts := bench.DefaultLedgerOptions()
+	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Committed signed txs/s on one node, against the ceiling of the same CometBFT setup",
 		Long: `bench ledger starts a one-validator node in a temporary home, commits --txs
@@ -26,7 +31,7 @@ configuration and submission through an app that accepts every transaction and
 keeps no state. Transactions are signed before timing starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.BenchLedger(cmd.Context(), opts)
+			rep, err := bench.Ledger(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -34,7 +39,7 @@ keeps no state. Transactions are signed before timing starts.`,
 				opts.TimeoutCommit, opts.MempoolSize, opts.Signers, opts.Window, rep.Ledger.Txs, rep.TxBytes, runtime.GOMAXPROCS(0))
 			for _, r := range []struct {
 				name string
-				res  node.BenchResult
+				res  bench.Result
 			}{{"ceiling (accept-all app)", rep.Ceiling}, {"carechain ledger", rep.Ledger}} {
 				fmt.Fprintf(c.out, "%-26s %8.0f tx/s  %5d blocks  latency p50 %v p99 %v\n",
 					r.name, r.res.TxPerSecond(), r.res.Blocks, r.res.P50.Round(1e5), r.res.P99.Round(1e5))
@@ -43,14 +48,18 @@ keeps no state. Transactions are signed before timing starts.`,
 			return nil
 		},
 	}
-	f := ledgerCmd.Flags()
+	f := cmd.Flags()
 	f.IntVar(&opts.Txs, "txs", opts.Txs, "transactions per run")
 	f.IntVar(&opts.Signers, "signers", opts.Signers, "concurrent signers")
 	f.IntVar(&opts.Window, "window", opts.Window, "transactions in flight per signer")
 	f.DurationVar(&opts.TimeoutCommit, "timeout-commit", opts.TimeoutCommit, "CometBFT timeout_commit")
 	f.IntVar(&opts.MempoolSize, "mempool-size", opts.MempoolSize, "mempool size (txs)")
-	ropts := node.DefaultRecordsBenchOptions()
-	recordsCmd := &cobra.Command{
+	return cmd
+}
+
+func (c *cli) benchRecordsCmd() *cobra.Command {
+	opts := bench.DefaultRecordsOptions()
+	cmd := &cobra.Command{
 		Use:   "records",
 		Short: "Committed record.put txs/s (1 KiB FHIR Observation), against the no-op ceiling; read latency",
 		Long: `bench records starts a one-validator node in a temporary home and commits
@@ -61,46 +70,54 @@ transaction). In the same run it measures the no-op ledger ceiling of
 and the access-log entry included).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.BenchRecords(cmd.Context(), ropts)
+			rep, err := bench.Records(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "config: 1 validator, timeout_commit=0s, %d authors x window %d, %d record.put of a %d-byte Observation (tx %d bytes), GOMAXPROCS=%d\n",
-				ropts.Authors, ropts.Window, ropts.Puts, rep.ResourceBytes, rep.TxBytes, runtime.GOMAXPROCS(0))
+				opts.Authors, opts.Window, opts.Puts, rep.ResourceBytes, rep.TxBytes, runtime.GOMAXPROCS(0))
 			fmt.Fprintf(c.out, "prepare (validate + encrypt + sign):  %v per tx\n", rep.Prepare.Round(1000))
 			fmt.Fprintf(c.out, "no-op ledger ceiling:                 %8.0f tx/s\n", rep.Ceiling.TxPerSecond())
 			fmt.Fprintf(c.out, "record.put committed:                 %8.0f tx/s\n", rep.PutsPerSecond)
 			fmt.Fprintf(c.out, "ratio record.put/ceiling:             %.2f\n", rep.Ratio())
-			fmt.Fprintf(c.out, "authorized read latency (%d reads):  p50 %v  p99 %v\n", ropts.Reads, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
+			fmt.Fprintf(c.out, "authorized read latency (%d reads):  p50 %v  p99 %v\n", opts.Reads, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
 			return nil
 		},
 	}
-	rf := recordsCmd.Flags()
-	rf.IntVar(&ropts.Puts, "puts", ropts.Puts, "record.put transactions to commit")
-	rf.IntVar(&ropts.Authors, "authors", ropts.Authors, "concurrent authors")
-	rf.IntVar(&ropts.Reads, "reads", ropts.Reads, "authorized reads to time")
-	var nrec, nproofs int
-	proofsCmd := &cobra.Command{
+	f := cmd.Flags()
+	f.IntVar(&opts.Puts, "puts", opts.Puts, "record.put transactions to commit")
+	f.IntVar(&opts.Authors, "authors", opts.Authors, "concurrent authors")
+	f.IntVar(&opts.Reads, "reads", opts.Reads, "authorized reads to time")
+	return cmd
+}
+
+func (c *cli) benchProofsCmd() *cobra.Command {
+	opts := bench.DefaultProofsOptions()
+	cmd := &cobra.Command{
 		Use:   "proofs",
 		Short: "Proof generation and offline verification per second; verify throughput on a home with --records records",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.BenchProofs(cmd.Context(), nrec, nproofs)
+			rep, err := bench.Proofs(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "home: %d records in %d blocks\n", rep.Records, rep.Blocks)
+			fmt.Fprintf(c.out, "home: %d records in %d blocks\n", opts.Records, rep.Blocks)
 			fmt.Fprintf(c.out, "proof generation (running node):  %8.0f bundles/s (%d-byte bundle)\n", rep.ProofsPerSecond, rep.BundleBytes)
 			fmt.Fprintf(c.out, "offline verification:             %8.0f bundles/s\n", rep.VerifyPerSecond)
 			fmt.Fprintf(c.out, "carechain verify of the home:     %v (%.0f blocks/s, %.0f records/s)\n", rep.VerifyHome.Round(1e6),
-				float64(rep.Blocks)/rep.VerifyHome.Seconds(), float64(rep.Records)/rep.VerifyHome.Seconds())
+				float64(rep.Blocks)/rep.VerifyHome.Seconds(), float64(opts.Records)/rep.VerifyHome.Seconds())
 			return nil
 		},
 	}
-	proofsCmd.Flags().IntVar(&nrec, "records", 100000, "records to write")
-	proofsCmd.Flags().IntVar(&nproofs, "proofs", 1000, "proofs to generate and verify")
-	var fp, fo, fc, fr, fs int
-	fhirCmd := &cobra.Command{
+	cmd.Flags().IntVar(&opts.Records, "records", opts.Records, "records to write")
+	cmd.Flags().IntVar(&opts.Proofs, "proofs", opts.Proofs, "proofs to generate and verify")
+	return cmd
+}
+
+func (c *cli) benchFHIRCmd() *cobra.Command {
+	opts := bench.DefaultFHIROptions()
+	cmd := &cobra.Command{
 		Use:   "fhir",
 		Short: "FHIR API over HTTP on one node: creates/s, reads/s with p50/p99, search p50/p99",
 		Long: `bench fhir loads --patients patients with --per-patient Observations each (as
@@ -109,40 +126,43 @@ clients times --creates POSTs (committed), --reads GETs and --searches patient
 searches (each search decrypts that patient's observations).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.BenchFHIR(cmd.Context(), fp, fo, fc, fr, fs)
+			rep, err := bench.FHIR(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "data: %d patients x %d observations\n", rep.Patients, rep.PerPatient)
+			fmt.Fprintf(c.out, "data: %d patients x %d observations\n", opts.Patients, opts.PerPatient)
 			fmt.Fprintf(c.out, "creates (committed):  %8.0f /s\n", rep.CreatesPerSecond)
 			fmt.Fprintf(c.out, "reads:                %8.0f /s   p50 %v  p99 %v\n", rep.ReadsPerSecond, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
 			fmt.Fprintf(c.out, "search by patient:               p50 %v  p99 %v\n", rep.SearchP50.Round(1000), rep.SearchP99.Round(1000))
 			return nil
 		},
 	}
-	ff := fhirCmd.Flags()
-	ff.IntVar(&fp, "patients", 1000, "patients")
-	ff.IntVar(&fo, "per-patient", 20, "observations per patient")
-	ff.IntVar(&fc, "creates", 2000, "timed creates")
-	ff.IntVar(&fr, "reads", 5000, "timed reads")
-	ff.IntVar(&fs, "searches", 500, "timed searches")
-	var ap, apar int
-	amendCmd := &cobra.Command{
+	f := cmd.Flags()
+	f.IntVar(&opts.Patients, "patients", opts.Patients, "patients")
+	f.IntVar(&opts.PerPatient, "per-patient", opts.PerPatient, "observations per patient")
+	f.IntVar(&opts.Creates, "creates", opts.Creates, "timed creates")
+	f.IntVar(&opts.Reads, "reads", opts.Reads, "timed reads")
+	f.IntVar(&opts.Searches, "searches", opts.Searches, "timed searches")
+	return cmd
+}
+
+func (c *cli) benchAmendCmd() *cobra.Command {
+	opts := bench.DefaultAmendOptions()
+	cmd := &cobra.Command{
 		Use:   "amend",
 		Short: "Multi-party approval: proposal-to-commit latency with 4 signers, approvals/s",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.BenchAmend(cmd.Context(), ap, apar)
+			rep, err := bench.Amend(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "proposal to commit, 4 signers in turn:  p50 %v  p99 %v\n", rep.ProposeToCommitP50.Round(1e5), rep.ProposeToCommitP99.Round(1e5))
-			fmt.Fprintf(c.out, "approvals, %d proposals in parallel:     %.0f /s\n", apar, rep.ApprovalsPerSecond)
+			fmt.Fprintf(c.out, "approvals, %d proposals in parallel:     %.0f /s\n", opts.Parallel, rep.ApprovalsPerSecond)
 			return nil
 		},
 	}
-	amendCmd.Flags().IntVar(&ap, "proposals", 200, "proposals")
-	amendCmd.Flags().IntVar(&apar, "parallel", 8, "proposals in flight for the throughput part")
-	cmd.AddCommand(ledgerCmd, recordsCmd, proofsCmd, fhirCmd, amendCmd)
+	cmd.Flags().IntVar(&opts.Proposals, "proposals", opts.Proposals, "proposals")
+	cmd.Flags().IntVar(&opts.Parallel, "parallel", opts.Parallel, "proposals in flight for the throughput part")
 	return cmd
 }

@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// The benchmarks are measurements, not tests; these runs only check that
+// each one still completes at a tiny size and reports what it measured.
+
+func TestLedgerMeasuresLedgerAndCeiling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := DefaultLedgerOptions()
+	opts.Txs, opts.Signers, opts.Window = 40, 2, 10
+	rep, err := Ledger(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Result{"ledger": rep.Ledger, "ceiling": rep.Ceiling} {
+		if r.Txs != opts.Txs || r.Blocks < 1 || r.TxPerSecond() <= 0 {
+			t.Errorf("%s: %+v, want %d txs in at least one block", name, r, opts.Txs)
+		}
+	}
+}
+
+func TestRejectsImpossibleSizes(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Ledger(ctx, LedgerOptions{Txs: 1, Signers: 2, Window: 1}); err == nil {
+		t.Error("Ledger: fewer txs than signers accepted")
+	}
+	if _, err := Records(ctx, RecordsOptions{Puts: 1, Authors: 2, Patients: 1, Window: 1}); err == nil {
+		t.Error("Records: fewer puts than authors accepted")
+	}
+	if _, err := FHIR(ctx, FHIROptions{}); err == nil {
+		t.Error("FHIR: no patients accepted")
+	}
+	if _, err := Proofs(ctx, ProofsOptions{}); err == nil {
+		t.Error("Proofs: no records accepted")
+	}
+	if _, err := Amend(ctx, AmendOptions{Proposals: 1, Parallel: 1}); err == nil {
+		t.Error("Amend: a single proposal accepted")
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	for _, c := range []struct {
+		lat      []time.Duration
+		p50, p99 time.Duration
+	}{
+		{nil, 0, 0},
+		{[]time.Duration{3, 1, 2}, 2, 3},
+		{[]time.Duration{5, 4, 3, 2, 1, 10, 9, 8, 7, 6}, 6, 10},
+	} {
+		p50, p99 := percentiles(c.lat)
+		if p50 != c.p50 || p99 != c.p99 {
+			t.Errorf("percentiles(%v) = %v, %v; want %v, %v", c.lat, p50, p99, c.p50, c.p99)
+		}
+	}
+}

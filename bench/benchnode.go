@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tx"
+)
+
+// org is the benchmark chain's one organization, a hospital administered by adminID.
+const (
+	org     = "bench"
+	adminID = "bench/admin"
+)
+
+// registerWindow is how many registrations are in flight during setup.
+const registerWindow = 1000
+
+// adminKey is the administrator's key. It is fixed: nothing here is secret.
+func adminKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)) }
+
+// genesis is a chain whose one organization is administered by admin; its
+// staff read records through orgKey (nil: no records are written).
+func genesis(admin ed25519.PrivateKey, orgKey []byte) ledger.Genesis {
+	return ledger.Genesis{Organizations: []ledger.GenesisOrg{{
+		Organization: carechain.Organization{ID: org, Name: "Bench Hospital", Type: carechain.OrgHospital, EncryptionKey: orgKey},
+		Admins:       []ledger.GenesisAdmin{{ID: adminID, PublicKey: admin.Public().(ed25519.PublicKey)}},
+	}}}
+}
+
+// startNode writes a one-validator home under dir and starts it with app (nil:
+// the ledger), then waits for its first block. The node starts the next
+// height at once after a commit (timeout_commit 0) unless tune says otherwise.
+func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune func(*node.Config), app func(ledger.Events) abci.Application) (*node.Node, error) {
+	homes, err := node.Testnet(dir, node.TestnetOptions{Validators: 1, ChainID: chainID, Genesis: g, Tune: func(_ int, c *node.Config) {
+		c.TimeoutCommit = 0
+		if tune != nil {
+			tune(c)
+		}
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("bench home: %w", err)
+	}
+	n, err := node.Start(ctx, homes[0], node.StartOptions{App: app})
+	if err != nil {
+		return nil, fmt.Errorf("start bench node: %w", err)
+	}
+	if err := n.WaitReady(ctx); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+// recordsNode is a started ledger node in a temporary home with a records
+// service that holds the organization's key.
+type recordsNode struct {
+	node    *node.Node
+	svc     *records.Service
+	admin   records.Signer
+	chainID string
+	dir     string
+	nonce   uint64 // the admin's last used nonce
+}
+
+// startRecordsNode starts a records node for chain chainID; Close removes it.
+func startRecordsNode(ctx context.Context, chainID string) (_ *recordsNode, err error) {
+	dir, err := os.MkdirTemp("", chainID+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	orgKey, err := seal.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	admin := records.Signer{ID: adminID, Key: adminKey()}
+	n, err := startNode(ctx, dir, chainID, genesis(admin.Key, orgKey.Public().Bytes()), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	kr := &records.Keyring{}
+	kr.Add(org, orgKey)
+	svc, err := records.New(n, kr, records.Options{Node: "bench"})
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("records service: %w", err)
+	}
+	return &recordsNode{node: n, svc: svc, admin: admin, chainID: chainID, dir: dir}, nil
+}
+
+// Close stops the node (a no-op if it is stopped) and removes its home.
+func (b *recordsNode) Close() {
+	b.node.Stop()
+	os.RemoveAll(b.dir)
+}
+
+// register signs regs with the admin's next nonces and commits them.
+func (b *recordsNode) register(ctx context.Context, regs ...*tx.Register) error {
+	raws := make([][]byte, len(regs))
+	for i, r := range regs {
+		b.nonce++
+		raw, err := tx.Sign(b.admin.Key, b.chainID, b.admin.ID, b.nonce, tx.TypeRegister, r)
+		if err != nil {
+			return fmt.Errorf("sign registration of %s: %w", r.ID, err)
+		}
+		raws[i] = raw
+	}
+	if _, err := pipeline(ctx, b.node, raws, registerWindow); err != nil {
+		return fmt.Errorf("bench setup: %w", err)
+	}
+	return nil
+}
+
+// practitioner is a new signer with id and its registration with role.
+func practitioner(id string, role carechain.Role) (records.Signer, *tx.Register) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	return records.Signer{ID: id, Key: k}, &tx.Register{ID: id, Kind: carechain.KindPractitioner,
+		Roles: []carechain.Role{role}, PublicKey: k.Public().(ed25519.PublicKey)}
+}
+
+// patient is a new signer with id and its registration as a patient whose
+// records are sealed to encryptionKey (nil: the patient has no records).
+func patient(id string, encryptionKey []byte) (records.Signer, *tx.Register) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	return records.Signer{ID: id, Key: k}, &tx.Register{ID: id, Kind: carechain.KindPatient,
+		PublicKey: k.Public().(ed25519.PublicKey), EncryptionKey: encryptionKey}
+}
