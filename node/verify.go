@@ -33,13 +33,8 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := h.checkManifest(); err != nil {
+	if err := h.checkCometFiles(); err != nil {
 		return rep, err
-	}
-	for _, f := range []string{"blockstore.db", "state.db"} {
-		if _, err := os.Stat(h.DataDir() + "/" + f); err != nil {
-			return rep, fmt.Errorf("%s: %w", f, err)
-		}
 	}
 	// CometBFT's stores panic on some corrupt input; report it as a failure.
 	defer func() {
@@ -47,105 +42,185 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 			err = fmt.Errorf("CometBFT data in %s is corrupted: %v", h.DataDir(), r)
 		}
 	}()
-	bdb, err := dbm.NewDB("blockstore", dbm.GoLevelDBBackend, h.DataDir())
-	if err != nil {
-		return rep, fmt.Errorf("blockstore.db: %w", err)
-	}
-	defer bdb.Close()
-	sdb, err := dbm.NewDB("state", dbm.GoLevelDBBackend, h.DataDir())
-	if err != nil {
-		return rep, fmt.Errorf("state.db: %w", err)
-	}
-	defer sdb.Close()
-	// Read every entry once, so every block's checksum is checked, even of
-	// data the checks below do not otherwise touch.
-	for name, db := range map[string]dbm.DB{"blockstore.db": bdb, "state.db": sdb} {
-		if err := scanAll(db); err != nil {
-			return rep, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	bs := cmtstore.NewBlockStore(bdb)
-	ss := sm.NewStore(sdb, sm.StoreOptions{})
-	cstate, err := ss.Load()
-	if err != nil {
-		return rep, fmt.Errorf("state.db: %w", err)
-	}
-	top := bs.Height()
-	if cstate.LastBlockHeight != top {
-		return rep, fmt.Errorf("state.db is at height %d but blockstore.db at %d", cstate.LastBlockHeight, top)
-	}
-	appHashes := map[int64][]byte{} // app hash after block h, from header h+1
-	var prev *types.BlockMeta
-	for height := bs.Base(); height <= top && height > 0; height++ {
-		meta := bs.LoadBlockMeta(height)
-		block, _ := bs.LoadBlock(height)
-		if meta == nil || block == nil {
-			return rep, fmt.Errorf("blockstore.db: block %d is missing", height)
-		}
-		if !bytes.Equal(block.Hash(), meta.BlockID.Hash) {
-			return rep, fmt.Errorf("blockstore.db: block %d does not hash to its recorded ID", height)
-		}
-		if err := block.ValidateBasic(); err != nil {
-			return rep, fmt.Errorf("blockstore.db: block %d: %w", height, err)
-		}
-		if block.ChainID != c.ChainID {
-			return rep, fmt.Errorf("blockstore.db: block %d is for chain %q", height, block.ChainID)
-		}
-		if prev != nil && !block.LastBlockID.Equals(prev.BlockID) {
-			return rep, fmt.Errorf("blockstore.db: block %d does not link to block %d", height, height-1)
-		}
-		commit := bs.LoadBlockCommit(height)
-		if commit == nil {
-			commit = bs.LoadSeenCommit(height)
-		}
-		if commit == nil {
-			return rep, fmt.Errorf("blockstore.db: no commit for block %d", height)
-		}
-		vals, err := ss.LoadValidators(height)
-		if err != nil {
-			return rep, fmt.Errorf("state.db: validators at %d: %w", height, err)
-		}
-		if !bytes.Equal(vals.Hash(), block.ValidatorsHash) {
-			return rep, fmt.Errorf("block %d: validator set in state.db does not match the header", height)
-		}
-		if err := vals.VerifyCommitLight(c.ChainID, meta.BlockID, height, commit); err != nil {
-			return rep, fmt.Errorf("block %d: commit signatures: %w", height, err)
-		}
-		appHashes[height-1] = block.AppHash
-		prev = meta
-		rep.Blocks++
-		if height%10000 == 0 {
-			progress(fmt.Sprintf("checked %d of %d blocks", height, top))
-		}
-	}
-	appHashes[top] = cstate.AppHash
-	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
-
-	st, err := store.Open(h.StateDir(), nil)
+	cs, err := openCometStores(h)
 	if err != nil {
 		return rep, err
+	}
+	defer cs.Close()
+	chain, err := cs.verifyBlocks(c.ChainID, progress)
+	if err != nil {
+		return rep, err
+	}
+	rep.Blocks = chain.blocks
+	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
+	rep.VerifyReport, err = verifyLedgerState(h, chain, progress)
+	return rep, err
+}
+
+// checkCometFiles checks that the data files are as the last clean stop
+// left them, and that CometBFT's databases are there at all (opening a
+// missing one would create it empty).
+func (h Home) checkCometFiles() error {
+	if err := h.checkManifest(); err != nil {
+		return err
+	}
+	for _, f := range []string{"blockstore.db", "state.db"} {
+		if _, err := os.Stat(h.DataDir() + "/" + f); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// cometStores are a stopped node's CometBFT block store and state store.
+type cometStores struct {
+	bdb, sdb dbm.DB
+	blocks   *cmtstore.BlockStore
+	state    sm.Store
+}
+
+// openCometStores opens the block and state databases of h and reads every
+// entry once, so that every block's checksum is checked, even of data the
+// later checks do not otherwise touch.
+func openCometStores(h Home) (_ *cometStores, err error) {
+	bdb, err := dbm.NewDB("blockstore", dbm.GoLevelDBBackend, h.DataDir())
+	if err != nil {
+		return nil, fmt.Errorf("blockstore.db: %w", err)
+	}
+	sdb, err := dbm.NewDB("state", dbm.GoLevelDBBackend, h.DataDir())
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("state.db: %w", err)
+	}
+	cs := &cometStores{bdb: bdb, sdb: sdb}
+	defer func() {
+		if err != nil {
+			cs.Close()
+		}
+	}()
+	for name, db := range map[string]dbm.DB{"blockstore.db": bdb, "state.db": sdb} {
+		if err := scanAll(db); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	cs.blocks = cmtstore.NewBlockStore(bdb)
+	cs.state = sm.NewStore(sdb, sm.StoreOptions{})
+	return cs, nil
+}
+
+// Close closes both databases.
+func (cs *cometStores) Close() {
+	cs.bdb.Close()
+	cs.sdb.Close()
+}
+
+// verifiedChain is what verifyBlocks learned about the chain for the ledger
+// state check.
+type verifiedChain struct {
+	base, top int64
+	blocks    int64
+	// appHashes[h] is the app hash after block h, from header h+1 (and from
+	// the state store for the top block).
+	appHashes map[int64][]byte
+}
+
+// verifyBlocks checks every block from the store's base to its top.
+func (cs *cometStores) verifyBlocks(chainID string, progress func(string)) (verifiedChain, error) {
+	cstate, err := cs.state.Load()
+	if err != nil {
+		return verifiedChain{}, fmt.Errorf("state.db: %w", err)
+	}
+	vc := verifiedChain{base: cs.blocks.Base(), top: cs.blocks.Height(), appHashes: map[int64][]byte{}}
+	if cstate.LastBlockHeight != vc.top {
+		return vc, fmt.Errorf("state.db is at height %d but blockstore.db at %d", cstate.LastBlockHeight, vc.top)
+	}
+	var prev *types.BlockMeta
+	for height := vc.base; height <= vc.top && height > 0; height++ {
+		meta, block, err := cs.verifyBlock(chainID, height, prev)
+		if err != nil {
+			return vc, err
+		}
+		vc.appHashes[height-1] = block.AppHash
+		prev = meta
+		vc.blocks++
+		if height%10000 == 0 {
+			progress(fmt.Sprintf("checked %d of %d blocks", height, vc.top))
+		}
+	}
+	vc.appHashes[vc.top] = cstate.AppHash
+	return vc, nil
+}
+
+// verifyBlock checks block height: its hash, its link to prev (the block
+// before, nil for the first), and its commit's signatures against the
+// validator set of its height.
+func (cs *cometStores) verifyBlock(chainID string, height int64, prev *types.BlockMeta) (*types.BlockMeta, *types.Block, error) {
+	meta := cs.blocks.LoadBlockMeta(height)
+	block, _ := cs.blocks.LoadBlock(height)
+	if meta == nil || block == nil {
+		return nil, nil, fmt.Errorf("blockstore.db: block %d is missing", height)
+	}
+	if !bytes.Equal(block.Hash(), meta.BlockID.Hash) {
+		return nil, nil, fmt.Errorf("blockstore.db: block %d does not hash to its recorded ID", height)
+	}
+	if err := block.ValidateBasic(); err != nil {
+		return nil, nil, fmt.Errorf("blockstore.db: block %d: %w", height, err)
+	}
+	if block.ChainID != chainID {
+		return nil, nil, fmt.Errorf("blockstore.db: block %d is for chain %q", height, block.ChainID)
+	}
+	if prev != nil && !block.LastBlockID.Equals(prev.BlockID) {
+		return nil, nil, fmt.Errorf("blockstore.db: block %d does not link to block %d", height, height-1)
+	}
+	commit := cs.blocks.LoadBlockCommit(height)
+	if commit == nil {
+		commit = cs.blocks.LoadSeenCommit(height)
+	}
+	if commit == nil {
+		return nil, nil, fmt.Errorf("blockstore.db: no commit for block %d", height)
+	}
+	vals, err := cs.state.LoadValidators(height)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state.db: validators at %d: %w", height, err)
+	}
+	if !bytes.Equal(vals.Hash(), block.ValidatorsHash) {
+		return nil, nil, fmt.Errorf("block %d: validator set in state.db does not match the header", height)
+	}
+	if err := vals.VerifyCommitLight(chainID, meta.BlockID, height, commit); err != nil {
+		return nil, nil, fmt.Errorf("block %d: commit signatures: %w", height, err)
+	}
+	return meta, block, nil
+}
+
+// verifyLedgerState checks that the ledger state of h is at the chain's top
+// and that its app hashes are the ones the headers carry.
+func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.VerifyReport, error) {
+	st, err := store.Open(h.StateDir(), nil)
+	if err != nil {
+		return ledger.VerifyReport{}, err
 	}
 	defer st.Close()
 	last, err := st.LastCommit()
 	if err != nil {
-		return rep, err
+		return ledger.VerifyReport{}, err
 	}
-	if last.Height != top {
-		return rep, fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, top)
+	if last.Height != vc.top {
+		return ledger.VerifyReport{}, fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)
 	}
-	lrep, err := ledger.VerifyState(st, func(height int64) []byte {
-		if height < bs.Base()-1 {
+	rep, err := ledger.VerifyState(st, func(height int64) []byte {
+		// Headers below the base were pruned; their hashes are unknown.
+		if height < vc.base-1 {
 			return nil
 		}
-		return appHashes[height]
+		return vc.appHashes[height]
 	}, progress)
-	rep.VerifyReport = lrep
 	if err != nil {
 		return rep, fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)
 	}
 	return rep, nil
 }
 
+// scanAll reads every entry of db, which checks its checksums.
 func scanAll(db dbm.DB) error {
 	it, err := db.Iterator(nil, nil)
 	if err != nil {
