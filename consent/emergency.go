@@ -48,6 +48,17 @@ func (r *EmergencyRule) Validate() error {
 	return nil
 }
 
+// Admits reports whether the rule lets organizations of type t break the
+// glass (no types: any).
+func (r *EmergencyRule) Admits(t carechain.OrgType) bool {
+	return len(r.OrgTypes) == 0 || slices.Contains(r.OrgTypes, t)
+}
+
+// Covers reports whether the rule opens category (no categories: all).
+func (r *EmergencyRule) Covers(category string) bool {
+	return len(r.Categories) == 0 || slices.Contains(r.Categories, category)
+}
+
 // Authorize decides a break-glass request by req, a practitioner of an
 // organization of type orgType, at time now (unix seconds, block time). If
 // the rule allows it, it returns the grant to create: read, for emergency,
@@ -65,7 +76,7 @@ func (r *EmergencyRule) Authorize(req *carechain.Principal, orgType carechain.Or
 	switch {
 	case req == nil || req.Kind != carechain.KindPractitioner || req.Status == carechain.StatusRevoked:
 		return nil, fmt.Errorf("%w: only an active practitioner may break the glass", ErrEmergencyRefused)
-	case !orgType.Valid() || len(r.OrgTypes) > 0 && !slices.Contains(r.OrgTypes, orgType):
+	case !orgType.Valid() || !r.Admits(orgType):
 		return nil, fmt.Errorf("%w: organization type %q is not one the patient allows", ErrEmergencyRefused, orgType)
 	case !slices.ContainsFunc(r.Roles, req.HasRole):
 		return nil, fmt.Errorf("%w: %s holds none of the roles %v", ErrEmergencyRefused, req.ID, r.Roles)

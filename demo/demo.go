@@ -163,9 +163,13 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 // register signs, with signer's key, the registrations not on the chain yet and commits them.
 func register(ctx context.Context, chain Chain, ks *keystore.Store, signer string, regs []tx.Register, sum *Summary) error {
 	app := chain.App()
+	v, err := app.View(0)
+	if err != nil {
+		return err
+	}
 	var todo []tx.Register
 	for _, r := range regs {
-		if _, err := app.Principal(r.ID, 0); err == nil {
+		if _, err := v.Principal(r.ID); err == nil {
 			sum.AlreadyThere++
 			continue
 		} else if !errors.Is(err, ledger.ErrNotFound) {
@@ -180,7 +184,7 @@ func register(ctx context.Context, chain Chain, ks *keystore.Store, signer strin
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", signer, err)
 	}
-	nonce, err := app.NextNonce(signer)
+	nonce, err := v.NextNonce(signer)
 	if err != nil {
 		return err
 	}

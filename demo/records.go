@@ -86,8 +86,11 @@ func patientRecords(i int) []recordSpec {
 // SeedRecords writes the demo records and consents of patients that have
 // none yet, through svc. Writers work in parallel, each in order.
 func SeedRecords(ctx context.Context, svc *records.Service, chain Chain, ks *keystore.Store) (int, error) {
-	app := chain.App()
-	if o, err := app.Organization(Organizations()[0].ID); err != nil || len(o.EncryptionKey) == 0 {
+	v, err := chain.App().View(0)
+	if err != nil {
+		return 0, err
+	}
+	if o, err := v.Organization(Organizations()[0].ID); err != nil || len(o.EncryptionKey) == 0 {
 		return 0, errNoKeys
 	}
 	signers := map[string]records.Signer{}
@@ -105,7 +108,7 @@ func SeedRecords(ctx context.Context, svc *records.Service, chain Chain, ks *key
 	byAuthor := map[string][]recordSpec{}
 	var authors []string
 	for i := 1; i <= PatientCount; i++ {
-		if heads, err := app.PatientRecords(PatientID(i)); err != nil {
+		if heads, err := v.PatientRecords(PatientID(i)); err != nil {
 			return 0, err
 		} else if len(heads) > 0 {
 			continue
@@ -131,7 +134,7 @@ func SeedRecords(ctx context.Context, svc *records.Service, chain Chain, ks *key
 		go func() {
 			defer wg.Done()
 			for _, r := range byAuthor[a] {
-				_, err := svc.Put(ctx, signers[a], r.patient, r.category, r.id, r.resource)
+				_, err := svc.Put(ctx, signers[a], records.PutItem{Patient: r.patient, Category: r.category, RecordID: r.id, Resource: r.resource})
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("demo record %s: %w", r.id, err)
@@ -150,16 +153,19 @@ func SeedRecords(ctx context.Context, svc *records.Service, chain Chain, ks *key
 	if firstErr != nil {
 		return written, firstErr
 	}
-	if err := seedConsents(ctx, svc, app, signer); err != nil {
+	if v, err = chain.App().View(0); err != nil {
 		return written, err
 	}
-	return written, seedAmendment(ctx, svc, app, signer)
+	if err := seedConsents(ctx, svc, v, signer); err != nil {
+		return written, err
+	}
+	return written, seedAmendment(ctx, svc, v, signer)
 }
 
 // seedAmendment gives St Mary's an approval policy for radiology reports and
 // opens one correction, waiting for its four signers.
-func seedAmendment(ctx context.Context, svc *records.Service, app *ledger.App, signer func(string) (records.Signer, error)) error {
-	if ps, err := app.Proposals(); err != nil || len(ps) > 0 {
+func seedAmendment(ctx context.Context, svc *records.Service, v *ledger.View, signer func(string) (records.Signer, error)) error {
+	if ps, err := v.Proposals(); err != nil || len(ps) > 0 {
 		return err
 	}
 	admin, err := signer(AdminID("st-mary"))
@@ -187,11 +193,11 @@ func seedAmendment(ctx context.Context, svc *records.Service, app *ledger.App, s
 
 // seedConsents gives three patients a consent story: a second opinion on
 // their lab results, an emergency rule, and a research grant.
-func seedConsents(ctx context.Context, svc *records.Service, app *ledger.App, signer func(string) (records.Signer, error)) error {
+func seedConsents(ctx context.Context, svc *records.Service, v *ledger.View, signer func(string) (records.Signer, error)) error {
 	now := time.Now().Unix()
 	p1, p2, p3 := PatientID(1), PatientID(2), PatientID(3)
 	for _, p := range []string{p1, p2, p3} {
-		gs, err := app.Grants(p)
+		gs, err := v.Grants(p)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 )
 
 // Client assertions (SMART backend services, RFC 7523): a JWT signed with
@@ -99,7 +100,7 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 }
 
 func (s *server) token(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
 		return
@@ -136,7 +137,7 @@ func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error)
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
 		iss, _ := t.Claims.GetIssuer()
-		pr, err := s.App.Principal(iss, 0)
+		pr, err := s.principalNow(iss)
 		if err != nil {
 			return nil, fmt.Errorf("unknown client %q", iss)
 		}
@@ -165,13 +166,13 @@ func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error)
 // login is passphrase login for portal users whose keys this node keeps:
 // the passphrase must open the principal's key in the node's keystore.
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
 		return
 	}
 	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")
-	p, err := s.App.Principal(id, 0)
+	p, err := s.principalNow(id)
 	if err != nil || p.Status != carechain.StatusActive || s.Keystore == nil {
 		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
 		return
@@ -189,6 +190,9 @@ type ctxKey struct{}
 
 // caller is the authenticated requester of a FHIR request.
 type caller struct {
+	// view is the ledger state the request reads: one snapshot, taken when
+	// it was authenticated.
+	view      *ledger.View
 	principal *carechain.Principal
 	scope     string
 	purpose   consent.Purpose
@@ -218,7 +222,12 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("a bearer token from /auth/token is required"))
 			return
 		}
-		p, err := s.App.Principal(sess.principal, 0)
+		v, err := s.App.View(0)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		p, err := v.Principal(sess.principal)
 		if err != nil || p.Status != carechain.StatusActive {
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's principal is no longer active"))
 			return
@@ -231,7 +240,7 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("unknown X-Purpose-Of-Use %q", purpose))
 			return
 		}
-		c := caller{principal: p, scope: sess.scope, purpose: purpose}
+		c := caller{view: v, principal: p, scope: sess.scope, purpose: purpose}
 		if !c.can(r.Method != http.MethodGet) {
 			s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("the token's scope %q does not allow this", sess.scope))
 			return
@@ -250,4 +259,14 @@ func ClientAssertion(principal string, key ed25519.PrivateKey, tokenURL string) 
 		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{tokenURL},
 		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: base64.RawURLEncoding.EncodeToString(jti),
 	}).SignedString(key)
+}
+
+// principalNow returns a principal as of the last commit, for requests that
+// are not authenticated yet.
+func (s *server) principalNow(id string) (*carechain.Principal, error) {
+	v, err := s.App.View(0)
+	if err != nil {
+		return nil, err
+	}
+	return v.Principal(id)
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/records"
 )
 
@@ -84,7 +83,7 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 		var re responseEntry
 		if errs[i] == nil {
 			var res records.PutResult
-			res, errs[i] = s.Records.Put(r.Context(), signer, it.patient(), categoryOf(r, it.typ, it.info), it.id, it.body)
+			res, errs[i] = s.Records.Put(r.Context(), signer, it.putItem(r))
 			if errs[i] == nil {
 				re.Response.Status, re.Response.Location, re.Response.Etag = it.status, location(s.BaseURL, it.typ, it.id, res.Version), fmt.Sprintf(`W/"%d"`, res.Version)
 			}
@@ -106,7 +105,7 @@ func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, c cal
 			s.failEntry(w, i, errs[i])
 			return
 		}
-		puts = append(puts, records.PutItem{Patient: it.patient(), Category: categoryOf(r, it.typ, it.info), RecordID: it.id, Resource: it.body})
+		puts = append(puts, it.putItem(r))
 	}
 	res, err := s.Records.PutBatch(r.Context(), signer, puts)
 	if err != nil {
@@ -166,7 +165,7 @@ func (s *server) resolveEntry(r *http.Request, method, rawURL string, resource j
 	return it, nil
 }
 
-var errBadEntry = errors.New("invalid bundle entry")
+var errBadEntry = carechain.NewError(carechain.KindMalformed, "invalid bundle entry")
 
 func (it bundleItem) patientRef() (string, bool) {
 	ref := it.info.Subject
@@ -179,9 +178,10 @@ func (it bundleItem) patientRef() (string, bool) {
 	return patientOf(ref.Reference)
 }
 
-func (it bundleItem) patient() string {
+// putItem is the record version the entry writes.
+func (it bundleItem) putItem(r *http.Request) records.PutItem {
 	p, _ := it.patientRef()
-	return p
+	return records.PutItem{Patient: p, Category: categoryOf(r, it.typ, it.info), RecordID: it.id, Resource: it.body}
 }
 
 func location(base, typ, id string, version uint64) string {
@@ -190,36 +190,20 @@ func location(base, typ, id string, version uint64) string {
 
 // outcomeOf maps an error to a status and an OperationOutcome body.
 func (s *server) outcomeOf(err error) (int, json.RawMessage) {
-	status, code := http.StatusInternalServerError, "exception"
-	var verr *fhirjson.ValidationError
-	var denied *records.DeniedError
-	var paths []string
-	switch {
-	case errors.As(err, &verr):
-		status, code = http.StatusBadRequest, "invalid"
-		for _, is := range verr.Issues {
-			paths = append(paths, is.Path)
-		}
-	case errors.Is(err, errBadEntry):
-		status, code = http.StatusBadRequest, "invalid"
-	case errors.As(err, &denied):
-		status, code = http.StatusForbidden, "forbidden"
-	case errors.Is(err, records.ErrRejected), errors.Is(err, records.ErrInvalid):
-		status, code = http.StatusUnprocessableEntity, "business-rule"
-	}
-	b, _ := json.Marshal(outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}})
-	return status, b
+	k, paths := kindOf(err)
+	b, _ := json.Marshal(outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: k.IssueCode(), Diagnostics: err.Error(), Expression: paths}}})
+	return k.Status(), b
 }
 
 // everything serves GET /fhir/Patient/{id}/$everything: every resource of the
 // patient the caller may read.
 func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 	patient, ok := patientOf("Patient/" + r.PathValue("id"))
-	if p, err := s.App.Principal(patient, 0); !ok || err != nil || p.Kind != carechain.KindPatient {
+	if p, err := c.view.Principal(patient); !ok || err != nil || p.Kind != carechain.KindPatient {
 		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Patient/%s not found", r.PathValue("id")))
 		return
 	}
-	heads, err := s.App.PatientRecords(patient)
+	heads, err := c.view.PatientRecords(patient)
 	if err != nil {
 		s.failErr(w, err)
 		return

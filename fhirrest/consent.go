@@ -136,7 +136,7 @@ func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, string, error) {
 }
 
 func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes))
 	if err != nil {
 		s.fail(w, http.StatusRequestEntityTooLarge, "too-costly", errors.New("consent over 64 KiB"))
 		return
@@ -164,7 +164,12 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller)
 		s.failErr(w, err)
 		return
 	}
-	grants, err := s.App.Grants(g.Patient)
+	v, err := s.App.View(0) // after the grant committed
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	grants, err := v.Grants(g.Patient)
 	if err != nil {
 		s.failErr(w, err)
 		return

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -70,11 +69,11 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 	var patients []string
 	if strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
 		// Group/{org}: the patients an organization registered (its panel).
-		if _, err := s.App.Organization(r.PathValue("id")); err != nil {
+		if _, err := c.view.Organization(r.PathValue("id")); err != nil {
 			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Group/%s not found (a group is an organization's patients)", r.PathValue("id")))
 			return
 		}
-		ps, err := s.App.Principals(r.PathValue("id"), 0)
+		ps, err := c.view.Principals(r.PathValue("id"))
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -96,9 +95,9 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 	if t := r.URL.Query().Get("_type"); t != "" {
 		types = strings.Split(t, ",")
 	}
-	var heads []ledger.RecordHead
+	var heads []carechain.RecordHead
 	for _, patient := range patients {
-		hs, err := s.App.PatientRecords(patient)
+		hs, err := c.view.PatientRecords(patient)
 		if err != nil {
 			s.failErr(w, err)
 			return

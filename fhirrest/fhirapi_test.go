@@ -89,7 +89,7 @@ func setup(t *testing.T) *env {
 		k := newKey()
 		e.keys[r.reg.ID] = k
 		r.reg.PublicKey = k.Public().(ed25519.PublicKey)
-		nonce, _ := n.App().NextNonce(r.signer)
+		nonce, _ := n.App().Latest().NextNonce(r.signer)
 		raw, _ := tx.Sign(e.keys[r.signer], chainID, r.signer, nonce, tx.TypeRegister, &r.reg)
 		if out, err := n.Submit(ctx, raw); err != nil || !out.Accepted() {
 			t.Fatalf("%+v %v", out, err)
@@ -251,7 +251,7 @@ func TestFHIRInteractions(t *testing.T) {
 	e.do("GET", "/fhir/Basic?patient=Patient/p", tok, nil).outcome(t, 404, "not supported")
 	e.do("POST", "/fhir/Observation", tok, bytes.Repeat([]byte("x"), fhirrest.MaxBody+1)).outcome(t, 413, "over")
 	e.do("POST", "/fhir/Observation", tok, []byte(`{"resourceType":"Condition"}`)).outcome(t, 400, "does not match")
-	if h, _ := e.n.App().Record(id, 0); h.Latest != 2 {
+	if h, _ := e.n.App().Latest().Record(id); h.Latest != 2 {
 		t.Fatalf("a failed request changed the record: %+v", h)
 	}
 
@@ -319,7 +319,7 @@ func TestBundlesEverythingAndConditionalCreate(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
 	count := func() int {
-		hs, err := e.n.App().PatientRecords("patient/p")
+		hs, err := e.n.App().Latest().PatientRecords("patient/p")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,9 +344,9 @@ func TestBundlesEverythingAndConditionalCreate(t *testing.T) {
 		t.Fatalf("transaction: %d %s (records %d)", r.status, r.rawBody, count())
 	}
 	// Both entries landed in one block: one ledger transaction.
-	heads, _ := e.n.App().PatientRecords("patient/p")
-	v0, _ := e.n.App().RecordVersion(heads[0].RecordID, 1)
-	v1, _ := e.n.App().RecordVersion(heads[1].RecordID, 1)
+	heads, _ := e.n.App().Latest().PatientRecords("patient/p")
+	v0, _ := e.n.App().Latest().RecordVersion(heads[0].RecordID, 1)
+	v1, _ := e.n.App().Latest().RecordVersion(heads[1].RecordID, 1)
 	if v0.Height != v1.Height {
 		t.Fatalf("transaction entries at heights %d and %d", v0.Height, v1.Height)
 	}
@@ -493,7 +493,7 @@ func TestDeleteIsANewVersion(t *testing.T) {
 	if r := e.do("DELETE", "/fhir/Observation/"+id, tok, nil); r.status != 204 {
 		t.Fatalf("second delete: %d", r.status)
 	}
-	if vs, _ := e.n.App().RecordVersions(id); len(vs) != 2 {
+	if vs, _ := e.n.App().Latest().RecordVersions(id); len(vs) != 2 {
 		t.Fatalf("%d versions after two deletes", len(vs))
 	}
 }

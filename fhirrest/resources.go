@@ -117,7 +117,7 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 	return json.Marshal(m)
 }
 
-func lastUpdated(v ledger.RecordVersion) time.Time { return time.Unix(v.Time, 0).UTC() }
+func lastUpdated(v carechain.RecordVersion) time.Time { return time.Unix(v.Time, 0).UTC() }
 
 func (s *server) supported(w http.ResponseWriter, typ string) bool {
 	if _, ok := clinicalTypes[typ]; !ok {
@@ -207,22 +207,15 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 		expect = v
 	}
 	status := http.StatusOK
-	head, err := s.App.Record(id, 0)
+	head, err := c.view.Record(id)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
-		status = http.StatusCreated // update as create
-		if expect != 0 {
-			s.fail(w, http.StatusPreconditionFailed, "conflict", fmt.Errorf("%s/%s does not exist, If-Match %d cannot hold", typ, id, expect))
-			return
-		}
+		status = http.StatusCreated // update as create (an If-Match then fails in the write)
 	case err != nil:
 		s.failErr(w, err)
 		return
 	case head.ResourceType != typ:
 		s.fail(w, http.StatusConflict, "conflict", fmt.Errorf("%s is a %s", id, head.ResourceType))
-		return
-	case expect != 0 && expect != head.Latest:
-		s.fail(w, http.StatusPreconditionFailed, "conflict", fmt.Errorf("%s/%s is at version %d, not %d", typ, id, head.Latest, expect))
 		return
 	}
 	if typ == "Patient" {
@@ -232,7 +225,9 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 // write stores b as the next version of record id and answers with it.
-func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id string, b []byte, info resourceInfo, _ uint64, status int) {
+// ifMatch, if non-zero, is the version the write must follow; the ledger
+// enforces it, so two updates with the same If-Match cannot both commit.
+func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id string, b []byte, info resourceInfo, ifMatch uint64, status int) {
 	ref := info.Subject
 	if ref == nil {
 		ref = info.Patient
@@ -255,21 +250,8 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id
 		s.fail(w, http.StatusBadRequest, "structure", err)
 		return
 	}
-	res, err := s.Records.Put(r.Context(), signer, patient, categoryOf(r, typ, info), id, b)
-	var verr *fhirjson.ValidationError
-	if errors.As(err, &verr) {
-		var paths []string
-		for _, is := range verr.Issues {
-			paths = append(paths, is.Path)
-		}
-		s.fail(w, http.StatusBadRequest, "invalid", err, paths...)
-		return
-	}
+	res, err := s.Records.Put(r.Context(), signer, records.PutItem{Patient: patient, Category: categoryOf(r, typ, info), RecordID: id, Resource: b, IfMatch: ifMatch})
 	if err != nil {
-		if errors.Is(err, records.ErrRejected) && strings.Contains(err.Error(), "conflict") {
-			s.fail(w, http.StatusConflict, "conflict", err)
-			return
-		}
 		s.failErr(w, err)
 		return
 	}
@@ -283,8 +265,8 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ, id
 }
 
 // head finds record id of typ (having version, if non-zero) or answers 404.
-func (s *server) head(w http.ResponseWriter, typ, id string, version uint64) (*ledger.RecordHead, bool) {
-	head, err := s.App.Record(id, 0)
+func (s *server) head(w http.ResponseWriter, c caller, typ, id string, version uint64) (*carechain.RecordHead, bool) {
+	head, err := c.view.Record(id)
 	if err != nil || head.ResourceType != typ || version > head.Latest {
 		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
 		return nil, false
@@ -318,7 +300,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	head, ok := s.head(w, typ, id, 0)
+	head, ok := s.head(w, c, typ, id, 0)
 	if !ok {
 		return
 	}
@@ -365,7 +347,7 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if !s.supported(w, typ) {
 		return
 	}
-	if _, ok := s.head(w, typ, id, version); !ok {
+	if _, ok := s.head(w, c, typ, id, version); !ok {
 		return
 	}
 	rec, err := s.Records.Read(r.Context(), c.principal.ID, id, version, c.purpose)
@@ -416,7 +398,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	if _, ok := s.head(w, typ, id, 0); !ok {
+	if _, ok := s.head(w, c, typ, id, 0); !ok {
 		return
 	}
 	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)
@@ -471,7 +453,7 @@ func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
 		return
 	}
-	heads, err := s.App.PatientRecords(patient)
+	heads, err := c.view.PatientRecords(patient)
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -604,7 +586,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 // find returns the patient's resources of typ that the caller may read and
 // that match q. Each read is an access event.
 func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Values) ([]records.Record, error) {
-	heads, err := s.App.PatientRecords(patient)
+	heads, err := c.view.PatientRecords(patient)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -41,8 +43,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// MaxBody bounds request bodies.
-const MaxBody = 4 << 20
+// MaxBody bounds request bodies: the largest request the ledger could store
+// (a transaction Bundle is one transaction; see the root package's limits).
+const MaxBody = carechain.MaxRequestBytes
 
 type server struct {
 	Options
@@ -118,26 +121,30 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// failErr maps service errors to statuses: the one place they become HTTP.
+// failErr answers with the status and issue code of err's kind
+// (carechain.ErrorKind): the one place errors become HTTP here.
 func (s *server) failErr(w http.ResponseWriter, err error) {
-	var denied *records.DeniedError
-	switch {
-	case errors.As(err, &denied):
-		s.fail(w, http.StatusForbidden, "forbidden", err)
-	case errors.Is(err, ledger.ErrNotFound):
-		s.fail(w, http.StatusNotFound, "not-found", err)
-	case errors.Is(err, errPreconditionFailed):
-		s.fail(w, http.StatusPreconditionFailed, "conflict", err)
-	case errors.Is(err, records.ErrRejected), errors.Is(err, records.ErrInvalid):
-		s.fail(w, http.StatusUnprocessableEntity, "business-rule", err)
-	case errors.Is(err, ledger.ErrBusy):
-		s.fail(w, http.StatusServiceUnavailable, "transient", err)
-	default:
-		s.fail(w, http.StatusInternalServerError, "exception", err)
-	}
+	k, paths := kindOf(err)
+	s.fail(w, k.Status(), k.IssueCode(), err, paths...)
 }
 
-var errPreconditionFailed = errors.New("precondition failed")
+// kindOf is err's kind and, for a resource that failed validation, the
+// paths of its issues.
+func kindOf(err error) (carechain.ErrorKind, []string) {
+	var verr *fhirjson.ValidationError
+	if !errors.As(err, &verr) {
+		return carechain.KindOf(err), nil
+	}
+	paths := make([]string, 0, len(verr.Issues))
+	for _, is := range verr.Issues {
+		paths = append(paths, is.Path)
+	}
+	k := carechain.KindMalformed
+	if errors.Is(err, fhirjson.ErrTooLarge) {
+		k = carechain.KindTooLarge
+	}
+	return k, paths
+}
 
 func notSupported(t string) error {
 	return fmt.Errorf("resource type %q is not supported here (see /fhir/metadata)", t)

@@ -58,21 +58,21 @@ func organization(o carechain.Organization) map[string]any {
 func (s *server) viewRead(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
 	switch typ {
 	case "Task":
-		p, err := s.App.Proposal(id)
+		p, err := c.view.Proposal(id)
 		if err != nil || !mayReview(c, p) {
 			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Task/%s not found", id))
 			return
 		}
 		writeFHIR(w, http.StatusOK, s.task(p))
 	case "Organization":
-		o, err := s.App.Organization(id)
+		o, err := c.view.Organization(id)
 		if err != nil {
 			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Organization/%s not found", id))
 			return
 		}
 		writeFHIR(w, http.StatusOK, organization(*o))
 	default:
-		p, err := s.App.Principal(principalID(id), 0)
+		p, err := c.view.Principal(principalID(id))
 		if err != nil || p.Kind == carechain.KindPatient {
 			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
 			return
@@ -89,7 +89,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 	var resources []any
 	switch typ {
 	case "Organization":
-		orgs, err := s.App.Organizations(0)
+		orgs, err := c.view.Organizations()
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -98,7 +98,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 			resources = append(resources, organization(o))
 		}
 	case "Practitioner", "PractitionerRole":
-		ps, err := s.App.Principals(r.URL.Query().Get("organization"), 0)
+		ps, err := c.view.Principals(r.URL.Query().Get("organization"))
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -114,14 +114,14 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 			}
 		}
 	case "Task":
-		ps, err := s.App.Proposals()
+		ps, err := c.view.Proposals()
 		if err != nil {
 			s.failErr(w, err)
 			return
 		}
 		waiting := map[string]bool{}
 		if r.URL.Query().Get("owner") != "" {
-			mine, err := s.App.Waiting(c.principal)
+			mine, err := c.view.Waiting(c.principal)
 			if err != nil {
 				s.failErr(w, err)
 				return
@@ -188,7 +188,7 @@ func (s *server) consents(r *http.Request, c caller) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	grants, err := s.App.Grants(patient)
+	grants, err := c.view.Grants(patient)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 	if _, err := s.Records.Read(r.Context(), c.principal.ID, id, 0, c.purpose); err != nil {
 		return nil, err
 	}
-	vs, err := s.App.RecordVersions(id)
+	vs, err := c.view.RecordVersions(id)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +362,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 			"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
 		}}
 		if v.Proposal != "" {
-			if p, err := s.App.Proposal(v.Proposal); err == nil {
+			if p, err := c.view.Proposal(v.Proposal); err == nil {
 				for _, a := range p.Approvals {
 					agents = append(agents, map[string]any{
 						"type": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester"}}},

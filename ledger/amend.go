@@ -61,6 +61,13 @@ type Proposal struct {
 	SealedCloseReason []byte       `cbor:"18,keyasint,omitempty" json:"-"`
 }
 
+func init() {
+	handle(tx.TypeAmendPolicy, (*App).applyAmendPolicy)
+	handle(tx.TypeAmendPropose, (*App).applyAmendPropose)
+	handle(tx.TypeAmendApprove, (*App).applyAmendApprove)
+	handle(tx.TypeAmendReject, (*App).applyAmendReject)
+}
+
 func policyKey(org, category, resourceType string) string {
 	if resourceType == "" {
 		resourceType = "*"
@@ -82,7 +89,7 @@ func ContentHash(put *tx.RecordPut) []byte {
 
 // policyFor finds the policy of the record's owner for its category and
 // resource type (or the whole category).
-func policyFor(r reader, head *RecordHead) (*PolicyState, error) {
+func policyFor(r reader, head *carechain.RecordHead) (*PolicyState, error) {
 	for _, rt := range []string{head.ResourceType, ""} {
 		var p PolicyState
 		err := getCBOR(r, policyKey(head.Owner, head.Category, rt), &p)
@@ -98,7 +105,7 @@ func policyFor(r reader, head *RecordHead) (*PolicyState, error) {
 
 // needsApproval refuses a direct edit of a locked record or of one under an
 // approval policy.
-func needsApproval(r reader, head *RecordHead) *Rejection {
+func needsApproval(r reader, head *carechain.RecordHead) *Rejection {
 	if head.Locked {
 		return reject(CodeUnauthorized, "record %s is locked by an approved amendment: propose a change (amend.propose)", head.RecordID)
 	}
@@ -134,7 +141,7 @@ func (a *App) applyAmendPolicy(b *store.Block, c *checked, p *tx.AmendPolicy) *R
 
 func (a *App) applyAmendPropose(b *store.Block, c *checked, body *tx.AmendPropose) *Rejection {
 	put := &body.Put
-	var head RecordHead
+	var head carechain.RecordHead
 	if err := getCBOR(b, recordKey(put.RecordID), &head); errors.Is(err, ErrNotFound) {
 		return reject(CodeInvalid, "record %s does not exist: proposals amend existing records", put.RecordID)
 	} else if err != nil {
@@ -274,40 +281,4 @@ func (a *App) applyAmendReject(b *store.Block, c *checked, body *tx.AmendReject)
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
-}
-
-// Proposal returns a proposal.
-func (a *App) Proposal(id string) (*Proposal, error) {
-	v, err := a.view(0)
-	if err != nil {
-		return nil, err
-	}
-	var p Proposal
-	if err := getCBOR(v, proposalKey(id), &p); err != nil {
-		return nil, fmt.Errorf("proposal %s: %w", id, err)
-	}
-	return &p, nil
-}
-
-// Proposals lists proposals by ID.
-func (a *App) Proposals() ([]Proposal, error) {
-	return scanAt[Proposal](a, "proposal/", 0)
-}
-
-// Waiting lists the open proposals that signer could approve now.
-func (a *App) Waiting(signer *carechain.Principal) ([]Proposal, error) {
-	all, err := a.Proposals()
-	if err != nil {
-		return nil, err
-	}
-	var out []Proposal
-	for _, p := range all {
-		if p.Status != ProposalOpen || slices.ContainsFunc(p.Approvals, func(ap Approval) bool { return ap.Signer == signer.ID }) {
-			continue
-		}
-		if slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(t, signer, &p) }) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }

@@ -26,6 +26,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
@@ -62,13 +63,21 @@ type Outcome struct {
 // Accepted reports whether the transaction was committed and accepted.
 func (o Outcome) Accepted() bool { return o.Code == CodeOK && o.Height > 0 }
 
+// Rejection returns the rejection, or nil if the transaction was not rejected.
+func (o Outcome) Rejection() *Rejection {
+	if o.Code == CodeOK {
+		return nil
+	}
+	return &Rejection{Code: o.Code, Msg: o.Log}
+}
+
 // Errors a node returns when it cannot take a transaction; the transaction
 // itself was not judged.
 var (
 	// ErrDuplicateTx: this exact transaction was already received; its outcome stands.
-	ErrDuplicateTx = errors.New("transaction already received")
+	ErrDuplicateTx = carechain.NewError(carechain.KindConflict, "transaction already received")
 	// ErrBusy: the node cannot take transactions right now (mempool full, catching up); retry later.
-	ErrBusy = errors.New("node busy")
+	ErrBusy = carechain.NewError(carechain.KindUnavailable, "node busy")
 )
 
 // CommittedBlock is reported to Events after each Commit.

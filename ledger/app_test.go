@@ -43,6 +43,16 @@ type harness struct {
 	keys   map[string]ed25519.PrivateKey
 }
 
+// at returns the committed state at height (0: the last).
+func (h *harness) at(height int64) *View {
+	h.t.Helper()
+	v, err := h.app.View(height)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
@@ -149,26 +159,26 @@ func TestRegisterIsQueryableAtHeight(t *testing.T) {
 	if c := h.block(raw); c[0] != CodeOK {
 		t.Fatalf("FinalizeBlock = %v", c)
 	}
-	p, err := h.app.Principal("hosp-a/dr-house", 0)
+	p, err := h.at(0).Principal("hosp-a/dr-house")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Kind != carechain.KindPractitioner || p.Org != "hosp-a" || !p.HasRole(carechain.RolePhysician) || !p.PublicKey.Equal(pub(10)) || p.RegisteredAt != 1 {
 		t.Fatalf("principal = %+v", p)
 	}
-	if _, err := h.app.Principal("hosp-a/dr-house", 0+0); err != nil {
+	if _, err := h.at(0 + 0).Principal("hosp-a/dr-house"); err != nil {
 		t.Fatal(err)
 	}
 	h.block() // height 2
-	if _, err := h.app.Principal("hosp-a/dr-house", 1); err != nil {
+	if _, err := h.at(1).Principal("hosp-a/dr-house"); err != nil {
 		t.Fatalf("at height 1: %v", err)
 	}
 	// Genesis is height 0 internally; at the first block the admin exists, the practitioner did not before it.
-	st, err := h.app.Tx(sha(raw))
+	st, err := h.at(0).Tx(sha(raw))
 	if err != nil || st.Height != 1 || st.Signer != "hosp-a/admin" {
 		t.Fatalf("tx status = %+v, %v", st, err)
 	}
-	if n, _ := h.app.NextNonce("hosp-a/admin"); n != 2 {
+	if n, _ := h.at(0).NextNonce("hosp-a/admin"); n != 2 {
 		t.Fatalf("next nonce = %d, want 2", n)
 	}
 }
@@ -184,7 +194,7 @@ func TestPrincipalHistoryAcrossRotateAndRevoke(t *testing.T) {
 		status  carechain.Status
 		version uint32
 	}{{1, pub(10), carechain.StatusActive, 1}, {2, pub(11), carechain.StatusActive, 2}, {3, pub(11), carechain.StatusRevoked, 2}} {
-		p, err := h.app.Principal("hosp-a/dr-a", c.height)
+		p, err := h.at(c.height).Principal("hosp-a/dr-a")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +353,7 @@ func TestRevokedKeyRejectedFromThatHeightOn(t *testing.T) {
 	if want := []Code{CodeOK, CodeOK, CodeRevokedSigner}; !equalCodes(got, want) {
 		t.Fatalf("codes %v, want %v", got, want)
 	}
-	if _, err := h.app.Principal("patient/two", 0); !errors.Is(err, ErrNotFound) {
+	if _, err := h.at(0).Principal("patient/two"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("patient/two: %v, want not found", err)
 	}
 	// Patients revoke their own key.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -26,6 +27,9 @@ const (
 	CodeConflict      Code = 10 // clashes with existing state (ID or key already in use)
 	CodeTooLarge      Code = 11 // over the size limit
 	CodeInternal      Code = 12 // the node failed; not the transaction's fault
+	CodeStaleEpoch    Code = 13 // built under a key epoch (or reader set) that has since changed: rebuild and retry
+	CodeStaleVersion  Code = 14 // not the next version of the record: it changed since it was read
+	CodeDenied        Code = 15 // the patient's consent (or emergency rule) does not allow it
 )
 
 // Codespace names carechain's codes in ABCI responses.
@@ -36,7 +40,31 @@ var codeNames = map[Code]string{
 	CodeBadSignature: "bad_signature", CodeWrongChain: "wrong_chain", CodeBadNonce: "bad_nonce",
 	CodeUnknownSigner: "unknown_signer", CodeRevokedSigner: "revoked_signer",
 	CodeUnauthorized: "unauthorized", CodeInvalid: "invalid", CodeConflict: "conflict",
-	CodeTooLarge: "too_large", CodeInternal: "internal",
+	CodeTooLarge: "too_large", CodeInternal: "internal", CodeStaleEpoch: "stale_epoch",
+	CodeStaleVersion: "stale_version", CodeDenied: "denied",
+}
+
+// Kind is the error kind of a rejection with code c, for HTTP statuses and
+// retries (carechain.ErrorKind).
+//
+// Most rejections are business-rule failures (KindInvalid, HTTP 422): the
+// signer is known, and the ledger's rules (roles, approval policies, who
+// manages a patient's consent) refuse what it asks. A refusal by the
+// patient's own consent is CodeDenied, KindPermission (403).
+func (c Code) Kind() carechain.ErrorKind {
+	switch c {
+	case CodeMalformed, CodeUnknownType:
+		return carechain.KindMalformed
+	case CodeDenied:
+		return carechain.KindPermission
+	case CodeConflict, CodeStaleEpoch, CodeStaleVersion:
+		return carechain.KindConflict
+	case CodeTooLarge:
+		return carechain.KindTooLarge
+	case CodeInternal:
+		return carechain.KindInternal
+	}
+	return carechain.KindInvalid
 }
 
 // String returns the code's stable name, used in logs and metrics labels.
@@ -54,6 +82,16 @@ type Rejection struct {
 }
 
 func (r *Rejection) Error() string { return r.Code.String() + ": " + r.Msg }
+
+// ErrorKind implements carechain.Kinded.
+func (r *Rejection) ErrorKind() carechain.ErrorKind { return r.Code.Kind() }
+
+// Is makes every rejection match ErrRejected.
+func (r *Rejection) Is(target error) bool { return target == ErrRejected }
+
+// ErrRejected matches (errors.Is) every *Rejection: the ledger judged the
+// transaction and refused it. errors.As gives its code and reason.
+var ErrRejected = errors.New("rejected by the ledger")
 
 func reject(code Code, format string, args ...any) *Rejection {
 	return &Rejection{Code: code, Msg: fmt.Sprintf(format, args...)}

@@ -16,6 +16,14 @@ import (
 // Consent state transitions: grants, revocations (with key rotation),
 // delegates and emergency access.
 
+func init() {
+	handle(tx.TypeConsentGrant, (*App).applyConsentGrant)
+	handle(tx.TypeConsentRevoke, (*App).applyConsentRevoke)
+	handle(tx.TypeConsentDelegate, (*App).applyConsentDelegate)
+	handle(tx.TypeEmergencySet, (*App).applyEmergencySet)
+	handle(tx.TypeEmergencyInvoke, (*App).applyEmergencyInvoke)
+}
+
 func delegateKey(patient, delegate string) string { return "delegate/" + patient + "/" + delegate }
 
 // actsFor reports whether signer may manage patient's consents: the patient,
@@ -95,7 +103,7 @@ func deliverWraps(b *store.Block, patient, reader string, cats []string, wraps [
 		if err := b.Set(wrapKey(patient, cat, cur.Epoch, reader), w.Wrapped); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
-		cur.Readers = addSorted(cur.Readers, reader)
+		cur.Readers = consent.AddReaders(cur.Readers, reader)
 		if err := setCBOR(b, epochKey(patient, cat), cur); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
@@ -267,7 +275,7 @@ func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySe
 func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.EmergencyInvoke) *Rejection {
 	var rule consent.EmergencyRule
 	if err := getCBOR(b, emergencyKey(body.Patient), &rule); errors.Is(err, ErrNotFound) {
-		return reject(CodeUnauthorized, "%s has set no emergency rule", body.Patient)
+		return reject(CodeDenied, "%s has set no emergency rule", body.Patient)
 	} else if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
@@ -281,7 +289,7 @@ func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.Emergenc
 	}
 	g, err := rule.Authorize(c.signer, org.Type, given, c.now)
 	if err != nil {
-		return reject(CodeUnauthorized, "emergency access for %s refused: %v", c.signer.ID, err)
+		return reject(CodeDenied, "emergency access for %s refused: %v", c.signer.ID, err)
 	}
 	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
 	g.Patient = body.Patient

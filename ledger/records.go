@@ -19,37 +19,6 @@ import (
 // ledger never holds a key that opens them. It checks the structure of key
 // wraps (who they are for), not their contents, which only readers can open.
 
-// RecordHead is the current state of a record.
-type RecordHead struct {
-	RecordID     string `cbor:"1,keyasint" json:"record_id"`
-	Patient      string `cbor:"2,keyasint" json:"patient"`
-	Category     string `cbor:"3,keyasint" json:"category"`
-	ResourceType string `cbor:"4,keyasint" json:"resource_type"`
-	Latest       uint64 `cbor:"5,keyasint" json:"latest"`
-	Deleted      bool   `cbor:"6,keyasint,omitempty" json:"deleted,omitempty"` // the latest version deletes it
-	Owner        string `cbor:"7,keyasint,omitempty" json:"owner,omitempty"`   // organization that created it: its approval policies apply
-	Locked       bool   `cbor:"8,keyasint,omitempty" json:"locked,omitempty"`  // an approved amendment committed it: edits need another
-}
-
-// RecordVersion is one committed version.
-type RecordVersion struct {
-	RecordID       string `cbor:"1,keyasint" json:"record_id"`
-	Version        uint64 `cbor:"2,keyasint" json:"version"`
-	Patient        string `cbor:"3,keyasint" json:"patient"`
-	Category       string `cbor:"4,keyasint" json:"category"`
-	ResourceType   string `cbor:"5,keyasint" json:"resource_type"`
-	Author         string `cbor:"6,keyasint" json:"author"`
-	AuthorOrg      string `cbor:"7,keyasint" json:"author_org"`
-	Height         int64  `cbor:"8,keyasint" json:"height"`
-	Time           int64  `cbor:"9,keyasint" json:"time"` // block time, unix seconds
-	Epoch          uint32 `cbor:"10,keyasint" json:"epoch"`
-	CiphertextHash []byte `cbor:"11,keyasint" json:"ciphertext_hash"`
-	Ciphertext     []byte `cbor:"12,keyasint" json:"-"`
-	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
-	Deleted        bool   `cbor:"14,keyasint,omitempty" json:"deleted,omitempty"`
-	Proposal       string `cbor:"15,keyasint,omitempty" json:"proposal,omitempty"` // the approved amendment that committed it
-}
-
 // EpochState is the current epoch of a patient's category and who holds its key.
 type EpochState struct {
 	Epoch   uint32   `cbor:"1,keyasint" json:"epoch"`
@@ -64,11 +33,32 @@ type StoredGrant struct {
 	Height        int64  `cbor:"4,keyasint" json:"height"`
 }
 
-// AuditEntry is an anchored access event.
-type AuditEntry struct {
-	tx.SealedEvent `cbor:"1,keyasint"`
-	Node           string `cbor:"2,keyasint" json:"node"`
-	Height         int64  `cbor:"3,keyasint" json:"height"`
+// Grants are a patient's stored grants.
+type Grants []StoredGrant
+
+// Plain returns the grants as consent evaluates them.
+func (gs Grants) Plain() []consent.Grant {
+	out := make([]consent.Grant, len(gs))
+	for i, g := range gs {
+		out[i] = g.Grant
+	}
+	return out
+}
+
+// Find returns the grant with id, or nil.
+func (gs Grants) Find(id string) *StoredGrant {
+	for i := range gs {
+		if gs[i].ID == id {
+			return &gs[i]
+		}
+	}
+	return nil
+}
+
+// IsEmergency reports whether grant id is an emergency (break-glass) grant.
+func (gs Grants) IsEmergency(id string) bool {
+	g := gs.Find(id)
+	return g != nil && g.Emergency
 }
 
 func recordKey(id string) string { return "record/" + id }
@@ -88,24 +78,10 @@ func wrapKey(patient, category string, epoch uint32, reader string) string {
 }
 func grantKey(patient, id string) string { return "grant/" + patient + "/" + id }
 func emergencyKey(patient string) string { return "emergency/" + patient }
-func auditKey(patient string, height int64, id string) string {
-	return fmt.Sprintf("audit/%s/%020d/%s", patient, height, id)
-}
 
-// readerOf names the key holder for a grantee: an organization, or a patient
-// acting for themselves. Staff read through their organization's key.
+// readerOf names the reader that holds a grantee's keys (consent's rule).
 func readerOf(r reader, g consent.Grantee) (string, error) {
-	if g.Org != "" {
-		return g.Org, nil
-	}
-	p, err := getPrincipal(r, g.Principal)
-	if err != nil {
-		return "", err
-	}
-	if p.Kind == carechain.KindPatient {
-		return p.ID, nil
-	}
-	return p.Org, nil
+	return g.Reader(func(id string) (*carechain.Principal, error) { return getPrincipal(r, id) })
 }
 
 // readerKey returns the HPKE public key of a reader (a patient or an organization).
@@ -124,16 +100,8 @@ func readerKey(r reader, id string) ([]byte, error) {
 	return o.EncryptionKey, nil
 }
 
-func grantsOf(r reader, patient string) ([]StoredGrant, error) {
+func grantsOf(r reader, patient string) (Grants, error) {
 	return scanValues[StoredGrant](r, "grant/"+patient+"/")
-}
-
-func plainGrants(gs []StoredGrant) []consent.Grant {
-	out := make([]consent.Grant, len(gs))
-	for i, g := range gs {
-		out[i] = g.Grant
-	}
-	return out
 }
 
 // requiredReaders is who must hold the key of a patient's category: the
@@ -141,6 +109,18 @@ func plainGrants(gs []StoredGrant) []consent.Grant {
 // read grants covering it, and the organizations holding it in escrow for the
 // patient's emergency rule.
 func requiredReaders(r reader, patient, category string, now int64) ([]string, error) {
+	return readersWithout(r, patient, category, now, Without{})
+}
+
+// Without names what to leave out when computing the readers a category
+// will need: a grant about to be revoked, a delegate about to be removed.
+type Without struct {
+	Grant    string // a grant ID
+	Delegate string // a delegate's principal ID
+}
+
+// readersWithout is requiredReaders as it will be once w is gone.
+func readersWithout(r reader, patient, category string, now int64, w Without) ([]string, error) {
 	set := map[string]bool{patient: true}
 	var authors []string
 	if err := getCBOR(r, authorsKey(patient, category), &authors); err != nil && !errors.Is(err, ErrNotFound) {
@@ -154,7 +134,7 @@ func requiredReaders(r reader, patient, category string, now int64) ([]string, e
 		return nil, err
 	}
 	for _, g := range grants {
-		if g.Revoked || (g.NotAfter != 0 && g.NotAfter <= now) || !slices.Contains(g.Actions, consent.ActionRead) || !coversCategory(g.Categories, category) {
+		if g.ID == w.Grant || !g.NeedsKeys(category, now) {
 			continue
 		}
 		rd, err := readerOf(r, g.Grantee)
@@ -171,7 +151,12 @@ func requiredReaders(r reader, patient, category string, now int64) ([]string, e
 		set[o] = true
 	}
 	prefix := "delegate/" + patient + "/"
-	if err := scanKeys(r, prefix, func(k string) { set[strings.TrimPrefix(k, prefix)] = true }); err != nil {
+	err = scanKeys(r, prefix, func(k string) {
+		if d := strings.TrimPrefix(k, prefix); d != w.Delegate {
+			set[d] = true
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(set))
@@ -180,10 +165,6 @@ func requiredReaders(r reader, patient, category string, now int64) ([]string, e
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-func coversCategory(cats []string, c string) bool {
-	return slices.Contains(cats, c) || slices.Contains(cats, consent.AnyCategory)
 }
 
 // escrowOrgs are the organizations (with encryption keys) that a patient's
@@ -195,13 +176,13 @@ func escrowOrgs(r reader, patient, category string) ([]string, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if len(rule.Categories) > 0 && !slices.Contains(rule.Categories, category) {
+	if !rule.Covers(category) {
 		return nil, nil
 	}
 	orgs, err := scanValues[carechain.Organization](r, orgKey(""))
 	var out []string
 	for _, o := range orgs {
-		if len(o.EncryptionKey) > 0 && (len(rule.OrgTypes) == 0 || slices.Contains(rule.OrgTypes, o.Type)) {
+		if len(o.EncryptionKey) > 0 && rule.Admits(o.Type) {
 			out = append(out, o.ID)
 		}
 	}
@@ -220,7 +201,7 @@ func getEpoch(r reader, patient, category string) (EpochState, error) {
 // startEpoch checks that ne wraps the next epoch's key to exactly want, and stores it.
 func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch, want []string) *Rejection {
 	if ne.Epoch != cur.Epoch+1 {
-		return reject(CodeInvalid, "category %s of %s is at epoch %d: a new epoch must be %d", ne.Category, patient, cur.Epoch, cur.Epoch+1)
+		return reject(CodeStaleEpoch, "category %s of %s is at epoch %d: a new epoch must be %d", ne.Category, patient, cur.Epoch, cur.Epoch+1)
 	}
 	var got []string
 	for _, w := range ne.Wraps {
@@ -228,7 +209,7 @@ func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch,
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		return reject(CodeInvalid, "epoch %d of %s/%s must be wrapped to exactly %v, got %v", ne.Epoch, patient, ne.Category, want, got)
+		return reject(CodeStaleEpoch, "epoch %d of %s/%s must be wrapped to exactly %v, got %v", ne.Epoch, patient, ne.Category, want, got)
 	}
 	for _, rd := range want {
 		if k, err := readerKey(b, rd); err != nil || len(k) == 0 {
@@ -242,6 +223,22 @@ func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch,
 	}
 	if err := setCBOR(b, epochKey(patient, ne.Category), EpochState{Epoch: ne.Epoch, Readers: want}); err != nil {
 		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+func init() {
+	handle(tx.TypeRecordPut, (*App).applyRecordPut)
+	handle(tx.TypeRecordBatch, (*App).applyRecordBatch)
+}
+
+// applyRecordBatch writes every version of a batch, or none (the caller's
+// child block is dropped on rejection).
+func (a *App) applyRecordBatch(b *store.Block, c *checked, body *tx.RecordBatch) *Rejection {
+	for i := range body.Puts {
+		if rej := a.applyRecordPut(b, c, &body.Puts[i]); rej != nil {
+			return reject(rej.Code, "entry %d: %s", i, rej.Msg)
+		}
 	}
 	return nil
 }
@@ -276,21 +273,21 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 		if err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
-		d := a.evaluator.Evaluate(plainGrants(grants), consent.Request{
+		d := a.evaluator.Evaluate(grants.Plain(), consent.Request{
 			Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
 			ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
 		})
 		if !d.Allowed {
-			return reject(CodeUnauthorized, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
+			return reject(CodeDenied, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
 		}
 	}
-	var head RecordHead
+	var head carechain.RecordHead
 	switch err := getCBOR(b, recordKey(r.RecordID), &head); {
 	case errors.Is(err, ErrNotFound):
 		if r.Version != 1 {
 			return reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
 		}
-		head = RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}
+		head = carechain.RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}
 	case err != nil:
 		return reject(CodeInternal, "%v", err)
 	default:
@@ -303,7 +300,7 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 			return reject(CodeConflict, "record %s is a %s of another patient or category", r.RecordID, head.ResourceType)
 		}
 		if r.Version != head.Latest+1 {
-			return reject(CodeConflict, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
+			return reject(CodeStaleVersion, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
 		}
 		if r.Deleted && head.Deleted {
 			return reject(CodeConflict, "record %s is already deleted", r.RecordID)
@@ -319,13 +316,13 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 			return reject(CodeInternal, "%v", err)
 		}
 		// Nobody loses a key by a write: only a revoke shrinks the readers.
-		want = addSorted(addSorted(want, signer.Org), cur.Readers...)
+		want = consent.AddReaders(want, append([]string{signer.Org}, cur.Readers...)...)
 		if rej := startEpoch(b, r.Patient, cur, r.NewEpoch, want); rej != nil {
 			return rej
 		}
 	} else {
 		if cur.Epoch == 0 || r.Epoch != cur.Epoch {
-			return reject(CodeInvalid, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
+			return reject(CodeStaleEpoch, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
 		}
 		if !slices.Contains(cur.Readers, signer.Org) {
 			return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, signer.Org)
@@ -336,7 +333,7 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 		return reject(CodeInternal, "%v", err)
 	}
 	if !slices.Contains(authors, signer.Org) {
-		if err := setCBOR(b, authorsKey(r.Patient, r.Category), addSorted(authors, signer.Org)); err != nil {
+		if err := setCBOR(b, authorsKey(r.Patient, r.Category), consent.AddReaders(authors, signer.Org)); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
 	}
@@ -347,7 +344,7 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal
 	}
-	v := RecordVersion{
+	v := carechain.RecordVersion{
 		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
 		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: now, Epoch: r.Epoch,
 		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey, Deleted: r.Deleted,
@@ -361,34 +358,6 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	}
 	if err := b.Set(patientRecordKey(r.Patient, r.RecordID), []byte{1}); err != nil {
 		return reject(CodeInternal, "%v", err)
-	}
-	return nil
-}
-
-// addSorted returns s with vs added, sorted, without duplicates.
-func addSorted(s []string, vs ...string) []string {
-	s = slices.Clone(s)
-	for _, v := range vs {
-		if !slices.Contains(s, v) {
-			s = append(s, v)
-		}
-	}
-	slices.Sort(s)
-	return s
-}
-
-func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor) *Rejection {
-	if c.signer.Kind == carechain.KindPatient {
-		return reject(CodeUnauthorized, "audit anchors are submitted by nodes' staff identities")
-	}
-	for _, e := range body.Events {
-		key := auditKey(e.Patient, b.Height(), e.ID)
-		if _, err := b.Get(key); err == nil {
-			return reject(CodeConflict, "audit event %s twice in one block", e.ID)
-		}
-		if err := setLogged(b, key, AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height()}, tlog.KindAudit, e.ID); err != nil {
-			return reject(CodeInternal, "%v", err)
-		}
 	}
 	return nil
 }

@@ -59,16 +59,16 @@ func TestRecordRejections(t *testing.T) {
 	}{
 		{"other hospital writes without a grant", "hosp-b/dr-b", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"hosp-b", "patient/p"})
-		}, CodeUnauthorized, "may not write"},
+		}, CodeDenied, "may not write"},
 		{"wraps miss the patient", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"hosp-a"})
-		}, CodeInvalid, "wrapped to exactly"},
+		}, CodeStaleEpoch, "wrapped to exactly"},
 		{"wraps miss the author's organization", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, []string{"patient/p"})
-		}, CodeInvalid, "wrapped to exactly"},
+		}, CodeStaleEpoch, "wrapped to exactly"},
 		{"no epoch yet", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, nil)
-		}, CodeInvalid, "epoch 0"},
+		}, CodeStaleEpoch, "epoch 0"},
 		{"first version must be 1", "hosp-a/dr-a", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 2, "patient/p", "lab", 1, both)
 		}, CodeInvalid, "first version is 1"},
@@ -102,7 +102,7 @@ func TestRecordRejections(t *testing.T) {
 		}, CodeInvalid, "no grant"},
 		{"emergency without a rule", "hosp-b/dr-b", tx.TypeEmergencyInvoke, func(t *testing.T) any {
 			return &tx.EmergencyInvoke{Patient: "patient/p", SealedReason: []byte("sealed")}
-		}, CodeUnauthorized, "no emergency rule"},
+		}, CodeDenied, "no emergency rule"},
 		{"patients do not anchor audit events", "patient/p", tx.TypeAuditAnchor, func(t *testing.T) any {
 			return &tx.AuditAnchor{Node: "n", Events: []tx.SealedEvent{{ID: "e1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}}
 		}, CodeUnauthorized, "nodes"},
@@ -142,14 +142,14 @@ func TestRecordVersionsAndEpochs(t *testing.T) {
 	if got := h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil))); got[0] != CodeOK {
 		t.Fatalf("v2: %v", got)
 	}
-	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil))); code != CodeConflict || !strings.Contains(log, "next version is 3") {
+	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil))); code != CodeStaleVersion || !strings.Contains(log, "next version is 3") {
 		t.Fatalf("stale version: %v %s", code, log)
 	}
-	vs, err := h.app.RecordVersions("r1")
+	vs, err := h.at(0).RecordVersions("r1")
 	if err != nil || len(vs) != 2 || vs[0].Version != 1 || vs[1].Version != 2 || vs[1].AuthorOrg != "hosp-a" {
 		t.Fatalf("versions %+v %v", vs, err)
 	}
-	ep, err := h.app.Epoch("patient/p", "lab")
+	ep, err := h.at(0).Epoch("patient/p", "lab")
 	if err != nil || ep.Epoch != 1 || strings.Join(ep.Readers, ",") != "hosp-a,patient/p" {
 		t.Fatalf("epoch %+v %v", ep, err)
 	}

@@ -19,7 +19,7 @@ func nonceKey(id string) string     { return "nonce/" + id }
 func txKey(hash [32]byte) string    { return "tx/" + hex.EncodeToString(hash[:]) }
 
 // ErrNotFound is returned by queries for something that does not exist at that height.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = carechain.NewError(carechain.KindNotFound, "not found")
 
 // reader is a view of state: a block in progress or a committed height.
 type reader interface {

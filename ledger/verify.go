@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/carechain/carechain"
+
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
@@ -183,7 +185,7 @@ func supersededInBlock(leaves []*tlog.Leaf, i int) bool {
 func verifyRecords(st *store.Store) (int, error) {
 	n := 0
 	err := st.Scan("version/", 0, func(key string, val []byte) error {
-		var rv RecordVersion
+		var rv carechain.RecordVersion
 		if err := tx.Unmarshal(val, &rv); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}

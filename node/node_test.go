@@ -85,14 +85,18 @@ func TestCommittedTxIsQueryable(t *testing.T) {
 	if !out.Accepted() {
 		t.Fatalf("outcome %+v", out)
 	}
-	p, err := n.App().Principal("patient/alice", 0)
+	p, err := n.App().Latest().Principal("patient/alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Kind != carechain.KindPatient || p.RegisteredBy != "hosp-a/admin" || p.RegisteredAt != out.Height {
 		t.Fatalf("principal %+v", p)
 	}
-	if _, err := n.App().Principal("patient/alice", out.Height-1); err == nil {
+	before, err := n.App().View(out.Height - 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Principal("patient/alice"); err == nil {
 		t.Fatal("principal exists before the height it was registered at")
 	}
 }
@@ -175,7 +179,7 @@ func TestRestartResumesChain(t *testing.T) {
 	if got, _ := n2.App().Height(); got < out.Height {
 		t.Fatalf("height after restart %d < %d", got, out.Height)
 	}
-	if _, err := n2.App().Principal("patient/before", 0); err != nil {
+	if _, err := n2.App().Latest().Principal("patient/before"); err != nil {
 		t.Fatal(err)
 	}
 	out2, err := n2.Submit(ctx, registerTx(t, 2, "patient/after", 11))
@@ -255,7 +259,11 @@ func TestFourValidatorsAgree(t *testing.T) {
 		}
 	}
 	for i, n := range nodes {
-		ps, err := n.App().Principals("", last)
+		v, err := n.App().View(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := v.Principals("")
 		if err != nil || len(ps) != 13 {
 			t.Fatalf("node %d has %d principals at %d: %v", i, len(ps), last, err)
 		}

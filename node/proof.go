@@ -88,7 +88,11 @@ func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, 
 // Prove builds a proof bundle for the log entry (kind, key) against the
 // newest signed checkpoint.
 func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, error) {
-	index, leaf, content, err := n.app.LogEntry(kind, key)
+	v, err := n.app.View(0)
+	if err != nil {
+		return nil, err
+	}
+	index, leaf, content, err := v.LogEntry(kind, key)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,7 @@ func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, erro
 	if index >= cp.Info.LogSize {
 		return nil, fmt.Errorf("%s %s: %w", kind, key, ErrNoCheckpoint)
 	}
-	incl, err := n.app.InclusionProof(index, cp.Info.LogSize)
+	incl, err := v.InclusionProof(index, cp.Info.LogSize)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +124,11 @@ func (n *Node) ProveConsistency(ctx context.Context, from, to int64) (*proof.Con
 	if a.Info.LogSize > b.Info.LogSize {
 		return nil, fmt.Errorf("checkpoint %d has a larger log than %d", from, to)
 	}
-	p, err := n.app.ConsistencyProof(a.Info.LogSize, b.Info.LogSize)
+	v, err := n.app.View(0)
+	if err != nil {
+		return nil, err
+	}
+	p, err := v.ConsistencyProof(a.Info.LogSize, b.Info.LogSize)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
-	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tlog"
@@ -75,7 +74,7 @@ func recordHome(t *testing.T, n int) (Home, string, *records.Keyring) {
 	if err := allAccepted(nd.SubmitAll(ctx, setup)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Put(ctx, dr, "patient/t", "lab", "rec-0", benchObservation(0)); err != nil {
+	if _, err := svc.Put(ctx, dr, records.PutItem{Patient: "patient/t", Category: "lab", RecordID: "rec-0", Resource: benchObservation(0)}); err != nil {
 		t.Fatal(err)
 	}
 	var work [][]byte
@@ -184,7 +183,7 @@ func alterations(h Home) []alteration {
 		}, true},
 		alteration{"rewrite a record ciphertext with a valid-looking value (hash updated)", func(t *testing.T, h Home) error {
 			return withPebble(h, func(db *pebble.DB, height int64) error {
-				return rewriteRecord(db, height, "rec-500", func(rv *ledger.RecordVersion) {
+				return rewriteRecord(db, height, "rec-500", func(rv *carechain.RecordVersion) {
 					rv.Ciphertext[10] ^= 1
 					sum := sha256Sum(rv.Ciphertext)
 					rv.CiphertextHash = sum
@@ -193,7 +192,7 @@ func alterations(h Home) []alteration {
 		}, true},
 		alteration{"move a record to another patient", func(t *testing.T, h Home) error {
 			return withPebble(h, func(db *pebble.DB, height int64) error {
-				return rewriteRecord(db, height, "rec-500", func(rv *ledger.RecordVersion) { rv.Patient = "patient/other" })
+				return rewriteRecord(db, height, "rec-500", func(rv *carechain.RecordVersion) { rv.Patient = "patient/other" })
 			})
 		}, true},
 	)
@@ -227,13 +226,13 @@ func rawStateKey(key string, height int64) []byte {
 	return binary.BigEndian.AppendUint64(b, ^uint64(height))
 }
 
-func rewriteRecord(db *pebble.DB, height int64, id string, change func(*ledger.RecordVersion)) error {
+func rewriteRecord(db *pebble.DB, height int64, id string, change func(*carechain.RecordVersion)) error {
 	key := "version/" + id + "/00000000000000000001"
 	v, closer, err := db.Get(rawStateKey(key, height))
 	if err != nil {
 		return err
 	}
-	var rv ledger.RecordVersion
+	var rv carechain.RecordVersion
 	err = tx.Unmarshal(v[1:], &rv)
 	closer.Close()
 	if err != nil {

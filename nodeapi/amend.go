@@ -17,14 +17,17 @@ type ProposalContent struct {
 }
 
 func (s *server) proposals(w http.ResponseWriter, r *http.Request) {
-	app := s.chain.App()
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
 	if who := r.URL.Query().Get("waiting-for"); who != "" {
-		p, err := app.Principal(who, 0)
+		p, err := v.Principal(who)
 		if err != nil {
 			s.queryFail(w, err)
 			return
 		}
-		ps, err := app.Waiting(p)
+		ps, err := v.Waiting(p)
 		if err != nil {
 			s.queryFail(w, err)
 			return
@@ -32,7 +35,7 @@ func (s *server) proposals(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(ps))
 		return
 	}
-	ps, err := app.Proposals()
+	ps, err := v.Proposals()
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -41,7 +44,11 @@ func (s *server) proposals(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) proposal(w http.ResponseWriter, r *http.Request) {
-	p, err := s.chain.App().Proposal(r.PathValue("id"))
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	p, err := v.Proposal(r.PathValue("id"))
 	if err != nil {
 		s.queryFail(w, err)
 		return

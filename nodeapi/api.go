@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/carechain/carechain"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -180,7 +182,11 @@ func (s *server) txStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("tx hash must be 64 hex digits"))
 		return
 	}
-	st, err := s.chain.App().Tx([32]byte(b))
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	st, err := v.Tx([32]byte(b))
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -214,11 +220,11 @@ func (s *server) commit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) organizations(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.height(w, r)
+	v, ok := s.view(w, r)
 	if !ok {
 		return
 	}
-	orgs, err := s.chain.App().Organizations(h)
+	orgs, err := v.Organizations()
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -227,11 +233,11 @@ func (s *server) organizations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) principals(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.height(w, r)
+	v, ok := s.view(w, r)
 	if !ok {
 		return
 	}
-	ps, err := s.chain.App().Principals(r.URL.Query().Get("org"), h)
+	ps, err := v.Principals(r.URL.Query().Get("org"))
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -247,59 +253,52 @@ type PrincipalResponse struct {
 }
 
 func (s *server) principal(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.height(w, r)
+	v, ok := s.view(w, r)
 	if !ok {
 		return
 	}
-	app := s.chain.App()
-	if h == 0 {
-		var err error
-		if h, err = app.Height(); err != nil {
-			s.queryFail(w, err)
-			return
-		}
-	}
 	id := r.PathValue("id")
-	p, err := app.Principal(id, h)
+	p, err := v.Principal(id)
 	if err != nil {
 		s.queryFail(w, err)
 		return
 	}
-	next, err := app.NextNonce(id)
+	latest, err := s.chain.App().View(0) // the nonce is always as of the last commit
 	if err != nil {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PrincipalResponse{Principal: p, Height: h, NextNonce: next})
+	next, err := latest.NextNonce(id)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PrincipalResponse{Principal: p, Height: v.Height(), NextNonce: next})
 }
 
-func (s *server) height(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	v := r.URL.Query().Get("height")
-	if v == "" {
-		return 0, true
+// view opens the state a request reads: at ?height, or the last committed.
+// Every query of one request goes to this one snapshot.
+func (s *server) view(w http.ResponseWriter, r *http.Request) (*ledger.View, bool) {
+	var h int64
+	if q := r.URL.Query().Get("height"); q != "" {
+		var err error
+		if h, err = strconv.ParseInt(q, 10, 64); err != nil || h < 1 {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("height must be a positive integer"))
+			return nil, false
+		}
 	}
-	h, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || h < 1 {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("height must be a positive integer"))
-		return 0, false
+	v, err := s.chain.App().View(h)
+	if err != nil {
+		s.queryFail(w, err)
+		return nil, false
 	}
-	return h, true
+	return v, true
 }
 
 // queryFail answers a failed query or read with the status its error means.
 // This is the one place errors become HTTP statuses.
 func (s *server) queryFail(w http.ResponseWriter, err error) {
-	var denied *records.DeniedError
-	switch {
-	case errors.As(err, &denied):
-		s.fail(w, http.StatusForbidden, err)
-	case errors.Is(err, ledger.ErrNotFound):
-		s.fail(w, http.StatusNotFound, err)
-	case errors.Is(err, store.ErrFutureHeight):
-		s.fail(w, http.StatusBadRequest, err)
-	default:
-		s.fail(w, http.StatusInternalServerError, err)
-	}
+	s.fail(w, carechain.KindOf(err).Status(), err)
 }
 
 // Error is the body of every error response.
@@ -328,4 +327,22 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// principalNow returns a principal as of the last commit.
+func (s *server) principalNow(id string) (*carechain.Principal, error) {
+	v, err := s.chain.App().View(0)
+	if err != nil {
+		return nil, err
+	}
+	return v.Principal(id)
+}
+
+// record returns a record's head as of the last commit.
+func (s *server) record(id string) (*carechain.RecordHead, error) {
+	v, err := s.chain.App().View(0)
+	if err != nil {
+		return nil, err
+	}
+	return v.Record(id)
 }

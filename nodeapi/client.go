@@ -117,8 +117,8 @@ func (c *Client) RecordHistory(ctx context.Context, id, purpose string) ([]Recor
 }
 
 // Records lists a patient's records readable by the signer.
-func (c *Client) Records(ctx context.Context, patient, purpose string) ([]ledger.RecordHead, error) {
-	var r []ledger.RecordHead
+func (c *Client) Records(ctx context.Context, patient, purpose string) ([]carechain.RecordHead, error) {
+	var r []carechain.RecordHead
 	_, err := c.do(ctx, http.MethodGet, "/v1/records?"+url.Values{"patient": {patient}, "purpose": {purpose}}.Encode(), nil, &r)
 	return r, err
 }

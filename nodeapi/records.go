@@ -12,7 +12,6 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
-	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -53,7 +52,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*carechai
 		s.fail(w, http.StatusUnauthorized, fmt.Errorf("request date is %v away from this node's clock", skew.Round(time.Second)))
 		return nil, false
 	}
-	p, err := s.chain.App().Principal(id, 0)
+	p, err := s.principalNow(id)
 	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, RequestMessage(r.Method, r.URL.RequestURI(), date), sig) {
 		s.fail(w, http.StatusUnauthorized, errors.New("request signature does not verify under an active key of "+id))
 		return nil, false
@@ -63,7 +62,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*carechai
 
 // RecordResponse is a decrypted record version.
 type RecordResponse struct {
-	ledger.RecordVersion
+	carechain.RecordVersion
 	Resource json.RawMessage `json:"resource"`
 }
 

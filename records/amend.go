@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -22,23 +24,24 @@ func (s *Service) SetPolicy(ctx context.Context, admin Signer, p tx.AmendPolicy)
 // when the signers of the record owner's policy approve. It returns the
 // proposal's ID.
 func (s *Service) Propose(ctx context.Context, author Signer, recordID string, resource []byte, reason string, ttl time.Duration) (string, error) {
-	app := s.chain.App()
-	head, err := app.Record(recordID, 0)
+	v := s.latest()
+	head, err := v.Record(recordID)
 	if err != nil {
 		return "", err
 	}
-	put, err := s.buildPut(author, head.Patient, head.Category, recordID, head.Latest+1, resource, nil)
+	it := PutItem{Patient: head.Patient, Category: head.Category, RecordID: recordID, Resource: resource}
+	put, err := s.buildPut(v, author, it, head.Latest+1, nil)
 	if err != nil {
 		return "", err
 	}
 	if put.ResourceType != head.ResourceType {
 		return "", fmt.Errorf("%w: record %s holds a %s, not a %s", ErrInvalid, recordID, head.ResourceType, put.ResourceType)
 	}
-	me, err := app.Principal(author.ID, 0)
+	me, err := v.Principal(author.ID)
 	if err != nil {
 		return "", err
 	}
-	sealed, err := s.sealReason(put, me.Org, "reason", reason)
+	sealed, err := s.sealReason(v, put, me.Org, "reason", reason)
 	if err != nil {
 		return "", err
 	}
@@ -55,7 +58,8 @@ func ledgerProposalID(out ledger.Outcome) string { return fmt.Sprintf("am-%x", o
 
 // Approve approves a proposal after the signer has reviewed it (ReadProposal).
 func (s *Service) Approve(ctx context.Context, signer Signer, id string) error {
-	p, err := s.chain.App().Proposal(id)
+	v := s.latest()
+	p, err := v.Proposal(id)
 	if err != nil {
 		return err
 	}
@@ -65,22 +69,19 @@ func (s *Service) Approve(ctx context.Context, signer Signer, id string) error {
 
 // Reject rejects a proposal, closing it. The reason is sealed like the proposal's.
 func (s *Service) Reject(ctx context.Context, signer Signer, id, reason string) error {
-	app := s.chain.App()
-	p, err := app.Proposal(id)
+	v := s.latest()
+	p, err := v.Proposal(id)
 	if err != nil {
 		return err
 	}
-	me, err := app.Principal(signer.ID, 0)
+	me, err := v.Principal(signer.ID)
 	if err != nil {
 		return err
 	}
-	reader := me.Org
-	if signer.ID == p.Patient {
-		reader = signer.ID
-	}
+	reader := consent.ReaderOf(me)
 	body := &tx.AmendReject{ProposalID: id}
 	if reason != "" {
-		if body.SealedReason, err = s.sealReason(&p.Put, reader, "reject-reason", reason); err != nil {
+		if body.SealedReason, err = s.sealReason(v, &p.Put, reader, "reject-reason", reason); err != nil {
 			return err
 		}
 	}
@@ -91,8 +92,8 @@ func (s *Service) Reject(ctx context.Context, signer Signer, id, reason string) 
 // proposalEpochKey is the key a proposed version is sealed under, as reader
 // holds it: from the ledger, or, for an epoch the proposal itself starts,
 // from the proposal's own wraps.
-func (s *Service) proposalEpochKey(put *tx.RecordPut, reader string) (seal.EpochKey, error) {
-	ek, err := s.epochKey(put.Patient, put.Category, put.Epoch, reader)
+func (s *Service) proposalEpochKey(v *ledger.View, put *tx.RecordPut, reader string) (seal.EpochKey, error) {
+	ek, err := s.epochKey(v, put.Patient, put.Category, put.Epoch, reader)
 	if err == nil || !errors.Is(err, ledger.ErrNotFound) || put.NewEpoch == nil {
 		return ek, err
 	}
@@ -106,8 +107,8 @@ func (s *Service) proposalEpochKey(put *tx.RecordPut, reader string) (seal.Epoch
 
 // sealReason encrypts a proposal's reason under the proposed version's epoch
 // key, so exactly the record's readers (the reviewers among them) can read it.
-func (s *Service) sealReason(put *tx.RecordPut, reader, label, text string) ([]byte, error) {
-	ek, err := s.proposalEpochKey(put, reader)
+func (s *Service) sealReason(v *ledger.View, put *tx.RecordPut, reader, label, text string) ([]byte, error) {
+	ek, err := s.proposalEpochKey(v, put, reader)
 	if err != nil {
 		return nil, err
 	}
@@ -145,30 +146,26 @@ type Review struct {
 // ReadProposal decrypts a proposed version for a signer of it, its author or
 // the patient, so they can review it. It is an access event like any read.
 func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Review, error) {
-	app := s.chain.App()
-	p, err := app.Proposal(id)
+	v := s.latest()
+	p, err := v.Proposal(id)
 	if err != nil {
 		return nil, err
 	}
-	me, err := app.Principal(requester, 0)
+	me, err := v.Principal(requester)
 	if err != nil {
 		return nil, err
 	}
 	ev := Event{Requester: requester, RequesterOrg: me.Org, Patient: p.Patient, Action: "review-proposal", RecordID: p.RecordID,
-		Version: p.Put.Version, Category: p.Category, ResourceType: p.ResourceType, Decision: "allow", Reason: "reviews proposal " + id}
+		Version: p.Put.Version, Category: p.Category, ResourceType: p.ResourceType, Decision: carechain.DecisionAllow, Reason: "reviews proposal " + id}
 	allowed := requester == p.Author || requester == p.Patient || slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool {
 		return t.Role != "" && me.Org == t.Org && me.HasRole(t.Role)
 	})
 	if !allowed {
-		ev.Decision, ev.Reason = "deny", "not a reviewer of proposal "+id
-		s.record(ev)
+		ev.Decision, ev.Reason = carechain.DecisionDeny, "not a reviewer of proposal "+id
+		s.record(v, ev)
 		return nil, &DeniedError{Reason: ev.Reason}
 	}
-	reader := me.Org
-	if requester == p.Patient {
-		reader = requester
-	}
-	ek, err := s.proposalEpochKey(&p.Put, reader)
+	ek, err := s.proposalEpochKey(v, &p.Put, consent.ReaderOf(me))
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +181,6 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	if rv.CloseReason, err = s.openReason(&p.Put, ek, "reject-reason", p.SealedCloseReason); err != nil {
 		return nil, err
 	}
-	s.record(ev)
+	s.record(v, ev)
 	return rv, nil
 }

@@ -48,7 +48,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 		w.submit("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: s.id, Kind: carechain.KindPractitioner, Roles: []carechain.Role{s.role}, PublicKey: k.Public().(ed25519.PublicKey)})
 	}
 	rad := w.signers["hosp-a/rad"]
-	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("No acute findings.")); err != nil {
+	if _, err := w.svc[0].Put(ctx, rad, records.PutItem{Patient: w.patient.ID, Category: "imaging", RecordID: "xr-1", Resource: xray("No acute findings.")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.svc[0].SetPolicy(ctx, w.signers["hosp-a/admin"], tx.AmendPolicy{Org: "hosp-a", Category: "imaging", ResourceType: "DiagnosticReport",
@@ -56,7 +56,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 			{Role: carechain.RoleSpecialist, Org: "hosp-a"}, {Patient: true}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("edited without approval")); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "need approval") {
+	if _, err := w.svc[0].Put(ctx, rad, records.PutItem{Patient: w.patient.ID, Category: "imaging", RecordID: "xr-1", Resource: xray("edited without approval")}); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "need approval") {
 		t.Fatalf("direct edit under a policy: %v", err)
 	}
 	id, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("Small left apical pneumothorax."), "missed finding", time.Hour)
@@ -99,7 +99,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 				t.Fatalf("duplicate approval: %v", err)
 			}
 		}
-		head, _ := w.nodes[node].App().Record("xr-1", 0)
+		head, _ := w.nodes[node].App().Latest().Record("xr-1")
 		if i < len(signers)-1 && head.Latest != 1 {
 			t.Fatalf("committed after %d of 4 signatures", i+1)
 		}
@@ -110,19 +110,19 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	w.waitHeight(1, h0)
 	var hashes [][]byte
 	for i, n := range w.nodes {
-		v, err := n.App().RecordVersion("xr-1", 2)
+		v, err := n.App().Latest().RecordVersion("xr-1", 2)
 		if err != nil || v.Proposal != id || v.Author != "hosp-a/rad" {
 			t.Fatalf("node%d version 2: %+v %v", i, v, err)
 		}
 		hashes = append(hashes, v.CiphertextHash)
-		if head, _ := n.App().Record("xr-1", 0); !head.Locked {
+		if head, _ := n.App().Latest().Record("xr-1"); !head.Locked {
 			t.Fatalf("node%d: committed version not locked", i)
 		}
 	}
 	if string(hashes[0]) != string(hashes[1]) {
 		t.Fatal("nodes hold different committed versions")
 	}
-	p, _ := w.nodes[1].App().Proposal(id)
+	p, _ := w.nodes[1].App().Latest().Proposal(id)
 	if p.Status != ledger.ProposalCommitted || len(p.Approvals) != 4 {
 		t.Fatalf("proposal %+v", p)
 	}
@@ -130,7 +130,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	if err != nil || !strings.Contains(string(rec.Resource), "pneumothorax") {
 		t.Fatalf("read committed version: %v", err)
 	}
-	if _, err := w.svc[0].Put(ctx, rad, w.patient.ID, "imaging", "xr-1", xray("quiet edit")); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "locked") {
+	if _, err := w.svc[0].Put(ctx, rad, records.PutItem{Patient: w.patient.ID, Category: "imaging", RecordID: "xr-1", Resource: xray("quiet edit")}); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("direct edit of a locked version: %v", err)
 	}
 	// The committed version is provable.
@@ -197,13 +197,13 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	}
 	last, _ = w.nodes[1].App().Height()
 	w.waitHeight(0, last)
-	log, err := records.AuditLog(w.nodes[0].App(), w.patient.ID, w.patientK)
+	log, err := records.AuditLog(w.nodes[0].App().Latest(), w.patient.ID, w.patientK)
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, e := range log {
-		found = found || (e.Requester == "hosp-b/dr-b" && e.Purpose == consent.PurposeSecondOpinion && e.Decision == "allow")
+		found = found || (e.Requester == "hosp-b/dr-b" && e.Purpose == string(consent.PurposeSecondOpinion) && e.Decision == "allow")
 	}
 	if !found {
 		t.Fatal("the second-opinion read is not in the patient's log")

@@ -159,7 +159,7 @@ func (w *world) submit(signer string, typ tx.Type, body any) {
 	w.t.Helper()
 	s := w.signers[signer]
 	app := w.nodes[0].App()
-	nonce, err := app.NextNonce(signer)
+	nonce, err := app.Latest().NextNonce(signer)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -212,11 +212,11 @@ func TestConsentScenario(t *testing.T) {
 	// The patient's custodial key is on node0.
 	w.svc[0].Keys().Add(w.patient.ID, w.patientK)
 	drA := w.signers["hosp-a/dr-a"]
-	labRec, err := w.svc[0].Put(ctx, drA, w.patient.ID, "lab", "rec-glucose", observation("glucose-v1"))
+	labRec, err := w.svc[0].Put(ctx, drA, records.PutItem{Patient: w.patient.ID, Category: "lab", RecordID: "rec-glucose", Resource: observation("glucose-v1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mhRec, err := w.svc[0].Put(ctx, drA, w.patient.ID, "mental-health", "rec-mh", condition("mh-note"))
+	mhRec, err := w.svc[0].Put(ctx, drA, records.PutItem{Patient: w.patient.ID, Category: "mental-health", RecordID: "rec-mh", Resource: condition("mh-note")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,12 +293,12 @@ func TestConsentScenario(t *testing.T) {
 	if err := w.svc[0].Revoke(ctx, w.patient, w.patient.ID, grantB); err != nil {
 		t.Fatal(err)
 	}
-	v2, err := w.svc[0].Put(ctx, drA, w.patient.ID, "lab", "rec-glucose", observation("glucose-v2"))
+	v2, err := w.svc[0].Put(ctx, drA, records.PutItem{Patient: w.patient.ID, Category: "lab", RecordID: "rec-glucose", Resource: observation("glucose-v2")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.waitHeight(1, v2.Height)
-	if ep, _ := w.nodes[1].App().Epoch(w.patient.ID, "lab"); ep.Epoch < 2 {
+	if ep, _ := w.nodes[1].App().Latest().Epoch(w.patient.ID, "lab"); ep.Epoch < 2 {
 		t.Fatalf("lab epoch after revoke: %+v", ep)
 	}
 	read(step{"revoked physician is denied", 1, "hosp-b/dr-b", "rec-glucose", 2, consent.PurposeTreatment, false, "revoked"})
@@ -322,7 +322,7 @@ func TestConsentScenario(t *testing.T) {
 		t.Fatalf("pharmacist emergency: %v", err)
 	}
 	// The reason is on the ledger only sealed to the patient (node1 took the invocation).
-	grants, _ := w.nodes[1].App().Grants(w.patient.ID)
+	grants, _ := w.nodes[1].App().Latest().Grants(w.patient.ID)
 	var sealedReason []byte
 	for _, g := range grants {
 		if g.Emergency {
@@ -353,7 +353,7 @@ func TestConsentScenario(t *testing.T) {
 	w.waitHeight(1, h0)
 	wantEvents := len(steps) + 1 + 3 + 2 + 3 // steps, expiry, after-revoke, emergency invokes, emergency reads
 	for i, n := range w.nodes {
-		log, err := records.AuditLog(n.App(), w.patient.ID, w.patientK)
+		log, err := records.AuditLog(n.App().Latest(), w.patient.ID, w.patientK)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +384,7 @@ func TestConsentScenario(t *testing.T) {
 
 	// Proofs of a record version, a consent and its revocation, and an access
 	// event, served by node1 and checked offline.
-	log, err := records.AuditLog(w.nodes[1].App(), w.patient.ID, w.patientK)
+	log, err := records.AuditLog(w.nodes[1].App().Latest(), w.patient.ID, w.patientK)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	w.svc[0].Keys().Add(w.patient.ID, w.patientK)
 	markers := []string{"MARKER-glucose-7f3a9c", "MARKER-depression-1b2e8d", "MARKER-hiv-5c6d0a"}
 	for i, m := range markers {
-		if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, []string{"lab", "mental-health", "general"}[i], fmt.Sprintf("rec-m%d", i), observation(m)); err != nil {
+		if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: []string{"lab", "mental-health", "general"}[i], RecordID: fmt.Sprintf("rec-m%d", i), Resource: observation(m)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -499,7 +499,7 @@ func TestInvalidResourceIsRejectedAndWritesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	before, _ := w.nodes[0].App().LastCommit()
-	_, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, "lab", "rec-bad", []byte(`{"resourceType":"Observation","code":{"text":"x"}}`))
+	_, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: "lab", RecordID: "rec-bad", Resource: []byte(`{"resourceType":"Observation","code":{"text":"x"}}`)})
 	if err == nil || !strings.Contains(err.Error(), "Observation.status") {
 		t.Fatalf("missing status: %v", err)
 	}
@@ -507,7 +507,7 @@ func TestInvalidResourceIsRejectedAndWritesNothing(t *testing.T) {
 	if !bytes.Equal(before.AppHash, after.AppHash) {
 		t.Fatal("a rejected resource changed state")
 	}
-	if _, err := w.nodes[0].App().Record("rec-bad", 0); !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := w.nodes[0].App().Latest().Record("rec-bad"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("record exists: %v", err)
 	}
 }
@@ -531,7 +531,7 @@ func TestDelegateManagesConsent(t *testing.T) {
 		return w.signers[id]
 	}
 	carer, stranger := person("patient/carer"), person("patient/stranger")
-	if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, "lab", "rec-d", observation("delegated")); err != nil {
+	if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: "lab", RecordID: "rec-d", Resource: observation("delegated")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.svc[0].Delegate(ctx, w.patient, carer.ID); err != nil {
@@ -555,7 +555,7 @@ func TestDelegateManagesConsent(t *testing.T) {
 	if err := w.svc[0].RemoveDelegate(ctx, w.patient, carer.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ep, _ := w.nodes[0].App().Epoch(w.patient.ID, "lab"); slices.Contains(ep.Readers, carer.ID) {
+	if ep, _ := w.nodes[0].App().Latest().Epoch(w.patient.ID, "lab"); slices.Contains(ep.Readers, carer.ID) {
 		t.Fatalf("removed delegate still holds the lab key: %+v", ep)
 	}
 	if err := w.svc[0].Revoke(ctx, carer, w.patient.ID, grantID); !errors.Is(err, records.ErrRejected) {
@@ -578,7 +578,7 @@ func TestConcurrentWritesBySameSigner(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], w.patient.ID, "lab", fmt.Sprintf("rec-c%d", i), observation(fmt.Sprint(i)))
+			_, errs[i] = w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: "lab", RecordID: fmt.Sprintf("rec-c%d", i), Resource: observation(fmt.Sprint(i))})
 		}()
 	}
 	wg.Wait()
@@ -587,7 +587,7 @@ func TestConcurrentWritesBySameSigner(t *testing.T) {
 			t.Errorf("write %d: %v", i, err)
 		}
 	}
-	if heads, _ := w.nodes[0].App().PatientRecords(w.patient.ID); len(heads) != len(errs) {
+	if heads, _ := w.nodes[0].App().Latest().PatientRecords(w.patient.ID); len(heads) != len(errs) {
 		t.Fatalf("%d records, want %d", len(heads), len(errs))
 	}
 }

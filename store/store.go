@@ -23,15 +23,17 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/carechain/carechain"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // ErrNotFound is returned when a key has no value at the requested height.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = carechain.NewError(carechain.KindNotFound, "not found")
 
 // ErrFutureHeight is returned when reading a height that is not committed yet.
-var ErrFutureHeight = errors.New("height not committed yet")
+var ErrFutureHeight = carechain.NewError(carechain.KindMalformed, "height not committed yet")
 
 // cacheBytes sizes Pebble's block cache.
 const cacheBytes = 64 << 20
@@ -125,6 +127,9 @@ func (s *Store) LastCommit() (Commit, error) {
 	c := s.last.Load()
 	return Commit{Height: c.Height, AppHash: bytes.Clone(c.AppHash)}, nil
 }
+
+// LastHeight returns the last committed height (kept in memory).
+func (s *Store) LastHeight() int64 { return s.last.Load().Height }
 
 func (s *Store) readLastCommit() (Commit, error) {
 	v, closer, err := s.db.Get([]byte(metaKey))

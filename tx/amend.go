@@ -8,6 +8,19 @@ import (
 )
 
 // Multi-party approval of record edits.
+const (
+	TypeAmendPolicy  Type = "amend.policy"
+	TypeAmendPropose Type = "amend.propose"
+	TypeAmendApprove Type = "amend.approve"
+	TypeAmendReject  Type = "amend.reject"
+)
+
+func init() {
+	register[AmendPolicy](TypeAmendPolicy)
+	register[AmendPropose](TypeAmendPropose)
+	register[AmendApprove](TypeAmendApprove)
+	register[AmendReject](TypeAmendReject)
+}
 
 // Term is one party of an approval rule: a role within an organization, the
 // proposal's author, or the patient.

@@ -2,18 +2,18 @@ package tx
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/carechain/carechain"
 )
 
 // ErrUnknownType is returned for a transaction type this version does not know.
-var ErrUnknownType = errors.New("unknown transaction type")
+var ErrUnknownType = carechain.NewError(carechain.KindMalformed, "unknown transaction type")
 
 // ErrInvalid is wrapped by stateless body checks.
-var ErrInvalid = errors.New("invalid transaction body")
+var ErrInvalid = carechain.NewError(carechain.KindInvalid, "invalid transaction body")
 
 // Body is the type-specific part of a transaction.
 type Body interface {
@@ -21,142 +21,39 @@ type Body interface {
 	Validate() error
 }
 
+// bodies maps each transaction type to a constructor of its body. Each
+// type registers itself, once, in the file that defines its body (an init
+// calling register), so adding a type touches one file of this package.
+// The map is written only while the package initializes.
+var bodies = map[Type]func() Body{}
+
+// register makes type t decode into a *T.
+func register[T any, P interface {
+	*T
+	Body
+}](t Type) {
+	if _, dup := bodies[t]; dup {
+		panic("tx: type registered twice: " + string(t))
+	}
+	bodies[t] = func() Body { return P(new(T)) }
+}
+
+// Types lists every registered transaction type, sorted.
+func Types() []Type {
+	out := make([]Type, 0, len(bodies))
+	for t := range bodies {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func newBody(t Type) (Body, error) {
-	switch t {
-	case TypeRegister:
-		return &Register{}, nil
-	case TypeRotate:
-		return &Rotate{}, nil
-	case TypeRevoke:
-		return &Revoke{}, nil
-	case TypeRecordPut:
-		return &RecordPut{}, nil
-	case TypeRecordBatch:
-		return &RecordBatch{}, nil
-	case TypeConsentGrant:
-		return &ConsentGrant{}, nil
-	case TypeConsentRevoke:
-		return &ConsentRevoke{}, nil
-	case TypeConsentDelegate:
-		return &ConsentDelegate{}, nil
-	case TypeEmergencySet:
-		return &EmergencySet{}, nil
-	case TypeEmergencyInvoke:
-		return &EmergencyInvoke{}, nil
-	case TypeAuditAnchor:
-		return &AuditAnchor{}, nil
-	case TypeAmendPolicy:
-		return &AmendPolicy{}, nil
-	case TypeAmendPropose:
-		return &AmendPropose{}, nil
-	case TypeAmendApprove:
-		return &AmendApprove{}, nil
-	case TypeAmendReject:
-		return &AmendReject{}, nil
+	f, ok := bodies[t]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, t)
 	}
-	return nil, fmt.Errorf("%w %q", ErrUnknownType, t)
-}
-
-// Register adds a principal. Staff are registered by their organization's
-// admin; patients by an admin or registration clerk of any organization, with
-// the patient's own public key.
-type Register struct {
-	ID        string            `cbor:"1,keyasint"`
-	Kind      carechain.Kind    `cbor:"2,keyasint"`
-	Roles     []carechain.Role  `cbor:"3,keyasint,omitempty"`
-	Name      string            `cbor:"4,keyasint,omitempty"`
-	PublicKey ed25519.PublicKey `cbor:"5,keyasint"`
-	// EncryptionKey is the principal's HPKE public key (seal.PublicKey bytes),
-	// needed before records can be written for a patient.
-	EncryptionKey []byte `cbor:"6,keyasint,omitempty"`
-}
-
-// Validate implements Body.
-func (r *Register) Validate() error {
-	if err := carechain.ValidatePrincipalID(r.ID); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if err := checkKey(r.PublicKey); err != nil {
-		return err
-	}
-	if len(r.Roles) > MaxRoles {
-		return fmt.Errorf("%w: %d roles, limit %d", ErrInvalid, len(r.Roles), MaxRoles)
-	}
-	for _, role := range r.Roles {
-		if !role.Valid() {
-			return fmt.Errorf("%w: unknown role %q", ErrInvalid, role)
-		}
-	}
-	if err := checkText("name", r.Name); err != nil {
-		return err
-	}
-	if len(r.EncryptionKey) > MaxEncryptionKey {
-		return fmt.Errorf("%w: encryption key over %d bytes", ErrInvalid, MaxEncryptionKey)
-	}
-	patientID := carechain.OrgOf(r.ID) == ""
-	switch r.Kind {
-	case carechain.KindPatient:
-		if !patientID {
-			return fmt.Errorf("%w: patient id must start with %q", ErrInvalid, carechain.PatientPrefix)
-		}
-		// No personal data on the ledger: a patient is a pseudonym and a key.
-		if r.Name != "" || len(r.Roles) > 0 {
-			return fmt.Errorf("%w: a patient registration carries no name or roles", ErrInvalid)
-		}
-	case carechain.KindPractitioner, carechain.KindAdmin:
-		if patientID {
-			return fmt.Errorf("%w: staff id must be <org>/<name>", ErrInvalid)
-		}
-	default:
-		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, r.Kind)
-	}
-	return nil
-}
-
-// Rotate replaces the signer's key. It is signed with the current key, and
-// Proof is a signature by the new key over RotationMessage, so nobody can
-// rotate to a key they do not hold.
-type Rotate struct {
-	NewKey ed25519.PublicKey `cbor:"1,keyasint"`
-	Proof  []byte            `cbor:"2,keyasint"`
-	// NewEncryptionKey, if set, also replaces the principal's HPKE public key.
-	NewEncryptionKey []byte `cbor:"3,keyasint,omitempty"`
-}
-
-// Validate implements Body.
-func (r *Rotate) Validate() error {
-	if err := checkKey(r.NewKey); err != nil {
-		return err
-	}
-	if len(r.Proof) != ed25519.SignatureSize {
-		return fmt.Errorf("%w: proof must be a %d-byte signature", ErrInvalid, ed25519.SignatureSize)
-	}
-	if len(r.NewEncryptionKey) > MaxEncryptionKey {
-		return fmt.Errorf("%w: encryption key over %d bytes", ErrInvalid, MaxEncryptionKey)
-	}
-	return nil
-}
-
-// RotationMessage is what the new key signs in a Rotate: the chain, the
-// principal and the nonce of the rotating transaction, so a proof cannot be
-// replayed elsewhere.
-func RotationMessage(chainID, principal string, nonce uint64, newKey ed25519.PublicKey) []byte {
-	return fmt.Appendf(nil, "carechain/rotate/v1\x00%s\x00%s\x00%d\x00%x", chainID, principal, nonce, []byte(newKey))
-}
-
-// Revoke revokes a principal's key. The principal can revoke their own key; an
-// organization's admin can revoke the keys of its staff.
-type Revoke struct {
-	ID     string `cbor:"1,keyasint"`
-	Reason string `cbor:"2,keyasint,omitempty"`
-}
-
-// Validate implements Body.
-func (r *Revoke) Validate() error {
-	if err := carechain.ValidatePrincipalID(r.ID); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	return checkText("reason", r.Reason)
+	return f(), nil
 }
 
 func checkKey(k ed25519.PublicKey) error {

@@ -22,12 +22,14 @@ import (
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/carechain/carechain"
 )
 
 // Limits on untrusted input.
 const (
-	// MaxTxBytes bounds an encoded envelope.
-	MaxTxBytes = 1 << 20
+	// MaxTxBytes bounds an encoded envelope (see the root package's limits).
+	MaxTxBytes = carechain.MaxTxBytes
 	// MaxStringLen bounds free-text fields such as names and reasons.
 	MaxStringLen = 256
 	// MaxRoles bounds the roles of one principal.
@@ -35,7 +37,7 @@ const (
 	// MaxEncryptionKey bounds an HPKE public key (ML-KEM-768 + X25519 is 1216 bytes).
 	MaxEncryptionKey = 2048
 	// MaxCiphertext bounds one encrypted record version.
-	MaxCiphertext = 768 << 10
+	MaxCiphertext = carechain.MaxCiphertextBytes
 	// MaxWraps bounds the key wraps of one transaction.
 	MaxWraps = 256
 	// MaxWrapBytes bounds one wrapped key.
@@ -48,26 +50,6 @@ const (
 
 // Type names a transaction type.
 type Type string
-
-// Transaction types.
-const (
-	TypeRegister Type = "identity.register"
-	TypeRotate   Type = "identity.rotate"
-	TypeRevoke   Type = "identity.revoke"
-
-	TypeRecordPut       Type = "record.put"
-	TypeRecordBatch     Type = "record.batch"
-	TypeConsentGrant    Type = "consent.grant"
-	TypeConsentRevoke   Type = "consent.revoke"
-	TypeConsentDelegate Type = "consent.delegate"
-	TypeEmergencySet    Type = "emergency.set"
-	TypeEmergencyInvoke Type = "emergency.invoke"
-	TypeAuditAnchor     Type = "audit.anchor"
-	TypeAmendPolicy     Type = "amend.policy"
-	TypeAmendPropose    Type = "amend.propose"
-	TypeAmendApprove    Type = "amend.approve"
-	TypeAmendReject     Type = "amend.reject"
-)
 
 // Tx is the signed content of a transaction.
 type Tx struct {
@@ -94,10 +76,10 @@ type Signed struct {
 }
 
 // ErrMalformed is wrapped by every decoding error.
-var ErrMalformed = errors.New("malformed transaction")
+var ErrMalformed = carechain.NewError(carechain.KindMalformed, "malformed transaction")
 
 // ErrTooLarge is returned for an envelope over MaxTxBytes.
-var ErrTooLarge = errors.New("transaction too large")
+var ErrTooLarge = carechain.NewError(carechain.KindTooLarge, "transaction too large")
 
 // ErrBadSignature is returned by Verify.
 var ErrBadSignature = errors.New("bad signature")

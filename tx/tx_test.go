@@ -6,8 +6,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/carechain/carechain"
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/carechain/carechain"
 )
 
 func testKey(seed byte) ed25519.PrivateKey {

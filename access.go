@@ -1,0 +1,31 @@
+package carechain
+
+import "time"
+
+// AccessEvent is one attempt to access a patient's data, allowed or denied,
+// as the patient sees it in their access log. Nodes seal each event to the
+// patient before it leaves memory, so only the patient reads its details.
+type AccessEvent struct {
+	ID           string    `json:"id"`
+	Node         string    `json:"node"`
+	Time         time.Time `json:"time"`
+	Requester    string    `json:"requester"`
+	RequesterOrg string    `json:"requester_org,omitempty"`
+	Patient      string    `json:"patient"`
+	Action       string    `json:"action"` // read, list, review-proposal, emergency-access, ...
+	RecordID     string    `json:"record_id,omitempty"`
+	Version      uint64    `json:"version,omitempty"`
+	Category     string    `json:"category,omitempty"`
+	ResourceType string    `json:"resource_type,omitempty"`
+	Purpose      string    `json:"purpose,omitempty"` // a consent.Purpose
+	Decision     string    `json:"decision"`          // DecisionAllow or DecisionDeny
+	Reason       string    `json:"reason"`
+	Emergency    bool      `json:"emergency,omitempty"`
+	Height       int64     `json:"height,omitempty"` // where it was anchored
+}
+
+// Access decisions.
+const (
+	DecisionAllow = "allow"
+	DecisionDeny  = "deny"
+)

@@ -1,0 +1,36 @@
+package carechain
+
+// A record is a chain of versions of one FHIR resource of one patient.
+// Versions are append-only; each is encrypted, and only its ciphertext, its
+// hash and the metadata below are on the ledger.
+
+// RecordHead is the current state of a record.
+type RecordHead struct {
+	RecordID     string `cbor:"1,keyasint" json:"record_id"`
+	Patient      string `cbor:"2,keyasint" json:"patient"`
+	Category     string `cbor:"3,keyasint" json:"category"`
+	ResourceType string `cbor:"4,keyasint" json:"resource_type"`
+	Latest       uint64 `cbor:"5,keyasint" json:"latest"`
+	Deleted      bool   `cbor:"6,keyasint,omitempty" json:"deleted,omitempty"` // the latest version deletes it
+	Owner        string `cbor:"7,keyasint,omitempty" json:"owner,omitempty"`   // organization that created it: its approval policies apply
+	Locked       bool   `cbor:"8,keyasint,omitempty" json:"locked,omitempty"`  // an approved amendment committed it: edits need another
+}
+
+// RecordVersion is one committed version of a record.
+type RecordVersion struct {
+	RecordID       string `cbor:"1,keyasint" json:"record_id"`
+	Version        uint64 `cbor:"2,keyasint" json:"version"`
+	Patient        string `cbor:"3,keyasint" json:"patient"`
+	Category       string `cbor:"4,keyasint" json:"category"`
+	ResourceType   string `cbor:"5,keyasint" json:"resource_type"`
+	Author         string `cbor:"6,keyasint" json:"author"`
+	AuthorOrg      string `cbor:"7,keyasint" json:"author_org"`
+	Height         int64  `cbor:"8,keyasint" json:"height"`
+	Time           int64  `cbor:"9,keyasint" json:"time"` // block time, unix seconds
+	Epoch          uint32 `cbor:"10,keyasint" json:"epoch"`
+	CiphertextHash []byte `cbor:"11,keyasint" json:"ciphertext_hash"`
+	Ciphertext     []byte `cbor:"12,keyasint" json:"-"`
+	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
+	Deleted        bool   `cbor:"14,keyasint,omitempty" json:"deleted,omitempty"`
+	Proposal       string `cbor:"15,keyasint,omitempty" json:"proposal,omitempty"` // the approved amendment that committed it
+}

@@ -1,0 +1,286 @@
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/fhirjson"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tx"
+)
+
+// PutItem is one record version to write.
+type PutItem struct {
+	Patient, Category, RecordID string
+	// Resource is the FHIR resource as JSON; it is validated and
+	// canonicalized before sealing.
+	Resource []byte
+	// IfMatch, if non-zero, is the version this write must follow (FHIR
+	// If-Match). The ledger enforces it: the write is built as version
+	// IfMatch+1, and if the record has moved on it is refused and Put
+	// returns an error wrapping ErrPrecondition. Without it the write
+	// follows the latest version of the call's snapshot.
+	IfMatch uint64
+}
+
+// PutResult is a committed record version.
+type PutResult struct {
+	RecordID string
+	Version  uint64
+	Height   int64
+}
+
+// maxEpochRetries bounds how often a write that lost an epoch race is rebuilt.
+const maxEpochRetries = 3
+
+// Put validates a FHIR R4 resource and writes it, encrypted, as the next
+// version of it.RecordID (a new record if it does not exist), signed by
+// author. An invalid resource is a *fhirjson.ValidationError naming the path.
+//
+// Writes that race with a new epoch of the same patient and category (one
+// started by another writer) are rebuilt under the new epoch and retried;
+// this node starts one epoch at a time per patient and category.
+func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := s.putOnce(ctx, author, it)
+		if rejectedWith(err, ledger.CodeStaleEpoch) && attempt < maxEpochRetries {
+			continue // another writer moved the epoch on: rebuild under it
+		}
+		if rejectedWith(err, ledger.CodeStaleVersion) && it.IfMatch != 0 {
+			return res, fmt.Errorf("%w: %s is no longer at version %d: %w", ErrPrecondition, it.RecordID, it.IfMatch, err)
+		}
+		return res, err
+	}
+}
+
+func (s *Service) putOnce(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
+	v := s.latest()
+	version, err := nextVersion(v, it.RecordID, it.IfMatch)
+	if err != nil {
+		return PutResult{}, err
+	}
+	unlock, err := s.lockIfNewEpoch(v, author, it.Patient, it.Category)
+	if err != nil {
+		return PutResult{}, err
+	}
+	defer unlock()
+	body, err := s.buildPut(v, author, it, version, nil)
+	if err != nil {
+		return PutResult{}, err
+	}
+	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{RecordID: it.RecordID, Version: version, Height: out.Height}, nil
+}
+
+// nextVersion is the version a write of recordID takes: after ifMatch if
+// set, else after the record's latest in v (1 for a new record).
+func nextVersion(v *ledger.View, recordID string, ifMatch uint64) (uint64, error) {
+	head, err := v.Record(recordID)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		if ifMatch != 0 {
+			return 0, fmt.Errorf("%w: %s does not exist, If-Match %d cannot hold", ErrPrecondition, recordID, ifMatch)
+		}
+		return 1, nil
+	case err != nil:
+		return 0, err
+	case ifMatch != 0 && ifMatch != head.Latest:
+		return 0, fmt.Errorf("%w: %s is at version %d, not %d", ErrPrecondition, recordID, head.Latest, ifMatch)
+	}
+	return head.Latest + 1, nil
+}
+
+// lockIfNewEpoch takes the lock of (patient, category) when author's write
+// would start a new epoch, so concurrent first writes do not all start one.
+// It returns the unlock function (a no-op when no lock was taken).
+func (s *Service) lockIfNewEpoch(v *ledger.View, author Signer, patient, category string) (func(), error) {
+	me, err := v.Principal(author.ID)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := v.Epoch(patient, category)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
+		return func() {}, nil
+	}
+	key := patient + "\x00" + category
+	s.mu.Lock()
+	m, ok := s.epochLocks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		s.epochLocks[key] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock, nil
+}
+
+// PreparePut validates, encrypts and signs a record.put without submitting
+// it: version of recordID, with the author's nonce. It starts a new epoch when
+// the author's organization cannot read the current one.
+func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, recordID string, version uint64, resource []byte) ([]byte, error) {
+	v := s.latest()
+	body, err := s.buildPut(v, author, PutItem{Patient: patient, Category: category, RecordID: recordID, Resource: resource}, version, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Sign(author.Key, s.chain.App().ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
+}
+
+// pendingEpochs are epochs started earlier in the same batch: later entries
+// for the same patient and category use them.
+type pendingEpochs map[epochRef]seal.EpochKey
+
+// buildPut validates, canonicalizes and seals one record version.
+func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version uint64, pending pendingEpochs) (*tx.RecordPut, error) {
+	rtype, err := s.validator.Validate(it.Resource)
+	if err != nil {
+		return nil, err
+	}
+	canonical, err := fhirjson.Canonical(it.Resource)
+	if err != nil {
+		return nil, err
+	}
+	return s.sealPut(v, author, it, rtype, version, canonical, pending)
+}
+
+// sealPut encrypts canonical as a version of a record of type rtype.
+func (s *Service) sealPut(v *ledger.View, author Signer, it PutItem, rtype string, version uint64, canonical []byte, pending pendingEpochs) (*tx.RecordPut, error) {
+	defer clear(canonical)
+	if len(canonical) > carechain.MaxResourceBytes {
+		return nil, carechain.E(carechain.KindTooLarge, fmt.Errorf("%s is %d bytes in canonical form, over the %d byte limit", rtype, len(canonical), carechain.MaxResourceBytes))
+	}
+	if p, err := v.Principal(it.Patient); err != nil || p.Kind != carechain.KindPatient {
+		return nil, fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, it.Patient)
+	}
+	me, err := v.Principal(author.ID)
+	if err != nil {
+		return nil, err
+	}
+	body := &tx.RecordPut{RecordID: it.RecordID, Version: version, Patient: it.Patient, Category: it.Category, ResourceType: rtype}
+	ek, err := s.writeEpoch(v, body, me.Org, pending)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := seal.Seal(canonical, seal.Binding{RecordID: it.RecordID, Version: version, Patient: it.Patient, Category: it.Category, Epoch: body.Epoch}, ek)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(sealed.Ciphertext)
+	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
+	return body, nil
+}
+
+// writeEpoch picks the epoch body is written under and returns its key: one
+// started earlier in the same batch, the current one if org can read it, or
+// a new one (set in body.NewEpoch) wrapped to everyone who must read it.
+func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, org string, pending pendingEpochs) (seal.EpochKey, error) {
+	patient, category := body.Patient, body.Category
+	cur, err := v.Epoch(patient, category)
+	if err != nil {
+		return seal.EpochKey{}, err
+	}
+	if k, ok := pending[epochRef{patient, category, cur.Epoch + 1}]; ok {
+		body.Epoch = cur.Epoch + 1
+		return k, nil
+	}
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, org) {
+		body.Epoch = cur.Epoch
+		return s.epochKey(v, patient, category, cur.Epoch, org)
+	}
+	readers, err := v.RequiredReaders(patient, category, s.now().Unix())
+	if err != nil {
+		return seal.EpochKey{}, err
+	}
+	// Nobody loses a key by a write: only a revoke shrinks the readers.
+	readers = consent.AddReaders(readers, append([]string{org}, cur.Readers...)...)
+	body.Epoch = cur.Epoch + 1
+	ek, ne, err := s.newEpoch(v, patient, category, body.Epoch, readers)
+	if err != nil {
+		return ek, err
+	}
+	body.NewEpoch = ne
+	// The key is not cached here: the transaction may yet be rejected
+	// (another writer may start this epoch first). Once committed, it is
+	// unwrapped from the ledger like any other.
+	if pending != nil {
+		pending[epochRef{patient, category, body.Epoch}] = ek
+	}
+	return ek, nil
+}
+
+// Delete writes a version that deletes the record (its resource type and id
+// only): reads of the record then report it gone; earlier versions stay
+// readable to those allowed.
+func (s *Service) Delete(ctx context.Context, author Signer, recordID string) (PutResult, error) {
+	v := s.latest()
+	head, err := v.Record(recordID)
+	if err != nil {
+		return PutResult{}, err
+	}
+	stub, err := json.Marshal(map[string]string{"resourceType": head.ResourceType, "id": recordID})
+	if err != nil {
+		return PutResult{}, err
+	}
+	it := PutItem{Patient: head.Patient, Category: head.Category, RecordID: recordID}
+	body, err := s.sealPut(v, author, it, head.ResourceType, head.Latest+1, stub, nil)
+	if err != nil {
+		return PutResult{}, err
+	}
+	body.Deleted = true
+	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{RecordID: recordID, Version: head.Latest + 1, Height: out.Height}, nil
+}
+
+// PutBatch writes several record versions in one transaction: all of them
+// are committed, or none. An invalid resource fails the batch before
+// anything is submitted; the error names the entry.
+func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
+	v := s.latest()
+	versions := map[string]uint64{}
+	pending := pendingEpochs{}
+	body := &tx.RecordBatch{}
+	out := make([]PutResult, len(items))
+	for i, it := range items {
+		ver, ok := versions[it.RecordID]
+		if !ok {
+			var err error
+			if ver, err = nextVersion(v, it.RecordID, it.IfMatch); err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+		} else {
+			ver++
+		}
+		versions[it.RecordID] = ver
+		p, err := s.buildPut(v, author, it, ver, pending)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		body.Puts = append(body.Puts, *p)
+		out[i] = PutResult{RecordID: it.RecordID, Version: ver}
+	}
+	res, err := s.submit(ctx, author, tx.TypeRecordBatch, body)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Height = res.Height
+	}
+	return out, nil
+}
