@@ -10,6 +10,7 @@ import (
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/proof"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tlog"
 )
@@ -88,7 +89,8 @@ func writeProofRecords(ctx context.Context, bn *recordsNode, n int) error {
 	}
 	// The first record starts the patient's epoch; the rest can be prepared
 	// ahead with known nonces.
-	if _, err := bn.svc.Put(ctx, dr, proofPatient, "lab", "b-0", observation(0)); err != nil {
+	first := records.PutItem{Patient: proofPatient, Category: "lab", RecordID: "b-0", Resource: observation(0)}
+	if _, err := bn.svc.Put(ctx, dr, first); err != nil {
 		return err
 	}
 	work := make([][]byte, n-1)

@@ -134,7 +134,8 @@ func seedAuthors(ctx context.Context, bn *recordsNode, opts RecordsOptions) (wri
 	}
 	for i, a := range w.authors {
 		for j, p := range w.patients[i] {
-			if _, err := bn.svc.Put(ctx, a, p, "lab", fmt.Sprintf("seed-%d-%d", i, j), observation(j)); err != nil {
+			seed := records.PutItem{Patient: p, Category: "lab", RecordID: fmt.Sprintf("seed-%d-%d", i, j), Resource: observation(j)}
+			if _, err := bn.svc.Put(ctx, a, seed); err != nil {
 				return w, fmt.Errorf("bench setup: %w", err)
 			}
 		}
@@ -148,7 +149,7 @@ func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
 	work := make([][][]byte, len(w.authors))
 	err := inParallel(len(w.authors), func(i int) error {
 		a := w.authors[i]
-		base, err := bn.node.App().NextNonce(a.ID)
+		base, err := bn.node.App().Latest().NextNonce(a.ID)
 		if err != nil {
 			return err
 		}
