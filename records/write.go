@@ -20,9 +20,11 @@ import (
 // PutItem is one record version to write.
 type PutItem struct {
 	Patient, Category, RecordID string
-	// Resource is the FHIR resource as JSON; it is validated and
-	// canonicalized before sealing.
+	// Resource is the FHIR resource as JSON; it is parsed and validated
+	// (once) before sealing. Parsed, if set, is used instead: a resource the
+	// caller has already parsed (fhirjson.Parse), so it is not parsed again.
 	Resource []byte
+	Parsed   *fhirjson.Resource
 	// IfMatch, if non-zero, is the version this write must follow (FHIR
 	// If-Match). The ledger enforces it: the write is built as version
 	// IfMatch+1, and if the record has moved on it is refused and Put
@@ -146,15 +148,14 @@ type pendingEpochs map[epochRef]seal.EpochKey
 
 // buildPut validates, canonicalizes and seals one record version.
 func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version uint64, pending pendingEpochs) (*tx.RecordPut, error) {
-	rtype, err := s.validator.Validate(it.Resource)
-	if err != nil {
-		return nil, err
+	res := it.Parsed
+	if res == nil {
+		var err error
+		if res, err = s.validator.Parse(it.Resource); err != nil {
+			return nil, err
+		}
 	}
-	canonical, err := fhirjson.Canonical(it.Resource)
-	if err != nil {
-		return nil, err
-	}
-	return s.sealPut(v, author, it, rtype, version, canonical, pending)
+	return s.sealPut(v, author, it, res.Type(), version, res.Canonical(), pending)
 }
 
 // sealPut encrypts canonical as a version of a record of type rtype.
