@@ -14,7 +14,7 @@ import (
 
 // BenchmarkCheckAndFinalize measures the app's own cost per transaction:
 // CheckTx (signature checked once) then FinalizeBlock and Commit in blocks of
-// 1000, without CometBFT. Compare with the node benchmark's ceiling.
+// 1000, without CometBFT. Compare with the ceiling of bench.Ledger (package bench).
 func BenchmarkCheckAndFinalize(b *testing.B) {
 	h := newHarness(b)
 	_, clerk, _ := ed25519.GenerateKey(nil)

@@ -249,93 +249,21 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 
 // putRecord writes r as a version authored by signer. proposal, if set, is
 // the approved amendment that commits it; otherwise an edit of a locked
-// record, or of one whose owner has an approval policy, is refused.
+// record, or of one whose owner has an approval policy, is refused. The
+// steps run in a fixed order, so each failure has one code.
 func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut, proposal string) *Rejection {
-	if signer.Kind == carechain.KindPatient {
-		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
+	if rej := a.mayWrite(b, signer, now, r); rej != nil {
+		return rej
 	}
-	patient, err := getPrincipal(b, r.Patient)
-	if errors.Is(err, ErrNotFound) || (err == nil && patient.Kind != carechain.KindPatient) {
-		return reject(CodeInvalid, "%q is not a registered patient", r.Patient)
-	} else if err != nil {
-		return reject(CodeInternal, "%v", err)
+	head, rej := nextHead(b, signer, r, proposal)
+	if rej != nil {
+		return rej
 	}
-	if len(patient.EncryptionKey) == 0 {
-		return reject(CodeInvalid, "patient %s has no encryption key registered", r.Patient)
+	if rej := writeEpoch(b, signer, now, r); rej != nil {
+		return rej
 	}
-	if !categoryKnown(b, r.Category) {
-		return reject(CodeInvalid, "unknown category %q", r.Category)
-	}
-	// Deny by default: the patient's registering organization may write;
-	// anyone else needs a write grant.
-	if signer.Org != patient.Org {
-		grants, err := grantsOf(b, r.Patient)
-		if err != nil {
-			return reject(CodeInternal, "%v", err)
-		}
-		d := a.evaluator.Evaluate(grants.Plain(), consent.Request{
-			Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
-			ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
-		})
-		if !d.Allowed {
-			return reject(CodeDenied, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
-		}
-	}
-	var head carechain.RecordHead
-	switch err := getCBOR(b, recordKey(r.RecordID), &head); {
-	case errors.Is(err, ErrNotFound):
-		if r.Version != 1 {
-			return reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
-		}
-		head = carechain.RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}
-	case err != nil:
-		return reject(CodeInternal, "%v", err)
-	default:
-		if proposal == "" {
-			if rej := needsApproval(b, &head); rej != nil {
-				return rej
-			}
-		}
-		if head.Patient != r.Patient || head.Category != r.Category || head.ResourceType != r.ResourceType {
-			return reject(CodeConflict, "record %s is a %s of another patient or category", r.RecordID, head.ResourceType)
-		}
-		if r.Version != head.Latest+1 {
-			return reject(CodeStaleVersion, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
-		}
-		if r.Deleted && head.Deleted {
-			return reject(CodeConflict, "record %s is already deleted", r.RecordID)
-		}
-	}
-	cur, err := getEpoch(b, r.Patient, r.Category)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	if r.NewEpoch != nil {
-		want, err := requiredReaders(b, r.Patient, r.Category, now)
-		if err != nil {
-			return reject(CodeInternal, "%v", err)
-		}
-		// Nobody loses a key by a write: only a revoke shrinks the readers.
-		want = consent.AddReaders(want, append([]string{signer.Org}, cur.Readers...)...)
-		if rej := startEpoch(b, r.Patient, cur, r.NewEpoch, want); rej != nil {
-			return rej
-		}
-	} else {
-		if cur.Epoch == 0 || r.Epoch != cur.Epoch {
-			return reject(CodeStaleEpoch, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
-		}
-		if !slices.Contains(cur.Readers, signer.Org) {
-			return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, signer.Org)
-		}
-	}
-	var authors []string
-	if err := getCBOR(b, authorsKey(r.Patient, r.Category), &authors); err != nil && !errors.Is(err, ErrNotFound) {
-		return reject(CodeInternal, "%v", err)
-	}
-	if !slices.Contains(authors, signer.Org) {
-		if err := setCBOR(b, authorsKey(r.Patient, r.Category), consent.AddReaders(authors, signer.Org)); err != nil {
-			return reject(CodeInternal, "%v", err)
-		}
+	if rej := addAuthor(b, r.Patient, r.Category, signer.Org); rej != nil {
+		return rej
 	}
 	if r.Deleted && r.Version == 1 {
 		return reject(CodeInvalid, "record %s does not exist: nothing to delete", r.RecordID)
@@ -357,6 +285,113 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 		return reject(CodeInternal, "%v", err)
 	}
 	if err := b.Set(patientRecordKey(r.Patient, r.RecordID), []byte{1}); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// mayWrite checks that signer may write r: a practitioner, for a registered
+// patient with an encryption key, in a known category, and, deny by default,
+// of the patient's registering organization or holding a write grant.
+func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
+	if signer.Kind == carechain.KindPatient {
+		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
+	}
+	patient, err := getPrincipal(b, r.Patient)
+	if errors.Is(err, ErrNotFound) || (err == nil && patient.Kind != carechain.KindPatient) {
+		return reject(CodeInvalid, "%q is not a registered patient", r.Patient)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if len(patient.EncryptionKey) == 0 {
+		return reject(CodeInvalid, "patient %s has no encryption key registered", r.Patient)
+	}
+	if !categoryKnown(b, r.Category) {
+		return reject(CodeInvalid, "unknown category %q", r.Category)
+	}
+	if signer.Org == patient.Org {
+		return nil
+	}
+	grants, err := grantsOf(b, r.Patient)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	d := a.evaluator.Evaluate(grants.Plain(), consent.Request{
+		Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
+		ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
+	})
+	if !d.Allowed {
+		return reject(CodeDenied, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
+	}
+	return nil
+}
+
+// nextHead returns the head r extends: a new one for version 1 of a new
+// record, else the current head, which r must follow exactly.
+func nextHead(b *store.Block, signer *carechain.Principal, r *tx.RecordPut, proposal string) (carechain.RecordHead, *Rejection) {
+	var head carechain.RecordHead
+	switch err := getCBOR(b, recordKey(r.RecordID), &head); {
+	case errors.Is(err, ErrNotFound):
+		if r.Version != 1 {
+			return head, reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
+		}
+		return carechain.RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}, nil
+	case err != nil:
+		return head, reject(CodeInternal, "%v", err)
+	}
+	if proposal == "" {
+		if rej := needsApproval(b, &head); rej != nil {
+			return head, rej
+		}
+	}
+	switch {
+	case head.Patient != r.Patient || head.Category != r.Category || head.ResourceType != r.ResourceType:
+		return head, reject(CodeConflict, "record %s is a %s of another patient or category", r.RecordID, head.ResourceType)
+	case r.Version != head.Latest+1:
+		return head, reject(CodeStaleVersion, "record %s is at version %d: the next version is %d", r.RecordID, head.Latest, head.Latest+1)
+	case r.Deleted && head.Deleted:
+		return head, reject(CodeConflict, "record %s is already deleted", r.RecordID)
+	}
+	return head, nil
+}
+
+// writeEpoch checks the epoch r is written under: the current one, which
+// the author's organization must be able to read, or the next one, started
+// by r and wrapped to everyone who must read it.
+func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
+	cur, err := getEpoch(b, r.Patient, r.Category)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if r.NewEpoch != nil {
+		want, err := requiredReaders(b, r.Patient, r.Category, now)
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		// Nobody loses a key by a write: only a revoke shrinks the readers.
+		want = consent.AddReaders(want, append([]string{signer.Org}, cur.Readers...)...)
+		return startEpoch(b, r.Patient, cur, r.NewEpoch, want)
+	}
+	if cur.Epoch == 0 || r.Epoch != cur.Epoch {
+		return reject(CodeStaleEpoch, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
+	}
+	if !slices.Contains(cur.Readers, signer.Org) {
+		return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, signer.Org)
+	}
+	return nil
+}
+
+// addAuthor records org as an author of the patient's category: authors
+// always hold its keys.
+func addAuthor(b *store.Block, patient, category, org string) *Rejection {
+	var authors []string
+	if err := getCBOR(b, authorsKey(patient, category), &authors); err != nil && !errors.Is(err, ErrNotFound) {
+		return reject(CodeInternal, "%v", err)
+	}
+	if slices.Contains(authors, org) {
+		return nil
+	}
+	if err := setCBOR(b, authorsKey(patient, category), consent.AddReaders(authors, org)); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
