@@ -11,6 +11,15 @@
 // version, identity and consent change and audit batch (package tlog), and
 // to the whole state history (see AppInfo). A block that writes nothing keeps
 // the app hash.
+//
+// The rules of each transaction type live in a file of their own (identity,
+// records, consent, audit, amend), registered with handle; App only decodes,
+// authenticates (chain, signer, signature, nonce) and dispatches. Rejections
+// are *Rejection values with a stable Code and an error kind.
+//
+// Queries go to a View, the committed state at one height (App.View,
+// App.Latest): a caller that reads several things reads them from one View,
+// so the answers agree with each other.
 package ledger
 
 import (

@@ -1,6 +1,8 @@
-// Package nodeapi serves a carechain node over HTTP: the ledger's JSON API
-// (/v1/…), /healthz and Prometheus /metrics. One listener per node carries
-// them all (and, in later issues, FHIR and the portal).
+// Package nodeapi is the node's own JSON API: the server side (/v1/…,
+// /healthz and Prometheus /metrics) and the client the CLI uses (Client).
+// One listener per node carries it beside the FHIR API (package fhirrest).
+// Each request reads one ledger snapshot (a ledger.View); errors become
+// statuses by their kind (carechain.ErrorKind), in queryFail.
 //
 // Handlers never log request bodies: they may carry health data.
 package nodeapi

@@ -13,6 +13,10 @@
 // byte representation and one hash.
 //
 // Use Sign to build a transaction and Decode then Verify to check one.
+//
+// Each transaction type is declared, with its body and the body's stateless
+// checks, in one file per module (identity.go, records.go, consent.go,
+// audit.go, amend.go), which registers it (register); Types lists them.
 package tx
 
 import (
