@@ -10,6 +10,8 @@ import (
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
+
+	"github.com/carechain/carechain"
 )
 
 // Duration is a time.Duration written as a string ("250ms") in config files.
@@ -173,6 +175,7 @@ func (h Home) cometConfig(c Config) *cmtcfg.Config {
 
 	cfg.Mempool.Size = c.MempoolSize
 	cfg.Mempool.MaxTxsBytes = 256 << 20
+	cfg.Mempool.MaxTxBytes = carechain.MaxTxBytes // the ledger's own limit: a larger tx is refused before gossip
 	cfg.Mempool.CacheSize = 100000
 
 	cfg.Consensus.TimeoutPropose = time.Second
