@@ -156,21 +156,19 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SubmitTimeout)
 	defer cancel()
 	out, err := s.chain.Submit(ctx, body)
-	switch {
-	case errors.Is(err, ledger.ErrDuplicateTx):
-		s.fail(w, http.StatusConflict, err)
-		return
-	case errors.Is(err, ledger.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusServiceUnavailable, err)
-		return
+	switch k := carechain.KindOf(err); {
 	case errors.Is(err, context.DeadlineExceeded):
 		s.fail(w, http.StatusGatewayTimeout, fmt.Errorf("no commit within %v; the transaction may still commit: %w", s.opts.SubmitTimeout, err))
 		return
 	case err != nil:
-		s.fail(w, http.StatusInternalServerError, err)
+		if k == carechain.KindUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		s.fail(w, k.Status(), err) // a duplicate is a conflict, a busy node unavailable
 		return
 	}
+	// A judged transaction is answered with its outcome; any rejection is
+	// 422, whatever its code, because the request itself was well formed.
 	code := http.StatusOK
 	if !out.Accepted() {
 		code = http.StatusUnprocessableEntity
