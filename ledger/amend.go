@@ -68,6 +68,10 @@ func init() {
 	handle(tx.TypeAmendReject, (*App).applyAmendReject)
 }
 
+// ProposalID is the ID the ledger gives the proposal of the amend.propose
+// transaction with hash h.
+func ProposalID(h [32]byte) string { return "am-" + hex.EncodeToString(h[:6]) }
+
 func policyKey(org, category, resourceType string) string {
 	if resourceType == "" {
 		resourceType = "*"
@@ -180,7 +184,7 @@ func (a *App) applyAmendPropose(b *store.Block, c *checked, body *tx.AmendPropos
 			return reject(CodeInvalid, "reviewers of %s cannot decrypt the proposal: the %s key of %s is not wrapped to %s", t.Org, put.Category, put.Patient, t.Org)
 		}
 	}
-	id := "am-" + hex.EncodeToString(c.Hash[:6])
+	id := ProposalID(c.Hash)
 	p := Proposal{
 		ID: id, RecordID: put.RecordID, Patient: put.Patient, Category: put.Category, ResourceType: put.ResourceType,
 		BaseVersion: body.BaseVersion, Put: *put, Author: c.signer.ID, SealedReason: body.SealedReason, Expires: body.Expires,

@@ -24,6 +24,14 @@ func init() {
 	handle(tx.TypeEmergencyInvoke, (*App).applyEmergencyInvoke)
 }
 
+// GrantID is the ID the ledger gives the grant of the consent.grant
+// transaction with hash h.
+func GrantID(h [32]byte) string { return "g-" + hex.EncodeToString(h[:6]) }
+
+// emergencyGrantID names the grant of an emergency.invoke. The prefix only
+// keeps IDs apart; StoredGrant.Emergency is what marks such a grant.
+func emergencyGrantID(h [32]byte) string { return "e-" + hex.EncodeToString(h[:6]) }
+
 func delegateKey(patient, delegate string) string { return "delegate/" + patient + "/" + delegate }
 
 // actsFor reports whether signer may manage patient's consents: the patient,
@@ -58,7 +66,7 @@ func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGran
 	if reads && len(g.Categories) == 0 {
 		return reject(CodeInvalid, "a read grant names its categories (or %q): keys are delivered per category", consent.AnyCategory)
 	}
-	g.ID = "g-" + hex.EncodeToString(c.Hash[:6])
+	g.ID = GrantID(c.Hash)
 	if reads {
 		cats, err := patientCategories(b, g.Patient, g.Categories)
 		if err != nil {
@@ -291,7 +299,7 @@ func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.Emergenc
 	if err != nil {
 		return reject(CodeDenied, "emergency access for %s refused: %v", c.signer.ID, err)
 	}
-	g.ID = "e-" + hex.EncodeToString(c.Hash[:6])
+	g.ID = emergencyGrantID(c.Hash)
 	g.Patient = body.Patient
 	if err := setLogged(b, grantKey(body.Patient, g.ID), StoredGrant{Grant: *g, Emergency: true, SealedReason: body.SealedReason, Height: b.Height()}, tlog.KindConsent, g.ID); err != nil {
 		return reject(CodeInternal, "%v", err)

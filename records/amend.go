@@ -51,10 +51,8 @@ func (s *Service) Propose(ctx context.Context, author Signer, recordID string, r
 	if err != nil {
 		return "", err
 	}
-	return ledgerProposalID(out), nil
+	return ledger.ProposalID(out.Hash), nil
 }
-
-func ledgerProposalID(out ledger.Outcome) string { return fmt.Sprintf("am-%x", out.Hash[:6]) }
 
 // Approve approves a proposal after the signer has reviewed it (ReadProposal).
 func (s *Service) Approve(ctx context.Context, signer Signer, id string) error {

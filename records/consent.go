@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -44,8 +43,7 @@ func (s *Service) Grant(ctx context.Context, signer Signer, g consent.Grant) (st
 	if err != nil {
 		return "", err
 	}
-	// The ledger names the grant after the transaction hash.
-	return "g-" + hex.EncodeToString(out.Hash[:6]), nil
+	return ledger.GrantID(out.Hash), nil
 }
 
 // deliver wraps, for each of cats with an epoch that reader cannot read
