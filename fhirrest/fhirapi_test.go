@@ -16,6 +16,7 @@ import (
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tx"
 )
+
 func TestFHIRInteractions(t *testing.T) {
 	e := setup(t)
 	meta := e.do("GET", "/fhir/metadata", "", nil)
