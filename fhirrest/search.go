@@ -2,11 +2,16 @@ package fhirrest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/records"
 )
 
@@ -202,4 +207,175 @@ func sortRecords(recs []records.Record, by string) error {
 		return c
 	})
 	return nil
+}
+
+// search serves GET /fhir/{type}?patient=…: the patient's resources of that
+// type the requester may read, filtered in memory. A patient is required:
+// there is no search across patients.
+func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
+	typ := r.PathValue("type")
+	if _, ok := viewTypes[typ]; ok {
+		s.viewSearch(w, r, c, typ)
+		return
+	}
+	if !s.supported(w, typ) {
+		return
+	}
+	q := r.URL.Query()
+	ref := q.Get("patient")
+	if ref == "" {
+		ref = q.Get("subject")
+	}
+	if typ == "Patient" && q.Get("_id") != "" {
+		ref = "Patient/" + q.Get("_id")
+	}
+	if c.principal.Kind == carechain.KindPatient && ref == "" {
+		ref = patientRef(c.principal.ID)
+	}
+	patient, ok := patientOf(ref)
+	if !ok {
+		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
+		return
+	}
+	if err := checkParams(q); err != nil {
+		s.fail(w, http.StatusBadRequest, "not-supported", err)
+		return
+	}
+	count := 50
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000 {
+			s.fail(w, http.StatusBadRequest, "value", errors.New("_count must be 0..1000"))
+			return
+		}
+		count = n
+	}
+	recs, err := s.find(r, c, typ, patient, q)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	if err := sortRecords(recs, q.Get("_sort")); err != nil {
+		s.fail(w, http.StatusBadRequest, "not-supported", err)
+		return
+	}
+	offset := 0
+	if v := q.Get("_offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.fail(w, http.StatusBadRequest, "value", errors.New("_offset must be a non-negative integer"))
+			return
+		}
+		offset = n
+	}
+	total := len(recs)
+	page := recs[min(offset, total):min(offset+count, total)]
+	var entries []bundleEntry
+	for i := range page {
+		e, err := s.entry(typ, &page[i])
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		e.Search = &struct {
+			Mode string `json:"mode"`
+		}{Mode: "match"}
+		entries = append(entries, e)
+	}
+	self := strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI()
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{}, Link: []bundleLink{{Relation: "self", URL: self}}}
+	b.Entry = append(b.Entry, entries...)
+	if offset+count < total {
+		next := r.URL.Query()
+		next.Set("_offset", strconv.Itoa(offset+count))
+		next.Set("_count", strconv.Itoa(count))
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: strings.TrimRight(s.BaseURL, "/") + r.URL.Path + "?" + next.Encode()})
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// find returns the patient's resources of typ that the caller may read and
+// that match q. Each read is an access event.
+func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Values) ([]records.Record, error) {
+	heads, err := c.view.PatientRecords(patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []records.Record
+	for _, h := range heads {
+		if h.Deleted || h.ResourceType != typ || (q.Get("_id") != "" && h.RecordID != q.Get("_id")) {
+			continue
+		}
+		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
+		var denied *records.DeniedError
+		if errors.As(err, &denied) {
+			continue // results hold only what the caller may read; the attempt is logged
+		}
+		if err != nil {
+			return nil, err
+		}
+		if matches(rec, q) {
+			out = append(out, *rec)
+		}
+	}
+	return out, nil
+}
+
+// everything serves GET /fhir/Patient/{id}/$everything: every resource of the
+// patient the caller may read.
+func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
+	patient, ok := patientOf("Patient/" + r.PathValue("id"))
+	if p, err := c.view.Principal(patient); !ok || err != nil || p.Kind != carechain.KindPatient {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Patient/%s not found", r.PathValue("id")))
+		return
+	}
+	heads, err := c.view.PatientRecords(patient)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	entries := []bundleEntry{}
+	for _, h := range heads {
+		if h.Deleted {
+			continue
+		}
+		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
+		var denied *records.DeniedError
+		if errors.As(err, &denied) {
+			continue
+		}
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		e, err := s.entry(h.ResourceType, rec)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		entries = append(entries, e)
+	}
+	total := len(entries)
+	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries})
+}
+
+type codeableConcept struct {
+	Coding []struct {
+		System string `json:"system"`
+		Code   string `json:"code"`
+	} `json:"coding"`
+}
+
+// has matches a token "[system|]code".
+func (c codeableConcept) has(token string) bool {
+	system, code, withSystem := strings.Cut(token, "|")
+	if !withSystem {
+		code, system = system, ""
+	}
+	for _, cd := range c.Coding {
+		if cd.Code == code && (!withSystem || cd.System == system) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,203 @@
+package fhirrest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
+)
+
+func (s *server) read(w http.ResponseWriter, r *http.Request, c caller) {
+	if r.PathValue("id") == "_history" { // GET /fhir/{type}/_history (a pattern of its own would clash with $export-status)
+		s.typeHistory(w, r, c)
+		return
+	}
+	s.readVersion(w, r, c, 0)
+}
+
+func (s *server) vread(w http.ResponseWriter, r *http.Request, c caller) {
+	v, err := strconv.ParseUint(r.PathValue("vid"), 10, 64)
+	if err != nil || v == 0 {
+		s.fail(w, http.StatusBadRequest, "value", errors.New("version id must be a positive integer"))
+		return
+	}
+	s.readVersion(w, r, c, v)
+}
+
+func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, version uint64) {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	if readable, ok := viewTypes[typ]; ok && readable && version == 0 {
+		s.viewRead(w, r, c, typ, id)
+		return
+	}
+	if !s.supported(w, typ) {
+		return
+	}
+	if _, ok := s.head(w, c, typ, id, version); !ok {
+		return
+	}
+	rec, err := s.Records.Read(r.Context(), c.principal.ID, id, version, c.purpose)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	s.writeRecord(w, http.StatusOK, typ, rec)
+}
+
+// head finds record id of typ (having version, if non-zero) or answers 404.
+func (s *server) head(w http.ResponseWriter, c caller, typ, id string, version uint64) (*carechain.RecordHead, bool) {
+	head, err := c.view.Record(id)
+	if err != nil || head.ResourceType != typ || version > head.Latest {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+		return nil, false
+	}
+	return head, true
+}
+
+func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec *records.Record) {
+	if rec.ResourceType != typ {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, rec.RecordID))
+		return
+	}
+	if rec.Deleted {
+		w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
+		s.fail(w, http.StatusGone, "deleted", fmt.Errorf("%s/%s was deleted in version %d", typ, rec.RecordID, rec.Version))
+		return
+	}
+	body, err := withMeta(rec)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
+	w.Header().Set("Last-Modified", lastUpdated(rec.RecordVersion).Format(http.TimeFormat))
+	writeFHIR(w, status, body)
+}
+
+// withMeta adds meta.versionId and meta.lastUpdated to a stored resource.
+func withMeta(rec *records.Record) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Resource, &m); err != nil {
+		return nil, err
+	}
+	idJSON, _ := json.Marshal(rec.RecordID)
+	m["id"] = idJSON
+	meta, _ := json.Marshal(map[string]string{
+		"versionId": strconv.FormatUint(rec.Version, 10), "lastUpdated": lastUpdated(rec.RecordVersion).Format(time.RFC3339),
+	})
+	m["meta"] = meta
+	return json.Marshal(m)
+}
+
+func lastUpdated(v carechain.RecordVersion) time.Time { return time.Unix(v.Time, 0).UTC() }
+
+func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	if !s.supported(w, typ) {
+		return
+	}
+	if _, ok := s.head(w, c, typ, id, 0); !ok {
+		return
+	}
+	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	total := len(recs)
+	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
+	for i := len(recs) - 1; i >= 0; i-- { // newest first
+		e, err := s.historyEntry(typ, &recs[i])
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		b.Entry = append(b.Entry, e)
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// historyEntry is one version in a history Bundle; a deletion has no resource.
+func (s *server) historyEntry(typ string, rec *records.Record) (bundleEntry, error) {
+	e := bundleEntry{FullURL: fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, rec.RecordID)}
+	if !rec.Deleted {
+		var err error
+		if e, err = s.entry(typ, rec); err != nil {
+			return e, err
+		}
+	}
+	e.Response = &struct {
+		Status       string `json:"status"`
+		Etag         string `json:"etag"`
+		LastModified string `json:"lastModified"`
+	}{Status: historyStatus(*rec), Etag: fmt.Sprintf(`W/"%d"`, rec.Version), LastModified: lastUpdated(rec.RecordVersion).Format(time.RFC3339)}
+	return e, nil
+}
+
+// typeHistory serves GET /fhir/{type}/_history?patient=…: every version of
+// the patient's resources of that type that the caller may read, newest
+// first. As with search, a patient is required.
+func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
+	typ := r.PathValue("type")
+	if !s.supported(w, typ) {
+		return
+	}
+	ref := r.URL.Query().Get("patient")
+	if ref == "" && c.principal.Kind == carechain.KindPatient {
+		ref = patientRef(c.principal.ID)
+	}
+	patient, ok := patientOf(ref)
+	if !ok {
+		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
+		return
+	}
+	heads, err := c.view.PatientRecords(patient)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	var all []records.Record
+	for _, h := range heads {
+		if h.ResourceType != typ {
+			continue
+		}
+		recs, err := s.Records.History(r.Context(), c.principal.ID, h.RecordID, c.purpose)
+		var denied *records.DeniedError
+		if errors.As(err, &denied) {
+			continue
+		}
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		all = append(all, recs...)
+	}
+	sortRecords(all, "-_lastUpdated")
+	total := len(all)
+	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
+	for i := range all {
+		e, err := s.historyEntry(typ, &all[i])
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		b.Entry = append(b.Entry, e)
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+func historyStatus(r records.Record) string {
+	switch {
+	case r.Deleted:
+		return "204 No Content"
+	case r.Version == 1:
+		return "201 Created"
+	}
+	return "200 OK"
+}
