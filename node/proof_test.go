@@ -12,20 +12,24 @@ import (
 	"github.com/carechain/carechain/tlog"
 )
 
-// proveEventually retries until the entry is under a signed checkpoint.
+// proveEventually proves the entry once it is under a signed checkpoint,
+// trying again after each commit.
 func proveEventually(t *testing.T, n *Node, kind, key string) *proof.Bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
+		h, _ := n.App().Height()
 		b, err := n.Prove(ctx, kind, key)
 		if err == nil {
 			return b
 		}
-		if !errors.Is(err, ErrNoCheckpoint) || ctx.Err() != nil {
+		if !errors.Is(err, ErrNoCheckpoint) {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if err := n.WaitHeight(ctx, h+1); err != nil {
+			t.Fatalf("%s %s never under a signed checkpoint: %v", kind, key, err)
+		}
 	}
 }
 

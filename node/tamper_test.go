@@ -90,8 +90,8 @@ func recordHome(t *testing.T, n int) (Home, string, *records.Keyring) {
 	}
 	// Wait for the proof block after the last write, then stop.
 	top, _ := nd.App().Height()
-	for nd.cmt.BlockStore().Height() <= top && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
+	if err := nd.WaitHeight(ctx, top+1); err != nil {
+		t.Fatal(err)
 	}
 	if err := nd.Stop(); err != nil {
 		t.Fatal(err)
