@@ -14,7 +14,7 @@ const (
 	MaxCiphertextBytes = MaxTxBytes / 4 * 3
 	// MaxResourceBytes bounds one FHIR resource in canonical form: what seals
 	// into MaxCiphertextBytes (a data key's nonce and tag are 28 bytes; the
-	// rest is margin).
+	// rest is margin). records refuses a larger one as KindTooLarge.
 	MaxResourceBytes = MaxCiphertextBytes - 1<<10
 	// MaxRequestBytes bounds an HTTP request body and the JSON documents
 	// parsed from one. A FHIR transaction Bundle becomes one transaction, so

@@ -37,6 +37,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/carechain/carechain"
 )
 
 // Recipient wraps a key to one reader. info is public context the wrap is
@@ -63,8 +65,9 @@ const (
 	KeySize = 32
 	// MaxIDSize bounds RecordID, Patient and Category, in bytes.
 	MaxIDSize = 256
-	// MaxCiphertextSize bounds Sealed.Ciphertext.
-	MaxCiphertextSize = 4 << 20
+	// MaxCiphertextSize bounds Sealed.Ciphertext: what one transaction can
+	// carry (see the root package's limits).
+	MaxCiphertextSize = carechain.MaxCiphertextBytes
 	// MaxPlaintextSize is the largest plaintext Seal accepts.
 	MaxPlaintextSize = MaxCiphertextSize - gcmOverhead
 	// WrappedDataKeySize is the exact size of Sealed.WrappedKey.
