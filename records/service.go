@@ -208,11 +208,7 @@ func (s *Service) broadcast(ctx context.Context, signer Signer, typ tx.Type, bod
 	st := s.signerState(signer.ID)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	v, err := app.View(0)
-	if err != nil {
-		return ledger.Outcome{}, nil, err
-	}
-	committed, err := v.NextNonce(signer.ID)
+	committed, err := app.Latest().NextNonce(signer.ID)
 	if err != nil {
 		return ledger.Outcome{}, nil, err
 	}
