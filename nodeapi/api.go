@@ -263,12 +263,7 @@ func (s *server) principal(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	latest, err := s.chain.App().View(0) // the nonce is always as of the last commit
-	if err != nil {
-		s.queryFail(w, err)
-		return
-	}
-	next, err := latest.NextNonce(id)
+	next, err := s.chain.App().Latest().NextNonce(id) // the nonce is always as of the last commit
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -327,22 +322,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// principalNow returns a principal as of the last commit.
-func (s *server) principalNow(id string) (*carechain.Principal, error) {
-	v, err := s.chain.App().View(0)
-	if err != nil {
-		return nil, err
-	}
-	return v.Principal(id)
-}
-
-// record returns a record's head as of the last commit.
-func (s *server) record(id string) (*carechain.RecordHead, error) {
-	v, err := s.chain.App().View(0)
-	if err != nil {
-		return nil, err
-	}
-	return v.Record(id)
 }

@@ -38,7 +38,7 @@ func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query().Get("version")
 		version, err := strconv.ParseUint(v, 10, 64)
 		if v == "" {
-			head, herr := s.record(key)
+			head, herr := s.chain.App().Latest().Record(key)
 			if herr != nil {
 				s.queryFail(w, herr)
 				return

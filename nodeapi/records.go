@@ -52,7 +52,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*carechai
 		s.fail(w, http.StatusUnauthorized, fmt.Errorf("request date is %v away from this node's clock", skew.Round(time.Second)))
 		return nil, false
 	}
-	p, err := s.principalNow(id)
+	p, err := s.chain.App().Latest().Principal(id)
 	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, RequestMessage(r.Method, r.URL.RequestURI(), date), sig) {
 		s.fail(w, http.StatusUnauthorized, errors.New("request signature does not verify under an active key of "+id))
 		return nil, false
