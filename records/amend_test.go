@@ -136,16 +136,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	// The committed version is provable.
 	vj, _ := w.nodes[1].Validators(ctx)
 	trusted, _ := proof.ParseValidators(vj)
-	var b *proof.Bundle
-	for b == nil {
-		if b, err = w.nodes[1].Prove(ctx, tlog.KindRecord, ledger.RecordLogKey("xr-1", 2)); err != nil {
-			if ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	if err := proof.Verify(b, trusted); err != nil {
+	if err := proof.Verify(w.prove(1, tlog.KindRecord, ledger.RecordLogKey("xr-1", 2)), trusted); err != nil {
 		t.Fatal(err)
 	}
 
@@ -163,12 +154,19 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/authority"], id2); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("approval after close: %v", err)
 	}
-	// An expired proposal takes no approvals.
+	// An expired proposal takes no approvals. The ledger judges expiry at
+	// block time: wait for a committed block past the proposal's expiry.
 	id3, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("late"), "late", 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	p3, err := w.nodes[0].App().Latest().Proposal(id3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.nodes[0].WaitBlockTime(ctx, time.Unix(p3.Expires, 0)); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/authority"], id3); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("approval after expiry: %v", err)
 	}

@@ -92,7 +92,12 @@ func newWorld(t *testing.T) *world {
 			Admins: []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}}})
 	}
 	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 2, ChainID: chainID, Genesis: g,
-		Tune: func(_ int, c *node.Config) { c.TimeoutCommit = node.Duration(10 * time.Millisecond) }})
+		Tune: func(_ int, c *node.Config) {
+			c.TimeoutCommit = node.Duration(10 * time.Millisecond)
+			// Block time moves on while the chain is idle, so that a test
+			// can wait for a block past an expiry (node.WaitBlockTime).
+			c.EmptyBlockInterval = node.Duration(100 * time.Millisecond)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,15 +195,31 @@ func condition(marker string) []byte {
 // waitHeight waits until node i has committed height h.
 func (w *world) waitHeight(i int, h int64) {
 	w.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.nodes[i].WaitHeight(ctx, h); err != nil {
+		w.t.Fatalf("node%d: %v", i, err)
+	}
+}
+
+// prove has node i prove the log entry (kind, key) once it is under a
+// signed checkpoint, trying again after each of the node's commits.
+func (w *world) prove(i int, kind, key string) *proof.Bundle {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for {
-		if got, _ := w.nodes[i].App().Height(); got >= h {
-			return
+		h, _ := w.nodes[i].App().Height()
+		b, err := w.nodes[i].Prove(ctx, kind, key)
+		if err == nil {
+			return b
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("node%d did not reach height %d", i, h)
+		if !errors.Is(err, node.ErrNoCheckpoint) {
+			w.t.Fatalf("prove %s %s: %v", kind, key, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if err := w.nodes[i].WaitHeight(ctx, h+1); err != nil {
+			w.t.Fatalf("prove %s %s: never under a signed checkpoint: %v", kind, key, err)
+		}
 	}
 }
 
@@ -400,18 +421,7 @@ func TestConsentScenario(t *testing.T) {
 		{tlog.KindRecord, ledger.RecordLogKey("rec-glucose", 2)}, {tlog.KindConsent, grantB},
 		{tlog.KindConsent, grantB + "/revoked"}, {tlog.KindAudit, log[0].ID},
 	} {
-		var b *proof.Bundle
-		for {
-			b, err = w.nodes[1].Prove(ctx, e.kind, e.key)
-			if err == nil || !errors.Is(err, node.ErrNoCheckpoint) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("prove %s %s: %v", e.kind, e.key, err)
-		}
-		file, err := proof.Encode(b)
+		file, err := proof.Encode(w.prove(1, e.kind, e.key))
 		if err != nil {
 			t.Fatal(err)
 		}
