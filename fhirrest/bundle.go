@@ -3,7 +3,6 @@ package fhirrest
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/carechain/carechain/records"
 )
@@ -28,40 +27,63 @@ type bundleLink struct {
 type bundleEntry struct {
 	FullURL  string          `json:"fullUrl"`
 	Resource json.RawMessage `json:"resource"`
-	Search   *struct {
-		Mode string `json:"mode"`
-	} `json:"search,omitempty"`
-	Response *struct {
-		Status       string `json:"status"`
-		Etag         string `json:"etag"`
-		LastModified string `json:"lastModified"`
-	} `json:"response,omitempty"`
+	Search   *entrySearch    `json:"search,omitempty"`
+	Response *entryResponse  `json:"response,omitempty"`
 }
 
+type entrySearch struct {
+	Mode string `json:"mode"`
+}
+
+// entryResponse is the response of a history entry.
+type entryResponse struct {
+	Status       string `json:"status"`
+	Etag         string `json:"etag"`
+	LastModified string `json:"lastModified"`
+}
+
+// entry is rec, of resource type typ, as a Bundle entry with its meta.
 func (s *server) entry(typ string, rec *records.Record) (bundleEntry, error) {
 	body, err := withMeta(rec)
 	if err != nil {
 		return bundleEntry{}, err
 	}
-	return bundleEntry{FullURL: fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, rec.RecordID), Resource: body}, nil
+	return bundleEntry{FullURL: s.fullURL(typ, rec.RecordID), Resource: body}, nil
 }
 
+// entries are recs as Bundle entries; mode, if set, is their search mode.
+func (s *server) entries(recs []records.Record, mode string) ([]bundleEntry, error) {
+	out := make([]bundleEntry, 0, len(recs))
+	for i := range recs {
+		e, err := s.entry(recs[i].ResourceType, &recs[i])
+		if err != nil {
+			return nil, err
+		}
+		if mode != "" {
+			e.Search = &entrySearch{Mode: mode}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// responseEntry is an entry of a transaction-response or batch-response.
 type responseEntry struct {
 	Response struct {
-		Status   string          `json:"status"`
-		Location string          `json:"location,omitempty"`
-		Etag     string          `json:"etag,omitempty"`
-		Outcome  json.RawMessage `json:"outcome,omitempty"`
+		Status   string   `json:"status"`
+		Location string   `json:"location,omitempty"`
+		Etag     string   `json:"etag,omitempty"`
+		Outcome  *outcome `json:"outcome,omitempty"`
 	} `json:"response"`
 }
 
-func location(base, typ, id string, version uint64) string {
-	return fmt.Sprintf("%s/fhir/%s/%s/_history/%d", strings.TrimRight(base, "/"), typ, id, version)
+// fullURL is the URL of a resource.
+func (s *server) fullURL(typ, id string) string { return s.abs(fmt.Sprintf("/fhir/%s/%s", typ, id)) }
+
+// location is the URL of one version of a resource.
+func (s *server) location(typ, id string, version uint64) string {
+	return s.abs(fmt.Sprintf("/fhir/%s/%s/_history/%d", typ, id, version))
 }
 
-// outcomeOf maps an error to a status and an OperationOutcome body.
-func (s *server) outcomeOf(err error) (int, json.RawMessage) {
-	k, paths := kindOf(err)
-	b, _ := json.Marshal(outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: k.IssueCode(), Diagnostics: err.Error(), Expression: paths}}})
-	return k.Status(), b
-}
+// etag is the weak ETag of a version.
+func etag(version uint64) string { return fmt.Sprintf(`W/"%d"`, version) }

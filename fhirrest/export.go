@@ -1,7 +1,7 @@
 package fhirrest
 
 import (
-	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -61,86 +61,94 @@ func (e *exports) get(id, owner string, now time.Time) (*exportJob, bool) {
 	return j, true
 }
 
+// exportKickoff serves GET /fhir/Patient/{id}/$export and
+// /fhir/Group/{id}/$export: it exports at once, and answers 202 with the URL
+// of the job's status.
 func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller) {
 	if !strings.Contains(r.Header.Get("Prefer"), "respond-async") {
 		s.fail(w, http.StatusBadRequest, "value", errors.New("bulk export needs the header Prefer: respond-async"))
 		return
 	}
-	var patients []string
-	if strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
-		// Group/{org}: the patients an organization registered (its panel).
-		if _, err := c.view.Organization(r.PathValue("id")); err != nil {
-			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Group/%s not found (a group is an organization's patients)", r.PathValue("id")))
-			return
-		}
-		ps, err := c.view.Principals(r.PathValue("id"))
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		for _, p := range ps {
-			if p.Kind == carechain.KindPatient {
-				patients = append(patients, p.ID)
-			}
-		}
-	} else {
-		patient, ok := patientOf("Patient/" + r.PathValue("id"))
-		if !ok {
-			s.fail(w, http.StatusBadRequest, "value", errors.New("bad patient id"))
-			return
-		}
-		patients = []string{patient}
+	patients, err := exportPatients(r, c)
+	if err != nil {
+		s.failErr(w, err)
+		return
 	}
 	var types []string
 	if t := r.URL.Query().Get("_type"); t != "" {
 		types = strings.Split(t, ",")
 	}
-	var heads []carechain.RecordHead
-	for _, patient := range patients {
-		hs, err := c.view.PatientRecords(patient)
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		heads = append(heads, hs...)
-	}
-	job := &exportJob{owner: c.principal.ID, created: s.Now(), request: strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI(),
+	job := &exportJob{owner: c.principal.ID, created: s.Now(), request: s.abs(r.URL.RequestURI()),
 		files: map[string][]byte{}, counts: map[string]int{}}
-	var denied *records.DeniedError
-	for _, h := range heads {
-		if h.Deleted || (types != nil && !slices.Contains(types, h.ResourceType)) {
-			continue
-		}
-		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
-		if errors.As(err, &denied) {
-			continue
-		}
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		body, err := withMeta(rec)
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		var line bytes.Buffer
-		line.Write(body)
-		line.WriteByte('\n')
-		job.files[h.ResourceType] = append(job.files[h.ResourceType], line.Bytes()...)
-		job.counts[h.ResourceType]++
-	}
-	if len(job.files) == 0 && len(heads) > 0 {
-		reason := "no consent allows exporting these records"
-		if denied != nil {
-			reason = denied.Reason
-		}
-		s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("bulk export for purpose %s: %s", c.purpose, reason))
+	if err := s.collect(r.Context(), c, job, patients, types); err != nil {
+		s.failErr(w, err)
 		return
 	}
 	id := s.exports.put(job, s.Now())
-	w.Header().Set("Content-Location", fmt.Sprintf("%s/fhir/$export-status/%s", strings.TrimRight(s.BaseURL, "/"), id))
+	w.Header().Set("Content-Location", s.abs("/fhir/$export-status/"+id))
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// exportPatients are the patients an export is of: Patient/{id} is one, and
+// Group/{org} the patients an organization registered (its panel).
+func exportPatients(r *http.Request, c caller) ([]string, error) {
+	id := r.PathValue("id")
+	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
+		patient, ok := patientOf("Patient/" + id)
+		if !ok {
+			return nil, carechain.E(carechain.KindMalformed, errors.New("bad patient id"))
+		}
+		return []string{patient}, nil
+	}
+	if _, err := c.view.Organization(id); err != nil {
+		return nil, fmt.Errorf("Group/%s (a group is an organization's patients): %w", id, err)
+	}
+	ps, err := c.view.Principals(id)
+	if err != nil {
+		return nil, err
+	}
+	var patients []string
+	for _, p := range ps {
+		if p.Kind == carechain.KindPatient {
+			patients = append(patients, p.ID)
+		}
+	}
+	return patients, nil
+}
+
+// collect adds to job the live records of patients, of types if any, that
+// the caller may read. If there were records to export but the caller may
+// read none of them, the export is refused.
+func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients, types []string) error {
+	exportable := 0
+	keep := live(types...)
+	for _, patient := range patients {
+		recs, err := s.Records.ReadPatient(ctx, c.query(patient, func(h *carechain.RecordHead) bool {
+			if !keep(h) {
+				return false
+			}
+			exportable++
+			return true
+		}))
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			body, err := withMeta(&recs[i])
+			if err != nil {
+				return err
+			}
+			t := recs[i].ResourceType
+			job.files[t] = append(append(job.files[t], body...), '\n')
+			job.counts[t]++
+		}
+	}
+	if len(job.files) == 0 && exportable > 0 {
+		// Each refusal, with its reason, is in the patient's access log.
+		return &records.DeniedError{Reason: fmt.Sprintf("bulk export for purpose %s: no grant lets %s read any of the %d records",
+			c.purpose, c.principal.ID, exportable)}
+	}
+	return nil
 }
 
 func (s *server) exportStatus(w http.ResponseWriter, r *http.Request, c caller) {
@@ -157,7 +165,7 @@ func (s *server) exportStatus(w http.ResponseWriter, r *http.Request, c caller) 
 	output := []map[string]any{}
 	for _, t := range types {
 		output = append(output, map[string]any{"type": t, "count": job.counts[t],
-			"url": fmt.Sprintf("%s/fhir/$export-file/%s?type=%s", strings.TrimRight(s.BaseURL, "/"), r.PathValue("job"), t)})
+			"url": s.abs(fmt.Sprintf("/fhir/$export-file/%s?type=%s", r.PathValue("job"), t))})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"transactionTime": job.created.UTC().Format(time.RFC3339), "request": job.request,

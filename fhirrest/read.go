@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -110,9 +110,39 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
+	slices.Reverse(recs) // newest first
+	s.writeHistory(w, typ, recs)
+}
+
+// typeHistory serves GET /fhir/{type}/_history?patient=…: every version of
+// the patient's resources of that type that the caller may read, newest
+// first. As with search, a patient is required.
+func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
+	typ := r.PathValue("type")
+	if !s.supported(w, typ) {
+		return
+	}
+	patient, ok := patientParam(r.URL.Query(), c, typ)
+	if !ok {
+		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
+		return
+	}
+	q := c.query(patient, func(h *carechain.RecordHead) bool { return h.ResourceType == typ }) // deletions too
+	q.AllVersions = true
+	recs, err := s.Records.ReadPatient(r.Context(), q)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	sortRecords(recs, "-_lastUpdated")
+	s.writeHistory(w, typ, recs)
+}
+
+// writeHistory answers with a history Bundle of recs, in their order.
+func (s *server) writeHistory(w http.ResponseWriter, typ string, recs []records.Record) {
 	total := len(recs)
 	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
-	for i := len(recs) - 1; i >= 0; i-- { // newest first
+	for i := range recs {
 		e, err := s.historyEntry(typ, &recs[i])
 		if err != nil {
 			s.failErr(w, err)
@@ -125,71 +155,15 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 
 // historyEntry is one version in a history Bundle; a deletion has no resource.
 func (s *server) historyEntry(typ string, rec *records.Record) (bundleEntry, error) {
-	e := bundleEntry{FullURL: fmt.Sprintf("%s/fhir/%s/%s", strings.TrimRight(s.BaseURL, "/"), typ, rec.RecordID)}
+	e := bundleEntry{FullURL: s.fullURL(typ, rec.RecordID)}
 	if !rec.Deleted {
 		var err error
 		if e, err = s.entry(typ, rec); err != nil {
 			return e, err
 		}
 	}
-	e.Response = &struct {
-		Status       string `json:"status"`
-		Etag         string `json:"etag"`
-		LastModified string `json:"lastModified"`
-	}{Status: historyStatus(*rec), Etag: fmt.Sprintf(`W/"%d"`, rec.Version), LastModified: lastUpdated(rec.RecordVersion).Format(time.RFC3339)}
+	e.Response = &entryResponse{Status: historyStatus(*rec), Etag: etag(rec.Version), LastModified: lastUpdated(rec.RecordVersion).Format(time.RFC3339)}
 	return e, nil
-}
-
-// typeHistory serves GET /fhir/{type}/_history?patient=…: every version of
-// the patient's resources of that type that the caller may read, newest
-// first. As with search, a patient is required.
-func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
-	typ := r.PathValue("type")
-	if !s.supported(w, typ) {
-		return
-	}
-	ref := r.URL.Query().Get("patient")
-	if ref == "" && c.principal.Kind == carechain.KindPatient {
-		ref = patientRef(c.principal.ID)
-	}
-	patient, ok := patientOf(ref)
-	if !ok {
-		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
-		return
-	}
-	heads, err := c.view.PatientRecords(patient)
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	var all []records.Record
-	for _, h := range heads {
-		if h.ResourceType != typ {
-			continue
-		}
-		recs, err := s.Records.History(r.Context(), c.principal.ID, h.RecordID, c.purpose)
-		var denied *records.DeniedError
-		if errors.As(err, &denied) {
-			continue
-		}
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		all = append(all, recs...)
-	}
-	sortRecords(all, "-_lastUpdated")
-	total := len(all)
-	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
-	for i := range all {
-		e, err := s.historyEntry(typ, &all[i])
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		b.Entry = append(b.Entry, e)
-	}
-	writeFHIR(w, http.StatusOK, b)
 }
 
 func historyStatus(r records.Record) string {
@@ -200,4 +174,18 @@ func historyStatus(r records.Record) string {
 		return "201 Created"
 	}
 	return "200 OK"
+}
+
+// query selects the records of patient that keep keeps, read by the caller
+// for its purpose (records.ReadPatient: what it may not read is left out, and
+// every attempt is in the patient's access log).
+func (c caller) query(patient string, keep func(*carechain.RecordHead) bool) records.Query {
+	return records.Query{Requester: c.principal.ID, Patient: patient, Purpose: c.purpose, Keep: keep}
+}
+
+// live keeps records that are not deleted, of one of types if any are given.
+func live(types ...string) func(*carechain.RecordHead) bool {
+	return func(h *carechain.RecordHead) bool {
+		return !h.Deleted && (len(types) == 0 || slices.Contains(types, h.ResourceType))
+	}
 }

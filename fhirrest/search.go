@@ -222,17 +222,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	q := r.URL.Query()
-	ref := q.Get("patient")
-	if ref == "" {
-		ref = q.Get("subject")
-	}
-	if typ == "Patient" && q.Get("_id") != "" {
-		ref = "Patient/" + q.Get("_id")
-	}
-	if c.principal.Kind == carechain.KindPatient && ref == "" {
-		ref = patientRef(c.principal.ID)
-	}
-	patient, ok := patientOf(ref)
+	patient, ok := patientParam(q, c, typ)
 	if !ok {
 		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
 		return
@@ -241,14 +231,10 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
-	count := 50
-	if v := q.Get("_count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1000 {
-			s.fail(w, http.StatusBadRequest, "value", errors.New("_count must be 0..1000"))
-			return
-		}
-		count = n
+	pg, err := pageOf(q)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "value", err)
+		return
 	}
 	recs, err := s.find(r, c, typ, patient, q)
 	if err != nil {
@@ -259,37 +245,62 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
-	offset := 0
+	s.writeSearchset(w, r, recs, pg)
+}
+
+// patientParam is the patient principal a search is about: patient= (or
+// subject=, or a Patient search's _id), else the caller if it is a patient.
+func patientParam(q url.Values, c caller, typ string) (string, bool) {
+	ref := q.Get("patient")
+	if ref == "" {
+		ref = q.Get("subject")
+	}
+	if typ == "Patient" && q.Get("_id") != "" {
+		ref = "Patient/" + q.Get("_id")
+	}
+	if ref == "" && c.principal.Kind == carechain.KindPatient {
+		return c.principal.ID, true
+	}
+	return patientOf(ref)
+}
+
+// page is one page of search results: _count results from _offset.
+type page struct{ count, offset int }
+
+func pageOf(q url.Values) (page, error) {
+	pg := page{count: 50}
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000 {
+			return pg, errors.New("_count must be 0..1000")
+		}
+		pg.count = n
+	}
 	if v := q.Get("_offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			s.fail(w, http.StatusBadRequest, "value", errors.New("_offset must be a non-negative integer"))
-			return
+			return pg, errors.New("_offset must be a non-negative integer")
 		}
-		offset = n
+		pg.offset = n
 	}
+	return pg, nil
+}
+
+// writeSearchset answers with page pg of recs, linking the next page if any.
+func (s *server) writeSearchset(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page) {
 	total := len(recs)
-	page := recs[min(offset, total):min(offset+count, total)]
-	var entries []bundleEntry
-	for i := range page {
-		e, err := s.entry(typ, &page[i])
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		e.Search = &struct {
-			Mode string `json:"mode"`
-		}{Mode: "match"}
-		entries = append(entries, e)
+	entries, err := s.entries(recs[min(pg.offset, total):min(pg.offset+pg.count, total)], "match")
+	if err != nil {
+		s.failErr(w, err)
+		return
 	}
-	self := strings.TrimRight(s.BaseURL, "/") + r.URL.RequestURI()
-	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{}, Link: []bundleLink{{Relation: "self", URL: self}}}
-	b.Entry = append(b.Entry, entries...)
-	if offset+count < total {
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries,
+		Link: []bundleLink{{Relation: "self", URL: s.abs(r.URL.RequestURI())}}}
+	if pg.offset+pg.count < total {
 		next := r.URL.Query()
-		next.Set("_offset", strconv.Itoa(offset+count))
-		next.Set("_count", strconv.Itoa(count))
-		b.Link = append(b.Link, bundleLink{Relation: "next", URL: strings.TrimRight(s.BaseURL, "/") + r.URL.Path + "?" + next.Encode()})
+		next.Set("_offset", strconv.Itoa(pg.offset+pg.count))
+		next.Set("_count", strconv.Itoa(pg.count))
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: s.abs(r.URL.Path + "?" + next.Encode())})
 	}
 	writeFHIR(w, http.StatusOK, b)
 }
@@ -297,28 +308,14 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 // find returns the patient's resources of typ that the caller may read and
 // that match q. Each read is an access event.
 func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Values) ([]records.Record, error) {
-	heads, err := c.view.PatientRecords(patient)
+	ofType, id := live(typ), q.Get("_id")
+	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, func(h *carechain.RecordHead) bool {
+		return ofType(h) && (id == "" || h.RecordID == id)
+	}))
 	if err != nil {
 		return nil, err
 	}
-	var out []records.Record
-	for _, h := range heads {
-		if h.Deleted || h.ResourceType != typ || (q.Get("_id") != "" && h.RecordID != q.Get("_id")) {
-			continue
-		}
-		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
-		var denied *records.DeniedError
-		if errors.As(err, &denied) {
-			continue // results hold only what the caller may read; the attempt is logged
-		}
-		if err != nil {
-			return nil, err
-		}
-		if matches(rec, q) {
-			out = append(out, *rec)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(&rec, q) }), nil
 }
 
 // everything serves GET /fhir/Patient/{id}/$everything: every resource of the
@@ -329,31 +326,15 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Patient/%s not found", r.PathValue("id")))
 		return
 	}
-	heads, err := c.view.PatientRecords(patient)
+	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, live()))
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	entries := []bundleEntry{}
-	for _, h := range heads {
-		if h.Deleted {
-			continue
-		}
-		rec, err := s.Records.Read(r.Context(), c.principal.ID, h.RecordID, 0, c.purpose)
-		var denied *records.DeniedError
-		if errors.As(err, &denied) {
-			continue
-		}
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		e, err := s.entry(h.ResourceType, rec)
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		entries = append(entries, e)
+	entries, err := s.entries(recs, "")
+	if err != nil {
+		s.failErr(w, err)
+		return
 	}
 	total := len(entries)
 	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries})

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -104,7 +105,11 @@ func (s *server) fail(w http.ResponseWriter, status int, code string, err error,
 	if status >= 500 {
 		s.Logger.Error("fhir request failed", "status", status, "err", err)
 	}
-	writeFHIR(w, status, outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}})
+	writeFHIR(w, status, newOutcome(code, err, paths))
+}
+
+func newOutcome(code string, err error, paths []string) *outcome {
+	return &outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -122,14 +127,22 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 }
 
 // failErr answers with the status and issue code of err's kind
-// (carechain.ErrorKind): the one place errors become HTTP here.
+// (carechain.ErrorKind).
 func (s *server) failErr(w http.ResponseWriter, err error) {
 	k, paths := kindOf(err)
 	s.fail(w, k.Status(), k.IssueCode(), err, paths...)
 }
 
+// outcomeOf is the status and OperationOutcome of err, as failErr answers
+// them, for a batch entry.
+func outcomeOf(err error) (int, *outcome) {
+	k, paths := kindOf(err)
+	return k.Status(), newOutcome(k.IssueCode(), err, paths)
+}
+
 // kindOf is err's kind and, for a resource that failed validation, the
-// paths of its issues.
+// paths of its issues: the one place errors become HTTP statuses and issue
+// codes here.
 func kindOf(err error) (carechain.ErrorKind, []string) {
 	var verr *fhirjson.ValidationError
 	if !errors.As(err, &verr) {
@@ -145,6 +158,9 @@ func kindOf(err error) (carechain.ErrorKind, []string) {
 	}
 	return k, paths
 }
+
+// abs is the public URL of path on this server (path starts with "/").
+func (s *server) abs(path string) string { return strings.TrimRight(s.BaseURL, "/") + path }
 
 func notSupported(t string) error {
 	return fmt.Errorf("resource type %q is not supported here (see /fhir/metadata)", t)

@@ -76,11 +76,11 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 			var res records.PutResult
 			res, errs[i] = s.Records.Put(r.Context(), signer, it.putItem(r))
 			if errs[i] == nil {
-				re.Response.Status, re.Response.Location, re.Response.Etag = it.status, location(s.BaseURL, it.typ, it.id, res.Version), fmt.Sprintf(`W/"%d"`, res.Version)
+				re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.id, res.Version), etag(res.Version)
 			}
 		}
 		if errs[i] != nil {
-			status, oo := s.outcomeOf(errs[i])
+			status, oo := outcomeOf(errs[i])
 			re.Response.Status, re.Response.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status)), oo
 		}
 		entries = append(entries, re)
@@ -106,20 +106,18 @@ func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, c cal
 	var entries []responseEntry
 	for i, it := range items {
 		var re responseEntry
-		re.Response.Status, re.Response.Location, re.Response.Etag = it.status, location(s.BaseURL, it.typ, it.id, res[i].Version), fmt.Sprintf(`W/"%d"`, res[i].Version)
+		re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.id, res[i].Version), etag(res[i].Version)
 		entries = append(entries, re)
 	}
 	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 }
 
+// failEntry fails a transaction for entry i (-1: the transaction as a whole).
 func (s *server) failEntry(w http.ResponseWriter, i int, err error) {
 	if i >= 0 {
 		err = fmt.Errorf("entry %d: %w", i, err)
 	}
-	status, oo := s.outcomeOf(err)
-	w.Header().Set("Content-Type", "application/fhir+json; fhirVersion=4.0")
-	w.WriteHeader(status)
-	w.Write(oo)
+	s.failErr(w, err)
 }
 
 // resolveEntry checks one write entry of a Bundle.

@@ -169,12 +169,9 @@ func writeSearchset(w http.ResponseWriter, resources []any) {
 	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
 }
 
-func (s *server) patientParam(r *http.Request, c caller) (string, error) {
-	ref := r.URL.Query().Get("patient")
-	if ref == "" && c.principal.Kind == carechain.KindPatient {
-		return c.principal.ID, nil
-	}
-	p, ok := patientOf(ref)
+// viewPatient is the patient a view search is about (see patientParam).
+func viewPatient(r *http.Request, c caller) (string, error) {
+	p, ok := patientParam(r.URL.Query(), c, "")
 	if !ok {
 		return "", &records.DeniedError{Reason: "search needs patient=Patient/<id>"}
 	}
@@ -184,7 +181,7 @@ func (s *server) patientParam(r *http.Request, c caller) (string, error) {
 // consents shows a patient's grants to the patient, their delegates and
 // each grant's grantee.
 func (s *server) consents(r *http.Request, c caller) ([]any, error) {
-	patient, err := s.patientParam(r, c)
+	patient, err := viewPatient(r, c)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +250,7 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 // auditEvents shows the patient their access log (decrypted with their key
 // on this node).
 func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
-	patient, err := s.patientParam(r, c)
+	patient, err := viewPatient(r, c)
 	if err != nil {
 		return nil, err
 	}
