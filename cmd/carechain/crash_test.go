@@ -60,9 +60,13 @@ func TestCrashKeepsCommittedTxs(t *testing.T) {
 		}
 	}
 
+	// The kill comes once this many transactions are reported committed,
+	// with the submitters still going.
+	const beforeKill = 20
 	var (
 		mu        sync.Mutex
-		committed = map[string]int64{} // patient ID -> height reported
+		committed = map[string]int64{}  // patient ID -> height reported
+		enough    = make(chan struct{}) // closed at beforeKill commits
 		wg        sync.WaitGroup
 	)
 	stop := make(chan struct{})
@@ -91,20 +95,36 @@ func TestCrashKeepsCommittedTxs(t *testing.T) {
 				if res.Accepted() {
 					mu.Lock()
 					committed[id] = res.Height
+					if len(committed) == beforeKill {
+						close(enough)
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	gaveUp := make(chan struct{}) // closed if every submitter stops
+	go func() {
+		wg.Wait()
+		close(gaveUp)
+	}()
+	select {
+	case <-enough:
+	case <-p.exited:
+		t.Fatalf("node exited before the kill: %v\n%s", p.err, p.output())
+	case <-gaveUp:
+		t.Fatalf("the submitters stopped before %d txs committed; the test needs traffic\n%s", beforeKill, p.output())
+	case <-ctx.Done():
+		mu.Lock()
+		n := len(committed)
+		mu.Unlock()
+		t.Fatalf("only %d of %d txs committed before the deadline; the test needs traffic", n, beforeKill)
+	}
 	p.kill(t)
 	close(stop)
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	if len(committed) < 5 {
-		t.Fatalf("only %d txs committed before the kill; the test needs traffic", len(committed))
-	}
 	var maxHeight int64
 	for _, h := range committed {
 		maxHeight = max(maxHeight, h)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
 )
 
 // TestDemoStartsReusesAndStopsCleanly runs `carechain demo` twice on one home:
@@ -27,9 +29,9 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
 	took := waitHealthy(t, p, addr, time.Minute)
 	t.Logf("first demo run answered /healthz after %v", took)
-	principals := waitPrincipals(t, addr, wantPrincipals)
+	principals := waitPrincipals(t, p, addr, wantPrincipals)
 	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
-	checkDemoRecords(t, home, addr)
+	checkDemoRecords(t, p, home, addr)
 	var status struct{ Height int64 }
 	getJSON(t, "http://"+addr+"/v1/status", &status)
 	p.interrupt(t)
@@ -39,7 +41,7 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 
 	p2 := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
 	waitHealthy(t, p2, addr, time.Minute)
-	again := waitPrincipals(t, addr, wantPrincipals)
+	again := waitPrincipals(t, p2, addr, wantPrincipals)
 	for i := range principals {
 		if principals[i].ID != again[i].ID || !principals[i].PublicKey.Equal(again[i].PublicKey) {
 			t.Fatalf("principal %d changed across runs: %+v vs %+v", i, principals[i], again[i])
@@ -56,23 +58,11 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	}
 }
 
-// waitOutput waits until the process has printed want.
-func waitOutput(t *testing.T, p *process, want string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !strings.Contains(p.output(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q within %v:\n%s", want, limit, p.output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // checkDemoRecords reads demo records as the demo's users would: the patient
 // lists their records, a granted physician reads for treatment and is
 // refused for billing by the grant's CEL condition, and the patient's access
 // log shows those attempts.
-func checkDemoRecords(t *testing.T, home, addr string) {
+func checkDemoRecords(t *testing.T, demoRun *process, home, addr string) {
 	t.Helper()
 	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
 	if err != nil {
@@ -133,35 +123,31 @@ func checkDemoRecords(t *testing.T, home, addr string) {
 	if out := mustRun(t, nil, "amend", "list", "--node", addr); !strings.Contains(out, "committed") || !strings.Contains(out, "4/4") {
 		t.Fatalf("amend list: %s", out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		events, err := as(p1).AuditLog(ctx, p1)
-		if err == nil && len(events) >= 3 {
-			if events[0].Decision != "deny" || events[0].Requester != "st-mary/dr-chen" {
-				t.Fatalf("newest event %+v", events[0])
-			}
-			return
+	// The access events are anchored in the background.
+	var events []records.Event
+	demoRun.waitFor(t, 30*time.Second, "3 events in the access log", func() error {
+		events, err = as(p1).AuditLog(ctx, p1)
+		if err == nil && len(events) < 3 {
+			err = fmt.Errorf("%d events", len(events))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("access log: %d events, %v", len(events), err)
-		}
-		time.Sleep(500 * time.Millisecond)
+		return err
+	})
+	if events[0].Decision != "deny" || events[0].Requester != "st-mary/dr-chen" {
+		t.Fatalf("newest event %+v", events[0])
 	}
 }
 
 // waitPrincipals waits until the demo has seeded want principals.
-func waitPrincipals(t *testing.T, addr string, want int) []carechain.Principal {
+func waitPrincipals(t *testing.T, demoRun *process, addr string, want int) []carechain.Principal {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var ps []carechain.Principal
+	var ps []carechain.Principal
+	demoRun.waitFor(t, time.Minute, fmt.Sprintf("%d principals", want), func() error {
+		ps = nil
 		getJSON(t, "http://"+addr+"/v1/principals", &ps)
-		if len(ps) == want {
-			return ps
+		if len(ps) != want {
+			return fmt.Errorf("demo has %d principals", len(ps))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo has %d principals, want %d", len(ps), want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return ps
 }

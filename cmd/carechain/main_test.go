@@ -75,20 +75,27 @@ func freeAddr(t *testing.T) string {
 
 // process is a carechain subprocess that keeps running (start, demo).
 type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{} // closed once the process has exited and err is set
+	err    error         // from cmd.Wait
 }
 
-// syncBuffer is a bytes.Buffer the subprocess writes while the test reads.
+// syncBuffer is a bytes.Buffer the subprocess writes while the test reads;
+// a test can wait for the next write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu   sync.Mutex
+	b    bytes.Buffer
+	grew chan struct{} // closed by the next Write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.grew != nil {
+		close(s.grew)
+		s.grew = nil
+	}
 	return s.b.Write(p)
 }
 
@@ -98,21 +105,35 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// next returns what has been written so far and a channel closed by the
+// next write.
+func (s *syncBuffer) next() (string, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grew == nil {
+		s.grew = make(chan struct{})
+	}
+	return s.b.String(), s.grew
+}
+
 func (p *process) output() string { return p.out.String() }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-p.done
+		<-p.exited
 	})
 	return p
 }
@@ -122,10 +143,9 @@ func (p *process) interrupt(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(os.Interrupt)
 	select {
-	case err := <-p.done:
-		p.done <- err // for Cleanup
-		if err != nil {
-			t.Fatalf("exit after Ctrl-C: %v\n%s", err, p.out)
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("exit after Ctrl-C: %v\n%s", p.err, p.out)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no exit 30s after Ctrl-C\n%s", p.out)
@@ -136,32 +156,73 @@ func (p *process) interrupt(t *testing.T) {
 func (p *process) kill(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGKILL)
-	err := <-p.done
-	p.done <- err
+	<-p.exited
 }
 
-// waitHealthy polls /healthz until it answers 200, and returns how long it took.
+// waitOutput waits until the process has printed want, looking again at
+// each write; it fails if the process exits without printing it.
+func waitOutput(t *testing.T, p *process, want string, limit time.Duration) {
+	t.Helper()
+	timeout := time.After(limit)
+	for {
+		out, grew := p.out.next()
+		if strings.Contains(out, want) {
+			return
+		}
+		select {
+		case <-grew:
+		case <-p.exited: // its output is complete
+			if !strings.Contains(p.output(), want) {
+				t.Fatalf("exited (%v) without printing %q:\n%s", p.err, want, p.output())
+			}
+			return
+		case <-timeout:
+			t.Fatalf("no %q within %v:\n%s", want, limit, p.output())
+		}
+	}
+}
+
+// waitFor checks cond at once and then every 50 ms until it returns nil. It
+// is for what the process cannot tell the test about: its HTTP API
+// answering, the chain reaching a state (what it prints, waitOutput waits
+// for). The test fails, with what it waited for, cond's last error and the
+// process's output, if the process exits or limit passes first.
+func (p *process) waitFor(t *testing.T, limit time.Duration, what string, cond func() error) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(limit)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-p.exited:
+			t.Fatalf("process exited (%v) while waiting for %s (%v)\n%s", p.err, what, err, p.output())
+		case <-timeout:
+			t.Fatalf("no %s within %v: %v\n%s", what, limit, err, p.output())
+		}
+	}
+}
+
+// waitHealthy waits until /healthz answers 200, and returns how long it took.
 func waitHealthy(t *testing.T, p *process, addr string, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for time.Since(start) < limit {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("process exited: %v\n%s", err, p.out)
-		default:
-		}
+	p.waitFor(t, limit, "200 from /healthz", func() error {
 		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(start)
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("/healthz did not answer 200 within %v\n%s", limit, p.out)
-	return 0
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return time.Since(start)
 }
 
 func getJSON(t *testing.T, url string, v any) int {

@@ -26,18 +26,27 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tn")
 	mustRun(t, passEnv(testPassphrase), "testnet", "--validators", "4", "--dir", dir, "--chain-id", "tn-test", "--base-port", "0")
 	clients := make([]*nodeapi.Client, 4)
+	procs := make([]*process, 4)
 	for i := range clients {
 		h := node.Home(filepath.Join(dir, fmt.Sprintf("node%d", i)))
 		cfg, err := h.LoadConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
-		startProcess(t, nil, "start", "--home", string(h))
+		procs[i] = startProcess(t, nil, "start", "--home", string(h))
 		clients[i] = nodeapi.NewClient(cfg.HTTPAddr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	waitAllSynced(t, ctx, clients)
+	for i, cl := range clients {
+		procs[i].waitFor(t, time.Minute, fmt.Sprintf("node%d to leave block sync", i), func() error {
+			st, err := cl.Status(ctx)
+			if err == nil && (st.Syncing || st.Height < 1) {
+				err = fmt.Errorf("syncing %v at height %d", st.Syncing, st.Height)
+			}
+			return err
+		})
+	}
 
 	// Each organization's admin (its key is in its node's keystore) registers
 	// patients through its own node.
@@ -65,17 +74,14 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 			last = max(last, res.Height)
 		}
 	}
-	for _, cl := range clients {
-		for {
+	for i, cl := range clients {
+		procs[i].waitFor(t, time.Minute, fmt.Sprintf("node%d at height %d", i, last), func() error {
 			st, err := cl.Status(ctx)
-			if err == nil && st.Height >= last {
-				break
+			if err == nil && st.Height < last {
+				err = fmt.Errorf("at height %d", st.Height)
 			}
-			if ctx.Err() != nil {
-				t.Fatalf("a node did not reach height %d", last)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 	for h := int64(1); h <= last; h++ {
 		want, err := clients[0].Commit(ctx, h)
@@ -93,23 +99,6 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 		ps, err := cl.Principals(ctx, "", last)
 		if err != nil || len(ps) != 4+12 {
 			t.Fatalf("node%d: %d principals at %d (%v), want 16", i, len(ps), last, err)
-		}
-	}
-}
-
-// waitAllSynced waits until every node answers and has left block sync.
-func waitAllSynced(t *testing.T, ctx context.Context, clients []*nodeapi.Client) {
-	t.Helper()
-	for _, cl := range clients {
-		for {
-			st, err := cl.Status(ctx)
-			if err == nil && !st.Syncing && st.Height >= 1 {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("node %s not ready: %v", cl.Base, err)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }
