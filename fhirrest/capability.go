@@ -1,65 +1,36 @@
 package fhirrest
 
 import (
+	"maps"
 	"net/http"
-	"sort"
-	"strings"
+	"slices"
 )
 
-// metadata serves a CapabilityStatement that lists only what is implemented.
+// The CapabilityStatement (GET /fhir/metadata) lists only what is
+// implemented.
+
+type capParam struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type capInteraction struct {
+	Code string `json:"code"`
+}
+
+type capResource struct {
+	Type          string           `json:"type"`
+	Interaction   []capInteraction `json:"interaction"`
+	Versioning    string           `json:"versioning"`
+	ReadHistory   bool             `json:"readHistory"`
+	UpdateCreate  bool             `json:"updateCreate"`
+	SearchParam   []capParam       `json:"searchParam"`
+	ConditionalCr bool             `json:"conditionalCreate"`
+}
+
+// metadata serves the CapabilityStatement.
 func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
-	type param struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	type interaction struct {
-		Code string `json:"code"`
-	}
-	type resource struct {
-		Type          string        `json:"type"`
-		Interaction   []interaction `json:"interaction"`
-		Versioning    string        `json:"versioning"`
-		ReadHistory   bool          `json:"readHistory"`
-		UpdateCreate  bool          `json:"updateCreate"`
-		SearchParam   []param       `json:"searchParam"`
-		ConditionalCr bool          `json:"conditionalCreate"`
-	}
-	var types []string
-	for t := range clinicalTypes {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	var resources []resource
-	for _, t := range types {
-		ints := []interaction{{"read"}, {"vread"}, {"update"}, {"delete"}, {"history-instance"}, {"history-type"}, {"search-type"}}
-		if t != "Patient" {
-			ints = append(ints, interaction{"create"})
-		}
-		ps := []param{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
-		if t == "Patient" {
-			ps = append(ps, param{"identifier", "token"}, param{"name", "string"}, param{"family", "string"}, param{"given", "string"}, param{"birthdate", "date"}, param{"gender", "token"})
-		} else {
-			ps = append(ps, param{"code", "token"}, param{"category", "token"}, param{"status", "token"}, param{"date", "date"})
-		}
-		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: t != "Patient"})
-	}
-	var views []string
-	for t := range viewTypes {
-		views = append(views, t)
-	}
-	sort.Strings(views)
-	for _, t := range views {
-		ints := []interaction{{"search-type"}}
-		if viewTypes[t] {
-			ints = append(ints, interaction{"read"})
-		}
-		if t == "Consent" {
-			ints = append(ints, interaction{"create"}, interaction{"delete"})
-		}
-		resources = append(resources, resource{Type: t, Interaction: ints, Versioning: "no-version"})
-	}
-	base := strings.TrimRight(s.BaseURL, "/")
-	cs := map[string]any{
+	writeFHIR(w, http.StatusOK, map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
 		"date":         "2026-11-24",
@@ -67,7 +38,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		"software":     map[string]string{"name": "carechain"},
 		"implementation": map[string]string{
 			"description": "carechain node: records encrypted on a consortium ledger, consent enforced on every request",
-			"url":         base + "/fhir",
+			"url":         s.abs("/fhir"),
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"json"},
@@ -77,10 +48,10 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key) to /auth/token. Purpose of use in the X-Purpose-Of-Use header (default treatment).",
 				"extension": []map[string]any{{
 					"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-					"extension": []map[string]string{{"url": "token", "valueUri": base + "/auth/token"}},
+					"extension": []map[string]string{{"url": "token", "valueUri": s.tokenURL()}},
 				}},
 			},
-			"resource":    resources,
+			"resource":    append(clinicalCapabilities(), viewCapabilities()...),
 			"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}},
 			"operation": []map[string]string{
 				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
@@ -88,6 +59,40 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
 			},
 		}},
+	})
+}
+
+// clinicalCapabilities are those of the clinical types, in type order.
+func clinicalCapabilities() []capResource {
+	var out []capResource
+	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
+		ints := []capInteraction{{"read"}, {"vread"}, {"update"}, {"delete"}, {"history-instance"}, {"history-type"}, {"search-type"}}
+		if t != "Patient" {
+			ints = append(ints, capInteraction{"create"})
+		}
+		ps := []capParam{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
+		if t == "Patient" {
+			ps = append(ps, capParam{"identifier", "token"}, capParam{"name", "string"}, capParam{"family", "string"}, capParam{"given", "string"}, capParam{"birthdate", "date"}, capParam{"gender", "token"})
+		} else {
+			ps = append(ps, capParam{"code", "token"}, capParam{"category", "token"}, capParam{"status", "token"}, capParam{"date", "date"})
+		}
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: t != "Patient"})
 	}
-	writeFHIR(w, http.StatusOK, cs)
+	return out
+}
+
+// viewCapabilities are those of the view types, in type order.
+func viewCapabilities() []capResource {
+	var out []capResource
+	for _, t := range slices.Sorted(maps.Keys(viewTypes)) {
+		ints := []capInteraction{{"search-type"}}
+		if viewTypes[t] {
+			ints = append(ints, capInteraction{"read"})
+		}
+		if t == "Consent" {
+			ints = append(ints, capInteraction{"create"}, capInteraction{"delete"})
+		}
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "no-version"})
+	}
+	return out
 }
