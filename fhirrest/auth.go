@@ -228,6 +228,10 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			return
 		}
 		p, err := v.Principal(sess.principal)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			s.failErr(w, err)
+			return
+		}
 		if err != nil || p.Status != carechain.StatusActive {
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's principal is no longer active"))
 			return

@@ -1,16 +1,20 @@
 package fhirrest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
+	"github.com/carechain/carechain/records"
 )
 
-// Clinical resources are records: the types stored as records, the patient a
-// resource belongs to and the category it is sealed under.
+// Clinical resources are records: the types stored as records, and how a
+// written resource becomes a record version (its id, its patient, the
+// category it is sealed under).
 
 // clinicalTypes are the resource types stored as records, with the category
 // a resource goes to when nothing in it says otherwise.
@@ -18,6 +22,34 @@ var clinicalTypes = map[string]string{
 	"Patient": "general", "Encounter": "general", "Observation": "general", "Condition": "general",
 	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "Immunization": "general",
 	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "general",
+}
+
+// categoryHeader, if set on a write, is the category its records go to,
+// whatever the resources say.
+const categoryHeader = "X-Carechain-Category"
+
+// categoryCodes map a resource's category codes to a record category: the
+// first row with a code the resource has wins. The codes are those of the
+// observation-category code system and HL7 v2 table 0074 (DiagnosticReport).
+var categoryCodes = []struct {
+	category string
+	codes    []string
+}{
+	{"vital-signs", []string{"vital-signs"}},
+	{"lab", []string{"laboratory", "LAB"}},
+	{"imaging", []string{"imaging", "RAD"}},
+}
+
+// categoryOf is the record category of res: what its category codes say,
+// else its type's default.
+func categoryOf(res *fhirjson.Resource) string {
+	codes := res.CodingCodes("category")
+	for _, row := range categoryCodes {
+		if slices.ContainsFunc(codes, func(c string) bool { return slices.Contains(row.codes, c) }) {
+			return row.category
+		}
+	}
+	return clinicalTypes[res.Type()]
 }
 
 // patientRef is the FHIR reference of a patient principal: "patient/x" → "Patient/x".
@@ -35,22 +67,65 @@ func patientOf(ref string) (string, bool) {
 	return carechain.PatientPrefix + local, true
 }
 
-// categoryOf picks the record category: the X-Carechain-Category header,
-// else what the resource's own category codes say, else the type's default.
-func categoryOf(r *http.Request, typ string, info resourceInfo) string {
-	if c := r.Header.Get("X-Carechain-Category"); c != "" {
-		return c
-	}
-	cat := string(info.Category)
+// parseAs parses and validates a written resource, once (fhirjson.Parse),
+// as a resource of typ, the type its URL names. A resource of another type
+// is refused for that first, whether or not it is valid.
+func parseAs(body []byte, typ string) (*fhirjson.Resource, error) {
+	res, err := fhirjson.Parse(body)
+	got := ""
+	var verr *fhirjson.ValidationError
 	switch {
-	case strings.Contains(cat, `"vital-signs"`):
-		return "vital-signs"
-	case strings.Contains(cat, `"laboratory"`), strings.Contains(cat, `"LAB"`):
-		return "lab"
-	case strings.Contains(cat, `"imaging"`), strings.Contains(cat, `"RAD"`):
-		return "imaging"
+	case err == nil:
+		got = res.Type()
+	case errors.As(err, &verr):
+		got = verr.ResourceType // "" when it could not be told
 	}
-	return clinicalTypes[typ]
+	if got != "" && got != typ {
+		return nil, &requestError{kind: carechain.KindMalformed, path: "resourceType",
+			err: fmt.Errorf("resourceType %q does not match the URL's %q", got, typ)}
+	}
+	return res, err
+}
+
+// recordVersion is the record version res is written as: res with its id
+// set (the server's for a create, the URL's for an update) and meta dropped
+// (the server owns meta), for the patient it is about, in category if set,
+// else the one its codes say.
+func recordVersion(res *fhirjson.Resource, id, category string) (records.PutItem, error) {
+	if err := res.SetID(id); err != nil {
+		return records.PutItem{}, err
+	}
+	res.DropMeta()
+	patient, err := patientOfResource(res)
+	if err != nil {
+		return records.PutItem{}, err
+	}
+	if category == "" {
+		category = categoryOf(res)
+	}
+	return records.PutItem{Patient: patient, Category: category, RecordID: id, Parsed: res}, nil
+}
+
+// patientOfResource is the patient principal res is about: a Patient is its
+// own; any other resource names it in subject (or patient).
+func patientOfResource(res *fhirjson.Resource) (string, error) {
+	typ := res.Type()
+	ref := "Patient/" + res.ID()
+	if typ != "Patient" {
+		if ref = res.Reference("subject"); ref == "" {
+			ref = res.Reference("patient")
+		}
+	}
+	if ref == "" {
+		return "", &requestError{kind: carechain.KindInvalid, code: "required", path: typ + ".subject",
+			err: fmt.Errorf("%s needs a subject or patient reference to a Patient", typ)}
+	}
+	patient, ok := patientOf(ref)
+	if !ok {
+		return "", &requestError{kind: carechain.KindInvalid, code: "value", path: typ + ".subject",
+			err: fmt.Errorf("reference %q is not Patient/<id>", ref)}
+	}
+	return patient, nil
 }
 
 func (s *server) supported(w http.ResponseWriter, typ string) bool {

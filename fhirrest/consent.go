@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,22 +27,24 @@ type fhirConsent struct {
 		URL         string `json:"url"`
 		ValueString string `json:"valueString"`
 	} `json:"extension"`
-	Provision struct {
-		Period *struct {
-			Start string `json:"start"`
-			End   string `json:"end"`
-		} `json:"period"`
-		Actor []struct {
-			Reference reference       `json:"reference"`
-			Role      codeableConcept `json:"role"`
-		} `json:"actor"`
-		Action  []codeableConcept `json:"action"`
-		Purpose []coding          `json:"purpose"`
-		Class   []coding          `json:"class"`
-		Data    []struct {
-			Reference reference `json:"reference"`
-		} `json:"data"`
-	} `json:"provision"`
+	Provision consentProvision `json:"provision"`
+}
+
+type consentProvision struct {
+	Period *struct {
+		Start string `json:"start"`
+		End   string `json:"end"`
+	} `json:"period"`
+	Actor []struct {
+		Reference reference       `json:"reference"`
+		Role      codeableConcept `json:"role"`
+	} `json:"actor"`
+	Action  []codeableConcept `json:"action"`
+	Purpose []coding          `json:"purpose"`
+	Class   []coding          `json:"class"`
+	Data    []struct {
+		Reference reference `json:"reference"`
+	} `json:"data"`
 }
 
 type coding struct {
@@ -51,20 +52,56 @@ type coding struct {
 	Code   string `json:"code"`
 }
 
+type reference struct {
+	Reference string `json:"reference"`
+}
+
+// badConsent is a Consent refused for its element at path.
+func badConsent(path string, err error) error {
+	return &requestError{kind: carechain.KindMalformed, path: path, err: err}
+}
+
 // grantOf maps a FHIR Consent to a grant; errors name the failing element.
-func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, string, error) {
+func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, error) {
 	var g consent.Grant
 	if fc.Patient == nil {
-		return g, "Consent.patient", errors.New("a consent names its patient")
+		return g, badConsent("Consent.patient", errors.New("a consent names its patient"))
 	}
 	p, ok := patientOf(fc.Patient.Reference)
 	if !ok {
-		return g, "Consent.patient", fmt.Errorf("patient %q is not Patient/<id>", fc.Patient.Reference)
+		return g, badConsent("Consent.patient", fmt.Errorf("patient %q is not Patient/<id>", fc.Patient.Reference))
 	}
 	g.Patient = p
-	pr := fc.Provision
+	pr := &fc.Provision
+	if err := setGrantee(&g, pr); err != nil {
+		return g, err
+	}
+	if err := setActions(&g, pr); err != nil {
+		return g, err
+	}
+	setScope(&g, pr)
+	if err := setPeriod(&g, pr, now); err != nil {
+		return g, err
+	}
+	for _, e := range fc.Extension {
+		if e.URL == "urn:carechain:consent-condition-cel" {
+			g.Condition = e.ValueString
+		}
+	}
+	g.Actions, g.Purposes = slices.Compact(g.Actions), slices.Compact(g.Purposes)
+	check := g
+	check.ID = "check" // the ledger assigns the ID; Validate wants one
+	if err := check.Validate(); err != nil {
+		return g, badConsent("Consent.provision", err)
+	}
+	return g, nil
+}
+
+// setGrantee sets the grantee: the provision's one actor, a practitioner or
+// an organization (with a role, if the actor names one).
+func setGrantee(g *consent.Grant, pr *consentProvision) error {
 	if len(pr.Actor) != 1 {
-		return g, "Consent.provision.actor", errors.New("name exactly one actor (the grantee)")
+		return badConsent("Consent.provision.actor", errors.New("name exactly one actor (the grantee)"))
 	}
 	switch ref := pr.Actor[0].Reference.Reference; {
 	case strings.HasPrefix(ref, "Practitioner/"):
@@ -77,8 +114,13 @@ func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, string, error) {
 			}
 		}
 	default:
-		return g, "Consent.provision.actor.reference", fmt.Errorf("actor %q: want Practitioner/<id> or Organization/<id>", ref)
+		return badConsent("Consent.provision.actor.reference", fmt.Errorf("actor %q: want Practitioner/<id> or Organization/<id>", ref))
 	}
+	return nil
+}
+
+// setActions maps the provision's consent actions to read and write.
+func setActions(g *consent.Grant, pr *consentProvision) error {
 	for _, a := range pr.Action {
 		for _, c := range a.Coding {
 			switch c.Code {
@@ -87,10 +129,16 @@ func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, string, error) {
 			case "correct", "collect", "write":
 				g.Actions = append(g.Actions, consent.ActionWrite)
 			default:
-				return g, "Consent.provision.action", fmt.Errorf("action %q: want access (read) or correct (write)", c.Code)
+				return badConsent("Consent.provision.action", fmt.Errorf("action %q: want access (read) or correct (write)", c.Code))
 			}
 		}
 	}
+	return nil
+}
+
+// setScope sets the purposes, and what the grant covers: resource types and
+// categories (the provision's classes) or one record (its data).
+func setScope(g *consent.Grant, pr *consentProvision) {
 	for _, c := range pr.Purpose {
 		g.Purposes = append(g.Purposes, consent.Purpose(c.Code))
 	}
@@ -105,54 +153,34 @@ func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, string, error) {
 		_, id, _ := strings.Cut(pr.Data[0].Reference.Reference, "/")
 		g.RecordID = id
 	}
+}
+
+// setPeriod sets when the grant holds: from now, or the provision's period.
+func setPeriod(g *consent.Grant, pr *consentProvision, now time.Time) error {
 	g.NotBefore = now.Unix()
-	if pr.Period != nil {
-		for _, b := range []struct {
-			v   string
-			dst *int64
-		}{{pr.Period.Start, &g.NotBefore}, {pr.Period.End, &g.NotAfter}} {
-			if b.v == "" {
-				continue
-			}
-			t, err := time.Parse(time.RFC3339, b.v)
-			if err != nil {
-				return g, "Consent.provision.period", fmt.Errorf("period: %v", err)
-			}
-			*b.dst = t.Unix()
+	if pr.Period == nil {
+		return nil
+	}
+	for _, b := range []struct {
+		v   string
+		dst *int64
+	}{{pr.Period.Start, &g.NotBefore}, {pr.Period.End, &g.NotAfter}} {
+		if b.v == "" {
+			continue
 		}
-	}
-	for _, e := range fc.Extension {
-		if e.URL == "urn:carechain:consent-condition-cel" {
-			g.Condition = e.ValueString
+		t, err := time.Parse(time.RFC3339, b.v)
+		if err != nil {
+			return badConsent("Consent.provision.period", fmt.Errorf("period: %v", err))
 		}
+		*b.dst = t.Unix()
 	}
-	g.Actions, g.Purposes = slices.Compact(g.Actions), slices.Compact(g.Purposes)
-	check := g
-	check.ID = "check"
-	if err := check.Validate(); err != nil {
-		return g, "Consent.provision", err
-	}
-	return g, "", nil
+	return nil
 }
 
 func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes))
+	g, err := s.readConsent(w, r)
 	if err != nil {
-		s.fail(w, http.StatusRequestEntityTooLarge, "too-costly", errors.New("consent over 64 KiB"))
-		return
-	}
-	var fc fhirConsent
-	if err := json.Unmarshal(b, &fc); err != nil || fc.ResourceType != "Consent" {
-		s.fail(w, http.StatusBadRequest, "structure", errors.New("body is not a FHIR Consent"))
-		return
-	}
-	if fc.Status != "" && fc.Status != "active" {
-		s.fail(w, http.StatusBadRequest, "value", errors.New("a new consent is active"), "Consent.status")
-		return
-	}
-	g, path, err := grantOf(&fc, s.Now())
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "invalid", err, path)
+		s.failErr(w, err)
 		return
 	}
 	signer, ok := s.signer(w, c)
@@ -164,25 +192,39 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller)
 		s.failErr(w, err)
 		return
 	}
-	v, err := s.App.View(0) // after the grant committed
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	grants, err := v.Grants(g.Patient)
+	grants, err := s.App.Latest().Grants(g.Patient) // after the grant committed
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
 	i := slices.IndexFunc(grants, func(sg ledger.StoredGrant) bool { return sg.ID == id })
 	if i < 0 {
-		s.fail(w, http.StatusInternalServerError, "exception", fmt.Errorf("grant %s not found after commit", id))
+		s.failErr(w, fmt.Errorf("grant %s not found after commit", id))
 		return
 	}
-	w.Header().Set("Location", strings.TrimRight(s.BaseURL, "/")+"/fhir/Consent/"+id)
+	w.Header().Set("Location", s.abs("/fhir/Consent/"+id))
 	writeFHIR(w, http.StatusCreated, consentResource(grants[i]))
 }
 
+// readConsent reads the body of POST /fhir/Consent: a new, active Consent,
+// as the grant it makes.
+func (s *server) readConsent(w http.ResponseWriter, r *http.Request) (consent.Grant, error) {
+	b, err := readBody(w, r, carechain.MaxSmallRequestBytes)
+	if err != nil {
+		return consent.Grant{}, err
+	}
+	var fc fhirConsent
+	if err := json.Unmarshal(b, &fc); err != nil || fc.ResourceType != "Consent" {
+		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("body is not a FHIR Consent")}
+	}
+	if fc.Status != "" && fc.Status != "active" {
+		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "value", path: "Consent.status", err: errors.New("a new consent is active")}
+	}
+	return grantOf(&fc, s.Now())
+}
+
+// deleteConsent revokes a grant. An unknown grant is 404 (records.Revoke
+// wraps ledger.ErrNotFound).
 func (s *server) deleteConsent(w http.ResponseWriter, r *http.Request, c caller) {
 	id := r.PathValue("id")
 	patient := c.principal.ID
@@ -196,10 +238,6 @@ func (s *server) deleteConsent(w http.ResponseWriter, r *http.Request, c caller)
 		return
 	}
 	if err := s.Records.Revoke(r.Context(), signer, patient, id); err != nil {
-		if strings.Contains(err.Error(), "has no grant") {
-			s.fail(w, http.StatusNotFound, "not-found", err)
-			return
-		}
 		s.failErr(w, err)
 		return
 	}

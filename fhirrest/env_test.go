@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -228,3 +229,19 @@ const glucose = `{"resourceType":"Observation","status":"final",
  "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
  "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/p"},
  "valueQuantity":{"value":%d,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
+
+// glucoseWithID is the glucose Observation with value and id, for an update.
+func glucoseWithID(value int, id string) []byte {
+	return []byte(strings.Replace(fmt.Sprintf(glucose, value), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+}
+
+// createGlucose creates a glucose Observation of patient/p as the holder of
+// tok, and returns its id.
+func (e *env) createGlucose(tok string, value int) string {
+	e.t.Helper()
+	r := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, value)))
+	if r.status != 201 {
+		e.t.Fatalf("create: %d %s", r.status, r.rawBody)
+	}
+	return r.body["id"].(string)
+}

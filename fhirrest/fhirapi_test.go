@@ -38,7 +38,7 @@ func TestFHIRInteractions(t *testing.T) {
 	if read.status != 200 || read.body["valueQuantity"].(map[string]any)["value"] != 95.0 || read.header.Get("Last-Modified") == "" {
 		t.Fatalf("read: %d %s", read.status, read.rawBody)
 	}
-	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 101), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	upd := glucoseWithID(101, id)
 	if r := e.do("PUT", "/fhir/Observation/"+id, tok, upd, "If-Match", `W/"1"`); r.status != 200 || r.header.Get("ETag") != `W/"2"` {
 		t.Fatalf("update: %d %s", r.status, r.rawBody)
 	}
@@ -294,7 +294,7 @@ func TestSearchParameters(t *testing.T) {
 func TestDeleteIsANewVersion(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
-	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 77))).body["id"].(string)
+	id := e.createGlucose(tok, 77)
 	if r := e.do("DELETE", "/fhir/Observation/"+id, tok, nil); r.status != 204 || r.header.Get("ETag") != `W/"2"` {
 		t.Fatalf("delete: %d %v %s", r.status, r.header, r.rawBody)
 	}
@@ -356,9 +356,9 @@ func TestBulkExport(t *testing.T) {
 func TestTypeHistoryAndConflictStatuses(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
-	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 70))).body["id"].(string)
+	id := e.createGlucose(tok, 70)
 	e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 71)))
-	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 72), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	upd := glucoseWithID(72, id)
 	e.do("PUT", "/fhir/Observation/"+id, tok, upd)
 	if r := e.do("GET", "/fhir/Observation/_history?patient=Patient/p", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
 		t.Fatalf("type history: %d %s", r.status, r.rawBody)
@@ -377,13 +377,13 @@ func TestTasksForProposals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tok := e.token("hosp-a/dr-a")
-	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 95))).body["id"].(string)
+	id := e.createGlucose(tok, 95)
 	signer := func(id string) records.Signer { return records.Signer{ID: id, Key: e.keys[id]} }
 	if err := e.svc.SetPolicy(ctx, signer("hosp-a/admin"), tx.AmendPolicy{Org: "hosp-a", Category: "lab",
 		Rule: tx.Rule{Kind: tx.AllOf, Terms: []tx.Term{{Role: carechain.RolePhysician, Org: "hosp-a"}, {Patient: true}}}}); err != nil {
 		t.Fatal(err)
 	}
-	upd := []byte(strings.Replace(fmt.Sprintf(glucose, 59), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1))
+	upd := glucoseWithID(59, id)
 	e.do("PUT", "/fhir/Observation/"+id, tok, upd).outcome(t, 422, "need approval")
 	pid, err := e.svc.Propose(ctx, signer("hosp-a/dr-a"), id, upd, "transcription error", time.Hour)
 	if err != nil {
@@ -424,7 +424,7 @@ func TestTasksForProposals(t *testing.T) {
 func TestConsentThroughFHIR(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
-	id := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 88))).body["id"].(string)
+	id := e.createGlucose(tok, 88)
 	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
 	var tr struct {
 		AccessToken string `json:"access_token"`
@@ -448,6 +448,7 @@ func TestConsentThroughFHIR(t *testing.T) {
 	// Only the patient grants; a bad consent names what is wrong.
 	e.do("POST", "/fhir/Consent", tok, []byte(body)).outcome(t, 422, "or a delegate they named")
 	e.do("POST", "/fhir/Consent", tr.AccessToken, []byte(`{"resourceType":"Consent","patient":{"reference":"Patient/p"}}`)).outcome(t, 400, "Consent.provision.actor")
+	e.do("DELETE", "/fhir/Consent/no-such-grant", tr.AccessToken, nil).outcome(t, 404, "has no grant")
 	if r := e.do("DELETE", "/fhir/Consent/"+cid, tr.AccessToken, nil); r.status != 204 {
 		t.Fatalf("revoke: %d %s", r.status, r.rawBody)
 	}

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
+
+// Reads of clinical resources: read, vread, history of a resource and of a
+// patient's resources of a type.
 
 func (s *server) read(w http.ResponseWriter, r *http.Request, c caller) {
 	if r.PathValue("id") == "_history" { // GET /fhir/{type}/_history (a pattern of its own would clash with $export-status)
@@ -53,21 +57,31 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 // head finds record id of typ (having version, if non-zero) or answers 404.
 func (s *server) head(w http.ResponseWriter, c caller, typ, id string, version uint64) (*carechain.RecordHead, bool) {
 	head, err := c.view.Record(id)
-	if err != nil || head.ResourceType != typ || version > head.Latest {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
+	switch {
+	case errors.Is(err, ledger.ErrNotFound), err == nil && (head.ResourceType != typ || version > head.Latest):
+		s.failErr(w, notFound(typ, id))
+		return nil, false
+	case err != nil:
+		s.failErr(w, err)
 		return nil, false
 	}
 	return head, true
 }
 
+// notFound is the error for a resource that is not there (or not of typ).
+func notFound(typ, id string) error {
+	return carechain.E(carechain.KindNotFound, fmt.Errorf("%s/%s not found", typ, id))
+}
+
+// writeRecord answers with rec, of typ; a deletion is 410 Gone.
 func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec *records.Record) {
 	if rec.ResourceType != typ {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, rec.RecordID))
+		s.failErr(w, notFound(typ, rec.RecordID))
 		return
 	}
 	if rec.Deleted {
-		w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
-		s.fail(w, http.StatusGone, "deleted", fmt.Errorf("%s/%s was deleted in version %d", typ, rec.RecordID, rec.Version))
+		w.Header().Set("ETag", etag(rec.Version))
+		s.failErr(w, carechain.E(carechain.KindGone, fmt.Errorf("%s/%s was deleted in version %d", typ, rec.RecordID, rec.Version)))
 		return
 	}
 	body, err := withMeta(rec)
@@ -75,7 +89,7 @@ func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec 
 		s.failErr(w, err)
 		return
 	}
-	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, rec.Version))
+	w.Header().Set("ETag", etag(rec.Version))
 	w.Header().Set("Last-Modified", lastUpdated(rec.RecordVersion).Format(http.TimeFormat))
 	writeFHIR(w, status, body)
 }

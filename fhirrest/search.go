@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -245,7 +246,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
-	s.writeSearchset(w, r, recs, pg)
+	s.writeSearchPage(w, r, recs, pg)
 }
 
 // patientParam is the patient principal a search is about: patient= (or
@@ -286,8 +287,8 @@ func pageOf(q url.Values) (page, error) {
 	return pg, nil
 }
 
-// writeSearchset answers with page pg of recs, linking the next page if any.
-func (s *server) writeSearchset(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page) {
+// writeSearchPage answers with page pg of recs, linking the next page if any.
+func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page) {
 	total := len(recs)
 	entries, err := s.entries(recs[min(pg.offset, total):min(pg.offset+pg.count, total)], "match")
 	if err != nil {
@@ -321,9 +322,9 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 // everything serves GET /fhir/Patient/{id}/$everything: every resource of the
 // patient the caller may read.
 func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
-	patient, ok := patientOf("Patient/" + r.PathValue("id"))
-	if p, err := c.view.Principal(patient); !ok || err != nil || p.Kind != carechain.KindPatient {
-		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Patient/%s not found", r.PathValue("id")))
+	patient, err := patientNamed(c, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, err)
 		return
 	}
 	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, live()))
@@ -338,6 +339,22 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	total := len(entries)
 	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries})
+}
+
+// patientNamed is the patient principal of Patient/{id}.
+func patientNamed(c caller, id string) (string, error) {
+	patient, ok := patientOf("Patient/" + id)
+	if !ok {
+		return "", notFound("Patient", id)
+	}
+	p, err := c.view.Principal(patient)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound), err == nil && p.Kind != carechain.KindPatient:
+		return "", notFound("Patient", id)
+	case err != nil:
+		return "", err
+	}
+	return patient, nil
 }
 
 type codeableConcept struct {

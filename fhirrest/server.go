@@ -14,13 +14,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -87,31 +87,6 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
 }
 
-// outcome is a FHIR OperationOutcome.
-type outcome struct {
-	ResourceType string  `json:"resourceType"`
-	Issue        []issue `json:"issue"`
-}
-
-type issue struct {
-	Severity    string   `json:"severity"`
-	Code        string   `json:"code"`
-	Diagnostics string   `json:"diagnostics"`
-	Expression  []string `json:"expression,omitempty"`
-}
-
-// fail writes an OperationOutcome. code is the FHIR issue type.
-func (s *server) fail(w http.ResponseWriter, status int, code string, err error, paths ...string) {
-	if status >= 500 {
-		s.Logger.Error("fhir request failed", "status", status, "err", err)
-	}
-	writeFHIR(w, status, newOutcome(code, err, paths))
-}
-
-func newOutcome(code string, err error, paths []string) *outcome {
-	return &outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -126,42 +101,22 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// failErr answers with the status and issue code of err's kind
-// (carechain.ErrorKind).
-func (s *server) failErr(w http.ResponseWriter, err error) {
-	k, paths := kindOf(err)
-	s.fail(w, k.Status(), k.IssueCode(), err, paths...)
-}
-
-// outcomeOf is the status and OperationOutcome of err, as failErr answers
-// them, for a batch entry.
-func outcomeOf(err error) (int, *outcome) {
-	k, paths := kindOf(err)
-	return k.Status(), newOutcome(k.IssueCode(), err, paths)
-}
-
-// kindOf is err's kind and, for a resource that failed validation, the
-// paths of its issues: the one place errors become HTTP statuses and issue
-// codes here.
-func kindOf(err error) (carechain.ErrorKind, []string) {
-	var verr *fhirjson.ValidationError
-	if !errors.As(err, &verr) {
-		return carechain.KindOf(err), nil
-	}
-	paths := make([]string, 0, len(verr.Issues))
-	for _, is := range verr.Issues {
-		paths = append(paths, is.Path)
-	}
-	k := carechain.KindMalformed
-	if errors.Is(err, fhirjson.ErrTooLarge) {
-		k = carechain.KindTooLarge
-	}
-	return k, paths
-}
-
 // abs is the public URL of path on this server (path starts with "/").
 func (s *server) abs(path string) string { return strings.TrimRight(s.BaseURL, "/") + path }
 
 func notSupported(t string) error {
 	return fmt.Errorf("resource type %q is not supported here (see /fhir/metadata)", t)
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, carechain.E(carechain.KindTooLarge, fmt.Errorf("request body over %d bytes", limit))
+	case err != nil:
+		return nil, carechain.E(carechain.KindMalformed, fmt.Errorf("reading the request body: %w", err))
+	}
+	return b, nil
 }

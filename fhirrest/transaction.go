@@ -4,14 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/records"
 )
+
+// Transaction and batch Bundles (POST /fhir): the entries of a transaction
+// are one ledger transaction, all committed or none; those of a batch are
+// written one by one, each with its own outcome. Entries write clinical
+// resources (POST {type}, PUT {type}/{id}); each resource is parsed once, as
+// a single write's is.
 
 type requestBundle struct {
 	ResourceType string `json:"resourceType"`
@@ -26,33 +32,22 @@ type requestBundle struct {
 	} `json:"entry"`
 }
 
+// maxEntries bounds the entries of a Bundle.
+const maxEntries = 100
+
 // bundleItem is a write entry of a Bundle, resolved.
 type bundleItem struct {
-	typ, id string
-	body    []byte
-	info    resourceInfo
-	status  string
+	typ    string
+	status string // the entry's response status when it is written
+	put    records.PutItem
 }
 
 // transaction serves POST /fhir with a transaction Bundle (all entries in
 // one ledger transaction, or none) or a batch Bundle (each on its own).
 func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	bundle, err := readRequestBundle(w, r)
 	if err != nil {
-		s.fail(w, http.StatusRequestEntityTooLarge, "too-costly", fmt.Errorf("request body over %d bytes", MaxBody))
-		return
-	}
-	var bundle requestBundle
-	if err := json.Unmarshal(b, &bundle); err != nil || bundle.ResourceType != "Bundle" {
-		s.fail(w, http.StatusBadRequest, "structure", errors.New("POST /fhir takes a Bundle of type transaction or batch"))
-		return
-	}
-	if bundle.Type != "transaction" && bundle.Type != "batch" {
-		s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("bundle type %q: want transaction or batch", bundle.Type), "Bundle.type")
-		return
-	}
-	if len(bundle.Entry) == 0 || len(bundle.Entry) > 100 {
-		s.fail(w, http.StatusBadRequest, "value", errors.New("a bundle holds 1-100 entries"), "Bundle.entry")
+		s.failErr(w, err)
 		return
 	}
 	signer, ok := s.signer(w, c)
@@ -62,113 +57,128 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 	items := make([]bundleItem, len(bundle.Entry))
 	errs := make([]error, len(bundle.Entry))
 	for i, e := range bundle.Entry {
-		items[i], errs[i] = s.resolveEntry(r, e.Request.Method, e.Request.URL, e.Resource)
+		items[i], errs[i] = resolveEntry(e.Request.Method, e.Request.URL, e.Resource, r.Header.Get(categoryHeader))
 	}
 	if bundle.Type == "transaction" {
-		s.commitTransaction(w, r, c, signer, items, errs)
+		s.commitTransaction(w, r, signer, items, errs)
 		return
 	}
-	out := map[string]any{"resourceType": "Bundle", "type": "batch-response"}
-	var entries []responseEntry
-	for i, it := range items {
-		var re responseEntry
-		if errs[i] == nil {
-			var res records.PutResult
-			res, errs[i] = s.Records.Put(r.Context(), signer, it.putItem(r))
-			if errs[i] == nil {
-				re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.id, res.Version), etag(res.Version)
-			}
-		}
-		if errs[i] != nil {
-			status, oo := outcomeOf(errs[i])
-			re.Response.Status, re.Response.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status)), oo
-		}
-		entries = append(entries, re)
-	}
-	out["entry"] = entries
-	writeFHIR(w, http.StatusOK, out)
+	s.commitBatch(w, r, signer, items, errs)
 }
 
-func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, c caller, signer records.Signer, items []bundleItem, errs []error) {
-	var puts []records.PutItem
+// readRequestBundle reads the body of POST /fhir: a transaction or batch
+// Bundle of 1 to maxEntries entries.
+func readRequestBundle(w http.ResponseWriter, r *http.Request) (*requestBundle, error) {
+	b, err := readBody(w, r, MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	var bundle requestBundle
+	if err := json.Unmarshal(b, &bundle); err != nil || bundle.ResourceType != "Bundle" {
+		return nil, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("POST /fhir takes a Bundle of type transaction or batch")}
+	}
+	if bundle.Type != "transaction" && bundle.Type != "batch" {
+		return nil, &requestError{kind: carechain.KindMalformed, code: "value", path: "Bundle.type",
+			err: fmt.Errorf("bundle type %q: want transaction or batch", bundle.Type)}
+	}
+	if len(bundle.Entry) == 0 || len(bundle.Entry) > maxEntries {
+		return nil, &requestError{kind: carechain.KindMalformed, code: "value", path: "Bundle.entry",
+			err: fmt.Errorf("a bundle holds 1-%d entries", maxEntries)}
+	}
+	return &bundle, nil
+}
+
+// commitTransaction writes every entry in one ledger transaction, or fails
+// with the first entry in error.
+func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, signer records.Signer, items []bundleItem, errs []error) {
+	puts := make([]records.PutItem, 0, len(items))
 	for i, it := range items {
 		if errs[i] != nil {
-			s.failEntry(w, i, errs[i])
+			s.failErr(w, fmt.Errorf("entry %d: %w", i, errs[i]))
 			return
 		}
-		puts = append(puts, it.putItem(r))
+		puts = append(puts, it.put)
 	}
 	res, err := s.Records.PutBatch(r.Context(), signer, puts)
 	if err != nil {
-		s.failEntry(w, -1, err)
+		s.failErr(w, err)
 		return
 	}
-	var entries []responseEntry
+	entries := make([]responseEntry, 0, len(items))
 	for i, it := range items {
-		var re responseEntry
-		re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.id, res[i].Version), etag(res[i].Version)
-		entries = append(entries, re)
+		entries = append(entries, s.written(it, res[i].Version))
 	}
 	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 }
 
-// failEntry fails a transaction for entry i (-1: the transaction as a whole).
-func (s *server) failEntry(w http.ResponseWriter, i int, err error) {
-	if i >= 0 {
-		err = fmt.Errorf("entry %d: %w", i, err)
+// commitBatch writes each valid entry on its own, and answers with each
+// entry's outcome.
+func (s *server) commitBatch(w http.ResponseWriter, r *http.Request, signer records.Signer, items []bundleItem, errs []error) {
+	entries := make([]responseEntry, 0, len(items))
+	for i, it := range items {
+		err := errs[i]
+		if err == nil {
+			var res records.PutResult
+			if res, err = s.Records.Put(r.Context(), signer, it.put); err == nil {
+				entries = append(entries, s.written(it, res.Version))
+				continue
+			}
+		}
+		var re responseEntry
+		status, oo := outcomeOf(err)
+		re.Response.Status, re.Response.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status)), oo
+		entries = append(entries, re)
 	}
-	s.failErr(w, err)
+	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 }
 
-// resolveEntry checks one write entry of a Bundle.
-func (s *server) resolveEntry(r *http.Request, method, rawURL string, resource json.RawMessage) (bundleItem, error) {
-	u, err := url.Parse(rawURL)
+// written is the response entry of an entry written as version.
+func (s *server) written(it bundleItem, version uint64) responseEntry {
+	var re responseEntry
+	re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.put.RecordID, version), etag(version)
+	return re
+}
+
+// resolveEntry checks one write entry of a Bundle and makes the record
+// version it writes, in category if set. A bad entry makes the Bundle
+// malformed (400), whatever the entry's own error.
+func resolveEntry(method, rawURL string, resource json.RawMessage, category string) (bundleItem, error) {
+	it, id, err := entryTarget(method, rawURL)
+	if err == nil {
+		var res *fhirjson.Resource
+		res, err = parseAs(resource, it.typ)
+		if err == nil {
+			it.put, err = recordVersion(res, id, category)
+		}
+	}
 	if err != nil {
-		return bundleItem{}, fmt.Errorf("%w: request.url %q", errBadEntry, rawURL)
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	it := bundleItem{typ: parts[0]}
-	switch {
-	case method == http.MethodPost && len(parts) == 1:
-		it.id, it.status = records.NewRecordID(), "201 Created"
-	case method == http.MethodPut && len(parts) == 2:
-		it.id, it.status = parts[1], "200 OK"
-	default:
-		return it, fmt.Errorf("%w: only POST {type} and PUT {type}/{id} entries are supported, got %s %s", errBadEntry, method, rawURL)
-	}
-	if _, ok := clinicalTypes[it.typ]; !ok || it.typ == "Patient" && method == http.MethodPost {
-		return it, fmt.Errorf("%w: %v", errBadEntry, notSupported(it.typ))
-	}
-	if err := json.Unmarshal(resource, &it.info); err != nil || it.info.ResourceType != it.typ {
-		return it, fmt.Errorf("%w: resource is not a %s", errBadEntry, it.typ)
-	}
-	if it.typ == "Patient" {
-		it.info.Subject = &reference{Reference: "Patient/" + it.id}
-	}
-	if _, ok := it.patientRef(); !ok {
-		return it, fmt.Errorf("%w: %s needs a subject or patient reference Patient/<id>", errBadEntry, it.typ)
-	}
-	if it.body, err = withID(resource, it.id); err != nil {
-		return it, fmt.Errorf("%w: %v", errBadEntry, err)
+		return it, fmt.Errorf("%w: %w", errBadEntry, err)
 	}
 	return it, nil
 }
 
+// entryTarget is the resource type, id and response status of an entry's
+// request: POST {type} (a new id) or PUT {type}/{id}, of a clinical type.
+func entryTarget(method, rawURL string) (bundleItem, string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return bundleItem{}, "", fmt.Errorf("request.url %q: %w", rawURL, err)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	it := bundleItem{typ: parts[0]}
+	var id string
+	switch {
+	case method == http.MethodPost && len(parts) == 1:
+		id, it.status = records.NewRecordID(), "201 Created"
+	case method == http.MethodPut && len(parts) == 2:
+		id, it.status = parts[1], "200 OK"
+	default:
+		return it, "", fmt.Errorf("only POST {type} and PUT {type}/{id} entries are supported, got %s %s", method, rawURL)
+	}
+	if _, ok := clinicalTypes[it.typ]; !ok || it.typ == "Patient" && method == http.MethodPost {
+		return it, "", notSupported(it.typ)
+	}
+	return it, id, nil
+}
+
 var errBadEntry = carechain.NewError(carechain.KindMalformed, "invalid bundle entry")
-
-func (it bundleItem) patientRef() (string, bool) {
-	ref := it.info.Subject
-	if ref == nil {
-		ref = it.info.Patient
-	}
-	if ref == nil {
-		return "", false
-	}
-	return patientOf(ref.Reference)
-}
-
-// putItem is the record version the entry writes.
-func (it bundleItem) putItem(r *http.Request) records.PutItem {
-	p, _ := it.patientRef()
-	return records.PutItem{Patient: p, Category: categoryOf(r, it.typ, it.info), RecordID: it.id, Resource: it.body}
-}

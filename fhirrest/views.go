@@ -56,109 +56,127 @@ func organization(o carechain.Organization) map[string]any {
 }
 
 func (s *server) viewRead(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
+	res, err := s.viewResource(c, typ, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		err = notFound(typ, id)
+	}
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, res)
+}
+
+// viewResource is the view typ/id. One the caller may not see (a Task it
+// may not review; a patient as a Practitioner) is ledger.ErrNotFound, as if
+// it were not there.
+func (s *server) viewResource(c caller, typ, id string) (any, error) {
 	switch typ {
 	case "Task":
 		p, err := c.view.Proposal(id)
-		if err != nil || !mayReview(c, p) {
-			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Task/%s not found", id))
-			return
+		if err != nil {
+			return nil, err
 		}
-		writeFHIR(w, http.StatusOK, s.task(p))
+		if !mayReview(c, p) {
+			return nil, ledger.ErrNotFound
+		}
+		return s.task(p), nil
 	case "Organization":
 		o, err := c.view.Organization(id)
 		if err != nil {
-			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("Organization/%s not found", id))
-			return
+			return nil, err
 		}
-		writeFHIR(w, http.StatusOK, organization(*o))
-	default:
-		p, err := c.view.Principal(principalID(id))
-		if err != nil || p.Kind == carechain.KindPatient {
-			s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("%s/%s not found", typ, id))
-			return
-		}
-		if typ == "Practitioner" {
-			writeFHIR(w, http.StatusOK, practitioner(*p))
-		} else {
-			writeFHIR(w, http.StatusOK, practitionerRole(*p))
-		}
+		return organization(*o), nil
 	}
+	p, err := c.view.Principal(principalID(id))
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == carechain.KindPatient {
+		return nil, ledger.ErrNotFound
+	}
+	if typ == "Practitioner" {
+		return practitioner(*p), nil
+	}
+	return practitionerRole(*p), nil
 }
 
 func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, typ string) {
-	var resources []any
-	switch typ {
-	case "Organization":
-		orgs, err := c.view.Organizations()
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		for _, o := range orgs {
-			resources = append(resources, organization(o))
-		}
-	case "Practitioner", "PractitionerRole":
-		ps, err := c.view.Principals(r.URL.Query().Get("organization"))
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		for _, p := range ps {
-			if p.Kind == carechain.KindPatient {
-				continue // patients are not directory entries
-			}
-			if typ == "Practitioner" {
-				resources = append(resources, practitioner(p))
-			} else {
-				resources = append(resources, practitionerRole(p))
-			}
-		}
-	case "Task":
-		ps, err := c.view.Proposals()
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		waiting := map[string]bool{}
-		if r.URL.Query().Get("owner") != "" {
-			mine, err := c.view.Waiting(c.principal)
-			if err != nil {
-				s.failErr(w, err)
-				return
-			}
-			for _, p := range mine {
-				waiting[p.ID] = true
-			}
-		}
-		for i := range ps {
-			if !mayReview(c, &ps[i]) || (r.URL.Query().Get("owner") != "" && !waiting[ps[i].ID]) {
-				continue
-			}
-			if f := r.URL.Query().Get("focus"); f != "" && f != ps[i].ResourceType+"/"+ps[i].RecordID {
-				continue
-			}
-			resources = append(resources, s.task(&ps[i]))
-		}
-	case "Consent":
-		var err error
-		if resources, err = s.consents(r, c); err != nil {
-			s.failErr(w, err)
-			return
-		}
-	case "AuditEvent":
-		var err error
-		if resources, err = s.auditEvents(r, c); err != nil {
-			s.failErr(w, err)
-			return
-		}
-	case "Provenance":
-		var err error
-		if resources, err = s.provenance(r, c); err != nil {
-			s.failErr(w, err)
-			return
-		}
+	find := map[string]func(*http.Request, caller) ([]any, error){
+		"Organization": organizations, "Practitioner": practitioners, "PractitionerRole": practitioners,
+		"Task": s.tasks, "Consent": s.consents, "AuditEvent": s.auditEvents, "Provenance": s.provenance,
+	}[typ]
+	resources, err := find(r, c)
+	if err != nil {
+		s.failErr(w, err)
+		return
 	}
 	writeSearchset(w, resources)
+}
+
+// organizations lists the consortium's organizations.
+func organizations(_ *http.Request, c caller) ([]any, error) {
+	orgs, err := c.view.Organizations()
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, o := range orgs {
+		out = append(out, organization(o))
+	}
+	return out, nil
+}
+
+// practitioners lists staff (of organization=, if set) as Practitioner or
+// PractitionerRole, the type searched for.
+func practitioners(r *http.Request, c caller) ([]any, error) {
+	ps, err := c.view.Principals(r.URL.Query().Get("organization"))
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, p := range ps {
+		if p.Kind == carechain.KindPatient {
+			continue // patients are not directory entries
+		}
+		if r.PathValue("type") == "Practitioner" {
+			out = append(out, practitioner(p))
+		} else {
+			out = append(out, practitionerRole(p))
+		}
+	}
+	return out, nil
+}
+
+// tasks lists the proposals the caller may review: with owner=, only those
+// waiting for the caller; with focus=Type/id, only those of that record.
+func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
+	ps, err := c.view.Proposals()
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	waiting := map[string]bool{}
+	if q.Get("owner") != "" {
+		mine, err := c.view.Waiting(c.principal)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range mine {
+			waiting[p.ID] = true
+		}
+	}
+	var out []any
+	for i := range ps {
+		if !mayReview(c, &ps[i]) || (q.Get("owner") != "" && !waiting[ps[i].ID]) {
+			continue
+		}
+		if f := q.Get("focus"); f != "" && f != ps[i].ResourceType+"/"+ps[i].RecordID {
+			continue
+		}
+		out = append(out, s.task(&ps[i]))
+	}
+	return out, nil
 }
 
 func writeSearchset(w http.ResponseWriter, resources []any) {

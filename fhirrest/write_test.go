@@ -131,24 +131,20 @@ func bigTransaction(t *testing.T, ids []string, size int) []byte {
 func TestIfMatchRace(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
-	created := e.do("POST", "/fhir/Observation", tok, []byte(fmt.Sprintf(glucose, 100)))
-	if created.status != 201 {
-		t.Fatalf("create: %d %s", created.status, created.rawBody)
-	}
-	id := created.body["id"].(string)
+	id := e.createGlucose(tok, 100)
 	const writers = 8
 	statuses := make([]int, writers)
 	errs := make([]error, writers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range writers {
-		body := strings.Replace(fmt.Sprintf(glucose, 101+i), `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1)
+		body := glucoseWithID(101+i, id)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start // all requests in flight together
 			var r response
-			r, errs[i] = e.send("PUT", "/fhir/Observation/"+id, tok, []byte(body), "If-Match", `W/"1"`)
+			r, errs[i] = e.send("PUT", "/fhir/Observation/"+id, tok, body, "If-Match", `W/"1"`)
 			statuses[i] = r.status
 		}()
 	}
@@ -166,5 +162,119 @@ func TestIfMatchRace(t *testing.T) {
 	}
 	if h, err := e.n.App().Latest().Record(id); err != nil || h.Latest != 2 {
 		t.Fatalf("record after the race: %+v %v, want version 2", h, err)
+	}
+}
+
+// TestCategoryFromCodes: a written resource's record category is what its
+// category codes say (not any text in it), else its type's default; the
+// X-Carechain-Category header wins over both. Bundle entries follow the
+// same rule.
+func TestCategoryFromCodes(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	obs := func(category string) string {
+		return `{"resourceType":"Observation","status":"final",` + category + `"code":{"text":"x"},"subject":{"reference":"Patient/p"}}`
+	}
+	cat := func(system, code, display string) string {
+		coding := fmt.Sprintf(`"system":%q,"code":%q`, system, code)
+		if display != "" {
+			coding += fmt.Sprintf(`,"display":%q`, display)
+		}
+		return `"category":[{"coding":[{` + coding + `}]}],`
+	}
+	const obsCat, v2 = "http://terminology.hl7.org/CodeSystem/observation-category", "http://terminology.hl7.org/CodeSystem/v2-0074"
+	report := func(code string) string {
+		return `{"resourceType":"DiagnosticReport","status":"final",` + cat(v2, code, "") + `"code":{"text":"x"},"subject":{"reference":"Patient/p"}}`
+	}
+	cases := []struct {
+		name, typ, body, header, want string
+	}{
+		{"vital signs", "Observation", obs(cat(obsCat, "vital-signs", "")), "", "vital-signs"},
+		{"laboratory", "Observation", obs(cat(obsCat, "laboratory", "")), "", "lab"},
+		{"vital signs before laboratory", "Observation",
+			obs(`"category":[{"coding":[{"system":"` + obsCat + `","code":"laboratory"}]},{"coding":[{"system":"` + obsCat + `","code":"vital-signs"}]}],`), "", "vital-signs"},
+		{"imaging", "Observation", obs(cat(obsCat, "imaging", "")), "", "imaging"},
+		{"v2 LAB", "DiagnosticReport", report("LAB"), "", "lab"},
+		{"v2 RAD", "DiagnosticReport", report("RAD"), "", "imaging"},
+		{"a display is not a code", "Observation", obs(cat(obsCat, "exam", "vital-signs")), "", "general"},
+		{"no category: the type's default", "Observation", obs(""), "", "general"},
+		{"the type's default", "AllergyIntolerance", `{"resourceType":"AllergyIntolerance","code":{"text":"peanut"},"patient":{"reference":"Patient/p"}}`, "", "allergy"},
+		{"the header wins", "Observation", obs(cat(obsCat, "laboratory", "")), "mental-health", "mental-health"},
+	}
+	category := func(id string) string {
+		h, err := e.n.App().Latest().Record(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Category
+	}
+	for i, c := range cases {
+		var hdr []string
+		if c.header != "" {
+			hdr = []string{"X-Carechain-Category", c.header}
+		}
+		r := e.do("POST", "/fhir/"+c.typ, tok, []byte(c.body), hdr...)
+		if r.status != 201 {
+			t.Fatalf("%s: create: %d %s", c.name, r.status, r.rawBody)
+		}
+		if got := category(r.body["id"].(string)); got != c.want {
+			t.Errorf("%s: category %q, want %q", c.name, got, c.want)
+		}
+		id := fmt.Sprintf("cat-%d", i)
+		tr := fmt.Sprintf(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"%s/%s"},"resource":%s}]}`, c.typ, id, c.body)
+		if r := e.do("POST", "/fhir", tok, []byte(tr), hdr...); r.status != 200 {
+			t.Fatalf("%s: transaction: %d %s", c.name, r.status, r.rawBody)
+		}
+		if got := category(id); got != c.want {
+			t.Errorf("%s: category %q in a transaction, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestWriteRefusals: each refused write answers with its status, issue code
+// and the element it is about, and stores nothing.
+func TestWriteRefusals(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.createGlucose(tok, 90)
+	noSubject := strings.Replace(fmt.Sprintf(glucose, 91), `"subject":{"reference":"Patient/p"},`, "", 1)
+	cases := []struct {
+		name, method, path string
+		body               []byte
+		hdr                []string
+		status             int
+		code, expression   string
+	}{
+		{"not JSON", "POST", "/fhir/Observation", []byte("{"), nil, 400, "invalid", ""},
+		{"another type, invalid too", "POST", "/fhir/Observation", []byte(`{"resourceType":"Condition"}`), nil, 400, "invalid", "resourceType"},
+		{"invalid", "POST", "/fhir/Observation", []byte(`{"resourceType":"Observation","code":{"text":"x"},"subject":{"reference":"Patient/p"}}`), nil, 400, "invalid", "Observation.status"},
+		{"no patient", "POST", "/fhir/Observation", []byte(noSubject), nil, 422, "required", "Observation.subject"},
+		{"not a patient", "POST", "/fhir/Observation", []byte(strings.Replace(fmt.Sprintf(glucose, 92), "Patient/p", "Group/g", 1)), nil, 422, "value", "Observation.subject"},
+		{"unknown patient", "POST", "/fhir/Observation", []byte(strings.Replace(fmt.Sprintf(glucose, 93), "Patient/p", "Patient/nobody", 1)), nil, 422, "business-rule", ""},
+		{"id not the URL's", "PUT", "/fhir/Observation/" + id, []byte(fmt.Sprintf(glucose, 94)), nil, 400, "invalid", "Observation.id"},
+		{"bad If-Match", "PUT", "/fhir/Observation/" + id, glucoseWithID(95, id), []string{"If-Match", "one"}, 400, "value", ""},
+		{"stale If-Match", "PUT", "/fhir/Observation/" + id, glucoseWithID(96, id), []string{"If-Match", `W/"7"`}, 412, "conflict", ""},
+		{"another type's id", "PUT", "/fhir/Condition/" + id, []byte(`{"resourceType":"Condition","id":"` + id + `","code":{"text":"x"},"subject":{"reference":"Patient/p"}}`), nil, 409, "conflict", ""},
+		{"Bundle entry without a patient", "POST", "/fhir", []byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Observation"},"resource":` + noSubject + `}]}`), nil, 400, "required", "Observation.subject"},
+		{"not a Bundle", "POST", "/fhir", []byte(`{"resourceType":"Observation"}`), nil, 400, "structure", ""},
+		{"Bundle of another type", "POST", "/fhir", []byte(`{"resourceType":"Bundle","type":"collection","entry":[]}`), nil, 400, "value", "Bundle.type"},
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, tok, c.body, c.hdr...)
+		var expr string
+		if issues, _ := r.body["issue"].([]any); len(issues) > 0 {
+			if ex, _ := issues[0].(map[string]any)["expression"].([]any); len(ex) > 0 {
+				expr, _ = ex[0].(string)
+			}
+		}
+		if r.status != c.status || r.issueCode() != c.code || expr != c.expression {
+			t.Errorf("%s: got %d %q %q, want %d %q %q: %s", c.name, r.status, r.issueCode(), expr, c.status, c.code, c.expression, r.rawBody)
+		}
+	}
+	if h, err := e.n.App().Latest().Record(id); err != nil || h.Latest != 1 {
+		t.Errorf("after refused writes: %+v %v, want version 1", h, err)
+	}
+	if heads, _ := e.n.App().Latest().PatientRecords("patient/p"); len(heads) != 1 {
+		t.Errorf("refused writes stored %d records", len(heads)-1)
 	}
 }
