@@ -96,7 +96,7 @@ func exportPatients(r *http.Request, c caller) ([]string, error) {
 	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
 		patient, ok := patientOf("Patient/" + id)
 		if !ok {
-			return nil, carechain.E(carechain.KindMalformed, errors.New("bad patient id"))
+			return nil, &requestError{kind: carechain.KindMalformed, code: "value", err: errors.New("bad patient id")}
 		}
 		return []string{patient}, nil
 	}

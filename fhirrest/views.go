@@ -369,7 +369,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 	var out []any
 	for _, v := range vs {
 		if v.ResourceType != typ {
-			return nil, errors.New("target type does not match the record")
+			return nil, notFound(typ, id) // the record is of another type
 		}
 		agents := []map[string]any{{
 			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
