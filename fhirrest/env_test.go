@@ -245,3 +245,30 @@ func (e *env) createGlucose(tok string, value int) string {
 	}
 	return r.body["id"].(string)
 }
+
+// login is passphrase login (/auth/login): the status, and the token and
+// patient reference it gave.
+func (e *env) login(principal, passphrase string) (status int, token, patient string) {
+	e.t.Helper()
+	resp, err := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {principal}, "passphrase": {passphrase}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Patient     string `json:"patient"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	return resp.StatusCode, tr.AccessToken, tr.Patient
+}
+
+// patientToken is a token of patient/p, by passphrase login.
+func (e *env) patientToken() string {
+	e.t.Helper()
+	status, tok, _ := e.login("patient/p", "patient pass")
+	if status != http.StatusOK || tok == "" {
+		e.t.Fatalf("patient login: HTTP %d", status)
+	}
+	return tok
+}

@@ -3,9 +3,7 @@ package fhirrest_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,21 +87,14 @@ func TestFHIRInteractions(t *testing.T) {
 	e.do("POST", "/fhir/Observation", other, []byte(fmt.Sprintf(glucose, 90))).outcome(t, 403, "signing key")
 
 	// The patient logs in with a passphrase and reads their own record.
-	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"wrong"}})
-	if resp.StatusCode != 401 {
-		t.Fatalf("wrong passphrase: %d", resp.StatusCode)
+	if status, _, _ := e.login("patient/p", "wrong"); status != 401 {
+		t.Fatalf("wrong passphrase: %d", status)
 	}
-	resp, _ = http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		Patient     string `json:"patient"`
+	status, ptok, ref := e.login("patient/p", "patient pass")
+	if status != 200 || ref != "Patient/p" {
+		t.Fatalf("login: %d %q", status, ref)
 	}
-	json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || tr.Patient != "Patient/p" {
-		t.Fatalf("login: %d %+v", resp.StatusCode, tr)
-	}
-	if r := e.do("GET", "/fhir/Observation", tr.AccessToken, nil); r.status != 200 || r.body["total"] != 1.0 {
+	if r := e.do("GET", "/fhir/Observation", ptok, nil); r.status != 200 || r.body["total"] != 1.0 {
 		t.Fatalf("patient's own search: %d %s", r.status, r.rawBody)
 	}
 }
@@ -219,14 +210,9 @@ func TestViews(t *testing.T) {
 	}
 	e.do("GET", "/fhir/Provenance?target=Observation/"+id, e.token("hosp-b/dr-b"), nil).outcome(t, 403, "no grant")
 	// The patient sees their access log as AuditEvents; others may not.
-	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
+	ptok := e.patientToken()
 	e.do("GET", "/fhir/AuditEvent?patient=Patient/p", tok, nil).outcome(t, 403, "only the patient")
-	if r := e.do("GET", "/fhir/Consent", tr.AccessToken, nil); r.status != 200 || r.body["total"] != 0.0 {
+	if r := e.do("GET", "/fhir/Consent", ptok, nil); r.status != 200 || r.body["total"] != 0.0 {
 		t.Fatalf("consents: %d %s", r.status, r.rawBody)
 	}
 }
@@ -425,19 +411,14 @@ func TestConsentThroughFHIR(t *testing.T) {
 	e := setup(t)
 	tok := e.token("hosp-a/dr-a")
 	id := e.createGlucose(tok, 88)
-	resp, _ := http.PostForm(e.srv.URL+"/auth/login", url.Values{"principal": {"patient/p"}, "passphrase": {"patient pass"}})
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tr)
-	resp.Body.Close()
+	ptok := e.patientToken()
 	other := e.token("hosp-b/dr-b")
 	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
 	body := `{"resourceType":"Consent","status":"active","patient":{"reference":"Patient/p"},
 	  "provision":{"actor":[{"reference":{"reference":"Practitioner/hosp-b.dr-b"}}],
 	    "action":[{"coding":[{"code":"access"}]}],"purpose":[{"code":"treatment"}],
 	    "class":[{"system":"urn:carechain:category","code":"lab"}]}}`
-	created := e.do("POST", "/fhir/Consent", tr.AccessToken, []byte(body))
+	created := e.do("POST", "/fhir/Consent", ptok, []byte(body))
 	if created.status != 201 || created.body["status"] != "active" {
 		t.Fatalf("create consent: %d %s", created.status, created.rawBody)
 	}
@@ -447,13 +428,13 @@ func TestConsentThroughFHIR(t *testing.T) {
 	}
 	// Only the patient grants; a bad consent names what is wrong.
 	e.do("POST", "/fhir/Consent", tok, []byte(body)).outcome(t, 422, "or a delegate they named")
-	e.do("POST", "/fhir/Consent", tr.AccessToken, []byte(`{"resourceType":"Consent","patient":{"reference":"Patient/p"}}`)).outcome(t, 400, "Consent.provision.actor")
-	e.do("DELETE", "/fhir/Consent/no-such-grant", tr.AccessToken, nil).outcome(t, 404, "has no grant")
-	if r := e.do("DELETE", "/fhir/Consent/"+cid, tr.AccessToken, nil); r.status != 204 {
+	e.do("POST", "/fhir/Consent", ptok, []byte(`{"resourceType":"Consent","patient":{"reference":"Patient/p"}}`)).outcome(t, 400, "Consent.provision.actor")
+	e.do("DELETE", "/fhir/Consent/no-such-grant", ptok, nil).outcome(t, 404, "has no grant")
+	if r := e.do("DELETE", "/fhir/Consent/"+cid, ptok, nil); r.status != 204 {
 		t.Fatalf("revoke: %d %s", r.status, r.rawBody)
 	}
 	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "revoked")
-	if r := e.do("GET", "/fhir/Consent", tr.AccessToken, nil); !strings.Contains(string(r.rawBody), `"inactive"`) {
+	if r := e.do("GET", "/fhir/Consent", ptok, nil); !strings.Contains(string(r.rawBody), `"inactive"`) {
 		t.Fatalf("revoked consent: %s", r.rawBody)
 	}
 }
