@@ -25,6 +25,11 @@ made through the FHIR/records API of a node; here signers list what waits for
 them, review it, and approve or reject. Signing keys come from the keystore
 (passphrase from $` + PassphraseEnv + ` or a prompt).`,
 	}
+	cmd.AddCommand(c.amendListCmd(), c.amendShowCmd(), c.amendApproveCmd(), c.amendRejectCmd(), c.amendPolicyCmd())
+	return cmd
+}
+
+func (c *cli) amendListCmd() *cobra.Command {
 	var nodeAddr string
 	var waiting string
 	list := &cobra.Command{
@@ -46,7 +51,10 @@ them, review it, and approve or reject. Signing keys come from the keystore
 	}
 	list.Flags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
 	list.Flags().StringVar(&waiting, "waiting-for", "", "only proposals this principal can approve now")
+	return list
+}
 
+func (c *cli) amendShowCmd() *cobra.Command {
 	var showNode string
 	var content bool
 	show := &cobra.Command{
@@ -76,7 +84,10 @@ them, review it, and approve or reject. Signing keys come from the keystore
 	show.Flags().StringVar(&sf.key, "key", "", "keystore name of the reviewer's key")
 	show.Flags().StringVar(&showNode, "node", defaultNode, "HTTP address of a running node")
 	show.Flags().BoolVar(&content, "content", false, "decrypt the proposed version (signed request)")
+	return show
+}
 
+func (c *cli) amendApproveCmd() *cobra.Command {
 	var as signerFlags
 	approve := &cobra.Command{
 		Use: "approve ID", Short: "Approve a proposal (your signature covers its content hash)", Args: cobra.ExactArgs(1),
@@ -91,6 +102,10 @@ them, review it, and approve or reject. Signing keys come from the keystore
 		},
 	}
 	as.register(approve)
+	return approve
+}
+
+func (c *cli) amendRejectCmd() *cobra.Command {
 	var rs signerFlags
 	rejectCmd := &cobra.Command{
 		Use:   "reject ID",
@@ -105,7 +120,10 @@ it is sealed with the record; the CLI does not hold the record's keys.)`,
 		},
 	}
 	rs.register(rejectCmd)
+	return rejectCmd
+}
 
+func (c *cli) amendPolicyCmd() *cobra.Command {
 	var ps signerFlags
 	var pol tx.AmendPolicy
 	var kind string
@@ -147,6 +165,5 @@ it is sealed with the record; the CLI does not hold the record's keys.)`,
 	pf.StringVar(&kind, "rule", tx.AllOf, "all-of, any-of or k-of-n")
 	pf.IntVar(&k, "k", 0, "k for k-of-n")
 	pf.StringArrayVar(&terms, "term", nil, "signer: role@org, author or patient (repeat)")
-	cmd.AddCommand(list, show, approve, rejectCmd, policy)
-	return cmd
+	return policy
 }
