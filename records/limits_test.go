@@ -1,13 +1,16 @@
 package records_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -41,7 +44,10 @@ func TestResourceSizeLimits(t *testing.T) {
 		t.Fatalf("a %d-byte resource: kind %v (%v), want too_large", len(over), k, err)
 	}
 	after, _ := w.nodes[0].App().LastCommit()
-	if after.Height != before.Height {
-		t.Fatal("a refused resource reached a block")
+	if !bytes.Equal(before.AppHash, after.AppHash) {
+		t.Fatal("a refused resource changed the state") // empty blocks keep the app hash
+	}
+	if _, err := w.nodes[0].App().Latest().Record("rec-too-big"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("the refused record exists: %v", err)
 	}
 }
