@@ -1,6 +1,7 @@
 // Package carechain holds the domain types of carechain, a consortium ledger for
 // patient-controlled health records: organizations, principals (admins,
-// practitioners, researchers, patients) and their roles.
+// practitioners, researchers, patients, and the organizations' nodes) and
+// their roles.
 //
 // The other packages implement the system around these types: tx encodes and
 // signs transactions, ledger executes them, store persists state, node runs a
@@ -57,10 +58,16 @@ const (
 	KindPractitioner Kind = "practitioner"
 	// KindPatient owns their records and their key; no organization can revoke it.
 	KindPatient Kind = "patient"
+	// KindNode is a node of an organization, registered by its admin with
+	// its CometBFT node ID (Principal.NodeID). Only nodes anchor access
+	// events, and only registered nodes peer.
+	KindNode Kind = "node"
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k == KindAdmin || k == KindPractitioner || k == KindPatient }
+func (k Kind) Valid() bool {
+	return k == KindAdmin || k == KindPractitioner || k == KindPatient || k == KindNode
+}
 
 // Role is what a practitioner does within their organization. Consent and
 // approval rules (later issues) are written in terms of roles.
@@ -124,6 +131,9 @@ type Principal struct {
 	// EncryptionKey is the principal's own HPKE public key (seal.PublicKey).
 	// Patients must have one: their record keys are always wrapped to it.
 	EncryptionKey []byte `cbor:"12,keyasint,omitempty" json:"encryption_key,omitempty"`
+	// NodeID is a node principal's CometBFT node ID (ValidateNodeID); empty
+	// for every other kind.
+	NodeID string `cbor:"13,keyasint,omitempty" json:"node_id,omitempty"`
 }
 
 // HasRole reports whether p holds role r.
@@ -132,7 +142,18 @@ func (p *Principal) HasRole(r Role) bool { return slices.Contains(p.Roles, r) }
 var (
 	orgIDPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	localIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,47}$`)
+	nodeIDPattern  = regexp.MustCompile(`^[0-9a-f]{40}$`)
 )
+
+// ValidateNodeID checks the syntax of a CometBFT node ID: the address of the
+// node's p2p key, 40 lower-case hex characters. It is how CometBFT names the
+// node in `id@host:port` and in the peer-filter queries the ledger answers.
+func ValidateNodeID(id string) error {
+	if !nodeIDPattern.MatchString(id) {
+		return fmt.Errorf("node id %q: want 40 lower-case hex characters (the node's p2p key address)", id)
+	}
+	return nil
+}
 
 // PatientPrefix starts every patient ID.
 const PatientPrefix = "patient/"
@@ -149,7 +170,7 @@ func ValidateOrgID(id string) error {
 	return nil
 }
 
-// ValidatePrincipalID checks the syntax of a principal ID. Staff IDs are
+// ValidatePrincipalID checks the syntax of a principal ID. Staff and node IDs are
 // "<org>/<name>" and belong to that organization; patient IDs are
 // "patient/<pseudonym>".
 func ValidatePrincipalID(id string) error {

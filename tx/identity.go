@@ -20,9 +20,10 @@ func init() {
 	register[Revoke](TypeRevoke)
 }
 
-// Register adds a principal. Staff are registered by their organization's
-// admin; patients by an admin or registration clerk of any organization, with
-// the patient's own public key.
+// Register adds a principal. Staff and nodes are registered by their
+// organization's admin; patients by an admin or registration clerk of any
+// organization, with the patient's own public key. A node's registration
+// names its CometBFT node ID.
 type Register struct {
 	ID        string            `cbor:"1,keyasint"`
 	Kind      carechain.Kind    `cbor:"2,keyasint"`
@@ -32,6 +33,9 @@ type Register struct {
 	// EncryptionKey is the principal's HPKE public key (seal.PublicKey bytes),
 	// needed before records can be written for a patient.
 	EncryptionKey []byte `cbor:"6,keyasint,omitempty"`
+	// NodeID is the CometBFT node ID of a node (carechain.ValidateNodeID);
+	// only node registrations carry one.
+	NodeID string `cbor:"7,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -57,6 +61,9 @@ func (r *Register) Validate() error {
 		return fmt.Errorf("%w: encryption key over %d bytes", ErrInvalid, MaxEncryptionKey)
 	}
 	patientID := carechain.OrgOf(r.ID) == ""
+	if r.Kind != carechain.KindNode && r.NodeID != "" {
+		return fmt.Errorf("%w: only a node registration carries a node id", ErrInvalid)
+	}
 	switch r.Kind {
 	case carechain.KindPatient:
 		if !patientID {
@@ -69,6 +76,18 @@ func (r *Register) Validate() error {
 	case carechain.KindPractitioner, carechain.KindAdmin:
 		if patientID {
 			return fmt.Errorf("%w: staff id must be <org>/<name>", ErrInvalid)
+		}
+	case carechain.KindNode:
+		if patientID {
+			return fmt.Errorf("%w: node id must be <org>/<name>", ErrInvalid)
+		}
+		if err := carechain.ValidateNodeID(r.NodeID); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		// A node signs anchors and peers; it does no clinical work and
+		// reads through its organization's key.
+		if len(r.Roles) > 0 || len(r.EncryptionKey) > 0 {
+			return fmt.Errorf("%w: a node registration carries no roles or encryption key", ErrInvalid)
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, r.Kind)

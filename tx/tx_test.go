@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -112,6 +113,28 @@ func TestTamperedPayloadFailsVerify(t *testing.T) {
 	}
 }
 
+// testNodeID is a well-formed CometBFT node ID.
+var testNodeID = strings.Repeat("0a", 20)
+
+func TestNodeRegistrationDecodes(t *testing.T) {
+	pub := testKey(2).Public().(ed25519.PublicKey)
+	raw, err := Sign(testKey(1), "c", "h/admin", 1, TypeRegister, &Register{ID: "h/node0", Kind: carechain.KindNode, NodeID: testNodeID, PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := s.DecodeBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := body.(*Register); r.Kind != carechain.KindNode || r.NodeID != testNodeID {
+		t.Fatalf("decoded %+v", r)
+	}
+}
+
 func TestDecodeBodyRejects(t *testing.T) {
 	key := testKey(1)
 	pub := testKey(2).Public().(ed25519.PublicKey)
@@ -128,6 +151,12 @@ func TestDecodeBodyRejects(t *testing.T) {
 		{"staff id as patient", TypeRegister, &Register{ID: "h/p1", Kind: carechain.KindPatient, PublicKey: pub}, ErrInvalid},
 		{"short key", TypeRegister, &Register{ID: "h/x", Kind: carechain.KindPractitioner, PublicKey: pub[:5]}, ErrInvalid},
 		{"unknown kind", TypeRegister, &Register{ID: "h/x", Kind: "robot", PublicKey: pub}, ErrInvalid},
+		{"node without node id", TypeRegister, &Register{ID: "h/n1", Kind: carechain.KindNode, PublicKey: pub}, ErrInvalid},
+		{"node id not hex", TypeRegister, &Register{ID: "h/n1", Kind: carechain.KindNode, NodeID: strings.Repeat("G", 40), PublicKey: pub}, ErrInvalid},
+		{"node id upper case", TypeRegister, &Register{ID: "h/n1", Kind: carechain.KindNode, NodeID: strings.Repeat("A", 40), PublicKey: pub}, ErrInvalid},
+		{"node with roles", TypeRegister, &Register{ID: "h/n1", Kind: carechain.KindNode, NodeID: testNodeID, Roles: []carechain.Role{carechain.RolePhysician}, PublicKey: pub}, ErrInvalid},
+		{"patient-scoped node", TypeRegister, &Register{ID: "patient/n1", Kind: carechain.KindNode, NodeID: testNodeID, PublicKey: pub}, ErrInvalid},
+		{"staff with node id", TypeRegister, &Register{ID: "h/x", Kind: carechain.KindPractitioner, NodeID: testNodeID, PublicKey: pub}, ErrInvalid},
 		{"rotate without proof", TypeRotate, &Rotate{NewKey: pub}, ErrInvalid},
 		{"long reason", TypeRevoke, &Revoke{ID: "h/x", Reason: string(bytes.Repeat([]byte("a"), MaxStringLen+1))}, ErrInvalid},
 		{"wrong body type", TypeRevoke, &Register{ID: "h/x", Kind: carechain.KindPractitioner, PublicKey: pub}, ErrMalformed},
