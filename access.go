@@ -21,7 +21,16 @@ type AccessEvent struct {
 	Decision     string    `json:"decision"`          // DecisionAllow or DecisionDeny
 	Reason       string    `json:"reason"`
 	Emergency    bool      `json:"emergency,omitempty"`
-	Height       int64     `json:"height,omitempty"` // where it was anchored
+	// Source is the network address a refused, unauthenticated request came
+	// from; Count how many such refusals (same source, record and reason)
+	// this one event stands for, when they were aggregated.
+	Source string `json:"source,omitempty"`
+	Count  int    `json:"count,omitempty"`
+	Height int64  `json:"height,omitempty"` // where it was anchored
+	// Unverifiable marks an anchored entry that did not decrypt with the
+	// patient's key or did not verify against the anchoring node's signed
+	// batch; Reason says which. Only Node and Height are then known.
+	Unverifiable bool `json:"unverifiable,omitempty"`
 }
 
 // Access decisions.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -216,7 +217,7 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		sess, found := s.tokens.lookup(tok, s.Now())
 		if !ok || !found {
 			if id := r.PathValue("id"); id != "" {
-				s.Records.RecordRefused("(unauthenticated)", id, r.Method, "no valid bearer token")
+				s.Records.RecordRefused("(unauthenticated)", sourceOf(r), id, r.Method, "no valid bearer token")
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="carechain"`)
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("a bearer token from /auth/token is required"))
@@ -273,4 +274,13 @@ func (s *server) principalNow(id string) (*carechain.Principal, error) {
 		return nil, err
 	}
 	return v.Principal(id)
+}
+
+// sourceOf is the network address a request came from, without its port.
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

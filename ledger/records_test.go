@@ -104,7 +104,7 @@ func TestRecordRejections(t *testing.T) {
 			return &tx.EmergencyInvoke{Patient: "patient/p", SealedReason: []byte("sealed")}
 		}, CodeDenied, "no emergency rule"},
 		{"patients do not anchor audit events", "patient/p", tx.TypeAuditAnchor, func(t *testing.T) any {
-			return &tx.AuditAnchor{Node: "n", Events: []tx.SealedEvent{{ID: "e1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}}
+			return &tx.AuditAnchor{Node: "n", Events: []tx.SealedEvent{{ID: "e1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}, Sig: make([]byte, 64)}
 		}, CodeUnauthorized, "nodes"},
 	}
 	for _, c := range cases {

@@ -22,6 +22,7 @@ import (
 // it reads only what was committed, so it never changes.
 type View struct {
 	heightView
+	chainID string
 }
 
 // View returns the state as of height (0: the last committed height). A
@@ -37,13 +38,13 @@ func (a *App) View(height int64) (*View, error) {
 	if height < 0 || height > last.Height {
 		return nil, fmt.Errorf("%w: asked for %d, last committed %d", store.ErrFutureHeight, height, last.Height)
 	}
-	return &View{heightView{s: a.store, height: height}}, nil
+	return &View{heightView{s: a.store, height: height}, a.chainID}, nil
 }
 
 // Latest returns the state as of the last committed height: what a
 // request that does not name a height reads.
 func (a *App) Latest() *View {
-	return &View{heightView{s: a.store, height: a.store.LastHeight()}}
+	return &View{heightView{s: a.store, height: a.store.LastHeight()}, a.chainID}
 }
 
 // Height returns the last committed height.
@@ -60,6 +61,17 @@ func (a *App) AppHash(height int64) ([]byte, error) { return a.store.AppHash(hei
 
 // Height is the height v reads at.
 func (v *View) Height() int64 { return v.height }
+
+// ChainID is the chain v belongs to.
+func (v *View) ChainID() string { return v.chainID }
+
+// At returns the state at an earlier height h (0 < h <= v.Height()).
+func (v *View) At(h int64) (*View, error) {
+	if h <= 0 || h > v.height {
+		return nil, fmt.Errorf("%w: asked for %d from a view at %d", store.ErrFutureHeight, h, v.height)
+	}
+	return &View{heightView{s: v.s, height: h}, v.chainID}, nil
+}
 
 // Principal returns a principal.
 func (v *View) Principal(id string) (*carechain.Principal, error) {
@@ -212,6 +224,16 @@ func (v *View) ReadersWithout(patient, category string, now int64, w Without) ([
 // EscrowOrgs are the organizations a patient's emergency rule admits for a category.
 func (v *View) EscrowOrgs(patient, category string) ([]string, error) {
 	return escrowOrgs(v, patient, category)
+}
+
+// AuditBatch returns an anchored batch of access events by its key
+// (AuditEntry.Batch).
+func (v *View) AuditBatch(key string) (*AuditBatch, error) {
+	var b AuditBatch
+	if err := getCBOR(v, key, &b); err != nil {
+		return nil, fmt.Errorf("audit batch %s: %w", key, err)
+	}
+	return &b, nil
 }
 
 // AuditEntries lists a patient's anchored access events, newest first.

@@ -9,6 +9,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -95,35 +96,58 @@ func OpenSealed(key seal.Identity, patient, context, id string, sealed []byte) (
 		seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
 }
 
-// Pending is the number of access events not yet anchored.
+// Pending is the number of access events not yet anchored, counting each
+// open window of repeated refusals as the one event it will become.
 func (s *Service) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pending)
+	return len(s.pending) + len(s.refusals)
 }
 
-// Flush anchors the pending access events in one audit.anchor signed by
-// anchorer (a staff identity of this node's organization).
+// anchorBudget bounds the encoded events of one audit.anchor: the
+// transaction limit less room for the envelope, signer, node and signature.
+const anchorBudget = carechain.MaxTxBytes - 8<<10
+
+// nextBatch is how many events from the head of pending fit one anchor: at
+// most tx.MaxAuditEvents, within anchorBudget bytes, and at least one.
+func nextBatch(pending []tx.SealedEvent) int {
+	size := 0
+	for i := range pending {
+		// An event's encoding: its fields plus a little CBOR framing.
+		size += len(pending[i].ID) + len(pending[i].Patient) + len(pending[i].Sealed) + 32
+		if i == tx.MaxAuditEvents || (i > 0 && size > anchorBudget) {
+			return i
+		}
+	}
+	return len(pending)
+}
+
+// Flush anchors every pending access event, in batches that fit a
+// transaction, each signed by anchorer (this node's principal) over its
+// Merkle root. A batch the ledger refuses is put back, with everything after
+// it, and Flush returns the error: no event is dropped.
 func (s *Service) Flush(ctx context.Context, anchorer Signer) error {
-	s.mu.Lock()
-	batch := s.pending
-	if len(batch) > tx.MaxAuditEvents {
-		batch = batch[:tx.MaxAuditEvents]
-	}
-	s.pending = s.pending[len(batch):]
-	s.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	_, err := s.submit(ctx, anchorer, tx.TypeAuditAnchor, &tx.AuditAnchor{Node: s.node, Events: batch})
-	if err != nil {
-		// Put them back in front, to try again: no event is dropped.
+	s.closeWindows(s.now(), false)
+	for {
 		s.mu.Lock()
-		s.pending = append(batch, s.pending...)
+		batch := s.pending[:nextBatch(s.pending)]
+		s.pending = s.pending[len(batch):]
 		s.mu.Unlock()
-		return fmt.Errorf("anchor %d access events: %w", len(batch), err)
+		if len(batch) == 0 {
+			return nil
+		}
+		body := &tx.AuditAnchor{Node: anchorer.ID, Events: batch}
+		err := body.SignAuditBatch(anchorer.Key, s.chain.App().ChainID())
+		if err == nil {
+			_, err = s.submit(ctx, anchorer, tx.TypeAuditAnchor, body)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.pending = append(batch, s.pending...)
+			s.mu.Unlock()
+			return fmt.Errorf("anchor %d access events: %w", len(batch), err)
+		}
 	}
-	return nil
 }
 
 // RunAnchors flushes the access events every interval until ctx ends, then once more.
@@ -133,6 +157,7 @@ func (s *Service) RunAnchors(ctx context.Context, anchorer Signer, every time.Du
 	for {
 		select {
 		case <-ctx.Done():
+			s.closeWindows(s.now(), true)
 			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := s.Flush(fctx, anchorer); err != nil {
 				s.log.Warn("final anchor", "err", err)
@@ -149,26 +174,83 @@ func (s *Service) RunAnchors(ctx context.Context, anchorer Signer, every time.Du
 
 // AuditLog returns a patient's anchored access events, newest first,
 // decrypted with the patient's key. It needs no node's keys: any node's
-// ledger state and the patient's own key suffice.
+// ledger state and the patient's own key suffice. Each entry is checked
+// against the anchoring node's signed batch; one that does not verify or
+// decrypt is listed as unverifiable (with who anchored it, and where) and
+// never hides the rest of the log.
 func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error) {
 	entries, err := v.AuditEntries(patient)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Event, 0, len(entries))
-	for _, e := range entries {
-		plain, err := OpenSealed(key, patient, auditContext, e.ID, e.Sealed)
+	batches := map[string]*ledger.AuditBatch{}
+	for i := range entries {
+		e := &entries[i]
+		ev, err := openEntry(v, e, batches, patient, key)
 		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		var ev Event
-		if err := json.Unmarshal(plain, &ev); err != nil {
-			return nil, err
+			ev = Event{ID: e.ID, Patient: patient, Node: e.Node, Unverifiable: true, Decision: carechain.DecisionDeny,
+				Reason: fmt.Sprintf("unverifiable entry anchored by %s at height %d: %v", e.Node, e.Height, err)}
 		}
 		ev.Height = e.Height
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// openEntry checks an entry against its node's signed batch and decrypts it.
+func openEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch, patient string, key seal.Identity) (Event, error) {
+	if err := verifyEntry(v, e, batches); err != nil {
+		return Event{}, err
+	}
+	plain, err := OpenSealed(key, patient, auditContext, e.ID, e.Sealed)
+	if err != nil {
+		return Event{}, fmt.Errorf("does not decrypt with the patient's key: %w", err)
+	}
+	defer clear(plain)
+	var ev Event
+	if err := json.Unmarshal(plain, &ev); err != nil {
+		return Event{}, fmt.Errorf("not an access event: %w", err)
+	}
+	if ev.ID != e.ID || ev.Patient != patient {
+		return Event{}, fmt.Errorf("sealed event %s of %s is filed as %s of %s", ev.ID, ev.Patient, e.ID, patient)
+	}
+	return ev, nil
+}
+
+// verifyEntry checks that e is in its batch and the batch root is signed by
+// the anchoring node's key (as of the batch's height, or the one before, in
+// case the node rotated its key in that block).
+func verifyEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch) error {
+	b, ok := batches[e.Batch]
+	if !ok {
+		var err error
+		if b, err = v.AuditBatch(e.Batch); err != nil {
+			return fmt.Errorf("batch %s: %w", e.Batch, err)
+		}
+		batches[e.Batch] = b
+	}
+	enc, err := tx.Marshal(&e.SealedEvent)
+	if err != nil {
+		return err
+	}
+	if b.Node != e.Node || b.Height != e.Height {
+		return fmt.Errorf("entry and batch %s disagree on node or height", e.Batch)
+	}
+	if err := tlog.VerifyBatchPath(tlog.BatchLeafHash(enc), e.Index, b.Size, e.Path, b.Root); err != nil {
+		return err
+	}
+	msg := tx.AuditBatchMessage(v.ChainID(), b.Node, b.Root)
+	for _, h := range []int64{b.Height, b.Height - 1} {
+		at, err := v.At(h)
+		if err != nil {
+			continue
+		}
+		if p, err := at.Principal(b.Node); err == nil && tx.VerifySignature(p.PublicKey, msg, b.Sig) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the batch signature does not verify under the key of %s", b.Node)
 }
 
 // AuditLog returns a patient's access log decrypted with the patient's key
@@ -180,16 +262,4 @@ func (s *Service) AuditLog(patient string) ([]Event, error) {
 	}
 	v := s.latest()
 	return AuditLog(v, patient, key)
-}
-
-// RecordRefused logs an attempt on a record that was refused before any
-// consent check (no or a bad token): the patient sees it too.
-func (s *Service) RecordRefused(requester, recordID, action, reason string) {
-	v := s.latest()
-	head, err := v.Record(recordID)
-	if err != nil {
-		return // no such record: no patient to tell
-	}
-	s.record(v, Event{Requester: requester, Patient: head.Patient, Action: action, RecordID: recordID, Category: head.Category,
-		ResourceType: head.ResourceType, Decision: carechain.DecisionDeny, Reason: reason})
 }

@@ -126,6 +126,7 @@ type Service struct {
 	pending    []tx.SealedEvent
 	seq        uint64
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
+	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
 }
 
 type epochRef struct {
@@ -152,6 +153,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		chain: chain, keys: keys, validator: v, evaluator: consent.NewEvaluator(256),
 		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
+		refusals: make(map[refusalKey]*refusal),
 	}, nil
 }
 

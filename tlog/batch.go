@@ -1,0 +1,58 @@
+package tlog
+
+import (
+	"fmt"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// A batch is a small Merkle tree (RFC 6962 hashing) over the items one
+// transaction carries, such as a node's anchored access events. Its root is
+// signed once for the whole batch; each item keeps its inclusion path, so a
+// reader checks its own item against the signed root without seeing, or
+// hashing, the others.
+
+// BatchLeafHash is the leaf hash of one item's encoding.
+func BatchLeafHash(item []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(item) }
+
+// BatchRoot is the root of the tree over leaf hashes (nil for none).
+func BatchRoot(leaves [][]byte) []byte {
+	switch len(leaves) {
+	case 0:
+		return rfc6962.DefaultHasher.EmptyRoot()
+	case 1:
+		return leaves[0]
+	}
+	k := split(len(leaves))
+	return rfc6962.DefaultHasher.HashChildren(BatchRoot(leaves[:k]), BatchRoot(leaves[k:]))
+}
+
+// BatchPath is the inclusion path of leaf i (RFC 6962 PATH).
+func BatchPath(leaves [][]byte, i int) [][]byte {
+	if len(leaves) <= 1 {
+		return nil
+	}
+	k := split(len(leaves))
+	if i < k {
+		return append(BatchPath(leaves[:k], i), BatchRoot(leaves[k:]))
+	}
+	return append(BatchPath(leaves[k:], i-k), BatchRoot(leaves[:k]))
+}
+
+// VerifyBatchPath checks that leaf is item index of a batch of size with root.
+func VerifyBatchPath(leaf []byte, index, size uint64, path [][]byte, root []byte) error {
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf, path, root); err != nil {
+		return fmt.Errorf("batch inclusion: %w", err)
+	}
+	return nil
+}
+
+// split is the largest power of two below n (n > 1).
+func split(n int) int {
+	k := 1
+	for k*2 < n {
+		k *= 2
+	}
+	return k
+}
