@@ -53,7 +53,10 @@ func (h *harness) at(height int64) *View {
 	return v
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith starts from the harness's genesis after edit (nil: as is).
+func newHarnessWith(t testing.TB, edit func(*Genesis)) *harness {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
 	if err != nil {
@@ -70,6 +73,9 @@ func newHarness(t testing.TB) *harness {
 		{Organization: carechain.Organization{ID: "hosp-b", Name: "Hospital B", Type: carechain.OrgHospital, EncryptionKey: encKey(t, 2).Public().Bytes()},
 			Admins: []GenesisAdmin{{ID: "hosp-b/admin", PublicKey: pub(2)}}},
 	}}
+	if edit != nil {
+		edit(&g)
+	}
 	state, _ := json.Marshal(g)
 	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, AppStateBytes: state, InitialHeight: 1}); err != nil {
 		t.Fatal(err)
@@ -327,7 +333,7 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-func dumpState(t *testing.T, a *App) string {
+func dumpState(t testing.TB, a *App) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := a.store.Scan("", 0, func(k string, v []byte) error {

@@ -69,6 +69,9 @@ func (a *App) applyBody(b *store.Block, c *checked) *Rejection {
 	if !ok {
 		return reject(CodeUnknownType, "no handler for %s", c.Type)
 	}
+	if rej := nodeMaySign(c); rej != nil {
+		return rej
+	}
 	if rej := h(a, b, c); rej != nil {
 		return rej
 	}

@@ -11,9 +11,13 @@ import (
 )
 
 // Genesis is the application state in CometBFT's genesis file: the founding
-// organizations of the consortium and their admins.
+// organizations of the consortium, their admins and their nodes.
 type Genesis struct {
 	Organizations []GenesisOrg `json:"organizations"`
+	// Nodes are the founding organizations' nodes: with filter_peers on,
+	// only registered nodes peer, so a consortium's first nodes are
+	// registered here.
+	Nodes []GenesisNode `json:"nodes,omitempty"`
 	// Categories of records; DefaultCategories if empty.
 	Categories []string `json:"categories,omitempty"`
 }
@@ -35,6 +39,15 @@ type GenesisOrg struct {
 type GenesisAdmin struct {
 	ID        string            `json:"id"`
 	Name      string            `json:"name,omitempty"`
+	PublicKey ed25519.PublicKey `json:"public_key"`
+}
+
+// GenesisNode is a node declared at genesis, a principal of the organization
+// its ID names.
+type GenesisNode struct {
+	ID        string            `json:"id"` // <org>/<name>
+	Name      string            `json:"name,omitempty"`
+	NodeID    string            `json:"node_id"` // CometBFT node ID (carechain.ValidateNodeID)
 	PublicKey ed25519.PublicKey `json:"public_key"`
 }
 
@@ -69,15 +82,40 @@ func (g *Genesis) Validate() error {
 			if err := carechain.ValidatePrincipalID(ad.ID); err != nil || carechain.OrgOf(ad.ID) != o.ID {
 				return fmt.Errorf("genesis: admin id %q must be %s/<name>", ad.ID, o.ID)
 			}
-			if len(ad.PublicKey) != ed25519.PublicKeySize {
-				return fmt.Errorf("genesis: admin %q: public key must be %d bytes", ad.ID, ed25519.PublicKeySize)
+			if err := declareOnce(seenID, seenKey, "admin", ad.ID, ad.PublicKey); err != nil {
+				return err
 			}
-			if seenID[ad.ID] || seenKey[string(ad.PublicKey)] {
-				return fmt.Errorf("genesis: admin %q or its key declared twice", ad.ID)
-			}
-			seenID[ad.ID], seenKey[string(ad.PublicKey)] = true, true
 		}
 	}
+	seenNode := map[string]bool{}
+	for _, n := range g.Nodes {
+		if err := carechain.ValidatePrincipalID(n.ID); err != nil || !seenOrg[carechain.OrgOf(n.ID)] {
+			return fmt.Errorf("genesis: node id %q must be <org>/<name> of a founding organization", n.ID)
+		}
+		if err := carechain.ValidateNodeID(n.NodeID); err != nil {
+			return fmt.Errorf("genesis: node %q: %w", n.ID, err)
+		}
+		if seenNode[n.NodeID] {
+			return fmt.Errorf("genesis: node id %s declared twice", n.NodeID)
+		}
+		seenNode[n.NodeID] = true
+		if err := declareOnce(seenID, seenKey, "node", n.ID, n.PublicKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// declareOnce checks a genesis principal's key and that neither its ID nor
+// its key was declared before, and remembers both.
+func declareOnce(seenID, seenKey map[string]bool, kind, id string, pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("genesis: %s %q: public key must be %d bytes", kind, id, ed25519.PublicKeySize)
+	}
+	if seenID[id] || seenKey[string(pub)] {
+		return fmt.Errorf("genesis: %s %q or its key declared twice", kind, id)
+	}
+	seenID[id], seenKey[string(pub)] = true, true
 	return nil
 }
 
@@ -98,17 +136,28 @@ func (g *Genesis) apply(b *store.Block) error {
 			return err
 		}
 		for _, ad := range o.Admins {
-			p := carechain.Principal{
-				ID: ad.ID, Kind: carechain.KindAdmin, Org: o.ID, Name: ad.Name, PublicKey: ad.PublicKey,
-				Status: carechain.StatusActive, KeyVersion: 1, RegisteredAt: b.Height(), RegisteredBy: "genesis",
-			}
-			if err := setLogged(b, principalKey(ad.ID), &p, tlog.KindIdentity, identityLogKey(ad.ID, b.Height())); err != nil {
-				return err
-			}
-			if err := b.Set(pubKeyKey(ad.PublicKey), []byte(ad.ID)); err != nil {
+			if err := putGenesisPrincipal(b, carechain.Principal{ID: ad.ID, Kind: carechain.KindAdmin, Org: o.ID, Name: ad.Name, PublicKey: ad.PublicKey}); err != nil {
 				return err
 			}
 		}
 	}
+	for _, n := range g.Nodes {
+		p := carechain.Principal{ID: n.ID, Kind: carechain.KindNode, Org: carechain.OrgOf(n.ID), Name: n.Name, PublicKey: n.PublicKey, NodeID: n.NodeID}
+		if err := putGenesisPrincipal(b, p); err != nil {
+			return err
+		}
+		if err := b.Set(nodeIDKey(n.NodeID), []byte(n.ID)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// putGenesisPrincipal registers p, active, at the genesis height, and claims its key.
+func putGenesisPrincipal(b *store.Block, p carechain.Principal) error {
+	p.Status, p.KeyVersion, p.RegisteredAt, p.RegisteredBy = carechain.StatusActive, 1, b.Height(), "genesis"
+	if err := setLogged(b, principalKey(p.ID), &p, tlog.KindIdentity, identityLogKey(p.ID, b.Height())); err != nil {
+		return err
+	}
+	return b.Set(pubKeyKey(p.PublicKey), []byte(p.ID))
 }

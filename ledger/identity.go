@@ -11,7 +11,8 @@ import (
 )
 
 // Identity rules: who registers whom, key rotation with proof of the new
-// key, revocation by the holder or their organization's admin.
+// key, revocation by the holder or their organization's admin. Nodes are
+// registered and revoked like staff (node rules in nodes.go).
 
 func init() {
 	handle(tx.TypeRegister, (*App).applyRegister)
@@ -35,7 +36,7 @@ func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejecti
 			return reject(CodeInternal, "%v", err)
 		}
 		if signer.Kind != carechain.KindAdmin || signer.Org != org {
-			return reject(CodeUnauthorized, "%q may not register staff of %q: needs an admin of %q", signer.ID, org, org)
+			return reject(CodeUnauthorized, "%q may not register staff or nodes of %q: needs an admin of %q", signer.ID, org, org)
 		}
 	}
 	if _, err := getPrincipal(b, r.ID); err == nil {
@@ -49,10 +50,15 @@ func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejecti
 	if rej := a.claimKey(b, r.PublicKey, r.ID); rej != nil {
 		return rej
 	}
+	if r.Kind == carechain.KindNode {
+		if rej := claimNodeID(b, r.NodeID, r.ID); rej != nil {
+			return rej
+		}
+	}
 	p := carechain.Principal{
 		ID: r.ID, Kind: r.Kind, Org: org, Roles: r.Roles, Name: r.Name, PublicKey: r.PublicKey,
 		Status: carechain.StatusActive, KeyVersion: 1, RegisteredAt: b.Height(), RegisteredBy: signer.ID,
-		EncryptionKey: r.EncryptionKey,
+		EncryptionKey: r.EncryptionKey, NodeID: r.NodeID,
 	}
 	return a.putPrincipal(b, &p)
 }
