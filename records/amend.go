@@ -160,8 +160,13 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	})
 	if !allowed {
 		ev.Decision, ev.Reason = carechain.DecisionDeny, "not a reviewer of proposal "+id
-		s.record(v, ev)
+		if err := s.record(v, ev); err != nil {
+			return nil, err
+		}
 		return nil, &DeniedError{Reason: ev.Reason}
+	}
+	if why := s.logBehind(); why != "" {
+		return nil, fmt.Errorf("%w: %s", ErrLogUnavailable, why)
 	}
 	ek, err := s.proposalEpochKey(v, &p.Put, consent.ReaderOf(me))
 	if err != nil {
@@ -179,6 +184,8 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	if rv.CloseReason, err = s.openReason(&p.Put, ek, "reject-reason", p.SealedCloseReason); err != nil {
 		return nil, err
 	}
-	s.record(v, ev)
+	if err := s.record(v, ev); err != nil {
+		return nil, err
+	}
 	return rv, nil
 }

@@ -16,9 +16,10 @@ import (
 // Event is one access attempt, as the patient sees it.
 type Event = carechain.AccessEvent
 
-// record seals an event to the patient (their key as of v) and queues it
-// for anchoring.
-func (s *Service) record(v *ledger.View, ev Event) {
+// record seals an event to the patient (their key as of v), journals it
+// and queues it for anchoring. An error means it could not be kept durably
+// (ErrLogUnavailable): the caller must not serve what it describes.
+func (s *Service) record(v *ledger.View, ev Event) error {
 	s.mu.Lock()
 	s.seq++
 	ev.ID = fmt.Sprintf("%s-%d-%d", s.node, s.now().UnixNano(), s.seq)
@@ -29,11 +30,13 @@ func (s *Service) record(v *ledger.View, ev Event) {
 		// Without the patient's key there is nobody to seal to; say so
 		// without any detail of the request.
 		s.log.Warn("access event not anchored", "event", ev.ID, "err", err)
-		return
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending = append(s.pending, tx.SealedEvent{ID: ev.ID, Patient: ev.Patient, Time: ev.Time.UnixMilli(), Sealed: sealed})
+	if err := s.enqueue(tx.SealedEvent{ID: ev.ID, Patient: ev.Patient, Time: ev.Time.UnixMilli(), Sealed: sealed}); err != nil {
+		s.log.Error("access event not journaled: reads stop", "event", ev.ID, "err", err)
+		return err
+	}
+	return nil
 }
 
 // sealedEvent is the encrypted form of an Event: the event JSON under a
@@ -110,11 +113,12 @@ const anchorBudget = carechain.MaxTxBytes - 8<<10
 
 // nextBatch is how many events from the head of pending fit one anchor: at
 // most tx.MaxAuditEvents, within anchorBudget bytes, and at least one.
-func nextBatch(pending []tx.SealedEvent) int {
+func nextBatch(pending []queued) int {
 	size := 0
 	for i := range pending {
 		// An event's encoding: its fields plus a little CBOR framing.
-		size += len(pending[i].ID) + len(pending[i].Patient) + len(pending[i].Sealed) + 32
+		e := &pending[i].ev
+		size += len(e.ID) + len(e.Patient) + len(e.Sealed) + 32
 		if i == tx.MaxAuditEvents || (i > 0 && size > anchorBudget) {
 			return i
 		}
@@ -136,10 +140,19 @@ func (s *Service) Flush(ctx context.Context, anchorer Signer) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		body := &tx.AuditAnchor{Node: anchorer.ID, Events: batch}
+		body := &tx.AuditAnchor{Node: anchorer.ID, Events: make([]tx.SealedEvent, len(batch))}
+		for i := range batch {
+			body.Events[i] = batch[i].ev
+		}
 		err := body.SignAuditBatch(anchorer.Key, s.chain.App().ChainID())
 		if err == nil {
 			_, err = s.submit(ctx, anchorer, tx.TypeAuditAnchor, body)
+		}
+		if err == nil {
+			if err := s.anchored(batch); err != nil {
+				s.log.Warn("journal", "err", err)
+			}
+			continue
 		}
 		if err != nil {
 			s.mu.Lock()

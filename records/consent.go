@@ -1,6 +1,7 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -213,9 +214,9 @@ func (s *Service) InvokeEmergency(ctx context.Context, practitioner Signer, pati
 	if err != nil {
 		decision, why = carechain.DecisionDeny, err.Error()
 	}
-	s.record(v, Event{
+	lerr := s.record(v, Event{
 		Requester: practitioner.ID, Patient: patient, Purpose: string(consent.PurposeEmergency), Action: "emergency-access",
 		Decision: decision, Reason: why + "; stated reason: " + reason, Emergency: true,
 	})
-	return err
+	return cmp.Or(err, lerr)
 }

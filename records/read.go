@@ -35,6 +35,13 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 	ev := Event{Requester: requester, Patient: rv.Patient, RecordID: recordID, Version: rv.Version, Category: rv.Category,
 		ResourceType: rv.ResourceType, Purpose: string(purpose), Action: string(consent.ActionRead)}
 	rec, d, err := s.decide(v, requester, rv, purpose)
+	if err == nil && !d.emergency {
+		// Break-glass reads go on while anchoring is behind; others stop
+		// rather than be served with their event stuck on this node.
+		if why := s.logBehind(); why != "" {
+			rec, err = nil, fmt.Errorf("%w: %s", ErrLogUnavailable, why)
+		}
+	}
 	ev.Decision, ev.Reason, ev.Emergency, ev.RequesterOrg = carechain.DecisionAllow, d.reason, d.emergency, d.org
 	if err != nil {
 		ev.Decision, ev.Reason = carechain.DecisionDeny, err.Error()
@@ -43,7 +50,9 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 			ev.Reason = denied.Reason
 		}
 	}
-	s.record(v, ev)
+	if lerr := s.record(v, ev); lerr != nil && err == nil {
+		return nil, lerr // allowed, but not durably logged: not served
+	}
 	return rec, err
 }
 
@@ -213,7 +222,9 @@ func (s *Service) List(ctx context.Context, requester, patient string, purpose c
 	if len(out) == 0 && len(heads) > 0 {
 		decision, reason = "deny", "no record of the patient is readable for this requester and purpose"
 	}
-	s.record(v, Event{Requester: requester, Patient: patient, Purpose: string(purpose), Action: "list", Decision: decision, Reason: reason})
+	if err := s.record(v, Event{Requester: requester, Patient: patient, Purpose: string(purpose), Action: "list", Decision: decision, Reason: reason}); err != nil {
+		return nil, err
+	}
 	if decision == "deny" {
 		return nil, &DeniedError{Reason: reason}
 	}

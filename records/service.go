@@ -41,6 +41,7 @@ import (
 	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -107,6 +108,12 @@ type Options struct {
 	Node   string       // this node's name, recorded in access events
 	Logger *slog.Logger // nil: discard. Health data is never logged.
 	Now    func() time.Time
+	// Journal keeps access events on disk until they are anchored (see
+	// journal.go); nil keeps them in memory only (tests, benchmarks).
+	Journal *store.Queue
+	// MaxLag is how long the oldest event may wait to be anchored before
+	// reads of health data stop (DefaultMaxLag if zero).
+	MaxLag time.Duration
 }
 
 // Service is the records service of one node.
@@ -123,7 +130,9 @@ type Service struct {
 	signers map[string]*signerState
 	// epochLocks serialize the starting of epochs per patient and category.
 	epochLocks map[string]*sync.Mutex
-	pending    []tx.SealedEvent
+	pending    []queued // sealed events not yet anchored, oldest first
+	journal    *store.Queue
+	maxLag     time.Duration
 	seq        uint64
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
@@ -149,12 +158,21 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 	if opts.Node == "" {
 		opts.Node = "node"
 	}
-	return &Service{
+	if opts.MaxLag == 0 {
+		opts.MaxLag = DefaultMaxLag
+	}
+	s := &Service{
 		chain: chain, keys: keys, validator: v, evaluator: consent.NewEvaluator(256),
 		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
-		refusals: make(map[refusalKey]*refusal),
-	}, nil
+		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
+	}
+	if s.journal != nil {
+		if s.pending, err = loadJournal(s.journal); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Keys is the keyring the service decrypts with.

@@ -21,6 +21,7 @@ import (
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/store"
 )
 
 func (c *cli) initCmd() *cobra.Command {
@@ -135,6 +136,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
+	var maxLag time.Duration
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
@@ -145,14 +147,20 @@ A node that was stopped or crashed resumes its chain where it left off.
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
 organizations' encryption keys, custodial patients' keys, and the identity that
 anchors access events on the ledger every 2 s. Then it serves encrypted records
-(/v1/records, /v1/audit) to signed requests. Without it, records stay off.`,
+(/v1/records, /v1/audit) to signed requests. Without it, records stay off.
+
+Every access event is synced to the node's journal (HOME/audit-journal)
+before the read it describes is answered, and stays there until it is
+anchored; a restarted node anchors what it holds. When the oldest
+unanchored event is older than --audit-max-lag, reads of health data answer
+503 until anchoring catches up; break-glass reads go on, logged and flagged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := c.logger()
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs}
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, maxLag: maxLag}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -164,6 +172,7 @@ anchors access events on the ledger every 2 s. Then it serves encrypted records
 	}
 	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
+	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "staff identity whose key (in HOME/keys) anchors access events (default: the first <org>.admin key)")
 	return cmd
 }
@@ -179,6 +188,8 @@ type runOptions struct {
 	anchorAs string
 	// anchorEvery is how often access events are anchored.
 	anchorEvery time.Duration
+	// maxLag is records.Options.MaxLag (0: the default).
+	maxLag time.Duration
 }
 
 // runNode starts the node of h, its records service (when keys are
@@ -199,7 +210,13 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	var keys *nodeKeys
 	anchorsDone := make(chan struct{})
 	anchorCtx, stopAnchors := context.WithCancel(context.Background())
-	defer func() { stopAnchors(); <-anchorsDone }()
+	defer func() {
+		stopAnchors()
+		<-anchorsDone // the last flush, then the journal can close
+		if keys != nil {
+			keys.journal.Close()
+		}
+	}()
 	if opts.passphrase == nil {
 		close(anchorsDone)
 		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
@@ -259,6 +276,7 @@ type nodeKeys struct {
 	svc       *records.Service
 	custodian *records.Custodian
 	anchorer  records.Signer
+	journal   *store.Queue
 }
 
 // startRecords unlocks the node's encryption keys, the signing keys it keeps
@@ -296,11 +314,16 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 	if !ok {
 		return nil, fmt.Errorf("anchoring identity %s: no key %s in %s", anchorAs, strings.ReplaceAll(anchorAs, "/", "."), h.KeysDir())
 	}
-	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger})
+	journal, err := store.OpenQueue(filepath.Join(string(h), "audit-journal"))
 	if err != nil {
+		return nil, fmt.Errorf("access-event journal: %w", err)
+	}
+	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger, Journal: journal, MaxLag: opts.maxLag})
+	if err != nil {
+		journal.Close()
 		return nil, err
 	}
-	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer}, nil
+	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal}, nil
 }
 
 func (c *cli) testnetCmd() *cobra.Command {

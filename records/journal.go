@@ -1,0 +1,102 @@
+package records
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
+)
+
+// The access log's promise is that a patient sees every read. So an event
+// is written to the node's journal (Options.Journal, a store.Queue synced to
+// disk) before the read it describes is answered, and stays there until it
+// is anchored: a crash loses no event, and a restarted node anchors what
+// its journal holds. Reads of health data stop (KindUnavailable, HTTP 503)
+// when the journal cannot be written, or when the oldest unanchored event is
+// older than Options.MaxLag; break-glass reads go on, logged and flagged.
+
+// DefaultMaxLag is how far anchoring may fall behind before reads stop.
+const DefaultMaxLag = 5 * time.Minute
+
+// ErrLogUnavailable is returned for a read of health data that cannot be
+// logged durably now; the data is not served.
+var ErrLogUnavailable = carechain.NewError(carechain.KindUnavailable, "the access log is unavailable")
+
+// queued is a sealed event waiting to be anchored, with its journal
+// sequence number (0 without a journal).
+type queued struct {
+	seq uint64
+	ev  tx.SealedEvent
+}
+
+// enqueue journals ev (synced) and queues it for anchoring.
+func (s *Service) enqueue(ev tx.SealedEvent) error {
+	q := queued{ev: ev}
+	if s.journal != nil {
+		enc, err := tx.Marshal(&ev)
+		if err != nil {
+			return err
+		}
+		seqs, err := s.journal.Append(enc)
+		if err != nil {
+			return fmt.Errorf("%w: journal: %v", ErrLogUnavailable, err)
+		}
+		q.seq = seqs[0]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = append(s.pending, q)
+	return nil
+}
+
+// loadJournal queues what the journal holds from before a restart.
+func loadJournal(j *store.Queue) ([]queued, error) {
+	items, err := j.Items(j.Len())
+	if err != nil {
+		return nil, fmt.Errorf("read the access-event journal: %w", err)
+	}
+	out := make([]queued, 0, len(items))
+	for _, it := range items {
+		var ev tx.SealedEvent
+		if err := tx.Unmarshal(it.Data, &ev); err != nil {
+			return nil, fmt.Errorf("access-event journal item %d: %w", it.Seq, err)
+		}
+		out = append(out, queued{seq: it.Seq, ev: ev})
+	}
+	return out, nil
+}
+
+// anchored removes a batch that reached the ledger from the journal.
+func (s *Service) anchored(batch []queued) error {
+	if s.journal == nil {
+		return nil
+	}
+	seqs := make([]uint64, len(batch))
+	for i, q := range batch {
+		seqs[i] = q.seq
+	}
+	if err := s.journal.Remove(seqs...); err != nil {
+		// The events are on the ledger; left in the journal they would be
+		// anchored again after a restart (the ledger refuses no duplicate
+		// across blocks), which is noise, not loss.
+		return fmt.Errorf("remove %d anchored events from the journal: %w", len(seqs), err)
+	}
+	return nil
+}
+
+// logBehind says why reads of health data must stop now, or "" if they
+// need not: the oldest unanchored event is older than the allowed lag.
+func (s *Service) logBehind() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return ""
+	}
+	lag := s.now().Sub(time.UnixMilli(s.pending[0].ev.Time))
+	if lag <= s.maxLag {
+		return ""
+	}
+	return fmt.Sprintf("access events are unanchored for %v (limit %v)", lag.Round(time.Second), s.maxLag)
+}
