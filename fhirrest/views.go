@@ -279,28 +279,53 @@ func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []any
+	out := make([]any, 0, len(events))
 	for _, e := range events {
-		outcome := "0"
-		if e.Decision == "deny" {
-			outcome = "4"
-		}
-		ae := map[string]any{
-			"resourceType": "AuditEvent", "id": e.ID,
-			"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
-			"action":   "R",
-			"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": e.Reason,
-			"purposeOfEvent": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}},
-			"agent":          []map[string]any{{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}},
-			"source":         map[string]any{"observer": map[string]string{"display": e.Node}},
-			"entity":         []map[string]any{{"what": map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", e.ResourceType, e.RecordID, e.Version)}}},
-		}
-		if e.Emergency {
-			ae["subtype"] = []map[string]string{{"system": "urn:carechain:access", "code": "break-glass"}}
-		}
-		out = append(out, ae)
+		out = append(out, auditEvent(e))
 	}
 	return out, nil
+}
+
+// auditEvent is one access event as a FHIR AuditEvent. An entry that did
+// not verify says only that, who anchored it and when (outcome 8).
+func auditEvent(e records.Event) map[string]any {
+	if e.Unverifiable {
+		return map[string]any{
+			"resourceType": "AuditEvent", "id": e.ID,
+			"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+			"recorded": e.Time.Format(time.RFC3339Nano), "outcome": "8", "outcomeDesc": e.Reason,
+			"agent":  []map[string]any{{"requestor": false}},
+			"source": map[string]any{"observer": map[string]string{"display": e.Node}},
+		}
+	}
+	outcome := "0"
+	if e.Decision == carechain.DecisionDeny {
+		outcome = "4"
+	}
+	desc := e.Reason
+	if e.Count > 1 {
+		desc = fmt.Sprintf("%s (%d times)", e.Reason, e.Count)
+	}
+	agent := map[string]any{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}
+	if e.Source != "" {
+		agent["network"] = map[string]string{"address": e.Source, "type": "2"}
+	}
+	ae := map[string]any{
+		"resourceType": "AuditEvent", "id": e.ID,
+		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+		"action":   "R",
+		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
+		"purposeOfEvent": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}},
+		"agent":          []map[string]any{agent},
+		"source":         map[string]any{"observer": map[string]string{"display": e.Node}},
+	}
+	if e.RecordID != "" {
+		ae["entity"] = []map[string]any{{"what": map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", e.ResourceType, e.RecordID, e.Version)}}}
+	}
+	if e.Emergency {
+		ae["subtype"] = []map[string]string{{"system": "urn:carechain:access", "code": "break-glass"}}
+	}
+	return ae
 }
 
 // mayReview: proposals are visible to their author, their patient and the

@@ -202,7 +202,7 @@ func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error
 		e := &entries[i]
 		ev, err := openEntry(v, e, batches, patient, key)
 		if err != nil {
-			ev = Event{ID: e.ID, Patient: patient, Node: e.Node, Unverifiable: true, Decision: carechain.DecisionDeny,
+			ev = Event{ID: e.ID, Patient: patient, Node: e.Node, Time: time.UnixMilli(e.Time).UTC(), Unverifiable: true, Decision: carechain.DecisionDeny,
 				Reason: fmt.Sprintf("unverifiable entry anchored by %s at height %d: %v", e.Node, e.Height, err)}
 		}
 		ev.Height = e.Height
