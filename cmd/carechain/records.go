@@ -147,8 +147,13 @@ custodial key, and only for a request signed by the patient (--as defaults to
 				fmt.Fprintln(w, "TIME\tWHO\tACTION\tRECORD\tPURPOSE\tDECISION\tNODE\tREASON")
 				for _, e := range events {
 					flag := ""
-					if e.Emergency {
+					switch {
+					case e.Unverifiable:
+						flag = " [UNVERIFIABLE]"
+					case e.Emergency:
 						flag = " [EMERGENCY]"
+					case e.Count > 1:
+						flag = fmt.Sprintf(" [x%d from %s]", e.Count, e.Source)
 					}
 					rec := e.RecordID
 					if e.Version > 0 {
