@@ -86,9 +86,18 @@ func ensureKey(ks *keystore.Store, id string) (ed25519.PublicKey, error) {
 	return pub, err
 }
 
-// Genesis returns the demo genesis, creating the admins' keys in ks if missing.
-func Genesis(ks *keystore.Store) (*ledger.Genesis, error) {
-	g := &ledger.Genesis{}
+// NodePrincipal is the demo node's principal: St Mary's runs the demo's one
+// node, which anchors the access events.
+const NodePrincipal = "st-mary/node"
+
+// Genesis returns the demo genesis, creating the admins' and the node's keys
+// in ks if missing. nodeID is the demo node's CometBFT node ID.
+func Genesis(ks *keystore.Store, nodeID string) (*ledger.Genesis, error) {
+	pub, err := ensureKey(ks, NodePrincipal)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	g := &ledger.Genesis{Nodes: []ledger.GenesisNode{{ID: NodePrincipal, Name: "St Mary's demo node", NodeID: nodeID, PublicKey: pub}}}
 	for _, o := range Organizations() {
 		pub, err := ensureKey(ks, AdminID(o.ID))
 		if err != nil {

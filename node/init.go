@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cmtcrypto "github.com/cometbft/cometbft/crypto"
@@ -15,6 +17,8 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 )
 
@@ -112,6 +116,11 @@ type TestnetOptions struct {
 	BasePort int
 	// Tune, if set, edits each node's configuration before it is written.
 	Tune func(i int, c *Config)
+	// Node gives node i (home h, whose node key exists by then) the node
+	// principal listed for it in the genesis, usually NewNodePrincipal's.
+	// Only registered nodes peer, so it is required for more than one
+	// validator.
+	Node func(i int, h Home) (ledger.GenesisNode, error)
 }
 
 // Testnet writes homes dir/node0 … dir/node{N-1} for an N-validator consortium
@@ -120,36 +129,18 @@ func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
 	if opts.Validators < 1 {
 		return nil, fmt.Errorf("testnet: need at least one validator")
 	}
+	if opts.Validators > 1 && opts.Node == nil {
+		return nil, fmt.Errorf("testnet: give each node a node principal (TestnetOptions.Node): only registered nodes peer")
+	}
+	g := opts.Genesis
+	g.Nodes = slices.Clone(g.Nodes)
 	homes := make([]Home, opts.Validators)
 	configs := make([]Config, opts.Validators)
 	var vals []types.GenesisValidator
 	var peers []string
 	for i := range homes {
 		h := Home(filepath.Join(dir, "node"+strconv.Itoa(i)))
-		if h.Exists() {
-			return nil, fmt.Errorf("%s is already initialized", h)
-		}
-		if err := os.MkdirAll(h.configDir(), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(h.DataDir(), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(h.KeysDir(), 0o700); err != nil {
-			return nil, err
-		}
-		nk, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile())
-		if err != nil {
-			return nil, err
-		}
-		pv, err := privval.GenFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
-			return ed25519.GenPrivKey(), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		pv.Save()
-		pub, err := pv.GetPubKey()
+		nodeID, pub, err := testnetKeys(h)
 		if err != nil {
 			return nil, err
 		}
@@ -163,9 +154,16 @@ func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
 		configs[i] = c
 		homes[i] = h
 		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: c.Moniker})
-		peers = append(peers, string(nk.ID())+"@"+c.P2PAddr)
+		peers = append(peers, string(nodeID)+"@"+c.P2PAddr)
+		if opts.Node != nil {
+			gn, err := opts.Node(i, h)
+			if err != nil {
+				return nil, fmt.Errorf("node principal of %s: %w", h, err)
+			}
+			g.Nodes = append(g.Nodes, gn)
+		}
 	}
-	doc, err := newGenesisDoc(opts.ChainID, opts.Genesis, vals)
+	doc, err := newGenesisDoc(opts.ChainID, g, vals)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +185,65 @@ func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
 		}
 	}
 	return homes, nil
+}
+
+// testnetKeys makes a testnet home's directories, node key and validator key.
+func testnetKeys(h Home) (p2p.ID, cmtcrypto.PubKey, error) {
+	if h.Exists() {
+		return "", nil, fmt.Errorf("%s is already initialized", h)
+	}
+	for _, d := range []string{h.configDir(), h.DataDir(), h.KeysDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", nil, err
+		}
+	}
+	nk, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile())
+	if err != nil {
+		return "", nil, err
+	}
+	pv, err := privval.GenFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
+		return ed25519.GenPrivKey(), nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	pv.Save()
+	pub, err := pv.GetPubKey()
+	return nk.ID(), pub, err
+}
+
+// NodeID returns the CometBFT node ID of h, the address of its p2p key,
+// creating the key if the home has none yet (Init and Testnet keep it). A
+// node principal is registered under this ID.
+func (h Home) NodeID() (string, error) {
+	if err := os.MkdirAll(h.configDir(), 0o700); err != nil {
+		return "", err
+	}
+	nk, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile())
+	if err != nil {
+		return "", fmt.Errorf("node key: %w", err)
+	}
+	return string(nk.ID()), nil
+}
+
+// NewNodePrincipal creates the signing key of h's node principal id
+// ("<org>/<name>") in ks, named "<org>.<name>" and encrypted with
+// passphrase, and returns the genesis entry that registers it under h's node
+// ID. The node anchors access events with that key (`carechain start` finds
+// it by the node ID).
+func NewNodePrincipal(h Home, ks *keystore.Store, id string, passphrase []byte) (ledger.GenesisNode, error) {
+	if err := carechain.ValidatePrincipalID(id); err != nil || carechain.OrgOf(id) == "" {
+		return ledger.GenesisNode{}, fmt.Errorf("node principal %q: want <org>/<name>, name of [a-z0-9._-]", id)
+	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return ledger.GenesisNode{}, err
+	}
+	pub, err := ks.Create(strings.ReplaceAll(id, "/", "."), passphrase)
+	if err != nil {
+		return ledger.GenesisNode{}, fmt.Errorf("key of node %s: %w", id, err)
+	}
+	return ledger.GenesisNode{ID: id, NodeID: nodeID, PublicKey: pub}, nil
 }
 
 func testnetPorts(base, i int) (p2pPort, httpPort int, err error) {

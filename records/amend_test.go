@@ -190,7 +190,7 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 		t.Fatalf("second opinion after expiry: %v", err)
 	}
 	w.clock[1].advance(-2 * time.Hour)
-	if err := w.svc[1].Flush(ctx, w.signers["hosp-b/admin"]); err != nil {
+	if err := w.svc[1].Flush(ctx, w.signers["hosp-b/node1"]); err != nil {
 		t.Fatal(err)
 	}
 	last, _ = w.nodes[1].App().Height()

@@ -14,7 +14,7 @@ import (
 )
 
 // anchorer is the identity the tests anchor access events with.
-func (w *world) anchorer() records.Signer { return w.signers["hosp-a/admin"] }
+func (w *world) anchorer() records.Signer { return w.signers["hosp-a/node0"] }
 
 // auditLog is the patient's log, read with the patient's own key.
 func (w *world) auditLog(t *testing.T) []records.Event {

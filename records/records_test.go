@@ -91,7 +91,15 @@ func newWorld(t *testing.T) *world {
 		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o,
 			Admins: []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}}})
 	}
+	// node0 is hosp-a's node, node1 hosp-b's: they anchor access events.
+	nodeOrgs := []string{"hosp-a", "hosp-b"}
 	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 2, ChainID: chainID, Genesis: g,
+		Node: func(i int, h node.Home) (ledger.GenesisNode, error) {
+			s := records.Signer{ID: fmt.Sprintf("%s/node%d", nodeOrgs[i], i), Key: newKey(t)}
+			w.signers[s.ID] = s
+			id, err := h.NodeID()
+			return ledger.GenesisNode{ID: s.ID, NodeID: id, PublicKey: s.Key.Public().(ed25519.PublicKey)}, err
+		},
 		Tune: func(_ int, c *node.Config) {
 			c.TimeoutCommit = node.Duration(10 * time.Millisecond)
 			// Block time moves on while the chain is idle, so that a test
@@ -364,7 +372,7 @@ func TestConsentScenario(t *testing.T) {
 
 	// Every attempt reaches the patient's log, read through the other node.
 	for i, svc := range w.svc {
-		if err := svc.Flush(ctx, w.signers[[]string{"hosp-a/admin", "hosp-b/admin"}[i]]); err != nil {
+		if err := svc.Flush(ctx, w.signers[[]string{"hosp-a/node0", "hosp-b/node1"}[i]]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,7 +465,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.svc[0].Flush(ctx, w.signers["hosp-a/admin"]); err != nil {
+	if err := w.svc[0].Flush(ctx, w.signers["hosp-a/node0"]); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range w.nodes {

@@ -57,8 +57,11 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorAs: "st-mary/admin"}
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase)}
 			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, addr string) error {
+				if keys == nil {
+					return fmt.Errorf("%s was made by an older carechain, without a node principal for its node: start a new demo with --reset", home)
+				}
 				svc := keys.svc
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 				defer cancel()
@@ -102,7 +105,11 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 }
 
 func initDemo(h node.Home, ks *keystore.Store) error {
-	g, err := demo.Genesis(ks)
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return err
+	}
+	g, err := demo.Genesis(ks, nodeID)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "demo")
 	addr := freeAddr(t)
-	wantPrincipals := len(demo.Organizations()) + len(demo.StaffMembers()) + demo.PatientCount
+	wantPrincipals := len(demo.Organizations()) + 1 + len(demo.StaffMembers()) + demo.PatientCount // admins, the node, staff, patients
 
 	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
 	took := waitHealthy(t, p, addr, time.Minute)

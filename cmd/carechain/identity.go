@@ -174,15 +174,16 @@ exits non-zero.`,
 
 func (c *cli) txRegisterCmd() *cobra.Command {
 	var (
-		s                       signerFlags
-		id, kind, name, pubFlag string
-		roles                   []string
+		s                               signerFlags
+		id, kind, name, pubFlag, nodeID string
+		roles                           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "register",
-		Short: "Register a practitioner (by an org admin) or a patient (by an admin or registration clerk)",
+		Short: "Register a practitioner or node (by an org admin) or a patient (by an admin or registration clerk)",
 		Example: `  carechain tx register --as st-mary/admin --id st-mary/dr-jones --kind practitioner --role physician --name "Dr. Jones" --pubkey <hex>
-  carechain tx register --as st-mary/clerk-singh --kind patient --pubkey <hex>     # ID: a new random pseudonym`,
+  carechain tx register --as st-mary/clerk-singh --kind patient --pubkey <hex>     # ID: a new random pseudonym
+  carechain tx register --as st-mary/admin --id st-mary/node2 --kind node --node-id <node ID> --pubkey <hex>   # a node: it may peer and anchor access events`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pub, err := parsePublicKey(pubFlag)
@@ -196,7 +197,7 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 				}
 				id = newPseudonym()
 			}
-			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub}
+			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub, NodeID: nodeID}
 			for _, role := range roles {
 				r.Roles = append(r.Roles, carechain.Role(role))
 			}
@@ -210,7 +211,8 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 	s.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&id, "id", "", "new principal ID: <org>/<name> for staff; patients get a random patient/<pseudonym> if empty")
-	f.StringVar(&kind, "kind", "practitioner", "practitioner, admin or patient")
+	f.StringVar(&kind, "kind", "practitioner", "practitioner, admin, node or patient")
+	f.StringVar(&nodeID, "node-id", "", "a node's CometBFT node ID (kind node only; carechain init prints it)")
 	f.StringArrayVar(&roles, "role", nil, "role (repeat): physician, nurse, specialist, radiologist, head-of-radiology, head-of-department, hospital-authority, registration-clerk, lab-technician, pharmacist, claims-officer, researcher")
 	f.StringVar(&name, "name", "", "display name (staff only; patients carry no personal data on the ledger)")
 	f.StringVar(&pubFlag, "pubkey", "", "the new principal's Ed25519 public key, hex or base64 (see keys export-public)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,8 +27,8 @@ import (
 
 func (c *cli) initCmd() *cobra.Command {
 	var (
-		home, chainID, moniker, genesisFile, p2pAddr, httpAddr string
-		orgs, peers                                            []string
+		home, chainID, moniker, genesisFile, p2pAddr, httpAddr, nodePrincipal string
+		orgs, peers                                                           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -38,16 +39,24 @@ To found a new consortium, name its organizations with --org; init writes a
 genesis with this node as the only validator and creates each organization's
 admin key ("<org>.admin") in the home's keystore (encrypted with the
 passphrase from $` + PassphraseEnv + ` or a prompt). Admin IDs are <org>/admin.
+The genesis registers this node as a node principal (--node-principal,
+default <first org>/<moniker>) with its CometBFT node ID; its key
+("<org>.<name>") anchors the node's access events.
 
 To join an existing consortium, pass its genesis with --genesis and its nodes
-with --peers (id@host:port).`,
+with --peers (id@host:port). Only registered nodes peer: with
+--node-principal, init creates the node's key and prints the command an admin
+of its organization runs to register it.`,
 		Example: `  carechain init --home ./h1 --chain-id acme-health --org st-mary:hospital:"St Mary's Hospital" --org northlab:lab:"North Lab"
-  carechain init --home ./h2 --genesis ./h1/config/genesis.json --peers <node-id>@127.0.0.1:26656 --p2p-addr 127.0.0.1:26666 --http-addr 127.0.0.1:8081`,
+  carechain init --home ./h2 --genesis ./h1/config/genesis.json --peers <node-id>@127.0.0.1:26656 --p2p-addr 127.0.0.1:26666 --http-addr 127.0.0.1:8081 --node-principal northlab/node1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			h := node.Home(home)
 			if h.Exists() {
 				return fmt.Errorf("%s is already initialized", home)
+			}
+			if genesisFile != "" && !cmd.Flags().Changed("chain-id") {
+				chainID = "" // the genesis names it
 			}
 			cfg := node.DefaultConfig(chainID, moniker)
 			cfg.Peers = peers
@@ -58,7 +67,9 @@ with --peers (id@host:port).`,
 				cfg.HTTPAddr = httpAddr
 			}
 			opts := node.InitOptions{Config: cfg, GenesisFile: genesisFile}
-			if genesisFile == "" {
+			var principal *ledger.GenesisNode // this node's, if init made its key
+			switch {
+			case genesisFile == "":
 				if len(orgs) == 0 {
 					return errors.New("give --org (to found a consortium) or --genesis (to join one)")
 				}
@@ -66,30 +77,28 @@ with --peers (id@host:port).`,
 				if err != nil {
 					return err
 				}
-				pass, err := c.passphrase("Passphrase for the admin keys", true)
+				if nodePrincipal == "" {
+					nodePrincipal = parsed[0].ID + "/" + moniker
+				}
+				if opts.Genesis, principal, err = c.foundingGenesis(h, parsed, nodePrincipal); err != nil {
+					return err
+				}
+			case nodePrincipal != "":
+				ks, pass, err := c.openKeys(h, "Passphrase for the node key")
 				if err != nil {
 					return err
 				}
-				ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+				gn, err := node.NewNodePrincipal(h, ks, nodePrincipal, pass)
 				if err != nil {
 					return err
 				}
-				g := &ledger.Genesis{}
-				for _, o := range parsed {
-					id := o.ID + "/admin"
-					pub, err := ks.Create(o.ID+".admin", pass)
-					if err != nil {
-						return fmt.Errorf("admin key of %s: %w", o.ID, err)
-					}
-					g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o, Admins: []ledger.GenesisAdmin{{ID: id, PublicKey: pub}}})
-				}
-				opts.Genesis = g
+				principal = &gn
 			}
 			if err := node.Init(h, opts); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "Initialized %s (chain %s). Start it with:\n  carechain start --home %s\n", home, chainIDOf(h), home)
-			return nil
+			return c.printNodeRegistration(h, principal, genesisFile != "")
 		},
 	}
 	f := cmd.Flags()
@@ -101,7 +110,65 @@ with --peers (id@host:port).`,
 	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
 	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")
 	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
+	f.StringVar(&nodePrincipal, "node-principal", "", "this node's principal ID, <org>/<name> (founding: default <first org>/<moniker>; joining: creates its key)")
 	return cmd
+}
+
+// openKeys opens h's keystore and asks for the passphrase of the keys init creates.
+func (c *cli) openKeys(h node.Home, prompt string) (*keystore.Store, []byte, error) {
+	pass, err := c.passphrase(prompt, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+	return ks, pass, err
+}
+
+// foundingGenesis makes a new consortium's genesis: an admin per
+// organization and this node as node principal nodePrincipal, their keys
+// created in h's keystore.
+func (c *cli) foundingGenesis(h node.Home, orgs []carechain.Organization, nodePrincipal string) (*ledger.Genesis, *ledger.GenesisNode, error) {
+	ks, pass, err := c.openKeys(h, "Passphrase for the admin and node keys")
+	if err != nil {
+		return nil, nil, err
+	}
+	// The node first: its ID is checked before any key is made.
+	gn, err := node.NewNodePrincipal(h, ks, nodePrincipal, pass)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (choose one with --node-principal)", err)
+	}
+	g := &ledger.Genesis{Nodes: []ledger.GenesisNode{gn}}
+	for _, o := range orgs {
+		pub, err := ks.Create(o.ID+".admin", pass)
+		if err != nil {
+			return nil, nil, fmt.Errorf("admin key of %s: %w", o.ID, err)
+		}
+		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o, Admins: []ledger.GenesisAdmin{{ID: o.ID + "/admin", PublicKey: pub}}})
+	}
+	return g, &gn, nil
+}
+
+// printNodeRegistration tells how h's node is known to the consortium: its
+// node ID, its node principal if init made its key, and for a joining node
+// how an admin registers it.
+func (c *cli) printNodeRegistration(h node.Home, principal *ledger.GenesisNode, joining bool) error {
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "Node ID %s (peers reach it as %s@<host:port>).\n", nodeID, nodeID)
+	switch {
+	case principal == nil:
+		fmt.Fprintf(c.out, "Only registered nodes peer: an admin of its organization registers this node as a node principal (carechain tx register --kind node --node-id %s).\n", nodeID)
+	case !joining:
+		fmt.Fprintf(c.out, "The genesis registers it as node principal %s (key %s in %s).\n", principal.ID, strings.ReplaceAll(principal.ID, "/", "."), h.KeysDir())
+	default:
+		org := carechain.OrgOf(principal.ID)
+		fmt.Fprintf(c.out, `Only registered nodes peer. Before this node can sync, an admin of %s registers it:
+  carechain tx register --as %s/admin --kind node --id %s --node-id %s --pubkey %s --node <a running node's HTTP address>
+`, org, org, principal.ID, principal.NodeID, hex.EncodeToString(principal.PublicKey))
+	}
+	return nil
 }
 
 func chainIDOf(h node.Home) string {
@@ -145,9 +212,15 @@ HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz and /metrics.
 A node that was stopped or crashed resumes its chain where it left off.
 
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
-organizations' encryption keys, custodial patients' keys, and the identity that
-anchors access events on the ledger every 2 s. Then it serves encrypted records
-(/v1/records, /v1/audit) to signed requests. Without it, records stay off.
+organizations' encryption keys, custodial patients' keys, and the key of its
+node principal (registered with this node's CometBFT node ID), which anchors
+access events on the ledger every 2 s. Then it serves encrypted records
+(/v1/records, /v1/audit) to signed requests. Without the passphrase, or while
+no node principal is registered for this node, records stay off.
+
+Only registered nodes peer: the node admits a peer only if an active node
+principal is registered with its node ID, or, while this node is still
+catching up, if its configuration names it (--peers at init).
 
 Every access event is synced to the node's journal (HOME/audit-journal)
 before the read it describes is answered, and stays there until it is
@@ -173,7 +246,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
 	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
-	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "staff identity whose key (in HOME/keys) anchors access events (default: the first <org>.admin key)")
+	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
 
@@ -183,8 +256,8 @@ type runOptions struct {
 	// passphrase unlocks the node's keystore (encryption keys and the
 	// anchoring identity); nil leaves the records API off.
 	passphrase []byte
-	// anchorAs is the staff identity that anchors access events; empty picks
-	// the first organization admin key in the keystore.
+	// anchorAs is the node principal that anchors access events; empty picks
+	// the one registered with this node's ID.
 	anchorAs string
 	// anchorEvery is how often access events are anchored.
 	anchorEvery time.Duration
@@ -222,10 +295,15 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
 	} else {
 		keys, err = startRecords(n, h, opts, logger)
-		if err != nil {
+		if errors.Is(err, errNoNodePrincipal) {
+			close(anchorsDone)
+			logger.Warn("records API off: " + err.Error())
+		} else if err != nil {
 			close(anchorsDone)
 			return err
 		}
+	}
+	if keys != nil {
 		svc = keys.svc
 		every := opts.anchorEvery
 		if every == 0 {
@@ -294,21 +372,9 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	anchorAs := opts.anchorAs
-	if anchorAs == "" {
-		entries, err := ks.List()
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if org, ok := strings.CutSuffix(e.Name, ".admin"); ok {
-				anchorAs = org + "/admin"
-				break
-			}
-		}
-	}
-	if anchorAs == "" {
-		return nil, errors.New("no identity to anchor access events with: give --anchor-as or put an <org>.admin key in the keystore")
+	anchorAs, err := anchoringIdentity(n, h, opts.anchorAs)
+	if err != nil {
+		return nil, err
 	}
 	anchorer, ok := cust.Signer(anchorAs)
 	if !ok {
@@ -326,6 +392,41 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal}, nil
 }
 
+// errNoNodePrincipal: no active node principal is registered with this
+// node's ID, so nothing can anchor its access events and the node serves
+// without the records API.
+var errNoNodePrincipal = errors.New("no node principal")
+
+// anchoringIdentity is the principal that anchors h's access events: anchorAs
+// if given, else the node principal registered with h's node ID. Only node
+// principals anchor.
+func anchoringIdentity(n *node.Node, h node.Home, anchorAs string) (string, error) {
+	v := n.App().Latest()
+	if anchorAs != "" {
+		if p, err := v.Principal(anchorAs); err == nil && p.Kind != carechain.KindNode {
+			return "", fmt.Errorf("--anchor-as %s is a %s: only node principals anchor access events", anchorAs, p.Kind)
+		}
+		return anchorAs, nil
+	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return "", err
+	}
+	p, err := v.NodePrincipal(nodeID)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return "", fmt.Errorf("%w: this node (node ID %s) is not a registered node principal at height %d. "+
+			"An admin of its organization registers it: `carechain keys new <org>.<name> --home %s`, then "+
+			"`carechain tx register --as <org>/admin --kind node --id <org>/<name> --node-id %s --pubkey <its public key>`; "+
+			"restart the node once it has synced past that registration", errNoNodePrincipal, nodeID, v.Height(), h, nodeID)
+	case err != nil:
+		return "", err
+	case p.Status != carechain.StatusActive:
+		return "", fmt.Errorf("%w: this node's principal %s was revoked at height %d", errNoNodePrincipal, p.ID, p.RevokedAt)
+	}
+	return p.ID, nil
+}
+
 func (c *cli) testnetCmd() *cobra.Command {
 	var (
 		dir, chainID string
@@ -339,7 +440,9 @@ func (c *cli) testnetCmd() *cobra.Command {
 on 127.0.0.1 with distinct ports: node i uses p2p port BASE+2i and HTTP port
 BASE+2i+1. Each node's organization ("org<i>", a hospital) has its admin key
 ("org<i>.admin", ID org<i>/admin) in that node's keystore, encrypted with the
-passphrase from $` + PassphraseEnv + ` or a prompt.
+passphrase from $` + PassphraseEnv + ` or a prompt. Each node is registered in
+the genesis as a node principal (org<i>/node<i>, its key "org<i>.node<i>" in
+the same keystore) with its CometBFT node ID: only registered nodes peer.
 
 Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 		Args: cobra.NoArgs,
@@ -347,7 +450,7 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 			if validators < 1 || validators > 64 {
 				return fmt.Errorf("--validators must be between 1 and 64")
 			}
-			pass, err := c.passphrase("Passphrase for the admin keys", true)
+			pass, err := c.passphrase("Passphrase for the admin and node keys", true)
 			if err != nil {
 				return err
 			}
@@ -369,7 +472,10 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 					Admins:       []ledger.GenesisAdmin{{ID: id + "/admin", PublicKey: pub}},
 				})
 			}
-			homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, BasePort: basePort})
+			homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, BasePort: basePort,
+				Node: func(i int, h node.Home) (ledger.GenesisNode, error) {
+					return node.NewNodePrincipal(h, keys[i], fmt.Sprintf("org%d/node%d", i, i), pass)
+				}})
 			if err != nil {
 				return err
 			}

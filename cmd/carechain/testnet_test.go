@@ -97,8 +97,8 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 	}
 	for i, cl := range clients {
 		ps, err := cl.Principals(ctx, "", last)
-		if err != nil || len(ps) != 4+12 {
-			t.Fatalf("node%d: %d principals at %d (%v), want 16", i, len(ps), last, err)
+		if err != nil || len(ps) != 4+4+12 { // admins, nodes, patients
+			t.Fatalf("node%d: %d principals at %d (%v), want 20", i, len(ps), last, err)
 		}
 	}
 }
