@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -13,14 +14,24 @@ import (
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
 
-// org is the benchmark chain's one organization, a hospital administered by adminID.
+// org is the benchmark chain's one organization, a hospital administered by
+// adminID, whose node anchors access events as nodeID.
 const (
 	org     = "bench"
 	adminID = "bench/admin"
+	nodeID  = "bench/node0"
 )
+
+// nodeKey is the node principal's key, fixed like the admin's.
+func nodeKey() ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = 1
+	return ed25519.NewKeyFromSeed(seed)
+}
 
 // registerWindow is how many registrations are in flight during setup.
 const registerWindow = 1000
@@ -46,6 +57,9 @@ func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune 
 		if tune != nil {
 			tune(c)
 		}
+	}, Node: func(_ int, h node.Home) (ledger.GenesisNode, error) {
+		id, err := h.NodeID()
+		return ledger.GenesisNode{ID: nodeID, NodeID: id, PublicKey: nodeKey().Public().(ed25519.PublicKey)}, err
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("bench home: %w", err)
@@ -64,12 +78,14 @@ func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune 
 // recordsNode is a started ledger node in a temporary home with a records
 // service that holds the organization's key.
 type recordsNode struct {
-	node    *node.Node
-	svc     *records.Service
-	admin   records.Signer
-	chainID string
-	dir     string
-	nonce   uint64 // the admin's last used nonce
+	node     *node.Node
+	svc      *records.Service
+	journal  *store.Queue
+	anchorer records.Signer // the node principal
+	admin    records.Signer
+	chainID  string
+	dir      string
+	nonce    uint64 // the admin's last used nonce
 }
 
 // startRecordsNode starts a records node for chain chainID; Close removes it.
@@ -94,17 +110,29 @@ func startRecordsNode(ctx context.Context, chainID string) (_ *recordsNode, err 
 	}
 	kr := &records.Keyring{}
 	kr.Add(org, orgKey)
-	svc, err := records.New(n, kr, records.Options{Node: "bench"})
+	// Every access event is synced to a journal before its read is
+	// answered, as on a real node.
+	journal, err := store.OpenQueue(filepath.Join(dir, "audit-journal"))
 	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	svc, err := records.New(n, kr, records.Options{Node: "bench", Journal: journal})
+	if err != nil {
+		journal.Close()
 		n.Stop()
 		return nil, fmt.Errorf("records service: %w", err)
 	}
-	return &recordsNode{node: n, svc: svc, admin: admin, chainID: chainID, dir: dir}, nil
+	return &recordsNode{node: n, svc: svc, journal: journal, anchorer: records.Signer{ID: nodeID, Key: nodeKey()},
+		admin: admin, chainID: chainID, dir: dir}, nil
 }
 
 // Close stops the node (a no-op if it is stopped) and removes its home.
 func (b *recordsNode) Close() {
 	b.node.Stop()
+	if b.journal != nil {
+		b.journal.Close()
+	}
 	os.RemoveAll(b.dir)
 }
 

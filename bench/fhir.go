@@ -34,6 +34,11 @@ type FHIRReport struct {
 	ReadsPerSecond       float64 // GET /fhir/Observation/{id}
 	ReadP50, ReadP99     time.Duration
 	SearchP50, SearchP99 time.Duration // GET /fhir/Observation?patient=…
+	// Anchored is how many access events the reads left to anchor, and
+	// AnchoredPerSecond how fast one flush put them on the ledger (signed
+	// batches split under the transaction limit, each waiting for its commit).
+	Anchored          int
+	AnchoredPerSecond float64
 }
 
 // fhirWorkers is how many HTTP clients run concurrently in each timed phase.
@@ -77,6 +82,12 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	}
 	rep.ReadsPerSecond = float64(opts.Reads) / el.Seconds()
 	rep.ReadP50, rep.ReadP99 = percentiles(lat)
+	rep.Anchored = bn.svc.Pending()
+	start := time.Now()
+	if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
+		return rep, fmt.Errorf("anchor the reads' access events: %w", err)
+	}
+	rep.AnchoredPerSecond = float64(rep.Anchored) / time.Since(start).Seconds()
 	lat, _, err = timeRequests(opts.Searches, func(i int) error {
 		subject := url.QueryEscape(fmt.Sprintf("Patient/f%d", (i*7)%opts.Patients))
 		return api.do(ctx, http.MethodGet, "/fhir/Observation?patient="+subject, nil, http.StatusOK)

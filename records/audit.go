@@ -1,6 +1,7 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,24 +17,29 @@ import (
 // Event is one access attempt, as the patient sees it.
 type Event = carechain.AccessEvent
 
-// record seals an event to the patient (their key as of v), journals it
-// and queues it for anchoring. An error means it could not be kept durably
-// (ErrLogUnavailable): the caller must not serve what it describes.
-func (s *Service) record(v *ledger.View, ev Event) error {
-	s.mu.Lock()
-	s.seq++
-	ev.ID = fmt.Sprintf("%s-%d-%d", s.node, s.now().UnixNano(), s.seq)
-	s.mu.Unlock()
-	ev.Node, ev.Time = s.node, s.now().UTC()
-	sealed, err := s.sealEvent(v, ev)
-	if err != nil {
-		// Without the patient's key there is nobody to seal to; say so
-		// without any detail of the request.
-		s.log.Warn("access event not anchored", "event", ev.ID, "err", err)
-		return nil
+// record seals events to their patients (keys as of v), journals them
+// together (one sync) and queues them for anchoring. An error means they
+// could not be kept durably (ErrLogUnavailable): the caller must not serve
+// what they describe.
+func (s *Service) record(v *ledger.View, events ...Event) error {
+	sealed := make([]tx.SealedEvent, 0, len(events))
+	for _, ev := range events {
+		s.mu.Lock()
+		s.seq++
+		ev.ID = fmt.Sprintf("%s-%d-%d", s.node, s.now().UnixNano(), s.seq)
+		s.mu.Unlock()
+		ev.Node, ev.Time = s.node, s.now().UTC()
+		b, err := s.sealEvent(v, ev)
+		if err != nil {
+			// Without the patient's key there is nobody to seal to; say so
+			// without any detail of the request.
+			s.log.Warn("access event not anchored", "event", ev.ID, "err", err)
+			continue
+		}
+		sealed = append(sealed, tx.SealedEvent{ID: ev.ID, Patient: ev.Patient, Time: ev.Time.UnixMilli(), Sealed: b})
 	}
-	if err := s.enqueue(tx.SealedEvent{ID: ev.ID, Patient: ev.Patient, Time: ev.Time.UnixMilli(), Sealed: sealed}); err != nil {
-		s.log.Error("access event not journaled: reads stop", "event", ev.ID, "err", err)
+	if err := s.enqueue(sealed...); err != nil {
+		s.log.Error("access events not journaled: reads stop", "events", len(sealed), "err", err)
 		return err
 	}
 	return nil
@@ -126,41 +132,87 @@ func nextBatch(pending []queued) int {
 	return len(pending)
 }
 
+// anchorsInFlight is how many batches Flush has in the mempool at once, so
+// several can commit in one block instead of one block each.
+const anchorsInFlight = 8
+
 // Flush anchors every pending access event, in batches that fit a
 // transaction, each signed by anchorer (this node's principal) over its
-// Merkle root. A batch the ledger refuses is put back, with everything after
-// it, and Flush returns the error: no event is dropped.
+// Merkle root. Batches go to the mempool a few at a time and are then
+// waited for together. A batch the ledger refuses is put back, with every
+// batch after it, and Flush returns the error: no event is dropped.
 func (s *Service) Flush(ctx context.Context, anchorer Signer) error {
 	s.closeWindows(s.now(), false)
 	for {
 		s.mu.Lock()
-		batch := s.pending[:nextBatch(s.pending)]
-		s.pending = s.pending[len(batch):]
+		var batches [][]queued
+		for len(batches) < anchorsInFlight && len(s.pending) > 0 {
+			n := nextBatch(s.pending)
+			batches = append(batches, s.pending[:n:n])
+			s.pending = s.pending[n:]
+		}
 		s.mu.Unlock()
-		if len(batch) == 0 {
+		if len(batches) == 0 {
 			return nil
 		}
-		body := &tx.AuditAnchor{Node: anchorer.ID, Events: make([]tx.SealedEvent, len(batch))}
-		for i := range batch {
-			body.Events[i] = batch[i].ev
-		}
-		err := body.SignAuditBatch(anchorer.Key, s.chain.App().ChainID())
-		if err == nil {
-			_, err = s.submit(ctx, anchorer, tx.TypeAuditAnchor, body)
-		}
-		if err == nil {
-			if err := s.anchored(batch); err != nil {
-				s.log.Warn("journal", "err", err)
-			}
-			continue
-		}
-		if err != nil {
-			s.mu.Lock()
-			s.pending = append(batch, s.pending...)
-			s.mu.Unlock()
-			return fmt.Errorf("anchor %d access events: %w", len(batch), err)
+		if err := s.anchorBatches(ctx, anchorer, batches); err != nil {
+			return err
 		}
 	}
+}
+
+// anchorBatches broadcasts batches in order, then waits for each. Those
+// that commit leave the journal; those that do not go back to the head of
+// the pending events, in order, and the first error is returned.
+func (s *Service) anchorBatches(ctx context.Context, anchorer Signer, batches [][]queued) error {
+	waits := make([]func(context.Context) (ledger.Outcome, error), len(batches))
+	errs := make([]error, len(batches))
+	for i, batch := range batches {
+		if i > 0 && errs[i-1] != nil {
+			errs[i] = errs[i-1] // not sent: a gap would only be refused
+			continue
+		}
+		body := &tx.AuditAnchor{Node: anchorer.ID, Events: make([]tx.SealedEvent, len(batch))}
+		for k := range batch {
+			body.Events[k] = batch[k].ev
+		}
+		if errs[i] = body.SignAuditBatch(anchorer.Key, s.chain.App().ChainID()); errs[i] != nil {
+			continue
+		}
+		var out ledger.Outcome
+		out, waits[i], errs[i] = s.broadcast(ctx, anchorer, tx.TypeAuditAnchor, body)
+		if errs[i] == nil && out.Code != ledger.CodeOK {
+			errs[i] = fmt.Errorf("%s: %w", tx.TypeAuditAnchor, out.Rejection())
+		}
+	}
+	var back []queued
+	var first error
+	for i := range batches {
+		if errs[i] == nil {
+			if waits[i] == nil {
+				errs[i] = fmt.Errorf("%s: not committed", tx.TypeAuditAnchor)
+			} else if out, err := waits[i](ctx); err != nil {
+				errs[i] = err
+			} else if !out.Accepted() {
+				errs[i] = fmt.Errorf("%s: %w", tx.TypeAuditAnchor, out.Rejection())
+			}
+		}
+		if errs[i] != nil {
+			first = cmp.Or(first, errs[i])
+			back = append(back, batches[i]...)
+			continue
+		}
+		if err := s.anchored(batches[i]); err != nil {
+			s.log.Warn("journal", "err", err)
+		}
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	s.pending = append(back, s.pending...)
+	s.mu.Unlock()
+	return fmt.Errorf("anchor %d access events: %w", len(back), first)
 }
 
 // RunAnchors flushes the access events every interval until ctx ends, then once more.

@@ -31,23 +31,35 @@ type queued struct {
 	ev  tx.SealedEvent
 }
 
-// enqueue journals ev (synced) and queues it for anchoring.
-func (s *Service) enqueue(ev tx.SealedEvent) error {
-	q := queued{ev: ev}
+// enqueue journals events (one sync) and queues them for anchoring.
+func (s *Service) enqueue(events ...tx.SealedEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	qs := make([]queued, len(events))
+	for i, ev := range events {
+		qs[i].ev = ev
+	}
 	if s.journal != nil {
-		enc, err := tx.Marshal(&ev)
-		if err != nil {
-			return err
+		items := make([][]byte, len(events))
+		for i := range events {
+			enc, err := tx.Marshal(&events[i])
+			if err != nil {
+				return err
+			}
+			items[i] = enc
 		}
-		seqs, err := s.journal.Append(enc)
+		seqs, err := s.journal.Append(items...)
 		if err != nil {
 			return fmt.Errorf("%w: journal: %v", ErrLogUnavailable, err)
 		}
-		q.seq = seqs[0]
+		for i := range qs {
+			qs[i].seq = seqs[i]
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending = append(s.pending, q)
+	s.pending = append(s.pending, qs...)
 	return nil
 }
 

@@ -23,11 +23,13 @@ type Record struct {
 // current consent state allows it for purpose. Every attempt is logged.
 // A refusal is a *DeniedError with the reason.
 func (s *Service) Read(ctx context.Context, requester, recordID string, version uint64, purpose consent.Purpose) (*Record, error) {
-	v := s.latest()
-	return s.read(v, requester, recordID, version, purpose)
+	return s.read(s.latest(), requester, recordID, version, purpose, nil)
 }
 
-func (s *Service) read(v *ledger.View, requester, recordID string, version uint64, purpose consent.Purpose) (*Record, error) {
+// read decides and decrypts one version. Its access event is recorded at
+// once, or, if log is set, appended to it for the caller to record with the
+// rest of its call's events (one journal sync for a whole search).
+func (s *Service) read(v *ledger.View, requester, recordID string, version uint64, purpose consent.Purpose, log *[]Event) (*Record, error) {
 	rv, err := v.VerifiedRecordVersion(recordID, version)
 	if err != nil {
 		return nil, err // nothing of a patient's was touched, or it was altered: no access to log
@@ -49,6 +51,10 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 		if errors.As(err, &denied) {
 			ev.Reason = denied.Reason
 		}
+	}
+	if log != nil {
+		*log = append(*log, ev)
+		return rec, err
 	}
 	if lerr := s.record(v, ev); lerr != nil && err == nil {
 		return nil, lerr // allowed, but not durably logged: not served
@@ -131,17 +137,22 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 // first. Each version read is an access event.
 func (s *Service) History(ctx context.Context, requester, recordID string, purpose consent.Purpose) ([]Record, error) {
 	v := s.latest()
-	return s.history(v, requester, recordID, purpose)
+	var log []Event
+	recs, err := s.history(v, requester, recordID, purpose, &log)
+	if lerr := s.record(v, log...); lerr != nil {
+		return nil, lerr
+	}
+	return recs, err
 }
 
-func (s *Service) history(v *ledger.View, requester, recordID string, purpose consent.Purpose) ([]Record, error) {
+func (s *Service) history(v *ledger.View, requester, recordID string, purpose consent.Purpose, log *[]Event) ([]Record, error) {
 	vs, err := v.RecordVersions(recordID)
 	if err != nil {
 		return nil, err
 	}
 	var out []Record
 	for _, rv := range vs {
-		r, err := s.read(v, requester, recordID, rv.Version, purpose)
+		r, err := s.read(v, requester, recordID, rv.Version, purpose, log)
 		if err != nil {
 			return out, err
 		}
@@ -167,13 +178,18 @@ type Query struct {
 // may read, in record ID order: the one place searches, exports and
 // $everything read from. Each attempt is an access event; a record the
 // requester may not read is left out, not an error.
-func (s *Service) ReadPatient(ctx context.Context, q Query) ([]Record, error) {
+func (s *Service) ReadPatient(ctx context.Context, q Query) (out []Record, err error) {
 	v := s.latest()
 	heads, err := v.PatientRecords(q.Patient)
 	if err != nil {
 		return nil, err
 	}
-	var out []Record
+	var log []Event
+	defer func() {
+		if lerr := s.record(v, log...); lerr != nil {
+			out, err = nil, lerr // read, but not durably logged: not served
+		}
+	}()
 	for i := range heads {
 		h := &heads[i]
 		if q.Keep != nil && !q.Keep(h) {
@@ -181,10 +197,10 @@ func (s *Service) ReadPatient(ctx context.Context, q Query) ([]Record, error) {
 		}
 		var recs []Record
 		if q.AllVersions {
-			recs, err = s.history(v, q.Requester, h.RecordID, q.Purpose)
+			recs, err = s.history(v, q.Requester, h.RecordID, q.Purpose, &log)
 		} else {
 			var r *Record
-			if r, err = s.read(v, q.Requester, h.RecordID, 0, q.Purpose); err == nil {
+			if r, err = s.read(v, q.Requester, h.RecordID, 0, q.Purpose, &log); err == nil {
 				recs = []Record{*r}
 			}
 		}

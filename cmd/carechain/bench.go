@@ -134,6 +134,7 @@ searches (each search decrypts that patient's observations).`,
 			fmt.Fprintf(c.out, "creates (committed):  %8.0f /s\n", rep.CreatesPerSecond)
 			fmt.Fprintf(c.out, "reads:                %8.0f /s   p50 %v  p99 %v\n", rep.ReadsPerSecond, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
 			fmt.Fprintf(c.out, "search by patient:               p50 %v  p99 %v\n", rep.SearchP50.Round(1000), rep.SearchP99.Round(1000))
+			fmt.Fprintf(c.out, "access events anchored:  %6d   %.0f /s (one flush after the reads)\n", rep.Anchored, rep.AnchoredPerSecond)
 			return nil
 		},
 	}
