@@ -108,16 +108,21 @@ type Options struct {
 	ChainID string
 	Logger  *slog.Logger // nil: discard
 	Events  Events       // nil: none
+	// TrustPeer, if set, admits peers the ledger does not know (yet): a node
+	// that is catching up has not seen the registrations of the nodes it
+	// syncs from. It is never asked about a revoked node. See AdmitPeer.
+	TrustPeer func(nodeID string) bool
 }
 
 // App is the ABCI application.
 type App struct {
 	abci.BaseApplication
 
-	store   *store.Store
-	chainID string
-	log     *slog.Logger
-	events  Events
+	store     *store.Store
+	chainID   string
+	log       *slog.Logger
+	events    Events
+	trustPeer func(nodeID string) bool
 
 	// mempool state, guarded by mu
 	mu sync.Mutex
@@ -145,7 +150,7 @@ func New(st *store.Store, opts Options) (*App, error) {
 		return nil, fmt.Errorf("ledger: chain id is required")
 	}
 	a := &App{
-		store: st, chainID: opts.ChainID, log: opts.Logger, events: opts.Events,
+		store: st, chainID: opts.ChainID, log: opts.Logger, events: opts.Events, trustPeer: opts.TrustPeer,
 		checkNonce: make(map[string]uint64),
 		verified:   make(map[[32]byte]ed25519.PublicKey),
 		evaluator:  consent.NewEvaluator(1024),

@@ -44,6 +44,9 @@ func auditBatchKey(height int64, txHash [32]byte) string {
 }
 
 func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor) *Rejection {
+	if rej := checkAnchorer(b, c.signer, body); rej != nil {
+		return rej
+	}
 	if c.signer.Kind == carechain.KindPatient {
 		return reject(CodeUnauthorized, "audit anchors are submitted by nodes' staff identities")
 	}

@@ -1,8 +1,12 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
@@ -89,4 +93,56 @@ func nodeMaySign(c *checked) *Rejection {
 		return nil
 	}
 	return reject(CodeUnauthorized, "node %s signs only audit anchors and changes to its own key, not %s", c.signer.ID, c.Type)
+}
+
+// Peer-filter queries CometBFT sends with filter_peers on, before it admits
+// a connection (addr) and a peer (id).
+const (
+	filterAddrPath = "/p2p/filter/addr/"
+	filterIDPath   = "/p2p/filter/id/"
+)
+
+// Query implements abci.Application. It answers CometBFT's peer filter:
+// any address may connect (a node is known by its key, not its address),
+// and a peer is admitted only if AdmitPeer admits its node ID. Everything
+// else carechain serves through View, so other paths are refused.
+func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
+	height := a.store.LastHeight()
+	switch {
+	case strings.HasPrefix(req.Path, filterAddrPath):
+		return &abci.QueryResponse{Code: uint32(CodeOK), Height: height}, nil
+	case strings.HasPrefix(req.Path, filterIDPath):
+		id := strings.TrimPrefix(req.Path, filterIDPath)
+		if err := a.AdmitPeer(id); err != nil {
+			a.log.Info("peer refused", "node_id", id, "reason", err)
+			return &abci.QueryResponse{Code: uint32(CodeUnauthorized), Codespace: Codespace, Log: err.Error(), Height: height}, nil
+		}
+		return &abci.QueryResponse{Code: uint32(CodeOK), Height: height}, nil
+	}
+	return &abci.QueryResponse{Code: uint32(CodeInvalid), Codespace: Codespace, Log: fmt.Sprintf("no query %q: read state through the node's API", req.Path), Height: height}, nil
+}
+
+// ErrPeerRefused is what AdmitPeer returns for a node that may not peer.
+var ErrPeerRefused = carechain.NewError(carechain.KindPermission, "peer refused")
+
+// AdmitPeer says whether this node may peer with the node nodeID, judged on
+// the last committed state: nil if an active node principal is registered
+// with that ID; otherwise, unless the ID was revoked, nil if
+// Options.TrustPeer admits it; else an error matching ErrPeerRefused that
+// says why.
+func (a *App) AdmitPeer(nodeID string) error {
+	v := a.Latest()
+	p, err := nodePrincipal(v, nodeID)
+	switch {
+	case err == nil && p.Status == carechain.StatusActive:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: node %s (%s) was revoked at height %d", ErrPeerRefused, nodeID, p.ID, p.RevokedAt)
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%w: node %s: %v", ErrPeerRefused, nodeID, err)
+	case a.trustPeer != nil && a.trustPeer(nodeID):
+		return nil
+	}
+	return fmt.Errorf("%w: node %s is not a registered node principal at height %d (an admin of its organization registers it: carechain tx register --kind node --node-id %s)",
+		ErrPeerRefused, nodeID, v.Height(), nodeID)
 }

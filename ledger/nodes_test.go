@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/tx"
@@ -74,6 +77,22 @@ func TestNodeRejections(t *testing.T) {
 			h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 60))
 			return h.sign("hosp-a/node0", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/admin"})
 		}, CodeUnauthorized, "may not revoke"},
+		{"an admin anchors audit events", func(h *harness) []byte {
+			return h.anchor("hosp-a/admin", "hosp-a/admin")
+		}, CodeUnauthorized, "only by nodes"},
+		{"a practitioner anchors audit events", func(h *harness) []byte {
+			h.block(h.register("hosp-a/admin", "hosp-a/dr-a", carechain.KindPractitioner, 62, carechain.RolePhysician))
+			return h.anchor("hosp-a/dr-a", "hosp-a/node0")
+		}, CodeUnauthorized, "only by nodes"},
+		{"a node anchors under another node's name", func(h *harness) []byte {
+			h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 60), h.registerNode("hosp-b/admin", "hosp-b/node0", nodeID(2), 61))
+			return h.anchor("hosp-a/node0", "hosp-b/node0")
+		}, CodeUnauthorized, "only its own"},
+		{"a revoked node anchors", func(h *harness) []byte {
+			h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 60))
+			h.block(h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/node0"}))
+			return h.anchor("hosp-a/node0", "hosp-a/node0")
+		}, CodeRevokedSigner, "revoked"},
 	}
 	for _, c := range cases {
 		for _, stage := range []Stage{StageCheck, StageFinalize} {
@@ -82,6 +101,39 @@ func TestNodeRejections(t *testing.T) {
 				h.judge(c.make(h), stage, c.want, c.reason)
 			})
 		}
+	}
+}
+
+// anchor is an audit.anchor of one event, signed by signer in node's name.
+func (h *harness) anchor(signer, node string) []byte {
+	h.t.Helper()
+	body := &tx.AuditAnchor{Node: node, Events: []tx.SealedEvent{{ID: node + "-1", Patient: "patient/p", Time: 1, Sealed: []byte{1}}}}
+	if err := body.SignAuditBatch(h.keys[signer], chainID); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.sign(signer, tx.TypeAuditAnchor, body)
+}
+
+func TestRegisteredNodeAnchors(t *testing.T) {
+	for _, stage := range []Stage{StageCheck, StageFinalize} {
+		t.Run(string(stage), func(t *testing.T) {
+			h := newHarness(t)
+			h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 60))
+			raw := h.anchor("hosp-a/node0", "hosp-a/node0")
+			if stage == StageCheck {
+				if c := h.check(raw); c != CodeOK {
+					t.Fatalf("CheckTx = %v", c)
+				}
+				return
+			}
+			if code, log := h.blockResp(raw); code != CodeOK {
+				t.Fatalf("FinalizeBlock = %v %s", code, log)
+			}
+			es, err := h.at(0).AuditEntries("patient/p")
+			if err != nil || len(es) != 1 || es[0].Node != "hosp-a/node0" {
+				t.Fatalf("anchored entries %+v %v", es, err)
+			}
+		})
 	}
 }
 
@@ -143,5 +195,42 @@ func TestGenesisRejectsBadNodes(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestPeerFilterQuery answers CometBFT's filter_peers queries from the node
+// registry: any address, only registered and active node IDs, and the IDs
+// the node trusts while it catches up unless the ledger revoked them.
+func TestPeerFilterQuery(t *testing.T) {
+	h := newHarness(t)
+	h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 60), h.registerNode("hosp-b/admin", "hosp-b/node0", nodeID(2), 61))
+	h.block(h.sign("hosp-b/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-b/node0"}))
+	trusted := map[string]bool{nodeID(2): true, nodeID(3): true}
+	h.app.trustPeer = func(id string) bool { return trusted[id] }
+	cases := []struct {
+		path string
+		ok   bool
+		log  string
+	}{
+		{"/p2p/filter/addr/127.0.0.1:26656", true, ""},
+		{"/p2p/filter/id/" + nodeID(1), true, ""},
+		{"/p2p/filter/id/" + nodeID(2), false, "revoked at height 2"},
+		{"/p2p/filter/id/" + nodeID(3), true, ""},
+		{"/p2p/filter/id/" + nodeID(4), false, "not a registered node principal"},
+		{"/p2p/filter/id/", false, "not a registered node principal"},
+		{"/store/key", false, "no query"},
+	}
+	for _, c := range cases {
+		resp, err := h.app.Query(context.Background(), &abci.QueryRequest{Path: c.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.IsOK() != c.ok || !strings.Contains(resp.Log, c.log) {
+			t.Errorf("%s: code %d %q, want ok=%v with %q", c.path, resp.Code, resp.Log, c.ok, c.log)
+		}
+	}
+	h.app.trustPeer = nil
+	if err := h.app.AdmitPeer(nodeID(3)); !errors.Is(err, ErrPeerRefused) {
+		t.Fatalf("untrusted unknown node: %v", err)
 	}
 }
