@@ -162,6 +162,9 @@ func (h Home) cometConfig(c Config) *cmtcfg.Config {
 	cfg.GRPC.ListenAddress = ""
 	cfg.Instrumentation.Prometheus = false
 
+	// Only registered nodes peer: CometBFT asks the ledger about each peer
+	// (ledger.App.Query).
+	cfg.FilterPeers = true
 	cfg.P2P.ListenAddress = "tcp://" + c.P2PAddr
 	cfg.P2P.PersistentPeers = strings.Join(c.Peers, ",")
 	cfg.P2P.AddrBookStrict = false // consortium peers may share a host

@@ -46,6 +46,13 @@ type Node struct {
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
 
+	// Peers (peers.go): the IDs the configuration names, and the commits
+	// watchPeers checks the connected peers after.
+	configPeers  map[string]bool
+	committed    chan struct{}
+	stopWatch    chan struct{}
+	peersWatched chan struct{} // closed when watchPeers returns; nil if it never ran
+
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -87,7 +94,8 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome)}
+	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome),
+		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{})}
 	var app abci.Application
 	if opts.App != nil {
 		app = opts.App(n)
@@ -121,6 +129,10 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		return nil, fmt.Errorf("start cometbft node: %w", err)
 	}
 	n.client = local.New(n.cmt)
+	if n.app != nil {
+		n.peersWatched = make(chan struct{})
+		go n.watchPeers(n.stopWatch)
+	}
 	logger.Info("node started", "home", string(h), "chain_id", c.ChainID, "p2p", c.P2PAddr)
 	return n, nil
 }
@@ -132,7 +144,7 @@ func (n *Node) openLedger() error {
 	if err != nil {
 		return err
 	}
-	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n})
+	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer})
 	if err != nil {
 		st.Close()
 		return err
@@ -314,6 +326,7 @@ func (n *Node) TxRejected(stage ledger.Stage, code ledger.Code) { n.metrics.TxRe
 // BlockCommitted implements ledger.Events: it wakes the submitters of the block's txs.
 func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.metrics.BlockCommitted(b)
+	n.peerCommitted()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, t := range b.Txs {
@@ -330,6 +343,10 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		n.stopping.Store(true)
+		close(n.stopWatch)
+		if n.peersWatched != nil {
+			<-n.peersWatched
+		}
 		// CometBFT's per-peer consensus routines can read the block store
 		// for a while after the switch stops (one loop of sleeps); closing
 		// the store under them panics. Stop the peers first and let those
