@@ -21,6 +21,7 @@ func (c *cli) demoCmd() *cobra.Command {
 	var (
 		home, httpAddr string
 		reset          bool
+		anchorEvery    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -57,7 +58,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase)}
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery}
 			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, addr string) error {
 				if keys == nil {
 					return fmt.Errorf("%s was made by an older carechain, without a node principal for its node: start a new demo with --reset", home)
@@ -101,6 +102,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	f.StringVar(&home, "home", defaultHome("demo"), "demo home directory")
 	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
 	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
+	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	return cmd
 }
 

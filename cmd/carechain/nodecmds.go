@@ -203,7 +203,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
-	var maxLag time.Duration
+	var maxLag, anchorEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
@@ -214,9 +214,10 @@ A node that was stopped or crashed resumes its chain where it left off.
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
 organizations' encryption keys, custodial patients' keys, and the key of its
 node principal (registered with this node's CometBFT node ID), which anchors
-access events on the ledger every 2 s. Then it serves encrypted records
-(/v1/records, /v1/audit) to signed requests. Without the passphrase, or while
-no node principal is registered for this node, records stay off.
+access events on the ledger every --anchor-every (2 s). Then it serves
+encrypted records (/v1/records, /v1/audit) to signed requests. Without the
+passphrase, or while no node principal is registered for this node, records
+stay off.
 
 Only registered nodes peer: the node admits a peer only if an active node
 principal is registered with its node ID, or, while this node is still
@@ -233,7 +234,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, maxLag: maxLag}
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -246,9 +247,17 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
 	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
+	cmd.Flags().DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
+
+// defaultAnchorEvery is how often a node anchors its access events unless
+// --anchor-every says otherwise: the most a node destroyed with its disk loses.
+const defaultAnchorEvery = 2 * time.Second
+
+// anchorEveryUsage documents --anchor-every of start and demo.
+const anchorEveryUsage = "how often access events are anchored on the ledger; until then they wait in HOME/audit-journal"
 
 // runOptions configure runNode.
 type runOptions struct {
@@ -259,7 +268,7 @@ type runOptions struct {
 	// anchorAs is the node principal that anchors access events; empty picks
 	// the one registered with this node's ID.
 	anchorAs string
-	// anchorEvery is how often access events are anchored.
+	// anchorEvery is how often access events are anchored (--anchor-every).
 	anchorEvery time.Duration
 	// maxLag is records.Options.MaxLag (0: the default).
 	maxLag time.Duration
@@ -270,6 +279,9 @@ type runOptions struct {
 // cancelled; then it shuts everything down cleanly, anchoring the last
 // access events first.
 func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
+	if opts.anchorEvery <= 0 {
+		return fmt.Errorf("--anchor-every %v: want a positive duration", opts.anchorEvery)
+	}
 	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: opts.httpAddr})
 	if err != nil {
 		return err
@@ -305,13 +317,9 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	}
 	if keys != nil {
 		svc = keys.svc
-		every := opts.anchorEvery
-		if every == 0 {
-			every = 2 * time.Second
-		}
 		go func() {
 			defer close(anchorsDone)
-			svc.RunAnchors(anchorCtx, keys.anchorer, every)
+			svc.RunAnchors(anchorCtx, keys.anchorer, opts.anchorEvery)
 		}()
 	}
 	l, err := net.Listen("tcp", n.Config().HTTPAddr)
