@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,6 +347,27 @@ func dumpState(t testing.TB, a *App) string {
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// judge submits raw at stage and checks it is refused with code, a reason
+// containing reason, and no change of state.
+func (h *harness) judge(raw []byte, stage Stage, want Code, reason string) {
+	h.t.Helper()
+	before := dumpState(h.t, h.app)
+	var code Code
+	var log string
+	if stage == StageCheck {
+		resp := h.checkResp(raw)
+		code, log = Code(resp.Code), resp.Log
+	} else {
+		code, log = h.blockResp(raw)
+	}
+	if code != want || !strings.Contains(log, reason) {
+		h.t.Fatalf("got %v %q, want %v containing %q", code, log, want, reason)
+	}
+	if after := dumpState(h.t, h.app); after != before {
+		h.t.Fatal("a rejected transaction changed state")
+	}
 }
 
 func TestRevokedKeyRejectedFromThatHeightOn(t *testing.T) {

@@ -137,27 +137,6 @@ func TestRegisteredNodeAnchors(t *testing.T) {
 	}
 }
 
-// judge submits raw at stage and checks it is refused with code, a reason
-// containing reason, and no change of state.
-func (h *harness) judge(raw []byte, stage Stage, want Code, reason string) {
-	h.t.Helper()
-	before := dumpState(h.t, h.app)
-	var code Code
-	var log string
-	if stage == StageCheck {
-		resp := h.checkResp(raw)
-		code, log = Code(resp.Code), resp.Log
-	} else {
-		code, log = h.blockResp(raw)
-	}
-	if code != want || !strings.Contains(log, reason) {
-		h.t.Fatalf("got %v %q, want %v containing %q", code, log, want, reason)
-	}
-	if after := dumpState(h.t, h.app); after != before {
-		h.t.Fatal("a rejected transaction changed state")
-	}
-}
-
 func TestGenesisNodes(t *testing.T) {
 	h := newHarnessWith(t, func(g *Genesis) {
 		g.Nodes = []GenesisNode{{ID: "hosp-a/node0", NodeID: nodeID(1), PublicKey: pub(60)}, {ID: "hosp-b/node0", NodeID: nodeID(2), PublicKey: pub(61)}}

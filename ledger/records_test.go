@@ -111,22 +111,7 @@ func TestRecordRejections(t *testing.T) {
 		for _, stage := range []Stage{StageCheck, StageFinalize} {
 			t.Run(c.name+"/"+string(stage), func(t *testing.T) {
 				h := recordWorld(t)
-				raw := h.sign(c.signer, c.typ, c.body(t))
-				before := dumpState(t, h.app)
-				var code Code
-				var log string
-				if stage == StageCheck {
-					resp := h.checkResp(raw)
-					code, log = Code(resp.Code), resp.Log
-				} else {
-					code, log = h.blockResp(raw)
-				}
-				if code != c.want || !strings.Contains(log, c.reason) {
-					t.Fatalf("got %v %q, want %v containing %q", code, log, c.want, c.reason)
-				}
-				if after := dumpState(t, h.app); after != before {
-					t.Fatal("a rejected transaction changed state")
-				}
+				h.judge(h.sign(c.signer, c.typ, c.body(t)), stage, c.want, c.reason)
 			})
 		}
 	}
