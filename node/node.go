@@ -181,10 +181,10 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if !n.Syncing() {
-			if n.cmt.BlockStore().Height() > 0 {
-				return nil
-			}
+		// A block is in the block store before the ledger has committed
+		// it: ready means the ledger has state to answer from.
+		if !n.Syncing() && n.cmt.BlockStore().Height() > 0 && (n.app == nil || n.app.Latest().Height() > 0) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
