@@ -97,3 +97,18 @@ func TestRefusalFloodDoesNotBuryTheLog(t *testing.T) {
 		t.Fatalf("refusal events: %v, want one for %d refusals", refusals, flood)
 	}
 }
+
+// TestNodesAreNotPractitioners: a node principal is a machine, not a
+// directory entry.
+func TestNodesAreNotPractitioners(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.nodePrincipal(ctx)
+	tok := e.token("hosp-a/dr-a")
+	e.do("GET", "/fhir/Practitioner/hosp-a.node0", tok, nil).outcome(t, 404, "not found")
+	r := e.do("GET", "/fhir/Practitioner?organization=hosp-a", tok, nil)
+	if r.status != 200 || strings.Contains(string(r.rawBody), "node0") || !strings.Contains(string(r.rawBody), "hosp-a.dr-a") {
+		t.Fatalf("Practitioner search: %d %s", r.status, r.rawBody)
+	}
+}

@@ -92,7 +92,7 @@ func (s *server) viewResource(c caller, typ, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Kind == carechain.KindPatient {
+	if !inDirectory(p) {
 		return nil, ledger.ErrNotFound
 	}
 	if typ == "Practitioner" {
@@ -129,6 +129,12 @@ func organizations(_ *http.Request, c caller) ([]any, error) {
 
 // practitioners lists staff (of organization=, if set) as Practitioner or
 // PractitionerRole, the type searched for.
+// inDirectory reports whether p is listed as a Practitioner: staff and
+// admins are; patients and nodes (machines) are not.
+func inDirectory(p *carechain.Principal) bool {
+	return p.Kind != carechain.KindPatient && p.Kind != carechain.KindNode
+}
+
 func practitioners(r *http.Request, c caller) ([]any, error) {
 	ps, err := c.view.Principals(r.URL.Query().Get("organization"))
 	if err != nil {
@@ -136,8 +142,8 @@ func practitioners(r *http.Request, c caller) ([]any, error) {
 	}
 	var out []any
 	for _, p := range ps {
-		if p.Kind == carechain.KindPatient {
-			continue // patients are not directory entries
+		if !inDirectory(&p) {
+			continue
 		}
 		if r.PathValue("type") == "Practitioner" {
 			out = append(out, practitioner(p))
