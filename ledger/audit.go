@@ -50,6 +50,7 @@ func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
+	_, paths := tlog.BatchPaths(leaves)
 	if !tx.VerifySignature(c.signer.PublicKey, tx.AuditBatchMessage(a.chainID, body.Node, root), body.Sig) {
 		return reject(CodeBadSignature, "the batch signature does not verify under the key of %s", c.signer.ID)
 	}
@@ -63,7 +64,7 @@ func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor)
 		if _, err := b.Get(key); err == nil {
 			return reject(CodeConflict, "audit event %s twice in one block", e.ID)
 		}
-		entry := AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height(), Batch: batchKey, Index: uint64(i), Path: tlog.BatchPath(leaves, i)}
+		entry := AuditEntry{SealedEvent: e, Node: body.Node, Height: b.Height(), Batch: batchKey, Index: uint64(i), Path: paths[i]}
 		if err := setLogged(b, key, entry, tlog.KindAudit, e.ID); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}

@@ -28,16 +28,25 @@ func BatchRoot(leaves [][]byte) []byte {
 	return rfc6962.DefaultHasher.HashChildren(BatchRoot(leaves[:k]), BatchRoot(leaves[k:]))
 }
 
-// BatchPath is the inclusion path of leaf i (RFC 6962 PATH).
-func BatchPath(leaves [][]byte, i int) [][]byte {
-	if len(leaves) <= 1 {
-		return nil
+// BatchPaths is the root and the inclusion path (RFC 6962 PATH) of every
+// leaf, computed in one pass: each inner node is hashed once.
+func BatchPaths(leaves [][]byte) (root []byte, paths [][][]byte) {
+	switch len(leaves) {
+	case 0:
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	case 1:
+		return leaves[0], [][][]byte{nil}
 	}
 	k := split(len(leaves))
-	if i < k {
-		return append(BatchPath(leaves[:k], i), BatchRoot(leaves[k:]))
+	left, lp := BatchPaths(leaves[:k])
+	right, rp := BatchPaths(leaves[k:])
+	for i := range lp {
+		lp[i] = append(lp[i], right)
 	}
-	return append(BatchPath(leaves[k:], i-k), BatchRoot(leaves[:k]))
+	for i := range rp {
+		rp[i] = append(rp[i], left)
+	}
+	return rfc6962.DefaultHasher.HashChildren(left, right), append(lp, rp...)
 }
 
 // VerifyBatchPath checks that leaf is item index of a batch of size with root.

@@ -13,9 +13,12 @@ func TestBatchPaths(t *testing.T) {
 		for i := range size {
 			leaves = append(leaves, BatchLeafHash(fmt.Appendf(nil, "item %d", i)))
 		}
-		root := BatchRoot(leaves)
+		root, paths := BatchPaths(leaves)
+		if string(root) != string(BatchRoot(leaves)) {
+			t.Fatalf("size %d: BatchPaths and BatchRoot disagree on the root", size)
+		}
 		for i := range leaves {
-			path := BatchPath(leaves, i)
+			path := paths[i]
 			if err := VerifyBatchPath(leaves[i], uint64(i), uint64(size), path, root); err != nil {
 				t.Fatalf("size %d item %d: %v", size, i, err)
 			}
