@@ -262,6 +262,9 @@ func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 		if err != nil {
 			return 0, err
 		}
+		if recheck {
+			return n + 1, nil // see below
+		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return max(n, a.checkNonce[signer]) + 1, nil
@@ -282,6 +285,16 @@ func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if recheck {
+		// New transactions are checked while the mempool is rechecked, so a
+		// signer's later nonce may be admitted before an earlier one is
+		// rechecked. A recheck therefore judges the nonce against committed
+		// state only: refusing it for a higher nonce seen meanwhile would
+		// drop a valid transaction from the mempool silently, and whoever
+		// waits for its commit would wait forever.
+		a.checkNonce[s.Signer] = max(a.checkNonce[s.Signer], s.Nonce)
+		return nil
+	}
 	if s.Nonce <= a.checkNonce[s.Signer] {
 		return reject(CodeBadNonce, "nonce %d of %q is replayed or stale", s.Nonce, s.Signer)
 	}
