@@ -15,6 +15,10 @@ import (
 // and checks that the latest-value keyspace agrees with the newest versions.
 // It reads every key once; errors name the key.
 func (s *Store) WriteHashes() (map[int64][]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.leave()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{statePrefix}, UpperBound: []byte{statePrefix + 1}})
 	if err != nil {
 		return nil, err

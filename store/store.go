@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/carechain/carechain"
 
@@ -52,7 +53,29 @@ type Store struct {
 	last      atomic.Pointer[Commit] // cached commit metadata
 	closeOnce sync.Once
 	closeErr  error
+	// Reads can outlive the node that started them (CometBFT's peer filter
+	// queries the app from goroutines it does not wait for), and Pebble
+	// panics when used after Close. So every use enters first: Close waits
+	// for those in flight, and later ones get ErrClosed.
+	closed   atomic.Bool
+	inflight atomic.Int64
 }
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = carechain.NewError(carechain.KindUnavailable, "state store is closed")
+
+// enter marks a use of the database; false after Close. Each true is
+// followed by leave.
+func (s *Store) enter() bool {
+	s.inflight.Add(1)
+	if s.closed.Load() {
+		s.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Store) leave() { s.inflight.Add(-1) }
 
 // Open opens or creates the state database in dir. Pebble's own messages go
 // to logger (nil: discarded), errors at Error level and the rest at Debug.
@@ -106,6 +129,10 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 // Closing twice is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		for s.inflight.Load() > 0 {
+			time.Sleep(time.Millisecond)
+		}
 		if err := s.db.Flush(); err != nil {
 			s.closeErr = err
 		}
@@ -156,6 +183,10 @@ func infoKey(height int64) []byte {
 
 // Info returns the commit info stored with the block at height.
 func (s *Store) Info(height int64) ([]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.leave()
 	v, closer, err := s.db.Get(infoKey(height))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("commit info at %d: %w", height, ErrNotFound)
@@ -169,6 +200,10 @@ func (s *Store) Info(height int64) ([]byte, error) {
 
 // AppHash returns the app hash committed at height.
 func (s *Store) AppHash(height int64) ([]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.leave()
 	v, closer, err := s.db.Get(appHashKey(height))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("app hash at %d: %w", height, ErrNotFound)
@@ -222,6 +257,10 @@ func (s *Store) Get(key string, height int64) ([]byte, error) {
 // GetAt returns the value of key as of exactly height (0 is the genesis
 // state, not the latest).
 func (s *Store) GetAt(key string, h int64) ([]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.leave()
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -243,6 +282,10 @@ func (s *Store) GetAt(key string, h int64) ([]byte, error) {
 }
 
 func (s *Store) getLatest(key string) ([]byte, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.leave()
 	v, closer, err := s.db.Get(latestKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -289,6 +332,10 @@ func (s *Store) resolve(height int64) (int64, error) {
 // Scan calls fn for each key with the given prefix that has a value at height
 // (0 means latest), in key order. fn must not keep val.
 func (s *Store) Scan(prefix string, height int64, fn func(key string, val []byte) error) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.leave()
 	h, err := s.resolve(height)
 	if err != nil {
 		return err
@@ -461,6 +508,10 @@ func (b *Block) sortedKeys() []string {
 // Commit writes the block, its app hash and the app's commit info (what the
 // app hash was computed from) atomically and durably.
 func (s *Store) Commit(b *Block, appHash, info []byte) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.leave()
 	last := s.last.Load()
 	if b.height <= last.Height && !(b.height == 0 && last.Height == 0) {
 		return fmt.Errorf("commit height %d: already at %d", b.height, last.Height)
