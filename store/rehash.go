@@ -19,6 +19,10 @@ func (s *Store) WriteHashes() (map[int64][]byte, error) {
 		return nil, ErrClosed
 	}
 	defer s.leave()
+	return s.writeHashes()
+}
+
+func (s *Store) writeHashes() (map[int64][]byte, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{statePrefix}, UpperBound: []byte{statePrefix + 1}})
 	if err != nil {
 		return nil, err
