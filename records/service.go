@@ -29,6 +29,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -241,7 +242,53 @@ func (s *Service) broadcast(ctx context.Context, signer Signer, typ tx.Type, bod
 	if err == nil && out.Code == ledger.CodeOK {
 		st.next = nonce + 1 // in the mempool: the next one goes after it
 	}
+	if wait != nil {
+		wait = s.watch(wait, signer.ID, nonce, sha256.Sum256(raw))
+	}
 	return out, wait, err
+}
+
+// watch wraps a wait for a commit notice: it also looks at the ledger every
+// second, so a transaction that committed without the notice reaching us,
+// or that can no longer commit (the signer's nonce moved past it: it was
+// dropped from the mempool), does not keep the caller waiting until its
+// deadline. A dropped one is reported as a bad_nonce rejection.
+func (s *Service) watch(wait func(context.Context) (ledger.Outcome, error), signer string, nonce uint64, hash [32]byte) func(context.Context) (ledger.Outcome, error) {
+	return func(ctx context.Context) (ledger.Outcome, error) {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type result struct {
+			out ledger.Outcome
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			out, err := wait(wctx)
+			done <- result{out, err}
+		}()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case r := <-done:
+				return r.out, r.err
+			case <-tick.C:
+				v := s.chain.App().Latest()
+				if st, err := v.Tx(hash); err == nil {
+					return ledger.Outcome{Hash: hash, Stage: ledger.StageFinalize, Code: ledger.CodeOK, Height: st.Height}, nil
+				}
+				if next, err := v.NextNonce(signer); err == nil && next > nonce {
+					select {
+					case r := <-done: // its notice may have come meanwhile
+						return r.out, r.err
+					default:
+					}
+					return ledger.Outcome{Hash: hash, Stage: ledger.StageFinalize, Code: ledger.CodeBadNonce, Height: v.Height(),
+						Log: fmt.Sprintf("nonce %d of %s was used by another transaction: this one was dropped", nonce, signer)}, nil
+				}
+			}
+		}
+	}
 }
 
 // rejectedWith reports whether err is a ledger rejection with code.

@@ -53,8 +53,8 @@ const maxEpochRetries = 3
 func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := s.putOnce(ctx, author, it)
-		if rejectedWith(err, ledger.CodeStaleEpoch) && attempt < maxEpochRetries {
-			continue // another writer moved the epoch on: rebuild under it
+		if (rejectedWith(err, ledger.CodeStaleEpoch) || rejectedWith(err, ledger.CodeBadNonce)) && attempt < maxEpochRetries {
+			continue // another writer moved the epoch on, or the write was dropped: rebuild it
 		}
 		if rejectedWith(err, ledger.CodeStaleVersion) && it.IfMatch != 0 {
 			return res, fmt.Errorf("%w: %s is no longer at version %d: %w", ErrPrecondition, it.RecordID, it.IfMatch, err)
