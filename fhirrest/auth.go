@@ -138,7 +138,7 @@ func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error)
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
 		iss, _ := t.Claims.GetIssuer()
-		pr, err := s.principalNow(iss)
+		pr, err := s.App.Latest().Principal(iss)
 		if err != nil {
 			return nil, fmt.Errorf("unknown client %q", iss)
 		}
@@ -173,7 +173,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")
-	p, err := s.principalNow(id)
+	p, err := s.App.Latest().Principal(id)
 	if err != nil || p.Status != carechain.StatusActive || s.Keystore == nil {
 		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
 		return
@@ -223,11 +223,7 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("a bearer token from /auth/token is required"))
 			return
 		}
-		v, err := s.App.View(0)
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
+		v := s.App.Latest()
 		p, err := v.Principal(sess.principal)
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			s.failErr(w, err)
@@ -264,16 +260,6 @@ func ClientAssertion(principal string, key ed25519.PrivateKey, tokenURL string) 
 		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{tokenURL},
 		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: base64.RawURLEncoding.EncodeToString(jti),
 	}).SignedString(key)
-}
-
-// principalNow returns a principal as of the last commit, for requests that
-// are not authenticated yet.
-func (s *server) principalNow(id string) (*carechain.Principal, error) {
-	v, err := s.App.View(0)
-	if err != nil {
-		return nil, err
-	}
-	return v.Principal(id)
 }
 
 // sourceOf is the network address a request came from, without its port.

@@ -46,11 +46,11 @@ func (a *App) applyAuditAnchor(b *store.Block, c *checked, body *tx.AuditAnchor)
 	if rej := checkAnchorer(b, c.signer, body); rej != nil {
 		return rej
 	}
-	root, leaves, err := tx.AuditBatchRoot(body.Events)
+	leaves, err := tx.AuditLeaves(body.Events)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	_, paths := tlog.BatchPaths(leaves)
+	root, paths := tlog.BatchPaths(leaves) // the root and every path, each inner node hashed once
 	if !tx.VerifySignature(c.signer.PublicKey, tx.AuditBatchMessage(a.chainID, body.Node, root), body.Sig) {
 		return reject(CodeBadSignature, "the batch signature does not verify under the key of %s", c.signer.ID)
 	}

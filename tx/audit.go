@@ -33,18 +33,19 @@ type AuditAnchor struct {
 	Sig    []byte        `cbor:"3,keyasint"`
 }
 
-// AuditBatchRoot is the Merkle root over a batch's events (each leaf is an
-// event's canonical encoding), and the leaf hashes.
-func AuditBatchRoot(events []SealedEvent) (root []byte, leaves [][]byte, err error) {
-	leaves = make([][]byte, len(events))
+// AuditLeaves are the Merkle leaf hashes of a batch's events: each leaf is
+// an event's canonical encoding. The batch root is tlog.BatchRoot (or
+// tlog.BatchPaths, which also gives every event's path) over them.
+func AuditLeaves(events []SealedEvent) ([][]byte, error) {
+	leaves := make([][]byte, len(events))
 	for i := range events {
 		enc, err := Marshal(&events[i])
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		leaves[i] = tlog.BatchLeafHash(enc)
 	}
-	return tlog.BatchRoot(leaves), leaves, nil
+	return leaves, nil
 }
 
 // AuditBatchMessage is what a node signs for a batch: the chain, the node and
@@ -55,11 +56,11 @@ func AuditBatchMessage(chainID, node string, root []byte) []byte {
 
 // SignAuditBatch sets a.Sig: the node's signature over the batch root.
 func (a *AuditAnchor) SignAuditBatch(key ed25519.PrivateKey, chainID string) error {
-	root, _, err := AuditBatchRoot(a.Events)
+	leaves, err := AuditLeaves(a.Events)
 	if err != nil {
 		return err
 	}
-	a.Sig = ed25519.Sign(key, AuditBatchMessage(chainID, a.Node, root))
+	a.Sig = ed25519.Sign(key, AuditBatchMessage(chainID, a.Node, tlog.BatchRoot(leaves)))
 	return nil
 }
 
