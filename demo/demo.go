@@ -108,10 +108,8 @@ func Genesis(ks *keystore.Store, nodeID string) (*ledger.Genesis, error) {
 			return nil, err
 		}
 		o.EncryptionKey = ek.Public().Bytes()
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
-			Organization: o,
-			Admins:       []ledger.GenesisAdmin{{ID: AdminID(o.ID), Name: o.Name + " administrator", PublicKey: pub}},
-		})
+		g.Organizations = append(g.Organizations, ledger.FoundingOrg(o,
+			ledger.GenesisAdmin{ID: AdminID(o.ID), Name: o.Name + " administrator", PublicKey: pub}))
 	}
 	return g, nil
 }

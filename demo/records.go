@@ -48,7 +48,7 @@ func patientRecords(i int) []recordSpec {
 		return recordSpec{p, author, cat, id, []byte(body)}
 	}
 	out := []recordSpec{
-		rec(physician, "general", "patient", fmt.Sprintf(`{"resourceType":"Patient","identifier":[{"system":"urn:carechain:demo","value":"%s"}],
+		rec(physician, "demographics", "patient", fmt.Sprintf(`{"resourceType":"Patient","identifier":[{"system":"urn:carechain:demo","value":"%s"}],
 			"name":[{"family":%q,"given":[%q]}],"gender":%q,"birthDate":%q}`, p, n.family, n.given, n.gender, n.birth)),
 		rec(physician, "vital-signs", "heart-rate", fmt.Sprintf(`{"resourceType":"Observation","status":"final",
 			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],

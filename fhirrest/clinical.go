@@ -9,6 +9,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -19,14 +20,28 @@ import (
 // clinicalTypes are the resource types stored as records, with the category
 // a resource goes to when nothing in it says otherwise.
 var clinicalTypes = map[string]string{
-	"Patient": "general", "Encounter": "general", "Observation": "general", "Condition": "general",
+	"Patient": "demographics", "Encounter": "general", "Observation": "general", "Condition": "general",
 	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "Immunization": "general",
-	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "general",
+	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "administrative",
 }
 
 // categoryHeader, if set on a write, is the category its records go to,
 // whatever the resources say.
 const categoryHeader = "X-Carechain-Category"
+
+// categoryFor is the category a write of record id goes to: the header's
+// if set, else, for an existing record, the category it was created in (a
+// record never changes category: its versions share the category's keys),
+// else "" (categoryOf the resource decides).
+func categoryFor(v *ledger.View, id, header string) string {
+	if header != "" {
+		return header
+	}
+	if head, err := v.Record(id); err == nil {
+		return head.Category
+	}
+	return ""
+}
 
 // categoryCodes map a resource's category codes to a record category: the
 // first row with a code the resource has wins. The codes are those of the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -57,7 +58,7 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 	items := make([]bundleItem, len(bundle.Entry))
 	errs := make([]error, len(bundle.Entry))
 	for i, e := range bundle.Entry {
-		items[i], errs[i] = resolveEntry(e.Request.Method, e.Request.URL, e.Resource, r.Header.Get(categoryHeader))
+		items[i], errs[i] = resolveEntry(c.view, e.Request.Method, e.Request.URL, e.Resource, r.Header.Get(categoryHeader))
 	}
 	if bundle.Type == "transaction" {
 		s.commitTransaction(w, r, signer, items, errs)
@@ -140,15 +141,15 @@ func (s *server) written(it bundleItem, version uint64) responseEntry {
 }
 
 // resolveEntry checks one write entry of a Bundle and makes the record
-// version it writes, in category if set. A bad entry makes the Bundle
-// malformed (400), whatever the entry's own error.
-func resolveEntry(method, rawURL string, resource json.RawMessage, category string) (bundleItem, error) {
+// version it writes, in category if set (categoryFor, as of v). A bad entry
+// makes the Bundle malformed (400), whatever the entry's own error.
+func resolveEntry(v *ledger.View, method, rawURL string, resource json.RawMessage, category string) (bundleItem, error) {
 	it, id, err := entryTarget(method, rawURL)
 	if err == nil {
 		var res *fhirjson.Resource
 		res, err = parseAs(resource, it.typ)
 		if err == nil {
-			it.put, err = recordVersion(res, id, category)
+			it.put, err = recordVersion(res, id, categoryFor(v, id, category))
 		}
 	}
 	if err != nil {

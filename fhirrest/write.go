@@ -121,7 +121,7 @@ func updateOf(w http.ResponseWriter, r *http.Request, c caller, typ, id string) 
 	case head.ResourceType != typ:
 		return records.PutItem{}, 0, carechain.E(carechain.KindConflict, fmt.Errorf("%s is a %s", id, head.ResourceType))
 	}
-	it, err := recordVersion(res, id, r.Header.Get(categoryHeader))
+	it, err := recordVersion(res, id, categoryFor(c.view, id, r.Header.Get(categoryHeader)))
 	it.IfMatch = ifMatch
 	return it, status, err
 }

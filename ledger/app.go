@@ -371,6 +371,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("finalize block %d: state is at %d", req.Height, last.Height)
 	}
 	b := a.store.NewBlock(req.Height)
+	if orgs, err := migrateRolePolicies(b); err != nil {
+		return nil, err
+	} else if len(orgs) > 0 {
+		a.log.Info("migration: organizations without a role policy got the default one", "height", req.Height, "organizations", orgs)
+	}
 	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
 	results := make([]TxResult, len(req.Txs))
 	for i, raw := range req.Txs {

@@ -291,6 +291,11 @@ func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.Emergenc
 	if err != nil {
 		return reject(CodeUnauthorized, "%s belongs to no organization", c.signer.ID)
 	}
+	if policy, err := rolePolicyOf(b, c.signer.Org); err != nil {
+		return reject(CodeInternal, "%v", err)
+	} else if !policy.MayBreakGlass(c.signer) {
+		return reject(CodeDenied, "emergency access for %s refused: the role policy of %s lets none of its roles %v break the glass", c.signer.ID, c.signer.Org, c.signer.Roles)
+	}
 	given := "" // the rule sees only whether a reason was given: its text is sealed to the patient
 	if len(body.SealedReason) > 0 {
 		given = "(sealed to the patient)"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
@@ -24,7 +25,7 @@ type Genesis struct {
 
 // DefaultCategories are the record categories of a genesis that names none.
 func DefaultCategories() []string {
-	return []string{"allergy", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
+	return []string{"administrative", "allergy", "billing", "demographics", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
 }
 
 const categoriesKey = "param/categories"
@@ -33,6 +34,16 @@ const categoriesKey = "param/categories"
 type GenesisOrg struct {
 	carechain.Organization
 	Admins []GenesisAdmin `json:"admins"`
+	// RolePolicy is the organization's first role policy;
+	// consent.DefaultRolePolicy if nil.
+	RolePolicy *consent.RolePolicy `json:"role_policy,omitempty"`
+}
+
+// FoundingOrg is o with its admins and, written out so operators see and
+// can edit it in the genesis file, the default role policy.
+func FoundingOrg(o carechain.Organization, admins ...GenesisAdmin) GenesisOrg {
+	p := consent.DefaultRolePolicy()
+	return GenesisOrg{Organization: o, Admins: admins, RolePolicy: &p}
 }
 
 // GenesisAdmin is an organization admin declared at genesis.
@@ -128,11 +139,21 @@ func (g *Genesis) apply(b *store.Block) error {
 	if len(cats) == 0 {
 		cats = DefaultCategories()
 	}
+	policies, cats, err := g.rolePolicies(cats)
+	if err != nil {
+		return err
+	}
 	if err := setCBOR(b, categoriesKey, cats); err != nil {
 		return err
 	}
-	for _, o := range g.Organizations {
+	if err := b.Set(rolePoliciesKey, []byte{1}); err != nil {
+		return err
+	}
+	for i, o := range g.Organizations {
 		if err := setCBOR(b, orgKey(o.ID), o.Organization); err != nil {
+			return err
+		}
+		if err := putRolePolicy(b, o.ID, policies[i]); err != nil {
 			return err
 		}
 		for _, ad := range o.Admins {

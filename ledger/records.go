@@ -292,7 +292,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 
 // mayWrite checks that signer may write r: a practitioner, for a registered
 // patient with an encryption key, in a known category, and, deny by default,
-// of the patient's registering organization or holding a write grant.
+// of the patient's registering organization or holding a write grant, and
+// in a role its organization's role policy lets write the category (unless
+// the grant names the signer personally: consent.Evaluator.Decide).
 func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
 	if signer.Kind == carechain.KindPatient {
 		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
@@ -309,17 +311,22 @@ func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r
 	if !categoryKnown(b, r.Category) {
 		return reject(CodeInvalid, "unknown category %q", r.Category)
 	}
-	if signer.Org == patient.Org {
-		return nil
-	}
 	grants, err := grantsOf(b, r.Patient)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	d := a.evaluator.Evaluate(grants.Plain(), consent.Request{
+	policy, err := rolePolicyOf(b, signer.Org)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	own := ""
+	if signer.Org == patient.Org {
+		own = "the patient's registering organization"
+	}
+	d := a.evaluator.Decide(grants.Plain(), consent.Request{
 		Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
 		ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
-	})
+	}, policy, own)
 	if !d.Allowed {
 		return reject(CodeDenied, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
 	}

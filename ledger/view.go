@@ -243,6 +243,15 @@ func (v *View) AuditEntries(patient string) ([]AuditEntry, error) {
 	return out, err
 }
 
+// RolePolicy is org's role policy in force; ErrNotFound if it has none.
+func (v *View) RolePolicy(org string) (*RolePolicyState, error) {
+	var st RolePolicyState
+	if err := getCBOR(v, rolePolicyKey(org), &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // Categories returns the record categories of this chain.
 func (v *View) Categories() ([]string, error) {
 	var cats []string

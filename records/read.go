@@ -106,31 +106,42 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	if p.Status != carechain.StatusActive {
 		return d, "", &DeniedError{Reason: fmt.Sprintf("the key of %s is revoked", requester)}
 	}
-	if purpose != "" && !purpose.Valid() {
-		return d, "", &DeniedError{Reason: fmt.Sprintf("unknown purpose %q", purpose)}
+	if purpose == "" {
+		purpose = consent.PurposeTreatment
 	}
-	switch {
-	case p.ID == rv.Patient:
-		d.reason = "patient's own record"
-		return d, p.ID, nil
-	case p.Kind == carechain.KindPractitioner && p.Org == rv.AuthorOrg:
-		d.reason = "the author's organization"
-		return d, p.Org, nil
+	if !purpose.Valid() {
+		return d, "", &DeniedError{Reason: fmt.Sprintf("unknown purpose %q", purpose)}
 	}
 	grants, err := v.Grants(rv.Patient)
 	if err != nil {
 		return d, "", err
 	}
-	cd := s.evaluator.Evaluate(grants.Plain(), consent.Request{
+	policy, err := v.RolePolicy(p.Org)
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return d, "", err
+	}
+	own := ""
+	if p.Org == rv.AuthorOrg {
+		own = "the author's organization"
+	}
+	cd := s.evaluator.Decide(grants.Plain(), consent.Request{
 		Requester: p, Patient: rv.Patient, RecordID: rv.RecordID, Category: rv.Category, ResourceType: rv.ResourceType,
 		Action: consent.ActionRead, Purpose: purpose, Time: s.now().Unix(),
-	})
+	}, policyOf(policy), own)
 	d.reason = cd.Reason
 	d.emergency = purpose == consent.PurposeEmergency || grants.IsEmergency(cd.GrantID)
 	if !cd.Allowed {
 		return d, "", &DeniedError{Reason: cd.Reason}
 	}
 	return d, consent.ReaderOf(p), nil
+}
+
+// policyOf is the policy of a state read from the ledger, nil if none.
+func policyOf(st *ledger.RolePolicyState) *consent.RolePolicy {
+	if st == nil {
+		return nil
+	}
+	return &st.Policy
 }
 
 // History decrypts every version of a record the requester may read, oldest

@@ -54,6 +54,7 @@ const (
 	KindConsent   = "consent"   // a grant made or revoked, an emergency rule or grant
 	KindAudit     = "audit"     // an anchored access event
 	KindAmendment = "amendment" // reserved for multi-party approvals
+	KindPolicy    = "policy"    // an organization's role policy
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state

@@ -143,7 +143,7 @@ func (c *cli) foundingGenesis(h node.Home, orgs []carechain.Organization, nodePr
 		if err != nil {
 			return nil, nil, fmt.Errorf("admin key of %s: %w", o.ID, err)
 		}
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o, Admins: []ledger.GenesisAdmin{{ID: o.ID + "/admin", PublicKey: pub}}})
+		g.Organizations = append(g.Organizations, ledger.FoundingOrg(o, ledger.GenesisAdmin{ID: o.ID + "/admin", PublicKey: pub}))
 	}
 	return g, &gn, nil
 }
@@ -475,10 +475,9 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 				if err != nil {
 					return err
 				}
-				g.Organizations = append(g.Organizations, ledger.GenesisOrg{
-					Organization: carechain.Organization{ID: id, Name: fmt.Sprintf("Hospital %d", i), Type: carechain.OrgHospital},
-					Admins:       []ledger.GenesisAdmin{{ID: id + "/admin", PublicKey: pub}},
-				})
+				g.Organizations = append(g.Organizations, ledger.FoundingOrg(
+					carechain.Organization{ID: id, Name: fmt.Sprintf("Hospital %d", i), Type: carechain.OrgHospital},
+					ledger.GenesisAdmin{ID: id + "/admin", PublicKey: pub}))
 			}
 			homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, BasePort: basePort,
 				Node: func(i int, h node.Home) (ledger.GenesisNode, error) {
