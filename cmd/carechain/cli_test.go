@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 )
 
 func TestKeysEncryptedAtRestAndWrongPassphrase(t *testing.T) {
@@ -123,7 +126,49 @@ func TestIdentityLifecycleThroughCLI(t *testing.T) {
 	if list := mustRun(t, nil, "identity", "list", "--node", addr, "--org", "hosp"); !strings.Contains(list, "revoked") {
 		t.Fatalf("identity list:\n%s", list)
 	}
+	rolePolicyThroughCLI(t, home, addr)
 	p.interrupt(t)
+}
+
+// rolePolicyThroughCLI: init gave each organization the default role
+// policy, in the genesis file and on the ledger; its admin, and only its
+// admin, replaces it; a misspelt policy file is refused before it is signed.
+func rolePolicyThroughCLI(t *testing.T, home, addr string) {
+	env := passEnv(testPassphrase)
+	genesis, err := os.ReadFile(filepath.Join(home, "config", "genesis.json"))
+	if err != nil || !bytes.Contains(genesis, []byte(`"role_policy"`)) {
+		t.Fatalf("genesis has no role policies (%v)", err)
+	}
+	var st ledger.RolePolicyState
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "role-policy", "show", "hosp", "--node", addr)), &st); err != nil || st.Version != 1 {
+		t.Fatalf("role-policy show: %+v %v", st, err)
+	}
+	if ok, _ := st.Policy.Permits(&carechain.Principal{Org: "hosp", Roles: []carechain.Role{carechain.RoleRegistrationClerk}},
+		consent.ActionRead, "mental-health", consent.PurposeBilling, false); ok {
+		t.Fatal("the default policy lets a clerk read mental-health records")
+	}
+	file := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(file, []byte(mustRun(t, nil, "role-policy", "default")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, node := []string{"--home", home}, []string{"--node", addr}
+	set := func(as string, f string) (string, error) {
+		return run(t, env, append(append([]string{"role-policy", "set", "--as", as, "--org", "hosp", "--file", f}, keys...), node...)...)
+	}
+	if out, err := set("lab1/admin", file); err == nil || !strings.Contains(out, "only an admin of hosp") {
+		t.Fatalf("another organization's admin set the policy: err=%v %s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"rules":[{"role":"nurse","raed":["lab"],"purposes":["treatment"]}]}`), 0o600)
+	if out, err := set("hosp/admin", bad); err == nil || !strings.Contains(out, `unknown field "raed"`) {
+		t.Fatalf("misspelt policy: err=%v %s", err, out)
+	}
+	if out := mustRun(t, env, append([]string{"role-policy", "set", "--as", "hosp/admin", "--org", "hosp", "--file", file}, append(keys, node...)...)...); !strings.Contains(out, "committed role.policy") {
+		t.Fatalf("role-policy set: %s", out)
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "role-policy", "show", "hosp", "--node", addr)), &st); err != nil || st.Version != 2 {
+		t.Fatalf("role-policy show after set: %+v %v", st, err)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
