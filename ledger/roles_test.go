@@ -129,8 +129,12 @@ func TestChainWithoutRolePoliciesMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.height++
-	if _, err := h.at(0).RolePolicy("hosp-a"); err == nil {
-		t.Fatal("legacy state still has a role policy")
+	// Until then, nodes judge reads by the default the migration will set.
+	if st, err := h.at(0).RolePolicy("hosp-a"); err != nil || st.Version != 0 || len(st.Policy.Rules) != len(consent.DefaultRolePolicy().Rules) {
+		t.Fatalf("legacy state's role policy = %+v, %v; want the default as version 0", st, err)
+	}
+	if _, err := h.at(0).RolePolicy("no-such-org"); err == nil {
+		t.Fatal("an unknown organization has a role policy")
 	}
 	// The first block the app finalizes migrates, before its transactions:
 	// the clerk's write of a diagnosis is judged by the default policy.
