@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"store":         1,
 	"keystore":      1,
 	"fhirjson":      1,
+	"replay":        1, // one-time values (jti, nonces) refused when replayed
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,
