@@ -40,13 +40,15 @@ const (
 	KindTooLarge
 	// KindUnavailable: the node cannot take it now; retry later.
 	KindUnavailable
+	// KindThrottled: this caller tried too often; retry after a delay.
+	KindThrottled
 )
 
 var kindNames = [...]string{
 	KindInternal: "internal", KindMalformed: "malformed", KindInvalid: "invalid",
 	KindUnauthenticated: "unauthenticated", KindPermission: "permission", KindNotFound: "not_found",
 	KindGone: "gone", KindConflict: "conflict", KindPrecondition: "precondition",
-	KindTooLarge: "too_large", KindUnavailable: "unavailable",
+	KindTooLarge: "too_large", KindUnavailable: "unavailable", KindThrottled: "throttled",
 }
 
 func (k ErrorKind) String() string {
@@ -79,6 +81,8 @@ func (k ErrorKind) Status() int {
 		return 422
 	case KindUnavailable:
 		return 503
+	case KindThrottled:
+		return 429
 	}
 	return 500
 }
@@ -105,6 +109,8 @@ func (k ErrorKind) IssueCode() string {
 		return "too-costly"
 	case KindUnavailable:
 		return "transient"
+	case KindThrottled:
+		return "throttled"
 	}
 	return "exception"
 }

@@ -243,6 +243,19 @@ func (s *Store) Unlock(name string, passphrase []byte) (ed25519.PrivateKey, erro
 	return priv, nil
 }
 
+// Decoy does the work of an Unlock that fails, scrypt with the Store's
+// parameters and a decryption that does not verify, and returns nothing.
+// Passphrase login calls it for a name without a key, so that an unknown
+// name costs what a wrong passphrase costs and the two cannot be told apart
+// by timing.
+func (s *Store) Decoy(passphrase []byte) {
+	aead, err := newAEAD(passphrase, make([]byte, saltSize), s.kdf)
+	if err != nil {
+		return
+	}
+	_, _ = aead.Open(nil, make([]byte, aead.NonceSize()), make([]byte, ed25519.SeedSize+aead.Overhead()), nil)
+}
+
 // keyFile is the on-disk format. []byte fields are standard base64 in JSON.
 type keyFile struct {
 	Version    int          `json:"version"`
