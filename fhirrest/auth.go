@@ -5,10 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,35 +25,61 @@ import (
 
 // Client assertions (SMART backend services, RFC 7523): a JWT signed with
 // EdDSA by the principal's ledger key, iss = sub = principal ID, aud = the
-// token URL, expiring within maxAssertionTTL, with a unique jti.
+// token URL, iat (not before this server started, at most replay.MaxAhead
+// ahead of its clock), expiring within maxAssertionTTL, with a unique jti.
+//
+// Seen jtis are kept in memory until they expire (replay.Guard). A restart
+// forgets them, so assertions issued before the server started are refused:
+// none can be replayed against a restarted server. A client that writes iat
+// in whole seconds (as most do; ClientAssertion writes microseconds) is
+// therefore refused within the first second after a start, and one whose
+// clock runs behind the server's until its clock passes the start.
 const (
 	assertionType   = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	maxAssertionTTL = 5 * time.Minute
+	// assertionLeeway is the clock skew allowed on exp (and nbf).
+	assertionLeeway = 30 * time.Second
+	// maxAssertionsSeen bounds the jti cache; when it is full, the oldest
+	// are forgotten and assertions issued before them refused.
+	maxAssertionsSeen = 1 << 14
+	// maxSessions bounds the issued tokens kept; past it, expired ones
+	// are dropped when the next is issued.
+	maxSessions = 1 << 16
 )
 
+// session is what an access token stands for. keyVersion is the version of
+// the principal's key it was issued under: a token ends when that key is
+// rotated or revoked.
 type session struct {
-	principal string
-	scope     string
-	expires   time.Time
+	principal  string
+	keyVersion uint32
+	scope      string
+	expires    time.Time
 }
 
-// tokens holds issued bearer tokens and seen assertion IDs, in memory.
+// tokens holds issued bearer tokens, in memory.
 type tokens struct {
 	mu       sync.Mutex
 	sessions map[string]session
-	jtis     map[string]time.Time
 }
 
 func newTokens() *tokens {
-	return &tokens{sessions: map[string]session{}, jtis: map[string]time.Time{}}
+	return &tokens{sessions: map[string]session{}}
 }
 
-func (t *tokens) issue(s session) string {
+func (t *tokens) issue(s session, now time.Time) string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.sessions) >= maxSessions {
+		for k, old := range t.sessions {
+			if now.After(old.expires) {
+				delete(t.sessions, k)
+			}
+		}
+	}
 	t.sessions[tok] = s
 	return tok
 }
@@ -64,22 +93,6 @@ func (t *tokens) lookup(tok string, now time.Time) (session, bool) {
 		return s, false
 	}
 	return s, ok
-}
-
-// useJTI records an assertion ID; false if it was used before.
-func (t *tokens) useJTI(jti string, exp, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, e := range t.jtis {
-		if now.After(e) {
-			delete(t.jtis, k)
-		}
-	}
-	if _, seen := t.jtis[jti]; seen {
-		return false
-	}
-	t.jtis[jti] = exp
-	return true
 }
 
 // TokenURL is where clients get tokens; it is the audience of assertions.
@@ -123,7 +136,8 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principal, scope string) {
-	tok := s.tokens.issue(session{principal: principal.ID, scope: scope, expires: s.Now().Add(s.TokenTTL)})
+	now := s.Now()
+	tok := s.tokens.issue(session{principal: principal.ID, keyVersion: principal.KeyVersion, scope: scope, expires: now.Add(s.TokenTTL)}, now)
 	resp := tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(s.TokenTTL.Seconds()), Scope: scope}
 	if principal.Kind == carechain.KindPatient {
 		resp.Patient = patientRef(principal.ID)
@@ -132,10 +146,18 @@ func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principa
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// assertionClaims are a client assertion's claims. iat is read as written,
+// not rounded to seconds as jwt.NumericDate is, so an assertion issued
+// within the second the server started can be told from one issued before.
+type assertionClaims struct {
+	jwt.RegisteredClaims
+	IssuedAt json.Number `json:"iat"`
+}
+
 // verifyAssertion checks a client assertion and returns its principal.
 func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error) {
 	var p *carechain.Principal
-	var claims jwt.RegisteredClaims
+	var claims assertionClaims
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
 		iss, _ := t.Claims.GetIssuer()
 		pr, err := s.App.Latest().Principal(iss)
@@ -148,43 +170,41 @@ func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error)
 		p = pr
 		return ed25519.PublicKey(pr.PublicKey), nil
 	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience(s.tokenURL()), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(s.Now), jwt.WithLeeway(30*time.Second))
+		jwt.WithTimeFunc(s.Now), jwt.WithLeeway(assertionLeeway))
 	if err != nil {
 		return nil, fmt.Errorf("client assertion: %w", err)
 	}
 	if claims.Subject != claims.Issuer {
 		return nil, errors.New("client assertion: sub must equal iss")
 	}
-	if claims.ExpiresAt.Sub(s.Now()) > maxAssertionTTL {
+	now := s.Now()
+	if claims.ExpiresAt.Sub(now) > maxAssertionTTL {
 		return nil, fmt.Errorf("client assertion: expires more than %v ahead", maxAssertionTTL)
 	}
-	if claims.ID == "" || !s.tokens.useJTI(claims.Issuer+"/"+claims.ID, claims.ExpiresAt.Time, s.Now()) {
-		return nil, errors.New("client assertion: jti missing or already used")
+	iat, err := numericDate(claims.IssuedAt)
+	if err != nil {
+		return nil, fmt.Errorf("client assertion: iat: %w", err)
+	}
+	if claims.ID == "" {
+		return nil, errors.New("client assertion: jti is required")
+	}
+	if err := s.assertions.Use(claims.Issuer+"/"+claims.ID, iat, claims.ExpiresAt.Add(assertionLeeway), now); err != nil {
+		return nil, fmt.Errorf("client assertion %s: %w", claims.ID, err)
 	}
 	return p, nil
 }
 
-// login is passphrase login for portal users whose keys this node keeps:
-// the passphrase must open the principal's key in the node's keystore.
-func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
-		return
+// numericDate is a JWT NumericDate (seconds since the epoch, maybe with a
+// fraction) as a time, to the microsecond.
+func numericDate(n json.Number) (time.Time, error) {
+	if n == "" {
+		return time.Time{}, errors.New("required")
 	}
-	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")
-	p, err := s.App.Latest().Principal(id)
-	if err != nil || p.Status != carechain.StatusActive || s.Keystore == nil {
-		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
-		return
+	f, err := n.Float64()
+	if err != nil || f <= 0 || f > 1<<40 {
+		return time.Time{}, fmt.Errorf("%q is not a time", n)
 	}
-	key, err := s.Keystore.Unlock(strings.ReplaceAll(id, "/", "."), []byte(pass))
-	if err != nil || !key.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(p.PublicKey)) {
-		oauthError(w, http.StatusUnauthorized, "invalid_grant", "unknown principal or wrong passphrase")
-		return
-	}
-	s.Custodian.Add(id, key)
-	s.writeToken(w, p, "user/*.read user/*.write")
+	return time.UnixMicro(int64(math.Round(f * 1e6))), nil
 }
 
 type ctxKey struct{}
@@ -233,6 +253,10 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's principal is no longer active"))
 			return
 		}
+		if p.KeyVersion != sess.keyVersion {
+			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's key was rotated since it was issued: get a new token"))
+			return
+		}
 		purpose := consent.Purpose(r.Header.Get("X-Purpose-Of-Use"))
 		if purpose == "" {
 			purpose = consent.PurposeTreatment
@@ -252,13 +276,18 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 
 // ClientAssertion makes a SMART backend-services client assertion for
 // principal: a JWT signed (EdDSA) with its ledger key, for the token URL,
-// valid for two minutes, with a random jti.
+// issued now (iat to the microsecond), valid for two minutes, with a random
+// jti.
 func ClientAssertion(principal string, key ed25519.PrivateKey, tokenURL string) (string, error) {
 	jti := make([]byte, 12)
 	rand.Read(jti)
-	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
-		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{tokenURL},
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: base64.RawURLEncoding.EncodeToString(jti),
+	now := time.Now()
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, assertionClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{tokenURL},
+			ExpiresAt: jwt.NewNumericDate(now.Add(2 * time.Minute)), ID: base64.RawURLEncoding.EncodeToString(jti),
+		},
+		IssuedAt: json.Number(strconv.FormatFloat(float64(now.UnixMicro())/1e6, 'f', 6, 64)),
 	}).SignedString(key)
 }
 

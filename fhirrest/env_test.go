@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirrest"
@@ -42,6 +38,9 @@ type env struct {
 	svc  *records.Service
 	cust *records.Custodian
 	keys map[string]ed25519.PrivateKey
+	// opts are the FHIR API's options, for a test that starts a second
+	// server on the same node (a restart).
+	opts fhirrest.Options
 }
 
 func newKey() ed25519.PrivateKey {
@@ -50,6 +49,12 @@ func newKey() ed25519.PrivateKey {
 }
 
 func setup(t *testing.T) *env {
+	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the FHIR API's options changed by change.
+func setupWith(t *testing.T, change func(*fhirrest.Options)) *env {
 	t.Helper()
 	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
 	orgs := map[string]*seal.PrivateKey{}
@@ -123,19 +128,17 @@ func setup(t *testing.T) *env {
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: cust, Keystore: ks, BaseURL: e.srv.URL})
+	e.opts = fhirrest.Options{App: n.App(), Records: svc, Custodian: cust, Keystore: ks, BaseURL: e.srv.URL}
+	if change != nil {
+		change(&e.opts)
+	}
+	fhirrest.Register(mux, e.opts)
 	return e
 }
 
 // assertion builds a SMART backend-services client assertion.
 func (e *env) assertion(principal string, key ed25519.PrivateKey, aud string) string {
-	jti := make([]byte, 8)
-	rand.Read(jti)
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
-		Issuer: principal, Subject: principal, Audience: jwt.ClaimStrings{aud},
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute)), ID: hex.EncodeToString(jti),
-	})
-	s, err := tok.SignedString(key)
+	s, err := fhirrest.ClientAssertion(principal, key, aud)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/replay"
 )
 
 // Options configure the FHIR API.
@@ -50,8 +52,10 @@ const MaxBody = carechain.MaxRequestBytes
 
 type server struct {
 	Options
-	tokens  *tokens
-	exports *exports
+	tokens     *tokens
+	assertions *replay.Guard // seen client assertions (auth.go)
+	logins     *logins       // passphrase login's throttles (login.go)
+	exports    *exports
 }
 
 // Register adds /fhir and /auth routes to mux.
@@ -65,7 +69,8 @@ func Register(mux *http.ServeMux, opts Options) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}}}
+	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}},
+		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0))}
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)
