@@ -26,6 +26,7 @@ import (
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/replay"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
@@ -50,12 +51,16 @@ type Options struct {
 	Records *records.Service
 	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint).
 	Proofs Prover
+	// NodeID is this node's CometBFT node ID, given in /v1/status: signed
+	// requests must name it (HeaderNode). Empty refuses every signed request.
+	NodeID string
 }
 
 type server struct {
-	chain Chain
-	log   *slog.Logger
-	opts  Options
+	chain  Chain
+	log    *slog.Logger
+	opts   Options
+	nonces *replay.Guard // of signed requests (records.go)
 }
 
 // NewHandler returns the node's HTTP handler.
@@ -66,7 +71,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	if opts.SubmitTimeout == 0 {
 		opts.SubmitTimeout = 30 * time.Second
 	}
-	s := &server{chain: chain, log: opts.Logger, opts: opts}
+	s := &server{chain: chain, log: opts.Logger, opts: opts, nonces: replay.New(time.Now(), maxNoncesSeen)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if opts.Metrics != nil {
@@ -104,6 +109,8 @@ type Status struct {
 	Height  int64  `json:"height"`
 	AppHash string `json:"app_hash"`
 	Syncing bool   `json:"syncing"`
+	// NodeID is the node's CometBFT node ID, which signed requests name.
+	NodeID string `json:"node_id,omitempty"`
 }
 
 func (s *server) currentStatus() (Status, error) {
@@ -111,7 +118,7 @@ func (s *server) currentStatus() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing()}, nil
+	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}, nil
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -67,7 +67,11 @@ func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(nodeapi.NewHandler(n, nodeapi.Options{Metrics: n.Metrics()}))
+	nodeID, err := h.NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(nodeapi.NewHandler(n, nodeapi.Options{Metrics: n.Metrics(), NodeID: nodeID}))
 	t.Cleanup(srv.Close)
 	return n, srv
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -22,9 +23,18 @@ import (
 type Client struct {
 	Base string // e.g. http://127.0.0.1:8080
 	HTTP *http.Client
-	// Signer and Key, if set, sign every request (see SignRequest).
+	// Signer and Key, if set, sign every request (see SignRequest), for
+	// the node ID that the node's /v1/status gives (asked once).
 	Signer string
 	Key    ed25519.PrivateKey
+
+	node *nodeID // shared by the copies As makes
+}
+
+// nodeID is the node ID of a Client's node, once known.
+type nodeID struct {
+	mu sync.Mutex
+	id string
 }
 
 // As returns a copy of c that signs its requests as principal.
@@ -39,7 +49,37 @@ func NewClient(addr string) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return &Client{Base: strings.TrimRight(addr, "/"), HTTP: http.DefaultClient}
+	return &Client{Base: strings.TrimRight(addr, "/"), HTTP: http.DefaultClient, node: &nodeID{}}
+}
+
+// nodeID is the CometBFT node ID of the client's node, from /v1/status.
+func (c *Client) nodeID(ctx context.Context) (string, error) {
+	if c.node == nil { // a Client not made by NewClient: ask every time
+		return c.askNodeID(ctx)
+	}
+	c.node.mu.Lock()
+	defer c.node.mu.Unlock()
+	if c.node.id == "" {
+		id, err := c.askNodeID(ctx)
+		if err != nil {
+			return "", err
+		}
+		c.node.id = id
+	}
+	return c.node.id, nil
+}
+
+func (c *Client) askNodeID(ctx context.Context) (string, error) {
+	unsigned := *c
+	unsigned.Key = nil
+	st, err := unsigned.Status(ctx)
+	if err != nil {
+		return "", fmt.Errorf("asking the node for its ID to sign for: %w", err)
+	}
+	if st.NodeID == "" {
+		return "", fmt.Errorf("%s does not give its node ID in /v1/status, so requests cannot be signed for it", c.Base)
+	}
+	return st.NodeID, nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
@@ -51,7 +91,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		req.Header.Set("Content-Type", "application/cbor")
 	}
 	if c.Key != nil {
-		SignRequest(req, c.Signer, c.Key, time.Now())
+		node, err := c.nodeID(ctx)
+		if err != nil {
+			return 0, err
+		}
+		SignRequest(req, c.Signer, c.Key, node, time.Now())
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -2,11 +2,13 @@ package nodeapi
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -17,47 +19,86 @@ import (
 
 // Signed requests. Until the FHIR API brings bearer tokens, record and audit
 // reads are authenticated by a signature of the requester's ledger key over
-// the method, the request URI and a timestamp, sent in these headers.
+// RequestMessage: the node the request is for, the method, the request URI,
+// the time and a random nonce, sent in these headers. The node refuses a
+// request signed for another node, dated more than maxClockSkew ago or more
+// than replay.MaxAhead ahead, or whose nonce it has seen. Nonces are kept
+// in memory (replay.Guard) until the date leaves the window; a restart
+// forgets them, so a node refuses requests dated before it started.
 const (
 	HeaderPrincipal = "X-Carechain-Principal"
-	HeaderDate      = "X-Carechain-Date" // unix seconds
+	HeaderNode      = "X-Carechain-Node"  // the CometBFT node ID, as /v1/status gives it
+	HeaderDate      = "X-Carechain-Date"  // RFC 3339, e.g. 2026-12-02T03:40:00.123456Z
+	HeaderNonce     = "X-Carechain-Nonce" // random, 16 to 64 characters of [A-Za-z0-9_-]
 	HeaderSignature = "X-Carechain-Signature"
-	// maxClockSkew bounds how old (or early) a signed request may be.
+	// maxClockSkew bounds how old a signed request may be.
 	maxClockSkew = 5 * time.Minute
+	// maxNoncesSeen bounds the nonce cache; when it is full, the oldest
+	// nonces are forgotten and requests dated before them refused.
+	maxNoncesSeen = 1 << 17
 )
 
+var validNonce = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+
 // RequestMessage is what a requester signs.
-func RequestMessage(method, requestURI string, date int64) []byte {
-	return fmt.Appendf(nil, "carechain-request/v1\n%s\n%s\n%d", method, requestURI, date)
+func RequestMessage(node, method, requestURI, date, nonce string) []byte {
+	return fmt.Appendf(nil, "carechain-request/v2\n%s\n%s\n%s\n%s\n%s", node, method, requestURI, date, nonce)
 }
 
-// SignRequest adds the signature headers to r.
-func SignRequest(r *http.Request, principal string, key ed25519.PrivateKey, now time.Time) {
-	date := now.Unix()
+// SignRequest adds the signature headers to r, for the node whose
+// CometBFT node ID is node.
+func SignRequest(r *http.Request, principal string, key ed25519.PrivateKey, node string, now time.Time) {
+	date := now.UTC().Format(time.RFC3339Nano)
+	b := make([]byte, 16)
+	rand.Read(b)
+	nonce := base64.RawURLEncoding.EncodeToString(b)
 	r.Header.Set(HeaderPrincipal, principal)
-	r.Header.Set(HeaderDate, strconv.FormatInt(date, 10))
-	r.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(ed25519.Sign(key, RequestMessage(r.Method, r.URL.RequestURI(), date))))
+	r.Header.Set(HeaderNode, node)
+	r.Header.Set(HeaderDate, date)
+	r.Header.Set(HeaderNonce, nonce)
+	r.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(ed25519.Sign(key, RequestMessage(node, r.Method, r.URL.RequestURI(), date, nonce))))
 }
 
 // authenticate returns the principal who signed r, or writes 401.
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*carechain.Principal, bool) {
-	id := r.Header.Get(HeaderPrincipal)
-	date, err := strconv.ParseInt(r.Header.Get(HeaderDate), 10, 64)
-	sig, serr := base64.StdEncoding.DecodeString(r.Header.Get(HeaderSignature))
-	if id == "" || err != nil || serr != nil {
-		s.fail(w, http.StatusUnauthorized, errors.New("sign the request: "+HeaderPrincipal+", "+HeaderDate+" and "+HeaderSignature+" headers are required"))
-		return nil, false
-	}
-	if skew := time.Since(time.Unix(date, 0)); skew > maxClockSkew || skew < -maxClockSkew {
-		s.fail(w, http.StatusUnauthorized, fmt.Errorf("request date is %v away from this node's clock", skew.Round(time.Second)))
-		return nil, false
-	}
-	p, err := s.chain.App().Latest().Principal(id)
-	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, RequestMessage(r.Method, r.URL.RequestURI(), date), sig) {
-		s.fail(w, http.StatusUnauthorized, errors.New("request signature does not verify under an active key of "+id))
+	p, err := s.verifyRequest(r, time.Now())
+	if err != nil {
+		s.fail(w, http.StatusUnauthorized, err)
 		return nil, false
 	}
 	return p, true
+}
+
+// verifyRequest checks r's signature headers and returns its signer.
+func (s *server) verifyRequest(r *http.Request, now time.Time) (*carechain.Principal, error) {
+	h := r.Header
+	id, node, dateText, nonce := h.Get(HeaderPrincipal), h.Get(HeaderNode), h.Get(HeaderDate), h.Get(HeaderNonce)
+	sig, serr := base64.StdEncoding.DecodeString(h.Get(HeaderSignature))
+	if id == "" || node == "" || dateText == "" || nonce == "" || serr != nil || len(sig) == 0 {
+		return nil, errors.New("sign the request: " + HeaderPrincipal + ", " + HeaderNode + ", " + HeaderDate + ", " +
+			HeaderNonce + " and " + HeaderSignature + " headers are required (see nodeapi.SignRequest)")
+	}
+	if !validNonce.MatchString(nonce) {
+		return nil, errors.New(HeaderNonce + " must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
+	}
+	if s.opts.NodeID == "" || node != s.opts.NodeID {
+		return nil, fmt.Errorf("the request is signed for node %q, and this is node %q (see /v1/status)", node, s.opts.NodeID)
+	}
+	date, err := time.Parse(time.RFC3339Nano, dateText)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q is not an RFC 3339 time", HeaderDate, dateText)
+	}
+	if age := now.Sub(date); age > maxClockSkew {
+		return nil, fmt.Errorf("the request is dated %v ago (at most %v allowed by this node's clock)", age.Round(time.Second), maxClockSkew)
+	}
+	p, err := s.chain.App().Latest().Principal(id)
+	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, RequestMessage(node, r.Method, r.URL.RequestURI(), dateText, nonce), sig) {
+		return nil, errors.New("request signature does not verify under an active key of " + id)
+	}
+	if err := s.nonces.Use(id+"\x00"+nonce, date, date.Add(maxClockSkew), now); err != nil {
+		return nil, fmt.Errorf("request nonce %s: %w", nonce, err)
+	}
+	return p, nil
 }
 
 // RecordResponse is a decrypted record version.

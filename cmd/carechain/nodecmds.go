@@ -326,8 +326,12 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return fmt.Errorf("node ID (signed requests name it): %w", err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n}))
+	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID}))
 	if keys != nil {
 		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 			BaseURL: "http://" + l.Addr().String(), Logger: logger})
