@@ -103,22 +103,31 @@ func (t *throttle) reset(key string) {
 }
 
 // makeRoom drops forgotten counts when the table is full, and if it still
-// is, the count whose last failure is oldest.
+// is, the count whose last failure is oldest, preferring one that throttles
+// nobody now: a flood of new names must not lift a lockout.
 func (t *throttle) makeRoom(now time.Time) {
 	if len(t.seen) < maxThrottled {
 		return
 	}
-	var stalest string
+	var stalest, stalestFree string
+	older := func(a string, f *failures) bool { return a == "" || f.last.Before(t.seen[a].last) }
 	for k, f := range t.seen {
-		if now.Sub(f.last) > forgetFailures && now.After(f.until) {
+		switch {
+		case now.Sub(f.last) > forgetFailures && !now.Before(f.until):
 			delete(t.seen, k)
-		} else if stalest == "" || f.last.Before(t.seen[stalest].last) {
+		case !now.Before(f.until) && older(stalestFree, f):
+			stalestFree = k
+		case older(stalest, f):
 			stalest = k
 		}
 	}
-	if len(t.seen) >= maxThrottled {
-		delete(t.seen, stalest)
+	if len(t.seen) < maxThrottled {
+		return
 	}
+	if stalestFree != "" {
+		stalest = stalestFree
+	}
+	delete(t.seen, stalest)
 }
 
 // logins holds the state of passphrase login.
