@@ -24,11 +24,17 @@
 //     service); the two are equivalent (see replaceResourceList);
 //   - complex types must be JSON objects (requireObjects): the HL7 schema
 //     omits "type": "object", so {"subject": 42} would pass;
+//   - integer, unsignedInt and positiveInt must be whole numbers in their
+//     32-bit range (limitIntegers): the schema's patterns apply to strings
+//     only, so 1.5 or 99999999999 would pass;
 //   - top-level required elements that JSON Schema cannot express, such as
 //     Observation.status, are checked after the schema (requiredElements).
 //
 // Input limits for untrusted data apply before any of that: MaxResourceSize,
-// MaxDepth, valid UTF-8, no duplicate object keys.
+// MaxDepth, valid UTF-8, no duplicate object keys, and every number within
+// the range of a 64-bit float. Unmarshal applies the same limits to JSON
+// bodies that are decoded into Go structs (Bundles, Consents) rather than
+// validated against the schema.
 //
 // Error messages never contain resource values (resources are health data):
 // they name the failing path, the kind of failure, and where relevant what

@@ -16,6 +16,7 @@ var (
 	ErrMalformedJSON       = errors.New("fhir: malformed JSON")
 	ErrDuplicateKey        = errors.New("fhir: duplicate object key")
 	ErrTooDeep             = errors.New("fhir: nesting too deep")
+	ErrNumberRange         = errors.New("fhir: number out of range")
 	ErrNotObject           = errors.New("fhir: resource is not a JSON object")
 	ErrUnknownResourceType = errors.New("fhir: missing or unknown resourceType")
 	ErrSchema              = errors.New("fhir: resource does not conform to the FHIR R4 schema")

@@ -100,6 +100,8 @@ func (c *collector) walk(e *jsonschema.ValidationError) {
 		c.oneOf(e, k)
 	case unknownResourceType:
 		c.add(loc, "resourceType", "missing or unknown resourceType")
+	case integerError:
+		c.add(loc, "", k.msg)
 	case *kind.Required:
 		for _, m := range k.Missing {
 			c.add(loc, m, "missing required property")

@@ -1,6 +1,7 @@
 package fhirjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -250,7 +251,30 @@ func (p *parser) number() (any, *parseError) {
 		}
 	}
 	p.pos = i
+	if !inFloat64Range(d[start:i]) {
+		return nil, &parseError{kind: ErrNumberRange, offset: start, reason: "number out of range (beyond a 64-bit float)"}
+	}
 	return json.Number(d[start:i]), nil
+}
+
+// inFloat64Range reports whether a number literal (valid JSON syntax) is
+// within the range of a 64-bit float: neither overflowing to infinity
+// ("1e999999999") nor, if it is not zero, underflowing to zero. The parser
+// keeps a number's literal text, so without this check such a number would
+// be stored and then read by every client as infinity or zero.
+func inFloat64Range(lit []byte) bool {
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil {
+		return false
+	}
+	if f != 0 {
+		return true
+	}
+	mantissa := lit
+	if e := bytes.IndexAny(lit, "eE"); e >= 0 {
+		mantissa = lit[:e]
+	}
+	return len(bytes.Trim(mantissa, "-0.")) == 0 // a zero literal: "0", "-0.00e5"
 }
 
 // str parses a JSON string starting at the opening quote. The input is

@@ -17,6 +17,7 @@ var parserSeeds = []string{
 	`"\ud800"`, `"\udc00\ud800x"`, `"\ud83dx"`, `"\ud83d\u0041"`,
 	`"é😀"`,
 	`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`,
+	`1e999999999`, `-1e400`, `1e-400`, `[-0.0e-999999]`, `1.7976931348623157e308`, `5e-324`,
 	`01`, `1.`, `.5`, `-`, `1e`, `+1`, `0x10`, `[1,]`, `{"a":1,}`, `{"a"}`, `{a:1}`,
 	`"a` + "\x01" + `"`, `"\x"`, `"\u12"`, `"\u12g4"`, `tru`, `nul`, `[1 2]`, `{} x`,
 	"\xff", `"` + "\xc3" + `"`,
@@ -62,7 +63,7 @@ func checkParser(t *testing.T, data []byte) {
 	case stdErr == nil && perr != nil:
 		// Only our extra rules may reject valid JSON.
 		switch perr.kind {
-		case ErrDuplicateKey, ErrTooDeep:
+		case ErrDuplicateKey, ErrTooDeep, ErrNumberRange:
 		case ErrMalformedJSON:
 			if perr.reason != "invalid UTF-8" { // encoding/json replaces bad UTF-8
 				t.Fatalf("%q: parseJSON rejected valid JSON: %v", data, perr)

@@ -43,7 +43,7 @@ var compiledSchema = sync.OnceValues(func() (*compiled, error) {
 
 // compileSchema compiles #/definitions/<Type> for every resource type. With
 // supplement set, the parsed schema is first adjusted in memory by
-// replaceResourceList and requireObjects; tests compile without them to
+// replaceResourceList, requireObjects and limitIntegers; tests compile without them to
 // compare with the unmodified schema.
 func compileSchema(supplement bool) (map[string]*jsonschema.Schema, map[string]string, error) {
 	types, err := resourceTypes()
@@ -61,9 +61,16 @@ func compileSchema(supplement bool) (map[string]*jsonschema.Schema, map[string]s
 			return nil, nil, err
 		}
 		requireObjects(doc)
+		if err := limitIntegers(doc); err != nil {
+			return nil, nil, err
+		}
 		comp.RegisterVocabulary(&jsonschema.Vocabulary{
 			URL:     "urn:carechain:fhir:resource-dispatch",
 			Compile: compileDispatch,
+		})
+		comp.RegisterVocabulary(&jsonschema.Vocabulary{
+			URL:     "urn:carechain:fhir:integer-range",
+			Compile: compileInteger,
 		})
 	}
 	if err := comp.AddResource(schemaURL, doc); err != nil {

@@ -1,8 +1,12 @@
 package fhirjson
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -11,8 +15,8 @@ import (
 )
 
 // The in-memory adjustments compileSchema makes to the parsed HL7 schema
-// (see the package comment): ResourceList dispatches on resourceType, and
-// complex types must be objects.
+// (see the package comment): ResourceList dispatches on resourceType,
+// complex types must be objects, and integers must be whole and in range.
 
 // dispatchKeyword replaces, in the compiled (in-memory) copy of the schema,
 // the "oneOf" of definitions/ResourceList. The file itself is unchanged.
@@ -138,3 +142,94 @@ func (unknownResourceType) KeywordPath() []string { return []string{dispatchKeyw
 func (unknownResourceType) LocalizedString(*message.Printer) string {
 	return "missing or unknown resourceType"
 }
+
+// integerKeyword marks, in the compiled copy of the schema, the definitions of
+// FHIR's integer primitives; its value is the primitive's name.
+const integerKeyword = "x-carechain-integer"
+
+// integerMin is the least value of each FHIR R4 integer primitive. All three
+// are 32-bit: at most math.MaxInt32 (R4 datatypes).
+var integerMin = map[string]int64{"integer": math.MinInt32, "unsignedInt": 0, "positiveInt": 1}
+
+// limitIntegers adds integerKeyword to definitions integer, unsignedInt and
+// positiveInt, and to the copies of them the schema inlines for choice
+// elements (Observation.valueInteger): every number schema with one of their
+// patterns.
+//
+// The HL7 schema gives them "type": "number" and a pattern, but JSON Schema
+// applies a pattern to strings only: 1.5, 1e3 and 99999999999 passed as a
+// FHIR integer, and 0 as a positiveInt. (JSON Schema's own "minimum" is not
+// used: it converts the value to a big.Rat, which for 1e999999999 is a
+// denial of service in itself.)
+func limitIntegers(doc any) error {
+	root, _ := doc.(map[string]any)
+	defs, _ := root["definitions"].(map[string]any)
+	byPattern := make(map[string]string, len(integerMin))
+	for name := range integerMin {
+		def, _ := defs[name].(map[string]any)
+		pattern, _ := def["pattern"].(string)
+		if def["type"] != "number" || pattern == "" {
+			return fmt.Errorf("fhir: unexpected definitions/%s in schema", name)
+		}
+		byPattern[pattern] = name
+	}
+	var mark func(v any)
+	mark = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if pattern, _ := v["pattern"].(string); v["type"] == "number" && byPattern[pattern] != "" {
+				v[integerKeyword] = byPattern[pattern]
+			}
+			for _, e := range v {
+				mark(e)
+			}
+		case []any:
+			for _, e := range v {
+				mark(e)
+			}
+		}
+	}
+	mark(doc)
+	return nil
+}
+
+// compileInteger compiles integerKeyword (see limitIntegers).
+func compileInteger(_ *jsonschema.CompilerContext, obj map[string]any) (jsonschema.SchemaExt, error) {
+	name, ok := obj[integerKeyword].(string)
+	if !ok {
+		return nil, nil
+	}
+	return integerRange{name: name, min: integerMin[name]}, nil
+}
+
+// integerRange checks a FHIR integer primitive: its literal is a whole
+// number (no fraction or exponent, as the primitive's pattern says) from min
+// to math.MaxInt32.
+type integerRange struct {
+	name string
+	min  int64
+}
+
+func (r integerRange) Validate(ctx *jsonschema.ValidatorContext, v any) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return // not a number: the "type" keyword reports it
+	}
+	i, err := strconv.ParseInt(string(n), 10, 32)
+	if err == nil && i >= r.min {
+		return
+	}
+	msg := fmt.Sprintf("invalid %s value: a whole number from %d to %d", r.name, r.min, math.MaxInt32)
+	if errors.Is(err, strconv.ErrSyntax) {
+		msg = fmt.Sprintf("invalid %s value: a whole number without fraction or exponent", r.name)
+	}
+	ctx.AddError(integerError{msg: msg})
+}
+
+// integerError is the error kind of integerRange. Its message names the
+// primitive and its range, never the value.
+type integerError struct{ msg string }
+
+func (integerError) KeywordPath() []string { return []string{integerKeyword} }
+
+func (e integerError) LocalizedString(*message.Printer) string { return e.msg }
