@@ -113,10 +113,25 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 	fmt.Fprintf(w, "{\"error\":%q,\"error_description\":%q}\n", code, desc)
 }
 
-func (s *server) token(w http.ResponseWriter, r *http.Request) {
+// readForm reads a form body of at most carechain.MaxSmallRequestBytes into
+// r.PostForm. A parameter of names given more than once is refused: which
+// value counts would be up to each reader (a proxy, a log, this server).
+func readForm(w http.ResponseWriter, r *http.Request, names ...string) error {
 	r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
+		return errors.New("form body expected")
+	}
+	for _, name := range names {
+		if len(r.PostForm[name]) > 1 {
+			return fmt.Errorf("%s given more than once", name)
+		}
+	}
+	return nil
+}
+
+func (s *server) token(w http.ResponseWriter, r *http.Request) {
+	if err := readForm(w, r, "grant_type", "client_assertion_type", "client_assertion", "scope"); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_assertion_type") != assertionType {

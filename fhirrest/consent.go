@@ -1,7 +1,6 @@
 package fhirrest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 )
 
@@ -214,7 +214,10 @@ func (s *server) readConsent(w http.ResponseWriter, r *http.Request) (consent.Gr
 		return consent.Grant{}, err
 	}
 	var fc fhirConsent
-	if err := json.Unmarshal(b, &fc); err != nil || fc.ResourceType != "Consent" {
+	if err := fhirjson.Unmarshal(b, &fc); err != nil {
+		return consent.Grant{}, fmt.Errorf("the Consent: %w", err)
+	}
+	if fc.ResourceType != "Consent" {
 		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("body is not a FHIR Consent")}
 	}
 	if fc.Status != "" && fc.Status != "active" {

@@ -156,9 +156,8 @@ func (l *logins) throttled(principal, addr string, now time.Time) (time.Duration
 // login is passphrase login for portal users whose keys this node keeps:
 // the passphrase must open the principal's key in the node's keystore.
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "form body expected")
+	if err := readForm(w, r, "principal", "passphrase"); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")

@@ -234,7 +234,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	pg, err := pageOf(q)
 	if err != nil {
-		s.fail(w, http.StatusBadRequest, "value", err)
+		s.failErr(w, err)
 		return
 	}
 	recs, err := s.find(r, c, typ, patient, q)
@@ -268,23 +268,41 @@ func patientParam(q url.Values, c caller, typ string) (string, bool) {
 // page is one page of search results: _count results from _offset.
 type page struct{ count, offset int }
 
+// Paging bounds. _offset is bounded too, so that offset+count cannot
+// overflow (_offset=9223372036854775807 crashed the handler): no patient has
+// a million resources of one type.
+const (
+	defaultCount = 50
+	maxCount     = 1000
+	maxOffset    = 1_000_000
+)
+
+// pageOf reads _count and _offset: each at most once, a decimal integer in
+// its range; anything else is a 400 naming the parameter and its range.
 func pageOf(q url.Values) (page, error) {
-	pg := page{count: 50}
-	if v := q.Get("_count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1000 {
-			return pg, errors.New("_count must be 0..1000")
-		}
-		pg.count = n
+	count, err := pageParam(q, "_count", defaultCount, maxCount)
+	if err != nil {
+		return page{}, err
 	}
-	if v := q.Get("_offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return pg, errors.New("_offset must be a non-negative integer")
-		}
-		pg.offset = n
+	offset, err := pageParam(q, "_offset", 0, maxOffset)
+	if err != nil {
+		return page{}, err
 	}
-	return pg, nil
+	return page{count: count, offset: offset}, nil
+}
+
+// pageParam is the value of q's parameter name, def if it is absent.
+func pageParam(q url.Values, name string, def, most int) (int, error) {
+	vs, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(vs[0])
+	if len(vs) != 1 || err != nil || n < 0 || n > most {
+		return 0, &requestError{kind: carechain.KindMalformed, code: "value",
+			err: fmt.Errorf("%s must be given once, as an integer from 0 to %d", name, most)}
+	}
+	return n, nil
 }
 
 // writeSearchPage answers with page pg of recs, linking the next page if any.

@@ -75,7 +75,10 @@ func readRequestBundle(w http.ResponseWriter, r *http.Request) (*requestBundle, 
 		return nil, err
 	}
 	var bundle requestBundle
-	if err := json.Unmarshal(b, &bundle); err != nil || bundle.ResourceType != "Bundle" {
+	if err := fhirjson.Unmarshal(b, &bundle); err != nil {
+		return nil, fmt.Errorf("the Bundle: %w", err)
+	}
+	if bundle.ResourceType != "Bundle" {
 		return nil, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("POST /fhir takes a Bundle of type transaction or batch")}
 	}
 	if bundle.Type != "transaction" && bundle.Type != "batch" {
