@@ -172,3 +172,21 @@ func rolePolicyThroughCLI(t *testing.T, home, addr string) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestMaxConnectionsFlag: start and demo take --max-connections; a value
+// below 1 is refused with the reason before anything is created.
+func TestMaxConnectionsFlag(t *testing.T) {
+	for _, command := range []string{"start", "demo"} {
+		home := filepath.Join(t.TempDir(), command)
+		out, err := run(t, nil, command, "--home", home, "--max-connections", "0")
+		if err == nil || !strings.Contains(out, "--max-connections 0: want at least 1") {
+			t.Errorf("%s --max-connections 0: err=%v\n%s", command, err, out)
+		}
+		if _, err := os.Stat(home); !os.IsNotExist(err) {
+			t.Errorf("%s --max-connections 0 created %s", command, home)
+		}
+		if help := mustRun(t, nil, command, "--help"); !strings.Contains(help, "--max-connections int") {
+			t.Errorf("%s --help does not document --max-connections:\n%s", command, help)
+		}
+	}
+}

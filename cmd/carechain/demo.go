@@ -14,6 +14,7 @@ import (
 	"github.com/carechain/carechain/demo"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 )
 
@@ -22,6 +23,7 @@ func (c *cli) demoCmd() *cobra.Command {
 		home, httpAddr string
 		reset          bool
 		anchorEvery    time.Duration
+		maxConns       int
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -37,6 +39,10 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := c.logger()
 			if err != nil {
+				return err
+			}
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns}
+			if err := opts.check(); err != nil {
 				return err
 			}
 			h := node.Home(home)
@@ -58,7 +64,6 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery}
 			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, addr string) error {
 				if keys == nil {
 					return fmt.Errorf("%s was made by an older carechain, without a node principal for its node: start a new demo with --reset", home)
@@ -103,6 +108,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
 	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
 	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
+	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	return cmd
 }
 

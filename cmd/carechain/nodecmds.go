@@ -204,6 +204,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
 	var maxLag, anchorEvery time.Duration
+	var maxConns int
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
@@ -234,7 +235,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag}
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -248,6 +249,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
 	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
 	cmd.Flags().DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
+	cmd.Flags().IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
@@ -258,6 +260,9 @@ const defaultAnchorEvery = 2 * time.Second
 
 // anchorEveryUsage documents --anchor-every of start and demo.
 const anchorEveryUsage = "how often access events are anchored on the ledger; until then they wait in HOME/audit-journal"
+
+// maxConnectionsUsage documents --max-connections of start and demo.
+const maxConnectionsUsage = "how many HTTP connections are served at once; further ones wait until one closes"
 
 // runOptions configure runNode.
 type runOptions struct {
@@ -272,6 +277,20 @@ type runOptions struct {
 	anchorEvery time.Duration
 	// maxLag is records.Options.MaxLag (0: the default).
 	maxLag time.Duration
+	// maxConnections is nodeapi.ServerOptions.MaxConnections (--max-connections).
+	maxConnections int
+}
+
+// check refuses flag values runNode cannot run with; demo checks before it
+// creates anything.
+func (o runOptions) check() error {
+	if o.anchorEvery <= 0 {
+		return fmt.Errorf("--anchor-every %v: want a positive duration", o.anchorEvery)
+	}
+	if o.maxConnections < 1 {
+		return fmt.Errorf("--max-connections %d: want at least 1", o.maxConnections)
+	}
+	return nil
 }
 
 // runNode starts the node of h, its records service (when keys are
@@ -279,8 +298,8 @@ type runOptions struct {
 // cancelled; then it shuts everything down cleanly, anchoring the last
 // access events first.
 func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
-	if opts.anchorEvery <= 0 {
-		return fmt.Errorf("--anchor-every %v: want a positive duration", opts.anchorEvery)
+	if err := opts.check(); err != nil {
+		return err
 	}
 	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: opts.httpAddr})
 	if err != nil {
@@ -336,7 +355,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 			BaseURL: "http://" + l.Addr().String(), Logger: logger})
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := nodeapi.NewServer(mux, nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	defer func() {
