@@ -134,13 +134,7 @@ func TestReadTimeoutDoesNotCutOffAWaitingHandler(t *testing.T) {
 	if err := <-ctxErr; err != nil {
 		t.Errorf("the waiting handler's context: %v, want still live", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(waiting), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "committed" {
-		t.Errorf("the waiting request: %d %q", resp.StatusCode, b)
-	}
+	wantCommitted(t, waiting)
 }
 
 // TestWriteTimeout: a client that does not read its response is cut off
@@ -174,9 +168,15 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatalf("writing to a client that does not read: %v, want the deadline exceeded", err)
 	}
 	close(release)
-	resp, err := http.ReadResponse(bufio.NewReader(waiting), nil)
+	wantCommitted(t, waiting)
+}
+
+// wantCommitted reads the answer of the waiting request on c: "committed".
+func wantCommitted(t *testing.T, c net.Conn) {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the waiting request: %v", err)
 	}
 	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "committed" {
 		t.Errorf("the waiting request: %d %q", resp.StatusCode, b)
