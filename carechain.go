@@ -88,12 +88,15 @@ const (
 	RolePharmacist        Role = "pharmacist"
 	RoleClaimsOfficer     Role = "claims-officer"
 	RoleResearcher        Role = "researcher"
+	// RoleAuditor fetches proofs of any ledger entry (GET /v1/proofs/…);
+	// each fetch is in the patient's access log. It reads no record.
+	RoleAuditor Role = "auditor"
 )
 
 var roles = []Role{
 	RolePhysician, RoleNurse, RoleSpecialist, RoleRadiologist, RoleHeadOfRadiology,
 	RoleHeadOfDepartment, RoleHospitalAuthority, RoleRegistrationClerk, RoleLabTechnician,
-	RolePharmacist, RoleClaimsOfficer, RoleResearcher,
+	RolePharmacist, RoleClaimsOfficer, RoleResearcher, RoleAuditor,
 }
 
 // Roles lists every valid role.

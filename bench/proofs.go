@@ -29,6 +29,10 @@ type ProofsReport struct {
 	Options         ProofsOptions
 	Blocks          int64
 	ProofsPerSecond float64 // bundle generation by a running node
+	// ServedPerSecond is bundle generation as /v1/proofs serves it to a
+	// signed request: with the access decision and the access event
+	// journaled first (records.Service.MayProve).
+	ServedPerSecond float64
 	VerifyPerSecond float64 // offline verification of a bundle
 	BundleBytes     int
 	VerifyHome      time.Duration // `carechain verify` of the stopped home
@@ -55,6 +59,9 @@ func Proofs(ctx context.Context, opts ProofsOptions) (ProofsReport, error) {
 	}
 	bundles, err := timeProofs(ctx, bn.node, opts, &rep)
 	if err != nil {
+		return rep, err
+	}
+	if err := timeServed(ctx, bn, opts, &rep); err != nil {
 		return rep, err
 	}
 	if err := timeVerify(ctx, bn.node, bundles, &rep); err != nil {
@@ -114,6 +121,11 @@ func writeProofRecords(ctx context.Context, bn *recordsNode, n int) error {
 // proofPoll is how often timeProofs asks whether the last record is provable yet.
 const proofPoll = 10 * time.Millisecond
 
+// proofRecordKey is the log key of the i-th proof of a run: records spread over the log.
+func proofRecordKey(i int, opts ProofsOptions) string {
+	return ledger.RecordLogKey(fmt.Sprintf("b-%d", (i*7919)%opts.Records), 1)
+}
+
 // timeProofs waits until the last record is in a signed checkpoint, then
 // times opts.Proofs inclusion proofs of records spread over the log.
 func timeProofs(ctx context.Context, n *node.Node, opts ProofsOptions, rep *ProofsReport) ([]*proof.Bundle, error) {
@@ -135,7 +147,7 @@ func timeProofs(ctx context.Context, n *node.Node, opts ProofsOptions, rep *Proo
 	bundles := make([]*proof.Bundle, 0, opts.Proofs)
 	begin := time.Now()
 	for i := range opts.Proofs {
-		b, err := n.Prove(ctx, tlog.KindRecord, recordKey((i*7919)%opts.Records))
+		b, err := n.Prove(ctx, tlog.KindRecord, proofRecordKey(i, opts))
 		if err != nil {
 			return nil, err
 		}
@@ -148,6 +160,23 @@ func timeProofs(ctx context.Context, n *node.Node, opts ProofsOptions, rep *Proo
 	}
 	rep.BundleBytes = len(enc)
 	return bundles, nil
+}
+
+// timeServed times the proofs timeProofs made as the patient's signed
+// requests get them: each decided and logged (records.MayProve), then built.
+func timeServed(ctx context.Context, bn *recordsNode, opts ProofsOptions, rep *ProofsReport) error {
+	begin := time.Now()
+	for i := range opts.Proofs {
+		q := records.ProofRequest{Requester: proofPatient, Kind: tlog.KindRecord, Key: proofRecordKey(i, opts)}
+		if err := bn.svc.MayProve(ctx, q); err != nil {
+			return err
+		}
+		if _, err := bn.node.Prove(ctx, q.Kind, q.Key); err != nil {
+			return err
+		}
+	}
+	rep.ServedPerSecond = float64(opts.Proofs) / time.Since(begin).Seconds()
+	return nil
 }
 
 // timeVerify times offline verification of bundles against n's validators.

@@ -80,7 +80,11 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	job := &exportJob{owner: c.principal.ID, created: s.Now(), request: s.abs(r.URL.RequestURI()),
 		files: map[string][]byte{}, counts: map[string]int{}}
-	if err := s.collect(r.Context(), c, job, patients, types); err != nil {
+	exportable, err := s.collect(r.Context(), c, job, patients, types)
+	if err == nil && len(job.files) == 0 {
+		err = nothingReadable(r, c, patients, exportable)
+	}
+	if err != nil {
 		s.failErr(w, err)
 		return
 	}
@@ -94,9 +98,9 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 func exportPatients(r *http.Request, c caller) ([]string, error) {
 	id := r.PathValue("id")
 	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
-		patient, ok := patientOf("Patient/" + id)
-		if !ok {
-			return nil, &requestError{kind: carechain.KindMalformed, code: "value", err: errors.New("bad patient id")}
+		patient, err := patientNamed(c, id)
+		if err != nil {
+			return nil, err
 		}
 		return []string{patient}, nil
 	}
@@ -117,9 +121,8 @@ func exportPatients(r *http.Request, c caller) ([]string, error) {
 }
 
 // collect adds to job the live records of patients, of types if any, that
-// the caller may read. If there were records to export but the caller may
-// read none of them, the export is refused.
-func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients, types []string) error {
+// the caller may read, and returns how many there were to export.
+func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients, types []string) (int, error) {
 	exportable := 0
 	keep := live(types...)
 	for _, patient := range patients {
@@ -131,24 +134,39 @@ func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients
 			return true
 		}))
 		if err != nil {
-			return err
+			return exportable, err
 		}
 		for i := range recs {
 			body, err := withMeta(&recs[i])
 			if err != nil {
-				return err
+				return exportable, err
 			}
 			t := recs[i].ResourceType
 			job.files[t] = append(append(job.files[t], body...), '\n')
 			job.counts[t]++
 		}
 	}
-	if len(job.files) == 0 && exportable > 0 {
-		// Each refusal, with its reason, is in the patient's access log.
-		return &records.DeniedError{Reason: fmt.Sprintf("bulk export for purpose %s: no grant lets %s read any of the %d records",
-			c.purpose, c.principal.ID, exportable)}
+	return exportable, nil
+}
+
+// nothingReadable is the answer to an export that found nothing the caller
+// may read (each refusal, with its reason, is in the patient's access log).
+// A patient's export, unless the caller is the patient, answers as for a
+// patient that does not exist: it tells nothing of their records. A group's
+// (an organization's patients, a public list) is refused if there were
+// records, without saying how many.
+func nothingReadable(r *http.Request, c caller, patients []string, exportable int) error {
+	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
+		if c.principal.ID == patients[0] {
+			return nil
+		}
+		return notFound("Patient")
 	}
-	return nil
+	if exportable == 0 {
+		return nil
+	}
+	return &records.DeniedError{Reason: fmt.Sprintf("bulk export for purpose %s: no grant lets %s read any record of Group/%s",
+		c.purpose, c.principal.ID, r.PathValue("id"))}
 }
 
 func (s *server) exportStatus(w http.ResponseWriter, r *http.Request, c caller) {

@@ -77,9 +77,10 @@ func TestFHIRInteractions(t *testing.T) {
 	if e.svc.Pending() != before+1 {
 		t.Fatalf("the refused request left no access event (%d -> %d)", before, e.svc.Pending())
 	}
-	// Another hospital's physician has no consent: 403 with the reason.
+	// Another hospital's physician has no consent: to them the record is
+	// absent (the reason is in the patient's access log).
 	other := e.token("hosp-b/dr-b")
-	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 404, "not found")
 	if r := e.do("GET", "/fhir/Observation?patient=Patient/p", other, nil); r.status != 200 || r.body["total"] != 0.0 {
 		t.Fatalf("search without consent: %d %s", r.status, r.rawBody)
 	}
@@ -173,9 +174,7 @@ func TestBundlesEverythingAndConditionalCreate(t *testing.T) {
 	if r := e.do("GET", "/fhir/Patient/p/$everything", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
 		t.Fatalf("$everything: %d %s", r.status, r.rawBody)
 	}
-	if r := e.do("GET", "/fhir/Patient/p/$everything", e.token("hosp-b/dr-b"), nil); r.status != 200 || r.body["total"] != 0.0 {
-		t.Fatalf("$everything without consent: %d %s", r.status, r.rawBody)
-	}
+	e.do("GET", "/fhir/Patient/p/$everything", e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found") // nothing readable
 
 	// Conditional create: the second POST finds the first.
 	hr := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/p"},"valueQuantity":{"value":61,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`
@@ -208,7 +207,7 @@ func TestViews(t *testing.T) {
 	if r := e.do("GET", "/fhir/Provenance?target=Observation/"+id, tok, nil); r.status != 200 || !strings.Contains(string(r.rawBody), "Practitioner/hosp-a.dr-a") {
 		t.Fatalf("provenance: %d %s", r.status, r.rawBody)
 	}
-	e.do("GET", "/fhir/Provenance?target=Observation/"+id, e.token("hosp-b/dr-b"), nil).outcome(t, 403, "no grant")
+	e.do("GET", "/fhir/Provenance?target=Observation/"+id, e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found")
 	// The patient sees their access log as AuditEvents; others may not.
 	ptok := e.patientToken()
 	e.do("GET", "/fhir/AuditEvent?patient=Patient/p", tok, nil).outcome(t, 403, "only the patient")
@@ -336,7 +335,7 @@ func TestBulkExport(t *testing.T) {
 	// Another caller cannot see the job; one without consent cannot export.
 	other := e.token("hosp-b/dr-b")
 	e.do("GET", strings.TrimPrefix(status, e.srv.URL), other, nil).outcome(t, 404, "no such export")
-	e.do("GET", "/fhir/Patient/p/$export", other, nil, "Prefer", "respond-async", "X-Purpose-Of-Use", "research").outcome(t, 403, "no grant")
+	e.do("GET", "/fhir/Patient/p/$export", other, nil, "Prefer", "respond-async", "X-Purpose-Of-Use", "research").outcome(t, 404, "not found")
 }
 
 func TestTypeHistoryAndConflictStatuses(t *testing.T) {
@@ -413,7 +412,7 @@ func TestConsentThroughFHIR(t *testing.T) {
 	id := e.createGlucose(tok, 88)
 	ptok := e.patientToken()
 	other := e.token("hosp-b/dr-b")
-	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "no grant")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 404, "not found")
 	body := `{"resourceType":"Consent","status":"active","patient":{"reference":"Patient/p"},
 	  "provision":{"actor":[{"reference":{"reference":"Practitioner/hosp-b.dr-b"}}],
 	    "action":[{"coding":[{"code":"access"}]}],"purpose":[{"code":"treatment"}],
@@ -433,7 +432,7 @@ func TestConsentThroughFHIR(t *testing.T) {
 	if r := e.do("DELETE", "/fhir/Consent/"+cid, ptok, nil); r.status != 204 {
 		t.Fatalf("revoke: %d %s", r.status, r.rawBody)
 	}
-	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 403, "revoked")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 404, "not found") // revoked: absent to them again
 	if r := e.do("GET", "/fhir/Consent", ptok, nil); !strings.Contains(string(r.rawBody), `"inactive"`) {
 		t.Fatalf("revoked consent: %s", r.rawBody)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/records"
 )
 
@@ -43,7 +43,7 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if !s.supported(w, typ) {
 		return
 	}
-	if _, ok := s.head(w, c, typ, id, version); !ok {
+	if _, ok := s.visible(w, r, c, typ, id, version, consent.ActionRead); !ok {
 		return
 	}
 	rec, err := s.Records.Read(r.Context(), c.principal.ID, id, version, c.purpose)
@@ -54,12 +54,16 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	s.writeRecord(w, http.StatusOK, typ, rec)
 }
 
-// head finds record id of typ (having version, if non-zero) or answers 404.
-func (s *server) head(w http.ResponseWriter, c caller, typ, id string, version uint64) (*carechain.RecordHead, bool) {
-	head, err := c.view.Record(id)
+// visible finds record id of typ (having version, if non-zero) if the
+// caller may see it (records.Service.Visible: it may read the record), or
+// answers 404. That check comes before anything else about the record, so a
+// caller who may not read it gets what an absent one gets: its refusal is
+// logged as an attempt of action.
+func (s *server) visible(w http.ResponseWriter, r *http.Request, c caller, typ, id string, version uint64, action consent.Action) (*carechain.RecordHead, bool) {
+	head, err := s.Records.Visible(r.Context(), c.principal.ID, id, c.purpose, action)
 	switch {
-	case errors.Is(err, ledger.ErrNotFound), err == nil && (head.ResourceType != typ || version > head.Latest):
-		s.failErr(w, notFound(typ, id))
+	case errors.Is(err, records.ErrNotVisible), err == nil && (head.ResourceType != typ || version > head.Latest):
+		s.failErr(w, notFound(typ))
 		return nil, false
 	case err != nil:
 		s.failErr(w, err)
@@ -68,15 +72,16 @@ func (s *server) head(w http.ResponseWriter, c caller, typ, id string, version u
 	return head, true
 }
 
-// notFound is the error for a resource that is not there (or not of typ).
-func notFound(typ, id string) error {
-	return carechain.E(carechain.KindNotFound, fmt.Errorf("%s/%s not found", typ, id))
+// notFound is the error for a resource that is not there, not of typ, or
+// not the caller's to see: one answer, which does not echo the id.
+func notFound(typ string) error {
+	return carechain.E(carechain.KindNotFound, fmt.Errorf("%s not found (absent, or not readable by this caller)", typ))
 }
 
 // writeRecord answers with rec, of typ; a deletion is 410 Gone.
 func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec *records.Record) {
 	if rec.ResourceType != typ {
-		s.failErr(w, notFound(typ, rec.RecordID))
+		s.failErr(w, notFound(typ))
 		return
 	}
 	if rec.Deleted {
@@ -116,7 +121,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	if _, ok := s.head(w, c, typ, id, 0); !ok {
+	if _, ok := s.visible(w, r, c, typ, id, 0, consent.ActionRead); !ok {
 		return
 	}
 	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)

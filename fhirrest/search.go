@@ -338,7 +338,8 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 }
 
 // everything serves GET /fhir/Patient/{id}/$everything: every resource of the
-// patient the caller may read.
+// patient the caller may read; 404 if there is none (unless the caller is
+// the patient), as for a patient that does not exist.
 func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 	patient, err := patientNamed(c, r.PathValue("id"))
 	if err != nil {
@@ -346,6 +347,9 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, live()))
+	if err == nil && len(recs) == 0 && c.principal.ID != patient {
+		err = notFound("Patient") // nothing of theirs the caller may read: as if there were no such patient
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -363,12 +367,12 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 func patientNamed(c caller, id string) (string, error) {
 	patient, ok := patientOf("Patient/" + id)
 	if !ok {
-		return "", notFound("Patient", id)
+		return "", notFound("Patient")
 	}
 	p, err := c.view.Principal(patient)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound), err == nil && p.Kind != carechain.KindPatient:
-		return "", notFound("Patient", id)
+		return "", notFound("Patient")
 	case err != nil:
 		return "", err
 	}

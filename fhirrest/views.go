@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -58,7 +59,7 @@ func organization(o carechain.Organization) map[string]any {
 func (s *server) viewRead(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
 	res, err := s.viewResource(c, typ, id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		err = notFound(typ, id)
+		err = notFound(typ)
 	}
 	if err != nil {
 		s.failErr(w, err)
@@ -389,7 +390,13 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 	if !ok {
 		return nil, &records.DeniedError{Reason: "search needs target=<Type>/<id>"}
 	}
-	// Only someone who may read the record sees who wrote it.
+	// Only someone who may read the record sees who wrote it; anyone else
+	// gets what an absent record gets.
+	if _, err := s.Records.Visible(r.Context(), c.principal.ID, id, c.purpose, consent.ActionRead); errors.Is(err, records.ErrNotVisible) {
+		return nil, notFound(typ)
+	} else if err != nil {
+		return nil, err
+	}
 	if _, err := s.Records.Read(r.Context(), c.principal.ID, id, 0, c.purpose); err != nil {
 		return nil, err
 	}
@@ -400,7 +407,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 	var out []any
 	for _, v := range vs {
 		if v.ResourceType != typ {
-			return nil, notFound(typ, id) // the record is of another type
+			return nil, notFound(typ) // the record is of another type
 		}
 		agents := []map[string]any{{
 			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -88,7 +89,7 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	it, status, err := updateOf(w, r, c, typ, id)
+	it, status, err := s.updateOf(w, r, c, typ, id)
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -98,7 +99,7 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 
 // updateOf checks an update of record id of typ and returns the version it
 // writes, with the status to answer: 201 when it creates the record.
-func updateOf(w http.ResponseWriter, r *http.Request, c caller, typ, id string) (records.PutItem, int, error) {
+func (s *server) updateOf(w http.ResponseWriter, r *http.Request, c caller, typ, id string) (records.PutItem, int, error) {
 	res, err := readResource(w, r, typ)
 	if err != nil {
 		return records.PutItem{}, 0, err
@@ -112,18 +113,41 @@ func updateOf(w http.ResponseWriter, r *http.Request, c caller, typ, id string) 
 		return records.PutItem{}, 0, err
 	}
 	status := http.StatusOK
-	head, err := c.view.Record(id)
+	exists, err := s.mayUpdate(r, c, typ, id)
 	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		status = http.StatusCreated // update as create (an If-Match then fails in the write)
 	case err != nil:
 		return records.PutItem{}, 0, err
-	case head.ResourceType != typ:
-		return records.PutItem{}, 0, carechain.E(carechain.KindConflict, fmt.Errorf("%s is a %s", id, head.ResourceType))
+	case !exists && ifMatch != 0:
+		return records.PutItem{}, 0, notFound(typ) // a version of nothing: as if it were not the caller's
+	case !exists:
+		status = http.StatusCreated // update as create
 	}
 	it, err := recordVersion(res, id, categoryFor(c.view, id, r.Header.Get(categoryHeader)))
 	it.IfMatch = ifMatch
 	return it, status, err
+}
+
+// mayUpdate reports whether record id exists, and refuses an update of one
+// the caller may not see as if it were absent (notFound), before anything
+// else about it is told (its type, its version, a rule it is under). An id
+// that is taken cannot be created, so such a write is refused rather than
+// written as a new record.
+func (s *server) mayUpdate(r *http.Request, c caller, typ, id string) (bool, error) {
+	if _, err := c.view.Record(id); errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	head, err := s.Records.Visible(r.Context(), c.principal.ID, id, c.purpose, consent.ActionWrite)
+	switch {
+	case errors.Is(err, records.ErrNotVisible):
+		return true, notFound(typ)
+	case err != nil:
+		return true, err
+	case head.ResourceType != typ:
+		return true, carechain.E(carechain.KindConflict, fmt.Errorf("%s is a %s", id, head.ResourceType))
+	}
+	return true, nil
 }
 
 // ifMatchOf is the version an If-Match header names (0 for none).
@@ -167,7 +191,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	head, ok := s.head(w, c, typ, id, 0)
+	head, ok := s.visible(w, r, c, typ, id, 0, consent.ActionWrite)
 	if !ok {
 		return
 	}

@@ -162,3 +162,22 @@ func TestAmendProposalRejectsStaleBase(t *testing.T) {
 		t.Fatalf("direct edit: %v %s", code, log)
 	}
 }
+
+// TestPatientOfStateKey: the keys of consent and access-log entries name
+// their patient, which decides who may fetch their proofs; other keys name
+// none.
+func TestPatientOfStateKey(t *testing.T) {
+	for key, want := range map[string]string{
+		grantKey("patient/p", "g-1"):              "patient/p",
+		grantKey("patient/p", "g-1") + "/revoked": "patient/p",
+		delegateKey("patient/p", "patient/q"):     "patient/p",
+		emergencyKey("patient/p"):                 "patient/p",
+		auditKey("patient/p", 7, "node-1-2"):      "patient/p",
+		principalKey("hosp/dr-a"):                 "",
+		versionKey("rec-1", 1):                    "",
+	} {
+		if got := patientOfStateKey(key); got != want {
+			t.Errorf("patientOfStateKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

@@ -321,6 +321,48 @@ func (v *View) LogEntry(kind, key string) (uint64, *tlog.Leaf, []byte, error) {
 	return index, leaf, content, nil
 }
 
+// EntrySubject is whom a log entry concerns, for deciding who may see it.
+type EntrySubject struct {
+	// Patient is the patient a record version, consent or access event
+	// entry concerns; "" for identity (and amendment) entries.
+	Patient string
+	// Version is the record version a record entry commits to.
+	Version *carechain.RecordVersion
+}
+
+// LogEntrySubject returns whom the log entry (kind, key) concerns; an
+// absent entry is ErrNotFound.
+func (v *View) LogEntrySubject(kind, key string) (EntrySubject, error) {
+	_, leaf, content, err := v.LogEntry(kind, key)
+	if err != nil {
+		return EntrySubject{}, err
+	}
+	switch kind {
+	case tlog.KindRecord:
+		var rv carechain.RecordVersion
+		if err := tx.Unmarshal(content, &rv); err != nil {
+			return EntrySubject{}, fmt.Errorf("record entry %s: %w", key, err)
+		}
+		return EntrySubject{Patient: rv.Patient, Version: &rv}, nil
+	case tlog.KindConsent, tlog.KindAudit:
+		return EntrySubject{Patient: patientOfStateKey(leaf.StateKey)}, nil
+	}
+	return EntrySubject{}, nil
+}
+
+// patientOfStateKey is the patient in a state key that starts with one:
+// "<prefix>/patient/<pseudonym>[/…]" (grantKey, delegateKey, emergencyKey,
+// auditKey). A patient ID holds exactly one "/" (ValidatePrincipalID).
+func patientOfStateKey(key string) string {
+	_, rest, _ := strings.Cut(key, "/")
+	scope, rest, _ := strings.Cut(rest, "/")
+	local, _, _ := strings.Cut(rest, "/")
+	if scope+"/" != carechain.PatientPrefix || local == "" {
+		return ""
+	}
+	return scope + "/" + local
+}
+
 // InclusionProof proves log entry index in the log of size.
 func (v *View) InclusionProof(index, size uint64) ([][]byte, error) {
 	return theLog.InclusionProof(v, index, size)

@@ -49,7 +49,8 @@ type Options struct {
 	SubmitTimeout time.Duration
 	// Records, if set, serves encrypted records and access logs (/v1/records, /v1/audit).
 	Records *records.Service
-	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint).
+	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint);
+	// proofs of entries (/v1/proofs/{kind}/…) need Records too, which decides who may see them.
 	Proofs Prover
 	// NodeID is this node's CometBFT node ID, given in /v1/status: signed
 	// requests must name it (HeaderNode). Empty refuses every signed request.
@@ -90,9 +91,11 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
 	if opts.Proofs != nil {
 		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
-		mux.HandleFunc("GET /v1/proofs/{kind}/{key...}", s.proveEntry)
 		mux.HandleFunc("GET /v1/validators", s.validators)
 		mux.HandleFunc("GET /v1/checkpoint", s.checkpoint)
+	}
+	if opts.Proofs != nil && opts.Records != nil { // Records decides who may see an entry
+		mux.HandleFunc("GET /v1/proofs/{kind}/{key...}", s.proveEntry)
 	}
 	if opts.Records != nil {
 		mux.HandleFunc("GET /v1/records", s.listRecords)

@@ -46,6 +46,25 @@ func testGenesis() *ledger.Genesis {
 // startServer runs a real single-validator node and serves it over httptest.
 func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 	t.Helper()
+	n := startNode(t, testGenesis())
+	srv := httptest.NewServer(nodeapi.NewHandler(n, nodeapi.Options{Metrics: n.Metrics(), NodeID: nodeIDOf(t, n)}))
+	t.Cleanup(srv.Close)
+	return n, srv
+}
+
+// nodeIDOf is n's CometBFT node ID, which signed requests name.
+func nodeIDOf(t *testing.T, n *node.Node) string {
+	t.Helper()
+	id, err := n.Home().NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// startNode runs a real single-validator node of genesis g.
+func startNode(t *testing.T, g *ledger.Genesis) *node.Node {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0") // a free p2p port
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +73,7 @@ func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 	h := node.Home(t.TempDir())
 	c := node.DefaultConfig(testChain, "solo")
 	c.TimeoutCommit, c.HTTPAddr, c.P2PAddr = node.Duration(10*time.Millisecond), "127.0.0.1:0", l.Addr().String()
-	if err := node.Init(h, node.InitOptions{Config: c, Genesis: testGenesis()}); err != nil {
+	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -67,13 +86,7 @@ func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	nodeID, err := h.NodeID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(nodeapi.NewHandler(n, nodeapi.Options{Metrics: n.Metrics(), NodeID: nodeID}))
-	t.Cleanup(srv.Close)
-	return n, srv
+	return n
 }
 
 func registerTx(t *testing.T, key ed25519.PrivateKey, chain, signer string, nonce uint64, id string, seed byte) []byte {

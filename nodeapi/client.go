@@ -82,6 +82,19 @@ func (c *Client) askNodeID(ctx context.Context) (string, error) {
 	return st.NodeID, nil
 }
 
+// sign signs req for the client's node if the client signs (As).
+func (c *Client) sign(ctx context.Context, req *http.Request) error {
+	if c.Key == nil {
+		return nil
+	}
+	node, err := c.nodeID(ctx)
+	if err != nil {
+		return err
+	}
+	SignRequest(req, c.Signer, c.Key, node, time.Now())
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
 	if err != nil {
@@ -90,12 +103,8 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/cbor")
 	}
-	if c.Key != nil {
-		node, err := c.nodeID(ctx)
-		if err != nil {
-			return 0, err
-		}
-		SignRequest(req, c.Signer, c.Key, node, time.Now())
+	if err := c.sign(ctx, req); err != nil {
+		return 0, err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -174,10 +183,15 @@ func (c *Client) AuditLog(ctx context.Context, patient string) ([]records.Event,
 	return r, err
 }
 
-// Raw GETs path and returns the body (proof files, validator sets, notes).
+// Raw GETs path and returns the body (proof files, validator sets, notes),
+// signed if the client signs (As): proofs of entries go only to those who
+// may see them.
 func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.sign(ctx, req); err != nil {
 		return nil, err
 	}
 	resp, err := c.HTTP.Do(req)

@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/proof"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tlog"
 )
 
@@ -27,31 +30,56 @@ var proofKinds = map[string]string{
 	"record": tlog.KindRecord, "consent": tlog.KindConsent, "access": tlog.KindAudit, "identity": tlog.KindIdentity,
 }
 
+// errNoEntry is the one answer for a log entry that is absent and for one
+// the requester may not see (records.MayProve), so it tells them nothing.
+var errNoEntry = errors.New("no such log entry, or not yours to see: proofs of records, consents and access events " +
+	"go to the patient, to those who may read the record, and to auditors, in signed requests")
+
+// proveEntry serves the proof of one log entry to those records.MayProve
+// allows. An unsigned request is anonymous: it gets what an absent entry
+// gets, except for identity entries, which are public.
 func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 	kind, ok := proofKinds[r.PathValue("kind")]
 	if !ok {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("kind must be record, consent, access or identity"))
 		return
 	}
-	key := r.PathValue("key")
-	if kind == tlog.KindRecord {
-		v := r.URL.Query().Get("version")
-		version, err := strconv.ParseUint(v, 10, 64)
-		if v == "" {
-			head, herr := s.chain.App().Latest().Record(key)
-			if herr != nil {
-				s.queryFail(w, herr)
-				return
-			}
-			version, err = head.Latest, nil
-		}
-		if err != nil || version == 0 {
+	var version uint64
+	if v := r.URL.Query().Get("version"); v != "" && kind == tlog.KindRecord {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
 			s.fail(w, http.StatusBadRequest, errors.New("version must be a positive integer"))
 			return
 		}
-		key = ledger.RecordLogKey(key, version)
+		version = n
 	}
-	b, err := s.opts.Proofs.Prove(r.Context(), kind, key)
+	q := records.ProofRequest{Source: r.RemoteAddr, Kind: kind, Key: r.PathValue("key"), Purpose: consent.Purpose(r.URL.Query().Get("purpose"))}
+	if q.Purpose == "" {
+		q.Purpose = consent.PurposeTreatment
+	}
+	if r.Header.Get(HeaderPrincipal) != "" || r.Header.Get(HeaderSignature) != "" {
+		p, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		q.Requester = p.ID
+	}
+	if kind == tlog.KindRecord {
+		if version == 0 {
+			head, err := s.chain.App().Latest().Record(q.Key)
+			if err != nil {
+				s.proofFail(w, err)
+				return
+			}
+			version = head.Latest
+		}
+		q.Key = ledger.RecordLogKey(q.Key, version)
+	}
+	if err := s.opts.Records.MayProve(r.Context(), q); err != nil {
+		s.proofFail(w, err)
+		return
+	}
+	b, err := s.opts.Proofs.Prove(r.Context(), kind, q.Key)
 	if err != nil {
 		s.proofFail(w, err)
 		return
@@ -110,8 +138,8 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) proofFail(w http.ResponseWriter, err error) {
-	if errors.Is(err, ledger.ErrNotFound) {
-		s.fail(w, http.StatusNotFound, err)
+	if carechain.KindOf(err) == carechain.KindNotFound {
+		s.fail(w, http.StatusNotFound, errNoEntry)
 		return
 	}
 	s.fail(w, http.StatusServiceUnavailable, err) // mostly: not yet under a signed checkpoint

@@ -283,16 +283,17 @@ describe('carechain FHIR R4 API through fhir-kit-client', { skip: missing.length
     }
   });
 
-  it('refuses a principal without consent with 403 OperationOutcome', STEP, async () => {
+  it('answers a principal without consent 404, as for an absent resource', STEP, async () => {
     assert.ok(hr, 'needs the Observation created above');
     const tok = await token(env.CARECHAIN_OTHER_ID, env.CARECHAIN_OTHER_SEED);
     const other = clientWith(tok.access_token);
     await assert.rejects(other.read({ resourceType: 'Observation', id: hr.id }), (err) => {
-      assert.equal(err.response?.status, 403, describeError(err));
+      assert.equal(err.response?.status, 404, describeError(err));
       const oo = err.response.data;
       assert.equal(oo.resourceType, 'OperationOutcome');
       assert.equal(oo.issue[0].severity, 'error');
-      assert.equal(oo.issue[0].code, 'forbidden');
+      assert.equal(oo.issue[0].code, 'not-found');
+      assert.ok(!JSON.stringify(oo).includes(hr.id), 'the refusal echoes the id');
       assert.ok(oo.issue[0].diagnostics, 'no diagnostics');
       assert.ok(!JSON.stringify(oo).includes('"valueQuantity"'), 'the refusal leaks the resource');
       return true;

@@ -104,6 +104,7 @@ func (c *cli) benchProofsCmd() *cobra.Command {
 			}
 			fmt.Fprintf(c.out, "home: %d records in %d blocks\n", opts.Records, rep.Blocks)
 			fmt.Fprintf(c.out, "proof generation (running node):  %8.0f bundles/s (%d-byte bundle)\n", rep.ProofsPerSecond, rep.BundleBytes)
+			fmt.Fprintf(c.out, "served to a signed request:       %8.0f bundles/s (access decided and journaled first)\n", rep.ServedPerSecond)
 			fmt.Fprintf(c.out, "offline verification:             %8.0f bundles/s\n", rep.VerifyPerSecond)
 			fmt.Fprintf(c.out, "carechain verify of the home:     %v (%.0f blocks/s, %.0f records/s)\n", rep.VerifyHome.Round(1e6),
 				float64(rep.Blocks)/rep.VerifyHome.Seconds(), float64(opts.Records)/rep.VerifyHome.Seconds())

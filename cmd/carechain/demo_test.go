@@ -52,6 +52,7 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	if status2.Height < status.Height {
 		t.Fatalf("second run at height %d, first reached %d: chain started over", status2.Height, status.Height)
 	}
+	checkProofCommands(t, home, addr) // registers an auditor: after the principals are compared
 	p2.interrupt(t)
 	if out := p2.out.String(); !strings.Contains(out, "Reusing the demo consortium") || !strings.Contains(out, "0 identities registered now") {
 		t.Fatalf("second run did not reuse the chain:\n%s", out)
@@ -134,6 +135,30 @@ func checkDemoRecords(t *testing.T, demoRun *process, home, addr string) {
 	})
 	if events[0].Decision != "deny" || events[0].Requester != "st-mary/dr-chen" {
 		t.Fatalf("newest event %+v", events[0])
+	}
+}
+
+// checkProofCommands fetches a record's proof as the README says: unsigned
+// it is refused as if absent; signed by the patient, and by an auditor an
+// admin registered with "tx register --role auditor", it verifies offline.
+func checkProofCommands(t *testing.T, home, addr string) {
+	t.Helper()
+	dir := t.TempDir()
+	vals := filepath.Join(dir, "validators.json")
+	mustRun(t, nil, "validators", "--node", addr, "-o", vals)
+	if out, err := run(t, nil, "proof", "record", "demo-01-glucose", "--node", addr); err == nil || !strings.Contains(out, "no such log entry") || !strings.Contains(out, "HTTP 404") {
+		t.Fatalf("unsigned proof of a record: err=%v %s", err, out)
+	}
+	pass := passEnv(demo.Passphrase)
+	mustRun(t, pass, "keys", "new", "st-mary.auditor", "--home", home)
+	pub := strings.TrimSpace(mustRun(t, nil, "keys", "export-public", "st-mary.auditor", "--home", home))
+	mustRun(t, pass, "tx", "register", "--as", "st-mary/admin", "--id", "st-mary/auditor", "--role", "auditor", "--pubkey", pub, "--home", home, "--node", addr)
+	for _, as := range []string{"patient/demo-01", "st-mary/auditor"} {
+		file := filepath.Join(dir, "glucose.proof.json")
+		mustRun(t, pass, "proof", "record", "demo-01-glucose", "--as", as, "--home", home, "--node", addr, "-o", file)
+		if out := mustRun(t, nil, "verify-proof", file, "--validators", vals); !strings.Contains(out, "verified: record demo-01-glucose/") {
+			t.Fatalf("proof fetched as %s: %s", as, out)
+		}
 	}
 }
 

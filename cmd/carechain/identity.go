@@ -213,7 +213,12 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 	f.StringVar(&id, "id", "", "new principal ID: <org>/<name> for staff; patients get a random patient/<pseudonym> if empty")
 	f.StringVar(&kind, "kind", "practitioner", "practitioner, admin, node or patient")
 	f.StringVar(&nodeID, "node-id", "", "a node's CometBFT node ID (kind node only; carechain init prints it)")
-	f.StringArrayVar(&roles, "role", nil, "role (repeat): physician, nurse, specialist, radiologist, head-of-radiology, head-of-department, hospital-authority, registration-clerk, lab-technician, pharmacist, claims-officer, researcher")
+	roleNames := make([]string, 0, len(carechain.Roles()))
+	for _, r := range carechain.Roles() {
+		roleNames = append(roleNames, string(r))
+	}
+	f.StringArrayVar(&roles, "role", nil, "role (repeat): "+strings.Join(roleNames, ", ")+
+		" (an auditor fetches proofs of any ledger entry, each fetch in the patient's access log)")
 	f.StringVar(&name, "name", "", "display name (staff only; patients carry no personal data on the ledger)")
 	f.StringVar(&pubFlag, "pubkey", "", "the new principal's Ed25519 public key, hex or base64 (see keys export-public)")
 	cmd.MarkFlagRequired("pubkey")

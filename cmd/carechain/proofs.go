@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,8 @@ import (
 )
 
 func (c *cli) proofCmd() *cobra.Command {
-	var nodeAddr, out string
+	var out, purpose string
+	sf := &signerFlags{}
 	cmd := &cobra.Command{
 		Use:   "proof",
 		Short: "Fetch a self-contained proof bundle from a node (check it offline with verify-proof)",
@@ -26,14 +28,32 @@ event or an identity change: the Merkle log leaf (metadata and content hash,
 never plaintext), the committed state value, the inclusion proof, and a
 checkpoint (the validator-signed header whose app hash commits to the log,
 its commit signatures and the validator set). "proof consistency" proves that
-the log at one height is a prefix of the log at a later one.`,
+the log at one height is a prefix of the log at a later one.
+
+Proofs of records, consents and access events go only to the patient, to
+those who may read the record (for --purpose), and to auditors: sign the
+request with --as (key from the keystore; passphrase from $` + PassphraseEnv + `
+or a prompt). Anyone else, and an unsigned request, gets "no such log entry".
+Identity proofs and consistency proofs need no signature.`,
 	}
-	cmd.PersistentFlags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", defaultNode, "HTTP address of a running node")
 	cmd.PersistentFlags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
+	cmd.PersistentFlags().StringVar(&sf.as, "as", "", "principal that signs the request (the patient, a reader or an auditor)")
+	cmd.PersistentFlags().StringVar(&sf.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
+	cmd.PersistentFlags().StringVar(&sf.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
+	cmd.PersistentFlags().StringVar(&sf.dir, "keys-dir", "", "keystore directory (overrides --home)")
+	cmd.PersistentFlags().StringVar(&purpose, "purpose", "treatment", "purpose a reader of the record reads it for")
 	fetch := func(cmd *cobra.Command, path string) error {
+		cl := nodeapi.NewClient(sf.nodeAddr)
+		if sf.as != "" {
+			var err error
+			if cl, err = c.signedClient(sf); err != nil {
+				return err
+			}
+		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		defer cancel()
-		b, err := nodeapi.NewClient(nodeAddr).Raw(ctx, path)
+		b, err := cl.Raw(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -43,11 +63,11 @@ the log at one height is a prefix of the log at a later one.`,
 	record := &cobra.Command{
 		Use: "record RECORD-ID", Short: "Prove a record version (default: the latest)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := ""
+			q := url.Values{"purpose": {purpose}}
 			if version > 0 {
-				q = fmt.Sprintf("?version=%d", version)
+				q.Set("version", strconv.FormatUint(version, 10))
 			}
-			return fetch(cmd, "/v1/proofs/record/"+url.PathEscape(args[0])+q)
+			return fetch(cmd, "/v1/proofs/record/"+url.PathEscape(args[0])+"?"+q.Encode())
 		},
 	}
 	record.Flags().Uint64Var(&version, "version", 0, "version (0: latest)")
