@@ -335,19 +335,8 @@ func auditEvent(e records.Event) map[string]any {
 	return ae
 }
 
-// mayReview: proposals are visible to their author, their patient and the
-// holders of the rule's roles.
-func mayReview(c caller, p *ledger.Proposal) bool {
-	if c.principal.ID == p.Author || c.principal.ID == p.Patient {
-		return true
-	}
-	for _, t := range p.Rule.Terms {
-		if t.Role != "" && c.principal.Org == t.Org && c.principal.HasRole(t.Role) {
-			return true
-		}
-	}
-	return false
-}
+// mayReview: proposals are visible to those who review them (Proposal.Reviewable).
+func mayReview(c caller, p *ledger.Proposal) bool { return p.Reviewable(c.principal) }
 
 // task shows a proposal as a FHIR Task.
 func (s *server) task(p *ledger.Proposal) map[string]any {

@@ -61,6 +61,22 @@ type Proposal struct {
 	SealedCloseReason []byte       `cbor:"18,keyasint,omitempty" json:"-"`
 }
 
+// Reviewable reports whether by may see proposal p and its content: its
+// author, its patient, and the holders of the roles its rule names. To
+// everyone else a proposal is as if absent: it names a patient, a record and
+// a category.
+func (p *Proposal) Reviewable(by *carechain.Principal) bool {
+	switch {
+	case by == nil || by.Status != carechain.StatusActive:
+		return false
+	case by.ID == p.Author || by.ID == p.Patient:
+		return true
+	}
+	return slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool {
+		return t.Role != "" && by.Kind == carechain.KindPractitioner && by.Org == t.Org && by.HasRole(t.Role)
+	})
+}
+
 func init() {
 	handle(tx.TypeAmendPolicy, (*App).applyAmendPolicy)
 	handle(tx.TypeAmendPropose, (*App).applyAmendPropose)

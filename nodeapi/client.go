@@ -213,18 +213,19 @@ func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
 	return b, nil
 }
 
-// Proposals lists proposals, or those waiting for principal's signature.
-func (c *Client) Proposals(ctx context.Context, waitingFor string) ([]ledger.Proposal, error) {
+// Proposals lists the proposals the signer may review (the client must sign,
+// As); waiting: only those the signer can approve now.
+func (c *Client) Proposals(ctx context.Context, waiting bool) ([]ledger.Proposal, error) {
 	var ps []ledger.Proposal
 	path := "/v1/proposals"
-	if waitingFor != "" {
-		path += "?" + url.Values{"waiting-for": {waitingFor}}.Encode()
+	if waiting {
+		path += "?waiting=true"
 	}
 	_, err := c.do(ctx, http.MethodGet, path, nil, &ps)
 	return ps, err
 }
 
-// Proposal reads a proposal's metadata.
+// Proposal reads a proposal's metadata, if the signer may review it.
 func (c *Client) Proposal(ctx context.Context, id string) (ledger.Proposal, error) {
 	var p ledger.Proposal
 	_, err := c.do(ctx, http.MethodGet, "/v1/proposals/"+url.PathEscape(id), nil, &p)

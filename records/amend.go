@@ -142,11 +142,15 @@ type Review struct {
 }
 
 // ReadProposal decrypts a proposed version for a signer of it, its author or
-// the patient, so they can review it. It is an access event like any read.
+// the patient (ledger.Proposal.Reviewable), so they can review it. It is an
+// access event like any read; to anyone else the proposal is ErrNotVisible,
+// the answer for one that does not exist.
 func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Review, error) {
 	v := s.latest()
 	p, err := v.Proposal(id)
-	if err != nil {
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, ErrNotVisible
+	} else if err != nil {
 		return nil, err
 	}
 	me, err := v.Principal(requester)
@@ -155,15 +159,9 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	}
 	ev := Event{Requester: requester, RequesterOrg: me.Org, Patient: p.Patient, Action: "review-proposal", RecordID: p.RecordID,
 		Version: p.Put.Version, Category: p.Category, ResourceType: p.ResourceType, Decision: carechain.DecisionAllow, Reason: "reviews proposal " + id}
-	allowed := requester == p.Author || requester == p.Patient || slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool {
-		return t.Role != "" && me.Org == t.Org && me.HasRole(t.Role)
-	})
-	if !allowed {
-		ev.Decision, ev.Reason = carechain.DecisionDeny, "not a reviewer of proposal "+id
-		if err := s.record(v, ev); err != nil {
-			return nil, err
-		}
-		return nil, &DeniedError{Reason: ev.Reason}
+	if !p.Reviewable(me) {
+		s.refused(v, ev, "not a reviewer of proposal "+id)
+		return nil, ErrNotVisible // as if absent: a proposal names a patient, a record and a category
 	}
 	if why := s.logBehind(); why != "" {
 		return nil, fmt.Errorf("%w: %s", ErrLogUnavailable, why)

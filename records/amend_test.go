@@ -72,8 +72,10 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 	var denied *records.DeniedError
 	last, _ := w.nodes[0].App().Height()
 	w.waitHeight(1, last)
-	if _, err := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", id); !errors.As(err, &denied) {
-		t.Fatalf("review by an outsider: %v", err)
+	_, outsider := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", id)
+	_, absent := w.svc[1].ReadProposal(ctx, "hosp-b/dr-b", "am-000000000000")
+	if !errors.Is(outsider, records.ErrNotVisible) || outsider.Error() != absent.Error() {
+		t.Fatalf("review by an outsider: %v; want what a missing proposal gets: %v", outsider, absent)
 	}
 	// Rejections of bad approvals.
 	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/dr-a"], id); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "no open term") {

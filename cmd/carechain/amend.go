@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,46 +29,42 @@ them, review it, and approve or reject. Signing keys come from the keystore
 }
 
 func (c *cli) amendListCmd() *cobra.Command {
-	var nodeAddr string
-	var waiting string
+	var waiting bool
 	list := &cobra.Command{
-		Use: "list", Short: "List proposals (--waiting-for P: those P can sign now)", Args: cobra.NoArgs,
+		Use: "list", Short: "List the proposals you (--as) may review (--waiting: those you can sign now)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			ps, err := nodeapi.NewClient(nodeAddr).Proposals(ctx, waiting)
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tRECORD\tVERSION\tSTATUS\tAPPROVALS\tAUTHOR")
-			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%d→%d\t%s\t%d/%d\t%s\n", p.ID, p.RecordID, p.BaseVersion, p.BaseVersion+1, p.Status, len(p.Approvals), p.Rule.Needed(), p.Author)
-			}
-			return w.Flush()
+			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
+				ps, err := cl.Proposals(ctx, waiting)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tRECORD\tVERSION\tSTATUS\tAPPROVALS\tAUTHOR")
+				for _, p := range ps {
+					fmt.Fprintf(w, "%s\t%s\t%d→%d\t%s\t%d/%d\t%s\n", p.ID, p.RecordID, p.BaseVersion, p.BaseVersion+1, p.Status, len(p.Approvals), p.Rule.Needed(), p.Author)
+				}
+				return w.Flush()
+			})
 		},
 	}
-	list.Flags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
-	list.Flags().StringVar(&waiting, "waiting-for", "", "only proposals this principal can approve now")
+	(&signerFlags{}).register(list) // read by withSigned: proposals are shown only to their reviewers
+	list.Flags().BoolVar(&waiting, "waiting", false, "only proposals you can approve now")
 	return list
 }
 
 func (c *cli) amendShowCmd() *cobra.Command {
-	var showNode string
 	var content bool
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show a proposal; --content decrypts it for you as a reviewer (--as)", Args: cobra.ExactArgs(1),
+		Use: "show ID", Short: "Show a proposal you (--as) may review; --content decrypts it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			if !content {
-				p, err := nodeapi.NewClient(showNode).Proposal(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return c.printJSON(p)
-			}
 			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
+				if !content {
+					p, err := cl.Proposal(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					return c.printJSON(p)
+				}
 				pc, err := cl.ProposalContent(ctx, args[0])
 				if err != nil {
 					return err
@@ -78,12 +73,8 @@ func (c *cli) amendShowCmd() *cobra.Command {
 			})
 		},
 	}
-	sf := &signerFlags{}
-	sf.keyFlags.register(show)
-	show.Flags().StringVar(&sf.as, "as", "", "reviewer (with --content)")
-	show.Flags().StringVar(&sf.key, "key", "", "keystore name of the reviewer's key")
-	show.Flags().StringVar(&showNode, "node", defaultNode, "HTTP address of a running node")
-	show.Flags().BoolVar(&content, "content", false, "decrypt the proposed version (signed request)")
+	(&signerFlags{}).register(show)
+	show.Flags().BoolVar(&content, "content", false, "decrypt the proposed version")
 	return show
 }
 
@@ -92,11 +83,15 @@ func (c *cli) amendApproveCmd() *cobra.Command {
 	approve := &cobra.Command{
 		Use: "approve ID", Short: "Approve a proposal (your signature covers its content hash)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.signedClient(&as)
+			if err != nil {
+				return err
+			}
+			p, err := cl.Proposal(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			return c.submit(cmd.Context(), &as, tx.TypeAmendApprove, func(string, uint64) (any, error) {
-				p, err := nodeapi.NewClient(as.nodeAddr).Proposal(cmd.Context(), args[0])
-				if err != nil {
-					return nil, err
-				}
 				return &tx.AmendApprove{ProposalID: p.ID, ContentHash: p.ContentHash}, nil
 			})
 		},

@@ -186,7 +186,7 @@ results with biomed researchers. Try, in another terminal:
 
 A correction of patient/demo-04's chest X-ray waits for four signatures
 (hospital authority, head of radiology, specialist, patient):
-  carechain amend list --node {ADDR}
+  carechain amend list --waiting --as st-mary/ms-reyes --home {HOME} --node {ADDR}
   carechain amend approve <ID> --as st-mary/ms-reyes --home {HOME} --node {ADDR}   # then st-mary/dr-novak, st-mary/dr-ito, patient/demo-04
 
 FHIR R4 API at http://{ADDR}/fhir (metadata: http://{ADDR}/fhir/metadata):

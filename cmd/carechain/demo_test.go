@@ -108,20 +108,38 @@ func checkDemoRecords(t *testing.T, demoRun *process, home, addr string) {
 		t.Fatalf("FHIR search with a CLI token: HTTP %d %+v", resp.StatusCode, bundle)
 	}
 	// The demo's open correction: four signers through the CLI commit it.
-	ps, err := nodeapi.NewClient(addr).Proposals(ctx, "st-mary/ms-reyes")
-	if err != nil || len(ps) != 1 {
-		t.Fatalf("proposals waiting for the hospital authority: %+v %v", ps, err)
+	// Proposals name a patient, a record and a category: only their
+	// reviewers see them.
+	pass := passEnv(demo.Passphrase)
+	amend := func(args ...string) string {
+		return mustRun(t, pass, append(append([]string{"amend"}, args...), "--home", home, "--node", addr)...)
+	}
+	waiting := strings.Fields(amend("list", "--as", "st-mary/ms-reyes", "--waiting"))
+	if len(waiting) < 7 || !strings.HasPrefix(waiting[6], "am-") {
+		t.Fatalf("amend list --waiting for the hospital authority: %q", waiting)
+	}
+	id := waiting[6]
+	if out := amend("list", "--as", "northlab/tech-kim"); strings.Contains(out, id) {
+		t.Fatalf("a lab technician lists the X-ray's proposal: %s", out)
+	}
+	if _, err := nodeapi.NewClient(addr).Proposals(ctx, false); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("unsigned proposal list: %v", err)
+	}
+	for _, which := range []string{id, "am-000000000000"} {
+		out, err := run(t, pass, "amend", "show", which, "--as", "northlab/tech-kim", "--home", home, "--node", addr)
+		if err == nil || !strings.Contains(out, "proposal not found (HTTP 404)") {
+			t.Fatalf("a lab technician shows proposal %s: err=%v %s", which, err, out)
+		}
 	}
 	for i, signer := range []string{"st-mary/ms-reyes", "st-mary/dr-novak", "st-mary/dr-ito", "patient/demo-04"} {
-		out := mustRun(t, passEnv(demo.Passphrase), "amend", "approve", ps[0].ID, "--as", signer, "--home", home, "--node", addr)
-		if !strings.Contains(out, "committed amend.approve") {
+		if out := amend("approve", id, "--as", signer); !strings.Contains(out, "committed amend.approve") {
 			t.Fatalf("approval %d: %s", i, out)
 		}
 	}
-	if p, err := nodeapi.NewClient(addr).Proposal(ctx, ps[0].ID); err != nil || p.Status != "committed" {
-		t.Fatalf("after four approvals: %+v %v", p, err)
+	if out := amend("show", id, "--as", "patient/demo-04"); !strings.Contains(out, `"status": "committed"`) {
+		t.Fatalf("after four approvals: %s", out)
 	}
-	if out := mustRun(t, nil, "amend", "list", "--node", addr); !strings.Contains(out, "committed") || !strings.Contains(out, "4/4") {
+	if out := amend("list", "--as", "st-mary/dr-ito"); !strings.Contains(out, "committed") || !strings.Contains(out, "4/4") {
 		t.Fatalf("amend list: %s", out)
 	}
 	// The access events are anchored in the background.
