@@ -14,6 +14,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -123,7 +124,7 @@ func (s *server) readRecord(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.opts.Records.Read(r.Context(), p.ID, r.PathValue("id"), version, consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
-		s.queryFail(w, err)
+		s.recordFail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, RecordResponse{RecordVersion: rec.RecordVersion, Resource: rec.Resource})
@@ -136,7 +137,7 @@ func (s *server) recordHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := s.opts.Records.History(r.Context(), p.ID, r.PathValue("id"), consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
-		s.queryFail(w, err)
+		s.recordFail(w, err)
 		return
 	}
 	out := make([]RecordResponse, len(recs))
@@ -144,6 +145,20 @@ func (s *server) recordHistory(w http.ResponseWriter, r *http.Request) {
 		out[i] = RecordResponse{RecordVersion: rec.RecordVersion, Resource: rec.Resource}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// errRecordNotFound is the one answer for a record that does not exist and
+// one the caller may not read: a refusal tells the caller nothing of the
+// record. Its reason goes to the patient's access log.
+var errRecordNotFound = carechain.NewError(carechain.KindNotFound, "record not found (absent, or not readable by this caller; a refusal's reason is in the patient's access log)")
+
+// recordFail answers a failed record read.
+func (s *server) recordFail(w http.ResponseWriter, err error) {
+	var denied *records.DeniedError
+	if errors.As(err, &denied) || carechain.KindOf(err) == carechain.KindNotFound {
+		err = errRecordNotFound
+	}
+	s.queryFail(w, err)
 }
 
 func (s *server) listRecords(w http.ResponseWriter, r *http.Request) {

@@ -180,7 +180,7 @@ results with biomed researchers. Try, in another terminal:
   carechain identity list --node {ADDR}
   carechain record list  --home {HOME} --node {ADDR} --as patient/demo-01 --patient patient/demo-01
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose treatment   # allowed by consent
-  carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose billing     # denied by its CEL condition
+  carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose billing     # denied by its CEL condition (404, reason in the log)
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
