@@ -344,7 +344,8 @@ func (v *View) LogEntrySubject(kind, key string) (EntrySubject, error) {
 			return EntrySubject{}, fmt.Errorf("record entry %s: %w", key, err)
 		}
 		return EntrySubject{Patient: rv.Patient, Version: &rv}, nil
-	case tlog.KindConsent, tlog.KindAudit:
+	case tlog.KindConsent, tlog.KindAudit, tlog.KindIdentity:
+		// A patient's identity entries concern the patient; staff's concern no patient.
 		return EntrySubject{Patient: patientOfStateKey(leaf.StateKey)}, nil
 	}
 	return EntrySubject{}, nil

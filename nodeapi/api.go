@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -243,7 +244,22 @@ func (s *server) organizations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nonNil(orgs))
 }
 
+// Patients' identities (pseudonym, registering organization, keys) are
+// served only to signed requests of staff, admins and nodes, and to the
+// patient: to an anonymous caller or another patient, a patient is absent.
+// Staff, admins and nodes are public: they sign the ledger's history.
+
+// mayListPatients reports whether caller (nil: anonymous) sees patient
+// principals.
+func mayListPatients(caller *carechain.Principal) bool {
+	return caller != nil && caller.Kind != carechain.KindPatient
+}
+
 func (s *server) principals(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.optionalCaller(w, r)
+	if !ok {
+		return
+	}
 	v, ok := s.view(w, r)
 	if !ok {
 		return
@@ -252,6 +268,11 @@ func (s *server) principals(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.queryFail(w, err)
 		return
+	}
+	if !mayListPatients(caller) {
+		ps = slices.DeleteFunc(ps, func(p carechain.Principal) bool {
+			return p.Kind == carechain.KindPatient && (caller == nil || p.ID != caller.ID)
+		})
 	}
 	writeJSON(w, http.StatusOK, nonNil(ps))
 }
@@ -264,12 +285,20 @@ type PrincipalResponse struct {
 }
 
 func (s *server) principal(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.optionalCaller(w, r)
+	if !ok {
+		return
+	}
 	v, ok := s.view(w, r)
 	if !ok {
 		return
 	}
 	id := r.PathValue("id")
 	p, err := v.Principal(id)
+	if err == nil && p.Kind == carechain.KindPatient && !mayListPatients(caller) && (caller == nil || caller.ID != id) {
+		// the answer View.Principal gives for one that does not exist
+		err = fmt.Errorf("principal %q at height %d: %w", id, v.Height(), ledger.ErrNotFound)
+	}
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -280,6 +309,15 @@ func (s *server) principal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, PrincipalResponse{Principal: p, Height: v.Height(), NextNonce: next})
+}
+
+// optionalCaller is the principal who signed r, or nil if r is unsigned;
+// a request with a bad signature is answered 401 (false).
+func (s *server) optionalCaller(w http.ResponseWriter, r *http.Request) (*carechain.Principal, bool) {
+	if r.Header.Get(HeaderPrincipal) == "" && r.Header.Get(HeaderSignature) == "" {
+		return nil, true
+	}
+	return s.authenticate(w, r)
 }
 
 // view opens the state a request reads: at ?height, or the last committed.

@@ -166,8 +166,33 @@ func TestAPI(t *testing.T) {
 	}
 	regAt := res.Height
 
+	// Patients are shown to signed requests of staff, admins and nodes, and
+	// to the patient; to anyone else they are absent.
+	staff, alice := cl.As("hosp-a/admin", seedKey(1)), cl.As("patient/alice", seedKey(10))
+	t.Run("patients are not public", func(t *testing.T) {
+		_, hidden := cl.Principal(ctx, "patient/alice", 0)
+		_, absent := cl.Principal(ctx, "patient/nobody", 0)
+		if hidden == nil || absent == nil || strings.ReplaceAll(hidden.Error(), "alice", "nobody") != absent.Error() {
+			t.Fatalf("anonymous lookup of a patient: %v; want what a missing one gets: %v", hidden, absent)
+		}
+		if p, err := alice.Principal(ctx, "patient/alice", 0); err != nil || p.Principal.ID != "patient/alice" {
+			t.Fatalf("the patient's own lookup: %+v %v", p, err)
+		}
+		for who, c := range map[string]*nodeapi.Client{"anonymous": cl, "another patient": cl.As("patient/alice", seedKey(10))} {
+			ps, err := c.Principals(ctx, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				if p.Kind == carechain.KindPatient && (who == "anonymous" || p.ID != "patient/alice") {
+					t.Errorf("%s lists patient %s", who, p.ID)
+				}
+			}
+		}
+	})
+
 	t.Run("registered principal and tx", func(t *testing.T) {
-		p, err := cl.Principal(ctx, "patient/alice", 0)
+		p, err := staff.Principal(ctx, "patient/alice", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +216,6 @@ func TestAPI(t *testing.T) {
 			want  int
 		}{
 			{strconv.FormatInt(regAt-1, 10), http.StatusNotFound},
-			{strconv.FormatInt(regAt, 10), http.StatusOK},
 			{"abc", http.StatusBadRequest},
 			{"0", http.StatusBadRequest},
 			{"-1", http.StatusBadRequest},
@@ -203,9 +227,12 @@ func TestAPI(t *testing.T) {
 			if msg, _ := body["error"].(string); c.want != http.StatusOK && msg == "" {
 				t.Errorf("height %s: no error message: %v", c.query, body)
 			}
-			if c.want == http.StatusOK && body["height"] != float64(regAt) {
-				t.Errorf("height %s: answered as of %v", c.query, body["height"])
-			}
+		}
+		if p, err := staff.Principal(ctx, "patient/alice", regAt); err != nil || p.Height != regAt {
+			t.Errorf("height %d: %+v %v", regAt, p, err)
+		}
+		if _, err := staff.Principal(ctx, "patient/alice", regAt-1); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("height %d: %v, want 404", regAt-1, err)
 		}
 	})
 
@@ -288,7 +315,7 @@ func TestAPI(t *testing.T) {
 			{"", []string{"hosp-a/admin", "lab-b/admin", "patient/alice"}},
 		}
 		for _, c := range cases {
-			ps, err := cl.Principals(ctx, c.org, 0)
+			ps, err := staff.Principals(ctx, c.org, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

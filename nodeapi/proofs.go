@@ -57,12 +57,12 @@ func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 	if q.Purpose == "" {
 		q.Purpose = consent.PurposeTreatment
 	}
-	if r.Header.Get(HeaderPrincipal) != "" || r.Header.Get(HeaderSignature) != "" {
-		p, ok := s.authenticate(w, r)
-		if !ok {
-			return
-		}
-		q.Requester = p.ID
+	caller, ok := s.optionalCaller(w, r)
+	if !ok {
+		return
+	}
+	if caller != nil {
+		q.Requester = caller.ID
 	}
 	if kind == tlog.KindRecord {
 		if version == 0 {

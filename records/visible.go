@@ -80,11 +80,12 @@ type ProofRequest struct {
 }
 
 // MayProve decides whether the requester may have the proof of a log entry:
-//   - an entry that concerns no patient (an identity change): anyone, as
-//     the principals themselves are public (/v1/principals);
+//   - an entry that concerns no patient (a change of a staff, admin or
+//     node identity): anyone, as those principals are public (/v1/principals);
 //   - a record version: the patient, whoever may read the version for the
 //     purpose (the rule Read applies), and an auditor;
-//   - a consent or an access event: the patient and an auditor.
+//   - a consent, an access event or a patient's identity change: the
+//     patient and an auditor.
 //
 // An auditor is an active practitioner with carechain.RoleAuditor, of any
 // organization. Every decision on an entry that concerns a patient is in
@@ -139,7 +140,7 @@ func (s *Service) proofReason(v *ledger.View, q ProofRequest, subj ledger.EntryS
 	case p.Kind == carechain.KindPractitioner && p.HasRole(carechain.RoleAuditor):
 		return "auditor", nil
 	case subj.Version == nil:
-		return "", &DeniedError{Reason: "only the patient and auditors have proofs of consent and access-log entries"}
+		return "", &DeniedError{Reason: "only the patient and auditors have proofs of consent, identity and access-log entries"}
 	}
 	d, _, err := s.allowed(v, q.Requester, subj.Version, q.Purpose)
 	if err != nil {

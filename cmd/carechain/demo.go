@@ -167,7 +167,7 @@ func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
   Health:         http://{ADDR}/healthz
   Status:         http://{ADDR}/v1/status
   Organizations:  http://{ADDR}/v1/organizations
-  Identities:     http://{ADDR}/v1/principals        (add ?org=st-mary or ?height=N)
+  Identities:     http://{ADDR}/v1/principals        (staff; add ?org=st-mary or ?height=N; patients: identity list --as)
   One identity:   http://{ADDR}/v1/principals/st-mary/dr-chen
   Metrics:        http://{ADDR}/metrics
 

@@ -23,20 +23,36 @@ import (
 const defaultNode = "127.0.0.1:8080"
 
 func (c *cli) identityCmd() *cobra.Command {
-	var nodeAddr string
 	var height int64
+	sf := &signerFlags{}
 	cmd := &cobra.Command{
 		Use:   "identity",
 		Short: "Query identities (principals and organizations) at the latest or a given height",
+		Long: `identity reads principals and organizations. Staff, admins and nodes are
+public; patients (pseudonyms) are shown only to signed requests of staff,
+admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).`,
 	}
-	cmd.PersistentFlags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	sf.keyFlags.registerPersistent(cmd)
+	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().StringVar(&sf.as, "as", "", "sign the requests as this principal (to see patients)")
+	cmd.PersistentFlags().StringVar(&sf.key, "key", "", "keystore name of the --as key")
 	cmd.PersistentFlags().Int64Var(&height, "height", 0, "block height to read at (0: latest)")
+	client := func() (*nodeapi.Client, error) {
+		if sf.as == "" {
+			return nodeapi.NewClient(sf.nodeAddr), nil
+		}
+		return c.signedClient(sf)
+	}
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one principal as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := nodeapi.NewClient(nodeAddr).Principal(cmd.Context(), args[0], height)
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			p, err := cl.Principal(cmd.Context(), args[0], height)
 			if err != nil {
 				return err
 			}
@@ -51,7 +67,11 @@ func (c *cli) identityCmd() *cobra.Command {
 		Short: "List principals",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ps, err := nodeapi.NewClient(nodeAddr).Principals(cmd.Context(), org, height)
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			ps, err := cl.Principals(cmd.Context(), org, height)
 			if err != nil {
 				return err
 			}
@@ -73,7 +93,7 @@ func (c *cli) identityCmd() *cobra.Command {
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			os, err := nodeapi.NewClient(nodeAddr).Organizations(cmd.Context(), height)
+			os, err := nodeapi.NewClient(sf.nodeAddr).Organizations(cmd.Context(), height)
 			if err != nil {
 				return err
 			}
@@ -130,6 +150,9 @@ func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func
 		return err
 	}
 	cl := nodeapi.NewClient(s.nodeAddr)
+	if strings.HasPrefix(s.as, carechain.PatientPrefix) {
+		cl = cl.As(s.as, key) // a patient's identity is shown only to signed requests (the patient's own)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
@@ -17,9 +18,14 @@ type keyFlags struct {
 	home, dir string
 }
 
-func (k *keyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
-	cmd.Flags().StringVar(&k.dir, "keys-dir", "", "keystore directory (overrides --home)")
+func (k *keyFlags) register(cmd *cobra.Command) { k.bind(cmd.Flags()) }
+
+// registerPersistent registers the flags on cmd and its subcommands.
+func (k *keyFlags) registerPersistent(cmd *cobra.Command) { k.bind(cmd.PersistentFlags()) }
+
+func (k *keyFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&k.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
+	fs.StringVar(&k.dir, "keys-dir", "", "keystore directory (overrides --home)")
 }
 
 func (k *keyFlags) open() (*keystore.Store, error) {
