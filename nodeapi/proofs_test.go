@@ -37,6 +37,7 @@ type proofWorld struct {
 	keys     map[string]ed25519.PrivateKey
 	grant    string
 	dxHeight int64 // where hosp-b/dr-x was registered
+	pHeight  int64 // where patient/p was registered
 }
 
 func newProofWorld(t *testing.T) *proofWorld {
@@ -78,8 +79,11 @@ func newProofWorld(t *testing.T) *proofWorld {
 		if err != nil || !out.Accepted() {
 			t.Fatalf("register %s: %+v %v", reg.ID, out, err)
 		}
-		if reg.ID == "hosp-b/dr-x" {
+		switch reg.ID {
+		case "hosp-b/dr-x":
 			w.dxHeight = out.Height
+		case "patient/p":
+			w.pHeight = out.Height
 		}
 	}
 	svc, err := records.New(w.n, kr, records.Options{Node: "api"})
@@ -183,6 +187,10 @@ func TestProofsGoOnlyToThoseWhoMaySeeTheEntry(t *testing.T) {
 		{grant, "patient/p", true},
 		{grant, "hosp-b/audit", true},
 		{fmt.Sprintf("/v1/proofs/identity/hosp-b/dr-x@%d", w.dxHeight), "", true},
+		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "", false}, // patients are not public
+		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "hosp-b/dr-x", false},
+		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "patient/p", true},
+		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "hosp-b/audit", true},
 	}
 	for _, c := range cases {
 		pending := w.svc.Pending()
