@@ -133,8 +133,9 @@ func TestCrashKeepsCommittedTxs(t *testing.T) {
 
 	p2 := startProcess(t, nil, "start", "--home", home)
 	waitHealthy(t, p2, addr, time.Minute)
+	staff := cl.As("hosp/admin", admin) // patients are shown to signed staff requests only
 	for id, h := range committed {
-		got, err := cl.Principal(ctx, id, 0)
+		got, err := staff.Principal(ctx, id, 0)
 		if err != nil {
 			t.Fatalf("%s, committed at %d before the crash, is missing: %v", id, h, err)
 		}

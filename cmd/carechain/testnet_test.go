@@ -95,10 +95,21 @@ func TestTestnetFourValidatorsAgree(t *testing.T) {
 			}
 		}
 	}
+	ks, err := keystore.Open(node.Home(filepath.Join(dir, "node0")).KeysDir(), keystore.DefaultKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := ks.Unlock("org0.admin", []byte(testPassphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, cl := range clients {
-		ps, err := cl.Principals(ctx, "", last)
+		ps, err := cl.As("org0/admin", admin).Principals(ctx, "", last)
 		if err != nil || len(ps) != 4+4+12 { // admins, nodes, patients
 			t.Fatalf("node%d: %d principals at %d (%v), want 20", i, len(ps), last, err)
+		}
+		if ps, err := cl.Principals(ctx, "", last); err != nil || len(ps) != 4+4 {
+			t.Fatalf("node%d: %d principals at %d for an anonymous caller (%v), want 8: patients are not public", i, len(ps), last, err)
 		}
 	}
 }
