@@ -85,7 +85,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	// The data files must be as the last clean stop left them; from here on
 	// they change, so the manifest goes.
 	if err := h.checkManifest(); err != nil {
-		return nil, err
+		return nil, damaged(h, err)
 	}
 	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -101,7 +101,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		app = opts.App(n)
 	} else {
 		if err := n.openLedger(); err != nil {
-			return nil, err
+			return nil, damaged(h, err)
 		}
 		defer func() {
 			if err != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 
@@ -9,6 +10,8 @@ import (
 	sm "github.com/cometbft/cometbft/state"
 	cmtstore "github.com/cometbft/cometbft/store"
 	"github.com/cometbft/cometbft/types"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
@@ -26,6 +29,7 @@ type VerifyReport struct {
 // committed state, and then the ledger state itself (ledger.VerifyState). The
 // first failure is returned, naming the height, key or file.
 func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
+	defer func() { err = damaged(h, err) }()
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -39,7 +43,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	// CometBFT's stores panic on some corrupt input; report it as a failure.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("CometBFT data in %s is corrupted: %v", h.DataDir(), r)
+			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT data in %s is corrupted: %v", h.DataDir(), r)}
 		}
 	}()
 	cs, err := openCometStores(h)
@@ -79,18 +83,18 @@ type cometStores struct {
 	state    sm.Store
 }
 
-// openCometStores opens the block and state databases of h and reads every
-// entry once, so that every block's checksum is checked, even of data the
-// later checks do not otherwise touch.
+// openCometStores opens the block and state databases of h read-only and
+// reads every entry once, so that every block's checksum is checked, even of
+// data the later checks do not otherwise touch.
 func openCometStores(h Home) (_ *cometStores, err error) {
-	bdb, err := dbm.NewDB("blockstore", dbm.GoLevelDBBackend, h.DataDir())
+	bdb, err := openReadOnlyDB(h, "blockstore")
 	if err != nil {
-		return nil, fmt.Errorf("blockstore.db: %w", err)
+		return nil, err
 	}
-	sdb, err := dbm.NewDB("state", dbm.GoLevelDBBackend, h.DataDir())
+	sdb, err := openReadOnlyDB(h, "state")
 	if err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("state.db: %w", err)
+		return nil, err
 	}
 	cs := &cometStores{bdb: bdb, sdb: sdb}
 	defer func() {
@@ -100,13 +104,52 @@ func openCometStores(h Home) (_ *cometStores, err error) {
 	}()
 	for name, db := range map[string]dbm.DB{"blockstore.db": bdb, "state.db": sdb} {
 		if err := scanAll(db); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, cometDamage(h, fmt.Errorf("%s: %w", name, err), err)
 		}
 	}
 	cs.blocks = cmtstore.NewBlockStore(bdb)
 	cs.state = sm.NewStore(sdb, sm.StoreOptions{})
 	return cs, nil
 }
+
+// openReadOnlyDB opens CometBFT's database name (name.db in h's data
+// directory) so that nothing under it is written: goleveldb in read-only
+// mode writes no LOG, journal or MANIFEST.
+func openReadOnlyDB(h Home, name string) (dbm.DB, error) {
+	db, err := dbm.NewGoLevelDBWithOpts(name, h.DataDir(), &opt.Options{ReadOnly: true, ErrorIfMissing: true})
+	if err != nil {
+		return nil, cometDamage(h, fmt.Errorf("%s.db: %w", name, err), err)
+	}
+	return readOnlyDB{db}, nil
+}
+
+// cometDamage returns err as a *DamagedError if goleveldb reported cause as
+// corrupted data, and err unchanged otherwise.
+func cometDamage(h Home, err, cause error) error {
+	if lerrors.IsCorrupted(cause) {
+		return &DamagedError{Home: h, Err: err}
+	}
+	return err
+}
+
+// readOnlyDB is a database that refuses writes. CometBFT's stores write
+// their key layout version when opened (cmtstore.NewBlockStore,
+// sm.NewStore) and panic if that fails; a write of the value a key already
+// holds changes nothing, so it is let through as a no-op.
+type readOnlyDB struct{ dbm.DB }
+
+var errReadOnly = errors.New("read-only: verify writes nothing")
+
+func (d readOnlyDB) Set(key, value []byte) error {
+	if old, err := d.Get(key); err != nil || !bytes.Equal(old, value) {
+		return errReadOnly
+	}
+	return nil
+}
+
+func (d readOnlyDB) SetSync(key, value []byte) error { return d.Set(key, value) }
+func (readOnlyDB) Delete([]byte) error               { return errReadOnly }
+func (readOnlyDB) DeleteSync([]byte) error           { return errReadOnly }
 
 // Close closes both databases.
 func (cs *cometStores) Close() {
@@ -195,7 +238,7 @@ func (cs *cometStores) verifyBlock(chainID string, height int64, prev *types.Blo
 // verifyLedgerState checks that the ledger state of h is at the chain's top
 // and that its app hashes are the ones the headers carry.
 func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.VerifyReport, error) {
-	st, err := store.Open(h.StateDir(), nil)
+	st, err := store.OpenReadOnly(h.StateDir(), nil)
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
@@ -215,7 +258,7 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return vc.appHashes[height]
 	}, progress)
 	if err != nil {
-		return rep, fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)
+		return rep, fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))
 	}
 	return rep, nil
 }
