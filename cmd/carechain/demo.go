@@ -104,7 +104,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&home, "home", defaultHome("demo"), "demo home directory")
+	pathVar(f, &home, "home", defaultHome("demo"), "demo home directory")
 	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
 	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
 	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)

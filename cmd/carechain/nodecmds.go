@@ -102,11 +102,11 @@ of its organization runs to register it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&home, "home", defaultHome("node"), "node home directory")
+	pathVar(f, &home, "home", defaultHome("node"), "node home directory")
 	f.StringVar(&chainID, "chain-id", "carechain", "chain ID of a new consortium")
 	f.StringVar(&moniker, "moniker", "node0", "this node's name among the validators")
 	f.StringArrayVar(&orgs, "org", nil, `founding organization "id:type:Display Name" (types: hospital, lab, pharmacy, insurer, research); repeat`)
-	f.StringVar(&genesisFile, "genesis", "", "genesis.json of the consortium to join")
+	pathVar(f, &genesisFile, "genesis", "", "genesis.json of the consortium to join")
 	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
 	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")
 	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
@@ -245,7 +245,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			})
 		},
 	}
-	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
 	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
 	cmd.Flags().DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
@@ -519,7 +519,7 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&validators, "validators", 4, "number of validators")
-	f.StringVar(&dir, "dir", "./testnet", "directory for the node homes")
+	pathVar(f, &dir, "dir", "./testnet", "directory for the node homes")
 	f.StringVar(&chainID, "chain-id", "carechain-testnet", "chain ID")
 	f.IntVar(&basePort, "base-port", 26656, "first port; 0 lets the OS choose free ports")
 	return cmd
