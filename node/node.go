@@ -103,9 +103,10 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		if err := n.openLedger(); err != nil {
 			return nil, damaged(h, err)
 		}
+		st := n.store // n is nil once an error is returned
 		defer func() {
 			if err != nil {
-				n.store.Close()
+				st.Close()
 			}
 		}()
 		app = n.app

@@ -213,3 +213,18 @@ func TestRelativeHome(t *testing.T) {
 	waitHealthy(t, d, demoAddr, time.Minute)
 	d.interrupt(t)
 }
+
+// TestStartFailureIsAnError: a start that fails after the ledger's state is
+// open (here CometBFT cannot read the genesis) exits with the reason, not a
+// nil-pointer panic of its cleanup.
+func TestStartFailureIsAnError(t *testing.T) {
+	home, _ := stoppedHome(t)
+	if err := os.Remove(filepath.Join(home, "config", "genesis.json")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, nil, "start", "--home", home)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || strings.Contains(out, "panic") || !strings.Contains(out, "genesis.json") {
+		t.Fatalf("start without a genesis: %v, want exit status 1 naming genesis.json\n%s", err, out)
+	}
+}
