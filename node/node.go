@@ -46,6 +46,8 @@ type Node struct {
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
 
+	progress progressWatch // how long transactions wait without a block (progress.go)
+
 	// Peers (peers.go): the IDs the configuration names, and the commits
 	// watchPeers checks the connected peers after.
 	configPeers  map[string]bool
@@ -233,6 +235,7 @@ func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error
 	case err != nil:
 		return out, fmt.Errorf("broadcast: %w", err)
 	}
+	n.progress.sawPending(time.Now())
 	return out, nil
 }
 
@@ -327,6 +330,7 @@ func (n *Node) TxRejected(stage ledger.Stage, code ledger.Code) { n.metrics.TxRe
 // BlockCommitted implements ledger.Events: it wakes the submitters of the block's txs.
 func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.metrics.BlockCommitted(b)
+	n.progress.committed()
 	n.peerCommitted()
 	n.mu.Lock()
 	defer n.mu.Unlock()
