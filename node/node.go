@@ -122,11 +122,9 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	cfg := h.cometConfig(c)
 	// The mempool connection is unsynchronized so that CheckTx (signature
 	// checks) runs on all cores; the app guards its mempool state itself.
-	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
-		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
-		cometLogger{logger.With("component", "cometbft"), &n.stopping})
+	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{logger.With("component", "cometbft"), &n.stopping})
 	if err != nil {
-		return nil, fmt.Errorf("create cometbft node: %w", err)
+		return nil, err
 	}
 	if err := n.cmt.Start(); err != nil {
 		return nil, fmt.Errorf("start cometbft node: %w", err)
@@ -137,6 +135,25 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		go n.watchPeers(n.stopWatch)
 	}
 	logger.Info("node started", "home", string(h), "chain_id", c.ChainID, "p2p", c.P2PAddr)
+	return n, nil
+}
+
+// newCometNode creates the CometBFT node of h. CometBFT panics, rather than
+// returning an error, on some damaged or inconsistent stores (a block store
+// behind its state store); that is reported as a *DamagedError.
+func newCometNode(ctx context.Context, h Home, cfg *cmtcfg.Config, pv *privval.FilePV, nodeKey *p2p.NodeKey,
+	app abci.Application, logger cometLogger,
+) (_ *nm.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT's databases in %s (blockstore.db, state.db, evidence.db) are damaged or inconsistent: %v", h.DataDir(), r)}
+		}
+	}()
+	n, err := nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
+		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation), logger)
+	if err != nil {
+		return nil, fmt.Errorf("create cometbft node: %w", err)
+	}
 	return n, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	dbm "github.com/cometbft/cometbft-db"
 	sm "github.com/cometbft/cometbft/state"
@@ -43,7 +44,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	// CometBFT's stores panic on some corrupt input; report it as a failure.
 	defer func() {
 		if r := recover(); r != nil {
-			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT data in %s is corrupted: %v", h.DataDir(), r)}
+			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT's databases in %s (blockstore.db, state.db) are damaged or inconsistent: %v", h.DataDir(), r)}
 		}
 	}()
 	cs, err := openCometStores(h)
@@ -53,7 +54,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	defer cs.Close()
 	chain, err := cs.verifyBlocks(c.ChainID, progress)
 	if err != nil {
-		return rep, err
+		return rep, &DamagedError{Home: h, Err: err}
 	}
 	rep.Blocks = chain.blocks
 	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
@@ -120,7 +121,7 @@ func openReadOnlyDB(h Home, name string) (dbm.DB, error) {
 	if err != nil {
 		return nil, cometDamage(h, fmt.Errorf("%s.db: %w", name, err), err)
 	}
-	return readOnlyDB{db}, nil
+	return &readOnlyDB{DB: db, written: map[string][]byte{}}, nil
 }
 
 // cometDamage returns err as a *DamagedError if goleveldb reported cause as
@@ -132,24 +133,43 @@ func cometDamage(h Home, err, cause error) error {
 	return err
 }
 
-// readOnlyDB is a database that refuses writes. CometBFT's stores write
-// their key layout version when opened (cmtstore.NewBlockStore,
-// sm.NewStore) and panic if that fails; a write of the value a key already
-// holds changes nothing, so it is let through as a no-op.
-type readOnlyDB struct{ dbm.DB }
+// readOnlyDB keeps writes in memory and never passes them to disk.
+// CometBFT's stores write their key layout version when opened
+// (cmtstore.NewBlockStore, sm.NewStore) and panic if that fails; verify
+// must change no byte of the home. Nothing else verify does writes.
+type readOnlyDB struct {
+	dbm.DB
+	mu      sync.Mutex
+	written map[string][]byte
+}
 
-var errReadOnly = errors.New("read-only: verify writes nothing")
-
-func (d readOnlyDB) Set(key, value []byte) error {
-	if old, err := d.Get(key); err != nil || !bytes.Equal(old, value) {
-		return errReadOnly
+func (d *readOnlyDB) Get(key []byte) ([]byte, error) {
+	d.mu.Lock()
+	v, ok := d.written[string(key)]
+	d.mu.Unlock()
+	if ok {
+		return v, nil
 	}
+	return d.DB.Get(key)
+}
+
+func (d *readOnlyDB) Has(key []byte) (bool, error) {
+	v, err := d.Get(key)
+	return v != nil, err
+}
+
+func (d *readOnlyDB) Set(key, value []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.written[string(key)] = bytes.Clone(value)
 	return nil
 }
 
-func (d readOnlyDB) SetSync(key, value []byte) error { return d.Set(key, value) }
-func (readOnlyDB) Delete([]byte) error               { return errReadOnly }
-func (readOnlyDB) DeleteSync([]byte) error           { return errReadOnly }
+func (d *readOnlyDB) SetSync(key, value []byte) error { return d.Set(key, value) }
+func (*readOnlyDB) Delete([]byte) error               { return errReadOnly }
+func (*readOnlyDB) DeleteSync([]byte) error           { return errReadOnly }
+
+var errReadOnly = errors.New("verify deletes nothing")
 
 // Close closes both databases.
 func (cs *cometStores) Close() {
@@ -248,7 +268,7 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return ledger.VerifyReport{}, err
 	}
 	if last.Height != vc.top {
-		return ledger.VerifyReport{}, fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)
+		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)}
 	}
 	rep, err := ledger.VerifyState(st, func(height int64) []byte {
 		// Headers below the base were pruned; their hashes are unknown.
@@ -258,7 +278,7 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return vc.appHashes[height]
 	}, progress)
 	if err != nil {
-		return rep, fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))
+		return rep, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))}
 	}
 	return rep, nil
 }

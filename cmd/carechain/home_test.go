@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 
 // stoppedHome makes a node home with `carechain init`, runs `carechain start`
 // on it until /healthz answers and stops it with Ctrl-C, as an operator
-// would before `carechain verify`. It returns the home and its HTTP address.
+// would before `carechain verify`, once it has committed a block. It returns the home and its HTTP address.
 func stoppedHome(t *testing.T) (home, addr string) {
 	t.Helper()
 	if testing.Short() {
@@ -27,6 +28,13 @@ func stoppedHome(t *testing.T) (home, addr string) {
 		"--p2p-addr", freeAddr(t), "--http-addr", addr)
 	p := startProcess(t, nil, "start", "--home", home)
 	waitHealthy(t, p, addr, time.Minute)
+	p.waitFor(t, time.Minute, "the first block", func() error {
+		var st struct{ Height int64 }
+		if code := getJSON(t, "http://"+addr+"/v1/status", &st); code != http.StatusOK || st.Height < 1 {
+			return fmt.Errorf("HTTP %d, height %d", code, st.Height)
+		}
+		return nil
+	})
 	p.interrupt(t)
 	return home, addr
 }
@@ -92,28 +100,27 @@ func TestVerifyIsReadOnly(t *testing.T) {
 	p.interrupt(t)
 }
 
-// TestDamagedStateStoreIsNamed damages the ledger's Pebble store of a
-// stopped node, with and without the manifest of its clean stop (without,
-// as after a crash, Pebble's own checks must find it). verify and start
-// must each exit with status 1 and a message that names the file and says
-// what to do, never a Go panic.
-func TestDamagedStateStoreIsNamed(t *testing.T) {
+// TestDamagedStoreIsNamed damages the ledger's Pebble store of a stopped
+// node, with and without the manifest of its clean stop (without, as after
+// a crash, Pebble's own checks must find it), and CometBFT's block store.
+// verify and start must each exit with status 1 and a message that names
+// the file and says what to do, never a Go panic.
+func TestDamagedStoreIsNamed(t *testing.T) {
 	template, _ := stoppedHome(t)
-	stateFile := func(h string, match func(string) bool) string {
-		entries, err := os.ReadDir(filepath.Join(h, "data", "state"))
+	dataFile := func(h, dir string, match func(string) bool) string {
+		entries, err := os.ReadDir(filepath.Join(h, "data", dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
 			if match(e.Name()) {
-				return filepath.Join(h, "data", "state", e.Name())
+				return filepath.Join(h, "data", dir, e.Name())
 			}
 		}
-		t.Fatalf("no such file in %s/data/state", h)
+		t.Fatalf("no such file in %s/data/%s", h, dir)
 		return ""
 	}
-	flipTable := func(h string) string {
-		f := stateFile(h, func(n string) bool { return strings.HasSuffix(n, ".sst") })
+	flip := func(f string) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -122,10 +129,22 @@ func TestDamagedStateStoreIsNamed(t *testing.T) {
 		if err := os.WriteFile(f, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	flipTable := func(h string) string {
+		f := dataFile(h, "state", func(n string) bool { return strings.HasSuffix(n, ".sst") })
+		flip(f)
 		return filepath.Base(f)
 	}
+	// A small block store holds its blocks in its journal only; without
+	// it, the block store is behind the state store.
+	removeBlockJournal := func(h string) string {
+		if err := os.Remove(dataFile(h, "blockstore.db", func(n string) bool { return strings.HasSuffix(n, ".log") })); err != nil {
+			t.Fatal(err)
+		}
+		return "blockstore.db"
+	}
 	removeManifest := func(h string) string {
-		f := stateFile(h, func(n string) bool { return strings.HasPrefix(n, "MANIFEST-") })
+		f := dataFile(h, "state", func(n string) bool { return strings.HasPrefix(n, "MANIFEST-") })
 		if err := os.Remove(f); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +159,7 @@ func TestDamagedStateStoreIsNamed(t *testing.T) {
 		{"flipped byte in a table after a crash", flipTable, true},
 		{"MANIFEST removed", removeManifest, false},
 		{"MANIFEST removed after a crash", removeManifest, true},
+		{"block store journal removed after a crash", removeBlockJournal, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := filepath.Join(t.TempDir(), "node")
