@@ -43,13 +43,16 @@ func (s *server) check(w http.ResponseWriter, why func(h Health, waiting time.Du
 	writeJSON(w, code, h)
 }
 
+// reasonSyncing is why a node catching up is neither live nor ready.
+const reasonSyncing = "catching up with its peers (block sync)"
+
 // notLive says why the node is not live, or "": it is catching up, or
 // transactions have waited longer than the stall timeout without a block
 // (the consortium has lost its quorum, or this node its peers).
 func (s *server) notLive(h Health, waiting time.Duration) string {
 	switch {
 	case h.Syncing:
-		return "catching up with its peers (block sync)"
+		return reasonSyncing
 	case h.PendingTxs > 0 && waiting > s.opts.StallTimeout:
 		return fmt.Sprintf("transactions have waited %v without a new block (%d in the mempool; limit %v): the chain is not committing",
 			waiting.Round(time.Second), h.PendingTxs, s.opts.StallTimeout)
@@ -65,7 +68,7 @@ func (s *server) notLive(h Health, waiting time.Duration) string {
 func (s *server) notReady(h Health, _ time.Duration) string {
 	switch {
 	case h.Syncing:
-		return "catching up with its peers (block sync)"
+		return reasonSyncing
 	case h.Height < 1:
 		return "the ledger has no committed block yet"
 	case s.opts.Records != nil:
