@@ -85,7 +85,9 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		c.HTTPAddr = opts.HTTPAddr
 	}
 	// The data files must be as the last clean stop left them; from here on
-	// they change, so the manifest goes.
+	// they change, so the manifest goes. Without one (after a crash) the
+	// ledger's tables are checked instead (openLedger).
+	cleanStop := h.hasManifest()
 	if err := h.checkManifest(); err != nil {
 		return nil, damaged(h, err)
 	}
@@ -102,7 +104,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if opts.App != nil {
 		app = opts.App(n)
 	} else {
-		if err := n.openLedger(); err != nil {
+		if err := n.openLedger(!cleanStop); err != nil {
 			return nil, damaged(h, err)
 		}
 		st := n.store // n is nil once an error is returned
@@ -158,11 +160,18 @@ func newCometNode(ctx context.Context, h Home, cfg *cmtcfg.Config, pv *privval.F
 }
 
 // openLedger opens the home's state and the ledger app on it, reporting its
-// events to n.
-func (n *Node) openLedger() error {
+// events to n. With check, it first reads the whole state to check every
+// table's checksums.
+func (n *Node) openLedger(check bool) error {
 	st, err := store.Open(n.home.StateDir(), n.log)
 	if err != nil {
 		return err
+	}
+	if check {
+		if err := st.CheckFiles(); err != nil {
+			st.Close()
+			return err
+		}
 	}
 	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer})
 	if err != nil {

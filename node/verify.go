@@ -263,6 +263,9 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return ledger.VerifyReport{}, err
 	}
 	defer st.Close()
+	if err := st.CheckFiles(); err != nil {
+		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)}
+	}
 	last, err := st.LastCommit()
 	if err != nil {
 		return ledger.VerifyReport{}, err

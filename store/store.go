@@ -51,6 +51,7 @@ type Store struct {
 	last      atomic.Pointer[Commit] // cached commit metadata
 	closeOnce sync.Once
 	closeErr  error
+	dir       string
 	readOnly  bool // opened by OpenReadOnly: Close writes nothing
 	// Reads can outlive the node that started them (CometBFT's peer filter
 	// queries the app from goroutines it does not wait for), and Pebble
