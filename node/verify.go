@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 
 	dbm "github.com/cometbft/cometbft-db"
 	sm "github.com/cometbft/cometbft/state"
@@ -118,6 +119,9 @@ func openCometStores(h Home) (_ *cometStores, err error) {
 // mode writes no LOG, journal or MANIFEST.
 func openReadOnlyDB(h Home, name string) (dbm.DB, error) {
 	db, err := dbm.NewGoLevelDBWithOpts(name, h.DataDir(), &opt.Options{ReadOnly: true, ErrorIfMissing: true})
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("%s.db is locked by a running node: stop the node of %s first (verify checks a stopped node)", name, h)
+	}
 	if err != nil {
 		return nil, cometDamage(h, fmt.Errorf("%s.db: %w", name, err), err)
 	}

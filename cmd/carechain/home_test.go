@@ -91,12 +91,17 @@ func verifyTwiceChangesNothing(t *testing.T, home string) {
 }
 
 // TestVerifyIsReadOnly: the README's "stop, verify, start" on a home made
-// by init. (TestDemoStartsReusesAndStopsCleanly does the same on the demo's.)
+// by init (TestDemoStartsReusesAndStopsCleanly does the same on the
+// demo's); verify of a running node's home is refused.
 func TestVerifyIsReadOnly(t *testing.T) {
 	home, addr := stoppedHome(t)
 	verifyTwiceChangesNothing(t, home)
 	p := startProcess(t, nil, "start", "--home", home)
 	waitHealthy(t, p, addr, time.Minute)
+	// A running node's home is refused, with what to do.
+	if out, err := run(t, nil, "verify", "--home", home); err == nil || !strings.Contains(out, "stop the node") {
+		t.Fatalf("verify of a running node's home: %v\n%s", err, out)
+	}
 	p.interrupt(t)
 }
 
