@@ -52,6 +52,13 @@ func (h Home) dataFileHashes() (map[string]string, error) {
 	return out, err
 }
 
+// hasManifest reports whether h's data directory holds the manifest of a
+// clean stop.
+func (h Home) hasManifest() bool {
+	_, err := os.Stat(h.manifestFile())
+	return err == nil
+}
+
 // writeManifest records the data files after a clean stop.
 func (h Home) writeManifest() error {
 	hashes, err := h.dataFileHashes()

@@ -46,6 +46,8 @@ type Node struct {
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
 
+	progress progressWatch // how long transactions wait without a block (progress.go)
+
 	// Peers (peers.go): the IDs the configuration names, and the commits
 	// watchPeers checks the connected peers after.
 	configPeers  map[string]bool
@@ -83,9 +85,11 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		c.HTTPAddr = opts.HTTPAddr
 	}
 	// The data files must be as the last clean stop left them; from here on
-	// they change, so the manifest goes.
+	// they change, so the manifest goes. Without one (after a crash) the
+	// ledger's tables are checked instead (openLedger).
+	cleanStop := h.hasManifest()
 	if err := h.checkManifest(); err != nil {
-		return nil, err
+		return nil, damaged(h, err)
 	}
 	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -100,12 +104,13 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if opts.App != nil {
 		app = opts.App(n)
 	} else {
-		if err := n.openLedger(); err != nil {
-			return nil, err
+		if err := n.openLedger(!cleanStop); err != nil {
+			return nil, damaged(h, err)
 		}
+		st := n.store // n is nil once an error is returned
 		defer func() {
 			if err != nil {
-				n.store.Close()
+				st.Close()
 			}
 		}()
 		app = n.app
@@ -119,11 +124,9 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	cfg := h.cometConfig(c)
 	// The mempool connection is unsynchronized so that CheckTx (signature
 	// checks) runs on all cores; the app guards its mempool state itself.
-	n.cmt, err = nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
-		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
-		cometLogger{logger.With("component", "cometbft"), &n.stopping})
+	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{logger.With("component", "cometbft"), &n.stopping})
 	if err != nil {
-		return nil, fmt.Errorf("create cometbft node: %w", err)
+		return nil, err
 	}
 	if err := n.cmt.Start(); err != nil {
 		return nil, fmt.Errorf("start cometbft node: %w", err)
@@ -137,12 +140,38 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	return n, nil
 }
 
+// newCometNode creates the CometBFT node of h. CometBFT panics, rather than
+// returning an error, on some damaged or inconsistent stores (a block store
+// behind its state store); that is reported as a *DamagedError.
+func newCometNode(ctx context.Context, h Home, cfg *cmtcfg.Config, pv *privval.FilePV, nodeKey *p2p.NodeKey,
+	app abci.Application, logger cometLogger,
+) (_ *nm.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT's databases in %s (blockstore.db, state.db, evidence.db) are damaged or inconsistent: %v", h.DataDir(), r)}
+		}
+	}()
+	n, err := nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
+		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation), logger)
+	if err != nil {
+		return nil, fmt.Errorf("create cometbft node: %w", err)
+	}
+	return n, nil
+}
+
 // openLedger opens the home's state and the ledger app on it, reporting its
-// events to n.
-func (n *Node) openLedger() error {
+// events to n. With check, it first reads the whole state to check every
+// table's checksums.
+func (n *Node) openLedger(check bool) error {
 	st, err := store.Open(n.home.StateDir(), n.log)
 	if err != nil {
 		return err
+	}
+	if check {
+		if err := st.CheckFiles(); err != nil {
+			st.Close()
+			return err
+		}
 	}
 	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer})
 	if err != nil {
@@ -232,6 +261,7 @@ func (n *Node) checkOnly(ctx context.Context, raw []byte) (ledger.Outcome, error
 	case err != nil:
 		return out, fmt.Errorf("broadcast: %w", err)
 	}
+	n.progress.sawPending(time.Now())
 	return out, nil
 }
 
@@ -326,6 +356,7 @@ func (n *Node) TxRejected(stage ledger.Stage, code ledger.Code) { n.metrics.TxRe
 // BlockCommitted implements ledger.Events: it wakes the submitters of the block's txs.
 func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.metrics.BlockCommitted(b)
+	n.progress.committed()
 	n.peerCommitted()
 	n.mu.Lock()
 	defer n.mu.Unlock()

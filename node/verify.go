@@ -2,13 +2,18 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"syscall"
 
 	dbm "github.com/cometbft/cometbft-db"
 	sm "github.com/cometbft/cometbft/state"
 	cmtstore "github.com/cometbft/cometbft/store"
 	"github.com/cometbft/cometbft/types"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
@@ -26,6 +31,7 @@ type VerifyReport struct {
 // committed state, and then the ledger state itself (ledger.VerifyState). The
 // first failure is returned, naming the height, key or file.
 func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
+	defer func() { err = damaged(h, err) }()
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -39,7 +45,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	// CometBFT's stores panic on some corrupt input; report it as a failure.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("CometBFT data in %s is corrupted: %v", h.DataDir(), r)
+			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT's databases in %s (blockstore.db, state.db) are damaged or inconsistent: %v", h.DataDir(), r)}
 		}
 	}()
 	cs, err := openCometStores(h)
@@ -49,7 +55,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	defer cs.Close()
 	chain, err := cs.verifyBlocks(c.ChainID, progress)
 	if err != nil {
-		return rep, err
+		return rep, &DamagedError{Home: h, Err: err}
 	}
 	rep.Blocks = chain.blocks
 	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
@@ -79,18 +85,18 @@ type cometStores struct {
 	state    sm.Store
 }
 
-// openCometStores opens the block and state databases of h and reads every
-// entry once, so that every block's checksum is checked, even of data the
-// later checks do not otherwise touch.
+// openCometStores opens the block and state databases of h read-only and
+// reads every entry once, so that every block's checksum is checked, even of
+// data the later checks do not otherwise touch.
 func openCometStores(h Home) (_ *cometStores, err error) {
-	bdb, err := dbm.NewDB("blockstore", dbm.GoLevelDBBackend, h.DataDir())
+	bdb, err := openReadOnlyDB(h, "blockstore")
 	if err != nil {
-		return nil, fmt.Errorf("blockstore.db: %w", err)
+		return nil, err
 	}
-	sdb, err := dbm.NewDB("state", dbm.GoLevelDBBackend, h.DataDir())
+	sdb, err := openReadOnlyDB(h, "state")
 	if err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("state.db: %w", err)
+		return nil, err
 	}
 	cs := &cometStores{bdb: bdb, sdb: sdb}
 	defer func() {
@@ -100,13 +106,74 @@ func openCometStores(h Home) (_ *cometStores, err error) {
 	}()
 	for name, db := range map[string]dbm.DB{"blockstore.db": bdb, "state.db": sdb} {
 		if err := scanAll(db); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, cometDamage(h, fmt.Errorf("%s: %w", name, err), err)
 		}
 	}
 	cs.blocks = cmtstore.NewBlockStore(bdb)
 	cs.state = sm.NewStore(sdb, sm.StoreOptions{})
 	return cs, nil
 }
+
+// openReadOnlyDB opens CometBFT's database name (name.db in h's data
+// directory) so that nothing under it is written: goleveldb in read-only
+// mode writes no LOG, journal or MANIFEST.
+func openReadOnlyDB(h Home, name string) (dbm.DB, error) {
+	db, err := dbm.NewGoLevelDBWithOpts(name, h.DataDir(), &opt.Options{ReadOnly: true, ErrorIfMissing: true})
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("%s.db is locked by a running node: stop the node of %s first (verify checks a stopped node)", name, h)
+	}
+	if err != nil {
+		return nil, cometDamage(h, fmt.Errorf("%s.db: %w", name, err), err)
+	}
+	return &readOnlyDB{DB: db, written: map[string][]byte{}}, nil
+}
+
+// cometDamage returns err as a *DamagedError if goleveldb reported cause as
+// corrupted data, and err unchanged otherwise.
+func cometDamage(h Home, err, cause error) error {
+	if lerrors.IsCorrupted(cause) {
+		return &DamagedError{Home: h, Err: err}
+	}
+	return err
+}
+
+// readOnlyDB keeps writes in memory and never passes them to disk.
+// CometBFT's stores write their key layout version when opened
+// (cmtstore.NewBlockStore, sm.NewStore) and panic if that fails; verify
+// must change no byte of the home. Nothing else verify does writes.
+type readOnlyDB struct {
+	dbm.DB
+	mu      sync.Mutex
+	written map[string][]byte
+}
+
+func (d *readOnlyDB) Get(key []byte) ([]byte, error) {
+	d.mu.Lock()
+	v, ok := d.written[string(key)]
+	d.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	return d.DB.Get(key)
+}
+
+func (d *readOnlyDB) Has(key []byte) (bool, error) {
+	v, err := d.Get(key)
+	return v != nil, err
+}
+
+func (d *readOnlyDB) Set(key, value []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.written[string(key)] = bytes.Clone(value)
+	return nil
+}
+
+func (d *readOnlyDB) SetSync(key, value []byte) error { return d.Set(key, value) }
+func (*readOnlyDB) Delete([]byte) error               { return errReadOnly }
+func (*readOnlyDB) DeleteSync([]byte) error           { return errReadOnly }
+
+var errReadOnly = errors.New("verify deletes nothing")
 
 // Close closes both databases.
 func (cs *cometStores) Close() {
@@ -195,17 +262,20 @@ func (cs *cometStores) verifyBlock(chainID string, height int64, prev *types.Blo
 // verifyLedgerState checks that the ledger state of h is at the chain's top
 // and that its app hashes are the ones the headers carry.
 func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.VerifyReport, error) {
-	st, err := store.Open(h.StateDir(), nil)
+	st, err := store.OpenReadOnly(h.StateDir(), nil)
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
 	defer st.Close()
+	if err := st.CheckFiles(); err != nil {
+		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)}
+	}
 	last, err := st.LastCommit()
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
 	if last.Height != vc.top {
-		return ledger.VerifyReport{}, fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)
+		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)}
 	}
 	rep, err := ledger.VerifyState(st, func(height int64) []byte {
 		// Headers below the base were pruned; their hashes are unknown.
@@ -215,7 +285,7 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return vc.appHashes[height]
 	}, progress)
 	if err != nil {
-		return rep, fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)
+		return rep, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))}
 	}
 	return rep, nil
 }

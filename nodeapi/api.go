@@ -40,6 +40,9 @@ type Chain interface {
 	Syncing() bool
 	// App is the ledger, for queries.
 	App() *ledger.App
+	// Pending says how many transactions wait in the mempool, and for how
+	// long without a new block.
+	Pending() (txs int, waiting time.Duration)
 }
 
 // Options configure the handler.
@@ -48,6 +51,9 @@ type Options struct {
 	Metrics prometheus.Gatherer // nil: no /metrics
 	// SubmitTimeout bounds how long POST /v1/txs waits for a commit.
 	SubmitTimeout time.Duration
+	// StallTimeout is how long transactions may wait in the mempool without
+	// a new block before /healthz answers 503 (DefaultStallTimeout if zero).
+	StallTimeout time.Duration
 	// Records, if set, serves encrypted records and access logs (/v1/records, /v1/audit).
 	Records *records.Service
 	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint);
@@ -73,9 +79,13 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	if opts.SubmitTimeout == 0 {
 		opts.SubmitTimeout = 30 * time.Second
 	}
+	if opts.StallTimeout == 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
 	s := &server{chain: chain, log: opts.Logger, opts: opts, nonces: replay.New(time.Now(), maxNoncesSeen)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
 	}
@@ -107,7 +117,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	return mux
 }
 
-// Status is the body of GET /v1/status and /healthz.
+// Status is the body of GET /v1/status, and part of /healthz and /readyz.
 type Status struct {
 	ChainID string `json:"chain_id"`
 	Height  int64  `json:"height"`
@@ -123,19 +133,6 @@ func (s *server) currentStatus() (Status, error) {
 		return Status{}, err
 	}
 	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}, nil
-}
-
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	st, err := s.currentStatus()
-	if err != nil {
-		s.fail(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	code := http.StatusOK
-	if st.Syncing {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, st)
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {

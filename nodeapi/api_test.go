@@ -89,6 +89,28 @@ func startNode(t *testing.T, g *ledger.Genesis) *node.Node {
 	return n
 }
 
+// syncingNode is a node that says it is still catching up with its peers.
+type syncingNode struct{ *node.Node }
+
+func (syncingNode) Syncing() bool { return true }
+
+// TestHealthWhileSyncing: a node catching up is neither live nor ready;
+// both answer 503 with the reason.
+func TestHealthWhileSyncing(t *testing.T) {
+	n, _ := startServer(t)
+	srv := httptest.NewServer(nodeapi.NewHandler(syncingNode{n}, nodeapi.Options{}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		var h nodeapi.Health
+		if b := call(t, ctx, "GET", srv.URL+path, nil, http.StatusServiceUnavailable, nil); json.Unmarshal(b, &h) != nil ||
+			!h.Syncing || !strings.Contains(h.Reason, "catching up") {
+			t.Errorf("%s while syncing: %s", path, b)
+		}
+	}
+}
+
 func registerTx(t *testing.T, key ed25519.PrivateKey, chain, signer string, nonce uint64, id string, seed byte) []byte {
 	t.Helper()
 	raw, err := tx.Sign(key, chain, signer, nonce, tx.TypeRegister, &tx.Register{
@@ -143,6 +165,11 @@ func TestAPI(t *testing.T) {
 		}
 		if st, err := cl.Status(ctx); err != nil || st.ChainID != testChain {
 			t.Errorf("client status %+v %v", st, err)
+		}
+		var ready nodeapi.Health
+		call(t, ctx, "GET", srv.URL+"/readyz", nil, http.StatusOK, &ready)
+		if ready.Reason != "" || ready.Height < 1 || ready.Syncing {
+			t.Errorf("/readyz: %+v", ready)
 		}
 	})
 

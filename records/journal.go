@@ -98,6 +98,10 @@ func (s *Service) anchored(batch []queued) error {
 	return nil
 }
 
+// ReadsStopped says why reads of health data are refused now (the access
+// log is behind by more than Options.MaxLag), or "" if they are served.
+func (s *Service) ReadsStopped() string { return s.logBehind() }
+
 // logBehind says why reads of health data must stop now, or "" if they
 // need not: the oldest unanchored event is older than the allowed lag.
 func (s *Service) logBehind() string {

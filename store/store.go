@@ -17,7 +17,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +26,6 @@ import (
 	"github.com/carechain/carechain"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // ErrNotFound is returned when a key has no value at the requested height.
@@ -53,6 +51,8 @@ type Store struct {
 	last      atomic.Pointer[Commit] // cached commit metadata
 	closeOnce sync.Once
 	closeErr  error
+	dir       string
+	readOnly  bool // opened by OpenReadOnly: Close writes nothing
 	// Reads can outlive the node that started them (CometBFT's peer filter
 	// queries the app from goroutines it does not wait for), and Pebble
 	// panics when used after Close. So every use enters first: Close waits
@@ -77,55 +77,8 @@ func (s *Store) enter() bool {
 
 func (s *Store) leave() { s.inflight.Add(-1) }
 
-// Open opens or creates the state database in dir. Pebble's own messages go
-// to logger (nil: discarded), errors at Error level and the rest at Debug.
-func Open(dir string, logger *slog.Logger) (*Store, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	cache := pebble.NewCache(cacheBytes)
-	defer cache.Unref() // the DB holds its own reference
-	opts := &pebble.Options{
-		FormatMajorVersion: pebble.FormatNewest,
-		Cache:              cache,
-		Logger:             pebbleLogger{logger.With("component", "pebble")},
-	}
-	// Bloom filters: most lookups on the write path are for keys that do not
-	// exist yet (a new ID, a new public key) and should not touch a data block.
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	db, err := pebble.Open(dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open state db %s: %w", dir, err)
-	}
-	s := &Store{db: db}
-	last, err := s.readLastCommit()
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.last.Store(&last)
-	return s, nil
-}
-
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug(fmt.Sprintf(format, args...))
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-}
-
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	// Pebble expects Fatalf not to return.
-	p.l.Error(fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
-}
-
-// Close flushes the memtable to sorted tables and closes the database.
+// Close flushes the memtable to sorted tables (unless the store is read-only)
+// and closes the database.
 // Closing twice is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
@@ -133,8 +86,8 @@ func (s *Store) Close() error {
 		for s.inflight.Load() > 0 {
 			time.Sleep(time.Millisecond)
 		}
-		if err := s.db.Flush(); err != nil {
-			s.closeErr = err
+		if !s.readOnly {
+			s.closeErr = s.db.Flush()
 		}
 		if err := s.db.Close(); err != nil && s.closeErr == nil {
 			s.closeErr = err

@@ -24,6 +24,7 @@ func (c *cli) demoCmd() *cobra.Command {
 		reset          bool
 		anchorEvery    time.Duration
 		maxConns       int
+		stallTimeout   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -41,7 +42,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns}
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns, stallTimeout: stallTimeout}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -104,11 +105,12 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&home, "home", defaultHome("demo"), "demo home directory")
+	pathVar(f, &home, "home", defaultHome("demo"), "demo home directory")
 	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
 	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
 	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
+	f.DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	return cmd
 }
 
@@ -165,6 +167,7 @@ func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
 		demo.ChainID, height, sum.Registered, sum.AlreadyThere, sum.Records)
 	fmt.Fprint(c.out, r.Replace(`
   Health:         http://{ADDR}/healthz
+  Ready:          http://{ADDR}/readyz
   Status:         http://{ADDR}/v1/status
   Organizations:  http://{ADDR}/v1/organizations
   Identities:     http://{ADDR}/v1/principals        (staff; add ?org=st-mary or ?height=N; patients: identity list --as)

@@ -20,7 +20,8 @@ import (
 
 // TestDemoStartsReusesAndStopsCleanly runs `carechain demo` twice on one home:
 // it answers /healthz within a minute, seeds the consortium once, and a
-// second run continues the same chain with nothing lost.
+// second run, after two runs of `carechain verify`, continues the same chain
+// with nothing lost.
 func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "demo")
 	addr := freeAddr(t)
@@ -38,6 +39,8 @@ func TestDemoStartsReusesAndStopsCleanly(t *testing.T) {
 	if !strings.Contains(p.out.String(), "carechain demo is running") {
 		t.Fatalf("demo did not print how to use it:\n%s", p.out)
 	}
+	// The README's "stop, verify, start": verify writes nothing.
+	verifyTwiceChangesNothing(t, home)
 
 	p2 := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
 	waitHealthy(t, p2, addr, time.Minute)

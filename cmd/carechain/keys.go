@@ -24,8 +24,8 @@ func (k *keyFlags) register(cmd *cobra.Command) { k.bind(cmd.Flags()) }
 func (k *keyFlags) registerPersistent(cmd *cobra.Command) { k.bind(cmd.PersistentFlags()) }
 
 func (k *keyFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&k.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
-	fs.StringVar(&k.dir, "keys-dir", "", "keystore directory (overrides --home)")
+	pathVar(fs, &k.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
+	pathVar(fs, &k.dir, "keys-dir", "", "keystore directory (overrides --home)")
 }
 
 func (k *keyFlags) open() (*keystore.Store, error) {

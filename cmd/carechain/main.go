@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/carechain/carechain/node"
@@ -119,6 +120,43 @@ func (c *cli) passphrase(prompt string, confirm bool) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// pathVar defines a flag naming a file or directory that is made absolute
+// when parsed (and its default at once), so that every later use sees the
+// same place: CometBFT joins relative paths in its configuration to the
+// home again ("h1/h1/config/genesis.json"), and a command may hand the path
+// to code that runs elsewhere.
+func pathVar(f *pflag.FlagSet, p *string, name, value, usage string) {
+	v := &absPath{p: p}
+	if value != "" {
+		if err := v.Set(value); err != nil {
+			*p = value // Abs fails only without a working directory; Set reports it again if the flag is given
+		}
+	}
+	f.Var(v, name, usage)
+	f.Lookup(name).DefValue = value // help shows the default as written
+}
+
+// absPath is the pflag.Value of pathVar.
+type absPath struct{ p *string }
+
+func (a *absPath) Set(s string) error {
+	if s == "" {
+		*a.p = ""
+		return nil
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return fmt.Errorf("resolve %q: %w", s, err)
+	}
+	*a.p = abs
+	return nil
+}
+
+func (a *absPath) String() string { return *a.p }
+
+// Type is "string" so that cmd.Flags().GetString reads the flag too.
+func (a *absPath) Type() string { return "string" }
 
 // defaultHome is ~/.carechain/<name>.
 func defaultHome(name string) string {

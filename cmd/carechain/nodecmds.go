@@ -102,11 +102,11 @@ of its organization runs to register it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&home, "home", defaultHome("node"), "node home directory")
+	pathVar(f, &home, "home", defaultHome("node"), "node home directory")
 	f.StringVar(&chainID, "chain-id", "carechain", "chain ID of a new consortium")
 	f.StringVar(&moniker, "moniker", "node0", "this node's name among the validators")
 	f.StringArrayVar(&orgs, "org", nil, `founding organization "id:type:Display Name" (types: hospital, lab, pharmacy, insurer, research); repeat`)
-	f.StringVar(&genesisFile, "genesis", "", "genesis.json of the consortium to join")
+	pathVar(f, &genesisFile, "genesis", "", "genesis.json of the consortium to join")
 	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
 	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")
 	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
@@ -203,13 +203,16 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
-	var maxLag, anchorEvery time.Duration
+	var maxLag, anchorEvery, stallTimeout time.Duration
 	var maxConns int
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
 		Long: `start runs the node of --home: CometBFT consensus and p2p, the ledger, and one
-HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz and /metrics.
+HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz, /readyz and
+/metrics. /healthz answers 503 while the node catches up, or when
+transactions have waited in its mempool longer than --stall-timeout without a
+new block; /readyz answers 200 only once the node has caught up and serves.
 A node that was stopped or crashed resumes its chain where it left off.
 
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
@@ -235,7 +238,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns}
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns, stallTimeout: stallTimeout}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -245,11 +248,12 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			})
 		},
 	}
-	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "node home directory")
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "node home directory")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HTTP address host:port (default: from the home's config, 127.0.0.1:8080)")
 	cmd.Flags().DurationVar(&maxLag, "audit-max-lag", records.DefaultMaxLag, "how long access events may wait to be anchored before reads of health data stop (503)")
 	cmd.Flags().DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	cmd.Flags().IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
+	cmd.Flags().DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
@@ -263,6 +267,9 @@ const anchorEveryUsage = "how often access events are anchored on the ledger; un
 
 // maxConnectionsUsage documents --max-connections of start and demo.
 const maxConnectionsUsage = "how many HTTP connections are served at once; further ones wait until one closes"
+
+// stallTimeoutUsage documents --stall-timeout of start and demo.
+const stallTimeoutUsage = "how long transactions may wait in the mempool without a new block before /healthz answers 503"
 
 // runOptions configure runNode.
 type runOptions struct {
@@ -279,6 +286,8 @@ type runOptions struct {
 	maxLag time.Duration
 	// maxConnections is nodeapi.ServerOptions.MaxConnections (--max-connections).
 	maxConnections int
+	// stallTimeout is nodeapi.Options.StallTimeout (--stall-timeout).
+	stallTimeout time.Duration
 }
 
 // check refuses flag values runNode cannot run with; demo checks before it
@@ -289,6 +298,9 @@ func (o runOptions) check() error {
 	}
 	if o.maxConnections < 1 {
 		return fmt.Errorf("--max-connections %d: want at least 1", o.maxConnections)
+	}
+	if o.stallTimeout <= 0 {
+		return fmt.Errorf("--stall-timeout %v: want a positive duration", o.stallTimeout)
 	}
 	return nil
 }
@@ -350,7 +362,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		return fmt.Errorf("node ID (signed requests name it): %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID}))
+	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID, StallTimeout: opts.stallTimeout}))
 	if keys != nil {
 		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 			BaseURL: "http://" + l.Addr().String(), Logger: logger})
@@ -519,7 +531,7 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&validators, "validators", 4, "number of validators")
-	f.StringVar(&dir, "dir", "./testnet", "directory for the node homes")
+	pathVar(f, &dir, "dir", "./testnet", "directory for the node homes")
 	f.StringVar(&chainID, "chain-id", "carechain-testnet", "chain ID")
 	f.IntVar(&basePort, "base-port", 26656, "first port; 0 lets the OS choose free ports")
 	return cmd

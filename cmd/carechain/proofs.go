@@ -40,8 +40,8 @@ Identity proofs and consistency proofs need no signature.`,
 	cmd.PersistentFlags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
 	cmd.PersistentFlags().StringVar(&sf.as, "as", "", "principal that signs the request (the patient, a reader or an auditor)")
 	cmd.PersistentFlags().StringVar(&sf.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
-	cmd.PersistentFlags().StringVar(&sf.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
-	cmd.PersistentFlags().StringVar(&sf.dir, "keys-dir", "", "keystore directory (overrides --home)")
+	pathVar(cmd.PersistentFlags(), &sf.home, "home", defaultHome("node"), "node home whose keystore (HOME/keys) to use")
+	pathVar(cmd.PersistentFlags(), &sf.dir, "keys-dir", "", "keystore directory (overrides --home)")
 	cmd.PersistentFlags().StringVar(&purpose, "purpose", "treatment", "purpose a reader of the record reads it for")
 	fetch := func(cmd *cobra.Command, path string) error {
 		cl := nodeapi.NewClient(sf.nodeAddr)
@@ -204,6 +204,6 @@ height, key or file that does not check out and exits non-zero.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&home, "home", defaultHome("node"), "home of the stopped node")
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "home of the stopped node")
 	return cmd
 }
