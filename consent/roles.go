@@ -15,8 +15,9 @@ import (
 // billing". Access by a practitioner needs both (Evaluator.Decide); a grant
 // that names the practitioner personally overrides the policy, for them only.
 
-// RoleRule is what holders of one role may do: read and write records of the
-// listed categories (AnyCategory: all), for the listed purposes. A GrantOnly
+// RoleRule is what holders of one role may do: read records of the listed
+// categories (AnyCategory: all) for the listed purposes, and write records of
+// the listed categories (a write has no purpose of use). A GrantOnly
 // rule allows only under a patient's grant: the organization's own access
 // (to what it wrote, or to its registered patients) does not count.
 type RoleRule struct {
@@ -133,11 +134,11 @@ func (p *RolePolicy) Permits(who *carechain.Principal, action Action, category s
 		return false, fmt.Sprintf("%s has no role policy: its staff may do nothing", who.Org)
 	}
 	for _, r := range p.Rules {
-		cats := r.Read
+		cats, forPurpose := r.Read, slices.Contains(r.Purposes, purpose)
 		if action == ActionWrite {
-			cats = r.Write
+			cats, forPurpose = r.Write, true
 		}
-		if who.HasRole(r.Role) && CoversCategory(cats, category) && slices.Contains(r.Purposes, purpose) && (granted || !r.GrantOnly) {
+		if who.HasRole(r.Role) && CoversCategory(cats, category) && forPurpose && (granted || !r.GrantOnly) {
 			return true, ""
 		}
 	}
@@ -145,8 +146,11 @@ func (p *RolePolicy) Permits(who *carechain.Principal, action Action, category s
 	if granted {
 		how = "even with a grant"
 	}
-	return false, fmt.Sprintf("the role policy of %s lets no role of %s (%s) %s %s records for %s %s",
-		who.Org, who.ID, rolesOf(who), action, category, purpose, how)
+	what := fmt.Sprintf("read %s records for %s", category, purpose)
+	if action == ActionWrite {
+		what = fmt.Sprintf("write %s records", category)
+	}
+	return false, fmt.Sprintf("the role policy of %s lets no role of %s (%s) %s %s", who.Org, who.ID, rolesOf(who), what, how)
 }
 
 // MayBreakGlass reports whether the policy lets who invoke emergency access.

@@ -7,6 +7,8 @@ import (
 	"github.com/carechain/carechain"
 )
 
+var claims = &carechain.Principal{ID: "h1/claims", Kind: carechain.KindPractitioner, Org: "h1", Roles: []carechain.Role{carechain.RoleClaimsOfficer}, Status: carechain.StatusActive}
+
 var clerk = &carechain.Principal{ID: "h1/clerk", Kind: carechain.KindPractitioner, Org: "h1", Roles: []carechain.Role{carechain.RoleRegistrationClerk}, Status: carechain.StatusActive}
 
 func TestDecideNeedsConsentAndRolePolicy(t *testing.T) {
@@ -30,7 +32,8 @@ func TestDecideNeedsConsentAndRolePolicy(t *testing.T) {
 		{"clerk of the author's org may not read a diagnosis for billing", nil, request(clerk, mh, billing), &pol, "the author's organization", false,
 			"the role policy of h1 lets no role of h1/clerk (registration-clerk) read mental-health records for billing"},
 		{"clerk of the registering org may not edit a diagnosis", nil, request(clerk, mh, write), &pol, "the patient's registering organization", false,
-			"lets no role of h1/clerk (registration-clerk) write mental-health"},
+			"lets no role of h1/clerk (registration-clerk) write mental-health records without a patient's grant"},
+		{"a claims officer writes billing records (a write has no purpose)", nil, request(claims, write, func(r *Request) { r.Category = "billing" }), &pol, "the patient's registering organization", true, "registering"},
 		{"clerk reads demographics for billing", nil, request(clerk, billing, func(r *Request) { r.Category = "demographics" }), &pol, "the author's organization", true, "the author's organization"},
 		{"physician of the author's org reads a diagnosis", nil, request(drA, mh), &pol, "the author's organization", true, "the author's organization"},
 		{"physician may not read for billing", nil, request(drA, mh, billing), &pol, "the author's organization", false, "read mental-health records for billing"},

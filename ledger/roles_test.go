@@ -35,7 +35,7 @@ func TestRolePolicyRejections(t *testing.T) {
 	}{
 		{"clerk of the registering org writes a diagnosis", nil, "hosp-a/clerk", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "mental-health", 1, both)
-		}, CodeDenied, "the role policy of hosp-a lets no role of hosp-a/clerk (registration-clerk) write mental-health records for treatment"},
+		}, CodeDenied, "the role policy of hosp-a lets no role of hosp-a/clerk (registration-clerk) write mental-health records without a patient's grant"},
 		{"clerk writes a lab result", nil, "hosp-a/clerk", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, both)
 		}, CodeDenied, "role policy"},
