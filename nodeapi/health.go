@@ -43,16 +43,15 @@ func (s *server) check(w http.ResponseWriter, why func(h Health, waiting time.Du
 	writeJSON(w, code, h)
 }
 
-// reasonSyncing is why a node catching up is neither live nor ready.
+// reasonSyncing is why a node catching up is not ready.
 const reasonSyncing = "catching up with its peers (block sync)"
 
-// notLive says why the node is not live, or "": it is catching up, or
-// transactions have waited longer than the stall timeout without a block
-// (the consortium has lost its quorum, or this node its peers).
+// notLive says why the node is not live, or "": transactions have waited
+// longer than the stall timeout without a block (the consortium has lost its
+// quorum, or this node its peers). A node catching up is live, only not
+// ready: a liveness probe must not restart a node for syncing.
 func (s *server) notLive(h Health, waiting time.Duration) string {
 	switch {
-	case h.Syncing:
-		return reasonSyncing
 	case h.PendingTxs > 0 && waiting > s.opts.StallTimeout:
 		return fmt.Sprintf("transactions have waited %v without a new block (%d in the mempool; limit %v): the chain is not committing",
 			waiting.Round(time.Second), h.PendingTxs, s.opts.StallTimeout)

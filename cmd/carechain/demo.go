@@ -106,7 +106,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	}
 	f := cmd.Flags()
 	pathVar(f, &home, "home", defaultHome("demo"), "demo home directory")
-	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, /healthz and /metrics")
+	f.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the API, FHIR, /healthz, /readyz and /metrics")
 	f.BoolVar(&reset, "reset", false, "delete the demo home and start a new chain")
 	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
@@ -166,7 +166,7 @@ func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
 	fmt.Fprintf(c.out, "\ncarechain demo is running (chain %s, height %d; %d identities registered now, %d already there; %d records written now).\n",
 		demo.ChainID, height, sum.Registered, sum.AlreadyThere, sum.Records)
 	fmt.Fprint(c.out, r.Replace(`
-  Health:         http://{ADDR}/healthz
+  Health:         http://{ADDR}/healthz  (ready: /readyz)
   Ready:          http://{ADDR}/readyz
   Status:         http://{ADDR}/v1/status
   Organizations:  http://{ADDR}/v1/organizations

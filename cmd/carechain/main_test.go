@@ -207,12 +207,13 @@ func (p *process) waitFor(t *testing.T, limit time.Duration, what string, cond f
 	}
 }
 
-// waitHealthy waits until /healthz answers 200, and returns how long it took.
+// waitHealthy waits until /readyz answers 200 (caught up, serving), and
+// returns how long it took.
 func waitHealthy(t *testing.T, p *process, addr string, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	p.waitFor(t, limit, "200 from /healthz", func() error {
-		resp, err := http.Get("http://" + addr + "/healthz")
+	p.waitFor(t, limit, "200 from /readyz", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return err
 		}

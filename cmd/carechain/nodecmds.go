@@ -210,9 +210,9 @@ func (c *cli) startCmd() *cobra.Command {
 		Short: "Run a node until interrupted (Ctrl-C)",
 		Long: `start runs the node of --home: CometBFT consensus and p2p, the ledger, and one
 HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz, /readyz and
-/metrics. /healthz answers 503 while the node catches up, or when
-transactions have waited in its mempool longer than --stall-timeout without a
-new block; /readyz answers 200 only once the node has caught up and serves.
+/metrics. /healthz (liveness) answers 503 when transactions have waited in
+its mempool longer than --stall-timeout without a new block; /readyz
+(readiness) answers 200 only once the node has caught up and serves.
 A node that was stopped or crashed resumes its chain where it left off.
 
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
