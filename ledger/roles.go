@@ -33,10 +33,32 @@ func rolePolicyKey(org string) string { return "role-policy/" + org }
 // at genesis, or by the migration of a chain that began without them.
 const rolePoliciesKey = "param/role-policies"
 
+// rolePolicyState is org's role policy in force; ErrNotFound if it has
+// none. On a chain from before role policies, until the block that migrates
+// it (migrateRolePolicies), it is the default that block will give org, as
+// version 0: CheckTx and reads are judged by what the next block puts in
+// force, not refused meanwhile. FinalizeBlock migrates before anything else,
+// so it never sees that stand-in.
+func rolePolicyState(r reader, org string) (*RolePolicyState, error) {
+	var st RolePolicyState
+	err := getCBOR(r, rolePolicyKey(org), &st)
+	if errors.Is(err, ErrNotFound) {
+		if _, merr := r.Get(rolePoliciesKey); errors.Is(merr, store.ErrNotFound) {
+			if _, oerr := getOrg(r, org); oerr == nil {
+				return &RolePolicyState{Org: org, Policy: consent.DefaultRolePolicy()}, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // rolePolicyOf is org's policy in force, or nil if it has none.
 func rolePolicyOf(r reader, org string) (*consent.RolePolicy, error) {
-	var st RolePolicyState
-	switch err := getCBOR(r, rolePolicyKey(org), &st); {
+	st, err := rolePolicyState(r, org)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, nil
 	case err != nil:

@@ -136,6 +136,10 @@ func TestChainWithoutRolePoliciesMigrates(t *testing.T) {
 	if _, err := h.at(0).RolePolicy("no-such-org"); err == nil {
 		t.Fatal("an unknown organization has a role policy")
 	}
+	// CheckTx too: a nurse's write is not refused for want of a policy.
+	if code := h.check(h.sign("hosp-a/nurse", tx.TypeRecordPut, put(t, "r9", 1, "patient/p", "vital-signs", 1, []string{"hosp-a", "patient/p"}))); code != CodeOK {
+		t.Fatalf("CheckTx of a nurse's write before the migration: %v", code)
+	}
 	// The first block the app finalizes migrates, before its transactions:
 	// the clerk's write of a diagnosis is judged by the default policy.
 	raw := h.sign("hosp-a/clerk", tx.TypeRecordPut, put(t, "r1", 1, "patient/p", "mental-health", 1, []string{"hosp-a", "patient/p"}))

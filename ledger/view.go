@@ -243,25 +243,10 @@ func (v *View) AuditEntries(patient string) ([]AuditEntry, error) {
 	return out, err
 }
 
-// RolePolicy is org's role policy in force; ErrNotFound if it has none.
-// On a chain from before role policies, until the block that migrates it,
-// it is the default that block will give org, as version 0: reads are
-// judged by what the next block puts in force, not refused meanwhile.
-func (v *View) RolePolicy(org string) (*RolePolicyState, error) {
-	var st RolePolicyState
-	err := getCBOR(v, rolePolicyKey(org), &st)
-	if errors.Is(err, ErrNotFound) {
-		if _, merr := v.Get(rolePoliciesKey); errors.Is(merr, store.ErrNotFound) {
-			if _, oerr := getOrg(v, org); oerr == nil {
-				return &RolePolicyState{Org: org, Policy: consent.DefaultRolePolicy()}, nil
-			}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &st, nil
-}
+// RolePolicy is org's role policy in force; ErrNotFound if it has none. On
+// a chain not yet migrated to role policies it is the default the migration
+// will set, as version 0 (rolePolicyState).
+func (v *View) RolePolicy(org string) (*RolePolicyState, error) { return rolePolicyState(v, org) }
 
 // Categories returns the record categories of this chain.
 func (v *View) Categories() ([]string, error) {
