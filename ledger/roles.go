@@ -122,16 +122,11 @@ func migrateRolePolicies(b *store.Block) ([]string, error) {
 	return migrated, b.Set(rolePoliciesKey, []byte{1})
 }
 
-// withCategories returns cats with more added, sorted.
+// withCategories returns cats with more added, sorted, without duplicates.
 func withCategories(cats, more []string) []string {
-	out := slices.Clone(cats)
-	for _, c := range more {
-		if !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
+	out := slices.Concat(cats, more)
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // rolePolicies returns the founding organizations' first role policies, in
