@@ -112,12 +112,12 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	if !purpose.Valid() {
 		return d, "", &DeniedError{Reason: fmt.Sprintf("unknown purpose %q", purpose)}
 	}
-	grants, err := v.Grants(rv.Patient)
+	grants, err := s.grants.get(rv.Patient, v.Height(), func() (ledger.Grants, error) { return v.Grants(rv.Patient) })
 	if err != nil {
 		return d, "", err
 	}
-	policy, err := v.RolePolicy(p.Org)
-	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+	policy, err := s.policies.get(p.Org, v.Height(), func() (*consent.RolePolicy, error) { return policyOf(v, p.Org) })
+	if err != nil {
 		return d, "", err
 	}
 	own := ""
@@ -127,7 +127,7 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	cd := s.evaluator.Decide(grants.Plain(), consent.Request{
 		Requester: p, Patient: rv.Patient, RecordID: rv.RecordID, Category: rv.Category, ResourceType: rv.ResourceType,
 		Action: consent.ActionRead, Purpose: purpose, Time: s.now().Unix(),
-	}, policyOf(policy), own)
+	}, policy, own)
 	d.reason = cd.Reason
 	d.emergency = purpose == consent.PurposeEmergency || grants.IsEmergency(cd.GrantID)
 	if !cd.Allowed {
@@ -136,12 +136,16 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	return d, consent.ReaderOf(p), nil
 }
 
-// policyOf is the policy of a state read from the ledger, nil if none.
-func policyOf(st *ledger.RolePolicyState) *consent.RolePolicy {
-	if st == nil {
-		return nil
+// policyOf is org's role policy in force at v, nil if it has none.
+func policyOf(v *ledger.View, org string) (*consent.RolePolicy, error) {
+	st, err := v.RolePolicy(org)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
 	}
-	return &st.Policy
+	return &st.Policy, nil
 }
 
 // History decrypts every version of a record the requester may read, oldest

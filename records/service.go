@@ -137,6 +137,10 @@ type Service struct {
 	seq        uint64
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
+
+	// Reads of state an access decision needs, kept per height.
+	grants   *heightMemo[ledger.Grants]
+	policies *heightMemo[*consent.RolePolicy]
 }
 
 type epochRef struct {
@@ -167,6 +171,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		node: opts.Node, log: opts.Logger, now: opts.Now, epochKeys: make(map[epochRef]seal.EpochKey),
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
+		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
 	}
 	if s.journal != nil {
 		if s.pending, err = loadJournal(s.journal); err != nil {
