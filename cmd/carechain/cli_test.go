@@ -139,6 +139,20 @@ func rolePolicyThroughCLI(t *testing.T, home, addr string) {
 	if err != nil || !bytes.Contains(genesis, []byte(`"role_policy"`)) {
 		t.Fatalf("genesis has no role policies (%v)", err)
 	}
+	// init gave each founding organization an encryption key: its public
+	// key in the genesis, its private key in the home's keystore.
+	var doc struct {
+		AppState ledger.Genesis `json:"app_state"`
+	}
+	if err := json.Unmarshal(genesis, &doc); err != nil || len(doc.AppState.Organizations) != 2 {
+		t.Fatalf("genesis app state: %v", err)
+	}
+	keys := mustRun(t, nil, "keys", "list", "--home", home)
+	for _, o := range doc.AppState.Organizations {
+		if len(o.EncryptionKey) == 0 || !strings.Contains(keys, o.ID+".enc") {
+			t.Fatalf("organization %s: encryption key %d bytes in the genesis; keystore:\n%s", o.ID, len(o.EncryptionKey), keys)
+		}
+	}
 	var st ledger.RolePolicyState
 	if err := json.Unmarshal([]byte(mustRun(t, nil, "role-policy", "show", "hosp", "--node", addr)), &st); err != nil || st.Version != 1 {
 		t.Fatalf("role-policy show: %+v %v", st, err)
@@ -151,9 +165,9 @@ func rolePolicyThroughCLI(t *testing.T, home, addr string) {
 	if err := os.WriteFile(file, []byte(mustRun(t, nil, "role-policy", "default")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keys, node := []string{"--home", home}, []string{"--node", addr}
+	keyFlags, node := []string{"--home", home}, []string{"--node", addr}
 	set := func(as string, f string) (string, error) {
-		return run(t, env, append(append([]string{"role-policy", "set", "--as", as, "--org", "hosp", "--file", f}, keys...), node...)...)
+		return run(t, env, append(append([]string{"role-policy", "set", "--as", as, "--org", "hosp", "--file", f}, keyFlags...), node...)...)
 	}
 	if out, err := set("lab1/admin", file); err == nil || !strings.Contains(out, "only an admin of hosp") {
 		t.Fatalf("another organization's admin set the policy: err=%v %s", err, out)
@@ -163,7 +177,7 @@ func rolePolicyThroughCLI(t *testing.T, home, addr string) {
 	if out, err := set("hosp/admin", bad); err == nil || !strings.Contains(out, `unknown field "raed"`) {
 		t.Fatalf("misspelt policy: err=%v %s", err, out)
 	}
-	if out := mustRun(t, env, append([]string{"role-policy", "set", "--as", "hosp/admin", "--org", "hosp", "--file", file}, append(keys, node...)...)...); !strings.Contains(out, "committed role.policy") {
+	if out := mustRun(t, env, append([]string{"role-policy", "set", "--as", "hosp/admin", "--org", "hosp", "--file", file}, append(keyFlags, node...)...)...); !strings.Contains(out, "committed role.policy") {
 		t.Fatalf("role-policy set: %s", out)
 	}
 	if err := json.Unmarshal([]byte(mustRun(t, nil, "role-policy", "show", "hosp", "--node", addr)), &st); err != nil || st.Version != 2 {

@@ -37,7 +37,9 @@ func (c *cli) initCmd() *cobra.Command {
 
 To found a new consortium, name its organizations with --org; init writes a
 genesis with this node as the only validator and creates each organization's
-admin key ("<org>.admin") in the home's keystore (encrypted with the
+admin key ("<org>.admin") and encryption key ("<org>.enc", whose public key
+goes into the genesis: records are sealed to it, and the node holds it for
+the organization's staff) in the home's keystore (encrypted with the
 passphrase from $` + PassphraseEnv + ` or a prompt). Admin IDs are <org>/admin.
 The genesis registers this node as a node principal (--node-principal,
 default <first org>/<moniker>) with its CometBFT node ID; its key
@@ -143,6 +145,13 @@ func (c *cli) foundingGenesis(h node.Home, orgs []carechain.Organization, nodePr
 		if err != nil {
 			return nil, nil, fmt.Errorf("admin key of %s: %w", o.ID, err)
 		}
+		// The organization is a reader: records of its patients and of its
+		// grants are sealed to this key, which its node holds for its staff.
+		ek, err := records.CreateEncryptionKey(ks, o.ID, pass)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encryption key of %s: %w", o.ID, err)
+		}
+		o.EncryptionKey = ek.Public().Bytes()
 		g.Organizations = append(g.Organizations, ledger.FoundingOrg(o, ledger.GenesisAdmin{ID: o.ID + "/admin", PublicKey: pub}))
 	}
 	return g, &gn, nil
@@ -510,8 +519,12 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 				if err != nil {
 					return err
 				}
+				ek, err := records.CreateEncryptionKey(ks, id, pass)
+				if err != nil {
+					return err
+				}
 				g.Organizations = append(g.Organizations, ledger.FoundingOrg(
-					carechain.Organization{ID: id, Name: fmt.Sprintf("Hospital %d", i), Type: carechain.OrgHospital},
+					carechain.Organization{ID: id, Name: fmt.Sprintf("Hospital %d", i), Type: carechain.OrgHospital, EncryptionKey: ek.Public().Bytes()},
 					ledger.GenesisAdmin{ID: id + "/admin", PublicKey: pub}))
 			}
 			homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, BasePort: basePort,
