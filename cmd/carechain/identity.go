@@ -199,13 +199,14 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 	var (
 		s                               signerFlags
 		id, kind, name, pubFlag, nodeID string
+		encFlag                         string
 		roles                           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register a practitioner or node (by an org admin) or a patient (by an admin or registration clerk)",
 		Example: `  carechain tx register --as st-mary/admin --id st-mary/dr-jones --kind practitioner --role physician --name "Dr. Jones" --pubkey <hex>
-  carechain tx register --as st-mary/clerk-singh --kind patient --pubkey <hex>     # ID: a new random pseudonym
+  carechain tx register --as st-mary/clerk-singh --kind patient --id patient/k7q2m9 --pubkey <hex> --encryption-key <hex>   # keys new patient.k7q2m9 --kind patient
   carechain tx register --as st-mary/admin --id st-mary/node2 --kind node --node-id <node ID> --pubkey <hex>   # a node: it may peer and anchor access events`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -221,6 +222,11 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 				id = newPseudonym()
 			}
 			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub, NodeID: nodeID}
+			if encFlag != "" {
+				if r.EncryptionKey, err = decodeKey(encFlag); err != nil {
+					return fmt.Errorf("--encryption-key: %w", err)
+				}
+			}
 			for _, role := range roles {
 				r.Roles = append(r.Roles, carechain.Role(role))
 			}
@@ -244,6 +250,7 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 		" (an auditor fetches proofs of any ledger entry, each fetch in the patient's access log)")
 	f.StringVar(&name, "name", "", "display name (staff only; patients carry no personal data on the ledger)")
 	f.StringVar(&pubFlag, "pubkey", "", "the new principal's Ed25519 public key, hex or base64 (see keys export-public)")
+	f.StringVar(&encFlag, "encryption-key", "", "a patient's public encryption key, hex or base64 (keys new --kind patient; keys export-public --encryption): required before records can be written for them")
 	cmd.MarkFlagRequired("pubkey")
 	return cmd
 }
@@ -252,6 +259,17 @@ func newPseudonym() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return carechain.PatientPrefix + hex.EncodeToString(b)
+}
+
+// decodeKey decodes a key given as hex or base64.
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return nil, errors.New("want hex or base64")
 }
 
 func parsePublicKey(s string) (ed25519.PublicKey, error) {
