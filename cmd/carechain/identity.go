@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,11 +17,36 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
 const defaultNode = "127.0.0.1:8080"
+
+// nodeUsage is the help of the --node flags that default to --home's node.
+const nodeUsage = "HTTP address of a running node (default: the http_addr in --home's config, else " + defaultNode + ")"
+
+// nodeOf is the node a command talks to: flag (--node) if given, else the
+// HTTP address in home's config (a wildcard host as 127.0.0.1), else
+// defaultNode. Commands then follow a node whose port moved.
+func nodeOf(flag, home string) string {
+	if flag != "" {
+		return flag
+	}
+	cfg, err := node.Home(home).LoadConfig()
+	if home == "" || err != nil || cfg.HTTPAddr == "" {
+		return defaultNode
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		return defaultNode
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
 
 func (c *cli) identityCmd() *cobra.Command {
 	var height int64
@@ -33,13 +59,13 @@ public; patients (pseudonyms) are shown only to signed requests of staff,
 admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).`,
 	}
 	sf.keyFlags.registerPersistent(cmd)
-	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", "", nodeUsage)
 	cmd.PersistentFlags().StringVar(&sf.as, "as", "", "sign the requests as this principal (to see patients)")
 	cmd.PersistentFlags().StringVar(&sf.key, "key", "", "keystore name of the --as key")
 	cmd.PersistentFlags().Int64Var(&height, "height", 0, "block height to read at (0: latest)")
 	client := func() (*nodeapi.Client, error) {
 		if sf.as == "" {
-			return nodeapi.NewClient(sf.nodeAddr), nil
+			return nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home)), nil
 		}
 		return c.signedClient(sf)
 	}
@@ -93,7 +119,7 @@ admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			os, err := nodeapi.NewClient(sf.nodeAddr).Organizations(cmd.Context(), height)
+			os, err := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home)).Organizations(cmd.Context(), height)
 			if err != nil {
 				return err
 			}
@@ -119,7 +145,7 @@ func (s *signerFlags) register(cmd *cobra.Command) {
 	s.keyFlags.register(cmd)
 	cmd.Flags().StringVar(&s.as, "as", "", "principal ID that signs (required)")
 	cmd.Flags().StringVar(&s.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
-	cmd.Flags().StringVar(&s.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.Flags().StringVar(&s.nodeAddr, "node", "", nodeUsage)
 	cmd.MarkFlagRequired("as")
 }
 
@@ -149,7 +175,7 @@ func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func
 	if err != nil {
 		return err
 	}
-	cl := nodeapi.NewClient(s.nodeAddr)
+	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home))
 	if strings.HasPrefix(s.as, carechain.PatientPrefix) {
 		cl = cl.As(s.as, key) // a patient's identity is shown only to signed requests (the patient's own)
 	}

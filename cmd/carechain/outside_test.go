@@ -15,7 +15,8 @@ import (
 // init made the organization's encryption key; keys new --kind patient makes
 // a patient's signing and encryption keys, and tx register carries the
 // encryption key; a physician then writes a record through FHIR and the
-// patient reads it with the CLI.
+// patient reads it with the CLI. The commands find the node from --home's
+// config (its HTTP port is not the default): no --node.
 func TestRecordsOutsideTheDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -42,7 +43,7 @@ func TestRecordsOutsideTheDemo(t *testing.T) {
 	}
 	reg := func(args ...string) {
 		t.Helper()
-		out := mustRun(t, env, append(append([]string{"tx", "register", "--as", "hosp/admin", "--node", addr}, args...), keys...)...)
+		out := mustRun(t, env, append(append([]string{"tx", "register", "--as", "hosp/admin"}, args...), keys...)...)
 		if !strings.Contains(out, "committed identity.register") {
 			t.Fatalf("register %v: %s", args, out)
 		}
@@ -50,7 +51,7 @@ func TestRecordsOutsideTheDemo(t *testing.T) {
 	reg("--id", "hosp/dr-a", "--role", "physician", "--pubkey", pub("hosp.dr-a"))
 	reg("--kind", "patient", "--id", "patient/k7q2m9", "--pubkey", pub("patient.k7q2m9"), "--encryption-key", pub("patient.k7q2m9", "--encryption"))
 
-	tok := strings.TrimSpace(mustRun(t, env, append([]string{"token", "--as", "hosp/dr-a", "--node", addr}, keys...)...))
+	tok := strings.TrimSpace(mustRun(t, env, append([]string{"token", "--as", "hosp/dr-a"}, keys...)...))
 	obs := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},
  "subject":{"reference":"Patient/k7q2m9"},"valueQuantity":{"value":97,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
 	req, _ := http.NewRequest("POST", "http://"+addr+"/fhir/Observation", bytes.NewReader([]byte(obs)))
@@ -66,7 +67,7 @@ func TestRecordsOutsideTheDemo(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &created) != nil {
 		t.Fatalf("physician writes a record outside the demo: HTTP %d %s", resp.StatusCode, body)
 	}
-	got := mustRun(t, env, append([]string{"record", "get", created.ID, "--as", "patient/k7q2m9", "--node", addr}, keys...)...)
+	got := mustRun(t, env, append([]string{"record", "get", created.ID, "--as", "patient/k7q2m9"}, keys...)...)
 	if !strings.Contains(got, "2345-7") {
 		t.Fatalf("the patient reads their record: %s", got)
 	}

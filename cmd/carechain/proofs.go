@@ -36,7 +36,7 @@ request with --as (key from the keystore; passphrase from $` + PassphraseEnv + `
 or a prompt). Anyone else, and an unsigned request, gets "no such log entry".
 Identity proofs and consistency proofs need no signature.`,
 	}
-	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.PersistentFlags().StringVar(&sf.nodeAddr, "node", "", nodeUsage)
 	cmd.PersistentFlags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
 	cmd.PersistentFlags().StringVar(&sf.as, "as", "", "principal that signs the request (the patient, a reader or an auditor)")
 	cmd.PersistentFlags().StringVar(&sf.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
@@ -44,7 +44,7 @@ Identity proofs and consistency proofs need no signature.`,
 	pathVar(cmd.PersistentFlags(), &sf.dir, "keys-dir", "", "keystore directory (overrides --home)")
 	cmd.PersistentFlags().StringVar(&purpose, "purpose", "treatment", "purpose a reader of the record reads it for")
 	fetch := func(cmd *cobra.Command, path string) error {
-		cl := nodeapi.NewClient(sf.nodeAddr)
+		cl := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home))
 		if sf.as != "" {
 			var err error
 			if cl, err = c.signedClient(sf); err != nil {

@@ -18,7 +18,7 @@ func (c *cli) signedClient(s *signerFlags) (*nodeapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nodeapi.NewClient(s.nodeAddr).As(s.as, key), nil
+	return nodeapi.NewClient(nodeOf(s.nodeAddr, s.home)).As(s.as, key), nil
 }
 
 func (c *cli) recordCmd() *cobra.Command {
@@ -172,7 +172,7 @@ custodial key, and only for a request signed by the patient (--as defaults to
 	sf.keyFlags.register(list)
 	list.Flags().StringVar(&sf.as, "as", "", "principal that signs (default: the patient)")
 	list.Flags().StringVar(&sf.key, "key", "", "keystore name of the signing key")
-	list.Flags().StringVar(&sf.nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	list.Flags().StringVar(&sf.nodeAddr, "node", "", nodeUsage)
 	cmd.AddCommand(list)
 	return cmd
 }

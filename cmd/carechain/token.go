@@ -30,7 +30,7 @@ access token. Use it as a bearer token:
 			if err != nil {
 				return err
 			}
-			base := s.nodeAddr
+			base := nodeOf(s.nodeAddr, s.home)
 			if !strings.Contains(base, "://") {
 				base = "http://" + base
 			}
