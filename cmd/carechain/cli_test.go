@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -202,5 +203,24 @@ func TestMaxConnectionsFlag(t *testing.T) {
 		if help := mustRun(t, nil, command, "--help"); !strings.Contains(help, "--max-connections int") {
 			t.Errorf("%s --help does not document --max-connections:\n%s", command, help)
 		}
+	}
+}
+
+// TestVersionNamesTheCommit: version prints the VCS revision recorded in
+// the binary's build info ("unknown" when the build stamped none, as with
+// -buildvcs=false).
+func TestVersionNamesTheCommit(t *testing.T) {
+	info, err := exec.Command("go", "version", "-m", binary).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "(commit unknown)"
+	for _, line := range strings.Split(string(info), "\n") {
+		if rev, ok := strings.CutPrefix(strings.TrimSpace(line), "build\tvcs.revision="); ok {
+			want = "(commit " + rev
+		}
+	}
+	if out := mustRun(t, nil, "version"); !strings.HasPrefix(out, "carechain ") || !strings.Contains(out, want) {
+		t.Fatalf("version = %q, want %q", out, want)
 	}
 }

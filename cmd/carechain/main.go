@@ -178,10 +178,17 @@ func (c *cli) versionCmd() *cobra.Command {
 				if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 					version = bi.Main.Version
 				}
+				var rev, modified string
 				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						commit = s.Value
+					switch {
+					case s.Key == "vcs.revision":
+						rev = s.Value
+					case s.Key == "vcs.modified" && s.Value == "true":
+						modified = "+modified" // built from a work tree with uncommitted changes
 					}
+				}
+				if rev != "" {
+					commit = rev + modified
 				}
 			}
 			fmt.Fprintf(c.out, "carechain %s (commit %s)\n", version, commit)
