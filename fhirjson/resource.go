@@ -53,6 +53,23 @@ func (r *Resource) Reference(field string) string {
 	return s
 }
 
+// ArrayReferences returns, in document order, the reference string of the
+// Reference element named element in each object of the top-level array
+// field, such as Appointment.participant[].actor; objects without one are
+// skipped.
+func (r *Resource) ArrayReferences(field, element string) []string {
+	items, _ := r.obj[field].([]any)
+	var refs []string
+	for _, it := range items {
+		obj, _ := it.(map[string]any)
+		ref, _ := obj[element].(map[string]any)
+		if s, ok := ref["reference"].(string); ok && s != "" {
+			refs = append(refs, s)
+		}
+	}
+	return refs
+}
+
 // CodingCodes returns, in document order, the code of every coding of the
 // top-level CodeableConcept field, or of every CodeableConcept in it if it
 // is an array (Observation.category). Codings without a code are skipped.

@@ -121,14 +121,38 @@ func recordVersion(res *fhirjson.Resource, id, category string) (records.PutItem
 	return records.PutItem{Patient: patient, Category: category, RecordID: id, Parsed: res}, nil
 }
 
+// appointmentPatient is the one Patient among an Appointment's participants
+// (an Appointment has no subject): the record is sealed to that patient.
+func appointmentPatient(res *fhirjson.Resource) (string, error) {
+	var patient string
+	for _, ref := range res.ArrayReferences("participant", "actor") {
+		if !strings.HasPrefix(ref, "Patient/") || ref == patient {
+			continue
+		}
+		if patient != "" {
+			return "", &requestError{kind: carechain.KindInvalid, code: "value", path: "Appointment.participant",
+				err: fmt.Errorf("an Appointment is stored for one patient; it names %s and %s", patient, ref)}
+		}
+		patient = ref
+	}
+	return patient, nil
+}
+
 // patientOfResource is the patient principal res is about: a Patient is its
-// own; any other resource names it in subject (or patient).
+// own; any other resource names it in subject (or patient), an Appointment
+// among its participants.
 func patientOfResource(res *fhirjson.Resource) (string, error) {
 	typ := res.Type()
 	ref := "Patient/" + res.ID()
 	if typ != "Patient" {
 		if ref = res.Reference("subject"); ref == "" {
 			ref = res.Reference("patient")
+		}
+	}
+	if ref == "" && typ == "Appointment" {
+		var err error
+		if ref, err = appointmentPatient(res); err != nil {
+			return "", err
 		}
 	}
 	if ref == "" {

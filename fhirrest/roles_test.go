@@ -88,3 +88,27 @@ func TestClerkSeesOnlyWhatTheRolePolicyAllows(t *testing.T) {
 		t.Fatalf("the clerk's refused read is not in the patient's access log (%q): %d %s", want, log.status, log.rawBody)
 	}
 }
+
+// TestAppointmentIsStoredForItsPatient: an Appointment names its patient
+// among its participants (it has no subject); the registration desk books it
+// (category administrative) and reads it back. Two patients in one
+// Appointment are refused: a record is sealed to one patient.
+func TestAppointmentIsStoredForItsPatient(t *testing.T) {
+	e := setup(t)
+	clerk := e.registerStaff("hosp-a", "hosp-a/clerk", carechain.RoleRegistrationClerk)
+	appt := `{"resourceType":"Appointment","status":"booked","start":"2026-12-03T09:00:00Z","end":"2026-12-03T09:30:00Z",
+ "participant":[{"actor":{"reference":"Practitioner/hosp-a.dr-a"},"status":"accepted"},{"actor":{"reference":"Patient/p"},"status":"accepted"}]}`
+	r := e.do("POST", "/fhir/Appointment", clerk, []byte(appt))
+	if r.status != 201 {
+		t.Fatalf("book an appointment: %d %s", r.status, r.rawBody)
+	}
+	id := r.body["id"].(string)
+	if head, err := e.n.App().Latest().Record(id); err != nil || head.Patient != "patient/p" || head.Category != "administrative" {
+		t.Fatalf("appointment record: %+v %v", head, err)
+	}
+	if r := e.do("GET", "/fhir/Appointment/"+id, clerk, nil); r.status != 200 || !strings.Contains(string(r.rawBody), "booked") {
+		t.Fatalf("read the appointment back: %d %s", r.status, r.rawBody)
+	}
+	two := strings.Replace(appt, `"Practitioner/hosp-a.dr-a"`, `"Patient/q"`, 1)
+	e.do("POST", "/fhir/Appointment", clerk, []byte(two)).outcome(t, 422, "one patient")
+}
