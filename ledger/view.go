@@ -248,6 +248,12 @@ func (v *View) AuditEntries(patient string) ([]AuditEntry, error) {
 // will set, as version 0 (rolePolicyState).
 func (v *View) RolePolicy(org string) (*RolePolicyState, error) { return rolePolicyState(v, org) }
 
+// RolePolicyInForce is the policy of RolePolicy, or nil if org has none:
+// what consent.Evaluator.Decide takes.
+func (v *View) RolePolicyInForce(org string) (*consent.RolePolicy, error) {
+	return rolePolicyOf(v, org)
+}
+
 // Categories returns the record categories of this chain.
 func (v *View) Categories() ([]string, error) {
 	var cats []string

@@ -116,7 +116,7 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	if err != nil {
 		return d, "", err
 	}
-	policy, err := s.policies.get(p.Org, v.Height(), func() (*consent.RolePolicy, error) { return policyOf(v, p.Org) })
+	policy, err := s.policies.get(p.Org, v.Height(), func() (*consent.RolePolicy, error) { return v.RolePolicyInForce(p.Org) })
 	if err != nil {
 		return d, "", err
 	}
@@ -134,18 +134,6 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 		return d, "", &DeniedError{Reason: cd.Reason}
 	}
 	return d, consent.ReaderOf(p), nil
-}
-
-// policyOf is org's role policy in force at v, nil if it has none.
-func policyOf(v *ledger.View, org string) (*consent.RolePolicy, error) {
-	st, err := v.RolePolicy(org)
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, err
-	}
-	return &st.Policy, nil
 }
 
 // History decrypts every version of a record the requester may read, oldest

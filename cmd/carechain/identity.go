@@ -19,6 +19,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -249,7 +250,7 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 			}
 			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub, NodeID: nodeID}
 			if encFlag != "" {
-				if r.EncryptionKey, err = decodeKey(encFlag); err != nil {
+				if r.EncryptionKey, err = decodeKey(encFlag, seal.PublicKeySize); err != nil {
 					return fmt.Errorf("--encryption-key: %w", err)
 				}
 			}
@@ -287,25 +288,23 @@ func newPseudonym() string {
 	return carechain.PatientPrefix + hex.EncodeToString(b)
 }
 
-// decodeKey decodes a key given as hex or base64.
-func decodeKey(s string) ([]byte, error) {
-	if b, err := hex.DecodeString(s); err == nil {
+// decodeKey decodes a key of size bytes given as hex or base64.
+func decodeKey(s string, size int) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == size {
 		return b, nil
 	}
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == size {
 		return b, nil
 	}
-	return nil, errors.New("want hex or base64")
+	return nil, fmt.Errorf("want %d bytes as hex or base64", size)
 }
 
 func parsePublicKey(s string) (ed25519.PublicKey, error) {
-	if b, err := hex.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
-		return b, nil
+	b, err := decodeKey(s, ed25519.PublicKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("public key %q: %w", s, err)
 	}
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
-		return b, nil
-	}
-	return nil, fmt.Errorf("public key %q: want %d bytes as hex or base64", s, ed25519.PublicKeySize)
+	return b, nil
 }
 
 func (c *cli) txRotateCmd() *cobra.Command {
