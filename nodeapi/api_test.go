@@ -401,3 +401,19 @@ func TestAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestRolePolicyRoute: an organization's role policy is public (rules, not
+// health data); an unknown organization's is 404.
+func TestRolePolicyRoute(t *testing.T) {
+	_, srv := startServer(t)
+	cl := nodeapi.NewClient(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := cl.RolePolicy(ctx, "hosp-a", 0)
+	if err != nil || st.Org != "hosp-a" || st.Version != 1 || len(st.Policy.Rules) == 0 {
+		t.Fatalf("role policy of hosp-a: %+v %v", st, err)
+	}
+	if _, err := cl.RolePolicy(ctx, "no-such-org", 0); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("role policy of an unknown organization: %v, want 404", err)
+	}
+}
