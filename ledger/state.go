@@ -29,8 +29,21 @@ type reader interface {
 
 // heightView reads committed state as of one height.
 type heightView struct {
-	s      *store.Store
+	s      StateReader
 	height int64
+}
+
+// StateReader is versioned state as a View reads it: *store.Store on a
+// node; a client that reads a node's state over its API (nodeapi.State)
+// implements it to run the records service's logic on its own device,
+// with keys the node never sees. Absent keys are store.ErrNotFound.
+type StateReader interface {
+	// Get returns key's value as of height.
+	Get(key string, height int64) ([]byte, error)
+	// GetAt returns the value key was given at exactly height.
+	GetAt(key string, height int64) ([]byte, error)
+	// Scan calls fn for each key under prefix as of height, in key order.
+	Scan(prefix string, height int64, fn func(key string, val []byte) error) error
 }
 
 func (v heightView) Get(key string) ([]byte, error) { return v.s.Get(key, v.height) }

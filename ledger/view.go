@@ -47,6 +47,11 @@ func (a *App) Latest() *View {
 	return &View{heightView{s: a.store, height: a.store.LastHeight()}, a.chainID}
 }
 
+// NewView returns the state of chain chainID as of height, read from r.
+func NewView(r StateReader, height int64, chainID string) *View {
+	return &View{heightView{s: r, height: height}, chainID}
+}
+
 // Height returns the last committed height.
 func (a *App) Height() (int64, error) {
 	c, err := a.store.LastCommit()
@@ -363,4 +368,11 @@ func (v *View) InclusionProof(index, size uint64) ([][]byte, error) {
 // ConsistencyProof proves the log of size1 is a prefix of the log of size2.
 func (v *View) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 	return theLog.ConsistencyProof(v, size1, size2)
+}
+
+// ActsFor reports whether signer manages patient's consents: the patient,
+// or a delegate the patient named (the rule the ledger applies to consent
+// transactions).
+func (v *View) ActsFor(signer *carechain.Principal, patient string) bool {
+	return actsFor(v, signer, patient) == nil
 }

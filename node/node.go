@@ -195,6 +195,9 @@ func (n *Node) Config() Config { return n.config }
 // replaced it).
 func (n *Node) App() *ledger.App { return n.app }
 
+// Latest is the ledger state as of the last committed height.
+func (n *Node) Latest() *ledger.View { return n.app.Latest() }
+
 // BlockHeight is the height of the newest block in the node's block store.
 func (n *Node) BlockHeight() int64 { return n.cmt.BlockStore().Height() }
 

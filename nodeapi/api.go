@@ -100,6 +100,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/proposals", s.proposals)
 	mux.HandleFunc("GET /v1/proposals/{id}", s.proposal)
 	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
+	mux.HandleFunc("GET /v1/state", s.state)
 	if opts.Proofs != nil {
 		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
 		mux.HandleFunc("GET /v1/validators", s.validators)

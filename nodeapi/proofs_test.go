@@ -38,6 +38,8 @@ type proofWorld struct {
 	grant    string
 	dxHeight int64 // where hosp-b/dr-x was registered
 	pHeight  int64 // where patient/p was registered
+	// patientEnc is patient/p's encryption key.
+	patientEnc *seal.PrivateKey
 }
 
 func newProofWorld(t *testing.T) *proofWorld {
@@ -59,6 +61,7 @@ func newProofWorld(t *testing.T) *proofWorld {
 	defer cancel()
 	pek, _ := seal.GenerateKey()
 	kr.Add("patient/p", pek)
+	w.patientEnc = pek
 	practitioner := func(id string, r carechain.Role) tx.Register {
 		return tx.Register{ID: id, Kind: carechain.KindPractitioner, Roles: []carechain.Role{r}}
 	}

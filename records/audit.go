@@ -176,7 +176,7 @@ func (s *Service) anchorBatches(ctx context.Context, anchorer Signer, batches []
 		for k := range batch {
 			body.Events[k] = batch[k].ev
 		}
-		if errs[i] = body.SignAuditBatch(anchorer.Key, s.chain.App().ChainID()); errs[i] != nil {
+		if errs[i] = body.SignAuditBatch(anchorer.Key, s.chain.Latest().ChainID()); errs[i] != nil {
 			continue
 		}
 		var out ledger.Outcome

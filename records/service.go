@@ -46,9 +46,12 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
-// Chain is the node as the service needs it.
+// Chain is the ledger as the service needs it: a node, or a client reading
+// a node's state over its API (cmd/carechain runs the service on a
+// patient's device that way, so their keys never leave it).
 type Chain interface {
-	App() *ledger.App
+	// Latest is the state as of the last committed height.
+	Latest() *ledger.View
 	// Broadcast returns CheckTx's verdict and a function that waits for the commit.
 	Broadcast(ctx context.Context, raw []byte) (ledger.Outcome, func(context.Context) (ledger.Outcome, error), error)
 }
@@ -185,7 +188,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 func (s *Service) Keys() *Keyring { return s.keys }
 
 // latest is the snapshot one call reads: the last committed state.
-func (s *Service) latest() *ledger.View { return s.chain.App().Latest() }
+func (s *Service) latest() *ledger.View { return s.chain.Latest() }
 
 // submit signs body as s with its next nonce and waits for the outcome; a
 // rejection is a *ledger.Rejection (errors.Is ErrRejected).
@@ -230,16 +233,16 @@ func (s *Service) signerState(id string) *signerState {
 }
 
 func (s *Service) broadcast(ctx context.Context, signer Signer, typ tx.Type, body any) (ledger.Outcome, func(context.Context) (ledger.Outcome, error), error) {
-	app := s.chain.App()
+	v := s.chain.Latest()
 	st := s.signerState(signer.ID)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	committed, err := app.Latest().NextNonce(signer.ID)
+	committed, err := v.NextNonce(signer.ID)
 	if err != nil {
 		return ledger.Outcome{}, nil, err
 	}
 	nonce := max(committed, st.next)
-	raw, err := tx.Sign(signer.Key, app.ChainID(), signer.ID, nonce, typ, body)
+	raw, err := tx.Sign(signer.Key, v.ChainID(), signer.ID, nonce, typ, body)
 	if err != nil {
 		return ledger.Outcome{}, nil, err
 	}
@@ -278,7 +281,7 @@ func (s *Service) watch(wait func(context.Context) (ledger.Outcome, error), sign
 			case r := <-done:
 				return r.out, r.err
 			case <-tick.C:
-				v := s.chain.App().Latest()
+				v := s.chain.Latest()
 				if st, err := v.Tx(hash); err == nil {
 					return ledger.Outcome{Hash: hash, Stage: ledger.StageFinalize, Code: ledger.CodeOK, Height: st.Height}, nil
 				}

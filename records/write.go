@@ -139,7 +139,7 @@ func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, rec
 	if err != nil {
 		return nil, err
 	}
-	return tx.Sign(author.Key, s.chain.App().ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
+	return tx.Sign(author.Key, s.chain.Latest().ChainID(), author.ID, nonce, tx.TypeRecordPut, body)
 }
 
 // pendingEpochs are epochs started earlier in the same batch: later entries

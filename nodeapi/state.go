@@ -1,0 +1,175 @@
+package nodeapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/store"
+)
+
+// GET /v1/state serves raw ledger state (the CBOR values of state keys) to
+// signed requests, so that a client can run the records service's logic on
+// its own device against a node's state (State, RemoteChain): a patient who
+// keeps their keys themselves wraps, seals and signs locally, and the node
+// never sees a private key. What a caller may read is what the ledger lets
+// them act on, and no more (mayReadState): consortium configuration, any
+// principal's public record, and a patient's consent, key and access-log
+// state only for the patient and the delegates they named.
+//
+//	GET /v1/state?key=K[&height=H]      one value: {"key", "value" (base64)}, 404 if absent
+//	GET /v1/state?prefix=P[&height=H]   every key under P, in order: {"entries": [...]}
+const maxStateEntries = 10_000
+
+// StateEntry is one state key and its value (CBOR, base64 in JSON).
+type StateEntry struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// StateResponse is the body of GET /v1/state.
+type StateResponse struct {
+	Height  int64        `json:"height"`
+	Key     string       `json:"key,omitempty"`
+	Value   []byte       `json:"value,omitempty"`
+	Entries []StateEntry `json:"entries,omitempty"`
+}
+
+func (s *server) state(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	key, prefix := q.Get("key"), q.Get("prefix")
+	if (key == "") == (prefix == "") {
+		s.fail(w, http.StatusBadRequest, errors.New("give exactly one of key and prefix"))
+		return
+	}
+	scan := prefix != ""
+	if err := mayReadState(v, caller, key+prefix, scan); err != nil {
+		s.fail(w, http.StatusForbidden, err)
+		return
+	}
+	resp := StateResponse{Height: v.Height()}
+	if !scan {
+		val, err := v.Get(key)
+		if errors.Is(err, store.ErrNotFound) {
+			s.fail(w, http.StatusNotFound, fmt.Errorf("no state key %q at height %d", key, v.Height()))
+			return
+		}
+		if err != nil {
+			s.queryFail(w, err)
+			return
+		}
+		resp.Key, resp.Value = key, val
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	errTooMany := errors.New("too many")
+	err := v.Scan(prefix, func(k string, val []byte) error {
+		if len(resp.Entries) == maxStateEntries {
+			return errTooMany
+		}
+		resp.Entries = append(resp.Entries, StateEntry{Key: k, Value: val})
+		return nil
+	})
+	if errors.Is(err, errTooMany) {
+		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("over %d keys under %q: ask for a longer prefix", maxStateEntries, prefix))
+		return
+	}
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// patientScoped are the state namespaces whose keys start with a patient ID
+// ("<ns>/patient/<pseudonym>[/…]"): that patient's keys, consents and log.
+var patientScoped = map[string]bool{
+	"epoch": true, "authors": true, "wrap": true, "grant": true, "emergency": true,
+	"delegate": true, "audit": true, "patient-record": true,
+}
+
+// consortiumWide are namespaces anyone signed in may read: organizations,
+// their policies, chain parameters, node IDs and anchored batch roots.
+var consortiumWide = map[string]bool{
+	"org": true, "role-policy": true, "param": true, "policy": true, "nodeid": true, "audit-batch": true,
+}
+
+// mayReadState decides whether caller may read key (or, with scan, every
+// key under the prefix key) at v. Deny by default.
+func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan bool) error {
+	ns, rest, _ := strings.Cut(key, "/")
+	denied := fmt.Errorf("%s may not read state %q", caller.ID, key)
+	switch {
+	case consortiumWide[ns]:
+		return nil
+	case ns == "tx" && !scan: // whether a transaction committed, by its hash
+		return nil
+	case ns == "nonce" && !scan:
+		if rest != caller.ID {
+			return denied
+		}
+		return nil
+	case ns == "principal":
+		return mayReadPrincipals(rest, scan, denied)
+	case patientScoped[ns]:
+		patient, ok := patientOfScoped(rest, scan)
+		if !ok || !v.ActsFor(caller, patient) {
+			return denied
+		}
+		return nil
+	case ns == "record" || ns == "version":
+		id, _, _ := strings.Cut(rest, "/")
+		if id == "" || ns == "record" && scan || ns == "version" && scan && !strings.HasPrefix(rest, id+"/") {
+			return denied
+		}
+		head, err := v.Record(id)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil // nothing to show: a new record's ID
+		}
+		if err != nil || !v.ActsFor(caller, head.Patient) {
+			return denied
+		}
+		return nil
+	}
+	return denied
+}
+
+// mayReadPrincipals: any principal's public record by its ID (a patient
+// names a delegate, a clinician seals a reason to a patient); lists only
+// within an organization, not of patients.
+func mayReadPrincipals(id string, scan bool, denied error) error {
+	if !scan {
+		return nil
+	}
+	org, _, ok := strings.Cut(id, "/")
+	if !ok || org == "" || org+"/" == carechain.PatientPrefix {
+		return denied
+	}
+	return nil
+}
+
+// patientOfScoped is the patient a patient-scoped key (after its namespace)
+// starts with. A scan's prefix must hold the whole patient ID and the "/"
+// after it, so that it cannot reach another patient's keys.
+func patientOfScoped(rest string, scan bool) (string, bool) {
+	local, ok := strings.CutPrefix(rest, carechain.PatientPrefix)
+	if !ok {
+		return "", false
+	}
+	pseudonym, _, more := strings.Cut(local, "/")
+	if pseudonym == "" || scan && !more {
+		return "", false
+	}
+	return carechain.PatientPrefix + pseudonym, true
+}

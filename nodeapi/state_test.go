@@ -1,0 +1,98 @@
+package nodeapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
+)
+
+// TestServiceOnTheClient: the records service runs on a patient's device
+// against the node's state (RemoteChain over /v1/state), with the patient's
+// key only on the device: a grant it builds lets the grantee read through
+// the node, a revoke takes that away, and the access log decrypts locally.
+func TestServiceOnTheClient(t *testing.T) {
+	w := newProofWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pk := w.patientEnc
+	local := &records.Keyring{}
+	local.Add("patient/p", pk)
+	cl := nodeapi.NewClient(w.srv.URL).As("patient/p", w.keys["patient/p"])
+	chain, err := nodeapi.NewRemoteChain(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	device, err := records.New(chain, local, records.Options{Node: "device"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := records.Signer{ID: "patient/p", Key: w.keys["patient/p"]}
+	if _, err := w.svc.Read(ctx, "hosp-b/dr-x", "rec-1", 0, consent.PurposeTreatment); err == nil {
+		t.Fatal("dr-x reads before any grant")
+	}
+	id, err := device.Grant(ctx, me, consent.Grant{
+		Grantee: consent.Grantee{Principal: "hosp-b/dr-x"}, Categories: []string{"lab"}, Actions: []consent.Action{consent.ActionRead},
+		Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60,
+	})
+	if err != nil {
+		t.Fatalf("grant built on the device: %v", err)
+	}
+	if _, err := w.svc.Read(ctx, "hosp-b/dr-x", "rec-1", 0, consent.PurposeTreatment); err != nil {
+		t.Fatalf("grantee reads through the node after the device's grant: %v", err)
+	}
+	if err := device.Revoke(ctx, me, "patient/p", id); err != nil {
+		t.Fatalf("revoke built on the device: %v", err)
+	}
+	var denied *records.DeniedError
+	if _, err := w.svc.Read(ctx, "hosp-b/dr-x", "rec-1", 0, consent.PurposeTreatment); !errors.As(err, &denied) {
+		t.Fatalf("revoked grantee reads: %v", err)
+	}
+	if _, err := records.AuditLog(chain.Latest(), "patient/p", pk); err != nil {
+		t.Fatalf("access log read on the device: %v", err)
+	}
+}
+
+// TestStateIsReadOnlyByThoseWhoActOnIt: /v1/state serves consortium-wide
+// state to any signed principal and a patient's state only to the patient;
+// unsigned requests are 401, and a scan cannot reach past one patient.
+func TestStateIsReadOnlyByThoseWhoActOnIt(t *testing.T) {
+	w := newProofWorld(t)
+	cases := []struct {
+		query, signer string
+		status        int
+	}{
+		{"key=param/categories", "", http.StatusUnauthorized},
+		{"key=param/categories", "hosp-b/dr-x", http.StatusOK},
+		{"prefix=org/", "hosp-b/dr-x", http.StatusOK},
+		{"prefix=grant/patient/p/", "patient/p", http.StatusOK},
+		{"prefix=grant/patient/p/", "hosp-b/dr-x", http.StatusForbidden},
+		{"prefix=grant/patient/p/", "hosp-b/dr-b", http.StatusForbidden},
+		{"prefix=grant/patient/", "patient/p", http.StatusForbidden},
+		{"prefix=grant/patient/p", "patient/p", http.StatusForbidden}, // would reach patient/p2…
+		{"prefix=audit/patient/p/", "hosp-a/dr-a", http.StatusForbidden},
+		{"key=record/rec-1", "patient/p", http.StatusOK},
+		{"key=record/rec-1", "hosp-b/dr-x", http.StatusForbidden},
+		{"prefix=version/rec-1/", "hosp-b/dr-x", http.StatusForbidden},
+		{"prefix=principal/", "hosp-b/dr-x", http.StatusForbidden},
+		{"prefix=principal/patient/", "hosp-b/dr-x", http.StatusForbidden},
+		{"prefix=principal/hosp-b/", "patient/p", http.StatusOK},
+		{"key=nonce/hosp-a/dr-a", "patient/p", http.StatusForbidden},
+		{"key=nonce/patient/p", "patient/p", http.StatusOK},
+		{"prefix=pubkey/", "patient/p", http.StatusForbidden},
+		{"key=a&prefix=b", "patient/p", http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		q, _ := url.ParseQuery(c.query)
+		status, body := w.get(t, "/v1/state?"+q.Encode(), c.signer)
+		if status != c.status {
+			t.Errorf("%s as %q: HTTP %d %.120s, want %d", c.query, c.signer, status, body, c.status)
+		}
+	}
+}
