@@ -376,3 +376,13 @@ func (v *View) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 func (v *View) ActsFor(signer *carechain.Principal, patient string) bool {
 	return actsFor(v, signer, patient) == nil
 }
+
+// EmergencyRule returns a patient's break-glass rule; ErrNotFound if they
+// set none.
+func (v *View) EmergencyRule(patient string) (*consent.EmergencyRule, error) {
+	var rule consent.EmergencyRule
+	if err := getCBOR(v, emergencyKey(patient), &rule); err != nil {
+		return nil, fmt.Errorf("emergency rule of %s: %w", patient, err)
+	}
+	return &rule, nil
+}

@@ -380,3 +380,6 @@ func NewRecordID() string {
 	rand.Read(b)
 	return "rec-" + hex.EncodeToString(b)
 }
+
+// Key returns reader's private key, if the keyring holds it.
+func (k *Keyring) Key(reader string) (*seal.PrivateKey, bool) { return k.get(reader) }

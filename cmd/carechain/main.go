@@ -62,7 +62,7 @@ Start with "carechain demo" for a one-node consortium with demo data.`,
 	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error (CometBFT's own messages appear at debug)")
 	root.AddCommand(
 		c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
-		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.rolePolicyCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(),
+		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(),
 	)
 	return root
 }
