@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// consortium is a consortium founded with init (no demo code) and its one
+// node running: organizations hosp (a hospital) and lab (a laboratory),
+// physicians hosp/dr-a and lab/dr-b, whose keys the node holds.
+type consortium struct {
+	t    *testing.T
+	home string
+	addr string
+	env  []string // the node's passphrase
+}
+
+func foundConsortium(t *testing.T) *consortium {
+	t.Helper()
+	c := &consortium{t: t, home: filepath.Join(t.TempDir(), "node"), addr: freeAddr(t), env: passEnv(testPassphrase)}
+	mustRun(t, c.env, "init", "--home", c.home, "--chain-id", "workflows", "--org", "hosp:hospital:Hospital",
+		"--org", "lab:lab:Laboratory", "--p2p-addr", freeAddr(t), "--http-addr", c.addr)
+	c.cli("keys", "new", "hosp.dr-a")
+	c.cli("keys", "new", "lab.dr-b")
+	p := startProcess(t, c.env, "start", "--home", c.home)
+	t.Cleanup(func() { p.interrupt(t) })
+	waitHealthy(t, p, c.addr, time.Minute)
+	c.register("hosp/admin", "--id", "hosp/dr-a", "--role", "physician", "--pubkey", c.pub("hosp.dr-a"))
+	c.register("lab/admin", "--id", "lab/dr-b", "--role", "physician", "--pubkey", c.pub("lab.dr-b"))
+	return c
+}
+
+// cli runs carechain with the node's home and passphrase.
+func (c *consortium) cli(args ...string) string {
+	c.t.Helper()
+	return mustRun(c.t, c.env, append(args, "--home", c.home)...)
+}
+
+// pub is the public signing key of a key in the node's keystore.
+func (c *consortium) pub(name string) string {
+	return strings.TrimSpace(c.cli("keys", "export-public", name))
+}
+
+func (c *consortium) register(admin string, args ...string) {
+	c.t.Helper()
+	if out := c.cli(append([]string{"tx", "register", "--as", admin}, args...)...); !strings.Contains(out, "committed identity.register") {
+		c.t.Fatalf("register %v: %s", args, out)
+	}
+}
+
+// fhir sends a FHIR request with a bearer token; it returns the status and body.
+func (c *consortium) fhir(token, method, path, body string, header ...string) (int, []byte) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+c.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/fhir+json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// token is a bearer token of a principal whose key the node holds.
+func (c *consortium) token(as string) string {
+	return strings.TrimSpace(c.cli("token", "--as", as))
+}
+
+// observation writes a glucose result for patient as hosp/dr-a through FHIR
+// and returns its record ID.
+func (c *consortium) observation(patient string, value int64) string {
+	c.t.Helper()
+	obs := `{"resourceType":"Observation","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+ "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/` + strings.TrimPrefix(patient, "patient/") + `"},
+ "valueQuantity":{"value":` + itoa(value) + `,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
+	status, body := c.fhir(c.token("hosp/dr-a"), "POST", "/fhir/Observation", obs)
+	var created struct{ ID string }
+	if status != http.StatusCreated || json.Unmarshal(body, &created) != nil {
+		c.t.Fatalf("physician writes a record: HTTP %d %s", status, body)
+	}
+	return created.ID
+}
+
+
+// TestSelfHeldPatientWorkflows: a patient who keeps their keystore on their
+// own device (a directory the node never reads, under their own passphrase)
+// does everything through the CLI, which signs and wraps keys locally and
+// reaches the node only through its API.
+func TestSelfHeldPatientWorkflows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node subprocess")
+	}
+	c := foundConsortium(t)
+	device := filepath.Join(t.TempDir(), "device-keys")
+	penv := passEnv("the patient's own passphrase")
+	patient := func(args ...string) (string, error) {
+		return run(t, penv, append(args, "--keys-dir", device, "--node", c.addr)...)
+	}
+	mustPatient := func(args ...string) string {
+		t.Helper()
+		out, err := patient(args...)
+		if err != nil {
+			t.Fatalf("carechain %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	keys := func(args ...string) string {
+		return strings.TrimSpace(mustRun(t, penv, append(args, "--keys-dir", device)...))
+	}
+	keys("keys", "new", "patient.s1", "--kind", "patient")
+	sign := keys("keys", "export-public", "patient.s1")
+	enc := keys("keys", "export-public", "patient.s1", "--encryption")
+	c.register("hosp/admin", "--kind", "patient", "--id", "patient/s1", "--pubkey", sign, "--encryption-key", enc)
+
+	rec := c.observation("patient/s1", 101)
+	readAsB := func(id string, extra ...string) (string, error) {
+		return run(t, c.env, append([]string{"record", "get", id, "--as", "lab/dr-b", "--home", c.home}, extra...)...)
+	}
+	if out, err := readAsB(rec); err == nil {
+		t.Fatalf("lab/dr-b reads before any grant: %s", out)
+	}
+
+	// Grant another organization; it reads through the node.
+	out := mustPatient("consent", "grant", "--as", "patient/s1", "--to", "lab", "--category", "lab", "--until", "30d")
+	grant := regexp.MustCompile(`granted (\S+)`).FindStringSubmatch(out)
+	if grant == nil {
+		t.Fatalf("consent grant: %s", out)
+	}
+	if out, err := readAsB(rec); err != nil || !strings.Contains(out, "2345-7") {
+		t.Fatalf("the granted organization reads: %v %s", err, out)
+	}
+	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, grant[1]) || !strings.Contains(out, "active") {
+		t.Fatalf("consent list shows the grant: %s", out)
+	}
+
+	// Revoke: what is written afterwards is unreadable to lab.
+	mustPatient("consent", "revoke", grant[1], "--as", "patient/s1")
+	later := c.observation("patient/s1", 102)
+	if out, err := readAsB(later); err == nil {
+		t.Fatalf("lab/dr-b reads a record written after the revocation: %s", out)
+	}
+
+	// Break the glass under the patient's rule.
+	if out, err := readAsB(later, "--patient", "patient/s1", "--break-glass", "unconscious in the lab"); err == nil {
+		t.Fatalf("break-glass without a rule: %s", out)
+	}
+	mustPatient("emergency", "set", "--as", "patient/s1", "--role", "physician", "--duration", "2h", "--require-reason")
+	if out := mustPatient("emergency", "show", "--as", "patient/s1"); !strings.Contains(out, "physician") {
+		t.Fatalf("emergency show: %s", out)
+	}
+	if out, err := readAsB(later, "--patient", "patient/s1", "--break-glass", "unconscious in the lab"); err != nil || !strings.Contains(out, "2345-7") {
+		t.Fatalf("break-glass read: %v %s", err, out)
+	}
+
+	// The access log, decrypted on the device.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out = mustPatient("audit", "list", "--patient", "patient/s1")
+		if strings.Contains(out, "lab/dr-b") && strings.Contains(out, "[EMERGENCY]") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log on the device lacks lab/dr-b's reads: %s", out)
+		}
+		time.Sleep(time.Second)
+	}
+	if bytes.Contains([]byte(out), []byte("UNVERIFIABLE")) {
+		t.Fatalf("unverifiable entries: %s", out)
+	}
+}
