@@ -93,7 +93,6 @@ func (c *consortium) observation(patient string, value int64) string {
 	return created.ID
 }
 
-
 // TestSelfHeldPatientWorkflows: a patient who keeps their keystore on their
 // own device (a directory the node never reads, under their own passphrase)
 // does everything through the CLI, which signs and wraps keys locally and
