@@ -9,6 +9,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
 )
 
 // GET /v1/state serves raw ledger state (the CBOR values of state keys) to
@@ -66,6 +67,10 @@ func (s *server) state(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
+			s.queryFail(w, err)
+			return
+		}
+		if val, err = redactPatient(v, caller, key, val); err != nil {
 			s.queryFail(w, err)
 			return
 		}
@@ -145,9 +150,9 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 	return denied
 }
 
-// mayReadPrincipals: any principal's public record by its ID (a patient
-// names a delegate, a clinician seals a reason to a patient); lists only
-// within an organization, not of patients.
+// mayReadPrincipals: any principal's record by its ID (a clinician seals a
+// reason to a patient; a patient names a delegate, and sees only their keys:
+// redactPatient); lists only within an organization, not of patients.
 func mayReadPrincipals(id string, scan bool, denied error) error {
 	if !scan {
 		return nil
@@ -172,4 +177,24 @@ func patientOfScoped(rest string, scan bool) (string, bool) {
 		return "", false
 	}
 	return carechain.PatientPrefix + pseudonym, true
+}
+
+// redactPatient gives a patient who neither is, acts for, nor is acted for
+// by the patient whose principal record val is only what naming them a
+// delegate needs: their ID and keys, not where they registered. Staff,
+// admins and nodes see patients as /v1/principals shows them.
+func redactPatient(v *ledger.View, caller *carechain.Principal, key string, val []byte) ([]byte, error) {
+	id, ok := strings.CutPrefix(key, "principal/")
+	if !ok || !strings.HasPrefix(id, carechain.PatientPrefix) || caller.Kind != carechain.KindPatient || caller.ID == id || v.ActsFor(caller, id) {
+		return val, nil
+	}
+	var p carechain.Principal
+	if err := tx.Unmarshal(val, &p); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	if other, err := v.Principal(id); err == nil && v.ActsFor(other, caller.ID) {
+		return val, nil // the caller's own delegate
+	}
+	return tx.Marshal(carechain.Principal{ID: p.ID, Kind: p.Kind, PublicKey: p.PublicKey, Status: p.Status,
+		KeyVersion: p.KeyVersion, EncryptionKey: p.EncryptionKey})
 }

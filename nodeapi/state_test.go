@@ -2,15 +2,18 @@ package nodeapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
 )
 
 // TestServiceOnTheClient: the records service runs on a patient's device
@@ -88,11 +91,50 @@ func TestStateIsReadOnlyByThoseWhoActOnIt(t *testing.T) {
 		{"prefix=pubkey/", "patient/p", http.StatusForbidden},
 		{"key=a&prefix=b", "patient/p", http.StatusBadRequest},
 	}
+	if status, _ := w.get(t, "/v1/state?key=principal/patient/p", "patient/p"); status != http.StatusOK {
+		t.Fatalf("a patient reads their own principal record: HTTP %d", status)
+	}
 	for _, c := range cases {
 		q, _ := url.ParseQuery(c.query)
 		status, body := w.get(t, "/v1/state?"+q.Encode(), c.signer)
 		if status != c.status {
 			t.Errorf("%s as %q: HTTP %d %.120s, want %d", c.query, c.signer, status, body, c.status)
+		}
+	}
+}
+
+// TestAnotherPatientSeesOnlyKeys: a patient may look up another patient by
+// ID (to name them a delegate) but sees only their keys, not where they
+// registered; staff see the whole record.
+func TestAnotherPatientSeesOnlyKeys(t *testing.T) {
+	w := newProofWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nonce, _ := w.n.App().Latest().NextNonce("hosp-a/admin")
+	out, err := w.n.Submit(ctx, registerTx(t, w.keys["hosp-a/admin"], testChain, "hosp-a/admin", nonce, "patient/q", 61))
+	if err != nil || !out.Accepted() {
+		t.Fatalf("register patient/q: %+v %v", out, err)
+	}
+	w.keys["patient/q"] = seedKey(61)
+	orgSeenBy := func(signer string) string {
+		t.Helper()
+		status, body := w.get(t, "/v1/state?key=principal/patient/p", signer)
+		var resp nodeapi.StateResponse
+		if status != http.StatusOK || json.Unmarshal(body, &resp) != nil {
+			t.Fatalf("principal/patient/p as %s: HTTP %d %s", signer, status, body)
+		}
+		var p carechain.Principal
+		if err := tx.Unmarshal(resp.Value, &p); err != nil || p.ID != "patient/p" || len(p.PublicKey) == 0 || len(p.EncryptionKey) == 0 {
+			t.Fatalf("principal/patient/p as %s: %+v %v", signer, p, err)
+		}
+		return p.Org
+	}
+	if org := orgSeenBy("patient/q"); org != "" {
+		t.Errorf("another patient sees where patient/p registered: %q", org)
+	}
+	for _, who := range []string{"patient/p", "hosp-b/dr-x"} {
+		if org := orgSeenBy(who); org != "hosp-a" {
+			t.Errorf("%s sees registering org %q, want hosp-a", who, org)
 		}
 	}
 }
