@@ -163,6 +163,37 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Fatalf("break-glass read: %v %s", err, out)
 	}
 
+	// A delegate (a carer with their own keys, elsewhere) grants for the
+	// patient until removed.
+	carerKeys, carerEnv := filepath.Join(t.TempDir(), "carer-keys"), passEnv("the carer's passphrase")
+	mustRun(t, carerEnv, "keys", "new", "patient.carer1", "--kind", "patient", "--keys-dir", carerKeys)
+	carerPub := func(extra ...string) string {
+		return strings.TrimSpace(mustRun(t, carerEnv, append([]string{"keys", "export-public", "patient.carer1", "--keys-dir", carerKeys}, extra...)...))
+	}
+	c.register("hosp/admin", "--kind", "patient", "--id", "patient/carer1", "--pubkey", carerPub(), "--encryption-key", carerPub("--encryption"))
+	carer := func(args ...string) (string, error) {
+		return run(t, carerEnv, append(args, "--as", "patient/carer1", "--patient", "patient/s1", "--keys-dir", carerKeys, "--node", c.addr)...)
+	}
+	if out, err := carer("consent", "grant", "--to", "lab", "--category", "lab"); err == nil {
+		t.Fatalf("a carer not yet named grants: %s", out)
+	}
+	mustPatient("delegate", "add", "patient/carer1", "--as", "patient/s1")
+	out, err := carer("consent", "grant", "--to", "lab/dr-b", "--category", "lab")
+	byCarer := regexp.MustCompile(`granted (\S+)`).FindStringSubmatch(out)
+	if err != nil || byCarer == nil {
+		t.Fatalf("the delegate grants for the patient: %v %s", err, out)
+	}
+	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, byCarer[1]) {
+		t.Fatalf("the patient sees the delegate's grant: %s", out)
+	}
+	if out, err := carer("consent", "revoke", byCarer[1]); err != nil {
+		t.Fatalf("the delegate revokes: %v %s", err, out)
+	}
+	mustPatient("delegate", "remove", "patient/carer1", "--as", "patient/s1")
+	if out, err := carer("consent", "grant", "--to", "lab", "--category", "lab"); err == nil {
+		t.Fatalf("a removed delegate grants: %s", out)
+	}
+
 	// The access log, decrypted on the device.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
