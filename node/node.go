@@ -124,7 +124,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	cfg := h.cometConfig(c)
 	// The mempool connection is unsynchronized so that CheckTx (signature
 	// checks) runs on all cores; the app guards its mempool state itself.
-	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{logger.With("component", "cometbft"), &n.stopping})
+	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{l: logger.With("component", "cometbft"), stopping: &n.stopping})
 	if err != nil {
 		return nil, err
 	}

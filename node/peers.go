@@ -31,15 +31,22 @@ func (n *Node) trustPeer(nodeID string) bool {
 }
 
 // watchPeers stops, after each commit, the peers the ledger no longer
-// admits, until done is closed.
+// admits, and logs the number of connected peers when it changed (at
+// info: CometBFT's own messages about peers' connections are at debug),
+// until done is closed.
 func (n *Node) watchPeers(done <-chan struct{}) {
 	defer close(n.peersWatched)
+	connected := 0
 	for {
 		select {
 		case <-done:
 			return
 		case <-n.committed:
 			n.dropRefusedPeers()
+			if now := n.cmt.Switch().Peers().Size(); now != connected {
+				n.log.Info("peers connected", "peers", now, "was", connected)
+				connected = now
+			}
 		}
 	}
 }

@@ -1,0 +1,26 @@
+package node
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestPeerChurnIsNotAWarning: CometBFT's errors about peers' connections
+// (a peer not up yet, a peer going away) are debug messages; its other
+// errors stay warnings.
+func TestPeerChurnIsNotAWarning(t *testing.T) {
+	var buf bytes.Buffer
+	l := cometLogger{l: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), stopping: &atomic.Bool{}}
+	l.With("module", "p2p").With("peer", "x").Error("Error dialing peer", "err", "connection refused")
+	l.With("module", "pex").Error("Stopping peer for error", "err", "EOF")
+	if buf.Len() != 0 {
+		t.Fatalf("peer churn logged at info or above: %s", buf.String())
+	}
+	l.With("module", "consensus").Error("CONSENSUS FAILURE!!!")
+	if !strings.Contains(buf.String(), "level=WARN") {
+		t.Fatalf("a consensus error is not a warning: %q", buf.String())
+	}
+}
