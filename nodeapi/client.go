@@ -117,10 +117,8 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusUnprocessableEntity {
 		var e Error
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return resp.StatusCode, fmt.Errorf("%s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
-		}
-		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		_ = json.Unmarshal(b, &e)
+		return resp.StatusCode, &StatusError{Method: method, Path: path, Status: resp.StatusCode, Message: e.Error}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -128,6 +126,20 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// StatusError is a request the node answered with an error status.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	Message      string // the node's reason, if it gave one
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+	}
+	return fmt.Sprintf("%s %s: %s (HTTP %d)", e.Method, e.Path, e.Message, e.Status)
 }
 
 // Status returns the node's status.

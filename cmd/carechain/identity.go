@@ -203,7 +203,7 @@ func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func
 		return err
 	}
 	if !res.Accepted() {
-		return fmt.Errorf("rejected (%s, code %d): %s", res.Reason, res.Code, res.Log)
+		return fmt.Errorf("%s rejected (code %d): %w", typ, res.Code, res.Rejection())
 	}
 	fmt.Fprintf(c.out, "committed %s at height %d (tx %s)\n", typ, res.Height, res.Hash)
 	return nil
