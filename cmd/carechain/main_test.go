@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 && !checkReadme() {
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -44,6 +47,7 @@ const testPassphrase = "correct horse battery staple"
 // run runs the binary to completion and returns its combined output.
 func run(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
+	noteRun(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
@@ -120,6 +124,7 @@ func (p *process) output() string { return p.out.String() }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
+	noteRun(args)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &process{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
