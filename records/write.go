@@ -47,8 +47,8 @@ const maxEpochRetries = 3
 // version of it.RecordID (a new record if it does not exist), signed by
 // author. An invalid resource is a *fhirjson.ValidationError naming the path.
 // A patient author writes their own records, in carechain.CategoryPatientReported
-// only (the ledger's rule); this node must hold their encryption key when the
-// category's current epoch is to be reused.
+// only (the ledger's rule), and reads the category's epoch key with their
+// own encryption key, which this node's Keyring must hold.
 //
 // Writes that race with a new epoch of the same patient and category (one
 // started by another writer) are rebuilt under the new epoch and retried;
