@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -151,34 +153,14 @@ func TestChainWithoutPatientReportedMigrates(t *testing.T) {
 	}
 	own := consent.RolePolicy{Rules: []consent.RoleRule{
 		{Role: carechain.RolePhysician, Read: []string{"lab"}, Write: []string{"lab"}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}}
-	b := h.app.store.NewBlock(h.height + 1)
-	if err := b.Delete(patientReportedKey); err != nil {
-		t.Fatal(err)
-	}
-	var cats []string
-	if err := getCBOR(b, categoriesKey, &cats); err != nil {
-		t.Fatal(err)
-	}
-	if err := setCBOR(b, categoriesKey, slices.DeleteFunc(cats, func(c string) bool { return c == reported })); err != nil {
-		t.Fatal(err)
-	}
-	for org, p := range map[string]consent.RolePolicy{"hosp-a": old, "hosp-b": own} {
-		if err := putRolePolicy(b, org, p); err != nil {
-			t.Fatal(err)
+	h.commitEdited(func(b *store.Block) error {
+		var cats []string
+		if err := getCBOR(b, categoriesKey, &cats); err != nil {
+			return err
 		}
-	}
-	prev, err := h.app.CommitInfo(h.height)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := blockInfo(prev, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.app.store.Commit(b, info.AppHash(), mustMarshal(info)); err != nil {
-		t.Fatal(err)
-	}
-	h.height++
+		return errors.Join(b.Delete(patientReportedKey), setCBOR(b, categoriesKey, slices.DeleteFunc(cats, func(c string) bool { return c == reported })),
+			putRolePolicy(b, "hosp-a", old), putRolePolicy(b, "hosp-b", own))
+	})
 	if cats, err := h.at(0).Categories(); err != nil || slices.Contains(cats, reported) {
 		t.Fatalf("legacy state's categories %v, %v: want no %s", cats, err, reported)
 	}
