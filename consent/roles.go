@@ -41,8 +41,11 @@ var (
 	// clinicalCategories are what clinicians need: everything but billing and
 	// administration, including who the patient is.
 	clinicalCategories = []string{"allergy", "demographics", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
-	clerkCategories    = []string{"administrative", "billing", "demographics"}
-	clinicalPurposes   = []Purpose{PurposeTreatment, PurposeEmergency, PurposeSecondOpinion}
+	// clinicianReads adds what patients report about themselves, which only
+	// patients write (the ledger refuses anyone else's write in it).
+	clinicianReads   = append(slices.Clone(clinicalCategories), carechain.CategoryPatientReported)
+	clerkCategories  = []string{"administrative", "billing", "demographics"}
+	clinicalPurposes = []Purpose{PurposeTreatment, PurposeEmergency, PurposeSecondOpinion}
 )
 
 // DefaultRolePolicy is the policy `carechain init` and the demo give every
@@ -51,7 +54,8 @@ var (
 //
 //   - clinicians (physicians, nurses, specialists, radiologists, heads of
 //     department and of radiology): clinical categories, for treatment,
-//     emergency and second opinions;
+//     emergency and second opinions, and read patient-reported data for
+//     the same purposes;
 //   - registration clerks: demographics, administrative and billing, for
 //     treatment and billing;
 //   - lab technicians: laboratory results, and who the patient is;
@@ -63,7 +67,7 @@ var (
 // Break-glass is open to physicians and nurses.
 func DefaultRolePolicy() RolePolicy {
 	clinician := func(r carechain.Role) RoleRule {
-		return RoleRule{Role: r, Read: clinicalCategories, Write: clinicalCategories, Purposes: clinicalPurposes}
+		return RoleRule{Role: r, Read: clinicianReads, Write: clinicalCategories, Purposes: clinicalPurposes}
 	}
 	return RolePolicy{
 		Rules: []RoleRule{

@@ -67,6 +67,23 @@ func categoryOf(res *fhirjson.Resource) string {
 	return clinicalTypes[res.Type()]
 }
 
+// authoredBy is it as author may write it. A patient writes records of
+// themselves only (another patient's is 403 forbidden), always in
+// carechain.CategoryPatientReported, whatever its category codes or the
+// category header say: the ledger's rule, so that what a patient enters is
+// never filed as a clinician's. Anyone else's write is left as it is (the
+// ledger refuses it in patient-reported).
+func authoredBy(author *carechain.Principal, it records.PutItem) (records.PutItem, error) {
+	if author.Kind != carechain.KindPatient {
+		return it, nil
+	}
+	if it.Patient != author.ID {
+		return it, carechain.E(carechain.KindPermission, fmt.Errorf("%s writes records of themselves only, not of %s", patientRef(author.ID), patientRef(it.Patient)))
+	}
+	it.Category = carechain.CategoryPatientReported
+	return it, nil
+}
+
 // patientRef is the FHIR reference of a patient principal: "patient/x" → "Patient/x".
 func patientRef(id string) string {
 	return "Patient/" + strings.TrimPrefix(id, carechain.PatientPrefix)

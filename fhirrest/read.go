@@ -99,7 +99,19 @@ func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec 
 	writeFHIR(w, status, body)
 }
 
-// withMeta adds meta.versionId and meta.lastUpdated to a stored resource.
+// The tag of a resource its patient wrote (meta.tag), served with every
+// version whose author on the ledger is the patient
+// (carechain.RecordVersion.PatientAuthored). It is never stored: the server
+// drops a written resource's meta (recordVersion), so no write, a
+// clinician's included, can give a resource this tag.
+const (
+	TagSystem          = "https://carechain.dev/fhir/tag"
+	TagPatientReported = "patient-reported"
+)
+
+// withMeta adds meta.versionId and meta.lastUpdated to a stored resource,
+// and marks a version the patient wrote: meta.tag TagPatientReported and,
+// for an Observation without a performer, the patient as its performer.
 func withMeta(rec *records.Record) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(rec.Resource, &m); err != nil {
@@ -107,10 +119,16 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 	}
 	idJSON, _ := json.Marshal(rec.RecordID)
 	m["id"] = idJSON
-	meta, _ := json.Marshal(map[string]string{
+	meta := map[string]any{
 		"versionId": strconv.FormatUint(rec.Version, 10), "lastUpdated": lastUpdated(rec.RecordVersion).Format(time.RFC3339),
-	})
-	m["meta"] = meta
+	}
+	if rec.PatientAuthored() {
+		meta["tag"] = []map[string]string{{"system": TagSystem, "code": TagPatientReported, "display": "Patient-reported"}}
+		if _, ok := m["performer"]; !ok && rec.ResourceType == "Observation" {
+			m["performer"], _ = json.Marshal([]map[string]string{{"reference": patientRef(rec.Patient)}})
+		}
+	}
+	m["meta"], _ = json.Marshal(meta)
 	return json.Marshal(m)
 }
 

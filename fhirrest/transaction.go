@@ -59,6 +59,9 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 	errs := make([]error, len(bundle.Entry))
 	for i, e := range bundle.Entry {
 		items[i], errs[i] = resolveEntry(c.view, e.Request.Method, e.Request.URL, e.Resource, r.Header.Get(categoryHeader))
+		if errs[i] == nil {
+			items[i].put, errs[i] = authoredBy(c.principal, items[i].put)
+		}
 		if errs[i] == nil { // an entry may update only a record the caller may see (as a single update)
 			_, errs[i] = s.mayUpdate(r, c, items[i].typ, items[i].put.RecordID)
 		}

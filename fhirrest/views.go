@@ -398,11 +398,16 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		if v.ResourceType != typ {
 			return nil, notFound(typ) // the record is of another type
 		}
-		agents := []map[string]any{{
+		author := map[string]any{
 			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
 			"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
 			"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
-		}}
+		}
+		if v.PatientAuthored() { // a patient writes for themselves, for no organization
+			author["who"] = map[string]string{"reference": patientRef(v.Author)}
+			delete(author, "onBehalfOf")
+		}
+		agents := []map[string]any{author}
 		if v.Proposal != "" {
 			if p, err := c.view.Proposal(v.Proposal); err == nil {
 				for _, a := range p.Approvals {

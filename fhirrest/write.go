@@ -51,6 +51,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	it, err := recordVersion(res, records.NewRecordID(), r.Header.Get(categoryHeader))
+	if err == nil {
+		it, err = authoredBy(c.principal, it)
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -123,6 +126,9 @@ func (s *server) updateOf(w http.ResponseWriter, r *http.Request, c caller, typ,
 		status = http.StatusCreated // update as create
 	}
 	it, err := recordVersion(res, id, categoryFor(c.view, id, r.Header.Get(categoryHeader)))
+	if err == nil {
+		it, err = authoredBy(c.principal, it)
+	}
 	it.IfMatch = ifMatch
 	return it, status, err
 }

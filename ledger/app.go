@@ -371,10 +371,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("finalize block %d: state is at %d", req.Height, last.Height)
 	}
 	b := a.store.NewBlock(req.Height)
-	if orgs, err := migrateRolePolicies(b); err != nil {
+	if err := a.migrate(b); err != nil {
 		return nil, err
-	} else if len(orgs) > 0 {
-		a.log.Info("migration: organizations without a role policy got the default one", "height", req.Height, "organizations", orgs)
 	}
 	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
 	results := make([]TxResult, len(req.Txs))
@@ -400,6 +398,23 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	a.block, a.results, a.info = b, results, info
 	resp.AppHash = info.AppHash()
 	return resp, nil
+}
+
+// migrate brings the state of a chain begun by an older carechain up to
+// date, in the block b, before its transactions: every node migrates at the
+// same height.
+func (a *App) migrate(b *store.Block) error {
+	if orgs, err := migrateRolePolicies(b); err != nil {
+		return err
+	} else if len(orgs) > 0 {
+		a.log.Info("migration: organizations without a role policy got the default one", "height", b.Height(), "organizations", orgs)
+	}
+	if orgs, err := migratePatientReported(b); err != nil {
+		return err
+	} else if orgs != nil {
+		a.log.Info("migration: category patient-reported added; organizations on the previous default role policy got the current one", "height", b.Height(), "organizations", orgs)
+	}
+	return nil
 }
 
 func (a *App) deliver(b *store.Block, raw []byte, now int64) *Rejection {

@@ -152,6 +152,28 @@ func (h *harness) block(txs ...[]byte) []Code {
 	return codes
 }
 
+// commitEdited commits a block of state that edit writes directly, not
+// through transactions: state as an older carechain left it.
+func (h *harness) commitEdited(edit func(b *store.Block) error) {
+	h.t.Helper()
+	b := h.app.store.NewBlock(h.height + 1)
+	if err := edit(b); err != nil {
+		h.t.Fatal(err)
+	}
+	prev, err := h.app.CommitInfo(h.height)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := blockInfo(prev, b)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.app.store.Commit(b, info.AppHash(), mustMarshal(info)); err != nil {
+		h.t.Fatal(err)
+	}
+	h.height++
+}
+
 func (h *harness) register(signer, id string, kind carechain.Kind, seed byte, roles ...carechain.Role) []byte {
 	h.keys[id] = key(seed)
 	return h.sign(signer, tx.TypeRegister, &tx.Register{ID: id, Kind: kind, Roles: roles, PublicKey: pub(seed)})

@@ -19,13 +19,14 @@ type Genesis struct {
 	// only registered nodes peer, so a consortium's first nodes are
 	// registered here.
 	Nodes []GenesisNode `json:"nodes,omitempty"`
-	// Categories of records; DefaultCategories if empty.
+	// Categories of records; DefaultCategories if empty. Every chain has
+	// carechain.CategoryPatientReported, named or not.
 	Categories []string `json:"categories,omitempty"`
 }
 
 // DefaultCategories are the record categories of a genesis that names none.
 func DefaultCategories() []string {
-	return []string{"administrative", "allergy", "billing", "demographics", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
+	return []string{"administrative", "allergy", "billing", "demographics", "general", "imaging", "lab", "medication", "mental-health", carechain.CategoryPatientReported, "vital-signs"}
 }
 
 const categoriesKey = "param/categories"
@@ -139,6 +140,7 @@ func (g *Genesis) apply(b *store.Block) error {
 	if len(cats) == 0 {
 		cats = DefaultCategories()
 	}
+	cats = withCategories(cats, []string{carechain.CategoryPatientReported})
 	policies, cats, err := g.rolePolicies(cats)
 	if err != nil {
 		return err
@@ -147,6 +149,9 @@ func (g *Genesis) apply(b *store.Block) error {
 		return err
 	}
 	if err := b.Set(rolePoliciesKey, []byte{1}); err != nil {
+		return err
+	}
+	if err := b.Set(patientReportedKey, []byte{1}); err != nil {
 		return err
 	}
 	for i, o := range g.Organizations {

@@ -262,8 +262,10 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := writeEpoch(b, signer, now, r); rej != nil {
 		return rej
 	}
-	if rej := addAuthor(b, r.Patient, r.Category, signer.Org); rej != nil {
-		return rej
+	if signer.Kind != carechain.KindPatient { // the patient always holds the keys
+		if rej := addAuthor(b, r.Patient, r.Category, signer.Org); rej != nil {
+			return rej
+		}
 	}
 	if r.Deleted && r.Version == 1 {
 		return reject(CodeInvalid, "record %s does not exist: nothing to delete", r.RecordID)
@@ -272,9 +274,13 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal
 	}
+	authorOrg := signer.Org
+	if signer.Kind == carechain.KindPatient {
+		authorOrg = "" // a patient writes for no organization
+	}
 	v := carechain.RecordVersion{
 		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
-		Author: signer.ID, AuthorOrg: signer.Org, Height: b.Height(), Time: now, Epoch: r.Epoch,
+		Author: signer.ID, AuthorOrg: authorOrg, Height: b.Height(), Time: now, Epoch: r.Epoch,
 		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey, Deleted: r.Deleted,
 		Proposal: proposal,
 	}
@@ -290,14 +296,19 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	return nil
 }
 
-// mayWrite checks that signer may write r: a practitioner, for a registered
-// patient with an encryption key, in a known category, and, deny by default,
-// of the patient's registering organization or holding a write grant, and
-// in a role its organization's role policy lets write the category (unless
-// the grant names the signer personally: consent.Evaluator.Decide).
+// mayWrite checks that signer may write r: the patient, of themselves, in
+// the patient-reported category (mayWriteOwn); else a practitioner, in any
+// other known category, for a registered patient with an encryption key,
+// and, deny by default, of the patient's registering organization or
+// holding a write grant, and in a role its organization's role policy lets
+// write the category (unless the grant names the signer personally:
+// consent.Evaluator.Decide).
 func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
 	if signer.Kind == carechain.KindPatient {
-		return reject(CodeUnauthorized, "records are written by practitioners; patients grant and revoke access")
+		return mayWriteOwn(b, signer, r)
+	}
+	if r.Category == carechain.CategoryPatientReported {
+		return reject(CodeUnauthorized, "%s records are written by their patient only", r.Category)
 	}
 	patient, err := getPrincipal(b, r.Patient)
 	if errors.Is(err, ErrNotFound) || (err == nil && patient.Kind != carechain.KindPatient) {
@@ -342,9 +353,13 @@ func nextHead(b *store.Block, signer *carechain.Principal, r *tx.RecordPut, prop
 		if r.Version != 1 {
 			return head, reject(CodeInvalid, "record %s does not exist: the first version is 1", r.RecordID)
 		}
-		return carechain.RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: signer.Org}, nil
+		// Its owner: the author's organization, or a patient themselves.
+		return carechain.RecordHead{RecordID: r.RecordID, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType, Owner: consent.ReaderOf(signer)}, nil
 	case err != nil:
 		return head, reject(CodeInternal, "%v", err)
+	}
+	if rej := mayChange(signer, &head); rej != nil {
+		return head, rej
 	}
 	if proposal == "" {
 		if rej := needsApproval(b, &head); rej != nil {
@@ -363,9 +378,11 @@ func nextHead(b *store.Block, signer *carechain.Principal, r *tx.RecordPut, prop
 }
 
 // writeEpoch checks the epoch r is written under: the current one, which
-// the author's organization must be able to read, or the next one, started
-// by r and wrapped to everyone who must read it.
+// the author must be able to read (through their organization, or a patient
+// with their own key), or the next one, started by r and wrapped to
+// everyone who must read it.
 func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
+	author := consent.ReaderOf(signer)
 	cur, err := getEpoch(b, r.Patient, r.Category)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
@@ -376,14 +393,14 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 			return reject(CodeInternal, "%v", err)
 		}
 		// Nobody loses a key by a write: only a revoke shrinks the readers.
-		want = consent.AddReaders(want, append([]string{signer.Org}, cur.Readers...)...)
+		want = consent.AddReaders(want, append([]string{author}, cur.Readers...)...)
 		return startEpoch(b, r.Patient, cur, r.NewEpoch, want)
 	}
 	if cur.Epoch == 0 || r.Epoch != cur.Epoch {
 		return reject(CodeStaleEpoch, "category %s of %s is at epoch %d: write under it or start epoch %d", r.Category, r.Patient, cur.Epoch, cur.Epoch+1)
 	}
-	if !slices.Contains(cur.Readers, signer.Org) {
-		return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, signer.Org)
+	if !slices.Contains(cur.Readers, author) {
+		return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, author)
 	}
 	return nil
 }
@@ -404,8 +421,16 @@ func addAuthor(b *store.Block, patient, category, org string) *Rejection {
 	return nil
 }
 
-// categoryKnown reports whether the genesis lists category.
+// categoryKnown reports whether the chain has category. On a chain not yet
+// migrated to patient-entered data, patient-reported is known already: the
+// next block adds it (migratePatientReported) before it judges anything, so
+// CheckTx judges by that, not refusing patients' writes meanwhile.
 func categoryKnown(r reader, category string) bool {
+	if category == carechain.CategoryPatientReported {
+		if _, err := r.Get(patientReportedKey); errors.Is(err, store.ErrNotFound) {
+			return true
+		}
+	}
 	var cats []string
 	if err := getCBOR(r, categoriesKey, &cats); err != nil {
 		return false

@@ -86,9 +86,9 @@ func TestRecordRejections(t *testing.T) {
 			p.Ciphertext[0] ^= 1
 			return p
 		}, CodeInvalid, "hash"},
-		{"patients do not write records", "patient/p", tx.TypeRecordPut, func(t *testing.T) any {
+		{"patients write no clinical records", "patient/p", tx.TypeRecordPut, func(t *testing.T) any {
 			return put(t, "r1", 1, "patient/p", "lab", 1, both)
-		}, CodeUnauthorized, "practitioners"},
+		}, CodeUnauthorized, "patient-reported category only"},
 		{"only the patient grants", "hosp-a/dr-a", tx.TypeConsentGrant, func(t *testing.T) any {
 			return &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"}, Categories: []string{"lab"},
 				Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}

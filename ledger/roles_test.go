@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -104,31 +106,11 @@ func TestRolePolicyIsVersionedAndApplies(t *testing.T) {
 // before role policies wrote it: no policies, the old categories.
 func TestChainWithoutRolePoliciesMigrates(t *testing.T) {
 	h := roleWorld(t)
-	b := h.app.store.NewBlock(h.height + 1)
-	for _, org := range []string{"hosp-a", "hosp-b"} {
-		if err := b.Delete(rolePolicyKey(org)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	old := []string{"allergy", "general", "imaging", "lab", "medication", "mental-health", "vital-signs"}
-	if err := b.Delete(rolePoliciesKey); err != nil {
-		t.Fatal(err)
-	}
-	if err := setCBOR(b, categoriesKey, old); err != nil {
-		t.Fatal(err)
-	}
-	prev, err := h.app.CommitInfo(h.height)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := blockInfo(prev, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.app.store.Commit(b, info.AppHash(), mustMarshal(info)); err != nil {
-		t.Fatal(err)
-	}
-	h.height++
+	h.commitEdited(func(b *store.Block) error {
+		return errors.Join(b.Delete(rolePolicyKey("hosp-a")), b.Delete(rolePolicyKey("hosp-b")),
+			b.Delete(rolePoliciesKey), setCBOR(b, categoriesKey, old))
+	})
 	// Until then, nodes judge reads by the default the migration will set.
 	if st, err := h.at(0).RolePolicy("hosp-a"); err != nil || st.Version != 0 || len(st.Policy.Rules) != len(consent.DefaultRolePolicy().Rules) {
 		t.Fatalf("legacy state's role policy = %+v, %v; want the default as version 0", st, err)

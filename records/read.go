@@ -13,7 +13,8 @@ import (
 	"github.com/carechain/carechain/seal"
 )
 
-// Record is a decrypted record version.
+// Record is a decrypted record version. One the patient wrote says so
+// (RecordVersion.PatientAuthored): its Author is the patient.
 type Record struct {
 	carechain.RecordVersion
 	Resource []byte // canonical FHIR JSON: health data, never log it
@@ -121,7 +122,7 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 		return d, "", err
 	}
 	own := ""
-	if p.Org == rv.AuthorOrg {
+	if rv.AuthorOrg != "" && p.Org == rv.AuthorOrg { // a patient's own version has none
 		own = "the author's organization"
 	}
 	cd := s.evaluator.Decide(grants.Plain(), consent.Request{

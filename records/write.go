@@ -46,6 +46,9 @@ const maxEpochRetries = 3
 // Put validates a FHIR R4 resource and writes it, encrypted, as the next
 // version of it.RecordID (a new record if it does not exist), signed by
 // author. An invalid resource is a *fhirjson.ValidationError naming the path.
+// A patient author writes their own records, in carechain.CategoryPatientReported
+// only (the ledger's rule), and reads the category's epoch key with their
+// own encryption key, which this node's Keyring must hold.
 //
 // Writes that race with a new epoch of the same patient and category (one
 // started by another writer) are rebuilt under the new epoch and retried;
@@ -115,7 +118,7 @@ func (s *Service) lockIfNewEpoch(v *ledger.View, author Signer, patient, categor
 	if err != nil {
 		return nil, err
 	}
-	if cur.Epoch > 0 && slices.Contains(cur.Readers, me.Org) {
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, consent.ReaderOf(me)) {
 		return func() {}, nil
 	}
 	key := patient + "\x00" + category
@@ -132,7 +135,7 @@ func (s *Service) lockIfNewEpoch(v *ledger.View, author Signer, patient, categor
 
 // PreparePut validates, encrypts and signs a record.put without submitting
 // it: version of recordID, with the author's nonce. It starts a new epoch when
-// the author's organization cannot read the current one.
+// the author cannot read the current one (writeEpoch).
 func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, recordID string, version uint64, resource []byte) ([]byte, error) {
 	v := s.latest()
 	body, err := s.buildPut(v, author, PutItem{Patient: patient, Category: category, RecordID: recordID, Resource: resource}, version, nil)
@@ -172,7 +175,7 @@ func (s *Service) sealPut(v *ledger.View, author Signer, it PutItem, rtype strin
 		return nil, err
 	}
 	body := &tx.RecordPut{RecordID: it.RecordID, Version: version, Patient: it.Patient, Category: it.Category, ResourceType: rtype}
-	ek, err := s.writeEpoch(v, body, me.Org, pending)
+	ek, err := s.writeEpoch(v, body, consent.ReaderOf(me), pending)
 	if err != nil {
 		return nil, err
 	}
@@ -186,9 +189,11 @@ func (s *Service) sealPut(v *ledger.View, author Signer, it PutItem, rtype strin
 }
 
 // writeEpoch picks the epoch body is written under and returns its key: one
-// started earlier in the same batch, the current one if org can read it, or
-// a new one (set in body.NewEpoch) wrapped to everyone who must read it.
-func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, org string, pending pendingEpochs) (seal.EpochKey, error) {
+// started earlier in the same batch, the current one if author (the reader
+// the author reads through: their organization, or a patient themselves,
+// with their own key in the Keyring) can read it, or a new one (set in
+// body.NewEpoch) wrapped to everyone who must read it.
+func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, author string, pending pendingEpochs) (seal.EpochKey, error) {
 	patient, category := body.Patient, body.Category
 	cur, err := v.Epoch(patient, category)
 	if err != nil {
@@ -198,16 +203,16 @@ func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, org string, pen
 		body.Epoch = cur.Epoch + 1
 		return k, nil
 	}
-	if cur.Epoch > 0 && slices.Contains(cur.Readers, org) {
+	if cur.Epoch > 0 && slices.Contains(cur.Readers, author) {
 		body.Epoch = cur.Epoch
-		return s.epochKey(v, patient, category, cur.Epoch, org)
+		return s.epochKey(v, patient, category, cur.Epoch, author)
 	}
 	readers, err := v.RequiredReaders(patient, category, s.now().Unix())
 	if err != nil {
 		return seal.EpochKey{}, err
 	}
 	// Nobody loses a key by a write: only a revoke shrinks the readers.
-	readers = consent.AddReaders(readers, append([]string{org}, cur.Readers...)...)
+	readers = consent.AddReaders(readers, append([]string{author}, cur.Readers...)...)
 	body.Epoch = cur.Epoch + 1
 	ek, ne, err := s.newEpoch(v, patient, category, body.Epoch, readers)
 	if err != nil {
