@@ -110,6 +110,7 @@ rule (see carechain emergency), then reads for the purpose emergency.`,
 		sub.Flags().StringVar(&purpose, "purpose", "treatment", "purpose of use")
 		cmd.AddCommand(sub)
 	}
+	cmd.AddCommand(c.recordPutCmd())
 	return cmd
 }
 
