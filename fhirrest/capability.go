@@ -90,7 +90,7 @@ func viewCapabilities() []capResource {
 			ints = append(ints, capInteraction{"read"})
 		}
 		if t == "Consent" {
-			ints = append(ints, capInteraction{"create"}, capInteraction{"delete"})
+			ints = append(ints, capInteraction{"create"}, capInteraction{"update"}, capInteraction{"delete"})
 		}
 		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "no-version"})
 	}

@@ -1,0 +1,141 @@
+package fhirrest_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/tlog"
+)
+
+// Workflows over FHIR (issue 13): replacing a Consent, break-glass reads,
+// a patient's emergency rule and delegates, proposals from updates.
+
+// labConsent is a Consent of patient/p letting grantee read categories.
+func labConsent(id, grantee string, categories ...string) []byte {
+	var classes []string
+	for _, c := range categories {
+		classes = append(classes, `{"system":"urn:carechain:category","code":"`+c+`"}`)
+	}
+	idField := ""
+	if id != "" {
+		idField = `"id":"` + id + `",`
+	}
+	return []byte(`{"resourceType":"Consent",` + idField + `"status":"active","patient":{"reference":"Patient/p"},
+	  "provision":{"actor":[{"reference":{"reference":"` + grantee + `"}}],
+	    "action":[{"coding":[{"code":"access"}]}],"purpose":[{"code":"treatment"}],
+	    "class":[` + strings.Join(classes, ",") + `]}}`)
+}
+
+// consentState is patient/p's grants and lab epoch as the ledger holds
+// them, for checking that a refused request changed nothing.
+func (e *env) consentState() string {
+	e.t.Helper()
+	v := e.n.App().Latest()
+	grants, err := v.Grants("patient/p")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ep, err := v.Epoch("patient/p", "lab")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, _ := json.Marshal(struct {
+		Grants ledger.Grants
+		Epoch  ledger.EpochState
+	}{grants, ep})
+	return string(b)
+}
+
+// TestConsentUpdateReplacesTheGrantInOneTransaction: PUT /fhir/Consent/{id}
+// revokes the grant and makes its replacement in one transaction; a
+// replacement that covers less rotates the keys the grantee held, so it
+// cannot read what is written afterwards; refused PUTs change nothing.
+func TestConsentUpdateReplacesTheGrantInOneTransaction(t *testing.T) {
+	e := setup(t)
+	tok, other, ptok := e.token("hosp-a/dr-a"), e.token("hosp-b/dr-b"), e.patientToken()
+	id := e.createGlucose(tok, 88)
+	created := e.do("POST", "/fhir/Consent", ptok, labConsent("", "Practitioner/hosp-b.dr-b", "lab"))
+	if created.status != 201 {
+		t.Fatalf("grant: %d %s", created.status, created.rawBody)
+	}
+	old := created.body["id"].(string)
+	if r := e.do("GET", "/fhir/Observation/"+id, other, nil); r.status != 200 {
+		t.Fatalf("read under the grant: %d %s", r.status, r.rawBody)
+	}
+
+	// Refused: each answers an OperationOutcome and changes nothing.
+	before := e.consentState()
+	for _, c := range []struct {
+		name, path, token string
+		body              []byte
+		status            int
+		mention           string
+	}{
+		{"unknown id", "/fhir/Consent/g-000000000000", ptok, labConsent("", "Practitioner/hosp-b.dr-b", "lab"), 404, "has no grant"},
+		{"id differs from the URL's", "/fhir/Consent/" + old, ptok, labConsent("g-other", "Practitioner/hosp-b.dr-b", "lab"), 400, "Consent.id"},
+		{"no actor", "/fhir/Consent/" + old, ptok, []byte(`{"resourceType":"Consent","patient":{"reference":"Patient/p"}}`), 400, "Consent.provision.actor"},
+		{"another patient's consent", "/fhir/Consent/" + old, ptok, []byte(strings.Replace(string(labConsent("", "Practitioner/hosp-b.dr-b", "lab")), "Patient/p", "Patient/q", 1)), 404, "has no grant"},
+		{"not the patient", "/fhir/Consent/" + old, tok, labConsent("", "Practitioner/hosp-b.dr-b", "lab"), 422, "or a delegate they named"},
+	} {
+		e.do("PUT", c.path, c.token, c.body).outcome(t, c.status, c.mention)
+		if after := e.consentState(); after != before {
+			t.Fatalf("%s: refused, but the consent state changed:\n%s\n%s", c.name, before, after)
+		}
+	}
+
+	v := e.n.App().Latest()
+	nonce, _ := v.NextNonce("patient/p")
+	epoch, _ := v.Epoch("patient/p", "lab")
+	// The replacement covers less: vital signs, not lab results.
+	r := e.do("PUT", "/fhir/Consent/"+old, ptok, labConsent(old, "Practitioner/hosp-b.dr-b", "vital-signs"))
+	if r.status != 201 || r.body["status"] != "active" {
+		t.Fatalf("replace: %d %s", r.status, r.rawBody)
+	}
+	repl := r.body["id"].(string)
+	if repl == old || !strings.HasSuffix(r.header.Get("Location"), "/fhir/Consent/"+repl) {
+		t.Fatalf("replacement id %q, Location %q", repl, r.header.Get("Location"))
+	}
+	v = e.n.App().Latest()
+	if n, _ := v.NextNonce("patient/p"); n != nonce+1 {
+		t.Fatalf("the patient signed %d transactions for one replacement", n-nonce)
+	}
+	grants, _ := v.Grants("patient/p")
+	if g := grants.Find(old); g == nil || !g.Revoked {
+		t.Fatalf("old grant after the replacement: %+v", g)
+	}
+	_, revoked, _, err := v.LogEntry(tlog.KindConsent, old+"/revoked")
+	if err != nil || grants.Find(repl) == nil || revoked.Height != grants.Find(repl).Height {
+		t.Fatalf("revocation (%+v, %v) and replacement %+v are not of one height", revoked, err, grants.Find(repl))
+	}
+	if ep, _ := v.Epoch("patient/p", "lab"); ep.Epoch != epoch.Epoch+1 || slices.Contains(ep.Readers, "hosp-b") {
+		t.Fatalf("lab keys after hosp-b lost lab: epoch %+v, was %+v", ep, epoch)
+	}
+	e.do("PUT", "/fhir/Observation/"+id, tok, glucoseWithID(91, id))
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 404, "not found")
+	e.do("GET", "/fhir/Observation/"+id+"/_history/2", other, nil).outcome(t, 404, "not found")
+	// The replaced grant is gone for good: it cannot be replaced again.
+	e.do("PUT", "/fhir/Consent/"+old, ptok, labConsent(old, "Practitioner/hosp-b.dr-b", "lab")).outcome(t, 422, "already revoked")
+}
+
+// TestConsentUpdateKeepingCoverageRotatesNothing: a replacement that covers
+// what the old grant covered needs no new keys, and the grantee reads on.
+func TestConsentUpdateKeepingCoverageRotatesNothing(t *testing.T) {
+	e := setup(t)
+	tok, other, ptok := e.token("hosp-a/dr-a"), e.token("hosp-b/dr-b"), e.patientToken()
+	id := e.createGlucose(tok, 88)
+	old := e.do("POST", "/fhir/Consent", ptok, labConsent("", "Practitioner/hosp-b.dr-b", "lab")).body["id"].(string)
+	epoch, _ := e.n.App().Latest().Epoch("patient/p", "lab")
+	if r := e.do("PUT", "/fhir/Consent/"+old, ptok, labConsent(old, "Practitioner/hosp-b.dr-b", "lab", "vital-signs")); r.status != 201 {
+		t.Fatalf("replace: %d %s", r.status, r.rawBody)
+	}
+	if ep, _ := e.n.App().Latest().Epoch("patient/p", "lab"); ep.Epoch != epoch.Epoch {
+		t.Fatalf("lab rotated from %+v to %+v though hosp-b still reads it", epoch, ep)
+	}
+	e.do("PUT", "/fhir/Observation/"+id, tok, glucoseWithID(91, id))
+	if r := e.do("GET", "/fhir/Observation/"+id, other, nil); r.status != 200 || r.body["meta"].(map[string]any)["versionId"] != "2" {
+		t.Fatalf("read under the replacement: %d %s", r.status, r.rawBody)
+	}
+}
