@@ -45,7 +45,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		"rest": []map[string]any{{
 			"mode": "server",
 			"security": map[string]any{
-				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key; single-use jti; iat required, not before the server started nor more than 30 s ahead) to /auth/token. Purpose of use in the X-Purpose-Of-Use header (default treatment). Access needs the patient's consent and the organization's role policy; a resource the caller may not read is answered as absent (404).",
+				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key; single-use jti; iat required, not before the server started nor more than 30 s ahead) to /auth/token. Purpose of use in the X-Purpose-Of-Use header (default treatment). Access needs the patient's consent and the organization's role policy; a resource the caller may not read is answered as absent (404). Break-glass: a read or search of a patient's records with the X-Break-Glass-Reason header first invokes emergency access under the patient's emergency rule (403 if the ledger refuses) and is then served for purpose emergency.",
 				"extension": []map[string]any{{
 					"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
 					"extension": []map[string]string{{"url": "token", "valueUri": s.tokenURL()}},

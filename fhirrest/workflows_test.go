@@ -1,12 +1,18 @@
 package fhirrest_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/tlog"
 )
 
@@ -138,4 +144,85 @@ func TestConsentUpdateKeepingCoverageRotatesNothing(t *testing.T) {
 	if r := e.do("GET", "/fhir/Observation/"+id, other, nil); r.status != 200 || r.body["meta"].(map[string]any)["versionId"] != "2" {
 		t.Fatalf("read under the replacement: %d %s", r.status, r.rawBody)
 	}
+}
+
+// auditEvents is patient/p's access log as FHIR AuditEvents, after the
+// node anchored what it holds.
+func (e *env) auditEvents(ctx context.Context, anchorer records.Signer) []map[string]any {
+	e.t.Helper()
+	if err := e.svc.Flush(ctx, anchorer); err != nil {
+		e.t.Fatal(err)
+	}
+	r := e.do("GET", "/fhir/AuditEvent?patient=Patient/p", e.patientToken(), nil)
+	var b struct {
+		Entry []struct {
+			Resource map[string]any `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(r.rawBody, &b); r.status != 200 || err != nil {
+		e.t.Fatalf("AuditEvent search: %d %s", r.status, r.rawBody)
+	}
+	var out []map[string]any
+	for _, en := range b.Entry {
+		out = append(out, en.Resource)
+	}
+	return out
+}
+
+// breakGlass is whether ev is a break-glass event with outcome.
+func breakGlass(ev map[string]any, outcome string) bool {
+	return ev["outcome"] == outcome && strings.Contains(fmt.Sprint(ev["subtype"]), "break-glass")
+}
+
+// TestBreakGlassHeader: X-Break-Glass-Reason on a read invokes emergency
+// access under the patient's rule, then serves the read for purpose
+// emergency; without a rule it is 403 and nothing is readable. Both
+// attempts are in the patient's access log.
+func TestBreakGlassHeader(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	anchorer := e.nodePrincipal(ctx)
+	e.cust.Add("hosp-b/dr-b", e.keys["hosp-b/dr-b"])
+	tok, other := e.token("hosp-a/dr-a"), e.token("hosp-b/dr-b")
+	id := e.createGlucose(tok, 40)
+	const glass = "X-Break-Glass-Reason"
+
+	e.do("GET", "/fhir/Observation/"+id, other, nil, glass, "unconscious in A&E").outcome(t, 403, "no emergency rule")
+	e.do("GET", "/fhir/Observation?patient=Patient/p", other, nil, glass, "unconscious in A&E").outcome(t, 403, "no emergency rule")
+	e.do("GET", "/fhir/Observation/"+id, other, nil).outcome(t, 404, "not found")
+	if grants, _ := e.n.App().Latest().Grants("patient/p"); len(grants) != 0 {
+		t.Fatalf("refused break-glass made grants: %+v", grants)
+	}
+	e.do("POST", "/fhir/Observation", other, []byte(fmt.Sprintf(glucose, 41)), glass, "x").outcome(t, 400, "reads and searches only")
+	e.do("GET", "/fhir/Observation/"+id, other, nil, glass, strings.Repeat("x", 1025)).outcome(t, 400, "over 1024 bytes")
+
+	patient := records.Signer{ID: "patient/p", Key: e.keys["patient/p"]}
+	if err := e.svc.SetEmergencyRule(ctx, patient, emergencyRule()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/fhir/Observation/"+id, other, nil, glass, "unconscious in A&E")
+	if r.status != 200 || r.body["id"] != id {
+		t.Fatalf("break-glass read: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Observation?patient=Patient/p", other, nil, glass, "still unconscious"); r.status != 200 || r.body["total"] != 1.0 {
+		t.Fatalf("break-glass search: %d %s", r.status, r.rawBody)
+	}
+	granted, refused := 0, 0
+	for _, ev := range e.auditEvents(ctx, anchorer) {
+		switch {
+		case breakGlass(ev, "0") && strings.Contains(ev["outcomeDesc"].(string), "emergency access granted"):
+			granted++
+		case breakGlass(ev, "4"):
+			refused++
+		}
+	}
+	if granted != 1 || refused == 0 {
+		t.Fatalf("access log: %d emergency accesses granted (want 1: the search reuses it), %d refused", granted, refused)
+	}
+}
+
+// emergencyRule lets physicians break the glass for an hour.
+func emergencyRule() consent.EmergencyRule {
+	return consent.EmergencyRule{Roles: []carechain.Role{carechain.RolePhysician}, DurationSeconds: 3600}
 }
