@@ -57,6 +57,9 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
 				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
 				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
+				{"name": "emergency-rule", "definition": "urn:carechain:operation:emergency-rule"},
+				{"name": "delegate", "definition": "urn:carechain:operation:delegate"},
+				{"name": "remove-delegate", "definition": "urn:carechain:operation:remove-delegate"},
 			},
 		}},
 	})

@@ -2,6 +2,7 @@ package fhirrest_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tlog"
+	"github.com/carechain/carechain/tx"
 )
 
 // Workflows over FHIR (issue 13): replacing a Consent, break-glass reads,
@@ -225,4 +228,81 @@ func TestBreakGlassHeader(t *testing.T) {
 // emergencyRule lets physicians break the glass for an hour.
 func emergencyRule() consent.EmergencyRule {
 	return consent.EmergencyRule{Roles: []carechain.Role{carechain.RolePhysician}, DurationSeconds: 3600}
+}
+
+// registerPatient registers a patient of hosp-a with a signing and an
+// encryption key.
+func (e *env) registerPatient(ctx context.Context, id string) {
+	e.t.Helper()
+	ek, _ := seal.GenerateKey()
+	k := newKey()
+	e.keys[id] = k
+	reg := tx.Register{ID: id, Kind: carechain.KindPatient, PublicKey: k.Public().(ed25519.PublicKey), EncryptionKey: ek.Public().Bytes()}
+	nonce, _ := e.n.App().Latest().NextNonce("hosp-a/admin")
+	raw, _ := tx.Sign(e.keys["hosp-a/admin"], chainID, "hosp-a/admin", nonce, tx.TypeRegister, &reg)
+	if out, err := e.n.Submit(ctx, raw); err != nil || !out.Accepted() {
+		e.t.Fatalf("register %s: %+v %v", id, out, err)
+	}
+}
+
+// TestPatientSetsEmergencyRuleAndDelegates: a logged-in patient sets and
+// clears their emergency rule and names and removes a delegate through FHIR
+// operations on their Patient; anyone else is refused, and bad parameters
+// change nothing.
+func TestPatientSetsEmergencyRuleAndDelegates(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.registerPatient(ctx, "patient/q")
+	tok, ptok := e.token("hosp-a/dr-a"), e.patientToken()
+	e.createGlucose(tok, 70)
+	const rule = `{"resourceType":"Parameters","parameter":[{"name":"role","valueCode":"physician"},
+	  {"name":"duration","valueDuration":{"value":1,"unit":"hour","system":"http://unitsofmeasure.org","code":"h"}},
+	  {"name":"requireReason","valueBoolean":true}]}`
+	const clear = `{"resourceType":"Parameters","parameter":[{"name":"clear","valueBoolean":true}]}`
+	delegate := func(who string) []byte {
+		return []byte(`{"resourceType":"Parameters","parameter":[{"name":"delegate","valueReference":{"reference":"` + who + `"}}]}`)
+	}
+	lab := func() ledger.EpochState {
+		ep, _ := e.n.App().Latest().Epoch("patient/p", "lab")
+		return ep
+	}
+
+	before := e.consentState()
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", tok, []byte(rule)).outcome(t, 403, "only the patient")
+	e.do("POST", "/fhir/Patient/q/$emergency-rule", ptok, []byte(rule)).outcome(t, 403, "only the patient")
+	e.do("POST", "/fhir/Patient/p/$delegate", tok, delegate("Patient/q")).outcome(t, 403, "only the patient")
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(strings.Replace(rule, `"physician"`, `"wizard"`, 1))).outcome(t, 400, "wizard")
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(strings.Replace(rule, `"code":"h"`, `"code":"wk"`, 1))).outcome(t, 400, "want s, min, h or d")
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(strings.Replace(rule, `"role"`, `"clear","valueBoolean":true},{"name":"role"`, 1))).outcome(t, 400, "comes alone")
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(clear)).outcome(t, 422, "no emergency rule")
+	e.do("POST", "/fhir/Patient/p/$delegate", ptok, delegate("Practitioner/hosp-b.dr-b")).outcome(t, 400, "is not Patient/")
+	e.do("POST", "/fhir/Patient/p/$remove-delegate", ptok, delegate("Patient/q")).outcome(t, 422, "not a delegate")
+	if after := e.consentState(); after != before {
+		t.Fatalf("refused operations changed the consent state:\n%s\n%s", before, after)
+	}
+
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(rule)).outcome(t, 200, "emergency rule set")
+	if escrow, _ := e.n.App().Latest().EscrowOrgs("patient/p", "lab"); !slices.Equal(escrow, []string{"hosp-a", "hosp-b"}) || !slices.Contains(lab().Readers, "hosp-b") {
+		t.Fatalf("after the rule: escrow %v, lab %+v", escrow, lab())
+	}
+	set := lab()
+	e.do("POST", "/fhir/Patient/p/$emergency-rule", ptok, []byte(clear)).outcome(t, 200, "emergency rule cleared")
+	if escrow, _ := e.n.App().Latest().EscrowOrgs("patient/p", "lab"); len(escrow) != 0 || lab().Epoch != set.Epoch+1 || slices.Contains(lab().Readers, "hosp-b") {
+		t.Fatalf("after clearing: escrow %v, lab %+v (was %+v)", escrow, lab(), set)
+	}
+	drB := records.Signer{ID: "hosp-b/dr-b", Key: e.keys["hosp-b/dr-b"]}
+	if err := e.svc.InvokeEmergency(ctx, drB, "patient/p", "collapsed"); err == nil || !strings.Contains(err.Error(), "no emergency rule") {
+		t.Fatalf("break-glass after the rule was cleared: %v", err)
+	}
+
+	e.do("POST", "/fhir/Patient/p/$delegate", ptok, delegate("Patient/q")).outcome(t, 200, "delegate patient/q named")
+	if !slices.Contains(lab().Readers, "patient/q") {
+		t.Fatalf("the delegate holds no lab key: %+v", lab())
+	}
+	named := lab()
+	e.do("POST", "/fhir/Patient/p/$remove-delegate", ptok, delegate("Patient/q")).outcome(t, 200, "delegate patient/q removed")
+	if lab().Epoch != named.Epoch+1 || slices.Contains(lab().Readers, "patient/q") {
+		t.Fatalf("after removing the delegate: lab %+v (was %+v)", lab(), named)
+	}
 }
