@@ -12,8 +12,8 @@ import (
 // MaxEmergencyDuration bounds how long break-glass access lasts: 7 days.
 const MaxEmergencyDuration = 7 * 24 * 60 * 60
 
-// maxReasonLen bounds the reason a requester gives for break-glass access.
-const maxReasonLen = 1024
+// MaxReasonLen bounds the reason a requester gives for break-glass access.
+const MaxReasonLen = 1024
 
 // ErrEmergencyRefused wraps every refusal of Authorize that is about the
 // requester rather than the rule, so the ledger can report it as a denial.
@@ -82,8 +82,8 @@ func (r *EmergencyRule) Authorize(req *carechain.Principal, orgType carechain.Or
 		return nil, fmt.Errorf("%w: %s holds none of the roles %v", ErrEmergencyRefused, req.ID, r.Roles)
 	case r.RequireReason && strings.TrimSpace(reason) == "":
 		return nil, fmt.Errorf("%w: the patient requires a reason", ErrEmergencyRefused)
-	case len(reason) > maxReasonLen:
-		return nil, fmt.Errorf("%w: reason longer than %d bytes", ErrEmergencyRefused, maxReasonLen)
+	case len(reason) > MaxReasonLen:
+		return nil, fmt.Errorf("%w: reason longer than %d bytes", ErrEmergencyRefused, MaxReasonLen)
 	}
 	categories := slices.Clone(r.Categories)
 	if len(categories) == 0 {

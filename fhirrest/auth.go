@@ -245,7 +245,8 @@ func (c caller) can(write bool) bool {
 }
 
 // authed requires a bearer token; the purpose of use comes from the
-// X-Purpose-Of-Use header (default treatment).
+// X-Purpose-Of-Use header (default treatment), or is emergency for a
+// request that breaks the glass (breakGlass).
 func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -283,6 +284,9 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		c := caller{view: v, principal: p, scope: sess.scope, purpose: purpose}
 		if !c.can(r.Method != http.MethodGet) {
 			s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("the token's scope %q does not allow this", sess.scope))
+			return
+		}
+		if c, ok = s.breakGlass(w, r, c); !ok {
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)), c)

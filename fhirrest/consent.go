@@ -1,6 +1,7 @@
 package fhirrest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,17 +11,24 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
-	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 )
 
 // A FHIR Consent is a consent contract on the ledger: POST /fhir/Consent
-// grants, DELETE /fhir/Consent/{id} revokes. Only the patient (or a delegate
-// they named) does either; the node must hold their signing key (passphrase
-// login) and their encryption key (to deliver record keys to the grantee).
+// grants, PUT /fhir/Consent/{id} replaces, DELETE /fhir/Consent/{id}
+// revokes. Only the patient (or a delegate they named) does any of them; the
+// node must hold their signing key (passphrase login) and their encryption
+// key (to deliver record keys to the grantee).
+//
+// A grant's terms never change on the ledger, so a replacement is a new
+// grant: PUT revokes grant {id} and makes the new one in one transaction
+// (both or neither), and answers 201 with the new Consent, whose id is new
+// and whose Location is given; Consent {id} stays, inactive.
 
 type fhirConsent struct {
 	ResourceType string     `json:"resourceType"`
+	ID           string     `json:"id"`
 	Status       string     `json:"status"`
 	Patient      *reference `json:"patient"`
 	Extension    []struct {
@@ -29,6 +37,8 @@ type fhirConsent struct {
 	} `json:"extension"`
 	Provision consentProvision `json:"provision"`
 }
+
+func (fc *fhirConsent) resourceType() string { return fc.ResourceType }
 
 type consentProvision struct {
 	Period *struct {
@@ -178,7 +188,23 @@ func setPeriod(g *consent.Grant, pr *consentProvision, now time.Time) error {
 }
 
 func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller) {
-	g, err := s.readConsent(w, r)
+	s.grant(w, r, c, "", s.Records.Grant)
+}
+
+// updateConsent replaces grant {id} of the Consent's patient with the
+// Consent's terms (records.Service.Replace). A grant of another patient is
+// not found among this one's: 404, like an unknown id.
+func (s *server) updateConsent(w http.ResponseWriter, r *http.Request, c caller) {
+	old := r.PathValue("id")
+	s.grant(w, r, c, old, func(ctx context.Context, signer records.Signer, g consent.Grant) (string, error) {
+		return s.Records.Replace(ctx, signer, g.Patient, old, g)
+	})
+}
+
+// grant makes the grant the request's Consent says (readConsent; id is the
+// URL's, if any) with grantWith, signed by the caller, and answers 201 with it.
+func (s *server) grant(w http.ResponseWriter, r *http.Request, c caller, id string, grantWith func(context.Context, records.Signer, consent.Grant) (string, error)) {
+	g, err := s.readConsent(w, r, id)
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -187,12 +213,17 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller)
 	if !ok {
 		return
 	}
-	id, err := s.Records.Grant(r.Context(), signer, g)
+	made, err := grantWith(r.Context(), signer, g)
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	grants, err := s.App.Latest().Grants(g.Patient) // after the grant committed
+	s.writeGrant(w, g.Patient, made)
+}
+
+// writeGrant answers 201 with the committed grant id of patient as a Consent.
+func (s *server) writeGrant(w http.ResponseWriter, patient, id string) {
+	grants, err := s.App.Latest().Grants(patient) // after the grant committed
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -206,19 +237,18 @@ func (s *server) createConsent(w http.ResponseWriter, r *http.Request, c caller)
 	writeFHIR(w, http.StatusCreated, consentResource(grants[i]))
 }
 
-// readConsent reads the body of POST /fhir/Consent: a new, active Consent,
-// as the grant it makes.
-func (s *server) readConsent(w http.ResponseWriter, r *http.Request) (consent.Grant, error) {
-	b, err := readBody(w, r, carechain.MaxSmallRequestBytes)
-	if err != nil {
+// readConsent reads the body of POST /fhir/Consent (id "") or PUT
+// /fhir/Consent/{id}: a new, active Consent, as the grant it makes. In an
+// update, an id in the body must be the URL's, as in any FHIR update; a
+// create ignores it (the ledger names grants).
+func (s *server) readConsent(w http.ResponseWriter, r *http.Request, id string) (consent.Grant, error) {
+	var fc fhirConsent
+	if err := readTyped(w, r, carechain.MaxSmallRequestBytes, "Consent", &fc, "body is not a FHIR Consent"); err != nil {
 		return consent.Grant{}, err
 	}
-	var fc fhirConsent
-	if err := fhirjson.Unmarshal(b, &fc); err != nil {
-		return consent.Grant{}, fmt.Errorf("the Consent: %w", err)
-	}
-	if fc.ResourceType != "Consent" {
-		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("body is not a FHIR Consent")}
+	if id != "" && fc.ID != "" && fc.ID != id {
+		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "value", path: "Consent.id",
+			err: fmt.Errorf("Consent id %q does not match the URL's %q", fc.ID, id)}
 	}
 	if fc.Status != "" && fc.Status != "active" {
 		return consent.Grant{}, &requestError{kind: carechain.KindMalformed, code: "value", path: "Consent.status", err: errors.New("a new consent is active")}

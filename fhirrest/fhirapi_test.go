@@ -357,6 +357,9 @@ func TestTypeHistoryAndConflictStatuses(t *testing.T) {
 	e.do("POST", "/fhir/Observation", tok, []byte(strings.Replace(fmt.Sprintf(glucose, 70), "Patient/p", "Patient/nobody", 1))).outcome(t, 422, "not a registered patient")
 }
 
+// TestTasksForProposals: an update of a record under an approval policy is
+// a proposal, answered 202 with its Task; the version is committed, and the
+// Task completed, when the policy's signers approve.
 func TestTasksForProposals(t *testing.T) {
 	e := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -369,10 +372,21 @@ func TestTasksForProposals(t *testing.T) {
 		t.Fatal(err)
 	}
 	upd := glucoseWithID(59, id)
-	e.do("PUT", "/fhir/Observation/"+id, tok, upd).outcome(t, 422, "need approval")
-	pid, err := e.svc.Propose(ctx, signer("hosp-a/dr-a"), id, upd, "transcription error", time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	e.do("PUT", "/fhir/Observation/"+id, tok, upd, "If-Match", `W/"7"`).outcome(t, 412, "at version 1")
+	proposed := e.do("PUT", "/fhir/Observation/"+id, tok, upd, "X-Amendment-Reason", "transcription error")
+	if proposed.status != 202 || proposed.body["resourceType"] != "Task" || proposed.body["status"] != "requested" {
+		t.Fatalf("update under an approval policy: %d %s", proposed.status, proposed.rawBody)
+	}
+	pid := proposed.body["id"].(string)
+	if !strings.HasSuffix(proposed.header.Get("Location"), "/fhir/Task/"+pid) {
+		t.Fatalf("Location %q, want the Task %s", proposed.header.Get("Location"), pid)
+	}
+	if rv, err := e.svc.ReadProposal(ctx, "hosp-a/dr-a", pid); err != nil || rv.Reason != "transcription error" {
+		t.Fatalf("the proposal's reason: %+v %v", rv, err)
+	}
+	e.do("PUT", "/fhir/Observation/"+id, tok, glucoseWithID(60, id)).outcome(t, 409, "open proposal")
+	if r := e.do("GET", "/fhir/Observation/"+id, tok, nil); r.body["meta"].(map[string]any)["versionId"] != "1" {
+		t.Fatalf("a proposal was written as a version: %s", r.rawBody)
 	}
 	task := func(who string) map[string]any {
 		r := e.do("GET", "/fhir/Task/"+pid, who, nil)
@@ -399,6 +413,9 @@ func TestTasksForProposals(t *testing.T) {
 	}
 	if st := task(tok)["status"]; st != "completed" {
 		t.Fatalf("task after all approvals: %v", st)
+	}
+	if r := e.do("GET", "/fhir/Observation/"+id, tok, nil); r.body["meta"].(map[string]any)["versionId"] != "2" || !strings.Contains(string(r.rawBody), `"value": 59`) {
+		t.Fatalf("the approved version: %s", r.rawBody)
 	}
 	r := e.do("GET", "/fhir/Provenance?target=Observation/"+id, tok, nil)
 	if !strings.Contains(string(r.rawBody), `"attester"`) || !strings.Contains(string(r.rawBody), "Practitioner/patient.p") {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -79,8 +80,12 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.authed(s.everything))
 	mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("GET /fhir/Group/{id}/$export", s.authed(s.exportKickoff))
+	mux.HandleFunc("POST /fhir/Patient/{id}/$emergency-rule", s.authed(s.patientOperation(s.setEmergencyRule)))
+	mux.HandleFunc("POST /fhir/Patient/{id}/$delegate", s.authed(s.patientOperation(s.addDelegate)))
+	mux.HandleFunc("POST /fhir/Patient/{id}/$remove-delegate", s.authed(s.patientOperation(s.removeDelegate)))
 	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	mux.HandleFunc("POST /fhir/Consent", s.authed(s.createConsent))
+	mux.HandleFunc("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
 	mux.HandleFunc("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
 	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
 	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
@@ -111,6 +116,27 @@ func (s *server) abs(path string) string { return strings.TrimRight(s.BaseURL, "
 
 func notSupported(t string) error {
 	return fmt.Errorf("resource type %q is not supported here (see /fhir/metadata)", t)
+}
+
+// typedBody is a client's JSON body read into a struct; resourceType is
+// the FHIR type it says it is.
+type typedBody interface{ resourceType() string }
+
+// readTyped reads a body of at most limit bytes into v with
+// fhirjson.Unmarshal (its input limits, no duplicate keys) and refuses one
+// that is not of resource type typ, saying so with wrong.
+func readTyped(w http.ResponseWriter, r *http.Request, limit int64, typ string, v typedBody, wrong string) error {
+	b, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if err := fhirjson.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("the %s: %w", typ, err)
+	}
+	if v.resourceType() != typ {
+		return &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New(wrong)}
+	}
+	return nil
 }
 
 // readBody reads a request body of at most limit bytes.

@@ -2,7 +2,6 @@ package fhirrest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -32,6 +31,8 @@ type requestBundle struct {
 		} `json:"request"`
 	} `json:"entry"`
 }
+
+func (b *requestBundle) resourceType() string { return b.ResourceType }
 
 // maxEntries bounds the entries of a Bundle.
 const maxEntries = 100
@@ -76,16 +77,9 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 // readRequestBundle reads the body of POST /fhir: a transaction or batch
 // Bundle of 1 to maxEntries entries.
 func readRequestBundle(w http.ResponseWriter, r *http.Request) (*requestBundle, error) {
-	b, err := readBody(w, r, MaxBody)
-	if err != nil {
-		return nil, err
-	}
 	var bundle requestBundle
-	if err := fhirjson.Unmarshal(b, &bundle); err != nil {
-		return nil, fmt.Errorf("the Bundle: %w", err)
-	}
-	if bundle.ResourceType != "Bundle" {
-		return nil, &requestError{kind: carechain.KindMalformed, code: "structure", err: errors.New("POST /fhir takes a Bundle of type transaction or batch")}
+	if err := readTyped(w, r, MaxBody, "Bundle", &bundle, "POST /fhir takes a Bundle of type transaction or batch"); err != nil {
+		return nil, err
 	}
 	if bundle.Type != "transaction" && bundle.Type != "batch" {
 		return nil, &requestError{kind: carechain.KindMalformed, code: "value", path: "Bundle.type",

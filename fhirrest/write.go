@@ -97,6 +97,17 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
+	if status == http.StatusOK { // an edit: a proposal if a policy covers it (amend.go)
+		head, needed, err := approvalNeeded(c, id)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		if needed {
+			s.propose(w, r, c, head, it)
+			return
+		}
+	}
 	s.write(w, r, c, typ, it, status)
 }
 

@@ -123,6 +123,16 @@ func policyFor(r reader, head *carechain.RecordHead) (*PolicyState, error) {
 	return nil, ErrNotFound
 }
 
+// ApprovalPolicy is the approval policy edits of the record head fall
+// under, which makes an edit a proposal (amend.propose); ErrNotFound if
+// none does and the record is edited directly.
+func (v *View) ApprovalPolicy(head *carechain.RecordHead) (*PolicyState, error) {
+	if head.Owner == "" {
+		return nil, ErrNotFound
+	}
+	return policyFor(v, head)
+}
+
 // needsApproval refuses a direct edit of a locked record or of one under an
 // approval policy.
 func needsApproval(r reader, head *carechain.RecordHead) *Rejection {

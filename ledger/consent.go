@@ -19,9 +19,11 @@ import (
 func init() {
 	handle(tx.TypeConsentGrant, (*App).applyConsentGrant)
 	handle(tx.TypeConsentRevoke, (*App).applyConsentRevoke)
+	handle(tx.TypeConsentReplace, (*App).applyConsentReplace)
 	handle(tx.TypeConsentDelegate, (*App).applyConsentDelegate)
 	handle(tx.TypeEmergencySet, (*App).applyEmergencySet)
 	handle(tx.TypeEmergencyInvoke, (*App).applyEmergencyInvoke)
+	handle(tx.TypeEmergencyClear, (*App).applyEmergencyClear)
 }
 
 // GrantID is the ID the ledger gives the grant of the consent.grant
@@ -47,6 +49,12 @@ func actsFor(r reader, signer *carechain.Principal, patient string) *Rejection {
 }
 
 func (a *App) applyConsentGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
+	return addGrant(b, c, body)
+}
+
+// addGrant stores the grant of body, with the ID of c's transaction, and
+// the keys it delivers.
+func addGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
 	g := body.Grant
 	if rej := actsFor(b, c.signer, g.Patient); rej != nil {
 		return rej
@@ -137,32 +145,67 @@ func patientCategories(r reader, patient string, cats []string) ([]string, error
 }
 
 func (a *App) applyConsentRevoke(b *store.Block, c *checked, body *tx.ConsentRevoke) *Rejection {
+	sg, rej := revokeGrant(b, c, body)
+	if rej != nil {
+		return rej
+	}
+	// Every category whose readers shrink starts a new epoch.
+	cats, err := patientCategories(b, sg.Patient, sg.Categories)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return rotateShrunk(b, sg.Patient, cats, body.Rotations, c.now, "revoking "+body.GrantID)
+}
+
+// revokeGrant marks the grant body names revoked, if the signer manages the
+// patient's consents, and returns it. The rotations are the caller's to apply.
+func revokeGrant(b *store.Block, c *checked, body *tx.ConsentRevoke) (*StoredGrant, *Rejection) {
 	patient := body.Patient
 	if patient == "" {
 		patient = c.signer.ID
 	}
 	if rej := actsFor(b, c.signer, patient); rej != nil {
-		return rej
+		return nil, rej
 	}
 	var sg StoredGrant
 	if err := getCBOR(b, grantKey(patient, body.GrantID), &sg); errors.Is(err, ErrNotFound) {
-		return reject(CodeInvalid, "%s has no grant %s", patient, body.GrantID)
+		return nil, reject(CodeInvalid, "%s has no grant %s", patient, body.GrantID)
 	} else if err != nil {
-		return reject(CodeInternal, "%v", err)
+		return nil, reject(CodeInternal, "%v", err)
 	}
 	if sg.Revoked {
-		return reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
+		return nil, reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
 	}
 	sg.Revoked, sg.RevokedAt = true, c.now
 	if err := setLogged(b, grantKey(patient, body.GrantID), sg, tlog.KindConsent, body.GrantID+"/revoked"); err != nil {
-		return reject(CodeInternal, "%v", err)
+		return nil, reject(CodeInternal, "%v", err)
 	}
-	// Every category whose readers shrink starts a new epoch.
-	cats, err := patientCategories(b, patient, sg.Categories)
+	return &sg, nil
+}
+
+// applyConsentReplace revokes a grant and makes its replacement in one
+// step. The new grant delivers its keys first, so the rotations the old
+// grant's categories need are to the readers required with the new grant
+// in force: a replacement that covers as much needs none.
+func (a *App) applyConsentReplace(b *store.Block, c *checked, body *tx.ConsentReplace) *Rejection {
+	old, rej := revokeGrant(b, c, &body.Revoke)
+	if rej != nil {
+		return rej
+	}
+	if old.Emergency {
+		return reject(CodeInvalid, "grant %s is emergency access, which the patient's rule made: revoke it rather than replace it", old.ID)
+	}
+	if body.Grant.Grant.Patient != old.Patient {
+		return reject(CodeInvalid, "the replacement of a grant of %s must be a grant of %s", old.Patient, old.Patient)
+	}
+	if rej := addGrant(b, c, &body.Grant); rej != nil {
+		return rej
+	}
+	cats, err := patientCategories(b, old.Patient, old.Categories)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	return rotateShrunk(b, patient, cats, body.Rotations, c.now, "revoking "+body.GrantID)
+	return rotateShrunk(b, old.Patient, cats, body.Revoke.Rotations, c.now, "replacing "+old.ID)
 }
 
 // rotateShrunk requires, for each of cats whose required readers no longer
@@ -278,6 +321,33 @@ func (a *App) applyEmergencySet(b *store.Block, c *checked, body *tx.EmergencySe
 		return reject(CodeInvalid, "%d escrow wraps given, %d needed", len(body.Wraps), delivered)
 	}
 	return nil
+}
+
+// applyEmergencyClear removes the signer's emergency rule. The
+// organizations that held keys in escrow for it need them no longer, so
+// every category whose readers shrink starts a new epoch.
+func (a *App) applyEmergencyClear(b *store.Block, c *checked, body *tx.EmergencyClear) *Rejection {
+	if c.signer.Kind != carechain.KindPatient {
+		return reject(CodeUnauthorized, "only the patient clears their emergency rule")
+	}
+	patient := c.signer.ID
+	var rule consent.EmergencyRule
+	if err := getCBOR(b, emergencyKey(patient), &rule); errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "%s has set no emergency rule", patient)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if err := b.Delete(emergencyKey(patient)); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if err := logLeaf(b, tlog.KindConsent, "emergency-rule/"+identityLogKey(patient, b.Height())+"/cleared", emergencyKey(patient), nil); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	cats, err := patientCategories(b, patient, []string{consent.AnyCategory})
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return rotateShrunk(b, patient, cats, body.Rotations, c.now, "clearing the emergency rule")
 }
 
 func (a *App) applyEmergencyInvoke(b *store.Block, c *checked, body *tx.EmergencyInvoke) *Rejection {

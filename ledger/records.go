@@ -113,10 +113,13 @@ func requiredReaders(r reader, patient, category string, now int64) ([]string, e
 }
 
 // Without names what to leave out when computing the readers a category
-// will need: a grant about to be revoked, a delegate about to be removed.
+// will need: a grant about to be revoked (and the grant about to replace
+// it), a delegate about to be removed, an emergency rule about to be cleared.
 type Without struct {
-	Grant    string // a grant ID
-	Delegate string // a delegate's principal ID
+	Grant       string         // a grant ID
+	Replacement *consent.Grant // a grant that takes Grant's place in the same transaction
+	Delegate    string         // a delegate's principal ID
+	Emergency   bool           // the patient's emergency rule (its escrow organizations)
 }
 
 // readersWithout is requiredReaders as it will be once w is gone.
@@ -133,7 +136,11 @@ func readersWithout(r reader, patient, category string, now int64, w Without) ([
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range grants {
+	plain := grants.Plain()
+	if w.Replacement != nil {
+		plain = append(plain, *w.Replacement)
+	}
+	for _, g := range plain {
 		if g.ID == w.Grant || !g.NeedsKeys(category, now) {
 			continue
 		}
@@ -143,7 +150,10 @@ func readersWithout(r reader, patient, category string, now int64, w Without) ([
 		}
 		set[rd] = true
 	}
-	escrow, err := escrowOrgs(r, patient, category)
+	var escrow []string
+	if !w.Emergency {
+		escrow, err = escrowOrgs(r, patient, category)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,9 @@ func categories(v *ledger.View, cats []string) ([]string, error) {
 
 // rotations starts a new epoch for each of cats whose readers, once w is
 // gone, differ from its current epoch's: the rotations the ledger requires.
-func (s *Service) rotations(v *ledger.View, patient string, cats []string, w ledger.Without) ([]tx.NewEpoch, error) {
+// delivered, if set, are keys the same transaction delivers first (to
+// reader), which the ledger counts among the current epoch's readers.
+func (s *Service) rotations(v *ledger.View, patient string, cats []string, w ledger.Without, reader string, delivered []tx.CategoryWrap) ([]tx.NewEpoch, error) {
 	now := s.now().Unix()
 	var out []tx.NewEpoch
 	for _, cat := range cats {
@@ -92,6 +94,9 @@ func (s *Service) rotations(v *ledger.View, patient string, cats []string, w led
 		}
 		if cur.Epoch == 0 {
 			continue
+		}
+		if slices.ContainsFunc(delivered, func(d tx.CategoryWrap) bool { return d.Category == cat && d.Epoch == cur.Epoch }) {
+			cur.Readers = consent.AddReaders(cur.Readers, reader)
 		}
 		want, err := v.ReadersWithout(patient, cat, now, w)
 		if err != nil {
@@ -130,11 +135,61 @@ func (s *Service) Revoke(ctx context.Context, signer Signer, patient, grantID st
 	if signer.ID != patient {
 		body.Patient = patient
 	}
-	if body.Rotations, err = s.rotations(v, patient, cats, ledger.Without{Grant: grantID}); err != nil {
+	if body.Rotations, err = s.rotations(v, patient, cats, ledger.Without{Grant: grantID}, "", nil); err != nil {
 		return err
 	}
 	_, err = s.submit(ctx, signer, tx.TypeConsentRevoke, body)
 	return err
+}
+
+// Replace replaces a patient's grant with g in one transaction: the old
+// grant is revoked and g granted, or neither. Keys are delivered to g's
+// grantee as Grant delivers them, and the categories of the old grant whose
+// readers shrink are rotated as Revoke rotates them. It returns the new
+// grant's ID.
+func (s *Service) Replace(ctx context.Context, signer Signer, patient, grantID string, g consent.Grant) (string, error) {
+	v := s.latest()
+	grants, err := v.Grants(patient)
+	if err != nil {
+		return "", err
+	}
+	old := grants.Find(grantID)
+	if old == nil {
+		return "", fmt.Errorf("%w: %s has no grant %s", ledger.ErrNotFound, patient, grantID)
+	}
+	if g.Patient == "" {
+		g.Patient = patient
+	}
+	body := &tx.ConsentReplace{Revoke: tx.ConsentRevoke{GrantID: grantID}, Grant: tx.ConsentGrant{Grant: g}}
+	if signer.ID != patient {
+		body.Revoke.Patient = patient
+	}
+	reader := ""
+	if slices.Contains(g.Actions, consent.ActionRead) {
+		if reader, err = v.ReaderOf(g.Grantee); err != nil {
+			return "", err
+		}
+		cats, err := categories(v, g.Categories)
+		if err != nil {
+			return "", err
+		}
+		if body.Grant.Wraps, err = s.deliver(v, patient, signer.ID, reader, cats); err != nil {
+			return "", err
+		}
+	}
+	oldCats, err := categories(v, old.Categories)
+	if err != nil {
+		return "", err
+	}
+	w := ledger.Without{Grant: grantID, Replacement: &g}
+	if body.Revoke.Rotations, err = s.rotations(v, patient, oldCats, w, reader, body.Grant.Wraps); err != nil {
+		return "", err
+	}
+	out, err := s.submit(ctx, signer, tx.TypeConsentReplace, body)
+	if err != nil {
+		return "", err
+	}
+	return ledger.GrantID(out.Hash), nil
 }
 
 // Delegate names delegate (a person with their own key) to grant and revoke
@@ -161,7 +216,7 @@ func (s *Service) RemoveDelegate(ctx context.Context, patient Signer, delegate s
 		return err
 	}
 	body := &tx.ConsentDelegate{Delegate: delegate, Revoke: true}
-	if body.Rotations, err = s.rotations(v, patient.ID, cats, ledger.Without{Delegate: delegate}); err != nil {
+	if body.Rotations, err = s.rotations(v, patient.ID, cats, ledger.Without{Delegate: delegate}, "", nil); err != nil {
 		return err
 	}
 	_, err = s.submit(ctx, patient, tx.TypeConsentDelegate, body)
@@ -194,6 +249,23 @@ func (s *Service) SetEmergencyRule(ctx context.Context, patient Signer, rule con
 		}
 	}
 	_, err = s.submit(ctx, patient, tx.TypeEmergencySet, body)
+	return err
+}
+
+// ClearEmergencyRule removes a patient's break-glass rule and rotates the
+// keys of every category whose readers shrink once the organizations that
+// held them in escrow for it need them no longer.
+func (s *Service) ClearEmergencyRule(ctx context.Context, patient Signer) error {
+	v := s.latest()
+	cats, err := v.Categories()
+	if err != nil {
+		return err
+	}
+	body := &tx.EmergencyClear{}
+	if body.Rotations, err = s.rotations(v, patient.ID, cats, ledger.Without{Emergency: true}, "", nil); err != nil {
+		return err
+	}
+	_, err = s.submit(ctx, patient, tx.TypeEmergencyClear, body)
 	return err
 }
 

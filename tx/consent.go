@@ -12,17 +12,21 @@ import (
 const (
 	TypeConsentGrant    Type = "consent.grant"
 	TypeConsentRevoke   Type = "consent.revoke"
+	TypeConsentReplace  Type = "consent.replace"
 	TypeConsentDelegate Type = "consent.delegate"
 	TypeEmergencySet    Type = "emergency.set"
 	TypeEmergencyInvoke Type = "emergency.invoke"
+	TypeEmergencyClear  Type = "emergency.clear"
 )
 
 func init() {
 	register[ConsentGrant](TypeConsentGrant)
 	register[ConsentRevoke](TypeConsentRevoke)
+	register[ConsentReplace](TypeConsentReplace)
 	register[ConsentDelegate](TypeConsentDelegate)
 	register[EmergencySet](TypeEmergencySet)
 	register[EmergencyInvoke](TypeEmergencyInvoke)
+	register[EmergencyClear](TypeEmergencyClear)
 }
 
 // CategoryWrap delivers the current epoch key of one category to a grantee.
@@ -86,20 +90,44 @@ func (c *ConsentRevoke) Validate() error {
 	if c.GrantID == "" || len(c.GrantID) > 64 {
 		return fmt.Errorf("%w: grant id required", ErrInvalid)
 	}
-	if len(c.Rotations) > 64 {
+	return validateRotations(c.Rotations)
+}
+
+// validateRotations checks the new epochs a change that shrinks the readers
+// of a patient's categories carries: at most one per category.
+func validateRotations(rs []NewEpoch) error {
+	if len(rs) > 64 {
 		return fmt.Errorf("%w: too many rotations", ErrInvalid)
 	}
 	seen := map[string]bool{}
-	for i := range c.Rotations {
-		if err := c.Rotations[i].validate(); err != nil {
+	for i := range rs {
+		if err := rs[i].validate(); err != nil {
 			return err
 		}
-		if seen[c.Rotations[i].Category] {
-			return fmt.Errorf("%w: category %q rotated twice", ErrInvalid, c.Rotations[i].Category)
+		if seen[rs[i].Category] {
+			return fmt.Errorf("%w: category %q rotated twice", ErrInvalid, rs[i].Category)
 		}
-		seen[c.Rotations[i].Category] = true
+		seen[rs[i].Category] = true
 	}
 	return nil
+}
+
+// ConsentReplace replaces a grant with another in one transaction: Revoke
+// revokes the old grant and Grant makes the new one (the ledger gives it a
+// new ID), or neither happens. Grant.Wraps deliver keys to the new grantee;
+// Revoke.Rotations start new epochs for the old grant's categories whose
+// readers shrink once the new grant is in force, as a revocation's do.
+type ConsentReplace struct {
+	Revoke ConsentRevoke `cbor:"1,keyasint"`
+	Grant  ConsentGrant  `cbor:"2,keyasint"`
+}
+
+// Validate implements Body.
+func (c *ConsentReplace) Validate() error {
+	if err := c.Revoke.Validate(); err != nil {
+		return err
+	}
+	return c.Grant.Validate()
 }
 
 // ConsentDelegate names (or, with Revoke, removes) a delegate who may grant
@@ -125,7 +153,7 @@ func (d *ConsentDelegate) Validate() error {
 	if err := validateCategoryWraps(d.Wraps); err != nil {
 		return err
 	}
-	return (&ConsentRevoke{GrantID: "delegate", Rotations: d.Rotations}).Validate()
+	return validateRotations(d.Rotations)
 }
 
 // EmergencySet is the patient's break-glass rule. Wraps deliver the current
@@ -179,3 +207,14 @@ func (e *EmergencyInvoke) Validate() error {
 	}
 	return nil
 }
+
+// EmergencyClear removes the patient's break-glass rule: from its commit no
+// one can invoke emergency access (grants already made run their course).
+// Rotations start new epochs for the categories whose readers shrink once
+// the organizations holding their keys in escrow for the rule no longer must.
+type EmergencyClear struct {
+	Rotations []NewEpoch `cbor:"1,keyasint,omitempty"`
+}
+
+// Validate implements Body.
+func (e *EmergencyClear) Validate() error { return validateRotations(e.Rotations) }
