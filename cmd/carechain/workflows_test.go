@@ -174,7 +174,7 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	carer := func(args ...string) (string, error) {
 		return run(t, carerEnv, append(args, "--as", "patient/carer1", "--patient", "patient/s1", "--keys-dir", carerKeys, "--node", c.addr)...)
 	}
-	if out, err := carer("consent", "grant", "--to", "lab", "--category", "lab"); err == nil || !strings.Contains(out, "hint: sign as a principal allowed") {
+	if out, err := carer("consent", "grant", "--to", "lab", "--category", "lab"); err == nil || !strings.Contains(out, "hint: --as may not see or do this") {
 		t.Fatalf("a carer not yet named grants, or no hint: %v %s", err, out)
 	}
 	mustPatient("delegate", "add", "patient/carer1", "--as", "patient/s1")
