@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -19,12 +25,12 @@ func (c *cli) amendCmd() *cobra.Command {
 		Short: "Multi-party approval of record edits: policies, proposals, approvals",
 		Long: `An edit of a record under its organization's approval policy is a proposal; it
 is committed when every required signer has approved, and the committed
-version is then locked (later changes need another proposal). Proposals are
-made through the FHIR/records API of a node; here signers list what waits for
-them, review it, and approve or reject. Signing keys come from the keystore
+version is then locked (later changes need another proposal). A practitioner
+proposes (amend propose, or a FHIR PUT: 202 with a Task); signers list what
+waits for them, review it, and approve or reject. Signing keys come from the keystore
 (passphrase from $` + PassphraseEnv + ` or a prompt).`,
 	}
-	cmd.AddCommand(c.amendListCmd(), c.amendShowCmd(), c.amendApproveCmd(), c.amendRejectCmd(), c.amendPolicyCmd())
+	cmd.AddCommand(c.amendProposeCmd(), c.amendListCmd(), c.amendShowCmd(), c.amendApproveCmd(), c.amendRejectCmd(), c.amendPolicyCmd())
 	return cmd
 }
 
@@ -161,4 +167,79 @@ func (c *cli) amendPolicyCmd() *cobra.Command {
 	pf.IntVar(&k, "k", 0, "k for k-of-n")
 	pf.StringArrayVar(&terms, "term", nil, "signer: role@org, author or patient (repeat)")
 	return policy
+}
+
+func (c *cli) amendProposeCmd() *cobra.Command {
+	var s signerFlags
+	var file, reason string
+	cmd := &cobra.Command{
+		Use:   "propose RECORD-ID",
+		Short: "Propose a new version of a record under an approval policy (through the node's FHIR API)",
+		Long: `propose sends the new version in --file as a FHIR update of RECORD-ID through
+the FHIR API of the --as practitioner's node, which holds their organization's
+keys and seals it. Under an approval policy the node answers with the Task
+that tracks the proposal (202); its ID is the proposal's, for amend show,
+approve and reject. Without a policy the record is simply updated.`,
+		Example: `  carechain amend propose rec-7f3a --file corrected-report.json --as st-mary/dr-jones --reason "wrong laterality" --home ./h1`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var res map[string]json.RawMessage
+			var typ string
+			if err := json.Unmarshal(body, &res); err != nil || json.Unmarshal(res["resourceType"], &typ) != nil || typ == "" {
+				return fmt.Errorf("%s: not a FHIR resource (no resourceType)", file)
+			}
+			if _, ok := res["id"]; !ok { // the record's ID is the resource's
+				res["id"], _ = json.Marshal(args[0])
+				body, _ = json.Marshal(res)
+			}
+			base, tok, err := c.fhirToken(&s, "system/*.read system/*.write")
+			if err != nil {
+				return err
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPut, base+"/fhir/"+typ+"/"+url.PathEscape(args[0]), bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/fhir+json")
+			if reason != "" {
+				req.Header.Set("X-Amendment-Reason", reason)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			var out struct {
+				ID    string `json:"id"`
+				Issue []struct {
+					Diagnostics string `json:"diagnostics"`
+				} `json:"issue"`
+			}
+			_ = json.Unmarshal(answer, &out)
+			switch resp.StatusCode {
+			case http.StatusAccepted:
+				fmt.Fprintf(c.out, "proposed %s (signers: carechain amend show %s --as ID; approve with carechain amend approve %s --as ID)\n", out.ID, out.ID, out.ID)
+			case http.StatusOK, http.StatusCreated:
+				fmt.Fprintf(c.out, "updated %s: no approval policy applies to it\n", args[0])
+			default:
+				msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
+				if len(out.Issue) > 0 {
+					msg += ": " + out.Issue[0].Diagnostics
+				}
+				return fmt.Errorf("propose %s: %s", args[0], msg)
+			}
+			return nil
+		},
+	}
+	s.register(cmd)
+	cmd.Flags().StringVar(&file, "file", "", "the proposed version (FHIR JSON)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (sealed with the record, shown to the signers)")
+	cmd.MarkFlagRequired("file")
+	return cmd
 }

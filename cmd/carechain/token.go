@@ -26,42 +26,54 @@ access token. Use it as a bearer token:
   curl -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/fhir/Observation?patient=Patient/demo-02"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, err := c.unlock(&s)
+			_, tok, err := c.fhirToken(&s, scope)
 			if err != nil {
 				return err
 			}
-			base := nodeOf(s.nodeAddr, s.home)
-			if !strings.Contains(base, "://") {
-				base = "http://" + base
-			}
-			tokenURL := strings.TrimRight(base, "/") + "/auth/token"
-			assertion, err := fhirrest.ClientAssertion(s.as, key, tokenURL)
-			if err != nil {
-				return err
-			}
-			form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
-				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
-			resp, err := http.PostForm(tokenURL, form)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			var tr struct {
-				AccessToken string `json:"access_token"`
-				Error       string `json:"error"`
-				Description string `json:"error_description"`
-			}
-			if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
-				return fmt.Errorf("token response: %w", err)
-			}
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("token refused (HTTP %d): %s: %s", resp.StatusCode, tr.Error, tr.Description)
-			}
-			fmt.Fprintln(c.out, tr.AccessToken)
+			fmt.Fprintln(c.out, tok)
 			return nil
 		},
 	}
 	s.register(cmd)
 	cmd.Flags().StringVar(&scope, "scope", "system/*.read system/*.write", "requested scopes")
 	return cmd
+}
+
+// fhirToken gets an access token of the FHIR API of the signer's node,
+// with a client assertion signed by the signer's key; it returns the node's
+// base URL and the token.
+func (c *cli) fhirToken(s *signerFlags, scope string) (string, string, error) {
+	key, err := c.unlock(s)
+	if err != nil {
+		return "", "", err
+	}
+	base := nodeOf(s.nodeAddr, s.home)
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	base = strings.TrimRight(base, "/")
+	tokenURL := base + "/auth/token"
+	assertion, err := fhirrest.ClientAssertion(s.as, key, tokenURL)
+	if err != nil {
+		return "", "", err
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+	resp, err := http.PostForm(tokenURL, form)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		return "", "", fmt.Errorf("token response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("token refused (HTTP %d): %s: %s", resp.StatusCode, tr.Error, tr.Description)
+	}
+	return base, tr.AccessToken, nil
 }

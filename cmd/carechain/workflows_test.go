@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -78,14 +79,18 @@ func (c *consortium) token(as string) string {
 	return strings.TrimSpace(c.cli("token", "--as", as))
 }
 
+// observationJSON is a glucose result of patient.
+func (c *consortium) observationJSON(patient string, value int64) string {
+	return `{"resourceType":"Observation","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+ "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/` + strings.TrimPrefix(patient, "patient/") + `"},
+ "valueQuantity":{"value":` + itoa(value) + `,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
+}
+
 // observation writes a glucose result for patient as hosp/dr-a through FHIR
 // and returns its record ID.
 func (c *consortium) observation(patient string, value int64) string {
 	c.t.Helper()
-	obs := `{"resourceType":"Observation","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
- "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/` + strings.TrimPrefix(patient, "patient/") + `"},
- "valueQuantity":{"value":` + itoa(value) + `,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
-	status, body := c.fhir(c.token("hosp/dr-a"), "POST", "/fhir/Observation", obs)
+	status, body := c.fhir(c.token("hosp/dr-a"), "POST", "/fhir/Observation", c.observationJSON(patient, value))
 	var created struct{ ID string }
 	if status != http.StatusCreated || json.Unmarshal(body, &created) != nil {
 		c.t.Fatalf("physician writes a record: HTTP %d %s", status, body)
@@ -194,6 +199,46 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Fatalf("a removed delegate grants: %s", out)
 	}
 
+	// A correction under an approval policy: the author and the patient sign.
+	c.cli("amend", "policy", "--as", "hosp/admin", "--org", "hosp", "--category", "lab", "--resource-type", "Observation",
+		"--rule", "all-of", "--term", "author", "--term", "patient")
+	corrected := filepath.Join(t.TempDir(), "corrected.json")
+	writeFile(t, corrected, c.observationJSON("patient/s1", 110))
+	out = c.cli("amend", "propose", rec, "--file", corrected, "--as", "hosp/dr-a", "--reason", "transcription error")
+	proposal := regexp.MustCompile(`proposed (\S+)`).FindStringSubmatch(out)
+	if proposal == nil {
+		t.Fatalf("amend propose: %s", out)
+	}
+	if out := mustPatient("amend", "list", "--as", "patient/s1", "--waiting"); !strings.Contains(out, proposal[1]) {
+		t.Fatalf("the patient does not see the proposal waiting for them: %s", out)
+	}
+	c.cli("amend", "approve", proposal[1], "--as", "hosp/dr-a")
+	if out := c.cli("record", "get", rec, "--as", "hosp/dr-a"); !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("committed before the patient signed: %s", out)
+	}
+	mustPatient("amend", "approve", proposal[1], "--as", "patient/s1")
+	if out := c.cli("record", "get", rec, "--as", "hosp/dr-a"); !strings.Contains(out, `"version": 2`) || !strings.Contains(out, "110") {
+		t.Fatalf("the approved correction is not the record's version 2: %s", out)
+	}
+
+	// Patient-entered data: sealed and signed on the device, marked
+	// patient-authored; the hospital reads it once the patient grants it.
+	home := filepath.Join(t.TempDir(), "home-glucose.json")
+	writeFile(t, home, strings.Replace(c.observationJSON("patient/s1", 131), "laboratory", "vital-signs", 1))
+	out = mustPatient("record", "put", "--as", "patient/s1", "--file", home)
+	own := regexp.MustCompile(`stored (\S+) version 1 \(patient-reported\)`).FindStringSubmatch(out)
+	if own == nil {
+		t.Fatalf("record put: %s", out)
+	}
+	if out, err := run(t, c.env, "record", "get", own[1], "--as", "hosp/dr-a", "--home", c.home); err == nil {
+		t.Fatalf("the hospital reads patient-entered data without a grant: %s", out)
+	}
+	mustPatient("consent", "grant", "--as", "patient/s1", "--to", "hosp", "--category", "patient-reported")
+	out = c.cli("record", "get", own[1], "--as", "hosp/dr-a")
+	if !strings.Contains(out, `"author": "patient/s1"`) || !strings.Contains(out, `"category": "patient-reported"`) || !strings.Contains(out, "131") {
+		t.Fatalf("patient-entered data as the hospital reads it: %s", out)
+	}
+
 	// The access log, decrypted on the device.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -208,5 +253,12 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	}
 	if bytes.Contains([]byte(out), []byte("UNVERIFIABLE")) {
 		t.Fatalf("unverifiable entries: %s", out)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
