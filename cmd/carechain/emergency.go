@@ -23,7 +23,7 @@ rule admits. A clinician invokes it with a reason, sealed to the patient;
 the ledger grants or refuses under the rule, and the patient sees every
 emergency access in their access log and consent list.`,
 	}
-	cmd.AddCommand(c.emergencySetCmd(), c.emergencyShowCmd(), c.emergencyInvokeCmd())
+	cmd.AddCommand(c.emergencySetCmd(), c.emergencyClearCmd(), c.emergencyShowCmd(), c.emergencyInvokeCmd())
 	return cmd
 }
 
@@ -64,6 +64,29 @@ func (c *cli) emergencySetCmd() *cobra.Command {
 	f.StringArrayVar(&rule.Categories, "category", nil, "category it opens (repeat; default all)")
 	f.DurationVar(&duration, "duration", 24*time.Hour, "how long each emergency access lasts (at most 168h)")
 	f.BoolVar(&rule.RequireReason, "require-reason", false, "refuse an invocation without a reason")
+	return cmd
+}
+
+func (c *cli) emergencyClearCmd() *cobra.Command {
+	var s signerFlags
+	cmd := &cobra.Command{
+		Use:   "clear",
+		Short: "Clear the patient's emergency rule: no more break-glass access (signed as the patient)",
+		Long: `clear removes the patient's emergency rule, and starts new record keys for
+what was escrowed to the organizations it admitted. Emergency access already
+granted runs until it expires.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.onDevice(cmd, &s, func(ctx context.Context, d *device) error {
+				if err := d.svc.ClearEmergencyRule(ctx, d.me); err != nil {
+					return fmt.Errorf("clear emergency rule: %w", err)
+				}
+				fmt.Fprintf(c.out, "emergency rule of %s cleared\n", s.as)
+				return nil
+			})
+		},
+	}
+	s.register(cmd)
 	return cmd
 }
 

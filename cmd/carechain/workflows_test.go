@@ -168,6 +168,15 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Fatalf("break-glass read: %v %s", err, out)
 	}
 
+	// Cleared, the rule admits nobody new.
+	mustPatient("emergency", "clear", "--as", "patient/s1")
+	if out, err := patient("emergency", "show", "--as", "patient/s1"); err == nil {
+		t.Fatalf("emergency show after clear: %s", out)
+	}
+	if out, err := readAsB(later, "--patient", "patient/s1", "--break-glass", "again"); err == nil || !strings.Contains(out, "no emergency rule") {
+		t.Fatalf("break-glass after the rule was cleared: %v %s", err, out)
+	}
+
 	// A delegate (a carer with their own keys, elsewhere) grants for the
 	// patient until removed.
 	carerKeys, carerEnv := filepath.Join(t.TempDir(), "carer-keys"), passEnv("the carer's passphrase")
