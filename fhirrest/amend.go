@@ -70,3 +70,65 @@ func (s *server) propose(w http.ResponseWriter, r *http.Request, c caller, head 
 	w.Header().Set("Location", s.abs("/fhir/Task/"+id))
 	writeFHIR(w, http.StatusAccepted, s.task(p))
 }
+
+// A proposal's reviewers sign through its Task, with their key on this node
+// (a custodial patient after passphrase login, a practitioner):
+//
+//	POST /fhir/Task/{id}/$approve   no body, or an empty Parameters
+//	POST /fhir/Task/{id}/$reject    Parameters reason (valueString), optional
+//
+// Each answers 200 with the Task as it stands after the signature
+// committed. A proposal the caller may not review is 404, as if absent; a
+// signature the policy does not ask of the caller is the ledger's 422.
+func (s *server) reviewTask(reject bool) func(http.ResponseWriter, *http.Request, caller) {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		id := r.PathValue("id")
+		p, err := c.view.Proposal(id)
+		if err == nil && !p.Reviewable(c.principal) {
+			err = fmt.Errorf("Task/%s: %w", id, ledger.ErrNotFound)
+		}
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		var reason string
+		if r.ContentLength != 0 {
+			ps, err := readParameters(w, r)
+			if err == nil {
+				reason, err = reasonOf(ps, reject)
+			}
+			if err != nil {
+				s.failErr(w, err)
+				return
+			}
+		}
+		signer, ok := s.signer(w, c)
+		if !ok {
+			return
+		}
+		if reject {
+			err = s.Records.Reject(r.Context(), signer, id, reason)
+		} else {
+			err = s.Records.Approve(r.Context(), signer, id)
+		}
+		if err == nil {
+			p, err = s.App.Latest().Proposal(id)
+		}
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		writeFHIR(w, http.StatusOK, s.task(p))
+	}
+}
+
+// reasonOf is the optional reason parameter of $reject ($approve takes none).
+func reasonOf(ps []parameter, reject bool) (string, error) {
+	switch {
+	case len(ps) == 0:
+		return "", nil
+	case !reject || len(ps) > 1 || ps[0].Name != "reason" || ps[0].ValueString == nil:
+		return "", badParameter(ps[0].Name, errors.New("$approve takes no parameters; $reject one reason (valueString)"))
+	}
+	return *ps[0].ValueString, nil
+}

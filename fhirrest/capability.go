@@ -60,6 +60,8 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				{"name": "emergency-rule", "definition": "urn:carechain:operation:emergency-rule"},
 				{"name": "delegate", "definition": "urn:carechain:operation:delegate"},
 				{"name": "remove-delegate", "definition": "urn:carechain:operation:remove-delegate"},
+				{"name": "approve", "definition": "urn:carechain:operation:approve"},
+				{"name": "reject", "definition": "urn:carechain:operation:reject"},
 			},
 		}},
 	})

@@ -402,17 +402,16 @@ func TestTasksForProposals(t *testing.T) {
 		t.Fatalf("waiting tasks: %s", r.rawBody)
 	}
 	e.do("GET", "/fhir/Task/"+pid, e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found")
-	if err := e.svc.Approve(ctx, signer("hosp-a/dr-a"), pid); err != nil {
-		t.Fatal(err)
+	// Reviewers sign through the Task: someone who may not see it gets the
+	// 404 of an absent Task; bad parameters are 400; neither signs.
+	ptok := e.patientToken()
+	e.do("POST", "/fhir/Task/"+pid+"/$approve", e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found")
+	e.do("POST", "/fhir/Task/"+pid+"/$approve", ptok, []byte(`{"resourceType":"Parameters","parameter":[{"name":"reason","valueString":"x"}]}`)).outcome(t, 400, "$approve takes no parameters")
+	if r := e.do("POST", "/fhir/Task/"+pid+"/$approve", tok, nil); r.status != 200 || r.body["status"] != "in-progress" {
+		t.Fatalf("the physician approves through the Task: %d %s", r.status, r.rawBody)
 	}
-	if st := task(tok)["status"]; st != "in-progress" {
-		t.Fatalf("task after one approval: %v", st)
-	}
-	if err := e.svc.Approve(ctx, signer("patient/p"), pid); err != nil {
-		t.Fatal(err)
-	}
-	if st := task(tok)["status"]; st != "completed" {
-		t.Fatalf("task after all approvals: %v", st)
+	if r := e.do("POST", "/fhir/Task/"+pid+"/$approve", ptok, nil); r.status != 200 || r.body["status"] != "completed" {
+		t.Fatalf("the patient approves through the Task: %d %s", r.status, r.rawBody)
 	}
 	if r := e.do("GET", "/fhir/Observation/"+id, tok, nil); r.body["meta"].(map[string]any)["versionId"] != "2" || !strings.Contains(string(r.rawBody), `"value": 59`) {
 		t.Fatalf("the approved version: %s", r.rawBody)
@@ -421,6 +420,17 @@ func TestTasksForProposals(t *testing.T) {
 	if !strings.Contains(string(r.rawBody), `"attester"`) || !strings.Contains(string(r.rawBody), "Practitioner/patient.p") {
 		t.Fatalf("provenance of the approved version: %s", r.rawBody)
 	}
+	// The patient rejects the next proposal, with a reason.
+	next := e.do("PUT", "/fhir/Observation/"+id, tok, glucoseWithID(61, id))
+	if next.status != 202 {
+		t.Fatalf("second proposal: %d %s", next.status, next.rawBody)
+	}
+	nid := next.body["id"].(string)
+	rej := e.do("POST", "/fhir/Task/"+nid+"/$reject", ptok, []byte(`{"resourceType":"Parameters","parameter":[{"name":"reason","valueString":"not my reading"}]}`))
+	if rej.status != 200 || rej.body["status"] != "rejected" {
+		t.Fatalf("the patient rejects through the Task: %d %s", rej.status, rej.rawBody)
+	}
+	e.do("POST", "/fhir/Task/"+nid+"/$approve", tok, nil).outcome(t, 422, "")
 }
 
 func TestConsentThroughFHIR(t *testing.T) {

@@ -41,6 +41,7 @@ type parameter struct {
 	Name           string     `json:"name"`
 	ValueCode      *string    `json:"valueCode"`
 	ValueBoolean   *bool      `json:"valueBoolean"`
+	ValueString    *string    `json:"valueString"`
 	ValueReference *reference `json:"valueReference"`
 	ValueDuration  *struct {
 		Value float64 `json:"value"`

@@ -83,6 +83,8 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("POST /fhir/Patient/{id}/$emergency-rule", s.authed(s.patientOperation(s.setEmergencyRule)))
 	mux.HandleFunc("POST /fhir/Patient/{id}/$delegate", s.authed(s.patientOperation(s.addDelegate)))
 	mux.HandleFunc("POST /fhir/Patient/{id}/$remove-delegate", s.authed(s.patientOperation(s.removeDelegate)))
+	mux.HandleFunc("POST /fhir/Task/{id}/$approve", s.authed(s.reviewTask(false)))
+	mux.HandleFunc("POST /fhir/Task/{id}/$reject", s.authed(s.reviewTask(true)))
 	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	mux.HandleFunc("POST /fhir/Consent", s.authed(s.createConsent))
 	mux.HandleFunc("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
