@@ -145,8 +145,12 @@ func allFF(b []byte) bool {
 
 // ID names p: the first KeyIDSize bytes of the SHA-256 of its encoding.
 // Wraps carry it (WrapKeyID) to say which key they were made to.
-func (p *PublicKey) ID() []byte {
-	sum := sha256.Sum256(p.Bytes())
+func (p *PublicKey) ID() []byte { return KeyIDOf(p.Bytes()) }
+
+// KeyIDOf is PublicKey.ID of the key encoded as encoded (PublicKey.Bytes),
+// without parsing it.
+func KeyIDOf(encoded []byte) []byte {
+	sum := sha256.Sum256(encoded)
 	return sum[:KeyIDSize]
 }
 
