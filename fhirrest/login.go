@@ -22,6 +22,9 @@ import (
 // window that doubles with each further failure; at most GOMAXPROCS unlocks
 // run at once; and an unknown principal costs and answers exactly what a
 // wrong passphrase does, so neither timing nor throttling tells them apart.
+// A patient's sign-in, once the passphrase proved right, also unlocks the
+// patient's encryption keys, in the same unlock slot: failures cost what
+// they did.
 const (
 	// freeFailures is how many failed logins a principal has before it is
 	// throttled; an address has freeAddrFailures, since many users may

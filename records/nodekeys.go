@@ -129,6 +129,8 @@ type keyVersion struct {
 	pub     string
 }
 
+func versionOf(e keystore.Entry) keyVersion { return keyVersion{e.Created, string(e.PublicKey)} }
+
 // open unlocks e unless this version of it was tried before; false if it
 // was, or it does not open.
 func (s *keySource) open(e keystore.Entry) (ed25519.PrivateKey, bool) {
@@ -138,7 +140,7 @@ func (s *keySource) open(e keystore.Entry) (ed25519.PrivateKey, bool) {
 }
 
 func (s *keySource) openLocked(e keystore.Entry) (ed25519.PrivateKey, bool) {
-	v := keyVersion{e.Created, string(e.PublicKey)}
+	v := versionOf(e)
 	if s.tried[e.Name] == v {
 		return nil, false
 	}
@@ -161,17 +163,26 @@ func (s *keySource) signingKey(id string) (ed25519.PrivateKey, bool) {
 }
 
 // encryptionKeys unlocks reader's encryption keys in the keystore not tried
-// yet, oldest first. Patients' keys are not looked for.
+// yet, oldest first, when its current key is new (a first key, or a
+// rotation): a lookup for a reader with nothing new reads one file.
+// Patients' keys are not looked for.
 func (s *keySource) encryptionKeys(reader string) []*seal.PrivateKey {
 	if strings.HasPrefix(reader, carechain.PatientPrefix) {
+		return nil
+	}
+	cur, err := s.ks.Entry(EncryptionKeyName(reader))
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tried[cur.Name] == versionOf(cur) {
 		return nil
 	}
 	entries, err := s.ks.List()
 	if err != nil {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []*seal.PrivateKey
 	for _, e := range byGeneration(entries, reader) {
 		if k, ok := s.openLocked(e); ok {
