@@ -22,6 +22,9 @@ import (
 // window that doubles with each further failure; at most GOMAXPROCS unlocks
 // run at once; and an unknown principal costs and answers exactly what a
 // wrong passphrase does, so neither timing nor throttling tells them apart.
+// A patient's sign-in, once the passphrase proved right, also unlocks the
+// patient's encryption keys, in the same unlock slot: failures cost what
+// they did.
 const (
 	// freeFailures is how many failed logins a principal has before it is
 	// throttled; an address has freeAddrFailures, since many users may
@@ -154,7 +157,11 @@ func (l *logins) throttled(principal, addr string, now time.Time) (time.Duration
 }
 
 // login is passphrase login for portal users whose keys this node keeps:
-// the passphrase must open the principal's key in the node's keystore.
+// the passphrase must open the principal's key in the node's keystore. A
+// patient's sign-in also unlocks the patient's encryption keys with it: the
+// node never opens patients' keys with its own passphrase, so it reads (and
+// grants) for a custodial patient only once the patient has signed in. The
+// keys then stay in memory until the node stops.
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if err := readForm(w, r, "principal", "passphrase"); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
@@ -180,6 +187,9 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, key := s.unlock(id, []byte(pass))
+	if key != nil && p.Kind == carechain.KindPatient {
+		s.unlockEncryptionKeys(p.ID, []byte(pass))
+	}
 	<-s.logins.unlocks
 	if key == nil {
 		now := s.Now()
@@ -227,6 +237,22 @@ func (s *server) unlock(id string, pass []byte) (*carechain.Principal, ed25519.P
 		return nil, nil
 	}
 	return p, key
+}
+
+// unlockEncryptionKeys adds to the node's keyring the encryption keys of a
+// patient who signed in with pass, those of them it opens (the current key
+// and those it replaced: records sealed to them stay readable).
+func (s *server) unlockEncryptionKeys(patient string, pass []byte) {
+	if s.Records == nil {
+		return
+	}
+	n, err := s.Records.Keys().Unlock(s.Keystore, patient, pass)
+	switch {
+	case err != nil:
+		s.Logger.Warn("unlocking a signed-in patient's encryption keys", "err", err)
+	case n == 0:
+		s.Logger.Debug("a signed-in patient has no encryption key here that opens with their passphrase")
+	}
 }
 
 // throttleKey is the name failures of a login as id are counted under.

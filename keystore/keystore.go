@@ -209,11 +209,18 @@ func (s *Store) List() ([]Entry, error) {
 // Public returns the public key stored under name without needing the
 // passphrase. The value is not authenticated; Unlock verifies it.
 func (s *Store) Public(name string) (ed25519.PublicKey, error) {
+	e, err := s.Entry(name)
+	return e.PublicKey, err
+}
+
+// Entry describes the key stored under name, as List does, without needing
+// the passphrase. It returns ErrNotFound if there is no such key.
+func (s *Store) Entry(name string) (Entry, error) {
 	kf, err := s.load(name)
 	if err != nil {
-		return nil, err
+		return Entry{}, err
 	}
-	return kf.PublicKey, nil
+	return Entry{Name: name, PublicKey: kf.PublicKey, Created: kf.created}, nil
 }
 
 // Unlock decrypts and returns the private key stored under name. It returns

@@ -116,6 +116,9 @@ func deliverWraps(b *store.Block, patient, reader string, cats []string, wraps [
 			return reject(CodeInvalid, "missing the key of %s/%s epoch %d wrapped to %s", patient, cat, cur.Epoch, reader)
 		}
 		used++
+		if rej := checkWrapCurrent(b, reader, w.Wrapped); rej != nil {
+			return rej
+		}
 		if err := b.Set(wrapKey(patient, cat, cur.Epoch, reader), w.Wrapped); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}

@@ -227,6 +227,11 @@ func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch,
 		}
 	}
 	for _, w := range ne.Wraps {
+		if rej := checkWrapCurrent(b, w.Reader, w.Wrapped); rej != nil {
+			return rej
+		}
+	}
+	for _, w := range ne.Wraps {
 		if err := b.Set(wrapKey(patient, ne.Category, ne.Epoch, w.Reader), w.Wrapped); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
@@ -411,6 +416,11 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 	}
 	if !slices.Contains(cur.Readers, author) {
 		return reject(CodeInvalid, "the key of epoch %d is not wrapped to %s: start a new epoch that covers the patient and the author's organization", cur.Epoch, author)
+	}
+	if rd, err := staleReader(b, r.Patient, r.Category, cur); err != nil {
+		return reject(CodeInternal, "%v", err)
+	} else if rd != "" {
+		return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to a key %s has replaced: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func (s *Service) proposalEpochKey(v *ledger.View, put *tx.RecordPut, reader str
 		return ek, err
 	}
 	i := slices.IndexFunc(put.NewEpoch.Wraps, func(w tx.KeyWrap) bool { return w.Reader == reader })
-	id, ok := s.keys.get(reader)
+	id, ok := s.keys.identity(reader)
 	if i < 0 || !ok {
 		return ek, &DeniedError{Reason: "this node holds no key of the proposal for " + reader}
 	}

@@ -321,7 +321,7 @@ func verifyEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledge
 // AuditLog returns a patient's access log decrypted with the patient's key
 // held on this node (custodial), newest first.
 func (s *Service) AuditLog(patient string) ([]Event, error) {
-	key, ok := s.keys.get(patient)
+	key, ok := s.keys.identity(patient)
 	if !ok {
 		return nil, &DeniedError{Reason: "this node holds no key for " + patient + "; read the log with the patient's own key"}
 	}

@@ -62,30 +62,6 @@ type Signer struct {
 	Key ed25519.PrivateKey
 }
 
-// Keyring holds the HPKE private keys this node may use: its organizations'
-// keys and custodial patients' keys, by reader ID. Keys stay in memory only.
-type Keyring struct {
-	mu   sync.RWMutex
-	keys map[string]*seal.PrivateKey
-}
-
-// Add makes key usable for reader (an organization ID or a patient ID).
-func (k *Keyring) Add(reader string, key *seal.PrivateKey) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys == nil {
-		k.keys = make(map[string]*seal.PrivateKey)
-	}
-	k.keys[reader] = key
-}
-
-func (k *Keyring) get(reader string) (*seal.PrivateKey, bool) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	key, ok := k.keys[reader]
-	return key, ok
-}
-
 // ErrRejected matches every ledger rejection of a transaction the service
 // built; errors.As with *ledger.Rejection gives its code.
 var ErrRejected = ledger.ErrRejected
@@ -322,7 +298,7 @@ func (s *Service) epochKey(v *ledger.View, patient, category string, epoch uint3
 	if ok {
 		return k, nil
 	}
-	id, ok := s.keys.get(reader)
+	id, ok := s.keys.identity(reader)
 	if !ok {
 		return k, fmt.Errorf("this node holds no key for %s", reader)
 	}
@@ -380,6 +356,3 @@ func NewRecordID() string {
 	rand.Read(b)
 	return "rec-" + hex.EncodeToString(b)
 }
-
-// Key returns reader's private key, if the keyring holds it.
-func (k *Keyring) Key(reader string) (*seal.PrivateKey, bool) { return k.get(reader) }

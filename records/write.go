@@ -118,7 +118,9 @@ func (s *Service) lockIfNewEpoch(v *ledger.View, author Signer, patient, categor
 	if err != nil {
 		return nil, err
 	}
-	if cur.Epoch > 0 && slices.Contains(cur.Readers, consent.ReaderOf(me)) {
+	if ok, err := writable(v, patient, category, cur, consent.ReaderOf(me)); err != nil {
+		return nil, err
+	} else if ok {
 		return func() {}, nil
 	}
 	key := patient + "\x00" + category
@@ -131,6 +133,18 @@ func (s *Service) lockIfNewEpoch(v *ledger.View, author Signer, patient, categor
 	s.mu.Unlock()
 	m.Lock()
 	return m.Unlock, nil
+}
+
+// writable reports whether the author, who reads through reader, may write
+// into cur, the current epoch of a patient's category, without starting a
+// new one: reader holds its key, and none of its readers has replaced the
+// key it was wrapped to.
+func writable(v *ledger.View, patient, category string, cur ledger.EpochState, reader string) (bool, error) {
+	if cur.Epoch == 0 || !slices.Contains(cur.Readers, reader) {
+		return false, nil
+	}
+	stale, err := v.EpochStale(patient, category)
+	return !stale, err
 }
 
 // PreparePut validates, encrypts and signs a record.put without submitting
@@ -203,7 +217,9 @@ func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, author string, 
 		body.Epoch = cur.Epoch + 1
 		return k, nil
 	}
-	if cur.Epoch > 0 && slices.Contains(cur.Readers, author) {
+	if ok, err := writable(v, patient, category, cur, author); err != nil {
+		return seal.EpochKey{}, err
+	} else if ok {
 		body.Epoch = cur.Epoch
 		return s.epochKey(v, patient, category, cur.Epoch, author)
 	}

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -33,8 +34,19 @@ func EpochInfo(patient, category string, epoch uint32) []byte {
 	return binary.BigEndian.AppendUint32(info, epoch)
 }
 
+// A wrap made to a *PublicKey is tagged with the key's ID: tagMagic, the
+// KeyIDSize-byte ID, then the HPKE wrap, whose info also carries the ID (so
+// the tag cannot be changed). The tag says which of a reader's keys opens the
+// wrap, and lets the ledger tell a wrap made to a key its reader has since
+// replaced (WrapKeyID). Wraps made before tags (exactly WrappedEpochKeySize
+// bytes) carry none and still open.
+var tagMagic = []byte("cck1")
+
+// TaggedWrapSize is the size of a wrap WrapEpochKey makes to a *PublicKey.
+const TaggedWrapSize = 4 + KeyIDSize + WrappedEpochKeySize
+
 // WrapEpochKey wraps k to r, bound to patient, category and epoch. Call it
-// once per reader of the epoch.
+// once per reader of the epoch. A wrap to a *PublicKey is tagged with its ID.
 func WrapEpochKey(r Recipient, k EpochKey, patient, category string, epoch uint32) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("seal: nil Recipient")
@@ -43,7 +55,26 @@ func WrapEpochKey(r Recipient, k EpochKey, patient, category string, epoch uint3
 		return nil, err
 	}
 	defer clear(k[:]) // k is a copy
-	return r.Wrap(k[:], EpochInfo(patient, category, epoch))
+	info := EpochInfo(patient, category, epoch)
+	pub, ok := r.(*PublicKey)
+	if !ok {
+		return r.Wrap(k[:], info)
+	}
+	id := pub.ID()
+	w, err := pub.Wrap(k[:], append(info, id...))
+	if err != nil {
+		return nil, err
+	}
+	return append(append(bytes.Clone(tagMagic), id...), w...), nil
+}
+
+// WrapKeyID returns the ID of the key a wrap made by WrapEpochKey was made
+// to, or nil for a wrap without a tag. It does not check the wrap.
+func WrapKeyID(wrapped []byte) []byte {
+	if len(wrapped) != TaggedWrapSize || !bytes.HasPrefix(wrapped, tagMagic) {
+		return nil
+	}
+	return wrapped[len(tagMagic) : len(tagMagic)+KeyIDSize]
 }
 
 // UnwrapEpochKey unwraps an epoch key wrapped to id by WrapEpochKey with the
@@ -61,7 +92,16 @@ func UnwrapEpochKey(id Identity, wrapped []byte, patient, category string, epoch
 	if len(wrapped) > maxWrappedEpochKeySize {
 		return k, fmt.Errorf("seal: wrapped epoch key is %d bytes, limit is %d", len(wrapped), maxWrappedEpochKeySize)
 	}
-	key, err := id.Unwrap(wrapped, EpochInfo(patient, category, epoch))
+	info := EpochInfo(patient, category, epoch)
+	if len(wrapped) == TaggedWrapSize {
+		keyID := WrapKeyID(wrapped)
+		if keyID == nil {
+			return k, ErrDecrypt // the size of a tagged wrap, without the tag: changed
+		}
+		info = append(info, keyID...)
+		wrapped = wrapped[len(tagMagic)+KeyIDSize:]
+	}
+	key, err := id.Unwrap(wrapped, info)
 	if err != nil {
 		return k, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/hpke"
 	"crypto/mlkem"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 )
@@ -20,6 +21,9 @@ const (
 	// WrappedEpochKeySize is the size of a key wrapped by a *PublicKey: the
 	// HPKE encapsulation, the key and the GCM tag.
 	WrappedEpochKeySize = mlkem.CiphertextSize768 + x25519Size + KeySize + 16
+
+	// KeyIDSize is the size of PublicKey.ID.
+	KeyIDSize = 16
 
 	x25519Size = 32
 )
@@ -137,6 +141,17 @@ func checkX25519(u []byte) error {
 
 func allFF(b []byte) bool {
 	return bytes.Count(b, []byte{0xff}) == len(b)
+}
+
+// ID names p: the first KeyIDSize bytes of the SHA-256 of its encoding.
+// Wraps carry it (WrapKeyID) to say which key they were made to.
+func (p *PublicKey) ID() []byte { return KeyIDOf(p.Bytes()) }
+
+// KeyIDOf is PublicKey.ID of the key encoded as encoded (PublicKey.Bytes),
+// without parsing it.
+func KeyIDOf(encoded []byte) []byte {
+	sum := sha256.Sum256(encoded)
+	return sum[:KeyIDSize]
 }
 
 // Bytes returns the PublicKeySize-byte canonical encoding of p.

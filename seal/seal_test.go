@@ -72,8 +72,8 @@ func TestEpochKeyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w) != WrappedEpochKeySize {
-		t.Errorf("wrapped epoch key is %d bytes, want %d", len(w), WrappedEpochKeySize)
+	if len(w) != TaggedWrapSize || !bytes.Equal(WrapKeyID(w), priv.Public().ID()) {
+		t.Errorf("wrapped epoch key is %d bytes tagged %x, want %d tagged %x", len(w), WrapKeyID(w), TaggedWrapSize, priv.Public().ID())
 	}
 	got, err := UnwrapEpochKey(priv, w, "pat-91c2", "laboratory", 2)
 	if err != nil {
@@ -81,6 +81,23 @@ func TestEpochKeyRoundTrip(t *testing.T) {
 	}
 	if got != ek {
 		t.Error("unwrapped a different epoch key")
+	}
+}
+
+// TestUntaggedWrapStillOpens: wraps made before key IDs (the bare HPKE wrap)
+// open as before, and carry no ID.
+func TestUntaggedWrapStillOpens(t *testing.T) {
+	priv := newKey(t)
+	ek := newEpochKey(t)
+	w, err := priv.Public().Wrap(ek[:], EpochInfo("p", "c", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if WrapKeyID(w) != nil {
+		t.Errorf("an untagged wrap has key ID %x", WrapKeyID(w))
+	}
+	if got, err := UnwrapEpochKey(priv, w, "p", "c", 1); err != nil || got != ek {
+		t.Fatalf("untagged wrap: %v", err)
 	}
 }
 

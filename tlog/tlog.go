@@ -50,7 +50,7 @@ var (
 // Leaf kinds.
 const (
 	KindRecord    = "record"    // a record version: Key is "<record>/<version>"
-	KindIdentity  = "identity"  // a principal registered, rotated or revoked
+	KindIdentity  = "identity"  // a principal registered, rotated or revoked; an organization's encryption key replaced
 	KindConsent   = "consent"   // a grant made or revoked, an emergency rule or grant
 	KindAudit     = "audit"     // an anchored access event
 	KindAmendment = "amendment" // reserved for multi-party approvals

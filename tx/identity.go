@@ -12,12 +12,15 @@ const (
 	TypeRegister Type = "identity.register"
 	TypeRotate   Type = "identity.rotate"
 	TypeRevoke   Type = "identity.revoke"
+	// TypeRotateEncryption replaces a reader's encryption key.
+	TypeRotateEncryption Type = "identity.rotate-encryption"
 )
 
 func init() {
 	register[Register](TypeRegister)
 	register[Rotate](TypeRotate)
 	register[Revoke](TypeRevoke)
+	register[RotateEncryption](TypeRotateEncryption)
 }
 
 // Register adds a principal. Staff and nodes are registered by their
@@ -139,4 +142,31 @@ func (r *Revoke) Validate() error {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return checkText("reason", r.Reason)
+}
+
+// RotateEncryption replaces a reader's encryption key (an HPKE public key,
+// seal.PublicKey bytes): an organization's, signed by one of its admins (Org
+// set), or the signer's own, a patient's (Org empty). Records written after
+// it go to new epochs wrapped to the new key: the ledger refuses a record
+// written into an epoch wrapped to the reader's old key. Versions written
+// before stay under the old key, which the reader keeps to read them.
+//
+// Rotate's NewEncryptionKey also replaces a principal's key, but only this
+// type marks the change for epochs begun before wraps carried key IDs.
+type RotateEncryption struct {
+	Org              string `cbor:"1,keyasint,omitempty"`
+	NewEncryptionKey []byte `cbor:"2,keyasint"`
+}
+
+// Validate implements Body.
+func (r *RotateEncryption) Validate() error {
+	if r.Org != "" {
+		if err := carechain.ValidateOrgID(r.Org); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	if len(r.NewEncryptionKey) == 0 || len(r.NewEncryptionKey) > MaxEncryptionKey {
+		return fmt.Errorf("%w: a new encryption key of 1 to %d bytes is required", ErrInvalid, MaxEncryptionKey)
+	}
+	return nil
 }

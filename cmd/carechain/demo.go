@@ -79,19 +79,11 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				if err != nil {
 					return fmt.Errorf("seed demo data: %w", err)
 				}
-				// Keys of identities registered just now join the node's keyrings.
-				for i := 1; i <= demo.PatientCount; i++ {
-					k, err := records.LoadEncryptionKey(ks, demo.PatientID(i), []byte(demo.Passphrase))
-					if err != nil {
-						return err
-					}
-					svc.Keys().Add(demo.PatientID(i), k)
-				}
-				cust, err := records.LoadCustodian(ks, []byte(demo.Passphrase))
-				if err != nil {
+				// The demo holds its patients' keys, as if every patient had
+				// signed in (a node never unlocks patients' keys itself).
+				if err := signInDemoPatients(ks, svc.Keys(), keys.custodian); err != nil {
 					return err
 				}
-				keys.custodian.Merge(cust)
 				fmt.Fprintln(c.out, "Writing demo records (encrypted) ...")
 				written, err := demo.SeedRecords(ctx, svc, n, ks)
 				if err != nil {
@@ -112,6 +104,24 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	f.DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	return cmd
+}
+
+// signInDemoPatients adds the demo patients' signing and encryption keys,
+// all under demo.Passphrase, to the node's custodian and keyring.
+func signInDemoPatients(ks *keystore.Store, kr *records.Keyring, cust *records.Custodian) error {
+	pass := []byte(demo.Passphrase)
+	for i := 1; i <= demo.PatientCount; i++ {
+		id := demo.PatientID(i)
+		if _, err := kr.Unlock(ks, id, pass); err != nil {
+			return err
+		}
+		k, err := ks.Unlock(demo.KeyName(id), pass)
+		if err != nil {
+			return fmt.Errorf("demo patient %s: %w", id, err)
+		}
+		cust.Add(id, k)
+	}
+	return nil
 }
 
 func initDemo(h node.Home, ks *keystore.Store) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,15 +53,15 @@ func (c *cli) onDevice(cmd *cobra.Command, s *signerFlags, fn func(context.Conte
 	if strings.HasPrefix(s.as, carechain.PatientPrefix) {
 		// A patient (or a delegate, also a person) reads with their own
 		// encryption key, made by `keys new --kind patient` under the
-		// same passphrase.
-		ek, err := records.LoadEncryptionKey(ks, s.as, pass)
-		switch {
-		case errors.Is(err, keystore.ErrNotFound):
-			return fmt.Errorf("no encryption key %s in this keystore: a patient's keys are made with `carechain keys new %s --kind patient`", records.EncryptionKeyName(s.as), s.keyName())
-		case err != nil:
-			return fmt.Errorf("unlock %s: %w", records.EncryptionKeyName(s.as), err)
+		// same passphrase, and the keys it replaced (keys rotate-encryption).
+		name := records.EncryptionKeyName(s.as)
+		_, err := ks.Entry(name)
+		if errors.Is(err, keystore.ErrNotFound) {
+			return fmt.Errorf("no encryption key %s in this keystore: a patient's keys are made with `carechain keys new %s --kind patient`", name, s.keyName())
 		}
-		keys.Add(s.as, ek)
+		if n, err := keys.Unlock(ks, s.as, pass); err != nil || n == 0 {
+			return fmt.Errorf("unlock %s: %w", name, cmp.Or(err, keystore.ErrWrongPassphrase))
+		}
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), deviceTimeout)
 	defer cancel()

@@ -315,7 +315,8 @@ func (c *cli) txRotateCmd() *cobra.Command {
 		Short: "Replace the signer's key with another key from the keystore",
 		Long: `rotate replaces the --as principal's key. The transaction is signed with the
 current key (--key) and carries a proof signed by the new key (--new-key), so
-both must be in the keystore, under the same passphrase.`,
+both must be in the keystore, under the same passphrase. An encryption key
+is replaced with keys rotate-encryption.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ks, err := s.open()

@@ -14,6 +14,7 @@ import (
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
 )
 
 // keyFlags locate a keystore: --keys-dir, or the keys directory of --home.
@@ -45,9 +46,16 @@ func (c *cli) keysCmd() *cobra.Command {
 		Short: "Manage Ed25519 signing keys (encrypted at rest)",
 		Long: `keys manages a keystore: one file per key, the private key encrypted with
 scrypt + XChaCha20-Poly1305 under a passphrase, file mode 0600. The passphrase
-comes from $` + PassphraseEnv + ` if set, otherwise from a prompt.`,
+comes from $` + PassphraseEnv + ` if set, otherwise from a prompt.
+
+Encryption keys are named <party>.enc (an organization's: st-mary.enc; a
+patient's: patient.<pseudonym>.enc). rotate-encryption replaces one and keeps
+the one it replaces as <party>.enc.<n>: what was sealed to it stays sealed to
+it. A running node finds keys added to its keystore when it first needs them;
+it unlocks them with its own passphrase, except patients' keys, which open
+only with the patient's passphrase when the patient signs in.`,
 	}
-	cmd.AddCommand(c.keysNewCmd(), c.keysListCmd(), c.keysShowCmd(), c.keysExportCmd())
+	cmd.AddCommand(c.keysNewCmd(), c.keysListCmd(), c.keysShowCmd(), c.keysExportCmd(), c.keysRotateEncryptionCmd())
 	return cmd
 }
 
@@ -64,9 +72,15 @@ func (c *cli) keysNewCmd() *cobra.Command {
   --kind patient  a signing key NAME and an encryption key NAME.enc; NAME is
                   patient.<pseudonym>, the patient's ID patient/<pseudonym>
                   with "/" as "." (register with --id patient/<pseudonym>
-                  and --encryption-key from export-public --encryption)
+                  and --encryption-key from export-public --encryption).
+                  The patient chooses the passphrase: the node never opens
+                  patients' keys with its own, only with the patient's when
+                  the patient signs in (POST /auth/login)
   --kind org      an encryption key NAME.enc for organization NAME (init
-                  makes the founding organizations')`,
+                  makes the founding organizations')
+
+A running node uses staff and organization keys made here (under the node's
+passphrase) when it first needs them: no restart.`,
 		Example: `  carechain keys new st-mary.dr-jones
   carechain keys new patient.k7q2m9 --kind patient --home ./h1`,
 		Args: cobra.ExactArgs(1),
@@ -252,4 +266,78 @@ func (c *cli) encryptionPublicKey(ks *keystore.Store, name string) ([]byte, erro
 		return nil, fmt.Errorf("encryption key %s: %w", records.EncryptionKeyName(reader), err)
 	}
 	return k.Public().Bytes(), nil
+}
+
+func (c *cli) keysRotateEncryptionCmd() *cobra.Command {
+	var s signerFlags
+	cmd := &cobra.Command{
+		Use:   "rotate-encryption NAME",
+		Short: "Replace the encryption key of an organization or a patient, on the ledger and in the keystore",
+		Long: `rotate-encryption replaces the encryption key of party NAME (an organization,
+or patient.<pseudonym>) with a new one: it keeps the current NAME.enc as
+NAME.enc.<n>, stores the new key as NAME.enc (same passphrase) and submits
+identity.rotate-encryption to the node, signed by --as: an admin of the
+organization (default <org>/admin), or the patient (default
+patient/<pseudonym>).
+
+From then on the ledger refuses records written into an epoch wrapped to the
+old key: writers start new epochs, wrapped to the new key. Versions written
+before stay readable with the kept key. If the ledger refuses the
+transaction, the keystore has the new key already and the ledger the old
+one, which is kept: run the command again.`,
+		Example: `  carechain keys rotate-encryption st-mary --home ./h1
+  carechain keys rotate-encryption patient.k7q2m9 --home ./h1`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reader, org, err := rotationOf(args[0])
+			if err != nil {
+				return err
+			}
+			if s.as == "" {
+				s.as = org + "/admin"
+				if org == "" {
+					s.as = reader
+				}
+			}
+			ks, err := s.open()
+			if err != nil {
+				return err
+			}
+			pass, err := c.passphrase("Passphrase for "+records.EncryptionKeyName(reader), false)
+			if err != nil {
+				return err
+			}
+			// The keystore changes only once the signer's key opened and the
+			// node answered, right before the transaction goes out.
+			return c.submit(cmd.Context(), &s, tx.TypeRotateEncryption, func(string, uint64) (any, error) {
+				k, kept, err := records.RotateEncryptionKey(ks, reader, pass)
+				if err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(c.out, "new key %s; the replaced key is kept as %s\n", records.EncryptionKeyName(reader), kept)
+				return &tx.RotateEncryption{Org: org, NewEncryptionKey: k.Public().Bytes()}, nil
+			})
+		},
+	}
+	s.keyFlags.register(cmd)
+	cmd.Flags().StringVar(&s.as, "as", "", "principal that signs (default: <org>/admin, or the patient)")
+	cmd.Flags().StringVar(&s.key, "key", "", `keystore name of the signing key (default: the --as ID with "/" as ".")`)
+	cmd.Flags().StringVar(&s.nodeAddr, "node", "", nodeUsage)
+	return cmd
+}
+
+// rotationOf parses the party whose encryption key rotate-encryption
+// replaces: an organization ID (its org) or patient.<pseudonym> (no org).
+func rotationOf(name string) (reader, org string, err error) {
+	if pseudonym, ok := strings.CutPrefix(name, "patient."); ok {
+		reader = carechain.PatientPrefix + pseudonym
+		if err := carechain.ValidatePrincipalID(reader); err != nil {
+			return "", "", err
+		}
+		return reader, "", nil
+	}
+	if err := carechain.ValidateOrgID(name); err != nil {
+		return "", "", fmt.Errorf("NAME is an organization or patient.<pseudonym>: %w", err)
+	}
+	return name, name, nil
 }

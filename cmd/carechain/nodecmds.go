@@ -410,17 +410,14 @@ type nodeKeys struct {
 }
 
 // startRecords unlocks the node's encryption keys, the signing keys it keeps
-// for its users, and its anchoring identity.
+// for its staff, and its anchoring identity: those that open with the node's
+// passphrase, but patients' (records.OpenNodeKeys).
 func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*nodeKeys, error) {
 	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
 	if err != nil {
 		return nil, err
 	}
-	kr, err := records.LoadKeyring(ks, opts.passphrase)
-	if err != nil {
-		return nil, err
-	}
-	cust, err := records.LoadCustodian(ks, opts.passphrase)
+	kr, cust, err := records.OpenNodeKeys(ks, opts.passphrase, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,8 @@ func TestRecordsOutsideTheDemo(t *testing.T) {
 	if out, err := run(t, env, append([]string{"keys", "new", "k7q2m9", "--kind", "patient"}, keys...)...); err == nil || !strings.Contains(out, "patient.<pseudonym>") {
 		t.Fatalf("a patient key not named patient.<pseudonym>: err=%v %s", err, out)
 	}
-	// The node holds the keys made before it starts (custodial staff and patient).
+	// The node holds the staff key, but not the patient's: those open only
+	// when the patient signs in (TestCustodyAndKeysAddedLater).
 	p := startProcess(t, env, "start", "--home", home)
 	waitHealthy(t, p, addr, time.Minute)
 

@@ -169,7 +169,7 @@ key, and only for a request signed by the patient (--as defaults to --patient).`
 			if sf.as == patient && c.holdsEncryptionKey(sf) {
 				// The patient's keys are here: decrypt on this machine.
 				return c.onDevice(cmd, sf, func(ctx context.Context, d *device) error {
-					k, _ := d.keys.Key(patient)
+					k, _ := d.keys.Identity(patient)
 					events, err := records.AuditLog(d.chain.Latest(), patient, k)
 					if err != nil {
 						return err
