@@ -178,6 +178,12 @@ func checkProofCommands(t *testing.T, home, addr string) {
 			t.Fatalf("proof fetched as %s: %s", as, out)
 		}
 	}
+	// The log at an earlier height is a prefix of the log at a later one.
+	file := filepath.Join(dir, "c.json")
+	mustRun(t, nil, "proof", "consistency", "--from", "2", "--to", "4", "--node", addr, "-o", file)
+	if out := mustRun(t, nil, "verify-proof", file, "--validators", vals); !strings.Contains(out, "verified") {
+		t.Fatalf("consistency proof: %s", out)
+	}
 }
 
 // waitPrincipals waits until the demo has seeded want principals.

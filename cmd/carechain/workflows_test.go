@@ -145,6 +145,9 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	if out, err := readAsB(rec); err != nil || !strings.Contains(out, "2345-7") {
 		t.Fatalf("the granted organization reads: %v %s", err, out)
 	}
+	if out := c.cli("record", "list", "--as", "lab/dr-b", "--patient", "patient/s1"); !strings.Contains(out, rec) {
+		t.Fatalf("record list as the granted organization: %s", out)
+	}
 	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, grant[1]) || !strings.Contains(out, "active") {
 		t.Fatalf("consent list shows the grant: %s", out)
 	}
