@@ -43,6 +43,13 @@ func TestCustodialPatientWorkflows(t *testing.T) {
 		t.Skip("runs a node subprocess")
 	}
 	c := foundConsortium(t)
+	// Read-only commands find the node from --home too (its port is not the default).
+	if out := c.cli("role-policy", "show", "hosp"); !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("role-policy show --home: %s", out)
+	}
+	if out := c.cli("validators"); !strings.Contains(out, "validators") {
+		t.Fatalf("validators --home: %s", out)
+	}
 	const pass = "the patient's own passphrase"
 	penv := passEnv(pass)
 	mustRun(t, penv, "keys", "new", "patient.c1", "--kind", "patient", "--home", c.home)

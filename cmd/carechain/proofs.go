@@ -102,20 +102,21 @@ func (c *cli) writeOut(path string, b []byte) error {
 }
 
 func (c *cli) validatorsCmd() *cobra.Command {
-	var nodeAddr, out string
+	var nodeAddr, home, out string
 	cmd := &cobra.Command{
 		Use:   "validators",
 		Short: "Write the consortium's validator set, the trust anchor for verify-proof",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := nodeapi.NewClient(nodeAddr).Raw(cmd.Context(), "/v1/validators")
+			b, err := nodeapi.NewClient(nodeOf(nodeAddr, home)).Raw(cmd.Context(), "/v1/validators")
 			if err != nil {
 				return err
 			}
 			return c.writeOut(out, b)
 		},
 	}
-	cmd.Flags().StringVar(&nodeAddr, "node", defaultNode, "HTTP address of a running node")
+	cmd.Flags().StringVar(&nodeAddr, "node", "", nodeUsage)
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "node home whose node to ask (the http_addr of its config)")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
 	return cmd
 }

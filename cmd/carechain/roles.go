@@ -30,21 +30,22 @@ an admin replaces it with a new version.`,
 }
 
 func (c *cli) rolePolicyShowCmd() *cobra.Command {
-	var node string
+	var node, home string
 	var height int64
 	show := &cobra.Command{
 		Use: "show ORG", Short: "Print an organization's role policy in force (JSON, with its version)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			st, err := nodeapi.NewClient(node).RolePolicy(ctx, args[0], height)
+			st, err := nodeapi.NewClient(nodeOf(node, home)).RolePolicy(ctx, args[0], height)
 			if err != nil {
 				return fmt.Errorf("role policy of %s: %w", args[0], err)
 			}
 			return c.printJSON(st)
 		},
 	}
-	show.Flags().StringVar(&node, "node", defaultNode, "HTTP address of a running node")
+	show.Flags().StringVar(&node, "node", "", nodeUsage)
+	pathVar(show.Flags(), &home, "home", defaultHome("node"), "node home whose node to ask (the http_addr of its config)")
 	show.Flags().Int64Var(&height, "height", 0, "as of this height (0: latest)")
 	return show
 }
