@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -212,7 +213,13 @@ func (v *View) Wrap(patient, category string, epoch uint32, reader string) ([]by
 func (v *View) EncryptionKey(reader string) ([]byte, error) { return readerKey(v, reader) }
 
 // ReaderOf names the reader that holds a grantee's keys (consent.Grantee.Reader).
-func (v *View) ReaderOf(g consent.Grantee) (string, error) { return readerOf(v, g) }
+func (v *View) ReaderOf(g consent.Grantee) (string, error) {
+	r, err := readerOf(v, g)
+	if err != nil {
+		return "", fmt.Errorf("grantee %s: %w", cmp.Or(g.Principal, g.Org), err)
+	}
+	return r, nil
+}
 
 // RequiredReaders is who must hold the key of a patient's category at time now.
 func (v *View) RequiredReaders(patient, category string, now int64) ([]string, error) {

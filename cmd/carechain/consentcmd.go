@@ -57,6 +57,9 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 			for _, p := range purposes {
 				g.Purposes = append(g.Purposes, consent.Purpose(p))
 			}
+			if err := checkGrant(g, s.as); err != nil {
+				return err
+			}
 			return c.onDevice(cmd, &s, func(ctx context.Context, d *device) error {
 				id, err := d.svc.Grant(ctx, d.me, g)
 				if err != nil {
@@ -82,6 +85,19 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 	f.StringVar(&g.Condition, "condition", "", "a CEL condition the request must also meet")
 	cmd.MarkFlagRequired("to")
 	return cmd
+}
+
+// checkGrant refuses, before any key is unlocked, a grant the ledger would
+// refuse on its own terms, saying which flag to change.
+func checkGrant(g consent.Grant, as string) error {
+	if g.NotAfter != 0 && g.NotAfter <= g.NotBefore {
+		return fmt.Errorf("--until %s is not after the start %s", unixText(g.NotAfter), unixText(g.NotBefore))
+	}
+	g.ID, g.Patient = "pending", cmp.Or(g.Patient, as) // Validate wants both; the ledger assigns the ID
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("the grant: %w (see carechain consent grant --help)", err)
+	}
+	return nil
 }
 
 // granteeOf reads --to and --role.

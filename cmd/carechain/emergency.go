@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 )
 
 func (c *cli) emergencyCmd() *cobra.Command {
@@ -45,6 +47,9 @@ func (c *cli) emergencySetCmd() *cobra.Command {
 				rule.OrgTypes = append(rule.OrgTypes, carechain.OrgType(t))
 			}
 			rule.DurationSeconds = int64(duration / time.Second)
+			if len(rule.Roles) == 0 {
+				return fmt.Errorf("give the roles that may break the glass: --role physician (repeat for more)")
+			}
 			if err := rule.Validate(); err != nil {
 				return err
 			}
@@ -104,6 +109,9 @@ func (c *cli) emergencyShowCmd() *cobra.Command {
 					p = s.as
 				}
 				rule, err := d.chain.Latest().EmergencyRule(p)
+				if errors.Is(err, ledger.ErrNotFound) {
+					return fmt.Errorf("%s has no emergency rule: nobody can break the glass (set one with carechain emergency set)", p)
+				}
 				if err != nil {
 					return err
 				}
