@@ -249,6 +249,7 @@ func (c caller) can(write bool) bool {
 // request that breaks the glass (breakGlass).
 func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		s.signOutEnded()
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sess, found := s.tokens.lookup(tok, s.Now())
 		if !ok || !found {

@@ -41,6 +41,8 @@ type env struct {
 	// opts are the FHIR API's options, for a test that starts a second
 	// server on the same node (a restart).
 	opts fhirrest.Options
+	// patientEnc is patient/p's encryption key (in the records keyring).
+	patientEnc *seal.PrivateKey
 }
 
 func newKey() ed25519.PrivateKey {
@@ -110,6 +112,7 @@ func setupWith(t *testing.T, change func(*fhirrest.Options)) *env {
 	kr.Add("hosp-a", orgs["hosp-a"])
 	kr.Add("hosp-b", orgs["hosp-b"])
 	kr.Add("patient/p", pek)
+	e.patientEnc = pek
 	svc, err := records.New(n, kr, records.Options{Node: "fhir"})
 	if err != nil {
 		t.Fatal(err)

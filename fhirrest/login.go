@@ -161,8 +161,9 @@ func (l *logins) throttled(principal, addr string, now time.Time) (time.Duration
 // patient's sign-in also unlocks the patient's encryption keys with it: the
 // node never opens patients' keys with its own passphrase, so it reads (and
 // grants) for a custodial patient only once the patient has signed in. The
-// keys then stay in memory until the node stops.
+// keys leave memory when the patient's session ends (signout.go).
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	s.signOutEnded()
 	if err := readForm(w, r, "principal", "passphrase"); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
@@ -187,7 +188,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, key := s.unlock(id, []byte(pass))
-	if key != nil && p.Kind == carechain.KindPatient {
+	patient := key != nil && p.Kind == carechain.KindPatient
+	// Keys held before this login are not this session's to forget.
+	held := patient && (s.Custodian.Holds(id) || s.Records != nil && s.Records.Keys().Holds(id))
+	if patient {
 		s.unlockEncryptionKeys(p.ID, []byte(pass))
 	}
 	<-s.logins.unlocks
@@ -200,6 +204,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logins.principals.reset(who)
 	s.Custodian.Add(id, key)
+	if expires := s.Now().Add(s.TokenTTL); patient && !held {
+		s.sessions.signedIn(id, expires)
+	} else if patient {
+		s.sessions.extend(id, expires)
+	}
 	s.writeToken(w, p, "user/*.read user/*.write")
 }
 

@@ -57,6 +57,7 @@ type server struct {
 	assertions *replay.Guard // seen client assertions (auth.go)
 	logins     *logins       // passphrase login's throttles (login.go)
 	exports    *exports
+	sessions   *sessions // custodial patients signed in (signout.go)
 }
 
 // Register adds /fhir and /auth routes to mux.
@@ -71,7 +72,7 @@ func Register(mux *http.ServeMux, opts Options) {
 		opts.Now = time.Now
 	}
 	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}},
-		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0))}
+		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0)), sessions: newSessions()}
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)

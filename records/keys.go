@@ -287,3 +287,30 @@ func PrincipalOfKeyName(name string) (string, bool) {
 	}
 	return org + "/" + rest, true
 }
+
+// Holds reports whether c holds id's key now (without looking in its key
+// source).
+func (c *Custodian) Holds(id string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.keys[id]
+	return ok
+}
+
+// Remove forgets id's key (a custodial patient who signed out).
+func (c *Custodian) Remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.keys, id)
+}
+
+// Holds reports whether k holds a key of reader now (without looking in
+// its key source).
+func (k *Keyring) Holds(reader string) bool { return len(k.held(reader)) > 0 }
+
+// Remove forgets every key of reader (a custodial patient who signed out).
+func (k *Keyring) Remove(reader string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, reader)
+}
