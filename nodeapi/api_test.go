@@ -53,7 +53,7 @@ func startServer(t *testing.T) (*node.Node, *httptest.Server) {
 }
 
 // nodeIDOf is n's CometBFT node ID, which signed requests name.
-func nodeIDOf(t *testing.T, n *node.Node) string {
+func nodeIDOf(t testing.TB, n *node.Node) string {
 	t.Helper()
 	id, err := n.Home().NodeID()
 	if err != nil {
@@ -63,7 +63,7 @@ func nodeIDOf(t *testing.T, n *node.Node) string {
 }
 
 // startNode runs a real single-validator node of genesis g.
-func startNode(t *testing.T, g *ledger.Genesis) *node.Node {
+func startNode(t testing.TB, g *ledger.Genesis) *node.Node {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0") // a free p2p port
 	if err != nil {

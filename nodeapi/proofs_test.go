@@ -42,7 +42,7 @@ type proofWorld struct {
 	patientEnc *seal.PrivateKey
 }
 
-func newProofWorld(t *testing.T) *proofWorld {
+func newProofWorld(t testing.TB) *proofWorld {
 	t.Helper()
 	w := &proofWorld{keys: map[string]ed25519.PrivateKey{}}
 	kr := &records.Keyring{}
@@ -115,7 +115,7 @@ func newProofWorld(t *testing.T) *proofWorld {
 }
 
 // waitCheckpoint waits until the entry is under a signed checkpoint.
-func (w *proofWorld) waitCheckpoint(t *testing.T, ctx context.Context, kind, key string) {
+func (w *proofWorld) waitCheckpoint(t testing.TB, ctx context.Context, kind, key string) {
 	t.Helper()
 	for {
 		h, _ := w.n.App().Height()

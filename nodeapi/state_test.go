@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,4 +138,56 @@ func TestAnotherPatientSeesOnlyKeys(t *testing.T) {
 			t.Errorf("%s sees registering org %q, want hosp-a", who, org)
 		}
 	}
+}
+
+// countingTransport counts the /v1/state requests a client makes.
+type countingTransport struct{ state atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/state" {
+		c.state.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// BenchmarkGrant compares a grant and its revocation built on the patient's
+// device (state read over /v1/state, keys local) with the same built by the
+// node's records service (state read in process). Both submit to the same
+// node and wait for the commit; state-reqs/op counts the device's reads.
+func BenchmarkGrant(b *testing.B) {
+	w := newProofWorld(b)
+	ctx := context.Background()
+	me := records.Signer{ID: "patient/p", Key: w.keys["patient/p"]}
+	grant := consent.Grant{Grantee: consent.Grantee{Principal: "hosp-b/dr-x"}, Categories: []string{"lab"},
+		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60}
+	run := func(b *testing.B, svc *records.Service) {
+		for range b.N {
+			id, err := svc.Grant(ctx, me, grant)
+			if err == nil {
+				err = svc.Revoke(ctx, me, "patient/p", id)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("node", func(b *testing.B) { run(b, w.svc) })
+	b.Run("device", func(b *testing.B) {
+		counter := &countingTransport{}
+		cl := nodeapi.NewClient(w.srv.URL).As("patient/p", w.keys["patient/p"])
+		cl.HTTP = &http.Client{Transport: counter}
+		chain, err := nodeapi.NewRemoteChain(ctx, cl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		local := &records.Keyring{}
+		local.Add("patient/p", w.patientEnc)
+		device, err := records.New(chain, local, records.Options{Node: "device"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		run(b, device)
+		b.ReportMetric(float64(counter.state.Load())/float64(b.N), "state-reqs/op")
+	})
 }
