@@ -43,8 +43,9 @@ func (k *keyFlags) open() (*keystore.Store, error) {
 func (c *cli) keysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Manage Ed25519 signing keys (encrypted at rest)",
-		Long: `keys manages a keystore: one file per key, the private key encrypted with
+		Short: "Manage signing and encryption keys (encrypted at rest)",
+		Long: `keys manages a keystore: one file per key (Ed25519 signing keys, and HPKE
+encryption keys named NAME.enc), the private key encrypted with
 scrypt + XChaCha20-Poly1305 under a passphrase, file mode 0600. The passphrase
 comes from $` + PassphraseEnv + ` if set, otherwise from a prompt.
 

@@ -53,9 +53,13 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		Short: "A consortium ledger for patient-controlled health records",
 		Long: `carechain runs a node of a health-records consortium: hospitals, labs,
 pharmacies, insurers and researchers keep one ledger, agreed by Byzantine fault
-tolerant consensus (CometBFT), of signed identities and (soon) encrypted records.
+tolerant consensus (CometBFT), of signed identities, encrypted records, the
+patients' consents and their access logs.
 
-Start with "carechain demo" for a one-node consortium with demo data.`,
+Start with "carechain demo" for a one-node consortium with demo data; found a
+real one with "carechain init". Patients' commands (consent, emergency,
+delegate, record put, audit list) run on the patient's own machine with
+their own keys (--keys-dir).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

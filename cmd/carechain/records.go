@@ -26,7 +26,7 @@ func (c *cli) signedClient(s *signerFlags) (*nodeapi.Client, error) {
 func (c *cli) recordCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "record",
-		Short: "Read encrypted records through a node, as a principal, for a purpose",
+		Short: "Read encrypted records through a node, as a principal, for a purpose; a patient adds their own",
 		Long: `record reads patients' records through a running node. Requests are signed
 with the --as principal's key (from the keystore; passphrase from $` + PassphraseEnv + `
 or a prompt). The node decrypts only what the patient's consent allows for
