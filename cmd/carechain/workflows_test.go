@@ -252,6 +252,11 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Fatalf("patient-entered data as the hospital reads it: %s", out)
 	}
 
+	// The node never had the patient's keys.
+	if names, err := filepath.Glob(filepath.Join(c.home, "keys", "patient.s1*")); err != nil || len(names) > 0 {
+		t.Fatalf("the node's keystore holds the self-held patient's keys: %v %v", names, err)
+	}
+
 	// The access log, decrypted on the device.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
