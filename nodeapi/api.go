@@ -62,6 +62,9 @@ type Options struct {
 	// NodeID is this node's CometBFT node ID, given in /v1/status: signed
 	// requests must name it (HeaderNode). Empty refuses every signed request.
 	NodeID string
+	// StatePage is the most keys one GET /v1/state scan answers with
+	// (defaultStatePage if zero); the client asks for the rest page by page.
+	StatePage int
 }
 
 type server struct {
@@ -81,6 +84,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = DefaultStallTimeout
+	}
+	if opts.StatePage <= 0 {
+		opts.StatePage = defaultStatePage
 	}
 	s := &server{chain: chain, log: opts.Logger, opts: opts, nonces: replay.New(time.Now(), maxNoncesSeen)}
 	mux := http.NewServeMux()

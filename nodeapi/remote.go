@@ -49,18 +49,24 @@ func (s *State) ask(param, arg string, height int64) stateAnswer {
 	if ok {
 		return a
 	}
-	var resp StateResponse
 	q := url.Values{param: {arg}, "height": {strconv.FormatInt(height, 10)}}
-	code, err := s.c.do(s.ctx, http.MethodGet, "/v1/state?"+q.Encode(), nil, &resp)
-	switch {
-	case code == http.StatusNotFound:
-		a.err = store.ErrNotFound
-	case err != nil:
-		a.err = fmt.Errorf("reading the node's state: %w", err)
-	default:
-		a.value, a.entries = resp.Value, resp.Entries
+	for {
+		var resp StateResponse
+		code, err := s.c.do(s.ctx, http.MethodGet, "/v1/state?"+q.Encode(), nil, &resp)
+		switch {
+		case code == http.StatusNotFound:
+			a.err = store.ErrNotFound
+		case err != nil:
+			a.err = fmt.Errorf("reading the node's state: %w", err)
+		default:
+			a.value, a.entries = resp.Value, append(a.entries, resp.Entries...)
+		}
+		if a.err != nil || resp.Next == "" {
+			break
+		}
+		q.Set("after", resp.Next) // the next page of a scan
 	}
-	if a.err == nil || code == http.StatusNotFound {
+	if a.err == nil || errors.Is(a.err, store.ErrNotFound) {
 		s.mu.Lock()
 		s.cache[id] = a
 		s.mu.Unlock()

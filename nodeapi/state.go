@@ -22,8 +22,10 @@ import (
 // state only for the patient and the delegates they named.
 //
 //	GET /v1/state?key=K[&height=H]      one value: {"key", "value" (base64)}, 404 if absent
-//	GET /v1/state?prefix=P[&height=H]   every key under P, in order: {"entries": [...]}
-const maxStateEntries = 10_000
+//	GET /v1/state?prefix=P[&height=H][&after=K]
+//	                                    the keys under P (after K), in order: {"entries": [...]},
+//	                                    at most Options.StatePage; "next" is the after of the next page
+const defaultStatePage = 10_000
 
 // StateEntry is one state key and its value (CBOR, base64 in JSON).
 type StateEntry struct {
@@ -37,6 +39,8 @@ type StateResponse struct {
 	Key     string       `json:"key,omitempty"`
 	Value   []byte       `json:"value,omitempty"`
 	Entries []StateEntry `json:"entries,omitempty"`
+	// Next, if set, is where the next page of a scan starts (its after).
+	Next string `json:"next,omitempty"`
 }
 
 func (s *server) state(w http.ResponseWriter, r *http.Request) {
@@ -78,36 +82,46 @@ func (s *server) state(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	errTooMany := errors.New("too many")
+	after := q.Get("after")
+	errFull := errors.New("page full")
 	err := v.Scan(prefix, func(k string, val []byte) error {
-		if len(resp.Entries) == maxStateEntries {
-			return errTooMany
+		switch {
+		case k <= after:
+			return nil
+		case len(resp.Entries) == s.opts.StatePage:
+			resp.Next = resp.Entries[len(resp.Entries)-1].Key
+			return errFull
 		}
 		resp.Entries = append(resp.Entries, StateEntry{Key: k, Value: val})
 		return nil
 	})
-	if errors.Is(err, errTooMany) {
-		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("over %d keys under %q: ask for a longer prefix", maxStateEntries, prefix))
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errFull) {
 		s.queryFail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// patientScoped are the state namespaces whose keys start with a patient ID
-// ("<ns>/patient/<pseudonym>[/…]"): that patient's keys, consents and log.
-var patientScoped = map[string]bool{
-	"epoch": true, "authors": true, "wrap": true, "grant": true, "emergency": true,
-	"delegate": true, "audit": true, "patient-record": true,
+// patientScoped reports whether the state namespace ns has keys that start
+// with a patient ID ("<ns>/patient/<pseudonym>[/…]"): that patient's keys,
+// consents and log.
+func patientScoped(ns string) bool {
+	switch ns {
+	case "epoch", "authors", "wrap", "grant", "emergency", "delegate", "audit", "patient-record":
+		return true
+	}
+	return false
 }
 
-// consortiumWide are namespaces anyone signed in may read: organizations,
-// their policies, chain parameters, node IDs and anchored batch roots.
-var consortiumWide = map[string]bool{
-	"org": true, "role-policy": true, "param": true, "policy": true, "nodeid": true, "audit-batch": true,
+// consortiumWide reports whether anyone signed in may read namespace ns:
+// organizations, their policies, chain parameters, node IDs and anchored
+// batch roots.
+func consortiumWide(ns string) bool {
+	switch ns {
+	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch":
+		return true
+	}
+	return false
 }
 
 // mayReadState decides whether caller may read key (or, with scan, every
@@ -116,7 +130,7 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 	ns, rest, _ := strings.Cut(key, "/")
 	denied := fmt.Errorf("%s may not read state %q", caller.ID, key)
 	switch {
-	case consortiumWide[ns]:
+	case consortiumWide(ns):
 		return nil
 	case ns == "tx" && !scan: // whether a transaction committed, by its hash
 		return nil
@@ -127,7 +141,7 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 		return nil
 	case ns == "principal":
 		return mayReadPrincipals(rest, scan, denied)
-	case patientScoped[ns]:
+	case patientScoped(ns):
 		patient, ok := patientOfScoped(rest, scan)
 		if !ok || !v.ActsFor(caller, patient) {
 			return denied

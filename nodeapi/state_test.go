@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,4 +192,26 @@ func BenchmarkGrant(b *testing.B) {
 		run(b, device)
 		b.ReportMetric(float64(counter.state.Load())/float64(b.N), "state-reqs/op")
 	})
+}
+
+// TestStateScansComeInPages: a scan over more keys than a page holds is
+// answered page by page, and State reads every page.
+func TestStateScansComeInPages(t *testing.T) {
+	w := newProofWorld(t)
+	srv := httptest.NewServer(nodeapi.NewHandler(w.n, nodeapi.Options{NodeID: w.nodeID, StatePage: 1}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := nodeapi.NewClient(srv.URL).As("hosp-b/dr-x", w.keys["hosp-b/dr-x"])
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if err := nodeapi.NewState(ctx, cl).Scan("org/", st.Height, func(k string, _ []byte) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"org/hosp-a", "org/hosp-b"}; !slices.Equal(keys, want) {
+		t.Fatalf("scan of org/ in pages of one: %v, want %v", keys, want)
+	}
 }
