@@ -393,3 +393,15 @@ func (v *View) EmergencyRule(patient string) (*consent.EmergencyRule, error) {
 	}
 	return &rule, nil
 }
+
+// LogLeaf returns the Merkle log's leaf at index.
+func (v *View) LogLeaf(index uint64) (*tlog.Leaf, error) { return theLog.Leaf(v, index) }
+
+// ValueAt returns the value key was given at exactly height h (at most the
+// view's height): what a log leaf of that height commits to.
+func (v *View) ValueAt(key string, h int64) ([]byte, error) {
+	if h <= 0 || h > v.height {
+		return nil, fmt.Errorf("%w: asked for %d from a view at %d", store.ErrFutureHeight, h, v.height)
+	}
+	return v.s.GetAt(key, h)
+}

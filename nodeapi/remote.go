@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/carechain/carechain/ledger"
@@ -41,8 +42,11 @@ func NewState(ctx context.Context, c *Client) *State {
 	return &State{c: c, ctx: ctx, cache: map[string]stateAnswer{}}
 }
 
-func (s *State) ask(param, arg string, height int64) stateAnswer {
-	id := param + "\x00" + arg + "\x00" + strconv.FormatInt(height, 10)
+// ask reads key=arg or prefix=arg at height; with at set, the value
+// written at exactly height (the view's height is then the latest known:
+// the node checks the view holds it).
+func (s *State) ask(param, arg string, height int64, at ...string) stateAnswer {
+	id := param + "\x00" + arg + "\x00" + strconv.FormatInt(height, 10) + "\x00" + strings.Join(at, "")
 	s.mu.Lock()
 	a, ok := s.cache[id]
 	s.mu.Unlock()
@@ -50,6 +54,9 @@ func (s *State) ask(param, arg string, height int64) stateAnswer {
 		return a
 	}
 	q := url.Values{param: {arg}, "height": {strconv.FormatInt(height, 10)}}
+	if len(at) > 0 {
+		q = url.Values{param: {arg}, "at": {strconv.FormatInt(height, 10)}}
+	}
 	for {
 		var resp StateResponse
 		code, err := s.c.do(s.ctx, http.MethodGet, "/v1/state?"+q.Encode(), nil, &resp)
@@ -80,9 +87,10 @@ func (s *State) Get(key string, height int64) ([]byte, error) {
 	return a.value, a.err
 }
 
-// GetAt implements ledger.StateReader; the node does not serve it.
+// GetAt implements ledger.StateReader.
 func (s *State) GetAt(key string, height int64) ([]byte, error) {
-	return nil, errors.New("reading a key's value as written at a height is not served by /v1/state")
+	a := s.ask("key", key, height, "at")
+	return a.value, a.err
 }
 
 // Scan implements ledger.StateReader.

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -18,10 +20,12 @@ import (
 // keeps their keys themselves wraps, seals and signs locally, and the node
 // never sees a private key. What a caller may read is what the ledger lets
 // them act on, and no more (mayReadState): consortium configuration, any
-// principal's public record, and a patient's consent, key and access-log
-// state only for the patient and the delegates they named.
+// principal's public record, a patient's consent, key and access-log state
+// only for the patient and the delegates they named, and the sealed
+// versions of their records only for the patient.
 //
 //	GET /v1/state?key=K[&height=H]      one value: {"key", "value" (base64)}, 404 if absent
+//	GET /v1/state?key=K&at=A[&height=H] the value K was given at exactly height A (what a log leaf commits to)
 //	GET /v1/state?prefix=P[&height=H][&after=K]
 //	                                    the keys under P (after K), in order: {"entries": [...]},
 //	                                    at most Options.StatePage; "next" is the after of the next page
@@ -65,7 +69,7 @@ func (s *server) state(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := StateResponse{Height: v.Height()}
 	if !scan {
-		val, err := v.Get(key)
+		val, err := readValue(v, key, q.Get("at"))
 		if errors.Is(err, store.ErrNotFound) {
 			s.fail(w, http.StatusNotFound, fmt.Errorf("no state key %q at height %d", key, v.Height()))
 			return
@@ -147,6 +151,8 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 			return denied
 		}
 		return nil
+	case ns == "tlog" && !scan:
+		return mayReadLogEntry(v, caller, rest, denied)
 	case ns == "record" || ns == "version":
 		id, _, _ := strings.Cut(rest, "/")
 		if id == "" || ns == "record" && scan || ns == "version" && scan && !strings.HasPrefix(rest, id+"/") {
@@ -156,7 +162,7 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 		if errors.Is(err, ledger.ErrNotFound) {
 			return nil // nothing to show: a new record's ID
 		}
-		if err != nil || !v.ActsFor(caller, head.Patient) {
+		if err != nil || caller.ID != head.Patient { // a delegate manages consent; reads go through a node, logged
 			return denied
 		}
 		return nil
@@ -211,4 +217,39 @@ func redactPatient(v *ledger.View, caller *carechain.Principal, key string, val 
 	}
 	return tx.Marshal(carechain.Principal{ID: p.ID, Kind: p.Kind, PublicKey: p.PublicKey, Status: p.Status,
 		KeyVersion: p.KeyVersion, EncryptionKey: p.EncryptionKey})
+}
+
+// readValue reads key at v, or with at (a height) the value key was given
+// at exactly that height.
+func readValue(v *ledger.View, key, at string) ([]byte, error) {
+	if at == "" {
+		return v.Get(key)
+	}
+	h, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("at %q is not a height", at))
+	}
+	return v.ValueAt(key, h)
+}
+
+// mayReadLogEntry: the Merkle log's entries that a patient's device
+// verifies a record version against: the index entry of a version of their
+// record, and a leaf whose state key the caller may read.
+func mayReadLogEntry(v *ledger.View, caller *carechain.Principal, rest string, denied error) error {
+	if key, ok := strings.CutPrefix(rest, "index/"+tlog.KindRecord+"/"); ok {
+		return mayReadState(v, caller, "record/"+key, false)
+	}
+	n, ok := strings.CutPrefix(rest, "leaf/")
+	index, err := strconv.ParseUint(n, 10, 64)
+	if !ok || err != nil {
+		return denied
+	}
+	leaf, err := v.LogLeaf(index)
+	if err != nil {
+		return nil // absent: the read answers 404
+	}
+	if mayReadState(v, caller, leaf.StateKey, false) != nil {
+		return denied
+	}
+	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -85,6 +88,13 @@ func TestStateIsReadOnlyByThoseWhoActOnIt(t *testing.T) {
 		{"prefix=audit/patient/p/", "hosp-a/dr-a", http.StatusForbidden},
 		{"key=record/rec-1", "patient/p", http.StatusOK},
 		{"key=record/rec-1", "hosp-b/dr-x", http.StatusForbidden},
+		{"key=record/rec-1", "hosp-a/dr-a", http.StatusForbidden}, // its author reads it through a node, logged
+		{"prefix=version/rec-1/", "patient/p", http.StatusOK},
+		{"key=tlog/index/record/rec-1/1", "patient/p", http.StatusOK},
+		{"key=tlog/index/record/rec-1/1", "hosp-b/dr-x", http.StatusForbidden},
+		{"key=tlog/leaf/00000000000000000000", "hosp-b/dr-x", http.StatusOK}, // the first leaf: an identity
+		{"prefix=tlog/leaf/", "patient/p", http.StatusForbidden},
+		{"key=tlog/range", "patient/p", http.StatusForbidden},
 		{"prefix=version/rec-1/", "hosp-b/dr-x", http.StatusForbidden},
 		{"prefix=principal/", "hosp-b/dr-x", http.StatusForbidden},
 		{"prefix=principal/patient/", "hosp-b/dr-x", http.StatusForbidden},
@@ -213,5 +223,40 @@ func TestStateScansComeInPages(t *testing.T) {
 	}
 	if want := []string{"org/hosp-a", "org/hosp-b"}; !slices.Equal(keys, want) {
 		t.Fatalf("scan of org/ in pages of one: %v, want %v", keys, want)
+	}
+}
+
+// TestLogLeavesFollowTheirState: a Merkle log leaf is served to whoever may
+// read the state it commits to: a consent's leaf to its patient, not to a
+// clinician; the value it commits to, at its height, likewise.
+func TestLogLeavesFollowTheirState(t *testing.T) {
+	w := newProofWorld(t)
+	v := w.n.App().Latest()
+	index := uint64(0)
+	var leaf *tlog.Leaf
+	for ; ; index++ {
+		l, err := v.LogLeaf(index)
+		if err != nil {
+			t.Fatalf("no consent leaf before %d: %v", index, err)
+		}
+		if strings.HasPrefix(l.StateKey, "grant/patient/p/") {
+			leaf = l
+			break
+		}
+	}
+	leafQuery := fmt.Sprintf("/v1/state?key=tlog/leaf/%020d", index)
+	valueQuery := fmt.Sprintf("/v1/state?key=%s&at=%d", url.QueryEscape(leaf.StateKey), leaf.Height)
+	for _, c := range []struct {
+		path, signer string
+		status       int
+	}{
+		{leafQuery, "patient/p", http.StatusOK},
+		{leafQuery, "hosp-b/dr-x", http.StatusForbidden},
+		{valueQuery, "patient/p", http.StatusOK},
+		{valueQuery, "hosp-b/dr-x", http.StatusForbidden},
+	} {
+		if status, body := w.get(t, c.path, c.signer); status != c.status {
+			t.Errorf("%s as %s: HTTP %d %.100s, want %d", c.path, c.signer, status, body, c.status)
+		}
 	}
 }

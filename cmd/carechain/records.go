@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 )
@@ -31,7 +34,12 @@ func (c *cli) recordCmd() *cobra.Command {
 with the --as principal's key (from the keystore; passphrase from $` + PassphraseEnv + `
 or a prompt). The node decrypts only what the patient's consent allows for
 --purpose (treatment, emergency, research, billing, second-opinion), and every
-attempt, allowed or denied, goes into the patient's access log.`,
+attempt, allowed or denied, goes into the patient's access log.
+
+A patient whose keys are in this keystore (--as the patient, their
+encryption key beside their signing key) reads their own records on this
+machine: the node serves the sealed versions and the patient's key opens
+them here (these reads of their own data are not in their access log).`,
 	}
 	var purpose, breakGlass, glassPatient string
 	var version uint64
@@ -49,6 +57,15 @@ rule (see carechain emergency), then reads for the purpose emergency.`,
 					return err
 				}
 				return c.printJSON(r)
+			}
+			if breakGlass == "" && c.ownKeys(cmd) {
+				return c.onDevice(cmd, signerOf(cmd), func(ctx context.Context, d *device) error {
+					r, err := d.svc.Read(ctx, d.me.ID, args[0], version, consent.Purpose(purpose))
+					if err != nil {
+						return err
+					}
+					return c.printJSON(nodeapi.RecordResponse{RecordVersion: r.RecordVersion, Resource: r.Resource})
+				})
 			}
 			if breakGlass == "" {
 				return c.withSigned(cmd, read)
@@ -73,6 +90,19 @@ rule (see carechain emergency), then reads for the purpose emergency.`,
 		Short: "Print every version, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.ownKeys(cmd) {
+				return c.onDevice(cmd, signerOf(cmd), func(ctx context.Context, d *device) error {
+					rs, err := d.svc.History(ctx, d.me.ID, args[0], consent.Purpose(purpose))
+					if err != nil {
+						return err
+					}
+					out := make([]nodeapi.RecordResponse, len(rs))
+					for i, r := range rs {
+						out[i] = nodeapi.RecordResponse{RecordVersion: r.RecordVersion, Resource: r.Resource}
+					}
+					return c.printJSON(out)
+				})
+			}
 			return c.withSigned(cmd, func(ctx context.Context, cl *nodeapi.Client) error {
 				rs, err := cl.RecordHistory(ctx, args[0], purpose)
 				if err != nil {
@@ -219,6 +249,13 @@ func (c *cli) printEvents(events []records.Event) error {
 			e.Action, rec, e.Purpose, e.Decision, flag, e.Node, e.Reason)
 	}
 	return w.Flush()
+}
+
+// ownKeys reports whether cmd runs as a patient whose encryption key is in
+// its keystore: a patient reading their own records on their own machine.
+func (c *cli) ownKeys(cmd *cobra.Command) bool {
+	sf := signerOf(cmd)
+	return strings.HasPrefix(sf.as, carechain.PatientPrefix) && c.holdsEncryptionKey(sf)
 }
 
 // holdsEncryptionKey reports whether the keystore of s holds the --as

@@ -246,6 +246,13 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	if out, err := run(t, c.env, "record", "get", own[1], "--as", "hosp/dr-a", "--home", c.home); err == nil {
 		t.Fatalf("the hospital reads patient-entered data without a grant: %s", out)
 	}
+	// The patient reads it on the device (the node cannot: it has no key for it).
+	if out := mustPatient("record", "get", own[1], "--as", "patient/s1"); !strings.Contains(out, "131") || !strings.Contains(out, `"author": "patient/s1"`) {
+		t.Fatalf("the patient reads their own entry on the device: %s", out)
+	}
+	if out := mustPatient("record", "history", rec, "--as", "patient/s1"); !strings.Contains(out, "110") || !strings.Contains(out, "101") {
+		t.Fatalf("the patient reads the corrected record's history on the device: %s", out)
+	}
 	mustPatient("consent", "grant", "--as", "patient/s1", "--to", "hosp", "--category", "patient-reported")
 	out = c.cli("record", "get", own[1], "--as", "hosp/dr-a")
 	if !strings.Contains(out, `"author": "patient/s1"`) || !strings.Contains(out, `"category": "patient-reported"`) || !strings.Contains(out, "131") {
