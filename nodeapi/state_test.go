@@ -2,6 +2,7 @@ package nodeapi_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
@@ -124,11 +126,14 @@ func TestAnotherPatientSeesOnlyKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	nonce, _ := w.n.App().Latest().NextNonce("hosp-a/admin")
-	out, err := w.n.Submit(ctx, registerTx(t, w.keys["hosp-a/admin"], testChain, "hosp-a/admin", nonce, "patient/q", 61))
+	qEnc, _ := seal.GenerateKey()
+	w.keys["patient/q"] = seedKey(61)
+	raw, _ := tx.Sign(w.keys["hosp-a/admin"], testChain, "hosp-a/admin", nonce, tx.TypeRegister, &tx.Register{ID: "patient/q", Kind: carechain.KindPatient,
+		PublicKey: w.keys["patient/q"].Public().(ed25519.PublicKey), EncryptionKey: qEnc.Public().Bytes()})
+	out, err := w.n.Submit(ctx, raw)
 	if err != nil || !out.Accepted() {
 		t.Fatalf("register patient/q: %+v %v", out, err)
 	}
-	w.keys["patient/q"] = seedKey(61)
 	orgSeenBy := func(signer string) string {
 		t.Helper()
 		status, body := w.get(t, "/v1/state?key=principal/patient/p", signer)
@@ -149,6 +154,27 @@ func TestAnotherPatientSeesOnlyKeys(t *testing.T) {
 		if org := orgSeenBy(who); org != "hosp-a" {
 			t.Errorf("%s sees registering org %q, want hosp-a", who, org)
 		}
+	}
+	// Named a delegate, q manages p's consents: it reads their state (and
+	// the whole principal record), but not the sealed versions of p's
+	// records, which go through a node and into p's access log.
+	if status, _ := w.get(t, "/v1/state?prefix=grant/patient/p/", "patient/q"); status != http.StatusForbidden {
+		t.Fatalf("a stranger reads p's grants: HTTP %d", status)
+	}
+	if err := w.svc.Delegate(ctx, records.Signer{ID: "patient/p", Key: w.keys["patient/p"]}, "patient/q"); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"/v1/state?prefix=grant/patient/p/": http.StatusOK,
+		"/v1/state?key=record/rec-1":        http.StatusForbidden,
+		"/v1/state?prefix=version/rec-1/":   http.StatusForbidden,
+	} {
+		if status, body := w.get(t, path, "patient/q"); status != want {
+			t.Errorf("%s as p's delegate: HTTP %d %.100s, want %d", path, status, body, want)
+		}
+	}
+	if org := orgSeenBy("patient/q"); org != "hosp-a" {
+		t.Errorf("p's delegate sees registering org %q, want hosp-a", org)
 	}
 }
 
