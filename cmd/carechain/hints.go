@@ -54,6 +54,8 @@ func statusHint(status int) string {
 	switch status {
 	case http.StatusUnauthorized:
 		return "the node did not accept the request's signature: check that --as is registered and active (`carechain identity show ID`) and that this keystore holds its current key"
+	case http.StatusNotFound:
+		return "it does not exist, or --as may not see it (a refused read looks absent and is in the patient's access log): check the ID, --as and --purpose"
 	case http.StatusForbidden:
 		return "--as may not see or do this: a patient's records and consents are theirs, their delegates' and those they granted"
 	case http.StatusServiceUnavailable:
