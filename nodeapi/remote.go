@@ -42,26 +42,23 @@ func NewState(ctx context.Context, c *Client) *State {
 	return &State{c: c, ctx: ctx, cache: map[string]stateAnswer{}}
 }
 
-// ask reads key=arg or prefix=arg at height; with at set, the value
-// written at exactly height (the view's height is then the latest known:
-// the node checks the view holds it).
-func (s *State) ask(param, arg string, height int64, at ...string) stateAnswer {
-	id := param + "\x00" + arg + "\x00" + strconv.FormatInt(height, 10) + "\x00" + strings.Join(at, "")
+// ask reads the state q asks for (key=, or prefix= page by page), once.
+// An absent key is store.ErrNotFound; the node says so in its answer, so a
+// node without /v1/state (its 404 says nothing of a key) is an error.
+func (s *State) ask(q url.Values) stateAnswer {
+	id := q.Encode()
 	s.mu.Lock()
 	a, ok := s.cache[id]
 	s.mu.Unlock()
 	if ok {
 		return a
 	}
-	q := url.Values{param: {arg}, "height": {strconv.FormatInt(height, 10)}}
-	if len(at) > 0 {
-		q = url.Values{param: {arg}, "at": {strconv.FormatInt(height, 10)}}
-	}
 	for {
 		var resp StateResponse
-		code, err := s.c.do(s.ctx, http.MethodGet, "/v1/state?"+q.Encode(), nil, &resp)
+		_, err := s.c.do(s.ctx, http.MethodGet, "/v1/state?"+q.Encode(), nil, &resp)
+		var status *StatusError
 		switch {
-		case code == http.StatusNotFound:
+		case errors.As(err, &status) && status.Status == http.StatusNotFound && strings.HasPrefix(status.Message, noStateKey):
 			a.err = store.ErrNotFound
 		case err != nil:
 			a.err = fmt.Errorf("reading the node's state: %w", err)
@@ -83,22 +80,20 @@ func (s *State) ask(param, arg string, height int64, at ...string) stateAnswer {
 
 // Get implements ledger.StateReader.
 func (s *State) Get(key string, height int64) ([]byte, error) {
-	a := s.ask("key", key, height)
+	a := s.ask(url.Values{"key": {key}, "height": {strconv.FormatInt(height, 10)}})
 	return a.value, a.err
 }
 
-// GetAt implements ledger.StateReader.
+// GetAt implements ledger.StateReader: the value key was given at exactly
+// height.
 func (s *State) GetAt(key string, height int64) ([]byte, error) {
-	a := s.ask("key", key, height, "at")
+	a := s.ask(url.Values{"key": {key}, "at": {strconv.FormatInt(height, 10)}})
 	return a.value, a.err
 }
 
 // Scan implements ledger.StateReader.
 func (s *State) Scan(prefix string, height int64, fn func(key string, val []byte) error) error {
-	a := s.ask("prefix", prefix, height)
-	if errors.Is(a.err, store.ErrNotFound) {
-		return nil
-	}
+	a := s.ask(url.Values{"prefix": {prefix}, "height": {strconv.FormatInt(height, 10)}})
 	if a.err != nil {
 		return a.err
 	}

@@ -31,6 +31,10 @@ import (
 //	                                    at most Options.StatePage; "next" is the after of the next page
 const defaultStatePage = 10_000
 
+// noStateKey begins the 404 answer for a key with no value: the client
+// tells it from a 404 of a node that does not serve /v1/state.
+const noStateKey = "no state key"
+
 // StateEntry is one state key and its value (CBOR, base64 in JSON).
 type StateEntry struct {
 	Key   string `json:"key"`
@@ -71,7 +75,7 @@ func (s *server) state(w http.ResponseWriter, r *http.Request) {
 	if !scan {
 		val, err := readValue(v, key, q.Get("at"))
 		if errors.Is(err, store.ErrNotFound) {
-			s.fail(w, http.StatusNotFound, fmt.Errorf("no state key %q at height %d", key, v.Height()))
+			s.fail(w, http.StatusNotFound, fmt.Errorf("%s %q at height %d", noStateKey, key, v.Height()))
 			return
 		}
 		if err != nil {
