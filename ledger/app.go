@@ -387,6 +387,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 		resp.TxResults[i] = &abci.ExecTxResult{Code: uint32(CodeOK)}
 	}
+	if resp.ValidatorUpdates, err = validatorUpdates(b); err != nil {
+		return nil, err
+	}
 	prev, err := a.CommitInfo(last.Height)
 	if err != nil {
 		return nil, err

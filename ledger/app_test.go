@@ -42,6 +42,9 @@ type harness struct {
 	height int64
 	nonces map[string]uint64
 	keys   map[string]ed25519.PrivateKey
+	// shift moves block times from blockTime's, for rules CheckTx judges
+	// at the wall clock.
+	shift time.Duration
 }
 
 // at returns the committed state at height (0: the last).
@@ -110,7 +113,7 @@ func (h *harness) checkResp(raw []byte) *abci.CheckTxResponse {
 func (h *harness) blockResp(raw []byte) (Code, string) {
 	h.t.Helper()
 	h.height++
-	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: [][]byte{raw}, Time: blockTime(h.height)})
+	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: [][]byte{raw}, Time: blockTime(h.height).Add(h.shift)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -138,7 +141,7 @@ func (h *harness) check(raw []byte) Code {
 func (h *harness) block(txs ...[]byte) []Code {
 	h.t.Helper()
 	h.height++
-	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: txs, Time: blockTime(h.height)})
+	resp, err := h.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h.height, Txs: txs, Time: blockTime(h.height).Add(h.shift)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
+	"github.com/carechain/carechain/tx"
 )
 
 // Genesis is the application state in CometBFT's genesis file: the founding
@@ -22,6 +23,11 @@ type Genesis struct {
 	// Categories of records; DefaultCategories if empty. Every chain has
 	// carechain.CategoryPatientReported, named or not.
 	Categories []string `json:"categories,omitempty"`
+	// Governance says who votes on membership and validator changes and
+	// how many must approve; absent, the default policy (a majority of the
+	// member organizations, those that joined included). Absent, nothing is
+	// written: older genesis files still give the state they always gave.
+	Governance *tx.GovernancePolicy `json:"governance,omitempty"`
 }
 
 // DefaultCategories are the record categories of a genesis that names none.
@@ -99,6 +105,9 @@ func (g *Genesis) Validate() error {
 			}
 		}
 	}
+	if err := g.validateGovernance(seenOrg); err != nil {
+		return err
+	}
 	seenNode := map[string]bool{}
 	for _, n := range g.Nodes {
 		if err := carechain.ValidatePrincipalID(n.ID); err != nil || !seenOrg[carechain.OrgOf(n.ID)] {
@@ -114,6 +123,26 @@ func (g *Genesis) Validate() error {
 		if err := declareOnce(seenID, seenKey, "node", n.ID, n.PublicKey); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateGovernance checks that a genesis governance policy names founding
+// organizations only.
+func (g *Genesis) validateGovernance(founders map[string]bool) error {
+	if g.Governance == nil {
+		return nil
+	}
+	if err := g.Governance.Validate(); err != nil {
+		return fmt.Errorf("genesis: governance: %w", err)
+	}
+	for _, v := range g.Governance.Voters {
+		if !founders[v] {
+			return fmt.Errorf("genesis: governance: voter %q is not a founding organization", v)
+		}
+	}
+	if len(g.Governance.Voters) == 0 && int(g.Governance.Threshold) > len(g.Organizations) {
+		return fmt.Errorf("genesis: governance: threshold %d over the %d founding organizations", g.Governance.Threshold, len(g.Organizations))
 	}
 	return nil
 }
@@ -153,6 +182,11 @@ func (g *Genesis) apply(b *store.Block) error {
 	}
 	if err := b.Set(patientReportedKey, []byte{1}); err != nil {
 		return err
+	}
+	if g.Governance != nil {
+		if err := putGovernance(b, *g.Governance); err != nil {
+			return err
+		}
 	}
 	for i, o := range g.Organizations {
 		if err := setCBOR(b, orgKey(o.ID), o.Organization); err != nil {

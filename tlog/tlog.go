@@ -55,6 +55,9 @@ const (
 	KindAudit     = "audit"     // an anchored access event
 	KindAmendment = "amendment" // reserved for multi-party approvals
 	KindPolicy    = "policy"    // an organization's role policy
+	// KindGovernance: a governance proposal opened, approved or carried
+	// out; the governance policy replaced.
+	KindGovernance = "governance"
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state

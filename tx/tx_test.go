@@ -159,6 +159,17 @@ func TestDecodeBodyRejects(t *testing.T) {
 		{"staff with node id", TypeRegister, &Register{ID: "h/x", Kind: carechain.KindPractitioner, NodeID: testNodeID, PublicKey: pub}, ErrInvalid},
 		{"rotate without proof", TypeRotate, &Rotate{NewKey: pub}, ErrInvalid},
 		{"long reason", TypeRevoke, &Revoke{ID: "h/x", Reason: string(bytes.Repeat([]byte("a"), MaxStringLen+1))}, ErrInvalid},
+		{"empty governance proposal", TypeGovPropose, &GovPropose{Expires: 1}, ErrInvalid},
+		{"policy voter named twice", TypeGovPropose, &GovPropose{Policy: &GovernancePolicy{Voters: []string{"h", "h"}}, Expires: 1}, ErrInvalid},
+		{"policy threshold over its voters", TypeGovPropose, &GovPropose{Policy: &GovernancePolicy{Voters: []string{"h"}, Threshold: 2}, Expires: 1}, ErrInvalid},
+		{"application admin of another org", TypeGovPropose, &GovPropose{Join: &OrgApplication{Org: carechain.Organization{ID: "p", Type: carechain.OrgPharmacy, EncryptionKey: []byte{1}},
+			Admin: JoinPrincipal{ID: "h/admin", PublicKey: pub}, AdminProof: make([]byte, 64)}, Expires: 1}, ErrInvalid},
+		{"application without encryption key", TypeGovPropose, &GovPropose{Join: &OrgApplication{Org: carechain.Organization{ID: "p", Type: carechain.OrgPharmacy},
+			Admin: JoinPrincipal{ID: "p/admin", PublicKey: pub}, AdminProof: make([]byte, 64)}, Expires: 1}, ErrInvalid},
+		{"validator power 0", TypeGovPropose, &GovPropose{Join: &OrgApplication{Org: carechain.Organization{ID: "p", Type: carechain.OrgPharmacy, EncryptionKey: []byte{1}},
+			Admin: JoinPrincipal{ID: "p/admin", PublicKey: pub}, AdminProof: make([]byte, 64),
+			Node: &JoinNode{JoinPrincipal: JoinPrincipal{ID: "p/node", PublicKey: testKey(3).Public().(ed25519.PublicKey)}, NodeID: testNodeID, Validator: &JoinValidator{PublicKey: pub, Proof: make([]byte, 64)}}}, Expires: 1}, ErrInvalid},
+		{"approval without proposal", TypeGovApprove, &GovApprove{}, ErrInvalid},
 		{"wrong body type", TypeRevoke, &Register{ID: "h/x", Kind: carechain.KindPractitioner, PublicKey: pub}, ErrMalformed},
 	}
 	for _, c := range cases {
