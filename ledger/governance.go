@@ -90,12 +90,16 @@ func putGovernance(b *store.Block, p tx.GovernancePolicy) error {
 	return setLogged(b, governanceKey, st, tlog.KindGovernance, fmt.Sprintf("policy@v%d", st.Version))
 }
 
-// memberOrgs lists the member organizations, in ID order.
-func memberOrgs(r reader) ([]string, error) {
+// orgIDs lists every organization the state holds, in ID order.
+func orgIDs(r reader) ([]string, error) {
 	var orgs []string
 	err := scanKeys(r, "org/", func(key string) { orgs = append(orgs, key[len("org/"):]) })
 	return orgs, err
 }
+
+// memberOrgs lists the member organizations, in ID order: today every
+// organization (none leaves yet).
+func memberOrgs(r reader) ([]string, error) { return orgIDs(r) }
 
 // voters are the organizations whose approvals count under st with members
 // as the membership, and how many approvals carry a proposal. A policy's

@@ -88,9 +88,9 @@ func migratePatientReported(b *store.Block) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var orgs []string
 	migrated := []string{}
-	if err := scanKeys(b, "org/", func(key string) { orgs = append(orgs, key[len("org/"):]) }); err != nil {
+	orgs, err := orgIDs(b)
+	if err != nil {
 		return nil, err
 	}
 	for _, org := range orgs {

@@ -109,8 +109,7 @@ func migrateRolePolicies(b *store.Block) ([]string, error) {
 	if err := setCBOR(b, categoriesKey, withCategories(cats, def.Categories())); err != nil {
 		return nil, err
 	}
-	var migrated []string
-	err := scanKeys(b, "org/", func(key string) { migrated = append(migrated, key[len("org/"):]) })
+	migrated, err := orgIDs(b)
 	if err != nil {
 		return nil, err
 	}
