@@ -174,6 +174,11 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := s.chain.Submit(ctx, body)
 	switch k := carechain.KindOf(err); {
+	case err != nil && r.Context().Err() != nil:
+		// The client hung up while waiting: no one to answer, and nothing
+		// failed here (the transaction may still commit).
+		s.log.Debug("client left before its transaction committed", "err", err)
+		return
 	case errors.Is(err, context.DeadlineExceeded):
 		s.fail(w, http.StatusGatewayTimeout, fmt.Errorf("no commit within %v; the transaction may still commit: %w", s.opts.SubmitTimeout, err))
 		return
