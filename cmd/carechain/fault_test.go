@@ -292,7 +292,10 @@ func TestFaults(t *testing.T) {
 	if warns := f.warnings(); len(warns) > 0 {
 		t.Logf("%d WARN/ERROR lines over the test (kills included), the first:\n%s", len(warns), strings.Join(warns[:min(len(warns), 10)], "\n"))
 	}
-	t.Logf("total %v, %d writes acknowledged, %d not", time.Since(begin).Round(time.Millisecond), len(w.acked()), len(w.failedSince(time.Time{})))
+	all, stalledOnes := w.failedSince(time.Time{}), w.failedSince(stalled)
+	t.Logf("total %v: %d writes acknowledged; %d not before nodes 1 and 2 were killed (%v), %d after (%v)",
+		time.Since(begin).Round(time.Millisecond), len(w.acked()),
+		len(all)-len(stalledOnes), lastFailures(all[:len(all)-len(stalledOnes)], 3), len(stalledOnes), lastFailures(stalledOnes, 2))
 }
 
 // killTwo SIGKILLs nodes 1 and 2 and checks the consortium stops, clearly:
