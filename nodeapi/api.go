@@ -49,7 +49,8 @@ type Chain interface {
 type Options struct {
 	Logger  *slog.Logger        // nil: discard
 	Metrics prometheus.Gatherer // nil: no /metrics
-	// SubmitTimeout bounds how long POST /v1/txs waits for a commit.
+	// SubmitTimeout bounds how long POST /v1/txs waits for a commit
+	// (DefaultSubmitTimeout if zero).
 	SubmitTimeout time.Duration
 	// StallTimeout is how long transactions may wait in the mempool without
 	// a new block before /healthz answers 503 (DefaultStallTimeout if zero).
@@ -80,7 +81,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.SubmitTimeout == 0 {
-		opts.SubmitTimeout = 30 * time.Second
+		opts.SubmitTimeout = DefaultSubmitTimeout
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = DefaultStallTimeout
@@ -173,6 +174,11 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := s.chain.Submit(ctx, body)
 	switch k := carechain.KindOf(err); {
+	case err != nil && r.Context().Err() != nil:
+		// The client hung up while waiting: no one to answer, and nothing
+		// failed here (the transaction may still commit).
+		s.log.Debug("client left before its transaction committed", "err", err)
+		return
 	case errors.Is(err, context.DeadlineExceeded):
 		s.fail(w, http.StatusGatewayTimeout, fmt.Errorf("no commit within %v; the transaction may still commit: %w", s.opts.SubmitTimeout, err))
 		return

@@ -10,6 +10,10 @@ import (
 // without a new block before /healthz reports the node unhealthy.
 const DefaultStallTimeout = 30 * time.Second
 
+// DefaultSubmitTimeout is how long POST /v1/txs waits for its transaction to
+// commit before answering 504.
+const DefaultSubmitTimeout = 30 * time.Second
+
 // Health is the body of GET /healthz and /readyz: the node's status, the
 // transactions waiting in its mempool and, when the answer is 503, why.
 type Health struct {

@@ -25,6 +25,7 @@ func (c *cli) demoCmd() *cobra.Command {
 		anchorEvery    time.Duration
 		maxConns       int
 		stallTimeout   time.Duration
+		submitTimeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -42,7 +43,8 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns, stallTimeout: stallTimeout}
+			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns,
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -103,6 +105,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	f.DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	f.DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
+	f.DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
 	return cmd
 }
 

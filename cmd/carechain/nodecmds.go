@@ -212,7 +212,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
-	var maxLag, anchorEvery, stallTimeout time.Duration
+	var maxLag, anchorEvery, stallTimeout, submitTimeout time.Duration
 	var maxConns int
 	cmd := &cobra.Command{
 		Use:   "start",
@@ -222,6 +222,8 @@ HTTP listener (--http-addr) with the JSON API (/v1/...), /healthz, /readyz and
 /metrics. /healthz (liveness) answers 503 when transactions have waited in
 its mempool longer than --stall-timeout without a new block; /readyz
 (readiness) answers 200 only once the node has caught up and serves.
+POST /v1/txs answers 504 when its transaction has not committed within
+--submit-timeout.
 A node that was stopped or crashed resumes its chain where it left off.
 
 With $` + PassphraseEnv + ` set, the node unlocks its keystore (HOME/keys): its
@@ -247,7 +249,8 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 			if err != nil {
 				return err
 			}
-			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns, stallTimeout: stallTimeout}
+			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns,
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -263,6 +266,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 	cmd.Flags().DurationVar(&anchorEvery, "anchor-every", defaultAnchorEvery, anchorEveryUsage)
 	cmd.Flags().IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	cmd.Flags().DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
+	cmd.Flags().DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
@@ -279,6 +283,9 @@ const maxConnectionsUsage = "how many HTTP connections are served at once; furth
 
 // stallTimeoutUsage documents --stall-timeout of start and demo.
 const stallTimeoutUsage = "how long transactions may wait in the mempool without a new block before /healthz answers 503"
+
+// submitTimeoutUsage documents --submit-timeout of start and demo.
+const submitTimeoutUsage = "how long POST /v1/txs waits for its transaction to commit before answering 504"
 
 // runOptions configure runNode.
 type runOptions struct {
@@ -297,6 +304,8 @@ type runOptions struct {
 	maxConnections int
 	// stallTimeout is nodeapi.Options.StallTimeout (--stall-timeout).
 	stallTimeout time.Duration
+	// submitTimeout is nodeapi.Options.SubmitTimeout (--submit-timeout).
+	submitTimeout time.Duration
 }
 
 // check refuses flag values runNode cannot run with; demo checks before it
@@ -310,6 +319,9 @@ func (o runOptions) check() error {
 	}
 	if o.stallTimeout <= 0 {
 		return fmt.Errorf("--stall-timeout %v: want a positive duration", o.stallTimeout)
+	}
+	if o.submitTimeout <= 0 {
+		return fmt.Errorf("--submit-timeout %v: want a positive duration", o.submitTimeout)
 	}
 	return nil
 }
@@ -371,7 +383,8 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		return fmt.Errorf("node ID (signed requests name it): %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID, StallTimeout: opts.stallTimeout}))
+	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID,
+		StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
 	if keys != nil {
 		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 			BaseURL: "http://" + l.Addr().String(), Logger: logger})
