@@ -15,8 +15,9 @@ const LevelTrace = slog.LevelDebug - 4
 // very chatty and a normal shutdown logs errors, so everything moves down one
 // level: its Info is our Debug, its Error our Warn.
 // While the node stops, CometBFT's errors are expected and go to Debug, and
-// so do those of its peer-to-peer modules: a peer not up yet, or going
-// away, is normal operation in a consortium (the node logs the number of
+// so do those of its peer-to-peer and block-sync modules: a peer not up
+// yet, going away, or sending what this node already has is normal
+// operation in a consortium (the node logs the number of
 // connected peers at info when it changes: watchPeers).
 type cometLogger struct {
 	l        *slog.Logger
@@ -25,15 +26,24 @@ type cometLogger struct {
 }
 
 // quietModule reports whether module is a CometBFT module whose errors
-// are about peers' connections.
-func quietModule(module string) bool { return module == "p2p" || module == "pex" }
+// are about peers' connections, or about what a peer sends while this node
+// catches up (blocksync: "already committed block" from a slow peer).
+func quietModule(module string) bool {
+	return module == "p2p" || module == "pex" || module == "blocksync"
+}
+
+// quietMessage reports whether msg, an error of module, is normal operation:
+// a restarted peer re-sending a transaction this node already has.
+func quietMessage(module, msg string) bool {
+	return module == "mempool" && msg == "Tx already received from peer"
+}
 
 func (c cometLogger) Debug(msg string, kv ...any) {
 	c.l.Log(context.Background(), LevelTrace, msg, kv...)
 }
 func (c cometLogger) Info(msg string, kv ...any) { c.l.Debug(msg, kv...) }
 func (c cometLogger) Error(msg string, kv ...any) {
-	if c.stopping.Load() || quietModule(c.module) {
+	if c.stopping.Load() || quietModule(c.module) || quietMessage(c.module, msg) {
 		c.l.Debug(msg, kv...)
 		return
 	}

@@ -272,6 +272,10 @@ func TestFaults(t *testing.T) {
 	f.waitHeight(ctx, 3, target)
 	t.Logf("node3 restarted: /readyz 200 after %v, at node0's height %d after %v",
 		ready.Round(time.Millisecond), target, time.Since(restarted).Round(time.Millisecond))
+	// A validator killed, restarted and caught up is normal operation too.
+	if warns := f.warnings(); len(warns) > 0 {
+		t.Fatalf("warnings at the default log level with one validator killed and restarted:\n%s", strings.Join(warns, "\n"))
+	}
 
 	stalled := f.killTwo(w)
 
