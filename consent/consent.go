@@ -134,6 +134,12 @@ func (g *Grant) Validate() error {
 	if g.ID == "" || len(g.ID) > maxStringLen {
 		return fmt.Errorf("grant id must be 1-%d bytes", maxStringLen)
 	}
+	return g.ValidateTerms()
+}
+
+// ValidateTerms is Validate without the grant's ID: the terms of a grant
+// not yet made, whose ID the ledger assigns.
+func (g *Grant) ValidateTerms() error {
 	if len(g.RecordID) > maxStringLen {
 		return fmt.Errorf("record id longer than %d bytes", maxStringLen)
 	}

@@ -49,10 +49,7 @@ func (c *ConsentGrant) Validate() error {
 	if c.Grant.ID != "" {
 		return fmt.Errorf("%w: the ledger assigns grant ids", ErrInvalid)
 	}
-	c.Grant.ID = "pending" // Grant.Validate wants an ID; restored below
-	err := c.Grant.Validate()
-	c.Grant.ID = ""
-	if err != nil {
+	if err := c.Grant.ValidateTerms(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if c.Grant.Revoked || c.Grant.RevokedAt != 0 {

@@ -93,8 +93,8 @@ func checkGrant(g consent.Grant, as string) error {
 	if g.NotAfter != 0 && g.NotAfter <= g.NotBefore {
 		return fmt.Errorf("--until %s is not after the start %s", unixText(g.NotAfter), unixText(g.NotBefore))
 	}
-	g.ID, g.Patient = "pending", cmp.Or(g.Patient, as) // Validate wants both; the ledger assigns the ID
-	if err := g.Validate(); err != nil {
+	g.Patient = cmp.Or(g.Patient, as)
+	if err := g.ValidateTerms(); err != nil {
 		return fmt.Errorf("the grant: %w (see carechain consent grant --help)", err)
 	}
 	return nil
