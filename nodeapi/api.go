@@ -102,6 +102,8 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/commits/{height}", s.commit)
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/organizations/{org}/role-policy", s.rolePolicy)
+	mux.HandleFunc("GET /v1/governance", s.governance)
+	mux.HandleFunc("GET /v1/governance/proposals/{id}", s.govProposal)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
 	mux.HandleFunc("GET /v1/proposals", s.proposals)

@@ -120,17 +120,17 @@ func (a *GovApprove) Validate() error {
 // key it does not hold, nor change the power of a validator already in the
 // set by naming its key.
 type OrgApplication struct {
-	Org        carechain.Organization `cbor:"1,keyasint"`
-	Admin      JoinPrincipal          `cbor:"2,keyasint"`
-	Node       *JoinNode              `cbor:"3,keyasint,omitempty"`
-	AdminProof []byte                 `cbor:"4,keyasint"`
+	Org        carechain.Organization `cbor:"1,keyasint" json:"org"`
+	Admin      JoinPrincipal          `cbor:"2,keyasint" json:"admin"`
+	Node       *JoinNode              `cbor:"3,keyasint,omitempty" json:"node,omitempty"`
+	AdminProof []byte                 `cbor:"4,keyasint" json:"admin_proof"`
 }
 
 // JoinPrincipal is a principal an application registers.
 type JoinPrincipal struct {
-	ID        string            `cbor:"1,keyasint"`
-	Name      string            `cbor:"2,keyasint,omitempty"`
-	PublicKey ed25519.PublicKey `cbor:"3,keyasint"`
+	ID        string            `cbor:"1,keyasint" json:"id"`
+	Name      string            `cbor:"2,keyasint,omitempty" json:"name,omitempty"`
+	PublicKey ed25519.PublicKey `cbor:"3,keyasint" json:"public_key"`
 }
 
 // JoinNode is the applicant's node: its principal (a node key, as for
@@ -138,17 +138,17 @@ type JoinPrincipal struct {
 // its validator key and power.
 type JoinNode struct {
 	JoinPrincipal `cbor:"1,keyasint"`
-	NodeID        string         `cbor:"2,keyasint"`
-	Validator     *JoinValidator `cbor:"3,keyasint,omitempty"`
+	NodeID        string         `cbor:"2,keyasint" json:"node_id"`
+	Validator     *JoinValidator `cbor:"3,keyasint,omitempty" json:"validator,omitempty"`
 }
 
 // JoinValidator is the validator a node asks to become: its CometBFT Ed25519
 // validator key (priv_validator_key.json) and power. Proof is that key's
 // signature over ApplicationMessage.
 type JoinValidator struct {
-	PublicKey ed25519.PublicKey `cbor:"1,keyasint"`
-	Power     int64             `cbor:"2,keyasint"`
-	Proof     []byte            `cbor:"3,keyasint"`
+	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
+	Power     int64             `cbor:"2,keyasint" json:"power"`
+	Proof     []byte            `cbor:"3,keyasint" json:"proof"`
 }
 
 // Validate checks the application's form; the ledger checks its proofs,

@@ -172,9 +172,15 @@ func (s *signerFlags) keyName() string {
 
 // submit signs body as the signer with the next nonce and waits for the outcome.
 func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func(chainID string, nonce uint64) (any, error)) error {
+	_, err := c.submitTx(ctx, s, typ, body)
+	return err
+}
+
+// submitTx is submit, returning the committed transaction's response.
+func (c *cli) submitTx(ctx context.Context, s *signerFlags, typ tx.Type, body func(chainID string, nonce uint64) (any, error)) (nodeapi.TxResponse, error) {
 	key, err := c.unlock(s)
 	if err != nil {
-		return err
+		return nodeapi.TxResponse{}, err
 	}
 	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home))
 	if strings.HasPrefix(s.as, carechain.PatientPrefix) {
@@ -184,29 +190,29 @@ func (c *cli) submit(ctx context.Context, s *signerFlags, typ tx.Type, body func
 	defer cancel()
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return err
+		return nodeapi.TxResponse{}, err
 	}
 	me, err := cl.Principal(ctx, s.as, 0)
 	if err != nil {
-		return fmt.Errorf("signer: %w", err)
+		return nodeapi.TxResponse{}, fmt.Errorf("signer: %w", err)
 	}
 	b, err := body(st.ChainID, me.NextNonce)
 	if err != nil {
-		return err
+		return nodeapi.TxResponse{}, err
 	}
 	raw, err := tx.Sign(key, st.ChainID, s.as, me.NextNonce, typ, b)
 	if err != nil {
-		return err
+		return nodeapi.TxResponse{}, err
 	}
 	res, err := cl.Submit(ctx, raw)
 	if err != nil {
-		return err
+		return nodeapi.TxResponse{}, err
 	}
 	if !res.Accepted() {
-		return fmt.Errorf("%s rejected (code %d): %w", typ, res.Code, res.Rejection())
+		return res, fmt.Errorf("%s rejected (code %d): %w", typ, res.Code, res.Rejection())
 	}
 	fmt.Fprintf(c.out, "committed %s at height %d (tx %s)\n", typ, res.Height, res.Hash)
-	return nil
+	return res, nil
 }
 
 func (c *cli) txCmd() *cobra.Command {

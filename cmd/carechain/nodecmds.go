@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,12 +24,14 @@ import (
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
 )
 
 func (c *cli) initCmd() *cobra.Command {
 	var (
-		home, chainID, moniker, genesisFile, p2pAddr, httpAddr, nodePrincipal string
-		orgs, peers                                                           []string
+		home, chainID, moniker, genesisFile, p2pAddr, httpAddr, nodePrincipal, join string
+		orgs, peers                                                                 []string
+		power                                                                       int64
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -45,11 +48,23 @@ The genesis registers this node as a node principal (--node-principal,
 default <first org>/<moniker>) with its CometBFT node ID; its key
 ("<org>.<name>") anchors the node's access events.
 
-To join an existing consortium, pass its genesis with --genesis and its nodes
-with --peers (id@host:port). Only registered nodes peer: with
---node-principal, init creates the node's key and prints the command an admin
-of its organization runs to register it.`,
+A new organization joins a running consortium with --join (a member's node,
+id@host:port), --genesis (the consortium's genesis.json) and --org (the
+joining organization, once): init makes its admin, encryption and node keys
+and writes HOME/application.json, the organization's application signed with
+the keys it names (and, with --validator-power, the node's validator key).
+An admin of a member organization proposes it ("carechain gov propose
+--join"), the members approve by vote, and the approval that carries it
+registers the organization, its admin and its node (as a validator if it
+asked). Start the node at any time: it syncs the chain with blocksync once
+the members have admitted it, and then serves.
+
+Another node of a member organization joins with --genesis and --peers
+(id@host:port). Only registered nodes peer: with --node-principal, init
+creates the node's key and prints the command an admin of its organization
+runs to register it.`,
 		Example: `  carechain init --home ./h1 --chain-id acme-health --org st-mary:hospital:"St Mary's Hospital" --org northlab:lab:"North Lab"
+  carechain init --home ./h3 --join <node-id>@127.0.0.1:26656 --genesis ./h1/config/genesis.json --org eastpharm:pharmacy:"East Pharmacy" --p2p-addr 127.0.0.1:26676 --http-addr 127.0.0.1:8082
   carechain init --home ./h2 --genesis ./h1/config/genesis.json --peers <node-id>@127.0.0.1:26656 --p2p-addr 127.0.0.1:26666 --http-addr 127.0.0.1:8081 --node-principal northlab/node1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,6 +74,12 @@ of its organization runs to register it.`,
 			}
 			if genesisFile != "" && !cmd.Flags().Changed("chain-id") {
 				chainID = "" // the genesis names it
+			}
+			if join != "" {
+				if genesisFile == "" || len(orgs) != 1 {
+					return errors.New("--join needs the consortium's --genesis and the joining organization as one --org")
+				}
+				peers = append(peers, join)
 			}
 			cfg := node.DefaultConfig(chainID, moniker)
 			cfg.Peers = peers
@@ -71,6 +92,8 @@ of its organization runs to register it.`,
 			opts := node.InitOptions{Config: cfg, GenesisFile: genesisFile}
 			var principal *ledger.GenesisNode // this node's, if init made its key
 			switch {
+			case join != "":
+				return c.initJoining(h, opts, orgs[0], nodePrincipal, power)
 			case genesisFile == "":
 				if len(orgs) == 0 {
 					return errors.New("give --org (to found a consortium) or --genesis (to join one)")
@@ -112,8 +135,44 @@ of its organization runs to register it.`,
 	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
 	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")
 	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
-	f.StringVar(&nodePrincipal, "node-principal", "", "this node's principal ID, <org>/<name> (founding: default <first org>/<moniker>; joining: creates its key)")
+	f.StringVar(&nodePrincipal, "node-principal", "", "this node's principal ID, <org>/<name> (founding and --join: default <first org>/<moniker>; another member node: creates its key)")
+	f.StringVar(&join, "join", "", "join a running consortium as a new organization: a member's node, id@host:port (with --genesis and one --org)")
+	f.Int64Var(&power, "validator-power", 0, "with --join: the node asks to validate with this voting power (0: it does not validate; founders have 10)")
 	return cmd
+}
+
+// initJoining makes the home of a node whose organization, spec, applies
+// to join the consortium of opts.GenesisFile, and its application.
+func (c *cli) initJoining(h node.Home, opts node.InitOptions, spec, nodePrincipal string, power int64) error {
+	parsed, err := parseOrgs([]string{spec})
+	if err != nil {
+		return err
+	}
+	if power < 0 || power > tx.MaxValidatorPower {
+		return fmt.Errorf("--validator-power must be 0 to %d", int64(tx.MaxValidatorPower))
+	}
+	if nodePrincipal == "" {
+		nodePrincipal = parsed[0].ID + "/" + opts.Config.Moniker
+	}
+	if err := node.Init(h, opts); err != nil {
+		return err
+	}
+	path, err := c.joinApplication(h, parsed[0], nodePrincipal, power)
+	if err != nil {
+		return fmt.Errorf("%w (%s is made; remove it to start again)", err, h)
+	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, `Initialized %s (chain %s), node ID %s.
+%s applies to join with %s. An admin of a member organization proposes it:
+  carechain gov propose --as <member>/admin --join %s --node <a member node's HTTP address>
+and the members approve it (carechain gov approve). Start this node at any time:
+  carechain start --home %s
+it syncs once the members have admitted it.
+`, h, chainIDOf(h), nodeID, parsed[0].ID, path, path, h)
+	return nil
 }
 
 // openKeys opens h's keystore and asks for the passphrase of the keys init creates.
@@ -330,6 +389,11 @@ func (o runOptions) check() error {
 // available) and its HTTP server, calls ready, and runs until ctx is
 // cancelled; then it shuts everything down cleanly, anchoring the last
 // access events first.
+//
+// A node that is not yet a registered node principal (a joining
+// organization's, before the members admit it and it syncs past that)
+// serves without the records API and turns it on by itself once its
+// registration is in its state.
 func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
 	if err := opts.check(); err != nil {
 		return err
@@ -343,37 +407,6 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			logger.Error("stop node", "err", err)
 		}
 	}()
-	var svc *records.Service
-	var keys *nodeKeys
-	anchorsDone := make(chan struct{})
-	anchorCtx, stopAnchors := context.WithCancel(context.Background())
-	defer func() {
-		stopAnchors()
-		<-anchorsDone // the last flush, then the journal can close
-		if keys != nil {
-			keys.journal.Close()
-		}
-	}()
-	if opts.passphrase == nil {
-		close(anchorsDone)
-		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
-	} else {
-		keys, err = startRecords(n, h, opts, logger)
-		if errors.Is(err, errNoNodePrincipal) {
-			close(anchorsDone)
-			logger.Warn("records API off: " + err.Error())
-		} else if err != nil {
-			close(anchorsDone)
-			return err
-		}
-	}
-	if keys != nil {
-		svc = keys.svc
-		go func() {
-			defer close(anchorsDone)
-			svc.RunAnchors(anchorCtx, keys.anchorer, opts.anchorEvery)
-		}()
-	}
 	l, err := net.Listen("tcp", n.Config().HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
@@ -382,14 +415,59 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	if err != nil {
 		return fmt.Errorf("node ID (signed requests name it): %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID,
-		StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
-	if keys != nil {
-		fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-			BaseURL: "http://" + l.Addr().String(), Logger: logger})
+	routes := func(keys *nodeKeys) http.Handler {
+		mux := http.NewServeMux()
+		var svc *records.Service
+		if keys != nil {
+			svc = keys.svc
+		}
+		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID,
+			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
+		if keys != nil {
+			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
+				BaseURL: "http://" + l.Addr().String(), Logger: logger})
+		}
+		return mux
 	}
-	srv := nodeapi.NewServer(mux, nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger})
+	var keys *nodeKeys
+	var handler swappable
+	recordsDone := make(chan struct{})
+	recordsCtx, stopRecords := context.WithCancel(context.Background())
+	defer func() {
+		stopRecords()
+		<-recordsDone // the last flush, then the journal can close
+	}()
+	switch {
+	case opts.passphrase == nil:
+		close(recordsDone)
+		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
+		handler.set(routes(nil))
+	default:
+		keys, err = startRecords(n, h, opts, logger)
+		switch {
+		case errors.Is(err, errNoNodePrincipal):
+			logger.Info("records API off until this node is registered and synced past its registration: " + err.Error())
+			handler.set(routes(nil))
+			go func() {
+				defer close(recordsDone)
+				if k := awaitRecords(recordsCtx, n, h, opts, logger); k != nil {
+					handler.set(routes(k))
+					logger.Info("records API on")
+					runRecords(recordsCtx, k, opts)
+				}
+			}()
+		case err != nil:
+			close(recordsDone)
+			return err
+		default:
+			handler.set(routes(keys))
+			go func() {
+				defer close(recordsDone)
+				runRecords(recordsCtx, keys, opts)
+			}()
+		}
+	}
+	srv := nodeapi.NewServer(&handler, nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	defer func() {
@@ -413,6 +491,47 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	}
 }
 
+// runRecords anchors keys' access events until ctx is done, then closes
+// the journal.
+func runRecords(ctx context.Context, keys *nodeKeys, opts runOptions) {
+	keys.svc.RunAnchors(ctx, keys.anchorer, opts.anchorEvery)
+	keys.journal.Close()
+}
+
+// awaitRecords starts the records service once the node's state registers
+// it (checked every second, once it has caught up); nil if ctx ends first
+// or it cannot start.
+func awaitRecords(ctx context.Context, n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) *nodeKeys {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n.Syncing() {
+			continue
+		}
+		keys, err := startRecords(n, h, opts, logger)
+		switch {
+		case errors.Is(err, errNoNodePrincipal):
+			continue
+		case err != nil:
+			logger.Error("records API stays off", "err", err)
+			return nil
+		}
+		return keys
+	}
+}
+
+// swappable is an http.Handler that can be replaced while it serves.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
 // nodeKeys is what a node unlocks from its keystore.
 type nodeKeys struct {
 	ks        *keystore.Store
@@ -426,15 +545,15 @@ type nodeKeys struct {
 // for its staff, and its anchoring identity: those that open with the node's
 // passphrase, but patients' (records.OpenNodeKeys).
 func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*nodeKeys, error) {
+	anchorAs, err := anchoringIdentity(n, h, opts.anchorAs) // first: it unlocks nothing
+	if err != nil {
+		return nil, err
+	}
 	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
 	if err != nil {
 		return nil, err
 	}
 	kr, cust, err := records.OpenNodeKeys(ks, opts.passphrase, logger)
-	if err != nil {
-		return nil, err
-	}
-	anchorAs, err := anchoringIdentity(n, h, opts.anchorAs)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +599,7 @@ func anchoringIdentity(n *node.Node, h node.Home, anchorAs string) (string, erro
 		return "", fmt.Errorf("%w: this node (node ID %s) is not a registered node principal at height %d. "+
 			"An admin of its organization registers it: `carechain keys new <org>.<name> --home %s`, then "+
 			"`carechain tx register --as <org>/admin --kind node --id <org>/<name> --node-id %s --pubkey <its public key>`; "+
-			"restart the node once it has synced past that registration", errNoNodePrincipal, nodeID, v.Height(), h, nodeID)
+			"the node turns its records API on once it has synced past that registration", errNoNodePrincipal, nodeID, v.Height(), h, nodeID)
 	case err != nil:
 		return "", err
 	case p.Status != carechain.StatusActive:

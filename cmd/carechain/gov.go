@@ -1,0 +1,302 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
+)
+
+// applicationFile is where init --join writes the organization's signed
+// application, in the joining node's home.
+const applicationFile = "application.json"
+
+func (c *cli) govCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gov",
+		Short: "Consortium governance: who joins, who leaves, and how the members decide",
+		Long: `gov shows and takes part in the consortium's governance. The member
+organizations vote on who joins (and whose node validates), on removing a
+member, and on the governance policy itself: which organizations vote and how
+many must approve (by default a majority of the member organizations, those
+that joined included).
+
+An admin of a member organization proposes (gov propose), which counts as its
+organization's approval; admins of the other voting organizations approve
+(gov approve), one approval per organization. The approval that meets the
+policy carries the proposal out in the block that commits it.`,
+	}
+	cmd.AddCommand(c.govShowCmd(), c.govProposeCmd(), c.govApproveCmd())
+	return cmd
+}
+
+func (c *cli) govShowCmd() *cobra.Command {
+	var nodeAddr, home string
+	var height int64
+	cmd := &cobra.Command{
+		Use:   "show [PROPOSAL-ID]",
+		Short: "Show the governance policy, its voters and the proposals; or one proposal (JSON)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl := nodeapi.NewClient(nodeOf(nodeAddr, home))
+			if len(args) == 1 {
+				p, err := cl.GovProposal(cmd.Context(), args[0], height)
+				if err != nil {
+					return err
+				}
+				return c.printJSON(p)
+			}
+			g, err := cl.Governance(cmd.Context(), height)
+			if err != nil {
+				return err
+			}
+			return c.printGovernance(&g)
+		},
+	}
+	cmd.Flags().StringVar(&nodeAddr, "node", "", nodeUsage)
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "node home whose node to ask (the http_addr of its config)")
+	cmd.Flags().Int64Var(&height, "height", 0, "as of this height (0: latest)")
+	return cmd
+}
+
+func (c *cli) printGovernance(g *nodeapi.Governance) error {
+	policy := "default (every member organization votes, a majority carries)"
+	if g.Policy.Version > 0 {
+		policy = fmt.Sprintf("v%d, set at height %d", g.Policy.Version, g.Policy.Height)
+	}
+	fmt.Fprintf(c.out, "governance policy %s\nvoters: %s\napprovals needed: %d\n", policy, strings.Join(g.Voters, ", "), g.Threshold)
+	if len(g.Proposals) == 0 {
+		fmt.Fprintln(c.out, "no proposals")
+		return nil
+	}
+	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROPOSAL\tPROPOSES\tSTATUS\tAPPROVED BY\tOPENED\tEXPIRES")
+	for _, p := range g.Proposals {
+		status := p.Status
+		if p.Status == ledger.ProposalCommitted {
+			status = fmt.Sprintf("carried out at %d", p.Closed)
+		}
+		var orgs []string
+		for _, a := range p.Approvals {
+			orgs = append(orgs, a.Org)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, proposes(&p), status, strings.Join(orgs, ","), p.Opened,
+			time.Unix(p.Expires, 0).UTC().Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
+// proposes says in a few words what p proposes.
+func proposes(p *ledger.GovProposal) string {
+	switch {
+	case p.Join != nil:
+		s := "join " + p.Join.Org.ID
+		if p.Join.Node != nil && p.Join.Node.Validator != nil {
+			s += fmt.Sprintf(" (validator, power %d)", p.Join.Node.Validator.Power)
+		}
+		return s
+	case p.Policy != nil:
+		return fmt.Sprintf("policy voters=%v threshold=%d", p.Policy.Voters, p.Policy.Threshold)
+	}
+	return "?"
+}
+
+func (c *cli) govProposeCmd() *cobra.Command {
+	var s signerFlags
+	var joinFile, policyFile string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "propose",
+		Short: "Propose that an organization join (--join), or a new governance policy (--policy)",
+		Long: `propose opens a governance proposal, signed by an admin of a member
+organization (--as), and counts its organization's approval.
+
+--join takes the application a joining organization's "carechain init --join"
+wrote (HOME/application.json): its organization, admin, node and, if it asks to
+validate, its validator key, each proven by a signature of the key it names.
+
+--policy takes a JSON governance policy: {"voters": ["st-mary", "northlab"],
+"threshold": 2}; no voters means every member organization, threshold 0 a
+majority of the voters.`,
+		Example: `  carechain gov propose --home ./h1 --as st-mary/admin --join ./h3/application.json
+  carechain gov propose --home ./h1 --as st-mary/admin --policy policy.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body := &tx.GovPropose{Expires: time.Now().Add(ttl).Unix()}
+			switch {
+			case (joinFile == "") == (policyFile == ""):
+				return errors.New("give one of --join and --policy")
+			case joinFile != "":
+				body.Join = new(tx.OrgApplication)
+				if err := readStrictJSON(joinFile, body.Join); err != nil {
+					return fmt.Errorf("--join: %w", err)
+				}
+			default:
+				body.Policy = new(tx.GovernancePolicy)
+				if err := readStrictJSON(policyFile, body.Policy); err != nil {
+					return fmt.Errorf("--policy: %w", err)
+				}
+			}
+			if ttl <= 0 || ttl > tx.MaxGovTTL {
+				return fmt.Errorf("--ttl must be within %v", tx.MaxGovTTL)
+			}
+			if err := body.Validate(); err != nil {
+				return err
+			}
+			res, err := c.submitTx(cmd.Context(), &s, tx.TypeGovPropose, func(string, uint64) (any, error) { return body, nil })
+			if err != nil {
+				return err
+			}
+			h, err := hex.DecodeString(res.Hash)
+			if err != nil || len(h) != 32 {
+				return fmt.Errorf("transaction hash %q from the node: not 32 bytes of hex", res.Hash)
+			}
+			return c.printProposalOutcome(cmd, &s, ledger.GovProposalID([32]byte(h)))
+		},
+	}
+	s.register(cmd)
+	f := cmd.Flags()
+	pathVar(f, &joinFile, "join", "", "a joining organization's application (init --join wrote it)")
+	pathVar(f, &policyFile, "policy", "", "a governance policy, JSON")
+	f.DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the proposal stays open for approvals")
+	return cmd
+}
+
+func (c *cli) govApproveCmd() *cobra.Command {
+	var s signerFlags
+	cmd := &cobra.Command{
+		Use:     "approve PROPOSAL-ID",
+		Short:   "Approve a governance proposal for your organization (--as, an admin)",
+		Example: `  carechain gov approve gov-1a2b3c4d5e6f --home ./h2 --as northlab/admin`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := &tx.GovApprove{Proposal: args[0]}
+			if err := body.Validate(); err != nil {
+				return err
+			}
+			if _, err := c.submitTx(cmd.Context(), &s, tx.TypeGovApprove, func(string, uint64) (any, error) { return body, nil }); err != nil {
+				return err
+			}
+			return c.printProposalOutcome(cmd, &s, args[0])
+		},
+	}
+	s.register(cmd)
+	return cmd
+}
+
+// printProposalOutcome prints where proposal id stands after a vote.
+func (c *cli) printProposalOutcome(cmd *cobra.Command, s *signerFlags, id string) error {
+	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home))
+	g, err := cl.Governance(cmd.Context(), 0)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(g.Proposals, func(p ledger.GovProposal) bool { return p.ID == id })
+	if i < 0 {
+		return fmt.Errorf("proposal %s is not on the node yet", id)
+	}
+	p := g.Proposals[i]
+	if p.Status == ledger.ProposalCommitted {
+		fmt.Fprintf(c.out, "proposal %s (%s) carried out at height %d\n", p.ID, proposes(&p), p.Closed)
+		return nil
+	}
+	counted := 0
+	for _, a := range p.Approvals {
+		if slices.Contains(g.Voters, a.Org) {
+			counted++
+		}
+	}
+	fmt.Fprintf(c.out, "proposal %s (%s) is open: %d of %d approvals from %s; the others approve with\n  carechain gov approve %s --as <org>/admin\n",
+		p.ID, proposes(&p), counted, g.Threshold, strings.Join(g.Voters, ", "), p.ID)
+	return nil
+}
+
+// readStrictJSON decodes the JSON file path into v, refusing unknown fields.
+func readStrictJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// joinApplication makes the keys of org, a joining organization, in h's
+// keystore (its admin, its encryption key and its node principal) and
+// writes its signed application to h's application.json. It runs after
+// node.Init made h, with the consortium's genesis and h's validator key.
+// power 0: the node does not ask to validate.
+func (c *cli) joinApplication(h node.Home, org carechain.Organization, nodePrincipal string, power int64) (string, error) {
+	ks, pass, err := c.openKeys(h, "Passphrase for the admin and node keys")
+	if err != nil {
+		return "", err
+	}
+	gn, err := node.NewNodePrincipal(h, ks, nodePrincipal, pass)
+	if err != nil {
+		return "", fmt.Errorf("%w (choose one with --node-principal)", err)
+	}
+	if carechain.OrgOf(gn.ID) != org.ID {
+		return "", fmt.Errorf("--node-principal %s: a node of the joining organization is %s/<name>", gn.ID, org.ID)
+	}
+	adminPub, err := ks.Create(org.ID+".admin", pass)
+	if err != nil {
+		return "", fmt.Errorf("admin key of %s: %w", org.ID, err)
+	}
+	admin, err := ks.Unlock(org.ID+".admin", pass)
+	if err != nil {
+		return "", err
+	}
+	ek, err := records.CreateEncryptionKey(ks, org.ID, pass)
+	if err != nil {
+		return "", fmt.Errorf("encryption key of %s: %w", org.ID, err)
+	}
+	org.EncryptionKey = ek.Public().Bytes()
+	app := &tx.OrgApplication{
+		Org:   org,
+		Admin: tx.JoinPrincipal{ID: org.ID + "/admin", PublicKey: adminPub},
+		Node:  &tx.JoinNode{JoinPrincipal: tx.JoinPrincipal{ID: gn.ID, PublicKey: gn.PublicKey}, NodeID: gn.NodeID},
+	}
+	vkey, err := h.ValidatorKey()
+	if err != nil {
+		return "", err
+	}
+	if power > 0 {
+		app.Node.Validator = &tx.JoinValidator{PublicKey: vkey.Public().(ed25519.PublicKey), Power: power}
+	}
+	if err := tx.SignApplication(chainIDOf(h), app, admin, vkey); err != nil {
+		return "", err
+	}
+	if err := app.Validate(); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(app, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(string(h), applicationFile)
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write application: %w", err)
+	}
+	return path, nil
+}

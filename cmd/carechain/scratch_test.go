@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/nodeapi"
+)
+
+// member is one organization's node in TestConsortiumFromScratch: its own
+// home (made only by init), keys and passphrase, and its running process.
+type member struct {
+	*consortium
+	p2p  string
+	proc *process
+}
+
+func newMember(t *testing.T, name, passphrase string) *member {
+	return &member{consortium: &consortium{t: t, home: filepath.Join(t.TempDir(), name), addr: freeAddr(t), env: passEnv(passphrase)}, p2p: freeAddr(t)}
+}
+
+func (m *member) start() {
+	m.t.Helper()
+	m.proc = startProcess(m.t, m.env, "start", "--home", m.home)
+	m.t.Cleanup(func() { m.proc.interrupt(m.t) })
+}
+
+// waitRecords waits until the node serves its records API: caught up, and
+// its node principal registered in its state.
+func (m *member) waitRecords(limit time.Duration) {
+	m.t.Helper()
+	waitHealthy(m.t, m.proc, m.addr, limit)
+	m.proc.waitFor(m.t, limit, "the records API", func() error {
+		resp, err := http.Get("http://" + m.addr + "/fhir/metadata")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errStatus(resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+type errStatus int
+
+func (e errStatus) Error() string { return http.StatusText(int(e)) }
+
+func (m *member) status() nodeapi.Status {
+	m.t.Helper()
+	st, err := nodeapi.NewClient(m.addr).Status(context.Background())
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return st
+}
+
+// join makes m's home as a joining organization's (init --join) and
+// returns its application's path.
+func (m *member) join(founder *member, founderID, org string, power string) string {
+	m.t.Helper()
+	out := mustRun(m.t, m.env, "init", "--home", m.home, "--join", founderID+"@"+founder.p2p,
+		"--genesis", filepath.Join(founder.home, "config", "genesis.json"), "--org", org,
+		"--p2p-addr", m.p2p, "--http-addr", m.addr, "--validator-power", power)
+	app := filepath.Join(m.home, "application.json")
+	if !strings.Contains(out, "gov propose") {
+		m.t.Fatalf("init --join prints how to propose the application: %s", out)
+	}
+	if _, err := os.Stat(app); err != nil {
+		m.t.Fatal(err)
+	}
+	return app
+}
+
+// proposalIn finds the proposal ID gov propose printed.
+func proposalIn(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`proposal (gov-[0-9a-f]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no proposal in: %s", out)
+	}
+	return m[1]
+}
+
+// TestConsortiumFromScratch is the README's "A consortium from scratch":
+// three organizations on three nodes, each with only its own keys, grow a
+// consortium by vote and use it; the app hashes of all nodes agree.
+func TestConsortiumFromScratch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three node subprocesses")
+	}
+	stMary, northlab, eastpharm := newMember(t, "h1", "st-mary's passphrase"), newMember(t, "h2", "northlab's passphrase"), newMember(t, "h3", "eastpharm's passphrase")
+
+	// St Mary's founds the consortium.
+	out := mustRun(t, stMary.env, "init", "--home", stMary.home, "--chain-id", "acme-health", "--org", "st-mary:hospital:St Mary's Hospital",
+		"--p2p-addr", stMary.p2p, "--http-addr", stMary.addr)
+	founderID := nodeIDIn(t, out)
+	stMary.start()
+	stMary.waitRecords(time.Minute)
+
+	// North Lab joins, validating: St Mary's, the only member, carries it.
+	app := northlab.join(stMary, founderID, "northlab:lab:North Lab", "10")
+	northlab.start()
+	if out := stMary.cli("gov", "propose", "--as", "st-mary/admin", "--join", app); !strings.Contains(out, "carried out") {
+		t.Fatalf("the only member's proposal carries: %s", out)
+	}
+	northlab.waitRecords(2 * time.Minute)
+
+	// East Pharmacy joins: one member proposes, the other approves.
+	app = eastpharm.join(stMary, founderID, "eastpharm:pharmacy:East Pharmacy", "5")
+	eastpharm.start()
+	out = stMary.cli("gov", "propose", "--as", "st-mary/admin", "--join", app)
+	if !strings.Contains(out, "is open: 1 of 2") {
+		t.Fatalf("a proposal needs both members: %s", out)
+	}
+	id := proposalIn(t, out)
+	if out := northlab.cli("gov", "approve", id, "--as", "northlab/admin"); !strings.Contains(out, "carried out") {
+		t.Fatalf("the second approval carries it: %s", out)
+	}
+	eastpharm.waitRecords(2 * time.Minute)
+	if out := eastpharm.cli("gov", "show"); !strings.Contains(out, id) || !strings.Contains(out, "eastpharm, northlab, st-mary") {
+		t.Fatalf("gov show on the joined node: %s", out)
+	}
+
+	// Staff, each registered by its own organization's admin on its own node.
+	stMary.cli("keys", "new", "st-mary.dr-jones")
+	stMary.register("st-mary/admin", "--id", "st-mary/dr-jones", "--role", "physician", "--pubkey", stMary.pub("st-mary.dr-jones"))
+	northlab.cli("keys", "new", "northlab.dr-patel")
+	northlab.register("northlab/admin", "--id", "northlab/dr-patel", "--role", "physician", "--pubkey", northlab.pub("northlab.dr-patel"))
+	eastpharm.cli("keys", "new", "eastpharm.pharm-lee")
+	eastpharm.register("eastpharm/admin", "--id", "eastpharm/pharm-lee", "--role", "pharmacist", "--pubkey", eastpharm.pub("eastpharm.pharm-lee"))
+
+	// A patient with keys on their own device, registered at St Mary's.
+	device, penv := filepath.Join(t.TempDir(), "patient-keys"), passEnv("the patient's own")
+	patient := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, penv, append(args, "--as", "patient/p1", "--keys-dir", device, "--node", stMary.addr)...)
+	}
+	mustRun(t, penv, "keys", "new", "patient.p1", "--kind", "patient", "--keys-dir", device)
+	sign := strings.TrimSpace(mustRun(t, penv, "keys", "export-public", "patient.p1", "--keys-dir", device))
+	enc := strings.TrimSpace(mustRun(t, penv, "keys", "export-public", "patient.p1", "--encryption", "--keys-dir", device))
+	stMary.register("st-mary/admin", "--kind", "patient", "--id", "patient/p1", "--pubkey", sign, "--encryption-key", enc)
+
+	// The physician prescribes; the patient grants the pharmacy; it reads.
+	status, body := stMary.fhir(stMary.token("st-mary/dr-jones"), "POST", "/fhir/MedicationRequest", prescription("p1", "197361"))
+	rx := createdID(t, status, body)
+	pharmacist := func(args ...string) (string, error) {
+		return run(t, eastpharm.env, append([]string{"record", "get", rx, "--as", "eastpharm/pharm-lee", "--home", eastpharm.home}, args...)...)
+	}
+	if out, err := pharmacist(); err == nil {
+		t.Fatalf("the pharmacy reads before the patient's grant: %s", out)
+	}
+	patient("consent", "grant", "--to", "eastpharm", "--category", "medication", "--purpose", "treatment", "--until", "90d")
+	if out, err := pharmacist(); err != nil || !strings.Contains(out, "197361") {
+		t.Fatalf("the granted pharmacy reads through its own node: %v %s", err, out)
+	}
+
+	// A correction under an approval policy: the author and the patient sign.
+	stMary.cli("amend", "policy", "--as", "st-mary/admin", "--org", "st-mary", "--category", "medication", "--term", "author", "--term", "patient")
+	corrected := filepath.Join(t.TempDir(), "corrected.json")
+	writeFile(t, corrected, prescription("p1", "197362"))
+	out = stMary.cli("amend", "propose", rx, "--file", corrected, "--as", "st-mary/dr-jones", "--reason", "wrong strength")
+	proposal := regexp.MustCompile(`proposed (\S+)`).FindStringSubmatch(out)
+	if proposal == nil {
+		t.Fatalf("amend propose: %s", out)
+	}
+	stMary.cli("amend", "approve", proposal[1], "--as", "st-mary/dr-jones")
+	patient("amend", "approve", proposal[1])
+	if out, err := pharmacist(); err != nil || !strings.Contains(out, "197362") {
+		t.Fatalf("the pharmacy reads the approved version: %v %s", err, out)
+	}
+
+	// Break the glass at North Lab under the patient's rule.
+	patient("emergency", "set", "--role", "physician", "--duration", "2h", "--require-reason")
+	if out, err := run(t, northlab.env, "record", "get", rx, "--as", "northlab/dr-patel", "--home", northlab.home,
+		"--patient", "patient/p1", "--break-glass", "collapsed in the lab"); err != nil || !strings.Contains(out, "197362") {
+		t.Fatalf("break-glass read at North Lab: %v %s", err, out)
+	}
+
+	// The patient's access log names both readers.
+	var log string
+	eventually(t, time.Minute, "both reads in the access log", func() bool {
+		log = patient("audit", "list", "--patient", "patient/p1")
+		return strings.Contains(log, "eastpharm/pharm-lee") && strings.Contains(log, "northlab/dr-patel") && strings.Contains(log, "EMERGENCY")
+	}, &log)
+
+	sameAppHashes(t, stMary, northlab, eastpharm)
+}
+
+// prescription is a MedicationRequest for patient of an RxNorm code.
+func prescription(patient, rxnorm string) string {
+	return `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+ "medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"` + rxnorm + `"}]},
+ "subject":{"reference":"Patient/` + patient + `"}}`
+}
+
+// createdID is the ID of a resource a FHIR create answered with.
+func createdID(t *testing.T, status int, body []byte) string {
+	t.Helper()
+	m := regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`).FindSubmatch(body)
+	if status != http.StatusCreated || m == nil {
+		t.Fatalf("create: HTTP %d %s", status, body)
+	}
+	return string(m[1])
+}
+
+// eventually checks cond every 200 ms until it holds or limit passes.
+// The test fails showing *last, if given.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool, last ...*string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			if len(last) > 0 {
+				t.Fatalf("no %s within %v; last:\n%s", what, limit, *last[0])
+			}
+			t.Fatalf("no %s within %v", what, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sameAppHashes checks that every node has the same app hash at the lowest
+// height they all reached.
+func sameAppHashes(t *testing.T, ms ...*member) {
+	t.Helper()
+	ctx := context.Background()
+	low := int64(-1)
+	for _, m := range ms {
+		if h := m.status().Height; low < 0 || h < low {
+			low = h
+		}
+	}
+	var want string
+	for i, m := range ms {
+		c, err := nodeapi.NewClient(m.addr).Commit(ctx, low)
+		if err != nil {
+			t.Fatalf("commit %d on %s: %v", low, m.home, err)
+		}
+		if i == 0 {
+			want = c.AppHash
+		} else if c.AppHash != want {
+			t.Fatalf("app hash at height %d: %s on %s, %s on %s", low, want, ms[0].home, c.AppHash, m.home)
+		}
+	}
+}
