@@ -32,9 +32,10 @@ func DefaultSyncOptions() SyncOptions {
 
 // SyncReport is the outcome of Sync.
 type SyncReport struct {
-	Options SyncOptions
-	Records int // record.puts on the chain: the timed ones and each patient's first
-	TxBytes int // size of one timed record.put
+	Options       SyncOptions
+	Records       int // record.puts on the chain: the timed ones and each patient's first
+	ResourceBytes int // size of one record's FHIR Observation
+	TxBytes       int // size of one timed record.put
 	// Height is the validator's height when the joining node started: the
 	// chain it synced, from its first block.
 	Height int64
@@ -80,7 +81,7 @@ const joinerID = org + "/node1"
 // admin), and Sync times its block sync to the validator's height, checking
 // that both nodes committed the same app hash there.
 func Sync(ctx context.Context, opts SyncOptions) (SyncReport, error) {
-	rep := SyncReport{Options: opts}
+	rep := SyncReport{Options: opts, ResourceBytes: len(observation(1))}
 	if opts.Records < opts.Authors || opts.Authors < 1 || opts.Patients < 1 || opts.Window < 1 {
 		return rep, fmt.Errorf("bench: need records >= authors >= 1, patients >= 1 and window >= 1")
 	}
