@@ -49,7 +49,10 @@ type SyncReport struct {
 	WritePuts   int
 	WriteBlocks int64
 	// Sync runs from starting the joining node until its ledger has
-	// committed Height and it no longer catches up (what /readyz asks).
+	// committed Height and it no longer catches up (what /readyz asks). It
+	// includes what CometBFT adds for any joining node: a random wait of up
+	// to 3 s before dialing its persistent peers, and up to 1 s before block
+	// sync notices it has caught up and hands over to consensus.
 	Sync time.Duration
 	// AppHash is both nodes' app hash at Height.
 	AppHash []byte
