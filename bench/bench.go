@@ -1,5 +1,5 @@
 // Package bench measures a carechain node on this machine. It is what
-// `carechain bench ledger|records|proofs|fhir|amend` runs; nothing in a
+// `carechain bench ledger|records|proofs|fhir|amend|sync` runs; nothing in a
 // running node imports it.
 //
 // Each benchmark starts its own one-validator node in a new temporary home,
@@ -13,7 +13,8 @@
 // CometBFT setup), so a report says how much of the consensus engine's
 // throughput the ledger keeps. Records, FHIR, Proofs and Amend measure
 // record writes and reads, the FHIR REST API over loopback HTTP, proof
-// generation and verification, and multi-party amendments.
+// generation and verification, and multi-party amendments; Sync a second
+// node joining a chain of records and catching up by block sync.
 //
 // These are measurements, not tests: they take seconds to minutes and their
 // numbers depend on the machine. Work that is not being measured (signing,

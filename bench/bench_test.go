@@ -45,6 +45,9 @@ func TestRejectsImpossibleSizes(t *testing.T) {
 	if _, err := Amend(ctx, AmendOptions{Proposals: 1, Parallel: 1}); err == nil {
 		t.Error("Amend: a single proposal accepted")
 	}
+	if _, err := Sync(ctx, SyncOptions{Records: 1, Authors: 2, Patients: 1, Window: 1}); err == nil {
+		t.Error("Sync: fewer records than authors accepted")
+	}
 }
 
 func TestPercentiles(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -94,14 +95,11 @@ func Records(ctx context.Context, opts RecordsOptions) (RecordsReport, error) {
 	rep.TxBytes = len(work[0][0])
 
 	// Commit (timed): the same pipeline as Ledger.
-	begin = time.Now()
-	if err := inParallel(len(work), func(i int) error {
-		_, err := pipeline(ctx, bn.node, work[i], opts.Window)
-		return err
-	}); err != nil {
+	elapsed, err := commitPuts(ctx, bn.node, work, opts.Window)
+	if err != nil {
 		return rep, err
 	}
-	rep.PutsPerSecond = float64(per*opts.Authors) / time.Since(begin).Seconds()
+	rep.PutsPerSecond = float64(per*opts.Authors) / elapsed.Seconds()
 	rep.ReadP50, rep.ReadP99, err = w.timeReads(ctx, bn.svc, per, opts.Reads)
 	return rep, err
 }
@@ -164,6 +162,17 @@ func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
 		return nil
 	})
 	return work, err
+}
+
+// commitPuts commits each author's prepared transactions (work[i] in nonce
+// order), the authors concurrently, and returns how long that took.
+func commitPuts(ctx context.Context, n *node.Node, work [][][]byte, window int) (time.Duration, error) {
+	begin := time.Now()
+	err := inParallel(len(work), func(i int) error {
+		_, err := pipeline(ctx, n, work[i], window)
+		return err
+	})
+	return time.Since(begin), err
 }
 
 // timeReads times n authorized reads, one after another, of the records

@@ -14,7 +14,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput on this machine",
 	}
-	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd())
+	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd())
 	return cmd
 }
 
@@ -166,5 +166,44 @@ func (c *cli) benchAmendCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&opts.Proposals, "proposals", opts.Proposals, "proposals")
 	cmd.Flags().IntVar(&opts.Parallel, "parallel", opts.Parallel, "proposals in flight for the throughput part")
+	return cmd
+}
+
+func (c *cli) benchSyncCmd() *cobra.Command {
+	opts := bench.DefaultSyncOptions()
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "A joining node's block sync of a chain of --records records, against the same run's write rate",
+		Long: `bench sync starts a one-validator node in a temporary home and commits
+--records record.put transactions as "bench records" does (1 KiB FHIR
+Observations, prepared before timing). Then a second, non-validator node joins
+as an operator joins one: its home made from the chain's genesis with the
+validator as its peer, its node principal registered by the organization's
+admin. It reports the time from starting that node until it has caught up to
+the validator's height (block sync done, as /readyz decides), checks that both
+nodes committed the same app hash there, and compares the sync rate with the
+write rate of the same run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := bench.Sync(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "config: 1 validator (timeout_commit=0s) + 1 joining non-validator on loopback, %d authors x window %d, GOMAXPROCS=%d\n",
+				opts.Authors, opts.Window, runtime.GOMAXPROCS(0))
+			fmt.Fprintf(c.out, "chain: %d records (record.put of a %d-byte Observation, tx %d bytes) in %d blocks, %.1f MB on disk (joined node: %.1f MB)\n",
+				rep.Records, rep.ResourceBytes, rep.TxBytes, rep.Height, float64(rep.ChainBytes)/1e6, float64(rep.JoinedBytes)/1e6)
+			fmt.Fprintf(c.out, "%-38s %9v  %8.0f records/s  %6.1f blocks/s\n", fmt.Sprintf("write (validator, %d record.puts):", rep.WritePuts),
+				rep.Write.Round(1e6), rep.WritePerSecond(), rep.WriteBlocksPerSecond())
+			fmt.Fprintf(c.out, "%-38s %9v  %8.0f records/s  %6.1f blocks/s\n", "sync (joining node, whole chain):",
+				rep.Sync.Round(1e6), rep.SyncPerSecond(), rep.SyncBlocksPerSecond())
+			fmt.Fprintf(c.out, "joined node at height %d: app hash %X, as the validator's\n", rep.Height, rep.AppHash)
+			fmt.Fprintf(c.out, "%-38s %.2f\n", "ratio sync/write (records/s):", rep.Ratio())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Records, "records", opts.Records, "record.put transactions to write before the node joins")
+	f.IntVar(&opts.Authors, "authors", opts.Authors, "concurrent authors")
 	return cmd
 }
