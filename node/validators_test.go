@@ -49,28 +49,24 @@ func joinValidatorTx(t *testing.T, nonce uint64, org string, seed byte, power in
 	return raw
 }
 
-// TestProofAcrossValidatorChange: a proof made after governance admits a
-// validator verifies against the set saved before, through the transition
-// the checkpoint carries, and not without it.
-func TestProofAcrossValidatorChange(t *testing.T) {
-	n := startSingle(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	beforeJSON, err := n.Validators(ctx)
+// admitValidator saves n's validator set, has governance admit pharm-b with
+// a validator of power 1 (beside the founder's 10, so the chain commits
+// without it online), registers patient/after in the next block, and waits
+// until the new set is in force: the blocks that carry the register and its
+// app hash get there without waiting for an empty block. It returns the set
+// saved before, the height from which the new set is in force and the log
+// key of the registration.
+func admitValidator(ctx context.Context, t *testing.T, n *Node) (before []byte, changed int64, key string) {
+	t.Helper()
+	before, err := n.Validators(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := proof.ParseValidators(beforeJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The newcomer's power (1 of 11) leaves the founder enough to commit
-	// without it online.
 	join, err := n.Submit(ctx, joinValidatorTx(t, 1, "pharm-b", 40, 1))
 	if err != nil || !join.Accepted() {
 		t.Fatalf("join: %+v %v", join, err)
 	}
-	changed := join.Height + 2 // updates from FinalizeBlock of H are in force from H+2
+	changed = join.Height + 2 // updates from FinalizeBlock of H are in force from H+2
 	out, err := n.Submit(ctx, registerTx(t, 2, "patient/after", 10))
 	if err != nil || !out.Accepted() {
 		t.Fatalf("%+v %v", out, err)
@@ -78,7 +74,21 @@ func TestProofAcrossValidatorChange(t *testing.T) {
 	if err := n.WaitHeight(ctx, changed); err != nil {
 		t.Fatal(err)
 	}
-	key := fmt.Sprintf("patient/after@%d", out.Height)
+	return before, changed, fmt.Sprintf("patient/after@%d", out.Height)
+}
+
+// TestProofAcrossValidatorChange: a proof made after governance admits a
+// validator verifies against the set saved before, through the transition
+// the checkpoint carries, and not without it.
+func TestProofAcrossValidatorChange(t *testing.T) {
+	n := startSingle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	beforeJSON, changed, key := admitValidator(ctx, t, n)
+	before, err := proof.ParseValidators(beforeJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := proveEventually(t, n, tlog.KindIdentity, key)
 	if b.At.Height+1 < changed {
 		t.Fatalf("checkpoint header %d is before the change at %d", b.At.Height+1, changed)

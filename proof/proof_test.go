@@ -144,6 +144,10 @@ func TestRecordBundleUntrustedSetFails(t *testing.T) {
 // the trusted set in turn: decoding or verification must fail every time.
 func TestEveryByteOfTheVectorsMatters(t *testing.T) {
 	trusted := trustedSet(t)
+	beforeChange, err := proof.ParseValidators(readVector(t, vectorTransitionValidators))
+	if err != nil {
+		t.Fatal(err)
+	}
 	verifyFile := map[string]func(data []byte) error{
 		vectorRecord: func(data []byte) error {
 			var b proof.Bundle
@@ -158,6 +162,20 @@ func TestEveryByteOfTheVectorsMatters(t *testing.T) {
 				return err
 			}
 			return proof.VerifyConsistency(&c, trusted)
+		},
+		vectorTransition: func(data []byte) error {
+			var b proof.Bundle
+			if err := proof.Decode(data, &b); err != nil {
+				return err
+			}
+			return proof.Verify(&b, beforeChange)
+		},
+		vectorTransitionValidators: func(data []byte) error {
+			vals, err := proof.ParseValidators(data)
+			if err != nil {
+				return err
+			}
+			return proof.Verify(loadTransition(t), vals)
 		},
 		vectorValidators: func(data []byte) error {
 			vals, err := proof.ParseValidators(data)

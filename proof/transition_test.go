@@ -51,6 +51,26 @@ func TestCheckpointVerifiesAcrossValidatorChanges(t *testing.T) {
 	}
 }
 
+// TestTransitionVectorVerifies: a real chain's proof made after governance
+// admitted a validator verifies against the set saved before, and not
+// without its transition, nor against another chain's set.
+func TestTransitionVectorVerifies(t *testing.T) {
+	before, err := proof.ParseValidators(readVector(t, vectorTransitionValidators))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := loadTransition(t)
+	if len(b.At.Transitions) != 1 {
+		t.Fatalf("%s carries %d transitions, want 1", vectorTransition, len(b.At.Transitions))
+	}
+	if err := proof.Verify(b, before); err != nil {
+		t.Fatalf("%s: %v", vectorTransition, err)
+	}
+	wantFailure(t, proof.Verify(b, trustedSet(t)), proof.ErrInvalid, "transition 0")
+	b.At.Transitions = nil
+	wantFailure(t, proof.Verify(b, before), proof.ErrInvalid, "not the trusted set")
+}
+
 func TestTamperedTransitionsFail(t *testing.T) {
 	type mutation struct {
 		name    string
