@@ -166,7 +166,11 @@ func formatValidatorHistory(epochs []node.ValidatorEpoch) string {
 		for _, v := range e.Validators {
 			total += v.Power
 		}
-		fmt.Fprintf(&b, "height %d: %d validators, total power %d, set %s\n", e.Height, len(e.Validators), total, e.Hash)
+		noun := "validators"
+		if len(e.Validators) == 1 {
+			noun = "validator"
+		}
+		fmt.Fprintf(&b, "height %d: %d %s, total power %d, set %s\n", e.Height, len(e.Validators), noun, total, e.Hash)
 		if e.AnnouncedAt > 0 {
 			fmt.Fprintf(&b, "  announced in header %d, signed by the set before\n", e.AnnouncedAt)
 		}

@@ -73,7 +73,7 @@ func TestProofsAcrossValidatorChangeThroughCLI(t *testing.T) {
 		}
 		return nil
 	})
-	if !strings.Contains(history, "height 1: 1 validators, total power 10") || !strings.Contains(history, "joined") ||
+	if !strings.Contains(history, "height 1: 1 validator, total power 10") || !strings.Contains(history, "joined") ||
 		!strings.Contains(history, fmt.Sprintf("announced in header %d", changed-1)) {
 		t.Fatalf("validators --history:\n%s", history)
 	}
