@@ -3,6 +3,7 @@ package proof
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/cometbft/cometbft/types"
@@ -27,6 +28,18 @@ type Transition struct {
 	Next json.RawMessage `json:"next_validators"`
 }
 
+// ErrNotFromTrusted is wrapped (with ErrInvalid) when the first set that
+// signs in a checkpoint, that of its first validator transition or, without
+// transitions, its own, is not the trusted set: the proof was made for a
+// verifier who trusts another set, or the trusted set is of another chain.
+// A proof made from the height at which the trusted set was in force may
+// verify.
+var ErrNotFromTrusted = errors.New("the proof does not start from the trusted validator set")
+
+func notFromTrusted(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrInvalid, ErrNotFromTrusted, fmt.Sprintf(format, args...))
+}
+
 // walkTransitions follows ts from the trusted set: each transition's header
 // must be signed by more than two thirds of the power of the set reached so
 // far, be of a later height than the one before, and name the next set by
@@ -40,6 +53,10 @@ func walkTransitions(chainID string, ts []Transition, trusted *types.ValidatorSe
 		sh, err := parseSignedHeader(chainID, t.Header)
 		if err != nil {
 			return nil, 0, fail("validator transition %d: %v", i, err)
+		}
+		if i == 0 && !bytes.Equal(sh.ValidatorsHash, trusted.Hash()) {
+			return nil, 0, notFromTrusted("validator transition 0 (header %d): header's validators hash %X is not the trusted set's %X",
+				sh.Height, sh.ValidatorsHash, trusted.Hash())
 		}
 		if sh.Height <= last {
 			return nil, 0, fail("validator transition %d: header %d is not after the previous transition's %d", i, sh.Height, last)

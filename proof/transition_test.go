@@ -66,9 +66,9 @@ func TestTransitionVectorVerifies(t *testing.T) {
 	if err := proof.Verify(b, before); err != nil {
 		t.Fatalf("%s: %v", vectorTransition, err)
 	}
-	wantFailure(t, proof.Verify(b, trustedSet(t)), proof.ErrInvalid, "transition 0")
+	wantFailure(t, proof.Verify(b, trustedSet(t)), proof.ErrNotFromTrusted, "transition 0")
 	b.At.Transitions = nil
-	wantFailure(t, proof.Verify(b, before), proof.ErrInvalid, "not the trusted set")
+	wantFailure(t, proof.Verify(b, before), proof.ErrNotFromTrusted, "not the trusted set")
 }
 
 func TestTamperedTransitionsFail(t *testing.T) {

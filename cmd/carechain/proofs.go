@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -242,7 +243,7 @@ trust from time to time rather than keeping one for years.`,
 					return err
 				}
 				if err := proof.VerifyConsistency(&p, trusted); err != nil {
-					return err
+					return withTrustedHeightHint(err)
 				}
 				fmt.Fprintf(c.out, "verified: the log at height %d (size %d) is a prefix of the log at height %d (size %d)\n",
 					p.From.Height, p.From.Info.LogSize, p.To.Height, p.To.Info.LogSize)
@@ -253,7 +254,7 @@ trust from time to time rather than keeping one for years.`,
 				return err
 			}
 			if err := proof.Verify(&b, trusted); err != nil {
-				return err
+				return withTrustedHeightHint(err)
 			}
 			fmt.Fprintf(c.out, "verified: %s %s, committed at height %d, leaf %d of %d, content sha256 %s, checkpoint at height %d signed by the trusted validators%s\n",
 				b.Leaf.Kind, b.Leaf.Key, b.Leaf.Height, b.LeafIndex, b.At.Info.LogSize, base64.StdEncoding.EncodeToString(b.Leaf.ContentHash), b.At.Height,
@@ -264,6 +265,17 @@ trust from time to time rather than keeping one for years.`,
 	cmd.Flags().StringVar(&valsFile, "validators", "", "trusted validator set file (required)")
 	cmd.MarkFlagRequired("validators")
 	return cmd
+}
+
+// withTrustedHeightHint adds to a proof that does not start from the
+// trusted set how to fetch one that may.
+func withTrustedHeightHint(err error) error {
+	if !errors.Is(err, proof.ErrNotFromTrusted) {
+		return err
+	}
+	return fmt.Errorf("%w\n(fetch the proof with \"proof ... --trusted-height H\", H a height at which your set was in force, "+
+		"and it carries the validator changes since; without the flag they start from the first block's set. "+
+		"\"validators --history\" lists the heights)", err)
 }
 
 // throughTransitions says how a checkpoint's signers were reached from the

@@ -100,7 +100,8 @@ func TestProofsAcrossValidatorChangeThroughCLI(t *testing.T) {
 	if out := mustRun(t, nil, "verify-proof", file, "--validators", after); strings.Contains(out, "through") {
 		t.Fatalf("proof since the change carries transitions: %s", out)
 	}
-	if out, err := run(t, nil, "verify-proof", file, "--validators", before); err == nil || !strings.Contains(out, "not the trusted set") {
+	if out, err := run(t, nil, "verify-proof", file, "--validators", before); err == nil || !strings.Contains(out, "not the trusted set") ||
+		!strings.Contains(out, "--trusted-height H") {
 		t.Fatalf("proof since the change against the set before it: err=%v %s", err, out)
 	}
 	p.interrupt(t)
