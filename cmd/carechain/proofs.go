@@ -245,8 +245,8 @@ trust from time to time rather than keeping one for years.`,
 				if err := proof.VerifyConsistency(&p, trusted); err != nil {
 					return withTrustedHeightHint(err)
 				}
-				fmt.Fprintf(c.out, "verified: the log at height %d (size %d) is a prefix of the log at height %d (size %d)\n",
-					p.From.Height, p.From.Info.LogSize, p.To.Height, p.To.Info.LogSize)
+				fmt.Fprintf(c.out, "verified: the log at height %d (size %d) is a prefix of the log at height %d (size %d), both signed by the trusted validators%s\n",
+					p.From.Height, p.From.Info.LogSize, p.To.Height, p.To.Info.LogSize, throughTransitions(len(p.To.Transitions)))
 				return nil
 			}
 			var b proof.Bundle

@@ -93,6 +93,15 @@ func TestProofsAcrossValidatorChangeThroughCLI(t *testing.T) {
 		return nil
 	})
 
+	// A consistency proof from before the change to after it carries the
+	// transition in its second checkpoint (header changed, the newest, is
+	// signed by the new set).
+	cfile := filepath.Join(dir, "c.json")
+	mustRun(t, nil, "proof", "consistency", "--from", "1", "--to", fmt.Sprint(changed-1), "--node", addr, "-o", cfile)
+	if out := mustRun(t, nil, "verify-proof", cfile, "--validators", before); !strings.Contains(out, "through 1 validator-set changes") {
+		t.Fatalf("consistency across the change: %s", out)
+	}
+
 	// Fetched for a verifier who trusts the set in force from the change.
 	after := filepath.Join(dir, "after.json")
 	mustRun(t, nil, "validators", "--node", addr, "-o", after)
