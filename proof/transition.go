@@ -99,7 +99,7 @@ func parseSignedHeader(chainID string, raw []byte) (*types.SignedHeader, error) 
 // proof file goes unchecked.
 func verifySignedBy(chainID string, sh *types.SignedHeader, vals *types.ValidatorSet) error {
 	if !bytes.Equal(sh.ValidatorsHash, vals.Hash()) {
-		return fmt.Errorf("header's validators hash %X is not the trusted set's %X", sh.ValidatorsHash, vals.Hash())
+		return fmt.Errorf("header's validators hash %X is not that of the set that must sign it, %X", sh.ValidatorsHash, vals.Hash())
 	}
 	if err := vals.VerifyCommitLightAllSignatures(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
 		return fmt.Errorf("commit signatures: %w", err)
