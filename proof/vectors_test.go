@@ -52,21 +52,16 @@ func trustedSet(t *testing.T) *types.ValidatorSet {
 }
 
 // loadBundle decodes the record bundle afresh, so each caller may change it.
-func loadBundle(t *testing.T) *proof.Bundle {
-	t.Helper()
-	var b proof.Bundle
-	if err := proof.Decode(readVector(t, vectorRecord), &b); err != nil {
-		t.Fatalf("%s: %v", vectorRecord, err)
-	}
-	return &b
-}
+func loadBundle(t *testing.T) *proof.Bundle { return loadBundleFile(t, vectorRecord) }
 
-// loadTransition decodes the bundle made after a validator change.
-func loadTransition(t *testing.T) *proof.Bundle {
+// loadTransition decodes the bundle made after a validator change afresh.
+func loadTransition(t *testing.T) *proof.Bundle { return loadBundleFile(t, vectorTransition) }
+
+func loadBundleFile(t *testing.T, name string) *proof.Bundle {
 	t.Helper()
 	var b proof.Bundle
-	if err := proof.Decode(readVector(t, vectorTransition), &b); err != nil {
-		t.Fatalf("%s: %v", vectorTransition, err)
+	if err := proof.Decode(readVector(t, name), &b); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 	return &b
 }
