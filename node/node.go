@@ -48,6 +48,8 @@ type Node struct {
 
 	progress progressWatch // how long transactions wait without a block (progress.go)
 
+	valChanges valChangeScan // where the validator set changed (validators.go)
+
 	// Peers (peers.go): the IDs the configuration names, and the commits
 	// watchPeers checks the connected peers after.
 	configPeers  map[string]bool

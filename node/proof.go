@@ -62,15 +62,7 @@ func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, 
 	if err != nil {
 		return proof.Checkpoint{}, err
 	}
-	meta := bs.LoadBlockMeta(height + 1)
-	commit := bs.LoadBlockCommit(height + 1)
-	if commit == nil {
-		commit = bs.LoadSeenCommit(height + 1)
-	}
-	if meta == nil || commit == nil {
-		return proof.Checkpoint{}, fmt.Errorf("header %d: %w", height+1, ErrNoCheckpoint)
-	}
-	sh, err := cmtjson.Marshal(types.SignedHeader{Header: &meta.Header, Commit: commit})
+	sh, _, err := n.signedHeader(height + 1)
 	if err != nil {
 		return proof.Checkpoint{}, err
 	}
@@ -86,8 +78,17 @@ func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, 
 }
 
 // Prove builds a proof bundle for the log entry (kind, key) against the
-// newest signed checkpoint.
+// newest signed checkpoint, with the validator transitions since the first
+// block (see ProveTrusting).
 func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, error) {
+	return n.ProveTrusting(ctx, 0, kind, key)
+}
+
+// ProveTrusting builds a proof bundle for the log entry (kind, key) against
+// the newest signed checkpoint, for a verifier who trusts the validator set
+// in force at trustedHeight (0: the first block): the checkpoint carries the
+// validator transitions from that set to the one that signed it.
+func (n *Node) ProveTrusting(ctx context.Context, trustedHeight int64, kind, key string) (*proof.Bundle, error) {
 	v, err := n.app.View(0)
 	if err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, erro
 	if err != nil {
 		return nil, err
 	}
-	cp, err := n.Checkpoint(ctx, 0)
+	cp, err := n.trustedCheckpoint(ctx, trustedHeight, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +111,31 @@ func (n *Node) Prove(ctx context.Context, kind, key string) (*proof.Bundle, erro
 	return &proof.Bundle{Version: 1, Leaf: *leaf, LeafIndex: index, Content: content, Inclusion: incl, At: cp}, nil
 }
 
+// trustedCheckpoint is Checkpoint with the validator transitions from the
+// set in force at trustedHeight.
+func (n *Node) trustedCheckpoint(ctx context.Context, trustedHeight, height int64) (proof.Checkpoint, error) {
+	cp, err := n.Checkpoint(ctx, height)
+	if err != nil {
+		return cp, err
+	}
+	cp.Transitions, err = n.transitions(ctx, trustedHeight, cp.Height)
+	return cp, err
+}
+
 // ProveConsistency proves that the log at checkpoint from is a prefix of the
-// log at checkpoint to.
+// log at checkpoint to, with the validator transitions since the first block.
 func (n *Node) ProveConsistency(ctx context.Context, from, to int64) (*proof.Consistency, error) {
-	a, err := n.Checkpoint(ctx, from)
+	return n.ProveConsistencyTrusting(ctx, 0, from, to)
+}
+
+// ProveConsistencyTrusting is ProveConsistency for a verifier who trusts the
+// validator set in force at trustedHeight (0: the first block).
+func (n *Node) ProveConsistencyTrusting(ctx context.Context, trustedHeight, from, to int64) (*proof.Consistency, error) {
+	a, err := n.trustedCheckpoint(ctx, trustedHeight, from)
 	if err != nil {
 		return nil, err
 	}
-	b, err := n.Checkpoint(ctx, to)
+	b, err := n.trustedCheckpoint(ctx, trustedHeight, to)
 	if err != nil {
 		return nil, err
 	}

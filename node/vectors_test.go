@@ -27,6 +27,10 @@ const (
 	vectorConsistency = "consistency.proof.json" // the log before rec-0 is a prefix of the bundle's
 	vectorNote        = "checkpoint.note"        // the bundle's checkpoint as a signed note
 	vectorNoteKey     = "checkpoint.vkey"        // the note verifier key of the node that signed it
+
+	// From another chain, on which governance admitted a second validator:
+	vectorTransitionValidators = "transition.validators.json" // the set saved before the change
+	vectorTransition           = "transition.proof.json"      // an identity proof made after it, with the transition
 )
 
 // TestWriteProofVectors makes the proof vectors from a fresh single-node
@@ -90,6 +94,34 @@ func TestWriteProofVectors(t *testing.T) {
 	}
 	t.Logf("wrote %d vectors to %s (record at height %d, consistency %d -> %d)",
 		len(files), vectorDir, b.Leaf.Height, c.From.Height, c.To.Height)
+}
+
+// TestWriteTransitionVectors makes the validator-transition vectors from a
+// fresh single-node chain that admits a second validator by governance
+// (admitValidator) and then registers a patient. It only runs with -update:
+//
+//	go test ./node -run TestWriteTransitionVectors -update
+func TestWriteTransitionVectors(t *testing.T) {
+	if !*updateVectors {
+		t.Skip("rewrites " + vectorDir + "; run with -update")
+	}
+	n := startSingle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	vals, _, key := admitValidator(ctx, t, n)
+	b := proveEventually(t, n, tlog.KindIdentity, key)
+	trusted, err := proof.ParseValidators(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.Verify(b, trusted); err != nil || len(b.At.Transitions) != 1 {
+		t.Fatalf("bundle with %d transitions: %v", len(b.At.Transitions), err)
+	}
+	for name, data := range map[string][]byte{vectorTransitionValidators: append(vals, '\n'), vectorTransition: encodeProof(t, b)} {
+		if err := os.WriteFile(filepath.Join(vectorDir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkVectors refuses to write vectors that do not verify.

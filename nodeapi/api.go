@@ -113,6 +113,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	if opts.Proofs != nil {
 		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
 		mux.HandleFunc("GET /v1/validators", s.validators)
+		mux.HandleFunc("GET /v1/validators/history", s.validatorHistory)
 		mux.HandleFunc("GET /v1/checkpoint", s.checkpoint)
 	}
 	if opts.Proofs != nil && opts.Records != nil { // Records decides who may see an entry

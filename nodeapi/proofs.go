@@ -17,9 +17,12 @@ import (
 
 // Prover is the node as the proof endpoints need it.
 type Prover interface {
-	Prove(ctx context.Context, kind, key string) (*proof.Bundle, error)
-	ProveConsistency(ctx context.Context, from, to int64) (*proof.Consistency, error)
+	// ProveTrusting and ProveConsistencyTrusting add the validator
+	// transitions from the set in force at trustedHeight (0: the first block).
+	ProveTrusting(ctx context.Context, trustedHeight int64, kind, key string) (*proof.Bundle, error)
+	ProveConsistencyTrusting(ctx context.Context, trustedHeight, from, to int64) (*proof.Consistency, error)
 	Validators(ctx context.Context) ([]byte, error)
+	ValidatorHistory(ctx context.Context) ([]byte, error)
 	SignedCheckpoint(ctx context.Context) ([]byte, error)
 	NoteVerifierKey() (string, error)
 }
@@ -42,6 +45,10 @@ func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 	kind, ok := proofKinds[r.PathValue("kind")]
 	if !ok {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("kind must be record, consent, access or identity"))
+		return
+	}
+	trusted, ok := s.trustedHeight(w, r)
+	if !ok {
 		return
 	}
 	var version uint64
@@ -79,7 +86,7 @@ func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 		s.proofFail(w, err)
 		return
 	}
-	b, err := s.opts.Proofs.Prove(r.Context(), kind, q.Key)
+	b, err := s.opts.Proofs.ProveTrusting(r.Context(), trusted, kind, q.Key)
 	if err != nil {
 		s.proofFail(w, err)
 		return
@@ -94,12 +101,32 @@ func (s *server) proveConsistency(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, errors.New("from and to must be heights with 1 <= from <= to"))
 		return
 	}
-	c, err := s.opts.Proofs.ProveConsistency(r.Context(), from, to)
+	trusted, ok := s.trustedHeight(w, r)
+	if !ok {
+		return
+	}
+	c, err := s.opts.Proofs.ProveConsistencyTrusting(r.Context(), trusted, from, to)
 	if err != nil {
 		s.proofFail(w, err)
 		return
 	}
 	s.writeProof(w, c)
+}
+
+// trustedHeight reads the trusted_height parameter of a proof request: the
+// height at which the verifier's trusted validator set was in force (absent:
+// the first block). The proof carries the validator changes since then.
+func (s *server) trustedHeight(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	v := r.URL.Query().Get("trusted_height")
+	if v == "" {
+		return 0, true
+	}
+	h, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || h < 1 {
+		s.fail(w, http.StatusBadRequest, errors.New("trusted_height must be a positive block height"))
+		return 0, false
+	}
+	return h, true
 }
 
 func (s *server) writeProof(w http.ResponseWriter, v any) {
@@ -112,8 +139,20 @@ func (s *server) writeProof(w http.ResponseWriter, v any) {
 	w.Write(b)
 }
 
+// validators serves the current validator set, the trust anchor format
+// proof.ParseValidators reads.
 func (s *server) validators(w http.ResponseWriter, r *http.Request) {
-	b, err := s.opts.Proofs.Validators(r.Context())
+	s.writeValidators(w, r, s.opts.Proofs.Validators)
+}
+
+// validatorHistory serves every validator set the node's blocks record and
+// what changed at each (a list of node.ValidatorEpoch).
+func (s *server) validatorHistory(w http.ResponseWriter, r *http.Request) {
+	s.writeValidators(w, r, s.opts.Proofs.ValidatorHistory)
+}
+
+func (s *server) writeValidators(w http.ResponseWriter, r *http.Request, get func(context.Context) ([]byte, error)) {
+	b, err := get(r.Context())
 	if err != nil {
 		s.fail(w, http.StatusInternalServerError, err)
 		return

@@ -8,6 +8,32 @@
 // to the log's size and root (AppInfo), with the commit signatures and the
 // validator set. Verify is a pure function of the bundle and a trusted
 // validator set; it does no I/O and can be imported by other programs.
+//
+// # Validator-set changes
+//
+// The consortium changes its validators by governance vote. A checkpoint
+// made after a change is signed by the new set, which a verifier who saved
+// the set earlier does not know. So a checkpoint may carry Transitions: for
+// each change between the height the verifier's set was in force and the
+// checkpoint, the signed header that first names the new set (its
+// NextValidatorsHash), with its commit, and the new set itself. Verify starts
+// from the trusted set and, for each transition in turn, requires its header
+// to be signed by more than two thirds of the power of the set reached so
+// far and to name the next set by hash; the checkpoint must then be signed by
+// the set reached last. Dropping, reordering or altering a transition breaks
+// this chain of signatures and hashes. This is CometBFT's light-client
+// "adjacent" rule applied only at the heights where the set changes, where
+// the set of the block before is the one that signs.
+//
+// The trust assumption is the usual one for proof-of-stake light clients:
+// each set along the way must have had more than two thirds of its power
+// honest, and that must still hold for validators who have since left: keys
+// of former validators, compromised or sold after they left, could sign a
+// forged history from the point they were in power (a long-range attack).
+// CometBFT's light client bounds this with a trusting period (a trusted
+// header older than it is not used); Verify has no clock, so a verifier
+// should refresh its trusted set from a source it trusts now and then, and
+// treat a very old trusted set with the same caution.
 package proof
 
 import (
@@ -55,6 +81,10 @@ type Checkpoint struct {
 	Header json.RawMessage `json:"signed_header"`
 	// Validators is the validator set that signed it.
 	Validators json.RawMessage `json:"validators"`
+	// Transitions lead from the set a verifier trusts to Validators, one
+	// validator-set change at a time, oldest first; none if Validators is
+	// the trusted set itself.
+	Transitions []Transition `json:"transitions,omitempty"`
 }
 
 // Bundle proves one log entry.
@@ -157,40 +187,35 @@ func ParseValidators(data []byte) (*types.ValidatorSet, error) {
 }
 
 // VerifyCheckpoint checks that c is signed by more than two thirds of the
-// trusted validator set and that its header commits to c.Info.
+// trusted validator set, or of the set its validator transitions lead to from
+// the trusted set, and that its header commits to c.Info.
 func VerifyCheckpoint(c Checkpoint, trusted *types.ValidatorSet) error {
+	signers, last, err := walkTransitions(c.ChainID, c.Transitions, trusted)
+	if err != nil {
+		return err
+	}
 	vals, err := ParseValidators(c.Validators)
 	if err != nil {
 		return fail("%v", err)
 	}
-	if !bytes.Equal(vals.Hash(), trusted.Hash()) {
-		return fail("checkpoint names validator set %X, not the trusted set %X", vals.Hash(), trusted.Hash())
+	if !bytes.Equal(vals.Hash(), signers.Hash()) {
+		if len(c.Transitions) == 0 {
+			return notFromTrusted("checkpoint names validator set %X, not the trusted set %X", vals.Hash(), signers.Hash())
+		}
+		return fail("checkpoint names validator set %X, not the trusted set %X%s", vals.Hash(), signers.Hash(), reachedBy(c.Transitions))
 	}
-	var sh types.SignedHeader
-	if err := strictCmt(c.Header, &sh); err != nil {
-		return fail("signed header: %v", err)
-	}
-	if err := sh.ValidateBasic(c.ChainID); err != nil {
-		return fail("signed header: %v", err)
+	sh, err := parseSignedHeader(c.ChainID, c.Header)
+	if err != nil {
+		return fail("%v", err)
 	}
 	if sh.Height != c.Height+1 {
 		return fail("header is for height %d, checkpoint for %d (the app hash after block h is in header h+1)", sh.Height, c.Height)
 	}
-	if !bytes.Equal(sh.ValidatorsHash, trusted.Hash()) {
-		return fail("header's validators hash %X is not the trusted set's", sh.ValidatorsHash)
+	if sh.Height <= last {
+		return fail("checkpoint header %d is not after the last validator transition's %d", sh.Height, last)
 	}
-	if err := trusted.VerifyCommitLight(c.ChainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
-		return fail("commit signatures: %v", err)
-	}
-	// Light verification matches signatures to validators by position; the
-	// addresses in the commit are not signed, so check them too.
-	if len(sh.Commit.Signatures) != trusted.Size() {
-		return fail("commit has %d signatures for %d validators", len(sh.Commit.Signatures), trusted.Size())
-	}
-	for i, sig := range sh.Commit.Signatures {
-		if sig.BlockIDFlag != types.BlockIDFlagAbsent && !bytes.Equal(sig.ValidatorAddress, trusted.Validators[i].Address) {
-			return fail("commit signature %d names validator %X, not %X", i, sig.ValidatorAddress, trusted.Validators[i].Address)
-		}
+	if err := verifySignedBy(c.ChainID, sh, signers); err != nil {
+		return fail("%v%s", err, reachedBy(c.Transitions))
 	}
 	if want := c.Info.AppHash(); !bytes.Equal(sh.AppHash, want) {
 		return fail("header app hash %X does not commit to log size %d, root %X (want %X)", sh.AppHash, c.Info.LogSize, c.Info.LogRoot, want)

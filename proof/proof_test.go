@@ -144,14 +144,32 @@ func TestRecordBundleUntrustedSetFails(t *testing.T) {
 // the trusted set in turn: decoding or verification must fail every time.
 func TestEveryByteOfTheVectorsMatters(t *testing.T) {
 	trusted := trustedSet(t)
-	verifyFile := map[string]func(data []byte) error{
-		vectorRecord: func(data []byte) error {
+	beforeChange, err := proof.ParseValidators(readVector(t, vectorTransitionValidators))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bundle file verifies against a set; a set file verifies a bundle.
+	bundleFile := func(trusted *types.ValidatorSet) func(data []byte) error {
+		return func(data []byte) error {
 			var b proof.Bundle
 			if err := proof.Decode(data, &b); err != nil {
 				return err
 			}
 			return proof.Verify(&b, trusted)
-		},
+		}
+	}
+	setFile := func(load func(t *testing.T) *proof.Bundle) func(data []byte) error {
+		return func(data []byte) error {
+			vals, err := proof.ParseValidators(data)
+			if err != nil {
+				return err
+			}
+			return proof.Verify(load(t), vals)
+		}
+	}
+	verifyFile := map[string]func(data []byte) error{
+		vectorRecord:     bundleFile(trusted),
+		vectorTransition: bundleFile(beforeChange),
 		vectorConsistency: func(data []byte) error {
 			var c proof.Consistency
 			if err := proof.Decode(data, &c); err != nil {
@@ -159,13 +177,8 @@ func TestEveryByteOfTheVectorsMatters(t *testing.T) {
 			}
 			return proof.VerifyConsistency(&c, trusted)
 		},
-		vectorValidators: func(data []byte) error {
-			vals, err := proof.ParseValidators(data)
-			if err != nil {
-				return err
-			}
-			return proof.Verify(loadBundle(t), vals)
-		},
+		vectorTransitionValidators: setFile(loadTransition),
+		vectorValidators:           setFile(loadBundle),
 	}
 	for name, verify := range verifyFile {
 		t.Run(name, func(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 // The test vectors in testdata come from a real single-node chain; node's
 // TestWriteProofVectors writes them:
 //
-//	go test ./node -run TestWriteProofVectors -update
+//	go test ./node -run 'TestWriteProofVectors|TestWriteTransitionVectors' -update
 //
 // Nothing here runs a node: every test checks the files offline.
 const (
@@ -27,6 +27,10 @@ const (
 	vectorConsistency = "consistency.proof.json" // an earlier log is a prefix of the bundle's
 	vectorNote        = "checkpoint.note"        // the bundle's checkpoint as a signed note
 	vectorNoteKey     = "checkpoint.vkey"        // the note verifier key of the node that signed it
+
+	// From another chain, on which governance admitted a second validator:
+	vectorTransitionValidators = "transition.validators.json" // the set saved before the change
+	vectorTransition           = "transition.proof.json"      // an identity proof made after it, with the transition
 )
 
 func readVector(t *testing.T, name string) []byte {
@@ -48,11 +52,16 @@ func trustedSet(t *testing.T) *types.ValidatorSet {
 }
 
 // loadBundle decodes the record bundle afresh, so each caller may change it.
-func loadBundle(t *testing.T) *proof.Bundle {
+func loadBundle(t *testing.T) *proof.Bundle { return loadBundleFile(t, vectorRecord) }
+
+// loadTransition decodes the bundle made after a validator change afresh.
+func loadTransition(t *testing.T) *proof.Bundle { return loadBundleFile(t, vectorTransition) }
+
+func loadBundleFile(t *testing.T, name string) *proof.Bundle {
 	t.Helper()
 	var b proof.Bundle
-	if err := proof.Decode(readVector(t, vectorRecord), &b); err != nil {
-		t.Fatalf("%s: %v", vectorRecord, err)
+	if err := proof.Decode(readVector(t, name), &b); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 	return &b
 }
