@@ -1,0 +1,149 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
+
+	"github.com/carechain/carechain/store"
+)
+
+// The validator set as the ledger records it. validator/<key> holds each
+// validator with power above 0; validator-update/<height>/<key> holds the
+// changes the block at height returned to CometBFT (power 0: removed), the
+// set's history. A chain whose genesis records its validators
+// (Genesis.ValidatorSet) knows the whole set; an older chain knows only the
+// validators added by vote. The ledger only ever returns updates of keys it
+// recorded, and never one that leaves no validator with power above 0:
+// CometBFT refuses to remove a validator it does not know, and halts on an
+// empty set.
+
+// Validator is a validator the ledger recorded: its key, power, and the
+// node principal and proposal it came with ("" for a genesis validator).
+type Validator struct {
+	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
+	Power     int64             `cbor:"2,keyasint" json:"power"`
+	Node      string            `cbor:"3,keyasint" json:"node"`
+	Proposal  string            `cbor:"4,keyasint" json:"proposal"`
+	Height    int64             `cbor:"5,keyasint" json:"height"` // of the block whose response carried the update
+}
+
+// validatorKey holds the validator with key pub, which is never given to
+// another validator.
+func validatorKey(pub []byte) string { return "validator/" + hex.EncodeToString(pub) }
+
+const validatorUpdatesPrefix = "validator-update/"
+
+// validatorUpdatePrefix holds the validator updates of the block at height,
+// the validator set's history.
+func validatorUpdatePrefix(height int64) string {
+	return fmt.Sprintf("%s%020d/", validatorUpdatesPrefix, height)
+}
+
+// putValidator records v as the change of the block in progress: in the set
+// if its power is above 0, out of it if 0.
+func putValidator(b *store.Block, v Validator) error {
+	if v.Power > 0 {
+		if err := setCBOR(b, validatorKey(v.PublicKey), v); err != nil {
+			return err
+		}
+	} else if err := b.Delete(validatorKey(v.PublicKey)); err != nil {
+		return fmt.Errorf("remove validator %X: %w", v.PublicKey, err)
+	}
+	return setCBOR(b, validatorUpdatePrefix(b.Height())+hex.EncodeToString(v.PublicKey), v)
+}
+
+// getValidator returns the recorded validator with key pub; ErrNotFound if
+// it is not in the set.
+func getValidator(r reader, pub []byte) (*Validator, error) {
+	var v Validator
+	if err := getCBOR(r, validatorKey(pub), &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// validators lists the recorded set, in key order.
+func validators(r reader) ([]Validator, error) {
+	return scanValues[Validator](r, "validator/")
+}
+
+// keyEverValidated reports whether pub was ever a recorded validator's key:
+// a key is never given to another node.
+func keyEverValidated(r reader, pub []byte) (bool, error) {
+	found := false
+	suffix := "/" + hex.EncodeToString(pub)
+	err := r.Scan(validatorUpdatesPrefix, func(k string, _ []byte) error {
+		if len(k) > len(suffix) && k[len(k)-len(suffix):] == suffix {
+			found = true
+		}
+		return nil
+	})
+	return found, err
+}
+
+// validatorChanges lists the validator changes of the block at height, in
+// key order (so deterministic, and one per key, as CometBFT requires).
+func validatorChanges(r reader, height int64) ([]Validator, error) {
+	return scanValues[Validator](r, validatorUpdatePrefix(height))
+}
+
+// validatorUpdates are the updates FinalizeBlock returns for block b.
+func validatorUpdates(b *store.Block) ([]abci.ValidatorUpdate, error) {
+	vs, err := validatorChanges(b, b.Height())
+	if err != nil {
+		return nil, fmt.Errorf("validator updates of block %d: %w", b.Height(), err)
+	}
+	var out []abci.ValidatorUpdate
+	for _, v := range vs {
+		out = append(out, abci.ValidatorUpdate{Power: v.Power, PubKeyType: cmted25519.KeyType, PubKeyBytes: v.PublicKey})
+	}
+	return out, nil
+}
+
+// ValidatorChanges returns the validator changes the block at height made
+// (returned from its FinalizeBlock; in force from height+2). Those of the
+// genesis height are the recorded genesis validators.
+func (v *View) ValidatorChanges(height int64) ([]Validator, error) {
+	vs, err := validatorChanges(v, height)
+	if err != nil {
+		return nil, fmt.Errorf("validator changes of block %d: %w", height, err)
+	}
+	return vs, nil
+}
+
+// ValidatorHistory returns the validator changes of the blocks from height
+// from to height to, both included, by height then key.
+func (v *View) ValidatorHistory(from, to int64) ([]Validator, error) {
+	var out []Validator
+	first, last := validatorUpdatePrefix(from), validatorUpdatePrefix(to)
+	err := v.Scan(validatorUpdatesPrefix, func(k string, val []byte) error {
+		if k < first || k[:len(last)] > last {
+			return nil
+		}
+		var x Validator
+		if err := unmarshalState(val, &x); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("validator history %d to %d: %w", from, to, err)
+	}
+	return out, nil
+}
+
+// Validators returns the validator set the ledger recorded, in key order:
+// on a chain whose genesis did not record its validators, only those added
+// by vote.
+func (v *View) Validators() ([]Validator, error) {
+	vs, err := validators(v)
+	if err != nil {
+		return nil, fmt.Errorf("validators at height %d: %w", v.height, err)
+	}
+	return vs, nil
+}
