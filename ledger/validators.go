@@ -3,12 +3,15 @@ package ledger
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
 )
 
 // The validator set as the ledger records it. validator/<key> holds each
@@ -83,6 +86,101 @@ func keyEverValidated(r reader, pub []byte) (bool, error) {
 		return nil
 	})
 	return found, err
+}
+
+// setValidator records v's new power as proposal's change in the block in
+// progress. A validator added earlier in the same block and removed again
+// leaves no update: CometBFT never heard of it, and refuses to remove a
+// validator it does not know.
+func (a *App) setValidator(b *store.Block, v Validator, proposal string) error {
+	v.Proposal, v.Height = proposal, b.Height()
+	if v.Power == 0 {
+		_, err := a.store.Get(validatorKey(v.PublicKey), b.Height()-1)
+		if errors.Is(err, store.ErrNotFound) {
+			if err := b.Delete(validatorKey(v.PublicKey)); err != nil {
+				return fmt.Errorf("remove validator %X: %w", v.PublicKey, err)
+			}
+			return b.Delete(validatorUpdatePrefix(b.Height()) + hex.EncodeToString(v.PublicKey))
+		} else if err != nil {
+			return fmt.Errorf("validator %X before block %d: %w", v.PublicKey, b.Height(), err)
+		}
+	}
+	return putValidator(b, v)
+}
+
+// checkValidatorChange judges a proposed validator change against the set
+// in b and returns the validator as it will be.
+func (a *App) checkValidatorChange(b *store.Block, c *tx.ValidatorChange) (*Validator, *Rejection) {
+	vs, err := validators(b)
+	if err != nil {
+		return nil, reject(CodeInternal, "%v", err)
+	}
+	var next *Validator
+	var others int64
+	for _, v := range vs {
+		if v.PublicKey.Equal(c.PublicKey) {
+			next = &v
+		} else {
+			others += v.Power
+		}
+	}
+	switch {
+	case next == nil && c.Power == 0:
+		return nil, reject(CodeInvalid, "validator %X is not in the recorded validator set", []byte(c.PublicKey))
+	case next == nil:
+		if rej := a.checkNewValidator(b, c); rej != nil {
+			return nil, rej
+		}
+		next = &Validator{PublicKey: c.PublicKey, Node: c.Node}
+	case c.Node != "" && c.Node != next.Node:
+		return nil, reject(CodeInvalid, "validator %X is run by %q, not %q", []byte(c.PublicKey), next.Node, c.Node)
+	case c.Power == next.Power:
+		return nil, reject(CodeInvalid, "validator %X already has power %d", []byte(c.PublicKey), c.Power)
+	}
+	if others+c.Power == 0 {
+		return nil, reject(CodeInvalid, "the change would leave the chain without validators")
+	}
+	next.Power = c.Power
+	return next, nil
+}
+
+// checkNewValidator checks a new validator's proof, node and key.
+func (a *App) checkNewValidator(b *store.Block, c *tx.ValidatorChange) *Rejection {
+	if c.Node == "" || len(c.Proof) == 0 {
+		return reject(CodeInvalid, "a new validator needs its node principal and its key's proof of possession")
+	}
+	if !tx.VerifySignature(c.PublicKey, tx.ValidatorMessage(a.chainID, c.Node, c.PublicKey, c.Power), c.Proof) {
+		return reject(CodeBadSignature, "the validator key's proof of possession does not verify")
+	}
+	node, err := getPrincipal(b, c.Node)
+	if errors.Is(err, ErrNotFound) || (err == nil && (node.Kind != carechain.KindNode || node.Status != carechain.StatusActive)) {
+		return reject(CodeInvalid, "%q is not an active node principal", c.Node)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if _, removed, err := orgRemoved(b, node.Org); err != nil {
+		return reject(CodeInternal, "%v", err)
+	} else if removed {
+		return reject(CodeInvalid, "%s is not a member organization", node.Org)
+	}
+	if used, err := keyEverValidated(b, c.PublicKey); err != nil {
+		return reject(CodeInternal, "%v", err)
+	} else if used {
+		return reject(CodeConflict, "validator key is already in use (validator keys are never reused)")
+	}
+	return nil
+}
+
+// changeValidator carries out p, a validator change (checked).
+func (a *App) changeValidator(b *store.Block, p *GovProposal) *Rejection {
+	v, rej := a.checkValidatorChange(b, p.Validator)
+	if rej != nil {
+		return rej
+	}
+	if err := a.setValidator(b, *v, p.ID); err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
 }
 
 // validatorChanges lists the validator changes of the block at height, in
