@@ -430,17 +430,10 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 		return reject(CodeInternal, "%v", err)
 	}
 	if r.NewEpoch != nil {
-		want, err := requiredReaders(b, r.Patient, r.Category, now)
+		want, err := nextEpochReaders(b, r.Patient, r.Category, author, now, cur)
 		if err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
-		// Nobody loses a key by a write: only a revoke, or the reader's
-		// removal from the consortium, shrinks the readers.
-		kept, err := withoutRemoved(b, cur.Readers)
-		if err != nil {
-			return reject(CodeInternal, "%v", err)
-		}
-		want = consent.AddReaders(want, append([]string{author}, kept...)...)
 		return startEpoch(b, r.Patient, cur, r.NewEpoch, want)
 	}
 	if cur.Epoch == 0 || r.Epoch != cur.Epoch {
@@ -455,6 +448,23 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 		return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to a key %s has replaced: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
 	}
 	return nil
+}
+
+// nextEpochReaders is who the epoch after cur of a patient's category is
+// wrapped to when a write by author (a reader) starts it: the required
+// readers, the author and cur's readers. Nobody loses a key by a write:
+// only a revoke, or the reader's removal from the consortium, shrinks the
+// readers.
+func nextEpochReaders(r reader, patient, category, author string, now int64, cur EpochState) ([]string, error) {
+	want, err := requiredReaders(r, patient, category, now)
+	if err != nil {
+		return nil, err
+	}
+	kept, err := withoutRemoved(r, append([]string{author}, cur.Readers...))
+	if err != nil {
+		return nil, err
+	}
+	return consent.AddReaders(want, kept...), nil
 }
 
 // addAuthor records org as an author of the patient's category: authors

@@ -73,6 +73,19 @@ func isRemovedReader(r reader, reader string) (bool, error) {
 	return removed, err
 }
 
+// checkNotRemoved refuses a grant or a key for reader, an organization
+// removed from the consortium.
+func checkNotRemoved(r reader, reader string) *Rejection {
+	removed, err := isRemovedReader(r, reader)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if removed {
+		return reject(CodeInvalid, "organization %s was removed from the consortium: nothing is granted or sealed to it", reader)
+	}
+	return nil
+}
+
 // checkRemoval refuses to remove an organization that is not a member, the
 // last member, or the nodes of the last validators; it returns the
 // validators the removal takes out.
