@@ -445,6 +445,9 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 	if rd, err := staleReader(b, r.Patient, r.Category, cur); err != nil {
 		return reject(CodeInternal, "%v", err)
 	} else if rd != "" {
+		if removed, _ := isRemovedReader(b, rd); removed {
+			return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to %s, which was removed from the consortium: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
+		}
 		return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to a key %s has replaced: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -162,5 +163,46 @@ func TestRemovalOnAChainThatDoesNotRecordItsValidators(t *testing.T) {
 	raw, _ := h.propose("hosp-c/admin", &tx.GovPropose{Remove: "hosp-c", Expires: expiry()})
 	if resp := h.finalize(raw); len(resp.ValidatorUpdates) != 0 {
 		t.Fatalf("validator updates: %v", resp.ValidatorUpdates)
+	}
+}
+
+// TestRemovedOrganizationReadsNothingNew: once hosp-b is removed, the lab
+// epoch it holds the key of is stale: no version goes into it, no new
+// epoch is wrapped to hosp-b, nor is anything granted to it; a new epoch
+// without it takes versions again.
+func TestRemovedOrganizationReadsNothingNew(t *testing.T) {
+	h, _ := consentWorld(t)
+	if e, _ := h.at(0).Epoch("patient/p", "lab"); !slices.Equal(e.Readers, []string{"hosp-a", "hosp-b", "patient/p"}) {
+		t.Fatalf("lab readers before the removal: %v", e.Readers)
+	}
+	if stale, err := h.at(0).EpochStale("patient/p", "lab"); err != nil || stale {
+		t.Fatalf("EpochStale before the removal = %v, %v", stale, err)
+	}
+	// Two members: hosp-a's proposal is the one approval needed.
+	h.finalize(h.sign("hosp-a/admin", tx.TypeGovPropose, &tx.GovPropose{Remove: "hosp-b", Expires: blockTime(h.height + 1).Add(time.Hour).Unix()}))
+	v := h.at(0)
+	if stale, err := v.EpochStale("patient/p", "lab"); err != nil || !stale {
+		t.Fatalf("EpochStale after the removal = %v, %v", stale, err)
+	}
+	if rs, err := v.NextEpochReaders("patient/p", "lab", "hosp-a", blockTime(h.height).Unix()); err != nil || !slices.Equal(rs, []string{"hosp-a", "patient/p"}) {
+		t.Fatalf("next epoch readers: %v %v", rs, err)
+	}
+	if rs, err := v.RequiredReaders("patient/p", "lab", blockTime(h.height).Unix()); err != nil || slices.Contains(rs, "hosp-b") {
+		t.Fatalf("required readers: %v %v", rs, err)
+	}
+	all := []string{"hosp-a", "hosp-b", "patient/p"}
+	for _, stage := range []Stage{StageCheck, StageFinalize} {
+		h.judge(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 1, nil)), stage, CodeStaleEpoch, "hosp-b, which was removed")
+		h.judge(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 2, all)), stage, CodeStaleEpoch, "removed from the consortium")
+		h.judge(h.sign("patient/p", tx.TypeConsentGrant, &tx.ConsentGrant{Grant: readGrant("patient/p", "general")}), stage, CodeInvalid, "hosp-b was removed")
+	}
+	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 2, "patient/p", "lab", 2, []string{"hosp-a", "patient/p"}))); code != CodeOK {
+		t.Fatalf("a new epoch without hosp-b: %v %s", code, log)
+	}
+	if stale, _ := h.at(0).EpochStale("patient/p", "lab"); stale {
+		t.Fatal("the new epoch is stale")
+	}
+	if code, log := h.blockResp(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 3, "patient/p", "lab", 2, nil))); code != CodeOK {
+		t.Fatalf("a write into the new epoch: %v %s", code, log)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/tx"
 )
 
 // validatorUpdate is CometBFT's genesis validator with key pub(seed).
@@ -126,5 +127,120 @@ func TestGenesisValidatorKeyRejections(t *testing.T) {
 				t.Fatalf("InitChain: %v, want %q", err, c.reason)
 			}
 		})
+	}
+}
+
+// validatorChange proposes setting the power of the validator with key
+// pub(seed), run by node if new (its proof signed by key(seed)).
+func validatorChange(seed byte, power int64, node string) *tx.GovPropose {
+	c := &tx.ValidatorChange{PublicKey: pub(seed), Power: power, Node: node}
+	if node != "" {
+		tx.SignValidatorChange(chainID, c, key(seed))
+	}
+	return &tx.GovPropose{Validator: c, Expires: expiry()}
+}
+
+// TestValidatorChangesByVote: a new validator with its key's proof, a
+// change of power and a removal, each when a majority approves, each
+// returned from the approving block's FinalizeBlock.
+func TestValidatorChangesByVote(t *testing.T) {
+	h := validatorWorld(t, nil)
+	h.finalize(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/node2", Kind: carechain.KindNode, PublicKey: pub(131), NodeID: fmt.Sprintf("%040x", 231)}))
+	steps := []struct {
+		proposer, approver string
+		body               *tx.GovPropose
+		key                byte
+		power              int64
+	}{
+		{"hosp-a/admin", "hosp-b/admin", validatorChange(130, 5, "hosp-a/node2"), 130, 5},
+		{"hosp-b/admin", "hosp-c/admin", validatorChange(121, 20, ""), 121, 20},
+		{"hosp-c/admin", "hosp-a/admin", validatorChange(122, 0, ""), 122, 0},
+	}
+	first := h.height + 1
+	for _, s := range steps {
+		raw, id := h.propose(s.proposer, s.body)
+		if resp := h.finalize(raw); len(resp.ValidatorUpdates) != 0 {
+			t.Fatalf("updates on proposing: %v", resp.ValidatorUpdates)
+		}
+		resp := h.finalize(h.approve(s.approver, id))
+		if power, ok := powerOf(resp.ValidatorUpdates, pub(s.key)); !ok || power != s.power || len(resp.ValidatorUpdates) != 1 {
+			t.Fatalf("updates of the approval of %s: %v", id, resp.ValidatorUpdates)
+		}
+	}
+	vs, err := h.at(0).Validators()
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("validators: %+v %v", vs, err)
+	}
+	got := map[string]int64{}
+	for _, v := range vs {
+		got[v.Node] = v.Power
+	}
+	if got["hosp-a/node"] != 20 || got["hosp-a/node2"] != 5 || got["hosp-c/node"] != 10 {
+		t.Fatalf("validators: %v", got)
+	}
+	if hist, err := h.at(0).ValidatorHistory(first, h.height); err != nil || len(hist) != 3 || hist[2].Power != 0 {
+		t.Fatalf("history: %+v %v", hist, err)
+	}
+}
+
+func TestValidatorChangeRejections(t *testing.T) {
+	badProof := func() *tx.GovPropose {
+		p := validatorChange(130, 5, "hosp-a/node")
+		p.Validator.Power = 6 // after signing
+		return p
+	}
+	cases := []struct {
+		name   string
+		make   func(t *testing.T, h *harness) *tx.GovPropose
+		want   Code
+		reason string
+	}{
+		{"power 0 for an unknown key", func(*testing.T, *harness) *tx.GovPropose { return validatorChange(99, 0, "") }, CodeInvalid, "not in the recorded validator set"},
+		{"a new key without proof", func(*testing.T, *harness) *tx.GovPropose {
+			return &tx.GovPropose{Validator: &tx.ValidatorChange{PublicKey: pub(130), Power: 5}, Expires: expiry()}
+		}, CodeInvalid, "needs its node principal"},
+		{"a proof of another power", func(*testing.T, *harness) *tx.GovPropose { return badProof() }, CodeBadSignature, "proof of possession"},
+		{"a node that is not a node", func(*testing.T, *harness) *tx.GovPropose { return validatorChange(130, 5, "hosp-a/admin") }, CodeInvalid, "not an active node principal"},
+		{"the same power", func(*testing.T, *harness) *tx.GovPropose { return validatorChange(121, 10, "") }, CodeInvalid, "already has power"},
+		{"another node for a validator", func(*testing.T, *harness) *tx.GovPropose { return validatorChange(121, 5, "hosp-b/node") }, CodeInvalid, "is run by"},
+		{"the key of a validator that left", func(t *testing.T, h *harness) *tx.GovPropose {
+			h.finalize(h.sign("hosp-c/admin", tx.TypeGovPropose, &tx.GovPropose{Remove: "hosp-c", Expires: expiry()}))
+			return validatorChange(123, 5, "hosp-a/node")
+		}, CodeConflict, "never reused"},
+		{"the last validators", func(t *testing.T, h *harness) *tx.GovPropose {
+			for _, seed := range []byte{122, 123} {
+				raw, id := h.propose("hosp-a/admin", validatorChange(seed, 0, ""))
+				h.finalize(raw, h.approve("hosp-b/admin", id))
+			}
+			return validatorChange(121, 0, "")
+		}, CodeInvalid, "without validators"},
+	}
+	for _, c := range cases {
+		for _, stage := range []Stage{StageCheck, StageFinalize} {
+			t.Run(c.name+"/"+string(stage), func(t *testing.T) {
+				h := validatorWorld(t, nil)
+				h.judge(h.sign("hosp-a/admin", tx.TypeGovPropose, c.make(t, h)), stage, c.want, c.reason)
+			})
+		}
+	}
+}
+
+// TestJoinAndLeaveInOneBlock: a validator added and removed in one block
+// is never reported to CometBFT, which refuses to remove a validator it
+// does not know.
+func TestJoinAndLeaveInOneBlock(t *testing.T) {
+	h := validatorWorld(t, nil)
+	raw, id := h.propose("hosp-a/admin", &tx.GovPropose{Join: application(t, "pharm", 60, 10), Expires: expiry()})
+	h.finalize(raw)
+	h.keys["pharm/admin"] = key(60)
+	resp := h.finalize(h.approve("hosp-b/admin", id), h.sign("pharm/admin", tx.TypeGovPropose, &tx.GovPropose{Remove: "pharm", Expires: expiry()}))
+	if len(resp.ValidatorUpdates) != 0 {
+		t.Fatalf("validator updates: %v", resp.ValidatorUpdates)
+	}
+	if vs, _ := h.at(0).Validators(); len(vs) != 3 {
+		t.Fatalf("validators: %+v", vs)
+	}
+	if ch, _ := h.at(0).ValidatorChanges(h.height); len(ch) != 0 {
+		t.Fatalf("validator changes: %+v", ch)
 	}
 }
