@@ -216,15 +216,10 @@ func (a *App) applyGovApprove(b *store.Block, c *checked, body *tx.GovApprove) *
 // own removal is its leaving, carried out on opening without a vote; on a
 // removal by vote, the organization removed does not vote.
 func (a *App) vote(b *store.Block, p *GovProposal, org, signer string, opening bool) *Rejection {
-	st, err := governance(b)
+	st, voters, threshold, err := proposalVoters(b, p)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	members, err := memberOrgs(b)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	voters, threshold := st.voters(slices.DeleteFunc(members, func(m string) bool { return m == p.Remove }))
 	if opening && p.Remove == org { // leaving
 		voters, threshold = []string{org}, 1
 	}
@@ -250,6 +245,22 @@ func (a *App) vote(b *store.Block, p *GovProposal, org, signer string, opening b
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
+}
+
+// proposalVoters are the policy in force, the organizations whose
+// approvals count on p and how many carry it: the policy's voters among the
+// members, less the organization p removes.
+func proposalVoters(r reader, p *GovProposal) (*GovernanceState, []string, int, error) {
+	st, err := governance(r)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	members, err := memberOrgs(r)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	voters, threshold := st.voters(slices.DeleteFunc(members, func(m string) bool { return m == p.Remove }))
+	return st, voters, threshold, nil
 }
 
 // checkProposal judges what a proposal would do against the state in b; it
@@ -324,4 +335,19 @@ func (v *View) GovProposal(id string) (*GovProposal, error) {
 		return nil, fmt.Errorf("governance proposal %s at height %d: %w", id, v.height, err)
 	}
 	return &p, nil
+}
+
+// ProposalVoters returns the organizations whose approvals count on the
+// open governance proposal id and how many approvals carry it: those of
+// Voters, less the organization the proposal removes.
+func (v *View) ProposalVoters(id string) ([]string, int, error) {
+	p, err := v.GovProposal(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, voters, threshold, err := proposalVoters(v, p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("voters on %s at height %d: %w", id, v.height, err)
+	}
+	return voters, threshold, nil
 }

@@ -90,6 +90,9 @@ func TestRemovalByVote(t *testing.T) {
 	if _, removed, _ := h.at(0).OrgRemoved("hosp-c"); removed {
 		t.Fatal("removed by one approval of the two voters")
 	}
+	if voters, n, err := h.at(0).ProposalVoters(id); err != nil || !slices.Equal(voters, []string{"hosp-a", "hosp-b"}) || n != 2 {
+		t.Fatalf("voters on the removal: %v %d %v", voters, n, err)
+	}
 	h.judge(h.approve("hosp-c/admin", id), StageFinalize, CodeUnauthorized, "hosp-c does not vote")
 	resp := h.finalize(h.approve("hosp-b/admin", id))
 	if power, ok := powerOf(resp.ValidatorUpdates, pub(123)); !ok || power != 0 {
