@@ -12,8 +12,9 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
-// Governance: the member organizations vote on who joins (join.go) and on
-// the governance policy itself. An admin of a member organization proposes
+// Governance: the member organizations vote on who joins (join.go), who is
+// removed (removal.go; an organization also leaves on its own), the
+// validator set (validators.go) and the governance policy itself. An admin of a member organization proposes
 // (gov.propose), which counts as its organization's approval; admins of the
 // voting organizations approve (gov.approve), one approval per
 // organization. The approval that meets the policy carries the proposal out
