@@ -120,10 +120,10 @@ func (p *GovPropose) Validate() error {
 // new validator's Proof is its key's signature over ValidatorMessage, so
 // nobody enrols a key they do not hold.
 type ValidatorChange struct {
-	PublicKey ed25519.PublicKey `cbor:"1,keyasint"`
-	Power     int64             `cbor:"2,keyasint"`
-	Node      string            `cbor:"3,keyasint,omitempty"`
-	Proof     []byte            `cbor:"4,keyasint,omitempty"`
+	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
+	Power     int64             `cbor:"2,keyasint" json:"power"`
+	Node      string            `cbor:"3,keyasint,omitempty" json:"node,omitempty"`
+	Proof     []byte            `cbor:"4,keyasint,omitempty" json:"proof,omitempty"`
 }
 
 // Validate checks the change's form; the ledger judges it against the set.
