@@ -14,12 +14,12 @@ import (
 
 // Governance: the member organizations vote on who joins (join.go), who is
 // removed (removal.go; an organization also leaves on its own), the
-// validator set (validators.go) and the governance policy itself. An admin of a member organization proposes
-// (gov.propose), which counts as its organization's approval; admins of the
-// voting organizations approve (gov.approve), one approval per
-// organization. The approval that meets the policy carries the proposal out
-// in its own block; a proposal not carried out by its expiry stays open
-// forever, unapprovable.
+// validator set (validators.go) and the governance policy itself. An admin
+// of a member organization proposes (gov.propose), which counts as its
+// organization's approval; admins of the voting organizations approve
+// (gov.approve), one approval per organization. The approval that meets
+// the policy carries the proposal out in its own block; a proposal not
+// carried out by its expiry stays open forever, unapprovable.
 //
 // Votes are counted under the policy and the membership in force when each
 // approval is judged, not when the proposal opened: an approval from an

@@ -24,8 +24,10 @@ import (
 // CometBFT refuses to remove a validator it does not know, and halts on an
 // empty set.
 
-// Validator is a validator the ledger recorded: its key, power, and the
-// node principal and proposal it came with ("" for a genesis validator).
+// Validator is a validator the ledger recorded: its key and power, the
+// node principal that runs it ("" for a genesis validator no genesis node
+// names), and the governance proposal ("" at genesis) and height of its
+// last change.
 type Validator struct {
 	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
 	Power     int64             `cbor:"2,keyasint" json:"power"`
