@@ -210,7 +210,7 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 		return nil, fmt.Errorf("genesis app_state: %w", err)
 	}
 	b := a.store.NewBlock(req.InitialHeight - 1)
-	if err := g.apply(b); err != nil {
+	if err := g.apply(b, req.Validators); err != nil {
 		return nil, err
 	}
 	info, err := blockInfo(AppInfo{}, b)

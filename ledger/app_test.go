@@ -62,6 +62,12 @@ func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
 // newHarnessWith starts from the harness's genesis after edit (nil: as is).
 func newHarnessWith(t testing.TB, edit func(*Genesis)) *harness {
 	t.Helper()
+	return newHarnessInit(t, edit, nil)
+}
+
+// newHarnessInit is newHarnessWith with vals as CometBFT's genesis validators.
+func newHarnessInit(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpdate) *harness {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +87,7 @@ func newHarnessWith(t testing.TB, edit func(*Genesis)) *harness {
 		edit(&g)
 	}
 	state, _ := json.Marshal(g)
-	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, AppStateBytes: state, InitialHeight: 1}); err != nil {
+	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, AppStateBytes: state, InitialHeight: 1, Validators: vals}); err != nil {
 		t.Fatal(err)
 	}
 	return &harness{t: t, app: app, nonces: map[string]uint64{}, keys: map[string]ed25519.PrivateKey{

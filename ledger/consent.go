@@ -70,6 +70,9 @@ func addGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
 			return reject(CodeInvalid, "organization %q does not exist", g.Grantee.Org)
 		}
 	}
+	if rej := checkNotRemoved(b, rd); rej != nil {
+		return rej
+	}
 	reads := slices.Contains(g.Actions, consent.ActionRead)
 	if reads && len(g.Categories) == 0 {
 		return reject(CodeInvalid, "a read grant names its categories (or %q): keys are delivered per category", consent.AnyCategory)
@@ -95,6 +98,9 @@ func addGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
 // deliverWraps stores, for each category with an epoch that reader cannot
 // read yet, the wrap of its current key to reader; it requires exactly those wraps.
 func deliverWraps(b *store.Block, patient, reader string, cats []string, wraps []tx.CategoryWrap) *Rejection {
+	if rej := checkNotRemoved(b, reader); rej != nil {
+		return rej
+	}
 	if k, err := readerKey(b, reader); err != nil || len(k) == 0 {
 		return reject(CodeInvalid, "reader %s has no encryption key", reader)
 	}

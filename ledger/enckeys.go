@@ -117,10 +117,16 @@ func checkWrapCurrent(r reader, reader string, wrapped []byte) *Rejection {
 }
 
 // staleReader returns a reader of the current epoch of a patient's category
-// whose wrap was made to a key it has since replaced ("" if none): no
-// version may be written into that epoch.
+// whose wrap was made to a key it has since replaced, or that is an
+// organization removed from the consortium ("" if none): no version may be
+// written into that epoch.
 func staleReader(r reader, patient, category string, cur EpochState) (string, error) {
 	for _, rd := range cur.Readers {
+		if removed, err := isRemovedReader(r, rd); err != nil {
+			return "", err
+		} else if removed {
+			return rd, nil
+		}
 		w, err := r.Get(wrapKey(patient, category, cur.Epoch, rd))
 		if err != nil {
 			return "", err
@@ -137,8 +143,9 @@ func staleReader(r reader, patient, category string, cur EpochState) (string, er
 }
 
 // EpochStale reports whether the current epoch of a patient's category is
-// wrapped to a key one of its readers has replaced: a write must start a
-// new epoch (the ledger refuses one into it with CodeStaleEpoch).
+// wrapped to a key one of its readers has replaced, or to an organization
+// removed since: a write must start a new epoch (the ledger refuses one
+// into it with CodeStaleEpoch).
 func (v *View) EpochStale(patient, category string) (bool, error) {
 	cur, err := getEpoch(v, patient, category)
 	if err != nil || cur.Epoch == 0 {

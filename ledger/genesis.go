@@ -4,6 +4,9 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
+
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/seal"
@@ -28,6 +31,13 @@ type Genesis struct {
 	// member organizations, those that joined included). Absent, nothing is
 	// written: older genesis files still give the state they always gave.
 	Governance *tx.GovernancePolicy `json:"governance,omitempty"`
+	// ValidatorSet, set on chains this carechain founds, has InitChain
+	// record CometBFT's genesis validators in state (validator/<key>), so
+	// the ledger knows the whole validator set and governance may change
+	// any of it. Absent (chains founded before), nothing is written: a node
+	// joining such a chain computes the genesis state the chain began with,
+	// and the ledger knows only the validators added by vote.
+	ValidatorSet bool `json:"validator_set,omitempty"`
 }
 
 // DefaultCategories are the record categories of a genesis that names none.
@@ -67,6 +77,11 @@ type GenesisNode struct {
 	Name      string            `json:"name,omitempty"`
 	NodeID    string            `json:"node_id"` // CometBFT node ID (carechain.ValidateNodeID)
 	PublicKey ed25519.PublicKey `json:"public_key"`
+	// ValidatorKey, if set, is the CometBFT validator key
+	// (priv_validator_key.json) of this node, one of the genesis
+	// validators: the recorded validator names this node principal, so it
+	// leaves the set when the node's organization leaves. Needs ValidatorSet.
+	ValidatorKey ed25519.PublicKey `json:"validator_key,omitempty"`
 }
 
 // Validate checks the genesis before a chain starts from it.
@@ -124,6 +139,28 @@ func (g *Genesis) Validate() error {
 			return err
 		}
 	}
+	return g.validateValidatorKeys()
+}
+
+// validateValidatorKeys checks that the nodes' validator keys are keys,
+// each named once, on a genesis that records its validators.
+func (g *Genesis) validateValidatorKeys() error {
+	seen := map[string]bool{}
+	for _, n := range g.Nodes {
+		if n.ValidatorKey == nil {
+			continue
+		}
+		if !g.ValidatorSet {
+			return fmt.Errorf("genesis: node %q: a validator key needs validator_set", n.ID)
+		}
+		if len(n.ValidatorKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("genesis: node %q: validator key must be %d bytes", n.ID, ed25519.PublicKeySize)
+		}
+		if seen[string(n.ValidatorKey)] {
+			return fmt.Errorf("genesis: node %q: validator key declared twice", n.ID)
+		}
+		seen[string(n.ValidatorKey)] = true
+	}
 	return nil
 }
 
@@ -160,8 +197,9 @@ func declareOnce(seenID, seenKey map[string]bool, kind, id string, pub ed25519.P
 	return nil
 }
 
-// apply writes the genesis state in declaration order.
-func (g *Genesis) apply(b *store.Block) error {
+// apply writes the genesis state in declaration order; vals are CometBFT's
+// genesis validators, recorded if g.ValidatorSet.
+func (g *Genesis) apply(b *store.Block, vals []abci.ValidatorUpdate) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
@@ -208,6 +246,43 @@ func (g *Genesis) apply(b *store.Block) error {
 		}
 		if err := b.Set(nodeIDKey(n.NodeID), []byte(n.ID)); err != nil {
 			return err
+		}
+	}
+	if !g.ValidatorSet {
+		return nil
+	}
+	return g.recordValidators(b, vals)
+}
+
+// recordValidators stores the genesis validators as the recorded set and as
+// the genesis height's validator changes, each naming the node principal
+// that declared its key. Every declared key must be a genesis validator.
+func (g *Genesis) recordValidators(b *store.Block, vals []abci.ValidatorUpdate) error {
+	if len(vals) == 0 {
+		return fmt.Errorf("genesis: validator_set: the genesis has no validators")
+	}
+	nodeOf := map[string]string{}
+	for _, n := range g.Nodes {
+		if n.ValidatorKey != nil {
+			nodeOf[string(n.ValidatorKey)] = n.ID
+		}
+	}
+	for _, u := range vals {
+		if u.PubKeyType != cmted25519.KeyType || len(u.PubKeyBytes) != ed25519.PublicKeySize {
+			return fmt.Errorf("genesis: validator_set: validator key of type %s: only %s keys are recorded", u.PubKeyType, cmted25519.KeyType)
+		}
+		if _, err := b.Get(validatorKey(u.PubKeyBytes)); err == nil {
+			return fmt.Errorf("genesis: validator_set: validator key %X listed twice", u.PubKeyBytes)
+		}
+		v := Validator{PublicKey: u.PubKeyBytes, Power: u.Power, Node: nodeOf[string(u.PubKeyBytes)], Height: b.Height()}
+		delete(nodeOf, string(u.PubKeyBytes))
+		if err := putValidator(b, v); err != nil {
+			return fmt.Errorf("genesis: %w", err)
+		}
+	}
+	for _, n := range g.Nodes {
+		if _, left := nodeOf[string(n.ValidatorKey)]; left && n.ValidatorKey != nil {
+			return fmt.Errorf("genesis: node %q: its validator key is not a genesis validator", n.ID)
 		}
 	}
 	return nil

@@ -12,13 +12,14 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
-// Governance: the member organizations vote on who joins (join.go) and on
-// the governance policy itself. An admin of a member organization proposes
-// (gov.propose), which counts as its organization's approval; admins of the
-// voting organizations approve (gov.approve), one approval per
-// organization. The approval that meets the policy carries the proposal out
-// in its own block; a proposal not carried out by its expiry stays open
-// forever, unapprovable.
+// Governance: the member organizations vote on who joins (join.go), who is
+// removed (removal.go; an organization also leaves on its own), the
+// validator set (validators.go) and the governance policy itself. An admin
+// of a member organization proposes (gov.propose), which counts as its
+// organization's approval; admins of the voting organizations approve
+// (gov.approve), one approval per organization. The approval that meets
+// the policy carries the proposal out in its own block; a proposal not
+// carried out by its expiry stays open forever, unapprovable.
 //
 // Votes are counted under the policy and the membership in force when each
 // approval is judged, not when the proposal opened: an approval from an
@@ -56,6 +57,10 @@ type GovProposal struct {
 	Approvals []GovApproval        `cbor:"7,keyasint" json:"approvals"`
 	Status    string               `cbor:"8,keyasint" json:"status"` // ProposalOpen or ProposalCommitted
 	Closed    int64                `cbor:"9,keyasint,omitempty" json:"closed,omitempty"`
+	// Remove is the organization the proposal removes (removal.go).
+	Remove string `cbor:"10,keyasint,omitempty" json:"remove,omitempty"`
+	// Validator is the validator change the proposal makes (validators.go).
+	Validator *tx.ValidatorChange `cbor:"11,keyasint,omitempty" json:"validator,omitempty"`
 }
 
 func init() {
@@ -97,9 +102,19 @@ func orgIDs(r reader) ([]string, error) {
 	return orgs, err
 }
 
-// memberOrgs lists the member organizations, in ID order: today every
-// organization (none leaves yet).
-func memberOrgs(r reader) ([]string, error) { return orgIDs(r) }
+// memberOrgs lists the member organizations, in ID order: every
+// organization that was not removed (removal.go).
+func memberOrgs(r reader) ([]string, error) {
+	orgs, err := orgIDs(r)
+	if err != nil {
+		return nil, err
+	}
+	removed, err := removedOrgs(r)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(orgs, func(o string) bool { return removed[o] }), nil
+}
 
 // voters are the organizations whose approvals count under st with members
 // as the membership, and how many approvals carry a proposal. A policy's
@@ -145,6 +160,11 @@ func govSigner(r reader, signer *carechain.Principal) (string, *Rejection) {
 	} else if err != nil {
 		return "", reject(CodeInternal, "%v", err)
 	}
+	if h, removed, err := orgRemoved(r, signer.Org); err != nil {
+		return "", reject(CodeInternal, "%v", err)
+	} else if removed {
+		return "", reject(CodeUnauthorized, "%s was removed from the consortium at height %d", signer.Org, h)
+	}
 	return signer.Org, nil
 }
 
@@ -156,16 +176,17 @@ func (a *App) applyGovPropose(b *store.Block, c *checked, body *tx.GovPropose) *
 	if body.Expires <= c.now || body.Expires > c.now+int64(tx.MaxGovTTL.Seconds()) {
 		return reject(CodeInvalid, "a governance proposal expires in the future, within %v", tx.MaxGovTTL)
 	}
-	if rej := a.checkProposal(b, body.Join, body.Policy); rej != nil {
+	id := GovProposalID(c.Hash)
+	p := &GovProposal{ID: id, Join: body.Join, Policy: body.Policy, Remove: body.Remove, Validator: body.Validator,
+		Proposer: c.signer.ID, Opened: b.Height(), Expires: body.Expires, Status: ProposalOpen}
+	if rej := a.checkProposal(b, p); rej != nil {
 		return rej
 	}
-	id := GovProposalID(c.Hash)
 	if _, err := b.Get(govProposalKey(id)); err == nil {
 		return reject(CodeConflict, "governance proposal %s already exists", id)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return reject(CodeInternal, "%v", err)
 	}
-	p := &GovProposal{ID: id, Join: body.Join, Policy: body.Policy, Proposer: c.signer.ID, Opened: b.Height(), Expires: body.Expires, Status: ProposalOpen}
 	return a.vote(b, p, org, c.signer.ID, true)
 }
 
@@ -192,17 +213,17 @@ func (a *App) applyGovApprove(b *store.Block, c *checked, body *tx.GovApprove) *
 }
 
 // vote records org's approval of p (on opening, only if org votes), and
-// carries p out if the approvals now meet the policy.
+// carries p out if the approvals now meet the policy. An organization's
+// own removal is its leaving, carried out on opening without a vote; on a
+// removal by vote, the organization removed does not vote.
 func (a *App) vote(b *store.Block, p *GovProposal, org, signer string, opening bool) *Rejection {
-	st, err := governance(b)
+	st, voters, threshold, err := proposalVoters(b, p)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	members, err := memberOrgs(b)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
+	if opening && p.Remove == org { // leaving
+		voters, threshold = []string{org}, 1
 	}
-	voters, threshold := st.voters(members)
 	switch {
 	case slices.Contains(voters, org):
 		p.Approvals = append(p.Approvals, GovApproval{Org: org, Signer: signer, Height: b.Height()})
@@ -227,27 +248,55 @@ func (a *App) vote(b *store.Block, p *GovProposal, org, signer string, opening b
 	return nil
 }
 
+// proposalVoters are the policy in force, the organizations whose
+// approvals count on p and how many carry it: the policy's voters among the
+// members, less the organization p removes.
+func proposalVoters(r reader, p *GovProposal) (*GovernanceState, []string, int, error) {
+	st, err := governance(r)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	members, err := memberOrgs(r)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	voters, threshold := st.voters(slices.DeleteFunc(members, func(m string) bool { return m == p.Remove }))
+	return st, voters, threshold, nil
+}
+
 // checkProposal judges what a proposal would do against the state in b; it
 // runs when the proposal opens and again when it is carried out, since
 // names and keys may have been taken meanwhile.
-func (a *App) checkProposal(b *store.Block, join *tx.OrgApplication, policy *tx.GovernancePolicy) *Rejection {
-	if join != nil {
-		return a.checkApplication(b, join)
+func (a *App) checkProposal(b *store.Block, p *GovProposal) *Rejection {
+	switch {
+	case p.Join != nil:
+		return a.checkApplication(b, p.Join)
+	case p.Remove != "":
+		_, rej := checkRemoval(b, p.Remove)
+		return rej
+	case p.Validator != nil:
+		_, rej := a.checkValidatorChange(b, p.Validator)
+		return rej
 	}
 	members, err := memberOrgs(b)
 	if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	return checkPolicy(policy, members)
+	return checkPolicy(p.Policy, members)
 }
 
 // carryOut does what p proposes.
 func (a *App) carryOut(b *store.Block, p *GovProposal) *Rejection {
-	if rej := a.checkProposal(b, p.Join, p.Policy); rej != nil {
+	if rej := a.checkProposal(b, p); rej != nil {
 		return rej
 	}
-	if p.Join != nil {
+	switch {
+	case p.Join != nil:
 		return a.admit(b, p.Join, p.ID)
+	case p.Remove != "":
+		return a.removeOrg(b, p)
+	case p.Validator != nil:
+		return a.changeValidator(b, p)
 	}
 	if err := putGovernance(b, *p.Policy); err != nil {
 		return reject(CodeInternal, "%v", err)
@@ -287,4 +336,19 @@ func (v *View) GovProposal(id string) (*GovProposal, error) {
 		return nil, fmt.Errorf("governance proposal %s at height %d: %w", id, v.height, err)
 	}
 	return &p, nil
+}
+
+// ProposalVoters returns the organizations whose approvals count on the
+// open governance proposal id and how many approvals carry it: those of
+// Voters, less the organization the proposal removes.
+func (v *View) ProposalVoters(id string) ([]string, int, error) {
+	p, err := v.GovProposal(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, voters, threshold, err := proposalVoters(v, p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("voters on %s at height %d: %w", id, v.height, err)
+	}
+	return voters, threshold, nil
 }

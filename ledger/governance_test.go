@@ -19,7 +19,12 @@ import (
 // changes its genesis further) whose blocks are timed by the wall clock, as
 // CheckTx judges expiries.
 func govWorld(t *testing.T, edit func(*Genesis)) *harness {
-	h := newHarnessWith(t, func(g *Genesis) {
+	return govWorldInit(t, edit, nil)
+}
+
+// govWorldInit is govWorld with vals as CometBFT's genesis validators.
+func govWorldInit(t *testing.T, edit func(*Genesis), vals []abci.ValidatorUpdate) *harness {
+	h := newHarnessInit(t, func(g *Genesis) {
 		c := g.Organizations[1]
 		c.ID, c.Name, c.EncryptionKey = "hosp-c", "Hospital C", encKey(t, 3).Public().Bytes()
 		c.Admins = []GenesisAdmin{{ID: "hosp-c/admin", PublicKey: pub(3)}}
@@ -27,7 +32,7 @@ func govWorld(t *testing.T, edit func(*Genesis)) *harness {
 		if edit != nil {
 			edit(g)
 		}
-	})
+	}, vals)
 	h.keys["hosp-c/admin"] = key(3)
 	h.shift = time.Since(blockTime(0))
 	return h
@@ -294,7 +299,7 @@ func TestGovernanceRejections(t *testing.T) {
 		}, CodeInvalid, `voter "pharm" is not a member`},
 		{"both a join and a policy", nil, func(t *testing.T, h *harness) []byte {
 			return h.sign("hosp-a/admin", tx.TypeGovPropose, &tx.GovPropose{Join: application(t, "pharm", 60, 10), Policy: &tx.GovernancePolicy{}, Expires: expiry()})
-		}, CodeInvalid, "exactly one of join and policy"},
+		}, CodeInvalid, "exactly one of join, policy, remove and validator"},
 	}
 	for _, c := range cases {
 		for _, stage := range []Stage{StageCheck, StageFinalize} {

@@ -2,12 +2,7 @@ package ledger
 
 import (
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
-	"fmt"
-
-	abci "github.com/cometbft/cometbft/abci/types"
-	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -23,26 +18,6 @@ import (
 // the node asks to validate, a validator: FinalizeBlock returns the update
 // to CometBFT from the block of that approval (validatorUpdates), and it
 // takes effect two heights later, as ABCI specifies.
-
-// Validator is a validator the ledger added: its key, power, and the node
-// principal and proposal it came with.
-type Validator struct {
-	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
-	Power     int64             `cbor:"2,keyasint" json:"power"`
-	Node      string            `cbor:"3,keyasint" json:"node"`
-	Proposal  string            `cbor:"4,keyasint" json:"proposal"`
-	Height    int64             `cbor:"5,keyasint" json:"height"` // of the block whose response carried the update
-}
-
-// validatorKey holds the validator with key pub, which is never given to
-// another validator.
-func validatorKey(pub []byte) string { return "validator/" + hex.EncodeToString(pub) }
-
-// validatorUpdatePrefix holds the validator updates of the block at height,
-// the validator set's history.
-func validatorUpdatePrefix(height int64) string {
-	return fmt.Sprintf("validator-update/%020d/", height)
-}
 
 // checkApplication refuses an application whose proofs do not verify or
 // whose names or keys are taken. An organization that does not exist has no
@@ -83,10 +58,10 @@ func (a *App) checkApplication(b *store.Block, app *tx.OrgApplication) *Rejectio
 		}
 	}
 	if v := validatorOf(app); v != nil {
-		if _, err := b.Get(validatorKey(v.PublicKey)); err == nil {
-			return reject(CodeConflict, "validator key is already in use")
-		} else if !errors.Is(err, store.ErrNotFound) {
+		if used, err := keyEverValidated(b, v.PublicKey); err != nil {
 			return reject(CodeInternal, "%v", err)
+		} else if used {
+			return reject(CodeConflict, "validator key is already in use (validator keys are never reused)")
 		}
 	}
 	def := consent.DefaultRolePolicy()
@@ -133,10 +108,7 @@ func (a *App) admit(b *store.Block, app *tx.OrgApplication, proposal string) *Re
 		return nil
 	}
 	v := Validator{PublicKey: n.Validator.PublicKey, Power: n.Validator.Power, Node: n.ID, Proposal: proposal, Height: b.Height()}
-	if err := setCBOR(b, validatorKey(v.PublicKey), v); err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	if err := setCBOR(b, validatorUpdatePrefix(b.Height())+hex.EncodeToString(v.PublicKey), v); err != nil {
+	if err := putValidator(b, v); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
@@ -149,33 +121,4 @@ func (a *App) registerJoined(b *store.Block, p *carechain.Principal, org, propos
 		return rej
 	}
 	return a.putPrincipal(b, p)
-}
-
-// validatorChanges lists the validator changes of the block at height, in
-// key order (so deterministic, and one per key, as CometBFT requires).
-func validatorChanges(r reader, height int64) ([]Validator, error) {
-	return scanValues[Validator](r, validatorUpdatePrefix(height))
-}
-
-// validatorUpdates are the updates FinalizeBlock returns for block b.
-func validatorUpdates(b *store.Block) ([]abci.ValidatorUpdate, error) {
-	vs, err := validatorChanges(b, b.Height())
-	if err != nil {
-		return nil, fmt.Errorf("validator updates of block %d: %w", b.Height(), err)
-	}
-	var out []abci.ValidatorUpdate
-	for _, v := range vs {
-		out = append(out, abci.ValidatorUpdate{Power: v.Power, PubKeyType: cmted25519.KeyType, PubKeyBytes: v.PublicKey})
-	}
-	return out, nil
-}
-
-// ValidatorChanges returns the validator changes the block at height made
-// (returned from its FinalizeBlock; in force from height+2).
-func (v *View) ValidatorChanges(height int64) ([]Validator, error) {
-	vs, err := validatorChanges(v, height)
-	if err != nil {
-		return nil, fmt.Errorf("validator changes of block %d: %w", height, err)
-	}
-	return vs, nil
 }

@@ -107,7 +107,8 @@ func grantsOf(r reader, patient string) (Grants, error) {
 // requiredReaders is who must hold the key of a patient's category: the
 // patient, every organization that wrote in it, the readers named by active
 // read grants covering it, and the organizations holding it in escrow for the
-// patient's emergency rule.
+// patient's emergency rule; never an organization removed from the
+// consortium (removal.go).
 func requiredReaders(r reader, patient, category string, now int64) ([]string, error) {
 	return readersWithout(r, patient, category, now, Without{})
 }
@@ -174,6 +175,22 @@ func readersWithout(r reader, patient, category string, now int64, w Without) ([
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return withoutRemoved(r, out)
+}
+
+// withoutRemoved is readers without the organizations removed from the
+// consortium: nothing written after a removal is sealed to its keys.
+func withoutRemoved(r reader, readers []string) ([]string, error) {
+	out := make([]string, 0, len(readers))
+	for _, rd := range readers {
+		removed, err := isRemovedReader(r, rd)
+		if err != nil {
+			return nil, err
+		}
+		if !removed {
+			out = append(out, rd)
+		}
+	}
 	return out, nil
 }
 
@@ -190,13 +207,16 @@ func escrowOrgs(r reader, patient, category string) ([]string, error) {
 		return nil, nil
 	}
 	orgs, err := scanValues[carechain.Organization](r, orgKey(""))
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, o := range orgs {
 		if len(o.EncryptionKey) > 0 && rule.Admits(o.Type) {
 			out = append(out, o.ID)
 		}
 	}
-	return out, err
+	return withoutRemoved(r, out)
 }
 
 func getEpoch(r reader, patient, category string) (EpochState, error) {
@@ -218,6 +238,13 @@ func startEpoch(b *store.Block, patient string, cur EpochState, ne *tx.NewEpoch,
 		got = append(got, w.Reader)
 	}
 	slices.Sort(got)
+	for _, rd := range got {
+		if removed, err := isRemovedReader(b, rd); err != nil {
+			return reject(CodeInternal, "%v", err)
+		} else if removed {
+			return reject(CodeStaleEpoch, "epoch %d of %s/%s is wrapped to %s, which was removed from the consortium: wrap it to %v", ne.Epoch, patient, ne.Category, rd, want)
+		}
+	}
 	if !slices.Equal(got, want) {
 		return reject(CodeStaleEpoch, "epoch %d of %s/%s must be wrapped to exactly %v, got %v", ne.Epoch, patient, ne.Category, want, got)
 	}
@@ -403,12 +430,10 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 		return reject(CodeInternal, "%v", err)
 	}
 	if r.NewEpoch != nil {
-		want, err := requiredReaders(b, r.Patient, r.Category, now)
+		want, err := nextEpochReaders(b, r.Patient, r.Category, author, now, cur)
 		if err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
-		// Nobody loses a key by a write: only a revoke shrinks the readers.
-		want = consent.AddReaders(want, append([]string{author}, cur.Readers...)...)
 		return startEpoch(b, r.Patient, cur, r.NewEpoch, want)
 	}
 	if cur.Epoch == 0 || r.Epoch != cur.Epoch {
@@ -420,9 +445,29 @@ func writeEpoch(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 	if rd, err := staleReader(b, r.Patient, r.Category, cur); err != nil {
 		return reject(CodeInternal, "%v", err)
 	} else if rd != "" {
+		if removed, _ := isRemovedReader(b, rd); removed {
+			return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to %s, which was removed from the consortium: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
+		}
 		return reject(CodeStaleEpoch, "the key of epoch %d of %s/%s is wrapped to a key %s has replaced: start epoch %d", cur.Epoch, r.Patient, r.Category, rd, cur.Epoch+1)
 	}
 	return nil
+}
+
+// nextEpochReaders is who the epoch after cur of a patient's category is
+// wrapped to when a write by author (a reader) starts it: the required
+// readers, the author and cur's readers. Nobody loses a key by a write:
+// only a revoke, or the reader's removal from the consortium, shrinks the
+// readers.
+func nextEpochReaders(r reader, patient, category, author string, now int64, cur EpochState) ([]string, error) {
+	want, err := requiredReaders(r, patient, category, now)
+	if err != nil {
+		return nil, err
+	}
+	kept, err := withoutRemoved(r, append([]string{author}, cur.Readers...))
+	if err != nil {
+		return nil, err
+	}
+	return consent.AddReaders(want, kept...), nil
 }
 
 // addAuthor records org as an author of the patient's category: authors

@@ -226,6 +226,22 @@ func (v *View) RequiredReaders(patient, category string, now int64) ([]string, e
 	return requiredReaders(v, patient, category, now)
 }
 
+// NextEpochReaders returns who the next epoch of a patient's category must
+// be wrapped to when a write by author (a reader: an organization, or a
+// patient with their own key) starts it at time now, as the ledger judges
+// it.
+func (v *View) NextEpochReaders(patient, category, author string, now int64) ([]string, error) {
+	cur, err := getEpoch(v, patient, category)
+	if err != nil {
+		return nil, fmt.Errorf("epoch of %s/%s at height %d: %w", patient, category, v.height, err)
+	}
+	rs, err := nextEpochReaders(v, patient, category, author, now, cur)
+	if err != nil {
+		return nil, fmt.Errorf("next epoch readers of %s/%s at height %d: %w", patient, category, v.height, err)
+	}
+	return rs, nil
+}
+
 // ReadersWithout is who must hold the key of a patient's category at time
 // now once w is gone: what the ledger will require of the rotation that a
 // revocation or a delegate's removal must carry.

@@ -25,7 +25,9 @@ import (
 // InitOptions describe a new home.
 type InitOptions struct {
 	Config Config
-	// Genesis, if set, is the app state of a new chain whose only validator is this node.
+	// Genesis, if set, is the app state of a new chain whose only validator
+	// is this node; the genesis node registered with this node's ID gets
+	// its validator key (ledger.GenesisNode.ValidatorKey).
 	Genesis *ledger.Genesis
 	// GenesisFile, if set instead, is an existing chain's genesis to join.
 	GenesisFile string
@@ -45,7 +47,8 @@ func Init(h Home, opts InitOptions) error {
 			return fmt.Errorf("init %s: %w", h, err)
 		}
 	}
-	if _, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile()); err != nil {
+	nk, err := p2p.LoadOrGenNodeKey(h.NodeKeyFile())
+	if err != nil {
 		return fmt.Errorf("node key: %w", err)
 	}
 	pv, err := privval.LoadOrGenFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile(), func() (cmtcrypto.PrivKey, error) {
@@ -60,7 +63,8 @@ func Init(h Home, opts InitOptions) error {
 		if err != nil {
 			return err
 		}
-		doc, err = newGenesisDoc(opts.Config.ChainID, *opts.Genesis, []types.GenesisValidator{{
+		g := withValidatorKey(*opts.Genesis, string(nk.ID()), pub)
+		doc, err = newGenesisDoc(opts.Config.ChainID, g, []types.GenesisValidator{{
 			Address: pub.Address(), PubKey: pub, Power: 10, Name: opts.Config.Moniker,
 		}})
 		if err != nil {
@@ -82,7 +86,23 @@ func Init(h Home, opts InitOptions) error {
 	return h.SaveConfig(opts.Config)
 }
 
+// withValidatorKey is g with pub as the validator key of the genesis node
+// registered with nodeID, if there is one: the recorded genesis validator
+// then names that node principal.
+func withValidatorKey(g ledger.Genesis, nodeID string, pub cmtcrypto.PubKey) ledger.Genesis {
+	g.Nodes = slices.Clone(g.Nodes)
+	for i, n := range g.Nodes {
+		if n.NodeID == nodeID && n.ValidatorKey == nil {
+			g.Nodes[i].ValidatorKey = pub.Bytes()
+		}
+	}
+	return g
+}
+
+// newGenesisDoc is the genesis of a new chain with validators vals: the
+// ledger records them (ledger.Genesis.ValidatorSet).
 func newGenesisDoc(chainID string, g ledger.Genesis, vals []types.GenesisValidator) (*types.GenesisDoc, error) {
+	g.ValidatorSet = true
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +137,8 @@ type TestnetOptions struct {
 	// Tune, if set, edits each node's configuration before it is written.
 	Tune func(i int, c *Config)
 	// Node gives node i (home h, whose node key exists by then) the node
-	// principal listed for it in the genesis, usually NewNodePrincipal's.
+	// principal listed for it in the genesis, usually NewNodePrincipal's;
+	// Testnet sets its ValidatorKey to node i's validator key.
 	// Only registered nodes peer, so it is required for more than one
 	// validator.
 	Node func(i int, h Home) (ledger.GenesisNode, error)
@@ -159,6 +180,9 @@ func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
 			gn, err := opts.Node(i, h)
 			if err != nil {
 				return nil, fmt.Errorf("node principal of %s: %w", h, err)
+			}
+			if gn.ValidatorKey == nil && gn.NodeID == string(nodeID) {
+				gn.ValidatorKey = pub.Bytes()
 			}
 			g.Nodes = append(g.Nodes, gn)
 		}

@@ -223,12 +223,10 @@ func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, author string, 
 		body.Epoch = cur.Epoch
 		return s.epochKey(v, patient, category, cur.Epoch, author)
 	}
-	readers, err := v.RequiredReaders(patient, category, s.now().Unix())
+	readers, err := v.NextEpochReaders(patient, category, author, s.now().Unix())
 	if err != nil {
 		return seal.EpochKey{}, err
 	}
-	// Nobody loses a key by a write: only a revoke shrinks the readers.
-	readers = consent.AddReaders(readers, append([]string{author}, cur.Readers...)...)
 	body.Epoch = cur.Epoch + 1
 	ek, ne, err := s.newEpoch(v, patient, category, body.Epoch, readers)
 	if err != nil {

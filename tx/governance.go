@@ -72,7 +72,7 @@ func (p *GovernancePolicy) Validate() error {
 
 // GovPropose opens a governance proposal, signed by an admin of a member
 // organization, whose organization's approval it counts as if it votes.
-// Exactly one of Join and Policy is set.
+// Exactly one of Join, Policy, Remove and Validator is set.
 type GovPropose struct {
 	// Join is an organization's application to join.
 	Join *OrgApplication `cbor:"1,keyasint,omitempty"`
@@ -81,17 +81,80 @@ type GovPropose struct {
 	// Expires is the block time (unix seconds) from which the proposal can
 	// no longer be approved; within MaxGovTTL of the proposing block.
 	Expires int64 `cbor:"3,keyasint"`
+	// Remove is a member organization to remove from the consortium. If it
+	// is the proposer's own organization, the organization leaves: the
+	// proposal is carried out at once, without a vote.
+	Remove string `cbor:"4,keyasint,omitempty"`
+	// Validator adds a validator, changes its power or removes it.
+	Validator *ValidatorChange `cbor:"5,keyasint,omitempty"`
 }
 
 // Validate implements Body.
 func (p *GovPropose) Validate() error {
-	if (p.Join == nil) == (p.Policy == nil) {
-		return fmt.Errorf("%w: a governance proposal carries exactly one of join and policy", ErrInvalid)
+	n := 0
+	for _, set := range []bool{p.Join != nil, p.Policy != nil, p.Remove != "", p.Validator != nil} {
+		if set {
+			n++
+		}
 	}
-	if p.Policy != nil {
+	if n != 1 {
+		return fmt.Errorf("%w: a governance proposal carries exactly one of join, policy, remove and validator", ErrInvalid)
+	}
+	switch {
+	case p.Policy != nil:
 		return p.Policy.Validate()
+	case p.Remove != "":
+		if err := carechain.ValidateOrgID(p.Remove); err != nil {
+			return fmt.Errorf("%w: remove: %v", ErrInvalid, err)
+		}
+		return nil
+	case p.Validator != nil:
+		return p.Validator.Validate()
 	}
 	return p.Join.Validate()
+}
+
+// ValidatorChange changes the validator set: Power 0 removes the validator
+// with PublicKey; a power above 0 sets the power of a validator in the set,
+// or adds PublicKey as a new validator run by the node principal Node. A
+// new validator's Proof is its key's signature over ValidatorMessage, so
+// nobody enrols a key they do not hold.
+type ValidatorChange struct {
+	PublicKey ed25519.PublicKey `cbor:"1,keyasint" json:"public_key"`
+	Power     int64             `cbor:"2,keyasint" json:"power"`
+	Node      string            `cbor:"3,keyasint,omitempty" json:"node,omitempty"`
+	Proof     []byte            `cbor:"4,keyasint,omitempty" json:"proof,omitempty"`
+}
+
+// Validate checks the change's form; the ledger judges it against the set.
+func (v *ValidatorChange) Validate() error {
+	if err := checkKey(v.PublicKey); err != nil {
+		return fmt.Errorf("validator: %w", err)
+	}
+	if v.Power < 0 || v.Power > MaxValidatorPower {
+		return fmt.Errorf("%w: validator power must be 0 to %d", ErrInvalid, int64(MaxValidatorPower))
+	}
+	if v.Node != "" {
+		if err := carechain.ValidatePrincipalID(v.Node); err != nil {
+			return fmt.Errorf("%w: validator node: %v", ErrInvalid, err)
+		}
+	}
+	if len(v.Proof) != 0 && len(v.Proof) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: validator proof must be a %d-byte signature", ErrInvalid, ed25519.SignatureSize)
+	}
+	return nil
+}
+
+// ValidatorMessage is what a new validator's key signs: the chain, the node
+// principal that will run it, the key and the power, so the proof cannot
+// be used on another chain, for another node or at another power.
+func ValidatorMessage(chainID, node string, pub ed25519.PublicKey, power int64) []byte {
+	return fmt.Appendf(nil, "carechain/validator/v1\x00%s\x00%s\x00%x\x00%d", chainID, node, []byte(pub), power)
+}
+
+// SignValidatorChange fills in v's proof with the validator key.
+func SignValidatorChange(chainID string, v *ValidatorChange, validator ed25519.PrivateKey) {
+	v.Proof = ed25519.Sign(validator, ValidatorMessage(chainID, v.Node, v.PublicKey, v.Power))
 }
 
 // GovApprove approves an open governance proposal for the signer's

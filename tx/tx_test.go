@@ -169,6 +169,12 @@ func TestDecodeBodyRejects(t *testing.T) {
 		{"validator power 0", TypeGovPropose, &GovPropose{Join: &OrgApplication{Org: carechain.Organization{ID: "p", Type: carechain.OrgPharmacy, EncryptionKey: []byte{1}},
 			Admin: JoinPrincipal{ID: "p/admin", PublicKey: pub}, AdminProof: make([]byte, 64),
 			Node: &JoinNode{JoinPrincipal: JoinPrincipal{ID: "p/node", PublicKey: testKey(3).Public().(ed25519.PublicKey)}, NodeID: testNodeID, Validator: &JoinValidator{PublicKey: pub, Proof: make([]byte, 64)}}}, Expires: 1}, ErrInvalid},
+		{"removal and policy together", TypeGovPropose, &GovPropose{Remove: "h", Policy: &GovernancePolicy{}, Expires: 1}, ErrInvalid},
+		{"removal of a bad org id", TypeGovPropose, &GovPropose{Remove: "h/x", Expires: 1}, ErrInvalid},
+		{"validator change with a short key", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub[:5], Power: 1}, Expires: 1}, ErrInvalid},
+		{"validator change of negative power", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: -1}, Expires: 1}, ErrInvalid},
+		{"validator change over the power limit", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: MaxValidatorPower + 1}, Expires: 1}, ErrInvalid},
+		{"validator change with a short proof", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: 1, Node: "h/n", Proof: []byte{1}}, Expires: 1}, ErrInvalid},
 		{"approval without proposal", TypeGovApprove, &GovApprove{}, ErrInvalid},
 		{"wrong body type", TypeRevoke, &Register{ID: "h/x", Kind: carechain.KindPractitioner, PublicKey: pub}, ErrMalformed},
 	}
