@@ -101,7 +101,43 @@ func (a *App) applyRevoke(b *store.Block, c *checked, r *tx.Revoke) *Rejection {
 	p := *target
 	p.Status = carechain.StatusRevoked
 	p.RevokedAt = b.Height()
-	return a.putPrincipal(b, &p)
+	if rej := a.putPrincipal(b, &p); rej != nil {
+		return rej
+	}
+	return a.retireValidators(b, &p)
+}
+
+// retireValidators takes the validators run by node, a node principal
+// being revoked, out of the set: a node that no longer peers cannot vote,
+// and a validator that cannot vote only lowers the power that can. The
+// revocation is refused if it would leave no validator.
+func (a *App) retireValidators(b *store.Block, node *carechain.Principal) *Rejection {
+	if node.Kind != carechain.KindNode {
+		return nil
+	}
+	vs, err := validators(b)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	var retire []Validator
+	var left int64
+	for _, v := range vs {
+		if v.Node == node.ID {
+			retire = append(retire, v)
+		} else {
+			left += v.Power
+		}
+	}
+	if len(retire) > 0 && left == 0 {
+		return reject(CodeInvalid, "%s runs the only validators: revoking it would leave the chain without validators (add another first: gov propose --validator)", node.ID)
+	}
+	for _, v := range retire {
+		v.Power = 0
+		if err := a.setValidator(b, v, string(tx.TypeRevoke)); err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+	}
+	return nil
 }
 
 func (a *App) claimKey(b *store.Block, pub ed25519.PublicKey, owner string) *Rejection {

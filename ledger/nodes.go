@@ -136,6 +136,8 @@ func (a *App) AdmitPeer(nodeID string) error {
 	switch {
 	case err == nil && p.Status == carechain.StatusActive:
 		return nil
+	case err == nil && retiring(v, p):
+		return nil
 	case err == nil:
 		return fmt.Errorf("%w: node %s (%s) was revoked at height %d", ErrPeerRefused, nodeID, p.ID, p.RevokedAt)
 	case !errors.Is(err, ErrNotFound):
@@ -145,4 +147,25 @@ func (a *App) AdmitPeer(nodeID string) error {
 	}
 	return fmt.Errorf("%w: node %s is not a registered node principal at height %d (an admin of its organization registers it: carechain tx register --kind node --node-id %s)",
 		ErrPeerRefused, nodeID, v.Height(), nodeID)
+}
+
+// retiring reports whether p, a revoked node principal, ran a validator its
+// revocation took out of the set that still votes: a validator update of
+// block R is in force from R+2, so the node votes on block R+1 and peers
+// until R+2 commits. Refused at once, it would leave the others short of
+// its votes for that block, and halt a chain that needs them.
+func retiring(v *View, p *carechain.Principal) bool {
+	if p.Kind != carechain.KindNode || v.Height() >= p.RevokedAt+2 {
+		return false
+	}
+	changes, err := validatorChanges(v, p.RevokedAt)
+	if err != nil {
+		return false
+	}
+	for _, c := range changes {
+		if c.Node == p.ID && c.Power == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -66,9 +66,17 @@ func TestLeaveIsCarriedOutAtOnce(t *testing.T) {
 	if ch, err := v.ValidatorChanges(left); err != nil || len(ch) != 1 || ch[0].Power != 0 || ch[0].Proposal != id {
 		t.Fatalf("validator changes: %+v %v", ch, err)
 	}
-	if err := h.app.AdmitPeer(fmt.Sprintf("%040x", 203)); err == nil {
-		t.Fatal("the node of an organization that left still peers")
+	// Its validator votes on the next block (updates are in force two
+	// blocks later): its node peers until then, then no more.
+	if err := h.app.AdmitPeer(fmt.Sprintf("%040x", 203)); err != nil {
+		t.Fatalf("the node of a validator still in the set is refused: %v", err)
 	}
+	h.finalize()
+	h.finalize()
+	if err := h.app.AdmitPeer(fmt.Sprintf("%040x", 203)); err == nil {
+		t.Fatal("the node of an organization that left still peers once its validator is out")
+	}
+	v = h.at(0)
 	if _, _, _, err := v.LogEntry("governance", identityLogKey(orgRemovedKey("hosp-c"), left)); err != nil {
 		t.Fatalf("the removal is not logged: %v", err)
 	}

@@ -244,3 +244,33 @@ func TestJoinAndLeaveInOneBlock(t *testing.T) {
 		t.Fatalf("validator changes: %+v", ch)
 	}
 }
+
+// TestRevokingAValidatorsNode: revoking a node principal takes the
+// validators it runs out of the set (its node no longer peers, so they
+// could not vote), but not the last ones; the node peers until its
+// validator is out.
+func TestRevokingAValidatorsNode(t *testing.T) {
+	h := validatorWorld(t, nil)
+	resp := h.finalize(h.sign("hosp-b/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-b/node"}))
+	revoked := h.height
+	if power, ok := powerOf(resp.ValidatorUpdates, pub(122)); !ok || power != 0 || len(resp.ValidatorUpdates) != 1 {
+		t.Fatalf("validator updates of the revocation: %v", resp.ValidatorUpdates)
+	}
+	if ch, err := h.at(0).ValidatorChanges(revoked); err != nil || len(ch) != 1 || ch[0].Proposal != string(tx.TypeRevoke) {
+		t.Fatalf("validator changes: %+v %v", ch, err)
+	}
+	if err := h.app.AdmitPeer(fmt.Sprintf("%040x", 202)); err != nil {
+		t.Fatalf("the node votes on the next block, yet is refused: %v", err)
+	}
+	h.finalize()
+	h.finalize()
+	if err := h.app.AdmitPeer(fmt.Sprintf("%040x", 202)); err == nil {
+		t.Fatal("a revoked node peers after its validator left")
+	}
+	// The last validators' nodes cannot be revoked.
+	h.finalize(h.sign("hosp-c/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-c/node"}))
+	h.judge(h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/node"}), StageFinalize, CodeInvalid, "only validators")
+	if vs, err := h.at(0).Validators(); err != nil || len(vs) != 1 || vs[0].Node != "hosp-a/node" {
+		t.Fatalf("validators: %+v %v", vs, err)
+	}
+}
