@@ -132,6 +132,9 @@ type App struct {
 	verified map[[32]byte]ed25519.PublicKey
 	verifier tx.Verifier
 
+	// refused is when each refused peer was last logged at info.
+	refused peerLog
+
 	// evaluator caches compiled consent conditions; safe for concurrent use.
 	evaluator *consent.Evaluator
 

@@ -12,3 +12,13 @@ func (v *View) GovProposals() ([]GovProposal, error) {
 	}
 	return ps, nil
 }
+
+// OrgRemovals lists the organizations removed from the consortium (that
+// left or were voted out), in ID order.
+func (v *View) OrgRemovals() ([]OrgRemoval, error) {
+	rs, err := scanValues[OrgRemoval](v, orgRemovedPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("removed organizations at height %d: %w", v.height, err)
+	}
+	return rs, nil
+}

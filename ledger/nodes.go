@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -106,7 +109,7 @@ const (
 // any address may connect (a node is known by its key, not its address),
 // and a peer is admitted only if AdmitPeer admits its node ID. Everything
 // else carechain serves through View, so other paths are refused.
-func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
+func (a *App) Query(ctx context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
 	height := a.store.LastHeight()
 	switch {
 	case strings.HasPrefix(req.Path, filterAddrPath):
@@ -114,7 +117,11 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	case strings.HasPrefix(req.Path, filterIDPath):
 		id := strings.TrimPrefix(req.Path, filterIDPath)
 		if err := a.AdmitPeer(id); err != nil {
-			a.log.Info("peer refused", "node_id", id, "reason", err)
+			level := slog.LevelDebug
+			if a.refused.first(id, time.Now()) {
+				level = slog.LevelInfo
+			}
+			a.log.Log(ctx, level, "peer refused", "node_id", id, "reason", err)
 			return &abci.QueryResponse{Code: uint32(CodeUnauthorized), Codespace: Codespace, Log: err.Error(), Height: height}, nil
 		}
 		return &abci.QueryResponse{Code: uint32(CodeOK), Height: height}, nil
@@ -168,4 +175,29 @@ func retiring(v *View, p *carechain.Principal) bool {
 		}
 	}
 	return false
+}
+
+// peerLog remembers when each refused peer was last logged at info: a
+// refused node redials many times a minute, and one line a minute says it.
+type peerLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// peerLogEvery is how often a refused peer is logged at info.
+const peerLogEvery = time.Minute
+
+// first reports whether id was not logged at info within peerLogEvery of
+// now, and if so notes that it is now.
+func (l *peerLog) first(id string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[id]; ok && now.Sub(t) < peerLogEvery {
+		return false
+	}
+	if l.last == nil || len(l.last) > 10_000 {
+		l.last = map[string]time.Time{} // bounded: any number of IDs may dial
+	}
+	l.last[id] = now
+	return true
 }

@@ -16,7 +16,28 @@ type Governance struct {
 	Policy    ledger.GovernanceState `json:"policy"`
 	Voters    []string               `json:"voters"`
 	Threshold int                    `json:"threshold"`
-	Proposals []ledger.GovProposal   `json:"proposals"`
+	Proposals []GovProposal          `json:"proposals"`
+	// Removed are the organizations that left or were voted out.
+	Removed []ledger.OrgRemoval `json:"removed"`
+}
+
+// GovProposal is a governance proposal and, while it is open, the
+// organizations whose approvals count on it and how many carry it (a
+// removal's target does not vote on it).
+type GovProposal struct {
+	ledger.GovProposal
+	Voters    []string `json:"voters,omitempty"`
+	Threshold int      `json:"threshold,omitempty"`
+}
+
+func proposalAt(v *ledger.View, p *ledger.GovProposal) (GovProposal, error) {
+	out := GovProposal{GovProposal: *p}
+	if p.Status != ledger.ProposalOpen {
+		return out, nil
+	}
+	voters, threshold, err := v.ProposalVoters(p.ID)
+	out.Voters, out.Threshold = voters, threshold
+	return out, err
 }
 
 func (s *server) governance(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +66,17 @@ func governanceAt(v *ledger.View) (*Governance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Governance{Height: v.Height(), Policy: *st, Voters: nonNil(voters), Threshold: threshold, Proposals: nonNil(ps)}, nil
+	g := &Governance{Height: v.Height(), Policy: *st, Voters: nonNil(voters), Threshold: threshold, Proposals: []GovProposal{}}
+	for i := range ps {
+		p, err := proposalAt(v, &ps[i])
+		if err != nil {
+			return nil, err
+		}
+		g.Proposals = append(g.Proposals, p)
+	}
+	rs, err := v.OrgRemovals()
+	g.Removed = nonNil(rs)
+	return g, err
 }
 
 func (s *server) govProposal(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +89,12 @@ func (s *server) govProposal(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	out, err := proposalAt(v, p)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // Governance reads the governance policy, voters and proposals at height (0: latest).
@@ -69,8 +105,8 @@ func (c *Client) Governance(ctx context.Context, height int64) (Governance, erro
 }
 
 // GovProposal reads a governance proposal at height (0: latest).
-func (c *Client) GovProposal(ctx context.Context, id string, height int64) (ledger.GovProposal, error) {
-	var p ledger.GovProposal
+func (c *Client) GovProposal(ctx context.Context, id string, height int64) (GovProposal, error) {
+	var p GovProposal
 	_, err := c.do(ctx, http.MethodGet, "/v1/governance/proposals/"+id+heightQuery(height, ""), nil, &p)
 	return p, err
 }

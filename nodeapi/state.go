@@ -126,7 +126,7 @@ func patientScoped(ns string) bool {
 // batch roots.
 func consortiumWide(ns string) bool {
 	switch ns {
-	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update":
+	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed":
 		return true
 	}
 	return false

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
@@ -81,6 +82,13 @@ func (c *cli) printGovernance(g *nodeapi.Governance) error {
 		policy = fmt.Sprintf("v%d, set at height %d", g.Policy.Version, g.Policy.Height)
 	}
 	fmt.Fprintf(c.out, "governance policy %s\nvoters: %s\napprovals needed: %d\n", policy, strings.Join(g.Voters, ", "), g.Threshold)
+	for _, r := range g.Removed {
+		how := "removed by " + r.Proposal
+		if r.Left {
+			how = "left"
+		}
+		fmt.Fprintf(c.out, "%s %s at height %d\n", r.Org, how, r.Height)
+	}
 	if len(g.Proposals) == 0 {
 		fmt.Fprintln(c.out, "no proposals")
 		return nil
@@ -96,7 +104,7 @@ func (c *cli) printGovernance(g *nodeapi.Governance) error {
 		for _, a := range p.Approvals {
 			orgs = append(orgs, a.Org)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, proposes(&p), status, strings.Join(orgs, ","), p.Opened,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, proposes(&p.GovProposal), status, strings.Join(orgs, ","), p.Opened,
 			time.Unix(p.Expires, 0).UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
@@ -113,17 +121,26 @@ func proposes(p *ledger.GovProposal) string {
 		return s
 	case p.Policy != nil:
 		return fmt.Sprintf("policy voters=%v threshold=%d", p.Policy.Voters, p.Policy.Threshold)
+	case p.Remove != "" && carechain.OrgOf(p.Proposer) == p.Remove:
+		return p.Remove + " leaves"
+	case p.Remove != "":
+		return "remove " + p.Remove
+	case p.Validator != nil && p.Validator.Power == 0:
+		return fmt.Sprintf("remove validator %X", []byte(p.Validator.PublicKey))
+	case p.Validator != nil:
+		return fmt.Sprintf("validator %X power %d", []byte(p.Validator.PublicKey), p.Validator.Power)
 	}
 	return "?"
 }
 
 func (c *cli) govProposeCmd() *cobra.Command {
 	var s signerFlags
-	var joinFile, policyFile string
+	var joinFile, policyFile, remove string
+	var vf validatorFlags
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "propose",
-		Short: "Propose that an organization join (--join), or a new governance policy (--policy)",
+		Short: "Propose that an organization join (--join) or be removed (--remove), a validator change, or a new governance policy",
 		Long: `propose opens a governance proposal, signed by an admin of a member
 organization (--as), and counts its organization's approval.
 
@@ -131,17 +148,47 @@ organization (--as), and counts its organization's approval.
 wrote (HOME/application.json): its organization, admin, node and, if it asks to
 validate, its validator key, each proven by a signature of the key it names.
 
+--remove takes a member organization out of the consortium: its admins',
+staff's and nodes' keys are revoked, its validators leave the set, its nodes
+no longer peer, and nothing written from then on is sealed to it (the next
+write for each patient it could read starts new record keys without it).
+The organization itself does not vote on it. An admin proposing the removal
+of their own organization is the organization leaving: carried out at once.
+
+--validator-power changes the validator set: with --validator-home (a node
+home of the proposer's organization, and --validator-node, its node
+principal) it adds that node's validator or changes its power, proven by
+the validator key's signature; with --validator-key (hex) it changes the
+power of a validator in the set, 0 removing it. The set is never left
+empty.
+
 --policy takes a JSON governance policy: {"voters": ["st-mary", "northlab"],
 "threshold": 2}; no voters means every member organization, threshold 0 a
 majority of the voters.`,
 		Example: `  carechain gov propose --home ./h1 --as st-mary/admin --join ./h3/application.json
+  carechain gov propose --home ./h1 --as st-mary/admin --remove eastpharm
+  carechain gov propose --home ./h3 --as eastpharm/admin --remove eastpharm     # East Pharmacy leaves
+  carechain gov propose --home ./h1 --as st-mary/admin --validator-home ./h4 --validator-node st-mary/node4 --validator-power 10
+  carechain gov propose --home ./h1 --as st-mary/admin --validator-key <hex> --validator-power 0
   carechain gov propose --home ./h1 --as st-mary/admin --policy policy.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := &tx.GovPropose{Expires: time.Now().Add(ttl).Unix()}
+			body := &tx.GovPropose{Expires: time.Now().Add(ttl).Unix(), Remove: remove}
+			given := 0
+			for _, set := range []bool{joinFile != "", policyFile != "", remove != "", vf.set()} {
+				if set {
+					given++
+				}
+			}
 			switch {
-			case (joinFile == "") == (policyFile == ""):
-				return errors.New("give one of --join and --policy")
+			case given != 1:
+				return errors.New("give one of --join, --remove, --validator-power and --policy")
+			case remove != "":
+			case vf.set():
+				// Built with the chain ID the node names, below: a new validator's proof binds it.
+				if _, err := vf.change("?"); err != nil {
+					return err
+				}
 			case joinFile != "":
 				body.Join = new(tx.OrgApplication)
 				if err := readStrictJSON(joinFile, body.Join); err != nil {
@@ -156,10 +203,21 @@ majority of the voters.`,
 			if ttl <= 0 || ttl > tx.MaxGovTTL {
 				return fmt.Errorf("--ttl must be within %v", tx.MaxGovTTL)
 			}
-			if err := body.Validate(); err != nil {
-				return err
+			if !vf.set() {
+				if err := body.Validate(); err != nil {
+					return err
+				}
 			}
-			res, err := c.submitTx(cmd.Context(), &s, tx.TypeGovPropose, func(string, uint64) (any, error) { return body, nil })
+			res, err := c.submitTx(cmd.Context(), &s, tx.TypeGovPropose, func(chainID string, _ uint64) (any, error) {
+				if vf.set() {
+					v, err := vf.change(chainID)
+					if err != nil {
+						return nil, err
+					}
+					body.Validator = v
+				}
+				return body, body.Validate()
+			})
 			if err != nil {
 				return err
 			}
@@ -174,8 +232,54 @@ majority of the voters.`,
 	f := cmd.Flags()
 	pathVar(f, &joinFile, "join", "", "a joining organization's application (init --join wrote it)")
 	pathVar(f, &policyFile, "policy", "", "a governance policy, JSON")
+	f.StringVar(&remove, "remove", "", "a member organization to remove (your own: it leaves)")
+	vf.register(f)
 	f.DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the proposal stays open for approvals")
 	return cmd
+}
+
+// validatorFlags describe a proposed validator change.
+type validatorFlags struct {
+	power      int64
+	home, node string
+	key        string
+	flags      *pflag.FlagSet
+}
+
+func (v *validatorFlags) register(f *pflag.FlagSet) {
+	v.flags = f
+	f.Int64Var(&v.power, "validator-power", 0, "propose a validator change: its new voting power (0 removes it)")
+	pathVar(f, &v.home, "validator-home", "", "the node home whose validator key (config/priv_validator_key.json) to add or change")
+	f.StringVar(&v.node, "validator-node", "", "with --validator-home: the node principal that runs it")
+	f.StringVar(&v.key, "validator-key", "", "the public key (hex) of a validator in the set to change or remove")
+}
+
+func (v *validatorFlags) set() bool { return v.flags.Changed("validator-power") }
+
+// change builds the proposed validator change; chainID is the consortium's,
+// which a new validator's proof names.
+func (v *validatorFlags) change(chainID string) (*tx.ValidatorChange, error) {
+	if (v.home == "") == (v.key == "") {
+		return nil, errors.New("--validator-power needs one of --validator-home and --validator-key")
+	}
+	if v.key != "" {
+		pub, err := parsePublicKey(v.key)
+		if err != nil {
+			return nil, fmt.Errorf("--validator-key: %w", err)
+		}
+		ch := &tx.ValidatorChange{PublicKey: pub, Power: v.power}
+		return ch, ch.Validate()
+	}
+	if v.node == "" {
+		return nil, errors.New("--validator-home needs --validator-node, the node principal that runs it")
+	}
+	priv, err := node.Home(v.home).ValidatorKey()
+	if err != nil {
+		return nil, err
+	}
+	ch := &tx.ValidatorChange{PublicKey: priv.Public().(ed25519.PublicKey), Power: v.power, Node: v.node}
+	tx.SignValidatorChange(chainID, ch, priv)
+	return ch, ch.Validate()
 }
 
 func (c *cli) govApproveCmd() *cobra.Command {
@@ -207,23 +311,23 @@ func (c *cli) printProposalOutcome(cmd *cobra.Command, s *signerFlags, id string
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(g.Proposals, func(p ledger.GovProposal) bool { return p.ID == id })
+	i := slices.IndexFunc(g.Proposals, func(p nodeapi.GovProposal) bool { return p.ID == id })
 	if i < 0 {
 		return fmt.Errorf("proposal %s is not on the node yet", id)
 	}
 	p := g.Proposals[i]
 	if p.Status == ledger.ProposalCommitted {
-		fmt.Fprintf(c.out, "proposal %s (%s) carried out at height %d\n", p.ID, proposes(&p), p.Closed)
+		fmt.Fprintf(c.out, "proposal %s (%s) carried out at height %d\n", p.ID, proposes(&p.GovProposal), p.Closed)
 		return nil
 	}
 	counted := 0
 	for _, a := range p.Approvals {
-		if slices.Contains(g.Voters, a.Org) {
+		if slices.Contains(p.Voters, a.Org) {
 			counted++
 		}
 	}
 	fmt.Fprintf(c.out, "proposal %s (%s) is open: %d of %d approvals from %s; the others approve with\n  carechain gov approve %s --as <org>/admin\n",
-		p.ID, proposes(&p), counted, g.Threshold, strings.Join(g.Voters, ", "), p.ID)
+		p.ID, proposes(&p.GovProposal), counted, p.Threshold, strings.Join(p.Voters, ", "), p.ID)
 	return nil
 }
 

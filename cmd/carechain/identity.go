@@ -120,14 +120,30 @@ admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			os, err := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home)).Organizations(cmd.Context(), height)
+			cl := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home))
+			os, err := cl.Organizations(cmd.Context(), height)
 			if err != nil {
 				return err
 			}
+			g, err := cl.Governance(cmd.Context(), height)
+			if err != nil {
+				return err
+			}
+			status := map[string]string{}
+			for _, r := range g.Removed {
+				status[r.Org] = fmt.Sprintf("removed at %d", r.Height)
+				if r.Left {
+					status[r.Org] = fmt.Sprintf("left at %d", r.Height)
+				}
+			}
 			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tTYPE\tNAME")
+			fmt.Fprintln(w, "ID\tTYPE\tNAME\tSTATUS")
 			for _, o := range os {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Type, o.Name)
+				st := status[o.ID]
+				if st == "" {
+					st = "member"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.ID, o.Type, o.Name, st)
 			}
 			return w.Flush()
 		},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/nodeapi"
 )
 
@@ -191,7 +192,97 @@ func TestConsortiumFromScratch(t *testing.T) {
 		return strings.Contains(log, "eastpharm/pharm-lee") && strings.Contains(log, "northlab/dr-patel") && strings.Contains(log, "EMERGENCY")
 	}, &log)
 
+	// St Mary's validator gets more power, by vote.
+	out = stMary.cli("gov", "propose", "--as", "st-mary/admin", "--validator-home", stMary.home, "--validator-node", "st-mary/node0", "--validator-power", "20")
+	northlab.cli("gov", "approve", proposalIn(t, out), "--as", "northlab/admin")
+
+	// The members remove East Pharmacy: it does not vote on it.
+	out = stMary.cli("gov", "propose", "--as", "st-mary/admin", "--remove", "eastpharm")
+	if !strings.Contains(out, "1 of 2 approvals from northlab, st-mary") {
+		t.Fatalf("removal needs both other members: %s", out)
+	}
+	if out, err := run(t, eastpharm.env, "gov", "approve", proposalIn(t, out), "--as", "eastpharm/admin", "--home", eastpharm.home); err == nil || !strings.Contains(out, "does not vote") {
+		t.Fatalf("the organization removed approves its removal: %v %s", err, out)
+	}
+	if out := northlab.cli("gov", "approve", proposalIn(t, out), "--as", "northlab/admin"); !strings.Contains(out, "carried out") {
+		t.Fatalf("removal approved: %s", out)
+	}
+	removedAt := stMary.status().Height
+	if out := stMary.cli("identity", "orgs"); !regexp.MustCompile(`eastpharm\s+pharmacy\s+East Pharmacy\s+removed at \d+`).MatchString(out) {
+		t.Fatalf("identity orgs after the removal: %s", out)
+	}
+	if out := stMary.cli("identity", "show", "eastpharm/pharm-lee"); !strings.Contains(out, "revoked") {
+		t.Fatalf("the pharmacist's key after the removal: %s", out)
+	}
+
+	// A prescription written afterwards is sealed under new keys the
+	// pharmacy never gets; the old ones it had stay as they were.
+	status, body = stMary.fhir(stMary.token("st-mary/dr-jones"), "POST", "/fhir/MedicationRequest", prescription("p1", "310965"))
+	createdID(t, status, body)
+	wraps := epochWraps(t, stMary.addr, device, penv, "patient/p1", "medication")
+	if len(wraps) < 2 || !wraps[0]["eastpharm"] || wraps[len(wraps)-1]["eastpharm"] || !wraps[len(wraps)-1]["st-mary"] {
+		t.Fatalf("epochs of the patient's medication records and their readers: %v", wraps)
+	}
+
+	// Its node is refused as a peer once its validator is out of the set
+	// (two blocks on): it stays behind while the others go on.
+	token := stMary.token("st-mary/dr-jones")
+	eventually(t, time.Minute, "the removed node disconnected", func() bool {
+		stMary.fhir(token, "POST", "/fhir/MedicationRequest", prescription("p1", "310965"))
+		return strings.Contains(stMary.proc.output(), "peer disconnected")
+	})
+	stuck := eastpharm.status().Height
+	for i := 0; i < 3; i++ {
+		stMary.fhir(token, "POST", "/fhir/MedicationRequest", prescription("p1", "310965"))
+	}
+	if now := eastpharm.status().Height; now != stuck || stMary.status().Height <= stuck {
+		t.Fatalf("the removed node follows the chain: at %d (was %d), St Mary's at %d", now, stuck, stMary.status().Height)
+	}
+	if stuck < removedAt {
+		t.Fatalf("the removed node stopped at %d, before its removal at %d", stuck, removedAt)
+	}
+	if out := stMary.cli("validators", "--history"); !strings.Contains(out, "left") || !strings.Contains(out, "-> 20") {
+		t.Fatalf("validator history: %s", out)
+	}
 	sameAppHashes(t, stMary, northlab, eastpharm)
+	sameAppHashes(t, stMary, northlab)
+}
+
+// epochWraps reads, as the patient (keys in device), which readers each
+// epoch of the patient's category is wrapped to, oldest first.
+func epochWraps(t *testing.T, addr, device string, env []string, patient, category string) []map[string]bool {
+	t.Helper()
+	ks, err := keystore.Open(device, keystore.DefaultKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ks.Unlock(strings.ReplaceAll(patient, "/", "."), []byte(strings.TrimPrefix(env[0], PassphraseEnv+"=")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cl := nodeapi.NewClient(addr).As(patient, key)
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := nodeapi.NewState(ctx, cl)
+	var epochs []map[string]bool
+	prefix := "wrap/" + patient + "/" + category + "/"
+	last := ""
+	err = state.Scan(prefix, st.Height, func(k string, _ []byte) error {
+		epoch, reader, _ := strings.Cut(strings.TrimPrefix(k, prefix), "/")
+		if epoch != last {
+			epochs = append(epochs, map[string]bool{})
+			last = epoch
+		}
+		epochs[len(epochs)-1][reader] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return epochs
 }
 
 // prescription is a MedicationRequest for patient of an RxNorm code.
