@@ -105,6 +105,8 @@ func TestConsortiumFromScratch(t *testing.T) {
 	founderID := nodeIDIn(t, out)
 	stMary.start()
 	stMary.waitRecords(time.Minute)
+	trusted := filepath.Join(t.TempDir(), "validators.json") // the set at the founding
+	stMary.cli("validators", "-o", trusted)
 
 	// North Lab joins, validating: St Mary's, the only member, carries it.
 	app := northlab.join(stMary, founderID, "northlab:lab:North Lab", "10")
@@ -246,6 +248,14 @@ func TestConsortiumFromScratch(t *testing.T) {
 	}
 	sameAppHashes(t, stMary, northlab, eastpharm)
 	sameAppHashes(t, stMary, northlab)
+
+	// The patient proves the prescription against the founding validator
+	// set, through every change since: two joins, a power change, a removal.
+	proofFile := filepath.Join(t.TempDir(), "rx.proof.json")
+	patient("proof", "record", rx, "-o", proofFile)
+	if out := mustRun(t, nil, "verify-proof", proofFile, "--validators", trusted); !strings.Contains(out, "verified") || !strings.Contains(out, "4 validator-set changes") {
+		t.Fatalf("verify-proof from the founding set: %s", out)
+	}
 }
 
 // epochWraps reads, as the patient (keys in device), which readers each

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirrest"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/store"
+)
+
+// runOptions configure runNode.
+type runOptions struct {
+	httpAddr string
+	// passphrase unlocks the node's keystore (encryption keys and the
+	// anchoring identity); nil leaves the records API off.
+	passphrase []byte
+	// anchorAs is the node principal that anchors access events; empty picks
+	// the one registered with this node's ID.
+	anchorAs string
+	// anchorEvery is how often access events are anchored (--anchor-every).
+	anchorEvery time.Duration
+	// maxLag is records.Options.MaxLag (0: the default).
+	maxLag time.Duration
+	// maxConnections is nodeapi.ServerOptions.MaxConnections (--max-connections).
+	maxConnections int
+	// stallTimeout is nodeapi.Options.StallTimeout (--stall-timeout).
+	stallTimeout time.Duration
+	// submitTimeout is nodeapi.Options.SubmitTimeout (--submit-timeout).
+	submitTimeout time.Duration
+}
+
+// check refuses flag values runNode cannot run with; demo checks before it
+// creates anything.
+func (o runOptions) check() error {
+	if o.anchorEvery <= 0 {
+		return fmt.Errorf("--anchor-every %v: want a positive duration", o.anchorEvery)
+	}
+	if o.maxConnections < 1 {
+		return fmt.Errorf("--max-connections %d: want at least 1", o.maxConnections)
+	}
+	if o.stallTimeout <= 0 {
+		return fmt.Errorf("--stall-timeout %v: want a positive duration", o.stallTimeout)
+	}
+	if o.submitTimeout <= 0 {
+		return fmt.Errorf("--submit-timeout %v: want a positive duration", o.submitTimeout)
+	}
+	return nil
+}
+
+// runNode starts the node of h, its records service (when keys are
+// available) and its HTTP server, calls ready, and runs until ctx is
+// cancelled; then it shuts everything down cleanly, anchoring the last
+// access events first.
+//
+// A node that is not yet a registered node principal (a joining
+// organization's, before the members admit it and it syncs past that)
+// serves without the records API and turns it on by itself once its
+// registration is in its state.
+func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	n, err := node.Start(ctx, h, node.StartOptions{Logger: logger, HTTPAddr: opts.httpAddr})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := n.Stop(); err != nil {
+			logger.Error("stop node", "err", err)
+		}
+	}()
+	l, err := net.Listen("tcp", n.Config().HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return fmt.Errorf("node ID (signed requests name it): %w", err)
+	}
+	routes := func(keys *nodeKeys) http.Handler {
+		mux := http.NewServeMux()
+		var svc *records.Service
+		if keys != nil {
+			svc = keys.svc
+		}
+		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID,
+			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
+		if keys != nil {
+			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
+				BaseURL: "http://" + l.Addr().String(), Logger: logger})
+		}
+		return mux
+	}
+	var keys *nodeKeys
+	var handler swappable
+	recordsDone := make(chan struct{})
+	recordsCtx, stopRecords := context.WithCancel(context.Background())
+	defer func() {
+		stopRecords()
+		<-recordsDone // the last flush, then the journal can close
+	}()
+	switch {
+	case opts.passphrase == nil:
+		close(recordsDone)
+		logger.Info("records API off: set " + PassphraseEnv + " to unlock this node's keys")
+		handler.set(routes(nil))
+	default:
+		keys, err = startRecords(n, h, opts, logger)
+		switch {
+		case errors.Is(err, errNoNodePrincipal):
+			logger.Info("records API off until this node is registered and synced past its registration: " + err.Error())
+			handler.set(routes(nil))
+			go func() {
+				defer close(recordsDone)
+				if k := awaitRecords(recordsCtx, n, h, opts, logger); k != nil {
+					handler.set(routes(k))
+					logger.Info("records API on")
+					runRecords(recordsCtx, k, opts)
+				}
+			}()
+		case err != nil:
+			close(recordsDone)
+			return err
+		default:
+			handler.set(routes(keys))
+			go func() {
+				defer close(recordsDone)
+				runRecords(recordsCtx, keys, opts)
+			}()
+		}
+	}
+	srv := nodeapi.NewServer(&handler, nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := ready(n, keys, l.Addr().String()); err != nil {
+		if ctx.Err() != nil {
+			logger.Info("interrupted while starting; shutting down")
+			return nil
+		}
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// runRecords anchors keys' access events until ctx is done, then closes
+// the journal.
+func runRecords(ctx context.Context, keys *nodeKeys, opts runOptions) {
+	keys.svc.RunAnchors(ctx, keys.anchorer, opts.anchorEvery)
+	keys.journal.Close()
+}
+
+// awaitRecords starts the records service once the node's state registers
+// it (checked every second, once it has caught up); nil if ctx ends first
+// or it cannot start.
+func awaitRecords(ctx context.Context, n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) *nodeKeys {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n.Syncing() {
+			continue
+		}
+		keys, err := startRecords(n, h, opts, logger)
+		switch {
+		case errors.Is(err, errNoNodePrincipal):
+			continue
+		case err != nil:
+			logger.Error("records API stays off", "err", err)
+			return nil
+		}
+		return keys
+	}
+}
+
+// swappable is an http.Handler that can be replaced while it serves.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// nodeKeys is what a node unlocks from its keystore.
+type nodeKeys struct {
+	ks        *keystore.Store
+	svc       *records.Service
+	custodian *records.Custodian
+	anchorer  records.Signer
+	journal   *store.Queue
+}
+
+// startRecords unlocks the node's encryption keys, the signing keys it keeps
+// for its staff, and its anchoring identity: those that open with the node's
+// passphrase, but patients' (records.OpenNodeKeys).
+func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logger) (*nodeKeys, error) {
+	anchorAs, err := anchoringIdentity(n, h, opts.anchorAs) // first: it unlocks nothing
+	if err != nil {
+		return nil, err
+	}
+	ks, err := keystore.Open(h.KeysDir(), keystore.DefaultKDF)
+	if err != nil {
+		return nil, err
+	}
+	kr, cust, err := records.OpenNodeKeys(ks, opts.passphrase, logger)
+	if err != nil {
+		return nil, err
+	}
+	anchorer, ok := cust.Signer(anchorAs)
+	if !ok {
+		return nil, fmt.Errorf("anchoring identity %s: no key %s in %s", anchorAs, strings.ReplaceAll(anchorAs, "/", "."), h.KeysDir())
+	}
+	journal, err := store.OpenQueue(filepath.Join(string(h), "audit-journal"))
+	if err != nil {
+		return nil, fmt.Errorf("access-event journal: %w", err)
+	}
+	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger, Journal: journal, MaxLag: opts.maxLag})
+	if err != nil {
+		journal.Close()
+		return nil, err
+	}
+	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal}, nil
+}
+
+// errNoNodePrincipal: no active node principal is registered with this
+// node's ID, so nothing can anchor its access events and the node serves
+// without the records API.
+var errNoNodePrincipal = errors.New("no node principal")
+
+// anchoringIdentity is the principal that anchors h's access events: anchorAs
+// if given, else the node principal registered with h's node ID. Only node
+// principals anchor.
+func anchoringIdentity(n *node.Node, h node.Home, anchorAs string) (string, error) {
+	v := n.App().Latest()
+	if anchorAs != "" {
+		if p, err := v.Principal(anchorAs); err == nil && p.Kind != carechain.KindNode {
+			return "", fmt.Errorf("--anchor-as %s is a %s: only node principals anchor access events", anchorAs, p.Kind)
+		}
+		return anchorAs, nil
+	}
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return "", err
+	}
+	p, err := v.NodePrincipal(nodeID)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return "", fmt.Errorf("%w: this node (node ID %s) is not a registered node principal at height %d. "+
+			"An admin of its organization registers it: `carechain keys new <org>.<name> --home %s`, then "+
+			"`carechain tx register --as <org>/admin --kind node --id <org>/<name> --node-id %s --pubkey <its public key>`; "+
+			"the node turns its records API on once it has synced past that registration", errNoNodePrincipal, nodeID, v.Height(), h, nodeID)
+	case err != nil:
+		return "", err
+	case p.Status != carechain.StatusActive:
+		return "", fmt.Errorf("%w: this node's principal %s was revoked at height %d", errNoNodePrincipal, p.ID, p.RevokedAt)
+	}
+	return p.ID, nil
+}
