@@ -97,8 +97,11 @@ func (c *cli) printGovernance(g *nodeapi.Governance) error {
 	fmt.Fprintln(w, "PROPOSAL\tPROPOSES\tSTATUS\tAPPROVED BY\tOPENED\tEXPIRES")
 	for _, p := range g.Proposals {
 		status := p.Status
-		if p.Status == ledger.ProposalCommitted {
+		switch {
+		case p.Status == ledger.ProposalCommitted:
 			status = fmt.Sprintf("carried out at %d", p.Closed)
+		case time.Now().Unix() >= p.Expires:
+			status = "expired" // by this clock; the ledger judges by block time
 		}
 		var orgs []string
 		for _, a := range p.Approvals {
