@@ -85,7 +85,7 @@ func (e *DeniedError) ErrorKind() carechain.ErrorKind { return carechain.KindPer
 
 // Options configure a Service.
 type Options struct {
-	Node   string       // this node's name, recorded in access events
+	Node   string       // this node's name, recorded in access events (carechain start: its node principal)
 	Logger *slog.Logger // nil: discard. Health data is never logged.
 	Now    func() time.Time
 	// Journal keeps access events on disk until they are anchored (see

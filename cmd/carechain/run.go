@@ -241,7 +241,7 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("access-event journal: %w", err)
 	}
-	svc, err := records.New(n, kr, records.Options{Node: n.Config().Moniker, Logger: logger, Journal: journal, MaxLag: opts.maxLag})
+	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag})
 	if err != nil {
 		journal.Close()
 		return nil, err

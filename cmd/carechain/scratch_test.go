@@ -191,7 +191,8 @@ func TestConsortiumFromScratch(t *testing.T) {
 	var log string
 	eventually(t, time.Minute, "both reads in the access log", func() bool {
 		log = patient("audit", "list", "--patient", "patient/p1")
-		return strings.Contains(log, "eastpharm/pharm-lee") && strings.Contains(log, "northlab/dr-patel") && strings.Contains(log, "EMERGENCY")
+		return strings.Contains(log, "eastpharm/pharm-lee") && strings.Contains(log, "northlab/dr-patel") && strings.Contains(log, "EMERGENCY") &&
+			strings.Contains(log, "eastpharm/node0") && strings.Contains(log, "northlab/node0") // the nodes that served them
 	}, &log)
 
 	// St Mary's validator gets more power, by vote.
