@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -73,7 +74,7 @@ func InitTLS(h Home, c *Config, caFrom Home, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	if err := issueServerCert(dir, caCert, caKey, c.Moniker, hosts); err != nil {
+	if err := issueServerCert(dir, caCert, caKey, c.Moniker, append(hosts, httpHost(c.HTTPAddr))); err != nil {
 		return err
 	}
 	c.TLSCert = filepath.Join("tls", TLSCertFile)
@@ -81,9 +82,10 @@ func InitTLS(h Home, c *Config, caFrom Home, hosts []string) error {
 	return nil
 }
 
-// RenewTLS issues h a new server certificate for hosts from the CA in its
-// TLS directory, replacing the one it has; a running node serves it after
-// SIGHUP.
+// RenewTLS issues h a new server certificate from the CA in its TLS
+// directory, replacing the one it has: for the hosts of the old one, the
+// host of the config's HTTP address and hosts. A running node serves it
+// after SIGHUP.
 func RenewTLS(h Home, hosts []string) error {
 	caCert, caKey, err := readCA(h.TLSDir())
 	if err != nil {
@@ -93,7 +95,23 @@ func RenewTLS(h Home, hosts []string) error {
 	if err != nil {
 		return err
 	}
+	hosts = append(hosts, httpHost(c.HTTPAddr))
+	if old, err := tls.LoadX509KeyPair(filepath.Join(h.TLSDir(), TLSCertFile), filepath.Join(h.TLSDir(), TLSKeyFile)); err == nil {
+		hosts = append(hosts, old.Leaf.DNSNames...)
+		for _, ip := range old.Leaf.IPAddresses {
+			hosts = append(hosts, ip.String())
+		}
+	}
 	return issueServerCert(h.TLSDir(), caCert, caKey, c.Moniker, hosts)
+}
+
+// httpHost is the host of an HTTP address ("" if it has none).
+func httpHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // newCA makes a self-signed CA in dir.
@@ -155,6 +173,7 @@ func issueServerCert(dir string, caCert *x509.Certificate, caKey *ecdsa.PrivateK
 	for _, host := range hosts {
 		switch ip := net.ParseIP(host); {
 		case host == "" || host == "localhost" || ip != nil && (ip.IsLoopback() || ip.IsUnspecified()):
+		case ip != nil && slices.ContainsFunc(tmpl.IPAddresses, ip.Equal), slices.Contains(tmpl.DNSNames, host):
 		case ip != nil:
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		default:
