@@ -365,6 +365,7 @@ func (c *cli) testnetCmd() *cobra.Command {
 		dir, chainID string
 		validators   int
 		basePort     int
+		withTLS      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "testnet",
@@ -376,6 +377,8 @@ BASE+2i+1. Each node's organization ("org<i>", a hospital) has its admin key
 passphrase from $` + PassphraseEnv + ` or a prompt. Each node is registered in
 the genesis as a node principal (org<i>/node<i>, its key "org<i>.node<i>" in
 the same keystore) with its CometBFT node ID: only registered nodes peer.
+With --tls every node serves https with a certificate from one new CA
+(DIR/node0/tls/ca.pem, copied to each home), as init --tls makes.
 
 Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 		Args: cobra.NoArgs,
@@ -415,11 +418,19 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 			if err != nil {
 				return err
 			}
+			if withTLS {
+				if err := testnetTLS(homes); err != nil {
+					return err
+				}
+			}
 			for i, h := range homes {
 				cfg, _ := h.LoadConfig()
 				fmt.Fprintf(c.out, "node%d: home %s  p2p %s  http %s\n", i, h, cfg.P2PAddr, cfg.HTTPAddr)
 			}
 			fmt.Fprintf(c.out, "Start each with: carechain start --home %s/nodeI\n", dir)
+			if withTLS {
+				fmt.Fprintf(c.out, "They serve https; clients trust %s (carechain --ca).\n", filepath.Join(homes[0].TLSDir(), node.CAFile))
+			}
 			return nil
 		},
 	}
@@ -428,5 +439,28 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 	pathVar(f, &dir, "dir", "./testnet", "directory for the node homes")
 	f.StringVar(&chainID, "chain-id", "carechain-testnet", "chain ID")
 	f.IntVar(&basePort, "base-port", 26656, "first port; 0 lets the OS choose free ports")
+	f.BoolVar(&withTLS, "tls", false, "serve every node's HTTP listener over TLS, with certificates from one new CA")
 	return cmd
+}
+
+// testnetTLS gives each of homes a server certificate from one new CA, the
+// first home's, and turns TLS on in its config.
+func testnetTLS(homes []node.Home) error {
+	for i, h := range homes {
+		cfg, err := h.LoadConfig()
+		if err != nil {
+			return err
+		}
+		var caFrom node.Home
+		if i > 0 {
+			caFrom = homes[0]
+		}
+		if err := node.InitTLS(h, &cfg, caFrom, nil); err != nil {
+			return fmt.Errorf("TLS certificates of %s: %w", h, err)
+		}
+		if err := h.SaveConfig(cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
 )
 
@@ -143,30 +144,55 @@ func TestInitTLSReusesCA(t *testing.T) {
 	mustRun(t, env, "init", "--home", first, "--chain-id", "tls-ca", "--org", "hosp:hospital:Hospital", "--tls")
 	mustRun(t, env, "init", "--home", second, "--genesis", filepath.Join(first, "config", "genesis.json"),
 		"--http-addr", "10.0.0.7:8081", "--tls-ca-from", first, "--tls-host", "node2.example")
-	pool := x509.NewCertPool()
-	caPEM, err := os.ReadFile(filepath.Join(first, "tls", "ca.pem"))
-	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("the first node's CA: %v", err)
+	verifiedBy(t, filepath.Join(first, "tls", "ca.pem"), filepath.Join(second, "tls", "node.pem"), "10.0.0.7", "node2.example", "localhost", "127.0.0.1")
+	if fi, err := os.Stat(filepath.Join(second, "tls", "ca-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("ca-key.pem: %v, mode %v", err, fi.Mode())
 	}
-	b, err := os.ReadFile(filepath.Join(second, "tls", "node.pem"))
+}
+
+// TestTestnetTLSOneCA: testnet --tls gives every node a certificate from
+// the first node's CA.
+func TestTestnetTLSOneCA(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tn")
+	out := mustRun(t, passEnv(testPassphrase), "testnet", "--validators", "2", "--dir", dir, "--base-port", "0", "--tls")
+	ca := filepath.Join(dir, "node0", "tls", "ca.pem")
+	if !strings.Contains(out, ca) {
+		t.Fatalf("testnet --tls does not name the CA to trust:\n%s", out)
+	}
+	for _, n := range []string{"node0", "node1"} {
+		verifiedBy(t, ca, filepath.Join(dir, n, "tls", "node.pem"), "127.0.0.1")
+		cfg, err := node.Home(filepath.Join(dir, n)).LoadConfig()
+		if err != nil || !cfg.TLS() {
+			t.Fatalf("%s's config: TLS off (%v)", n, err)
+		}
+	}
+}
+
+// verifiedBy checks that the certificate of certFile is signed by a CA of
+// caFile and valid for hosts.
+func verifiedBy(t *testing.T, caFile, certFile string, hosts ...string) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("CA %s: %v", caFile, err)
+	}
+	b, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil {
-		t.Fatal("node.pem: no PEM")
+		t.Fatalf("%s: no PEM", certFile)
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, host := range []string{"10.0.0.7", "node2.example", "localhost", "127.0.0.1"} {
+	for _, host := range hosts {
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
-			t.Errorf("the second node's certificate for %s: %v", host, err)
+			t.Errorf("%s for %s: %v", certFile, host, err)
 		}
-	}
-	if fi, err := os.Stat(filepath.Join(second, "tls", "ca-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("ca-key.pem: %v, mode %v", err, fi.Mode())
 	}
 }
 
