@@ -151,24 +151,11 @@ func newCA(dir, chainID string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 
 // issueServerCert writes a server certificate and key signed by the CA to dir.
 func issueServerCert(dir string, caCert *x509.Certificate, caKey *ecdsa.PrivateKey, name string, hosts []string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("TLS key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return err
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Subject:     pkix.Name{CommonName: name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	for _, host := range hosts {
 		switch ip := net.ParseIP(host); {
@@ -180,15 +167,57 @@ func issueServerCert(dir string, caCert *x509.Certificate, caKey *ecdsa.PrivateK
 			tmpl.DNSNames = append(tmpl.DNSNames, host)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("TLS certificate: %w", err)
+	return issue(dir, TLSCertFile, TLSKeyFile, tmpl, caCert, caKey)
+}
+
+// IssueClientCert issues a client certificate for name (its common name)
+// from the CA of h's TLS directory, for a node that requires client
+// certificates (tls_client_ca); it returns the certificate and key files,
+// HOME/tls/clients/NAME.pem and NAME-key.pem.
+func IssueClientCert(h Home, name string) (certFile, keyFile string, err error) {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
+		return "", "", fmt.Errorf("client certificate name %q: want a plain file name", name)
 	}
-	// The key first: a certificate without its key would not load.
-	if err := writePEM(dir, TLSKeyFile, key, nil); err != nil {
+	caCert, caKey, err := readCA(h.TLSDir())
+	if err != nil {
+		return "", "", err
+	}
+	dir := filepath.Join(h.TLSDir(), "clients")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("client certificate directory: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if err := issue(dir, name+".pem", name+"-key.pem", tmpl, caCert, caKey); err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"), nil
+}
+
+// issue signs tmpl, given a serial number, a validity and its key usage
+// here, with the CA for a new key, and writes both to dir.
+func issue(dir, certName, keyName string, tmpl, caCert *x509.Certificate, caKey *ecdsa.PrivateKey) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("TLS key: %w", err)
+	}
+	if tmpl.SerialNumber, err = randomSerial(); err != nil {
 		return err
 	}
-	return writePEM(dir, TLSCertFile, nil, der)
+	now := time.Now()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(certValidity)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s: %w", certName, err)
+	}
+	// The key first: a certificate without its key would not load.
+	if err := writePEM(dir, keyName, key, nil); err != nil {
+		return err
+	}
+	return writePEM(dir, certName, nil, der)
 }
 
 // copyCA copies the CA of the TLS directory from into to.

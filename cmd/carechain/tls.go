@@ -168,7 +168,21 @@ func (c *cli) tlsCmd() *cobra.Command {
 	}
 	pathVar(renew.Flags(), &home, "home", defaultHome("node"), "node home directory")
 	renew.Flags().StringSliceVar(&hosts, "tls-host", nil, tlsHostUsage)
-	cmd.AddCommand(renew)
+	clientCert := &cobra.Command{
+		Use:   "client-cert NAME",
+		Short: "Issue a client certificate from the home's CA, for a node started with --tls-client-ca",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cert, key, err := node.IssueClientCert(node.Home(home), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "Client certificate %s, key %s: carechain --client-cert %s --client-key %s\n", cert, key, cert, key)
+			return nil
+		},
+	}
+	pathVar(clientCert.Flags(), &home, "home", defaultHome("node"), "node home directory (its tls/ca.pem signs)")
+	cmd.AddCommand(renew, clientCert)
 	return cmd
 }
 

@@ -90,6 +90,44 @@ func TestTLSEndToEnd(t *testing.T) {
 	p.interrupt(t)
 }
 
+// TestTLSClientCertificates: a node started with --tls-client-ca serves
+// only clients with a certificate from that CA; tls client-cert issues one
+// and the CLI presents it with --client-cert and --client-key.
+func TestTLSClientCertificates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node subprocess")
+	}
+	home := filepath.Join(t.TempDir(), "node")
+	addr := freeAddr(t)
+	mustRun(t, passEnv(testPassphrase), "init", "--home", home, "--chain-id", "mtls-test", "--org", "hosp:hospital:Hospital",
+		"--p2p-addr", freeAddr(t), "--http-addr", addr, "--tls")
+	ca := filepath.Join(home, "tls", "ca.pem")
+	p := startProcess(t, nil, "start", "--home", home, "--tls-client-ca", ca)
+	waitOutput(t, p, "serving https://"+addr, time.Minute)
+	out := mustRun(t, nil, "tls", "client-cert", "dr-jones", "--home", home)
+	cert, key := filepath.Join(home, "tls", "clients", "dr-jones.pem"), filepath.Join(home, "tls", "clients", "dr-jones-key.pem")
+	if !strings.Contains(out, cert) {
+		t.Fatalf("tls client-cert: %s", out)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := nodeapi.ClientTLSConfig(ca, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Certificates = []tls.Certificate{pair}
+	waitHealthyOver(t, p, &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}, "https://"+addr, time.Minute)
+	if out, err := run(t, nil, "identity", "orgs", "--home", home); err == nil {
+		t.Fatalf("a CLI without a client certificate was served: %s", out)
+	}
+	if out := mustRun(t, nil, "identity", "orgs", "--home", home, "--client-cert", cert, "--client-key", key); !strings.Contains(out, "hosp") {
+		t.Fatalf("identity orgs with a client certificate: %s", out)
+	}
+	p.interrupt(t)
+}
+
 // tlsReloadOnHangup: tls renew and SIGHUP make the node serve a new
 // certificate to new connections; a connection opened before goes on.
 func tlsReloadOnHangup(t *testing.T, p *process, home, addr, ca string) {
