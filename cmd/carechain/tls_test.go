@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -76,6 +77,8 @@ func TestTLSEndToEnd(t *testing.T) {
 	if code, body := fhirOver(t, hc, "POST", "https://"+addr+"/fhir/Observation", tok, obs); code != http.StatusCreated {
 		t.Fatalf("FHIR create over TLS: HTTP %d %s", code, body)
 	}
+
+	curlTrustsOnlyTheCA(t, ca, "https://"+addr, tok)
 
 	// Plain HTTP is refused; https responses carry HSTS.
 	resp, err := http.Get("http://" + addr + "/healthz")
@@ -173,6 +176,26 @@ func tlsReloadOnHangup(t *testing.T, p *process, home, addr, ca string) {
 		t.Fatalf("after SIGHUP new connections still get serial %s", serial(old))
 	}
 	get()
+}
+
+// curlTrustsOnlyTheCA: curl, a client built on another TLS stack, reads
+// the FHIR API trusting ca, and refuses the node without it. Skipped
+// without curl.
+func curlTrustsOnlyTheCA(t *testing.T, ca, base, token string) {
+	t.Helper()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Log("curl is not on PATH: the FHIR API over TLS is checked with Go's client only")
+		return
+	}
+	out, err := exec.Command(curl, "--silent", "--show-error", "--fail", "--cacert", ca,
+		"-H", "Authorization: Bearer "+token, base+"/fhir/Observation?patient=Patient/k7q2m9").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2345-7") {
+		t.Fatalf("curl --cacert: %v %s", err, out)
+	}
+	if out, err := exec.Command(curl, "--silent", "--show-error", "--fail", base+"/fhir/metadata").CombinedOutput(); err == nil {
+		t.Fatalf("curl without the CA trusted the node: %s", out)
+	}
 }
 
 // TestInitTLSReusesCA: another node's init --tls-ca-from signs its
