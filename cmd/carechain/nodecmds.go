@@ -314,7 +314,16 @@ Every access event is synced to the node's journal (HOME/audit-journal)
 before the read it describes is answered, and stays there until it is
 anchored; a restarted node anchors what it holds. When the oldest
 unanchored event is older than --audit-max-lag, reads of health data answer
-503 until anchoring catches up; break-glass reads go on, logged and flagged.`,
+503 until anchoring catches up; break-glass reads go on, logged and flagged.
+
+With a certificate (--tls-cert and --tls-key, or tls_cert and tls_key in the
+home's config, which init --tls writes) the listener serves https only: TLS
+1.2 or later, HSTS on every response, plain HTTP answered 400. On SIGHUP the
+node reads the certificate and key again (carechain tls renew makes new
+ones): new connections get the new certificate, open ones go on, and a pair
+that does not load is logged while the old one stays. --tls-client-ca
+requires client certificates from a CA of that file (carechain tls
+client-cert issues them from the home's CA).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := c.logger()
