@@ -65,11 +65,12 @@ func (c *cli) onDevice(cmd *cobra.Command, s *signerFlags, fn func(context.Conte
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), deviceTimeout)
 	defer cancel()
-	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	unsigned, err := c.nodeClient(s.nodeAddr, s.home)
 	if err != nil {
 		return err
 	}
-	chain, err := nodeapi.NewRemoteChain(ctx, cl.As(s.as, key))
+	cl := unsigned.As(s.as, key)
+	chain, err := nodeapi.NewRemoteChain(ctx, cl)
 	if err != nil {
 		return err
 	}
