@@ -26,7 +26,7 @@ import (
 const defaultNode = "127.0.0.1:8080"
 
 // nodeUsage is the help of the --node flags that default to --home's node.
-const nodeUsage = "HTTP address of a running node (default: the http_addr in --home's config, else " + defaultNode + ")"
+const nodeUsage = "address of a running node, host:port or a URL (https://host:port) (default: the http_addr in --home's config, else " + defaultNode + ")"
 
 // nodeOf is the node a command talks to: flag (--node) if given, else the
 // HTTP address in home's config (a wildcard host as 127.0.0.1), else

@@ -93,23 +93,29 @@ func (c *cli) nodeURL(flag, home string) string {
 	if strings.Contains(addr, "://") {
 		return strings.TrimRight(addr, "/")
 	}
-	if c.caFile != "" || homeCA(home) != "" {
+	if c.caFile != "" || homeTLS(home) {
 		return "https://" + addr
 	}
 	return "http://" + addr
 }
 
-// homeCA is the CA file of home (tls/ca.pem) if its config turns TLS on.
-func homeCA(home string) string {
+// homeTLS reports whether home's config turns TLS on.
+func homeTLS(home string) bool {
 	if home == "" {
+		return false
+	}
+	cfg, err := node.Home(home).LoadConfig()
+	return err == nil && cfg.TLS()
+}
+
+// homeCA is the CA file of home (tls/ca.pem, as init --tls makes) if its
+// config turns TLS on and it has one; a home with certificates from
+// elsewhere has none, and the system's CAs are trusted.
+func homeCA(home string) string {
+	if !homeTLS(home) {
 		return ""
 	}
-	h := node.Home(home)
-	cfg, err := h.LoadConfig()
-	if err != nil || !cfg.TLS() {
-		return ""
-	}
-	ca := filepath.Join(h.TLSDir(), node.CAFile)
+	ca := filepath.Join(node.Home(home).TLSDir(), node.CAFile)
 	if _, err := os.Stat(ca); err != nil {
 		return ""
 	}

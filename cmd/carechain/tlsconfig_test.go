@@ -71,6 +71,12 @@ func TestCLIFindsTheNodesScheme(t *testing.T) {
 	if err := tlsHome.SaveConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
+	ownCA := node.Home(t.TempDir()) // TLS from certificates of another CA: no tls/ca.pem
+	own := node.DefaultConfig("c", "n")
+	own.TLSCert, own.TLSKey = "/etc/ssl/node.pem", "/etc/ssl/node-key.pem"
+	if err := ownCA.SaveConfig(own); err != nil {
+		t.Fatal(err)
+	}
 	c := &cli{in: strings.NewReader(""), out: io.Discard, err: io.Discard}
 	withCA := &cli{caFile: filepath.Join(tlsHome.TLSDir(), node.CAFile)}
 	for _, tc := range []struct {
@@ -83,6 +89,7 @@ func TestCLIFindsTheNodesScheme(t *testing.T) {
 		{c: c, flag: "10.0.0.1:80", want: "http://10.0.0.1:80"},
 		{c: c, flag: "https://node.example/", want: "https://node.example"},
 		{c: c, home: string(tlsHome), want: "https://127.0.0.1:8443", ownClient: true},
+		{c: c, home: string(ownCA), want: "https://127.0.0.1:8080"},
 		{c: withCA, flag: "10.0.0.1:443", want: "https://10.0.0.1:443", ownClient: true},
 	} {
 		if got := tc.c.nodeURL(tc.flag, tc.home); got != tc.want {
