@@ -38,11 +38,21 @@ func TestAccessEventsSurviveSIGKILL(t *testing.T) {
 	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "1h")
 	waitHealthy(t, p, addr, time.Minute)
 	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
-	cfg, err := node.Home(home).LoadConfig()
+	nodeID, err := node.Home(home).NodeID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := ownReads{requester: requester, recordID: recordID, node: cfg.Moniker,
+	anchor := ""
+	principals, err := nodeapi.NewClient(addr).Principals(context.Background(), "st-mary", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range principals {
+		if p.NodeID == nodeID {
+			anchor = p.ID // access events name the node principal that served them
+		}
+	}
+	mine := ownReads{requester: requester, recordID: recordID, node: anchor,
 		since: time.Now().Truncate(time.Millisecond)} // events keep milliseconds
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
