@@ -23,7 +23,6 @@ import (
 	"github.com/carechain/carechain"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -94,7 +93,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.metricsHandler())
 	}
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/txs", s.submit)

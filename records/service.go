@@ -116,6 +116,7 @@ type Service struct {
 	seq        uint64
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
+	anchoring  anchorStats                // for metrics (metrics.go)
 
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]
