@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,13 @@ func newMetrics() *metrics {
 			Name: "carechain_block_txs", Help: "Transactions per committed block.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+	}
+	// Every rejection starts at 0, so that a rate over it is defined from
+	// the first scrape and dashboards list every code.
+	for c := ledger.CodeOK + 1; !strings.HasPrefix(c.String(), "code_"); c++ {
+		for _, stage := range []ledger.Stage{ledger.StageCheck, ledger.StageFinalize} {
+			m.rejected.WithLabelValues(string(stage), c.String())
+		}
 	}
 	m.registry.MustRegister(m.height, m.committed, m.rejected, m.blockTxs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -135,6 +135,9 @@ type Status struct {
 	Syncing bool   `json:"syncing"`
 	// NodeID is the node's CometBFT node ID, which signed requests name.
 	NodeID string `json:"node_id,omitempty"`
+	// NodePrincipal is the principal this node serves records as (empty
+	// while its records API is off).
+	NodePrincipal string `json:"node_principal,omitempty"`
 }
 
 func (s *server) currentStatus() (Status, error) {
@@ -142,7 +145,11 @@ func (s *server) currentStatus() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}, nil
+	st := Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}
+	if s.opts.Records != nil {
+		st.NodePrincipal = s.opts.Records.Node()
+	}
+	return st, nil
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {

@@ -164,6 +164,9 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 // Keys is the keyring the service decrypts with.
 func (s *Service) Keys() *Keyring { return s.keys }
 
+// Node is the name this node records in access events: its node principal.
+func (s *Service) Node() string { return s.node }
+
 // latest is the snapshot one call reads: the last committed state.
 func (s *Service) latest() *ledger.View { return s.chain.Latest() }
 

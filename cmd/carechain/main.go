@@ -69,7 +69,7 @@ their own keys (--keys-dir).`,
 	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error (CometBFT's own messages appear at debug)")
 	root.AddCommand(
 		c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
-		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(),
+		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.statusCmd(),
 	)
 	return root
 }
