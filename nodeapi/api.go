@@ -92,8 +92,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	reg := prometheus.NewRegistry() // the API's own series, served with opts.Metrics
 	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", s.metricsHandler())
+		mux.Handle("GET /metrics", s.metricsHandler(reg))
 	}
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/txs", s.submit)
@@ -124,7 +125,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/records/{id}/history", s.recordHistory)
 		mux.HandleFunc("GET /v1/audit", s.auditLog)
 	}
-	return mux
+	return instrument(mux, reg)
 }
 
 // Status is the body of GET /v1/status, and part of /healthz and /readyz.

@@ -399,6 +399,9 @@ func TestAPI(t *testing.T) {
 				t.Errorf("metrics lack %q", want)
 			}
 		}
+		if !regexp.MustCompile(`(?m)^carechain_http_requests_total\{code="200",route="GET /v1/status"\} [1-9]`).MatchString(body) {
+			t.Errorf("metrics count no requests to /v1/status:\n%s", body)
+		}
 	})
 }
 
