@@ -42,6 +42,8 @@ type Chain interface {
 	// Pending says how many transactions wait in the mempool, and for how
 	// long without a new block.
 	Pending() (txs int, waiting time.Duration)
+	// Peers lists the node IDs of the connected peers.
+	Peers() []string
 }
 
 // Options configure the handler.
@@ -139,6 +141,8 @@ type Status struct {
 	// NodePrincipal is the principal this node serves records as (empty
 	// while its records API is off).
 	NodePrincipal string `json:"node_principal,omitempty"`
+	// Peers are the node IDs of the connected peers.
+	Peers []string `json:"peers,omitempty"`
 }
 
 func (s *server) currentStatus() (Status, error) {
@@ -146,7 +150,8 @@ func (s *server) currentStatus() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}
+	st := Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID,
+		Peers: s.chain.Peers()}
 	if s.opts.Records != nil {
 		st.NodePrincipal = s.opts.Records.Node()
 	}

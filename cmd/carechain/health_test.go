@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,10 @@ func TestHealthzReportsStall(t *testing.T) {
 			t.Errorf("status of a stalled node (err %v) lacks %q:\n%s", err, want, out)
 		}
 	}
+	if !regexp.MustCompile(`(?m)^  connected +\S+$`).MatchString(out) || !regexp.MustCompile(`(?m)^  missing +\S+, \S+$`).MatchString(out) {
+		t.Errorf("status of a stalled node names not one peer connected and two missing:\n%s", out)
+	}
+	t.Logf("carechain status of the stalled node:\n%s", out)
 
 	for _, i := range []int{2, 3} {
 		procs[i] = startProcess(t, nil, "start", "--home", homes[i], "--stall-timeout", "2s")

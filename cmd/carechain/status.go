@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/nodeapi"
 )
 
@@ -56,7 +58,8 @@ type statusReport struct {
 	healthz     nodeapi.Health
 	readyz      nodeapi.Health
 	live, ready bool
-	metric      map[string]float64 // unlabelled series of /metrics
+	metric      map[string]float64    // unlabelled series of /metrics
+	nodes       []carechain.Principal // the active node principals
 }
 
 // readStatus asks cl for everything status prints.
@@ -77,6 +80,15 @@ func readStatus(ctx context.Context, cl *nodeapi.Client) (*statusReport, error) 
 		return nil, err
 	}
 	r.metric = parseMetrics(body)
+	ps, err := cl.Principals(ctx, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.Kind == carechain.KindNode && p.Status == carechain.StatusActive && p.NodeID != "" {
+			r.nodes = append(r.nodes, p)
+		}
+	}
 	return r, nil
 }
 
@@ -92,6 +104,10 @@ func (r *statusReport) print(c *cli, now time.Time) {
 	line("catching up", "%s", yesNo(r.st.Syncing))
 	vals, peers := m("carechain_validators"), m("carechain_peers")
 	line("peers", "%.0f connected; %.0f validators (%s)", peers, vals, quorum(peers, vals))
+	if connected, missing := r.peerNodes(); len(connected)+len(missing) > 0 {
+		line("  connected", "%s", cmp.Or(strings.Join(connected, ", "), "none"))
+		line("  missing", "%s", cmp.Or(strings.Join(missing, ", "), "none"))
+	}
 	line("mempool", "%.0f of %.0f txs; waiting %s without a block", m("carechain_mempool_txs"), m("carechain_mempool_max_txs"),
 		seconds(m("carechain_mempool_wait_seconds")))
 	if _, ok := r.metric["carechain_access_events_pending"]; ok {
@@ -107,6 +123,22 @@ func (r *statusReport) print(c *cli, now time.Time) {
 	line("/healthz", "%s", verdict(r.live, r.healthz.Reason))
 	line("/readyz", "%s", verdict(r.ready, r.readyz.Reason))
 	w.Flush()
+}
+
+// peerNodes names the connected peers by node principal (by node ID if
+// the ledger knows none), and the other registered nodes as missing.
+func (r *statusReport) peerNodes() (connected, missing []string) {
+	named := make(map[string]string, len(r.nodes))
+	for _, p := range r.nodes {
+		named[p.NodeID] = p.ID
+		if p.NodeID != r.st.NodeID && !slices.Contains(r.st.Peers, p.NodeID) {
+			missing = append(missing, p.ID)
+		}
+	}
+	for _, id := range r.st.Peers {
+		connected = append(connected, cmp.Or(named[id], id))
+	}
+	return connected, missing
 }
 
 // parseMetrics reads the unlabelled series of a Prometheus text exposition:
