@@ -48,6 +48,13 @@ type Config struct {
 	// EmptyBlockInterval is how often a block is made when no transaction arrives.
 	EmptyBlockInterval Duration `json:"empty_block_interval"`
 	MempoolSize        int      `json:"mempool_size"`
+	// TLSCert and TLSKey (PEM; relative paths are relative to the home), if
+	// set, make the HTTP listener TLS only; init --tls makes them.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
+	// TLSClientCA (PEM), if set, makes the HTTP listener require client
+	// certificates signed by one of its CAs.
+	TLSClientCA string `json:"tls_client_ca,omitempty"`
 }
 
 // DefaultConfig returns the configuration of a new home.

@@ -2,6 +2,7 @@ package nodeapi
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,6 +40,9 @@ type ServerOptions struct {
 	MaxHeaderBytes int
 	// Logger receives the server's own errors (nil: discard).
 	Logger *slog.Logger
+	// TLS, if set, makes the listener TLS only (ServerTLSConfig): plain
+	// HTTP is answered 400 and closed, and every response carries HSTS.
+	TLS *tls.Config
 }
 
 // DefaultServerOptions are the limits a node serves with unless told
@@ -83,6 +87,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 type Server struct {
 	srv            *http.Server
 	maxConnections int
+	tls            bool
 }
 
 // NewServer returns a server of h with the limits of opts.
@@ -93,8 +98,13 @@ type Server struct {
 // starts instead (writeDeadline).
 func NewServer(h http.Handler, opts ServerOptions) *Server {
 	opts = opts.withDefaults()
-	return &Server{maxConnections: opts.MaxConnections, srv: &http.Server{
-		Handler:           writeDeadline(h, opts.WriteTimeout),
+	h = writeDeadline(h, opts.WriteTimeout)
+	if opts.TLS != nil {
+		h = hsts(h)
+	}
+	return &Server{maxConnections: opts.MaxConnections, tls: opts.TLS != nil, srv: &http.Server{
+		Handler:           h,
+		TLSConfig:         opts.TLS,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadTimeout,
 		IdleTimeout:       opts.IdleTimeout,
@@ -104,9 +114,15 @@ func NewServer(h http.Handler, opts ServerOptions) *Server {
 }
 
 // Serve accepts connections on l, at most MaxConnections at once, until
-// Shutdown; it then returns http.ErrServerClosed.
+// Shutdown; it then returns http.ErrServerClosed. With TLS, net/http
+// answers a plain HTTP request "400 Bad Request: Client sent an HTTP request
+// to an HTTPS server." and closes the connection.
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(netutil.LimitListener(l, s.maxConnections))
+	l = netutil.LimitListener(l, s.maxConnections)
+	if s.tls {
+		return s.srv.ServeTLS(l, "", "") // the certificate comes from TLSConfig.GetCertificate
+	}
+	return s.srv.Serve(l)
 }
 
 // Shutdown stops accepting connections and waits, until ctx is done, for the

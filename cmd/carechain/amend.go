@@ -209,7 +209,11 @@ approve and reject. Without a policy the record is simply updated.`,
 			if reason != "" {
 				req.Header.Set("X-Amendment-Reason", reason)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			hc, err := c.httpClient(s.home)
+			if err != nil {
+				return err
+			}
+			resp, err := hc.Do(req)
 			if err != nil {
 				return err
 			}

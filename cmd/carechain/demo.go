@@ -67,7 +67,8 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, addr string) error {
+			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, base string) error {
+				addr := strings.TrimPrefix(base, "http://") // the demo serves plain HTTP: its home has no certificate
 				if keys == nil {
 					return fmt.Errorf("%s was made by an older carechain, without a node principal for its node: start a new demo with --reset", home)
 				}

@@ -65,7 +65,11 @@ func (c *cli) onDevice(cmd *cobra.Command, s *signerFlags, fn func(context.Conte
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), deviceTimeout)
 	defer cancel()
-	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home)).As(s.as, key)
+	unsigned, err := c.nodeClient(s.nodeAddr, s.home)
+	if err != nil {
+		return err
+	}
+	cl := unsigned.As(s.as, key)
 	chain, err := nodeapi.NewRemoteChain(ctx, cl)
 	if err != nil {
 		return err

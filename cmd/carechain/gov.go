@@ -55,7 +55,10 @@ func (c *cli) govShowCmd() *cobra.Command {
 		Short: "Show the governance policy, its voters and the proposals; or one proposal (JSON)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl := nodeapi.NewClient(nodeOf(nodeAddr, home))
+			cl, err := c.nodeClient(nodeAddr, home)
+			if err != nil {
+				return err
+			}
 			if len(args) == 1 {
 				p, err := cl.GovProposal(cmd.Context(), args[0], height)
 				if err != nil {
@@ -309,7 +312,10 @@ func (c *cli) govApproveCmd() *cobra.Command {
 
 // printProposalOutcome prints where proposal id stands after a vote.
 func (c *cli) printProposalOutcome(cmd *cobra.Command, s *signerFlags, id string) error {
-	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home))
+	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	if err != nil {
+		return err
+	}
 	g, err := cl.Governance(cmd.Context(), 0)
 	if err != nil {
 		return err

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"syscall"
 
@@ -15,6 +17,9 @@ import (
 func hint(err error) string {
 	var rej *ledger.Rejection
 	var status *nodeapi.StatusError
+	var unknownCA x509.UnknownAuthorityError
+	var wrongHost x509.HostnameError
+	var remote *net.OpError
 	switch {
 	case errors.Is(err, keystore.ErrWrongPassphrase):
 		return "the passphrase comes from $" + PassphraseEnv + " (or a prompt): use the one the key was made with"
@@ -22,6 +27,12 @@ func hint(err error) string {
 		return "list the keys with `carechain keys list --home HOME` (or --keys-dir DIR); make one with `carechain keys new NAME`"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "no node answers at that address: start it (`carechain start --home HOME`) or point --node at a running node"
+	case errors.As(err, &unknownCA):
+		return "the node's TLS certificate is not from a CA this command trusts: give its CA with --ca FILE (init --tls made HOME/tls/ca.pem)"
+	case errors.As(err, &wrongHost):
+		return "the node's TLS certificate is not for this host: reach it by a name it is for, or renew it for this one (`carechain tls renew --tls-host HOST`)"
+	case errors.As(err, &remote) && remote.Op == tlsRemoteAlert:
+		return "the node refused the TLS handshake; a node started with --tls-client-ca requires a client certificate from its CA: give --client-cert and --client-key (`carechain tls client-cert NAME` issues one)"
 	case errors.As(err, &rej):
 		return rejectionHint(rej.Code)
 	case errors.As(err, &status):
@@ -29,6 +40,11 @@ func hint(err error) string {
 	}
 	return ""
 }
+
+// tlsRemoteAlert is the net.OpError.Op with which crypto/tls reports an
+// alert from the peer, such as a node's refusal of a client without an
+// accepted certificate (the alert's own type is not exported).
+const tlsRemoteAlert = "remote error"
 
 func rejectionHint(code ledger.Code) string {
 	switch code {

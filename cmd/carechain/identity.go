@@ -26,7 +26,7 @@ import (
 const defaultNode = "127.0.0.1:8080"
 
 // nodeUsage is the help of the --node flags that default to --home's node.
-const nodeUsage = "HTTP address of a running node (default: the http_addr in --home's config, else " + defaultNode + ")"
+const nodeUsage = "address of a running node, host:port or a URL (https://host:port) (default: the http_addr in --home's config, else " + defaultNode + ")"
 
 // nodeOf is the node a command talks to: flag (--node) if given, else the
 // HTTP address in home's config (a wildcard host as 127.0.0.1), else
@@ -66,7 +66,7 @@ admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).
 	cmd.PersistentFlags().Int64Var(&height, "height", 0, "block height to read at (0: latest)")
 	client := func() (*nodeapi.Client, error) {
 		if sf.as == "" {
-			return nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home)), nil
+			return c.nodeClient(sf.nodeAddr, sf.home)
 		}
 		return c.signedClient(sf)
 	}
@@ -120,7 +120,10 @@ admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home))
+			cl, err := c.nodeClient(sf.nodeAddr, sf.home)
+			if err != nil {
+				return err
+			}
 			os, err := cl.Organizations(cmd.Context(), height)
 			if err != nil {
 				return err
@@ -198,7 +201,10 @@ func (c *cli) submitTx(ctx context.Context, s *signerFlags, typ tx.Type, body fu
 	if err != nil {
 		return nodeapi.TxResponse{}, err
 	}
-	cl := nodeapi.NewClient(nodeOf(s.nodeAddr, s.home))
+	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	if err != nil {
+		return nodeapi.TxResponse{}, err
+	}
 	if strings.HasPrefix(s.as, carechain.PatientPrefix) {
 		cl = cl.As(s.as, key) // a patient's identity is shown only to signed requests (the patient's own)
 	}

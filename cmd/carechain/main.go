@@ -44,6 +44,10 @@ type cli struct {
 	in       io.Reader
 	out, err io.Writer
 	logLevel string
+	// caFile (--ca) holds the CAs the CLI trusts for https to a node;
+	// clientCert and clientKey (--client-cert, --client-key) are presented
+	// to a node that requires client certificates.
+	caFile, clientCert, clientKey string
 }
 
 func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
@@ -67,9 +71,12 @@ their own keys (--keys-dir).`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error (CometBFT's own messages appear at debug)")
+	pathVar(root.PersistentFlags(), &c.caFile, "ca", "", "trust the CA certificates of this PEM file for https to the node, and talk https (default: --home's tls/ca.pem if its config turns TLS on)")
+	pathVar(root.PersistentFlags(), &c.clientCert, "client-cert", "", "client certificate (PEM) for a node that requires one (start --tls-client-ca)")
+	pathVar(root.PersistentFlags(), &c.clientKey, "client-key", "", "key (PEM) of --client-cert")
 	root.AddCommand(
-		c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
-		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.statusCmd(),
+		c.tlsCmd(), c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
+		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.manCmd(), c.statusCmd(),
 	)
 	return root
 }

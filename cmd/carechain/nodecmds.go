@@ -22,9 +22,10 @@ import (
 
 func (c *cli) initCmd() *cobra.Command {
 	var (
-		home, chainID, moniker, genesisFile, p2pAddr, httpAddr, nodePrincipal, join string
-		orgs, peers                                                                 []string
-		power                                                                       int64
+		home, chainID, moniker, genesisFile, p2pAddr, httpAddr, nodePrincipal, join, tlsCAFrom string
+		orgs, peers, tlsHosts                                                                  []string
+		power                                                                                  int64
+		withTLS                                                                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -55,7 +56,16 @@ the members have admitted it, and then serves.
 Another node of a member organization joins with --genesis and --peers
 (id@host:port). Only registered nodes peer: with --node-principal, init
 creates the node's key and prints the command an admin of its organization
-runs to register it.`,
+runs to register it.
+
+With --tls, the node serves its HTTP listener over TLS only: init makes a
+self-signed CA (HOME/tls/ca.pem, its key ca-key.pem) and a server
+certificate signed by it (HOME/tls/node.pem, node-key.pem) for localhost,
+127.0.0.1, ::1, the --http-addr host and each --tls-host, and names them in
+the config. The other nodes of a test consortium reuse that CA with
+--tls-ca-from (the first node's home), so clients trust one file (--ca). A
+production consortium names certificates from its own CA instead (start
+--tls-cert, --tls-key).`,
 		Example: `  carechain init --home ./h1 --chain-id acme-health --org st-mary:hospital:"St Mary's Hospital" --org northlab:lab:"North Lab"
   carechain init --home ./h3 --join <node-id>@127.0.0.1:26656 --genesis ./h1/config/genesis.json --org eastpharm:pharmacy:"East Pharmacy" --p2p-addr 127.0.0.1:26676 --http-addr 127.0.0.1:8082
   carechain init --home ./h2 --genesis ./h1/config/genesis.json --peers <node-id>@127.0.0.1:26656 --p2p-addr 127.0.0.1:26666 --http-addr 127.0.0.1:8081 --node-principal northlab/node1`,
@@ -81,6 +91,12 @@ runs to register it.`,
 			}
 			if httpAddr != "" {
 				cfg.HTTPAddr = httpAddr
+			}
+			if withTLS || tlsCAFrom != "" {
+				if err := node.InitTLS(h, &cfg, node.Home(tlsCAFrom), tlsHosts); err != nil {
+					return fmt.Errorf("TLS certificates: %w", err)
+				}
+				fmt.Fprintf(c.out, "The node serves https only; clients trust %s (carechain --ca).\n", filepath.Join(h.TLSDir(), node.CAFile))
 			}
 			opts := node.InitOptions{Config: cfg, GenesisFile: genesisFile}
 			var principal *ledger.GenesisNode // this node's, if init made its key
@@ -130,6 +146,9 @@ runs to register it.`,
 	f.StringVar(&httpAddr, "http-addr", "", "HTTP API address host:port (default 127.0.0.1:8080)")
 	f.StringVar(&nodePrincipal, "node-principal", "", "this node's principal ID, <org>/<name> (founding and --join: default <first org>/<moniker>; another member node: creates its key)")
 	f.StringVar(&join, "join", "", "join a running consortium as a new organization: a member's node, id@host:port (with --genesis and one --org)")
+	f.BoolVar(&withTLS, "tls", false, "serve the HTTP listener over TLS with a certificate from a new self-signed CA (HOME/tls)")
+	pathVar(f, &tlsCAFrom, "tls-ca-from", "", "with TLS: sign this node's certificate with the CA of this other home (made with --tls), not a new one")
+	f.StringSliceVar(&tlsHosts, "tls-host", nil, tlsHostUsage)
 	f.Int64Var(&power, "validator-power", 0, "with --join: the node asks to validate with this voting power (0: it does not validate; founders have 10)")
 	return cmd
 }
@@ -266,6 +285,7 @@ func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
 	var maxLag, anchorEvery, stallTimeout, submitTimeout time.Duration
 	var maxConns int
+	var tf tlsFlags
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run a node until interrupted (Ctrl-C)",
@@ -294,7 +314,16 @@ Every access event is synced to the node's journal (HOME/audit-journal)
 before the read it describes is answered, and stays there until it is
 anchored; a restarted node anchors what it holds. When the oldest
 unanchored event is older than --audit-max-lag, reads of health data answer
-503 until anchoring catches up; break-glass reads go on, logged and flagged.`,
+503 until anchoring catches up; break-glass reads go on, logged and flagged.
+
+With a certificate (--tls-cert and --tls-key, or tls_cert and tls_key in the
+home's config, which init --tls writes) the listener serves https only: TLS
+1.2 or later, HSTS on every response, plain HTTP answered 400. On SIGHUP the
+node reads the certificate and key again (carechain tls renew makes new
+ones): new connections get the new certificate, open ones go on, and a pair
+that does not load is logged while the old one stays. --tls-client-ca
+requires client certificates from a CA of that file (carechain tls
+client-cert issues them from the home's CA).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := c.logger()
@@ -302,12 +331,12 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 				return err
 			}
 			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns,
-				stallTimeout: stallTimeout, submitTimeout: submitTimeout}
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout, tls: tf}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
-			return runNode(cmd.Context(), node.Home(home), opts, logger, func(n *node.Node, _ *nodeKeys, addr string) error {
-				fmt.Fprintf(c.out, "carechain node %s serving http://%s (Ctrl-C to stop)\n", n.Config().Moniker, addr)
+			return runNode(cmd.Context(), node.Home(home), opts, logger, func(n *node.Node, _ *nodeKeys, base string) error {
+				fmt.Fprintf(c.out, "carechain node %s serving %s (Ctrl-C to stop)\n", n.Config().Moniker, base)
 				return nil
 			})
 		},
@@ -319,6 +348,7 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 	cmd.Flags().IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	cmd.Flags().DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	cmd.Flags().DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
+	tf.register(cmd)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
@@ -344,6 +374,7 @@ func (c *cli) testnetCmd() *cobra.Command {
 		dir, chainID string
 		validators   int
 		basePort     int
+		withTLS      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "testnet",
@@ -355,6 +386,8 @@ BASE+2i+1. Each node's organization ("org<i>", a hospital) has its admin key
 passphrase from $` + PassphraseEnv + ` or a prompt. Each node is registered in
 the genesis as a node principal (org<i>/node<i>, its key "org<i>.node<i>" in
 the same keystore) with its CometBFT node ID: only registered nodes peer.
+With --tls every node serves https with a certificate from one new CA
+(DIR/node0/tls/ca.pem, copied to each home), as init --tls makes.
 
 Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 		Args: cobra.NoArgs,
@@ -394,11 +427,19 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 			if err != nil {
 				return err
 			}
+			if withTLS {
+				if err := testnetTLS(homes); err != nil {
+					return err
+				}
+			}
 			for i, h := range homes {
 				cfg, _ := h.LoadConfig()
 				fmt.Fprintf(c.out, "node%d: home %s  p2p %s  http %s\n", i, h, cfg.P2PAddr, cfg.HTTPAddr)
 			}
 			fmt.Fprintf(c.out, "Start each with: carechain start --home %s/nodeI\n", dir)
+			if withTLS {
+				fmt.Fprintf(c.out, "They serve https; clients trust %s (carechain --ca).\n", filepath.Join(homes[0].TLSDir(), node.CAFile))
+			}
 			return nil
 		},
 	}
@@ -407,5 +448,28 @@ Start each node in its own terminal:  carechain start --home DIR/nodeI`,
 	pathVar(f, &dir, "dir", "./testnet", "directory for the node homes")
 	f.StringVar(&chainID, "chain-id", "carechain-testnet", "chain ID")
 	f.IntVar(&basePort, "base-port", 26656, "first port; 0 lets the OS choose free ports")
+	f.BoolVar(&withTLS, "tls", false, "serve every node's HTTP listener over TLS, with certificates from one new CA")
 	return cmd
+}
+
+// testnetTLS gives each of homes a server certificate from one new CA, the
+// first home's, and turns TLS on in its config.
+func testnetTLS(homes []node.Home) error {
+	for i, h := range homes {
+		cfg, err := h.LoadConfig()
+		if err != nil {
+			return err
+		}
+		var caFrom node.Home
+		if i > 0 {
+			caFrom = homes[0]
+		}
+		if err := node.InitTLS(h, &cfg, caFrom, nil); err != nil {
+			return fmt.Errorf("TLS certificates of %s: %w", h, err)
+		}
+		if err := h.SaveConfig(cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain/node"
-	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/proof"
 )
 
@@ -59,9 +58,11 @@ which your trusted set was in force ("validators --history" lists them).`,
 		if len(q) > 0 {
 			path += "?" + q.Encode()
 		}
-		cl := nodeapi.NewClient(nodeOf(sf.nodeAddr, sf.home))
+		cl, err := c.nodeClient(sf.nodeAddr, sf.home)
+		if err != nil {
+			return err
+		}
 		if sf.as != "" {
-			var err error
 			if cl, err = c.signedClient(sf); err != nil {
 				return err
 			}
@@ -132,7 +133,10 @@ changed power. A proof for a verifier whose set was in force at height H is
 fetched with "proof ... --trusted-height H".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl := nodeapi.NewClient(nodeOf(nodeAddr, home))
+			cl, err := c.nodeClient(nodeAddr, home)
+			if err != nil {
+				return err
+			}
 			if !history {
 				b, err := cl.Raw(cmd.Context(), "/v1/validators")
 				if err != nil {

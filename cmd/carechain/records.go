@@ -23,7 +23,11 @@ func (c *cli) signedClient(s *signerFlags) (*nodeapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nodeapi.NewClient(nodeOf(s.nodeAddr, s.home)).As(s.as, key), nil
+	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	if err != nil {
+		return nil, err
+	}
+	return cl.As(s.as, key), nil
 }
 
 func (c *cli) recordCmd() *cobra.Command {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain/consent"
-	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -37,7 +36,11 @@ func (c *cli) rolePolicyShowCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			st, err := nodeapi.NewClient(nodeOf(node, home)).RolePolicy(ctx, args[0], height)
+			cl, err := c.nodeClient(node, home)
+			if err != nil {
+				return err
+			}
+			st, err := cl.RolePolicy(ctx, args[0], height)
 			if err != nil {
 				return fmt.Errorf("role policy of %s: %w", args[0], err)
 			}

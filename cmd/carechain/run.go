@@ -41,6 +41,9 @@ type runOptions struct {
 	stallTimeout time.Duration
 	// submitTimeout is nodeapi.Options.SubmitTimeout (--submit-timeout).
 	submitTimeout time.Duration
+	// tls names the listener's certificate (--tls-cert …); empty fields
+	// take the home's config.
+	tls tlsFlags
 }
 
 // check refuses flag values runNode cannot run with; demo checks before it
@@ -64,13 +67,14 @@ func (o runOptions) check() error {
 // runNode starts the node of h, its records service (when keys are
 // available) and its HTTP server, calls ready, and runs until ctx is
 // cancelled; then it shuts everything down cleanly, anchoring the last
-// access events first.
+// access events first. ready gets the listener's base URL (http:// or,
+// with TLS, https://).
 //
 // A node that is not yet a registered node principal (a joining
 // organization's, before the members admit it and it syncs past that)
 // serves without the records API and turns it on by itself once its
 // registration is in its state.
-func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(*node.Node, *nodeKeys, string) error) error {
+func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Logger, ready func(n *node.Node, keys *nodeKeys, base string) error) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
@@ -83,9 +87,17 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			logger.Error("stop node", "err", err)
 		}
 	}()
+	certs, clientCA, err := listenerTLS(h, n.Config(), opts.tls)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", n.Config().HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
+	}
+	base := "http://" + l.Addr().String()
+	if certs != nil {
+		base = "https://" + l.Addr().String()
 	}
 	nodeID, err := h.NodeID()
 	if err != nil {
@@ -101,7 +113,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
 		if keys != nil {
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-				BaseURL: "http://" + l.Addr().String(), Logger: logger})
+				BaseURL: base, Logger: logger})
 		}
 		return mux
 	}
@@ -143,7 +155,14 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			}()
 		}
 	}
-	srv := nodeapi.NewServer(&handler, nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger})
+	srvOpts := nodeapi.ServerOptions{MaxConnections: opts.maxConnections, Logger: logger}
+	if certs != nil {
+		if srvOpts.TLS, err = nodeapi.ServerTLSConfig(certs, clientCA); err != nil {
+			return err
+		}
+		reloadOnHangup(ctx, certs, logger)
+	}
+	srv := nodeapi.NewServer(&handler, srvOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	defer func() {
@@ -151,7 +170,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	if err := ready(n, keys, l.Addr().String()); err != nil {
+	if err := ready(n, keys, base); err != nil {
 		if ctx.Err() != nil {
 			logger.Info("interrupted while starting; shutting down")
 			return nil

@@ -36,7 +36,11 @@ non-zero when /healthz or /readyz answers 503.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			r, err := readStatus(ctx, nodeapi.NewClient(nodeOf(nodeAddr, home)))
+			cl, err := c.nodeClient(nodeAddr, home)
+			if err != nil {
+				return err
+			}
+			r, err := readStatus(ctx, cl)
 			if err != nil {
 				return err
 			}

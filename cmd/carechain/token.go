@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -47,11 +46,11 @@ func (c *cli) fhirToken(s *signerFlags, scope string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	base := nodeOf(s.nodeAddr, s.home)
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
+	hc, err := c.httpClient(s.home)
+	if err != nil {
+		return "", "", err
 	}
-	base = strings.TrimRight(base, "/")
+	base := c.nodeURL(s.nodeAddr, s.home)
 	tokenURL := base + "/auth/token"
 	assertion, err := fhirrest.ClientAssertion(s.as, key, tokenURL)
 	if err != nil {
@@ -59,7 +58,7 @@ func (c *cli) fhirToken(s *signerFlags, scope string) (string, string, error) {
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
-	resp, err := http.PostForm(tokenURL, form)
+	resp, err := hc.PostForm(tokenURL, form)
 	if err != nil {
 		return "", "", err
 	}
