@@ -61,6 +61,8 @@ type Options struct {
 	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint);
 	// proofs of entries (/v1/proofs/{kind}/…) need Records too, which decides who may see them.
 	Proofs Prover
+	// Certs, if set, is the TLS listener's certificate: /metrics gives its expiry.
+	Certs *CertReloader
 	// NodeID is this node's CometBFT node ID, given in /v1/status: signed
 	// requests must name it (HeaderNode). Empty refuses every signed request.
 	NodeID string

@@ -11,8 +11,9 @@ import (
 )
 
 // metricsHandler serves the node's metrics (Options.Metrics) with the
-// series only the API knows: the /healthz and /readyz verdicts, and the
-// records service's access log and anchoring.
+// series only the API knows: the /healthz and /readyz verdicts, the
+// records service's access log and anchoring, and the TLS certificate's
+// expiry.
 func (s *server) metricsHandler(reg *prometheus.Registry) http.Handler {
 	verdict := func(name, help string, why func(Health, time.Duration) string) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
@@ -28,6 +29,9 @@ func (s *server) metricsHandler(reg *prometheus.Registry) http.Handler {
 	)
 	if s.opts.Records != nil {
 		reg.MustRegister(s.opts.Records)
+	}
+	if s.opts.Certs != nil {
+		reg.MustRegister(s.opts.Certs)
 	}
 	return promhttp.HandlerFor(prometheus.Gatherers{s.opts.Metrics, reg}, promhttp.HandlerOpts{})
 }

@@ -54,8 +54,9 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// notScraped are the metrics deploy/ may name that a node does not export:
-// up is Prometheus's own; the certificate's expiry comes with TLS.
+// notScraped are the metrics deploy/ may name that this test's node does
+// not export: up is Prometheus's own; the certificate's expiry comes only
+// from a node serving TLS (nodeapi TestCertExpiryMetric).
 var notScraped = map[string]bool{
 	"up": true,
 	"carechain_tls_certificate_expiry_timestamp_seconds": true,
