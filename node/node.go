@@ -134,6 +134,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		return nil, fmt.Errorf("start cometbft node: %w", err)
 	}
 	n.client = local.New(n.cmt)
+	n.metrics.watch(n)
 	if n.app != nil {
 		n.peersWatched = make(chan struct{})
 		go n.watchPeers(n.stopWatch)

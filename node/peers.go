@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -70,4 +71,14 @@ func (n *Node) peerCommitted() {
 	case n.committed <- struct{}{}:
 	default:
 	}
+}
+
+// Peers returns the node IDs of the connected peers, sorted.
+func (n *Node) Peers() []string {
+	var ids []string
+	for _, p := range n.cmt.Switch().Peers().Copy() {
+		ids = append(ids, string(p.ID()))
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/carechain/carechain"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -43,6 +42,8 @@ type Chain interface {
 	// Pending says how many transactions wait in the mempool, and for how
 	// long without a new block.
 	Pending() (txs int, waiting time.Duration)
+	// Peers lists the node IDs of the connected peers.
+	Peers() []string
 }
 
 // Options configure the handler.
@@ -60,6 +61,8 @@ type Options struct {
 	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint);
 	// proofs of entries (/v1/proofs/{kind}/…) need Records too, which decides who may see them.
 	Proofs Prover
+	// Certs, if set, is the TLS listener's certificate: /metrics gives its expiry.
+	Certs *CertReloader
 	// NodeID is this node's CometBFT node ID, given in /v1/status: signed
 	// requests must name it (HeaderNode). Empty refuses every signed request.
 	NodeID string
@@ -93,8 +96,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	reg := prometheus.NewRegistry() // the API's own series, served with opts.Metrics
 	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.metricsHandler(reg))
 	}
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/txs", s.submit)
@@ -125,7 +129,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/records/{id}/history", s.recordHistory)
 		mux.HandleFunc("GET /v1/audit", s.auditLog)
 	}
-	return mux
+	return instrument(mux, reg)
 }
 
 // Status is the body of GET /v1/status, and part of /healthz and /readyz.
@@ -136,6 +140,11 @@ type Status struct {
 	Syncing bool   `json:"syncing"`
 	// NodeID is the node's CometBFT node ID, which signed requests name.
 	NodeID string `json:"node_id,omitempty"`
+	// NodePrincipal is the principal this node serves records as (empty
+	// while its records API is off).
+	NodePrincipal string `json:"node_principal,omitempty"`
+	// Peers are the node IDs of the connected peers.
+	Peers []string `json:"peers,omitempty"`
 }
 
 func (s *server) currentStatus() (Status, error) {
@@ -143,7 +152,12 @@ func (s *server) currentStatus() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID}, nil
+	st := Status{ChainID: s.chain.App().ChainID(), Height: c.Height, AppHash: hex.EncodeToString(c.AppHash), Syncing: s.chain.Syncing(), NodeID: s.opts.NodeID,
+		Peers: s.chain.Peers()}
+	if s.opts.Records != nil {
+		st.NodePrincipal = s.opts.Records.Node()
+	}
+	return st, nil
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {

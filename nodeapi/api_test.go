@@ -399,6 +399,18 @@ func TestAPI(t *testing.T) {
 				t.Errorf("metrics lack %q", want)
 			}
 		}
+		for _, want := range []string{`carechain_live 1`, `carechain_ready 1`, `carechain_syncing 0`, `carechain_validators 1`,
+			`carechain_peers 0`, `carechain_mempool_max_txs 20000`} {
+			if !strings.Contains(body, "\n"+want+"\n") {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^carechain_disk_free_bytes [1-9]`).MatchString(body) {
+			t.Error("metrics give no free disk space of the home")
+		}
+		if !regexp.MustCompile(`(?m)^carechain_http_requests_total\{code="200",route="GET /v1/status"\} [1-9]`).MatchString(body) {
+			t.Errorf("metrics count no requests to /v1/status:\n%s", body)
+		}
 	})
 }
 

@@ -142,6 +142,28 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s %s: %s (HTTP %d)", e.Method, e.Path, e.Message, e.Status)
 }
 
+// Check GETs path (/healthz or /readyz) and returns the node's Health and
+// whether it answered 200; a 503's Health carries the reason.
+func (c *Client) Check(ctx context.Context, path string) (Health, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		return Health{}, false, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return Health{}, false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	var h Health
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
+		return h, false, fmt.Errorf("GET %s: HTTP %d: decode: %w", path, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK && h.Reason == "" {
+		h.Reason = fmt.Sprintf("HTTP %d", resp.StatusCode)
+	}
+	return h, resp.StatusCode == http.StatusOK, nil
+}
+
 // Status returns the node's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status

@@ -32,19 +32,36 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) { s.check(w, s.n
 // check answers 200 with the node's Health, or 503 with the reason why
 // returns for it.
 func (s *server) check(w http.ResponseWriter, why func(h Health, waiting time.Duration) string) {
-	st, err := s.currentStatus()
+	h, err := s.health(why)
 	if err != nil {
 		s.fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	h := Health{Status: st}
-	var waiting time.Duration
-	h.PendingTxs, waiting = s.chain.Pending()
 	code := http.StatusOK
-	if h.Reason = why(h, waiting); h.Reason != "" {
+	if h.Reason != "" {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, h)
+}
+
+// health is the node's Health, with the reason why gives for it.
+func (s *server) health(why func(h Health, waiting time.Duration) string) (Health, error) {
+	st, err := s.currentStatus()
+	if err != nil {
+		return Health{}, err
+	}
+	h := Health{Status: st}
+	var waiting time.Duration
+	h.PendingTxs, waiting = s.chain.Pending()
+	h.Reason = why(h, waiting)
+	return h, nil
+}
+
+// verdict is health's answer as a check would give it: ok when it would
+// answer 200.
+func (s *server) verdict(why func(h Health, waiting time.Duration) string) bool {
+	h, err := s.health(why)
+	return err == nil && h.Reason == ""
 }
 
 // reasonSyncing is why a node catching up is not ready.

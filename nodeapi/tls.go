@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TLS on the node's HTTP listener. The server's certificate is read from PEM
@@ -49,6 +51,25 @@ func (r *CertReloader) Reload() error {
 
 // Certificate is the certificate served now.
 func (r *CertReloader) Certificate() *tls.Certificate { return r.cert.Load() }
+
+// descCertExpiry describes the certificate's expiry, for CarechainCertificateExpiry.
+var descCertExpiry = prometheus.NewDesc("carechain_tls_certificate_expiry_timestamp_seconds",
+	"When (Unix seconds) the TLS certificate the node serves expires; it follows a reload.", nil, nil)
+
+// Describe implements prometheus.Collector: the served certificate's expiry.
+func (r *CertReloader) Describe(ch chan<- *prometheus.Desc) { ch <- descCertExpiry }
+
+// Collect implements prometheus.Collector.
+func (r *CertReloader) Collect(ch chan<- prometheus.Metric) {
+	c := r.cert.Load()
+	leaf := c.Leaf
+	if leaf == nil && len(c.Certificate) > 0 {
+		leaf, _ = x509.ParseCertificate(c.Certificate[0])
+	}
+	if leaf != nil {
+		ch <- prometheus.MustNewConstMetric(descCertExpiry, prometheus.GaugeValue, float64(leaf.NotAfter.Unix()))
+	}
+}
 
 // GetCertificate is tls.Config.GetCertificate: each handshake takes the
 // certificate loaded last.

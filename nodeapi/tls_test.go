@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
 )
@@ -188,4 +190,39 @@ func clientCert(t *testing.T, h node.Home) tls.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestCertExpiryMetric: the reloader exports the served certificate's
+// expiry (CarechainCertificateExpiry alerts on it), and a reload updates it.
+func TestCertExpiryMetric(t *testing.T) {
+	h, cfg := tlsHome(t)
+	certs, err := nodeapi.NewCertReloader(h.Path(cfg.TLSCert), h.Path(cfg.TLSKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		pair, err := tls.LoadX509KeyPair(h.Path(cfg.TLSCert), h.Path(cfg.TLSKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(certs)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(families) != 1 || families[0].GetName() != "carechain_tls_certificate_expiry_timestamp_seconds" ||
+			families[0].GetMetric()[0].GetGauge().GetValue() != float64(pair.Leaf.NotAfter.Unix()) {
+			t.Errorf("metrics %v, want the expiry %v", families, pair.Leaf.NotAfter)
+		}
+	}
+	check()
+	if err := node.RenewTLS(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

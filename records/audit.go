@@ -202,6 +202,7 @@ func (s *Service) anchorBatches(ctx context.Context, anchorer Signer, batches []
 			back = append(back, batches[i]...)
 			continue
 		}
+		s.anchoring.succeeded(s.now())
 		if err := s.anchored(batches[i]); err != nil {
 			s.log.Warn("journal", "err", err)
 		}
@@ -209,6 +210,7 @@ func (s *Service) anchorBatches(ctx context.Context, anchorer Signer, batches []
 	if len(back) == 0 {
 		return nil
 	}
+	s.anchoring.failed()
 	s.mu.Lock()
 	s.pending = append(back, s.pending...)
 	s.mu.Unlock()

@@ -105,14 +105,20 @@ func (s *Service) ReadsStopped() string { return s.logBehind() }
 // logBehind says why reads of health data must stop now, or "" if they
 // need not: the oldest unanchored event is older than the allowed lag.
 func (s *Service) logBehind() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pending) == 0 {
-		return ""
-	}
-	lag := s.now().Sub(time.UnixMilli(s.pending[0].ev.Time))
-	if lag <= s.maxLag {
+	lag, waiting := s.unanchoredFor()
+	if !waiting || lag <= s.maxLag {
 		return ""
 	}
 	return fmt.Sprintf("access events are unanchored for %v (limit %v)", lag.Round(time.Second), s.maxLag)
+}
+
+// unanchoredFor is how long the oldest access event not yet anchored has
+// waited, and whether one waits at all.
+func (s *Service) unanchoredFor() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return 0, false
+	}
+	return s.now().Sub(time.UnixMilli(s.pending[0].ev.Time)), true
 }

@@ -2,10 +2,13 @@ package records_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -111,8 +114,23 @@ func TestReadsStopWhenAnchoringLags(t *testing.T) {
 		t.Fatalf("break-glass read while anchoring lags: %v", err)
 	}
 
+	if m := gather(t, svc); m["carechain_access_events_pending"] < 1 || m["carechain_access_log_lag_seconds"] < 120 ||
+		m["carechain_access_log_lag_seconds"] <= m["carechain_access_log_max_lag_seconds"] {
+		t.Errorf("metrics while anchoring lags: %v", m)
+	}
+	_, stranger, _ := ed25519.GenerateKey(nil)
+	if err := svc.Flush(ctx, records.Signer{ID: "hosp-a/nobody", Key: stranger}); err == nil {
+		t.Fatal("an unregistered anchorer's flush succeeded")
+	}
+	if m := gather(t, svc); m["carechain_anchor_failures_total"] != 1 || m["carechain_anchor_last_success_timestamp_seconds"] != 0 {
+		t.Errorf("metrics after a failed flush: %v", m)
+	}
 	if err := svc.Flush(ctx, w.anchorer()); err != nil {
 		t.Fatal(err)
+	}
+	if m := gather(t, svc); m["carechain_access_events_pending"] != 0 || m["carechain_access_log_lag_seconds"] != 0 ||
+		m["carechain_anchor_last_success_timestamp_seconds"] == 0 {
+		t.Errorf("metrics after anchoring caught up: %v", m)
 	}
 	if _, err := svc.Read(ctx, "hosp-a/dr-a2", "rec-lag", 0, consent.PurposeTreatment); err != nil {
 		t.Fatalf("read after anchoring caught up: %v", err)
@@ -132,4 +150,22 @@ func TestReadsStopWhenAnchoringLags(t *testing.T) {
 	if refused != 1 || glass != 1 {
 		t.Fatalf("log has %d refused reads and %d break-glass reads, want 1 and 1", refused, glass)
 	}
+}
+
+// gather reads the service's metrics: name → value.
+func gather(t *testing.T, svc *records.Service) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(svc)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]float64)
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			m[f.GetName()] = s.GetGauge().GetValue() + s.GetCounter().GetValue()
+		}
+	}
+	return m
 }

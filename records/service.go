@@ -116,6 +116,7 @@ type Service struct {
 	seq        uint64
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
+	anchoring  anchorStats                // for metrics (metrics.go)
 
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]
@@ -162,6 +163,9 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 
 // Keys is the keyring the service decrypts with.
 func (s *Service) Keys() *Keyring { return s.keys }
+
+// Node is the name this node records in access events: its node principal.
+func (s *Service) Node() string { return s.node }
 
 // latest is the snapshot one call reads: the last committed state.
 func (s *Service) latest() *ledger.View { return s.chain.Latest() }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,17 @@ func TestHealthzReportsStall(t *testing.T) {
 		t.Fatalf("stalled with %d pending transactions", h.PendingTxs)
 	}
 	want(readyz, http.StatusOK, "")
+	// The on-call engineer's first command says so, and fails.
+	out, err := run(t, nil, "status", "--node", addr0)
+	for _, want := range []string{"/healthz        503: transactions have waited", "TOO FEW for a quorum", "/readyz         ok"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("status of a stalled node (err %v) lacks %q:\n%s", err, want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^  connected +\S+$`).MatchString(out) || !regexp.MustCompile(`(?m)^  missing +\S+, \S+$`).MatchString(out) {
+		t.Errorf("status of a stalled node names not one peer connected and two missing:\n%s", out)
+	}
+	t.Logf("carechain status of the stalled node:\n%s", out)
 
 	for _, i := range []int{2, 3} {
 		procs[i] = startProcess(t, nil, "start", "--home", homes[i], "--stall-timeout", "2s")

@@ -109,7 +109,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		if keys != nil {
 			svc = keys.svc
 		}
-		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, NodeID: nodeID,
+		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, Certs: certs, NodeID: nodeID,
 			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
 		if keys != nil {
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
