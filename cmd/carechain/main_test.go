@@ -217,17 +217,7 @@ func (p *process) waitFor(t *testing.T, limit time.Duration, what string, cond f
 func waitHealthy(t *testing.T, p *process, addr string, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	p.waitFor(t, limit, "200 from /readyz", func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitHealthyOver(t, p, http.DefaultClient, "http://"+addr, limit)
 	return time.Since(start)
 }
 
