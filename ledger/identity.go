@@ -115,21 +115,10 @@ func (a *App) retireValidators(b *store.Block, node *carechain.Principal) *Rejec
 	if node.Kind != carechain.KindNode {
 		return nil
 	}
-	vs, err := validators(b)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	var retire []Validator
-	var left int64
-	for _, v := range vs {
-		if v.Node == node.ID {
-			retire = append(retire, v)
-		} else {
-			left += v.Power
-		}
-	}
-	if len(retire) > 0 && left == 0 {
-		return reject(CodeInvalid, "%s runs the only validators: revoking it would leave the chain without validators (add another first: gov propose --validator)", node.ID)
+	retire, rej := leaving(b, func(v Validator) bool { return v.Node == node.ID },
+		node.ID+" runs the only validators: revoking it would leave the chain without validators (add another first: gov propose --validator-power)")
+	if rej != nil {
+		return rej
 	}
 	for _, v := range retire {
 		v.Power = 0

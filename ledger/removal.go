@@ -104,6 +104,14 @@ func checkRemoval(r reader, org string) ([]Validator, *Rejection) {
 	case len(members) == 1:
 		return nil, reject(CodeInvalid, "%s is the last member organization: the consortium cannot be left empty", org)
 	}
+	return leaving(r, func(v Validator) bool { return v.Node != "" && carechain.OrgOf(v.Node) == org },
+		"the nodes of "+org+" run the only validators: removing it would leave the chain without validators")
+}
+
+// leaving returns the recorded validators that match, which are to leave
+// the set; refused, with refusal, if no validator with power above 0 would
+// be left.
+func leaving(r reader, match func(Validator) bool, refusal string) ([]Validator, *Rejection) {
 	vs, err := validators(r)
 	if err != nil {
 		return nil, reject(CodeInternal, "%v", err)
@@ -111,14 +119,14 @@ func checkRemoval(r reader, org string) ([]Validator, *Rejection) {
 	var out []Validator
 	var left int64
 	for _, v := range vs {
-		if v.Node != "" && carechain.OrgOf(v.Node) == org {
+		if match(v) {
 			out = append(out, v)
 		} else {
 			left += v.Power
 		}
 	}
 	if len(out) > 0 && left == 0 {
-		return nil, reject(CodeInvalid, "the nodes of %s run the only validators: removing it would leave the chain without validators", org)
+		return nil, reject(CodeInvalid, "%s", refusal)
 	}
 	return out, nil
 }
