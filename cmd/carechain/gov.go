@@ -86,11 +86,7 @@ func (c *cli) printGovernance(g *nodeapi.Governance) error {
 	}
 	fmt.Fprintf(c.out, "governance policy %s\nvoters: %s\napprovals needed: %d\n", policy, strings.Join(g.Voters, ", "), g.Threshold)
 	for _, r := range g.Removed {
-		how := "removed by " + r.Proposal
-		if r.Left {
-			how = "left"
-		}
-		fmt.Fprintf(c.out, "%s %s at height %d\n", r.Org, how, r.Height)
+		fmt.Fprintf(c.out, "%s %s\n", r.Org, removalText(&r))
 	}
 	if len(g.Proposals) == 0 {
 		fmt.Fprintln(c.out, "no proposals")
@@ -412,4 +408,12 @@ func (c *cli) joinApplication(h node.Home, org carechain.Organization, nodePrinc
 		return "", fmt.Errorf("write application: %w", err)
 	}
 	return path, nil
+}
+
+// removalText says how and when an organization left the consortium.
+func removalText(r *ledger.OrgRemoval) string {
+	if r.Left {
+		return fmt.Sprintf("left at %d", r.Height)
+	}
+	return fmt.Sprintf("removed at %d (%s)", r.Height, r.Proposal)
 }

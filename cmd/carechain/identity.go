@@ -134,10 +134,7 @@ admins and nodes, and to the patient: sign with --as (and --home or --keys-dir).
 			}
 			status := map[string]string{}
 			for _, r := range g.Removed {
-				status[r.Org] = fmt.Sprintf("removed at %d", r.Height)
-				if r.Left {
-					status[r.Org] = fmt.Sprintf("left at %d", r.Height)
-				}
+				status[r.Org] = removalText(&r)
 			}
 			w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tTYPE\tNAME\tSTATUS")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,12 +190,15 @@ func TestConsortiumFromScratch(t *testing.T) {
 	}
 
 	// The patient's access log names both readers.
-	var log string
-	eventually(t, time.Minute, "both reads in the access log", func() bool {
-		log = patient("audit", "list", "--patient", "patient/p1")
-		return strings.Contains(log, "eastpharm/pharm-lee") && strings.Contains(log, "northlab/dr-patel") && strings.Contains(log, "EMERGENCY") &&
-			strings.Contains(log, "eastpharm/node0") && strings.Contains(log, "northlab/node0") // the nodes that served them
-	}, &log)
+	stMary.proc.waitFor(t, time.Minute, "both reads in the access log", func() error {
+		log := patient("audit", "list", "--patient", "patient/p1")
+		for _, want := range []string{"eastpharm/pharm-lee", "northlab/dr-patel", "EMERGENCY", "eastpharm/node0", "northlab/node0"} { // the nodes that served them too
+			if !strings.Contains(log, want) {
+				return fmt.Errorf("no %s in:\n%s", want, log)
+			}
+		}
+		return nil
+	})
 
 	// St Mary's validator gets more power, by vote.
 	out = stMary.cli("gov", "propose", "--as", "st-mary/admin", "--validator-home", stMary.home, "--validator-node", "st-mary/node0", "--validator-power", "20")
@@ -230,9 +235,12 @@ func TestConsortiumFromScratch(t *testing.T) {
 	// Its node is refused as a peer once its validator is out of the set
 	// (two blocks on): it stays behind while the others go on.
 	token := stMary.token("st-mary/dr-jones")
-	eventually(t, time.Minute, "the removed node disconnected", func() bool {
+	stMary.proc.waitFor(t, time.Minute, "the removed node disconnected", func() error {
 		stMary.fhir(token, "POST", "/fhir/MedicationRequest", prescription("p1", "310965"))
-		return strings.Contains(stMary.proc.output(), "peer disconnected")
+		if !strings.Contains(stMary.proc.output(), "peer disconnected") {
+			return errors.New("no peer disconnected")
+		}
+		return nil
 	})
 	stuck := eastpharm.status().Height
 	for i := 0; i < 3; i++ {
@@ -311,22 +319,6 @@ func createdID(t *testing.T, status int, body []byte) string {
 		t.Fatalf("create: HTTP %d %s", status, body)
 	}
 	return string(m[1])
-}
-
-// eventually checks cond every 200 ms until it holds or limit passes.
-// The test fails showing *last, if given.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool, last ...*string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			if len(last) > 0 {
-				t.Fatalf("no %s within %v; last:\n%s", what, limit, *last[0])
-			}
-			t.Fatalf("no %s within %v", what, limit)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // sameAppHashes checks that every node has the same app hash at the lowest
