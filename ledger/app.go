@@ -94,6 +94,9 @@ type CommittedBlock struct {
 	Height  int64
 	AppHash []byte
 	Txs     []TxResult
+	// Misbehavior counts the evidence of validator misbehavior (double
+	// signing, light-client attacks) the block carries.
+	Misbehavior int
 }
 
 // Events receives what the app does, for metrics and for clients waiting on
@@ -141,6 +144,8 @@ type App struct {
 	// consensus state, used only from the consensus connection
 	block   *store.Block
 	results []TxResult
+	// misbehavior is the number of evidence items of the finalized block.
+	misbehavior int
 	info    AppInfo
 }
 
@@ -401,7 +406,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if err != nil {
 		return nil, err
 	}
-	a.block, a.results, a.info = b, results, info
+	a.block, a.results, a.info, a.misbehavior = b, results, info, len(req.Misbehavior)
+	for _, m := range req.Misbehavior {
+		a.log.Error("the block carries evidence of validator misbehavior", "height", req.Height, "type", m.Type.String(),
+			"validator", fmt.Sprintf("%X", m.Validator.Address), "at_height", m.Height)
+	}
 	resp.AppHash = info.AppHash()
 	return resp, nil
 }
@@ -449,7 +458,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if err := a.store.Commit(a.block, appHash, mustMarshal(a.info)); err != nil {
 		return nil, err
 	}
-	committed := CommittedBlock{Height: a.block.Height(), AppHash: appHash, Txs: a.results}
+	committed := CommittedBlock{Height: a.block.Height(), AppHash: appHash, Txs: a.results, Misbehavior: a.misbehavior}
 	a.block, a.results = nil, nil
 	// The mempool rechecks what is left against the new state.
 	a.mu.Lock()

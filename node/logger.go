@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 
@@ -38,12 +39,23 @@ func quietMessage(module, msg string) bool {
 	return module == "mempool" && msg == "Tx already received from peer"
 }
 
+// guardRefusal reports whether an error's key-values carry the restore
+// guard's refusal to sign: expected while it holds (it says so itself).
+func guardRefusal(kv []any) bool {
+	for _, v := range kv {
+		if err, ok := v.(error); ok && errors.Is(err, errGuardHolding) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c cometLogger) Debug(msg string, kv ...any) {
 	c.l.Log(context.Background(), LevelTrace, msg, kv...)
 }
 func (c cometLogger) Info(msg string, kv ...any) { c.l.Debug(msg, kv...) }
 func (c cometLogger) Error(msg string, kv ...any) {
-	if c.stopping.Load() || quietModule(c.module) || quietMessage(c.module, msg) {
+	if c.stopping.Load() || quietModule(c.module) || quietMessage(c.module, msg) || guardRefusal(kv) {
 		c.l.Debug(msg, kv...)
 		return
 	}

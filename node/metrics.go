@@ -22,6 +22,10 @@ type metrics struct {
 	committed prometheus.Counter
 	rejected  *prometheus.CounterVec
 	blockTxs  prometheus.Histogram
+	// misbehavior counts evidence of validator misbehavior in committed
+	// blocks; guardHolding is 1 while a restored validator's guard holds.
+	misbehavior  prometheus.Counter
+	guardHolding prometheus.Gauge
 	// lastBlock is the wall-clock time this node saw its last commit, in
 	// Unix milliseconds (0: none since start).
 	lastBlock atomic.Int64
@@ -43,6 +47,12 @@ func newMetrics() *metrics {
 			Name: "carechain_block_txs", Help: "Transactions per committed block.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+		misbehavior: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carechain_misbehavior_total", Help: "Evidence of validator misbehavior (double signing, light-client attacks) in committed blocks.",
+		}),
+		guardHolding: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carechain_restore_guard_holding", Help: "1 while this restored validator does not sign yet (restore guard), else 0.",
+		}),
 	}
 	// Every rejection starts at 0, so that a rate over it is defined from
 	// the first scrape and dashboards list every code.
@@ -51,7 +61,7 @@ func newMetrics() *metrics {
 			m.rejected.WithLabelValues(string(stage), c.String())
 		}
 	}
-	m.registry.MustRegister(m.height, m.committed, m.rejected, m.blockTxs,
+	m.registry.MustRegister(m.height, m.committed, m.rejected, m.blockTxs, m.misbehavior, m.guardHolding,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "carechain_last_block_timestamp_seconds",
 			Help: "Wall-clock time (Unix seconds) this node committed its last block; 0 before its first commit since start.",
@@ -110,6 +120,7 @@ func (m *metrics) BlockCommitted(b ledger.CommittedBlock) {
 	m.height.Set(float64(b.Height))
 	m.lastBlock.Store(time.Now().UnixMilli())
 	m.blockTxs.Observe(float64(len(b.Txs)))
+	m.misbehavior.Add(float64(b.Misbehavior))
 	for _, t := range b.Txs {
 		if t.Code == ledger.CodeOK {
 			m.committed.Inc()

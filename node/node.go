@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	dbm "github.com/cometbft/cometbft-db"
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/cometbft/cometbft/mempool"
@@ -25,6 +26,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/ledger"
@@ -42,6 +44,9 @@ type Node struct {
 	client  *local.Local
 	metrics *metrics
 	pv      *privval.FilePV
+	guard   *restoreGuard       // nil unless the home was restored (guard.go)
+	// cometDBs are CometBFT's databases by DBContext.ID, for Snapshot.
+	cometDBs map[string]dbm.DB
 
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
@@ -121,12 +126,12 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	pv := privval.LoadFilePV(h.ValidatorKeyFile(), h.ValidatorStateFile())
-	n.pv = pv
+	signer, err := n.loadValidator()
+	if err != nil {
+		return nil, err
+	}
 	cfg := h.cometConfig(c)
-	// The mempool connection is unsynchronized so that CheckTx (signature
-	// checks) runs on all cores; the app guards its mempool state itself.
-	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{l: logger.With("component", "cometbft"), stopping: &n.stopping})
+	n.cmt, err = newCometNode(ctx, h, cfg, signer, nodeKey, app, n.dbProvider, cometLogger{l: logger.With("component", "cometbft"), stopping: &n.stopping})
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +144,9 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		n.peersWatched = make(chan struct{})
 		go n.watchPeers(n.stopWatch)
 	}
+	if n.guard != nil {
+		go n.watchGuard(n.stopWatch)
+	}
 	logger.Info("node started", "home", string(h), "chain_id", c.ChainID, "p2p", c.P2PAddr)
 	return n, nil
 }
@@ -146,20 +154,48 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 // newCometNode creates the CometBFT node of h. CometBFT panics, rather than
 // returning an error, on some damaged or inconsistent stores (a block store
 // behind its state store); that is reported as a *DamagedError.
-func newCometNode(ctx context.Context, h Home, cfg *cmtcfg.Config, pv *privval.FilePV, nodeKey *p2p.NodeKey,
-	app abci.Application, logger cometLogger,
+func newCometNode(ctx context.Context, h Home, cfg *cmtcfg.Config, pv types.PrivValidator, nodeKey *p2p.NodeKey,
+	app abci.Application, dbs cmtcfg.DBProvider, logger cometLogger,
 ) (_ *nm.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &DamagedError{Home: h, Err: fmt.Errorf("CometBFT's databases in %s (blockstore.db, state.db, evidence.db) are damaged or inconsistent: %v", h.DataDir(), r)}
 		}
 	}()
+	// The mempool connection is unsynchronized so that CheckTx (signature
+	// checks) runs on all cores; the app guards its mempool state itself.
 	n, err := nm.NewNode(ctx, cfg, pv, nodeKey, proxy.NewConsensusSyncLocalClientCreator(app),
-		nm.DefaultGenesisDocProviderFunc(cfg), cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation), logger)
+		nm.DefaultGenesisDocProviderFunc(cfg), dbs, nm.DefaultMetricsProvider(cfg.Instrumentation), logger)
 	if err != nil {
 		return nil, fmt.Errorf("create cometbft node: %w", err)
 	}
 	return n, nil
+}
+
+// loadValidator loads the home's validator key, guarded if the home was
+// restored from a backup (guard.go), and returns what signs for CometBFT.
+func (n *Node) loadValidator() (types.PrivValidator, error) {
+	n.pv = privval.LoadFilePV(n.home.ValidatorKeyFile(), n.home.ValidatorStateFile())
+	g, err := n.home.loadRestoreGuard()
+	if err != nil || g == nil {
+		return n.pv, err
+	}
+	n.guard = g
+	n.metrics.guardHolding.Set(1)
+	return guardedPV{PrivValidator: n.pv, g: g}, nil
+}
+
+// dbProvider opens CometBFT's databases as CometBFT would and keeps them
+// for Snapshot.
+func (n *Node) dbProvider(ctx *cmtcfg.DBContext) (dbm.DB, error) {
+	db, err := cmtcfg.DefaultDBProvider(ctx)
+	if err == nil {
+		if n.cometDBs == nil {
+			n.cometDBs = map[string]dbm.DB{}
+		}
+		n.cometDBs[ctx.ID] = db
+	}
+	return db, err
 }
 
 // openLedger opens the home's state and the ledger app on it, reporting its
@@ -364,6 +400,7 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.metrics.BlockCommitted(b)
 	n.progress.committed()
 	n.peerCommitted()
+	n.guard.blockCommitted()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, t := range b.Txs {
@@ -383,6 +420,9 @@ func (n *Node) Stop() error {
 		close(n.stopWatch)
 		if n.peersWatched != nil {
 			<-n.peersWatched
+		}
+		if n.guard != nil {
+			<-n.guard.done
 		}
 		// CometBFT's per-peer consensus routines can read the block store
 		// for a while after the switch stops (one loop of sleeps); closing
