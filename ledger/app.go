@@ -146,7 +146,7 @@ type App struct {
 	results []TxResult
 	// misbehavior is the number of evidence items of the finalized block.
 	misbehavior int
-	info    AppInfo
+	info        AppInfo
 }
 
 // maxVerifiedCache bounds the signature cache; past it the cache starts over.

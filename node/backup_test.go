@@ -228,7 +228,11 @@ func TestRestoredValidatorDoesNotDoubleSign(t *testing.T) {
 	g := *testGenesis()
 	g.Nodes = []ledger.GenesisNode{{ID: "hosp-a/node9", NodeID: string(spareKey.ID()), PublicKey: seedKey(109).Public().(ed25519.PublicKey)}}
 	homes, err := Testnet(dir, TestnetOptions{Validators: 4, ChainID: testChain, Genesis: g, Node: testNodePrincipal,
-		Tune: func(_ int, c *Config) { fastConfig(c); c.TimeoutCommit = Duration(50 * time.Millisecond); c.EmptyBlockInterval = 0 }})
+		Tune: func(_ int, c *Config) {
+			fastConfig(c)
+			c.TimeoutCommit = Duration(50 * time.Millisecond)
+			c.EmptyBlockInterval = 0
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ type Node struct {
 	client  *local.Local
 	metrics *metrics
 	pv      *privval.FilePV
-	guard   *restoreGuard       // nil unless the home was restored (guard.go)
+	guard   *restoreGuard // nil unless the home was restored (guard.go)
 	// cometDBs are CometBFT's databases by DBContext.ID, for Snapshot.
 	cometDBs map[string]dbm.DB
 
