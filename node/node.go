@@ -57,6 +57,11 @@ type Node struct {
 	stopWatch    chan struct{}
 	peersWatched chan struct{} // closed when watchPeers returns; nil if it never ran
 
+	// halted is closed when the ledger refuses to go on (haltErr says why).
+	halted   chan struct{}
+	haltOnce sync.Once
+	haltErr  error
+
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -101,7 +106,7 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome),
-		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{})}
+		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{}), halted: make(chan struct{})}
 	var app abci.Application
 	if opts.App != nil {
 		app = opts.App(n)
@@ -128,6 +133,11 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	// checks) runs on all cores; the app guards its mempool state itself.
 	n.cmt, err = newCometNode(ctx, h, cfg, pv, nodeKey, app, cometLogger{l: logger.With("component", "cometbft"), stopping: &n.stopping})
 	if err != nil {
+		if halt := n.HaltErr(); halt != nil {
+			// CometBFT's handshake replayed a block the ledger refuses:
+			// say why, not how the handshake failed.
+			return nil, halt
+		}
 		return nil, err
 	}
 	if err := n.cmt.Start(); err != nil {
@@ -176,7 +186,8 @@ func (n *Node) openLedger(check bool) error {
 			return err
 		}
 	}
-	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer})
+	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer,
+		Halt: n.halt})
 	if err != nil {
 		st.Close()
 		return err
@@ -186,6 +197,33 @@ func (n *Node) openLedger(check bool) error {
 		n.metrics.height.Set(float64(last.Height))
 	}
 	return nil
+}
+
+// halt records that the ledger refused to go on (ledger.Options.Halt).
+// CometBFT has stopped executing blocks by then: its consensus routine
+// panics on the error and recovers ("CONSENSUS FAILURE"), leaving the rest
+// of the node up; the host sees Halted and stops the node.
+func (n *Node) halt(err error) {
+	n.haltOnce.Do(func() {
+		n.haltErr = err
+		close(n.halted)
+	})
+}
+
+// Halted is closed when the node can go no further: at the height of an
+// approved upgrade this build does not implement (a
+// *ledger.UpgradeNeededError, from HaltErr). Its state stays at the height
+// before; the host stops the node.
+func (n *Node) Halted() <-chan struct{} { return n.halted }
+
+// HaltErr says why the node halted; nil if it did not.
+func (n *Node) HaltErr() error {
+	select {
+	case <-n.halted:
+		return n.haltErr
+	default:
+		return nil
+	}
 }
 
 // Home returns the node's home.
