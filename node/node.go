@@ -83,6 +83,8 @@ type StartOptions struct {
 
 // Start opens the home's state and starts the CometBFT node. It resumes an
 // existing chain: CometBFT replays any blocks the app has not committed.
+// A home of an older format is migrated first, after a backup; one of a
+// newer format is refused with a *FormatError (format.go).
 func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) {
 	c, err := h.LoadConfig()
 	if err != nil {
@@ -98,12 +100,16 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if err := h.checkManifest(); err != nil {
 		return nil, damaged(h, err)
 	}
-	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	// Before anything opens the data: a migration backs it up as it is.
+	if err := h.migrateFormat(logger); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome),
 		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{}), halted: make(chan struct{})}

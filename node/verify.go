@@ -39,6 +39,9 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	if err != nil {
 		return rep, err
 	}
+	if err := h.checkReadableFormat(); err != nil {
+		return rep, err
+	}
 	if err := h.checkCometFiles(); err != nil {
 		return rep, err
 	}
