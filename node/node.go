@@ -211,6 +211,9 @@ func (n *Node) openLedger(check bool) error {
 // of the node up; the host sees Halted and stops the node.
 func (n *Node) halt(err error) {
 	n.haltOnce.Do(func() {
+		// The ledger logged why; what CometBFT logs about it next (the
+		// failed block, "CONSENSUS FAILURE" and its stack) only repeats it.
+		n.stopping.Store(true)
 		n.haltErr = err
 		close(n.halted)
 	})

@@ -182,7 +182,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 		logger.Info("shutting down")
 		return nil
 	case <-n.Halted():
-		logger.Error("node halted; shutting down", "err", n.HaltErr())
+		logger.Info("node halted; shutting down")
 		return n.HaltErr()
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
