@@ -118,19 +118,20 @@ func (h Home) checkFormat() (int, error) {
 }
 
 // checkReadableFormat is verify's check: h is not newer than this build,
-// and needs no migration of its data before this build can read it.
-func (h Home) checkReadableFormat() error {
+// and needs no migration of its data before this build can read it. It
+// returns h's format.
+func (h Home) checkReadableFormat() (int, error) {
 	f, err := h.checkFormat()
 	if err != nil {
-		return err
+		return f, err
 	}
 	for _, m := range formatMigrations()[f:] {
 		if m.Data {
-			return fmt.Errorf("%s is home format %d; this carechain reads format %d: run `carechain start` on it once to migrate it (it makes a backup first), then verify",
+			return f, fmt.Errorf("%s is home format %d; this carechain reads format %d: run `carechain start` on it once to migrate it (it makes a backup first), then verify",
 				h, f, CurrentFormat)
 		}
 	}
-	return nil
+	return f, nil
 }
 
 // migrateFormat brings the stopped home h to CurrentFormat, backing it up

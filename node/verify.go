@@ -26,6 +26,8 @@ type VerifyReport struct {
 	// none): the node stopped between the two, at an upgrade its build does
 	// not implement or in a crash. Its next start executes it.
 	Unexecuted int64
+	// Format is the home's format (format.go).
+	Format int
 	ledger.VerifyReport
 }
 
@@ -43,7 +45,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := h.checkReadableFormat(); err != nil {
+	if rep.Format, err = h.checkReadableFormat(); err != nil {
 		return rep, err
 	}
 	if err := h.checkCometFiles(); err != nil {

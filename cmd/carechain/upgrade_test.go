@@ -118,8 +118,8 @@ func TestUpgradeAtApprovedHeight(t *testing.T) {
 		t.Fatalf("a week-long proposal before the upgrade: %s", out)
 	}
 
-	// The upgrade, proposed by org0 and approved by org1, 40 blocks (10 s) ahead.
-	target := old.height() + 40
+	// The upgrade, proposed by org0 and approved by org1, 60 blocks (15 s and more) ahead.
+	target := old.height() + 60
 	out := old.cli("gov", "propose", "--as", "org0/admin", "--upgrade", "example-v2", "--upgrade-height", strconv.FormatInt(target, 10),
 		"--upgrade-info", "carechain-v2")
 	out = upgraded.cli("gov", "approve", proposalIn(t, out), "--as", "org1/admin")
@@ -228,4 +228,7 @@ func TestHomeFormat(t *testing.T) {
 		t.Fatalf("format after start: %d %v", f, err)
 	}
 	verifyTwiceChangesNothing(t, home)
+	if out := mustRun(t, nil, "verify", "--home", home); !strings.Contains(out, fmt.Sprintf("home format %d", node.CurrentFormat)) {
+		t.Fatalf("verify does not name the home format: %s", out)
+	}
 }
