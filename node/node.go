@@ -205,10 +205,12 @@ func (n *Node) openLedger(check bool) error {
 	return nil
 }
 
-// halt records that the ledger refused to go on (ledger.Options.Halt).
-// CometBFT has stopped executing blocks by then: its consensus routine
-// panics on the error and recovers ("CONSENSUS FAILURE"), leaving the rest
-// of the node up; the host sees Halted and stops the node.
+// halt records that the ledger refused to go on (ledger.Options.Halt),
+// just before FinalizeBlock returns the error. CometBFT, which saved the
+// block before executing it, then stops executing blocks: its consensus
+// routine panics on the error and recovers ("CONSENSUS FAILURE"), leaving
+// the rest of the node up. The host sees Halted and stops the node. (On
+// start, CometBFT's handshake fails instead, and Start returns the error.)
 func (n *Node) halt(err error) {
 	n.haltOnce.Do(func() {
 		// The ledger logged why; what CometBFT logs about it next (the
