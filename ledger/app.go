@@ -115,6 +115,13 @@ type Options struct {
 	// that is catching up has not seen the registrations of the nodes it
 	// syncs from. It is never asked about a revoked node. See AdmitPeer.
 	TrustPeer func(nodeID string) bool
+	// Upgrades are the consensus upgrades the app implements; nil: this
+	// build's (Upgrades()). Tests give others.
+	Upgrades []Upgrade
+	// Halt, if set, is called when the app refuses to go on: at the height
+	// of an approved upgrade it does not implement (*UpgradeNeededError).
+	// CometBFT stops executing blocks then; the host stops the node.
+	Halt func(err error)
 }
 
 // App is the ABCI application.
@@ -126,6 +133,8 @@ type App struct {
 	log       *slog.Logger
 	events    Events
 	trustPeer func(nodeID string) bool
+	upgrades  []Upgrade
+	halt      func(err error)
 
 	// mempool state, guarded by mu
 	mu sync.Mutex
@@ -159,6 +168,7 @@ func New(st *store.Store, opts Options) (*App, error) {
 	}
 	a := &App{
 		store: st, chainID: opts.ChainID, log: opts.Logger, events: opts.Events, trustPeer: opts.TrustPeer,
+		upgrades: opts.Upgrades, halt: opts.Halt,
 		checkNonce: make(map[string]uint64),
 		verified:   make(map[[32]byte]ed25519.PublicKey),
 		evaluator:  consent.NewEvaluator(1024),
@@ -171,6 +181,12 @@ func New(st *store.Store, opts Options) (*App, error) {
 	}
 	if a.events == nil {
 		a.events = noEvents{}
+	}
+	if a.upgrades == nil {
+		a.upgrades = Upgrades()
+	}
+	if a.halt == nil {
+		a.halt = func(error) {}
 	}
 	return a, nil
 }
@@ -379,6 +395,14 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("finalize block %d: state is at %d", req.Height, last.Height)
 	}
 	b := a.store.NewBlock(req.Height)
+	if err := a.runUpgrade(b); err != nil {
+		// The block is not applied: the state stays at the height before.
+		if needed := new(UpgradeNeededError); errors.As(err, &needed) {
+			a.log.Error(err.Error())
+			a.halt(err)
+		}
+		return nil, err
+	}
 	if err := a.migrate(b); err != nil {
 		return nil, err
 	}

@@ -68,12 +68,18 @@ func newHarnessWith(t testing.TB, edit func(*Genesis)) *harness {
 // newHarnessInit is newHarnessWith with vals as CometBFT's genesis validators.
 func newHarnessInit(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpdate) *harness {
 	t.Helper()
+	return newHarnessOpts(t, edit, vals, Options{ChainID: chainID})
+}
+
+// newHarnessOpts is newHarnessInit with the app's options.
+func newHarnessOpts(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpdate, opts Options) *harness {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	app, err := New(st, Options{ChainID: chainID})
+	app, err := New(st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

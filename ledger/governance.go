@@ -61,6 +61,8 @@ type GovProposal struct {
 	Remove string `cbor:"10,keyasint,omitempty" json:"remove,omitempty"`
 	// Validator is the validator change the proposal makes (validators.go).
 	Validator *tx.ValidatorChange `cbor:"11,keyasint,omitempty" json:"validator,omitempty"`
+	// Upgrade is the consensus upgrade the proposal schedules (upgrade.go).
+	Upgrade *tx.UpgradePlan `cbor:"12,keyasint,omitempty" json:"upgrade,omitempty"`
 }
 
 func init() {
@@ -173,11 +175,15 @@ func (a *App) applyGovPropose(b *store.Block, c *checked, body *tx.GovPropose) *
 	if rej != nil {
 		return rej
 	}
-	if body.Expires <= c.now || body.Expires > c.now+int64(tx.MaxGovTTL.Seconds()) {
-		return reject(CodeInvalid, "a governance proposal expires in the future, within %v", tx.MaxGovTTL)
+	rules, err := a.rules(b, b.Height())
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if body.Expires <= c.now || body.Expires > c.now+int64(rules.MaxGovTTL.Seconds()) {
+		return reject(CodeInvalid, "a governance proposal expires in the future, within %v", rules.MaxGovTTL)
 	}
 	id := GovProposalID(c.Hash)
-	p := &GovProposal{ID: id, Join: body.Join, Policy: body.Policy, Remove: body.Remove, Validator: body.Validator,
+	p := &GovProposal{ID: id, Join: body.Join, Policy: body.Policy, Remove: body.Remove, Validator: body.Validator, Upgrade: body.Upgrade,
 		Proposer: c.signer.ID, Opened: b.Height(), Expires: body.Expires, Status: ProposalOpen}
 	if rej := a.checkProposal(b, p); rej != nil {
 		return rej
@@ -277,6 +283,8 @@ func (a *App) checkProposal(b *store.Block, p *GovProposal) *Rejection {
 	case p.Validator != nil:
 		_, rej := a.checkValidatorChange(b, p.Validator)
 		return rej
+	case p.Upgrade != nil:
+		return checkUpgrade(b, p.Upgrade)
 	}
 	members, err := memberOrgs(b)
 	if err != nil {
@@ -297,6 +305,8 @@ func (a *App) carryOut(b *store.Block, p *GovProposal) *Rejection {
 		return a.removeOrg(b, p)
 	case p.Validator != nil:
 		return a.changeValidator(b, p)
+	case p.Upgrade != nil:
+		return a.scheduleUpgrade(b, p)
 	}
 	if err := putGovernance(b, *p.Policy); err != nil {
 		return reject(CodeInternal, "%v", err)

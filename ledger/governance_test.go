@@ -299,7 +299,7 @@ func TestGovernanceRejections(t *testing.T) {
 		}, CodeInvalid, `voter "pharm" is not a member`},
 		{"both a join and a policy", nil, func(t *testing.T, h *harness) []byte {
 			return h.sign("hosp-a/admin", tx.TypeGovPropose, &tx.GovPropose{Join: application(t, "pharm", 60, 10), Policy: &tx.GovernancePolicy{}, Expires: expiry()})
-		}, CodeInvalid, "exactly one of join, policy, remove and validator"},
+		}, CodeInvalid, "exactly one of join, policy, remove, validator and upgrade"},
 	}
 	for _, c := range cases {
 		for _, stage := range []Stage{StageCheck, StageFinalize} {

@@ -82,6 +82,9 @@ func Init(h Home, opts InitOptions) error {
 	if err := doc.SaveAs(h.GenesisFile()); err != nil {
 		return fmt.Errorf("save genesis: %w", err)
 	}
+	if err := h.writeFormat(CurrentFormat); err != nil {
+		return fmt.Errorf("record home format: %w", err)
+	}
 	// Written last: a home counts as initialized only when everything else is there.
 	return h.SaveConfig(opts.Config)
 }
@@ -203,6 +206,9 @@ func Testnet(dir string, opts TestnetOptions) ([]Home, error) {
 		}
 		if opts.Tune != nil {
 			opts.Tune(i, &c)
+		}
+		if err := h.writeFormat(CurrentFormat); err != nil {
+			return nil, fmt.Errorf("record home format: %w", err)
 		}
 		if err := h.SaveConfig(c); err != nil {
 			return nil, err

@@ -62,6 +62,11 @@ type Node struct {
 	stopWatch    chan struct{}
 	peersWatched chan struct{} // closed when watchPeers returns; nil if it never ran
 
+	// halted is closed when the ledger refuses to go on (haltErr says why).
+	halted   chan struct{}
+	haltOnce sync.Once
+	haltErr  error
+
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -83,6 +88,8 @@ type StartOptions struct {
 
 // Start opens the home's state and starts the CometBFT node. It resumes an
 // existing chain: CometBFT replays any blocks the app has not committed.
+// A home of an older format is migrated first, after a backup; one of a
+// newer format is refused with a *FormatError (format.go).
 func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) {
 	c, err := h.LoadConfig()
 	if err != nil {
@@ -98,15 +105,19 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if err := h.checkManifest(); err != nil {
 		return nil, damaged(h, err)
 	}
-	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Before anything opens the data: a migration backs it up as it is.
+	if err := h.migrateFormat(logger); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(h.manifestFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome),
-		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{})}
+		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{}), halted: make(chan struct{})}
 	var app abci.Application
 	if opts.App != nil {
 		app = opts.App(n)
@@ -133,6 +144,11 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	cfg := h.cometConfig(c)
 	n.cmt, err = newCometNode(ctx, h, cfg, signer, nodeKey, app, n.dbProvider, cometLogger{l: logger.With("component", "cometbft"), stopping: &n.stopping})
 	if err != nil {
+		if halt := n.HaltErr(); halt != nil {
+			// CometBFT's handshake replayed a block the ledger refuses:
+			// say why, not how the handshake failed.
+			return nil, halt
+		}
 		return nil, err
 	}
 	if err := n.cmt.Start(); err != nil {
@@ -212,7 +228,8 @@ func (n *Node) openLedger(check bool) error {
 			return err
 		}
 	}
-	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer})
+	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer,
+		Halt: n.halt})
 	if err != nil {
 		st.Close()
 		return err
@@ -222,6 +239,38 @@ func (n *Node) openLedger(check bool) error {
 		n.metrics.height.Set(float64(last.Height))
 	}
 	return nil
+}
+
+// halt records that the ledger refused to go on (ledger.Options.Halt),
+// just before FinalizeBlock returns the error. CometBFT, which saved the
+// block before executing it, then stops executing blocks: its consensus
+// routine panics on the error and recovers ("CONSENSUS FAILURE"), leaving
+// the rest of the node up. The host sees Halted and stops the node. (On
+// start, CometBFT's handshake fails instead, and Start returns the error.)
+func (n *Node) halt(err error) {
+	n.haltOnce.Do(func() {
+		// The ledger logged why; what CometBFT logs about it next (the
+		// failed block, "CONSENSUS FAILURE" and its stack) only repeats it.
+		n.stopping.Store(true)
+		n.haltErr = err
+		close(n.halted)
+	})
+}
+
+// Halted is closed when the node can go no further: at the height of an
+// approved upgrade this build does not implement (a
+// *ledger.UpgradeNeededError, from HaltErr). Its state stays at the height
+// before; the host stops the node.
+func (n *Node) Halted() <-chan struct{} { return n.halted }
+
+// HaltErr says why the node halted; nil if it did not.
+func (n *Node) HaltErr() error {
+	select {
+	case <-n.halted:
+		return n.haltErr
+	default:
+		return nil
+	}
 }
 
 // Home returns the node's home.

@@ -22,6 +22,12 @@ import (
 // VerifyReport says what VerifyHome checked.
 type VerifyReport struct {
 	Blocks int64
+	// Unexecuted is the height of a block saved but not executed yet (0:
+	// none): the node stopped between the two, at an upgrade its build does
+	// not implement or in a crash. Its next start executes it.
+	Unexecuted int64
+	// Format is the home's format (format.go).
+	Format int
 	ledger.VerifyReport
 }
 
@@ -37,6 +43,9 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 	}
 	c, err := h.LoadConfig()
 	if err != nil {
+		return rep, err
+	}
+	if rep.Format, err = h.checkReadableFormat(); err != nil {
 		return rep, err
 	}
 	if err := h.checkCometFiles(); err != nil {
@@ -58,6 +67,9 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 		return rep, &DamagedError{Home: h, Err: err}
 	}
 	rep.Blocks = chain.blocks
+	if chain.applied < chain.top {
+		rep.Unexecuted = chain.top
+	}
 	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
 	rep.VerifyReport, err = verifyLedgerState(h, chain, progress)
 	return rep, err
@@ -185,7 +197,12 @@ func (cs *cometStores) Close() {
 // state check.
 type verifiedChain struct {
 	base, top int64
-	blocks    int64
+	// applied is the last block CometBFT executed: top, or top-1 when the
+	// node stopped between saving a block and executing it (it stopped at
+	// an upgrade its build does not implement, or crashed); the handshake
+	// of its next start executes that block.
+	applied int64
+	blocks  int64
 	// appHashes[h] is the app hash after block h, from header h+1 (and from
 	// the state store for the top block).
 	appHashes map[int64][]byte
@@ -197,8 +214,8 @@ func (cs *cometStores) verifyBlocks(chainID string, progress func(string)) (veri
 	if err != nil {
 		return verifiedChain{}, fmt.Errorf("state.db: %w", err)
 	}
-	vc := verifiedChain{base: cs.blocks.Base(), top: cs.blocks.Height(), appHashes: map[int64][]byte{}}
-	if cstate.LastBlockHeight != vc.top {
+	vc := verifiedChain{base: cs.blocks.Base(), top: cs.blocks.Height(), applied: cstate.LastBlockHeight, appHashes: map[int64][]byte{}}
+	if vc.applied != vc.top && vc.applied != vc.top-1 {
 		return vc, fmt.Errorf("state.db is at height %d but blockstore.db at %d", cstate.LastBlockHeight, vc.top)
 	}
 	var prev *types.BlockMeta
@@ -214,7 +231,10 @@ func (cs *cometStores) verifyBlocks(chainID string, progress func(string)) (veri
 			progress(fmt.Sprintf("checked %d of %d blocks", height, vc.top))
 		}
 	}
-	vc.appHashes[vc.top] = cstate.AppHash
+	if vc.applied == vc.top-1 && !bytes.Equal(vc.appHashes[vc.applied], cstate.AppHash) {
+		return vc, fmt.Errorf("state.db: app hash at height %d differs from block %d's header", vc.applied, vc.top)
+	}
+	vc.appHashes[vc.applied] = cstate.AppHash
 	return vc, nil
 }
 
@@ -259,8 +279,8 @@ func (cs *cometStores) verifyBlock(chainID string, height int64, prev *types.Blo
 	return meta, block, nil
 }
 
-// verifyLedgerState checks that the ledger state of h is at the chain's top
-// and that its app hashes are the ones the headers carry.
+// verifyLedgerState checks that the ledger state of h is at the last
+// executed block and that its app hashes are the ones the headers carry.
 func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.VerifyReport, error) {
 	st, err := store.OpenReadOnly(h.StateDir(), nil)
 	if err != nil {
@@ -274,8 +294,8 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
-	if last.Height != vc.top {
-		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks at %d", h.StateDir(), last.Height, vc.top)}
+	if last.Height != vc.applied {
+		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks executed to %d", h.StateDir(), last.Height, vc.applied)}
 	}
 	rep, err := ledger.VerifyState(st, func(height int64) []byte {
 		// Headers below the base were pruned; their hashes are unknown.

@@ -19,6 +19,9 @@ type Governance struct {
 	Proposals []GovProposal          `json:"proposals"`
 	// Removed are the organizations that left or were voted out.
 	Removed []ledger.OrgRemoval `json:"removed"`
+	// Upgrades are the approved consensus upgrade plans: the one scheduled,
+	// those applied and those replaced.
+	Upgrades []ledger.UpgradeState `json:"upgrades"`
 }
 
 // GovProposal is a governance proposal and, while it is open, the
@@ -75,7 +78,12 @@ func governanceAt(v *ledger.View) (*Governance, error) {
 		g.Proposals = append(g.Proposals, p)
 	}
 	rs, err := v.OrgRemovals()
+	if err != nil {
+		return nil, err
+	}
 	g.Removed = nonNil(rs)
+	us, err := v.Upgrades()
+	g.Upgrades = nonNil(us)
 	return g, err
 }
 

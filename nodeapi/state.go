@@ -122,11 +122,11 @@ func patientScoped(ns string) bool {
 }
 
 // consortiumWide reports whether anyone signed in may read namespace ns:
-// organizations, their policies, chain parameters, node IDs and anchored
-// batch roots.
+// organizations, their policies, chain parameters, node IDs, anchored
+// batch roots, governance and upgrade plans.
 func consortiumWide(ns string) bool {
 	switch ns {
-	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed":
+	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed", "upgrade":
 		return true
 	}
 	return false

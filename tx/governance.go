@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -72,7 +73,7 @@ func (p *GovernancePolicy) Validate() error {
 
 // GovPropose opens a governance proposal, signed by an admin of a member
 // organization, whose organization's approval it counts as if it votes.
-// Exactly one of Join, Policy, Remove and Validator is set.
+// Exactly one of Join, Policy, Remove, Validator and Upgrade is set.
 type GovPropose struct {
 	// Join is an organization's application to join.
 	Join *OrgApplication `cbor:"1,keyasint,omitempty"`
@@ -87,18 +88,20 @@ type GovPropose struct {
 	Remove string `cbor:"4,keyasint,omitempty"`
 	// Validator adds a validator, changes its power or removes it.
 	Validator *ValidatorChange `cbor:"5,keyasint,omitempty"`
+	// Upgrade schedules a consensus upgrade (ledger/upgrade.go).
+	Upgrade *UpgradePlan `cbor:"6,keyasint,omitempty"`
 }
 
 // Validate implements Body.
 func (p *GovPropose) Validate() error {
 	n := 0
-	for _, set := range []bool{p.Join != nil, p.Policy != nil, p.Remove != "", p.Validator != nil} {
+	for _, set := range []bool{p.Join != nil, p.Policy != nil, p.Remove != "", p.Validator != nil, p.Upgrade != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("%w: a governance proposal carries exactly one of join, policy, remove and validator", ErrInvalid)
+		return fmt.Errorf("%w: a governance proposal carries exactly one of join, policy, remove, validator and upgrade", ErrInvalid)
 	}
 	switch {
 	case p.Policy != nil:
@@ -110,8 +113,37 @@ func (p *GovPropose) Validate() error {
 		return nil
 	case p.Validator != nil:
 		return p.Validator.Validate()
+	case p.Upgrade != nil:
+		return p.Upgrade.Validate()
 	}
 	return p.Join.Validate()
+}
+
+// UpgradePlan is a consensus upgrade: from block Height on, the chain runs
+// the rules of the upgrade called Name, which only carechain builds that
+// implement it know. A node whose build does not implement it stops at
+// Height, before applying that block, until its operator installs one that
+// does. Info says where to get that build (free text for operators).
+type UpgradePlan struct {
+	Name   string `cbor:"1,keyasint" json:"name"`
+	Height int64  `cbor:"2,keyasint" json:"height"`
+	Info   string `cbor:"3,keyasint,omitempty" json:"info,omitempty"`
+}
+
+// upgradeNamePattern: upgrade names are short identifiers, as they appear
+// in logs, keys (upgrade/<name>) and release notes.
+var upgradeNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,47}$`)
+
+// Validate checks the plan's form; the ledger judges its height against
+// the chain's.
+func (u *UpgradePlan) Validate() error {
+	if !upgradeNamePattern.MatchString(u.Name) {
+		return fmt.Errorf("%w: upgrade name %q: want 1-48 of [a-z0-9.-], starting with a letter or digit", ErrInvalid, u.Name)
+	}
+	if u.Height <= 0 {
+		return fmt.Errorf("%w: upgrade height must be above 0", ErrInvalid)
+	}
+	return checkText("upgrade info", u.Info)
 }
 
 // ValidatorChange changes the validator set: Power 0 removes the validator

@@ -175,6 +175,10 @@ func TestDecodeBodyRejects(t *testing.T) {
 		{"validator change of negative power", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: -1}, Expires: 1}, ErrInvalid},
 		{"validator change over the power limit", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: MaxValidatorPower + 1}, Expires: 1}, ErrInvalid},
 		{"validator change with a short proof", TypeGovPropose, &GovPropose{Validator: &ValidatorChange{PublicKey: pub, Power: 1, Node: "h/n", Proof: []byte{1}}, Expires: 1}, ErrInvalid},
+		{"upgrade without a name", TypeGovPropose, &GovPropose{Upgrade: &UpgradePlan{Height: 10}, Expires: 1}, ErrInvalid},
+		{"upgrade name with a slash", TypeGovPropose, &GovPropose{Upgrade: &UpgradePlan{Name: "v2/x", Height: 10}, Expires: 1}, ErrInvalid},
+		{"upgrade at height 0", TypeGovPropose, &GovPropose{Upgrade: &UpgradePlan{Name: "v2", Height: 0}, Expires: 1}, ErrInvalid},
+		{"upgrade and removal together", TypeGovPropose, &GovPropose{Upgrade: &UpgradePlan{Name: "v2", Height: 10}, Remove: "h", Expires: 1}, ErrInvalid},
 		{"approval without proposal", TypeGovApprove, &GovApprove{}, ErrInvalid},
 		{"wrong body type", TypeRevoke, &Register{ID: "h/x", Kind: carechain.KindPractitioner, PublicKey: pub}, ErrMalformed},
 	}

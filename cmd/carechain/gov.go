@@ -88,6 +88,9 @@ func (c *cli) printGovernance(g *nodeapi.Governance) error {
 	for _, r := range g.Removed {
 		fmt.Fprintf(c.out, "%s %s\n", r.Org, removalText(&r))
 	}
+	for _, u := range g.Upgrades {
+		fmt.Fprintln(c.out, upgradeText(&u))
+	}
 	if len(g.Proposals) == 0 {
 		fmt.Fprintln(c.out, "no proposals")
 		return nil
@@ -131,6 +134,8 @@ func proposes(p *ledger.GovProposal) string {
 		return fmt.Sprintf("remove validator %X", []byte(p.Validator.PublicKey))
 	case p.Validator != nil:
 		return fmt.Sprintf("validator %X power %d", []byte(p.Validator.PublicKey), p.Validator.Power)
+	case p.Upgrade != nil:
+		return fmt.Sprintf("upgrade %s at height %d", p.Upgrade.Name, p.Upgrade.Height)
 	}
 	return "?"
 }
@@ -139,10 +144,11 @@ func (c *cli) govProposeCmd() *cobra.Command {
 	var s signerFlags
 	var joinFile, policyFile, remove string
 	var vf validatorFlags
+	var uf upgradeFlags
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "propose",
-		Short: "Propose that an organization join (--join) or be removed (--remove), a validator change, or a new governance policy",
+		Short: "Propose that an organization join (--join) or be removed (--remove), a validator change, a new governance policy or a consensus upgrade",
 		Long: `propose opens a governance proposal, signed by an admin of a member
 organization (--as), and counts its organization's approval.
 
@@ -166,26 +172,37 @@ empty.
 
 --policy takes a JSON governance policy: {"voters": ["st-mary", "northlab"],
 "threshold": 2}; no voters means every member organization, threshold 0 a
-majority of the voters.`,
+majority of the voters.
+
+--upgrade NAME --upgrade-height H schedules a consensus upgrade: from block H
+on the chain runs the rules of the carechain release that implements NAME.
+Nodes still running a build without it stop at H, before applying that block,
+and say so; their operators install the new build and start them again. H
+must be at least 2 blocks after the block that approves the plan; a plan
+approved later replaces one still pending. --upgrade-info tells operators
+where to get the build.`,
 		Example: `  carechain gov propose --home ./h1 --as st-mary/admin --join ./h3/application.json
   carechain gov propose --home ./h1 --as st-mary/admin --remove eastpharm
   carechain gov propose --home ./h3 --as eastpharm/admin --remove eastpharm     # East Pharmacy leaves
   carechain gov propose --home ./h1 --as st-mary/admin --validator-home ./h4 --validator-node st-mary/node4 --validator-power 10
   carechain gov propose --home ./h1 --as st-mary/admin --validator-key <hex> --validator-power 0
-  carechain gov propose --home ./h1 --as st-mary/admin --policy policy.json`,
+  carechain gov propose --home ./h1 --as st-mary/admin --policy policy.json
+  carechain gov propose --home ./h1 --as st-mary/admin --upgrade v2 --upgrade-height 120000 --upgrade-info "carechain 2.0"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := &tx.GovPropose{Expires: time.Now().Add(ttl).Unix(), Remove: remove}
 			given := 0
-			for _, set := range []bool{joinFile != "", policyFile != "", remove != "", vf.set()} {
+			for _, set := range []bool{joinFile != "", policyFile != "", remove != "", vf.set(), uf.name != ""} {
 				if set {
 					given++
 				}
 			}
 			switch {
 			case given != 1:
-				return errors.New("give one of --join, --remove, --validator-power and --policy")
+				return errors.New("give one of --join, --remove, --validator-power, --policy and --upgrade")
 			case remove != "":
+			case uf.name != "":
+				body.Upgrade = uf.plan()
 			case vf.set():
 				// Built with the chain ID the node names, below: a new validator's proof binds it.
 				if _, err := vf.change("?"); err != nil {
@@ -236,6 +253,7 @@ majority of the voters.`,
 	pathVar(f, &policyFile, "policy", "", "a governance policy, JSON")
 	f.StringVar(&remove, "remove", "", "a member organization to remove (your own: it leaves)")
 	vf.register(f)
+	uf.register(f)
 	f.DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the proposal stays open for approvals")
 	return cmd
 }
@@ -408,6 +426,40 @@ func (c *cli) joinApplication(h node.Home, org carechain.Organization, nodePrinc
 		return "", fmt.Errorf("write application: %w", err)
 	}
 	return path, nil
+}
+
+// upgradeFlags describe a proposed consensus upgrade.
+type upgradeFlags struct {
+	name, info string
+	height     int64
+}
+
+func (u *upgradeFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&u.name, "upgrade", "", "propose a consensus upgrade: the name of the upgrade (the release that implements it says)")
+	f.Int64Var(&u.height, "upgrade-height", 0, "with --upgrade: the block height from which the upgrade's rules apply")
+	f.StringVar(&u.info, "upgrade-info", "", "with --upgrade: where operators get the build that implements it")
+}
+
+func (u *upgradeFlags) plan() *tx.UpgradePlan {
+	return &tx.UpgradePlan{Name: u.name, Height: u.height, Info: u.info}
+}
+
+// upgradeText says what became of an upgrade plan.
+func upgradeText(u *ledger.UpgradeState) string {
+	var what string
+	switch u.Status {
+	case ledger.UpgradeApplied:
+		what = fmt.Sprintf("applied at height %d", u.Closed)
+	case ledger.UpgradeReplaced:
+		what = fmt.Sprintf("for height %d replaced at %d", u.Plan.Height, u.Closed)
+	default:
+		what = fmt.Sprintf("%s for height %d", u.Status, u.Plan.Height)
+	}
+	s := fmt.Sprintf("upgrade %s %s (approved at %d by %s)", u.Plan.Name, what, u.Approved, u.Proposal)
+	if u.Plan.Info != "" {
+		s += ": " + u.Plan.Info
+	}
+	return s
 }
 
 // removalText says how and when an organization left the consortium.

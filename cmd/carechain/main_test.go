@@ -124,8 +124,14 @@ func (p *process) output() string { return p.out.String() }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
+	return startBinary(t, binary, env, args...)
+}
+
+// startBinary is startProcess with another carechain build, bin.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
 	noteRun(args)
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &process{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

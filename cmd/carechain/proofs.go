@@ -314,6 +314,10 @@ height, key or file that does not check out and exits non-zero.`,
 			fmt.Fprintf(c.out, "verified %s: %d blocks, %d heights of state, %d log leaves, %d record versions in %v (%.0f blocks/s, %.0f records/s)\n",
 				home, rep.Blocks, rep.Heights, rep.Leaves, rep.Records, el.Round(time.Millisecond),
 				float64(rep.Blocks)/el.Seconds(), float64(rep.Records)/el.Seconds())
+			fmt.Fprintf(c.out, "home format %d (this carechain writes %d)\n", rep.Format, node.CurrentFormat)
+			if rep.Unexecuted > 0 {
+				fmt.Fprintf(c.out, "block %d is saved but not executed yet (the node stopped before it, at an upgrade or in a crash); the next start executes it\n", rep.Unexecuted)
+			}
 			return nil
 		},
 	}

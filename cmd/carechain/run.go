@@ -181,6 +181,9 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	case <-ctx.Done():
 		logger.Info("shutting down")
 		return nil
+	case <-n.Halted():
+		logger.Info("node halted; shutting down")
+		return n.HaltErr()
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
 	}
