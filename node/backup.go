@@ -3,6 +3,7 @@ package node
 import (
 	"archive/tar"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
+	"github.com/cometbft/cometbft/p2p"
 	sm "github.com/cometbft/cometbft/state"
 	cmtstore "github.com/cometbft/cometbft/store"
 
@@ -243,6 +245,8 @@ const (
 func homeFileKind(rel string) fileKind {
 	dir, name, _ := strings.Cut(rel, "/")
 	switch {
+	case rel == "config/restored.json": // the restore mark (guard.go): a restore writes its own
+		return fileSkip
 	case rel == "config/node_key.json", rel == "config/priv_validator_key.json", dir == "keys",
 		dir == "tls" && strings.HasSuffix(name, "-key.pem"):
 		return fileSecret
@@ -271,17 +275,6 @@ func (h Home) copyFiles(dir string, kind fileKind) error {
 		}
 		return copyFile(p, filepath.Join(dir, filepath.FromSlash(rel)))
 	})
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o600)
 }
 
 // writeSnapshot writes the snapshot in dir to w as a tar stream: info,
@@ -335,4 +328,15 @@ func tarDir(tw *tar.Writer, dir string) error {
 		_, err = io.Copy(tw, f)
 		return err
 	})
+}
+
+// OperatorKey is h's node key (config/node_key.json) as an Ed25519 key: it
+// signs the operator's requests to the node (nodeapi.OperatorPrincipal),
+// which only someone who can read the home can make.
+func (h Home) OperatorKey() (ed25519.PrivateKey, error) {
+	nk, err := p2p.LoadNodeKey(h.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("node key of %s: %w", h, err)
+	}
+	return ed25519.PrivateKey(nk.PrivKey.Bytes()), nil
 }

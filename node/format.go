@@ -201,7 +201,12 @@ func copyTree(src, dst string) error {
 	})
 }
 
+// copyFile copies the regular file src to dst, which must not exist,
+// making dst's directory if needed.
 func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ package nodeapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,10 @@ type Options struct {
 	// StatePage is the most keys one GET /v1/state scan answers with
 	// (defaultStatePage if zero); the client asks for the rest page by page.
 	StatePage int
+	// Backup, if set, serves backup snapshots to the node's operator
+	// (POST /v1/admin/backup), whose requests NodeKey verifies.
+	Backup  Backup
+	NodeKey ed25519.PublicKey
 }
 
 type server struct {
@@ -114,6 +119,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/proposals/{id}", s.proposal)
 	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
 	mux.HandleFunc("GET /v1/state", s.state)
+	if opts.Backup != nil {
+		mux.HandleFunc("POST /v1/admin/backup", s.backup)
+	}
 	if opts.Proofs != nil {
 		mux.HandleFunc("GET /v1/proofs/consistency", s.proveConsistency)
 		mux.HandleFunc("GET /v1/validators", s.validators)

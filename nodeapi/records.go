@@ -72,34 +72,61 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*carechai
 
 // verifyRequest checks r's signature headers and returns its signer.
 func (s *server) verifyRequest(r *http.Request, now time.Time) (*carechain.Principal, error) {
+	sr, err := s.readSigned(r, now)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.chain.App().Latest().Principal(sr.id)
+	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, sr.message, sr.sig) {
+		return nil, errors.New("request signature does not verify under an active key of " + sr.id)
+	}
+	if err := s.useNonce(sr, now); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// signedRequest is what a signed request's headers say.
+type signedRequest struct {
+	id, nonce string
+	date      time.Time
+	message   []byte // what the signature is over
+	sig       []byte
+}
+
+// readSigned checks the form of r's signature headers, that they name this
+// node and that the request is recent; the caller checks the signature.
+func (s *server) readSigned(r *http.Request, now time.Time) (signedRequest, error) {
 	h := r.Header
 	id, node, dateText, nonce := h.Get(HeaderPrincipal), h.Get(HeaderNode), h.Get(HeaderDate), h.Get(HeaderNonce)
 	sig, serr := base64.StdEncoding.DecodeString(h.Get(HeaderSignature))
 	if id == "" || node == "" || dateText == "" || nonce == "" || serr != nil || len(sig) == 0 {
-		return nil, errors.New("sign the request: " + HeaderPrincipal + ", " + HeaderNode + ", " + HeaderDate + ", " +
+		return signedRequest{}, errors.New("sign the request: " + HeaderPrincipal + ", " + HeaderNode + ", " + HeaderDate + ", " +
 			HeaderNonce + " and " + HeaderSignature + " headers are required (see nodeapi.SignRequest)")
 	}
 	if !validNonce.MatchString(nonce) {
-		return nil, errors.New(HeaderNonce + " must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
+		return signedRequest{}, errors.New(HeaderNonce + " must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
 	}
 	if s.opts.NodeID == "" || node != s.opts.NodeID {
-		return nil, fmt.Errorf("the request is signed for node %q, and this is node %q (see /v1/status)", node, s.opts.NodeID)
+		return signedRequest{}, fmt.Errorf("the request is signed for node %q, and this is node %q (see /v1/status)", node, s.opts.NodeID)
 	}
 	date, err := time.Parse(time.RFC3339Nano, dateText)
 	if err != nil {
-		return nil, fmt.Errorf("%s %q is not an RFC 3339 time", HeaderDate, dateText)
+		return signedRequest{}, fmt.Errorf("%s %q is not an RFC 3339 time", HeaderDate, dateText)
 	}
 	if age := now.Sub(date); age > maxClockSkew {
-		return nil, fmt.Errorf("the request is dated %v ago (at most %v allowed by this node's clock)", age.Round(time.Second), maxClockSkew)
+		return signedRequest{}, fmt.Errorf("the request is dated %v ago (at most %v allowed by this node's clock)", age.Round(time.Second), maxClockSkew)
 	}
-	p, err := s.chain.App().Latest().Principal(id)
-	if err != nil || p.Status != carechain.StatusActive || !tx.VerifySignature(p.PublicKey, RequestMessage(node, r.Method, r.URL.RequestURI(), dateText, nonce), sig) {
-		return nil, errors.New("request signature does not verify under an active key of " + id)
+	return signedRequest{id: id, nonce: nonce, date: date, sig: sig,
+		message: RequestMessage(node, r.Method, r.URL.RequestURI(), dateText, nonce)}, nil
+}
+
+// useNonce records a verified request's nonce, refusing one seen before.
+func (s *server) useNonce(sr signedRequest, now time.Time) error {
+	if err := s.nonces.Use(sr.id+"\x00"+sr.nonce, sr.date, sr.date.Add(maxClockSkew), now); err != nil {
+		return fmt.Errorf("request nonce %s: %w", sr.nonce, err)
 	}
-	if err := s.nonces.Use(id+"\x00"+nonce, date, date.Add(maxClockSkew), now); err != nil {
-		return nil, fmt.Errorf("request nonce %s: %w", nonce, err)
-	}
-	return p, nil
+	return nil
 }
 
 // RecordResponse is a decrypted record version.

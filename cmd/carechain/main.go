@@ -77,6 +77,7 @@ their own keys (--keys-dir).`,
 	root.AddCommand(
 		c.tlsCmd(), c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
 		c.keysCmd(), c.identityCmd(), c.txCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.rolePolicyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.manCmd(), c.statusCmd(),
+		c.backupCmd(), c.restoreCmd(),
 	)
 	return root
 }
@@ -102,15 +103,21 @@ func (c *cli) logger() (*slog.Logger, error) {
 
 // passphrase returns the keystore passphrase from PassphraseEnv or a prompt.
 func (c *cli) passphrase(prompt string, confirm bool) ([]byte, error) {
-	if v, ok := os.LookupEnv(PassphraseEnv); ok {
+	return c.passphraseFrom(PassphraseEnv, prompt, confirm)
+}
+
+// passphraseFrom returns a passphrase from the environment variable env
+// or a prompt.
+func (c *cli) passphraseFrom(env, prompt string, confirm bool) ([]byte, error) {
+	if v, ok := os.LookupEnv(env); ok {
 		if v == "" {
-			return nil, fmt.Errorf("%s is set but empty", PassphraseEnv)
+			return nil, fmt.Errorf("%s is set but empty", env)
 		}
 		return []byte(v), nil
 	}
 	f, ok := c.in.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil, fmt.Errorf("no terminal to ask for the passphrase: set %s", PassphraseEnv)
+		return nil, fmt.Errorf("no terminal to ask for the passphrase: set %s", env)
 	}
 	fmt.Fprint(c.err, prompt+": ")
 	p, err := term.ReadPassword(int(f.Fd()))

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +66,19 @@ func (o runOptions) check() error {
 	return nil
 }
 
+// backupOf makes n's backup snapshots, with the access-event journal of
+// its records service if it runs one.
+func backupOf(n *node.Node, keys *nodeKeys) nodeapi.Backup {
+	return func(ctx context.Context, w io.Writer) error {
+		var journal node.Checkpointer
+		if keys != nil {
+			journal = keys.journal
+		}
+		_, err := n.Snapshot(ctx, w, journal)
+		return err
+	}
+}
+
 // runNode starts the node of h, its records service (when keys are
 // available) and its HTTP server, calls ready, and runs until ctx is
 // cancelled; then it shuts everything down cleanly, anchoring the last
@@ -103,6 +118,10 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	if err != nil {
 		return fmt.Errorf("node ID (signed requests name it): %w", err)
 	}
+	operator, err := h.OperatorKey()
+	if err != nil {
+		return err
+	}
 	routes := func(keys *nodeKeys) http.Handler {
 		mux := http.NewServeMux()
 		var svc *records.Service
@@ -110,7 +129,8 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			svc = keys.svc
 		}
 		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, Certs: certs, NodeID: nodeID,
-			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout}))
+			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout,
+			Backup: backupOf(n, keys), NodeKey: operator.Public().(ed25519.PublicKey)}))
 		if keys != nil {
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 				BaseURL: base, Logger: logger})
