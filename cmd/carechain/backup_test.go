@@ -145,7 +145,7 @@ func checkBackupHolds(t *testing.T, ctx context.Context, h node.Home, admin ed25
 		t.Fatal(err)
 	}
 	p := startProcess(t, nil, "start", "--home", string(h))
-	cl := nodeapi.NewClient(cfg.HTTPAddr).As("org0/admin", admin) // patients are listed to admins only
+	cl := nodeapi.NewClient(cfg.HTTPAddr).As("org0/admin", admin)           // patients are listed to admins only
 	p.waitFor(t, time.Minute, "the restored node to answer", func() error { // alone, it is never ready (/readyz)
 		_, err := cl.Status(ctx)
 		return err
