@@ -26,6 +26,11 @@ type VerifyReport struct {
 	// none): the node stopped between the two, at an upgrade its build does
 	// not implement or in a crash. Its next start executes it.
 	Unexecuted int64
+	// LedgerHeight is the ledger state's height if it is below the blocks
+	// CometBFT executed (0: it is not): a home restored from a backup,
+	// whose state was checkpointed before CometBFT's stores were copied.
+	// Its next start replays the blocks after it.
+	LedgerHeight int64
 	// Format is the home's format (format.go).
 	Format int
 	ledger.VerifyReport
@@ -71,7 +76,7 @@ func VerifyHome(h Home, progress func(string)) (rep VerifyReport, err error) {
 		rep.Unexecuted = chain.top
 	}
 	progress(fmt.Sprintf("checked %d blocks; checking the ledger state", rep.Blocks))
-	rep.VerifyReport, err = verifyLedgerState(h, chain, progress)
+	rep.VerifyReport, rep.LedgerHeight, err = verifyLedgerState(h, chain, progress)
 	return rep, err
 }
 
@@ -280,22 +285,27 @@ func (cs *cometStores) verifyBlock(chainID string, height int64, prev *types.Blo
 }
 
 // verifyLedgerState checks that the ledger state of h is at the last
-// executed block and that its app hashes are the ones the headers carry.
-func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.VerifyReport, error) {
+// executed block, or below it within the blocks kept (a restored backup:
+// it returns that height then), and that its app hashes are the ones the
+// headers carry.
+func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (_ ledger.VerifyReport, behind int64, _ error) {
 	st, err := store.OpenReadOnly(h.StateDir(), nil)
 	if err != nil {
-		return ledger.VerifyReport{}, err
+		return ledger.VerifyReport{}, 0, err
 	}
 	defer st.Close()
 	if err := st.CheckFiles(); err != nil {
-		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)}
+		return ledger.VerifyReport{}, 0, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), err)}
 	}
 	last, err := st.LastCommit()
 	if err != nil {
-		return ledger.VerifyReport{}, err
+		return ledger.VerifyReport{}, 0, err
 	}
-	if last.Height != vc.applied {
-		return ledger.VerifyReport{}, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks executed to %d", h.StateDir(), last.Height, vc.applied)}
+	if last.Height > vc.applied || last.Height < vc.base-1 {
+		return ledger.VerifyReport{}, 0, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s) is at height %d, blocks executed to %d", h.StateDir(), last.Height, vc.applied)}
+	}
+	if last.Height < vc.applied {
+		behind = last.Height
 	}
 	rep, err := ledger.VerifyState(st, func(height int64) []byte {
 		// Headers below the base were pruned; their hashes are unknown.
@@ -305,9 +315,9 @@ func verifyLedgerState(h Home, vc verifiedChain, progress func(string)) (ledger.
 		return vc.appHashes[height]
 	}, progress)
 	if err != nil {
-		return rep, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))}
+		return rep, 0, &DamagedError{Home: h, Err: fmt.Errorf("ledger state (%s): %w", h.StateDir(), store.Corrupt(h.StateDir(), err))}
 	}
-	return rep, nil
+	return rep, behind, nil
 }
 
 // scanAll reads every entry of db, which checks its checksums.

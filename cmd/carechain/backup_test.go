@@ -98,6 +98,9 @@ func TestBackupAndRestoreAValidator(t *testing.T) {
 	if !strings.Contains(out, "restore guard") {
 		t.Fatalf("restore output: %s", out)
 	}
+	if out := mustRun(t, nil, "verify", "--home", string(restored)); !strings.Contains(out, "verified ") {
+		t.Fatalf("verify of the restored home: %s", out)
+	}
 	checkBackupHolds(t, ctx, restored, w.key, before)
 
 	r := startProcess(t, nil, "start", "--home", string(restored))

@@ -318,6 +318,9 @@ height, key or file that does not check out and exits non-zero.`,
 			if rep.Unexecuted > 0 {
 				fmt.Fprintf(c.out, "block %d is saved but not executed yet (the node stopped before it, at an upgrade or in a crash); the next start executes it\n", rep.Unexecuted)
 			}
+			if rep.LedgerHeight > 0 {
+				fmt.Fprintf(c.out, "the ledger state is at height %d, below the blocks executed (a home restored from a backup): the next start replays the blocks after it\n", rep.LedgerHeight)
+			}
 			return nil
 		},
 	}
