@@ -158,6 +158,10 @@ func checkBackupHolds(t *testing.T, ctx context.Context, h node.Home, admin ed25
 			t.Fatalf("%s, acknowledged before the backup, is not in it: %v\n%s", id, err, p.output())
 		}
 	}
+	// Alone, the restored validator's guard holds: status says so.
+	if out, _ := run(t, nil, "status", "--home", string(h)); !strings.Contains(out, "restore guard") {
+		t.Fatalf("status of a restored node whose guard holds:\n%s", out)
+	}
 	p.interrupt(t)
 	if err := h.SaveConfig(cfg); err != nil {
 		t.Fatal(err)

@@ -120,6 +120,12 @@ func (r *statusReport) print(c *cli, now time.Time) {
 			seconds(m("carechain_access_log_max_lag_seconds")), m("carechain_anchor_failures_total"),
 			age(now, m("carechain_anchor_last_success_timestamp_seconds")))
 	}
+	if m("carechain_restore_guard_holding") == 1 {
+		line("restore guard", "holding: this restored validator does not sign yet (its log says why)")
+	}
+	if n := m("carechain_misbehavior_total"); n > 0 {
+		line("misbehavior", "%.0f evidence of double signing committed since start: see the node's log", n)
+	}
 	free, size := m("carechain_disk_free_bytes"), m("carechain_disk_size_bytes")
 	if size > 0 {
 		line("disk (home)", "%s free of %s (%.0f%%)", bytesIEC(free), bytesIEC(size), 100*free/size)
