@@ -140,6 +140,9 @@ the backup came from is stopped for good, release the guard with
 restore --release-guard --home H.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" {
+				return errors.New("--home is required: the new home to make, or with --release-guard the restored one")
+			}
 			h := node.Home(home)
 			if release {
 				return c.releaseGuard(h, from)
