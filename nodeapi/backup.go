@@ -3,7 +3,6 @@ package nodeapi
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,25 +60,7 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 // stream from the body and, once at its end, BackupError says whether
 // the node failed partway.
 func (c *Client) Snapshot(ctx context.Context) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/v1/admin/backup", nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.sign(ctx, req); err != nil {
-		return nil, err
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e Error
-		_ = json.Unmarshal(b, &e)
-		return nil, &StatusError{Method: http.MethodPost, Path: "/v1/admin/backup", Status: resp.StatusCode, Message: e.Error}
-	}
-	return resp, nil
+	return c.send(ctx, http.MethodPost, "/v1/admin/backup")
 }
 
 // BackupError is the reason a backup stream failed partway, from its

@@ -221,7 +221,19 @@ func (c *Client) AuditLog(ctx context.Context, patient string) ([]records.Event,
 // signed if the client signs (As): proofs of entries go only to those who
 // may see them.
 func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	resp, err := c.send(ctx, http.MethodGet, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// send makes a bodyless request, signed if the client signs (As), and
+// returns the response of a 200 for the caller to read and close; another
+// status is a *StatusError with the node's reason.
+func (c *Client) send(ctx context.Context, method, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -230,21 +242,16 @@ func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		var e Error
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("GET %s: %s (HTTP %d)", path, e.Error, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+		_ = json.Unmarshal(b, &e)
+		return nil, &StatusError{Method: method, Path: path, Status: resp.StatusCode, Message: e.Error}
 	}
-	return b, nil
+	return resp, nil
 }
 
 // Proposals lists the proposals the signer may review (the client must sign,
