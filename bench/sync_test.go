@@ -62,3 +62,21 @@ func TestSameAppHashRefusesADifferentState(t *testing.T) {
 		t.Error("a height the validator has not committed: accepted")
 	}
 }
+
+// TestBackupRestoresTheChain: a node's online backup restores to a home
+// whose node starts with the validator's app hash.
+func TestBackupRestoresTheChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Backup(ctx, SyncOptions{Records: 200, Authors: 2, Patients: 2, Window: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v ratio %.2f", rep, rep.Ratio())
+	if rep.Records != 204 || rep.Height < 2 || rep.ArchiveBytes <= 0 || rep.DataBytes <= 0 || rep.Backup <= 0 || rep.Start <= 0 || rep.Ratio() <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+}

@@ -259,6 +259,9 @@ func TestRestoredValidatorDoesNotDoubleSign(t *testing.T) {
 	if err := h.SaveConfig(c); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Remove(h.NodeKeyFile()); err != nil {
+		t.Fatal(err)
+	}
 	if err := copyFile(spare, h.NodeKeyFile()); err != nil {
 		t.Fatal(err)
 	}

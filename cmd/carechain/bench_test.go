@@ -25,3 +25,22 @@ func TestBenchSyncReportsACaughtUpNode(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchBackupReportsTheRatio: `carechain bench backup` at a small size
+// backs a node up, restores it and reports the times and the ratio.
+func TestBenchBackupReportsTheRatio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes")
+	}
+	out := mustRun(t, nil, "bench", "backup", "--records", "100")
+	for _, want := range []string{
+		`chain: \d+ records in \d+ blocks, data directory [\d.]+ MB; backup file [\d.]+ MB`,
+		`backup of the running node: +\S+ +[\d.]+ MB/s`,
+		`first start of the restored node: +\S+`,
+		`ratio backup/copy: +\d+\.\d\d`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
