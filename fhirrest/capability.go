@@ -80,7 +80,7 @@ func clinicalCapabilities() []capResource {
 	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
 		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update"}, {Code: "delete"},
 			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type"}}
-		if t != "Patient" {
+		if creatable(t) {
 			ints = append(ints, capInteraction{Code: "create"})
 		}
 		ps := []capParam{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
@@ -89,10 +89,15 @@ func clinicalCapabilities() []capResource {
 		} else {
 			ps = append(ps, capParam{"code", "token"}, capParam{"category", "token"}, capParam{"status", "token"}, capParam{"date", "date"})
 		}
-		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: t != "Patient"})
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: creatable(t)})
 	}
 	return out
 }
+
+// creatable reports whether a resource of clinical type typ is created by
+// POST: a Patient is not (create refuses it), it is made by a PUT of the
+// patient's pseudonym.
+func creatable(typ string) bool { return typ != "Patient" }
 
 // viewCapabilities are those of the view types, in type order.
 func viewCapabilities() []capResource {

@@ -215,14 +215,15 @@ func (s *server) historyEntry(rec *records.Record) (bundleEntry, error) {
 }
 
 // historyRequest is the interaction that made rec, as R4 history shows it:
-// POST of the type for the first version, PUT of the resource for later
-// ones, DELETE of the resource for a deletion.
+// POST of the type for the first version (PUT of the resource for a type
+// that is not creatable: a Patient), PUT of the resource for later ones,
+// DELETE of the resource for a deletion.
 func historyRequest(rec *records.Record) *entryRequest {
 	ref := rec.ResourceType + "/" + rec.RecordID
 	switch {
 	case rec.Deleted:
 		return &entryRequest{Method: http.MethodDelete, URL: ref}
-	case rec.Version == 1:
+	case rec.Version == 1 && creatable(rec.ResourceType):
 		return &entryRequest{Method: http.MethodPost, URL: rec.ResourceType}
 	}
 	return &entryRequest{Method: http.MethodPut, URL: ref}

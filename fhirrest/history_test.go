@@ -102,6 +102,13 @@ func TestHistoryEntriesSayHowEachVersionWasMade(t *testing.T) {
 	if !slices.Equal(reads[len(before):], []uint64{1, 2, 3}) {
 		t.Fatalf("versions the history read, in the access log: %v, want 1, 2, 3", reads[len(before):])
 	}
+	// A Patient is not created by POST but by a PUT of its pseudonym.
+	if r := e.do("PUT", "/fhir/Patient/p", tok, []byte(`{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}]}`)); r.status != 201 {
+		t.Fatalf("PUT Patient/p: %d %s", r.status, r.rawBody)
+	}
+	if b := e.history("/fhir/Patient/p/_history", tok); len(b.Entry) != 1 || b.Entry[0].Request.Method != "PUT" || b.Entry[0].Request.URL != "Patient/p" {
+		t.Fatalf("Patient history: %+v", b.Entry)
+	}
 }
 
 // versionsRead are the versions of record id that hosp-a/dr-a read, in the
