@@ -26,13 +26,21 @@ type bundleLink struct {
 
 type bundleEntry struct {
 	FullURL  string          `json:"fullUrl"`
-	Resource json.RawMessage `json:"resource"`
+	Resource json.RawMessage `json:"resource,omitempty"` // none for a deletion in a history
 	Search   *entrySearch    `json:"search,omitempty"`
+	Request  *entryRequest   `json:"request,omitempty"`
 	Response *entryResponse  `json:"response,omitempty"`
 }
 
 type entrySearch struct {
 	Mode string `json:"mode"`
+}
+
+// entryRequest is the request of a history entry: the interaction that
+// made the version.
+type entryRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
 }
 
 // entryResponse is the response of a history entry.

@@ -15,8 +15,15 @@ type capParam struct {
 }
 
 type capInteraction struct {
-	Code string `json:"code"`
+	Code          string `json:"code"`
+	Documentation string `json:"documentation,omitempty"`
 }
+
+// History's parameters and scope, as the interactions document them.
+const (
+	historyDoc        = "Newest first; _since (instant), _count and _offset page with next links."
+	patientHistoryDoc = historyDoc + " Of one patient's resources: patient=Patient/<id> is required unless the caller is a patient; only versions the caller may read."
+)
 
 type capResource struct {
 	Type          string           `json:"type"`
@@ -52,7 +59,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				}},
 			},
 			"resource":    append(clinicalCapabilities(), viewCapabilities()...),
-			"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}},
+			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
 			"operation": []map[string]string{
 				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
 				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
@@ -71,9 +78,10 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 func clinicalCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
-		ints := []capInteraction{{"read"}, {"vread"}, {"update"}, {"delete"}, {"history-instance"}, {"history-type"}, {"search-type"}}
-		if t != "Patient" {
-			ints = append(ints, capInteraction{"create"})
+		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update"}, {Code: "delete"},
+			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type"}}
+		if creatable(t) {
+			ints = append(ints, capInteraction{Code: "create"})
 		}
 		ps := []capParam{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
 		if t == "Patient" {
@@ -81,21 +89,26 @@ func clinicalCapabilities() []capResource {
 		} else {
 			ps = append(ps, capParam{"code", "token"}, capParam{"category", "token"}, capParam{"status", "token"}, capParam{"date", "date"})
 		}
-		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: t != "Patient"})
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: creatable(t)})
 	}
 	return out
 }
+
+// creatable reports whether a resource of clinical type typ is created by
+// POST: a Patient is not (create refuses it), it is made by a PUT of the
+// patient's pseudonym.
+func creatable(typ string) bool { return typ != "Patient" }
 
 // viewCapabilities are those of the view types, in type order.
 func viewCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(viewTypes)) {
-		ints := []capInteraction{{"search-type"}}
+		ints := []capInteraction{{Code: "search-type"}}
 		if viewTypes[t] {
-			ints = append(ints, capInteraction{"read"})
+			ints = append(ints, capInteraction{Code: "read"})
 		}
 		if t == "Consent" {
-			ints = append(ints, capInteraction{"create"}, capInteraction{"update"}, capInteraction{"delete"})
+			ints = append(ints, capInteraction{Code: "create"}, capInteraction{Code: "update"}, capInteraction{Code: "delete"})
 		}
 		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "no-version"})
 	}

@@ -14,8 +14,7 @@ import (
 	"github.com/carechain/carechain/records"
 )
 
-// Reads of clinical resources: read, vread, history of a resource and of a
-// patient's resources of a type.
+// Reads of clinical resources: read and vread (history is in history.go).
 
 func (s *server) read(w http.ResponseWriter, r *http.Request, c caller) {
 	if r.PathValue("id") == "_history" { // GET /fhir/{type}/_history (a pattern of its own would clash with $export-status)
@@ -133,85 +132,6 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 }
 
 func lastUpdated(v carechain.RecordVersion) time.Time { return time.Unix(v.Time, 0).UTC() }
-
-func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
-	typ, id := r.PathValue("type"), r.PathValue("id")
-	if !s.supported(w, typ) {
-		return
-	}
-	if _, ok := s.visible(w, r, c, typ, id, 0, consent.ActionRead); !ok {
-		return
-	}
-	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	slices.Reverse(recs) // newest first
-	s.writeHistory(w, typ, recs)
-}
-
-// typeHistory serves GET /fhir/{type}/_history?patient=…: every version of
-// the patient's resources of that type that the caller may read, newest
-// first. As with search, a patient is required.
-func (s *server) typeHistory(w http.ResponseWriter, r *http.Request, c caller) {
-	typ := r.PathValue("type")
-	if !s.supported(w, typ) {
-		return
-	}
-	patient, ok := patientParam(r.URL.Query(), c, typ)
-	if !ok {
-		s.fail(w, http.StatusBadRequest, "required", errors.New("type history needs patient=Patient/<id>"))
-		return
-	}
-	q := c.query(patient, func(h *carechain.RecordHead) bool { return h.ResourceType == typ }) // deletions too
-	q.AllVersions = true
-	recs, err := s.Records.ReadPatient(r.Context(), q)
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	sortRecords(recs, "-_lastUpdated")
-	s.writeHistory(w, typ, recs)
-}
-
-// writeHistory answers with a history Bundle of recs, in their order.
-func (s *server) writeHistory(w http.ResponseWriter, typ string, recs []records.Record) {
-	total := len(recs)
-	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}}
-	for i := range recs {
-		e, err := s.historyEntry(typ, &recs[i])
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		b.Entry = append(b.Entry, e)
-	}
-	writeFHIR(w, http.StatusOK, b)
-}
-
-// historyEntry is one version in a history Bundle; a deletion has no resource.
-func (s *server) historyEntry(typ string, rec *records.Record) (bundleEntry, error) {
-	e := bundleEntry{FullURL: s.fullURL(typ, rec.RecordID)}
-	if !rec.Deleted {
-		var err error
-		if e, err = s.entry(typ, rec); err != nil {
-			return e, err
-		}
-	}
-	e.Response = &entryResponse{Status: historyStatus(*rec), Etag: etag(rec.Version), LastModified: lastUpdated(rec.RecordVersion).Format(time.RFC3339)}
-	return e, nil
-}
-
-func historyStatus(r records.Record) string {
-	switch {
-	case r.Deleted:
-		return "204 No Content"
-	case r.Version == 1:
-		return "201 Created"
-	}
-	return "200 OK"
-}
 
 // query selects the records of patient that keep keeps, read by the caller
 // for its purpose (records.ReadPatient: what it may not read is left out, and

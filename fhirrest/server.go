@@ -91,6 +91,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
 	mux.HandleFunc("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
 	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
+	mux.HandleFunc("GET /fhir/_history", s.authed(s.systemHistory))
 	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
 	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
 	mux.HandleFunc("GET /fhir/{type}/{id}", s.authed(s.read))
