@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"io"
 	"os"
 	"path/filepath"
@@ -149,9 +151,14 @@ func (f fixedAppHash) AppHash(h int64) ([]byte, error) {
 	return nil, fmt.Errorf("no app hash at %d", h)
 }
 
-// copyDir copies the file or directory src to dst, as `cp -r` does.
+// copyDir copies the file or directory src to dst, as `cp -r` does. A
+// file that goes while it walks (the running node's compactions) is
+// skipped: the copy is a baseline of the time, not a backup.
 func copyDir(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -167,6 +174,9 @@ func copyDir(src, dst string) error {
 			return err
 		}
 		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
