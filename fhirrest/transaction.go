@@ -76,15 +76,20 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
-	signer, ok := s.signer(w, c)
-	if !ok {
+	transaction := bundle.Type == "transaction"
+	plan := s.planBundle(r, c, bundle, transaction)
+	var signer records.Signer
+	if len(inWriteOrder(plan)) > 0 { // reads alone need no signing key
+		var ok bool
+		if signer, ok = s.signer(w, c); !ok {
+			return
+		}
+	}
+	if transaction {
+		s.commitTransaction(w, r, c, signer, plan)
 		return
 	}
-	if bundle.Type == "transaction" {
-		s.commitTransaction(w, r, c, signer, s.planBundle(r, c, bundle, true))
-		return
-	}
-	s.commitBatch(w, r, c, signer, s.planBundle(r, c, bundle, false))
+	s.commitBatch(w, r, c, signer, plan)
 }
 
 // readRequestBundle reads the body of POST /fhir: a transaction or batch
