@@ -150,3 +150,134 @@ func (e *env) recordCount() int {
 	}
 	return len(hs)
 }
+
+// heartRate is an Observation of patient/p with a code of its own, for
+// conditional creates.
+const heartRate = `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/p"},"valueQuantity":{"value":61,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`
+
+// TestTransactionPutDeleteAndGet: PUT (with ifMatch), DELETE and POST
+// entries commit in one block, the GET entry reads after them, and each
+// response says what R4 says.
+func TestTransactionPutDeleteAndGet(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	a, b := e.createGlucose(tok, 80), e.createGlucose(tok, 81)
+	r := e.do("POST", "/fhir", tok, requestBundle(t, "transaction",
+		bundleEntry{method: "GET", url: "Observation/" + a},
+		bundleEntry{method: "PUT", url: "Observation/" + a, ifMatch: `W/"1"`, resource: string(glucoseWithID(95, a))},
+		bundleEntry{method: "DELETE", url: "Observation/" + b},
+		bundleEntry{method: "POST", url: "Observation", resource: fmt.Sprintf(glucose, 99)}))
+	out := responses(t, r, "transaction-response")
+	statuses := []any{out[0]["status"], out[1]["status"], out[2]["status"], out[3]["status"]}
+	if fmt.Sprint(statuses) != "[200 OK 200 OK 204 No Content 201 Created]" {
+		t.Fatalf("statuses %v: %s", statuses, r.rawBody)
+	}
+	got, _ := out[0]["resource"].(map[string]any)
+	if v := got["valueQuantity"].(map[string]any)["value"]; v != 95.0 || out[0]["etag"] != `W/"2"` || out[0]["lastModified"] == nil {
+		t.Errorf("GET entry read value %v etag %v: it must read after the writes", v, out[0]["etag"])
+	}
+	if out[1]["etag"] != `W/"2"` || idOf(t, out[1]["location"]) != a || out[2]["etag"] != `W/"2"` || out[2]["location"] != nil {
+		t.Errorf("write responses: %s", r.rawBody)
+	}
+	e.do("GET", "/fhir/Observation/"+b, tok, nil).outcome(t, 410, "deleted")
+	// The writes are one ledger transaction: one height.
+	v := e.n.App().Latest()
+	va, _ := v.RecordVersion(a, 2)
+	vb, _ := v.RecordVersion(b, 2)
+	vc, _ := v.RecordVersion(idOf(t, out[3]["location"]), 1)
+	if va == nil || vb == nil || vc == nil || va.Height != vb.Height || vb.Height != vc.Height {
+		t.Fatalf("transaction writes at different heights: %+v %+v %+v", va, vb, vc)
+	}
+}
+
+// TestTransactionPreconditionsFailItWhole: an ifMatch that does not hold
+// (on a PUT or a DELETE) refuses the whole transaction with 412, and
+// nothing changes.
+func TestTransactionPreconditionsFailItWhole(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	a := e.createGlucose(tok, 80)
+	if r := e.do("PUT", "/fhir/Observation/"+a, tok, glucoseWithID(85, a)); r.status != 200 {
+		t.Fatalf("update: %d %s", r.status, r.rawBody)
+	}
+	for name, stale := range map[string]bundleEntry{
+		"PUT":    {method: "PUT", url: "Observation/" + a, ifMatch: `W/"1"`, resource: string(glucoseWithID(99, a))},
+		"DELETE": {method: "DELETE", url: "Observation/" + a, ifMatch: `W/"1"`},
+	} {
+		e.do("POST", "/fhir", tok, requestBundle(t, "transaction",
+			bundleEntry{method: "POST", url: "Observation", resource: fmt.Sprintf(glucose, 70)}, stale)).outcome(t, 412, "entry 1")
+		head, err := e.n.App().Latest().Record(a)
+		if err != nil || head.Latest != 2 || head.Deleted || e.recordCount() != 1 {
+			t.Fatalf("%s: a refused transaction changed the records: %+v %v, %d records", name, head, err, e.recordCount())
+		}
+	}
+	// An ifMatch that holds commits.
+	r := e.do("POST", "/fhir", tok, requestBundle(t, "transaction", bundleEntry{method: "DELETE", url: "Observation/" + a, ifMatch: `W/"2"`}))
+	if out := responses(t, r, "transaction-response"); out[0]["status"] != "204 No Content" {
+		t.Fatalf("delete with a holding ifMatch: %s", r.rawBody)
+	}
+}
+
+// TestTransactionIfNoneExist: a POST entry whose ifNoneExist finds a
+// resource creates nothing, answers 200 with that resource's location,
+// and references to its fullUrl go to that resource.
+func TestTransactionIfNoneExist(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	first := e.do("POST", "/fhir/Observation", tok, []byte(heartRate))
+	if first.status != 201 {
+		t.Fatalf("create: %d %s", first.status, first.rawBody)
+	}
+	existing := first.body["id"].(string)
+	const hr = "urn:uuid:3f2a0c6e-5555-4666-8777-888899990000"
+	r := e.do("POST", "/fhir", tok, requestBundle(t, "transaction",
+		bundleEntry{fullURL: hr, method: "POST", url: "Observation", ifNoneExist: "patient=Patient/p&code=http://loinc.org|8867-4", resource: heartRate},
+		bundleEntry{method: "POST", url: "DiagnosticReport", resource: diagnosticReport(hr)}))
+	out := responses(t, r, "transaction-response")
+	if out[0]["status"] != "200 OK" || idOf(t, out[0]["location"]) != existing || out[1]["status"] != "201 Created" {
+		t.Fatalf("responses: %s", r.rawBody)
+	}
+	if n := e.recordCount(); n != 2 {
+		t.Fatalf("%d records, want the existing Observation and the report", n)
+	}
+	rep := e.do("GET", "/fhir/DiagnosticReport/"+idOf(t, out[1]["location"]), tok, nil)
+	if got := rep.body["result"].([]any)[0].(map[string]any)["reference"]; got != "Observation/"+existing {
+		t.Fatalf("result reference %v, want Observation/%s", got, existing)
+	}
+}
+
+// TestBatchGetEntries: a batch's GET entries read, search and fail as the
+// plain GETs would, with the caller's consent and in the access log; reads
+// alone need no signing key on this node.
+func TestBatchGetEntries(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	a := e.createGlucose(tok, 80)
+	pending := e.svc.Pending()
+	reads := requestBundle(t, "batch",
+		bundleEntry{method: "GET", url: "Observation/" + a},
+		bundleEntry{method: "GET", url: "Observation?patient=Patient/p&code=http://loinc.org|2345-7"},
+		bundleEntry{method: "GET", url: "Observation/rec-absent"},
+		bundleEntry{method: "GET", url: "../auth/token"})
+	out := responses(t, e.do("POST", "/fhir", tok, reads), "batch-response")
+	res0, _ := out[0]["resource"].(map[string]any)
+	res1, _ := out[1]["resource"].(map[string]any)
+	switch {
+	case out[0]["status"] != "200 OK" || res0["id"] != a || out[0]["etag"] != `W/"1"`:
+		t.Errorf("read entry: %v", out[0])
+	case out[1]["status"] != "200 OK" || res1["type"] != "searchset" || res1["total"] != 1.0:
+		t.Errorf("search entry: %v", out[1])
+	case out[2]["status"] != "404 Not Found" || out[2]["outcome"] == nil:
+		t.Errorf("absent entry: %v", out[2])
+	case out[3]["status"] != "400 Bad Request":
+		t.Errorf("escaping entry: %v", out[3])
+	}
+	if e.svc.Pending() <= pending {
+		t.Errorf("the batch's reads were not logged: %d access events pending, %d before", e.svc.Pending(), pending)
+	}
+	// Another organization's physician, without consent, reads nothing.
+	out = responses(t, e.do("POST", "/fhir", e.token("hosp-b/dr-b"), reads), "batch-response")
+	if out[0]["status"] != "404 Not Found" || out[1]["resource"].(map[string]any)["total"] != 0.0 {
+		t.Errorf("without consent: %v %v", out[0], out[1])
+	}
+}
