@@ -1,10 +1,16 @@
 package fhirrest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
 )
 
 // bundleEntry is an entry of a request Bundle, for the transaction tests.
@@ -279,5 +285,30 @@ func TestBatchGetEntries(t *testing.T) {
 	out = responses(t, e.do("POST", "/fhir", e.token("hosp-b/dr-b"), reads), "batch-response")
 	if out[0]["status"] != "404 Not Found" || out[1]["resource"].(map[string]any)["total"] != 0.0 {
 		t.Errorf("without consent: %v %v", out[0], out[1])
+	}
+}
+
+// TestTransactionRefusesEditsUnderApproval: an edit of a record under an
+// approval policy is a proposal when made on its own; a transaction cannot
+// hold one, so its PUT or DELETE of such a record is refused (409) and
+// nothing is written.
+func TestTransactionRefusesEditsUnderApproval(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok := e.token("hosp-a/dr-a")
+	id := e.createGlucose(tok, 95)
+	if err := e.svc.SetPolicy(ctx, records.Signer{ID: "hosp-a/admin", Key: e.keys["hosp-a/admin"]}, tx.AmendPolicy{Org: "hosp-a", Category: "lab",
+		Rule: tx.Rule{Kind: tx.AllOf, Terms: []tx.Term{{Role: carechain.RolePhysician, Org: "hosp-a"}, {Patient: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []bundleEntry{
+		{method: "PUT", url: "Observation/" + id, resource: string(glucoseWithID(59, id))},
+		{method: "DELETE", url: "Observation/" + id},
+	} {
+		e.do("POST", "/fhir", tok, requestBundle(t, "transaction", edit)).outcome(t, 409, "approval policy")
+		if head, err := e.n.App().Latest().Record(id); err != nil || head.Latest != 1 || head.Deleted {
+			t.Fatalf("%s under an approval policy: %+v %v", edit.method, head, err)
+		}
 	}
 }

@@ -167,7 +167,21 @@ func (s *server) planWrite(r *http.Request, c caller, p *plannedEntry, e *reques
 		p.put, p.gone, err = s.deletion(r, c, p.typ, p.id, e.Request.IfMatch)
 		p.status = "204 No Content"
 	}
+	if err == nil && p.status != "201 Created" && !p.gone {
+		err = refuseUnderApproval(c, p)
+	}
 	return badEntry(err)
+}
+
+// refuseUnderApproval refuses (409) an entry that changes a record under
+// an approval policy: such a change made on its own is a proposal
+// (amend.go), which a Bundle cannot hold, and the ledger refuses it as a
+// direct write.
+func refuseUnderApproval(c caller, p *plannedEntry) error {
+	if _, needed, err := approvalNeeded(c, p.id); err != nil || !needed {
+		return err
+	}
+	return carechain.E(carechain.KindConflict, fmt.Errorf("%s/%s is under an approval policy: propose the change with a PUT of its own", p.typ, p.id))
 }
 
 // refuseOverlaps fails every write entry of a transaction that writes a
