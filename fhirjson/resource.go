@@ -111,3 +111,39 @@ func isFHIRID(id string) bool {
 	}
 	return true
 }
+
+// RewriteReferences replaces every Reference.reference string of the
+// resource, at any depth (in contained resources and extensions too), with
+// what rewrite returns for it, and stops at rewrite's first error. A
+// transaction uses it to turn the urn:uuid references between its entries
+// into the ids it assigns. rewrite must return a valid reference string: the
+// resource stays valid because a reference is any string.
+func (r *Resource) RewriteReferences(rewrite func(ref string) (string, error)) error {
+	return rewriteReferences(r.obj, rewrite)
+}
+
+func rewriteReferences(v any, rewrite func(string) (string, error)) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, el := range v {
+			if s, ok := el.(string); ok && k == "reference" {
+				out, err := rewrite(s)
+				if err != nil {
+					return err
+				}
+				v[k] = out
+				continue
+			}
+			if err := rewriteReferences(el, rewrite); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, el := range v {
+			if err := rewriteReferences(el, rewrite); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package fhirjson
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -163,3 +164,40 @@ func TestResourceCanonicalIsFresh(t *testing.T) {
 		t.Errorf("Canonical after clearing an earlier result:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestRewriteReferences: every Reference.reference is rewritten, nested ones
+// (contained resources, extensions) included, and nothing else; an error
+// from the rewrite is returned.
+func TestRewriteReferences(t *testing.T) {
+	src := `{"resourceType":"DiagnosticReport","status":"final","code":{"text":"panel"},
+	 "subject":{"reference":"Patient/p"},
+	 "result":[{"reference":"urn:uuid:1"},{"reference":"urn:uuid:2","display":"urn:uuid:1"}],
+	 "extension":[{"url":"http://example.org/x","valueReference":{"reference":"urn:uuid:1"}}],
+	 "contained":[{"resourceType":"Observation","id":"c","status":"final","code":{"text":"x"},
+	   "subject":{"reference":"urn:uuid:2"}}]}`
+	r := parseOrFail(t, []byte(src))
+	ids := map[string]string{"urn:uuid:1": "Observation/one", "urn:uuid:2": "Observation/two"}
+	err := r.RewriteReferences(func(ref string) (string, error) {
+		if id, ok := ids[ref]; ok {
+			return id, nil
+		}
+		return ref, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.NewReplacer(`"reference":"urn:uuid:1"`, `"reference":"Observation/one"`, `"reference":"urn:uuid:2"`, `"reference":"Observation/two"`).Replace(src)
+	canonical, err := Canonical([]byte(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Canonical(); !bytes.Equal(got, canonical) {
+		t.Fatalf("rewritten:\n%s\nwant\n%s", got, canonical)
+	}
+	r = parseOrFail(t, []byte(src))
+	if err := r.RewriteReferences(func(string) (string, error) { return "", errTest }); err != errTest {
+		t.Fatalf("rewrite error: got %v", err)
+	}
+}
+
+var errTest = errors.New("test")

@@ -75,13 +75,18 @@ func (s *server) entries(recs []records.Record, mode string) ([]bundleEntry, err
 	return out, nil
 }
 
-// responseEntry is an entry of a transaction-response or batch-response.
+// responseEntry is an entry of a transaction-response or batch-response:
+// a GET entry's has the resource read.
 type responseEntry struct {
+	Resource json.RawMessage `json:"resource,omitempty"`
 	Response struct {
-		Status   string   `json:"status"`
-		Location string   `json:"location,omitempty"`
-		Etag     string   `json:"etag,omitempty"`
-		Outcome  *outcome `json:"outcome,omitempty"`
+		Status       string `json:"status"`
+		Location     string `json:"location,omitempty"`
+		Etag         string `json:"etag,omitempty"`
+		LastModified string `json:"lastModified,omitempty"`
+		// Outcome is an OperationOutcome: an *outcome, or one a GET
+		// entry's read answered with.
+		Outcome any `json:"outcome,omitempty"`
 	} `json:"response"`
 }
 

@@ -54,21 +54,30 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 }
 
 // visible finds record id of typ (having version, if non-zero) if the
-// caller may see it (records.Service.Visible: it may read the record), or
-// answers 404. That check comes before anything else about the record, so a
-// caller who may not read it gets what an absent one gets: its refusal is
-// logged as an attempt of action.
+// caller may see it (visibleHead), or answers 404.
 func (s *server) visible(w http.ResponseWriter, r *http.Request, c caller, typ, id string, version uint64, action consent.Action) (*carechain.RecordHead, bool) {
-	head, err := s.Records.Visible(r.Context(), c.principal.ID, id, c.purpose, action)
-	switch {
-	case errors.Is(err, records.ErrNotVisible), err == nil && (head.ResourceType != typ || version > head.Latest):
-		s.failErr(w, notFound(typ))
-		return nil, false
-	case err != nil:
+	head, err := s.visibleHead(r, c, typ, id, version, action)
+	if err != nil {
 		s.failErr(w, err)
 		return nil, false
 	}
 	return head, true
+}
+
+// visibleHead finds record id of typ (having version, if non-zero) if the
+// caller may see it (records.Service.Visible: it may read the record), or
+// is notFound. That check comes before anything else about the record, so a
+// caller who may not read it gets what an absent one gets: its refusal is
+// logged as an attempt of action.
+func (s *server) visibleHead(r *http.Request, c caller, typ, id string, version uint64, action consent.Action) (*carechain.RecordHead, error) {
+	head, err := s.Records.Visible(r.Context(), c.principal.ID, id, c.purpose, action)
+	switch {
+	case errors.Is(err, records.ErrNotVisible), err == nil && (head.ResourceType != typ || version > head.Latest):
+		return nil, notFound(typ)
+	case err != nil:
+		return nil, err
+	}
+	return head, nil
 }
 
 // notFound is the error for a resource that is not there, not of typ, or

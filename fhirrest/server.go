@@ -57,7 +57,8 @@ type server struct {
 	assertions *replay.Guard // seen client assertions (auth.go)
 	logins     *logins       // passphrase login's throttles (login.go)
 	exports    *exports
-	sessions   *sessions // custodial patients signed in (signout.go)
+	sessions   *sessions      // custodial patients signed in (signout.go)
+	reads      *http.ServeMux // the reads of a Bundle's GET entries (bundleread.go)
 }
 
 // Register adds /fhir and /auth routes to mux.
@@ -73,6 +74,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	}
 	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}},
 		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0)), sessions: newSessions()}
+	s.reads = s.bundleReads()
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)

@@ -4,32 +4,44 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
-	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
-// Transaction and batch Bundles (POST /fhir): the entries of a transaction
-// are one ledger transaction, all committed or none; those of a batch are
-// written one by one, each with its own outcome. Entries write clinical
-// resources (POST {type}, PUT {type}/{id}); each resource is parsed once, as
-// a single write's is.
+// Transaction and batch Bundles (POST /fhir), as FHIR R4 has them
+// (http.html#transaction). Entries are POST {type} (with ifNoneExist),
+// PUT {type}/{id} and DELETE {type}/{id} (with ifMatch), and GET of
+// anything a plain GET reads. Each entry goes through the code of the
+// request it stands for (create, update, delete, read, search), so it
+// passes the same consent and role checks and is logged the same way.
+//
+// A transaction is processed as R4 orders it: ids are assigned to every
+// entry first, then the urn:uuid and urn:oid references between entries
+// (their fullUrls) are rewritten to the Type/id they name, anywhere in the
+// resources, and the writes (deletes, then creates, then updates) are one
+// ledger transaction: all are committed or none. GET entries are read
+// last, after the writes commit; reads change nothing, so a failed one is
+// reported in its entry. A batch writes each entry on its own, and its
+// entries may not refer to each other.
 
 type requestBundle struct {
-	ResourceType string `json:"resourceType"`
-	Type         string `json:"type"`
-	Entry        []struct {
-		FullURL  string          `json:"fullUrl"`
-		Resource json.RawMessage `json:"resource"`
-		Request  struct {
-			Method string `json:"method"`
-			URL    string `json:"url"`
-		} `json:"request"`
-	} `json:"entry"`
+	ResourceType string         `json:"resourceType"`
+	Type         string         `json:"type"`
+	Entry        []requestEntry `json:"entry"`
+}
+
+type requestEntry struct {
+	FullURL  string          `json:"fullUrl"`
+	Resource json.RawMessage `json:"resource"`
+	Request  struct {
+		Method      string `json:"method"`
+		URL         string `json:"url"`
+		IfNoneExist string `json:"ifNoneExist"`
+		IfMatch     string `json:"ifMatch"`
+	} `json:"request"`
 }
 
 func (b *requestBundle) resourceType() string { return b.ResourceType }
@@ -37,14 +49,26 @@ func (b *requestBundle) resourceType() string { return b.ResourceType }
 // maxEntries bounds the entries of a Bundle.
 const maxEntries = 100
 
-// bundleItem is a write entry of a Bundle, resolved.
-type bundleItem struct {
-	typ    string
-	status string // the entry's response status when it is written
-	put    records.PutItem
+// plannedEntry is an entry of a Bundle, checked and ready to process.
+type plannedEntry struct {
+	method  string
+	typ, id string
+	res     *fhirjson.Resource // the resource of a POST or PUT, parsed once
+	put     records.PutItem    // the version a write writes
+	status  string             // the response status of a write
+	found   *records.Record    // what a POST's ifNoneExist found: it writes nothing
+	gone    bool               // a DELETE of a deleted resource: it writes nothing
+	url     string             // the request URL of a GET
+	version uint64             // the version written, once committed
+	err     error
 }
 
-// transaction serves POST /fhir with a transaction Bundle (all entries in
+// writes reports whether p writes a record version.
+func (p *plannedEntry) writes() bool {
+	return p.err == nil && p.method != http.MethodGet && p.found == nil && !p.gone
+}
+
+// transaction serves POST /fhir with a transaction Bundle (all writes in
 // one ledger transaction, or none) or a batch Bundle (each on its own).
 func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 	bundle, err := readRequestBundle(w, r)
@@ -52,26 +76,20 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
-	signer, ok := s.signer(w, c)
-	if !ok {
-		return
-	}
-	items := make([]bundleItem, len(bundle.Entry))
-	errs := make([]error, len(bundle.Entry))
-	for i, e := range bundle.Entry {
-		items[i], errs[i] = resolveEntry(c.view, e.Request.Method, e.Request.URL, e.Resource, r.Header.Get(categoryHeader))
-		if errs[i] == nil {
-			items[i].put, errs[i] = authoredBy(c.principal, items[i].put)
-		}
-		if errs[i] == nil { // an entry may update only a record the caller may see (as a single update)
-			_, errs[i] = s.mayUpdate(r, c, items[i].typ, items[i].put.RecordID)
+	transaction := bundle.Type == "transaction"
+	plan := s.planBundle(r, c, bundle, transaction)
+	var signer records.Signer
+	if len(inWriteOrder(plan)) > 0 { // reads alone need no signing key
+		var ok bool
+		if signer, ok = s.signer(w, c); !ok {
+			return
 		}
 	}
-	if bundle.Type == "transaction" {
-		s.commitTransaction(w, r, signer, items, errs)
+	if transaction {
+		s.commitTransaction(w, r, c, signer, plan)
 		return
 	}
-	s.commitBatch(w, r, signer, items, errs)
+	s.commitBatch(w, r, c, signer, plan)
 }
 
 // readRequestBundle reads the body of POST /fhir: a transaction or batch
@@ -92,97 +110,100 @@ func readRequestBundle(w http.ResponseWriter, r *http.Request) (*requestBundle, 
 	return &bundle, nil
 }
 
-// commitTransaction writes every entry in one ledger transaction, or fails
-// with the first entry in error.
-func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, signer records.Signer, items []bundleItem, errs []error) {
-	puts := make([]records.PutItem, 0, len(items))
-	for i, it := range items {
-		if errs[i] != nil {
-			s.failErr(w, fmt.Errorf("entry %d: %w", i, errs[i]))
+// commitTransaction writes every write entry in one ledger transaction, in
+// R4 order, then reads the GET entries; or fails with the first entry in
+// error, having written nothing.
+func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, c caller, signer records.Signer, plan []*plannedEntry) {
+	for i, p := range plan {
+		if p.err != nil {
+			s.failErr(w, fmt.Errorf("entry %d: %w", i, p.err))
 			return
 		}
-		puts = append(puts, it.put)
 	}
-	res, err := s.Records.PutBatch(r.Context(), signer, puts)
-	if err != nil {
-		s.failErr(w, err)
-		return
+	writes := inWriteOrder(plan)
+	if len(writes) > 0 {
+		items := make([]records.PutItem, len(writes))
+		for i, p := range writes {
+			items[i] = p.put
+		}
+		res, err := s.Records.PutBatch(r.Context(), signer, items)
+		if err != nil {
+			s.failErr(w, fmt.Errorf("the transaction (its writes in R4 order: deletes, creates, updates): %w", err))
+			return
+		}
+		for i, p := range writes {
+			p.version = res[i].Version
+		}
 	}
-	entries := make([]responseEntry, 0, len(items))
-	for i, it := range items {
-		entries = append(entries, s.written(it, res[i].Version))
-	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
+	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": s.responses(r, c, plan)})
 }
 
-// commitBatch writes each valid entry on its own, and answers with each
-// entry's outcome.
-func (s *server) commitBatch(w http.ResponseWriter, r *http.Request, signer records.Signer, items []bundleItem, errs []error) {
-	entries := make([]responseEntry, 0, len(items))
-	for i, it := range items {
-		err := errs[i]
-		if err == nil {
-			var res records.PutResult
-			if res, err = s.Records.Put(r.Context(), signer, it.put); err == nil {
-				entries = append(entries, s.written(it, res.Version))
-				continue
+// commitBatch writes each valid write entry on its own, in R4 order, reads
+// the GET entries, and answers with each entry's outcome.
+func (s *server) commitBatch(w http.ResponseWriter, r *http.Request, c caller, signer records.Signer, plan []*plannedEntry) {
+	for _, p := range inWriteOrder(plan) {
+		var res records.PutResult
+		res, p.err = s.Records.Put(r.Context(), signer, p.put)
+		p.version = res.Version
+	}
+	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "batch-response", "entry": s.responses(r, c, plan)})
+}
+
+// inWriteOrder are the entries of plan that write, in the order R4
+// processes them: deletes, then creates, then updates.
+func inWriteOrder(plan []*plannedEntry) []*plannedEntry {
+	var out []*plannedEntry
+	for _, method := range []string{http.MethodDelete, http.MethodPost, http.MethodPut} {
+		for _, p := range plan {
+			if p.method == method && p.writes() {
+				out = append(out, p)
 			}
 		}
-		var re responseEntry
-		status, oo := outcomeOf(err)
-		re.Response.Status, re.Response.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status)), oo
-		entries = append(entries, re)
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+	return out
 }
 
-// written is the response entry of an entry written as version.
-func (s *server) written(it bundleItem, version uint64) responseEntry {
+// responses are the response entries of plan, in its order; GET entries
+// are read here, after every write.
+func (s *server) responses(r *http.Request, c caller, plan []*plannedEntry) []responseEntry {
+	out := make([]responseEntry, 0, len(plan))
+	for _, p := range plan {
+		var re responseEntry
+		switch {
+		case p.err != nil:
+			re = failedEntry(p.err)
+		case p.method == http.MethodGet:
+			re = s.readEntry(r, c, p.url)
+		case p.found != nil: // ifNoneExist matched: the existing resource
+			re.Response.Status, re.Response.Location = "200 OK", s.location(p.typ, p.found.RecordID, p.found.Version)
+			re.Response.Etag, re.Response.LastModified = etag(p.found.Version), lastUpdated(p.found.RecordVersion).Format(time.RFC3339)
+		case p.gone:
+			re.Response.Status = "204 No Content"
+		default:
+			re = s.written(p)
+		}
+		out = append(out, re)
+	}
+	return out
+}
+
+// written is the response entry of a write entry, committed.
+func (s *server) written(p *plannedEntry) responseEntry {
 	var re responseEntry
-	re.Response.Status, re.Response.Location, re.Response.Etag = it.status, s.location(it.typ, it.put.RecordID, version), etag(version)
+	re.Response.Status, re.Response.Etag = p.status, etag(p.version)
+	if p.method != http.MethodDelete {
+		re.Response.Location = s.location(p.typ, p.id, p.version)
+	}
+	if rv, err := s.App.Latest().RecordVersion(p.id, p.version); err == nil {
+		re.Response.LastModified = lastUpdated(*rv).Format(time.RFC3339)
+	}
 	return re
 }
 
-// resolveEntry checks one write entry of a Bundle and makes the record
-// version it writes, in category if set (categoryFor, as of v). A bad entry
-// makes the Bundle malformed (400), whatever the entry's own error.
-func resolveEntry(v *ledger.View, method, rawURL string, resource json.RawMessage, category string) (bundleItem, error) {
-	it, id, err := entryTarget(method, rawURL)
-	if err == nil {
-		var res *fhirjson.Resource
-		res, err = parseAs(resource, it.typ)
-		if err == nil {
-			it.put, err = recordVersion(res, id, categoryFor(v, id, category))
-		}
-	}
-	if err != nil {
-		return it, fmt.Errorf("%w: %w", errBadEntry, err)
-	}
-	return it, nil
+// failedEntry is the response entry of an entry that failed with err.
+func failedEntry(err error) responseEntry {
+	var re responseEntry
+	status, oo := outcomeOf(err)
+	re.Response.Status, re.Response.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status)), oo
+	return re
 }
-
-// entryTarget is the resource type, id and response status of an entry's
-// request: POST {type} (a new id) or PUT {type}/{id}, of a clinical type.
-func entryTarget(method, rawURL string) (bundleItem, string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return bundleItem{}, "", fmt.Errorf("request.url %q: %w", rawURL, err)
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	it := bundleItem{typ: parts[0]}
-	var id string
-	switch {
-	case method == http.MethodPost && len(parts) == 1:
-		id, it.status = records.NewRecordID(), "201 Created"
-	case method == http.MethodPut && len(parts) == 2:
-		id, it.status = parts[1], "200 OK"
-	default:
-		return it, "", fmt.Errorf("only POST {type} and PUT {type}/{id} entries are supported, got %s %s", method, rawURL)
-	}
-	if _, ok := clinicalTypes[it.typ]; !ok || it.typ == "Patient" && method == http.MethodPost {
-		return it, "", notSupported(it.typ)
-	}
-	return it, id, nil
-}
-
-var errBadEntry = carechain.NewError(carechain.KindMalformed, "invalid bundle entry")

@@ -58,33 +58,38 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
-	if cond := r.Header.Get("If-None-Exist"); cond != "" && s.answerExisting(w, r, c, typ, it.Patient, cond) {
-		return
+	if cond := r.Header.Get("If-None-Exist"); cond != "" {
+		found, err := s.existing(r, c, typ, it.Patient, cond)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		if found != nil {
+			s.writeRecord(w, http.StatusOK, typ, found)
+			return
+		}
 	}
 	s.write(w, r, c, typ, it, http.StatusCreated)
 }
 
-// answerExisting is conditional create: if the search cond (of the
-// patient's resources of typ) finds one resource, it answers with it; if it
-// finds several, it refuses. It reports whether it answered.
-func (s *server) answerExisting(w http.ResponseWriter, r *http.Request, c caller, typ, patient, cond string) bool {
+// existing is conditional create: the one resource the search cond (of
+// the patient's resources of typ) finds, or nil if it finds none. If it
+// finds several, the create is refused (412).
+func (s *server) existing(r *http.Request, c caller, typ, patient, cond string) (*records.Record, error) {
 	q, err := url.ParseQuery(cond)
 	if err != nil {
-		s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("If-None-Exist must be search parameters: %v", err))
-		return true
+		return nil, &requestError{kind: carechain.KindMalformed, code: "value", err: fmt.Errorf("If-None-Exist must be search parameters: %w", err)}
 	}
 	found, err := s.find(r, c, typ, patient, q)
 	switch {
 	case err != nil:
-		s.failErr(w, err)
-	case len(found) == 1:
-		s.writeRecord(w, http.StatusOK, typ, &found[0])
+		return nil, err
 	case len(found) > 1:
-		s.fail(w, http.StatusPreconditionFailed, "duplicate", fmt.Errorf("If-None-Exist matches %d resources", len(found)))
-	default:
-		return false
+		return nil, &requestError{kind: carechain.KindPrecondition, code: "duplicate", err: fmt.Errorf("If-None-Exist matches %d resources", len(found))}
+	case len(found) == 1:
+		return &found[0], nil
 	}
-	return true
+	return nil, nil
 }
 
 func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
@@ -92,7 +97,12 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	it, status, err := s.updateOf(w, r, c, typ, id)
+	res, err := readResource(w, r, typ)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	it, status, err := s.updateOf(r, c, res, id, r.Header.Get("If-Match"), r.Header.Get(categoryHeader))
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -111,18 +121,17 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 	s.write(w, r, c, typ, it, status)
 }
 
-// updateOf checks an update of record id of typ and returns the version it
-// writes, with the status to answer: 201 when it creates the record.
-func (s *server) updateOf(w http.ResponseWriter, r *http.Request, c caller, typ, id string) (records.PutItem, int, error) {
-	res, err := readResource(w, r, typ)
-	if err != nil {
-		return records.PutItem{}, 0, err
-	}
+// updateOf checks an update of record id to res (following version
+// ifMatch, an If-Match header, if set; in category, if set) and returns the
+// version it writes, with the status to answer: 201 when it creates the
+// record.
+func (s *server) updateOf(r *http.Request, c caller, res *fhirjson.Resource, id, ifMatchHeader, category string) (records.PutItem, int, error) {
+	typ := res.Type()
 	if res.ID() != id {
 		return records.PutItem{}, 0, &requestError{kind: carechain.KindMalformed, path: typ + ".id",
 			err: fmt.Errorf("resource id %q does not match the URL's %q", res.ID(), id)}
 	}
-	ifMatch, err := ifMatchOf(r.Header.Get("If-Match"))
+	ifMatch, err := ifMatchOf(ifMatchHeader)
 	if err != nil {
 		return records.PutItem{}, 0, err
 	}
@@ -136,12 +145,32 @@ func (s *server) updateOf(w http.ResponseWriter, r *http.Request, c caller, typ,
 	case !exists:
 		status = http.StatusCreated // update as create
 	}
-	it, err := recordVersion(res, id, categoryFor(c.view, id, r.Header.Get(categoryHeader)))
+	it, err := recordVersion(res, id, categoryFor(c.view, id, category))
 	if err == nil {
 		it, err = authoredBy(c.principal, it)
 	}
 	it.IfMatch = ifMatch
+	if err == nil && exists {
+		err = followsIfMatch(c, id, ifMatch)
+	}
 	return it, status, err
+}
+
+// followsIfMatch refuses (412) a write of record id that must follow
+// version ifMatch (if set) when the record is at another version in the
+// caller's view. The ledger enforces it again when the write commits.
+func followsIfMatch(c caller, id string, ifMatch uint64) error {
+	if ifMatch == 0 {
+		return nil
+	}
+	head, err := c.view.Record(id)
+	if err != nil {
+		return err
+	}
+	if head.Latest != ifMatch {
+		return fmt.Errorf("%w: the resource is at version %d, not the If-Match %d", records.ErrPrecondition, head.Latest, ifMatch)
+	}
+	return nil
 }
 
 // mayUpdate reports whether record id exists, and refuses an update of one
@@ -208,11 +237,12 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	head, ok := s.visible(w, r, c, typ, id, 0, consent.ActionWrite)
-	if !ok {
+	it, gone, err := s.deletion(r, c, typ, id, r.Header.Get("If-Match"))
+	if err != nil {
+		s.failErr(w, err)
 		return
 	}
-	if head.Deleted {
+	if gone {
 		w.WriteHeader(http.StatusNoContent) // deleting twice is not an error
 		return
 	}
@@ -220,11 +250,29 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	res, err := s.Records.Delete(r.Context(), signer, id)
+	res, err := s.Records.Put(r.Context(), signer, it)
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
 	w.Header().Set("ETag", etag(res.Version))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// deletion checks a delete of record id of typ (following version
+// ifMatchHeader, an If-Match header, if set) and returns the version that
+// deletes it, or gone if it is deleted already (nothing to write).
+func (s *server) deletion(r *http.Request, c caller, typ, id, ifMatchHeader string) (it records.PutItem, gone bool, err error) {
+	ifMatch, err := ifMatchOf(ifMatchHeader)
+	if err != nil {
+		return it, false, err
+	}
+	head, err := s.visibleHead(r, c, typ, id, 0, consent.ActionWrite)
+	if err != nil {
+		return it, false, err
+	}
+	if err := followsIfMatch(c, id, ifMatch); err != nil {
+		return it, false, err
+	}
+	return records.PutItem{RecordID: id, Delete: true, IfMatch: ifMatch}, head.Deleted && ifMatch == 0, nil
 }

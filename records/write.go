@@ -31,6 +31,10 @@ type PutItem struct {
 	// returns an error wrapping ErrPrecondition. Without it the write
 	// follows the latest version of the call's snapshot.
 	IfMatch uint64
+	// Delete, if set, makes the version one that deletes RecordID (FHIR
+	// delete): it holds the record's resource type and id only, and
+	// Patient, Category and the resource are taken from the record.
+	Delete bool
 }
 
 // PutResult is a committed record version.
@@ -70,6 +74,9 @@ func (s *Service) putOnce(ctx context.Context, author Signer, it PutItem) (PutRe
 	v := s.latest()
 	version, err := nextVersion(v, it.RecordID, it.IfMatch)
 	if err != nil {
+		return PutResult{}, err
+	}
+	if it, err = deletionOf(v, it); err != nil {
 		return PutResult{}, err
 	}
 	unlock, err := s.lockIfNewEpoch(v, author, it.Patient, it.Category)
@@ -163,8 +170,25 @@ func (s *Service) PreparePut(author Signer, nonce uint64, patient, category, rec
 // for the same patient and category use them.
 type pendingEpochs map[epochRef]seal.EpochKey
 
+// deletionOf is it with the patient and category of its record when it
+// deletes the record; it is unchanged otherwise.
+func deletionOf(v *ledger.View, it PutItem) (PutItem, error) {
+	if !it.Delete {
+		return it, nil
+	}
+	head, err := v.Record(it.RecordID)
+	if err != nil {
+		return it, fmt.Errorf("deleting %s: %w", it.RecordID, err)
+	}
+	it.Patient, it.Category = head.Patient, head.Category
+	return it, nil
+}
+
 // buildPut validates, canonicalizes and seals one record version.
 func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version uint64, pending pendingEpochs) (*tx.RecordPut, error) {
+	if it.Delete {
+		return s.buildDelete(v, author, it, version, pending)
+	}
 	res := it.Parsed
 	if res == nil {
 		var err error
@@ -246,26 +270,26 @@ func (s *Service) writeEpoch(v *ledger.View, body *tx.RecordPut, author string, 
 // only): reads of the record then report it gone; earlier versions stay
 // readable to those allowed.
 func (s *Service) Delete(ctx context.Context, author Signer, recordID string) (PutResult, error) {
-	v := s.latest()
-	head, err := v.Record(recordID)
+	return s.Put(ctx, author, PutItem{RecordID: recordID, Delete: true})
+}
+
+// buildDelete seals the version of it (a deletion, see deletionOf) that
+// deletes its record.
+func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version uint64, pending pendingEpochs) (*tx.RecordPut, error) {
+	head, err := v.Record(it.RecordID)
 	if err != nil {
-		return PutResult{}, err
+		return nil, fmt.Errorf("deleting %s: %w", it.RecordID, err)
 	}
-	stub, err := json.Marshal(map[string]string{"resourceType": head.ResourceType, "id": recordID})
+	stub, err := json.Marshal(map[string]string{"resourceType": head.ResourceType, "id": it.RecordID})
 	if err != nil {
-		return PutResult{}, err
+		return nil, err
 	}
-	it := PutItem{Patient: head.Patient, Category: head.Category, RecordID: recordID}
-	body, err := s.sealPut(v, author, it, head.ResourceType, head.Latest+1, stub, nil)
+	body, err := s.sealPut(v, author, it, head.ResourceType, version, stub, pending)
 	if err != nil {
-		return PutResult{}, err
+		return nil, err
 	}
 	body.Deleted = true
-	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
-	if err != nil {
-		return PutResult{}, err
-	}
-	return PutResult{RecordID: recordID, Version: head.Latest + 1, Height: out.Height}, nil
+	return body, nil
 }
 
 // PutBatch writes several record versions in one transaction: all of them
@@ -288,6 +312,10 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 			ver++
 		}
 		versions[it.RecordID] = ver
+		it, err := deletionOf(v, it)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
 		p, err := s.buildPut(v, author, it, ver, pending)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
@@ -296,6 +324,9 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 		out[i] = PutResult{RecordID: it.RecordID, Version: ver}
 	}
 	res, err := s.submit(ctx, author, tx.TypeRecordBatch, body)
+	if rejectedWith(err, ledger.CodeStaleVersion) && slices.ContainsFunc(items, func(it PutItem) bool { return it.IfMatch != 0 }) {
+		return nil, fmt.Errorf("%w: a record moved on from its If-Match version: %w", ErrPrecondition, err)
+	}
 	if err != nil {
 		return nil, err
 	}
