@@ -31,12 +31,13 @@ func (s *server) bundleReads() *http.ServeMux {
 		}
 	}
 	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", as(s.everything))
+	mux.HandleFunc("GET /fhir/_history", as(s.systemHistory))
 	mux.HandleFunc("GET /fhir/{type}", as(s.search))
 	mux.HandleFunc("GET /fhir/{type}/{id}", as(s.read))
 	mux.HandleFunc("GET /fhir/{type}/{id}/_history", as(s.history))
 	mux.HandleFunc("GET /fhir/{type}/{id}/_history/{vid}", as(s.vread))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, http.StatusBadRequest, "not-supported", fmt.Errorf("a GET entry reads {type}/{id}, its history or a version, a search or $everything; not %s", r.URL.Path))
+		s.fail(w, http.StatusBadRequest, "not-supported", fmt.Errorf("a GET entry reads {type}/{id}, its history or a version, type or system history, a search or $everything; not %s", r.URL.Path))
 	})
 	return mux
 }

@@ -264,10 +264,12 @@ func TestBatchGetEntries(t *testing.T) {
 		bundleEntry{method: "GET", url: "Observation/" + a},
 		bundleEntry{method: "GET", url: "Observation?patient=Patient/p&code=http://loinc.org|2345-7"},
 		bundleEntry{method: "GET", url: "Observation/rec-absent"},
-		bundleEntry{method: "GET", url: "../auth/token"})
+		bundleEntry{method: "GET", url: "../auth/token"},
+		bundleEntry{method: "GET", url: "_history?patient=Patient/p"})
 	out := responses(t, e.do("POST", "/fhir", tok, reads), "batch-response")
 	res0, _ := out[0]["resource"].(map[string]any)
 	res1, _ := out[1]["resource"].(map[string]any)
+	res4, _ := out[4]["resource"].(map[string]any)
 	switch {
 	case out[0]["status"] != "200 OK" || res0["id"] != a || out[0]["etag"] != `W/"1"`:
 		t.Errorf("read entry: %v", out[0])
@@ -277,6 +279,8 @@ func TestBatchGetEntries(t *testing.T) {
 		t.Errorf("absent entry: %v", out[2])
 	case out[3]["status"] != "400 Bad Request":
 		t.Errorf("escaping entry: %v", out[3])
+	case out[4]["status"] != "200 OK" || res4["type"] != "history" || res4["total"] != 1.0:
+		t.Errorf("system history entry: %v", out[4])
 	}
 	if e.svc.Pending() <= pending {
 		t.Errorf("the batch's reads were not logged: %d access events pending, %d before", e.svc.Pending(), pending)
