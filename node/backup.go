@@ -114,6 +114,23 @@ func (h Home) stagingDir() (string, error) {
 	return d, nil
 }
 
+// removeStaleStaging removes the staging directories of snapshots a node
+// of h was making when it stopped (crashed): they hold links to tables the
+// stores have since dropped. It runs before the node starts, when no
+// snapshot can be under way, and returns how many it removed.
+func (h Home) removeStaleStaging() (int, error) {
+	stale, err := filepath.Glob(filepath.Join(string(h), "backups", ".staging-*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			return 0, fmt.Errorf("remove a backup's stale staging directory: %w", err)
+		}
+	}
+	return len(stale), nil
+}
+
 // snapshotSource is what a snapshot copies: the open stores of a node.
 type snapshotSource struct {
 	home    Home

@@ -415,3 +415,24 @@ func TestRestoreReplaysBlocksAfterTheState(t *testing.T) {
 		t.Fatalf("the block after the state's checkpoint was not replayed: %v", err)
 	}
 }
+
+// TestStartRemovesStaleStaging: a backup cut short by a crash leaves its
+// staging directory; the next start removes it.
+func TestStartRemovesStaleStaging(t *testing.T) {
+	n := startSingle(t)
+	h := n.Home()
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	staging, err := h.stagingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staging, "000001.sst"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startHome(t, h)
+	if _, err := os.Stat(staging); !os.IsNotExist(err) {
+		t.Fatalf("stale staging directory survived a start: %v", err)
+	}
+}
