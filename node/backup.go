@@ -99,6 +99,65 @@ func (n *Node) Snapshot(ctx context.Context, w io.Writer, journal Checkpointer) 
 	return info, writeSnapshot(w, staging, info)
 }
 
+// ErrNodeRunning is SnapshotStopped's answer for a home whose node runs:
+// ask the node (Node.Snapshot, carechain backup does) instead.
+var ErrNodeRunning = errors.New("the node of this home is running")
+
+// SnapshotStopped writes a backup snapshot of h, whose node is stopped, to
+// w, as Node.Snapshot does for a running node. It opens every store
+// read-only, so the home stays as the node's clean stop left it.
+func SnapshotStopped(ctx context.Context, h Home, w io.Writer) (BackupInfo, error) {
+	c, err := h.LoadConfig()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	// A clean stop leaves the manifest and a start removes it first: its
+	// presence before and after the copy says no node ran meanwhile.
+	if !h.hasManifest() {
+		return BackupInfo{}, fmt.Errorf("backup: the node of %s runs, or did not stop cleanly: %w", h, ErrNodeRunning)
+	}
+	dbs := map[string]dbm.DB{}
+	for _, id := range cometDBOrder {
+		db, err := openReadOnlyDB(h, id)
+		if errors.Is(err, errLocked) {
+			return BackupInfo{}, ErrNodeRunning
+		}
+		if err != nil {
+			return BackupInfo{}, fmt.Errorf("backup: %w", err)
+		}
+		defer db.Close()
+		dbs[id] = db
+	}
+	staging, err := h.stagingDir()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer os.RemoveAll(staging)
+	nodeID, err := h.NodeID()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	src := snapshotSource{home: h, app: stoppedDB(h.StateDir()), dbs: dbs}
+	if _, err := os.Stat(filepath.Join(string(h), journalDir)); err == nil {
+		src.journal = stoppedDB(filepath.Join(string(h), journalDir))
+	}
+	info := BackupInfo{Format: BackupFormat, ChainID: c.ChainID, Moniker: c.Moniker, NodeID: nodeID,
+		Created: time.Now().UTC(), Journal: src.journal != nil}
+	if err := src.copyTo(ctx, staging, &info); err != nil {
+		return BackupInfo{}, fmt.Errorf("backup: %w", err)
+	}
+	if !h.hasManifest() {
+		return BackupInfo{}, fmt.Errorf("backup: the node of %s started while its files were copied: %w", h, ErrNodeRunning)
+	}
+	return info, writeSnapshot(w, staging, info)
+}
+
+// stoppedDB is the directory of a stopped node's Pebble database: its
+// files do not change, so a copy of them is a checkpoint.
+type stoppedDB string
+
+func (d stoppedDB) Checkpoint(dir string) error { return copyTree(string(d), dir) }
+
 // stagingDir makes a directory for a snapshot under the home, on the same
 // filesystem as the stores, so that Pebble links its tables instead of
 // copying them.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"crypto/ed25519"
 	"fmt"
 	"io"
@@ -434,5 +435,28 @@ func TestStartRemovesStaleStaging(t *testing.T) {
 	startHome(t, h)
 	if _, err := os.Stat(staging); !os.IsNotExist(err) {
 		t.Fatalf("stale staging directory survived a start: %v", err)
+	}
+}
+
+// TestSnapshotStoppedNeedsAStoppedNode: a running node's home is not read
+// directly (its stores are locked, its manifest gone); a stopped one is,
+// and stays as its clean stop left it.
+func TestSnapshotStoppedNeedsAStoppedNode(t *testing.T) {
+	n := startSingle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := SnapshotStopped(ctx, n.Home(), io.Discard); !errors.Is(err, ErrNodeRunning) {
+		t.Fatalf("snapshot of a running node's home: %v, want ErrNodeRunning", err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	info, err := SnapshotStopped(ctx, n.Home(), &snap)
+	if err != nil || info.AppHeight < 1 || info.BlockHeight < info.AppHeight {
+		t.Fatalf("snapshot of a stopped home: %+v %v", info, err)
+	}
+	if err := n.Home().checkManifest(); err != nil || !n.Home().hasManifest() {
+		t.Fatalf("the stopped home changed: %v", err)
 	}
 }

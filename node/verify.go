@@ -131,13 +131,16 @@ func openCometStores(h Home) (_ *cometStores, err error) {
 	return cs, nil
 }
 
+// errLocked is a store another process (the running node) holds.
+var errLocked = errors.New("locked by a running node")
+
 // openReadOnlyDB opens CometBFT's database name (name.db in h's data
 // directory) so that nothing under it is written: goleveldb in read-only
 // mode writes no LOG, journal or MANIFEST.
 func openReadOnlyDB(h Home, name string) (dbm.DB, error) {
 	db, err := dbm.NewGoLevelDBWithOpts(name, h.DataDir(), &opt.Options{ReadOnly: true, ErrorIfMissing: true})
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, fmt.Errorf("%s.db is locked by a running node: stop the node of %s first (verify checks a stopped node)", name, h)
+		return nil, fmt.Errorf("%s.db is %w: stop the node of %s first (verify checks a stopped node)", name, errLocked, h)
 	}
 	if err != nil {
 		return nil, cometDamage(h, fmt.Errorf("%s.db: %w", name, err), err)

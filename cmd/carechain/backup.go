@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -24,13 +25,15 @@ func (c *cli) backupCmd() *cobra.Command {
 	var keys bool
 	cmd := &cobra.Command{
 		Use:   "backup --home H --out FILE [--keys]",
-		Short: "Back up a running node: its state, blocks and access-event journal, consistent as of one moment",
-		Long: `Backup asks the running node of --home for a snapshot and writes it to
---out, a gzipped tar. The node makes it while it runs: a Pebble checkpoint
-of its state first, then copies of CometBFT's stores, so that a node
-restored from it replays the blocks between forward on its first start. The
-request is signed with the node's own key (config/node_key.json), so only
-someone who can read the home can ask for one.
+		Short: "Back up a node, running or stopped: its state, blocks and access-event journal, consistent as of one moment",
+		Long: `Backup writes a snapshot of the node of --home to --out, a gzipped tar.
+A running node makes it while it runs (asked over its API, or --node's): a
+Pebble checkpoint of its state first, then copies of CometBFT's stores, so
+that a node restored from it replays the blocks between forward on its
+first start. The request is signed with the node's own key
+(config/node_key.json), so only someone who can read the home can ask for
+one. A stopped node's home is read directly, read-only: it stays as the
+node's clean stop left it.
 
 Private keys (the node and validator keys, the keystore of keys/, the TLS
 keys) are in it only with --keys, and then sealed under a passphrase
@@ -57,11 +60,7 @@ carechain restore makes a new home from the file.`,
 					return err
 				}
 			}
-			cl, err := c.nodeClient(nodeAddr, home)
-			if err != nil {
-				return err
-			}
-			info, size, err := writeBackupFile(cmd, cl.As(nodeapi.OperatorPrincipal, key), h, out, passphrase)
+			info, size, err := c.backup(cmd, h, nodeAddr, key, out, passphrase)
 			if err != nil {
 				return err
 			}
@@ -79,26 +78,52 @@ carechain restore makes a new home from the file.`,
 	return cmd
 }
 
-// writeBackupFile asks the node of cl for a snapshot and writes the archive
-// to out, through a temporary file renamed into place once complete.
-func writeBackupFile(cmd *cobra.Command, cl *nodeapi.Client, h node.Home, out string, passphrase []byte) (node.BackupInfo, int64, error) {
-	resp, err := cl.Snapshot(cmd.Context())
+// backup writes the backup archive of h to out: from the stopped home
+// itself if its node is not running (and --node is not given), else from
+// the running node.
+func (c *cli) backup(cmd *cobra.Command, h node.Home, nodeAddr string, key ed25519.PrivateKey, out string, passphrase []byte) (node.BackupInfo, int64, error) {
+	if nodeAddr == "" {
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := node.SnapshotStopped(cmd.Context(), h, pw)
+			pw.CloseWithError(err)
+		}()
+		info, size, err := writeBackupFile(out, pr, h, passphrase)
+		pr.CloseWithError(err)
+		if !errors.Is(err, node.ErrNodeRunning) {
+			return info, size, err
+		}
+	}
+	cl, err := c.nodeClient(nodeAddr, string(h))
+	if err != nil {
+		return node.BackupInfo{}, 0, err
+	}
+	resp, err := cl.As(nodeapi.OperatorPrincipal, key).Snapshot(cmd.Context())
 	if err != nil {
 		return node.BackupInfo{}, 0, fmt.Errorf("backup: %w", err)
 	}
 	defer resp.Body.Close()
+	info, size, err := writeBackupFile(out, resp.Body, h, passphrase)
+	if err != nil {
+		_, _ = io.Copy(io.Discard, resp.Body) // to its end, for the trailer
+		if nerr := nodeapi.BackupError(resp); nerr != nil {
+			err = fmt.Errorf("backup: %w", nerr)
+		}
+	}
+	return info, size, err
+}
+
+// writeBackupFile writes the archive of a snapshot to out, through a
+// temporary file renamed into place once complete.
+func writeBackupFile(out string, snapshot io.Reader, h node.Home, passphrase []byte) (node.BackupInfo, int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
 	if err != nil {
 		return node.BackupInfo{}, 0, err
 	}
 	defer os.Remove(f.Name())
-	info, err := node.WriteBackup(f, resp.Body, h, passphrase, keystore.DefaultKDF)
+	info, err := node.WriteBackup(f, snapshot, h, passphrase, keystore.DefaultKDF)
 	if err != nil {
 		f.Close()
-		_, _ = io.Copy(io.Discard, resp.Body) // to its end, for the trailer
-		if nerr := nodeapi.BackupError(resp); nerr != nil {
-			err = nerr
-		}
 		return node.BackupInfo{}, 0, fmt.Errorf("backup: %w", err)
 	}
 	if err := f.Sync(); err != nil {

@@ -128,6 +128,19 @@ func TestBackupAndRestoreAValidator(t *testing.T) {
 	if got := scrapeMetric(t, clients[3].Base, "carechain_restore_guard_holding"); got != "0" {
 		t.Errorf("restored node: carechain_restore_guard_holding %s after release", got)
 	}
+
+	// Node 0 is stopped: backup reads its home directly and leaves it as
+	// its clean stop left it (verify checks the stop's manifest).
+	stopped := filepath.Join(t.TempDir(), "node0.backup")
+	if out := mustRun(t, nil, "backup", "--home", string(homes[0]), "--out", stopped); !strings.Contains(out, "private keys: not in it") {
+		t.Fatalf("backup of a stopped node: %s", out)
+	}
+	mustRun(t, nil, "verify", "--home", string(homes[0]))
+	copyOf := filepath.Join(t.TempDir(), "node0-copy")
+	mustRun(t, nil, "restore", "--from", stopped, "--home", copyOf)
+	if out := mustRun(t, nil, "verify", "--home", copyOf); !strings.Contains(out, "verified ") {
+		t.Fatalf("verify of a stopped node's restored backup: %s", out)
+	}
 }
 
 // checkBackupHolds starts the restored home alone (no peers, on a p2p port
