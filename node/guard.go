@@ -26,8 +26,9 @@ import (
 // its validator key, no other copy of it is signing and every height it
 // could have signed before is past: the guard releases, the mark goes, and
 // the node signs from then on. A block that carries its signature after
-// it synced means another node runs with its key: the count starts again,
-// and the node says so in the log.
+// it synced means the old node signed it just before it stopped, or
+// another node runs with its key: the count starts again, and the node
+// says so in the log.
 //
 // CometBFT's own double_sign_check_height does a check like it at every
 // start, and panics on the ordinary restart of a chain's only validator;
@@ -174,8 +175,9 @@ func (n *Node) watchGuard(stop <-chan struct{}) {
 			h := checked + 1
 			if signedAt(bs, h, addr) {
 				g.clean.Store(0)
-				n.log.Warn("restore guard: a block carries this validator's signature, yet this node has not signed since its restore: "+
-					"another node runs with this validator key. Stop it; until its signatures stop, this node does not sign", "height", h)
+				n.log.Warn("restore guard: a block carries this validator's signature, yet this node has not signed since its restore. "+
+					"Either the node the backup came from signed it just before it stopped, or another node runs with this validator key: "+
+					"if this repeats, find that node and stop it. This node does not sign while such signatures go on", "height", h)
 				continue
 			}
 			if g.clean.Add(1) >= int64(g.need) {
