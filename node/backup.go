@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,18 +177,21 @@ func (h Home) stagingDir() (string, error) {
 // removeStaleStaging removes the staging directories of snapshots a node
 // of h was making when it stopped (crashed): they hold links to tables the
 // stores have since dropped. It runs before the node starts, when no
-// snapshot can be under way, and returns how many it removed.
-func (h Home) removeStaleStaging() (int, error) {
+// snapshot can be under way, and logs how many it removed.
+func (h Home) removeStaleStaging(logger *slog.Logger) error {
 	stale, err := filepath.Glob(filepath.Join(string(h), "backups", ".staging-*"))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for _, d := range stale {
 		if err := os.RemoveAll(d); err != nil {
-			return 0, fmt.Errorf("remove a backup's stale staging directory: %w", err)
+			return fmt.Errorf("remove a backup's stale staging directory: %w", err)
 		}
 	}
-	return len(stale), nil
+	if len(stale) > 0 {
+		logger.Info("removed the staging directories of backups cut short", "count", len(stale))
+	}
+	return nil
 }
 
 // snapshotSource is what a snapshot copies: the open stores of a node.

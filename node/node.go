@@ -109,10 +109,8 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if n, err := h.removeStaleStaging(); err != nil {
+	if err := h.removeStaleStaging(logger); err != nil {
 		return nil, err
-	} else if n > 0 {
-		logger.Info("removed the staging directories of backups cut short", "count", n)
 	}
 	// Before anything opens the data: a migration backs it up as it is.
 	if err := h.migrateFormat(logger); err != nil {
