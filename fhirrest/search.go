@@ -19,33 +19,6 @@ import (
 // Search parameters (searchparams.go) are applied in memory to resources
 // the caller may read.
 
-// searchable is what _sort=date looks at in a resource.
-type searchable struct {
-	Effective  string                  `json:"effectiveDateTime"`
-	Period     *struct{ Start string } `json:"effectivePeriod"`
-	Onset      string                  `json:"onsetDateTime"`
-	Recorded   string                  `json:"recordedDate"`
-	Authored   string                  `json:"authoredOn"`
-	Occurrence string                  `json:"occurrenceDateTime"`
-	Performed  string                  `json:"performedDateTime"`
-	Issued     string                  `json:"issued"`
-	Date       string                  `json:"date"`
-	Start      string                  `json:"start"`
-}
-
-// clinicalDate is the resource's main date for the date parameter.
-func (r searchable) clinicalDate() string {
-	for _, d := range []string{r.Effective, r.Onset, r.Recorded, r.Authored, r.Occurrence, r.Performed, r.Date, r.Start, r.Issued} {
-		if d != "" {
-			return d
-		}
-	}
-	if r.Period != nil {
-		return r.Period.Start
-	}
-	return ""
-}
-
 // matches applies the search parameters of q (searchparams.go) to a
 // decrypted record of typ.
 func matches(typ string, rec *records.Record, q map[string][]string) bool {
@@ -95,21 +68,22 @@ func normDate(s string) string {
 	return s
 }
 
-// sortRecords orders search results: _sort=_lastUpdated or date, "-" for
+// sortRecords orders search results of typ: _sort=_lastUpdated, or date
+// where typ has a date parameter (by its value, a Period's start), "-" for
 // descending; without _sort, by record ID.
-func sortRecords(recs []records.Record, by string) error {
+func sortRecords(recs []records.Record, typ, by string) error {
 	desc := strings.HasPrefix(by, "-")
 	key := func(r *records.Record) string { return r.RecordID }
+	date, hasDate := lookupParam(typ, "date")
 	switch strings.TrimPrefix(by, "-") {
 	case "":
 	case "_lastUpdated":
 		key = func(r *records.Record) string { return fmt.Sprintf("%020d", r.Time) }
 	case "date":
-		key = func(r *records.Record) string {
-			var s searchable
-			json.Unmarshal(r.Resource, &s)
-			return normDate(s.clinicalDate())
+		if !hasDate {
+			return fmt.Errorf("_sort by date: %s has no date parameter (use _lastUpdated)", typ)
 		}
+		key = func(r *records.Record) string { return normDate(date.firstDate(r.Resource)) }
 	default:
 		return fmt.Errorf("_sort by %q is not supported (use _lastUpdated or date)", by)
 	}
@@ -155,7 +129,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
-	if err := sortRecords(recs, q.Get("_sort")); err != nil {
+	if err := sortRecords(recs, typ, q.Get("_sort")); err != nil {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}

@@ -41,7 +41,7 @@ var (
 
 // Searches the interactions document, with the result parameters.
 const (
-	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort=_lastUpdated or date, '-' for descending."
+	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort=_lastUpdated, or date where the type has a date parameter, '-' for descending."
 	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. No paging: every match in one Bundle."
 )
 
@@ -409,6 +409,28 @@ func dateLeafMatch(leaf any, v string) bool {
 		}
 	}
 	return false
+}
+
+// firstDate is the first date of date parameter p in the resource res (a
+// Period's start), "" if it has none.
+func (p searchParam) firstDate(res json.RawMessage) string {
+	var doc any
+	if json.Unmarshal(res, &doc) != nil {
+		return ""
+	}
+	for _, path := range p.paths {
+		for _, leaf := range elements(doc, strings.Split(path, ".")) {
+			switch x := leaf.(type) {
+			case string:
+				return x
+			case map[string]any:
+				if start, ok := x["start"].(string); ok {
+					return start
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // refMatch matches a Reference with "Type/id" or "id"; a version in the
