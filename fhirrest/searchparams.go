@@ -205,8 +205,7 @@ func searchParamsOf(typ string) []searchParam {
 	if ps, ok := viewParams[typ]; ok {
 		return ps
 	}
-	own, ok := clinicalParams[typ]
-	if !ok {
+	if _, ok := clinicalTypes[typ]; !ok {
 		return nil
 	}
 	ps := clinicalCommon(typ)
@@ -222,7 +221,7 @@ func searchParamsOf(typ string) []searchParam {
 	if typ == "DocumentReference" {
 		ps[2] = token("identifier", "DocumentReference.masterIdentifier | DocumentReference.identifier", "masterIdentifier", "identifier")
 	}
-	return append(ps, own...)
+	return append(ps, clinicalParams[typ]...)
 }
 
 // lookupParam is typ's parameter name.
