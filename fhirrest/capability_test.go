@@ -207,6 +207,7 @@ func TestR4SearchParametersFilter(t *testing.T) {
 		e.do("GET", "/fhir/"+q+"&patient=Patient/p", tok, nil).outcome(t, 400, "not supported")
 	}
 	e.do("GET", "/fhir/Condition?patient=Patient/p&_sort=date", tok, nil).outcome(t, 400, "no date parameter")
+	e.do("GET", "/fhir/Condition?patient=Patient/p&subject=Patient/q", tok, nil).outcome(t, 400, "different patients")
 	if r := e.do("GET", "/fhir/Encounter?patient=Patient/p&_sort=-date", tok, nil); r.status != 200 || r.body["total"] != 1.0 {
 		t.Errorf("Encounter sorted by date: %d %s", r.status, r.rawBody)
 	}

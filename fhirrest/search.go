@@ -116,7 +116,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if err := checkParams(typ, q); err != nil {
-		s.fail(w, http.StatusBadRequest, "not-supported", err)
+		s.failErr(w, err)
 		return
 	}
 	pg, err := pageOf(q)

@@ -2,6 +2,7 @@ package fhirrest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -250,6 +251,11 @@ func checkParams(typ string, q map[string][]string) error {
 			continue
 		}
 		return &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("search parameter %q is not supported for %s (see /fhir/metadata)", k, typ)}
+	}
+	// The search is of one patient's records: patient and subject, which
+	// both name that patient, must agree (the search applies only one).
+	if p, sub := q["patient"], q["subject"]; len(p) > 0 && len(sub) > 0 && (len(p) != 1 || len(sub) != 1 || p[0] != sub[0]) {
+		return &requestError{kind: carechain.KindMalformed, code: "value", err: errors.New("patient and subject name different patients: a search is of one patient's records")}
 	}
 	return nil
 }
