@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -201,14 +202,20 @@ var viewParams = map[string][]searchParam{
 	},
 }
 
+// searchTable are the search parameters of each type this server serves.
+var searchTable = func() map[string][]searchParam {
+	t := maps.Clone(viewParams)
+	for typ := range clinicalTypes {
+		t[typ] = clinicalSearchParams(typ)
+	}
+	return t
+}()
+
 // searchParamsOf are the search parameters of resource type typ.
-func searchParamsOf(typ string) []searchParam {
-	if ps, ok := viewParams[typ]; ok {
-		return ps
-	}
-	if _, ok := clinicalTypes[typ]; !ok {
-		return nil
-	}
+func searchParamsOf(typ string) []searchParam { return searchTable[typ] }
+
+// clinicalSearchParams are the search parameters of clinical type typ.
+func clinicalSearchParams(typ string) []searchParam {
 	ps := clinicalCommon(typ)
 	switch typ {
 	case "Patient":
