@@ -107,8 +107,10 @@ func TestNodesAreNotPractitioners(t *testing.T) {
 	e.nodePrincipal(ctx)
 	tok := e.token("hosp-a/dr-a")
 	e.do("GET", "/fhir/Practitioner/hosp-a.node0", tok, nil).outcome(t, 404, "not found")
-	r := e.do("GET", "/fhir/Practitioner?organization=hosp-a", tok, nil)
-	if r.status != 200 || strings.Contains(string(r.rawBody), "node0") || !strings.Contains(string(r.rawBody), "hosp-a.dr-a") {
-		t.Fatalf("Practitioner search: %d %s", r.status, r.rawBody)
+	for _, path := range []string{"/fhir/Practitioner", "/fhir/PractitionerRole?organization=hosp-a"} {
+		r := e.do("GET", path, tok, nil)
+		if r.status != 200 || strings.Contains(string(r.rawBody), "node0") || !strings.Contains(string(r.rawBody), "hosp-a.dr-a") {
+			t.Fatalf("%s: %d %s", path, r.status, r.rawBody)
+		}
 	}
 }

@@ -6,17 +6,62 @@ import (
 	"slices"
 )
 
-// The CapabilityStatement (GET /fhir/metadata) lists only what is
-// implemented.
+// The CapabilityStatement (GET /fhir/metadata) is generated from the
+// tables that serve requests: the types (clinicalTypes, viewTypes), their
+// search parameters (searchparams.go) and the operations (operations, whose
+// routes Register adds). It lists only what is implemented.
 
 type capParam struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Documentation string `json:"documentation,omitempty"`
 }
 
 type capInteraction struct {
 	Code          string `json:"code"`
 	Documentation string `json:"documentation,omitempty"`
+}
+
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// An operation is a FHIR operation: the route that serves it and what the
+// CapabilityStatement says of it.
+type operation struct {
+	route   string // the ServeMux pattern
+	typ     string // the resource type it is on
+	cap     capOperation
+	handler func(http.ResponseWriter, *http.Request, caller)
+}
+
+// operations are the operations this server serves.
+func (s *server) operations() []operation {
+	op := func(route, typ, name, definition string, h func(http.ResponseWriter, *http.Request, caller)) operation {
+		return operation{route: route, typ: typ, cap: capOperation{Name: name, Definition: definition}, handler: h}
+	}
+	return []operation{
+		op("GET /fhir/Patient/{id}/$everything", "Patient", "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything", s.everything),
+		op("GET /fhir/Patient/{id}/$export", "Patient", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export", s.exportKickoff),
+		op("GET /fhir/Group/{id}/$export", "Group", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export", s.exportKickoff),
+		op("POST /fhir/Patient/{id}/$emergency-rule", "Patient", "emergency-rule", "urn:carechain:operation:emergency-rule", s.patientOperation(s.setEmergencyRule)),
+		op("POST /fhir/Patient/{id}/$delegate", "Patient", "delegate", "urn:carechain:operation:delegate", s.patientOperation(s.addDelegate)),
+		op("POST /fhir/Patient/{id}/$remove-delegate", "Patient", "remove-delegate", "urn:carechain:operation:remove-delegate", s.patientOperation(s.removeDelegate)),
+		op("POST /fhir/Task/{id}/$approve", "Task", "approve", "urn:carechain:operation:approve", s.reviewTask(false)),
+		op("POST /fhir/Task/{id}/$reject", "Task", "reject", "urn:carechain:operation:reject", s.reviewTask(true)),
+	}
+}
+
+// operationsOn are the CapabilityStatement's operations on type typ.
+func (s *server) operationsOn(typ string) []capOperation {
+	var out []capOperation
+	for _, op := range s.operations() {
+		if op.typ == typ {
+			out = append(out, op.cap)
+		}
+	}
+	return out
 }
 
 // History's parameters and scope, as the interactions document them.
@@ -31,8 +76,9 @@ type capResource struct {
 	Versioning    string           `json:"versioning"`
 	ReadHistory   bool             `json:"readHistory"`
 	UpdateCreate  bool             `json:"updateCreate"`
-	SearchParam   []capParam       `json:"searchParam"`
+	SearchParam   []capParam       `json:"searchParam,omitempty"`
 	ConditionalCr bool             `json:"conditionalCreate"`
+	Operation     []capOperation   `json:"operation,omitempty"`
 }
 
 // metadata serves the CapabilityStatement.
@@ -58,38 +104,24 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"extension": []map[string]string{{"url": "token", "valueUri": s.tokenURL()}},
 				}},
 			},
-			"resource":    append(clinicalCapabilities(), viewCapabilities()...),
+			"resource":    append(s.clinicalCapabilities(), s.viewCapabilities()...),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
-			"operation": []map[string]string{
-				{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
-				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
-				{"name": "emergency-rule", "definition": "urn:carechain:operation:emergency-rule"},
-				{"name": "delegate", "definition": "urn:carechain:operation:delegate"},
-				{"name": "remove-delegate", "definition": "urn:carechain:operation:remove-delegate"},
-				{"name": "approve", "definition": "urn:carechain:operation:approve"},
-				{"name": "reject", "definition": "urn:carechain:operation:reject"},
-			},
+			"operation":   s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
 		}},
 	})
 }
 
 // clinicalCapabilities are those of the clinical types, in type order.
-func clinicalCapabilities() []capResource {
+func (s *server) clinicalCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
 		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update"}, {Code: "delete"},
-			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type"}}
+			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type", Documentation: clinicalSearchDoc}}
 		if creatable(t) {
 			ints = append(ints, capInteraction{Code: "create"})
 		}
-		ps := []capParam{{"patient", "reference"}, {"subject", "reference"}, {"_id", "token"}, {"_count", "number"}, {"_offset", "number"}, {"_sort", "string"}, {"_lastUpdated", "date"}}
-		if t == "Patient" {
-			ps = append(ps, capParam{"identifier", "token"}, capParam{"name", "string"}, capParam{"family", "string"}, capParam{"given", "string"}, capParam{"birthdate", "date"}, capParam{"gender", "token"})
-		} else {
-			ps = append(ps, capParam{"code", "token"}, capParam{"category", "token"}, capParam{"status", "token"}, capParam{"date", "date"})
-		}
-		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true, SearchParam: ps, ConditionalCr: creatable(t)})
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
+			SearchParam: capParams(t), ConditionalCr: creatable(t), Operation: s.operationsOn(t)})
 	}
 	return out
 }
@@ -100,17 +132,27 @@ func clinicalCapabilities() []capResource {
 func creatable(typ string) bool { return typ != "Patient" }
 
 // viewCapabilities are those of the view types, in type order.
-func viewCapabilities() []capResource {
+func (s *server) viewCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(viewTypes)) {
-		ints := []capInteraction{{Code: "search-type"}}
+		ints := []capInteraction{{Code: "search-type", Documentation: viewSearchDoc}}
 		if viewTypes[t] {
 			ints = append(ints, capInteraction{Code: "read"})
 		}
 		if t == "Consent" {
 			ints = append(ints, capInteraction{Code: "create"}, capInteraction{Code: "update"}, capInteraction{Code: "delete"})
 		}
-		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "no-version"})
+		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "no-version", SearchParam: capParams(t), Operation: s.operationsOn(t)})
+	}
+	return out
+}
+
+// capParams are the search parameters of typ as the CapabilityStatement
+// lists them; the documentation gives the R4 FHIRPath expression.
+func capParams(typ string) []capParam {
+	var out []capParam
+	for _, p := range searchParamsOf(typ) {
+		out = append(out, capParam{Name: p.name, Type: p.typ, Documentation: p.expression + ": " + p.doc})
 	}
 	return out
 }

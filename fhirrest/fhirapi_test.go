@@ -401,6 +401,14 @@ func TestTasksForProposals(t *testing.T) {
 	if r := e.do("GET", "/fhir/Task?owner=me", tok, nil); r.body["total"] != 1.0 {
 		t.Fatalf("waiting tasks: %s", r.rawBody)
 	}
+	for q, want := range map[string]float64{
+		"focus=Observation/" + id: 1, "focus=Observation/other": 0, "status=requested": 1, "status=completed": 0,
+		"patient=Patient/p": 1, "requester=Practitioner/hosp-a.dr-a": 1, "requester=Practitioner/hosp-b.dr-b": 0, "_id=" + pid: 1,
+	} {
+		if r := e.do("GET", "/fhir/Task?"+q, tok, nil); r.status != 200 || r.body["total"] != want {
+			t.Errorf("Task?%s: %d %s, want %v", q, r.status, r.rawBody, want)
+		}
+	}
 	e.do("GET", "/fhir/Task/"+pid, e.token("hosp-b/dr-b"), nil).outcome(t, 404, "not found")
 	// Reviewers sign through the Task: someone who may not see it gets the
 	// 404 of an absent Task; bad parameters are 400; neither signs.

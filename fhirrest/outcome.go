@@ -2,7 +2,9 @@ package fhirrest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
@@ -41,6 +43,25 @@ func (s *server) fail(w http.ResponseWriter, status int, code string, err error,
 func (s *server) failErr(w http.ResponseWriter, err error) {
 	k, code, paths := kindOf(err)
 	s.fail(w, k.Status(), code, err, paths...)
+}
+
+// noRoute answers a request that no route serves: 405 with an Allow header
+// if its path has routes for other methods, else 404.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.routes.Handler(probe); pattern != "" && !strings.HasPrefix(pattern, "/") {
+			allow = append(allow, m) // a route of its own ("GET /fhir/…"), not a catch-all ("/fhir/")
+		}
+	}
+	if len(allow) == 0 {
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("no such endpoint: %s (see /fhir/metadata)", r.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	s.fail(w, http.StatusMethodNotAllowed, "not-supported", fmt.Errorf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 }
 
 // outcomeOf is the status and OperationOutcome of err, as failErr answers

@@ -16,131 +16,17 @@ import (
 	"github.com/carechain/carechain/records"
 )
 
-// Search parameters are applied in memory to resources the caller may read.
-// Supported: token (code, category, status, gender, identifier: [system|]code),
-// string (name, family, given: case-insensitive prefix), date (date,
-// birthdate, _lastUpdated with eq/ne/lt/le/gt/ge prefixes).
+// Search parameters (searchparams.go) are applied in memory to resources
+// the caller may read.
 
-// searchable is what the parameters look at in a resource.
-type searchable struct {
-	Status     string                  `json:"status"`
-	Gender     string                  `json:"gender"`
-	BirthDate  string                  `json:"birthDate"`
-	Code       *codeableConcept        `json:"code"`
-	Category   json.RawMessage         `json:"category"`
-	Identifier []identifier            `json:"identifier"`
-	Name       []humanName             `json:"name"`
-	Effective  string                  `json:"effectiveDateTime"`
-	Period     *struct{ Start string } `json:"effectivePeriod"`
-	Onset      string                  `json:"onsetDateTime"`
-	Recorded   string                  `json:"recordedDate"`
-	Authored   string                  `json:"authoredOn"`
-	Occurrence string                  `json:"occurrenceDateTime"`
-	Performed  string                  `json:"performedDateTime"`
-	Issued     string                  `json:"issued"`
-	Date       string                  `json:"date"`
-	Start      string                  `json:"start"`
-}
-
-type identifier struct {
-	System string `json:"system"`
-	Value  string `json:"value"`
-}
-
-type humanName struct {
-	Text   string   `json:"text"`
-	Family string   `json:"family"`
-	Given  []string `json:"given"`
-}
-
-// clinicalDate is the resource's main date for the date parameter.
-func (r searchable) clinicalDate() string {
-	for _, d := range []string{r.Effective, r.Onset, r.Recorded, r.Authored, r.Occurrence, r.Performed, r.Date, r.Start, r.Issued} {
-		if d != "" {
-			return d
-		}
-	}
-	if r.Period != nil {
-		return r.Period.Start
-	}
-	return ""
-}
-
-// searchParams are the parameters this server understands (besides patient,
-// subject, _id, _count, _offset, _sort); any other is an error, not ignored.
-var searchParams = map[string]bool{
-	"code": true, "category": true, "status": true, "gender": true, "identifier": true,
-	"name": true, "family": true, "given": true, "date": true, "birthdate": true, "_lastUpdated": true,
-}
-
-func checkParams(q map[string][]string) error {
-	for k := range q {
-		switch k {
-		case "patient", "subject", "_id", "_count", "_offset", "_sort", "_format":
-			continue
-		}
-		if !searchParams[k] {
-			return fmt.Errorf("search parameter %q is not supported (see /fhir/metadata)", k)
-		}
-	}
-	return nil
-}
-
-// matches applies the search parameters of q to a decrypted record.
-func matches(rec *records.Record, q map[string][]string) bool {
-	var r searchable
-	if err := json.Unmarshal(rec.Resource, &r); err != nil {
+// matches applies the search parameters of q (searchparams.go) to a
+// decrypted record of typ.
+func matches(typ string, rec *records.Record, q map[string][]string) bool {
+	var doc any
+	if err := json.Unmarshal(rec.Resource, &doc); err != nil {
 		return false
 	}
-	for name, values := range q {
-		for _, v := range values {
-			if !matchOne(rec, r, name, v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func matchOne(rec *records.Record, r searchable, name, v string) bool {
-	switch name {
-	case "status":
-		return r.Status == v
-	case "gender":
-		return r.Gender == v
-	case "code":
-		return r.Code != nil && anyToken(v, func(t string) bool { return r.Code.has(t) })
-	case "category":
-		var cats []codeableConcept
-		return json.Unmarshal(r.Category, &cats) == nil && slices.ContainsFunc(cats, func(c codeableConcept) bool {
-			return anyToken(v, func(t string) bool { return c.has(t) })
-		})
-	case "identifier":
-		return slices.ContainsFunc(r.Identifier, func(id identifier) bool {
-			system, value, withSystem := strings.Cut(v, "|")
-			if !withSystem {
-				return id.Value == system
-			}
-			return id.System == system && id.Value == value
-		})
-	case "name", "family", "given":
-		return slices.ContainsFunc(r.Name, func(n humanName) bool {
-			parts := map[string][]string{"family": {n.Family}, "given": n.Given, "name": append([]string{n.Text, n.Family}, n.Given...)}[name]
-			return slices.ContainsFunc(parts, func(p string) bool { return p != "" && strings.HasPrefix(strings.ToLower(p), strings.ToLower(v)) })
-		})
-	case "date":
-		return matchDate(r.clinicalDate(), v)
-	case "birthdate":
-		return matchDate(r.BirthDate, v)
-	case "_lastUpdated":
-		return matchDate(lastUpdated(rec.RecordVersion).Format(time.RFC3339), v)
-	}
-	return true // patient, subject, _id, _count …: handled by the caller
-}
-
-// anyToken: a comma means "or".
-func anyToken(v string, f func(string) bool) bool {
-	return slices.ContainsFunc(strings.Split(v, ","), f)
+	return matchAll(typ, doc, lastUpdated(rec.RecordVersion).Format(time.RFC3339), q)
 }
 
 // matchDate compares a FHIR date/dateTime with a date parameter like
@@ -182,21 +68,22 @@ func normDate(s string) string {
 	return s
 }
 
-// sortRecords orders search results: _sort=_lastUpdated or date, "-" for
+// sortRecords orders search results of typ: _sort=_lastUpdated, or date
+// where typ has a date parameter (by its value, a Period's start), "-" for
 // descending; without _sort, by record ID.
-func sortRecords(recs []records.Record, by string) error {
+func sortRecords(recs []records.Record, typ, by string) error {
 	desc := strings.HasPrefix(by, "-")
 	key := func(r *records.Record) string { return r.RecordID }
+	date, hasDate := lookupParam(typ, "date")
 	switch strings.TrimPrefix(by, "-") {
 	case "":
 	case "_lastUpdated":
 		key = func(r *records.Record) string { return fmt.Sprintf("%020d", r.Time) }
 	case "date":
-		key = func(r *records.Record) string {
-			var s searchable
-			json.Unmarshal(r.Resource, &s)
-			return normDate(s.clinicalDate())
+		if !hasDate {
+			return fmt.Errorf("_sort by date: %s has no date parameter (use _lastUpdated)", typ)
 		}
+		key = func(r *records.Record) string { return normDate(date.firstDate(r.Resource)) }
 	default:
 		return fmt.Errorf("_sort by %q is not supported (use _lastUpdated or date)", by)
 	}
@@ -228,8 +115,8 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
 		return
 	}
-	if err := checkParams(q); err != nil {
-		s.fail(w, http.StatusBadRequest, "not-supported", err)
+	if err := checkParams(typ, q); err != nil {
+		s.failErr(w, err)
 		return
 	}
 	pg, err := pageOf(q)
@@ -242,7 +129,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
-	if err := sortRecords(recs, q.Get("_sort")); err != nil {
+	if err := sortRecords(recs, typ, q.Get("_sort")); err != nil {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
@@ -334,7 +221,7 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(&rec, q) }), nil
+	return slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(typ, &rec, q) }), nil
 }
 
 // everything serves GET /fhir/Patient/{id}/$everything: every resource of the
@@ -384,18 +271,4 @@ type codeableConcept struct {
 		System string `json:"system"`
 		Code   string `json:"code"`
 	} `json:"coding"`
-}
-
-// has matches a token "[system|]code".
-func (c codeableConcept) has(token string) bool {
-	system, code, withSystem := strings.Cut(token, "|")
-	if !withSystem {
-		code, system = system, ""
-	}
-	for _, cd := range c.Coding {
-		if cd.Code == code && (!withSystem || cd.System == system) {
-			return true
-		}
-	}
-	return false
 }

@@ -59,6 +59,7 @@ type server struct {
 	exports    *exports
 	sessions   *sessions      // custodial patients signed in (signout.go)
 	reads      *http.ServeMux // the reads of a Bundle's GET entries (bundleread.go)
+	routes     *http.ServeMux // the mux Register added the routes to (noRoute)
 }
 
 // Register adds /fhir and /auth routes to mux.
@@ -74,20 +75,21 @@ func Register(mux *http.ServeMux, opts Options) {
 	}
 	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}},
 		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0)), sessions: newSessions()}
-	s.reads = s.bundleReads()
+	s.reads, s.routes = s.bundleReads(), mux
+	// What no route below serves is a 404 or 405 OperationOutcome, not the
+	// mux's plain text (these patterns are the least specific under /fhir
+	// and /auth, so they match only what nothing else does).
+	for _, p := range []string{"/fhir", "/fhir/", "/auth/"} {
+		mux.HandleFunc(p, s.noRoute)
+	}
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)
 	mux.HandleFunc("POST /fhir", s.authed(s.transaction))
 	mux.HandleFunc("POST /fhir/{$}", s.authed(s.transaction))
-	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.authed(s.everything))
-	mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.authed(s.exportKickoff))
-	mux.HandleFunc("GET /fhir/Group/{id}/$export", s.authed(s.exportKickoff))
-	mux.HandleFunc("POST /fhir/Patient/{id}/$emergency-rule", s.authed(s.patientOperation(s.setEmergencyRule)))
-	mux.HandleFunc("POST /fhir/Patient/{id}/$delegate", s.authed(s.patientOperation(s.addDelegate)))
-	mux.HandleFunc("POST /fhir/Patient/{id}/$remove-delegate", s.authed(s.patientOperation(s.removeDelegate)))
-	mux.HandleFunc("POST /fhir/Task/{id}/$approve", s.authed(s.reviewTask(false)))
-	mux.HandleFunc("POST /fhir/Task/{id}/$reject", s.authed(s.reviewTask(true)))
+	for _, op := range s.operations() {
+		mux.HandleFunc(op.route, s.authed(op.handler))
+	}
 	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	mux.HandleFunc("POST /fhir/Consent", s.authed(s.createConsent))
 	mux.HandleFunc("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))

@@ -41,12 +41,15 @@ func practitionerRole(p carechain.Principal) map[string]any {
 	for _, r := range p.Roles {
 		codes = append(codes, map[string]any{"coding": []map[string]string{{"system": "urn:carechain:role", "code": string(r)}}})
 	}
-	return map[string]any{
+	role := map[string]any{
 		"resourceType": "PractitionerRole", "id": fhirID(p.ID), "active": p.Status == carechain.StatusActive,
 		"practitioner": map[string]string{"reference": "Practitioner/" + fhirID(p.ID)},
 		"organization": map[string]string{"reference": "Organization/" + p.Org},
-		"code":         codes,
 	}
+	if codes != nil { // FHIR JSON has no nulls: an empty list is left out
+		role["code"] = codes
+	}
+	return role
 }
 
 func organization(o carechain.Organization) map[string]any {
@@ -107,12 +110,34 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 		"Organization": organizations, "Practitioner": practitioners, "PractitionerRole": practitioners,
 		"Task": s.tasks, "Consent": s.consents, "AuditEvent": s.auditEvents, "Provenance": s.provenance,
 	}[typ]
+	if err := checkParams(typ, r.URL.Query()); err != nil {
+		s.failErr(w, err)
+		return
+	}
 	resources, err := find(r, c)
+	if err == nil {
+		resources, err = filterView(typ, resources, r.URL.Query())
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
 	writeSearchset(w, resources)
+}
+
+// filterView keeps the resources of view typ that match q.
+func filterView(typ string, resources []any, q map[string][]string) ([]any, error) {
+	out := resources[:0]
+	for _, res := range resources {
+		doc, err := decoded(res)
+		if err != nil {
+			return nil, err
+		}
+		if matchAll(typ, doc, "", q) {
+			out = append(out, res)
+		}
+	}
+	return out, nil
 }
 
 // organizations lists the consortium's organizations.
@@ -128,16 +153,16 @@ func organizations(_ *http.Request, c caller) ([]any, error) {
 	return out, nil
 }
 
-// practitioners lists staff (of organization=, if set) as Practitioner or
-// PractitionerRole, the type searched for.
 // inDirectory reports whether p is listed as a Practitioner: staff and
 // admins are; patients and nodes (machines) are not.
 func inDirectory(p *carechain.Principal) bool {
 	return p.Kind != carechain.KindPatient && p.Kind != carechain.KindNode
 }
 
+// practitioners lists staff as Practitioner or PractitionerRole, the type
+// searched for.
 func practitioners(r *http.Request, c caller) ([]any, error) {
-	ps, err := c.view.Principals(r.URL.Query().Get("organization"))
+	ps, err := c.view.Principals("") // organization= is a search parameter (filterView)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +181,7 @@ func practitioners(r *http.Request, c caller) ([]any, error) {
 }
 
 // tasks lists the proposals the caller may review: with owner=, only those
-// waiting for the caller; with focus=Type/id, only those of that record.
+// waiting for the caller.
 func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	ps, err := c.view.Proposals()
 	if err != nil {
@@ -176,9 +201,6 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	var out []any
 	for i := range ps {
 		if !mayReview(c, &ps[i]) || (q.Get("owner") != "" && !waiting[ps[i].ID]) {
-			continue
-		}
-		if f := q.Get("focus"); f != "" && f != ps[i].ResourceType+"/"+ps[i].RecordID {
 			continue
 		}
 		out = append(out, s.task(&ps[i]))
@@ -254,7 +276,11 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 	for _, cat := range g.Categories {
 		classes = append(classes, map[string]any{"system": "urn:carechain:category", "code": cat})
 	}
-	provision["action"], provision["purpose"], provision["class"] = actions, purposes, classes
+	for k, list := range map[string][]map[string]any{"action": actions, "purpose": purposes, "class": classes} {
+		if list != nil { // FHIR JSON has no nulls: an empty list is left out
+			provision[k] = list
+		}
+	}
 	res := map[string]any{
 		"resourceType": "Consent", "id": g.ID, "status": status,
 		"scope":     map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}}},
