@@ -77,8 +77,8 @@ func recordGenesisPBTS(b *store.Block, params *cmtproto.ConsensusParams) error {
 
 // checkPBTSOff refuses the PBTS upgrade on a chain that has PBTS already:
 // CometBFT would refuse to move its enable height.
-func checkPBTSOff(r reader) error {
-	h, err := pbtsHeight(r)
+func checkPBTSOff(b *store.Block) error {
+	h, err := pbtsHeight(b)
 	if err == nil && h > 0 {
 		err = fmt.Errorf("the chain has proposer-based timestamps from height %d already", h)
 	}

@@ -52,9 +52,9 @@ type Upgrade struct {
 	Migrate func(b *store.Block) error
 	// Rules, if set, changes the rules in force from the plan's height on.
 	Rules func(r *Rules)
-	// Check, if set, says why the chain in r cannot take the upgrade; it
-	// judges a plan when it is proposed and approved.
-	Check func(r reader) error
+	// Check, if set, says why the chain in b cannot take the upgrade; it
+	// judges a plan when it is proposed and when it is approved.
+	Check func(b *store.Block) error
 	// ConsensusParams, if set, is the update of CometBFT's consensus
 	// parameters that FinalizeBlock returns in the block at the plan's
 	// height (after Migrate): they apply from the next height.

@@ -14,6 +14,27 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
+// TestNewGenesisHasPBTS: the genesis of a new chain, single node or
+// testnet, has proposer-based timestamps from block 1 with carechain's
+// synchrony parameters, and vote extensions still off.
+func TestNewGenesisHasPBTS(t *testing.T) {
+	homes, err := Testnet(t.TempDir(), TestnetOptions{Validators: 2, ChainID: testChain, Genesis: *testGenesis(), Node: testNodePrincipal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range append(homes, initSingle(t)) {
+		doc, err := types.GenesisDocFromFile(h.GenesisFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := doc.ConsensusParams
+		if p.Feature.PbtsEnableHeight != 1 || p.Feature.VoteExtensionsEnableHeight != 0 ||
+			p.Synchrony != (types.SynchronyParams{Precision: ledger.PBTSPrecision, MessageDelay: ledger.PBTSMessageDelay}) {
+			t.Fatalf("%s: feature %+v, synchrony %+v", h, p.Feature, p.Synchrony)
+		}
+	}
+}
+
 // TestPBTSUpgradeFreshensBlockTimeAfterIdle: on a chain founded with BFT
 // time, a block made after the chain idled is stamped about the idle time
 // in the past; once the approved upgrade "pbts" reaches its height H,
