@@ -237,6 +237,9 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	if err := g.apply(b, req.Validators); err != nil {
 		return nil, err
 	}
+	if err := recordGenesisPBTS(b, req.ConsensusParams); err != nil {
+		return nil, err
+	}
 	info, err := blockInfo(AppInfo{}, b)
 	if err != nil {
 		return nil, err
@@ -395,7 +398,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("finalize block %d: state is at %d", req.Height, last.Height)
 	}
 	b := a.store.NewBlock(req.Height)
-	if err := a.runUpgrade(b); err != nil {
+	params, err := a.runUpgrade(b)
+	if err != nil {
 		// The block is not applied: the state stays at the height before.
 		if needed := new(UpgradeNeededError); errors.As(err, &needed) {
 			a.log.Error(err.Error())
@@ -406,7 +410,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if err := a.migrate(b); err != nil {
 		return nil, err
 	}
-	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
+	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs)), ConsensusParamUpdates: params}
 	results := make([]TxResult, len(req.Txs))
 	for i, raw := range req.Txs {
 		rej := a.deliver(b, raw, req.Time.Unix())

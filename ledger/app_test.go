@@ -11,6 +11,7 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/seal"
@@ -74,6 +75,12 @@ func newHarnessInit(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpda
 // newHarnessOpts is newHarnessInit with the app's options.
 func newHarnessOpts(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpdate, opts Options) *harness {
 	t.Helper()
+	return newHarnessParams(t, edit, vals, opts, nil)
+}
+
+// newHarnessParams is newHarnessOpts with params as the genesis consensus parameters.
+func newHarnessParams(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpdate, opts Options, params *cmtproto.ConsensusParams) *harness {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +100,7 @@ func newHarnessOpts(t testing.TB, edit func(*Genesis), vals []abci.ValidatorUpda
 		edit(&g)
 	}
 	state, _ := json.Marshal(g)
-	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, AppStateBytes: state, InitialHeight: 1, Validators: vals}); err != nil {
+	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, AppStateBytes: state, InitialHeight: 1, Validators: vals, ConsensusParams: params}); err != nil {
 		t.Fatal(err)
 	}
 	return &harness{t: t, app: app, nonces: map[string]uint64{}, keys: map[string]ed25519.PrivateKey{

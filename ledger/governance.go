@@ -284,7 +284,7 @@ func (a *App) checkProposal(b *store.Block, p *GovProposal) *Rejection {
 		_, rej := a.checkValidatorChange(b, p.Validator)
 		return rej
 	case p.Upgrade != nil:
-		return checkUpgrade(b, p.Upgrade)
+		return a.checkUpgrade(b, p.Upgrade)
 	}
 	members, err := memberOrgs(b)
 	if err != nil {

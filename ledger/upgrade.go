@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
+
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
@@ -50,6 +52,13 @@ type Upgrade struct {
 	Migrate func(b *store.Block) error
 	// Rules, if set, changes the rules in force from the plan's height on.
 	Rules func(r *Rules)
+	// Check, if set, says why the chain in b cannot take the upgrade; it
+	// judges a plan when it is proposed and when it is approved.
+	Check func(b *store.Block) error
+	// ConsensusParams, if set, is the update of CometBFT's consensus
+	// parameters that FinalizeBlock returns in the block at the plan's
+	// height (after Migrate): they apply from the next height.
+	ConsensusParams func(b *store.Block) (*cmtproto.ConsensusParams, error)
 }
 
 // Rules are the parameters of the rules that upgrades change. An upgrade
@@ -68,7 +77,7 @@ func baseRules() Rules { return Rules{MaxGovTTL: tx.MaxGovTTL} }
 // Upgrade here, and keeps those of earlier releases, so the build can still
 // replay the chain from its start.
 func Upgrades() []Upgrade {
-	var us []Upgrade // releases append here
+	us := []Upgrade{pbtsUpgrade()} // releases append here
 	return append(us, exampleUpgrades()...)
 }
 
@@ -159,8 +168,13 @@ func putUpgrade(b *store.Block, st *UpgradeState) error {
 }
 
 // checkUpgrade judges a plan against the chain in b: its height far enough
-// ahead, and its name not one already applied.
-func checkUpgrade(b *store.Block, plan *tx.UpgradePlan) *Rejection {
+// ahead, its name not one already applied, and the chain able to take it.
+func (a *App) checkUpgrade(b *store.Block, plan *tx.UpgradePlan) *Rejection {
+	if u, ok := a.upgrade(plan.Name); ok && u.Check != nil {
+		if err := u.Check(b); err != nil {
+			return reject(CodeConflict, "upgrade %s: %v", plan.Name, err)
+		}
+	}
 	if earliest := b.Height() + MinUpgradeDelay; plan.Height < earliest {
 		return reject(CodeInvalid, "upgrade %s at height %d is too soon: this block is %d, and a plan's height must be at least %d blocks after the block that approves it (%d or later)",
 			plan.Name, plan.Height, b.Height(), MinUpgradeDelay, earliest)
@@ -200,31 +214,38 @@ func (a *App) scheduleUpgrade(b *store.Block, p *GovProposal) *Rejection {
 	return nil
 }
 
-// runUpgrade runs, in b, the pending upgrade whose height b is, if any; an
+// runUpgrade runs, in b, the pending upgrade whose height b is, if any,
+// and returns its consensus parameter update (nil if none); an
 // *UpgradeNeededError if this build does not implement it.
-func (a *App) runUpgrade(b *store.Block) error {
+func (a *App) runUpgrade(b *store.Block) (*cmtproto.ConsensusParams, error) {
 	st, err := pendingUpgrade(b)
 	if err != nil || st == nil || st.Plan.Height > b.Height() {
-		return err
+		return nil, err
 	}
 	u, ok := a.upgrade(st.Plan.Name)
 	if !ok {
-		return &UpgradeNeededError{Plan: st.Plan, Build: a.upgradeNames()}
+		return nil, &UpgradeNeededError{Plan: st.Plan, Build: a.upgradeNames()}
 	}
 	if u.Migrate != nil {
 		if err := u.Migrate(b); err != nil {
-			return fmt.Errorf("upgrade %s at height %d: %w", u.Name, b.Height(), err)
+			return nil, fmt.Errorf("upgrade %s at height %d: %w", u.Name, b.Height(), err)
+		}
+	}
+	var params *cmtproto.ConsensusParams
+	if u.ConsensusParams != nil {
+		if params, err = u.ConsensusParams(b); err != nil {
+			return nil, fmt.Errorf("upgrade %s at height %d: %w", u.Name, b.Height(), err)
 		}
 	}
 	st.Status, st.Closed = UpgradeApplied, b.Height()
 	if err := putUpgrade(b, st); err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.Delete(pendingUpgradeKey); err != nil {
-		return err
+		return nil, err
 	}
 	a.log.Info("upgrade applied: its rules are in force from this block on", "upgrade", u.Name, "height", b.Height())
-	return nil
+	return params, nil
 }
 
 // rules are the rules in force in a block at height: the base rules as

@@ -122,6 +122,10 @@ func newGenesisDoc(chainID string, g ledger.Genesis, vals []types.GenesisValidat
 		AppState:        state,
 	}
 	doc.ConsensusParams.Block.MaxBytes = 8 << 20
+	// Blocks carry their proposer's time, not the commit time of the
+	// block before (stale after the chain idles): see ledger/pbts.go.
+	doc.ConsensusParams.Feature.PbtsEnableHeight = 1
+	doc.ConsensusParams.Synchrony = types.SynchronyParams{Precision: ledger.PBTSPrecision, MessageDelay: ledger.PBTSMessageDelay}
 	if err := doc.ValidateAndComplete(); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}

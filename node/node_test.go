@@ -40,6 +40,12 @@ func fastConfig(c *Config) {
 
 func startSingle(t *testing.T) *Node {
 	t.Helper()
+	return startHome(t, initSingle(t))
+}
+
+// initSingle is the home of a new single-validator chain.
+func initSingle(t *testing.T) Home {
+	t.Helper()
 	h := Home(t.TempDir())
 	c := DefaultConfig(testChain, "solo")
 	fastConfig(&c)
@@ -51,7 +57,7 @@ func startSingle(t *testing.T) *Node {
 	if err := Init(h, InitOptions{Config: c, Genesis: testGenesis()}); err != nil {
 		t.Fatal(err)
 	}
-	return startHome(t, h)
+	return h
 }
 
 func startHome(t *testing.T, h Home) *Node {

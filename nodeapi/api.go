@@ -153,6 +153,9 @@ type Status struct {
 	NodePrincipal string `json:"node_principal,omitempty"`
 	// Peers are the node IDs of the connected peers.
 	Peers []string `json:"peers,omitempty"`
+	// PBTSHeight is the height from which blocks carry their proposer's
+	// time (proposer-based timestamps); 0: the chain uses BFT time.
+	PBTSHeight int64 `json:"pbts_height,omitempty"`
 }
 
 func (s *server) currentStatus() (Status, error) {
@@ -164,6 +167,9 @@ func (s *server) currentStatus() (Status, error) {
 		Peers: s.chain.Peers()}
 	if s.opts.Records != nil {
 		st.NodePrincipal = s.opts.Records.Node()
+	}
+	if st.PBTSHeight, err = s.chain.App().Latest().PBTSHeight(); err != nil {
+		return Status{}, err
 	}
 	return st, nil
 }

@@ -180,14 +180,21 @@ Nodes still running a build without it stop at H, before applying that block,
 and say so; their operators install the new build and start them again. H
 must be at least 2 blocks after the block that approves the plan; a plan
 approved later replaces one still pending. --upgrade-info tells operators
-where to get the build.`,
+where to get the build.
+
+--upgrade pbts, built into this release, switches a chain founded before
+proposer-based timestamps to them from block H+1: blocks then carry their
+proposer's clock, so every validator's clock must be NTP-synchronized
+(docs/operations.md, "Clocks"). Chains founded by this release have them
+already.`,
 		Example: `  carechain gov propose --home ./h1 --as st-mary/admin --join ./h3/application.json
   carechain gov propose --home ./h1 --as st-mary/admin --remove eastpharm
   carechain gov propose --home ./h3 --as eastpharm/admin --remove eastpharm     # East Pharmacy leaves
   carechain gov propose --home ./h1 --as st-mary/admin --validator-home ./h4 --validator-node st-mary/node4 --validator-power 10
   carechain gov propose --home ./h1 --as st-mary/admin --validator-key <hex> --validator-power 0
   carechain gov propose --home ./h1 --as st-mary/admin --policy policy.json
-  carechain gov propose --home ./h1 --as st-mary/admin --upgrade v2 --upgrade-height 120000 --upgrade-info "carechain 2.0"`,
+  carechain gov propose --home ./h1 --as st-mary/admin --upgrade v2 --upgrade-height 120000 --upgrade-info "carechain 2.0"
+  carechain gov propose --home ./h1 --as st-mary/admin --upgrade pbts --upgrade-height 120000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := &tx.GovPropose{Expires: time.Now().Add(ttl).Unix(), Remove: remove}

@@ -106,6 +106,11 @@ func (r *statusReport) print(c *cli, now time.Time) {
 	line("node principal", "%s", cmp.Or(r.st.NodePrincipal, "(records API off)"))
 	line("height", "%d (last block %s)", r.st.Height, age(now, m("carechain_last_block_timestamp_seconds")))
 	line("catching up", "%s", yesNo(r.st.Syncing))
+	if r.st.PBTSHeight > 0 {
+		line("block times", "proposer's clock (PBTS) from height %d", r.st.PBTSHeight)
+	} else {
+		line("block times", "BFT time: stale after idling (gov propose --upgrade pbts)")
+	}
 	vals, peers := m("carechain_validators"), m("carechain_peers")
 	line("peers", "%.0f connected; %.0f validators (%s)", peers, vals, quorum(peers, vals))
 	if connected, missing := r.peerNodes(); len(connected)+len(missing) > 0 {

@@ -33,6 +33,7 @@ func TestStatus(t *testing.T) {
 
 	out := mustRun(t, nil, "status", "--home", home)
 	for _, want := range []string{"chain           status-test", "node principal  hosp/", "catching up     no",
+		"block times     proposer's clock (PBTS) from height 1",
 		"single validator", "access log", "disk (home)", "/healthz        ok", "/readyz         ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
