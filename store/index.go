@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,7 +17,7 @@ const MaxIndexMemberBytes = 1 << 10
 
 const (
 	indexTokenPrefix  = 't' // t | token | member → "": the members of a token
-	indexMemberPrefix = 'm' // m | len(member) (2 bytes) | member | token → "": a member's tokens
+	indexMemberPrefix = 'm' // m | member | token → "": a member's tokens
 )
 
 // Index is a node-local set index: opaque fixed-size tokens, each mapped to
@@ -49,10 +48,11 @@ func OpenIndex(dir string) (*Index, error) {
 // Close closes the database.
 func (x *Index) Close() error { return x.db.Close() }
 
-func memberPrefix(member []byte) []byte {
-	k := []byte{indexMemberPrefix}
-	k = binary.BigEndian.AppendUint16(k, uint16(len(member)))
-	return append(k, member...)
+func memberPrefix(member []byte) []byte { return append([]byte{indexMemberPrefix}, member...) }
+
+// memberOf splits a member key into its member and token.
+func memberOf(key []byte) (member, token []byte) {
+	return key[1 : len(key)-IndexTokenSize], key[len(key)-IndexTokenSize:]
 }
 
 func tokenKey(token, member []byte) []byte {
@@ -75,21 +75,11 @@ func (x *Index) Replace(member []byte, tokens [][]byte) error {
 	defer x.mu.Unlock()
 	b := x.db.NewBatch()
 	defer b.Close()
-	mp := memberPrefix(member)
-	old, err := x.keysUnder(mp)
-	if err != nil {
+	if err := x.remove(b, member, func(m []byte) bool { return bytes.Equal(m, member) }); err != nil {
 		return err
 	}
-	for _, k := range old {
-		if err := b.Delete(k, nil); err != nil {
-			return err
-		}
-		if err := b.Delete(tokenKey(k[len(mp):], member), nil); err != nil {
-			return err
-		}
-	}
 	for _, t := range tokens {
-		if err := b.Set(append(bytes.Clone(mp), t...), nil, nil); err != nil {
+		if err := b.Set(append(memberPrefix(member), t...), nil, nil); err != nil {
 			return err
 		}
 		if err := b.Set(tokenKey(t, member), nil, nil); err != nil {
@@ -97,6 +87,43 @@ func (x *Index) Replace(member []byte, tokens [][]byte) error {
 		}
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// RemovePrefix removes every member starting with prefix, and its tokens.
+func (x *Index) RemovePrefix(prefix []byte) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b := x.db.NewBatch()
+	defer b.Close()
+	if err := x.remove(b, prefix, func([]byte) bool { return true }); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// remove adds to b the removal of the members starting with prefix that
+// keep selects.
+func (x *Index) remove(b *pebble.Batch, prefix []byte, keep func(member []byte) bool) error {
+	keys, err := x.keysUnder(memberPrefix(prefix))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if len(k) <= 1+IndexTokenSize {
+			return fmt.Errorf("malformed index key %x", k)
+		}
+		member, token := memberOf(k)
+		if !keep(member) {
+			continue
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return err
+		}
+		if err := b.Delete(tokenKey(token, member), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Lookup returns the members of token, in byte order, at most limit of

@@ -47,6 +47,22 @@ func TestIndexReplaceAndLookup(t *testing.T) {
 	if got, _ := x.Lookup(tok("doe"), 10); len(got) != 0 {
 		t.Fatalf("removed member still found: %q", got)
 	}
+	// A member that extends another is its own member.
+	if err := x.Replace(append(a, '0'), [][]byte{tok("roe")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Replace(a, [][]byte{tok("roe")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.Lookup(tok("roe"), 10); len(got) != 2 {
+		t.Fatalf("roe: %q", got)
+	}
+	if err := x.RemovePrefix([]byte("patient/a\x00")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.Lookup(tok("roe"), 10); len(got) != 0 {
+		t.Fatalf("roe after RemovePrefix: %q", got)
+	}
 	if err := x.Replace(a, [][]byte{[]byte("short")}); err == nil {
 		t.Fatal("a token of the wrong size was accepted")
 	}
