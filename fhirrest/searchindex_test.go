@@ -61,14 +61,17 @@ func (e *env) registerPatientWithKey(ctx context.Context, id string) records.Sig
 	return records.Signer{ID: id, Key: k}
 }
 
-// readGrant grants grantee reading every category of patient for treatment.
-func (e *env) readGrant(ctx context.Context, patient records.Signer, grantee consent.Grantee) {
+// readGrant grants grantee reading every category of patient for
+// treatment, and returns the grant's ID.
+func (e *env) readGrant(ctx context.Context, patient records.Signer, grantee consent.Grantee) string {
 	e.t.Helper()
-	if _, err := e.svc.Grant(ctx, patient, consent.Grant{Grantee: grantee, Categories: []string{consent.AnyCategory},
+	id, err := e.svc.Grant(ctx, patient, consent.Grant{Grantee: grantee, Categories: []string{consent.AnyCategory},
 		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment},
-		NotBefore: time.Now().Unix() - 60}); err != nil {
+		NotBefore: time.Now().Unix() - 60})
+	if err != nil {
 		e.t.Fatal(err)
 	}
+	return id
 }
 
 // patientsFound is the ids of the Patients a search found, sorted, and its total.
@@ -114,8 +117,9 @@ func TestPractitionerFindsPatientsTheyMayReadWithoutPatientParam(t *testing.T) {
 			t.Fatalf("put Patient/%s: %d %s", id, r.status, r.rawBody)
 		}
 	}
+	e.createGlucose(drA, 90) // p's, before the grant: indexed for hosp-b when p grants
 	e.readGrant(ctx, p, consent.Grantee{Org: "hosp-b"})
-	e.readGrant(ctx, q, consent.Grantee{Principal: "hosp-b/dr-b"})
+	qGrant := e.readGrant(ctx, q, consent.Grantee{Principal: "hosp-b/dr-b"})
 	drB := e.token("hosp-b/dr-b")
 	drU := e.registerStaff("hosp-b", "hosp-b/dr-u", carechain.RolePhysician)
 	for _, c := range []struct {
@@ -134,6 +138,7 @@ func TestPractitionerFindsPatientsTheyMayReadWithoutPatientParam(t *testing.T) {
 		{"dr-b", drB, "/fhir/Patient?family=Okonkwo&birthdate=ge1981", nil}, // comparisons run after decryption
 		{"dr-a", drA, "/fhir/Patient?family=Okonkwo&birthdate=1980", []string{"p", "q", "r"}},
 		{"dr-a", drA, "/fhir/Patient?family=okonkwoo", nil},
+		{"dr-a", drA, "/fhir/Patient?name=ADA&gender=female", nil}, // no gender written
 	} {
 		got, total := e.patientsFound(c.path, c.tok)
 		if !slices.Equal(got, c.want) || int(total) != len(c.want) {
@@ -151,6 +156,38 @@ func TestPractitionerFindsPatientsTheyMayReadWithoutPatientParam(t *testing.T) {
 	}
 	if !slices.Equal(paged, []string{"p", "q", "r"}) {
 		t.Errorf("pages: %v", paged)
+	}
+	// Observations by code, across patients: p's glucose, for hosp-b through p's grant.
+	for _, tok := range []string{drA, drU} {
+		if r := e.do("GET", "/fhir/Observation?code=http://loinc.org|2345-7", tok, nil); r.status != 200 || r.body["total"] != 1.0 {
+			t.Errorf("Observation?code=: %d %s", r.status, r.rawBody)
+		}
+	}
+	// q revokes dr-b's grant through this node: hosp-b's entries of q go
+	// (hosp-a wrote q's Patient), so dr-b's search no longer even reads q's
+	// record: no refusal of dr-b reaches q's access log.
+	if err := e.svc.Revoke(ctx, q, q.ID, qGrant); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.patientsFound("/fhir/Patient?family=okonkwo", drB); !slices.Equal(got, []string{"p"}) {
+		t.Errorf("dr-b after q's revocation found %v", got)
+	}
+	if err := e.svc.Flush(ctx, e.nodePrincipal(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	events, err := e.svc.AuditLog(q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedDrU := false
+	for _, ev := range events {
+		if ev.Requester == "hosp-b/dr-b" && ev.Decision == carechain.DecisionDeny {
+			t.Errorf("dr-b's search read q's record after the revocation: %+v", ev)
+		}
+		refusedDrU = refusedDrU || ev.Requester == "hosp-b/dr-u" && ev.Decision == carechain.DecisionDeny
+	}
+	if !refusedDrU {
+		t.Error("dr-u's searches that found q in the index are not in q's access log as refusals")
 	}
 	// What the index does not serve is refused as before.
 	if r := e.do("GET", "/fhir/Patient?gender:missing=true", drU, nil); r.status != 400 {

@@ -116,6 +116,10 @@ func (s *Service) indexWrite(author string, it PutItem) {
 		return
 	}
 	v := s.latest()
+	h, err := v.Record(it.RecordID)
+	if err != nil || !indexedType(h.ResourceType) {
+		return // other types have no terms: no index write
+	}
 	p, err := v.Principal(author)
 	if err != nil || p.Kind == carechain.KindPatient {
 		return
@@ -132,14 +136,7 @@ func (s *Service) indexWrite(author string, it PutItem) {
 		}
 		terms = resourceTerms(res)
 	}
-	if it.Patient == "" {
-		h, err := v.Record(it.RecordID)
-		if err != nil {
-			return
-		}
-		it.Patient = h.Patient
-	}
-	if err := s.setTerms(key, p.Org, it.Patient, it.RecordID, terms); err != nil {
+	if err := s.setTerms(key, p.Org, h.Patient, it.RecordID, terms); err != nil {
 		s.log.Warn("search index: a written record was not indexed", "record", it.RecordID, "err", err)
 	}
 }
