@@ -2,7 +2,6 @@ package fhirrest_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,9 +14,7 @@ import (
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/records"
-	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
-	"github.com/carechain/carechain/tx"
 )
 
 // setupIndexed is setup with a records service that keeps a blind search
@@ -48,17 +45,8 @@ func setupIndexed(t *testing.T) *env {
 // encryption key in the node's keyring (so the service grants for them).
 func (e *env) registerPatientWithKey(ctx context.Context, id string) records.Signer {
 	e.t.Helper()
-	ek, _ := seal.GenerateKey()
-	k := newKey()
-	e.keys[id] = k
-	reg := tx.Register{ID: id, Kind: carechain.KindPatient, PublicKey: k.Public().(ed25519.PublicKey), EncryptionKey: ek.Public().Bytes()}
-	nonce, _ := e.n.App().Latest().NextNonce("hosp-a/admin")
-	raw, _ := tx.Sign(e.keys["hosp-a/admin"], chainID, "hosp-a/admin", nonce, tx.TypeRegister, &reg)
-	if out, err := e.n.Submit(ctx, raw); err != nil || !out.Accepted() {
-		e.t.Fatalf("register %s: %+v %v", id, out, err)
-	}
-	e.svc.Keys().Add(id, ek)
-	return records.Signer{ID: id, Key: k}
+	e.svc.Keys().Add(id, e.registerPatient(ctx, id))
+	return records.Signer{ID: id, Key: e.keys[id]}
 }
 
 // readGrant grants grantee reading every category of patient for
