@@ -22,6 +22,14 @@ import (
 func setupIndexed(t *testing.T) *env {
 	t.Helper()
 	e := setup(t)
+	e.withIndex()
+	return e
+}
+
+// withIndex turns e into setupIndexed's: a new records service with an
+// empty index, and a new server.
+func (e *env) withIndex() {
+	t := e.t
 	idx, err := store.OpenIndex(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,6 @@ func setupIndexed(t *testing.T) *env {
 	opts.Records, opts.BaseURL = svc, srv.URL
 	fhirrest.Register(mux, opts)
 	e.srv, e.svc, e.opts = srv, svc, opts
-	return e
 }
 
 // registerPatientWithKey registers a patient of hosp-a and puts their
@@ -183,5 +190,32 @@ func TestPractitionerFindsPatientsTheyMayReadWithoutPatientParam(t *testing.T) {
 	}
 	if r := e.do("GET", "/fhir/Observation?status=final", drU, nil); r.status != 400 || !strings.Contains(string(r.rawBody), "patient=") {
 		t.Errorf("an Observation search without patient or code: %d %s", r.status, r.rawBody)
+	}
+}
+
+// TestRebuiltIndexFindsRecordsWrittenBeforeIt: a Patient written through a
+// service without an index is not found across patients until the index is
+// rebuilt (as carechain start does when its index is empty); then it is.
+func TestRebuiltIndexFindsRecordsWrittenBeforeIt(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := `{"resourceType":"Patient","id":"p","name":[{"family":"Okonkwo"}],"identifier":[{"system":"urn:hosp-a:mrn","value":"MRN-1"}]}`
+	if r := e.do("PUT", "/fhir/Patient/p", e.token("hosp-a/dr-a"), []byte(body)); r.status != 201 {
+		t.Fatalf("put Patient/p: %d %s", r.status, r.rawBody)
+	}
+	e.withIndex()
+	drA := e.token("hosp-a/dr-a")
+	if got, _ := e.patientsFound("/fhir/Patient?identifier=MRN-1", drA); len(got) != 0 {
+		t.Fatalf("found %v in an index that was never written", got)
+	}
+	n, err := e.svc.RebuildIndex(ctx)
+	if err != nil || n < 1 {
+		t.Fatalf("rebuild: %d patients, %v", n, err)
+	}
+	for _, path := range []string{"/fhir/Patient?identifier=MRN-1", "/fhir/Patient?family=okon"} {
+		if got, _ := e.patientsFound(path, drA); !slices.Equal(got, []string{"p"}) {
+			t.Errorf("%s after the rebuild: %v", path, got)
+		}
 	}
 }

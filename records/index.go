@@ -1,6 +1,7 @@
 package records
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -38,8 +39,9 @@ import (
 //     it still holds another live read grant.
 //
 // Grants and revocations made through another node, and records written
-// through another node of the organization, are not indexed here (there is
-// no rebuild yet). The index only narrows candidates: a search reads every
+// through another node of the organization, reach this node's index only
+// by a rebuild (RebuildIndex: carechain start runs it when the index is
+// empty). The index only narrows candidates: a search reads every
 // candidate through the consented read path (decrypt, consent check,
 // access event), drops what the requester may not read and checks the
 // decrypted resource against the whole search; a stale entry costs a
@@ -228,3 +230,43 @@ func stillReads(v *ledger.View, reader, patient string, now int64) bool {
 
 // indexedType reports whether records of typ have index terms.
 func indexedType(typ string) bool { return typ == "Patient" || typ == "Observation" }
+
+// RebuildIndex indexes, for every organization this node holds the keys
+// of, every Patient and Observation it can decrypt, patient by patient,
+// until ctx ends; it returns how many patients it went through. carechain
+// start runs it when the node's index is empty (new, or lost), so records
+// written and grants made through other nodes are found too; no access
+// event is logged, as nothing is served.
+func (s *Service) RebuildIndex(ctx context.Context) (int, error) {
+	if s.index == nil {
+		return 0, nil
+	}
+	v := s.latest()
+	orgs, err := v.Organizations()
+	if err != nil {
+		return 0, err
+	}
+	patients, err := v.Principals("")
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, o := range orgs {
+		if _, ok := s.searchKey(o.ID); !ok {
+			continue
+		}
+		for _, p := range patients {
+			if ctx.Err() != nil {
+				return done, ctx.Err()
+			}
+			if p.Kind != carechain.KindPatient {
+				continue
+			}
+			if err := s.indexPatient(o.ID, p.ID, func(*carechain.RecordHead) bool { return true }); err != nil {
+				return done, err
+			}
+			done++
+		}
+	}
+	return done, nil
+}

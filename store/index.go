@@ -172,3 +172,9 @@ func prefixEnd(prefix []byte) []byte {
 	}
 	return nil
 }
+
+// Empty reports whether the index holds no token.
+func (x *Index) Empty() (bool, error) {
+	keys, err := x.keysUnder([]byte{indexTokenPrefix}, 1)
+	return len(keys) == 0, err
+}

@@ -12,6 +12,9 @@ func TestIndexReplaceAndLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if empty, err := x.Empty(); !empty || err != nil {
+		t.Fatalf("a new index: empty %v, %v", empty, err)
+	}
 	tok := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 	a, b := []byte("patient/a\x00rec-1"), []byte("patient/b\x00rec-2")
 	if err := x.Replace(a, [][]byte{tok("doe"), tok("1980")}); err != nil {
@@ -19,6 +22,9 @@ func TestIndexReplaceAndLookup(t *testing.T) {
 	}
 	if err := x.Replace(b, [][]byte{tok("doe")}); err != nil {
 		t.Fatal(err)
+	}
+	if empty, _ := x.Empty(); empty {
+		t.Fatal("an index with members is empty")
 	}
 	got, err := x.Lookup(tok("doe"), 10)
 	if err != nil || len(got) != 2 || !bytes.Equal(got[0], a) || !bytes.Equal(got[1], b) {

@@ -318,8 +318,10 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 
 Its organizations' blind search index (HOME/search-index: keyed hashes of
 patients' identifiers, names and birthdates and of Observation codes, never
-the values) lets practitioners search without patient=; it is node-local,
-in no backup, and not rebuilt yet (see the README's security model).
+the values) lets practitioners search without patient=; it is node-local
+and in no backup. When it is empty (a new node, a restore, or its directory
+deleted while the node was stopped) the node rebuilds it in the background
+(see the README's security model).
 
 With a certificate (--tls-cert and --tls-key, or tls_cert and tls_key in the
 home's config, which init --tls writes) the listener serves https only: TLS
