@@ -57,6 +57,10 @@ func (s *server) searchIndexed(w http.ResponseWriter, r *http.Request, c caller,
 	if errors.Is(err, records.ErrNoIndex) {
 		return false
 	}
+	if errors.Is(err, records.ErrTooBroad) {
+		s.fail(w, http.StatusBadRequest, "too-costly", err)
+		return true
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return true
