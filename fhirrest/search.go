@@ -111,6 +111,9 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	q := r.URL.Query()
 	patient, ok := patientParam(q, c, typ)
+	if !ok && s.searchIndexed(w, r, c, typ, q) {
+		return // across patients, through the blind index (searchindex.go)
+	}
 	if !ok {
 		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
 		return

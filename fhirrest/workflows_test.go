@@ -231,8 +231,8 @@ func emergencyRule() consent.EmergencyRule {
 }
 
 // registerPatient registers a patient of hosp-a with a signing and an
-// encryption key.
-func (e *env) registerPatient(ctx context.Context, id string) {
+// encryption key, and returns the encryption key.
+func (e *env) registerPatient(ctx context.Context, id string) *seal.PrivateKey {
 	e.t.Helper()
 	ek, _ := seal.GenerateKey()
 	k := newKey()
@@ -243,6 +243,7 @@ func (e *env) registerPatient(ctx context.Context, id string) {
 	if out, err := e.n.Submit(ctx, raw); err != nil || !out.Accepted() {
 		e.t.Fatalf("register %s: %+v %v", id, out, err)
 	}
+	return ek
 }
 
 // TestPatientSetsEmergencyRuleAndDelegates: a logged-in patient sets and

@@ -27,9 +27,10 @@ func (s *Service) Grant(ctx context.Context, signer Signer, g consent.Grant) (st
 		g.Patient = signer.ID
 	}
 	body := &tx.ConsentGrant{Grant: g}
+	reader := ""
 	if slices.Contains(g.Actions, consent.ActionRead) {
-		reader, err := v.ReaderOf(g.Grantee)
-		if err != nil {
+		var err error
+		if reader, err = v.ReaderOf(g.Grantee); err != nil {
 			return "", err
 		}
 		cats, err := categories(v, g.Categories)
@@ -43,6 +44,9 @@ func (s *Service) Grant(ctx context.Context, signer Signer, g consent.Grant) (st
 	out, err := s.submit(ctx, signer, tx.TypeConsentGrant, body)
 	if err != nil {
 		return "", err
+	}
+	if reader != "" {
+		s.indexGranted(reader, g.Patient)
 	}
 	return ledger.GrantID(out.Hash), nil
 }
@@ -138,8 +142,13 @@ func (s *Service) Revoke(ctx context.Context, signer Signer, patient, grantID st
 	if body.Rotations, err = s.rotations(v, patient, cats, ledger.Without{Grant: grantID}, "", nil); err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, signer, tx.TypeConsentRevoke, body)
-	return err
+	if _, err = s.submit(ctx, signer, tx.TypeConsentRevoke, body); err != nil {
+		return err
+	}
+	if reader, err := v.ReaderOf(g.Grantee); err == nil {
+		s.indexRevoked(reader, patient)
+	}
+	return nil
 }
 
 // Replace replaces a patient's grant with g in one transaction: the old
@@ -188,6 +197,12 @@ func (s *Service) Replace(ctx context.Context, signer Signer, patient, grantID s
 	out, err := s.submit(ctx, signer, tx.TypeConsentReplace, body)
 	if err != nil {
 		return "", err
+	}
+	if oldReader, err := v.ReaderOf(old.Grantee); err == nil && oldReader != reader {
+		s.indexRevoked(oldReader, patient)
+	}
+	if reader != "" {
+		s.indexGranted(reader, patient)
 	}
 	return ledger.GrantID(out.Hash), nil
 }

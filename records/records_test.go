@@ -23,6 +23,7 @@ import (
 	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
 )
@@ -447,7 +448,9 @@ func TestConsentScenario(t *testing.T) {
 }
 
 // TestNoPlaintextAtRest writes records with unique markers, stops the nodes
-// and scans every file of both homes for the markers and their base64 forms.
+// and scans every file of both homes for the markers and their base64 forms;
+// node0 keeps a blind search index (HOME/search-index) that has a Patient
+// with markers in its name and identifier, and finds it by them.
 func TestNoPlaintextAtRest(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -458,6 +461,32 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		if _, err := w.svc[0].Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: []string{"lab", "mental-health", "general"}[i], RecordID: fmt.Sprintf("rec-m%d", i), Resource: observation(m)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The blind search index of node0 (HOME/search-index) gets a Patient
+	// whose name and identifier are markers, and finds it by them.
+	idx, err := store.OpenIndex(filepath.Join(string(w.homes[0]), "search-index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed, err := records.New(w.nodes[0], w.svc[0].Keys(), records.Options{Node: "node0", Index: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nameMarkers := []string{"QZXFAMILY-3b9e1c", "QZXGIVEN-5d8e2f", "QZXMRN-77d2a0"}
+	patientRes := fmt.Sprintf(`{"resourceType":"Patient","name":[{"family":%q,"given":[%q]}],"identifier":[{"system":"urn:mrn","value":%q}]}`,
+		nameMarkers[0], nameMarkers[1], nameMarkers[2])
+	if _, err := indexed.Put(ctx, w.signers["hosp-a/dr-a"], records.PutItem{Patient: w.patient.ID, Category: "demographics", RecordID: "rec-pm", Resource: []byte(patientRes)}); err != nil {
+		t.Fatal(err)
+	}
+	for param, value := range map[string]string{"identifier": "urn:mrn|" + nameMarkers[2], "family": nameMarkers[0]} {
+		term, _ := records.SearchTerm("Patient", param, value)
+		found, err := indexed.SearchIndex(ctx, records.IndexQuery{Requester: "hosp-a/dr-a", Terms: []records.IndexTerm{term}})
+		if err != nil || len(found) != 1 || found[0].RecordID != "rec-pm" {
+			t.Fatalf("index search by %s: %d found, %v", param, len(found), err)
+		}
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
 	}
 	// Reads and access events, too.
 	for i := range markers {
@@ -473,6 +502,9 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	markers = append(markers, nameMarkers...)
+	// Name prefixes are what a plaintext index would keep of a name.
+	markers = append(markers, strings.ToLower(nameMarkers[0][:records.MaxIndexPrefix]), strings.ToLower(nameMarkers[1][:records.MaxIndexPrefix]))
 	var needles [][]byte
 	for _, m := range markers {
 		needles = append(needles, []byte(m))

@@ -94,6 +94,9 @@ type Options struct {
 	// MaxLag is how long the oldest event may wait to be anchored before
 	// reads of health data stop (DefaultMaxLag if zero).
 	MaxLag time.Duration
+	// Index is the node's blind search index (index.go); nil: no search
+	// across patients.
+	Index *store.Index
 }
 
 // Service is the records service of one node.
@@ -117,6 +120,7 @@ type Service struct {
 	epochKeys  map[epochRef]seal.EpochKey // unwrapped epoch keys, memory only
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
 	anchoring  anchorStats                // for metrics (metrics.go)
+	index      *store.Index               // blind search index (index.go), or nil
 
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]
@@ -152,6 +156,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
 		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
+		index: opts.Index,
 	}
 	if s.journal != nil {
 		if s.pending, err = loadJournal(s.journal); err != nil {

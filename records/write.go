@@ -66,6 +66,9 @@ func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult
 		if rejectedWith(err, ledger.CodeStaleVersion) && it.IfMatch != 0 {
 			return res, fmt.Errorf("%w: %s is no longer at version %d: %w", ErrPrecondition, it.RecordID, it.IfMatch, err)
 		}
+		if err == nil {
+			s.indexWrite(author.ID, it)
+		}
 		return res, err
 	}
 }
@@ -332,6 +335,7 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 	}
 	for i := range out {
 		out[i].Height = res.Height
+		s.indexWrite(author.ID, items[i])
 	}
 	return out, nil
 }

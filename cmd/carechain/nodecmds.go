@@ -316,6 +316,13 @@ anchored; a restarted node anchors what it holds. When the oldest
 unanchored event is older than --audit-max-lag, reads of health data answer
 503 until anchoring catches up; break-glass reads go on, logged and flagged.
 
+Its organizations' blind search index (HOME/search-index: keyed hashes of
+patients' identifiers, names and birthdates and of Observation codes, never
+the values) lets practitioners search without patient=; it is node-local
+and in no backup. When it is empty (a new node, a restore, or its directory
+deleted while the node was stopped) the node rebuilds it in the background
+(see the README's security model).
+
 With a certificate (--tls-cert and --tls-key, or tls_cert and tls_key in the
 home's config, which init --tls writes) the listener serves https only: TLS
 1.2 or later, HSTS on every response, plain HTTP answered 400. On SIGHUP the

@@ -161,7 +161,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 				if k := awaitRecords(recordsCtx, n, h, opts, logger); k != nil {
 					handler.set(routes(k))
 					logger.Info("records API on")
-					runRecords(recordsCtx, k, opts)
+					runRecords(recordsCtx, k, opts, logger)
 				}
 			}()
 		case err != nil:
@@ -171,7 +171,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			handler.set(routes(keys))
 			go func() {
 				defer close(recordsDone)
-				runRecords(recordsCtx, keys, opts)
+				runRecords(recordsCtx, keys, opts, logger)
 			}()
 		}
 	}
@@ -210,10 +210,22 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 }
 
 // runRecords anchors keys' access events until ctx is done, then closes
-// the journal.
-func runRecords(ctx context.Context, keys *nodeKeys, opts runOptions) {
+// the journal and the search index. An empty search index (a new node, or
+// one whose index was lost) is rebuilt meanwhile.
+func runRecords(ctx context.Context, keys *nodeKeys, opts runOptions, logger *slog.Logger) {
+	rebuilt := make(chan struct{})
+	go func() {
+		defer close(rebuilt)
+		if empty, err := keys.index.Empty(); err != nil || !empty {
+			return
+		}
+		n, err := keys.svc.RebuildIndex(ctx)
+		logger.Info("search index rebuilt", "patients", n, "err", err)
+	}()
 	keys.svc.RunAnchors(ctx, keys.anchorer, opts.anchorEvery)
+	<-rebuilt
 	keys.journal.Close()
+	keys.index.Close()
 }
 
 // awaitRecords starts the records service once the node's state registers
@@ -257,6 +269,7 @@ type nodeKeys struct {
 	custodian *records.Custodian
 	anchorer  records.Signer
 	journal   *store.Queue
+	index     *store.Index // the blind search index
 }
 
 // startRecords unlocks the node's encryption keys, the signing keys it keeps
@@ -283,12 +296,19 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("access-event journal: %w", err)
 	}
-	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag})
+	// The blind search index: node-local, like the journal (records/index.go).
+	index, err := store.OpenIndex(filepath.Join(string(h), "search-index"))
 	if err != nil {
 		journal.Close()
+		return nil, fmt.Errorf("search index: %w", err)
+	}
+	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag, Index: index})
+	if err != nil {
+		journal.Close()
+		index.Close()
 		return nil, err
 	}
-	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal}, nil
+	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal, index: index}, nil
 }
 
 // errNoNodePrincipal: no active node principal is registered with this
