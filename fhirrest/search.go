@@ -98,8 +98,9 @@ func sortRecords(recs []records.Record, typ, by string) error {
 }
 
 // search serves GET /fhir/{type}?patient=…: the patient's resources of that
-// type the requester may read, filtered in memory. A patient is required:
-// there is no search across patients.
+// type the requester may read, filtered in memory. Without a patient, a
+// search by a parameter the blind index serves runs across the patients
+// the requester may read (searchindex.go); others need a patient.
 func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	typ := r.PathValue("type")
 	if _, ok := viewTypes[typ]; ok {

@@ -44,8 +44,8 @@ func (s *server) searchIndexed(w http.ResponseWriter, r *http.Request, c caller,
 	if len(terms) == 0 {
 		return false
 	}
-	if err := checkParams(q); err != nil {
-		s.fail(w, http.StatusBadRequest, "not-supported", err)
+	if err := checkParams(typ, q); err != nil {
+		s.failErr(w, err)
 		return true
 	}
 	pg, err := pageOf(q)
@@ -65,8 +65,8 @@ func (s *server) searchIndexed(w http.ResponseWriter, r *http.Request, c caller,
 		s.failErr(w, err)
 		return true
 	}
-	recs = slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(&rec, q) })
-	if err := sortRecords(recs, q.Get("_sort")); err != nil {
+	recs = slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(typ, &rec, q) })
+	if err := sortRecords(recs, typ, q.Get("_sort")); err != nil {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return true
 	}
