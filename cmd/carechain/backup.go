@@ -71,7 +71,7 @@ carechain restore makes a new home from the file.`,
 			return nil
 		},
 	}
-	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "home of the running node to back up")
+	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "home of the node to back up, running or stopped")
 	cmd.Flags().StringVar(&nodeAddr, "node", "", nodeUsage)
 	pathVar(cmd.Flags(), &out, "out", "", "file to write the backup to (must not exist)")
 	cmd.Flags().BoolVar(&keys, "keys", false, "include the home's private keys, sealed under a passphrase ($"+BackupPassphraseEnv+" or a prompt)")
