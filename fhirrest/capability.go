@@ -1,9 +1,13 @@
 package fhirrest
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
+
+	"github.com/carechain/carechain/records"
 )
 
 // The CapabilityStatement (GET /fhir/metadata) is generated from the
@@ -116,7 +120,7 @@ func (s *server) clinicalCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
 		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update"}, {Code: "delete"},
-			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type", Documentation: clinicalSearchDoc}}
+			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type", Documentation: searchDoc(t)}}
 		if creatable(t) {
 			ints = append(ints, capInteraction{Code: "create"})
 		}
@@ -132,6 +136,16 @@ func (s *server) clinicalCapabilities() []capResource {
 func creatable(typ string) bool { return typ != "Patient" }
 
 // viewCapabilities are those of the view types, in type order.
+// searchDoc documents the search of clinical type t: of one patient, and
+// across patients by the parameters the blind index serves.
+func searchDoc(t string) string {
+	ps := records.IndexedParams(t)
+	if len(ps) == 0 {
+		return clinicalSearchDoc
+	}
+	return clinicalSearchDoc + " Across patients, without patient=: by " + strings.Join(ps, ", ") + fmt.Sprintf(", through the blind index of the caller's organization on this node; every result is decrypted and consent-checked, and a search matching over %d candidates is refused (400).", records.MaxIndexCandidates)
+}
+
 func (s *server) viewCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(viewTypes)) {

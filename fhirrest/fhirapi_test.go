@@ -272,6 +272,12 @@ func TestSearchParameters(t *testing.T) {
 	if entries := r.body["entry"].([]any); len(entries) != 1 || r.body["total"] != 3.0 {
 		t.Fatalf("page 2: %s", r.rawBody)
 	}
+	// _count=0 asks for the total alone: no entries, and no next link
+	// (one would not advance).
+	r = e.do("GET", "/fhir/Observation?patient=Patient/p&_count=0", tok, nil)
+	if r.body["total"] != 3.0 || r.body["entry"] != nil && len(r.body["entry"].([]any)) > 0 || strings.Contains(string(r.rawBody), `"next"`) {
+		t.Fatalf("_count=0: %s", r.rawBody)
+	}
 	e.do("GET", "/fhir/Observation?patient=Patient/p&foo=bar", tok, nil).outcome(t, 400, "foo")
 	e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=value", tok, nil).outcome(t, 400, "_sort")
 }

@@ -204,15 +204,7 @@ func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, recs []
 		s.failErr(w, err)
 		return
 	}
-	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries,
-		Link: []bundleLink{{Relation: "self", URL: s.abs(r.URL.RequestURI())}}}
-	if pg.offset+pg.count < total {
-		next := r.URL.Query()
-		next.Set("_offset", strconv.Itoa(pg.offset+pg.count))
-		next.Set("_count", strconv.Itoa(pg.count))
-		b.Link = append(b.Link, bundleLink{Relation: "next", URL: s.abs(r.URL.Path + "?" + next.Encode())})
-	}
-	writeFHIR(w, http.StatusOK, b)
+	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries, Link: s.pageLinks(r, pg, total)})
 }
 
 // find returns the patient's resources of typ that the caller may read and

@@ -154,6 +154,18 @@ func dateBuckets(d string) []string {
 	return out
 }
 
+// IndexedParams are the search parameters of typ that the blind index
+// serves without a patient (SearchTerm makes their terms).
+func IndexedParams(typ string) []string {
+	switch typ {
+	case "Patient":
+		return []string{"identifier", "name", "family", "given", "gender", "birthdate"}
+	case "Observation":
+		return []string{"code"}
+	}
+	return nil
+}
+
 // SearchTerm is the index term that a search parameter's value looks up,
 // for a search of resource type typ; false if the index cannot serve it
 // (a modifier, several values, a date comparison, a parameter it does not

@@ -43,3 +43,24 @@ func TestIndexTermsOfSearchMatchWrittenOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexedParamsHaveTerms: every parameter IndexedParams advertises (the
+// CapabilityStatement lists them) makes an index term.
+func TestIndexedParamsHaveTerms(t *testing.T) {
+	sample := map[string]string{"identifier": "urn:mrn|MRN-1", "name": "smi", "family": "Smith", "given": "Jo",
+		"gender": "female", "birthdate": "1990-01-02", "code": "http://loinc.org|2345-7"}
+	for _, typ := range []string{"Patient", "Observation"} {
+		ps := IndexedParams(typ)
+		if len(ps) == 0 {
+			t.Errorf("%s: no indexed parameters", typ)
+		}
+		for _, p := range ps {
+			if _, ok := SearchTerm(typ, p, sample[p]); !ok {
+				t.Errorf("%s %s=%s makes no index term", typ, p, sample[p])
+			}
+		}
+	}
+	if ps := IndexedParams("Condition"); ps != nil {
+		t.Errorf("Condition: %v, the index serves none", ps)
+	}
+}
