@@ -208,18 +208,20 @@ func (h Home) extract(tr *tar.Reader, info BackupInfo, opts RestoreOptions) (con
 				return nil, err
 			}
 		default:
-			if err := writeEntry(filepath.Join(string(h), filepath.FromSlash(name)), tr); err != nil {
+			if err := writeNewFile(filepath.Join(string(h), filepath.FromSlash(name)), tr, 0o600); err != nil {
 				return nil, err
 			}
 		}
 	}
 }
 
-func writeEntry(to string, r io.Reader) error {
+// writeNewFile writes r to the new file to, making its directory if
+// needed, synced to disk; to must not exist.
+func writeNewFile(to string, r io.Reader, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
@@ -267,7 +269,7 @@ func (h Home) openKeys(r io.Reader, info BackupInfo, passphrase func() ([]byte, 
 		if hdr.Typeflag != tar.TypeReg || !filepath.IsLocal(hdr.Name) || homeFileKind(hdr.Name) != fileSecret {
 			return fmt.Errorf("sealed keys: entry %q is not a key file of a home", hdr.Name)
 		}
-		if err := writeEntry(filepath.Join(string(h), filepath.FromSlash(hdr.Name)), tr); err != nil {
+		if err := writeNewFile(filepath.Join(string(h), filepath.FromSlash(hdr.Name)), tr, 0o600); err != nil {
 			return err
 		}
 	}

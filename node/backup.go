@@ -81,23 +81,12 @@ func (n *Node) Snapshot(ctx context.Context, w io.Writer, journal Checkpointer) 
 	if n.store == nil {
 		return BackupInfo{}, errors.New("backup: this node runs no ledger")
 	}
-	staging, err := n.home.stagingDir()
-	if err != nil {
-		return BackupInfo{}, err
-	}
-	defer os.RemoveAll(staging)
-	nodeID, err := n.home.NodeID()
-	if err != nil {
-		return BackupInfo{}, err
-	}
-	info := BackupInfo{Format: BackupFormat, ChainID: n.config.ChainID, Moniker: n.config.Moniker, NodeID: nodeID,
-		Created: time.Now().UTC(), Journal: journal != nil}
 	src := snapshotSource{home: n.home, app: n.store, journal: journal, dbs: n.cometDBs}
-	if err := src.copyTo(ctx, staging, &info); err != nil {
-		return BackupInfo{}, fmt.Errorf("backup: %w", err)
+	info, err := src.snapshot(ctx, n.config, w, nil)
+	if err == nil {
+		n.log.Info("backup snapshot made", "app_height", info.AppHeight, "block_height", info.BlockHeight, "journal", info.Journal)
 	}
-	n.log.Info("backup snapshot made", "app_height", info.AppHeight, "block_height", info.BlockHeight, "journal", info.Journal)
-	return info, writeSnapshot(w, staging, info)
+	return info, err
 }
 
 // ErrNodeRunning is SnapshotStopped's answer for a home whose node runs:
@@ -129,26 +118,39 @@ func SnapshotStopped(ctx context.Context, h Home, w io.Writer) (BackupInfo, erro
 		defer db.Close()
 		dbs[id] = db
 	}
-	staging, err := h.stagingDir()
-	if err != nil {
-		return BackupInfo{}, err
-	}
-	defer os.RemoveAll(staging)
-	nodeID, err := h.NodeID()
-	if err != nil {
-		return BackupInfo{}, err
-	}
 	src := snapshotSource{home: h, app: stoppedDB(h.StateDir()), dbs: dbs}
 	if _, err := os.Stat(filepath.Join(string(h), journalDir)); err == nil {
 		src.journal = stoppedDB(filepath.Join(string(h), journalDir))
 	}
-	info := BackupInfo{Format: BackupFormat, ChainID: c.ChainID, Moniker: c.Moniker, NodeID: nodeID,
-		Created: time.Now().UTC(), Journal: src.journal != nil}
-	if err := src.copyTo(ctx, staging, &info); err != nil {
+	return src.snapshot(ctx, c, w, func() error {
+		if !h.hasManifest() {
+			return fmt.Errorf("backup: the node of %s started while its files were copied: %w", h, ErrNodeRunning)
+		}
+		return nil
+	})
+}
+
+// snapshot copies src into a staging directory of its home, checks the
+// copy with copied (if not nil), and writes it to w as a tar stream.
+func (s snapshotSource) snapshot(ctx context.Context, c Config, w io.Writer, copied func() error) (BackupInfo, error) {
+	nk, err := p2p.LoadNodeKey(s.home.NodeKeyFile())
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("backup: node key: %w", err)
+	}
+	staging, err := s.home.stagingDir()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer os.RemoveAll(staging)
+	info := BackupInfo{Format: BackupFormat, ChainID: c.ChainID, Moniker: c.Moniker, NodeID: string(nk.ID()),
+		Created: time.Now().UTC(), Journal: s.journal != nil}
+	if err := s.copyTo(ctx, staging, &info); err != nil {
 		return BackupInfo{}, fmt.Errorf("backup: %w", err)
 	}
-	if !h.hasManifest() {
-		return BackupInfo{}, fmt.Errorf("backup: the node of %s started while its files were copied: %w", h, ErrNodeRunning)
+	if copied != nil {
+		if err := copied(); err != nil {
+			return BackupInfo{}, err
+		}
 	}
 	return info, writeSnapshot(w, staging, info)
 }

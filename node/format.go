@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -202,11 +201,8 @@ func copyTree(src, dst string) error {
 }
 
 // copyFile copies the regular file src to dst, which must not exist,
-// making dst's directory if needed.
+// with its mode, making dst's directory if needed.
 func copyFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -216,17 +212,8 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+	if err := writeNewFile(dst, in, info.Mode().Perm()); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return nil
 }
