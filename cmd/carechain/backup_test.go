@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,6 +93,12 @@ func TestBackupAndRestoreAValidator(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unsigned backup request: HTTP %d", resp.StatusCode)
+	}
+	// Signed by a registered principal (an organization's admin), not with
+	// the node's own key: refused too.
+	var se *nodeapi.StatusError
+	if _, err := clients[0].As("org0/admin", w.key).Snapshot(ctx); !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("backup request signed by an admin: %v", err)
 	}
 
 	out = mustRun(t, backupEnv, "restore", "--from", archive, "--home", string(restored), "--guard-blocks", "3")
