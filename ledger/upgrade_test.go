@@ -29,7 +29,14 @@ func upgradeWorld(t *testing.T, ups []Upgrade) (h *harness, halts *[]error) {
 // the approval carries it out.
 func (h *harness) schedule(plan tx.UpgradePlan) string {
 	h.t.Helper()
-	raw, id := h.propose("hosp-a/admin", &tx.GovPropose{Upgrade: &plan, Expires: expiry()})
+	return h.scheduleUntil(plan, expiry())
+}
+
+// scheduleUntil is schedule with a proposal that expires at expires (Unix
+// seconds), for harnesses that must build the same blocks.
+func (h *harness) scheduleUntil(plan tx.UpgradePlan, expires int64) string {
+	h.t.Helper()
+	raw, id := h.propose("hosp-a/admin", &tx.GovPropose{Upgrade: &plan, Expires: expires})
 	h.finalize(raw)
 	h.finalize(h.approve("hosp-b/admin", id))
 	return id
@@ -133,7 +140,8 @@ func TestUpgradeRulesTakeEffectAtItsHeight(t *testing.T) {
 	}
 	both(func(h *harness) { h.finalize(h.sign("hosp-a/admin", tx.TypeGovPropose, policy(twoHours))) }) // no plan yet
 	target := newer.height + 6
-	both(func(h *harness) { h.schedule(tx.UpgradePlan{Name: "v2", Height: target}) })
+	expires := expiry() // once: both harnesses must sign the same proposal
+	both(func(h *harness) { h.scheduleUntil(tx.UpgradePlan{Name: "v2", Height: target}, expires) })
 	both(func(h *harness) { h.finalize(h.sign("hosp-a/admin", tx.TypeGovPropose, policy(twoHours))) }) // plan approved, height not reached
 	for newer.height < target-1 {
 		both(func(h *harness) { h.finalize() })
