@@ -97,6 +97,10 @@ type CommittedBlock struct {
 	// Misbehavior counts the evidence of validator misbehavior (double
 	// signing, light-client attacks) the block carries.
 	Misbehavior int
+	// Changes names what the block changed of patients' records and
+	// consent, for node-local views that follow the chain (the records
+	// service's search index).
+	Changes Changes
 }
 
 // Events receives what the app does, for metrics and for clients waiting on
@@ -486,7 +490,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if err := a.store.Commit(a.block, appHash, mustMarshal(a.info)); err != nil {
 		return nil, err
 	}
-	committed := CommittedBlock{Height: a.block.Height(), AppHash: appHash, Txs: a.results, Misbehavior: a.misbehavior}
+	committed := CommittedBlock{Height: a.block.Height(), AppHash: appHash, Txs: a.results, Misbehavior: a.misbehavior, Changes: changesOf(a.block)}
 	a.block, a.results = nil, nil
 	// The mempool rechecks what is left against the new state.
 	a.mu.Lock()

@@ -50,6 +50,9 @@ type Node struct {
 
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan ledger.Outcome
+	// followers get every committed block (Follow), by a key of their own.
+	followers    map[int]func(ledger.CommittedBlock)
+	nextFollower int
 
 	progress progressWatch // how long transactions wait without a block (progress.go)
 
@@ -455,6 +458,9 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.guard.blockCommitted()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	for _, fn := range n.followers {
+		fn(b)
+	}
 	for _, t := range b.Txs {
 		for _, ch := range n.waiters[t.Hash] {
 			select {
@@ -462,6 +468,25 @@ func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 			default:
 			}
 		}
+	}
+}
+
+// Follow calls fn with every block committed from now on, in the commit
+// path and before the block's submitters are woken, so fn must be quick
+// and must not call back into the node. The returned function stops it.
+func (n *Node) Follow(fn func(ledger.CommittedBlock)) (stop func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.followers == nil {
+		n.followers = make(map[int]func(ledger.CommittedBlock))
+	}
+	key := n.nextFollower
+	n.nextFollower++
+	n.followers[key] = fn
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.followers, key)
 	}
 }
 

@@ -46,7 +46,7 @@ func (s *Service) Grant(ctx context.Context, signer Signer, g consent.Grant) (st
 		return "", err
 	}
 	if reader != "" {
-		s.indexGranted(reader, g.Patient)
+		s.indexNow(ledger.Changes{Patients: []string{g.Patient}})
 	}
 	return ledger.GrantID(out.Hash), nil
 }
@@ -145,9 +145,7 @@ func (s *Service) Revoke(ctx context.Context, signer Signer, patient, grantID st
 	if _, err = s.submit(ctx, signer, tx.TypeConsentRevoke, body); err != nil {
 		return err
 	}
-	if reader, err := v.ReaderOf(g.Grantee); err == nil {
-		s.indexRevoked(reader, patient)
-	}
+	s.indexNow(ledger.Changes{Patients: []string{patient}})
 	return nil
 }
 
@@ -198,12 +196,7 @@ func (s *Service) Replace(ctx context.Context, signer Signer, patient, grantID s
 	if err != nil {
 		return "", err
 	}
-	if oldReader, err := v.ReaderOf(old.Grantee); err == nil && oldReader != reader {
-		s.indexRevoked(oldReader, patient)
-	}
-	if reader != "" {
-		s.indexGranted(reader, patient)
-	}
+	s.indexNow(ledger.Changes{Patients: []string{patient}})
 	return ledger.GrantID(out.Hash), nil
 }
 

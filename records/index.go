@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -28,25 +29,21 @@ import (
 // database, HOME/search-index, never on the ledger) maps each token to
 // the records (org, patient, record ID) having that value.
 //
-// What is indexed, and when:
-//   - a record version written through this node by a member of staff is
-//     indexed for the author's organization (Put, PutBatch); a new version
-//     replaces the record's tokens, a deletion removes them;
-//   - a read grant made through this node to an organization this node
-//     serves indexes the patient's records that organization can decrypt;
-//   - a revocation made through this node removes the patient's entries of
-//     the revoked organization, but for the records it wrote itself, unless
-//     it still holds another live read grant.
+// What is indexed: for each organization served, each live Patient and
+// Observation (indexedType) the organization can decrypt and may find:
+// it created the record, wrote its latest version, or holds a live read
+// grant of the patient (indexRecord). A new version replaces the record's
+// tokens; a deletion, or a revocation that leaves the organization no
+// grant, removes them. The index follows every committed block, whoever
+// submitted it (RunIndex, indexfollow.go).
 //
-// Grants and revocations made through another node, and records written
-// through another node of the organization, reach this node's index only
-// by a rebuild (RebuildIndex: carechain start runs it when the index is
-// empty). The index only narrows candidates: a search reads every
-// candidate through the consented read path (decrypt, consent check,
-// access event), drops what the requester may not read and checks the
-// decrypted resource against the whole search; a stale entry costs a
-// read, never a wrong answer. Indexing decrypts with the organization's
-// key inside the node and logs no access event: no one is served anything.
+// The index only narrows candidates: a search reads every candidate
+// through the consented read path (decrypt, consent check, access event),
+// drops what the requester may not read and checks the decrypted resource
+// against the whole search; a stale entry (a grant that expired with time
+// rather than by a block) costs a read, never a wrong answer. Indexing
+// decrypts with the organization's key inside the node and logs no access
+// event: no one is served anything.
 //
 // What the index leaks to whoever reads the node's disk: which records of
 // one organization share a value of a parameter (equality), and how many
@@ -110,109 +107,84 @@ func (s *Service) setTerms(key []byte, org, patient, recordID string, terms []In
 	return s.index.Replace(indexMember(org, patient, recordID), tokens)
 }
 
-// indexWrite indexes a version author wrote through this node, for the
-// author's organization. A failure is logged, not returned: the version
-// is committed, and the index only narrows searches.
-func (s *Service) indexWrite(author string, it PutItem) {
-	if s.index == nil {
-		return
-	}
-	v := s.latest()
-	h, err := v.Record(it.RecordID)
-	if err != nil || !indexedType(h.ResourceType) {
-		return // other types have no terms: no index write
-	}
-	p, err := v.Principal(author)
-	if err != nil || p.Kind == carechain.KindPatient {
-		return
-	}
-	key, ok := s.searchKey(p.Org)
-	if !ok {
-		return
-	}
-	var terms []IndexTerm
-	if !it.Delete {
-		res := it.Resource
-		if it.Parsed != nil {
-			res = it.Parsed.Canonical()
-		}
-		terms = resourceTerms(res)
-	}
-	if err := s.setTerms(key, p.Org, h.Patient, it.RecordID, terms); err != nil {
-		s.log.Warn("search index: a written record was not indexed", "record", it.RecordID, "err", err)
-	}
+// servedOrg is an organization this node keeps a search index for.
+type servedOrg struct {
+	id  string
+	key []byte // its search key
 }
 
-// indexPatient replaces org's entries of patient by the patient's records
-// keep selects that org can decrypt on this node.
-func (s *Service) indexPatient(org, patient string, keep func(*carechain.RecordHead) bool) error {
-	if s.index == nil {
-		return nil
+// servedOrgs returns the organizations of v this node holds the keys of.
+func (s *Service) servedOrgs(v *ledger.View) ([]servedOrg, error) {
+	orgs, err := v.Organizations()
+	if err != nil {
+		return nil, err
 	}
-	key, ok := s.searchKey(org)
-	if !ok {
-		return nil
+	var out []servedOrg
+	for _, o := range orgs {
+		if key, ok := s.searchKey(o.ID); ok {
+			out = append(out, servedOrg{id: o.ID, key: key})
+		}
 	}
-	if err := s.index.RemovePrefix(indexMember(org, patient, "")); err != nil {
+	return out, nil
+}
+
+// indexRecord makes org's entry of the record h the terms of its latest
+// version, if org may find it there: the record is live, of an indexed
+// type, org can decrypt it, and org created it, wrote its latest version
+// or holds a live read grant of the patient (reads says, and is asked
+// only when needed). Otherwise it removes org's entry.
+func (s *Service) indexRecord(v *ledger.View, org servedOrg, h *carechain.RecordHead, reads func() bool) error {
+	member := indexMember(org.id, h.Patient, h.RecordID)
+	if h.Deleted || !indexedType(h.ResourceType) {
+		return s.index.Replace(member, nil)
+	}
+	rv, err := v.VerifiedRecordVersion(h.RecordID, 0)
+	if err != nil {
+		return s.index.Replace(member, nil)
+	}
+	if h.Owner != org.id && rv.AuthorOrg != org.id && !reads() {
+		return s.index.Replace(member, nil)
+	}
+	ek, err := s.epochKey(v, h.Patient, rv.Category, rv.Epoch, org.id)
+	if err != nil {
+		return s.index.Replace(member, nil) // org holds no key of this version
+	}
+	plain, err := seal.Open(&seal.Sealed{Ciphertext: rv.Ciphertext, WrappedKey: rv.WrappedKey},
+		seal.Binding{RecordID: rv.RecordID, Version: rv.Version, Patient: rv.Patient, Category: rv.Category, Epoch: rv.Epoch}, ek)
+	if err != nil {
+		return s.index.Replace(member, nil)
+	}
+	terms := resourceTerms(plain)
+	clear(plain)
+	return s.setTerms(org.key, org.id, h.Patient, h.RecordID, terms)
+}
+
+// indexPatient makes org's entries of patient those indexRecord keeps of
+// the patient's records.
+func (s *Service) indexPatient(v *ledger.View, org servedOrg, patient string) error {
+	if err := s.index.RemovePrefix(indexMember(org.id, patient, "")); err != nil {
 		return err
 	}
-	v := s.latest()
 	heads, err := v.PatientRecords(patient)
 	if err != nil {
 		return err
 	}
+	reads := s.readsOnce(v, org.id, patient)
 	for i := range heads {
-		h := &heads[i]
-		if h.Deleted || !indexedType(h.ResourceType) || !keep(h) {
+		if heads[i].Deleted || !indexedType(heads[i].ResourceType) {
 			continue
 		}
-		rv, err := v.VerifiedRecordVersion(h.RecordID, 0)
-		if err != nil {
-			continue
-		}
-		ek, err := s.epochKey(v, patient, rv.Category, rv.Epoch, org)
-		if err != nil {
-			continue // org holds no key of this version
-		}
-		plain, err := seal.Open(&seal.Sealed{Ciphertext: rv.Ciphertext, WrappedKey: rv.WrappedKey},
-			seal.Binding{RecordID: rv.RecordID, Version: rv.Version, Patient: rv.Patient, Category: rv.Category, Epoch: rv.Epoch}, ek)
-		if err != nil {
-			continue
-		}
-		terms := resourceTerms(plain)
-		clear(plain)
-		if err := s.setTerms(key, org, patient, h.RecordID, terms); err != nil {
+		if err := s.indexRecord(v, org, &heads[i], reads); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// indexGranted indexes, after a read grant to reader, the patient's records
-// reader can now decrypt, if reader is an organization this node serves.
-func (s *Service) indexGranted(reader, patient string) {
-	if s.index == nil {
-		return
-	}
-	if err := s.indexPatient(reader, patient, func(*carechain.RecordHead) bool { return true }); err != nil {
-		s.log.Warn("search index: a grant's records were not indexed", "err", err)
-	}
-}
-
-// indexRevoked removes, after a revocation of reader's grant, the patient's
-// entries of reader but for the records reader's organization wrote, unless
-// reader still holds a live read grant of the patient.
-func (s *Service) indexRevoked(reader, patient string) {
-	if s.index == nil {
-		return
-	}
-	keep := func(h *carechain.RecordHead) bool { return h.Owner == reader }
-	if stillReads(s.latest(), reader, patient, s.now().Unix()) {
-		keep = func(*carechain.RecordHead) bool { return true }
-	}
-	if err := s.indexPatient(reader, patient, keep); err != nil {
-		s.log.Warn("search index: a revoked grant's entries were not removed", "err", err)
-	}
+// readsOnce returns a function that reports, asking v once, whether org
+// holds a live read grant of patient.
+func (s *Service) readsOnce(v *ledger.View, org, patient string) func() bool {
+	return sync.OnceValue(func() bool { return stillReads(v, org, patient, s.now().Unix()) })
 }
 
 // stillReads reports whether reader holds a live read grant of patient in v.
@@ -232,41 +204,31 @@ func stillReads(v *ledger.View, reader, patient string, now int64) bool {
 func indexedType(typ string) bool { return typ == "Patient" || typ == "Observation" }
 
 // RebuildIndex indexes, for every organization this node holds the keys
-// of, every Patient and Observation it can decrypt, patient by patient,
-// until ctx ends; it returns how many patients it went through. carechain
-// start runs it when the node's index is empty (new, or lost), so records
-// written and grants made through other nodes are found too; no access
-// event is logged, as nothing is served.
+// of, every patient's records it can find (indexRecord), patient by
+// patient, until ctx ends; it returns how many patients it went through.
+// RunIndex runs it when the index is new or lost; no access event is
+// logged, as nothing is served.
 func (s *Service) RebuildIndex(ctx context.Context) (int, error) {
 	if s.index == nil {
 		return 0, nil
 	}
 	v := s.latest()
-	orgs, err := v.Organizations()
-	if err != nil {
-		return 0, err
-	}
 	patients, err := v.Principals("")
 	if err != nil {
 		return 0, err
 	}
 	done := 0
-	for _, o := range orgs {
-		if _, ok := s.searchKey(o.ID); !ok {
+	for _, p := range patients {
+		if ctx.Err() != nil {
+			return done, ctx.Err()
+		}
+		if p.Kind != carechain.KindPatient {
 			continue
 		}
-		for _, p := range patients {
-			if ctx.Err() != nil {
-				return done, ctx.Err()
-			}
-			if p.Kind != carechain.KindPatient {
-				continue
-			}
-			if err := s.indexPatient(o.ID, p.ID, func(*carechain.RecordHead) bool { return true }); err != nil {
-				return done, err
-			}
-			done++
+		if err := s.reindex(ledger.Changes{Patients: []string{p.ID}}, 0); err != nil {
+			return done, err
 		}
+		done++
 	}
 	return done, nil
 }

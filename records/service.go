@@ -121,6 +121,11 @@ type Service struct {
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
 	anchoring  anchorStats                // for metrics (metrics.go)
 	index      *store.Index               // blind search index (index.go), or nil
+	// indexMu serializes index writes; indexedAt holds, while RunIndex
+	// follows the chain, the height at which a call of this service
+	// indexed a record ("record:" ID) or patient ("patient:" ID).
+	indexMu   sync.Mutex
+	indexedAt map[string]int64
 
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]

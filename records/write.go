@@ -67,7 +67,7 @@ func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult
 			return res, fmt.Errorf("%w: %s is no longer at version %d: %w", ErrPrecondition, it.RecordID, it.IfMatch, err)
 		}
 		if err == nil {
-			s.indexWrite(author.ID, it)
+			s.indexNow(ledger.Changes{Records: []string{it.RecordID}})
 		}
 		return res, err
 	}
@@ -333,9 +333,11 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(out))
 	for i := range out {
 		out[i].Height = res.Height
-		s.indexWrite(author.ID, items[i])
+		ids[i] = items[i].RecordID
 	}
+	s.indexNow(ledger.Changes{Records: ids})
 	return out, nil
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,6 +20,7 @@ const MaxIndexMemberBytes = 1 << 10
 const (
 	indexTokenPrefix  = 't' // t | token | member → "": the members of a token
 	indexMemberPrefix = 'm' // m | member | token → "": a member's tokens
+	indexHeightKey    = 'h' // h → uint64: the height the index follows the chain through
 )
 
 // Index is a node-local set index: opaque fixed-size tokens, each mapped to
@@ -177,4 +180,30 @@ func prefixEnd(prefix []byte) []byte {
 func (x *Index) Empty() (bool, error) {
 	keys, err := x.keysUnder([]byte{indexTokenPrefix}, 1)
 	return len(keys) == 0, err
+}
+
+// Height returns the height its owner said the index follows the chain
+// through (SetHeight); 0 if it never said.
+func (x *Index) Height() (int64, error) {
+	v, closer, err := x.db.Get([]byte{indexHeightKey})
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("index height: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("index height: %d bytes, want 8", len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// SetHeight records that the index follows the chain through height h. It
+// is synced when it returns nil.
+func (x *Index) SetHeight(h int64) error {
+	if h < 0 {
+		return fmt.Errorf("index height %d: want ≥ 0", h)
+	}
+	return x.db.Set([]byte{indexHeightKey}, binary.BigEndian.AppendUint64(nil, uint64(h)), pebble.Sync)
 }

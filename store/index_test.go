@@ -73,3 +73,34 @@ func TestIndexReplaceAndLookup(t *testing.T) {
 		t.Fatal("a token of the wrong size was accepted")
 	}
 }
+
+// TestIndexHeight: the height an index follows the chain through starts at
+// 0, survives a reopen, and is not a token (an index with only a height is
+// still empty).
+func TestIndexHeight(t *testing.T) {
+	dir := t.TempDir()
+	x, err := OpenIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := x.Height(); h != 0 || err != nil {
+		t.Fatalf("a new index's height: %d, %v", h, err)
+	}
+	if err := x.SetHeight(-1); err == nil {
+		t.Fatal("a negative height was accepted")
+	}
+	if err := x.SetHeight(42); err != nil {
+		t.Fatal(err)
+	}
+	if empty, err := x.Empty(); !empty || err != nil {
+		t.Fatalf("an index with only a height: empty %v, %v", empty, err)
+	}
+	x.Close()
+	if x, err = OpenIndex(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if h, err := x.Height(); h != 42 || err != nil {
+		t.Fatalf("height after a reopen: %d, %v", h, err)
+	}
+}

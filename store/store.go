@@ -360,6 +360,19 @@ func (b *Block) Len() int { return len(b.writes) }
 // Height is the height the block writes at.
 func (b *Block) Height() int64 { return b.height }
 
+// Written returns the keys under prefix the block writes or deletes, in
+// key order.
+func (b *Block) Written(prefix string) []string {
+	var keys []string
+	for k := range b.writes {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // Set records key = val in the block.
 func (b *Block) Set(key string, val []byte) error {
 	if err := checkKey(key); err != nil {

@@ -161,7 +161,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 				if k := awaitRecords(recordsCtx, n, h, opts, logger); k != nil {
 					handler.set(routes(k))
 					logger.Info("records API on")
-					runRecords(recordsCtx, k, opts, logger)
+					runRecords(recordsCtx, n, k, opts, logger)
 				}
 			}()
 		case err != nil:
@@ -171,7 +171,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			handler.set(routes(keys))
 			go func() {
 				defer close(recordsDone)
-				runRecords(recordsCtx, keys, opts, logger)
+				runRecords(recordsCtx, n, keys, opts, logger)
 			}()
 		}
 	}
@@ -209,21 +209,19 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	}
 }
 
-// runRecords anchors keys' access events until ctx is done, then closes
-// the journal and the search index. An empty search index (a new node, or
-// one whose index was lost) is rebuilt meanwhile.
-func runRecords(ctx context.Context, keys *nodeKeys, opts runOptions, logger *slog.Logger) {
-	rebuilt := make(chan struct{})
+// runRecords anchors keys' access events and keeps the search index up
+// to date with n's chain until ctx is done, then closes the journal and
+// the search index.
+func runRecords(ctx context.Context, n *node.Node, keys *nodeKeys, opts runOptions, logger *slog.Logger) {
+	indexed := make(chan struct{})
 	go func() {
-		defer close(rebuilt)
-		if empty, err := keys.index.Empty(); err != nil || !empty {
-			return
+		defer close(indexed)
+		if err := keys.svc.RunIndex(ctx, n.Follow); err != nil {
+			logger.Error("search index stopped: searches across patients miss what changed since", "err", err)
 		}
-		n, err := keys.svc.RebuildIndex(ctx)
-		logger.Info("search index rebuilt", "patients", n, "err", err)
 	}()
 	keys.svc.RunAnchors(ctx, keys.anchorer, opts.anchorEvery)
-	<-rebuilt
+	<-indexed
 	keys.journal.Close()
 	keys.index.Close()
 }

@@ -167,6 +167,29 @@ func TestConsortiumFromScratch(t *testing.T) {
 		t.Fatalf("the granted pharmacy reads through its own node: %v %s", err, out)
 	}
 
+	// North Lab's physician searches across patients on North Lab's own
+	// node: the patient is found by MRN only once they grant North Lab from
+	// their device. The grant is a transaction North Lab's node did not
+	// make; its search index follows the chain.
+	mrn := `{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:st-mary:mrn","value":"SM-0042"}],"name":[{"family":"Abara"}],"birthDate":"1975-03-09"}`
+	if status, body := stMary.fhir(stMary.token("st-mary/dr-jones"), "PUT", "/fhir/Patient/p1", mrn); status != 201 {
+		t.Fatalf("put Patient/p1: %d %s", status, body)
+	}
+	patel := northlab.token("northlab/dr-patel")
+	foundP1 := regexp.MustCompile(`"id":\s*"p1"`)
+	byMRN := func() error {
+		status, body := northlab.fhir(patel, "GET", "/fhir/Patient?identifier=urn:st-mary:mrn|SM-0042", "")
+		if status != 200 || !foundP1.Match(body) {
+			return fmt.Errorf("%d %s", status, body)
+		}
+		return nil
+	}
+	if byMRN() == nil {
+		t.Fatal("North Lab finds the patient before their grant")
+	}
+	patient("consent", "grant", "--to", "northlab", "--category", "demographics", "--purpose", "treatment", "--until", "30d")
+	northlab.proc.waitFor(t, time.Minute, "North Lab to find the patient by MRN", byMRN)
+
 	// A correction under an approval policy: the author and the patient sign.
 	stMary.cli("amend", "policy", "--as", "st-mary/admin", "--org", "st-mary", "--category", "medication", "--term", "author", "--term", "patient")
 	corrected := filepath.Join(t.TempDir(), "corrected.json")
