@@ -22,12 +22,11 @@ import (
 // Type and system history are of one patient, as search is: patient=, or
 // the caller if it is a patient; there is no history across patients.
 //
-// Every version served was read like a read: decided by the patient's
-// consent and written to their access log (records.Service.History and
-// ReadPatient). _since is applied before decryption to whole records (one
-// not changed since is not read at all); versions of a record that changed
-// since, but are older, are read and then left out. A page (_count,
-// _offset) is cut from what was read.
+// The versions are chosen from their metadata (records.ReadableVersions):
+// those _since keeps, of the records the caller may read, a refusal being
+// logged in the patient's access log as a read's would. total counts them;
+// a page (_count, _offset) is cut from them, newest first, and only the
+// page's versions are decrypted, each an access event like a read.
 
 // historyParams are the parameters a history request may have; patient and
 // subject only for type and system history.
@@ -96,12 +95,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	if _, ok := s.visible(w, r, c, typ, id, 0, consent.ActionRead); !ok {
 		return
 	}
-	recs, err := s.Records.History(r.Context(), c.principal.ID, id, c.purpose)
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	s.writeHistory(w, r, recs, hq)
+	s.writeHistory(w, r, c, records.VersionQuery{RecordID: id}, hq)
 }
 
 // typeHistory serves GET /fhir/{type}/_history: every version of the
@@ -133,40 +127,32 @@ func (s *server) patientHistory(w http.ResponseWriter, r *http.Request, c caller
 		s.fail(w, http.StatusBadRequest, "required", errors.New("type and system history need patient=Patient/<id> (there is no history across patients)"))
 		return
 	}
-	pq := c.query(patient, func(h *carechain.RecordHead) bool { // deletions too
-		return (typ == "" || h.ResourceType == typ) && s.changedSince(c, h, hq)
-	})
-	pq.AllVersions = true
-	recs, err := s.Records.ReadPatient(r.Context(), pq)
+	keep := func(h *carechain.RecordHead) bool { return typ == "" || h.ResourceType == typ } // deletions too
+	s.writeHistory(w, r, c, records.VersionQuery{Patient: patient, Keep: keep}, hq)
+}
+
+// writeHistory answers with a history Bundle: the page hq asks for of the
+// versions vq selects that hq keeps and the caller may read, newest
+// first. Only the page's versions are decrypted and logged as reads.
+func (s *server) writeHistory(w http.ResponseWriter, r *http.Request, c caller, vq records.VersionQuery, hq historyQuery) {
+	vq.Requester, vq.Purpose, vq.Versions = c.principal.ID, c.purpose, hq.keeps
+	versions, err := s.Records.ReadableVersions(r.Context(), vq)
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	s.writeHistory(w, r, recs, hq)
-}
-
-// changedSince reports whether record h may have a version hq keeps: its
-// latest one does (or it cannot be told here: then it is read, and its
-// versions filtered after).
-func (s *server) changedSince(c caller, h *carechain.RecordHead, hq historyQuery) bool {
-	if hq.since.IsZero() {
-		return true
-	}
-	rv, err := c.view.RecordVersion(h.RecordID, 0)
-	return err != nil || hq.keeps(rv)
-}
-
-// writeHistory answers with a history Bundle: the page hq asks for of the
-// versions in recs that hq keeps, newest first.
-func (s *server) writeHistory(w http.ResponseWriter, r *http.Request, recs []records.Record, hq historyQuery) {
-	recs = slices.DeleteFunc(recs, func(rec records.Record) bool { return !hq.keeps(&rec.RecordVersion) })
-	sortNewestFirst(recs)
-	total := len(recs)
+	sortNewestFirst(versions)
+	total := len(versions)
 	pg := hq.page
+	recs, err := s.Records.ReadVersions(r.Context(), c.principal.ID, c.purpose, versions[min(pg.offset, total):min(pg.offset+pg.count, total)])
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
 	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{},
 		Link: s.pageLinks(r, pg, total)}
-	for i := range recs[min(pg.offset, total):min(pg.offset+pg.count, total)] {
-		e, err := s.historyEntry(&recs[pg.offset+i])
+	for i := range recs {
+		e, err := s.historyEntry(&recs[i])
 		if err != nil {
 			s.failErr(w, err)
 			return
@@ -178,8 +164,8 @@ func (s *server) writeHistory(w http.ResponseWriter, r *http.Request, recs []rec
 
 // sortNewestFirst orders versions as R4 history does, oldest last: by the
 // block that committed them, then by record ID, then newest version first.
-func sortNewestFirst(recs []records.Record) {
-	slices.SortStableFunc(recs, func(a, b records.Record) int {
+func sortNewestFirst(vs []carechain.RecordVersion) {
+	slices.SortStableFunc(vs, func(a, b carechain.RecordVersion) int {
 		return cmp.Or(cmp.Compare(b.Height, a.Height), strings.Compare(a.RecordID, b.RecordID), cmp.Compare(b.Version, a.Version))
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -99,8 +100,22 @@ func TestHistoryEntriesSayHowEachVersionWasMade(t *testing.T) {
 		}
 	}
 	reads := e.versionsRead(ctx, anchorer, id)
-	if !slices.Equal(reads[len(before):], []uint64{1, 2, 3}) {
-		t.Fatalf("versions the history read, in the access log: %v, want 1, 2, 3", reads[len(before):])
+	if got := slices.Sorted(slices.Values(reads[len(before):])); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("versions the history read, in the access log: %v, want 1, 2, 3", got)
+	}
+	// A page decrypts, and logs, only its own versions.
+	for _, c := range []struct {
+		query string
+		want  uint64
+	}{{"_count=1", 3}, {"_count=1&_offset=1", 2}} {
+		before := len(reads)
+		b := e.history("/fhir/Observation/"+id+"/_history?"+c.query, tok)
+		if *b.Total != 3 || len(b.Entry) != 1 || b.Entry[0].Response.Etag != fmt.Sprintf(`W/"%d"`, c.want) {
+			t.Fatalf("%s: total %d, entries %+v", c.query, *b.Total, b.Entry)
+		}
+		if reads = e.versionsRead(ctx, anchorer, id); !slices.Equal(reads[before:], []uint64{c.want}) {
+			t.Fatalf("%s read, in the access log: %v, want only %d", c.query, reads[before:], c.want)
+		}
 	}
 	// A Patient is not created by POST but by a PUT of its pseudonym.
 	if r := e.do("PUT", "/fhir/Patient/p", tok, []byte(`{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}]}`)); r.status != 201 {

@@ -35,8 +35,7 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 	if err != nil {
 		return nil, err // nothing of a patient's was touched, or it was altered: no access to log
 	}
-	ev := Event{Requester: requester, Patient: rv.Patient, RecordID: recordID, Version: rv.Version, Category: rv.Category,
-		ResourceType: rv.ResourceType, Purpose: string(purpose), Action: string(consent.ActionRead)}
+	ev := readEvent(requester, rv, purpose)
 	rec, d, err := s.decide(v, requester, rv, purpose)
 	if err == nil && !d.emergency {
 		// Break-glass reads go on while anchoring is behind; others stop
@@ -61,6 +60,13 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 		return nil, lerr // allowed, but not durably logged: not served
 	}
 	return rec, err
+}
+
+// readEvent is the access event of requester's attempt to read rv, before
+// its decision.
+func readEvent(requester string, rv *carechain.RecordVersion, purpose consent.Purpose) Event {
+	return Event{Requester: requester, Patient: rv.Patient, RecordID: rv.RecordID, Version: rv.Version, Category: rv.Category,
+		ResourceType: rv.ResourceType, Purpose: string(purpose), Action: string(consent.ActionRead)}
 }
 
 type decision struct {
@@ -173,9 +179,6 @@ type Query struct {
 	// Keep, if set, selects records by their head before anything is
 	// decrypted (a resource type, not deleted, ...).
 	Keep func(*carechain.RecordHead) bool
-	// AllVersions reads every version of each record, oldest first, instead
-	// of the latest.
-	AllVersions bool
 }
 
 // ReadPatient decrypts the patient's records that q keeps and the requester
@@ -199,15 +202,7 @@ func (s *Service) ReadPatient(ctx context.Context, q Query) (out []Record, err e
 		if q.Keep != nil && !q.Keep(h) {
 			continue
 		}
-		var recs []Record
-		if q.AllVersions {
-			recs, err = s.history(v, q.Requester, h.RecordID, q.Purpose, &log)
-		} else {
-			var r *Record
-			if r, err = s.read(v, q.Requester, h.RecordID, 0, q.Purpose, &log); err == nil {
-				recs = []Record{*r}
-			}
-		}
+		r, err := s.read(v, q.Requester, h.RecordID, 0, q.Purpose, &log)
 		var denied *DeniedError
 		if errors.As(err, &denied) {
 			continue // results hold only what the caller may read; the attempt is logged
@@ -215,7 +210,7 @@ func (s *Service) ReadPatient(ctx context.Context, q Query) (out []Record, err e
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, recs...)
+		out = append(out, *r)
 	}
 	return out, nil
 }
