@@ -53,7 +53,8 @@ const (
 type session struct {
 	principal  string
 	keyVersion uint32
-	scope      string
+	scope      string   // as granted
+	scopes     scopeSet // scope, parsed
 	expires    time.Time
 }
 
@@ -145,14 +146,22 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	scope := r.PostForm.Get("scope")
 	if scope == "" {
-		scope = "system/*.read system/*.write"
+		scope = defaultScope(principal.Kind)
 	}
 	s.writeToken(w, principal, scope)
 }
 
+// writeToken issues a token of scope (scopes.go) for principal, or
+// refuses a scope it cannot grant (invalid_scope).
 func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principal, scope string) {
+	scopes, err := parseScopes(scope, principal.Kind)
+	if err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_scope", err.Error())
+		return
+	}
+	scope = strings.Join(strings.Fields(scope), " ")
 	now := s.Now()
-	tok := s.tokens.issue(session{principal: principal.ID, keyVersion: principal.KeyVersion, scope: scope, expires: now.Add(s.TokenTTL)}, now)
+	tok := s.tokens.issue(session{principal: principal.ID, keyVersion: principal.KeyVersion, scope: scope, scopes: scopes, expires: now.Add(s.TokenTTL)}, now)
 	resp := tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(s.TokenTTL.Seconds()), Scope: scope}
 	if principal.Kind == carechain.KindPatient {
 		resp.Patient = patientRef(principal.ID)
@@ -230,18 +239,9 @@ type caller struct {
 	// it was authenticated.
 	view      *ledger.View
 	principal *carechain.Principal
-	scope     string
+	scope     string   // the token's, as granted
+	scopes    scopeSet // scope, parsed
 	purpose   consent.Purpose
-}
-
-func (c caller) can(write bool) bool {
-	for _, s := range strings.Fields(c.scope) {
-		_, perm, _ := strings.Cut(s, ".")
-		if perm == "*" || (write && perm == "write") || (!write && perm == "read") {
-			return true
-		}
-	}
-	return false
 }
 
 // authed requires a bearer token; the purpose of use comes from the
@@ -282,10 +282,12 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 			s.fail(w, http.StatusBadRequest, "value", fmt.Errorf("unknown X-Purpose-Of-Use %q", purpose))
 			return
 		}
-		c := caller{view: v, principal: p, scope: sess.scope, purpose: purpose}
-		if !c.can(r.Method != http.MethodGet) {
-			s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("the token's scope %q does not allow this", sess.scope))
-			return
+		c := caller{view: v, principal: p, scope: sess.scope, scopes: sess.scopes, purpose: purpose}
+		if in, ok := interactionOf(r); ok {
+			if err := c.permits(in); err != nil {
+				s.fail(w, http.StatusForbidden, "forbidden", err)
+				return
+			}
 		}
 		if c, ok = s.breakGlass(w, r, c); !ok {
 			return

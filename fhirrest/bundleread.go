@@ -27,6 +27,10 @@ func (s *server) bundleReads() *http.ServeMux {
 	as := func(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			c, _ := r.Context().Value(ctxKey{}).(caller)
+			if in, _ := interactionOf(r); c.permits(in) != nil {
+				s.fail(w, http.StatusForbidden, "forbidden", c.permits(in))
+				return
+			}
 			h(w, r, c)
 		}
 	}
@@ -49,9 +53,6 @@ func (s *server) readEntry(r *http.Request, c caller, rawURL string) responseEnt
 	if err != nil || u.Scheme != "" || u.Host != "" || slices.ContainsFunc(strings.Split(u.Path, "/"), func(seg string) bool { return seg == "." || seg == ".." }) {
 		return failedEntry(badEntry(&requestError{kind: carechain.KindMalformed, code: "value", path: "Bundle.entry.request.url",
 			err: fmt.Errorf("request.url %q: want a URL relative to /fhir, such as Observation/123", rawURL)}))
-	}
-	if !c.can(false) {
-		return failedEntry(carechain.E(carechain.KindPermission, fmt.Errorf("the token's scope %q does not allow reads", c.scope)))
 	}
 	c.view = s.App.Latest()
 	target := "/fhir/" + strings.TrimPrefix(u.Path, "/")

@@ -135,7 +135,7 @@ func (s *server) patientHistory(w http.ResponseWriter, r *http.Request, c caller
 // versions vq selects that hq keeps and the caller may read, newest
 // first. Only the page's versions are decrypted and logged as reads.
 func (s *server) writeHistory(w http.ResponseWriter, r *http.Request, c caller, vq records.VersionQuery, hq historyQuery) {
-	vq.Requester, vq.Purpose, vq.Versions = c.principal.ID, c.purpose, hq.keeps
+	vq.Requester, vq.Purpose, vq.Versions, vq.Keep = c.principal.ID, c.purpose, hq.keeps, c.scopeKeep(vq.Keep)
 	versions, err := s.Records.ReadableVersions(r.Context(), vq)
 	if err != nil {
 		s.failErr(w, err)

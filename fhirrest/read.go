@@ -146,7 +146,7 @@ func lastUpdated(v carechain.RecordVersion) time.Time { return time.Unix(v.Time,
 // for its purpose (records.ReadPatient: what it may not read is left out, and
 // every attempt is in the patient's access log).
 func (c caller) query(patient string, keep func(*carechain.RecordHead) bool) records.Query {
-	return records.Query{Requester: c.principal.ID, Patient: patient, Purpose: c.purpose, Keep: keep}
+	return records.Query{Requester: c.principal.ID, Patient: patient, Purpose: c.purpose, Keep: c.scopeKeep(keep)}
 }
 
 // live keeps records that are not deleted, of one of types if any are given.

@@ -72,6 +72,10 @@ func (s *server) planTarget(r *http.Request, c caller, e *requestEntry) *planned
 		p.err = badEntry(notSupported(p.typ))
 		return p
 	}
+	if err := c.permits(interaction{typ: p.typ, perm: map[string]byte{http.MethodPost: 'c', http.MethodPut: 'u', http.MethodDelete: 'd'}[p.method]}); err != nil {
+		p.err = err
+		return p
+	}
 	if p.method == http.MethodDelete {
 		return p
 	}

@@ -196,7 +196,7 @@ approve and reject. Without a policy the record is simply updated.`,
 				res["id"], _ = json.Marshal(args[0])
 				body, _ = json.Marshal(res)
 			}
-			base, tok, err := c.fhirToken(&s, "system/*.read system/*.write")
+			base, tok, err := c.fhirToken(&s, "")
 			if err != nil {
 				return err
 			}

@@ -34,7 +34,7 @@ access token. Use it as a bearer token:
 		},
 	}
 	s.register(cmd)
-	cmd.Flags().StringVar(&scope, "scope", "system/*.read system/*.write", "requested scopes")
+	cmd.Flags().StringVar(&scope, "scope", "", "requested SMART scopes, such as system/Observation.rs (default: all of the principal's context: system/*.cruds, or patient/*.cruds for a patient)")
 	return cmd
 }
 
