@@ -19,7 +19,7 @@ import (
 // Search parameters (searchparams.go) are applied in memory to resources
 // the caller may read.
 
-// matches applies the search parameters of q (searchparams.go) to a
+// matches applies the search parameters of q (searchmatch.go) to a
 // decrypted record of typ.
 func matches(typ string, rec *records.Record, q map[string][]string) bool {
 	var doc any

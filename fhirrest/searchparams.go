@@ -12,7 +12,8 @@ import (
 
 // The search parameters of each resource type, in one table (searchTable):
 // search refuses a parameter that is not in it (checkParams), matches by
-// what it says (matchParam), and the CapabilityStatement lists exactly it.
+// what it says (matchAll, searchmatch.go), and the CapabilityStatement
+// lists exactly it, with the modifiers each type takes (modifiers).
 // So the statement cannot claim a parameter search ignores, nor search
 // accept one the statement does not list. Names, types and FHIRPath
 // expressions are those of the R4 SearchParameter registry.
@@ -29,7 +30,7 @@ type searchParam struct {
 	// (effectiveDateTime, effectivePeriod).
 	paths []string
 	// byCaller marks a parameter the search applies itself (the patient a
-	// search is about, a record's id), so matchParam skips it.
+	// search is about, a record's id), so matchAll skips it.
 	byCaller bool
 }
 
