@@ -141,6 +141,7 @@ func TestModifiersDatesAndReferencesAcrossPatients(t *testing.T) {
 		{"dr-a", "/fhir/Observation?code=2345-7&performer=Practitioner/hosp-b.dr-b", []string{"o2"}},
 		{"dr-a", "/fhir/Observation?performer=hosp-a.dr-a", []string{"o1"}},
 		{"dr-a", "/fhir/Observation?encounter=Encounter/e1", []string{"o1"}},
+		{"dr-a", "/fhir/Observation?code=2345-7&_id={o2}", []string{"o2"}},
 		{"dr-a", "/fhir/Observation?code=2345-7&performer:missing=true", []string{"o3", "o4", "o5"}},
 		{"dr-a", "/fhir/Observation?code=2345-7&status:not=final", []string{"o5"}},
 		{"dr-a", "/fhir/DiagnosticReport?code=58410-2", []string{"dr1"}},

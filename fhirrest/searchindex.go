@@ -67,7 +67,9 @@ func (s *server) searchAcross(w http.ResponseWriter, r *http.Request, c caller, 
 		s.failErr(w, err)
 		return
 	}
-	recs, err := s.Records.SearchIndex(r.Context(), records.IndexQuery{Requester: c.principal.ID, Purpose: c.purpose, Conditions: conds, Keep: live(typ)})
+	ofType, id := live(typ), q.Get("_id") // _id is applied here, as find does (matchAll skips it)
+	keep := func(h *carechain.RecordHead) bool { return ofType(h) && (id == "" || h.RecordID == id) }
+	recs, err := s.Records.SearchIndex(r.Context(), records.IndexQuery{Requester: c.principal.ID, Purpose: c.purpose, Conditions: conds, Keep: keep})
 	switch {
 	case errors.Is(err, records.ErrNoIndex):
 		s.fail(w, http.StatusBadRequest, "required", fmt.Errorf("%w: this node keeps no search index for the caller's organization", errNeedsPatient))
