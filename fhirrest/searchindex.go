@@ -17,7 +17,7 @@ import (
 // GET /fhir/Observation?code=…&date=ge2024-01 without patient=. The
 // parameters the blind index serves (records.IndexedParams, conditions made
 // by records.SearchTerms: tokens, strings by prefix or :exact, references,
-// dates eq at year, month or day precision) find candidate records in the
+// dates eq at year, month or day precision; several values of those) find candidate records in the
 // index of the caller's organization; each candidate is read through the
 // consented read path (decrypted, consent-checked, logged), and what the
 // caller may read is matched against the whole search in memory, as a
@@ -25,8 +25,8 @@ import (
 //
 // What the index cannot serve is a post-filter over those candidates:
 // :contains, :not and :missing, date ranges (ge2024-01: an open range has no
-// finite set of date buckets to look up), several values, parameters it
-// does not index, and _sort. A post-filter costs nothing in the index but
+// finite set of date buckets to look up), parameters it does not index,
+// and _sort. A post-filter costs nothing in the index but
 // narrows nothing either: every candidate of the indexed parameters is one
 // decryption, one consent check and one access event in its patient's
 // log, whether or not the post-filter then keeps it; at most

@@ -40,7 +40,8 @@ import (
 //     finite bucket set, so it filters the decrypted candidates of another
 //     indexed parameter.
 //
-// One search value is one condition (IndexCondition): any of its terms.
+// One search value is one condition (IndexCondition): any of its terms;
+// several values (a comma means or) one condition of all their terms.
 
 // MaxIndexPrefix bounds the name prefixes indexed per name part (in
 // runes). Each prefix is one token, so it bounds what a name costs in the
@@ -241,13 +242,25 @@ func IndexedParams(typ string) []string { return indexedTypeParams[typ] }
 // SearchTerms is the condition that a search parameter's value (param may
 // carry a modifier: "family:exact") looks up, for a search of resource type
 // typ; false if the index cannot serve it (a modifier other than :exact,
-// several values, a date range, a parameter it does not index). A
+// a date range, a parameter it does not index). Several values (commas)
+// make one condition of all their terms, if the index serves each. A
 // condition only narrows the candidates: the caller still matches the
 // decrypted resources against the whole search.
 func SearchTerms(typ, param, value string) (IndexCondition, bool) {
+	if strings.Contains(value, ",") {
+		var c IndexCondition
+		for _, v := range strings.Split(value, ",") {
+			alt, ok := SearchTerms(typ, param, v)
+			if !ok {
+				return nil, false
+			}
+			c = append(c, alt...)
+		}
+		return c, true
+	}
 	value = strings.TrimSpace(value)
 	name, modifier, _ := strings.Cut(param, ":")
-	if value == "" || strings.Contains(value, ",") || (modifier != "" && modifier != "exact") {
+	if value == "" || (modifier != "" && modifier != "exact") {
 		return nil, false
 	}
 	t := IndexTerm{Type: typ, Param: name, Value: value}

@@ -61,6 +61,9 @@ func TestIndexTermsOfSearchMatchWrittenOnes(t *testing.T) {
 		{open, "DiagnosticReport", "date", "2026-07-01", true}, // open: every date search reads it
 		{open, "DiagnosticReport", "code", "x", true},
 		{cond, "Condition", "code", "38341003", true},
+		{cond, "Condition", "code", "1,38341003", true},
+		{cond, "Condition", "code", "1,2", false},
+		{patient, "Patient", "birthdate", "1979,1980-05", true},
 	} {
 		got, ok := found(c.written, c.typ, c.param, c.value)
 		if !ok {
@@ -70,7 +73,7 @@ func TestIndexTermsOfSearchMatchWrittenOnes(t *testing.T) {
 		}
 	}
 	for _, c := range [][2]string{{"family:contains", "x"}, {"gender:not", "male"}, {"gender:missing", "true"}, {"birthdate", "ge1980"},
-		{"birthdate", "1980-13"}, {"birthdate", "1980-05-17T10:00:00Z"}, {"identifier", "a,b"}, {"status", "final"}} {
+		{"birthdate", "1980-13"}, {"birthdate", "1980-05-17T10:00:00Z"}, {"birthdate", "1980,ge1990"}, {"identifier", "a,"}, {"status", "final"}} {
 		if _, ok := SearchTerms("Patient", c[0], c[1]); ok {
 			t.Errorf("%s=%s: served by the index, which cannot", c[0], c[1])
 		}
