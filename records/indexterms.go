@@ -2,6 +2,7 @@ package records
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -237,7 +238,7 @@ func namePrefixes(s string) []string {
 
 // IndexedParams are the search parameters of typ that the blind index
 // serves without a patient (SearchTerms makes their conditions).
-func IndexedParams(typ string) []string { return indexedTypeParams[typ] }
+func IndexedParams(typ string) []string { return slices.Clone(indexedTypeParams[typ]) }
 
 // SearchTerms is the condition that a search parameter's value (param may
 // carry a modifier: "family:exact") looks up, for a search of resource type
