@@ -143,7 +143,10 @@ func searchDoc(t string) string {
 	if len(ps) == 0 {
 		return clinicalSearchDoc
 	}
-	return clinicalSearchDoc + " Across patients, without patient=: by " + strings.Join(ps, ", ") + fmt.Sprintf(", through the blind index of the caller's organization on this node; every result is decrypted and consent-checked, and a search matching over %d candidates is refused (400).", records.MaxIndexCandidates)
+	return clinicalSearchDoc + " Across patients, without patient=: by " + strings.Join(ps, ", ") +
+		" (dates eq at year, month or day precision; strings by prefix or :exact), through the blind index of the caller's organization on this node." +
+		" Other parameters, modifiers (:contains, :not, :missing), date ranges and _sort then filter and order what those find, after decryption: a search of those alone is refused (400)." +
+		fmt.Sprintf(" Every candidate the index finds is decrypted, consent-checked and logged as an access, whether a filter keeps it or not; a search whose indexed parameters find over %d candidates is refused (400). total counts only what the caller may read.", records.MaxIndexCandidates)
 }
 
 func (s *server) viewCapabilities() []capResource {

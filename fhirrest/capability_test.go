@@ -100,7 +100,8 @@ func sampleValue(name, typ string) string {
 }
 
 // TestAdvertisedSearchParametersAreAccepted: every search parameter the
-// CapabilityStatement lists is accepted by a search of its type; one it
+// CapabilityStatement lists is accepted by a search of its type, with
+// each modifier its documentation names; one it
 // does not list is refused, 400 not-supported, even a real R4 parameter of
 // another type.
 func TestAdvertisedSearchParametersAreAccepted(t *testing.T) {
@@ -128,9 +129,20 @@ func TestAdvertisedSearchParametersAreAccepted(t *testing.T) {
 			if p.Name == "target" {
 				v = "Observation/" + id
 			}
-			path := "/fhir/" + res.Type + "?" + strings.TrimPrefix(q+"&"+url.Values{p.Name: {v}}.Encode(), "&")
-			if r := e.do("GET", path, who, nil); r.status != 200 || r.body["type"] != "searchset" {
-				t.Errorf("advertised %s: %d %s", path, r.status, r.rawBody)
+			keys := map[string]string{p.Name: v}
+			for _, m := range []string{"exact", "contains", "not"} { // the modifiers its documentation names
+				if strings.Contains(p.Documentation, ":"+m+" ") {
+					keys[p.Name+":"+m] = v
+				}
+			}
+			if strings.Contains(p.Documentation, ":missing=true") {
+				keys[p.Name+":missing"] = "false"
+			}
+			for k, v := range keys {
+				path := "/fhir/" + res.Type + "?" + strings.TrimPrefix(q+"&"+url.Values{k: {v}}.Encode(), "&")
+				if r := e.do("GET", path, who, nil); r.status != 200 || r.body["type"] != "searchset" {
+					t.Errorf("advertised %s: %d %s", path, r.status, r.rawBody)
+				}
 			}
 		}
 		for _, name := range []string{"unlisted", "vaccine-code", "code:text"} {

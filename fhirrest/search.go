@@ -19,7 +19,7 @@ import (
 // Search parameters (searchparams.go) are applied in memory to resources
 // the caller may read.
 
-// matches applies the search parameters of q (searchparams.go) to a
+// matches applies the search parameters of q (searchmatch.go) to a
 // decrypted record of typ.
 func matches(typ string, rec *records.Record, q map[string][]string) bool {
 	var doc any
@@ -100,7 +100,7 @@ func sortRecords(recs []records.Record, typ, by string) error {
 // search serves GET /fhir/{type}?patient=…: the patient's resources of that
 // type the requester may read, filtered in memory. Without a patient, a
 // search by a parameter the blind index serves runs across the patients
-// the requester may read (searchindex.go); others need a patient.
+// the requester may read (searchindex.go).
 func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	typ := r.PathValue("type")
 	if _, ok := viewTypes[typ]; ok {
@@ -112,11 +112,8 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	q := r.URL.Query()
 	patient, ok := patientParam(q, c, typ)
-	if !ok && s.searchIndexed(w, r, c, typ, q) {
-		return // across patients, through the blind index (searchindex.go)
-	}
 	if !ok {
-		s.fail(w, http.StatusBadRequest, "required", errors.New("search needs patient=Patient/<id> (or subject=)"))
+		s.searchAcross(w, r, c, typ, q) // through the blind index (searchindex.go)
 		return
 	}
 	if err := checkParams(typ, q); err != nil {

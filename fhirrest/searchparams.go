@@ -1,7 +1,6 @@
 package fhirrest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,7 +12,8 @@ import (
 
 // The search parameters of each resource type, in one table (searchTable):
 // search refuses a parameter that is not in it (checkParams), matches by
-// what it says (matchParam), and the CapabilityStatement lists exactly it.
+// what it says (matchAll, searchmatch.go), and the CapabilityStatement
+// lists exactly it, with the modifiers each type takes (modifiers).
 // So the statement cannot claim a parameter search ignores, nor search
 // accept one the statement does not list. Names, types and FHIRPath
 // expressions are those of the R4 SearchParameter registry.
@@ -30,7 +30,7 @@ type searchParam struct {
 	// (effectiveDateTime, effectivePeriod).
 	paths []string
 	// byCaller marks a parameter the search applies itself (the patient a
-	// search is about, a record's id), so matchParam skips it.
+	// search is about, a record's id), so matchAll skips it.
 	byCaller bool
 }
 
@@ -47,13 +47,23 @@ const (
 	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. No paging: every match in one Bundle."
 )
 
-// Documentation of each parameter type's matching.
+// Documentation of each parameter type's matching and modifiers.
 const (
-	tokenDoc  = "[system|]code; a comma means or."
-	stringDoc = "Case-insensitive prefix of any of its strings."
-	dateDoc   = "Prefixes eq (default), ne, lt, le, gt, ge; compared at the precision both values have; a Period matches as a range."
-	refDoc    = "Type/id or id."
+	missingDoc = " :missing=true matches resources without the element, :missing=false those with it."
+	tokenDoc   = "[system|]code; a comma means or. :not matches resources with no matching value (none at all included)." + missingDoc
+	stringDoc  = "Case-insensitive prefix of any of its strings; :exact the whole string, case and accents included; :contains anywhere in it, case-insensitive." + missingDoc
+	dateDoc    = "Prefixes eq (default), ne, lt, le, gt, ge; compared at the precision both values have; a Period matches as a range." + missingDoc
+	refDoc     = "Type/id or id." + missingDoc
 )
+
+// modifiers are the search modifiers (R4 search.html) each parameter type
+// takes here; a parameter the search applies itself takes none.
+var modifiers = map[string][]string{
+	"token":     {"not", "missing"},
+	"string":    {"exact", "contains", "missing"},
+	"date":      {"missing"},
+	"reference": {"missing"},
+}
 
 func token(name, expr string, paths ...string) searchParam {
 	return searchParam{name: name, typ: "token", expression: expr, doc: tokenDoc, paths: paths}
@@ -108,11 +118,14 @@ var clinicalParams = map[string][]searchParam{
 		str("name", "Patient.name", "name"), str("family", "Patient.name.family", "name.family"),
 		str("given", "Patient.name.given", "name.given"), date("birthdate", "Patient.birthDate", "birthDate"),
 		token("gender", "Patient.gender", "gender"),
+		ref("general-practitioner", "Patient.generalPractitioner", "generalPractitioner"),
+		ref("organization", "Patient.managingOrganization", "managingOrganization"),
 	},
 	"Observation": {
 		token("code", "Observation.code", "code"), token("category", "Observation.category", "category"),
 		token("status", "Observation.status", "status"),
 		date("date", "Observation.effective", "effectiveDateTime", "effectivePeriod", "effectiveInstant"),
+		ref("performer", "Observation.performer", "performer"), ref("encounter", "Observation.encounter", "encounter"),
 	},
 	"Condition": {
 		token("code", "Condition.code", "code"), token("category", "Condition.category", "category"),
@@ -242,6 +255,18 @@ func lookupParam(typ, name string) (searchParam, bool) {
 	return searchParam{}, false
 }
 
+// queryParam is the parameter of typ that a search's key names, with its
+// modifier ("family:exact" → family, "exact"); false if typ has no such
+// parameter or it takes no such modifier.
+func queryParam(typ, key string) (searchParam, string, bool) {
+	name, modifier, _ := strings.Cut(key, ":")
+	p, ok := lookupParam(typ, name)
+	if !ok || modifier != "" && (p.byCaller || !slices.Contains(modifiers[p.typ], modifier)) {
+		return searchParam{}, "", false
+	}
+	return p, modifier, true
+}
+
 // resultParamsOf are the result parameters a search of typ accepts.
 func resultParamsOf(typ string) []string {
 	if _, ok := viewParams[typ]; ok {
@@ -250,14 +275,17 @@ func resultParamsOf(typ string) []string {
 	return clinicalResultParams
 }
 
-// checkParams refuses a parameter that typ does not have (modifiers
-// included: code:text is not code).
+// checkParams refuses a parameter that typ does not have, or a modifier
+// it does not take (code:text), or a :missing that is not true or false.
 func checkParams(typ string, q map[string][]string) error {
-	for k := range q {
-		if _, ok := lookupParam(typ, k); ok || slices.Contains(resultParamsOf(typ), k) {
-			continue
+	for k, values := range q {
+		_, modifier, ok := queryParam(typ, k)
+		if !ok && !slices.Contains(resultParamsOf(typ), k) {
+			return &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("search parameter %q is not supported for %s (see /fhir/metadata)", k, typ)}
 		}
-		return &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("search parameter %q is not supported for %s (see /fhir/metadata)", k, typ)}
+		if modifier == "missing" && slices.ContainsFunc(values, func(v string) bool { return v != "true" && v != "false" }) {
+			return &requestError{kind: carechain.KindMalformed, code: "value", err: fmt.Errorf("%s must be true or false", k)}
+		}
 	}
 	// The search is of one patient's records: patient and subject, which
 	// both name that patient, must agree (the search applies only one).
@@ -265,205 +293,4 @@ func checkParams(typ string, q map[string][]string) error {
 		return &requestError{kind: carechain.KindMalformed, code: "value", err: errors.New("patient and subject name different patients: a search is of one patient's records")}
 	}
 	return nil
-}
-
-// matchAll reports whether the resource doc (decoded JSON) of typ has what
-// every parameter of q asks for; lastUpdated is its version's time (RFC
-// 3339), for _lastUpdated. Parameters the search applies itself, result
-// parameters and unknown ones (checkParams refuses them first) pass.
-func matchAll(typ string, doc any, lastUpdated string, q map[string][]string) bool {
-	for name, values := range q {
-		p, ok := lookupParam(typ, name)
-		if !ok || p.byCaller {
-			continue
-		}
-		for _, v := range values {
-			if !p.match(doc, lastUpdated, v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// match reports whether doc has value v (commas: alternatives) of p.
-func (p searchParam) match(doc any, lastUpdated, v string) bool {
-	var leaves []any
-	if p.name == "_lastUpdated" {
-		leaves = []any{lastUpdated}
-	}
-	for _, path := range p.paths {
-		leaves = append(leaves, elements(doc, strings.Split(path, "."))...)
-	}
-	for _, alt := range strings.Split(v, ",") {
-		for _, leaf := range leaves {
-			if p.matchLeaf(leaf, alt) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (p searchParam) matchLeaf(leaf any, v string) bool {
-	switch p.typ {
-	case "token":
-		return tokenMatch(leaf, v)
-	case "string":
-		return stringMatch(leaf, strings.ToLower(v))
-	case "date":
-		return dateLeafMatch(leaf, v)
-	case "reference":
-		return refMatch(leaf, v)
-	}
-	return false
-}
-
-// elements are the values at path in doc, arrays flattened.
-func elements(doc any, path []string) []any {
-	if arr, ok := doc.([]any); ok {
-		var out []any
-		for _, x := range arr {
-			out = append(out, elements(x, path)...)
-		}
-		return out
-	}
-	if len(path) == 0 {
-		return []any{doc}
-	}
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return nil
-	}
-	next, ok := m[path[0]]
-	if !ok {
-		return nil
-	}
-	return elements(next, path[1:])
-}
-
-// tokenMatch matches a code, boolean, Coding, CodeableConcept or
-// Identifier with "[system|]code".
-func tokenMatch(leaf any, v string) bool {
-	system, code, withSystem := strings.Cut(v, "|")
-	if !withSystem {
-		code = system
-	}
-	switch x := leaf.(type) {
-	case string:
-		return x == code
-	case bool:
-		return fmt.Sprint(x) == code
-	case map[string]any:
-		if coding, ok := x["coding"].([]any); ok {
-			for _, c := range coding {
-				if tokenMatch(c, v) {
-					return true
-				}
-			}
-			return false
-		}
-		value, ok := x["code"]
-		if !ok {
-			value = x["value"] // an Identifier
-		}
-		return value == code && (!withSystem || x["system"] == system)
-	}
-	return false
-}
-
-// stringMatch: any string in leaf starts with prefix (lower case).
-func stringMatch(leaf any, prefix string) bool {
-	switch x := leaf.(type) {
-	case string:
-		return strings.HasPrefix(strings.ToLower(x), prefix)
-	case []any:
-		for _, e := range x {
-			if stringMatch(e, prefix) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if stringMatch(e, prefix) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// dateLeafMatch matches a date, dateTime or instant, or a Period as the
-// range from its start to its end (either open if absent), with a date
-// parameter.
-func dateLeafMatch(leaf any, v string) bool {
-	switch x := leaf.(type) {
-	case string:
-		return matchDate(x, v)
-	case map[string]any:
-		start, _ := x["start"].(string)
-		end, _ := x["end"].(string)
-		op, at := "eq", v
-		if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
-			op, at = v[:2], v[2:]
-		}
-		after := end == "" || matchDate(end, "ge"+at)      // the period reaches at
-		before := start == "" || matchDate(start, "le"+at) // the period begins by at
-		switch op {
-		case "eq":
-			return after && before
-		case "ne":
-			return !(after && before)
-		case "gt", "ge":
-			return end == "" || matchDate(end, op+at)
-		case "lt", "le":
-			return start == "" || matchDate(start, op+at)
-		}
-	}
-	return false
-}
-
-// firstDate is the first date of date parameter p in the resource res (a
-// Period's start), "" if it has none.
-func (p searchParam) firstDate(res json.RawMessage) string {
-	var doc any
-	if json.Unmarshal(res, &doc) != nil {
-		return ""
-	}
-	for _, path := range p.paths {
-		for _, leaf := range elements(doc, strings.Split(path, ".")) {
-			switch x := leaf.(type) {
-			case string:
-				return x
-			case map[string]any:
-				if start, ok := x["start"].(string); ok {
-					return start
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// refMatch matches a Reference with "Type/id" or "id"; a version in the
-// reference (…/_history/n) is ignored.
-func refMatch(leaf any, v string) bool {
-	m, ok := leaf.(map[string]any)
-	if !ok {
-		return false
-	}
-	r, _ := m["reference"].(string)
-	r, _, _ = strings.Cut(r, "/_history/")
-	return r != "" && (r == v || strings.HasSuffix(r, "/"+v) && !strings.Contains(v, "/"))
-}
-
-// decoded is v as plain JSON values (maps, slices, strings …), as the
-// matchers walk them.
-func decoded(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var doc any
-	return doc, json.Unmarshal(b, &doc)
 }

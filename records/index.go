@@ -201,7 +201,7 @@ func stillReads(v *ledger.View, reader, patient string, now int64) bool {
 }
 
 // indexedType reports whether records of typ have index terms.
-func indexedType(typ string) bool { return typ == "Patient" || typ == "Observation" }
+func indexedType(typ string) bool { return IndexedParams(typ) != nil }
 
 // RebuildIndex indexes, for every organization this node holds the keys
 // of, every patient's records it can find (indexRecord), patient by

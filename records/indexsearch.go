@@ -17,15 +17,15 @@ import (
 type IndexQuery struct {
 	Requester string
 	Purpose   consent.Purpose
-	// Terms must all match (SearchTerm makes them); at least one.
-	Terms []IndexTerm
+	// Conditions must all hold (SearchTerms makes them); at least one.
+	Conditions []IndexCondition
 	// Keep, if set, selects candidates by their head before anything is
 	// decrypted (a resource type, not deleted, ...).
 	Keep func(*carechain.RecordHead) bool
 }
 
-// SearchIndex returns the latest versions of the records that have every
-// term of q in the index of the requester's organization and that the
+// SearchIndex returns the latest versions of the records that meet every
+// condition of q in the index of the requester's organization and that the
 // requester may read, decrypted, in record ID order. Every candidate is
 // read through the consented read path: each attempt is an access event in
 // its patient's log, and a record the requester may not read is left out.
@@ -33,9 +33,9 @@ type IndexQuery struct {
 // narrows, it does not decide.
 //
 // Without an index for the requester's organization it returns ErrNoIndex;
-// when every term matches more than MaxIndexCandidates records, ErrTooBroad.
+// when every condition matches more than MaxIndexCandidates records, ErrTooBroad.
 func (s *Service) SearchIndex(ctx context.Context, q IndexQuery) (out []Record, err error) {
-	if s.index == nil || len(q.Terms) == 0 {
+	if s.index == nil || len(q.Conditions) == 0 {
 		return nil, ErrNoIndex
 	}
 	v := s.latest()
@@ -47,7 +47,7 @@ func (s *Service) SearchIndex(ctx context.Context, q IndexQuery) (out []Record, 
 	if !ok {
 		return nil, fmt.Errorf("%w: this node keeps none for %q", ErrNoIndex, p.Org)
 	}
-	cands, err := s.candidates(key, p.Org, q.Terms)
+	cands, err := s.candidates(key, p.Org, q.Conditions)
 	if err != nil {
 		return nil, err
 	}
@@ -84,24 +84,24 @@ func (s *Service) SearchIndex(ctx context.Context, q IndexQuery) (out []Record, 
 // candidate is a record an index lookup found.
 type candidate struct{ patient, recordID string }
 
-// candidates are the records of org having every term, by record ID. A
-// term with more than MaxIndexCandidates records does not narrow the set
-// (the caller checks it on the decrypted resources); if every term has,
-// the search is too broad.
-func (s *Service) candidates(key []byte, org string, terms []IndexTerm) ([]candidate, error) {
+// candidates are the records of org meeting every condition, by record
+// ID. A condition met by more than MaxIndexCandidates records does not
+// narrow the set (the caller checks it on the decrypted resources); if
+// every condition is, the search is too broad.
+func (s *Service) candidates(key []byte, org string, conds []IndexCondition) ([]candidate, error) {
 	var set map[string]bool
-	for _, t := range terms {
-		members, err := s.index.Lookup(indexToken(key, t), MaxIndexCandidates+1)
+	for _, c := range conds {
+		members, err := s.members(key, c)
 		if err != nil {
 			return nil, err
 		}
-		if len(members) > MaxIndexCandidates {
+		if members == nil {
 			continue
 		}
 		next := map[string]bool{}
-		for _, m := range members {
-			if set == nil || set[string(m)] {
-				next[string(m)] = true
+		for m := range members {
+			if set == nil || set[m] {
+				next[m] = true
 			}
 		}
 		set = next
@@ -119,5 +119,24 @@ func (s *Service) candidates(key []byte, org string, terms []IndexTerm) ([]candi
 		}
 	}
 	slices.SortFunc(out, func(a, b candidate) int { return strings.Compare(a.recordID, b.recordID) })
+	return out, nil
+}
+
+// members are the index members having any term of c, nil if they are
+// more than MaxIndexCandidates (c does not narrow).
+func (s *Service) members(key []byte, c IndexCondition) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, t := range c {
+		ms, err := s.index.Lookup(indexToken(key, t), MaxIndexCandidates+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			out[string(m)] = true
+		}
+		if len(out) > MaxIndexCandidates {
+			return nil, nil
+		}
+	}
 	return out, nil
 }

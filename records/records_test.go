@@ -479,8 +479,8 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for param, value := range map[string]string{"identifier": "urn:mrn|" + nameMarkers[2], "family": nameMarkers[0]} {
-		term, _ := records.SearchTerm("Patient", param, value)
-		found, err := indexed.SearchIndex(ctx, records.IndexQuery{Requester: "hosp-a/dr-a", Terms: []records.IndexTerm{term}})
+		cond, _ := records.SearchTerms("Patient", param, value)
+		found, err := indexed.SearchIndex(ctx, records.IndexQuery{Requester: "hosp-a/dr-a", Conditions: []records.IndexCondition{cond}})
 		if err != nil || len(found) != 1 || found[0].RecordID != "rec-pm" {
 			t.Fatalf("index search by %s: %d found, %v", param, len(found), err)
 		}
