@@ -21,6 +21,7 @@ import (
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -41,6 +42,8 @@ type env struct {
 	// opts are the FHIR API's options, for a test that starts a second
 	// server on the same node (a restart).
 	opts fhirrest.Options
+	// index is the search index of svc, if withIndex made one.
+	index *store.Index
 	// patientEnc is patient/p's encryption key (in the records keyring).
 	patientEnc *seal.PrivateKey
 }

@@ -1,6 +1,7 @@
 package fhirrest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/store"
 )
 
 // TestIndexFollowsTheChain: the search index learns of writes, grants and
@@ -83,9 +85,34 @@ func TestIndexFollowsTheChain(t *testing.T) {
 	if got, _ := e.patientsFound("/fhir/Patient?identifier=MRN-3", drA); len(got) != 0 {
 		t.Fatalf("found %v with the index stopped", got)
 	}
-	follow()
+	stop = follow()
 	e.eventuallyFinds(drA, "/fhir/Patient?identifier=MRN-3", []string{"r"}, "a record written while the index was stopped")
 	e.eventuallyFinds(drA, "/fhir/Patient?identifier=MRN-1", []string{"p"}, "after catching up")
+
+	// An index of an older format is emptied and rebuilt.
+	stop()
+	stale := bytes.Repeat([]byte{7}, store.IndexTokenSize)
+	if err := e.index.Replace([]byte("hosp-a\x00patient/zz\x00gone"), [][]byte{stale}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.index.SetFormat(records.IndexFormat - 1); err != nil {
+		t.Fatal(err)
+	}
+	follow()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		f, _ := e.index.Format()
+		h, _ := e.index.Height()
+		if f == records.IndexFormat && h > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rebuild for the new format: format %d, height %d", f, h)
+		}
+	}
+	e.eventuallyFinds(drA, "/fhir/Patient?identifier=MRN-3", []string{"r"}, "after a rebuild for a new format")
+	if m, err := e.index.Lookup(stale, 10); len(m) != 0 || err != nil {
+		t.Fatalf("an entry of the old format survived: %q, %v", m, err)
+	}
 }
 
 // eventuallyFinds waits until the search path finds exactly the Patients

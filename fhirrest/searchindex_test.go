@@ -45,7 +45,7 @@ func (e *env) withIndex() {
 	opts := e.opts
 	opts.Records, opts.BaseURL = svc, srv.URL
 	fhirrest.Register(mux, opts)
-	e.srv, e.svc, e.opts = srv, svc, opts
+	e.srv, e.svc, e.opts, e.index = srv, svc, opts, idx
 }
 
 // registerPatientWithKey registers a patient of hosp-a and puts their

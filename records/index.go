@@ -206,7 +206,7 @@ func indexedType(typ string) bool { return IndexedParams(typ) != nil }
 // RebuildIndex indexes, for every organization this node holds the keys
 // of, every patient's records it can find (indexRecord), patient by
 // patient, until ctx ends; it returns how many patients it went through.
-// RunIndex runs it when the index is new or lost; no access event is
+// RunIndex runs it when the index is new, lost or of an older format; no access event is
 // logged, as nothing is served.
 func (s *Service) RebuildIndex(ctx context.Context) (int, error) {
 	if s.index == nil {

@@ -21,7 +21,8 @@ import (
 // The index's height (store.Index.Height) says through which block it has
 // done so, and survives restarts.
 //
-// When RunIndex starts behind the chain (a new or lost index, or blocks
+// When RunIndex starts behind the chain (a new or lost index, one of an
+// older format, or blocks
 // committed while the node was down or catching up), it catches up first:
 // a new index is rebuilt; otherwise the state at the index's height is
 // compared with the latest, and only the records whose head differs and
@@ -175,7 +176,7 @@ func (s *Service) RunIndex(ctx context.Context, follow func(func(ledger.Committe
 	s.indexMu.Unlock()
 	stop := follow(feed.add)
 	defer stop()
-	if err := s.catchUp(ctx); err != nil {
+	if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("search index: catching up with the chain: %w", err)
 	}
 	for {
@@ -194,9 +195,31 @@ func (s *Service) RunIndex(ctx context.Context, follow func(func(ledger.Committe
 	}
 }
 
+// IndexFormat numbers the terms the index holds (indexterms.go): when it
+// changes, an index written in another format is emptied and rebuilt at
+// the next start. 2 added Observation date, performer and encounter,
+// Patient general-practitioner and organization, DiagnosticReport and
+// Condition.
+const IndexFormat = 2
+
 // catchUp brings an index that follows the chain through an older height
-// up to the latest state, and records that height.
+// up to the latest state, and records that height. An index of another
+// format (IndexFormat) is emptied first, and so rebuilt.
 func (s *Service) catchUp(ctx context.Context) error {
+	if format, err := s.index.Format(); err != nil {
+		return err
+	} else if format != IndexFormat {
+		if err := s.index.RemovePrefix(nil); err != nil {
+			return err
+		}
+		if err := s.index.SetHeight(0); err != nil {
+			return err
+		}
+		if err := s.index.SetFormat(IndexFormat); err != nil {
+			return err
+		}
+		s.log.Info("search index emptied: its format changed", "from", format, "to", IndexFormat)
+	}
 	from, err := s.index.Height()
 	if err != nil {
 		return err

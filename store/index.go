@@ -21,6 +21,7 @@ const (
 	indexTokenPrefix  = 't' // t | token | member → "": the members of a token
 	indexMemberPrefix = 'm' // m | member | token → "": a member's tokens
 	indexHeightKey    = 'h' // h → uint64: the height the index follows the chain through
+	indexFormatKey    = 'f' // f → uint64: the format of its entries, as its owner numbers them
 )
 
 // Index is a node-local set index: opaque fixed-size tokens, each mapped to
@@ -184,26 +185,40 @@ func (x *Index) Empty() (bool, error) {
 
 // Height returns the height its owner said the index follows the chain
 // through (SetHeight); 0 if it never said.
-func (x *Index) Height() (int64, error) {
-	v, closer, err := x.db.Get([]byte{indexHeightKey})
+func (x *Index) Height() (int64, error) { return x.getCounter(indexHeightKey, "height") }
+
+// SetHeight records that the index follows the chain through height h. It
+// is synced when it returns nil.
+func (x *Index) SetHeight(h int64) error { return x.setCounter(indexHeightKey, "height", h) }
+
+// Format returns the format its owner said the index's entries have
+// (SetFormat); 0 if it never said.
+func (x *Index) Format() (int64, error) { return x.getCounter(indexFormatKey, "format") }
+
+// SetFormat records the format of the index's entries. It is synced when
+// it returns nil.
+func (x *Index) SetFormat(f int64) error { return x.setCounter(indexFormatKey, "format", f) }
+
+// getCounter reads the counter at key (0 if absent).
+func (x *Index) getCounter(key byte, name string) (int64, error) {
+	v, closer, err := x.db.Get([]byte{key})
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("index height: %w", err)
+		return 0, fmt.Errorf("index %s: %w", name, err)
 	}
 	defer closer.Close()
 	if len(v) != 8 {
-		return 0, fmt.Errorf("index height: %d bytes, want 8", len(v))
+		return 0, fmt.Errorf("index %s: %d bytes, want 8", name, len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
-// SetHeight records that the index follows the chain through height h. It
-// is synced when it returns nil.
-func (x *Index) SetHeight(h int64) error {
-	if h < 0 {
-		return fmt.Errorf("index height %d: want ≥ 0", h)
+// setCounter sets the counter at key to n, synced.
+func (x *Index) setCounter(key byte, name string, n int64) error {
+	if n < 0 {
+		return fmt.Errorf("index %s %d: want ≥ 0", name, n)
 	}
-	return x.db.Set([]byte{indexHeightKey}, binary.BigEndian.AppendUint64(nil, uint64(h)), pebble.Sync)
+	return x.db.Set([]byte{key}, binary.BigEndian.AppendUint64(nil, uint64(n)), pebble.Sync)
 }
