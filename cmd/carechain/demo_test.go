@@ -107,6 +107,24 @@ func checkDemoRecords(t *testing.T, demoRun *process, home, addr string) {
 	if resp.StatusCode != 200 || bundle.ResourceType != "Bundle" || bundle.Total < 2 {
 		t.Fatalf("FHIR search with a CLI token: HTTP %d %+v", resp.StatusCode, bundle)
 	}
+	// A token of narrower scopes (README): Observations only, read and search.
+	status := func(tok, path string) int {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	obsOnly := strings.TrimSpace(mustRun(t, passEnv(demo.Passphrase), "token", "--as", "st-mary/dr-chen", "--scope", "system/Observation.rs", "--home", home, "--node", addr))
+	if a, b := status(obsOnly, "/fhir/Observation?patient=Patient/demo-02"), status(obsOnly, "/fhir/Patient/demo-02"); a != 200 || b != 403 {
+		t.Fatalf("with system/Observation.rs: Observation search %d, Patient read %d", a, b)
+	}
+	if out, err := run(t, passEnv(demo.Passphrase), "token", "--as", "st-mary/dr-chen", "--scope", "system/Observation.sr", "--home", home, "--node", addr); err == nil || !strings.Contains(out, "invalid_scope") {
+		t.Fatalf("token with a malformed scope: %v %s", err, out)
+	}
 	// The demo's open correction: four signers through the CLI commit it.
 	// Proposals name a patient, a record and a category: only their
 	// reviewers see them.
