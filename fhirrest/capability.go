@@ -102,10 +102,15 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		"rest": []map[string]any{{
 			"mode": "server",
 			"security": map[string]any{
-				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key; single-use jti; iat required, not before the server started nor more than 30 s ahead) to /auth/token. Purpose of use in the X-Purpose-Of-Use header (default treatment). Access needs the patient's consent and the organization's role policy; a resource the caller may not read is answered as absent (404). Break-glass: a read or search of a patient's records with the X-Break-Glass-Reason header first invokes emergency access under the patient's emergency rule (403 if the ledger refuses) and is then served for purpose emergency. An update of a record under an approval policy is a proposal: 202 with its Task (reason in X-Amendment-Reason). A patient's own writes are stored as patient-reported data and served with meta.tag " + TagSystem + "|" + TagPatientReported + ".",
+				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key; single-use jti; iat required, not before the server started nor more than 30 s ahead) to /auth/token, with SMART v1 or v2 scopes (system/, user/ or, for a patient, patient/ scopes; see .well-known/smart-configuration), which every request is held to. Purpose of use in the X-Purpose-Of-Use header (default treatment). Access needs the patient's consent and the organization's role policy; a resource the caller may not read is answered as absent (404). Break-glass: a read or search of a patient's records with the X-Break-Glass-Reason header first invokes emergency access under the patient's emergency rule (403 if the ledger refuses) and is then served for purpose emergency. An update of a record under an approval policy is a proposal: 202 with its Task (reason in X-Amendment-Reason). A patient's own writes are stored as patient-reported data and served with meta.tag " + TagSystem + "|" + TagPatientReported + ".",
 				"extension": []map[string]any{{
 					"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
 					"extension": []map[string]string{{"url": "token", "valueUri": s.tokenURL()}},
+				}},
+				"cors": false,
+				"service": []map[string]any{{
+					"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}},
+					"text":   "SMART backend services; discovery at .well-known/smart-configuration",
 				}},
 			},
 			"resource":    append(s.clinicalCapabilities(), s.viewCapabilities()...),

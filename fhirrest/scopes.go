@@ -212,3 +212,21 @@ func (c caller) scopeKeep(keep func(*carechain.RecordHead) bool) func(*carechain
 		return (c.scopes.allows(h.ResourceType, 'r') || c.scopes.allows(h.ResourceType, 's')) && (keep == nil || keep(h))
 	}
 }
+
+// smartConfiguration serves {FHIR base}/.well-known/smart-configuration
+// (SMART App Launch 2.0 discovery) for what this server does: backend
+// services (client_credentials with a private_key_jwt assertion) and v1
+// and v2 scopes. It names no authorization endpoint and so no PKCE
+// methods: there is no authorization-code flow.
+func (s *server) smartConfiguration(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=3600")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_endpoint":                                   s.tokenURL(),
+		"grant_types_supported":                            []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"EdDSA"},
+		"scopes_supported": []string{"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
+			"user/*.cruds", "user/*.rs", "patient/*.cruds", "patient/*.rs"},
+		"capabilities": []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -160,5 +161,40 @@ func TestScopesAllowExactlyTheirTypesAndInteractions(t *testing.T) {
 		if !strings.HasPrefix(status, want) {
 			t.Errorf("batch entry %d with Observation scopes: %q, want %s", i, status, want)
 		}
+	}
+}
+
+// TestSMARTDiscovery: the SMART configuration at the FHIR base names the
+// token endpoint a client then gets a token of an advertised scope from,
+// and the CapabilityStatement says the service is SMART-on-FHIR.
+func TestSMARTDiscovery(t *testing.T) {
+	e := setup(t)
+	r := e.do("GET", "/fhir/.well-known/smart-configuration", "", nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("smart-configuration: %d %s", r.status, r.rawBody)
+	}
+	if r.body["token_endpoint"] != e.srv.URL+"/auth/token" {
+		t.Fatalf("token_endpoint %v", r.body["token_endpoint"])
+	}
+	for field, want := range map[string]string{"capabilities": "client-confidential-asymmetric", "grant_types_supported": "client_credentials",
+		"token_endpoint_auth_methods_supported": "private_key_jwt", "token_endpoint_auth_signing_alg_values_supported": "EdDSA"} {
+		if got, _ := r.body[field].([]any); !slices.Contains(got, any(want)) {
+			t.Errorf("%s: %v, want %s in it", field, got, want)
+		}
+	}
+	if _, ok := r.body["authorization_endpoint"]; ok {
+		t.Error("an authorization endpoint is advertised, but there is no authorization-code flow")
+	}
+	scopes, _ := r.body["scopes_supported"].([]any)
+	for _, sc := range scopes {
+		if status, _, _, oerr := e.scopedToken("hosp-a/dr-a", sc.(string)); status != 200 && !strings.HasPrefix(sc.(string), "patient/") {
+			t.Errorf("advertised scope %v refused to staff: %s", sc, oerr)
+		}
+	}
+	md := e.do("GET", "/fhir/metadata", "", nil)
+	sec := md.body["rest"].([]any)[0].(map[string]any)["security"].(map[string]any)
+	svc, _ := json.Marshal(sec["service"])
+	if !strings.Contains(string(svc), `"code":"SMART-on-FHIR"`) || !strings.Contains(string(svc), "restful-security-service") {
+		t.Fatalf("CapabilityStatement security.service: %s", svc)
 	}
 }

@@ -85,6 +85,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	mux.HandleFunc("POST /auth/token", s.token)
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.smartConfiguration)
 	mux.HandleFunc("POST /fhir", s.authed(s.transaction))
 	mux.HandleFunc("POST /fhir/{$}", s.authed(s.transaction))
 	for _, op := range s.operations() {
