@@ -45,6 +45,9 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// AllowedOrigins are the browser origins that may call the API (CORS,
+	// cors.go): scheme://host[:port] each; none by default.
+	AllowedOrigins []string
 }
 
 // MaxBody bounds request bodies: the largest request the ledger could store
@@ -79,31 +82,33 @@ func Register(mux *http.ServeMux, opts Options) {
 	// What no route below serves is a 404 or 405 OperationOutcome, not the
 	// mux's plain text (these patterns are the least specific under /fhir
 	// and /auth, so they match only what nothing else does).
+	handle := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, s.cors(h)) }
 	for _, p := range []string{"/fhir", "/fhir/", "/auth/"} {
-		mux.HandleFunc(p, s.noRoute)
+		handle(p, s.noRoute)
+		handle("OPTIONS "+p, s.preflight)
 	}
-	mux.HandleFunc("POST /auth/token", s.token)
-	mux.HandleFunc("POST /auth/login", s.login)
-	mux.HandleFunc("GET /fhir/metadata", s.metadata)
-	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.smartConfiguration)
-	mux.HandleFunc("POST /fhir", s.authed(s.transaction))
-	mux.HandleFunc("POST /fhir/{$}", s.authed(s.transaction))
+	handle("POST /auth/token", s.token)
+	handle("POST /auth/login", s.login)
+	handle("GET /fhir/metadata", s.metadata)
+	handle("GET /fhir/.well-known/smart-configuration", s.smartConfiguration)
+	handle("POST /fhir", s.authed(s.transaction))
+	handle("POST /fhir/{$}", s.authed(s.transaction))
 	for _, op := range s.operations() {
-		mux.HandleFunc(op.route, s.authed(op.handler))
+		handle(op.route, s.authed(op.handler))
 	}
-	mux.HandleFunc("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
-	mux.HandleFunc("POST /fhir/Consent", s.authed(s.createConsent))
-	mux.HandleFunc("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
-	mux.HandleFunc("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
-	mux.HandleFunc("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
-	mux.HandleFunc("GET /fhir/_history", s.authed(s.systemHistory))
-	mux.HandleFunc("GET /fhir/{type}", s.authed(s.search))
-	mux.HandleFunc("POST /fhir/{type}", s.authed(s.create))
-	mux.HandleFunc("GET /fhir/{type}/{id}", s.authed(s.read))
-	mux.HandleFunc("PUT /fhir/{type}/{id}", s.authed(s.update))
-	mux.HandleFunc("DELETE /fhir/{type}/{id}", s.authed(s.delete))
-	mux.HandleFunc("GET /fhir/{type}/{id}/_history", s.authed(s.history))
-	mux.HandleFunc("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
+	handle("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
+	handle("POST /fhir/Consent", s.authed(s.createConsent))
+	handle("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
+	handle("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
+	handle("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
+	handle("GET /fhir/_history", s.authed(s.systemHistory))
+	handle("GET /fhir/{type}", s.authed(s.search))
+	handle("POST /fhir/{type}", s.authed(s.create))
+	handle("GET /fhir/{type}/{id}", s.authed(s.read))
+	handle("PUT /fhir/{type}/{id}", s.authed(s.update))
+	handle("DELETE /fhir/{type}/{id}", s.authed(s.delete))
+	handle("GET /fhir/{type}/{id}/_history", s.authed(s.history))
+	handle("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -206,6 +206,22 @@ func TestMaxConnectionsFlag(t *testing.T) {
 	}
 }
 
+// TestCORSOriginFlag: start refuses a --cors-origin that is not
+// scheme://host[:port] (a wildcard included) before anything is created.
+func TestCORSOriginFlag(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "node")
+	out, err := run(t, nil, "start", "--home", home, "--cors-origin", "*")
+	if err == nil || !strings.Contains(out, "--cors-origin: origin \"*\": want scheme://host[:port]") {
+		t.Errorf("start --cors-origin '*': err=%v\n%s", err, out)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("start --cors-origin '*' created %s", home)
+	}
+	if help := mustRun(t, nil, "start", "--help"); !strings.Contains(help, "--cors-origin strings") {
+		t.Errorf("start --help does not document --cors-origin:\n%s", help)
+	}
+}
+
 // TestVersionNamesTheCommit: version prints the VCS revision recorded in
 // the binary's build info ("unknown" when the build stamped none, as with
 // -buildvcs=false).

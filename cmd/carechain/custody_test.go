@@ -33,8 +33,15 @@ func TestCustodyAndKeysAddedLater(t *testing.T) {
 		"--p2p-addr", freeAddr(t), "--http-addr", addr)
 	keys := []string{"--home", home}
 	mustRun(t, patientEnv, append([]string{"keys", "new", "patient.k7q2m9", "--kind", "patient"}, keys...)...)
-	p := startProcess(t, nodeEnv, "start", "--home", home, "--anchor-every", "100ms")
+	p := startProcess(t, nodeEnv, "start", "--home", home, "--anchor-every", "100ms", "--cors-origin", "https://portal.example.org")
 	waitHealthy(t, p, addr, time.Minute)
+	// --cors-origin lets that origin's browser pages call the FHIR API.
+	preflight, _ := http.NewRequest("OPTIONS", "http://"+addr+"/fhir/Observation", nil)
+	preflight.Header.Set("Origin", "https://portal.example.org")
+	preflight.Header.Set("Access-Control-Request-Method", "POST")
+	if resp, err := http.DefaultClient.Do(preflight); err != nil || resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://portal.example.org" {
+		t.Fatalf("CORS preflight from the allowed origin: %v %v", err, resp)
+	}
 
 	// Made and registered while the node runs.
 	mustRun(t, nodeEnv, append([]string{"keys", "new", "hosp.dr-new"}, keys...)...)

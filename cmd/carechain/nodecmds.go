@@ -283,6 +283,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
+	var corsOrigins []string
 	var maxLag, anchorEvery, stallTimeout, submitTimeout time.Duration
 	var maxConns int
 	var tf tlsFlags
@@ -317,11 +318,13 @@ unanchored event is older than --audit-max-lag, reads of health data answer
 503 until anchoring catches up; break-glass reads go on, logged and flagged.
 
 Its organizations' blind search index (HOME/search-index: keyed hashes of
-patients' identifiers, names and birthdates and of Observation codes, never
-the values) lets practitioners search without patient=; it is node-local
-and in no backup. When it is empty (a new node, a restore, or its directory
-deleted while the node was stopped) the node rebuilds it in the background
-(see the README's security model).
+patients' identifiers, names and birthdates, Observation codes and dates and
+more, never the values) lets practitioners search without patient=; it is
+node-local and in no backup. It follows every committed block; when it is
+empty (a new node, a restore, or its directory deleted while the node was
+stopped) or of an older format, the node rebuilds it in the background, and
+after a stop it catches up from the height it reached (see the README's
+security model).
 
 With a certificate (--tls-cert and --tls-key, or tls_cert and tls_key in the
 home's config, which init --tls writes) the listener serves https only: TLS
@@ -338,7 +341,7 @@ client-cert issues them from the home's CA).`,
 				return err
 			}
 			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns,
-				stallTimeout: stallTimeout, submitTimeout: submitTimeout, tls: tf}
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout, tls: tf, corsOrigins: corsOrigins}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -356,6 +359,7 @@ client-cert issues them from the home's CA).`,
 	cmd.Flags().DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	cmd.Flags().DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
 	tf.register(cmd)
+	cmd.Flags().StringSliceVar(&corsOrigins, "cors-origin", nil, "a browser origin (scheme://host[:port]) that may call the FHIR API and /auth/token (CORS); repeat or comma-separate for several; none by default")
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }

@@ -46,6 +46,8 @@ type runOptions struct {
 	// tls names the listener's certificate (--tls-cert …); empty fields
 	// take the home's config.
 	tls tlsFlags
+	// corsOrigins are fhirrest.Options.AllowedOrigins (--cors-origin).
+	corsOrigins []string
 }
 
 // check refuses flag values runNode cannot run with; demo checks before it
@@ -62,6 +64,11 @@ func (o runOptions) check() error {
 	}
 	if o.submitTimeout <= 0 {
 		return fmt.Errorf("--submit-timeout %v: want a positive duration", o.submitTimeout)
+	}
+	for _, origin := range o.corsOrigins {
+		if err := fhirrest.CheckOrigin(origin); err != nil {
+			return fmt.Errorf("--cors-origin: %w", err)
+		}
 	}
 	return nil
 }
@@ -133,7 +140,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			Backup: backupOf(n, keys), NodeKey: operator.Public().(ed25519.PublicKey)}))
 		if keys != nil {
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-				BaseURL: base, Logger: logger})
+				BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins})
 		}
 		return mux
 	}
