@@ -68,6 +68,13 @@ func (s *server) operationsOn(typ string) []capOperation {
 	return out
 }
 
+// Conditional interactions and PATCH, as the interactions document them.
+const (
+	conditionalUpdateDoc = "Also conditional: PUT [type]?search, within the body's patient; no match creates, one match is updated, several are a 412."
+	conditionalDeleteDoc = "Also conditional: DELETE [type]?search with patient=; no match is a 204, one match is deleted, several are a 412."
+	patchDoc             = "JSON Patch (application/json-patch+json) of the latest version, written as an update (If-Match, approval policies and validation apply); FHIRPath Patch is not supported."
+)
+
 // History's parameters and scope, as the interactions document them.
 const (
 	historyDoc        = "Newest first; _since (instant), _count and _offset page with next links."
@@ -82,6 +89,9 @@ type capResource struct {
 	UpdateCreate  bool             `json:"updateCreate"`
 	SearchParam   []capParam       `json:"searchParam,omitempty"`
 	ConditionalCr bool             `json:"conditionalCreate"`
+	ConditionalUp bool             `json:"conditionalUpdate"`
+	ConditionalRd string           `json:"conditionalRead"`
+	ConditionalDl string           `json:"conditionalDelete"`
 	Operation     []capOperation   `json:"operation,omitempty"`
 }
 
@@ -99,6 +109,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"json"},
+		"patchFormat": []string{"application/json-patch+json"},
 		"rest": []map[string]any{{
 			"mode": "server",
 			"security": map[string]any{
@@ -124,13 +135,15 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 func (s *server) clinicalCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(clinicalTypes)) {
-		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update"}, {Code: "delete"},
+		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update", Documentation: conditionalUpdateDoc},
+			{Code: "patch", Documentation: patchDoc}, {Code: "delete", Documentation: conditionalDeleteDoc},
 			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type", Documentation: searchDoc(t)}}
 		if creatable(t) {
 			ints = append(ints, capInteraction{Code: "create"})
 		}
 		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
-			SearchParam: capParams(t), ConditionalCr: creatable(t), Operation: s.operationsOn(t)})
+			SearchParam: capParams(t), ConditionalCr: creatable(t), ConditionalUp: true, ConditionalRd: "full-support", ConditionalDl: "single",
+			Operation: s.operationsOn(t)})
 	}
 	return out
 }

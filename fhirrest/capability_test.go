@@ -297,8 +297,8 @@ func TestRoutingErrorsAreOperationOutcomes(t *testing.T) {
 	}{
 		{"GET", "/fhir/Observation/x/y/z/w", 404, ""},
 		{"GET", "/auth/nothing", 404, ""},
-		{"PATCH", "/fhir/Observation/x", 405, "GET, PUT, DELETE"},
-		{"DELETE", "/fhir/metadata", 405, "GET, POST"},
+		{"POST", "/fhir/Observation/x", 405, "GET, PUT, PATCH, DELETE"},
+		{"PATCH", "/fhir/metadata", 405, "GET, POST, PUT, DELETE"},
 		{"DELETE", "/fhir", 405, "POST"},
 		{"GET", "/auth/token", 405, "POST"},
 		{"PUT", "/fhir/Task/x/$approve", 405, "POST"},

@@ -31,6 +31,11 @@ func newOutcome(code string, err error, paths []string) *outcome {
 	return &outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "error", Code: code, Diagnostics: err.Error(), Expression: paths}}}
 }
 
+// informational is an OperationOutcome that says what was done.
+func informational(msg string) *outcome {
+	return &outcome{ResourceType: "OperationOutcome", Issue: []issue{{Severity: "information", Code: "informational", Diagnostics: msg}}}
+}
+
 // fail writes an OperationOutcome. code is the FHIR issue type.
 func (s *server) fail(w http.ResponseWriter, status int, code string, err error, paths ...string) {
 	if status >= 500 {
@@ -49,7 +54,7 @@ func (s *server) failErr(w http.ResponseWriter, err error) {
 // if its path has routes for other methods, else 404.
 func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.routes.Handler(probe); pattern != "" && !strings.HasPrefix(pattern, "/") {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -42,7 +43,11 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if !s.supported(w, typ) {
 		return
 	}
-	if _, ok := s.visible(w, r, c, typ, id, version, consent.ActionRead); !ok {
+	head, ok := s.visible(w, r, c, typ, id, version, consent.ActionRead)
+	if !ok {
+		return
+	}
+	if s.notModified(w, r, c, head, version) {
 		return
 	}
 	rec, err := s.Records.Read(r.Context(), c.principal.ID, id, version, c.purpose)
@@ -154,4 +159,38 @@ func live(types ...string) func(*carechain.RecordHead) bool {
 	return func(h *carechain.RecordHead) bool {
 		return !h.Deleted && (len(types) == 0 || slices.Contains(types, h.ResourceType))
 	}
+}
+
+// notModified answers 304 a conditional read (If-None-Match naming the
+// version it would serve, or If-Modified-Since at or after that version's
+// time) of a live record, decrypting nothing: the caller holds that
+// version already. It reports whether it answered.
+func (s *server) notModified(w http.ResponseWriter, r *http.Request, c caller, head *carechain.RecordHead, version uint64) bool {
+	inm, ims := r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since")
+	if (inm == "" && ims == "") || head.Deleted && version == 0 {
+		return false
+	}
+	if version == 0 {
+		version = head.Latest
+	}
+	rv, err := c.view.RecordVersion(head.RecordID, version)
+	if err != nil || rv.Deleted {
+		return false
+	}
+	same := false
+	if inm != "" {
+		for _, tag := range strings.Split(inm, ",") {
+			tag = strings.TrimSpace(tag)
+			same = same || tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(etag(version), "W/")
+		}
+	} else if since, err := http.ParseTime(ims); err == nil {
+		same = !lastUpdated(*rv).After(since)
+	}
+	if !same {
+		return false
+	}
+	w.Header().Set("ETag", etag(version))
+	w.Header().Set("Last-Modified", lastUpdated(*rv).Format(http.TimeFormat))
+	w.WriteHeader(http.StatusNotModified)
+	return true
 }

@@ -172,7 +172,7 @@ func interactionOf(r *http.Request) (in interaction, ok bool) {
 		return interaction{typ: typ, perm: 'r'}, true
 	case method == http.MethodPost:
 		return interaction{typ: typ, perm: 'c'}, true
-	case method == http.MethodPut:
+	case method == http.MethodPut || method == http.MethodPatch:
 		return interaction{typ: typ, perm: 'u'}, true
 	case method == http.MethodDelete:
 		return interaction{typ: typ, perm: 'd'}, true

@@ -82,7 +82,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	// What no route below serves is a 404 or 405 OperationOutcome, not the
 	// mux's plain text (these patterns are the least specific under /fhir
 	// and /auth, so they match only what nothing else does).
-	handle := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, s.cors(h)) }
+	handle := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, s.cors(s.negotiate(h))) }
 	for _, p := range []string{"/fhir", "/fhir/", "/auth/"} {
 		handle(p, s.noRoute)
 		handle("OPTIONS "+p, s.preflight)
@@ -107,6 +107,9 @@ func Register(mux *http.ServeMux, opts Options) {
 	handle("GET /fhir/{type}/{id}", s.authed(s.read))
 	handle("PUT /fhir/{type}/{id}", s.authed(s.update))
 	handle("DELETE /fhir/{type}/{id}", s.authed(s.delete))
+	handle("PATCH /fhir/{type}/{id}", s.authed(s.patch))
+	handle("PUT /fhir/{type}", s.authed(s.conditionalUpdate))
+	handle("DELETE /fhir/{type}", s.authed(s.conditionalDelete))
 	handle("GET /fhir/{type}/{id}/_history", s.authed(s.history))
 	handle("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
 }

@@ -105,6 +105,13 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 		s.failErr(w, err)
 		return
 	}
+	s.updateTo(w, r, c, res, id)
+}
+
+// updateTo writes res as record id (an update, or an update as create),
+// or proposes it if an approval policy covers the edit.
+func (s *server) updateTo(w http.ResponseWriter, r *http.Request, c caller, res *fhirjson.Resource, id string) {
+	typ := res.Type()
 	it, status, err := s.updateOf(r, c, res, id, r.Header.Get("If-Match"), r.Header.Get(categoryHeader))
 	if err != nil {
 		s.failErr(w, err)
@@ -225,6 +232,18 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ str
 		s.failErr(w, err)
 		return
 	}
+	switch preferReturn(r) {
+	case "minimal": // nothing read back: no access event for a body not sent
+		w.Header().Set("Location", s.location(typ, it.RecordID, res.Version))
+		w.Header().Set("ETag", etag(res.Version))
+		w.WriteHeader(status)
+		return
+	case "OperationOutcome":
+		w.Header().Set("Location", s.location(typ, it.RecordID, res.Version))
+		w.Header().Set("ETag", etag(res.Version))
+		writeFHIR(w, status, informational(fmt.Sprintf("%s/%s stored as version %d", typ, it.RecordID, res.Version)))
+		return
+	}
 	rec, err := s.Records.Read(r.Context(), c.principal.ID, it.RecordID, res.Version, c.purpose)
 	if err != nil {
 		s.failErr(w, err)
@@ -240,6 +259,11 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
+	s.deleteRecord(w, r, c, typ, id)
+}
+
+// deleteRecord deletes record id of typ (following If-Match, if given).
+func (s *server) deleteRecord(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
 	it, gone, err := s.deletion(r, c, typ, id, r.Header.Get("If-Match"))
 	if err != nil {
 		s.failErr(w, err)

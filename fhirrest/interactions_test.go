@@ -1,0 +1,155 @@
+package fhirrest_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// obsWithCode is an Observation of patient p with a LOINC code and a value.
+func obsWithCode(code string, value int) []byte {
+	return []byte(fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":%q}]},
+		"subject":{"reference":"Patient/p"},"valueQuantity":{"value":%d,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`, code, value))
+}
+
+// TestConditionalUpdateAndDelete: PUT and DELETE [type]?search act on the
+// one resource the search finds; none found creates (PUT) or does nothing
+// (DELETE); several are a 412; a body id that is not the match's is a 400.
+func TestConditionalUpdateAndDelete(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	const search = "/fhir/Observation?patient=Patient/p&code=http://loinc.org|1234-5"
+	r := e.do("PUT", search, tok, obsWithCode("1234-5", 1))
+	if r.status != 201 || r.body["id"] == nil {
+		t.Fatalf("conditional update with no match: %d %s", r.status, r.rawBody)
+	}
+	id := r.body["id"].(string)
+	r = e.do("PUT", search, tok, obsWithCode("1234-5", 2))
+	if meta, _ := r.body["meta"].(map[string]any); r.status != 200 || r.body["id"] != id || meta["versionId"] != "2" {
+		t.Fatalf("conditional update with one match: %d %s", r.status, r.rawBody)
+	}
+	withOtherID := strings.Replace(string(obsWithCode("1234-5", 3)), `"status"`, `"id":"other","status"`, 1)
+	if r := e.do("PUT", search, tok, []byte(withOtherID)); r.status != 400 {
+		t.Errorf("conditional update with a body id not the match's: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("PUT", "/fhir/Observation", tok, obsWithCode("1234-5", 3)); r.status != 400 {
+		t.Errorf("conditional update without search parameters: %d %s", r.status, r.rawBody)
+	}
+	e.do("POST", "/fhir/Observation", tok, obsWithCode("1234-5", 4)) // a second match
+	if r := e.do("PUT", search, tok, obsWithCode("1234-5", 5)); r.status != 412 {
+		t.Errorf("conditional update with two matches: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("DELETE", search, tok, nil); r.status != 412 {
+		t.Errorf("conditional delete with two matches: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("DELETE", "/fhir/Observation?code=http://loinc.org|1234-5", tok, nil); r.status != 400 {
+		t.Errorf("conditional delete without patient=: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("DELETE", "/fhir/Observation?patient=Patient/p&code=http://loinc.org|0000-0", tok, nil); r.status != 204 {
+		t.Errorf("conditional delete with no match: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("DELETE", search+"&_id="+id, tok, nil); r.status != 204 {
+		t.Fatalf("conditional delete with one match: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Observation/"+id, tok, nil); r.status != 410 {
+		t.Errorf("read after the conditional delete: %d", r.status)
+	}
+}
+
+// TestPatch: a JSON Patch of the latest version is written as an update
+// (If-Match applies); one that changes the id, does not apply, is not a
+// JSON Patch or is sent as another media type is refused, changing
+// nothing.
+func TestPatch(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.createGlucose(tok, 90)
+	patch := func(body, ifMatch, contentType string) response {
+		t.Helper()
+		hdr := []string{"Content-Type", contentType}
+		if ifMatch != "" {
+			hdr = append(hdr, "If-Match", ifMatch)
+		}
+		return e.do("PATCH", "/fhir/Observation/"+id, tok, []byte(body), hdr...)
+	}
+	const jp = "application/json-patch+json"
+	r := patch(`[{"op":"replace","path":"/valueQuantity/value","value":95},{"op":"add","path":"/note","value":[{"text":"repeat"}]}]`, `W/"1"`, jp)
+	if vq, _ := r.body["valueQuantity"].(map[string]any); r.status != 200 || vq["value"] != 95.0 || r.header.Get("ETag") != `W/"2"` {
+		t.Fatalf("patch: %d %s", r.status, r.rawBody)
+	}
+	for _, c := range []struct {
+		name, body, ifMatch, contentType string
+		status                           int
+	}{
+		{"a stale If-Match", `[{"op":"replace","path":"/valueQuantity/value","value":1}]`, `W/"1"`, jp, 412},
+		{"a changed id", `[{"op":"replace","path":"/id","value":"x"}]`, "", jp, 422},
+		{"a path that is not there", `[{"op":"replace","path":"/nothing/here","value":1}]`, "", jp, 422},
+		{"a failed test", `[{"op":"test","path":"/status","value":"preliminary"}]`, "", jp, 422},
+		{"an invalid result", `[{"op":"replace","path":"/status","value":"bogus"}]`, "", jp, 400}, // as a PUT of it
+		{"not a JSON Patch", `{"op":"replace"}`, "", jp, 400},
+		{"a FHIR resource body", `[]`, "", "application/fhir+json", 415},
+	} {
+		if r := patch(c.body, c.ifMatch, c.contentType); r.status != c.status || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("patch with %s: %d, want %d: %s", c.name, r.status, c.status, r.rawBody)
+		}
+	}
+	if r := e.do("GET", "/fhir/Observation/"+id, tok, nil); r.header.Get("ETag") != `W/"2"` {
+		t.Errorf("after the refused patches: %s", r.header.Get("ETag"))
+	}
+	if r := e.do("PATCH", "/fhir/Observation/nope", tok, []byte(`[]`), "Content-Type", jp); r.status != 404 {
+		t.Errorf("patch of nothing: %d", r.status)
+	}
+}
+
+// TestConditionalReadPreferAndFormats: a read naming the version held is
+// a 304; Prefer picks what a write answers with; a format other than JSON
+// is a 406.
+func TestConditionalReadPreferAndFormats(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	id := e.createGlucose(tok, 90)
+	path := "/fhir/Observation/" + id
+	later := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	earlier := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for _, c := range []struct {
+		header, value string
+		status        int
+	}{
+		{"If-None-Match", `W/"1"`, 304}, {"If-None-Match", `"1"`, 304}, {"If-None-Match", `W/"7"`, 200},
+		{"If-Modified-Since", later, 304}, {"If-Modified-Since", earlier, 200},
+	} {
+		r := e.do("GET", path, tok, nil, c.header, c.value)
+		if r.status != c.status || (c.status == 304 && (len(r.rawBody) != 0 || r.header.Get("ETag") != `W/"1"`)) {
+			t.Errorf("%s: %s: %d %q", c.header, c.value, r.status, r.rawBody)
+		}
+	}
+
+	r := e.do("POST", "/fhir/Observation", tok, obsWithCode("2345-7", 1), "Prefer", "return=minimal")
+	if r.status != 201 || len(r.rawBody) != 0 || !strings.Contains(r.header.Get("Location"), "/fhir/Observation/") || r.header.Get("ETag") != `W/"1"` {
+		t.Errorf("create with return=minimal: %d %v %q", r.status, r.header, r.rawBody)
+	}
+	r = e.do("PUT", path, tok, []byte(strings.Replace(string(obsWithCode("2345-7", 2)), `"status"`, `"id":"`+id+`","status"`, 1)), "Prefer", "return=OperationOutcome")
+	if issues, _ := r.body["issue"].([]any); r.status != 200 || r.body["resourceType"] != "OperationOutcome" || len(issues) != 1 || r.header.Get("ETag") != `W/"2"` {
+		t.Errorf("update with return=OperationOutcome: %d %s", r.status, r.rawBody)
+	}
+
+	for _, c := range []struct{ path, accept string }{
+		{path + "?_format=xml", ""}, {path + "?_format=application/fhir%2Bxml", ""}, {path, "application/fhir+xml"},
+		{"/fhir/metadata?_format=xml", ""}, {"/fhir/Observation?patient=Patient/p", "text/html"},
+	} {
+		r := e.do("GET", c.path, tok, nil, "Accept", c.accept)
+		if r.status != 406 || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("GET %s Accept %q: %d %s", c.path, c.accept, r.status, r.rawBody)
+		}
+	}
+	for _, c := range []struct{ path, accept string }{
+		{path + "?_format=json", ""}, {path + "?_format=application/fhir%2Bjson", ""}, {path, "application/fhir+json"},
+		{path, "application/fhir+xml;q=0.9, application/json;q=0.5"}, {path, "*/*"},
+	} {
+		if r := e.do("GET", c.path, tok, nil, "Accept", c.accept); r.status != 200 {
+			t.Errorf("GET %s Accept %q: %d %s", c.path, c.accept, r.status, r.rawBody)
+		}
+	}
+}
