@@ -3,6 +3,8 @@ package fhirrest_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,66 @@ func TestConditionalReadPreferAndFormats(t *testing.T) {
 	} {
 		if r := e.do("GET", c.path, tok, nil, "Accept", c.accept); r.status != 200 {
 			t.Errorf("GET %s Accept %q: %d %s", c.path, c.accept, r.status, r.rawBody)
+		}
+	}
+}
+
+// TestEverythingParameters: Patient/$everything honours _type, _since,
+// start and end (care dates; a resource without one is kept) and pages
+// with _count; an unknown parameter or a bad value is a 400.
+func TestEverythingParameters(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	if r := e.do("PUT", "/fhir/Patient/p", tok, []byte(`{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}]}`)); r.status != 201 {
+		t.Fatalf("put Patient/p: %d %s", r.status, r.rawBody)
+	}
+	ids := map[string]string{}
+	for _, day := range []string{"2023-05-01", "2024-05-01"} {
+		body := strings.Replace(string(obsWithCode("2345-7", 90)), `"status"`, `"effectiveDateTime":"`+day+`","status"`, 1)
+		r := e.do("POST", "/fhir/Observation", tok, []byte(body))
+		if r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.rawBody)
+		}
+		ids[day] = "Observation/" + r.body["id"].(string)
+	}
+	found := func(query string) ([]string, response) {
+		t.Helper()
+		r := e.do("GET", "/fhir/Patient/p/$everything"+query, tok, nil)
+		var got []string
+		entries, _ := r.body["entry"].([]any)
+		for _, en := range entries {
+			res := en.(map[string]any)["resource"].(map[string]any)
+			got = append(got, res["resourceType"].(string)+"/"+res["id"].(string))
+		}
+		slices.Sort(got)
+		return got, r
+	}
+	future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{ids["2023-05-01"], ids["2024-05-01"], "Patient/p"}},
+		{"?_type=Observation", []string{ids["2023-05-01"], ids["2024-05-01"]}},
+		{"?_type=Patient,Condition", []string{"Patient/p"}},
+		{"?start=2024-01-01", []string{ids["2024-05-01"], "Patient/p"}},
+		{"?end=2023-12", []string{ids["2023-05-01"], "Patient/p"}},
+		{"?start=2023-01-01&end=2023-12-31&_type=Observation", []string{ids["2023-05-01"]}},
+		{"?_since=" + future, nil},
+	} {
+		want := slices.Sorted(slices.Values(c.want))
+		if got, r := found(c.query); r.status != 200 || !slices.Equal(got, want) {
+			t.Errorf("$everything%s: %d %v, want %v", c.query, r.status, got, want)
+		}
+	}
+	got, r := found("?_count=1")
+	links, _ := r.body["link"].([]any)
+	if len(got) != 1 || r.body["total"] != 3.0 || len(links) != 2 {
+		t.Errorf("$everything?_count=1: %v total %v links %v", got, r.body["total"], links)
+	}
+	for _, q := range []string{"?foo=1", "?_type=Bogus", "?start=yesterday", "?_since=2024-01-01"} {
+		if _, r := found(q); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("$everything%s: %d %s", q, r.status, r.rawBody)
 		}
 	}
 }

@@ -217,32 +217,6 @@ func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Valu
 	return slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(typ, &rec, q) }), nil
 }
 
-// everything serves GET /fhir/Patient/{id}/$everything: every resource of the
-// patient the caller may read; 404 if there is none (unless the caller is
-// the patient), as for a patient that does not exist.
-func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
-	patient, err := patientNamed(c, r.PathValue("id"))
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, live()))
-	if err == nil && len(recs) == 0 && c.principal.ID != patient {
-		err = notFound("Patient") // nothing of theirs the caller may read: as if there were no such patient
-	}
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	entries, err := s.entries(recs, "")
-	if err != nil {
-		s.failErr(w, err)
-		return
-	}
-	total := len(entries)
-	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries})
-}
-
 // patientNamed is the patient principal of Patient/{id}.
 func patientNamed(c caller, id string) (string, error) {
 	patient, ok := patientOf("Patient/" + id)
