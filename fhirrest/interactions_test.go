@@ -1,6 +1,7 @@
 package fhirrest_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -213,5 +214,60 @@ func TestEverythingParameters(t *testing.T) {
 		if _, r := found(q); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
 			t.Errorf("$everything%s: %d %s", q, r.status, r.rawBody)
 		}
+	}
+}
+
+// TestSearchResultShapingAndPostSearch: _summary=count, _total=none and
+// _elements shape a search's answer; POST _search takes the parameters
+// as a form and answers as the GET does, with GET links.
+func TestSearchResultShapingAndPostSearch(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	for v := range 3 {
+		e.createGlucose(tok, 90+v)
+	}
+	const search = "/fhir/Observation?patient=Patient/p"
+	if r := e.do("GET", search+"&_summary=count", tok, nil); r.status != 200 || r.body["total"] != 3.0 || r.body["entry"] != nil && len(r.body["entry"].([]any)) != 0 {
+		t.Errorf("_summary=count: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", search+"&_total=none", tok, nil); r.status != 200 || r.body["total"] != nil || len(r.body["entry"].([]any)) != 3 {
+		t.Errorf("_total=none: %d %s", r.status, r.rawBody)
+	}
+	r := e.do("GET", search+"&_elements=code,status", tok, nil)
+	entries, _ := r.body["entry"].([]any)
+	if r.status != 200 || len(entries) != 3 {
+		t.Fatalf("_elements: %d %s", r.status, r.rawBody)
+	}
+	for _, en := range entries {
+		res := en.(map[string]any)["resource"].(map[string]any)
+		tags, _ := json.Marshal(res["meta"])
+		if res["valueQuantity"] != nil || res["subject"] != nil || res["code"] == nil || res["status"] == nil || res["id"] == nil || !strings.Contains(string(tags), "SUBSETTED") {
+			t.Errorf("_elements=code,status gave %v", res)
+		}
+	}
+	for _, q := range []string{"&_summary=true", "&_total=bogus", "&_elements=value-quantity", "&_summary=count&_summary=false"} {
+		if r := e.do("GET", search+q, tok, nil); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %s", q, r.status, r.rawBody)
+		}
+	}
+
+	post := func(tok, body, contentType string) response {
+		return e.do("POST", "/fhir/Observation/_search", tok, []byte(body), "Content-Type", contentType)
+	}
+	r = post(tok, "patient=Patient/p&_count=1", "application/x-www-form-urlencoded")
+	links, _ := r.body["link"].([]any)
+	if r.status != 200 || r.body["total"] != 3.0 || len(r.body["entry"].([]any)) != 1 || len(links) != 2 {
+		t.Fatalf("POST _search: %d %s", r.status, r.rawBody)
+	}
+	next := links[1].(map[string]any)["url"].(string)
+	if !strings.HasPrefix(next, e.srv.URL+"/fhir/Observation?") {
+		t.Errorf("POST _search's next link %s is not a GET of the search", next)
+	}
+	if r := post(tok, `{"patient":"Patient/p"}`, "application/json"); r.status != 415 {
+		t.Errorf("POST _search with a JSON body: %d %s", r.status, r.rawBody)
+	}
+	_, searchOnly, _, _ := e.scopedToken("hosp-a/dr-a", "system/Observation.s")
+	if r := post(searchOnly, "patient=Patient/p", "application/x-www-form-urlencoded"); r.status != 200 {
+		t.Errorf("POST _search with system/Observation.s: %d %s", r.status, r.rawBody)
 	}
 }

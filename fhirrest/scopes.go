@@ -166,7 +166,7 @@ func interactionOf(r *http.Request) (in interaction, ok bool) {
 			return interaction{typ: typeUnlessSpanning(path, typ), perm: 'r'}, true
 		}
 		return interaction{typ: typ, perm: 'u'}, true
-	case method == http.MethodGet && r.PathValue("id") == "" && typ != "":
+	case method == http.MethodGet && r.PathValue("id") == "" && typ != "", strings.HasSuffix(path, "/_search"):
 		return interaction{typ: typ, perm: 's'}, true
 	case method == http.MethodGet:
 		return interaction{typ: typ, perm: 'r'}, true

@@ -195,13 +195,12 @@ func pageParam(q url.Values, name string, def, most int) (int, error) {
 
 // writeSearchPage answers with page pg of recs, linking the next page if any.
 func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page) {
-	total := len(recs)
-	entries, err := s.entries(recs[min(pg.offset, total):min(pg.offset+pg.count, total)], "match")
+	rs, err := resultShapeOf(r.URL.Query())
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	writeFHIR(w, http.StatusOK, bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: entries, Link: s.pageLinks(r, pg, total)})
+	s.writeShapedPage(w, r, func(from, to int) ([]bundleEntry, error) { return s.entries(recs[from:to], "match") }, len(recs), pg, rs)
 }
 
 // find returns the patient's resources of typ that the caller may read and

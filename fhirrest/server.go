@@ -109,6 +109,7 @@ func Register(mux *http.ServeMux, opts Options) {
 	handle("DELETE /fhir/{type}/{id}", s.authed(s.delete))
 	handle("PATCH /fhir/{type}/{id}", s.authed(s.patch))
 	handle("PUT /fhir/{type}", s.authed(s.conditionalUpdate))
+	handle("POST /fhir/{type}/_search", s.authed(s.searchPost))
 	handle("DELETE /fhir/{type}", s.authed(s.conditionalDelete))
 	handle("GET /fhir/{type}/{id}/_history", s.authed(s.history))
 	handle("GET /fhir/{type}/{id}/_history/{vid}", s.authed(s.vread))
