@@ -213,7 +213,11 @@ func writeSearchset(w http.ResponseWriter, resources []any) {
 	for _, res := range resources {
 		entries = append(entries, map[string]any{"resource": res, "search": map[string]string{"mode": "match"}})
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+	if len(entries) > 0 { // R4's JSON has no empty arrays
+		b["entry"] = entries
+	}
+	writeFHIR(w, http.StatusOK, b)
 }
 
 // viewPatient is the patient a view search is about (see patientParam).

@@ -1,0 +1,29 @@
+package fhirrest_test
+
+import (
+	"testing"
+)
+
+// TestEmptySearchsetHasNoEntryArray: a search that matches nothing answers
+// a Bundle with total 0 and no entry property, since R4's JSON format has
+// no empty arrays (an independent validator flags "entry": []).
+func TestEmptySearchsetHasNoEntryArray(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	for _, path := range []string{
+		"/fhir/Observation?patient=Patient/p&code=http://loinc.org|0000-0", // the patient's records
+		"/fhir/Observation/_history?patient=Patient/p",                     // a history
+		"/fhir/Practitioner?name=nobody",                                   // a view of the ledger
+	} {
+		r := e.do("GET", path, tok, nil)
+		if r.status != 200 || r.body["resourceType"] != "Bundle" || r.body["total"] != 0.0 {
+			t.Fatalf("GET %s: want an empty Bundle, got %d %s", path, r.status, r.rawBody)
+		}
+		if _, ok := r.body["entry"]; ok {
+			t.Errorf("GET %s: an empty Bundle has an entry property: %s", path, r.rawBody)
+		}
+	}
+	if r := e.do("GET", "/fhir/Consent", e.patientToken(), nil); r.status != 200 || r.body["entry"] != nil {
+		t.Errorf("GET /fhir/Consent: want a Bundle without entry, got %d %s", r.status, r.rawBody)
+	}
+}
