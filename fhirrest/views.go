@@ -328,7 +328,7 @@ func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
 func auditEvent(e records.Event) map[string]any {
 	if e.Unverifiable {
 		return map[string]any{
-			"resourceType": "AuditEvent", "id": e.ID,
+			"resourceType": "AuditEvent", "id": fhirID(e.ID),
 			"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 			"recorded": e.Time.Format(time.RFC3339Nano), "outcome": "8", "outcomeDesc": e.Reason,
 			"agent":  []map[string]any{{"requestor": false}},
@@ -348,7 +348,7 @@ func auditEvent(e records.Event) map[string]any {
 		agent["network"] = map[string]string{"address": e.Source, "type": "2"}
 	}
 	ae := map[string]any{
-		"resourceType": "AuditEvent", "id": e.ID,
+		"resourceType": "AuditEvent", "id": fhirID(e.ID), // the event ID starts with its node's principal ID
 		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 		"action":   "R",
 		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
