@@ -27,3 +27,16 @@ func TestEmptySearchsetHasNoEntryArray(t *testing.T) {
 		t.Errorf("GET /fhir/Consent: want a Bundle without entry, got %d %s", r.status, r.rawBody)
 	}
 }
+
+// TestSearchByIDAlternatives: _id=a,b finds both resources, as comma-separated
+// values of every other search parameter are alternatives.
+func TestSearchByIDAlternatives(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	a, b := e.createGlucose(tok, 90), e.createGlucose(tok, 95)
+	e.createGlucose(tok, 99)
+	r := e.do("GET", "/fhir/Observation?patient=Patient/p&_id="+a+","+b, tok, nil)
+	if r.status != 200 || r.body["total"] != 2.0 {
+		t.Fatalf("_id=%s,%s: want both, got %d %s", a, b, r.status, r.rawBody)
+	}
+}
