@@ -128,17 +128,19 @@ export async function call(what, fn) {
 }
 
 // rawFHIR sends a request with fetch, for what a FHIR client library does
-// not (odd methods, unknown types), and validates the body it answers.
-export async function rawFHIR(method, path, { accessToken, headers = {}, body } = {}) {
+// not (odd methods, unknown types, malformed JSON in text), and validates
+// the body it answers.
+export async function rawFHIR(method, path, { accessToken, headers = {}, body, text: sent } = {}) {
+  const payload = sent ?? (body && JSON.stringify(body));
   const res = await fetch(`${base}${path}`, {
     method,
     headers: {
       accept: 'application/fhir+json',
       ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
-      ...(body ? { 'content-type': 'application/fhir+json' } : {}),
+      ...(payload ? { 'content-type': 'application/fhir+json' } : {}),
       ...headers,
     },
-    body: body && JSON.stringify(body),
+    body: payload,
     signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
