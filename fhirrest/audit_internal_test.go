@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
 
@@ -21,5 +24,35 @@ func TestAuditEventIDIsAFHIRID(t *testing.T) {
 		if id, _ := auditEvent(e)["id"].(string); !fhirIDPattern.MatchString(id) {
 			t.Errorf("AuditEvent id %q (event %s) is not a FHIR id", id, e.ID)
 		}
+	}
+}
+
+// TestRefusalAuditEventIsValid: a refusal before authentication has no
+// purpose, no requester principal and no version; its AuditEvent leaves
+// out the empty purpose code, shows the placeholder requester as a display
+// (not a reference to Practitioner/(unauthenticated)) and names the record.
+func TestRefusalAuditEventIsValid(t *testing.T) {
+	ae := auditEvent(records.Event{ID: "n-1-2", Time: time.Unix(1, 0), Requester: "(unauthenticated)", Source: "192.0.2.1",
+		RecordID: "rec-1", ResourceType: "Observation", Decision: carechain.DecisionDeny, Reason: "no valid bearer token"})
+	if _, ok := ae["purposeOfEvent"]; ok {
+		t.Errorf("purposeOfEvent without a purpose: %v", ae["purposeOfEvent"])
+	}
+	who := ae["agent"].([]map[string]any)[0]["who"].(map[string]string)
+	if who["reference"] != "" || who["display"] != "(unauthenticated)" {
+		t.Errorf("agent.who of an unauthenticated request: %v", who)
+	}
+	what := ae["entity"].([]map[string]any)[0]["what"].(map[string]string)["reference"]
+	if what != "Observation/rec-1" {
+		t.Errorf("entity.what of a refusal: %q, want Observation/rec-1", what)
+	}
+}
+
+// TestConsentHasAPolicyRule: R4's ppc-1 requires a Consent to have a policy
+// or a policyRule.
+func TestConsentHasAPolicyRule(t *testing.T) {
+	c := consentResource(ledger.StoredGrant{Grant: consent.Grant{ID: "g-1", Patient: "patient/p",
+		Grantee: consent.Grantee{Principal: "hosp-a/dr-a"}, Actions: []consent.Action{consent.ActionRead}}})
+	if c["policy"] == nil && c["policyRule"] == nil {
+		t.Errorf("Consent without policy or policyRule: %v", c)
 	}
 }

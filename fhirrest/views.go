@@ -291,6 +291,8 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 		"category":  []map[string]any{{"coding": []map[string]string{{"system": "http://loinc.org", "code": "59284-0"}}}},
 		"patient":   map[string]string{"reference": patientRef(g.Patient)},
 		"provision": provision,
+		// R4 requires a policy or policyRule (ppc-1): a grant is the patient opting in.
+		"policyRule": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}}},
 	}
 	if g.Condition != "" {
 		res["extension"] = []map[string]string{{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition}}
@@ -345,6 +347,9 @@ func auditEvent(e records.Event) map[string]any {
 	}
 	agent := map[string]any{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}
 	if e.Source != "" {
+		// A refused request without a valid token: its requester is no
+		// principal, only a placeholder such as "(unauthenticated)".
+		agent["who"] = map[string]string{"display": e.Requester}
 		agent["network"] = map[string]string{"address": e.Source, "type": "2"}
 	}
 	ae := map[string]any{
@@ -352,12 +357,18 @@ func auditEvent(e records.Event) map[string]any {
 		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 		"action":   "R",
 		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
-		"purposeOfEvent": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}},
-		"agent":          []map[string]any{agent},
-		"source":         map[string]any{"observer": map[string]string{"display": e.Node}},
+		"agent":  []map[string]any{agent},
+		"source": map[string]any{"observer": map[string]string{"display": e.Node}},
+	}
+	if e.Purpose != "" { // a refusal before authentication has none, and R4 has no empty codes
+		ae["purposeOfEvent"] = []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}}
 	}
 	if e.RecordID != "" {
-		ae["entity"] = []map[string]any{{"what": map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", e.ResourceType, e.RecordID, e.Version)}}}
+		what := e.ResourceType + "/" + e.RecordID
+		if e.Version != 0 { // a refusal names the record, not a version
+			what = fmt.Sprintf("%s/_history/%d", what, e.Version)
+		}
+		ae["entity"] = []map[string]any{{"what": map[string]string{"reference": what}}}
 	}
 	if e.Emergency {
 		ae["subtype"] = []map[string]string{{"system": "urn:carechain:access", "code": "break-glass"}}
