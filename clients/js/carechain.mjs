@@ -13,8 +13,9 @@
 //   CARECHAIN_PATIENT     the patient's pseudonym (demo-06)
 import assert from 'node:assert/strict';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { after } from 'node:test';
 import { Client } from 'fhir-kit-client';
-import { expectValid } from './fhir-validate.mjs';
+import { expectValid, validated } from './fhir-validate.mjs';
 
 export const env = process.env;
 const required = ['CARECHAIN_FHIR_BASE', 'CARECHAIN_TOKEN_URL', 'CARECHAIN_DR_ID', 'CARECHAIN_DR_SEED',
@@ -24,6 +25,9 @@ const missing = required.filter((k) => !env[k]);
 // skipUnconfigured is the describe option that skips a file's tests when the
 // configuration is missing (the Go test then fails: nothing passed).
 export const skipUnconfigured = missing.length > 0 && `set ${missing.join(', ')}`;
+
+// Each file reports how much the validator checked (jsclient_test.go logs it).
+after(() => console.log(`validated ${validated.responses} responses holding ${validated.resources} resources as FHIR R4`));
 
 export const LOINC = 'http://loinc.org';
 export const STEP = { timeout: 60_000 };

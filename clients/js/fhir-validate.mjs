@@ -166,19 +166,49 @@ function jsonShapeIssues(value, path, issues = []) {
   return issues;
 }
 
+// medplumIssues runs Medplum's validator on one resource.
+function medplumIssues(resource) {
+  try {
+    return validateResource(resource);
+  } catch (err) {
+    if (!(err instanceof OperationOutcomeError)) throw err;
+    return err.outcome.issue ?? [];
+  }
+}
+
+// nestedResources lists the resources inside v (Bundle entries, contained
+// resources, outcomes) with their paths.
+function nestedResources(v, path, out = []) {
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => nestedResources(x, `${path}[${i}]`, out));
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (x !== null && typeof x === 'object' && !Array.isArray(x) && typeof x.resourceType === 'string') out.push([x, `${path}.${k}`]);
+      nestedResources(x, `${path}.${k}`, out);
+    }
+  }
+  return out;
+}
+
 // validationIssues validates a resource (and every resource inside it) as
 // FHIR R4 and returns the issues found: structure, cardinality, data type
 // formats, invariants, reference targets, required code bindings and the
-// JSON format's rules on empty values.
+// JSON format's rules on empty values. Medplum checks a resource's own
+// invariants (such as Consent's ppc-1) only at the root, so each resource
+// inside is validated as a root too.
 export function validationIssues(resource) {
-  let issues;
-  try {
-    issues = validateResource(resource);
-  } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) throw err;
-    issues = err.outcome.issue ?? [];
+  const issues = [...jsonShapeIssues(resource, resource.resourceType), ...medplumIssues(resource)];
+  for (const [inner, path] of nestedResources(resource, resource.resourceType)) {
+    for (const i of medplumIssues(inner)) {
+      issues.push({ ...i, expression: (i.expression ?? []).map((e) => path + e.slice(inner.resourceType.length)) });
+    }
   }
-  return [...jsonShapeIssues(resource, resource.resourceType), ...issues, ...requiredBindingIssues(resource)];
+  issues.push(...requiredBindingIssues(resource));
+  const seen = new Set();
+  return issues.filter((i) => {
+    const key = JSON.stringify([i.severity, i.code, i.details?.text, i.expression]);
+    return !seen.has(key) && seen.add(key);
+  });
 }
 
 // countResources counts a resource and those inside it (Bundle entries,
