@@ -40,3 +40,21 @@ func TestSearchByIDAlternatives(t *testing.T) {
 		t.Fatalf("_id=%s,%s: want both, got %d %s", a, b, r.status, r.rawBody)
 	}
 }
+
+// TestViewSearchEntriesHaveFullURL: R4 requires a fullUrl on every entry of a
+// searchset, including the searches of ledger views (Practitioner, Consent…).
+func TestViewSearchEntriesHaveFullURL(t *testing.T) {
+	e := setup(t)
+	r := e.do("GET", "/fhir/Practitioner", e.token("hosp-a/dr-a"), nil)
+	entries, _ := r.body["entry"].([]any)
+	if r.status != 200 || len(entries) == 0 {
+		t.Fatalf("GET /fhir/Practitioner: %d %s", r.status, r.rawBody)
+	}
+	for _, en := range entries {
+		en := en.(map[string]any)
+		id := en["resource"].(map[string]any)["id"].(string)
+		if en["fullUrl"] != e.srv.URL+"/fhir/Practitioner/"+id {
+			t.Errorf("entry of Practitioner/%s: fullUrl %v", id, en["fullUrl"])
+		}
+	}
+}

@@ -122,7 +122,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 		s.failErr(w, err)
 		return
 	}
-	writeSearchset(w, resources)
+	s.writeSearchset(w, resources)
 }
 
 // filterView keeps the resources of view typ that match q.
@@ -208,10 +208,16 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	return out, nil
 }
 
-func writeSearchset(w http.ResponseWriter, resources []any) {
+// writeSearchset answers a view search: each entry with its fullUrl, which
+// R4 requires of a searchset's entries.
+func (s *server) writeSearchset(w http.ResponseWriter, resources []any) {
 	entries := make([]map[string]any, 0, len(resources))
 	for _, res := range resources {
-		entries = append(entries, map[string]any{"resource": res, "search": map[string]string{"mode": "match"}})
+		e := map[string]any{"resource": res, "search": map[string]string{"mode": "match"}}
+		if m, ok := res.(map[string]any); ok {
+			e["fullUrl"] = s.abs(fmt.Sprintf("/fhir/%s/%s", m["resourceType"], m["id"]))
+		}
+		entries = append(entries, e)
 	}
 	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
 	if len(entries) > 0 { // R4's JSON has no empty arrays
