@@ -166,6 +166,23 @@ function jsonShapeIssues(value, path, issues = []) {
   return issues;
 }
 
+// fullUrlIssues checks R4's rule on Bundle.entry.fullUrl, which is prose in
+// the element's definition, not an invariant Medplum evaluates: it "SHALL
+// have a value" except on a POST or for results of operations, so every entry
+// of a searchset or history Bundle has one.
+function fullUrlIssues(resource) {
+  const issues = [];
+  for (const [bundle, path] of [[resource, resource.resourceType], ...nestedResources(resource, resource.resourceType)]) {
+    if (bundle.resourceType !== 'Bundle' || !['searchset', 'history'].includes(bundle.type)) continue;
+    (bundle.entry ?? []).forEach((e, i) => {
+      if (!e.fullUrl) {
+        issues.push({ severity: 'error', code: 'required', details: { text: `a ${bundle.type} entry without fullUrl` }, expression: [`${path}.entry[${i}]`] });
+      }
+    });
+  }
+  return issues;
+}
+
 // medplumIssues runs Medplum's validator on one resource.
 function medplumIssues(resource) {
   try {
@@ -192,8 +209,8 @@ function nestedResources(v, path, out = []) {
 
 // validationIssues validates a resource (and every resource inside it) as
 // FHIR R4 and returns the issues found: structure, cardinality, data type
-// formats, invariants, reference targets, required code bindings and the
-// JSON format's rules on empty values. Medplum checks a resource's own
+// formats, invariants, reference targets, required code bindings, the
+// JSON format's rules on empty values and Bundle entries' fullUrl. Medplum checks a resource's own
 // invariants (such as Consent's ppc-1) only at the root, so each resource
 // inside is validated as a root too.
 export function validationIssues(resource) {
@@ -203,7 +220,7 @@ export function validationIssues(resource) {
       issues.push({ ...i, expression: (i.expression ?? []).map((e) => path + e.slice(inner.resourceType.length)) });
     }
   }
-  issues.push(...requiredBindingIssues(resource));
+  issues.push(...requiredBindingIssues(resource), ...fullUrlIssues(resource));
   const seen = new Set();
   return issues.filter((i) => {
     const key = JSON.stringify([i.severity, i.code, i.details?.text, i.expression]);

@@ -1,6 +1,7 @@
 // What a patient's app and a directory lookup see: the patient signs in with
 // their passphrase (the node keeps their key), reads their own record and
-// access log (AuditEvents), grants a Consent to a principal and revokes it;
+// access log (AuditEvents), grants a Consent to a principal and revokes it,
+// and sees a correction of their record waiting for them as a Task;
 // a physician looks up Organizations, Practitioners, PractitionerRoles and a
 // record's Provenance. Every response body is validated as R4.
 //
@@ -94,6 +95,18 @@ describe('a patient\'s app and a directory lookup', { skip }, () => {
     expectOutcome(res.body, 'not-found');
     const after = await call('search Consent', () => me.search({ resourceType: 'Consent', searchParams: { patient: `Patient/${patient}` } }));
     assert.equal(after.entry.find((e) => e.resource.id === grant.id)?.resource.status, 'inactive');
+  });
+
+  it('shows a patient the correction waiting for their approval as a Task', STEP, async () => {
+    // The demo proposes a correction of demo-04's chest X-ray report.
+    const tok = await login('patient/demo-04', env.CARECHAIN_PATIENT_PASSPHRASE);
+    const p4 = clientWith(tok.access_token);
+    const tasks = await call('search Task', () => p4.search({ resourceType: 'Task', searchParams: { patient: 'Patient/demo-04' } }));
+    const task = tasks.entry?.find((e) => e.resource.focus.reference.startsWith('DiagnosticReport/demo-04-chest-xray'))?.resource;
+    assert.ok(task, `no Task for the correction: ${JSON.stringify(tasks)}`);
+    assert.equal(task.for.reference, 'Patient/demo-04');
+    const read = await call('read Task', () => p4.read({ resourceType: 'Task', id: task.id }));
+    assert.equal(read.id, task.id);
   });
 
   it('looks up Organizations, Practitioners, roles and a record\'s Provenance', STEP, async () => {
