@@ -27,7 +27,8 @@ const missing = required.filter((k) => !env[k]);
 export const skipUnconfigured = missing.length > 0 && `set ${missing.join(', ')}`;
 
 // Each file reports how much the validator checked (jsclient_test.go logs it).
-after(() => console.log(`validated ${validated.responses} responses holding ${validated.resources} resources as FHIR R4`));
+after(() => console.log(`validated ${validated.responses} responses holding ${validated.resources} resources as FHIR R4`
+  + ` (${validated.codes} codes checked against required bindings)`));
 
 export const LOINC = 'http://loinc.org';
 export const STEP = { timeout: 60_000 };

