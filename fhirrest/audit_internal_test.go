@@ -56,3 +56,13 @@ func TestConsentHasAPolicyRule(t *testing.T) {
 		t.Errorf("Consent without policy or policyRule: %v", c)
 	}
 }
+
+// TestPatientIsReferencedAsPatient: a patient reading their own record is
+// their Patient in the AuditEvent, not a Practitioner that does not exist.
+func TestPatientIsReferencedAsPatient(t *testing.T) {
+	ae := auditEvent(records.Event{ID: "n-1-3", Time: time.Unix(1, 0), Requester: carechain.PatientPrefix + "p",
+		RecordID: "rec-1", ResourceType: "Observation", Version: 1, Decision: carechain.DecisionAllow, Purpose: "treatment"})
+	if who := ae["agent"].([]map[string]any)[0]["who"].(map[string]string); who["reference"] != "Patient/p" {
+		t.Errorf("agent.who of the patient: %v, want Patient/p", who)
+	}
+}

@@ -28,6 +28,15 @@ func fhirID(principal string) string { return strings.ReplaceAll(principal, "/",
 
 func principalID(fid string) string { return strings.Replace(fid, ".", "/", 1) }
 
+// principalRef references a principal: a patient as their Patient, anyone
+// else as a Practitioner (a patient is not in the directory).
+func principalRef(id string) string {
+	if strings.HasPrefix(id, carechain.PatientPrefix) {
+		return patientRef(id)
+	}
+	return "Practitioner/" + fhirID(id)
+}
+
 func practitioner(p carechain.Principal) map[string]any {
 	return map[string]any{
 		"resourceType": "Practitioner", "id": fhirID(p.ID), "active": p.Status == carechain.StatusActive,
@@ -264,7 +273,7 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 	actor := map[string]any{"role": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}}}}
 	switch {
 	case g.Grantee.Principal != "":
-		actor["reference"] = map[string]string{"reference": "Practitioner/" + fhirID(g.Grantee.Principal)}
+		actor["reference"] = map[string]string{"reference": principalRef(g.Grantee.Principal)}
 	case g.Grantee.Role != "":
 		actor["reference"] = map[string]string{"reference": "PractitionerRole?organization=" + g.Grantee.Org + "&role=" + string(g.Grantee.Role)}
 	default:
@@ -351,7 +360,7 @@ func auditEvent(e records.Event) map[string]any {
 	if e.Count > 1 {
 		desc = fmt.Sprintf("%s (%d times)", e.Reason, e.Count)
 	}
-	agent := map[string]any{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}
+	agent := map[string]any{"who": map[string]string{"reference": principalRef(e.Requester)}, "requestor": true}
 	if e.Source != "" {
 		// A refused request without a valid token: its requester is no
 		// principal, only a placeholder such as "(unauthenticated)".
@@ -399,7 +408,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 	}
 	var notes []map[string]string
 	for _, a := range p.Approvals {
-		notes = append(notes, map[string]string{"authorReference": "Practitioner/" + fhirID(a.Signer), "text": "approved as " + a.Term})
+		notes = append(notes, map[string]string{"authorReference": principalRef(a.Signer), "text": "approved as " + a.Term})
 	}
 	t := map[string]any{
 		"resourceType": "Task", "id": p.ID, "status": status, "intent": "proposal",
@@ -407,7 +416,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 		"description": "correction proposed; its reason is sealed with the record (GET /v1/proposals/{id}/content)",
 		"focus":       map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", p.ResourceType, p.RecordID, p.BaseVersion)},
 		"for":         map[string]string{"reference": patientRef(p.Patient)},
-		"requester":   map[string]string{"reference": "Practitioner/" + fhirID(p.Author)},
+		"requester":   map[string]string{"reference": principalRef(p.Author)},
 		"restriction": map[string]any{"period": map[string]string{"end": time.Unix(p.Expires, 0).UTC().Format(time.RFC3339)}},
 		"input":       []map[string]any{{"type": map[string]string{"text": "rule"}, "valueString": fmt.Sprintf("%s of %v (policy v%d)", p.Rule.Kind, p.Rule.Terms, p.PolicyVersion)}},
 	}
@@ -447,11 +456,10 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		}
 		author := map[string]any{
 			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
-			"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
+			"who":        map[string]string{"reference": principalRef(v.Author)},
 			"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
 		}
 		if v.PatientAuthored() { // a patient writes for themselves, for no organization
-			author["who"] = map[string]string{"reference": patientRef(v.Author)}
 			delete(author, "onBehalfOf")
 		}
 		agents := []map[string]any{author}
@@ -461,7 +469,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 					agents = append(agents, map[string]any{
 						"type": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester"}}},
 						"role": []map[string]any{{"text": a.Term}},
-						"who":  map[string]string{"reference": "Practitioner/" + fhirID(a.Signer)},
+						"who":  map[string]string{"reference": principalRef(a.Signer)},
 					})
 				}
 			}
