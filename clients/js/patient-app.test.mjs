@@ -49,12 +49,24 @@ describe('a patient\'s app and a directory lookup', { skip }, () => {
     assert.ok(all.entry.length >= obs.entry.length);
   });
 
-  it('reads the access log as AuditEvents', STEP, async () => {
+  it('reads the access log as AuditEvents, whose agents resolve', STEP, async () => {
     assert.ok(me, 'needs the sign-in above');
-    const log = await call('search AuditEvent', () => me.search({ resourceType: 'AuditEvent', searchParams: { patient: `Patient/${patient}` } }));
-    assert.ok(log.total > 0, 'the physician\'s reads are not in the log');
-    const readers = new Set(log.entry.flatMap((e) => e.resource.agent.map((a) => a.who?.reference)));
+    // The node anchors its access events every few seconds: wait for the
+    // patient's own reads above to be in the log.
+    const deadline = Date.now() + 30_000;
+    let readers;
+    for (;;) {
+      const log = await call('search AuditEvent', () => me.search({ resourceType: 'AuditEvent', searchParams: { patient: `Patient/${patient}` } }));
+      readers = new Set((log.entry ?? []).flatMap((e) => e.resource.agent.map((a) => a.who?.reference ?? a.who?.display)));
+      if (readers.has(`Patient/${patient}`) || Date.now() > deadline) break;
+      await new Promise((resolve) => { setTimeout(resolve, 500); });
+    }
     assert.ok(readers.has(`Practitioner/${env.CARECHAIN_DR_ID.replace('/', '.')}`), `readers ${[...readers]}`);
+    assert.ok(readers.has(`Patient/${patient}`), `the patient's own reads are not theirs: readers ${[...readers]}`);
+    for (const ref of [...readers].filter((r) => /^[A-Za-z]+\/[^/]+$/.test(r))) {
+      const [resourceType, id] = ref.split('/');
+      await call(`resolve ${ref}`, () => me.read({ resourceType, id }));
+    }
   });
 
   it('grants a Consent to read lab results, and revokes it', STEP, async () => {
