@@ -275,7 +275,10 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 	case g.Grantee.Principal != "":
 		actor["reference"] = map[string]string{"reference": principalRef(g.Grantee.Principal)}
 	case g.Grantee.Role != "":
-		actor["reference"] = map[string]string{"reference": "PractitionerRole?organization=" + g.Grantee.Org + "&role=" + string(g.Grantee.Role)}
+		// Whoever holds the role at the organization: no one resource, so a
+		// logical reference (a conditional one is for transaction requests only).
+		actor["reference"] = map[string]any{"type": "PractitionerRole", "display": string(g.Grantee.Role) + " at " + g.Grantee.Org,
+			"identifier": map[string]string{"system": "urn:carechain:grantee-role", "value": g.Grantee.Org + "/" + string(g.Grantee.Role)}}
 	default:
 		actor["reference"] = map[string]string{"reference": "Organization/" + g.Grantee.Org}
 	}

@@ -66,3 +66,17 @@ func TestPatientIsReferencedAsPatient(t *testing.T) {
 		t.Errorf("agent.who of the patient: %v, want Patient/p", who)
 	}
 }
+
+// TestConsentToARoleHasALogicalReference: a grant to a role at an
+// organization names its grantee by a logical reference, since a
+// conditional reference (PractitionerRole?…) is valid only in a transaction.
+func TestConsentToARoleHasALogicalReference(t *testing.T) {
+	c := consentResource(ledger.StoredGrant{Grant: consent.Grant{ID: "g-2", Patient: "patient/p",
+		Grantee: consent.Grantee{Org: "biomed", Role: carechain.RoleResearcher}, Actions: []consent.Action{consent.ActionRead}}})
+	actor := c["provision"].(map[string]any)["actor"].([]any)[0].(map[string]any)
+	ref, _ := actor["reference"].(map[string]any)
+	id, _ := ref["identifier"].(map[string]string)
+	if ref["type"] != "PractitionerRole" || id["value"] != "biomed/researcher" || ref["reference"] != nil {
+		t.Errorf("actor of a grant to researchers of biomed: %v", actor["reference"])
+	}
+}
