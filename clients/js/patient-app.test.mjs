@@ -109,6 +109,16 @@ describe('a patient\'s app and a directory lookup', { skip }, () => {
     assert.equal(after.entry.find((e) => e.resource.id === grant.id)?.resource.status, 'inactive');
   });
 
+  it('shows a patient a grant to a role at an organization', STEP, async () => {
+    // The demo's demo-03 shares lab results with biomed's researchers.
+    const tok = await login('patient/demo-03', env.CARECHAIN_PATIENT_PASSPHRASE);
+    const p3 = clientWith(tok.access_token);
+    const consents = await call('search Consent', () => p3.search({ resourceType: 'Consent', searchParams: { patient: 'Patient/demo-03' } }));
+    const toRole = consents.entry?.map((e) => e.resource).find((c) => JSON.stringify(c.provision.actor).includes('biomed'));
+    assert.ok(toRole, `no grant to biomed: ${JSON.stringify(consents)}`);
+    assert.deepEqual(toRole.provision.class.map((c) => c.code), ['lab']);
+  });
+
   it('shows a patient the correction waiting for their approval as a Task', STEP, async () => {
     // The demo proposes a correction of demo-04's chest X-ray report.
     const tok = await login('patient/demo-04', env.CARECHAIN_PATIENT_PASSPHRASE);
