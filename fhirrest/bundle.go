@@ -12,11 +12,12 @@ import (
 
 // bundle is a FHIR Bundle.
 type bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Total        *int          `json:"total,omitempty"`
-	Link         []bundleLink  `json:"link,omitempty"`
-	Entry        []bundleEntry `json:"entry"`
+	ResourceType string       `json:"resourceType"`
+	Type         string       `json:"type"`
+	Total        *int         `json:"total,omitempty"`
+	Link         []bundleLink `json:"link,omitempty"`
+	// Entry is left out when empty: R4's JSON has no empty arrays.
+	Entry []bundleEntry `json:"entry,omitempty"`
 }
 
 type bundleLink struct {

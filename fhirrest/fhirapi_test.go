@@ -431,7 +431,7 @@ func TestTasksForProposals(t *testing.T) {
 		t.Fatalf("the approved version: %s", r.rawBody)
 	}
 	r := e.do("GET", "/fhir/Provenance?target=Observation/"+id, tok, nil)
-	if !strings.Contains(string(r.rawBody), `"attester"`) || !strings.Contains(string(r.rawBody), "Practitioner/patient.p") {
+	if !strings.Contains(string(r.rawBody), `"attester"`) || !strings.Contains(string(r.rawBody), `"reference": "Patient/p"`) {
 		t.Fatalf("provenance of the approved version: %s", r.rawBody)
 	}
 	// The patient rejects the next proposal, with a reason.

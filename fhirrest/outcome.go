@@ -98,7 +98,9 @@ func kindOf(err error) (carechain.ErrorKind, string, []string) {
 	case errors.As(err, &verr):
 		paths := make([]string, 0, len(verr.Issues))
 		for _, is := range verr.Issues {
-			paths = append(paths, is.Path)
+			if is.Path != "" { // malformed JSON has no element to name, and R4 has no empty strings
+				paths = append(paths, is.Path)
+			}
 		}
 		return k, k.IssueCode(), paths
 	}

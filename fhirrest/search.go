@@ -206,9 +206,9 @@ func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, recs []
 // find returns the patient's resources of typ that the caller may read and
 // that match q. Each read is an access event.
 func (s *server) find(r *http.Request, c caller, typ, patient string, q url.Values) ([]records.Record, error) {
-	ofType, id := live(typ), q.Get("_id")
+	ofType, ids := live(typ), strings.Split(q.Get("_id"), ",") // comma-separated ids are alternatives
 	recs, err := s.Records.ReadPatient(r.Context(), c.query(patient, func(h *carechain.RecordHead) bool {
-		return ofType(h) && (id == "" || h.RecordID == id)
+		return ofType(h) && (q.Get("_id") == "" || slices.Contains(ids, h.RecordID))
 	}))
 	if err != nil {
 		return nil, err

