@@ -271,3 +271,48 @@ func TestSearchResultShapingAndPostSearch(t *testing.T) {
 		t.Errorf("POST _search with system/Observation.s: %d %s", r.status, r.rawBody)
 	}
 }
+
+// TestDatePrefixesAndBadDates: sa, eb and ap compare as R4 says; a value
+// that is not a date is a 400, not an empty result; a zone's "+" sent
+// unencoded (a space) is read as "+".
+func TestDatePrefixesAndBadDates(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	ids := map[string]string{}
+	for _, day := range []string{"2023-05-01", "2024-05-01", time.Now().UTC().Format(time.DateOnly)} {
+		body := strings.Replace(string(obsWithCode("2345-7", 90)), `"status"`, `"effectiveDateTime":"`+day+`","status"`, 1)
+		r := e.do("POST", "/fhir/Observation", tok, []byte(body))
+		if r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.rawBody)
+		}
+		ids[day] = r.body["id"].(string)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	for _, c := range []struct {
+		date string
+		want []string
+	}{
+		{"sa2024-01-01", []string{ids["2024-05-01"], ids[today]}},
+		{"eb2024-01-01", []string{ids["2023-05-01"]}},
+		{"ap2023-05-03", []string{ids["2023-05-01"]}},
+		{"ap" + today, []string{ids[today]}},
+	} {
+		r := e.do("GET", "/fhir/Observation?patient=Patient/p&date="+c.date, tok, nil)
+		var got []string
+		entries, _ := r.body["entry"].([]any)
+		for _, en := range entries {
+			got = append(got, en.(map[string]any)["resource"].(map[string]any)["id"].(string))
+		}
+		if r.status != 200 || !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(c.want))) {
+			t.Errorf("date=%s: %d %v, want %v", c.date, r.status, got, c.want)
+		}
+	}
+	for _, q := range []string{"date=notadate", "date=ge2024-13", "date=xx2024", "_lastUpdated=yesterday", "date=2024-01-01,nope"} {
+		if r := e.do("GET", "/fhir/Observation?patient=Patient/p&"+q, tok, nil); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %s", q, r.status, r.rawBody)
+		}
+	}
+	if r := e.do("GET", "/fhir/Observation?patient=Patient/p&_lastUpdated=gt2020-01-01T00:00:00+00:00", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
+		t.Errorf("_lastUpdated with an unencoded +: %d %s", r.status, r.rawBody)
+	}
+}

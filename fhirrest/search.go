@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,9 +36,9 @@ func matchDate(have, param string) bool {
 	if have == "" {
 		return false
 	}
-	op := "eq"
-	if len(param) > 2 && param[0] >= 'a' && param[0] <= 'z' {
-		op, param = param[:2], param[2:]
+	op, param := datePrefix(param)
+	if op == "ap" {
+		return approximately(have, param)
 	}
 	a, b := normDate(have), normDate(param)
 	n := min(len(a), len(b))
@@ -47,16 +48,64 @@ func matchDate(have, param string) bool {
 		return cmp == 0
 	case "ne":
 		return cmp != 0
-	case "lt":
+	case "lt", "eb": // a point value ends before the search's range as it is less at their precision
 		return cmp < 0
 	case "le":
 		return cmp <= 0
-	case "gt":
+	case "gt", "sa": // and starts after it as it is greater
 		return cmp > 0
 	case "ge":
 		return cmp >= 0
 	}
 	return false
+}
+
+// datePrefixes are the comparators a date parameter's value may start with.
+var datePrefixes = []string{"eq", "ne", "lt", "le", "gt", "ge", "sa", "eb", "ap"}
+
+// datePrefix splits a date parameter's value into its comparator (eq if
+// none) and its date; a "+" of a zone that arrived as a space is restored.
+func datePrefix(v string) (op, date string) {
+	op = "eq"
+	if len(v) > 2 && slices.Contains(datePrefixes, v[:2]) {
+		op, v = v[:2], v[2:]
+	}
+	return op, strings.Replace(v, " ", "+", 1)
+}
+
+// fhirDate is a FHIR date, dateTime or instant.
+var fhirDate = regexp.MustCompile(`^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
+
+// checkDate refuses a date parameter's value that is not a comparator and
+// a FHIR date.
+func checkDate(name, v string) error {
+	_, d := datePrefix(v)
+	day := d[:min(len(d), 10)]
+	if _, err := time.Parse(time.DateOnly[:len(day)], day); !fhirDate.MatchString(d) || err != nil {
+		return &requestError{kind: carechain.KindMalformed, code: "value",
+			err: fmt.Errorf("%s %q: want [eq|ne|lt|le|gt|ge|sa|eb|ap] and a date such as 2024-05-01 or 2024-05-01T09:30:00Z", name, v)}
+	}
+	return nil
+}
+
+// approximately is ap: have is within 10% of the time between the search
+// date and now of it (R4's suggestion), or on the same day.
+func approximately(have, param string) bool {
+	parse := func(s string) (time.Time, bool) {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, true
+			}
+		}
+		return time.Time{}, false
+	}
+	h, ok1 := parse(have)
+	p, ok2 := parse(param)
+	if !ok1 || !ok2 {
+		return false
+	}
+	slack := max(time.Since(p).Abs()/10, 24*time.Hour)
+	return h.Sub(p).Abs() <= slack
 }
 
 // normDate turns a date or dateTime into a UTC timestamp string when it has

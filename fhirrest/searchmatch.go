@@ -174,10 +174,7 @@ func dateLeafMatch(leaf any, v string) bool {
 	case map[string]any:
 		start, _ := x["start"].(string)
 		end, _ := x["end"].(string)
-		op, at := "eq", v
-		if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
-			op, at = v[:2], v[2:]
-		}
+		op, at := datePrefix(v)
 		after := end == "" || matchDate(end, "ge"+at)      // the period reaches at
 		before := start == "" || matchDate(start, "le"+at) // the period begins by at
 		switch op {
@@ -189,6 +186,12 @@ func dateLeafMatch(leaf any, v string) bool {
 			return end == "" || matchDate(end, op+at)
 		case "lt", "le":
 			return start == "" || matchDate(start, op+at)
+		case "sa": // the period starts after at
+			return start != "" && matchDate(start, "gt"+at)
+		case "eb": // the period ends before at
+			return end != "" && matchDate(end, "lt"+at)
+		case "ap":
+			return after && before || approximately(start, at) || approximately(end, at)
 		}
 	}
 	return false

@@ -52,7 +52,7 @@ const (
 	missingDoc = " :missing=true matches resources without the element, :missing=false those with it."
 	tokenDoc   = "[system|]code; a comma means or. :not matches resources with no matching value (none at all included)." + missingDoc
 	stringDoc  = "Case-insensitive prefix of any of its strings; :exact the whole string, case and accents included; :contains anywhere in it, case-insensitive." + missingDoc
-	dateDoc    = "Prefixes eq (default), ne, lt, le, gt, ge; compared at the precision both values have; a Period matches as a range." + missingDoc
+	dateDoc    = "Prefixes eq (default), ne, lt, le, gt, ge, sa, eb, ap (within 10% of the time to now, at least a day); compared at the precision both values have; a Period matches as a range; a value that is not a date is refused (400)." + missingDoc
 	refDoc     = "Type/id or id." + missingDoc
 )
 
@@ -285,6 +285,15 @@ func checkParams(typ string, q map[string][]string) error {
 		}
 		if modifier == "missing" && slices.ContainsFunc(values, func(v string) bool { return v != "true" && v != "false" }) {
 			return &requestError{kind: carechain.KindMalformed, code: "value", err: fmt.Errorf("%s must be true or false", k)}
+		}
+		if p, _, _ := queryParam(typ, k); ok && p.typ == "date" && modifier != "missing" {
+			for _, v := range values {
+				for _, alt := range strings.Split(v, ",") {
+					if err := checkDate(k, alt); err != nil {
+						return err
+					}
+				}
+			}
 		}
 	}
 	// The search is of one patient's records: patient and subject, which
