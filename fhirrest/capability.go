@@ -92,6 +92,8 @@ type capResource struct {
 	ConditionalUp bool             `json:"conditionalUpdate"`
 	ConditionalRd string           `json:"conditionalRead"`
 	ConditionalDl string           `json:"conditionalDelete"`
+	SearchInclude []string         `json:"searchInclude,omitempty"`
+	SearchRevInc  []string         `json:"searchRevInclude,omitempty"`
 	Operation     []capOperation   `json:"operation,omitempty"`
 }
 
@@ -143,6 +145,7 @@ func (s *server) clinicalCapabilities() []capResource {
 		}
 		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
 			SearchParam: capParams(t), ConditionalCr: creatable(t), ConditionalUp: true, ConditionalRd: "full-support", ConditionalDl: "single",
+			SearchInclude: includable(t), SearchRevInc: revIncludable(t),
 			Operation: s.operationsOn(t)})
 	}
 	return out
@@ -188,6 +191,33 @@ func capParams(typ string) []capParam {
 	var out []capParam
 	for _, p := range searchParamsOf(typ) {
 		out = append(out, capParam{Name: p.name, Type: p.typ, Documentation: p.expression + ": " + p.doc})
+	}
+	return out
+}
+
+// includable are the _include values a search of typ takes: its reference
+// parameters (include.go).
+func includable(typ string) []string {
+	var out []string
+	for _, p := range searchParamsOf(typ) {
+		if p.typ == "reference" {
+			out = append(out, typ+":"+p.name)
+		}
+	}
+	return out
+}
+
+// revIncludable are the _revinclude values that can find resources
+// referencing one of typ: every clinical type's reference parameters, but
+// those naming a record's patient only for a Patient.
+func revIncludable(typ string) []string {
+	var out []string
+	for _, u := range slices.Sorted(maps.Keys(clinicalTypes)) {
+		for _, p := range searchParamsOf(u) {
+			if p.typ == "reference" && (!p.byCaller || typ == "Patient") {
+				out = append(out, u+":"+p.name)
+			}
+		}
 	}
 	return out
 }

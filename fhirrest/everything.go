@@ -132,5 +132,5 @@ func (s *server) everything(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	recs = slices.DeleteFunc(recs, func(rec records.Record) bool { return !eq.inCare(&rec) })
-	s.writeSearchPage(w, r, recs, eq.page)
+	s.writeSearchPage(w, r, c, recs, eq.page)
 }

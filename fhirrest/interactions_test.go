@@ -1,6 +1,7 @@
 package fhirrest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -314,5 +315,97 @@ func TestDatePrefixesAndBadDates(t *testing.T) {
 	}
 	if r := e.do("GET", "/fhir/Observation?patient=Patient/p&_lastUpdated=gt2020-01-01T00:00:00+00:00", tok, nil); r.status != 200 || r.body["total"] != 3.0 {
 		t.Errorf("_lastUpdated with an unencoded +: %d %s", r.status, r.rawBody)
+	}
+}
+
+// TestIncludeAndRevinclude: _include adds what the matches reference,
+// _revinclude what references them, :iterate one level more; each
+// included resource is read as the caller (logged, held to its scopes)
+// and not counted in total; an include the server cannot serve is a 400.
+func TestIncludeAndRevinclude(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok := e.token("hosp-a/dr-a")
+	if r := e.do("PUT", "/fhir/Patient/p", tok, []byte(`{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}]}`)); r.status != 201 {
+		t.Fatalf("put Patient/p: %d %s", r.status, r.rawBody)
+	}
+	obs := e.createGlucose(tok, 90)
+	report := `{"resourceType":"DiagnosticReport","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"24323-8"}]},
+		"subject":{"reference":"Patient/p"},"result":[{"reference":"Observation/` + obs + `"}]}`
+	r := e.do("POST", "/fhir/DiagnosticReport", tok, []byte(report))
+	if r.status != 201 {
+		t.Fatalf("create report: %d %s", r.status, r.rawBody)
+	}
+	dr := r.body["id"].(string)
+	entries := func(tok, path string) (matched, included []string, total any) {
+		t.Helper()
+		r := e.do("GET", path, tok, nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", path, r.status, r.rawBody)
+		}
+		es, _ := r.body["entry"].([]any)
+		for _, en := range es {
+			m := en.(map[string]any)
+			res := m["resource"].(map[string]any)
+			ref := res["resourceType"].(string) + "/" + res["id"].(string)
+			if m["search"].(map[string]any)["mode"] == "include" {
+				included = append(included, ref)
+			} else {
+				matched = append(matched, ref)
+			}
+		}
+		slices.Sort(included)
+		return matched, included, r.body["total"]
+	}
+	anchorer := e.nodePrincipal(ctx)
+	readsBefore := len(e.versionsRead(ctx, anchorer, "p"))
+	for _, c := range []struct {
+		path     string
+		match    string
+		included []string
+	}{
+		{"/fhir/Observation?patient=Patient/p&_include=Observation:patient", "Observation/" + obs, []string{"Patient/p"}},
+		{"/fhir/DiagnosticReport?patient=Patient/p&_include=DiagnosticReport:result", "DiagnosticReport/" + dr, []string{"Observation/" + obs}},
+		{"/fhir/DiagnosticReport?patient=Patient/p&_include=DiagnosticReport:result:Observation&_include:iterate=Observation:subject",
+			"DiagnosticReport/" + dr, []string{"Observation/" + obs, "Patient/p"}},
+		{"/fhir/DiagnosticReport?patient=Patient/p&_include=DiagnosticReport:result:Condition", "DiagnosticReport/" + dr, nil},
+		{"/fhir/Observation?patient=Patient/p&_revinclude=DiagnosticReport:result", "Observation/" + obs, []string{"DiagnosticReport/" + dr}},
+	} {
+		matched, included, total := entries(tok, c.path)
+		if !slices.Equal(matched, []string{c.match}) || !slices.Equal(included, c.included) || total != 1.0 {
+			t.Errorf("%s: matched %v included %v total %v", c.path, matched, included, total)
+		}
+	}
+	if reads := e.versionsRead(ctx, anchorer, "p"); len(reads) <= readsBefore {
+		t.Errorf("including Patient/p left no read in its access log")
+	}
+	_, obsOnly, _, _ := e.scopedToken("hosp-a/dr-a", "system/Observation.rs")
+	if _, included, _ := entries(obsOnly, "/fhir/Observation?patient=Patient/p&_include=Observation:patient"); len(included) != 0 {
+		t.Errorf("a token of Observation scopes included %v", included)
+	}
+	// Every include the CapabilityStatement lists is taken.
+	md := e.do("GET", "/fhir/metadata", "", nil)
+	for _, res := range md.body["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
+		rm := res.(map[string]any)
+		for _, key := range []string{"searchInclude", "searchRevInclude"} {
+			vs, _ := rm[key].([]any)
+			for _, v := range vs {
+				param := map[string]string{"searchInclude": "_include", "searchRevInclude": "_revinclude"}[key]
+				scope := "patient=Patient/p"
+				if rm["type"] == "Patient" {
+					scope = "_id=p"
+				}
+				path := "/fhir/" + rm["type"].(string) + "?" + scope + "&" + param + "=" + v.(string)
+				if r := e.do("GET", path, tok, nil); r.status != 200 {
+					t.Errorf("advertised %s: %d %s", path, r.status, r.rawBody)
+				}
+			}
+		}
+	}
+	for _, q := range []string{"_include=Observation:nope", "_include=Bogus:x", "_include=Observation", "_revinclude=Practitioner:x"} {
+		if r := e.do("GET", "/fhir/Observation?patient=Patient/p&"+q, tok, nil); r.status != 400 {
+			t.Errorf("%s: %d %s", q, r.status, r.rawBody)
+		}
 	}
 }

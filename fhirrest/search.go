@@ -183,7 +183,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
-	s.writeSearchPage(w, r, recs, pg)
+	s.writeSearchPage(w, r, c, recs, pg)
 }
 
 // patientParam is the patient principal a search is about: patient= (or
@@ -243,13 +243,28 @@ func pageParam(q url.Values, name string, def, most int) (int, error) {
 }
 
 // writeSearchPage answers with page pg of recs, linking the next page if any.
-func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page) {
+func (s *server) writeSearchPage(w http.ResponseWriter, r *http.Request, c caller, recs []records.Record, pg page) {
 	rs, err := resultShapeOf(r.URL.Query())
+	var specs []includeSpec
+	if err == nil {
+		specs, err = includesOf(r.URL.Query())
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	s.writeShapedPage(w, r, func(from, to int) ([]bundleEntry, error) { return s.entries(recs[from:to], "match") }, len(recs), pg, rs)
+	s.writeShapedPage(w, r, func(from, to int) ([]bundleEntry, error) {
+		es, err := s.entries(recs[from:to], "match")
+		if err != nil || len(specs) == 0 {
+			return es, err
+		}
+		inc, err := s.included(r, c, recs[from:to], specs)
+		if err != nil {
+			return nil, err
+		}
+		more, err := s.entries(inc, "include")
+		return append(es, more...), err
+	}, len(recs), pg, rs)
 }
 
 // find returns the patient's resources of typ that the caller may read and

@@ -86,7 +86,7 @@ func (s *server) searchAcross(w http.ResponseWriter, r *http.Request, c caller, 
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return
 	}
-	s.writeSearchPage(w, r, recs, pg)
+	s.writeSearchPage(w, r, c, recs, pg)
 }
 
 // indexConditions are the index conditions of the parameters of q the

@@ -37,13 +37,14 @@ type searchParam struct {
 // Result parameters shape the answer rather than select resources; the
 // clinical search pages and sorts (search.go), a view does neither.
 var (
-	clinicalResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements"}
+	clinicalResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements",
+		"_include", "_include:iterate", "_revinclude", "_revinclude:iterate"}
 	viewResultParams     = []string{"_format"}
 )
 
 // Searches the interactions document, with the result parameters.
 const (
-	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort=_lastUpdated, or date where the type has a date parameter, '-' for descending; _summary=count (the total alone), _total=none, _elements=a,b (those top-level elements, tagged SUBSETTED). POST [type]/_search takes the parameters as a form."
+	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort=_lastUpdated, or date where the type has a date parameter, '-' for descending; _summary=count (the total alone), _total=none, _elements=a,b (those top-level elements, tagged SUBSETTED); _include and _revinclude (with :iterate, one level) of the page's matches, each read as the caller and logged. POST [type]/_search takes the parameters as a form."
 	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. No paging: every match in one Bundle."
 )
 
@@ -166,6 +167,7 @@ var clinicalParams = map[string][]searchParam{
 		token("category", "DiagnosticReport.category", "category"),
 		date("date", "DiagnosticReport.effective", "effectiveDateTime", "effectivePeriod"),
 		date("issued", "DiagnosticReport.issued", "issued"),
+		ref("result", "DiagnosticReport.result", "result"),
 	},
 	"DocumentReference": {
 		token("status", "DocumentReference.status", "status"), token("type", "DocumentReference.type", "type"),
