@@ -39,7 +39,7 @@ type searchParam struct {
 var (
 	clinicalResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements",
 		"_include", "_include:iterate", "_revinclude", "_revinclude:iterate"}
-	viewResultParams     = []string{"_format"}
+	viewResultParams = []string{"_format"}
 )
 
 // Searches the interactions document, with the result parameters.
