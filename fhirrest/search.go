@@ -159,7 +159,14 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.supported(w, typ) {
 		return
 	}
-	q := r.URL.Query()
+	q := s.normalizeRefs(typ, r.URL.Query())
+	if chain, rest, ok, err := patientChain(q); err != nil {
+		s.failErr(w, err)
+		return
+	} else if ok && typ != "Patient" {
+		s.searchChained(w, r, c, typ, chain, rest) // chain.go
+		return
+	}
 	patient, ok := patientParam(q, c, typ)
 	if !ok {
 		s.searchAcross(w, r, c, typ, q) // through the blind index (searchindex.go)
