@@ -90,8 +90,8 @@ type capResource struct {
 	SearchParam   []capParam       `json:"searchParam,omitempty"`
 	ConditionalCr bool             `json:"conditionalCreate"`
 	ConditionalUp bool             `json:"conditionalUpdate"`
-	ConditionalRd string           `json:"conditionalRead"`
-	ConditionalDl string           `json:"conditionalDelete"`
+	ConditionalRd string           `json:"conditionalRead,omitempty"`
+	ConditionalDl string           `json:"conditionalDelete,omitempty"`
 	SearchInclude []string         `json:"searchInclude,omitempty"`
 	SearchRevInc  []string         `json:"searchRevInclude,omitempty"`
 	Operation     []capOperation   `json:"operation,omitempty"`
@@ -176,6 +176,8 @@ func (s *server) viewCapabilities() []capResource {
 		ints := []capInteraction{{Code: "search-type", Documentation: viewSearchDoc}}
 		if viewTypes[t] {
 			ints = append(ints, capInteraction{Code: "read"})
+		} else {
+			ints = append(ints, capInteraction{Code: "read", Documentation: "Only what the type's search shows the caller: a Consent to its patient and the grantees it names, an AuditEvent to its patient, a Provenance ({record}-{version}) to whoever may read the record; anything else is a 404."})
 		}
 		if t == "Consent" {
 			ints = append(ints, capInteraction{Code: "create"}, capInteraction{Code: "update"}, capInteraction{Code: "delete"})

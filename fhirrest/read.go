@@ -39,6 +39,9 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if readable, ok := viewTypes[typ]; ok && readable && version == 0 {
 		s.viewRead(w, r, c, typ, id)
 		return
+	} else if ok && version == 0 {
+		s.viewReadByID(w, r, c, typ, id) // viewread.go
+		return
 	}
 	if !s.supported(w, typ) {
 		return

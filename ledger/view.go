@@ -421,3 +421,27 @@ func (v *View) ValueAt(key string, h int64) ([]byte, error) {
 	}
 	return v.s.GetAt(key, h)
 }
+
+// GrantByID returns the grant id, of whichever patient. It scans every
+// patient's grants (a grant is stored under its patient), so it costs a
+// read of all grants: for reads by id, not for loops.
+func (v *View) GrantByID(id string) (*StoredGrant, error) {
+	var found *StoredGrant
+	err := v.Scan("grant/", func(key string, val []byte) error {
+		if found != nil || !strings.HasSuffix(key, "/"+id) {
+			return nil
+		}
+		var g StoredGrant
+		if err := unmarshalState(val, &g); err != nil {
+			return err
+		}
+		if g.ID == id {
+			found = &g
+		}
+		return nil
+	})
+	if err == nil && found == nil {
+		err = fmt.Errorf("grant %s: %w", id, ErrNotFound)
+	}
+	return found, err
+}
