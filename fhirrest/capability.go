@@ -128,7 +128,8 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 			},
 			"resource":    append(s.clinicalCapabilities(), s.viewCapabilities()...),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
-			"operation":   s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
+			"operation": append(s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
+				capOperation{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}),
 		}},
 	})
 }

@@ -16,10 +16,18 @@ import (
 	"github.com/carechain/carechain/records"
 )
 
-// Bulk export (FHIR Bulk Data, patient level): a kick-off answers 202 with a
-// status URL; the status answers with a manifest of ndjson files, one per
-// resource type. Files are kept in memory only (they hold plaintext health
-// data), for the caller alone, and expire after exportTTL.
+// Bulk export (FHIR Bulk Data 2.0) at system (/fhir/$export), Patient-type
+// (/fhir/Patient/$export), patient (/fhir/Patient/{id}/$export) and group
+// (/fhir/Group/{org}/$export) level: a kick-off answers 202 with a status
+// URL; the status answers with a manifest of ndjson files, one per
+// resource type; DELETE of the status URL ends the job and drops its
+// files. Every resource here is a patient's, so the system and Patient-type
+// levels export the patients the caller may see: itself for a patient, its
+// organization's panel for staff. _type (known types), _since (versions
+// updated at or after it, chosen before anything is decrypted) and
+// _outputFormat (ndjson only) are honoured; anything else is a 400. Files
+// are kept in memory only (they hold plaintext health data), for the
+// caller alone, and expire after exportTTL.
 
 const exportTTL = time.Hour
 
@@ -69,18 +77,19 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 		s.fail(w, http.StatusBadRequest, "value", errors.New("bulk export needs the header Prefer: respond-async"))
 		return
 	}
+	eq, err := exportQueryOf(r)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
 	patients, err := exportPatients(r, c)
 	if err != nil {
 		s.failErr(w, err)
 		return
 	}
-	var types []string
-	if t := r.URL.Query().Get("_type"); t != "" {
-		types = strings.Split(t, ",")
-	}
 	job := &exportJob{owner: c.principal.ID, created: s.Now(), request: s.abs(r.URL.RequestURI()),
 		files: map[string][]byte{}, counts: map[string]int{}}
-	exportable, err := s.collect(r.Context(), c, job, patients, types)
+	exportable, err := s.collect(r.Context(), c, job, patients, eq)
 	if err == nil && len(job.files) == 0 {
 		err = nothingReadable(r, c, patients, exportable)
 	}
@@ -97,7 +106,12 @@ func (s *server) exportKickoff(w http.ResponseWriter, r *http.Request, c caller)
 // Group/{org} the patients an organization registered (its panel).
 func exportPatients(r *http.Request, c caller) ([]string, error) {
 	id := r.PathValue("id")
-	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
+	if id == "" { // system or Patient-type level: the caller, or its organization's panel
+		if c.principal.Kind == carechain.KindPatient {
+			return []string{c.principal.ID}, nil
+		}
+		id = c.principal.Org
+	} else if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
 		patient, err := patientNamed(c, id)
 		if err != nil {
 			return nil, err
@@ -122,12 +136,11 @@ func exportPatients(r *http.Request, c caller) ([]string, error) {
 
 // collect adds to job the live records of patients, of types if any, that
 // the caller may read, and returns how many there were to export.
-func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients, types []string) (int, error) {
+func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients []string, eq everythingQuery) (int, error) {
 	exportable := 0
-	keep := live(types...)
 	for _, patient := range patients {
 		recs, err := s.Records.ReadPatient(ctx, c.query(patient, func(h *carechain.RecordHead) bool {
-			if !keep(h) {
+			if !eq.keeps(c, h) {
 				return false
 			}
 			exportable++
@@ -156,6 +169,9 @@ func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients
 // (an organization's patients, a public list) is refused if there were
 // records, without saying how many.
 func nothingReadable(r *http.Request, c caller, patients []string, exportable int) error {
+	if r.PathValue("id") == "" {
+		return nil // the caller's own or its organization's: an empty export is an answer
+	}
 	if !strings.HasPrefix(r.URL.Path, "/fhir/Group/") {
 		if c.principal.ID == patients[0] {
 			return nil
@@ -204,4 +220,42 @@ func (s *server) exportFile(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	w.Header().Set("Content-Type", "application/fhir+ndjson")
 	w.Write(b)
+}
+
+// exportQueryOf reads an export kick-off's parameters: _type and _since as
+// $everything reads them, _outputFormat ndjson only.
+func exportQueryOf(r *http.Request) (everythingQuery, error) {
+	q := r.URL.Query()
+	if f := q.Get("_outputFormat"); f != "" && f != "application/fhir+ndjson" && f != "application/ndjson" && f != "ndjson" {
+		return everythingQuery{}, &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("_outputFormat %q: only ndjson (application/fhir+ndjson)", f)}
+	}
+	q.Del("_outputFormat")
+	for k := range q {
+		if k != "_type" && k != "_since" {
+			return everythingQuery{}, &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("export parameter %q is not supported (use _type, _since, _outputFormat)", k)}
+		}
+	}
+	return everythingQueryOf(q)
+}
+
+// exportCancel serves DELETE of an export's status URL: the job ends and
+// its files are dropped (202); another caller's job is a 404.
+func (s *server) exportCancel(w http.ResponseWriter, r *http.Request, c caller) {
+	if !s.exports.drop(r.PathValue("job"), c.principal.ID) {
+		s.fail(w, http.StatusNotFound, "not-found", errors.New("no such export job for this caller"))
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// drop removes owner's job id; false if there is none.
+func (e *exports) drop(id, owner string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	j, ok := e.jobs[id]
+	if !ok || j.owner != owner {
+		return false
+	}
+	delete(e.jobs, id)
+	return true
 }

@@ -162,7 +162,7 @@ func interactionOf(r *http.Request) (in interaction, ok bool) {
 	case path == "/fhir" || path == "/fhir/{$}":
 		return in, false
 	case strings.Contains(path, "$"): // operations: $everything and $export read; the others change
-		if method == http.MethodGet {
+		if method == http.MethodGet || strings.Contains(path, "$export") {
 			return interaction{typ: typeUnlessSpanning(path, typ), perm: 'r'}, true
 		}
 		return interaction{typ: typ, perm: 'u'}, true

@@ -97,6 +97,9 @@ func Register(mux *http.ServeMux, opts Options) {
 		handle(op.route, s.authed(op.handler))
 	}
 	handle("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
+	handle("DELETE /fhir/$export-status/{job}", s.authed(s.exportCancel))
+	handle("GET /fhir/$export", s.authed(s.exportKickoff))
+	handle("GET /fhir/Patient/$export", s.authed(s.exportKickoff))
 	handle("POST /fhir/Consent", s.authed(s.createConsent))
 	handle("PUT /fhir/Consent/{id}", s.authed(s.updateConsent))
 	handle("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
