@@ -47,8 +47,12 @@ const (
 
 // Store is the application state database.
 type Store struct {
-	db        *pebble.DB
-	last      atomic.Pointer[Commit] // cached commit metadata
+	db   *pebble.DB
+	last atomic.Pointer[Commit] // cached commit metadata
+	// commits counts the starts and ends of Commit (odd while one runs):
+	// GetAt reads the latest-values table for the last height only when
+	// no commit ran meanwhile, as one writes that table before last moves.
+	commits   atomic.Uint64
 	closeOnce sync.Once
 	closeErr  error
 	dir       string
@@ -220,8 +224,11 @@ func (s *Store) GetAt(key string, h int64) ([]byte, error) {
 	if h < 0 || h > s.last.Load().Height {
 		return nil, fmt.Errorf("%w: asked for %d", ErrFutureHeight, h)
 	}
-	if h == s.last.Load().Height {
-		return s.getLatest(key)
+	if gen := s.commits.Load(); gen%2 == 0 && h == s.last.Load().Height {
+		v, err := s.getLatest(key)
+		if s.commits.Load() == gen { // no block was written meanwhile: the table held h's values
+			return v, err
+		}
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{UpperBound: keyEnd(key)})
 	if err != nil {
@@ -508,6 +515,8 @@ func (s *Store) Commit(b *Block, appHash, info []byte) error {
 	if err := batch.Set(infoKey(b.height), info, nil); err != nil {
 		return err
 	}
+	s.commits.Add(1) // odd: the latest-values table may be ahead of last
+	defer s.commits.Add(1)
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("commit block %d: %w", b.height, err)
 	}

@@ -181,3 +181,45 @@ func TestWriteHashesMatchBlockHashes(t *testing.T) {
 		t.Fatal("latest/version mismatch not reported")
 	}
 }
+
+// TestGetAtTheLastHeightDuringACommit: a read at the last height never
+// sees the values of the block being committed, though Commit writes the
+// latest-values table before the last height moves (a view at height H
+// once read H+1's nonce, and a committed write was reported dropped).
+func TestGetAtTheLastHeightDuringACommit(t *testing.T) {
+	s, _ := openTemp(t)
+	commit(t, s, 1, map[string]string{"k": "1"})
+	const blocks = 300
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			h := s.LastHeight()
+			v, err := s.GetAt("k", h)
+			if err == nil && string(v) != fmt.Sprint(h) {
+				err = fmt.Errorf("at height %d read %s", h, v)
+			}
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+				return
+			}
+		}
+	}()
+	for h := int64(2); h <= blocks; h++ {
+		commit(t, s, h, map[string]string{"k": fmt.Sprint(h)})
+	}
+	close(done)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
