@@ -279,7 +279,7 @@ func TestSearchParameters(t *testing.T) {
 		t.Fatalf("_count=0: %s", r.rawBody)
 	}
 	e.do("GET", "/fhir/Observation?patient=Patient/p&foo=bar", tok, nil).outcome(t, 400, "foo")
-	e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=value", tok, nil).outcome(t, 400, "_sort")
+	e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=value-of", tok, nil).outcome(t, 400, "_sort")
 }
 
 func TestDeleteIsANewVersion(t *testing.T) {

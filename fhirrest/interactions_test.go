@@ -409,3 +409,51 @@ func TestIncludeAndRevinclude(t *testing.T) {
 		}
 	}
 }
+
+// TestSortByAnyParameter: _sort takes any listed parameter, several keys
+// and descending ones; an unknown one is a 400.
+func TestSortByAnyParameter(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	var ids []string
+	for _, c := range []struct {
+		code  string
+		value int
+	}{{"2345-7", 120}, {"1234-5", 80}, {"2345-7", 95}} {
+		r := e.do("POST", "/fhir/Observation", tok, obsWithCode(c.code, c.value))
+		if r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.rawBody)
+		}
+		ids = append(ids, r.body["id"].(string))
+	}
+	order := func(sort string) []string {
+		t.Helper()
+		r := e.do("GET", "/fhir/Observation?patient=Patient/p&_sort="+sort, tok, nil)
+		if r.status != 200 {
+			t.Fatalf("_sort=%s: %d %s", sort, r.status, r.rawBody)
+		}
+		var got []string
+		for _, en := range r.body["entry"].([]any) {
+			got = append(got, en.(map[string]any)["resource"].(map[string]any)["id"].(string))
+		}
+		return got
+	}
+	lo, hi := min(ids[0], ids[2]), max(ids[0], ids[2]) // the two 2345-7s, by id
+	for _, c := range []struct {
+		sort string
+		want []string
+	}{
+		{"code", []string{ids[1], lo, hi}},
+		{"-code,_id", []string{lo, hi, ids[1]}},
+		{"-code,-_id", []string{hi, lo, ids[1]}},
+		{"_id", slices.Sorted(slices.Values(ids))},
+		{"status,code", []string{ids[1], lo, hi}},
+	} {
+		if got := order(c.sort); !slices.Equal(got, c.want) {
+			t.Errorf("_sort=%s: %v, want %v", c.sort, got, c.want)
+		}
+	}
+	if r := e.do("GET", "/fhir/Observation?patient=Patient/p&_sort=nope", tok, nil); r.status != 400 {
+		t.Errorf("_sort=nope: %d", r.status)
+	}
+}

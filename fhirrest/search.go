@@ -121,27 +121,41 @@ func normDate(s string) string {
 // where typ has a date parameter (by its value, a Period's start), "-" for
 // descending; without _sort, by record ID.
 func sortRecords(recs []records.Record, typ, by string) error {
-	desc := strings.HasPrefix(by, "-")
-	key := func(r *records.Record) string { return r.RecordID }
-	date, hasDate := lookupParam(typ, "date")
-	switch strings.TrimPrefix(by, "-") {
-	case "":
-	case "_lastUpdated":
-		key = func(r *records.Record) string { return fmt.Sprintf("%020d", r.Time) }
-	case "date":
-		if !hasDate {
-			return fmt.Errorf("_sort by date: %s has no date parameter (use _lastUpdated)", typ)
+	if by == "" {
+		return nil
+	}
+	type sortKey struct {
+		desc bool
+		of   func(*records.Record) string
+	}
+	var keys []sortKey
+	for _, name := range strings.Split(by, ",") {
+		k := sortKey{desc: strings.HasPrefix(name, "-")}
+		name = strings.TrimPrefix(name, "-")
+		switch name {
+		case "_lastUpdated":
+			k.of = func(r *records.Record) string { return fmt.Sprintf("%020d", r.Time) }
+		case "_id":
+			k.of = func(r *records.Record) string { return r.RecordID }
+		default:
+			p, ok := lookupParam(typ, name)
+			if !ok {
+				return fmt.Errorf("_sort by %q: %s has no such search parameter (see /fhir/metadata)", name, typ)
+			}
+			k.of = func(r *records.Record) string { return p.sortValue(r) }
 		}
-		key = func(r *records.Record) string { return normDate(date.firstDate(r.Resource)) }
-	default:
-		return fmt.Errorf("_sort by %q is not supported (use _lastUpdated or date)", by)
+		keys = append(keys, k)
 	}
 	slices.SortStableFunc(recs, func(a, b records.Record) int {
-		c := strings.Compare(key(&a), key(&b))
-		if desc {
-			return -c
+		for _, k := range keys {
+			if c := strings.Compare(k.of(&a), k.of(&b)); c != 0 {
+				if k.desc {
+					return -c
+				}
+				return c
+			}
 		}
-		return c
+		return strings.Compare(a.RecordID, b.RecordID)
 	})
 	return nil
 }

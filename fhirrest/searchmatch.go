@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/carechain/carechain/records"
 )
 
 // How a decrypted resource is matched against a search's parameters
@@ -240,4 +242,53 @@ func decoded(v any) (any, error) {
 	}
 	var doc any
 	return doc, json.Unmarshal(b, &doc)
+}
+
+// sortValue is what _sort by p orders rec by: the first value of p in it,
+// as text that orders as the value does (dates normalized, strings
+// case-folded, a code, a reference, a number zero-padded); "" if it has
+// none, so those come first ascending.
+func (p searchParam) sortValue(rec *records.Record) string {
+	if p.typ == "date" {
+		return normDate(p.firstDate(rec.Resource))
+	}
+	if p.byCaller {
+		return rec.Patient
+	}
+	var doc any
+	if err := json.Unmarshal(rec.Resource, &doc); err != nil {
+		return ""
+	}
+	for _, leaf := range p.leaves(doc, "") {
+		if v := leafText(leaf); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// leafText is a search value's leaf as sortable text.
+func leafText(leaf any) string {
+	switch x := leaf.(type) {
+	case string:
+		return strings.ToLower(x)
+	case float64:
+		return fmt.Sprintf("%030.9f", x+1e15) // non-negative for any value a record holds, so text order is number order
+	case bool:
+		return fmt.Sprint(x)
+	case map[string]any:
+		for _, field := range []string{"family", "text", "reference", "code", "value", "start"} {
+			if v, ok := x[field]; ok {
+				return leafText(v)
+			}
+		}
+		if codings, ok := x["coding"].([]any); ok && len(codings) > 0 {
+			return leafText(codings[0])
+		}
+	case []any:
+		if len(x) > 0 {
+			return leafText(x[0])
+		}
+	}
+	return ""
 }

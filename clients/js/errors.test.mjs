@@ -59,7 +59,7 @@ describe('an integrator gets an OperationOutcome for each error', { skip: skipUn
     const p = `patient=Patient/${patient}`;
     await expectError('GET', `/Observation?${p}&no-such-param=1`, 400, 'not-supported');
     await expectError('GET', `/Observation?${p}&_count=many`, 400, 'value');
-    await expectError('GET', `/Observation?${p}&_sort=code`, 400, 'not-supported');
+    await expectError('GET', `/Observation?${p}&_sort=no-such-param`, 400, 'not-supported');
     await expectError('GET', '/Observation', 400, 'required');
   });
 
