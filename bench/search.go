@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -57,6 +59,9 @@ type SearchReport struct {
 	IndexWait  time.Duration
 	IndexBytes int64 // the node's search index on disk
 	DataBytes  int64 // the node's home on disk, index included
+	// Retried counts the writes retried after being reported dropped (see
+	// retryDropped).
+	Retried int
 	// Timings are per kind of request, the baseline (a read) first.
 	Timings []SearchTiming
 }
@@ -160,9 +165,14 @@ func loadSearch(ctx context.Context, bn *recordsNode, d searchData, rep *SearchR
 	rep.Register = time.Since(begin)
 
 	begin = time.Now()
+	var retried atomic.Int64
 	err = inParallel(opts.Loaders, func(w int) error {
 		for i := w; i < opts.Patients; i += opts.Loaders {
-			if _, err := bn.svc.PutBatch(ctx, loaders[w], d.items(i)); err != nil {
+			err := retryDropped(&retried, func() error {
+				_, err := bn.svc.PutBatch(ctx, loaders[w], d.items(i))
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("load patient %d: %w", i, err)
 			}
 		}
@@ -180,10 +190,10 @@ func loadSearch(ctx context.Context, bn *recordsNode, d searchData, rep *SearchR
 		}
 	}
 	begin = time.Now()
-	if err := grantAll(ctx, bn.svc, patients, grantedIDs, opts.Loaders); err != nil {
+	if err := grantAll(ctx, bn.svc, patients, grantedIDs, opts.Loaders, &retried); err != nil {
 		return searcher, nil, err
 	}
-	rep.Grants, rep.Granted = time.Since(begin), len(grantedIDs)
+	rep.Grants, rep.Granted, rep.Retried = time.Since(begin), len(grantedIDs), int(retried.Load())
 	if len(grantedIDs) == 0 {
 		return searcher, nil, fmt.Errorf("bench: no patient of %d grants at fraction %g", opts.Patients, opts.Granted)
 	}
@@ -192,19 +202,45 @@ func loadSearch(ctx context.Context, bn *recordsNode, d searchData, rep *SearchR
 
 // grantAll has each of the patients ids selects grant the organization
 // read access to all their records for research, workers at once.
-func grantAll(ctx context.Context, svc *records.Service, patients []records.Signer, ids []int, workers int) error {
+func grantAll(ctx context.Context, svc *records.Service, patients []records.Signer, ids []int, workers int, retried *atomic.Int64) error {
 	return inParallel(workers, func(w int) error {
 		for k := w; k < len(ids); k += workers {
 			p := patients[ids[k]]
-			_, err := svc.Grant(ctx, p, consent.Grant{Patient: p.ID, Grantee: consent.Grantee{Org: org},
-				Categories: []string{consent.AnyCategory}, Actions: []consent.Action{consent.ActionRead},
-				Purposes: []consent.Purpose{consent.PurposeResearch}})
+			err := retryDropped(retried, func() error {
+				_, err := svc.Grant(ctx, p, consent.Grant{Patient: p.ID, Grantee: consent.Grantee{Org: org},
+					Categories: []string{consent.AnyCategory}, Actions: []consent.Action{consent.ActionRead},
+					Purposes: []consent.Purpose{consent.PurposeResearch}})
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("grant of %s: %w", p.ID, err)
 			}
 		}
 		return nil
 	})
+}
+
+// maxRetries bounds the retries of one write reported dropped.
+const maxRetries = 3
+
+// retryDropped runs write, again while it fails as dropped from the mempool
+// (a bad_nonce rejection), counting the retries. Under load, the records
+// service can report a write dropped that in fact committed: its check of
+// the ledger can read the signer's nonce of a block being committed but not
+// yet that block's transaction. Writing again is harmless here (a record
+// gets a second version, a patient a second grant) and indexes what a
+// write reported as failed left out of the search index.
+func retryDropped(retried *atomic.Int64, write func() error) error {
+	err := write()
+	for range maxRetries {
+		var rej *ledger.Rejection
+		if !errors.As(err, &rej) || rej.Code != ledger.CodeBadNonce {
+			return err
+		}
+		retried.Add(1)
+		err = write()
+	}
+	return err
 }
 
 // waitIndexed waits until searches across patients find patient i's Patient

@@ -300,6 +300,9 @@ func (c *cli) printSearchReport(rep bench.SearchReport) {
 	fmt.Fprintf(c.out, "load: registrations %v; records %v (%.0f records/s, a batch per patient, %d authors); grants %v; index caught up %v later\n",
 		rep.Register.Round(time.Millisecond), rep.Load.Round(time.Millisecond), rep.LoadPerSecond(), o.Loaders,
 		rep.Grants.Round(time.Millisecond), rep.IndexWait.Round(time.Millisecond))
+	if rep.Retried > 0 {
+		fmt.Fprintf(c.out, "load: %d writes reported dropped under load were written again\n", rep.Retried)
+	}
 	fmt.Fprintf(c.out, "disk: search index %.1f MB, node home %.1f MB\n", float64(rep.IndexBytes)/1e6, float64(rep.DataBytes)/1e6)
 	fmt.Fprintf(c.out, "%-40s %7s %9s %10s %10s %8s %8s\n", "request", "queries", "results", "p50", "p99", "p50/read", "p99/read")
 	for _, t := range rep.Timings {
