@@ -1,6 +1,6 @@
 // Package bench measures a carechain node on this machine. It is what
-// `carechain bench ledger|records|proofs|fhir|amend|sync` runs; nothing in a
-// running node imports it.
+// `carechain bench ledger|records|proofs|fhir|amend|sync|backup|search`
+// runs; nothing in a running node imports it.
 //
 // Each benchmark starts its own one-validator node in a new temporary home,
 // which it removes afterwards, and returns a report:
@@ -14,7 +14,10 @@
 // throughput the ledger keeps. Records, FHIR, Proofs and Amend measure
 // record writes and reads, the FHIR REST API over loopback HTTP, proof
 // generation and verification, and multi-party amendments; Sync a second
-// node joining a chain of records and catching up by block sync.
+// node joining a chain of records and catching up by block sync; Backup an
+// online backup and its restore against a copy of the data; Search the
+// FHIR searches within one patient and across patients (the blind index)
+// against a read of the same run.
 //
 // These are measurements, not tests: they take seconds to minutes and their
 // numbers depend on the machine. Work that is not being measured (signing,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/carechain/carechain/records"
 )
 
 // The benchmarks are measurements, not tests; these runs only check that
@@ -47,6 +49,40 @@ func TestRejectsImpossibleSizes(t *testing.T) {
 	}
 	if _, err := Sync(ctx, SyncOptions{Records: 1, Authors: 2, Patients: 1, Window: 1}); err == nil {
 		t.Error("Sync: fewer records than authors accepted")
+	}
+	for _, o := range []SearchOptions{{}, {Patients: 1, Records: 1, Granted: 1, Queries: 1, Clients: 1, Loaders: 1},
+		{Patients: 1, Records: 2, Granted: 0, Queries: 1, Clients: 1, Loaders: 1}} {
+		if _, err := Search(ctx, o); err == nil {
+			t.Errorf("Search: %+v accepted", o)
+		}
+	}
+}
+
+// TestSearchPopulationStaysUnderTheIndexLimit: at the default size, every
+// search across patients that Search times reads at most
+// records.MaxIndexCandidates candidates, and the grants are the fraction
+// asked for.
+func TestSearchPopulationStaysUnderTheIndexLimit(t *testing.T) {
+	d := newSearchData(DefaultSearchOptions())
+	panels, families, births, granted := map[string]int{}, map[string]int{}, map[string]int{}, 0
+	for i := range d.opts.Patients {
+		_, code, _ := d.code(i, d.opts.Records-2)
+		panels[code]++
+		families[d.family(i)]++
+		births[d.birthDate(i)]++
+		if d.granted(i) {
+			granted++
+		}
+	}
+	for what, counts := range map[string]map[string]int{"panel code": panels, "family": families, "birth date": births} {
+		for v, n := range counts {
+			if n > records.MaxIndexCandidates {
+				t.Errorf("%s %s is on %d records, more than %d", what, v, n, records.MaxIndexCandidates)
+			}
+		}
+	}
+	if len(panels) != d.panels || granted != d.opts.Patients/2 {
+		t.Errorf("%d panel codes (want %d), %d patients granted (want %d)", len(panels), d.panels, granted, d.opts.Patients/2)
 	}
 }
 

@@ -81,6 +81,7 @@ type recordsNode struct {
 	node     *node.Node
 	svc      *records.Service
 	journal  *store.Queue
+	index    *store.Index   // nil unless started by startIndexedNode
 	anchorer records.Signer // the node principal
 	admin    records.Signer
 	chainID  string
@@ -89,7 +90,21 @@ type recordsNode struct {
 }
 
 // startRecordsNode starts a records node for chain chainID; Close removes it.
-func startRecordsNode(ctx context.Context, chainID string) (_ *recordsNode, err error) {
+func startRecordsNode(ctx context.Context, chainID string) (*recordsNode, error) {
+	return newRecordsNode(ctx, chainID, false)
+}
+
+// startIndexedNode is startRecordsNode with a blind search index, kept
+// where carechain start keeps it (HOME/search-index, see indexDir).
+func startIndexedNode(ctx context.Context, chainID string) (*recordsNode, error) {
+	return newRecordsNode(ctx, chainID, true)
+}
+
+// indexDir is where a node started by startIndexedNode keeps its index.
+func (b *recordsNode) indexDir() string { return filepath.Join(b.dir, "search-index") }
+
+// newRecordsNode starts a records node, with a search index if indexed.
+func newRecordsNode(ctx context.Context, chainID string, indexed bool) (_ *recordsNode, err error) {
 	dir, err := os.MkdirTemp("", chainID+"-")
 	if err != nil {
 		return nil, err
@@ -117,14 +132,19 @@ func startRecordsNode(ctx context.Context, chainID string) (_ *recordsNode, err 
 		n.Stop()
 		return nil, err
 	}
-	svc, err := records.New(n, kr, records.Options{Node: "bench", Journal: journal})
-	if err != nil {
-		journal.Close()
-		n.Stop()
+	bn := &recordsNode{node: n, journal: journal, anchorer: records.Signer{ID: nodeID, Key: nodeKey()},
+		admin: admin, chainID: chainID, dir: dir}
+	if indexed {
+		if bn.index, err = store.OpenIndex(bn.indexDir()); err != nil {
+			bn.Close()
+			return nil, fmt.Errorf("search index: %w", err)
+		}
+	}
+	if bn.svc, err = records.New(n, kr, records.Options{Node: "bench", Journal: journal, Index: bn.index}); err != nil {
+		bn.Close()
 		return nil, fmt.Errorf("records service: %w", err)
 	}
-	return &recordsNode{node: n, svc: svc, journal: journal, anchorer: records.Signer{ID: nodeID, Key: nodeKey()},
-		admin: admin, chainID: chainID, dir: dir}, nil
+	return bn, nil
 }
 
 // Close stops the node (a no-op if it is stopped) and removes its home.
@@ -132,6 +152,9 @@ func (b *recordsNode) Close() {
 	b.node.Stop()
 	if b.journal != nil {
 		b.journal.Close()
+	}
+	if b.index != nil {
+		b.index.Close()
 	}
 	os.RemoveAll(b.dir)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/records"
 )
@@ -21,6 +22,9 @@ type fhirClient struct {
 	srv   *http.Server
 	http  *http.Client
 	token string
+	// purpose, if set, is the purpose of use of every request
+	// (X-Purpose-Of-Use); the API assumes treatment without it.
+	purpose consent.Purpose
 }
 
 // serveFHIR serves the FHIR API of bn on a free loopback port, with the keys
@@ -83,22 +87,37 @@ func (c *fhirClient) login(ctx context.Context, s records.Signer) (string, error
 // do sends one authorized request and reads the whole response, which must
 // have status want.
 func (c *fhirClient) do(ctx context.Context, method, path string, body []byte, want int) error {
+	_, err := c.send(ctx, method, path, body, want)
+	return err
+}
+
+// get is do of a GET that must succeed, returning the response's body.
+func (c *fhirClient) get(ctx context.Context, path string) ([]byte, error) {
+	return c.send(ctx, http.MethodGet, path, nil, http.StatusOK)
+}
+
+// send is do, returning the response's body.
+func (c *fhirClient) send(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/fhir+json")
+	if c.purpose != "" {
+		req.Header.Set("X-Purpose-Of-Use", string(c.purpose))
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: HTTP %d, want %d", method, path, resp.StatusCode, want)
+		return nil, fmt.Errorf("%s %s: HTTP %d, want %d: %.300s", method, path, resp.StatusCode, want, got)
 	}
-	return nil
+	return got, nil
 }

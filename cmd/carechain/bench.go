@@ -15,7 +15,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput on this machine",
 	}
-	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd())
+	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd())
 	return cmd
 }
 
@@ -243,4 +243,70 @@ is a plain copy of the node's data directory, file by file.`,
 	}
 	cmd.Flags().IntVar(&opts.Records, "records", opts.Records, "record.put transactions to write before the backup")
 	return cmd
+}
+
+func (c *cli) benchSearchCmd() *cobra.Command {
+	opts := bench.DefaultSearchOptions()
+	cmd := &cobra.Command{
+		Use:   "search",
+		Short: "FHIR search p50/p99 on --patients x --records records, within one patient and across patients (blind index), against a read",
+		Long: `bench search starts a one-validator node with a blind search index in a
+temporary home and loads --patients patients of --records records each: the
+patient's Patient resource (a medical record number, a name, a birth date)
+and Observations, each with one of 5 LOINC codes but for the last, which has
+one of the panel codes (each shared by about 200 patients). The organization's
+physicians write them (one batch per patient, --loaders at once), then a
+fraction --granted of the patients grant the organization read access for
+research. Loading is timed and reported, not measured against anything.
+
+Then a researcher of the organization, who may read a record only under a
+patient's grant, times over loopback HTTP (--clients concurrent clients,
+--queries requests of each kind, the kinds in turn):
+  read Patient/{id}                   GET /fhir/Patient/{id}, the baseline
+  Observation?patient=&code=          a search within one patient
+  Patient?identifier=                 by medical record number, across patients
+  Patient?family=&birthdate=          by name and birth date, across patients
+  Observation?code= (panel)           by panel code, across patients
+The reads and the searches within one patient go to patients who granted; the
+searches across patients to every patient alike, so candidates of patients
+who did not grant are read and refused by consent. Each p50 and p99 is
+reported as a ratio to the read's, measured in the same run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := bench.Search(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			c.printSearchReport(rep)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Patients, "patients", opts.Patients, "patients")
+	f.IntVar(&opts.Records, "records", opts.Records, "records per patient: its Patient and records-1 Observations (at least 2)")
+	f.Float64Var(&opts.Granted, "granted", opts.Granted, "fraction of the patients who grant the searcher's organization read access")
+	f.IntVar(&opts.Queries, "queries", opts.Queries, "timed requests of each kind")
+	f.IntVar(&opts.Clients, "clients", opts.Clients, "concurrent HTTP clients while timing")
+	f.IntVar(&opts.Loaders, "loaders", opts.Loaders, "concurrent authors while loading")
+	return cmd
+}
+
+func (c *cli) printSearchReport(rep bench.SearchReport) {
+	o := rep.Options
+	fmt.Fprintf(c.out, "config: 1 validator (timeout_commit=0s) with a search index, %d client(s) over loopback HTTP as a researcher (purpose research), GOMAXPROCS=%d\n",
+		o.Clients, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(c.out, "data: %d patients x %d records = %d records (a Patient and %d Observations each; %d panel codes, ~%d records each); %d patients grant read access\n",
+		o.Patients, o.Records, rep.Records, o.Records-1, rep.Panels, rep.PanelRecords(), rep.Granted)
+	fmt.Fprintf(c.out, "load: registrations %v; records %v (%.0f records/s, a batch per patient, %d authors); grants %v; index caught up %v later\n",
+		rep.Register.Round(time.Millisecond), rep.Load.Round(time.Millisecond), rep.LoadPerSecond(), o.Loaders,
+		rep.Grants.Round(time.Millisecond), rep.IndexWait.Round(time.Millisecond))
+	if rep.Retried > 0 {
+		fmt.Fprintf(c.out, "load: %d writes reported dropped under load were written again\n", rep.Retried)
+	}
+	fmt.Fprintf(c.out, "disk: search index %.1f MB, node home %.1f MB\n", float64(rep.IndexBytes)/1e6, float64(rep.DataBytes)/1e6)
+	fmt.Fprintf(c.out, "%-40s %7s %9s %10s %10s %8s %8s\n", "request", "queries", "results", "p50", "p99", "p50/read", "p99/read")
+	for _, t := range rep.Timings {
+		p50, p99 := t.Ratios(rep.Timings[0])
+		fmt.Fprintf(c.out, "%-40s %7d %9.1f %10v %10v %8.2f %8.2f\n", t.Name, t.Queries, t.Results, t.P50.Round(time.Microsecond), t.P99.Round(time.Microsecond), p50, p99)
+	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"regexp"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // TestBenchSyncReportsACaughtUpNode: `carechain bench sync` at a small size
@@ -41,6 +43,51 @@ func TestBenchBackupReportsTheRatio(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBenchSearchReportsRatiosToARead: `carechain bench search` at a tiny
+// size loads the patients, and reports each kind of request with its count,
+// its matches (a read finds its one record; searches across patients find
+// only what the patients who granted let through) and p50 <= p99, as
+// ratios to the read's.
+func TestBenchSearchReportsRatiosToARead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	out := mustRun(t, nil, "bench", "search", "--patients", "20", "--records", "3", "--queries", "12", "--loaders", "4")
+	for _, want := range []string{
+		`data: 20 patients x 3 records = 60 records \(a Patient and 2 Observations each; 1 panel codes, ~20 records each\); 10 patients grant read access`,
+		`load: registrations \S+; records \S+ \(\d+ records/s, a batch per patient, 4 authors\); grants \S+; index caught up \S+ later`,
+		`disk: search index [\d.]+ MB, node home [\d.]+ MB`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// request, queries, results, p50, p99, p50/read, p99/read
+	row := regexp.MustCompile(`(?m)^(.+?) +(\d+) +([\d.]+) +(\S+) +(\S+) +([\d.]+) +([\d.]+)$`)
+	results := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(out, -1) {
+		p50, err1 := time.ParseDuration(m[4])
+		p99, err2 := time.ParseDuration(m[5])
+		r50, _ := strconv.ParseFloat(m[6], 64)
+		r99, _ := strconv.ParseFloat(m[7], 64)
+		if m[2] != "12" || err1 != nil || err2 != nil || p50 <= 0 || p50 > p99 || r50 <= 0 || r99 <= 0 {
+			t.Errorf("%s: want 12 queries, 0 < p50 <= p99 and ratios > 0:\n%s", m[1], m[0])
+		}
+		results[m[1]] = m[3]
+	}
+	for name, want := range map[string]string{
+		"read Patient/{id} (baseline)":            "1.0",
+		"one patient: Observation?patient=&code=": "1.0",  // the one Observation with a LOINC code
+		"index: Patient?identifier=":              "0.5",  // half of the patients granted
+		"index: Patient?family=&birthdate=":       "0.5",  // one Patient each, likewise
+		"index: Observation?code= (panel)":        "10.0", // every patient's panel Observation, of those who granted
+	} {
+		if got, ok := results[name]; !ok || got != want {
+			t.Errorf("%s: %q results per request, want %s:\n%s", name, got, want, out)
 		}
 	}
 }
