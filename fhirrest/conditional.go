@@ -31,16 +31,22 @@ import (
 //     validation apply as to a PUT, and the patch may not change the id or
 //     the resource type.
 
-// conditionalSearch parses the search of a conditional request.
-func conditionalSearch(r *http.Request, typ string) (url.Values, error) {
-	q := r.URL.Query()
+// conditionalSearch is the type and search of a conditional request; false
+// when it answered it (an unsupported type, a bad or missing search).
+func (s *server) conditionalSearch(w http.ResponseWriter, r *http.Request) (string, url.Values, bool) {
+	typ, q := r.PathValue("type"), r.URL.Query()
+	if !s.supported(w, typ) {
+		return "", nil, false
+	}
+	err := checkParams(typ, q)
 	if len(q) == 0 {
-		return nil, &requestError{kind: carechain.KindMalformed, code: "required", err: fmt.Errorf("a conditional %s of %s needs search parameters, such as ?identifier=system|value", r.Method, typ)}
+		err = &requestError{kind: carechain.KindMalformed, code: "required", err: fmt.Errorf("a conditional %s of %s needs search parameters, such as ?identifier=system|value", r.Method, typ)}
 	}
-	if err := checkParams(typ, q); err != nil {
-		return nil, err
+	if err != nil {
+		s.failErr(w, err)
+		return "", nil, false
 	}
-	return q, nil
+	return typ, q, true
 }
 
 // onlyMatch is the one record of found, nil for none, or a 412 for several.
@@ -56,13 +62,8 @@ func onlyMatch(found []records.Record, what string) (*records.Record, error) {
 
 // conditionalUpdate serves PUT /fhir/{type}?search.
 func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request, c caller) {
-	typ := r.PathValue("type")
-	if !s.supported(w, typ) {
-		return
-	}
-	q, err := conditionalSearch(r, typ)
-	if err != nil {
-		s.failErr(w, err)
+	typ, q, ok := s.conditionalSearch(w, r)
+	if !ok {
 		return
 	}
 	res, err := readResource(w, r, typ)
@@ -106,13 +107,8 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request, c cal
 
 // conditionalDelete serves DELETE /fhir/{type}?search.
 func (s *server) conditionalDelete(w http.ResponseWriter, r *http.Request, c caller) {
-	typ := r.PathValue("type")
-	if !s.supported(w, typ) {
-		return
-	}
-	q, err := conditionalSearch(r, typ)
-	if err != nil {
-		s.failErr(w, err)
+	typ, q, ok := s.conditionalSearch(w, r)
+	if !ok {
 		return
 	}
 	patient, ok := patientParam(q, c, typ)
