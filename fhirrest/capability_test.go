@@ -145,7 +145,7 @@ func TestAdvertisedSearchParametersAreAccepted(t *testing.T) {
 				}
 			}
 		}
-		for _, name := range []string{"unlisted", "vaccine-code", "code:text"} {
+		for _, name := range []string{"unlisted", "vaccine-code", "code:above"} {
 			if res.Type == "Immunization" && name == "vaccine-code" {
 				continue
 			}

@@ -457,3 +457,24 @@ func TestSortByAnyParameter(t *testing.T) {
 		t.Errorf("_sort=nope: %d", r.status)
 	}
 }
+
+// TestTokenText: :text matches the start of a code's text or display,
+// case-insensitive, not its code.
+func TestTokenText(t *testing.T) {
+	e := setup(t)
+	tok := e.token("hosp-a/dr-a")
+	withText := strings.Replace(string(obsWithCode("2345-7", 90)), `"code":"2345-7"}]`, `"code":"2345-7","display":"Glucose [Mass/volume] in Serum"}],"text":"Fasting glucose"`, 1)
+	r := e.do("POST", "/fhir/Observation", tok, []byte(withText))
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.rawBody)
+	}
+	id := r.body["id"].(string)
+	e.createGlucose(tok, 91) // no text
+	for q, want := range map[string]int{"fasting": 1, "GLUCOSE [mass": 1, "serum": 0, "2345": 0} {
+		r := e.do("GET", "/fhir/Observation?patient=Patient/p&code:text="+url.QueryEscape(q), tok, nil)
+		entries, _ := r.body["entry"].([]any)
+		if r.status != 200 || len(entries) != want || want == 1 && entries[0].(map[string]any)["resource"].(map[string]any)["id"] != id {
+			t.Errorf("code:text=%s: %d, %d entries, want %d", q, r.status, len(entries), want)
+		}
+	}
+}

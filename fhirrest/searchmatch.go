@@ -67,6 +67,9 @@ func (p searchParam) match(leaves []any, modifier, v string) bool {
 func (p searchParam) matchLeaf(leaf any, modifier, v string) bool {
 	switch p.typ {
 	case "token":
+		if modifier == "text" {
+			return tokenText(leaf, stringMatcher("", v))
+		}
 		return tokenMatch(leaf, v)
 	case "string":
 		return stringMatch(leaf, stringMatcher(modifier, v))
@@ -291,4 +294,27 @@ func leafText(leaf any) string {
 		}
 	}
 	return ""
+}
+
+// tokenText reports whether the text of a token's value matches: a
+// CodeableConcept's text or a Coding's display (its codings' too), an
+// Identifier's type text.
+func tokenText(leaf any, match func(string) bool) bool {
+	m, ok := leaf.(map[string]any)
+	if !ok {
+		return false
+	}
+	for _, field := range []string{"text", "display"} {
+		if s, ok := m[field].(string); ok && match(s) {
+			return true
+		}
+	}
+	if codings, ok := m["coding"].([]any); ok {
+		for _, c := range codings {
+			if tokenText(c, match) {
+				return true
+			}
+		}
+	}
+	return m["type"] != nil && tokenText(m["type"], match)
 }

@@ -51,7 +51,7 @@ const (
 // Documentation of each parameter type's matching and modifiers.
 const (
 	missingDoc = " :missing=true matches resources without the element, :missing=false those with it."
-	tokenDoc   = "[system|]code; a comma means or. :not matches resources with no matching value (none at all included)." + missingDoc
+	tokenDoc   = "[system|]code; a comma means or. :not matches resources with no matching value (none at all included). :text matches the start of the text of the value (CodeableConcept.text, a Coding's display, an Identifier's type text), case-insensitive." + missingDoc
 	stringDoc  = "Case-insensitive prefix of any of its strings; :exact the whole string, case and accents included; :contains anywhere in it, case-insensitive." + missingDoc
 	dateDoc    = "Prefixes eq (default), ne, lt, le, gt, ge, sa, eb, ap (within 10% of the time to now, at least a day); compared at the precision both values have; a Period matches as a range; a value that is not a date is refused (400)." + missingDoc
 	refDoc     = "Type/id or id." + missingDoc
@@ -60,7 +60,7 @@ const (
 // modifiers are the search modifiers (R4 search.html) each parameter type
 // takes here; a parameter the search applies itself takes none.
 var modifiers = map[string][]string{
-	"token":     {"not", "missing"},
+	"token":     {"not", "missing", "text"},
 	"string":    {"exact", "contains", "missing"},
 	"date":      {"missing"},
 	"reference": {"missing"},
