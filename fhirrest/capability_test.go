@@ -218,7 +218,7 @@ func TestR4SearchParametersFilter(t *testing.T) {
 	for _, q := range []string{"Condition?status=active", "Condition?date=2025", "Immunization?code=140", "Encounter?code=x", "DocumentReference?code=x", "Immunization?subject=Patient/p"} {
 		e.do("GET", "/fhir/"+q+"&patient=Patient/p", tok, nil).outcome(t, 400, "not supported")
 	}
-	e.do("GET", "/fhir/Condition?patient=Patient/p&_sort=date", tok, nil).outcome(t, 400, "no date parameter")
+	e.do("GET", "/fhir/Condition?patient=Patient/p&_sort=date", tok, nil).outcome(t, 400, "no such search parameter")
 	e.do("GET", "/fhir/Condition?patient=Patient/p&subject=Patient/q", tok, nil).outcome(t, 400, "different patients")
 	if r := e.do("GET", "/fhir/Encounter?patient=Patient/p&_sort=-date", tok, nil); r.status != 200 || r.body["total"] != 1.0 {
 		t.Errorf("Encounter sorted by date: %d %s", r.status, r.rawBody)

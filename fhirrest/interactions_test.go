@@ -478,3 +478,39 @@ func TestTokenText(t *testing.T) {
 		}
 	}
 }
+
+// TestHas: _has keeps the results some resource of another type
+// references and that matches; malformed or impossible ones are a 400.
+func TestHas(t *testing.T) {
+	e := setupIndexed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.registerPatientWithKey(ctx, "patient/q")
+	tok := e.token("hosp-a/dr-a")
+	for _, id := range []string{"p", "q"} {
+		if r := e.do("PUT", "/fhir/Patient/"+id, tok, []byte(`{"resourceType":"Patient","id":"`+id+`","name":[{"family":"Hasse"}]}`)); r.status != 201 {
+			t.Fatalf("put Patient/%s: %d %s", id, r.status, r.rawBody)
+		}
+	}
+	e.createGlucose(tok, 90) // p's only
+	found := func(path string) []string {
+		t.Helper()
+		got, _ := e.patientsFound(path, tok)
+		return got
+	}
+	for path, want := range map[string][]string{
+		"/fhir/Patient?family=hasse&_has:Observation:patient:code=http://loinc.org|2345-7": {"p"},
+		"/fhir/Patient?family=hasse&_has:Observation:subject:code=0000-0":                  nil,
+		"/fhir/Patient?_id=q&_has:Observation:patient:code=2345-7":                         nil,
+		"/fhir/Patient?_id=p&_has:Observation:patient:status=final":                        {"p"},
+	} {
+		if got := found(path); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", path, got, want)
+		}
+	}
+	for _, q := range []string{"_has:Observation:patient", "_has:Bogus:patient:code=x", "_has:Observation:nope:code=x", "_has:Observation:patient:nope=x"} {
+		if r := e.do("GET", "/fhir/Patient?_id=p&"+q, tok, nil); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %s", q, r.status, r.rawBody)
+		}
+	}
+}

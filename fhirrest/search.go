@@ -196,6 +196,9 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	recs, err := s.find(r, c, typ, patient, q)
+	if err == nil {
+		recs, err = s.withHas(r, c, typ, recs, q)
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return

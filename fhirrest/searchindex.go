@@ -82,6 +82,10 @@ func (s *server) searchAcross(w http.ResponseWriter, r *http.Request, c caller, 
 		return
 	}
 	recs = slices.DeleteFunc(recs, func(rec records.Record) bool { return !matches(typ, &rec, q) })
+	if recs, err = s.withHas(r, c, typ, recs, q); err != nil {
+		s.failErr(w, err)
+		return
+	}
 	if err := sortRecords(recs, typ, q.Get("_sort")); err != nil {
 		s.fail(w, http.StatusBadRequest, "not-supported", err)
 		return

@@ -44,7 +44,7 @@ var (
 
 // Searches the interactions document, with the result parameters.
 const (
-	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort by _lastUpdated, _id or any listed parameter (its first value; commas for several keys, '-' for descending); _summary=count (the total alone), _total=none, _elements=a,b (those top-level elements, tagged SUBSETTED); _include and _revinclude (with :iterate, one level) of the page's matches, each read as the caller and logged. POST [type]/_search takes the parameters as a form. patient and subject chain to a Patient parameter (patient.identifier=system|value, subject:Patient.family=…): the Patients found (through the blind index) are searched one by one. A reference value may be an absolute URL of this server, or carry its type as a modifier (subject:Patient=id)."
+	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort by _lastUpdated, _id or any listed parameter (its first value; commas for several keys, '-' for descending); _summary=count (the total alone), _total=none, _elements=a,b (those top-level elements, tagged SUBSETTED); _include and _revinclude (with :iterate, one level) of the page's matches, each read as the caller and logged. POST [type]/_search takes the parameters as a form. patient and subject chain to a Patient parameter (patient.identifier=system|value, subject:Patient.family=…): the Patients found (through the blind index) are searched one by one. A reference value may be an absolute URL of this server, or carry its type as a modifier (subject:Patient=id). _has:Type:reference:parameter=value (one level) keeps results some resource of Type of the same patient references and matches, each read as the caller."
 	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. No paging: every match in one Bundle."
 )
 
@@ -281,6 +281,12 @@ func resultParamsOf(typ string) []string {
 // it does not take (code:text), or a :missing that is not true or false.
 func checkParams(typ string, q map[string][]string) error {
 	for k, values := range q {
+		if _, has, err := hasClauseOf(typ, k, values); has {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		_, modifier, ok := queryParam(typ, k)
 		if !ok && !slices.Contains(resultParamsOf(typ), k) {
 			return &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("search parameter %q is not supported for %s (see /fhir/metadata)", k, typ)}
