@@ -44,6 +44,11 @@ func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejecti
 	} else if !errors.Is(err, ErrNotFound) {
 		return reject(CodeInternal, "%v", err)
 	}
+	if _, err := getClient(b, r.ID); err == nil {
+		return reject(CodeConflict, "%q is a client: a principal needs an id of its own", r.ID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return reject(CodeInternal, "%v", err)
+	}
 	if rej := checkEncryptionKey(r.EncryptionKey); rej != nil {
 		return rej
 	}
