@@ -24,8 +24,9 @@ import (
 )
 
 // Client assertions (SMART backend services, RFC 7523): a JWT signed with
-// EdDSA by the principal's ledger key, iss = sub = principal ID, aud = the
-// token URL, iat (not before this server started, at most replay.MaxAhead
+// EdDSA by the principal's ledger key, iss = sub = principal ID, or signed
+// with RS384 or ES384 by a key of a registered client's JWKS (clients.go),
+// iss = sub = client ID, aud = the token URL, iat (not before this server started, at most replay.MaxAhead
 // ahead of its clock), expiring within maxAssertionTTL, with a unique jti.
 //
 // Seen jtis are kept in memory until they expire (replay.Guard). A restart
@@ -52,6 +53,7 @@ const (
 // rotated or revoked.
 type session struct {
 	principal  string
+	client     string // the registered client it was issued to, if any
 	keyVersion uint32
 	scope      string   // as granted
 	scopes     scopeSet // scope, parsed
@@ -139,21 +141,30 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "use grant_type=client_credentials with a jwt-bearer client_assertion")
 		return
 	}
-	principal, err := s.verifyAssertion(r.PostForm.Get("client_assertion"))
+	who, err := s.verifyAssertion(r.PostForm.Get("client_assertion"))
 	if err != nil {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	scope := r.PostForm.Get("scope")
-	if scope == "" {
-		scope = defaultScope(principal.Kind)
+	if who.client != nil {
+		if scope, err = clientScope(scope, who.client, who.principal.Kind); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_scope", err.Error())
+			return
+		}
+		s.writeToken(w, who.principal, who.client.ID, scope)
+		return
 	}
-	s.writeToken(w, principal, scope)
+	if scope == "" {
+		scope = defaultScope(who.principal.Kind)
+	}
+	s.writeToken(w, who.principal, "", scope)
 }
 
-// writeToken issues a token of scope (scopes.go) for principal, or
-// refuses a scope it cannot grant (invalid_scope).
-func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principal, scope string) {
+// writeToken issues a token of scope (scopes.go) for principal, through
+// client if one is named, or refuses a scope it cannot grant
+// (invalid_scope).
+func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principal, client, scope string) {
 	scopes, err := parseScopes(scope, principal.Kind)
 	if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_scope", err.Error())
@@ -161,7 +172,8 @@ func (s *server) writeToken(w http.ResponseWriter, principal *carechain.Principa
 	}
 	scope = strings.Join(strings.Fields(scope), " ")
 	now := s.Now()
-	tok := s.tokens.issue(session{principal: principal.ID, keyVersion: principal.KeyVersion, scope: scope, scopes: scopes, expires: now.Add(s.TokenTTL)}, now)
+	tok := s.tokens.issue(session{principal: principal.ID, client: client, keyVersion: principal.KeyVersion,
+		scope: scope, scopes: scopes, expires: now.Add(s.TokenTTL)}, now)
 	resp := tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(s.TokenTTL.Seconds()), Scope: scope}
 	if principal.Kind == carechain.KindPatient {
 		resp.Patient = patientRef(principal.ID)
@@ -178,44 +190,58 @@ type assertionClaims struct {
 	IssuedAt json.Number `json:"iat"`
 }
 
-// verifyAssertion checks a client assertion and returns its principal.
-func (s *server) verifyAssertion(assertion string) (*carechain.Principal, error) {
-	var p *carechain.Principal
+// assertionSigner is who signed a client assertion: the principal a token
+// is issued for and, when a registered client signed, that client.
+type assertionSigner struct {
+	principal *carechain.Principal
+	client    *ledger.ClientRegistration
+}
+
+// verifyAssertion checks a client assertion and returns who signed it.
+func (s *server) verifyAssertion(assertion string) (assertionSigner, error) {
+	var who assertionSigner
 	var claims assertionClaims
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
 		iss, _ := t.Claims.GetIssuer()
-		pr, err := s.App.Latest().Principal(iss)
+		v := s.App.Latest()
+		if t.Method.Alg() != jwt.SigningMethodEdDSA.Alg() {
+			var key any
+			var err error
+			who, key, err = clientKey(v, t, iss)
+			return key, err
+		}
+		pr, err := v.Principal(iss)
 		if err != nil {
 			return nil, fmt.Errorf("unknown client %q", iss)
 		}
 		if pr.Status != carechain.StatusActive {
 			return nil, fmt.Errorf("the key of %s is revoked", iss)
 		}
-		p = pr
+		who.principal = pr
 		return ed25519.PublicKey(pr.PublicKey), nil
-	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience(s.tokenURL()), jwt.WithExpirationRequired(),
+	}, jwt.WithValidMethods(assertionAlgs), jwt.WithAudience(s.tokenURL()), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(s.Now), jwt.WithLeeway(assertionLeeway))
 	if err != nil {
-		return nil, fmt.Errorf("client assertion: %w", err)
+		return who, fmt.Errorf("client assertion: %w", err)
 	}
 	if claims.Subject != claims.Issuer {
-		return nil, errors.New("client assertion: sub must equal iss")
+		return who, errors.New("client assertion: sub must equal iss")
 	}
 	now := s.Now()
 	if claims.ExpiresAt.Sub(now) > maxAssertionTTL {
-		return nil, fmt.Errorf("client assertion: expires more than %v ahead", maxAssertionTTL)
+		return who, fmt.Errorf("client assertion: expires more than %v ahead", maxAssertionTTL)
 	}
 	iat, err := numericDate(claims.IssuedAt)
 	if err != nil {
-		return nil, fmt.Errorf("client assertion: iat: %w", err)
+		return who, fmt.Errorf("client assertion: iat: %w", err)
 	}
 	if claims.ID == "" {
-		return nil, errors.New("client assertion: jti is required")
+		return who, errors.New("client assertion: jti is required")
 	}
 	if err := s.assertions.Use(claims.Issuer+"/"+claims.ID, iat, claims.ExpiresAt.Add(assertionLeeway), now); err != nil {
-		return nil, fmt.Errorf("client assertion %s: %w", claims.ID, err)
+		return who, fmt.Errorf("client assertion %s: %w", claims.ID, err)
 	}
-	return p, nil
+	return who, nil
 }
 
 // numericDate is a JWT NumericDate (seconds since the epoch, maybe with a
@@ -272,6 +298,10 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		}
 		if p.KeyVersion != sess.keyVersion {
 			s.fail(w, http.StatusUnauthorized, "login", errors.New("the token's key was rotated since it was issued: get a new token"))
+			return
+		}
+		if err := clientLive(v, sess); err != nil {
+			s.fail(w, http.StatusUnauthorized, "login", err)
 			return
 		}
 		purpose := consent.Purpose(r.Header.Get("X-Purpose-Of-Use"))

@@ -209,7 +209,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	} else if patient {
 		s.sessions.extend(id, expires)
 	}
-	s.writeToken(w, p, "user/*.read user/*.write")
+	s.writeToken(w, p, "", "user/*.read user/*.write")
 }
 
 // refuseThrottled answers 429 if a login of who from addr must wait.

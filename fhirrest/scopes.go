@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/carechain/carechain"
@@ -140,6 +141,19 @@ func (ss scopeSet) allows(typ string, perm byte) bool {
 	return false
 }
 
+// covers reports whether ss grants all of sc: every permission of sc on
+// its type (all types for *), in sc's context.
+func (ss scopeSet) covers(sc scope) bool {
+	for _, perm := range []byte(sc.perms) {
+		if !slices.ContainsFunc(ss, func(s scope) bool {
+			return s.context == sc.context && (s.typ == "*" || s.typ == sc.typ) && strings.IndexByte(s.perms, perm) >= 0
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
 // interaction is what a request does, for the scope check: the type it is
 // on ("" when it spans types) and the permission it needs.
 type interaction struct {
@@ -224,7 +238,7 @@ func (s *server) smartConfiguration(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint":                                   s.tokenURL(),
 		"grant_types_supported":                            []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
-		"token_endpoint_auth_signing_alg_values_supported": []string{"EdDSA"},
+		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 		"scopes_supported": []string{"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
 			"user/*.cruds", "user/*.rs", "patient/*.cruds", "patient/*.rs"},
 		"capabilities": []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},

@@ -182,6 +182,12 @@ func TestSMARTDiscovery(t *testing.T) {
 			t.Errorf("%s: %v, want %s in it", field, got, want)
 		}
 	}
+	algs, _ := r.body["token_endpoint_auth_signing_alg_values_supported"].([]any)
+	for _, alg := range []string{"RS384", "ES384"} { // SMART requires both of servers
+		if !slices.Contains(algs, any(alg)) {
+			t.Errorf("token_endpoint_auth_signing_alg_values_supported: %v, want %s in it", algs, alg)
+		}
+	}
 	if _, ok := r.body["authorization_endpoint"]; ok {
 		t.Error("an authorization endpoint is advertised, but there is no authorization-code flow")
 	}
