@@ -115,6 +115,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/governance/proposals/{id}", s.govProposal)
 	mux.HandleFunc("GET /v1/principals", s.principals)
 	mux.HandleFunc("GET /v1/principals/{id...}", s.principal)
+	mux.HandleFunc("GET /v1/clients/{id...}", s.client)
 	mux.HandleFunc("GET /v1/proposals", s.proposals)
 	mux.HandleFunc("GET /v1/proposals/{id}", s.proposal)
 	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
