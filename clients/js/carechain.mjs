@@ -77,6 +77,16 @@ export async function token(principal, seedHex) {
   return body;
 }
 
+// login signs a custodial user in with their passphrase (/auth/login).
+export async function login(principal, passphrase) {
+  const res = await fetch(env.CARECHAIN_TOKEN_URL.replace(/\/token$/, '/login'), {
+    method: 'POST', body: new URLSearchParams({ principal, passphrase }), signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, `login of ${principal}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
 // validating wraps a fhir-kit-client Client so that every call's response
 // body, success or error, is validated as FHIR R4 before the test sees it.
 function validating(client) {

@@ -10,18 +10,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  call, clientWith, describeError, env, expectOutcome, ids, rawFHIR, signIn, skipUnconfigured, STEP,
+  call, clientWith, describeError, env, expectOutcome, ids, login, rawFHIR, signIn, skipUnconfigured, STEP,
 } from './carechain.mjs';
-
-// login signs a custodial user in with their passphrase (/auth/login).
-async function login(principal, passphrase) {
-  const res = await fetch(env.CARECHAIN_TOKEN_URL.replace(/\/token$/, '/login'), {
-    method: 'POST', body: new URLSearchParams({ principal, passphrase }), signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `login of ${principal}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
 
 const skip = skipUnconfigured || (!env.CARECHAIN_PATIENT_PASSPHRASE && 'set CARECHAIN_PATIENT_PASSPHRASE');
 

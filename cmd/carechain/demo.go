@@ -26,6 +26,7 @@ func (c *cli) demoCmd() *cobra.Command {
 		maxConns       int
 		stallTimeout   time.Duration
 		submitTimeout  time.Duration
+		corsOrigins    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -44,7 +45,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				return err
 			}
 			opts := runOptions{httpAddr: httpAddr, passphrase: []byte(demo.Passphrase), anchorEvery: anchorEvery, maxConnections: maxConns,
-				stallTimeout: stallTimeout, submitTimeout: submitTimeout}
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout, corsOrigins: corsOrigins}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -107,6 +108,7 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 	f.IntVar(&maxConns, "max-connections", nodeapi.DefaultServerOptions().MaxConnections, maxConnectionsUsage)
 	f.DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	f.DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
+	f.StringSliceVar(&corsOrigins, "cors-origin", nil, corsOriginUsage)
 	return cmd
 }
 

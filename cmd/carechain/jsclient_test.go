@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -22,6 +24,9 @@ import (
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/tx"
 )
+
+// jsCORSOrigin is the browser origin the suite's demo allows (--cors-origin).
+const jsCORSOrigin = "https://app.example.test"
 
 // jsClientDir holds the JavaScript FHIR client suite, relative to this package.
 var jsClientDir = filepath.Join("..", "..", "clients", "js")
@@ -58,7 +63,7 @@ func TestJSFHIRClient(t *testing.T) {
 
 	home := filepath.Join(t.TempDir(), "demo")
 	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
+	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--cors-origin", jsCORSOrigin)
 	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
 
 	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
@@ -73,7 +78,7 @@ func TestJSFHIRClient(t *testing.T) {
 		return hex.EncodeToString(k.Seed())
 	}
 	const dr, other, patient = "st-mary/dr-chen", "northlab/tech-kim", "demo-06"
-	client, clientKey := registerJSBackend(t, home, addr)
+	backend := registerJSBackend(t, home, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -86,7 +91,9 @@ func TestJSFHIRClient(t *testing.T) {
 		"CARECHAIN_DR_ID="+dr, "CARECHAIN_DR_SEED="+seed(dr),
 		"CARECHAIN_OTHER_ID="+other, "CARECHAIN_OTHER_SEED="+seed(other),
 		"CARECHAIN_PATIENT="+patient, "CARECHAIN_PATIENT_PASSPHRASE="+demo.Passphrase,
-		"CARECHAIN_CLIENT_ID="+client, "CARECHAIN_CLIENT_KID=js-backend-1", "CARECHAIN_CLIENT_KEY="+clientKey,
+		"CARECHAIN_CLIENT_ID="+backend.id, "CARECHAIN_CLIENT_KID="+jsBackendRSAKid, "CARECHAIN_CLIENT_KEY="+backend.rsa,
+		"CARECHAIN_CLIENT_ES_KID="+jsBackendECKid, "CARECHAIN_CLIENT_ES_KEY="+backend.ecdsa,
+		"CARECHAIN_CORS_ORIGIN="+jsCORSOrigin,
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
@@ -133,17 +140,31 @@ func nodeTestSummary(out string) ([]string, map[string]int) {
 	return lines, counts
 }
 
+// jsBackend is the SMART backend client registerJSBackend registers: its
+// ID and its private keys, PKCS#8 PEM, by kid.
+type jsBackend struct {
+	id         string
+	rsa, ecdsa string
+}
+
+// JWKS key IDs of the JavaScript backend client: an RSA key for RS384 and
+// a P-384 key for ES384.
+const jsBackendRSAKid, jsBackendECKid = "js-backend-1", "js-backend-es"
+
 // registerJSBackend registers, as St Mary's admin through the CLI, a SMART
-// backend client acting for st-mary/dr-chen with a new RSA-3072 key (kid
-// js-backend-1, RS384) and read-only system scopes; it returns the
-// client's ID and its private key, PKCS#8 PEM, for the JavaScript client.
-func registerJSBackend(t *testing.T, home, addr string) (string, string) {
+// backend client acting for st-mary/dr-chen with a new RSA-3072 key (RS384)
+// and a new P-384 key (ES384), and read-only system scopes.
+func registerJSBackend(t *testing.T, home, addr string) jsBackend {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 3072)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks, err := tx.MarshalJWKS(map[string]crypto.PublicKey{"js-backend-1": &key.PublicKey})
+	ecKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := tx.MarshalJWKS(map[string]crypto.PublicKey{jsBackendRSAKid: &rsaKey.PublicKey, jsBackendECKid: &ecKey.PublicKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +173,12 @@ func registerJSBackend(t *testing.T, home, addr string) (string, string) {
 	const id = "st-mary/js-backend"
 	mustRun(t, passEnv(demo.Passphrase), "client", "register", "--as", "st-mary/admin", "--id", id, "--acts-for", "st-mary/dr-chen",
 		"--jwks", file, "--scope", "system/*.rs", "--home", home, "--node", addr)
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
+	pkcs8 := func(key any) string {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	}
-	return id, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return jsBackend{id: id, rsa: pkcs8(rsaKey), ecdsa: pkcs8(ecKey)}
 }

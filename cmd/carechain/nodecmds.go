@@ -359,7 +359,7 @@ client-cert issues them from the home's CA).`,
 	cmd.Flags().DurationVar(&stallTimeout, "stall-timeout", nodeapi.DefaultStallTimeout, stallTimeoutUsage)
 	cmd.Flags().DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
 	tf.register(cmd)
-	cmd.Flags().StringSliceVar(&corsOrigins, "cors-origin", nil, "a browser origin (scheme://host[:port]) that may call the FHIR API and /auth/token (CORS); repeat or comma-separate for several; none by default")
+	cmd.Flags().StringSliceVar(&corsOrigins, "cors-origin", nil, corsOriginUsage)
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }
@@ -376,6 +376,9 @@ const maxConnectionsUsage = "how many HTTP connections are served at once; furth
 
 // stallTimeoutUsage documents --stall-timeout of start and demo.
 const stallTimeoutUsage = "how long transactions may wait in the mempool without a new block before /healthz answers 503"
+
+// corsOriginUsage documents --cors-origin of start and demo.
+const corsOriginUsage = "a browser origin (scheme://host[:port]) that may call the FHIR API and /auth/token (CORS); repeat or comma-separate for several; none by default"
 
 // submitTimeoutUsage documents --submit-timeout of start and demo.
 const submitTimeoutUsage = "how long POST /v1/txs waits for its transaction to commit before answering 504"
