@@ -135,7 +135,7 @@ func (s *server) commitTransaction(w http.ResponseWriter, r *http.Request, c cal
 			p.version = res[i].Version
 		}
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": s.responses(r, c, plan)})
+	s.writeResponses(w, r, c, "transaction-response", plan)
 }
 
 // commitBatch writes each valid write entry on its own, in R4 order, reads
@@ -146,7 +146,14 @@ func (s *server) commitBatch(w http.ResponseWriter, r *http.Request, c caller, s
 		res, p.err = s.Records.Put(r.Context(), signer, p.put)
 		p.version = res.Version
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": "batch-response", "entry": s.responses(r, c, plan)})
+	s.writeResponses(w, r, c, "batch-response", plan)
+}
+
+// writeResponses answers a transaction or batch: a Bundle of typ with each
+// entry's outcome, linked to the endpoint it was posted to.
+func (s *server) writeResponses(w http.ResponseWriter, r *http.Request, c caller, typ string, plan []*plannedEntry) {
+	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": typ,
+		"link": []bundleLink{{Relation: "self", URL: s.abs(r.URL.RequestURI())}}, "entry": s.responses(r, c, plan)})
 }
 
 // inWriteOrder are the entries of plan that write, in the order R4

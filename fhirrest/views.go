@@ -131,7 +131,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 		s.failErr(w, err)
 		return
 	}
-	s.writeSearchset(w, resources)
+	s.writeSearchset(w, r, resources)
 }
 
 // filterView keeps the resources of view typ that match q.
@@ -218,8 +218,8 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 }
 
 // writeSearchset answers a view search: each entry with its fullUrl, which
-// R4 requires of a searchset's entries.
-func (s *server) writeSearchset(w http.ResponseWriter, resources []any) {
+// R4 requires of a searchset's entries, and the Bundle with its self link.
+func (s *server) writeSearchset(w http.ResponseWriter, r *http.Request, resources []any) {
 	entries := make([]map[string]any, 0, len(resources))
 	for _, res := range resources {
 		e := map[string]any{"resource": res, "search": map[string]string{"mode": "match"}}
@@ -228,7 +228,8 @@ func (s *server) writeSearchset(w http.ResponseWriter, resources []any) {
 		}
 		entries = append(entries, e)
 	}
-	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+		"link": []bundleLink{{Relation: "self", URL: s.abs(r.URL.RequestURI())}}}
 	if len(entries) > 0 { // R4's JSON has no empty arrays
 		b["entry"] = entries
 	}

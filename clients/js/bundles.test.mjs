@@ -65,6 +65,7 @@ describe('an integrator sends Bundles', { skip: skipUnconfigured }, () => {
     const res = await call('POST / (transaction)', () => dr.transaction({ body: JSON.parse(JSON.stringify(body)) }));
     assert.equal(statusOf(res), 200);
     assert.equal(res.type, 'transaction-response');
+    assert.ok(res.link.some((l) => l.relation === 'self' && /\/fhir\/?$/.test(l.url)), JSON.stringify(res.link));
     assert.equal(res.entry.length, body.entry.length, 'one response entry per request entry');
     const statuses = res.entry.map((e) => e.response.status.split(' ')[0]);
     assert.deepEqual(statuses, ['201', '201', '201', '200', '204', '200']);
@@ -129,6 +130,7 @@ describe('an integrator sends Bundles', { skip: skipUnconfigured }, () => {
     };
     const res = await call('POST / (batch)', () => dr.batch({ body }));
     assert.equal(res.type, 'batch-response');
+    assert.ok(res.link.some((l) => l.relation === 'self'), JSON.stringify(res.link));
     assert.deepEqual(res.entry.map((e) => e.response.status.split(' ')[0]), ['200', '200', '200', '200', '200', '404']);
     const [pat, panel, search, v1, history, missing] = res.entry;
     assert.equal(pat.resource.id, patient);

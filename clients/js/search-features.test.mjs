@@ -133,6 +133,7 @@ describe('an integrator uses chains, _has, :text, _total, date prefixes and cond
     const mine = (method, path) => rawFHIR(method, path, { accessToken: me.access_token });
     const consents = await mine('GET', `/Consent?patient=Patient/${patient}`);
     assert.ok(consents.body.entry?.length > 0, 'the demo patient has consents');
+    assert.ok(consents.body.link.some((l) => l.relation === 'self' && l.url.includes('/fhir/Consent?')), 'a self link');
     const consentID = consents.body.entry[0].resource.id;
     const consent = await mine('GET', `/Consent/${consentID}`);
     assert.equal(consent.status, 200);
