@@ -34,10 +34,11 @@ import (
 // conditionalSearch is the type and search of a conditional request; false
 // when it answered it (an unsupported type, a bad or missing search).
 func (s *server) conditionalSearch(w http.ResponseWriter, r *http.Request) (string, url.Values, bool) {
-	typ, q := r.PathValue("type"), r.URL.Query()
+	typ := r.PathValue("type")
 	if !s.supported(w, typ) {
 		return "", nil, false
 	}
+	q := s.normalizeRefs(typ, r.URL.Query())
 	err := checkParams(typ, q)
 	if len(q) == 0 {
 		err = &requestError{kind: carechain.KindMalformed, code: "required", err: fmt.Errorf("a conditional %s of %s needs search parameters, such as ?identifier=system|value", r.Method, typ)}

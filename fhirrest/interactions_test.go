@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,13 @@ func TestConditionalUpdateAndDelete(t *testing.T) {
 	r = e.do("PUT", search, tok, obsWithCode("1234-5", 2))
 	if meta, _ := r.body["meta"].(map[string]any); r.status != 200 || r.body["id"] != id || meta["versionId"] != "2" {
 		t.Fatalf("conditional update with one match: %d %s", r.status, r.rawBody)
+	}
+	// The same search with the patient as an absolute URL, or as a :Patient modifier.
+	for i, q := range []string{"patient=" + e.srv.URL + "/fhir/Patient/p", "subject:Patient=p"} {
+		r := e.do("PUT", "/fhir/Observation?"+q+"&code=http://loinc.org|1234-5", tok, obsWithCode("1234-5", 2))
+		if meta, _ := r.body["meta"].(map[string]any); r.status != 200 || r.body["id"] != id || meta["versionId"] != strconv.Itoa(3+i) {
+			t.Fatalf("conditional update by %s: %d %s", q, r.status, r.rawBody)
+		}
 	}
 	withOtherID := strings.Replace(string(obsWithCode("1234-5", 3)), `"status"`, `"id":"other","status"`, 1)
 	if r := e.do("PUT", search, tok, []byte(withOtherID)); r.status != 400 {

@@ -80,6 +80,7 @@ func (s *server) existing(r *http.Request, c caller, typ, patient, cond string) 
 	if err != nil {
 		return nil, &requestError{kind: carechain.KindMalformed, code: "value", err: fmt.Errorf("If-None-Exist must be search parameters: %w", err)}
 	}
+	q = s.normalizeRefs(typ, q)
 	if err := checkParams(typ, q); err != nil {
 		return nil, err
 	}
