@@ -226,8 +226,8 @@ func TestEverythingParameters(t *testing.T) {
 	}
 }
 
-// TestSearchResultShapingAndPostSearch: _summary=count, _total=none and
-// _elements shape a search's answer; POST _search takes the parameters
+// TestSearchResultShapingAndPostSearch: _summary (count, true, text,
+// data), _total=none and _elements shape a search's answer; POST _search takes the parameters
 // as a form and answers as the GET does, with GET links.
 func TestSearchResultShapingAndPostSearch(t *testing.T) {
 	e := setup(t)
@@ -254,7 +254,26 @@ func TestSearchResultShapingAndPostSearch(t *testing.T) {
 			t.Errorf("_elements=code,status gave %v", res)
 		}
 	}
-	for _, q := range []string{"&_summary=true", "&_total=bogus", "&_elements=value-quantity", "&_summary=count&_summary=false"} {
+	// _summary=true keeps Observation's summary elements (not category);
+	// data keeps all but the narrative (there is none: nothing left out).
+	for q, want := range map[string]struct{ has, lacks string }{
+		"&_summary=true": {"valueQuantity", "category"},
+		"&_summary=text": {"code", "valueQuantity"},
+	} {
+		r := e.do("GET", search+q, tok, nil)
+		entries, _ := r.body["entry"].([]any)
+		if r.status != 200 || len(entries) != 3 {
+			t.Fatalf("%s: %d %s", q, r.status, r.rawBody)
+		}
+		res := entries[0].(map[string]any)["resource"].(map[string]any)
+		if tags, _ := json.Marshal(res["meta"]); res[want.has] == nil || res[want.lacks] != nil || res["status"] == nil || !strings.Contains(string(tags), "SUBSETTED") {
+			t.Errorf("%s gave %v", q, res)
+		}
+	}
+	if r := e.do("GET", search+"&_summary=data", tok, nil); r.status != 200 || strings.Contains(string(r.rawBody), "SUBSETTED") {
+		t.Errorf("_summary=data of resources without a narrative: %d %s", r.status, r.rawBody)
+	}
+	for _, q := range []string{"&_summary=bogus", "&_summary=true&_elements=code", "&_total=bogus", "&_elements=value-quantity", "&_summary=count&_summary=false"} {
 		if r := e.do("GET", search+q, tok, nil); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
 			t.Errorf("%s: %d %s", q, r.status, r.rawBody)
 		}

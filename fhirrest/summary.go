@@ -10,22 +10,37 @@ import (
 	"strings"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirjson"
 )
 
 // Result shaping of a search (R4 search.html 3.1.1.5): _summary=count
 // answers with the total and no entries (the matches were still read, and
-// logged); _summary=false is the default; _total=none leaves total out
-// (estimate and accurate both give the exact count, which this server
+// logged); _summary=false is the default; _summary=true keeps each
+// resource's summary elements (R4's isSummary, from
+// fhirjson.IsSummaryElement), text its narrative with id, meta and its
+// mandatory elements, data all but the narrative; _total=none leaves total
+// out (estimate and accurate both give the exact count, which this server
 // always has); _elements=a,b keeps only those top-level elements of each
-// resource (with resourceType, id and meta), marked with the SUBSETTED
-// tag. _summary=true, text and data are refused: this server does not
-// know each type's summary elements.
+// resource (with resourceType, id and meta). A resource with elements left
+// out is marked with the SUBSETTED tag. _summary (but count and false) and
+// _elements together are refused: they ask for two different subsets.
 
 // resultShape is what a search's _summary, _total and _elements ask for.
 type resultShape struct {
 	countOnly bool
 	noTotal   bool
-	elements  []string // none: whole resources
+	// keep is the top-level elements a subset keeps, besides resourceType
+	// (nil: whole resources).
+	keep func(typ, name string) bool
+}
+
+// summaryKeeps are the subsets of _summary=true, text and data.
+var summaryKeeps = map[string]func(typ, name string) bool{
+	"true": fhirjson.IsSummaryElement,
+	"text": func(typ, name string) bool {
+		return name == "text" || name == "id" || name == "meta" || fhirjson.IsMandatoryElement(typ, name)
+	},
+	"data": func(_, name string) bool { return name != "text" },
 }
 
 // elementName is a top-level element name.
@@ -46,8 +61,13 @@ func resultShapeOf(q url.Values) (resultShape, error) {
 	case "", "false":
 	case "count":
 		rs.countOnly = true
+	case "true", "text", "data":
+		if q.Has("_elements") {
+			return rs, bad("_summary=%s and _elements ask for two subsets: give one", v)
+		}
+		rs.keep = summaryKeeps[v]
 	default:
-		return rs, &requestError{kind: carechain.KindMalformed, code: "not-supported", err: fmt.Errorf("_summary=%s is not supported (count and false are)", v)}
+		return rs, bad("_summary must be true, text, data, count or false, not %q", v)
 	}
 	switch v := q.Get("_total"); v {
 	case "", "estimate", "accurate":
@@ -57,11 +77,14 @@ func resultShapeOf(q url.Values) (resultShape, error) {
 		return rs, bad("_total must be none, estimate or accurate, not %q", v)
 	}
 	if v := q.Get("_elements"); v != "" {
-		for _, e := range strings.Split(v, ",") {
+		elements := strings.Split(v, ",")
+		for _, e := range elements {
 			if !elementName.MatchString(e) {
 				return rs, bad("_elements: %q is not an element name", e)
 			}
-			rs.elements = append(rs.elements, e)
+		}
+		rs.keep = func(_, name string) bool {
+			return name == "id" || name == "meta" || slices.Contains(elements, name)
 		}
 	}
 	return rs, nil
@@ -70,17 +93,22 @@ func resultShapeOf(q url.Values) (resultShape, error) {
 // subsettedTag marks a resource served with elements left out.
 var subsettedTag = map[string]string{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
-// subset keeps only elements of resource (and resourceType, id and meta),
-// tagging it SUBSETTED.
-func subset(resource json.RawMessage, elements []string) (json.RawMessage, error) {
+// subset keeps only the elements of resource that keep keeps (and its
+// resourceType), tagging it SUBSETTED if it left any out.
+func subset(resource json.RawMessage, keep func(typ, name string) bool) (json.RawMessage, error) {
 	var obj map[string]any
 	if err := json.Unmarshal(resource, &obj); err != nil {
 		return nil, err
 	}
+	typ, _ := obj["resourceType"].(string)
+	left := len(obj)
 	for k := range obj {
-		if k != "resourceType" && k != "id" && k != "meta" && !slices.Contains(elements, k) {
+		if k != "resourceType" && !keep(typ, k) {
 			delete(obj, k)
 		}
+	}
+	if len(obj) == left {
+		return resource, nil
 	}
 	meta, _ := obj["meta"].(map[string]any)
 	if meta == nil {
@@ -106,8 +134,8 @@ func (s *server) writeShapedPage(w http.ResponseWriter, r *http.Request, entries
 	}
 	es, err := entries(min(pg.offset, total), min(pg.offset+pg.count, total))
 	for i := range es {
-		if err == nil && len(rs.elements) > 0 && es[i].Resource != nil {
-			es[i].Resource, err = subset(es[i].Resource, rs.elements)
+		if err == nil && rs.keep != nil && es[i].Resource != nil {
+			es[i].Resource, err = subset(es[i].Resource, rs.keep)
 		}
 	}
 	if err != nil {

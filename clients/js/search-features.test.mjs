@@ -3,7 +3,11 @@
 // with the :Patient type modifier and an absolute-URL reference), _has,
 // :text, _total, the date prefixes sa, eb and ap, If-Modified-Since, a
 // Consent and an AuditEvent read by the id their searches give (the
-// AuditEvent by the patient only), and CORS for a browser app's origin.
+// AuditEvent by the patient only), CORS for a browser app's origin; the
+// modifiers :not, :missing, :exact and :contains, _summary=true,
+// _include:iterate, $everything's start, end and _since, a Patient-level
+// $export with _since, the CapabilityStatement's SMART endpoints and XML
+// refused by Accept.
 // Every FHIR response body is validated as R4.
 //
 // Besides carechain.mjs's configuration:
@@ -13,8 +17,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  base, env, expectOutcome, login, observation, rawFHIR, signIn, skipUnconfigured, STEP,
+  base, env, expectOutcome, LOINC, login, observation, rawFHIR, signIn, skipUnconfigured, STEP,
 } from './carechain.mjs';
+import { expectValid } from './fhir-validate.mjs';
 
 const skip = skipUnconfigured
   || (!env.CARECHAIN_PATIENT_PASSPHRASE && 'set CARECHAIN_PATIENT_PASSPHRASE')
@@ -177,3 +182,119 @@ describe('an integrator uses chains, _has, :text, _total, date prefixes and cond
   });
 });
 
+
+describe('an integrator uses modifiers, _summary, :iterate, $everything dates and a Patient-level export', { skip }, () => {
+  const patient = env.CARECHAIN_PATIENT;
+  const tag = randomUUID();
+  const SYSTEM = 'urn:example:features-2';
+  const made = []; // Observation ids in DATES order
+  let dr;
+  let since; // an instant before this describe's writes
+  const fhir = (method, path, opts = {}) => rawFHIR(method, path, { accessToken: dr.accessToken, ...opts });
+  const ofPatient = async (typ, query) => {
+    const res = await fhir('GET', `/${typ}?patient=Patient/${patient}&${query}`);
+    assert.equal(res.status, 200, `${query}: ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  const mine = (bundle) => (bundle.entry ?? []).map((e) => e.resource.id).filter((id) => made.includes(id)).sort();
+
+  it('finds the server\'s SMART endpoints in the CapabilityStatement, and refuses XML by Accept', STEP, async () => {
+    dr = await signIn('DR');
+    const cap = await fhir('GET', '/metadata');
+    const security = cap.body.rest[0].security;
+    assert.ok(security.service.some((s) => s.coding.some((c) => c.code === 'SMART-on-FHIR')));
+    const uris = security.extension.find((x) => x.url === 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris');
+    assert.ok(uris.extension.some((x) => x.url === 'token' && x.valueUri === env.CARECHAIN_TOKEN_URL), JSON.stringify(uris));
+    const xml = await fhir('GET', `/Patient/${patient}`, { headers: { accept: 'application/fhir+xml' } });
+    assert.equal(xml.status, 406);
+    expectOutcome(xml.body, 'not-supported');
+  });
+
+  it('writes three glucose results and a report of them', STEP, async () => {
+    assert.ok(dr, 'needs the client signed in above');
+    since = new Date(Date.now() - 2000).toISOString();
+    for (const [i, date] of DATES.entries()) {
+      const body = { ...observation(patient, '2345-7', 'Glucose', 90 + i, 'mg/dL', 'laboratory'), effectiveDateTime: date, identifier: [{ system: SYSTEM, value: `${tag}-${i}` }] };
+      const res = await fhir('POST', '/Observation', { body });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      made.push(res.body.id);
+    }
+    const report = await fhir('POST', '/DiagnosticReport', {
+      body: {
+        resourceType: 'DiagnosticReport', status: 'final', code: { coding: [{ system: LOINC, code: '24323-8' }] },
+        subject: { reference: `Patient/${patient}` }, result: made.map((id) => ({ reference: `Observation/${id}` })),
+        identifier: [{ system: SYSTEM, value: `${tag}-report` }],
+      },
+    });
+    assert.equal(report.status, 201, JSON.stringify(report.body));
+    made.report = report.body.id;
+  });
+
+  it('takes the modifiers :not, :missing, :exact and :contains', STEP, async () => {
+    assert.equal(made.length, 3, 'needs the Observations written above');
+    const ident = `identifier=${encodeURIComponent(made.map((_, i) => `${SYSTEM}|${tag}-${i}`).join(','))}`;
+    assert.deepEqual(mine(await ofPatient('Observation', `${ident}&status:not=final`)), []);
+    assert.deepEqual(mine(await ofPatient('Observation', `${ident}&status:not=cancelled`)), [...made].sort());
+    assert.deepEqual(mine(await ofPatient('Observation', `${ident}&performer:missing=true`)), [...made].sort(), 'written without a performer');
+    assert.deepEqual(mine(await ofPatient('Observation', `${ident}&performer:missing=false`)), []);
+    assert.deepEqual(mine(await ofPatient('Observation', `${ident}&code:missing=false`)), [...made].sort());
+    const self = await fhir('GET', `/Patient/${patient}`);
+    const family = self.body.name[0].family;
+    const named = async (query) => (await fhir('GET', `/Patient?_id=${patient}&${query}`)).body.entry?.length ?? 0;
+    assert.equal(await named(`family:exact=${encodeURIComponent(family)}`), 1);
+    assert.equal(await named(`family:exact=${encodeURIComponent(family.toUpperCase())}`), family === family.toUpperCase() ? 1 : 0);
+    assert.equal(await named(`family:contains=${encodeURIComponent(family.slice(1, -1).toLowerCase())}`), 1);
+    assert.equal(await named('family:contains=zzqq'), 0);
+  });
+
+  it('summarizes with _summary=true, and includes one level further with :iterate', STEP, async () => {
+    assert.ok(made.report, 'needs the report written above');
+    const summary = await ofPatient('Observation', `_id=${made[0]}&_summary=true`);
+    const res = summary.entry[0].resource;
+    assert.ok(res.meta.tag.some((t) => t.code === 'SUBSETTED'));
+    assert.equal(res.category, undefined, 'category is not a summary element of Observation');
+    assert.equal(res.identifier[0].system, SYSTEM, 'identifier is one');
+    assert.equal(res.valueQuantity.value, 90);
+    const iter = await ofPatient('DiagnosticReport', `_id=${made.report}&_include=DiagnosticReport:result&_include:iterate=Observation:patient`);
+    const modes = iter.entry.map((e) => `${e.search.mode} ${e.resource.resourceType}/${e.resource.id}`);
+    assert.ok(modes.includes(`match DiagnosticReport/${made.report}`), modes.join(', '));
+    for (const id of made) assert.ok(modes.includes(`include Observation/${id}`), modes.join(', '));
+    assert.ok(modes.includes(`include Patient/${patient}`), modes.join(', '));
+  });
+
+  it('bounds Patient/$everything by care dates and by _since', STEP, async () => {
+    assert.equal(made.length, 3, 'needs the Observations written above');
+    const everything = async (query) => {
+      const res = await fhir('GET', `/Patient/${patient}/$everything?_type=Observation&_count=1000&${query}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body;
+    };
+    assert.deepEqual(mine(await everything('start=2021-01-01&end=2023-01-01')), [made[1]]);
+    assert.deepEqual(mine(await everything('start=2023-01-01')), [made[2]]);
+    const recent = await everything(`_since=${encodeURIComponent(since)}`);
+    assert.deepEqual(mine(recent), [...made].sort());
+    assert.ok(recent.entry.every((e) => e.resource.meta.lastUpdated >= since.slice(0, 19)), 'nothing older than _since');
+  });
+
+  it('exports the organization\'s patients\' Observations since an instant with Patient/$export', STEP, async () => {
+    assert.equal(made.length, 3, 'needs the Observations written above');
+    const auth = { authorization: `Bearer ${dr.accessToken}` };
+    const kick = await fetch(`${base}/Patient/$export?_type=Observation&_since=${encodeURIComponent(since)}`, {
+      headers: { ...auth, prefer: 'respond-async', accept: 'application/fhir+json' },
+    });
+    assert.equal(kick.status, 202, await kick.text());
+    const manifest = await (await fetch(kick.headers.get('content-location'), { headers: auth })).json();
+    const exported = [];
+    for (const out of manifest.output) {
+      assert.equal(out.type, 'Observation');
+      const text = await (await fetch(out.url, { headers: auth })).text();
+      for (const line of text.split('\n').filter(Boolean)) {
+        const res = JSON.parse(line);
+        expectValid(res, 'exported Observation');
+        assert.ok(res.meta.lastUpdated >= since.slice(0, 19), `${res.id} is older than _since`);
+        exported.push(res.id);
+      }
+    }
+    for (const id of made) assert.ok(exported.includes(id), `${id} exported`);
+  });
+});
