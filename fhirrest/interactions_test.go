@@ -273,6 +273,23 @@ func TestSearchResultShapingAndPostSearch(t *testing.T) {
 	if r := e.do("GET", search+"&_summary=data", tok, nil); r.status != 200 || strings.Contains(string(r.rawBody), "SUBSETTED") {
 		t.Errorf("_summary=data of resources without a narrative: %d %s", r.status, r.rawBody)
 	}
+	// A read and a vread take _summary and _elements too; count is a search's.
+	id := entries[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+	for _, path := range []string{"/fhir/Observation/" + id, "/fhir/Observation/" + id + "/_history/1"} {
+		r := e.do("GET", path+"?_summary=true", tok, nil)
+		if tags, _ := json.Marshal(r.body["meta"]); r.status != 200 || r.body["valueQuantity"] == nil || r.body["category"] != nil || !strings.Contains(string(tags), "SUBSETTED") {
+			t.Errorf("%s?_summary=true: %d %s", path, r.status, r.rawBody)
+		}
+		if r := e.do("GET", path+"?_elements=status", tok, nil); r.status != 200 || r.body["code"] != nil || r.body["status"] == nil {
+			t.Errorf("%s?_elements=status: %d %s", path, r.status, r.rawBody)
+		}
+		if r := e.do("GET", path+"?_summary=count", tok, nil); r.status != 400 {
+			t.Errorf("%s?_summary=count: %d %s", path, r.status, r.rawBody)
+		}
+		if r := e.do("GET", path, tok, nil); r.status != 200 || r.body["category"] == nil || strings.Contains(string(r.rawBody), "SUBSETTED") {
+			t.Errorf("%s: %d %s", path, r.status, r.rawBody)
+		}
+	}
 	for _, q := range []string{"&_summary=bogus", "&_summary=true&_elements=code", "&_total=bogus", "&_elements=value-quantity", "&_summary=count&_summary=false"} {
 		if r := e.do("GET", search+q, tok, nil); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
 			t.Errorf("%s: %d %s", q, r.status, r.rawBody)

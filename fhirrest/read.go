@@ -46,6 +46,11 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 	if !s.supported(w, typ) {
 		return
 	}
+	rs, err := readShapeOf(r.URL.Query())
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
 	head, ok := s.visible(w, r, c, typ, id, version, consent.ActionRead)
 	if !ok {
 		return
@@ -58,7 +63,7 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 		s.failErr(w, err)
 		return
 	}
-	s.writeRecord(w, http.StatusOK, typ, rec)
+	s.writeShapedRecord(w, http.StatusOK, typ, rec, rs.keep)
 }
 
 // visible finds record id of typ (having version, if non-zero) if the
@@ -96,6 +101,11 @@ func notFound(typ string) error {
 
 // writeRecord answers with rec, of typ; a deletion is 410 Gone.
 func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec *records.Record) {
+	s.writeShapedRecord(w, status, typ, rec, nil)
+}
+
+// writeShapedRecord is writeRecord with the subset keep keeps (nil: all).
+func (s *server) writeShapedRecord(w http.ResponseWriter, status int, typ string, rec *records.Record, keep func(typ, name string) bool) {
 	if rec.ResourceType != typ {
 		s.failErr(w, notFound(typ))
 		return
@@ -106,6 +116,9 @@ func (s *server) writeRecord(w http.ResponseWriter, status int, typ string, rec 
 		return
 	}
 	body, err := withMeta(rec)
+	if err == nil && keep != nil {
+		body, err = subset(body, keep)
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return

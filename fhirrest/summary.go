@@ -2,6 +2,7 @@ package fhirrest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -88,6 +89,23 @@ func resultShapeOf(q url.Values) (resultShape, error) {
 		}
 	}
 	return rs, nil
+}
+
+// readShapeOf reads the _summary (true, text, data or false) and
+// _elements of a read or vread (other parameters are not a read's: they
+// are left alone, as before).
+func readShapeOf(q url.Values) (resultShape, error) {
+	shape := url.Values{}
+	for _, k := range []string{"_summary", "_elements"} {
+		if q.Has(k) {
+			shape[k] = q[k]
+		}
+	}
+	rs, err := resultShapeOf(shape)
+	if err == nil && rs.countOnly {
+		err = &requestError{kind: carechain.KindMalformed, code: "value", err: errors.New("_summary=count is for searches: a read has one resource")}
+	}
+	return rs, err
 }
 
 // subsettedTag marks a resource served with elements left out.
