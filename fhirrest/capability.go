@@ -126,7 +126,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"text":   "SMART backend services; discovery at .well-known/smart-configuration",
 				}},
 			},
-			"resource":    append(s.clinicalCapabilities(), s.viewCapabilities()...),
+			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities()),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
 			"operation": append(s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
 				capOperation{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}),

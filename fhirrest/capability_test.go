@@ -116,7 +116,7 @@ func TestAdvertisedSearchParametersAreAccepted(t *testing.T) {
 			return "patient=Patient/p", ptok
 		case "Provenance":
 			return "target=Observation/" + id, tok
-		case "Practitioner", "PractitionerRole", "Organization", "Task":
+		case "Practitioner", "PractitionerRole", "Organization", "Task", "Schedule", "Slot", "HealthcareService", "ChargeItemDefinition":
 			return "", tok
 		}
 		return "patient=Patient/p", tok

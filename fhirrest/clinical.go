@@ -186,6 +186,10 @@ func patientOfResource(res *fhirjson.Resource) (string, error) {
 
 func (s *server) supported(w http.ResponseWriter, typ string) bool {
 	if _, ok := clinicalTypes[typ]; !ok {
+		if isOrgType(typ) {
+			s.fail(w, http.StatusMethodNotAllowed, "not-supported", fmt.Errorf("%s is %s", typ, orgOperationsDoc))
+			return false
+		}
 		if fhirjson.IsResourceType(typ) {
 			s.fail(w, http.StatusNotFound, "not-supported", notSupported(typ))
 		} else {

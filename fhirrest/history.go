@@ -84,6 +84,10 @@ func (hq historyQuery) keeps(rv *carechain.RecordVersion) bool {
 // history serves GET /fhir/{type}/{id}/_history.
 func (s *server) history(w http.ResponseWriter, r *http.Request, c caller) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
+	if isOrgType(typ) {
+		s.orgHistory(w, r, c, typ, id)
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}

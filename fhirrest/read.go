@@ -43,6 +43,10 @@ func (s *server) readVersion(w http.ResponseWriter, r *http.Request, c caller, v
 		s.viewReadByID(w, r, c, typ, id) // viewread.go
 		return
 	}
+	if isOrgType(typ) {
+		s.orgRead(w, r, c, typ, id, version) // orgrecords.go
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}

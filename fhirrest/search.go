@@ -170,6 +170,10 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, c caller) {
 		s.viewSearch(w, r, c, typ)
 		return
 	}
+	if isOrgType(typ) {
+		s.orgSearch(w, r, c, typ, s.normalizeRefs(typ, r.URL.Query())) // orgrecords.go
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}

@@ -40,6 +40,9 @@ var (
 	clinicalResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements",
 		"_include", "_include:iterate", "_revinclude", "_revinclude:iterate"}
 	viewResultParams = []string{"_format"}
+	// orgResultParams are those of an organization resource's search: no
+	// _include (what it references may be a sealed record).
+	orgResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements"}
 )
 
 // Searches the interactions document, with the result parameters.
@@ -217,9 +220,40 @@ var viewParams = map[string][]searchParam{
 	},
 }
 
+// orgParams are the parameters of each organization resource type
+// (orgrecords.go).
+var orgParams = map[string][]searchParam{
+	"Schedule": {
+		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
+		token("identifier", "Schedule.identifier", "identifier"), token("active", "Schedule.active", "active"),
+		ref("actor", "Schedule.actor", "actor"), token("service-type", "Schedule.serviceType", "serviceType"),
+		date("date", "Schedule.planningHorizon", "planningHorizon"),
+	},
+	"Slot": {
+		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
+		token("identifier", "Slot.identifier", "identifier"), ref("schedule", "Slot.schedule", "schedule"),
+		token("status", "Slot.status", "status"), date("start", "Slot.start", "start"),
+		token("service-type", "Slot.serviceType", "serviceType"),
+	},
+	"HealthcareService": {
+		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
+		token("identifier", "HealthcareService.identifier", "identifier"), token("active", "HealthcareService.active", "active"),
+		str("name", "HealthcareService.name", "name"), ref("organization", "HealthcareService.providedBy", "providedBy"),
+		token("service-type", "HealthcareService.type", "type"), token("specialty", "HealthcareService.specialty", "specialty"),
+		ref("location", "HealthcareService.location", "location"),
+	},
+	"ChargeItemDefinition": {
+		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
+		token("identifier", "ChargeItemDefinition.identifier", "identifier"), token("status", "ChargeItemDefinition.status", "status"),
+		str("title", "ChargeItemDefinition.title", "title"), str("publisher", "ChargeItemDefinition.publisher", "publisher"),
+		date("date", "ChargeItemDefinition.date", "date"), date("effective", "ChargeItemDefinition.effectivePeriod", "effectivePeriod"),
+	},
+}
+
 // searchTable are the search parameters of each type this server serves.
 var searchTable = func() map[string][]searchParam {
 	t := maps.Clone(viewParams)
+	maps.Copy(t, orgParams)
 	for typ := range clinicalTypes {
 		t[typ] = clinicalSearchParams(typ)
 	}
@@ -273,6 +307,9 @@ func queryParam(typ, key string) (searchParam, string, bool) {
 func resultParamsOf(typ string) []string {
 	if _, ok := viewParams[typ]; ok {
 		return viewResultParams
+	}
+	if _, ok := orgParams[typ]; ok {
+		return orgResultParams
 	}
 	return clinicalResultParams
 }

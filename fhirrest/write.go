@@ -38,6 +38,10 @@ func readResource(w http.ResponseWriter, r *http.Request, typ string) (*fhirjson
 
 func (s *server) create(w http.ResponseWriter, r *http.Request, c caller) {
 	typ := r.PathValue("type")
+	if isOrgType(typ) {
+		s.orgWrite(w, r, c, typ, "") // orgrecords.go
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}
@@ -98,6 +102,10 @@ func (s *server) existing(r *http.Request, c caller, typ, patient, cond string) 
 
 func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
+	if isOrgType(typ) {
+		s.orgWrite(w, r, c, typ, id)
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}
@@ -257,6 +265,10 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, c caller, typ str
 // delete writes a version marking the resource deleted; nothing is erased.
 func (s *server) delete(w http.ResponseWriter, r *http.Request, c caller) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
+	if isOrgType(typ) {
+		s.orgDelete(w, r, c, typ, id)
+		return
+	}
 	if !s.supported(w, typ) {
 		return
 	}

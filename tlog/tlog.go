@@ -55,6 +55,9 @@ const (
 	KindAudit     = "audit"     // an anchored access event
 	KindAmendment = "amendment" // reserved for multi-party approvals
 	KindPolicy    = "policy"    // an organization's role policy
+	// KindOrgRecord: a version of an organization record (a resource that
+	// names no patient): Key is "<type>/<id>/<version>".
+	KindOrgRecord = "orgrecord"
 	// KindGovernance: a governance proposal opened, approved or carried
 	// out; the governance policy replaced.
 	KindGovernance = "governance"
