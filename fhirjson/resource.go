@@ -70,6 +70,28 @@ func (r *Resource) ArrayReferences(field, element string) []string {
 	return refs
 }
 
+// ReferenceList returns, in document order, the reference strings of the
+// top-level array of References field, such as Appointment.slot; items
+// without one are skipped.
+func (r *Resource) ReferenceList(field string) []string {
+	items, _ := r.obj[field].([]any)
+	var refs []string
+	for _, it := range items {
+		ref, _ := it.(map[string]any)
+		if s, ok := ref["reference"].(string); ok && s != "" {
+			refs = append(refs, s)
+		}
+	}
+	return refs
+}
+
+// Code returns the top-level primitive element field as a string, such as
+// an Appointment's status, or "" if it is absent or not a string.
+func (r *Resource) Code(field string) string {
+	s, _ := r.obj[field].(string)
+	return s
+}
+
 // CodingCodes returns, in document order, the code of every coding of the
 // top-level CodeableConcept field, or of every CodeableConcept in it if it
 // is an array (Observation.category). Codings without a code are skipped.

@@ -2,6 +2,9 @@ package fhirrest_test
 
 import (
 	"slices"
+
+	"github.com/carechain/carechain"
+
 	"strings"
 	"testing"
 )
@@ -115,5 +118,46 @@ func TestOrganizationResources(t *testing.T) {
 	}
 	if r := e.do("GET", "/fhir/Slot/nope", drB, nil); r.status != 404 {
 		t.Errorf("unknown Slot: %d", r.status)
+	}
+}
+
+// TestAppointmentBooksSlot: an Appointment naming a free Slot books it
+// (the Slot is then busy); a second Appointment of the same Slot is a 409;
+// cancelling the first frees the Slot for the second. The desk (a
+// registration clerk: the default role policy lets clerks, not physicians,
+// write administrative records) books; the Slot is the clinic's.
+func TestAppointmentBooksSlot(t *testing.T) {
+	e := setup(t)
+	tok := e.registerStaff("hosp-a", "hosp-a/desk", carechain.RoleRegistrationClerk)
+	r := e.do("POST", "/fhir/Slot", tok, []byte(`{"resourceType":"Slot","schedule":{"reference":"Schedule/s"},"status":"free","start":"2027-03-01T09:00:00Z","end":"2027-03-01T09:15:00Z"}`))
+	if r.status != 201 {
+		t.Fatalf("create Slot: %d %s", r.status, r.rawBody)
+	}
+	slot := r.body["id"].(string)
+	appt := func(status string) []byte {
+		return []byte(`{"resourceType":"Appointment","status":"` + status + `","slot":[{"reference":"Slot/` + slot + `"}],"start":"2027-03-01T09:00:00Z","end":"2027-03-01T09:15:00Z","participant":[{"actor":{"reference":"Patient/p"},"status":"accepted"}]}`)
+	}
+	slotStatus := func() string {
+		t.Helper()
+		r := e.do("GET", "/fhir/Slot/"+slot, tok, nil)
+		s, _ := r.body["status"].(string)
+		return s
+	}
+	first := e.do("POST", "/fhir/Appointment", tok, appt("booked"))
+	if first.status != 201 || slotStatus() != "busy" {
+		t.Fatalf("first booking: %d, slot %s: %s", first.status, slotStatus(), first.rawBody)
+	}
+	if r := e.do("POST", "/fhir/Appointment", tok, appt("booked")); r.status != 409 || !strings.Contains(string(r.rawBody), "already booked") {
+		t.Errorf("double booking: %d %s", r.status, r.rawBody)
+	}
+	id := first.body["id"].(string)
+	if r := e.do("PUT", "/fhir/Appointment/"+id, tok, []byte(strings.Replace(string(appt("cancelled")), `{"resourceType":"Appointment",`, `{"resourceType":"Appointment","id":"`+id+`",`, 1))); r.status != 200 || slotStatus() != "free" {
+		t.Fatalf("cancel: %d, slot %s: %s", r.status, slotStatus(), r.rawBody)
+	}
+	if r := e.do("POST", "/fhir/Appointment", tok, appt("booked")); r.status != 201 || slotStatus() != "busy" {
+		t.Errorf("booking the freed slot: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Slot/"+slot+"/_history", tok, nil); r.body["total"] != 4.0 {
+		t.Errorf("the Slot's history: %s", r.rawBody)
 	}
 }

@@ -123,15 +123,25 @@ func (a *App) applyOrgRecordPut(b *store.Block, c *checked, p *tx.OrgRecordPut) 
 	case p.Deleted && head.Deleted:
 		return reject(CodeConflict, "%s/%s is already deleted", p.ResourceType, p.ID)
 	}
-	head.Latest, head.Deleted = p.Version, p.Deleted
+	if p.ResourceType == "Slot" {
+		if rej := keepsBooking(b, p); rej != nil {
+			return rej
+		}
+	}
 	rv := OrgRecordVersion{ResourceType: p.ResourceType, ID: p.ID, Org: head.Org, Version: p.Version, Resource: p.Resource,
 		Deleted: p.Deleted, Author: s.ID, Height: b.Height(), Time: c.now}
-	if _, err := setEncoded(b, orgRecordKey(p.ResourceType, p.ID), &head); err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	logKey := OrgRecordLogKey(p.ResourceType, p.ID, p.Version)
-	if err := setLogged(b, orgRecordVersionKey(p.ResourceType, p.ID, p.Version), &rv, tlog.KindOrgRecord, logKey); err != nil {
+	if err := putOrgVersion(b, head, rv); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	return nil
+}
+
+// putOrgVersion writes rv as the latest version of head's record.
+func putOrgVersion(b *store.Block, head OrgRecordHead, rv OrgRecordVersion) error {
+	head.Latest, head.Deleted = rv.Version, rv.Deleted
+	if _, err := setEncoded(b, orgRecordKey(rv.ResourceType, rv.ID), &head); err != nil {
+		return err
+	}
+	logKey := OrgRecordLogKey(rv.ResourceType, rv.ID, rv.Version)
+	return setLogged(b, orgRecordVersionKey(rv.ResourceType, rv.ID, rv.Version), &rv, tlog.KindOrgRecord, logKey)
 }

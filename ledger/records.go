@@ -312,6 +312,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if r.Deleted && r.Version == 1 {
 		return reject(CodeInvalid, "record %s does not exist: nothing to delete", r.RecordID)
 	}
+	if rej := book(b, signer, now, r); rej != nil { // booking.go
+		return rej
+	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal

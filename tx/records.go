@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/carechain/carechain"
 )
@@ -70,7 +71,15 @@ type RecordPut struct {
 	// Deleted marks a version that deletes the record (FHIR delete): later
 	// reads say it is gone; earlier versions stay.
 	Deleted bool `cbor:"11,keyasint,omitempty"`
+	// Books are the ids of the Slots (organization records) an Appointment
+	// version holds: the ledger books them for this record, refusing a Slot
+	// another record holds or that is not free, and frees those an earlier
+	// version held that this one does not name (ledger/booking.go).
+	Books []string `cbor:"12,keyasint,omitempty"`
 }
+
+// MaxBooks bounds the Slots one Appointment version holds.
+const MaxBooks = 16
 
 // Validate implements Body.
 func (r *RecordPut) Validate() error {
@@ -95,12 +104,32 @@ func (r *RecordPut) Validate() error {
 	if sum := sha256.Sum256(r.Ciphertext); string(sum[:]) != string(r.CiphertextHash) {
 		return fmt.Errorf("%w: ciphertext hash does not match the ciphertext", ErrInvalid)
 	}
+	if err := r.validateBooks(); err != nil {
+		return err
+	}
 	if r.NewEpoch != nil {
 		if err := r.NewEpoch.validate(); err != nil {
 			return err
 		}
 		if r.NewEpoch.Category != r.Category || r.NewEpoch.Epoch != r.Epoch {
 			return fmt.Errorf("%w: new epoch must be the record's category and epoch", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// validateBooks checks Books: only an Appointment that is not deleted
+// books Slots, at most MaxBooks distinct ids.
+func (r *RecordPut) validateBooks() error {
+	if len(r.Books) == 0 {
+		return nil
+	}
+	if r.ResourceType != "Appointment" || r.Deleted || len(r.Books) > MaxBooks {
+		return fmt.Errorf("%w: only an Appointment that is not deleted books Slots, at most %d", ErrInvalid, MaxBooks)
+	}
+	for i, id := range r.Books {
+		if !recordIDPattern.MatchString(id) || slices.Contains(r.Books[:i], id) {
+			return fmt.Errorf("%w: booked Slot id %q is not an id, or named twice", ErrInvalid, id)
 		}
 	}
 	return nil
