@@ -1,5 +1,7 @@
 package fhirjson
 
+import "encoding/json"
+
 // Resource is a FHIR R4 resource that Parse has parsed and validated, so that
 // the layers above read and adjust it without parsing the JSON again.
 //
@@ -83,6 +85,19 @@ func (r *Resource) ReferenceList(field string) []string {
 		}
 	}
 	return refs
+}
+
+// Number returns the number at path, a chain of object elements from the
+// top (MedicationRequest "dispenseRequest", "quantity", "value"), as its
+// JSON literal; false if there is none.
+func (r *Resource) Number(path ...string) (json.Number, bool) {
+	var v any = r.obj
+	for _, el := range path {
+		obj, _ := v.(map[string]any)
+		v = obj[el]
+	}
+	n, ok := v.(json.Number)
+	return n, ok
 }
 
 // Code returns the top-level primitive element field as a string, such as

@@ -21,7 +21,7 @@ import (
 // a resource goes to when nothing in it says otherwise.
 var clinicalTypes = map[string]string{
 	"Patient": "demographics", "Encounter": "general", "Observation": "general", "Condition": "general",
-	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "Immunization": "general",
+	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "MedicationDispense": "medication", "Immunization": "general",
 	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "administrative",
 }
 

@@ -156,6 +156,12 @@ var clinicalParams = map[string][]searchParam{
 		token("code", "(MedicationRequest.medication as CodeableConcept)", "medicationCodeableConcept"),
 		date("authoredon", "MedicationRequest.authoredOn", "authoredOn"),
 	},
+	"MedicationDispense": {
+		token("status", "MedicationDispense.status", "status"),
+		token("code", "(MedicationDispense.medication as CodeableConcept)", "medicationCodeableConcept"),
+		ref("prescription", "MedicationDispense.authorizingPrescription", "authorizingPrescription"),
+		date("whenhandedover", "MedicationDispense.whenHandedOver", "whenHandedOver"),
+	},
 	"Immunization": {
 		token("status", "Immunization.status", "status"), token("vaccine-code", "Immunization.vaccineCode", "vaccineCode"),
 		date("date", "Immunization.occurrence", "occurrenceDateTime"),

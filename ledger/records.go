@@ -315,6 +315,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := book(b, signer, now, r); rej != nil { // booking.go
 		return rej
 	}
+	if rej := dispense(b, r); rej != nil { // dispensing.go
+		return rej
+	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal

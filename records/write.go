@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/carechain/carechain"
@@ -202,27 +201,9 @@ func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version ui
 	}
 	body, err := s.sealPut(v, author, it, res.Type(), version, res.Canonical(), pending)
 	if err == nil {
-		body.Books = bookedSlots(res)
+		err = plainFacts(body, res)
 	}
 	return body, err
-}
-
-// bookedSlots are the Slots an Appointment holds: those it names
-// (Appointment.slot, "Slot/<id>"), unless it is cancelled or entered in
-// error. The ledger books them for its record and frees those an earlier
-// version held (ledger/booking.go). A Slot named by an absolute URL is not
-// booked.
-func bookedSlots(res *fhirjson.Resource) []string {
-	if res.Type() != "Appointment" || res.Code("status") == "cancelled" || res.Code("status") == "entered-in-error" {
-		return nil
-	}
-	var ids []string
-	for _, ref := range res.ReferenceList("slot") {
-		if id, ok := strings.CutPrefix(ref, "Slot/"); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
 }
 
 // sealPut encrypts canonical as a version of a record of type rtype.

@@ -76,6 +76,23 @@ type RecordPut struct {
 	// another record holds or that is not free, and frees those an earlier
 	// version held that this one does not name (ledger/booking.go).
 	Books []string `cbor:"12,keyasint,omitempty"`
+	// Supply is a MedicationRequest version's dispense allowance, in
+	// thousandths of its quantity's unit: dispenseRequest.quantity times
+	// one plus numberOfRepeatsAllowed, 0 once it is stopped, cancelled,
+	// completed or in error. None: it states no quantity, and nothing is
+	// dispensed against it (ledger/dispensing.go).
+	Supply *int64 `cbor:"13,keyasint,omitempty"`
+	// Dispense is what a MedicationDispense version dispenses against a
+	// prescription (a MedicationRequest record of the same patient); none
+	// for one that is cancelled, declined or in error, or names none.
+	Dispense *Dispense `cbor:"14,keyasint,omitempty"`
+}
+
+// Dispense is a quantity dispensed against a prescription.
+type Dispense struct {
+	Prescription string `cbor:"1,keyasint"`
+	// Quantity is in thousandths of the prescription's quantity unit.
+	Quantity int64 `cbor:"2,keyasint"`
 }
 
 // MaxBooks bounds the Slots one Appointment version holds.
@@ -107,6 +124,9 @@ func (r *RecordPut) Validate() error {
 	if err := r.validateBooks(); err != nil {
 		return err
 	}
+	if err := r.validateSupply(); err != nil {
+		return err
+	}
 	if r.NewEpoch != nil {
 		if err := r.NewEpoch.validate(); err != nil {
 			return err
@@ -131,6 +151,19 @@ func (r *RecordPut) validateBooks() error {
 		if !recordIDPattern.MatchString(id) || slices.Contains(r.Books[:i], id) {
 			return fmt.Errorf("%w: booked Slot id %q is not an id, or named twice", ErrInvalid, id)
 		}
+	}
+	return nil
+}
+
+// validateSupply checks Supply and Dispense: each only on its type, not
+// on a deletion, never negative; a dispense of something, against a
+// record id.
+func (r *RecordPut) validateSupply() error {
+	if r.Supply != nil && (r.ResourceType != "MedicationRequest" || r.Deleted || *r.Supply < 0) {
+		return fmt.Errorf("%w: only a MedicationRequest that is not deleted states a supply, not below 0", ErrInvalid)
+	}
+	if d := r.Dispense; d != nil && (r.ResourceType != "MedicationDispense" || r.Deleted || d.Quantity <= 0 || !recordIDPattern.MatchString(d.Prescription)) {
+		return fmt.Errorf("%w: only a MedicationDispense that is not deleted dispenses, a quantity above 0 against a prescription's record id", ErrInvalid)
 	}
 	return nil
 }
