@@ -1,0 +1,122 @@
+package portal
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A chart is a server-made SVG line chart of one observation code over
+// time. The template draws it from these numbers (html/template escapes
+// every text); CSS classes style it, since the Content-Security-Policy
+// allows no inline style.
+type chart struct {
+	Title  string
+	Unit   string
+	Width  int
+	Height int
+	Line   string // polyline points
+	Points []chartPoint
+	YTicks []chartTick
+	XTicks []chartTick
+	Desc   string // the values, for screen readers
+}
+
+type chartPoint struct {
+	X, Y  float64
+	Label string
+	Flag  string
+}
+
+type chartTick struct {
+	X, Y  float64
+	Label string
+}
+
+// Chart geometry, in SVG user units.
+const (
+	chartW, chartH           = 480, 200
+	padLeft, padRight        = 56, 16
+	padTop, padBottom        = 16, 36
+	maxChartPoints           = 200
+	minChartSpan             = 1.0
+	chartDay                 = 24 * time.Hour
+	chartDateLayout          = "2 Jan"
+	chartDateLayoutWithYears = "2 Jan 06"
+)
+
+// charts makes one chart per observation code among cards that have a
+// number, in the order their codes first appear.
+func charts(cards []card) []chart {
+	bySeries := map[string][]card{}
+	var order []string
+	for _, c := range cards {
+		if c.series == "" {
+			continue
+		}
+		if _, ok := bySeries[c.series]; !ok {
+			order = append(order, c.series)
+		}
+		bySeries[c.series] = append(bySeries[c.series], c)
+	}
+	out := make([]chart, 0, len(order))
+	for _, s := range order {
+		out = append(out, chartOf(bySeries[s]))
+	}
+	return out
+}
+
+// chartOf draws one series of cards of one code, oldest first.
+func chartOf(cs []card) chart {
+	slices.SortFunc(cs, func(a, b card) int { return a.Date.Compare(b.Date) })
+	if len(cs) > maxChartPoints {
+		cs = cs[len(cs)-maxChartPoints:]
+	}
+	ch := chart{Title: cs[0].Title, Unit: cs[0].unit, Width: chartW, Height: chartH}
+	lo, hi := cs[0].number, cs[0].number
+	for _, c := range cs {
+		lo, hi = math.Min(lo, c.number), math.Max(hi, c.number)
+	}
+	if hi-lo < minChartSpan {
+		lo, hi = lo-minChartSpan, hi+minChartSpan
+	}
+	pad := (hi - lo) / 10
+	lo, hi = lo-pad, hi+pad
+	t0, t1 := cs[0].Date, cs[len(cs)-1].Date
+	if t1.Sub(t0) < chartDay {
+		t0, t1 = t0.Add(-chartDay/2), t1.Add(chartDay/2)
+	}
+	x := func(t time.Time) float64 {
+		return padLeft + float64(t.Sub(t0))/float64(t1.Sub(t0))*(chartW-padLeft-padRight)
+	}
+	y := func(v float64) float64 { return padTop + (hi-v)/(hi-lo)*(chartH-padTop-padBottom) }
+	layout := chartDateLayout
+	if t0.Year() != t1.Year() {
+		layout = chartDateLayoutWithYears
+	}
+	var line, desc []string
+	for _, c := range cs {
+		p := chartPoint{X: round1(x(c.Date)), Y: round1(y(c.number)), Flag: c.Flag,
+			Label: fmt.Sprintf("%s: %s", c.Date.Format("2 Jan 2006"), c.Value)}
+		ch.Points = append(ch.Points, p)
+		line = append(line, fmt.Sprintf("%g,%g", p.X, p.Y))
+		desc = append(desc, p.Label)
+	}
+	ch.Line = strings.Join(line, " ")
+	ch.Desc = strings.Join(desc, "; ")
+	for i := range 3 {
+		v := lo + (hi-lo)*float64(i)/2
+		ch.YTicks = append(ch.YTicks, chartTick{X: padLeft - 6, Y: round1(y(v)), Label: formatNumber(math.Round(v*10) / 10)})
+	}
+	for _, t := range []time.Time{cs[0].Date, cs[len(cs)-1].Date} {
+		ch.XTicks = append(ch.XTicks, chartTick{X: round1(x(t)), Y: chartH - padBottom + 18, Label: t.Format(layout)})
+	}
+	if len(cs) == 1 {
+		ch.XTicks = ch.XTicks[:1]
+	}
+	return ch
+}
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
