@@ -31,8 +31,9 @@ type chartPoint struct {
 }
 
 type chartTick struct {
-	X, Y  float64
-	Label string
+	X, Y   float64
+	Label  string
+	Anchor string // SVG text-anchor: start, middle or end
 }
 
 // Chart geometry, in SVG user units.
@@ -108,13 +109,14 @@ func chartOf(cs []card) chart {
 	ch.Desc = strings.Join(desc, "; ")
 	for i := range 3 {
 		v := lo + (hi-lo)*float64(i)/2
-		ch.YTicks = append(ch.YTicks, chartTick{X: padLeft - 6, Y: round1(y(v)), Label: formatNumber(math.Round(v*10) / 10)})
+		ch.YTicks = append(ch.YTicks, chartTick{X: padLeft - 6, Y: round1(y(v)), Label: formatNumber(math.Round(v*10) / 10), Anchor: "end"})
 	}
-	for _, t := range []time.Time{cs[0].Date, cs[len(cs)-1].Date} {
-		ch.XTicks = append(ch.XTicks, chartTick{X: round1(x(t)), Y: chartH - padBottom + 18, Label: t.Format(layout)})
-	}
+	first, last := cs[0].Date, cs[len(cs)-1].Date
 	if len(cs) == 1 {
-		ch.XTicks = ch.XTicks[:1]
+		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 18, Label: first.Format(layout), Anchor: "middle"}}
+	} else {
+		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 18, Label: first.Format(layout), Anchor: "start"},
+			{X: round1(x(last)), Y: chartH - padBottom + 18, Label: last.Format(layout), Anchor: "end"}}
 	}
 	return ch
 }
