@@ -175,8 +175,11 @@ func TestPortalInChromium(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "demo")
 	addr := freeAddr(t)
 	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "carechain demo is running", 3*time.Minute)
+	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute) // the end of what demo prints
 	base := "http://" + addr
+	if out := p.output(); !strings.Contains(out, "Portal: "+base+"/") || !strings.Contains(out, "patient/demo-09") {
+		t.Fatalf("carechain demo does not print the portal's URL and sign-ins first:\n%s", out)
+	}
 	const patient, physician, author = "patient/demo-09", "st-mary/dr-chen", "city-general/dr-meyer"
 	addHeartRates(t, base, author, "demo-09")
 
@@ -204,7 +207,7 @@ func TestPortalInChromium(t *testing.T) {
 	b.screenshot("patient-records")
 	b.do("phone width", chromedp.EmulateViewport(390, 844))
 	b.screenshot("patient-records-phone")
-	b.do("desktop width", chromedp.ResetViewport())
+	b.do("desktop width", chromedp.EmulateViewport(1200, 900))
 	b.open("/portal/raw/demo-09-metformin")
 	b.want(`"resourceType": "MedicationRequest"`)
 	b.screenshot("raw-fhir")
