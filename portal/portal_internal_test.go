@@ -2,11 +2,15 @@ package portal
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/records"
 )
 
@@ -85,5 +89,88 @@ func TestCardsAndChartsForPeople(t *testing.T) {
 	}
 	if strings.Contains(page, "style=") || strings.Contains(page, "<style") || strings.Count(page, "<script") != 1 {
 		t.Fatal("the page has inline style or script, which the Content-Security-Policy refuses")
+	}
+}
+
+// TestCardsByResourceType: each kind of record reads as a title and the
+// details people need, not as JSON.
+func TestCardsByResourceType(t *testing.T) {
+	for _, c := range []struct{ typ, json, title, detail string }{
+		{"Condition", `{"resourceType":"Condition","clinicalStatus":{"coding":[{"code":"active"}]},"code":{"text":"Asthma"},"onsetDateTime":"2020-01-02"}`, "Asthma", "active"},
+		{"MedicationRequest", `{"resourceType":"MedicationRequest","status":"active","medicationCodeableConcept":{"coding":[{"display":"Metformin"}]},"dosageInstruction":[{"text":"twice daily"}]}`, "Metformin", "twice daily"},
+		{"AllergyIntolerance", `{"resourceType":"AllergyIntolerance","code":{"coding":[{"display":"Penicillin"}]},"criticality":"high","reaction":[{"manifestation":[{"text":"Hives"}]}]}`, "Penicillin", "Hives"},
+		{"Immunization", `{"resourceType":"Immunization","status":"completed","vaccineCode":{"text":"Influenza vaccine"},"occurrenceDateTime":"2025-10-01"}`, "Influenza vaccine", "completed"},
+		{"DiagnosticReport", `{"resourceType":"DiagnosticReport","status":"final","code":{"text":"Chest X-ray"},"conclusion":"No acute findings."}`, "Chest X-ray", "No acute findings."},
+		{"DocumentReference", `{"resourceType":"DocumentReference","description":"Discharge summary","note":[{"text":"Rest a week"}]}`, "Discharge summary", "Rest a week"},
+	} {
+		r := records.Record{Resource: []byte(c.json)}
+		r.RecordID, r.ResourceType = "r", c.typ
+		got, err := cardOf(r, func(id string) string { return id })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var details []string
+		for _, d := range got.Details {
+			details = append(details, d.Text)
+		}
+		if got.Title != c.title || !strings.Contains(strings.Join(details, "|"), c.detail) {
+			t.Errorf("%s: title %q, details %q; want %q and %q", c.typ, got.Title, details, c.title, c.detail)
+		}
+	}
+}
+
+// TestGrantForm: the sharing form makes a read grant for a clinician or an
+// organization (with a role), categories, a purpose and an end date, and
+// refuses one without a grantee or a category.
+func TestGrantForm(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	p := &Portal{now: func() time.Time { return now }}
+	form := func(kv ...string) *http.Request {
+		r := httptest.NewRequest("POST", "/portal/sharing/grant", nil)
+		r.PostForm = url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			r.PostForm.Add(kv[i], kv[i+1])
+		}
+		return r
+	}
+	g, err := p.grantOf(form("grantee", "org:northlab", "role", "lab-technician", "category", "lab", "category", "vital-signs",
+		"purpose", "treatment", "until", "2027-01-31"), "patient/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Grantee.Org != "northlab" || g.Grantee.Role != carechain.RoleLabTechnician || len(g.Categories) != 2 ||
+		g.NotBefore != now.Unix() || time.Unix(g.NotAfter, 0).UTC().Format(time.DateTime) != "2027-01-31 23:59:59" || g.Actions[0] != consent.ActionRead {
+		t.Fatalf("grant %+v", g)
+	}
+	if g, err := p.grantOf(form("grantee", "principal:st-mary/dr-chen", "category", "lab", "purpose", "treatment"), "patient/p"); err != nil ||
+		g.Grantee.Principal != "st-mary/dr-chen" || g.NotAfter != 0 {
+		t.Fatalf("grant %+v, %v", g, err)
+	}
+	for _, bad := range []*http.Request{form("category", "lab", "purpose", "treatment"), form("grantee", "principal:st-mary/dr-chen", "purpose", "treatment"),
+		form("grantee", "principal:st-mary/dr-chen", "category", "lab", "purpose", "gossip")} {
+		if _, err := p.grantOf(bad, "patient/p"); err == nil {
+			t.Errorf("form %v accepted", bad.PostForm)
+		}
+	}
+}
+
+// TestLogHighlightsEmergencyAccess: an emergency access stands out in the
+// access log, and a denial says so with its reason.
+func TestLogHighlightsEmergencyAccess(t *testing.T) {
+	pages, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []logRow{{Time: time.Now(), Who: "Dr. A", What: "read Observation", Purpose: "emergency", Decision: "allowed", Allowed: true, Emergency: true},
+		{Time: time.Now(), Who: "Dr. B", What: "read Observation", Purpose: "treatment", Decision: "denied", Reason: "no consent"}}
+	var out bytes.Buffer
+	if err := pages["log"].ExecuteTemplate(&out, "layout", view{Title: "Access log", Data: logPage{Rows: rows, Total: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	page := out.String()
+	for _, want := range []string{`<tr class="allowed emergency">`, "Emergency access", `<tr class="denied">`, "no consent"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the log page lacks %q", want)
+		}
 	}
 }

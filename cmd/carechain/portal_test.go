@@ -205,6 +205,10 @@ func TestPortalInChromium(t *testing.T) {
 		t.Fatalf("chart points: %d, %v", n, err)
 	}
 	b.screenshot("patient-records")
+	b.open("/portal/records?category=lab")
+	if b.want("Glucose"); strings.Contains(b.text(), "Metformin") {
+		t.Fatal("the lab filter shows a medication")
+	}
 	b.do("phone width", chromedp.EmulateViewport(390, 844))
 	b.screenshot("patient-records-phone")
 	b.do("desktop width", chromedp.EmulateViewport(1200, 900))
@@ -231,7 +235,10 @@ func TestPortalInChromium(t *testing.T) {
 
 	// The physician reads the chart.
 	b.signIn(physician)
-	b.do("search", chromedp.SendKeys(chromedp.ID("q"), "demo-09"))
+	b.do("search by name", chromedp.SendKeys(chromedp.ID("q"), "Liam"))
+	b.submit(`form[role=search] button`)
+	b.want("patient/demo-10", "Liam O'Connor")
+	b.do("search by identifier", chromedp.SetValue(chromedp.ID("q"), "demo-09"))
 	b.submit(`form[role=search] button`)
 	b.want(patient, "shares records with you")
 	b.screenshot("clinician-patients")
@@ -312,6 +319,12 @@ func seeBothInLog(t *testing.T, b *browser, physician string) {
 		denied, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.log tr.denied").length`))
 		if allowed > 0 && denied > 0 {
 			b.want("Dr. Mei Chen", "allowed", "denied")
+			tomorrow := time.Now().UTC().Add(24 * time.Hour).Format("2006-01-02")
+			b.open("/portal/log?person=" + url.QueryEscape(physician) + "&from=" + tomorrow)
+			if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.log tbody tr").length`)); err != nil || n != 0 {
+				t.Fatalf("the log from tomorrow on shows %d entries (%v)", n, err)
+			}
+			b.open("/portal/log?person=" + url.QueryEscape(physician))
 			return
 		}
 		if time.Now().After(deadline) {
