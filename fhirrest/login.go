@@ -25,7 +25,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id, pass := r.PostForm.Get("principal"), r.PostForm.Get("passphrase")
 	now := s.Now()
-	p, err := s.SignIns.SignIn(r.Context(), id, []byte(pass), sourceOf(r), fhirHolder, now, now.Add(s.TokenTTL))
+	p, err := s.SignIns.SignIn(r.Context(), id, []byte(pass), r.RemoteAddr, fhirHolder, now, now.Add(s.TokenTTL))
 	var throttled *records.ThrottledError
 	switch {
 	case errors.As(err, &throttled):

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,7 +44,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	defer clear(pass)
 	holder := "portal session " + randomToken()[:12] // names the session without its secret ID
 	now := p.now()
-	who, err := p.signIns.SignIn(r.Context(), id, pass, sourceOf(r), holder, now, now.Add(p.sessions.idle))
+	who, err := p.signIns.SignIn(r.Context(), id, pass, r.RemoteAddr, holder, now, now.Add(p.sessions.idle))
 	var throttled *records.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
@@ -86,13 +85,4 @@ func (p *Portal) end(w http.ResponseWriter, s *session) {
 		p.signIns.SignOut(s.who.ID, s.holder)
 	}
 	p.clearCookie(w)
-}
-
-// sourceOf is the network address a request came from, without its port.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -80,15 +80,15 @@ func NewSignIns(chain interface{ Latest() *ledger.View }, ks *keystore.Store, cu
 		unlocks: make(chan struct{}, max(parallel, 1)), holders: map[string]map[string]time.Time{}}
 }
 
-// SignIn opens id's key with pass for a request from source (an IP
-// address) at now, and keeps it (and a patient's encryption keys) in memory
+// SignIn opens id's key with pass for a request from remote (its remote
+// address: failures are counted per address too) at now, and keeps it (and a patient's encryption keys) in memory
 // for holder until the given time. It returns the principal, or
 // ErrSignInFailed, or a *ThrottledError.
-func (s *SignIns) SignIn(ctx context.Context, id string, pass []byte, source, holder string, now, until time.Time) (*carechain.Principal, error) {
+func (s *SignIns) SignIn(ctx context.Context, id string, pass []byte, remote, holder string, now, until time.Time) (*carechain.Principal, error) {
 	if s == nil || s.keystore == nil {
 		return nil, ErrSignInFailed
 	}
-	who, addr := throttleKey(id), addressKey(source)
+	who, addr := throttleKey(id), addressKey(remote)
 	if err := s.throttled(who, addr, now); err != nil {
 		return nil, err
 	}

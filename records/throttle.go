@@ -125,10 +125,14 @@ func throttleKey(id string) string {
 	return id
 }
 
-// addressKey is the address failures from source (an IP address) are
-// counted under: the address, and for IPv6 its /64, which one client
-// usually holds whole.
-func addressKey(source string) string {
+// addressKey is the address failures from remote (a request's remote
+// address, host:port or host) are counted under: the host's IP address,
+// and for IPv6 its /64, which one client usually holds whole.
+func addressKey(remote string) string {
+	source := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		source = host
+	}
 	ip := net.ParseIP(source)
 	if ip == nil || ip.To4() != nil {
 		return source
