@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,10 @@ func TestSessionStoreIsBoundedAndExpires(t *testing.T) {
 	}
 	if ss.get(signedIn.id, now.Add(3*time.Minute)) != nil {
 		t.Fatal("an idle session lives on")
+	}
+	ended := ss.expired(now.Add(3 * time.Minute)) // endExpired ends their holds on keys
+	if !slices.ContainsFunc(ended, func(s *session) bool { return s == signedIn }) || len(ss.byID) != 0 {
+		t.Fatalf("expired: %d sessions, %d left", len(ended), len(ss.byID))
 	}
 	if s := ss.start(nil, "", now); s.validCSRF("") || s.validCSRF(signedIn.csrf) || !s.validCSRF(s.csrf) {
 		t.Fatal("CSRF check accepts a wrong token or refuses the right one")

@@ -71,12 +71,8 @@ func (ss *sessions) get(id string, now time.Time) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s, ok := ss.byID[id]
-	if !ok {
-		return nil
-	}
-	if now.Sub(s.lastSeen) > ss.idle {
-		delete(ss.byID, id)
-		return nil
+	if !ok || now.Sub(s.lastSeen) > ss.idle {
+		return nil // an expired one stays for expired, which ends its hold on keys
 	}
 	s.lastSeen = now
 	return s
@@ -164,8 +160,9 @@ func (p *Portal) session(r *http.Request) *session {
 }
 
 // endExpired ends the sessions idle too long, and with them the holds on
-// their patients' keys.
+// their patients' keys (and any other hold that has ended: a FHIR token's).
 func (p *Portal) endExpired() {
+	p.signIns.ForgetEnded(p.now())
 	for _, s := range p.sessions.expired(p.now()) {
 		if s.who != nil && s.who.Kind == carechain.KindPatient {
 			p.signIns.SignOut(s.who.ID, s.holder)
