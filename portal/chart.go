@@ -17,6 +17,8 @@ type chart struct {
 	Unit   string
 	Width  int
 	Height int
+	Left   int // the plot's left and right edges
+	Right  int
 	Line   string // polyline points
 	Points []chartPoint
 	YTicks []chartTick
@@ -38,9 +40,9 @@ type chartTick struct {
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH           = 480, 200
-	padLeft, padRight        = 56, 16
-	padTop, padBottom        = 16, 36
+	chartW, chartH           = 480, 220
+	padLeft, padRight        = 64, 16
+	padTop, padBottom        = 16, 44
 	maxChartPoints           = 200
 	minChartSpan             = 1.0
 	chartDay                 = 24 * time.Hour
@@ -75,7 +77,7 @@ func chartOf(cs []card) chart {
 	if len(cs) > maxChartPoints {
 		cs = cs[len(cs)-maxChartPoints:]
 	}
-	ch := chart{Title: cs[0].Title, Unit: cs[0].unit, Width: chartW, Height: chartH}
+	ch := chart{Title: cs[0].Title, Unit: cs[0].unit, Width: chartW, Height: chartH, Left: padLeft, Right: chartW - padRight}
 	lo, hi := cs[0].number, cs[0].number
 	for _, c := range cs {
 		lo, hi = math.Min(lo, c.number), math.Max(hi, c.number)
@@ -113,10 +115,10 @@ func chartOf(cs []card) chart {
 	}
 	first, last := cs[0].Date, cs[len(cs)-1].Date
 	if len(cs) == 1 {
-		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 18, Label: first.Format(layout), Anchor: "middle"}}
+		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 24, Label: first.Format(layout), Anchor: "middle"}}
 	} else {
-		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 18, Label: first.Format(layout), Anchor: "start"},
-			{X: round1(x(last)), Y: chartH - padBottom + 18, Label: last.Format(layout), Anchor: "end"}}
+		ch.XTicks = []chartTick{{X: round1(x(first)), Y: chartH - padBottom + 24, Label: first.Format(layout), Anchor: "start"},
+			{X: round1(x(last)), Y: chartH - padBottom + 24, Label: last.Format(layout), Anchor: "end"}}
 	}
 	return ch
 }

@@ -53,6 +53,9 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 		if v.Who = s.who; s.who != nil {
 			v.Name = p.displayName(s.who)
 		}
+		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
+			v.Nav = "patients" // a patient's chart, reached from Patients
+		}
 	}
 	var buf bytes.Buffer
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
