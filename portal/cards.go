@@ -32,6 +32,9 @@ type card struct {
 	series string
 	number float64
 	unit   string
+	// low and high are the reference range's bounds, if it has both.
+	low, high float64
+	hasRange  bool
 }
 
 type detail struct{ Label, Text string }
@@ -162,7 +165,11 @@ func observation(c *card, m fhirMap) {
 			c.Value = strings.TrimSpace(formatNumber(n) + " " + unit)
 			c.series, c.number, c.unit = m.codeKey("code"), n, unit
 		}
-		c.Range, c.Flag = referenceRange(m.obj("referenceRange"), n, ok, unit)
+		rr := m.obj("referenceRange")
+		c.Range, c.Flag = referenceRange(rr, n, ok, unit)
+		lo, hasLo := rr.obj("low")["value"].(float64)
+		hi, hasHi := rr.obj("high")["value"].(float64)
+		c.low, c.high, c.hasRange = lo, hi, hasLo && hasHi && lo < hi
 	} else {
 		c.Value = cmpOr(m.str("valueString"), m.concept("valueCodeableConcept"))
 	}

@@ -20,6 +20,7 @@ type chart struct {
 	Left   int // the plot's left and right edges
 	Right  int
 	Line   string // polyline points
+	Band   *chartBand
 	Points []chartPoint
 	YTicks []chartTick
 	XTicks []chartTick
@@ -30,6 +31,12 @@ type chartPoint struct {
 	X, Y  float64
 	Label string
 	Flag  string
+}
+
+// chartBand is the reference range, shaded behind the line.
+type chartBand struct {
+	X, Y, W, H float64
+	Label      string
 }
 
 type chartTick struct {
@@ -82,6 +89,10 @@ func chartOf(cs []card) chart {
 	for _, c := range cs {
 		lo, hi = math.Min(lo, c.number), math.Max(hi, c.number)
 	}
+	ref := cs[len(cs)-1] // the latest range is the one drawn
+	if ref.hasRange {
+		lo, hi = math.Min(lo, ref.low), math.Max(hi, ref.high)
+	}
 	if hi-lo < minChartSpan {
 		lo, hi = lo-minChartSpan, hi+minChartSpan
 	}
@@ -98,6 +109,10 @@ func chartOf(cs []card) chart {
 	layout := chartDateLayout
 	if t0.Year() != t1.Year() {
 		layout = chartDateLayoutWithYears
+	}
+	if ref.hasRange {
+		ch.Band = &chartBand{X: padLeft, Y: round1(y(ref.high)), W: chartW - padLeft - padRight,
+			H: round1(y(ref.low) - y(ref.high)), Label: "Reference range " + ref.Range}
 	}
 	var line, desc []string
 	for _, c := range cs {

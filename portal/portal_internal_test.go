@@ -79,6 +79,11 @@ func TestCardsAndChartsForPeople(t *testing.T) {
 	if len(chs) != 1 || len(chs[0].Points) != 3 || chs[0].Points[0].X >= chs[0].Points[2].X {
 		t.Fatalf("charts %+v", chs)
 	}
+	// The band of the range (60–100) lies between the points of 58 (below
+	// it: a larger y) and 104 (above it).
+	if b := chs[0].Band; b == nil || !(chs[0].Points[1].Y < b.Y && b.Y+b.H < chs[0].Points[2].Y) {
+		t.Fatalf("reference range band %+v, points %+v", b, chs[0].Points)
+	}
 	pages, err := parsePages()
 	if err != nil {
 		t.Fatal(err)

@@ -205,13 +205,13 @@ func TestPortalInChromium(t *testing.T) {
 		t.Fatalf("chart points: %d, %v", n, err)
 	}
 	b.screenshot("patient-records")
+	b.do("phone width", chromedp.EmulateViewport(390, 844))
+	b.screenshot("patient-records-phone")
+	b.do("desktop width", chromedp.EmulateViewport(1200, 900))
 	b.open("/portal/records?category=lab")
 	if b.want("Glucose"); strings.Contains(b.text(), "Metformin") {
 		t.Fatal("the lab filter shows a medication")
 	}
-	b.do("phone width", chromedp.EmulateViewport(390, 844))
-	b.screenshot("patient-records-phone")
-	b.do("desktop width", chromedp.EmulateViewport(1200, 900))
 	b.open("/portal/raw/demo-09-metformin")
 	b.want(`"resourceType": "MedicationRequest"`)
 	b.screenshot("raw-fhir")
