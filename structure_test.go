@@ -35,6 +35,7 @@ var layers = map[string]int{
 	"nodeapi":       5,
 	"fhirrest":      5,
 	"demo":          5,
+	"portal":        5, // the web portal: pages over records, beside fhirrest
 	"bench":         6,
 	"cmd/carechain": 7,
 }

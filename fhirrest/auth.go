@@ -275,7 +275,7 @@ type caller struct {
 // request that breaks the glass (breakGlass).
 func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.signOutEnded()
+		s.SignIns.ForgetEnded(s.Now())
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sess, found := s.tokens.lookup(tok, s.Now())
 		if !ok || !found {

@@ -37,6 +37,9 @@ type Options struct {
 	// Keystore, if set, enables passphrase login (/auth/login) for users
 	// whose keys it holds.
 	Keystore *keystore.Store
+	// SignIns is the node's passphrase sign-in, shared with its other
+	// surfaces (the portal); nil: one of its own over Keystore.
+	SignIns *records.SignIns
 	// BaseURL is the public URL of /fhir, used in Location headers and as
 	// the audience of client assertions, e.g. http://127.0.0.1:8080.
 	BaseURL string
@@ -58,9 +61,7 @@ type server struct {
 	Options
 	tokens     *tokens
 	assertions *replay.Guard // seen client assertions (auth.go)
-	logins     *logins       // passphrase login's throttles (login.go)
 	exports    *exports
-	sessions   *sessions      // custodial patients signed in (signout.go)
 	reads      *http.ServeMux // the reads of a Bundle's GET entries (bundleread.go)
 	routes     *http.ServeMux // the mux Register added the routes to (noRoute)
 }
@@ -76,8 +77,15 @@ func Register(mux *http.ServeMux, opts Options) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SignIns == nil && opts.Keystore != nil {
+		var keys *records.Keyring
+		if opts.Records != nil {
+			keys = opts.Records.Keys()
+		}
+		opts.SignIns = records.NewSignIns(opts.App, opts.Keystore, opts.Custodian, keys, runtime.GOMAXPROCS(0), opts.Logger)
+	}
 	s := &server{Options: opts, tokens: newTokens(), exports: &exports{jobs: map[string]*exportJob{}},
-		assertions: replay.New(opts.Now(), maxAssertionsSeen), logins: newLogins(runtime.GOMAXPROCS(0)), sessions: newSessions()}
+		assertions: replay.New(opts.Now(), maxAssertionsSeen)}
 	s.reads, s.routes = s.bundleReads(), mux
 	// What no route below serves is a 404 or 405 OperationOutcome, not the
 	// mux's plain text (these patterns are the least specific under /fhir

@@ -182,6 +182,10 @@ func (c *cli) printDemo(home, addr string, height int64, sum demo.Summary) {
 	fmt.Fprintf(c.out, "\ncarechain demo is running (chain %s, height %d; %d identities registered now, %d already there; %d records written now).\n",
 		demo.ChainID, height, sum.Registered, sum.AlreadyThere, sum.Records)
 	fmt.Fprint(c.out, r.Replace(`
+Portal: http://{ADDR}/   (passphrase "{PASS}" for every demo sign-in)
+  Patients:   patient/demo-01 … patient/demo-20   (e.g. patient/demo-09: records, sharing, access log)
+  Clinicians: st-mary/dr-chen, city-general/dr-meyer (physicians), northlab/tech-kim (lab)
+
   Health:         http://{ADDR}/healthz  (ready: /readyz)
   Ready:          http://{ADDR}/readyz
   Status:         http://{ADDR}/v1/status

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/portal"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/store"
 )
@@ -139,8 +141,15 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout,
 			Backup: backupOf(n, keys), NodeKey: operator.Public().(ed25519.PublicKey)}))
 		if keys != nil {
+			// One sign-in for the FHIR login and the portal: one throttle,
+			// one record of whose keys a sign-in holds.
+			signIns := records.NewSignIns(n.App(), keys.ks, keys.custodian, svc.Keys(), runtime.GOMAXPROCS(0), logger)
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-				BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins})
+				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins})
+			if err := portal.Register(mux, portal.Options{App: n.App(), Records: svc, SignIns: signIns, Custodian: keys.custodian,
+				BaseURL: base, Logger: logger}); err != nil {
+				logger.Error("portal off", "err", err)
+			}
 		}
 		return mux
 	}

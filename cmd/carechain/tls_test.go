@@ -80,8 +80,18 @@ func TestTLSEndToEnd(t *testing.T) {
 
 	curlTrustsOnlyTheCA(t, ca, "https://"+addr, tok)
 
+	// Under TLS the portal's session cookie is Secure, host-only (__Host-).
+	resp, err := hc.Get("https://" + addr + "/portal/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(c, "__Host-carechain_session=") || !strings.Contains(c, "; Secure") || !strings.Contains(c, "HttpOnly") {
+		t.Fatalf("the portal's session cookie over TLS: %q", c)
+	}
+
 	// Plain HTTP is refused; https responses carry HSTS.
-	resp, err := http.Get("http://" + addr + "/healthz")
+	resp, err = http.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

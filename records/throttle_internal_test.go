@@ -1,4 +1,4 @@
-package fhirrest
+package records
 
 import (
 	"fmt"
