@@ -153,6 +153,12 @@ func (s *server) writeHistory(w http.ResponseWriter, r *http.Request, c caller, 
 		s.failErr(w, err)
 		return
 	}
+	s.writeHistoryPage(w, r, recs, pg, total)
+}
+
+// writeHistoryPage answers with a history Bundle of recs, page pg of total
+// versions.
+func (s *server) writeHistoryPage(w http.ResponseWriter, r *http.Request, recs []records.Record, pg page, total int) {
 	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{},
 		Link: s.pageLinks(r, pg, total)}
 	for i := range recs {

@@ -74,15 +74,25 @@ func unchangedSince(r *http.Request, rec *records.Record) bool {
 	return slices.Contains(strings.Split(r.Header.Get("If-None-Match"), ","), etag(rec.Version))
 }
 
-// orgWrite serves a create (id "") or an update of an organization resource.
-func (s *server) orgWrite(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
+// orgWriter is the caller's signer and the If-Match version (0: none) of
+// a write of an organization resource; false when it answered instead.
+func (s *server) orgWriter(w http.ResponseWriter, r *http.Request, c caller) (records.Signer, uint64, bool) {
 	signer, ok := s.signer(w, c)
 	if !ok {
-		return
+		return signer, 0, false
 	}
 	ifMatch, err := ifMatchOf(r.Header.Get("If-Match"))
 	if err != nil {
 		s.failErr(w, err)
+		return signer, 0, false
+	}
+	return signer, ifMatch, true
+}
+
+// orgWrite serves a create (id "") or an update of an organization resource.
+func (s *server) orgWrite(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
+	signer, ifMatch, ok := s.orgWriter(w, r, c)
+	if !ok {
 		return
 	}
 	res, err := readResource(w, r, typ)
@@ -127,13 +137,8 @@ func (s *server) orgWrite(w http.ResponseWriter, r *http.Request, c caller, typ,
 // it deleted (its versions stay). Deleting what is already deleted is a
 // 204, as R4 allows.
 func (s *server) orgDelete(w http.ResponseWriter, r *http.Request, c caller, typ, id string) {
-	signer, ok := s.signer(w, c)
+	signer, ifMatch, ok := s.orgWriter(w, r, c)
 	if !ok {
-		return
-	}
-	ifMatch, err := ifMatchOf(r.Header.Get("If-Match"))
-	if err != nil {
-		s.failErr(w, err)
 		return
 	}
 	head, err := c.view.OrgRecord(typ, id)
@@ -179,16 +184,7 @@ func (s *server) orgHistory(w http.ResponseWriter, r *http.Request, c caller, ty
 		}
 	}
 	total := len(recs)
-	b := bundle{ResourceType: "Bundle", Type: "history", Total: &total, Entry: []bundleEntry{}, Link: s.pageLinks(r, hq.page, total)}
-	for i := min(hq.page.offset, total); i < min(hq.page.offset+hq.page.count, total); i++ {
-		e, err := s.historyEntry(&recs[i])
-		if err != nil {
-			s.failErr(w, err)
-			return
-		}
-		b.Entry = append(b.Entry, e)
-	}
-	writeFHIR(w, http.StatusOK, b)
+	s.writeHistoryPage(w, r, recs[min(hq.page.offset, total):min(hq.page.offset+hq.page.count, total)], hq.page, total)
 }
 
 // orgSearch serves a search of an organization resource type: every live

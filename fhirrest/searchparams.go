@@ -227,39 +227,43 @@ var viewParams = map[string][]searchParam{
 }
 
 // orgParams are the parameters of each organization resource type
-// (orgrecords.go).
+// (orgrecords.go), besides orgCommon's.
 var orgParams = map[string][]searchParam{
 	"Schedule": {
-		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
-		token("identifier", "Schedule.identifier", "identifier"), token("active", "Schedule.active", "active"),
+		token("active", "Schedule.active", "active"),
 		ref("actor", "Schedule.actor", "actor"), token("service-type", "Schedule.serviceType", "serviceType"),
 		date("date", "Schedule.planningHorizon", "planningHorizon"),
 	},
 	"Slot": {
-		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
-		token("identifier", "Slot.identifier", "identifier"), ref("schedule", "Slot.schedule", "schedule"),
+		ref("schedule", "Slot.schedule", "schedule"),
 		token("status", "Slot.status", "status"), date("start", "Slot.start", "start"),
 		token("service-type", "Slot.serviceType", "serviceType"),
 	},
 	"HealthcareService": {
-		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
-		token("identifier", "HealthcareService.identifier", "identifier"), token("active", "HealthcareService.active", "active"),
+		token("active", "HealthcareService.active", "active"),
 		str("name", "HealthcareService.name", "name"), ref("organization", "HealthcareService.providedBy", "providedBy"),
 		token("service-type", "HealthcareService.type", "type"), token("specialty", "HealthcareService.specialty", "specialty"),
 		ref("location", "HealthcareService.location", "location"),
 	},
 	"ChargeItemDefinition": {
-		token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
-		token("identifier", "ChargeItemDefinition.identifier", "identifier"), token("status", "ChargeItemDefinition.status", "status"),
+		token("status", "ChargeItemDefinition.status", "status"),
 		str("title", "ChargeItemDefinition.title", "title"), str("publisher", "ChargeItemDefinition.publisher", "publisher"),
 		date("date", "ChargeItemDefinition.date", "date"), date("effective", "ChargeItemDefinition.effectivePeriod", "effectivePeriod"),
 	},
 }
 
+// orgCommon are the parameters of every organization resource type.
+func orgCommon(typ string) []searchParam {
+	return []searchParam{token("_id", "Resource.id", "id"), date("_lastUpdated", "Resource.meta.lastUpdated"),
+		token("identifier", typ+".identifier", "identifier")}
+}
+
 // searchTable are the search parameters of each type this server serves.
 var searchTable = func() map[string][]searchParam {
 	t := maps.Clone(viewParams)
-	maps.Copy(t, orgParams)
+	for typ, ps := range orgParams {
+		t[typ] = append(orgCommon(typ), ps...)
+	}
 	for typ := range clinicalTypes {
 		t[typ] = clinicalSearchParams(typ)
 	}
