@@ -23,7 +23,9 @@ import (
 )
 
 // ScreenshotsEnv names the folder the portal's browser test writes its
-// screenshots to; unset, it is the repository's docs/screenshots.
+// screenshots to: .ci/run sets the repository's docs/screenshots; unset,
+// it is carechain-portal-screenshots in the system's temporary folder, so
+// a local run leaves the committed screenshots alone.
 const ScreenshotsEnv = "CARECHAIN_SCREENSHOTS"
 
 // findChromium is the Chromium (or Chrome) binary the browser tests drive,
@@ -63,11 +65,12 @@ func newBrowser(t *testing.T, base string) *browser {
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	dir := os.Getenv(ScreenshotsEnv)
 	if dir == "" {
-		dir = filepath.Join("..", "..", "docs", "screenshots")
+		dir = filepath.Join(os.TempDir(), "carechain-portal-screenshots")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("screenshots in %s", dir)
 	return &browser{t: t, ctx: ctx, base: base, shot: dir}
 }
 
