@@ -22,6 +22,7 @@ import (
 var clinicalTypes = map[string]string{
 	"Patient": "demographics", "Encounter": "general", "Observation": "general", "Condition": "general",
 	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "MedicationDispense": "medication", "Immunization": "general",
+	"ChargeItem": "billing", "Invoice": "billing",
 	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "administrative",
 }
 

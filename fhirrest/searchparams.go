@@ -162,6 +162,14 @@ var clinicalParams = map[string][]searchParam{
 		ref("prescription", "MedicationDispense.authorizingPrescription", "authorizingPrescription"),
 		date("whenhandedover", "MedicationDispense.whenHandedOver", "whenHandedOver"),
 	},
+	"ChargeItem": {
+		token("code", "ChargeItem.code", "code"), ref("context", "ChargeItem.context", "context"),
+		date("entered-date", "ChargeItem.enteredDate", "enteredDate"),
+	},
+	"Invoice": {
+		token("status", "Invoice.status", "status"), date("date", "Invoice.date", "date"),
+		ref("issuer", "Invoice.issuer", "issuer"),
+	},
 	"Immunization": {
 		token("status", "Immunization.status", "status"), token("vaccine-code", "Immunization.vaccineCode", "vaccineCode"),
 		date("date", "Immunization.occurrence", "occurrenceDateTime"),

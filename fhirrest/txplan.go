@@ -79,7 +79,10 @@ func (s *server) planTarget(r *http.Request, c caller, e *requestEntry) *planned
 	if p.method == http.MethodDelete {
 		return p
 	}
-	if p.res, err = parseAs(e.Resource, p.typ); err != nil {
+	if p.res, err = parseAs(e.Resource, p.typ); err == nil {
+		p.res, err = s.priced(r, c, p.res) // an Invoice (invoice.go)
+	}
+	if err != nil {
 		p.err = badEntry(err)
 		return p
 	}

@@ -50,6 +50,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	res, err := readResource(w, r, typ)
+	if err == nil {
+		res, err = s.priced(r, c, res) // an Invoice (invoice.go)
+	}
 	if err != nil {
 		s.failErr(w, err)
 		return
@@ -121,6 +124,11 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, c caller) {
 // or proposes it if an approval policy covers the edit.
 func (s *server) updateTo(w http.ResponseWriter, r *http.Request, c caller, res *fhirjson.Resource, id string) {
 	typ := res.Type()
+	res, err := s.priced(r, c, res) // an Invoice (invoice.go)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
 	it, status, err := s.updateOf(r, c, res, id, r.Header.Get("If-Match"), r.Header.Get(categoryHeader))
 	if err != nil {
 		s.failErr(w, err)
