@@ -31,10 +31,14 @@ for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json', 'fh
   }
 }
 
+// ISO 4217's currency codes, as Node's ICU data lists them.
+const currencies = new Set(Intl.supportedValuesOf('currency'));
+
 // Code systems no R4 file enumerates: their codes are checked by grammar.
 const grammars = {
   'urn:ietf:bcp:13': /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;\s*[a-z0-9!#$&^_.+-]+=("[^"]*"|[^;\s]*))*$/i, // MIME type
   'urn:ietf:bcp:47': /^[a-z]{2,3}(-[a-z0-9]{1,8})*$/i, // language tag
+  'urn:iso:std:iso:4217': { test: (code) => currencies.has(code) },
 };
 
 // R4 lets CapabilityStatement.format name the spec's own encodings instead

@@ -94,6 +94,7 @@ func TestJSFHIRClient(t *testing.T) {
 		"CARECHAIN_CLIENT_ID="+backend.id, "CARECHAIN_CLIENT_KID="+jsBackendRSAKid, "CARECHAIN_CLIENT_KEY="+backend.rsa,
 		"CARECHAIN_CLIENT_ES_KID="+jsBackendECKid, "CARECHAIN_CLIENT_ES_KEY="+backend.ecdsa,
 		"CARECHAIN_CORS_ORIGIN="+jsCORSOrigin,
+		"CARECHAIN_STAFF_PASSPHRASE="+demo.Passphrase, "CARECHAIN_DESK_ID=st-mary/clerk-singh", "CARECHAIN_PHARMACIST_ID=greenleaf/ph-rossi",
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
