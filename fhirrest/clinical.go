@@ -22,7 +22,8 @@ import (
 var clinicalTypes = map[string]string{
 	"Patient": "demographics", "Encounter": "general", "Observation": "general", "Condition": "general",
 	"AllergyIntolerance": "allergy", "MedicationRequest": "medication", "MedicationDispense": "medication", "Immunization": "general",
-	"ChargeItem": "billing", "Invoice": "billing",
+	"ChargeItem": "billing", "Invoice": "billing", "Coverage": "billing",
+	"ServiceRequest": "general", "Specimen": "lab", "ImagingStudy": "imaging", "CarePlan": "general", "CareTeam": "general",
 	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "administrative",
 }
 
@@ -52,8 +53,8 @@ var categoryCodes = []struct {
 	codes    []string
 }{
 	{"vital-signs", []string{"vital-signs"}},
-	{"lab", []string{"laboratory", "LAB"}},
-	{"imaging", []string{"imaging", "RAD"}},
+	{"lab", []string{"laboratory", "LAB", "108252007"}},  // 108252007: SNOMED CT laboratory procedure (ServiceRequest)
+	{"imaging", []string{"imaging", "RAD", "363679005"}}, // 363679005: SNOMED CT imaging (ServiceRequest)
 }
 
 // categoryOf is the record category of res: what its category codes say,
@@ -166,6 +167,9 @@ func patientOfResource(res *fhirjson.Resource) (string, error) {
 		if ref = res.Reference("subject"); ref == "" {
 			ref = res.Reference("patient")
 		}
+	}
+	if ref == "" && typ == "Coverage" {
+		ref = res.Reference("beneficiary")
 	}
 	if ref == "" && typ == "Appointment" {
 		var err error

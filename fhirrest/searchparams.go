@@ -170,6 +170,35 @@ var clinicalParams = map[string][]searchParam{
 		token("status", "Invoice.status", "status"), date("date", "Invoice.date", "date"),
 		ref("issuer", "Invoice.issuer", "issuer"),
 	},
+	"ServiceRequest": {
+		token("status", "ServiceRequest.status", "status"), token("intent", "ServiceRequest.intent", "intent"),
+		token("code", "ServiceRequest.code", "code"), token("category", "ServiceRequest.category", "category"),
+		date("authored", "ServiceRequest.authoredOn", "authoredOn"),
+		ref("performer", "ServiceRequest.performer", "performer"), ref("requester", "ServiceRequest.requester", "requester"),
+		ref("encounter", "ServiceRequest.encounter", "encounter"),
+	},
+	"Specimen": {
+		token("type", "Specimen.type", "type"), token("status", "Specimen.status", "status"),
+		token("accession", "Specimen.accessionIdentifier", "accessionIdentifier"),
+		date("collected", "Specimen.collection.collected", "collection.collectedDateTime", "collection.collectedPeriod"),
+	},
+	"ImagingStudy": {
+		token("status", "ImagingStudy.status", "status"), token("modality", "ImagingStudy.series.modality", "series.modality"),
+		date("started", "ImagingStudy.started", "started"), ref("basedon", "ImagingStudy.basedOn", "basedOn"),
+	},
+	"CarePlan": {
+		token("status", "CarePlan.status", "status"), token("intent", "CarePlan.intent", "intent"),
+		token("category", "CarePlan.category", "category"), date("date", "CarePlan.period", "period"),
+		ref("encounter", "CarePlan.encounter", "encounter"),
+	},
+	"CareTeam": {
+		token("status", "CareTeam.status", "status"), token("category", "CareTeam.category", "category"),
+		ref("participant", "CareTeam.participant.member", "participant.member"), date("date", "CareTeam.period", "period"),
+	},
+	"Coverage": {
+		token("status", "Coverage.status", "status"), token("type", "Coverage.type", "type"),
+		ref("payor", "Coverage.payor", "payor"),
+	},
 	"Immunization": {
 		token("status", "Immunization.status", "status"), token("vaccine-code", "Immunization.vaccineCode", "vaccineCode"),
 		date("date", "Immunization.occurrence", "occurrenceDateTime"),
@@ -290,6 +319,8 @@ func clinicalSearchParams(typ string) []searchParam {
 		ps = append(ps, patientOfRecord(typ+".patient"))
 	case "Appointment":
 		ps = append(ps, patientOfRecord("Appointment.participant.actor.where(resolve() is Patient)"))
+	case "Coverage":
+		ps = append(ps, patientOfRecord("Coverage.beneficiary"))
 	default:
 		ps = append(ps, subjectPatient(typ)...)
 	}
