@@ -31,6 +31,7 @@ type Prover interface {
 // proof of its audit leaf.
 var proofKinds = map[string]string{
 	"record": tlog.KindRecord, "consent": tlog.KindConsent, "access": tlog.KindAudit, "identity": tlog.KindIdentity,
+	"orgrecord": tlog.KindOrgRecord,
 }
 
 // errNoEntry is the one answer for a log entry that is absent and for one
@@ -44,7 +45,7 @@ var errNoEntry = errors.New("no such log entry, or not yours to see: proofs of r
 func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 	kind, ok := proofKinds[r.PathValue("kind")]
 	if !ok {
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("kind must be record, consent, access or identity"))
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("kind must be record, consent, access, identity or orgrecord"))
 		return
 	}
 	trusted, ok := s.trustedHeight(w, r)
@@ -70,6 +71,9 @@ func (s *server) proveEntry(w http.ResponseWriter, r *http.Request) {
 	}
 	if caller != nil {
 		q.Requester = caller.ID
+	} else if kind == tlog.KindOrgRecord { // members' reading, as through /fhir: not an anonymous one's
+		s.proofFail(w, records.ErrNotVisible)
+		return
 	}
 	if kind == tlog.KindRecord {
 		if version == 0 {

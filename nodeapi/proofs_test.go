@@ -110,7 +110,11 @@ func newProofWorld(t testing.TB) *proofWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.waitCheckpoint(t, ctx, tlog.KindConsent, w.grant) // the last entry written
+	slot := []byte(`{"resourceType":"Slot","id":"slot-1","schedule":{"reference":"Schedule/s"},"status":"free","start":"2027-01-04T09:00:00Z","end":"2027-01-04T09:15:00Z"}`)
+	if _, err := svc.PutOrgRecord(ctx, author, records.OrgPut{ResourceType: "Slot", ID: "slot-1", Resource: slot}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitCheckpoint(t, ctx, tlog.KindOrgRecord, ledger.OrgRecordLogKey("Slot", "slot-1", 1)) // the last entry written
 	return w
 }
 
@@ -152,7 +156,7 @@ func (w *proofWorld) get(t *testing.T, path, signer string) (int, []byte) {
 // to its patient, to whoever may read the record and to an auditor; one of a
 // consent to the patient and an auditor. Everyone else, and an unsigned
 // request, gets exactly what a request for an absent entry gets. Identity
-// proofs stay public. Whatever is served verifies offline.
+// proofs stay public; an organization record's go to any member. Whatever is served verifies offline.
 func TestProofsGoOnlyToThoseWhoMaySeeTheEntry(t *testing.T) {
 	w := newProofWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -194,6 +198,9 @@ func TestProofsGoOnlyToThoseWhoMaySeeTheEntry(t *testing.T) {
 		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "hosp-b/dr-x", false},
 		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "patient/p", true},
 		{fmt.Sprintf("/v1/proofs/identity/patient/p@%d", w.pHeight), "hosp-b/audit", true},
+		{"/v1/proofs/orgrecord/Slot/slot-1/1", "", false}, // organization records go to members
+		{"/v1/proofs/orgrecord/Slot/slot-1/1", "hosp-b/dr-x", true},
+		{"/v1/proofs/orgrecord/Slot/slot-1/2", "hosp-b/dr-x", false},
 	}
 	for _, c := range cases {
 		pending := w.svc.Pending()

@@ -106,6 +106,7 @@ which your trusted set was in force ("validators --history" lists them).`,
 		simple("consent GRANT-ID", "consent", "Prove a consent grant (GRANT-ID/revoked: its revocation)"),
 		simple("access EVENT-ID", "access", "Prove an anchored access event"),
 		simple("identity ID@HEIGHT", "identity", "Prove an identity change"),
+		simple("orgrecord TYPE/ID/VERSION", "orgrecord", "Prove a version of an organization record (Schedule, Slot, HealthcareService, ChargeItemDefinition); needs --as"),
 		consistency)
 	return cmd
 }
