@@ -69,8 +69,8 @@ func book(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPu
 		if slices.Contains(held, slot) {
 			continue
 		}
-		if holder, err := b.Get(slotBookingKey(slot)); err == nil {
-			return reject(CodeConflict, "Slot %s is already booked (by record %s)", slot, holder)
+		if _, err := b.Get(slotBookingKey(slot)); err == nil { // the holder is not named: it may be another patient's
+			return reject(CodeConflict, "Slot %s is already booked", slot)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return reject(CodeInternal, "%v", err)
 		}
@@ -133,18 +133,18 @@ func setSlotStatus(b *store.Block, signer *carechain.Principal, now int64, slot,
 // would unbook it behind its Appointment's back: a deletion, or a status
 // other than busy.
 func keepsBooking(b *store.Block, p *tx.OrgRecordPut) *Rejection {
-	holder, err := b.Get(slotBookingKey(p.ID))
+	_, err := b.Get(slotBookingKey(p.ID))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
 	if p.Deleted {
-		return reject(CodeConflict, "Slot %s is booked (by record %s): cancel the appointment first", p.ID, holder)
+		return reject(CodeConflict, "Slot %s is booked: cancel its appointment first", p.ID)
 	}
 	res, err := decodeJSON(p.Resource)
 	if err != nil || res["status"] != "busy" {
-		return reject(CodeConflict, "Slot %s is booked (by record %s): its status stays busy until the appointment is cancelled", p.ID, holder)
+		return reject(CodeConflict, "Slot %s is booked: its status stays busy until its appointment is cancelled", p.ID)
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func TestBookingSlots(t *testing.T) {
 
 	// The Slot's organization cannot unbook it behind the appointment.
 	h.judge(h.sign("hosp-a/dr-a", tx.TypeOrgRecordPut, &tx.OrgRecordPut{ResourceType: "Slot", ID: "s1", Version: 3, Resource: slotJSON("s1", "free")}), StageFinalize, CodeConflict, "stays busy")
-	h.judge(h.sign("hosp-a/dr-a", tx.TypeOrgRecordPut, &tx.OrgRecordPut{ResourceType: "Slot", ID: "s1", Version: 3, Deleted: true}), StageFinalize, CodeConflict, "cancel the appointment first")
+	h.judge(h.sign("hosp-a/dr-a", tx.TypeOrgRecordPut, &tx.OrgRecordPut{ResourceType: "Slot", ID: "s1", Version: 3, Deleted: true}), StageFinalize, CodeConflict, "cancel its appointment first")
 
 	// A cancellation (a version booking nothing) frees s1; another books it.
 	if c := h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, appointment(t, "a1", 2, false))); c[0] != CodeOK {
