@@ -67,14 +67,14 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	}
 	defer api.Close()
 
-	_, el, err := timeRequests(opts.Creates, func(i int) error {
+	_, el, err := timeRequests(fhirWorkers, opts.Creates, func(i int) error {
 		return api.do(ctx, http.MethodPost, "/fhir/Observation", fhirObservation(i%opts.Patients, opts.PerPatient+i), http.StatusCreated)
 	})
 	if err != nil {
 		return rep, err
 	}
 	rep.CreatesPerSecond = float64(opts.Creates) / el.Seconds()
-	lat, el, err := timeRequests(opts.Reads, func(i int) error {
+	lat, el, err := timeRequests(fhirWorkers, opts.Reads, func(i int) error {
 		return api.do(ctx, http.MethodGet, "/fhir/Observation/"+ids[i%len(ids)], nil, http.StatusOK)
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 		return rep, fmt.Errorf("anchor the reads' access events: %w", err)
 	}
 	rep.AnchoredPerSecond = float64(rep.Anchored) / time.Since(start).Seconds()
-	lat, _, err = timeRequests(opts.Searches, func(i int) error {
+	lat, _, err = timeRequests(fhirWorkers, opts.Searches, func(i int) error {
 		subject := url.QueryEscape(fmt.Sprintf("Patient/f%d", (i*7)%opts.Patients))
 		return api.do(ctx, http.MethodGet, "/fhir/Observation?patient="+subject, nil, http.StatusOK)
 	})
@@ -135,13 +135,13 @@ func fhirObservation(patient, i int) []byte {
 		patient, 1+i%28, 70+i%40)
 }
 
-// timeRequests runs op(0) … op(total-1) on fhirWorkers concurrent workers and
+// timeRequests runs op(0) … op(total-1) on workers concurrent workers and
 // returns each one's latency and the time all of them took.
-func timeRequests(total int, op func(i int) error) ([]time.Duration, time.Duration, error) {
+func timeRequests(workers, total int, op func(i int) error) ([]time.Duration, time.Duration, error) {
 	lat := make([]time.Duration, total)
 	begin := time.Now()
-	err := inParallel(fhirWorkers, func(w int) error {
-		for i := w; i < total; i += fhirWorkers {
+	err := inParallel(workers, func(w int) error {
+		for i := w; i < total; i += workers {
 			t0 := time.Now()
 			if err := op(i); err != nil {
 				return err

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/tx"
+)
+
+// APIOptions configure API.
+type APIOptions struct {
+	Patients   int // patients, each with PerPatient Observations loaded (untimed)
+	PerPatient int
+	// Authors are the practitioners whose clients create, each logged in
+	// with its own token; create i is author i%Authors's.
+	Authors       int
+	Creates       int   // timed POST /fhir/Observation at each concurrency
+	CreateClients []int // concurrent clients of each create phase
+	Reads         int   // timed GET /fhir/Observation/{id} at each concurrency
+	ReadClients   []int // concurrent clients of each read phase
+}
+
+// DefaultAPIOptions are what `carechain bench all` runs the API with.
+func DefaultAPIOptions() APIOptions {
+	return APIOptions{Patients: 100, PerPatient: 5, Authors: 4, Creates: 1500, CreateClients: []int{16, 64, 256},
+		Reads: 3000, ReadClients: []int{1, 32}}
+}
+
+// APITiming is one timed phase: requests per second and latency at a
+// number of concurrent clients.
+type APITiming struct {
+	Clients   int
+	PerSecond float64
+	P50, P99  time.Duration
+}
+
+// APIReport is the outcome of API.
+type APIReport struct {
+	Options APIOptions
+	// Noop is the baseline of the same run: a route of the same server
+	// that does nothing, at every concurrency of Creates and Reads.
+	Noop    []APITiming
+	Creates []APITiming
+	Reads   []APITiming
+}
+
+// NoopAt is the baseline at clients concurrent clients (zero if not run).
+func (r APIReport) NoopAt(clients int) APITiming {
+	for _, t := range r.Noop {
+		if t.Clients == clients {
+			return t
+		}
+	}
+	return APITiming{}
+}
+
+// API measures the FHIR REST API over loopback HTTP on one node at several
+// concurrencies: committed creates by several practitioners for several
+// patients (each answered after the read-back the API does), and reads of
+// one record (consent-checked, decrypted, the access event synced to the
+// journal before the answer), each against a no-op route of the same server
+// at the same concurrency. Access events are anchored between phases,
+// untimed.
+func API(ctx context.Context, opts APIOptions) (APIReport, error) {
+	rep := APIReport{Options: opts}
+	if opts.Patients < 1 || opts.PerPatient < 1 || opts.Authors < 1 || opts.Creates < 1 || opts.Reads < 1 {
+		return rep, fmt.Errorf("bench: need patients, per-patient, authors, creates and reads >= 1")
+	}
+	bn, err := startRecordsNode(ctx, "carechain-bench-api")
+	if err != nil {
+		return rep, err
+	}
+	defer bn.Close()
+	dr, ids, err := loadFHIR(ctx, bn, FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient})
+	if err != nil {
+		return rep, err
+	}
+	api, err := serveFHIR(ctx, bn, dr)
+	if err != nil {
+		return rep, err
+	}
+	defer api.Close()
+	authors, err := apiAuthors(ctx, bn, api, opts.Authors)
+	if err != nil {
+		return rep, err
+	}
+	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(opts.CreateClients), opts.ReadClients...)))) {
+		t, err := timePhase(c, opts.Reads, func(int) error { return api.do(ctx, http.MethodGet, noopPath, nil, http.StatusOK) })
+		if err != nil {
+			return rep, fmt.Errorf("no-op at %d clients: %w", c, err)
+		}
+		rep.Noop = append(rep.Noop, t)
+	}
+	created := 0
+	for _, c := range opts.CreateClients {
+		t, err := timePhase(c, opts.Creates, func(i int) error {
+			body := fhirObservation((created+i)%opts.Patients, opts.PerPatient+created+i)
+			return authors[i%len(authors)].do(ctx, http.MethodPost, "/fhir/Observation", body, http.StatusCreated)
+		})
+		if err != nil {
+			return rep, fmt.Errorf("creates at %d clients: %w", c, err)
+		}
+		rep.Creates, created = append(rep.Creates, t), created+opts.Creates
+		if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
+			return rep, fmt.Errorf("anchor the creates' access events: %w", err)
+		}
+	}
+	for _, c := range opts.ReadClients {
+		t, err := timePhase(c, opts.Reads, func(i int) error {
+			return api.do(ctx, http.MethodGet, "/fhir/Observation/"+ids[i%len(ids)], nil, http.StatusOK)
+		})
+		if err != nil {
+			return rep, fmt.Errorf("reads at %d clients: %w", c, err)
+		}
+		rep.Reads = append(rep.Reads, t)
+		if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
+			return rep, fmt.Errorf("anchor the reads' access events: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// apiAuthors registers n physicians and returns a client logged in as each.
+func apiAuthors(ctx context.Context, bn *recordsNode, api *fhirClient, n int) ([]*fhirClient, error) {
+	signers := make([]records.Signer, n)
+	regs := make([]*tx.Register, n)
+	for i := range n {
+		signers[i], regs[i] = practitioner(fmt.Sprintf("bench/api-dr%d", i), carechain.RolePhysician)
+	}
+	if err := bn.register(ctx, regs...); err != nil {
+		return nil, err
+	}
+	clients := make([]*fhirClient, n)
+	for i, s := range signers {
+		c, err := api.as(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		clients[i] = c
+	}
+	return clients, nil
+}
+
+// timePhase is timeRequests at clients concurrent clients, summarized.
+func timePhase(clients, total int, op func(i int) error) (APITiming, error) {
+	lat, el, err := timeRequests(clients, total, op)
+	if err != nil {
+		return APITiming{}, err
+	}
+	t := APITiming{Clients: clients, PerSecond: float64(total) / el.Seconds()}
+	t.P50, t.P99 = percentiles(lat)
+	return t, nil
+}
