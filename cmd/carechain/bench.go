@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,12 +13,40 @@ import (
 )
 
 func (c *cli) benchCmd() *cobra.Command {
+	var profile string
+	var stop func() error
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput on this machine",
+		PersistentPreRunE: func(*cobra.Command, []string) (err error) {
+			stop, err = startProfile(profile)
+			return err
+		},
+		PersistentPostRunE: func(*cobra.Command, []string) error { return stop() },
 	}
+	cmd.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file (go tool pprof reads it)")
 	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd())
 	return cmd
+}
+
+// startProfile starts a CPU profile written to path (none if path is
+// empty) and returns what stops it.
+func startProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func (c *cli) benchAllCmd() *cobra.Command {
