@@ -60,35 +60,58 @@ const (
 	emergencyReasonContext = "emergency-reason"
 )
 
+// sealEvent seals ev to its patient under the patient's audit key
+// (auditkeys.go).
 func (s *Service) sealEvent(v *ledger.View, ev Event) ([]byte, error) {
 	plain, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(plain)
-	return sealToPatient(v, ev.Patient, auditContext, ev.ID, plain)
+	k, wrapped, err := s.auditKeys.get(v, ev.Patient)
+	if err != nil {
+		return nil, err
+	}
+	return sealUnder(k, wrapped, ev.Patient, auditContext, ev.ID, plain)
 }
 
 // sealToPatient encrypts plain so only the patient can read it: under a
 // fresh key wrapped to the patient's encryption key, bound to (context, id).
 func sealToPatient(v *ledger.View, patient, context, id string, plain []byte) ([]byte, error) {
-	pub, err := encryptionKey(v, patient)
+	k, wrapped, err := newPatientKey(v, patient, context)
 	if err != nil {
 		return nil, err
+	}
+	return sealUnder(k, wrapped, patient, context, id, plain)
+}
+
+// newPatientKey is a fresh key and its wrap to the patient's encryption key
+// as of v, bound to (patient, context).
+func newPatientKey(v encryptionKeys, patient, context string) (seal.EpochKey, []byte, error) {
+	pub, err := encryptionKey(v, patient)
+	if err != nil {
+		return seal.EpochKey{}, nil, err
 	}
 	k, err := seal.NewEpochKey()
 	if err != nil {
-		return nil, err
+		return seal.EpochKey{}, nil, err
 	}
 	w, err := seal.WrapEpochKey(pub, k, patient, context, 1)
 	if err != nil {
-		return nil, err
+		return seal.EpochKey{}, nil, err
 	}
+	return k, w, nil
+}
+
+// sealUnder encrypts plain under a fresh data key wrapped under k, whose
+// wrap to the patient is wrapped, bound to (patient, context, id): what
+// OpenSealed opens.
+func sealUnder(k seal.EpochKey, wrapped []byte, patient, context, id string, plain []byte) ([]byte, error) {
 	sl, err := seal.Seal(plain, seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
 	if err != nil {
 		return nil, err
 	}
-	return tx.Marshal(sealedEvent{Wrapped: w, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey})
+	return tx.Marshal(sealedEvent{Wrapped: wrapped, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey})
 }
 
 // OpenSealed decrypts what sealToPatient sealed, with the patient's key.
