@@ -37,6 +37,10 @@ type APITiming struct {
 	Clients   int
 	PerSecond float64
 	P50, P99  time.Duration
+	Blocks    int64 // committed during the phase
+	// CPU is the process's CPU time per request (server, client and node
+	// alike, all in this process; zero where not measured).
+	CPU time.Duration
 }
 
 // APIReport is the outcome of API.
@@ -98,6 +102,7 @@ func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 	}
 	created := 0
 	for _, c := range opts.CreateClients {
+		height := bn.node.BlockHeight()
 		t, err := timePhase(c, opts.Creates, func(i int) error {
 			body := fhirObservation((created+i)%opts.Patients, opts.PerPatient+created+i)
 			return authors[i%len(authors)].do(ctx, http.MethodPost, "/fhir/Observation", body, http.StatusCreated)
@@ -105,6 +110,7 @@ func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 		if err != nil {
 			return rep, fmt.Errorf("creates at %d clients: %w", c, err)
 		}
+		t.Blocks = bn.node.BlockHeight() - height
 		rep.Creates, created = append(rep.Creates, t), created+opts.Creates
 		if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
 			return rep, fmt.Errorf("anchor the creates' access events: %w", err)
@@ -148,11 +154,12 @@ func apiAuthors(ctx context.Context, bn *recordsNode, api *fhirClient, n int) ([
 
 // timePhase is timeRequests at clients concurrent clients, summarized.
 func timePhase(clients, total int, op func(i int) error) (APITiming, error) {
+	cpu := processCPU()
 	lat, el, err := timeRequests(clients, total, op)
 	if err != nil {
 		return APITiming{}, err
 	}
-	t := APITiming{Clients: clients, PerSecond: float64(total) / el.Seconds()}
+	t := APITiming{Clients: clients, PerSecond: float64(total) / el.Seconds(), CPU: (processCPU() - cpu) / time.Duration(total)}
 	t.P50, t.P99 = percentiles(lat)
 	return t, nil
 }

@@ -103,6 +103,16 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 		}
 		fmt.Fprintf(c.out, "%-58s %10.2f %10.2f  %-18s %7.3f  %-14s %s\n", r.Name+" ("+r.Unit+")", r.Measured, r.Baseline, r.BaselineName, r.Ratio(), r.Goal, met)
 	}
+	fmt.Fprintf(c.out, "process CPU per request (server, client and node):")
+	for _, p := range []struct {
+		what string
+		ts   []bench.APITiming
+	}{{"no-op", rep.API.Noop}, {"create", rep.API.Creates}, {"read", rep.API.Reads}} {
+		for _, t := range p.ts {
+			fmt.Fprintf(c.out, "  %s@%d %v", p.what, t.Clients, t.CPU.Round(time.Microsecond))
+		}
+	}
+	fmt.Fprintln(c.out)
 }
 
 func (c *cli) benchLedgerCmd() *cobra.Command {
