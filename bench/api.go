@@ -75,19 +75,11 @@ func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 	if opts.Patients < 1 || opts.PerPatient < 1 || opts.Authors < 1 || opts.Creates < 1 || opts.Reads < 1 {
 		return rep, fmt.Errorf("bench: need patients, per-patient, authors, creates and reads >= 1")
 	}
-	bn, err := startRecordsNode(ctx, "carechain-bench-api")
+	bn, api, ids, err := startFHIR(ctx, "carechain-bench-api", FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient})
 	if err != nil {
 		return rep, err
 	}
 	defer bn.Close()
-	dr, ids, err := loadFHIR(ctx, bn, FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient})
-	if err != nil {
-		return rep, err
-	}
-	api, err := serveFHIR(ctx, bn, dr)
-	if err != nil {
-		return rep, err
-	}
 	defer api.Close()
 	authors, err := apiAuthors(ctx, bn, api, opts.Authors)
 	if err != nil {

@@ -52,19 +52,11 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	if opts.Patients < 1 || opts.PerPatient < 1 {
 		return rep, fmt.Errorf("bench: need patients >= 1 and per-patient >= 1")
 	}
-	bn, err := startRecordsNode(ctx, "carechain-bench-fhir")
+	bn, api, ids, err := startFHIR(ctx, "carechain-bench-fhir", opts)
 	if err != nil {
 		return rep, err
 	}
 	defer bn.Close()
-	dr, ids, err := loadFHIR(ctx, bn, opts)
-	if err != nil {
-		return rep, err
-	}
-	api, err := serveFHIR(ctx, bn, dr)
-	if err != nil {
-		return rep, err
-	}
 	defer api.Close()
 
 	_, el, err := timeRequests(fhirWorkers, opts.Creates, func(i int) error {
@@ -94,6 +86,27 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	})
 	rep.SearchP50, rep.SearchP99 = percentiles(lat)
 	return rep, err
+}
+
+// startFHIR starts a records node for chainID, loads it (loadFHIR) and
+// serves its FHIR API as the physician who loaded it. It returns the first
+// record ID of each patient; the caller closes the client and the node.
+func startFHIR(ctx context.Context, chainID string, opts FHIROptions) (*recordsNode, *fhirClient, []string, error) {
+	bn, err := startRecordsNode(ctx, chainID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dr, ids, err := loadFHIR(ctx, bn, opts)
+	if err != nil {
+		bn.Close()
+		return nil, nil, nil, err
+	}
+	api, err := serveFHIR(ctx, bn, dr)
+	if err != nil {
+		bn.Close()
+		return nil, nil, nil, err
+	}
+	return bn, api, ids, nil
 }
 
 // loadFHIR registers a physician and the patients, then has the physician
