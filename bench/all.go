@@ -38,6 +38,7 @@ func (o AllOptions) Scaled(f float64) AllOptions {
 	o.API.Patients = n(o.API.Patients, 1)
 	o.API.Creates = n(o.API.Creates, 1)
 	o.API.Reads = n(o.API.Reads, 1)
+	o.API.Bundles = n(o.API.Bundles, 1)
 	o.Search.Patients = n(o.Search.Patients, 2)
 	o.Search.Queries = n(o.Search.Queries, 1)
 	return o
@@ -180,9 +181,17 @@ func (rep AllReport) apiRows() []Row {
 		}
 	}
 	add("create", rep.API.Creates, createRateGoals, createP50Goals)
+	b := rep.API.Bundles
+	rows = append(rows, Row{Name: fmt.Sprintf("FHIR transaction Bundles of %d, %s", BundleSize, clientsOf(b.Clients)), Unit: "resources/s",
+		Measured: b.PerSecond * BundleSize, Baseline: rep.API.NoopAt(b.Clients).PerSecond, BaselineName: "no-op HTTP route",
+		Goal: Goal{Value: bundleGoal}})
 	add("read", rep.API.Reads, readRateGoals, readP50Goals)
 	return rows
 }
+
+// bundleGoal is the target of resources per second written in
+// transaction Bundles.
+const bundleGoal = 10000
 
 // searchGoals are the p50 and p99 targets of a search within one
 // patient (the second timing of Search).

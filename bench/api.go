@@ -23,12 +23,14 @@ type APIOptions struct {
 	CreateClients []int // concurrent clients of each create phase
 	Reads         int   // timed GET /fhir/Observation/{id} at each concurrency
 	ReadClients   []int // concurrent clients of each read phase
+	Bundles       int   // timed POST /fhir of transaction Bundles of BundleSize Observations
+	BundleClients int   // concurrent clients of the Bundle phase
 }
 
 // DefaultAPIOptions are what `carechain bench all` runs the API with.
 func DefaultAPIOptions() APIOptions {
 	return APIOptions{Patients: 100, PerPatient: 5, Authors: 4, Creates: 1500, CreateClients: []int{16, 64, 256},
-		Reads: 3000, ReadClients: []int{1, 32}}
+		Reads: 3000, ReadClients: []int{1, 32}, Bundles: 64, BundleClients: 16}
 }
 
 // APITiming is one timed phase: requests per second and latency at a
@@ -51,6 +53,7 @@ type APIReport struct {
 	Noop    []APITiming
 	Creates []APITiming
 	Reads   []APITiming
+	Bundles APITiming // PerSecond counts Bundles, of BundleSize resources each
 }
 
 // NoopAt is the baseline at clients concurrent clients (zero if not run).
@@ -65,15 +68,16 @@ func (r APIReport) NoopAt(clients int) APITiming {
 
 // API measures the FHIR REST API over loopback HTTP on one node at several
 // concurrencies: committed creates by several practitioners for several
-// patients (each answered after the read-back the API does), and reads of
-// one record (consent-checked, decrypted, the access event synced to the
-// journal before the answer), each against a no-op route of the same server
-// at the same concurrency. Access events are anchored between phases,
-// untimed.
+// patients (each answered after the read-back the API does), transaction
+// Bundles of BundleSize Observations, and reads of one record
+// (consent-checked, decrypted, the access event synced to the journal
+// before the answer), each against a no-op route of the same server at the
+// same concurrency. Access events are anchored between phases, untimed.
 func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 	rep := APIReport{Options: opts}
-	if opts.Patients < 1 || opts.PerPatient < 1 || opts.Authors < 1 || opts.Creates < 1 || opts.Reads < 1 {
-		return rep, fmt.Errorf("bench: need patients, per-patient, authors, creates and reads >= 1")
+	if opts.Patients < 1 || opts.PerPatient < 1 || opts.Authors < 1 || opts.Creates < 1 || opts.Reads < 1 ||
+		opts.Bundles < 1 || opts.BundleClients < 1 {
+		return rep, fmt.Errorf("bench: need patients, per-patient, authors, creates, reads, bundles and bundle clients >= 1")
 	}
 	bn, api, ids, err := startFHIR(ctx, "carechain-bench-api", FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient})
 	if err != nil {
@@ -85,42 +89,82 @@ func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(opts.CreateClients), opts.ReadClients...)))) {
-		t, err := timePhase(c, opts.Reads, func(int) error { return api.do(ctx, http.MethodGet, noopPath, nil, http.StatusOK) })
+	r := apiRun{ctx: ctx, bn: bn}
+	clients := append(slices.Clone(opts.CreateClients), opts.ReadClients...)
+	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(clients, opts.BundleClients)))) {
+		t, err := r.phase(c, opts.Reads, func(int) error { return api.do(ctx, http.MethodGet, noopPath, nil, http.StatusOK) })
 		if err != nil {
 			return rep, fmt.Errorf("no-op at %d clients: %w", c, err)
 		}
 		rep.Noop = append(rep.Noop, t)
 	}
-	created := 0
+	created := opts.PerPatient
 	for _, c := range opts.CreateClients {
-		height := bn.node.BlockHeight()
-		t, err := timePhase(c, opts.Creates, func(i int) error {
-			body := fhirObservation((created+i)%opts.Patients, opts.PerPatient+created+i)
+		t, err := r.phase(c, opts.Creates, func(i int) error {
+			body := fhirObservation((created+i)%opts.Patients, created+i)
 			return authors[i%len(authors)].do(ctx, http.MethodPost, "/fhir/Observation", body, http.StatusCreated)
 		})
 		if err != nil {
 			return rep, fmt.Errorf("creates at %d clients: %w", c, err)
 		}
-		t.Blocks = bn.node.BlockHeight() - height
 		rep.Creates, created = append(rep.Creates, t), created+opts.Creates
-		if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
-			return rep, fmt.Errorf("anchor the creates' access events: %w", err)
-		}
+	}
+	if rep.Bundles, err = r.phase(opts.BundleClients, opts.Bundles, func(i int) error {
+		return authors[i%len(authors)].do(ctx, http.MethodPost, "/fhir", transactionBundle(i%opts.Patients, created+i*BundleSize), http.StatusOK)
+	}); err != nil {
+		return rep, fmt.Errorf("transaction bundles: %w", err)
 	}
 	for _, c := range opts.ReadClients {
-		t, err := timePhase(c, opts.Reads, func(i int) error {
+		t, err := r.phase(c, opts.Reads, func(i int) error {
 			return api.do(ctx, http.MethodGet, "/fhir/Observation/"+ids[i%len(ids)], nil, http.StatusOK)
 		})
 		if err != nil {
 			return rep, fmt.Errorf("reads at %d clients: %w", c, err)
 		}
 		rep.Reads = append(rep.Reads, t)
-		if err := bn.svc.Flush(ctx, bn.anchorer); err != nil {
-			return rep, fmt.Errorf("anchor the reads' access events: %w", err)
-		}
 	}
 	return rep, nil
+}
+
+// BundleSize is how many Observations one transaction Bundle of API creates.
+const BundleSize = 100
+
+// transactionBundle is a transaction Bundle of BundleSize Observations of
+// patient f<patient>, numbered from first.
+func transactionBundle(patient, first int) []byte {
+	b := []byte(`{"resourceType":"Bundle","type":"transaction","entry":[`)
+	for i := range BundleSize {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"request":{"method":"POST","url":"Observation"},"resource":`...)
+		b = append(b, fhirObservation(patient, first+i)...)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// apiRun is one run of API: its node, for the phases to count blocks and
+// anchor what they logged.
+type apiRun struct {
+	ctx context.Context
+	bn  *recordsNode
+}
+
+// phase is timeRequests at clients concurrent clients, summarized with the
+// blocks committed meanwhile; then the access events the phase left are
+// anchored (untimed).
+func (r apiRun) phase(clients, total int, op func(i int) error) (APITiming, error) {
+	height := r.bn.node.BlockHeight()
+	t, err := timePhase(clients, total, op)
+	if err != nil {
+		return t, err
+	}
+	t.Blocks = r.bn.node.BlockHeight() - height
+	if err := r.bn.svc.Flush(r.ctx, r.bn.anchorer); err != nil {
+		return t, fmt.Errorf("anchor the phase's access events: %w", err)
+	}
+	return t, nil
 }
 
 // apiAuthors registers n physicians and returns a client logged in as each.

@@ -60,8 +60,9 @@ func (c *cli) benchAllCmd() *cobra.Command {
 against the no-op ledger), the FHIR API over loopback HTTP (creates by
 --authors practitioners at each of --create-clients concurrencies, reads of
 one record at each of --read-clients, each against a no-op route of the same
-server at the same concurrency), and "bench search" (p50 and p99 against a
-read of a Patient). It prints one table: the measure, its same-run baseline,
+server at the same concurrency; transaction Bundles of 100 Observations at
+--bundle-clients), and "bench search" (p50 and p99 against a read of a
+Patient). It prints one table: the measure, its same-run baseline,
 their ratio and the target, with the machine and configuration. Nothing
 printed is a stored figure. The default sizes take a few minutes on 2 cores;
 --scale multiplies every count (2 doubles the run, 0.01 is a smoke test).`,
@@ -79,6 +80,7 @@ printed is a stored figure. The default sizes take a few minutes on 2 cores;
 	f.Float64Var(&scale, "scale", scale, "multiply every count (transactions, requests, patients) by this")
 	f.IntSliceVar(&opts.API.CreateClients, "create-clients", opts.API.CreateClients, "concurrent clients of each FHIR create phase")
 	f.IntSliceVar(&opts.API.ReadClients, "read-clients", opts.API.ReadClients, "concurrent clients of each FHIR read phase")
+	f.IntVar(&opts.API.BundleClients, "bundle-clients", opts.API.BundleClients, "concurrent clients posting transaction Bundles")
 	f.IntVar(&opts.API.Authors, "authors", opts.API.Authors, "practitioners creating through the FHIR API")
 	f.IntVar(&opts.Search.Patients, "search-patients", opts.Search.Patients, "patients loaded for the searches")
 	return cmd
@@ -88,9 +90,9 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 	o := rep.Options
 	fmt.Fprintf(c.out, "machine: %d CPUs, GOMAXPROCS=%d, %s %s; whole run %v\n", rep.CPUs, rep.GOMAXPROCS, rep.GoVersion, rep.Platform, rep.Elapsed.Round(time.Second))
 	fmt.Fprintf(c.out, "config: 1 validator per benchmark, timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
-		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase; search %d patients x %d records, %d queries\n",
+		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries\n",
 		o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
-		o.API.Creates, o.API.Reads, o.Search.Patients, o.Search.Records, o.Search.Queries)
+		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries)
 	fmt.Fprintf(c.out, "%-58s %10s %10s  %-18s %7s  %-14s %s\n", "row", "measured", "baseline", "baseline is", "ratio", "target", "met")
 	for _, r := range rep.Rows {
 		met := "-"
@@ -107,7 +109,7 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 	for _, p := range []struct {
 		what string
 		ts   []bench.APITiming
-	}{{"no-op", rep.API.Noop}, {"create", rep.API.Creates}, {"read", rep.API.Reads}} {
+	}{{"no-op", rep.API.Noop}, {"create", rep.API.Creates}, {"bundle", []bench.APITiming{rep.API.Bundles}}, {"read", rep.API.Reads}} {
 		for _, t := range p.ts {
 			fmt.Fprintf(c.out, "  %s@%d %v", p.what, t.Clients, t.CPU.Round(time.Microsecond))
 		}
