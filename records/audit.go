@@ -116,13 +116,34 @@ func sealUnder(k seal.EpochKey, wrapped []byte, patient, context, id string, pla
 
 // OpenSealed decrypts what sealToPatient sealed, with the patient's key.
 func OpenSealed(key seal.Identity, patient, context, id string, sealed []byte) ([]byte, error) {
+	return (&sealedOpener{key: key}).open(patient, context, id, sealed)
+}
+
+// sealedOpener opens what was sealed to a patient with the patient's key,
+// unwrapping each distinct wrap once: a node seals a patient's events under
+// one audit key for a while (auditkeys.go), so a log of many events holds
+// few wraps, and each unwrap is an HPKE decapsulation.
+type sealedOpener struct {
+	key  seal.Identity
+	keys map[string]seal.EpochKey // by context, patient and wrap
+}
+
+func (o *sealedOpener) open(patient, context, id string, sealed []byte) ([]byte, error) {
 	var se sealedEvent
 	if err := tx.Unmarshal(sealed, &se); err != nil {
 		return nil, err
 	}
-	k, err := seal.UnwrapEpochKey(key, se.Wrapped, patient, context, 1)
-	if err != nil {
-		return nil, err
+	ref := context + "\x00" + patient + "\x00" + string(se.Wrapped)
+	k, ok := o.keys[ref]
+	if !ok {
+		var err error
+		if k, err = seal.UnwrapEpochKey(o.key, se.Wrapped, patient, context, 1); err != nil {
+			return nil, err
+		}
+		if o.keys == nil {
+			o.keys = make(map[string]seal.EpochKey)
+		}
+		o.keys[ref] = k
 	}
 	return seal.Open(&seal.Sealed{Ciphertext: se.Ciphertext, WrappedKey: se.WrappedKey},
 		seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
@@ -275,9 +296,10 @@ func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error
 	}
 	out := make([]Event, 0, len(entries))
 	batches := map[string]*ledger.AuditBatch{}
+	opener := &sealedOpener{key: key}
 	for i := range entries {
 		e := &entries[i]
-		ev, err := openEntry(v, e, batches, patient, key)
+		ev, err := openEntry(v, e, batches, patient, opener)
 		if err != nil {
 			ev = Event{ID: e.ID, Patient: patient, Node: e.Node, Time: time.UnixMilli(e.Time).UTC(), Unverifiable: true, Decision: carechain.DecisionDeny,
 				Reason: fmt.Sprintf("unverifiable entry anchored by %s at height %d: %v", e.Node, e.Height, err)}
@@ -289,11 +311,11 @@ func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error
 }
 
 // openEntry checks an entry against its node's signed batch and decrypts it.
-func openEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch, patient string, key seal.Identity) (Event, error) {
+func openEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch, patient string, opener *sealedOpener) (Event, error) {
 	if err := verifyEntry(v, e, batches); err != nil {
 		return Event{}, err
 	}
-	plain, err := OpenSealed(key, patient, auditContext, e.ID, e.Sealed)
+	plain, err := opener.open(patient, auditContext, e.ID, e.Sealed)
 	if err != nil {
 		return Event{}, fmt.Errorf("does not decrypt with the patient's key: %w", err)
 	}

@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -88,4 +89,80 @@ func TestAuditKeysWrapOncePerPatientAndKey(t *testing.T) {
 	if _, _, err := a.get(v, "patient/p2"); err == nil {
 		t.Error("an event sealed for a patient without an encryption key")
 	}
+}
+
+// TestOpenerUnwrapsEachAuditKeyOnce: one opener opens every event of a
+// patient's log, unwrapping each audit key once, and still refuses an
+// event under another ID than the one it was sealed for.
+func TestOpenerUnwrapsEachAuditKeyOnce(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := newAuditKeys(func() time.Time { return now })
+	key := mustKey(t)
+	v := patientKeys{"patient/p1": key.Public().Bytes()}
+	o := &sealedOpener{key: key}
+	var sealed [][]byte
+	for i := range 4 {
+		if i == 2 {
+			now = now.Add(auditKeyAge) // a second audit key
+		}
+		k, wrapped, err := a.get(v, "patient/p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("ev-%d", i)
+		b, err := sealUnder(k, wrapped, "patient/p1", auditContext, id, []byte("event "+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, b)
+		if plain, err := o.open("patient/p1", auditContext, id, b); err != nil || string(plain) != "event "+id {
+			t.Fatalf("event %s opens to %q, %v", id, plain, err)
+		}
+	}
+	if len(o.keys) != 2 {
+		t.Errorf("%d audit keys unwrapped for 4 events under 2, want 2", len(o.keys))
+	}
+	if _, err := o.open("patient/p1", auditContext, "ev-1", sealed[0]); err == nil {
+		t.Error("an event opened under another event's ID with an unwrapped audit key")
+	}
+}
+
+// BenchmarkOpenAuditLog opens 100 events sealed under one audit key: each
+// unwrapped on its own (OpenSealed) against one opener for the log.
+func BenchmarkOpenAuditLog(b *testing.B) {
+	key, err := seal.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := newAuditKeys(time.Now)
+	v := patientKeys{"patient/p1": key.Public().Bytes()}
+	sealed := make([][]byte, 100)
+	for i := range sealed {
+		k, wrapped, err := a.get(v, "patient/p1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sealed[i], err = sealUnder(k, wrapped, "patient/p1", auditContext, fmt.Sprint(i), []byte("event")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("each-unwrapped", func(b *testing.B) {
+		for b.Loop() {
+			for i, s := range sealed {
+				if _, err := OpenSealed(key, "patient/p1", auditContext, fmt.Sprint(i), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("one-opener", func(b *testing.B) {
+		for b.Loop() {
+			o := &sealedOpener{key: key}
+			for i, s := range sealed {
+				if _, err := o.open("patient/p1", auditContext, fmt.Sprint(i), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
