@@ -41,6 +41,9 @@ func TestRejectsImpossibleSizes(t *testing.T) {
 	if _, err := FHIR(ctx, FHIROptions{}); err == nil {
 		t.Error("FHIR: no patients accepted")
 	}
+	if _, err := API(ctx, APIOptions{Patients: 1, PerPatient: 1, Authors: 1, Creates: 1}); err == nil {
+		t.Error("API: no reads accepted")
+	}
 	if _, err := Proofs(ctx, ProofsOptions{}); err == nil {
 		t.Error("Proofs: no records accepted")
 	}

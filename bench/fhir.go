@@ -52,29 +52,21 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	if opts.Patients < 1 || opts.PerPatient < 1 {
 		return rep, fmt.Errorf("bench: need patients >= 1 and per-patient >= 1")
 	}
-	bn, err := startRecordsNode(ctx, "carechain-bench-fhir")
+	bn, api, ids, err := startFHIR(ctx, "carechain-bench-fhir", opts)
 	if err != nil {
 		return rep, err
 	}
 	defer bn.Close()
-	dr, ids, err := loadFHIR(ctx, bn, opts)
-	if err != nil {
-		return rep, err
-	}
-	api, err := serveFHIR(ctx, bn, dr)
-	if err != nil {
-		return rep, err
-	}
 	defer api.Close()
 
-	_, el, err := timeRequests(opts.Creates, func(i int) error {
+	_, el, err := timeRequests(fhirWorkers, opts.Creates, func(i int) error {
 		return api.do(ctx, http.MethodPost, "/fhir/Observation", fhirObservation(i%opts.Patients, opts.PerPatient+i), http.StatusCreated)
 	})
 	if err != nil {
 		return rep, err
 	}
 	rep.CreatesPerSecond = float64(opts.Creates) / el.Seconds()
-	lat, el, err := timeRequests(opts.Reads, func(i int) error {
+	lat, el, err := timeRequests(fhirWorkers, opts.Reads, func(i int) error {
 		return api.do(ctx, http.MethodGet, "/fhir/Observation/"+ids[i%len(ids)], nil, http.StatusOK)
 	})
 	if err != nil {
@@ -88,12 +80,33 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 		return rep, fmt.Errorf("anchor the reads' access events: %w", err)
 	}
 	rep.AnchoredPerSecond = float64(rep.Anchored) / time.Since(start).Seconds()
-	lat, _, err = timeRequests(opts.Searches, func(i int) error {
+	lat, _, err = timeRequests(fhirWorkers, opts.Searches, func(i int) error {
 		subject := url.QueryEscape(fmt.Sprintf("Patient/f%d", (i*7)%opts.Patients))
 		return api.do(ctx, http.MethodGet, "/fhir/Observation?patient="+subject, nil, http.StatusOK)
 	})
 	rep.SearchP50, rep.SearchP99 = percentiles(lat)
 	return rep, err
+}
+
+// startFHIR starts a records node for chainID, loads it (loadFHIR) and
+// serves its FHIR API as the physician who loaded it. It returns the first
+// record ID of each patient; the caller closes the client and the node.
+func startFHIR(ctx context.Context, chainID string, opts FHIROptions) (*recordsNode, *fhirClient, []string, error) {
+	bn, err := startRecordsNode(ctx, chainID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dr, ids, err := loadFHIR(ctx, bn, opts)
+	if err != nil {
+		bn.Close()
+		return nil, nil, nil, err
+	}
+	api, err := serveFHIR(ctx, bn, dr)
+	if err != nil {
+		bn.Close()
+		return nil, nil, nil, err
+	}
+	return bn, api, ids, nil
 }
 
 // loadFHIR registers a physician and the patients, then has the physician
@@ -135,13 +148,13 @@ func fhirObservation(patient, i int) []byte {
 		patient, 1+i%28, 70+i%40)
 }
 
-// timeRequests runs op(0) … op(total-1) on fhirWorkers concurrent workers and
+// timeRequests runs op(0) … op(total-1) on workers concurrent workers and
 // returns each one's latency and the time all of them took.
-func timeRequests(total int, op func(i int) error) ([]time.Duration, time.Duration, error) {
+func timeRequests(workers, total int, op func(i int) error) ([]time.Duration, time.Duration, error) {
 	lat := make([]time.Duration, total)
 	begin := time.Now()
-	err := inParallel(fhirWorkers, func(w int) error {
-		for i := w; i < total; i += fhirWorkers {
+	err := inParallel(workers, func(w int) error {
+		for i := w; i < total; i += workers {
 			t0 := time.Now()
 			if err := op(i); err != nil {
 				return err

@@ -25,7 +25,12 @@ type fhirClient struct {
 	// purpose, if set, is the purpose of use of every request
 	// (X-Purpose-Of-Use); the API assumes treatment without it.
 	purpose consent.Purpose
+	cust    *records.Custodian // the signing keys the API writes with
 }
+
+// noopPath is a route of the bench server that answers 200 with a small
+// body and does nothing else: the loopback HTTP baseline of the same run.
+const noopPath = "/bench/noop"
 
 // serveFHIR serves the FHIR API of bn on a free loopback port, with the keys
 // of s in its custodian, and logs s in with a client assertion.
@@ -42,8 +47,13 @@ func serveFHIR(ctx context.Context, bn *recordsNode, s records.Signer) (*fhirCli
 		srv:  &http.Server{Handler: mux},
 		// Connections stay open between requests, so that timed requests
 		// do not pay for new ones.
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxClients}},
+		cust: cust,
 	}
+	mux.HandleFunc("GET "+noopPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		io.WriteString(w, `{"resourceType":"Basic"}`)
+	})
 	fhirrest.Register(mux, fhirrest.Options{App: bn.node.App(), Records: bn.svc, Custodian: cust, BaseURL: c.base})
 	go c.srv.Serve(l)
 	if c.token, err = c.login(ctx, s); err != nil {
@@ -51,6 +61,22 @@ func serveFHIR(ctx context.Context, bn *recordsNode, s records.Signer) (*fhirCli
 		return nil, err
 	}
 	return c, nil
+}
+
+// maxClients bounds the concurrent clients of one bench server that keep
+// their connections open between requests.
+const maxClients = 1024
+
+// as is a client of the same server and connections holding s's access
+// token; the server writes with s's key.
+func (c *fhirClient) as(ctx context.Context, s records.Signer) (*fhirClient, error) {
+	c.cust.Add(s.ID, s.Key)
+	other := *c
+	var err error
+	if other.token, err = c.login(ctx, s); err != nil {
+		return nil, fmt.Errorf("log %s in: %w", s.ID, err)
+	}
+	return &other, nil
 }
 
 // Close stops the server.

@@ -60,46 +60,90 @@ const (
 	emergencyReasonContext = "emergency-reason"
 )
 
+// sealEvent seals ev to its patient under the patient's audit key
+// (auditkeys.go).
 func (s *Service) sealEvent(v *ledger.View, ev Event) ([]byte, error) {
 	plain, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(plain)
-	return sealToPatient(v, ev.Patient, auditContext, ev.ID, plain)
+	k, wrapped, err := s.auditKeys.get(v, ev.Patient)
+	if err != nil {
+		return nil, err
+	}
+	return sealUnder(k, wrapped, ev.Patient, auditContext, ev.ID, plain)
 }
 
 // sealToPatient encrypts plain so only the patient can read it: under a
 // fresh key wrapped to the patient's encryption key, bound to (context, id).
 func sealToPatient(v *ledger.View, patient, context, id string, plain []byte) ([]byte, error) {
-	pub, err := encryptionKey(v, patient)
+	k, wrapped, err := newPatientKey(v, patient, context)
 	if err != nil {
 		return nil, err
+	}
+	return sealUnder(k, wrapped, patient, context, id, plain)
+}
+
+// newPatientKey is a fresh key and its wrap to the patient's encryption key
+// as of v, bound to (patient, context).
+func newPatientKey(v encryptionKeys, patient, context string) (seal.EpochKey, []byte, error) {
+	pub, err := encryptionKey(v, patient)
+	if err != nil {
+		return seal.EpochKey{}, nil, err
 	}
 	k, err := seal.NewEpochKey()
 	if err != nil {
-		return nil, err
+		return seal.EpochKey{}, nil, err
 	}
 	w, err := seal.WrapEpochKey(pub, k, patient, context, 1)
 	if err != nil {
-		return nil, err
+		return seal.EpochKey{}, nil, err
 	}
+	return k, w, nil
+}
+
+// sealUnder encrypts plain under a fresh data key wrapped under k, whose
+// wrap to the patient is wrapped, bound to (patient, context, id): what
+// OpenSealed opens.
+func sealUnder(k seal.EpochKey, wrapped []byte, patient, context, id string, plain []byte) ([]byte, error) {
 	sl, err := seal.Seal(plain, seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
 	if err != nil {
 		return nil, err
 	}
-	return tx.Marshal(sealedEvent{Wrapped: w, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey})
+	return tx.Marshal(sealedEvent{Wrapped: wrapped, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey})
 }
 
 // OpenSealed decrypts what sealToPatient sealed, with the patient's key.
 func OpenSealed(key seal.Identity, patient, context, id string, sealed []byte) ([]byte, error) {
+	return (&sealedOpener{key: key}).open(patient, context, id, sealed)
+}
+
+// sealedOpener opens what was sealed to a patient with the patient's key,
+// unwrapping each distinct wrap once: a node seals a patient's events under
+// one audit key for a while (auditkeys.go), so a log of many events holds
+// few wraps, and each unwrap is an HPKE decapsulation.
+type sealedOpener struct {
+	key  seal.Identity
+	keys map[string]seal.EpochKey // by context, patient and wrap
+}
+
+func (o *sealedOpener) open(patient, context, id string, sealed []byte) ([]byte, error) {
 	var se sealedEvent
 	if err := tx.Unmarshal(sealed, &se); err != nil {
 		return nil, err
 	}
-	k, err := seal.UnwrapEpochKey(key, se.Wrapped, patient, context, 1)
-	if err != nil {
-		return nil, err
+	ref := context + "\x00" + patient + "\x00" + string(se.Wrapped)
+	k, ok := o.keys[ref]
+	if !ok {
+		var err error
+		if k, err = seal.UnwrapEpochKey(o.key, se.Wrapped, patient, context, 1); err != nil {
+			return nil, err
+		}
+		if o.keys == nil {
+			o.keys = make(map[string]seal.EpochKey)
+		}
+		o.keys[ref] = k
 	}
 	return seal.Open(&seal.Sealed{Ciphertext: se.Ciphertext, WrappedKey: se.WrappedKey},
 		seal.Binding{RecordID: id, Version: 1, Patient: patient, Category: context, Epoch: 1}, k)
@@ -252,9 +296,10 @@ func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error
 	}
 	out := make([]Event, 0, len(entries))
 	batches := map[string]*ledger.AuditBatch{}
+	opener := &sealedOpener{key: key}
 	for i := range entries {
 		e := &entries[i]
-		ev, err := openEntry(v, e, batches, patient, key)
+		ev, err := openEntry(v, e, batches, patient, opener)
 		if err != nil {
 			ev = Event{ID: e.ID, Patient: patient, Node: e.Node, Time: time.UnixMilli(e.Time).UTC(), Unverifiable: true, Decision: carechain.DecisionDeny,
 				Reason: fmt.Sprintf("unverifiable entry anchored by %s at height %d: %v", e.Node, e.Height, err)}
@@ -266,11 +311,11 @@ func AuditLog(v *ledger.View, patient string, key seal.Identity) ([]Event, error
 }
 
 // openEntry checks an entry against its node's signed batch and decrypts it.
-func openEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch, patient string, key seal.Identity) (Event, error) {
+func openEntry(v *ledger.View, e *ledger.AuditEntry, batches map[string]*ledger.AuditBatch, patient string, opener *sealedOpener) (Event, error) {
 	if err := verifyEntry(v, e, batches); err != nil {
 		return Event{}, err
 	}
-	plain, err := OpenSealed(key, patient, auditContext, e.ID, e.Sealed)
+	plain, err := opener.open(patient, auditContext, e.ID, e.Sealed)
 	if err != nil {
 		return Event{}, fmt.Errorf("does not decrypt with the patient's key: %w", err)
 	}

@@ -130,6 +130,8 @@ type Service struct {
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]
 	policies *heightMemo[*consent.RolePolicy]
+	// auditKeys seal access events (auditkeys.go).
+	auditKeys *auditKeys
 }
 
 type epochRef struct {
@@ -161,7 +163,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
 		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
-		index: opts.Index,
+		index: opts.Index, auditKeys: newAuditKeys(opts.Now),
 	}
 	if s.journal != nil {
 		if s.pending, err = loadJournal(s.journal); err != nil {
@@ -352,7 +354,14 @@ func wrapTo(v *ledger.View, reader string, ek seal.EpochKey, patient, category s
 	return seal.WrapEpochKey(pub, ek, patient, category, epoch)
 }
 
-func encryptionKey(v *ledger.View, reader string) (*seal.PublicKey, error) {
+// encryptionKeys is where a reader's current encryption key is read: a
+// *ledger.View.
+type encryptionKeys interface {
+	EncryptionKey(reader string) ([]byte, error)
+}
+
+// encryptionKey is reader's current encryption key as of v.
+func encryptionKey(v encryptionKeys, reader string) (*seal.PublicKey, error) {
 	kb, err := v.EncryptionKey(reader)
 	if err != nil || len(kb) == 0 {
 		return nil, fmt.Errorf("%w: reader %s has no encryption key", ErrInvalid, reader)

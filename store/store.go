@@ -53,6 +53,7 @@ type Store struct {
 	// GetAt reads the latest-values table for the last height only when
 	// no commit ran meanwhile, as one writes that table before last moves.
 	commits   atomic.Uint64
+	cache     latestCache // of the latest-values table, per generation of commits
 	closeOnce sync.Once
 	closeErr  error
 	dir       string
@@ -225,8 +226,12 @@ func (s *Store) GetAt(key string, h int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: asked for %d", ErrFutureHeight, h)
 	}
 	if gen := s.commits.Load(); gen%2 == 0 && h == s.last.Load().Height {
+		if ok, v, err := s.cache.get(gen, key); ok {
+			return v, err
+		}
 		v, err := s.getLatest(key)
 		if s.commits.Load() == gen { // no block was written meanwhile: the table held h's values
+			s.cache.put(gen, key, v, err)
 			return v, err
 		}
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,12 +13,108 @@ import (
 )
 
 func (c *cli) benchCmd() *cobra.Command {
+	var profile string
+	var stop func() error
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput on this machine",
+		PersistentPreRunE: func(*cobra.Command, []string) (err error) {
+			stop, err = startProfile(profile)
+			return err
+		},
+		PersistentPostRunE: func(*cobra.Command, []string) error { return stop() },
 	}
-	cmd.AddCommand(c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd())
+	cmd.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file (go tool pprof reads it)")
+	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd())
 	return cmd
+}
+
+// startProfile starts a CPU profile written to path (none if path is
+// empty) and returns what stops it.
+func startProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+func (c *cli) benchAllCmd() *cobra.Command {
+	opts := bench.DefaultAllOptions()
+	scale := 1.0
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Every measure in one run, each against its ceiling or baseline of the same run, as one table",
+		Long: `bench all runs, each in its own temporary one-validator node: "bench ledger"
+(signed txs/s against an accept-all app), "bench records" (record.put/s
+against the no-op ledger), the FHIR API over loopback HTTP (creates by
+--authors practitioners at each of --create-clients concurrencies, reads of
+one record at each of --read-clients, each against a no-op route of the same
+server at the same concurrency; transaction Bundles of 100 Observations at
+--bundle-clients), and "bench search" (p50 and p99 against a read of a
+Patient). It prints one table: the measure, its same-run baseline,
+their ratio and the target, with the machine and configuration. Nothing
+printed is a stored figure. The default sizes take a few minutes on 2 cores;
+--scale multiplies every count (2 doubles the run, 0.01 is a smoke test).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := bench.All(cmd.Context(), opts.Scaled(scale))
+			if err != nil {
+				return err
+			}
+			c.printAllReport(rep)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&scale, "scale", scale, "multiply every count (transactions, requests, patients) by this")
+	f.IntSliceVar(&opts.API.CreateClients, "create-clients", opts.API.CreateClients, "concurrent clients of each FHIR create phase")
+	f.IntSliceVar(&opts.API.ReadClients, "read-clients", opts.API.ReadClients, "concurrent clients of each FHIR read phase")
+	f.IntVar(&opts.API.BundleClients, "bundle-clients", opts.API.BundleClients, "concurrent clients posting transaction Bundles")
+	f.IntVar(&opts.API.Authors, "authors", opts.API.Authors, "practitioners creating through the FHIR API")
+	f.IntVar(&opts.Search.Patients, "search-patients", opts.Search.Patients, "patients loaded for the searches")
+	return cmd
+}
+
+func (c *cli) printAllReport(rep bench.AllReport) {
+	o := rep.Options
+	fmt.Fprintf(c.out, "machine: %d CPUs, GOMAXPROCS=%d, %s %s; whole run %v\n", rep.CPUs, rep.GOMAXPROCS, rep.GoVersion, rep.Platform, rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(c.out, "config: 1 validator per benchmark, timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
+		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries\n",
+		o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
+		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries)
+	fmt.Fprintf(c.out, "%-58s %10s %10s  %-18s %7s  %-14s %s\n", "row", "measured", "baseline", "baseline is", "ratio", "target", "met")
+	for _, r := range rep.Rows {
+		met := "-"
+		switch {
+		case r.Goal.Value == 0:
+		case r.Met():
+			met = "yes"
+		default:
+			met = "no"
+		}
+		fmt.Fprintf(c.out, "%-58s %10.2f %10.2f  %-18s %7.3f  %-14s %s\n", r.Name+" ("+r.Unit+")", r.Measured, r.Baseline, r.BaselineName, r.Ratio(), r.Goal, met)
+	}
+	fmt.Fprintf(c.out, "process CPU per request (server, client and node):")
+	for _, p := range []struct {
+		what string
+		ts   []bench.APITiming
+	}{{"no-op", rep.API.Noop}, {"create", rep.API.Creates}, {"bundle", []bench.APITiming{rep.API.Bundles}}, {"read", rep.API.Reads}} {
+		for _, t := range p.ts {
+			fmt.Fprintf(c.out, "  %s@%d %v", p.what, t.Clients, t.CPU.Round(time.Microsecond))
+		}
+	}
+	fmt.Fprintln(c.out)
 }
 
 func (c *cli) benchLedgerCmd() *cobra.Command {

@@ -91,3 +91,46 @@ func TestBenchSearchReportsRatiosToARead(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchAllPrintsEveryRow: `carechain bench all` at a tiny scale prints
+// the machine, the configuration and every row with a measure, its same-run
+// baseline, their ratio and the target. No figure is checked against a
+// time: these are measurements.
+func TestBenchAllPrintsEveryRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several nodes")
+	}
+	out := mustRun(t, nil, "bench", "all", "--scale", "0.01", "--create-clients", "4,8", "--read-clients", "1,8", "--bundle-clients", "2")
+	for _, want := range []string{
+		`machine: \d+ CPUs, GOMAXPROCS=\d+, go\S+ \S+/\S+; whole run \S+`,
+		`config: 1 validator per benchmark`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// row (unit), measured, baseline, baseline is, ratio, target, met
+	row := regexp.MustCompile(`(?m)^(.+?) \((tx/s|req/s|resources/s|ms)\) +(\d+\.\d\d) +(\d+\.\d\d) +(.+?) +(\d+\.\d{3}) +(-|ratio [<>=]+ [\d.]+|[<>=]+ [\d.]+) +(yes|no|-)$`)
+	got := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(out, -1) {
+		measured, _ := strconv.ParseFloat(m[3], 64)
+		baseline, _ := strconv.ParseFloat(m[4], 64)
+		if measured <= 0 || baseline <= 0 {
+			t.Errorf("%s: want a measure and a baseline above zero:\n%s", m[1], m[0])
+		}
+		got[m[1]] = true
+	}
+	for _, name := range []string{
+		"ledger: signed txs committed",
+		"records: record.put committed",
+		"FHIR create, 4 clients", "FHIR create p50, 4 clients", "FHIR create, 8 clients", "FHIR create p50, 8 clients",
+		"FHIR transaction Bundles of 100, 2 clients",
+		"FHIR read, 1 client", "FHIR read p50, 1 client", "FHIR read, 8 clients", "FHIR read p50, 8 clients",
+		"search p50: one patient: Observation?patient=&code=", "search p99: one patient: Observation?patient=&code=",
+		"search p50: index: Patient?identifier=", "search p99: index: Observation?code= (panel)",
+	} {
+		if !got[name] {
+			t.Errorf("no row %q:\n%s", name, out)
+		}
+	}
+}
