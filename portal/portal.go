@@ -135,6 +135,10 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/log", p.secured(p.patient(p.accessLog)))
 	mux.HandleFunc("GET /portal/patients", p.secured(p.practitioner(p.patients)))
 	mux.HandleFunc("GET /portal/patients/{id}", p.secured(p.practitioner(p.chart)))
+	mux.HandleFunc("POST /portal/patients/{id}/emergency", p.secured(p.posted(p.practitioner(p.emergency))))
+	mux.HandleFunc("GET /portal/approvals", p.secured(p.signedIn(p.approvals)))
+	mux.HandleFunc("POST /portal/approvals/{id}/approve", p.secured(p.posted(p.signedIn(p.approve))))
+	mux.HandleFunc("POST /portal/approvals/{id}/reject", p.secured(p.posted(p.signedIn(p.reject))))
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
 }
 
@@ -239,5 +243,5 @@ func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // purpose is the purpose of use of the portal's reads: care (treatment).
-// Other purposes (break-glass) come with the pages that ask for them.
+// Break-glass reads (emergency.go) are for purpose emergency.
 const purpose = consent.PurposeTreatment

@@ -270,6 +270,8 @@ func TestPortalInChromium(t *testing.T) {
 	seeBothInLog(t, b, physician)
 	b.screenshot("access-log")
 	b.signOut()
+	approveXRayCorrection(t, b)
+	breakGlass(t, b)
 	noPlaintext(t, home, p.output(), "Aisha", "Metformin", "beats/minute")
 }
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// approveXRayCorrection has the four signers of the demo's correction of
+// patient/demo-04's chest X-ray sign in and approve it on the Approvals
+// page, each seeing the current and the proposed version side by side;
+// after the last signature the patient sees the corrected version, locked.
+func approveXRayCorrection(t *testing.T, b *browser) {
+	t.Helper()
+	const patient = "patient/demo-04"
+	signers := []string{"st-mary/ms-reyes", "st-mary/dr-novak", "st-mary/dr-ito", patient}
+	for i, who := range signers {
+		b.signIn(who)
+		b.open("/portal/approvals")
+		b.want("Correction am-", "demo-04-chest-xray", "Proposed version", "Small left apical pneumothorax", "missed finding on first read")
+		if i == 0 {
+			b.screenshot("approvals")
+		}
+		b.submit("button.approve")
+		b.want("Your approval is on the ledger", "Nothing waits for your signature")
+		b.signOut()
+	}
+	b.signIn(patient)
+	b.open("/portal/records?category=imaging")
+	b.want("Small left apical pneumothorax", "Approved correction (am-", "locked", "version 2")
+	if strings.Contains(b.text(), "No acute cardiopulmonary abnormality") {
+		t.Fatal("the patient's records still show the uncorrected version")
+	}
+	b.screenshot("corrected-record")
+	b.signOut()
+}
+
+// breakGlass has a physician of another hospital, refused the chart of
+// patient/demo-02 (registered at St Mary's), break the glass in the
+// browser with a reason and read it; the patient's access log then shows
+// the emergency access highlighted.
+func breakGlass(t *testing.T, b *browser) {
+	t.Helper()
+	const patient, physician = "patient/demo-02", "city-general/dr-meyer"
+	b.signIn(physician)
+	if resp := b.open("/portal/patients/demo-02"); resp.Status != http.StatusForbidden {
+		t.Fatalf("chart of %s without consent: HTTP %d", patient, resp.Status)
+	}
+	b.want("Access refused", "Emergency access")
+	b.do("clear the form's required flag", chromedp.Evaluate[chromedp.Void](`document.querySelector("#emergency-reason").required = false`))
+	b.submit("#break-glass button") // the server, too, refuses it without a reason
+	b.want("Emergency access needs a reason")
+	b.open("/portal/patients/demo-02")
+	b.do("state a reason", chromedp.SendKeys(chromedp.ID("emergency-reason"), "unconscious in the emergency department"))
+	b.screenshot("break-glass-form")
+	b.submit("#break-glass button")
+	b.want("Chart of "+patient, "Emergency access", "Glucose")
+	b.screenshot("break-glass-chart")
+	b.signOut()
+
+	b.signIn(patient)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.open("/portal/log?person=" + url.QueryEscape(physician))
+		n, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.log tr.allowed.emergency").length`))
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the access log shows no emergency access of %s:\n%s", physician, b.text())
+		}
+		time.Sleep(300 * time.Millisecond) // the log is on the ledger: nothing to wait on from here
+	}
+	b.want("Emergency access", "unconscious in the emergency department")
+	b.screenshot("access-log-emergency")
+	b.signOut()
+}
