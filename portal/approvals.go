@@ -80,6 +80,7 @@ func (p *Portal) reviewItem(ctx context.Context, v *ledger.View, requester strin
 	if err != nil {
 		return it, err
 	}
+	c.Pending = true
 	it.Proposed = &c
 	cur, err := p.records.Read(ctx, requester, pr.RecordID, pr.BaseVersion, consent.PurposeTreatment)
 	var denied *records.DeniedError

@@ -28,6 +28,7 @@ type card struct {
 	Details      []detail
 	Author       string
 	Proposal     string // the approved correction that committed this version (locked)
+	Pending      bool   // a proposed version, not on the record yet
 	// series is the chart a numeric observation belongs to (its code),
 	// with its number and unit.
 	series string

@@ -54,6 +54,9 @@ type browser struct {
 	base string
 	shot string // folder of screenshots
 	n    int    // screenshots taken
+	axe  string // axe-core's script ("": no accessibility checks)
+	// checked counts the pages axe-core checked.
+	checked int
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -71,7 +74,7 @@ func newBrowser(t *testing.T, base string) *browser {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", dir)
-	return &browser{t: t, ctx: ctx, base: base, shot: dir}
+	return &browser{t: t, ctx: ctx, base: base, shot: dir, axe: loadAxe(t)}
 }
 
 // do runs steps, failing the test with what was on the page.
@@ -117,9 +120,11 @@ func (b *browser) want(texts ...string) {
 	}
 }
 
-// screenshot saves the whole page as NN-name.png.
+// screenshot saves the whole page as NN-name.png, after checking its
+// accessibility.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	b.checkAccessibility(name)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -169,7 +174,11 @@ func (b *browser) sessionCookie() *network.Cookie {
 // checks the security headers, the session cookie (HttpOnly,
 // SameSite=Strict, rotated at sign-in), that a form posted without its
 // CSRF token is refused, and that no plaintext the portal showed reached
-// the node's files or output. Every page is saved as a screenshot.
+// the node's files or output. Then the four signers of the demo's X-ray
+// correction approve it on the Approvals page (approveXRayCorrection), and
+// a physician of another hospital breaks the glass (breakGlass). Every
+// page is saved as a screenshot, after axe-core checked it for serious and
+// critical accessibility violations (portalaxe_test.go).
 func TestPortalInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a demo node subprocess and Chromium")
@@ -272,6 +281,9 @@ func TestPortalInChromium(t *testing.T) {
 	b.signOut()
 	approveXRayCorrection(t, b)
 	breakGlass(t, b)
+	if b.axe != "" {
+		t.Logf("axe-core found no serious or critical violation on %d pages", b.checked)
+	}
 	noPlaintext(t, home, p.output(), "Aisha", "Metformin", "beats/minute")
 }
 
