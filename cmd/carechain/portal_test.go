@@ -280,6 +280,7 @@ func TestPortalInChromium(t *testing.T) {
 	b.screenshot("access-log")
 	b.signOut()
 	approveXRayCorrection(t, b)
+	rejectCorrection(t, b, base)
 	breakGlass(t, b)
 	if b.axe != "" {
 		t.Logf("axe-core found no serious or critical violation on %d pages", b.checked)
@@ -292,7 +293,22 @@ func TestPortalInChromium(t *testing.T) {
 // line.
 func addHeartRates(t *testing.T, base, author, patient string) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/auth/login", url.Values{"principal": {author}, "passphrase": {demo.Passphrase}})
+	token := demoToken(t, base, author)
+	for i, v := range []int{72, 104} {
+		body := fmt.Sprintf(`{"resourceType":"Observation","status":"final",
+			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+			"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"subject":{"reference":"Patient/%s"},
+			"effectiveDateTime":"2026-11-%02dT09:00:00Z","valueQuantity":{"value":%d,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"},
+			"referenceRange":[{"low":{"value":60,"unit":"beats/minute"},"high":{"value":100,"unit":"beats/minute"}}]}`, patient, 15+10*i, v)
+		fhirWrite(t, http.MethodPost, base+"/fhir/Observation", token, body, http.StatusCreated)
+	}
+}
+
+// demoToken signs in to the FHIR API as demo principal who and returns
+// the access token.
+func demoToken(t *testing.T, base, who string) string {
+	t.Helper()
+	resp, err := http.PostForm(base+"/auth/login", url.Values{"principal": {who}, "passphrase": {demo.Passphrase}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,25 +318,25 @@ func addHeartRates(t *testing.T, base, author, patient string) {
 	err = json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	if err != nil || tok.AccessToken == "" {
-		t.Fatalf("login %s: HTTP %d, %v", author, resp.StatusCode, err)
+		t.Fatalf("login %s: HTTP %d, %v", who, resp.StatusCode, err)
 	}
-	for i, v := range []int{72, 104} {
-		body := fmt.Sprintf(`{"resourceType":"Observation","status":"final",
-			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
-			"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"subject":{"reference":"Patient/%s"},
-			"effectiveDateTime":"2026-11-%02dT09:00:00Z","valueQuantity":{"value":%d,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"},
-			"referenceRange":[{"low":{"value":60,"unit":"beats/minute"},"high":{"value":100,"unit":"beats/minute"}}]}`, patient, 15+10*i, v)
-		req, _ := http.NewRequest(http.MethodPost, base+"/fhir/Observation", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		req.Header.Set("Content-Type", "application/fhir+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("POST Observation: HTTP %d", resp.StatusCode)
-		}
+	return tok.AccessToken
+}
+
+// fhirWrite sends a FHIR resource with method to url and fails unless the
+// answer is want.
+func fhirWrite(t *testing.T, method, url, token, body string, want int) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: HTTP %d, want %d", method, url, resp.StatusCode, want)
 	}
 }
 

@@ -40,6 +40,30 @@ func approveXRayCorrection(t *testing.T, b *browser) {
 	b.signOut()
 }
 
+// rejectCorrection has St Mary's radiologist propose, over FHIR, a
+// correction of patient/demo-08's chest X-ray (under the same approval
+// policy); the hospital authority rejects it in the browser, which needs a
+// reason, and it no longer waits for anyone.
+func rejectCorrection(t *testing.T, b *browser, base string) {
+	t.Helper()
+	body := `{"resourceType":"DiagnosticReport","id":"demo-08-chest-xray","status":"amended",
+		"code":{"coding":[{"system":"http://loinc.org","code":"36643-5","display":"XR Chest 2 Views"}]},
+		"subject":{"reference":"Patient/demo-08"},"conclusion":"Right lower lobe consolidation."}`
+	fhirWrite(t, http.MethodPut, base+"/fhir/DiagnosticReport/demo-08-chest-xray", demoToken(t, base, "st-mary/dr-okafor"), body, http.StatusAccepted)
+	b.signIn("st-mary/ms-reyes")
+	b.open("/portal/approvals")
+	b.want("demo-08-chest-xray", "Right lower lobe consolidation")
+	b.do("clear the reason's required flag", chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=reason]").required = false`))
+	b.submit("button.danger") // the server, too, refuses a rejection without a reason
+	b.want("Say why you reject the correction")
+	b.open("/portal/approvals")
+	b.do("state a reason", chromedp.SendKeys(chromedp.CSS("input[name=reason]"), "the image is of another patient"))
+	b.submit("button.danger")
+	b.want("Your rejection is on the ledger", "Nothing waits for your signature")
+	b.screenshot("approvals-rejected")
+	b.signOut()
+}
+
 // breakGlass has a physician of another hospital, refused the chart of
 // patient/demo-02 (registered at St Mary's), break the glass in the
 // browser with a reason and read it; the patient's access log then shows
