@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -119,18 +120,8 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request, s *session, reje
 		p.fail(w, r, s, http.StatusNotFound, "There is no such proposal waiting for you.")
 		return
 	}
-	reason := r.PostForm.Get("reason")
-	if reject && reason == "" {
-		p.fail(w, r, s, http.StatusBadRequest, "Say why you reject the correction.")
-		return
-	}
-	if len(reason) > consent.MaxReasonLen {
-		p.fail(w, r, s, http.StatusBadRequest, "The reason is too long.")
-		return
-	}
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, reason, ok := p.signedForm(w, r, s, reject, "Say why you reject the correction.")
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: sign in again, or sign on your own organization's node.")
 		return
 	}
 	done := "approved"
@@ -145,4 +136,25 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request, s *session, reje
 	}
 	p.logger.Info("portal review", "principal", s.who.ID, "proposal", id, "decision", done)
 	http.Redirect(w, r, "/portal/approvals?done="+done, http.StatusSeeOther)
+}
+
+// signedForm reads what a form signed with the signed-in person's key
+// needs: its reason (trimmed; required, or else missing is the answer;
+// at most consent.MaxReasonLen bytes) and their signer on this node. It
+// answers and reports false if either is missing.
+func (p *Portal) signedForm(w http.ResponseWriter, r *http.Request, s *session, required bool, missing string) (records.Signer, string, bool) {
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	switch {
+	case required && reason == "":
+		p.fail(w, r, s, http.StatusBadRequest, missing)
+		return records.Signer{}, "", false
+	case len(reason) > consent.MaxReasonLen:
+		p.fail(w, r, s, http.StatusBadRequest, "The reason is too long.")
+		return records.Signer{}, "", false
+	}
+	signer, ok := p.custodian.Signer(s.who.ID)
+	if !ok {
+		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: sign in again, or use your own organization's node.")
+	}
+	return signer, reason, ok
 }

@@ -40,18 +40,8 @@ func (p *Portal) emergency(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, http.StatusNotFound, "There is no such patient.")
 		return
 	}
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	switch {
-	case reason == "":
-		p.fail(w, r, s, http.StatusBadRequest, "Emergency access needs a reason: go back and say why you need the records now.")
-		return
-	case len(reason) > consent.MaxReasonLen:
-		p.fail(w, r, s, http.StatusBadRequest, "The reason is too long.")
-		return
-	}
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, reason, ok := p.signedForm(w, r, s, true, "Emergency access needs a reason: go back and say why you need the records now.")
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: ask for emergency access on your organization's node.")
 		return
 	}
 	err := p.records.InvokeEmergency(r.Context(), signer, patient, reason)

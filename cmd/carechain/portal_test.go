@@ -300,7 +300,9 @@ func addHeartRates(t *testing.T, base, author, patient string) {
 			"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"subject":{"reference":"Patient/%s"},
 			"effectiveDateTime":"2026-11-%02dT09:00:00Z","valueQuantity":{"value":%d,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"},
 			"referenceRange":[{"low":{"value":60,"unit":"beats/minute"},"high":{"value":100,"unit":"beats/minute"}}]}`, patient, 15+10*i, v)
-		fhirWrite(t, http.MethodPost, base+"/fhir/Observation", token, body, http.StatusCreated)
+		if code := fhirStatus(t, http.MethodPost, base+"/fhir/Observation", token, body); code != http.StatusCreated {
+			t.Fatalf("POST Observation: HTTP %d", code)
+		}
 	}
 }
 
@@ -321,23 +323,6 @@ func demoToken(t *testing.T, base, who string) string {
 		t.Fatalf("login %s: HTTP %d, %v", who, resp.StatusCode, err)
 	}
 	return tok.AccessToken
-}
-
-// fhirWrite sends a FHIR resource with method to url and fails unless the
-// answer is want.
-func fhirWrite(t *testing.T, method, url, token, body string, want int) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: HTTP %d, want %d", method, url, resp.StatusCode, want)
-	}
 }
 
 // seeBothInLog reloads the patient's access log filtered to physician

@@ -49,7 +49,9 @@ func rejectCorrection(t *testing.T, b *browser, base string) {
 	body := `{"resourceType":"DiagnosticReport","id":"demo-08-chest-xray","status":"amended",
 		"code":{"coding":[{"system":"http://loinc.org","code":"36643-5","display":"XR Chest 2 Views"}]},
 		"subject":{"reference":"Patient/demo-08"},"conclusion":"Right lower lobe consolidation."}`
-	fhirWrite(t, http.MethodPut, base+"/fhir/DiagnosticReport/demo-08-chest-xray", demoToken(t, base, "st-mary/dr-okafor"), body, http.StatusAccepted)
+	if code := fhirStatus(t, http.MethodPut, base+"/fhir/DiagnosticReport/demo-08-chest-xray", demoToken(t, base, "st-mary/dr-okafor"), body); code != http.StatusAccepted {
+		t.Fatalf("PUT DiagnosticReport/demo-08-chest-xray: HTTP %d, want 202", code)
+	}
 	b.signIn("st-mary/ms-reyes")
 	b.open("/portal/approvals")
 	b.want("demo-08-chest-xray", "Right lower lobe consolidation")
