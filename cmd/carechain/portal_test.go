@@ -280,6 +280,7 @@ func TestPortalInChromium(t *testing.T) {
 	b.screenshot("access-log")
 	b.signOut()
 	approveXRayCorrection(t, b)
+	verifiedHistory(t, b)
 	rejectCorrection(t, b, base)
 	breakGlass(t, b)
 	if b.axe != "" {
