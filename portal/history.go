@@ -109,4 +109,3 @@ func (p *Portal) proofOf(w http.ResponseWriter, r *http.Request, s *session) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
 }
-
