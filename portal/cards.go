@@ -27,6 +27,8 @@ type card struct {
 	Flag         string // "high", "low" or "" (outside the reference range)
 	Details      []detail
 	Author       string
+	Proposal     string // the approved correction that committed this version (locked)
+	Pending      bool   // a proposed version, not on the record yet
 	// series is the chart a numeric observation belongs to (its code),
 	// with its number and unit.
 	series string
@@ -102,7 +104,7 @@ func cardOf(rec records.Record, label func(string) string) (card, error) {
 		return card{}, fmt.Errorf("record %s: %w", rec.RecordID, err)
 	}
 	c := card{RecordID: rec.RecordID, Version: rec.Version, Category: rec.Category, ResourceType: rec.ResourceType,
-		Kind: kinds[rec.ResourceType], Date: time.Unix(rec.Time, 0).UTC(), Author: label(rec.Author)}
+		Kind: kinds[rec.ResourceType], Date: time.Unix(rec.Time, 0).UTC(), Author: label(rec.Author), Proposal: rec.Proposal}
 	if c.Kind == "" {
 		c.Kind = rec.ResourceType
 	}

@@ -116,8 +116,10 @@ func (p *Portal) patientName(ctx context.Context, requester, patient string) str
 	return c.Title
 }
 
-// chart is a patient's records as the practitioner may read them; with
-// none readable, a refusal (each attempt is logged as denied).
+// chart is a patient's records as the practitioner may read them, for
+// treatment, or with ?emergency=1 for purpose emergency (after
+// break-glass); with none readable, a refusal that offers emergency access
+// (each attempt is logged as denied).
 func (p *Portal) chart(w http.ResponseWriter, r *http.Request, s *session) {
 	patient := carechain.PatientPrefix + r.PathValue("id")
 	v := p.app.Latest()
@@ -125,7 +127,11 @@ func (p *Portal) chart(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, http.StatusNotFound, "There is no such patient.")
 		return
 	}
-	page, err := p.readChart(r.Context(), s.who.ID, patient, r.URL.Query().Get("category"))
+	use := purpose
+	if r.URL.Query().Get("emergency") == "1" {
+		use = consent.PurposeEmergency
+	}
+	page, err := p.readChart(r.Context(), s.who.ID, patient, r.URL.Query().Get("category"), use)
 	if err != nil {
 		p.failErr(w, r, s, err)
 		return
@@ -136,7 +142,7 @@ func (p *Portal) chart(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if len(page.Categories) == 0 && len(heads) > 0 {
-		p.fail(w, r, s, http.StatusForbidden, "Access refused: no consent of "+patient+" lets you read their records for treatment. The attempt is in the patient's access log.")
+		p.refuseChart(w, s, patient, use)
 		return
 	}
 	p.render(w, s, http.StatusOK, "records", "Chart of "+patient, page)

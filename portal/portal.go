@@ -58,6 +58,9 @@ type Options struct {
 	// cookie Secure.
 	BaseURL string
 	Logger  *slog.Logger
+	// Proofs serves the proof bundles of the version-history page's
+	// verified marks; nil: no version history.
+	Proofs Proofs
 	// IdleTimeout ends a session after this long without a request
 	// (default 15 minutes).
 	IdleTimeout time.Duration
@@ -73,6 +76,7 @@ type Portal struct {
 	records   *records.Service
 	signIns   *records.SignIns
 	custodian *records.Custodian
+	proofs    Proofs
 	logger    *slog.Logger
 	now       func() time.Time
 	secure    bool
@@ -113,7 +117,7 @@ func New(opts Options) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, logger: opts.Logger, now: opts.Now,
+	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, logger: opts.Logger, now: opts.Now,
 		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages}, nil
 }
 
@@ -135,6 +139,14 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/log", p.secured(p.patient(p.accessLog)))
 	mux.HandleFunc("GET /portal/patients", p.secured(p.practitioner(p.patients)))
 	mux.HandleFunc("GET /portal/patients/{id}", p.secured(p.practitioner(p.chart)))
+	mux.HandleFunc("POST /portal/patients/{id}/emergency", p.secured(p.posted(p.practitioner(p.emergency))))
+	mux.HandleFunc("GET /portal/approvals", p.secured(p.signedIn(p.approvals)))
+	mux.HandleFunc("POST /portal/approvals/{id}/approve", p.secured(p.posted(p.signedIn(p.approve))))
+	mux.HandleFunc("POST /portal/approvals/{id}/reject", p.secured(p.posted(p.signedIn(p.reject))))
+	if p.proofs != nil {
+		mux.HandleFunc("GET /portal/history/{id}", p.secured(p.signedIn(p.history)))
+		mux.HandleFunc("GET /portal/proof/{id}/{version}", p.secured(p.signedIn(p.proofOf)))
+	}
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
 }
 
@@ -239,5 +251,5 @@ func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // purpose is the purpose of use of the portal's reads: care (treatment).
-// Other purposes (break-glass) come with the pages that ask for them.
+// Break-glass reads (emergency.go) are for purpose emergency.
 const purpose = consent.PurposeTreatment

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/records"
 )
 
@@ -22,14 +23,16 @@ type chartPage struct {
 	Days       []day
 	Charts     []chart
 	Count      int
+	Emergency  bool // read for purpose emergency (break-glass)
 }
 
 // readChart reads what requester may read of patient's records through
 // records.Service.ReadPatient (consent-checked; every attempt is an access
-// event) and renders it, keeping category only if one is given.
-func (p *Portal) readChart(ctx context.Context, requester, patient, category string) (chartPage, error) {
-	page := chartPage{Patient: patient, Self: requester == patient, Category: category}
-	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: purpose,
+// event) for purpose of use, and renders it, keeping category only if one
+// is given.
+func (p *Portal) readChart(ctx context.Context, requester, patient, category string, use consent.Purpose) (chartPage, error) {
+	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency}
+	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: use,
 		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted }})
 	if err != nil {
 		return page, err
@@ -59,7 +62,7 @@ func (p *Portal) readChart(ctx context.Context, requester, patient, category str
 
 // timeline is the signed-in patient's own records.
 func (p *Portal) timeline(w http.ResponseWriter, r *http.Request, s *session) {
-	page, err := p.readChart(r.Context(), s.who.ID, s.who.ID, r.URL.Query().Get("category"))
+	page, err := p.readChart(r.Context(), s.who.ID, s.who.ID, r.URL.Query().Get("category"), purpose)
 	if err != nil {
 		p.failErr(w, r, s, err)
 		return

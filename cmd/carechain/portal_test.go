@@ -54,6 +54,9 @@ type browser struct {
 	base string
 	shot string // folder of screenshots
 	n    int    // screenshots taken
+	axe  string // axe-core's script ("": no accessibility checks)
+	// checked counts the pages axe-core checked.
+	checked int
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -71,7 +74,7 @@ func newBrowser(t *testing.T, base string) *browser {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", dir)
-	return &browser{t: t, ctx: ctx, base: base, shot: dir}
+	return &browser{t: t, ctx: ctx, base: base, shot: dir, axe: loadAxe(t)}
 }
 
 // do runs steps, failing the test with what was on the page.
@@ -117,9 +120,11 @@ func (b *browser) want(texts ...string) {
 	}
 }
 
-// screenshot saves the whole page as NN-name.png.
+// screenshot saves the whole page as NN-name.png, after checking its
+// accessibility.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	b.checkAccessibility(name)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -169,7 +174,11 @@ func (b *browser) sessionCookie() *network.Cookie {
 // checks the security headers, the session cookie (HttpOnly,
 // SameSite=Strict, rotated at sign-in), that a form posted without its
 // CSRF token is refused, and that no plaintext the portal showed reached
-// the node's files or output. Every page is saved as a screenshot.
+// the node's files or output. Then the four signers of the demo's X-ray
+// correction approve it on the Approvals page (approveXRayCorrection), and
+// a physician of another hospital breaks the glass (breakGlass). Every
+// page is saved as a screenshot, after axe-core checked it for serious and
+// critical accessibility violations (portalaxe_test.go).
 func TestPortalInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a demo node subprocess and Chromium")
@@ -270,6 +279,13 @@ func TestPortalInChromium(t *testing.T) {
 	seeBothInLog(t, b, physician)
 	b.screenshot("access-log")
 	b.signOut()
+	approveXRayCorrection(t, b)
+	verifiedHistory(t, b)
+	rejectCorrection(t, b, base)
+	breakGlass(t, b)
+	if b.axe != "" {
+		t.Logf("axe-core found no serious or critical violation on %d pages", b.checked)
+	}
 	noPlaintext(t, home, p.output(), "Aisha", "Metformin", "beats/minute")
 }
 
@@ -278,7 +294,24 @@ func TestPortalInChromium(t *testing.T) {
 // line.
 func addHeartRates(t *testing.T, base, author, patient string) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/auth/login", url.Values{"principal": {author}, "passphrase": {demo.Passphrase}})
+	token := demoToken(t, base, author)
+	for i, v := range []int{72, 104} {
+		body := fmt.Sprintf(`{"resourceType":"Observation","status":"final",
+			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+			"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"subject":{"reference":"Patient/%s"},
+			"effectiveDateTime":"2026-11-%02dT09:00:00Z","valueQuantity":{"value":%d,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"},
+			"referenceRange":[{"low":{"value":60,"unit":"beats/minute"},"high":{"value":100,"unit":"beats/minute"}}]}`, patient, 15+10*i, v)
+		if code := fhirStatus(t, http.MethodPost, base+"/fhir/Observation", token, body); code != http.StatusCreated {
+			t.Fatalf("POST Observation: HTTP %d", code)
+		}
+	}
+}
+
+// demoToken signs in to the FHIR API as demo principal who and returns
+// the access token.
+func demoToken(t *testing.T, base, who string) string {
+	t.Helper()
+	resp, err := http.PostForm(base+"/auth/login", url.Values{"principal": {who}, "passphrase": {demo.Passphrase}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,26 +321,9 @@ func addHeartRates(t *testing.T, base, author, patient string) {
 	err = json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	if err != nil || tok.AccessToken == "" {
-		t.Fatalf("login %s: HTTP %d, %v", author, resp.StatusCode, err)
+		t.Fatalf("login %s: HTTP %d, %v", who, resp.StatusCode, err)
 	}
-	for i, v := range []int{72, 104} {
-		body := fmt.Sprintf(`{"resourceType":"Observation","status":"final",
-			"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
-			"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"subject":{"reference":"Patient/%s"},
-			"effectiveDateTime":"2026-11-%02dT09:00:00Z","valueQuantity":{"value":%d,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"},
-			"referenceRange":[{"low":{"value":60,"unit":"beats/minute"},"high":{"value":100,"unit":"beats/minute"}}]}`, patient, 15+10*i, v)
-		req, _ := http.NewRequest(http.MethodPost, base+"/fhir/Observation", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		req.Header.Set("Content-Type", "application/fhir+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("POST Observation: HTTP %d", resp.StatusCode)
-		}
-	}
+	return tok.AccessToken
 }
 
 // seeBothInLog reloads the patient's access log filtered to physician
