@@ -28,6 +28,11 @@ import (
 //
 // What this puts on the ledger in plain: quantities (no medication, no
 // unit) and which dispense record counts against which prescription record.
+//
+// A record.put without Supply or Dispense, of a record these rules never
+// tracked, writes nothing here (nor does booking.go for an Appointment
+// booking nothing): a chain's earlier blocks replay to the state, and the
+// app hashes, they had before these rules.
 
 // RxState is a prescription's supply and what was dispensed against it,
 // stored at "rx/<record>".
@@ -55,7 +60,11 @@ func dispense(b *store.Block, r *tx.RecordPut) *Rejection {
 	switch r.ResourceType {
 	case "MedicationRequest":
 		var st RxState
-		if err := getCBOR(b, rxKey(r.RecordID), &st); err != nil && !errors.Is(err, ErrNotFound) {
+		err := getCBOR(b, rxKey(r.RecordID), &st)
+		switch {
+		case errors.Is(err, ErrNotFound) && r.Supply == nil:
+			return nil // nothing to track: the state stays as it was before these rules
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return reject(CodeInternal, "%v", err)
 		}
 		st.Stated, st.Supply = r.Supply != nil, 0
@@ -73,8 +82,10 @@ func dispense(b *store.Block, r *tx.RecordPut) *Rejection {
 // counts what r dispenses.
 func countDispense(b *store.Block, r *tx.RecordPut) *Rejection {
 	var prev tx.Dispense
+	counted := false
 	switch err := getCBOR(b, dispenseKey(r.RecordID), &prev); {
 	case err == nil:
+		counted = true
 		if rej := addDispensed(b, prev.Prescription, -prev.Quantity); rej != nil {
 			return rej
 		}
@@ -83,10 +94,12 @@ func countDispense(b *store.Block, r *tx.RecordPut) *Rejection {
 	}
 	d := r.Dispense
 	if d == nil {
-		if err := b.Delete(dispenseKey(r.RecordID)); err != nil {
-			return reject(CodeInternal, "%v", err)
+		if counted {
+			if err := b.Delete(dispenseKey(r.RecordID)); err != nil {
+				return reject(CodeInternal, "%v", err)
+			}
 		}
-		return nil
+		return nil // a version that dispenses nothing, and nothing counted before, writes nothing
 	}
 	var rx carechain.RecordHead
 	if err := getCBOR(b, recordKey(d.Prescription), &rx); errors.Is(err, ErrNotFound) || err == nil && (rx.ResourceType != "MedicationRequest" || rx.Patient != r.Patient || rx.Deleted) {

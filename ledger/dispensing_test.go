@@ -57,6 +57,13 @@ func TestDispensingAgainstAPrescription(t *testing.T) {
 	h.judge(h.sign("hosp-a/dr-a", tx.TypeRecordPut, dispensed(t, "d6", 1, &tx.Dispense{Prescription: "nope", Quantity: 1})), StageFinalize, CodeInvalid, "not a prescription")
 	ok(h.sign("hosp-a/dr-a", tx.TypeRecordPut, prescription(t, "rx2", 1, false, nil)), "a prescription without a quantity")
 	h.judge(h.sign("hosp-a/dr-a", tx.TypeRecordPut, dispensed(t, "d6", 1, &tx.Dispense{Prescription: "rx2", Quantity: 1})), StageFinalize, CodeInvalid, "states no quantity")
+	// What these rules do not track writes nothing: earlier blocks replay to the same state.
+	ok(h.sign("hosp-a/dr-a", tx.TypeRecordPut, dispensed(t, "d7", 1, nil)), "a dispense against no prescription")
+	for _, key := range []string{rxKey("rx2"), dispenseKey("d7"), recordBooksKey("rx2")} {
+		if _, err := h.at(0).Get(key); err == nil {
+			t.Errorf("%s was written", key)
+		}
+	}
 
 	stopped := int64(0)
 	ok(h.sign("hosp-a/dr-a", tx.TypeRecordPut, prescription(t, "rx1", 2, false, &stopped)), "stop rx1")
