@@ -71,7 +71,9 @@ func (s *server) orgRead(w http.ResponseWriter, r *http.Request, c caller, typ, 
 // unchangedSince reports whether a conditional read's If-None-Match names
 // rec's version.
 func unchangedSince(r *http.Request, rec *records.Record) bool {
-	return slices.Contains(strings.Split(r.Header.Get("If-None-Match"), ","), etag(rec.Version))
+	return slices.ContainsFunc(strings.Split(r.Header.Get("If-None-Match"), ","), func(tag string) bool {
+		return strings.TrimSpace(tag) == etag(rec.Version)
+	})
 }
 
 // orgWriter is the caller's signer and the If-Match version (0: none) of
