@@ -261,9 +261,29 @@ func (s *server) consents(r *http.Request, c caller) ([]any, error) {
 		if c.principal.ID != patient && !g.Grantee.Matches(c.principal) {
 			continue
 		}
-		out = append(out, consentResource(g))
+		res := consentResource(g)
+		orderData(res, g, c.view)
+		out = append(out, res)
 	}
 	return out, nil
+}
+
+// orderData adds to the Consent of an order's grant the records it covers
+// (provision.data, the order first) and the order's extension.
+func orderData(res map[string]any, g ledger.StoredGrant, v *ledger.View) {
+	if g.Order == "" {
+		return
+	}
+	var data []any
+	for _, id := range g.Records {
+		if head, err := v.Record(id); err == nil {
+			data = append(data, map[string]any{"meaning": "instance", "reference": map[string]string{"reference": head.ResourceType + "/" + id}})
+		}
+	}
+	if data != nil {
+		res["provision"].(map[string]any)["data"] = data
+	}
+	res["extension"] = []map[string]any{{"url": "urn:carechain:order-grant", "valueReference": map[string]string{"reference": "ServiceRequest/" + g.Order}}}
 }
 
 func consentResource(g ledger.StoredGrant) map[string]any {
