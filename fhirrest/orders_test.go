@@ -139,3 +139,57 @@ func TestOrderGivesItsPerformerAccess(t *testing.T) {
 		t.Error("a physician set the patient's order rule")
 	}
 }
+
+// TestReferralToOnePractitioner: a referral (a ServiceRequest whose
+// performer is a practitioner of another hospital) gives that specialist,
+// not their colleagues, read of the referral and the diagnosis it names,
+// and lets them write their findings based on it, until it is completed.
+func TestReferralToOnePractitioner(t *testing.T) {
+	e := setup(t)
+	dr := e.token("hosp-a/dr-a")
+	e.cust.Add("hosp-b/dr-b", e.keys["hosp-b/dr-b"]) // this node writes for the specialist too
+	specialist := e.token("hosp-b/dr-b")
+	colleague := e.registerStaff("hosp-b", "hosp-b/dr-c", carechain.RolePhysician)
+	r := e.do("POST", "/fhir/Condition", dr, []byte(`{"resourceType":"Condition","subject":{"reference":"Patient/p"},
+	  "code":{"coding":[{"system":"http://snomed.info/sct","code":"49436004","display":"Atrial fibrillation"}]}}`))
+	if r.status != 201 {
+		t.Fatalf("diagnosis: %d %s", r.status, r.rawBody)
+	}
+	diagnosis := r.body["id"].(string)
+	referral := func(id, status string) []byte {
+		idPart := ""
+		if id != "" {
+			idPart = `"id":"` + id + `",`
+		}
+		return []byte(`{"resourceType":"ServiceRequest",` + idPart + `"status":"` + status + `","intent":"order","subject":{"reference":"Patient/p"},
+		  "code":{"coding":[{"system":"http://snomed.info/sct","code":"3457005","display":"Patient referral"}]},
+		  "performer":[{"reference":"Practitioner/hosp-b.dr-b"}],"reasonReference":[{"reference":"Condition/` + diagnosis + `"}]}`)
+	}
+	r = e.do("POST", "/fhir/ServiceRequest", dr, referral("", "active"))
+	if r.status != 201 {
+		t.Fatalf("referral: %d %s", r.status, r.rawBody)
+	}
+	ref := r.body["id"].(string)
+	findings := []byte(`{"resourceType":"Observation","status":"final","basedOn":[{"reference":"ServiceRequest/` + ref + `"}],
+	  "code":{"text":"Cardiology consultation findings"},"subject":{"reference":"Patient/p"},"valueString":"rate control advised"}`)
+	for _, c := range []struct {
+		who, method, path string
+		body              []byte
+		want              int
+	}{
+		{specialist, "GET", "/fhir/Condition/" + diagnosis, nil, 200},
+		{colleague, "GET", "/fhir/Condition/" + diagnosis, nil, 404},
+		{colleague, "POST", "/fhir/Observation", findings, 403},
+		{specialist, "POST", "/fhir/Observation", findings, 201},
+	} {
+		if r := e.do(c.method, c.path, c.who, c.body); r.status != c.want {
+			t.Errorf("%s %s during the referral: %d, want %d: %s", c.method, c.path, r.status, c.want, r.rawBody)
+		}
+	}
+	if r := e.do("PUT", "/fhir/ServiceRequest/"+ref, dr, referral(ref, "completed")); r.status != 200 {
+		t.Fatalf("complete the referral: %d %s", r.status, r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Condition/"+diagnosis, specialist, nil); r.status != 404 {
+		t.Errorf("the specialist reads the diagnosis after the referral: %d %s", r.status, r.rawBody)
+	}
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,6 +42,17 @@ type OrderState struct {
 	Category string `cbor:"3,keyasint"`
 	Grant    string `cbor:"4,keyasint"`
 	Open     bool   `cbor:"5,keyasint,omitempty"`
+	// Practitioner, if set, is the one practitioner of Performer the
+	// order is to (a referral): the grant and the results are theirs.
+	Practitioner string `cbor:"6,keyasint,omitempty"`
+}
+
+// grantee is who an order's grant is for.
+func (st *OrderState) grantee() consent.Grantee {
+	if st.Practitioner != "" {
+		return consent.Grantee{Principal: st.Practitioner}
+	}
+	return consent.Grantee{Org: st.Performer}
 }
 
 func orderKey(record string) string      { return "order/" + record }
@@ -113,13 +125,18 @@ func applyOrder(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 		return reject(CodeInvalid, "what a patient enters is no order to an organization")
 	case found && !st.Open:
 		return reject(CodeConflict, "order %s was closed: a closed order does not reopen; write a new order", r.RecordID)
-	case found && st.Performer != o.Performer:
-		return reject(CodeConflict, "order %s is open to %s: close it, and write a new order to %s", r.RecordID, st.Performer, o.Performer)
+	case found && (st.Performer != o.Performer || st.Practitioner != o.Practitioner):
+		return reject(CodeConflict, "order %s is open to %s: close it, and write a new order to %s", r.RecordID, cmp.Or(st.Practitioner, st.Performer), cmp.Or(o.Practitioner, o.Performer))
 	case o.Performer == signer.Org:
 		return reject(CodeInvalid, "an order to the author's own organization (%s) gives no access", o.Performer)
 	}
 	if _, err := getOrg(b, o.Performer); err != nil {
 		return reject(CodeInvalid, "organization %q does not exist", o.Performer)
+	}
+	if o.Practitioner != "" {
+		if p, err := getPrincipal(b, o.Practitioner); err != nil || p.Kind != carechain.KindPractitioner || p.Status != carechain.StatusActive {
+			return reject(CodeInvalid, "%s is not an active practitioner", o.Practitioner)
+		}
 	}
 	if !found {
 		rule, err := orderRuleOf(b, r.Patient)
@@ -130,7 +147,7 @@ func applyOrder(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 			return reject(CodeDenied, "the order rule of %s does not let an order give %s access (%s)", r.Patient, o.Performer, rule)
 		}
 	}
-	return openOrder(b, now, r, OrderState{Patient: r.Patient, Performer: o.Performer, Category: r.Category, Grant: OrderGrantID(r.RecordID), Open: true})
+	return openOrder(b, now, r, OrderState{Patient: r.Patient, Performer: o.Performer, Practitioner: o.Practitioner, Category: r.Category, Grant: OrderGrantID(r.RecordID), Open: true})
 }
 
 // openOrder stores an open order's state and its grant: read of the records
@@ -153,7 +170,7 @@ func openOrder(b *store.Block, now int64, r *tx.RecordPut, st OrderState) *Rejec
 		return reject(CodeInternal, "%v", err)
 	}
 	g := consent.Grant{
-		ID: st.Grant, Patient: r.Patient, Grantee: consent.Grantee{Org: st.Performer}, Categories: cats, Records: r.Order.Reads,
+		ID: st.Grant, Patient: r.Patient, Grantee: st.grantee(), Categories: cats, Records: r.Order.Reads,
 		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, Order: r.RecordID,
 	}
 	if prev.ID != "" {
@@ -233,7 +250,7 @@ func orderWriteGrant(r reader, signer *carechain.Principal, rp *tx.RecordPut) *c
 		return nil
 	}
 	return &consent.Grant{
-		ID: st.Grant, Patient: st.Patient, Grantee: consent.Grantee{Org: st.Performer}, Categories: []string{st.Category},
+		ID: st.Grant, Patient: st.Patient, Grantee: st.grantee(), Categories: []string{st.Category},
 		Actions: []consent.Action{consent.ActionWrite}, Purposes: []consent.Purpose{consent.PurposeTreatment}, Order: rp.BasedOn,
 	}
 }

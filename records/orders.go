@@ -38,14 +38,21 @@ func (s *Service) orderFacts(v *ledger.View, author Signer, body *tx.RecordPut, 
 		body.BasedOn = basedOn(v, body.Patient, res)
 		return nil
 	}
-	performer := performerOrg(res)
+	performer, practitioner := performerOf(res)
 	if body.Deleted || performer == "" || performer == me.Org || !slices.Contains(openOrderStatuses, res.Code("status")) {
 		return s.closeOrder(v, body)
 	}
 	if _, err := v.Organization(performer); err != nil {
-		return carechain.E(carechain.KindInvalid, fmt.Errorf("ServiceRequest.performer Organization/%s is not an organization of the consortium", performer))
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("ServiceRequest.performer: %s is not an organization of the consortium", performer))
 	}
-	o := &tx.Order{Performer: performer, Reads: []string{body.RecordID}}
+	grantee := consent.Grantee{Org: performer}
+	if practitioner != "" {
+		if p, err := v.Principal(practitioner); err != nil || p.Kind != carechain.KindPractitioner {
+			return carechain.E(carechain.KindInvalid, fmt.Errorf("ServiceRequest.performer: %s is not a practitioner of the consortium", practitioner))
+		}
+		grantee = consent.Grantee{Principal: practitioner}
+	}
+	o := &tx.Order{Performer: performer, Practitioner: practitioner, Reads: []string{body.RecordID}}
 	cats := []string{body.Category}
 	for _, el := range orderNames {
 		for _, ref := range res.ReferenceList(el) {
@@ -61,7 +68,7 @@ func (s *Service) orderFacts(v *ledger.View, author Signer, body *tx.RecordPut, 
 			cats = consent.AddReaders(cats, head.Category)
 		}
 	}
-	reader, err := v.ReaderOf(consent.Grantee{Org: performer})
+	reader, err := v.ReaderOf(grantee)
 	if err != nil {
 		return err
 	}
@@ -127,15 +134,23 @@ func (s *Service) closeOrder(v *ledger.View, body *tx.RecordPut) error {
 	return err
 }
 
-// performerOrg is the organization a ServiceRequest is to: its first
-// performer "Organization/<id>"; "" if none.
-func performerOrg(res *fhirjson.Resource) string {
+// performerOf is who a ServiceRequest is to: its first performer that is
+// an organization ("Organization/<id>") or a practitioner
+// ("Practitioner/<org>.<name>": a referral to one person), as the
+// organization and, for a practitioner, their principal ID; "" if none.
+func performerOf(res *fhirjson.Resource) (org, practitioner string) {
 	for _, ref := range res.ReferenceList("performer") {
 		if id, ok := strings.CutPrefix(ref, "Organization/"); ok && carechain.ValidateOrgID(id) == nil {
-			return id
+			return id, ""
+		}
+		if id, ok := strings.CutPrefix(ref, "Practitioner/"); ok {
+			org, name, _ := strings.Cut(id, ".")
+			if p := org + "/" + name; carechain.ValidateOrgID(org) == nil && carechain.ValidatePrincipalID(p) == nil {
+				return org, p
+			}
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // basedOn is the order a result answers: the first ServiceRequest of the

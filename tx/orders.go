@@ -37,7 +37,9 @@ func (o *OrderRuleSet) Validate() error {
 }
 
 // Order is what the ledger sees of an open order (a ServiceRequest that is
-// draft, active or on hold) to another organization: its performer, and
+// draft, active or on hold) to another organization: its performer (and,
+// for a referral to one practitioner, Practitioner, of that organization),
+// and
 // the records it names that the performer may read while it is open (the
 // order itself is always among them). Wraps deliver the current keys of
 // those records' categories to the performer, as a read grant's do.
@@ -45,6 +47,9 @@ type Order struct {
 	Performer string         `cbor:"1,keyasint"`
 	Reads     []string       `cbor:"2,keyasint"`
 	Wraps     []CategoryWrap `cbor:"3,keyasint,omitempty"`
+	// Practitioner, if set, is the one practitioner of Performer the order
+	// is to: the grant and the results are theirs, not the organization's.
+	Practitioner string `cbor:"4,keyasint,omitempty"`
 }
 
 // MaxOrderReads bounds the records one order names.
@@ -65,6 +70,9 @@ func (r *RecordPut) validateOrder() error {
 			if !recordIDPattern.MatchString(id) || slices.Contains(o.Reads[:i], id) {
 				return fmt.Errorf("%w: order names %q: not an id, or twice", ErrInvalid, id)
 			}
+		}
+		if o.Practitioner != "" && carechain.OrgOf(o.Practitioner) != o.Performer {
+			return fmt.Errorf("%w: an order's practitioner is of its performer organization", ErrInvalid)
 		}
 		if err := validateCategoryWraps(o.Wraps); err != nil {
 			return err
