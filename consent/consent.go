@@ -163,7 +163,7 @@ func (g *Grant) ValidateTerms() error {
 		return errors.New("revoked_at set on a grant that is not revoked")
 	}
 	if err := cmp.Or(g.Grantee.validate(),
-		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes), checkStrings("records", g.Records),
+		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes), checkRecords(g.Records),
 		checkEnums("actions", g.Actions, 1), checkEnums("purposes", g.Purposes, 1)); err != nil {
 		return err
 	}
@@ -172,6 +172,21 @@ func (g *Grant) ValidateTerms() error {
 	}
 	if _, err := CompileCondition(g.Condition); err != nil {
 		return fmt.Errorf("condition: %w", err)
+	}
+	return nil
+}
+
+// MaxGrantRecords bounds Grant.Records: an order's results.
+const MaxGrantRecords = 512
+
+func checkRecords(list []string) error {
+	if len(list) > MaxGrantRecords {
+		return fmt.Errorf("%d records, more than %d", len(list), MaxGrantRecords)
+	}
+	for _, s := range list {
+		if s == "" || len(s) > maxStringLen {
+			return fmt.Errorf("records: each must be 1-%d bytes", maxStringLen)
+		}
 	}
 	return nil
 }

@@ -93,6 +93,9 @@ func TestOrderGivesItsPerformerAccess(t *testing.T) {
 		t.Fatalf("the lab's result: %d %s", r.status, r.rawBody)
 	}
 	result := r.body["id"].(string)
+	if r := e.do("GET", "/fhir/Observation/"+result, dr, nil); r.status != 200 {
+		t.Errorf("the ordering physician reads the lab's result: %d %s", r.status, r.rawBody)
+	}
 	if r := e.do("GET", "/fhir/Consent?patient=Patient/p", e.patientToken(), nil); r.status != 200 ||
 		!strings.Contains(string(r.rawBody), "Organization/hosp-b") || !strings.Contains(string(r.rawBody), `"ServiceRequest/`+order+`"`) ||
 		!strings.Contains(string(r.rawBody), `"Condition/`+diagnosis+`"`) {

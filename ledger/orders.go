@@ -21,7 +21,9 @@ import (
 // read, for treatment, of the records the order names, with their
 // categories' keys delivered to the performer — and lets the performer's
 // staff write results: record versions whose BasedOn is the order, in the
-// order's category, as far as their role policy lets them write it. A
+// order's category, as far as their role policy lets them write it, which
+// the organization that placed the order reads (a second grant, of the
+// order's results, that outlives the order). A
 // version without Order (completed, revoked, in error) closes the order:
 // the grant is revoked, the keys of categories whose readers shrink rotate
 // (tx.RecordPut.Rotations), and a result based on it is refused. A closed
@@ -45,6 +47,9 @@ type OrderState struct {
 	// Practitioner, if set, is the one practitioner of Performer the
 	// order is to (a referral): the grant and the results are theirs.
 	Practitioner string `cbor:"6,keyasint,omitempty"`
+	// Placer is the organization that wrote the order: it reads the
+	// results (the grant ResultsGrantID), whoever writes them.
+	Placer string `cbor:"7,keyasint,omitempty"`
 }
 
 // grantee is who an order's grant is for.
@@ -58,10 +63,17 @@ func (st *OrderState) grantee() consent.Grantee {
 func orderKey(record string) string      { return "order/" + record }
 func orderRuleKey(patient string) string { return "order-rule/" + patient }
 
-// OrderGrantID is the ID of the grant of the order record id.
+// OrderGrantID is the ID of the grant of the order record id to its performer.
 func OrderGrantID(record string) string {
 	h := sha256.Sum256([]byte(record))
 	return "o-" + hex.EncodeToString(h[:6])
+}
+
+// ResultsGrantID is the ID of the grant of the results of the order record
+// id to the organization that placed it.
+func ResultsGrantID(record string) string {
+	h := sha256.Sum256([]byte(record))
+	return "r-" + hex.EncodeToString(h[:6])
 }
 
 func init() { handle(tx.TypeOrderRuleSet, (*App).applyOrderRuleSet) }
@@ -147,7 +159,8 @@ func applyOrder(b *store.Block, signer *carechain.Principal, now int64, r *tx.Re
 			return reject(CodeDenied, "the order rule of %s does not let an order give %s access (%s)", r.Patient, o.Performer, rule)
 		}
 	}
-	return openOrder(b, now, r, OrderState{Patient: r.Patient, Performer: o.Performer, Practitioner: o.Practitioner, Category: r.Category, Grant: OrderGrantID(r.RecordID), Open: true})
+	return openOrder(b, now, r, OrderState{Patient: r.Patient, Performer: o.Performer, Practitioner: o.Practitioner, Category: r.Category,
+		Grant: OrderGrantID(r.RecordID), Open: true, Placer: signer.Org})
 }
 
 // openOrder stores an open order's state and its grant: read of the records
@@ -234,6 +247,44 @@ func checkBasedOn(b *store.Block, r *tx.RecordPut) *Rejection {
 		return reject(CodeInternal, "%v", err)
 	case !st.Open:
 		return reject(CodeConflict, "order %s is closed (completed, revoked or in error): it takes no more results", r.BasedOn)
+	}
+	return nil
+}
+
+// addResult lets the organization that placed the order r is based on read
+// r: a grant of the order's results, for treatment, made at the first. A
+// result by the placer itself needs none; one outside the order's category
+// is no result of it here.
+func addResult(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
+	if r.BasedOn == "" {
+		return nil
+	}
+	var st OrderState
+	if err := getCBOR(b, orderKey(r.BasedOn), &st); errors.Is(err, ErrNotFound) || err == nil && (st.Placer == "" || st.Placer == signer.Org || st.Category != r.Category) {
+		return nil
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	id := ResultsGrantID(r.BasedOn)
+	var sg StoredGrant
+	switch err := getCBOR(b, grantKey(st.Patient, id), &sg); {
+	case errors.Is(err, ErrNotFound):
+		sg = StoredGrant{Grant: consent.Grant{
+			ID: id, Patient: st.Patient, Grantee: consent.Grantee{Org: st.Placer}, Categories: []string{st.Category},
+			Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: now, Order: r.BasedOn,
+		}, Height: b.Height()}
+	case err != nil:
+		return reject(CodeInternal, "%v", err)
+	}
+	if slices.Contains(sg.Records, r.RecordID) {
+		return nil
+	}
+	sg.Records = append(sg.Records, r.RecordID)
+	if err := sg.Validate(); err != nil {
+		return reject(CodeInvalid, "order %s: %v", r.BasedOn, err)
+	}
+	if err := setLogged(b, grantKey(st.Patient, id), sg, tlog.KindConsent, id); err != nil {
+		return reject(CodeInternal, "%v", err)
 	}
 	return nil
 }

@@ -53,6 +53,10 @@ func TestOrderRules(t *testing.T) {
 		t.Fatalf("the order's grant: %+v", g)
 	}
 	ok("hosp-b/dr-b", result(t, "r2", "sr1"), "hospital B's result")
+	grants, _ = h.at(0).Grants("patient/p")
+	if g := grants.Find(ResultsGrantID("sr1")); g == nil || g.Grantee.Org != "hosp-a" || len(g.Records) != 1 || g.Records[0] != "r2" {
+		t.Fatalf("the grant of the order's results to hospital A: %+v", g)
+	}
 	ok("hosp-a/dr-a", serviceRequest(t, "sr1", 2, nil, nil), "complete the order")
 	grants, _ = h.at(0).Grants("patient/p")
 	if g := grants.Find(OrderGrantID("sr1")); g == nil || !g.Revoked {

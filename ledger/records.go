@@ -324,6 +324,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := applyOrder(b, signer, now, r); rej != nil { // orders.go
 		return rej
 	}
+	if rej := addResult(b, signer, now, r); rej != nil { // orders.go
+		return rej
+	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal
