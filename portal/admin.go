@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/carechain/carechain"
@@ -109,8 +110,11 @@ func (p *Portal) addStaff(w http.ResponseWriter, r *http.Request, s *session) {
 	for _, role := range f["role"] {
 		reg.Roles = append(reg.Roles, carechain.Role(role))
 	}
-	if err := reg.Validate(); name == "" || strings.Contains(name, "/") || err != nil {
-		p.fail(w, r, s, http.StatusBadRequest, "The practitioner was not registered: give a name for the identity (letters, digits, dashes), a display name and valid roles.")
+	// Checked before a key is made for it; records.Register validates the
+	// whole transaction again.
+	if err := carechain.ValidatePrincipalID(reg.ID); err != nil || strings.Contains(name, "/") || reg.Name == "" ||
+		slices.ContainsFunc(reg.Roles, func(r carechain.Role) bool { return !r.Valid() }) {
+		p.fail(w, r, s, http.StatusBadRequest, "The practitioner was not registered: give a name for the identity (lower-case letters, digits, dashes), a display name and known roles.")
 		return
 	}
 	if _, err := p.app.Latest().Principal(reg.ID); err == nil {
