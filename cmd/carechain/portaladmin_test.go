@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -210,4 +211,103 @@ func (b *browser) textOf(id string) string {
 		b.t.Fatalf("text of #%s: %v\n%s", id, err, b.text())
 	}
 	return strings.TrimSpace(s)
+}
+
+// TestPortalAdminOnInitConsortium runs the admin pages on a consortium
+// made with init, whose admin's key is under the node's passphrase, over
+// plain HTTP: the admin signs in and enrols a patient, who signs in with
+// the code; a malformed public key, a taken identity and a revocation the
+// ledger refuses (an admin revoking a patient's key) each change nothing
+// and say why; a form without its CSRF token is refused; the node status
+// and the auditor's checkpoint are served; the patient is refused the
+// admin pages.
+func TestPortalAdminOnInitConsortium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node subprocess")
+	}
+	home := filepath.Join(t.TempDir(), "node")
+	addr := freeAddr(t)
+	nodeEnv := passEnv(testPassphrase)
+	mustRun(t, nodeEnv, "init", "--home", home, "--chain-id", "portal-admin", "--org", "hosp:hospital:Hospital",
+		"--p2p-addr", freeAddr(t), "--http-addr", addr)
+	p := startProcess(t, nodeEnv, "start", "--home", home, "--anchor-every", "100ms")
+	waitHealthy(t, p, addr, time.Minute)
+	mustRun(t, nodeEnv, "keys", "new", "hosp.dr-a", "--home", home)
+	pub := strings.TrimSpace(mustRun(t, nil, "keys", "export-public", "hosp.dr-a", "--home", home))
+	mustRun(t, nodeEnv, "tx", "register", "--as", "hosp/admin", "--id", "hosp/dr-a", "--role", "physician", "--pubkey", pub, "--home", home)
+
+	base := "http://" + addr
+	admin := newPortalClient(t, base)
+	_, page := admin.get("/portal/signin")
+	resp, page := admin.post("/portal/signin", url.Values{"principal": {"hosp/admin"}, "passphrase": {testPassphrase}}, csrfOf(page))
+	if resp.Request.URL.Path != "/portal/admin" || !strings.Contains(page, "Staff of Hospital") || !strings.Contains(page, "hosp/dr-a") {
+		t.Fatalf("the admin's sign-in ends at %s:\n%s", resp.Request.URL, page)
+	}
+	csrf := csrfOf(page)
+	if resp, page := admin.post("/portal/admin/enrol", nil, ""); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "security token") {
+		t.Fatalf("an enrolment without the CSRF token: HTTP %d", resp.StatusCode)
+	}
+	resp, page = admin.post("/portal/admin/enrol", nil, csrf)
+	pseudonym, code := between(page, `id="enrolled-id">`, "<"), between(page, `id="enrolment-code">`, "<")
+	if resp.StatusCode != http.StatusOK || pseudonym == "" || len(code) != 23 {
+		t.Fatalf("enrolment: HTTP %d\n%s", resp.StatusCode, page)
+	}
+	patient := carechain.PatientPrefix + pseudonym
+	signedShow := []string{"identity", "show", patient, "--as", "hosp/admin", "--home", home}
+	if out := mustRun(t, nodeEnv, signedShow...); !strings.Contains(out, `"status": "active"`) || !strings.Contains(out, `"registered_by": "hosp/admin"`) {
+		t.Fatalf("the enrolled patient through the CLI:\n%s", out)
+	}
+	for _, c := range []struct {
+		path string
+		form url.Values
+		code int
+		want string
+	}{
+		{"/portal/admin/staff", url.Values{"id": {"dr-b"}, "name": {"Dr. B"}, "role": {"physician"}, "pubkey": {"not a key"}}, http.StatusBadRequest, "public key is not 32 bytes"},
+		{"/portal/admin/staff", url.Values{"id": {"dr-a"}, "name": {"Dr. A"}, "role": {"physician"}}, http.StatusConflict, "hosp/dr-a already exists"},
+		{"/portal/admin/staff", url.Values{"id": {"dr-c"}, "name": {"Dr. C"}, "role": {"surgeon-general"}}, http.StatusBadRequest, "known roles"},
+		{"/portal/admin/revoke", url.Values{"id": {patient}}, http.StatusForbidden, "The ledger refused it, nothing was revoked"},
+	} {
+		if resp, page := admin.post(c.path, c.form, csrf); resp.StatusCode != c.code || !strings.Contains(page, c.want) {
+			t.Fatalf("POST %s %v: HTTP %d, want %d and %q:\n%s", c.path, c.form, resp.StatusCode, c.code, c.want, page)
+		}
+	}
+	if out := mustRun(t, nil, "identity", "list", "--org", "hosp", "--home", home); strings.Contains(out, "dr-b") || strings.Contains(out, "dr-c") {
+		t.Fatalf("a refused registration reached the ledger:\n%s", out)
+	}
+	if out := mustRun(t, nodeEnv, signedShow...); !strings.Contains(out, `"status": "active"`) {
+		t.Fatalf("a refused revocation reached the ledger:\n%s", out)
+	}
+	if _, page := admin.get("/portal/admin/node"); !strings.Contains(page, "portal-admin") || !strings.Contains(page, "Total voting power") || !strings.Contains(page, "height ") {
+		t.Fatalf("node status:\n%s", page)
+	}
+	resp, page = admin.get("/portal/audit/checkpoint")
+	var cp struct {
+		ChainID      string          `json:"chain_id"`
+		SignedHeader json.RawMessage `json:"signed_header"`
+	}
+	if err := json.Unmarshal([]byte(page), &cp); err != nil || resp.StatusCode != http.StatusOK || cp.ChainID != "portal-admin" || len(cp.SignedHeader) == 0 {
+		t.Fatalf("the auditor's checkpoint: HTTP %d, %v\n%s", resp.StatusCode, err, page)
+	}
+
+	pt := newPortalClient(t, base)
+	_, page = pt.get("/portal/signin")
+	if resp, page := pt.post("/portal/signin", url.Values{"principal": {pseudonym}, "passphrase": {code}}, csrfOf(page)); resp.Request.URL.Path != "/portal/records" {
+		t.Fatalf("the enrolled patient's sign-in ends at %s:\n%s", resp.Request.URL, page)
+	}
+	if resp, _ := pt.get("/portal/admin"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a patient opened the admin page: HTTP %d", resp.StatusCode)
+	}
+	noPlaintext(t, home, p.output(), code)
+	p.interrupt(t)
+}
+
+// between is the text of s after start up to end, or "".
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	text, _, _ := strings.Cut(after, end)
+	return text
 }
