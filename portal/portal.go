@@ -1,6 +1,8 @@
 // Package portal is carechain's web portal: server-rendered pages (Go
 // html/template, embedded with the stylesheet) for patients whose keys
-// their organization's node keeps (custodial) and for practitioners.
+// their organization's node keeps (custodial), for practitioners, for
+// organization admins (admin.go) and, signed in or not, for auditors
+// checking proofs (auditor.go).
 //
 // Register adds it to a node's HTTP mux at / and under /portal/ and
 // /static/, beside the node's other routes. Every page reads through the
