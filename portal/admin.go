@@ -142,7 +142,7 @@ func (p *Portal) addStaff(w http.ResponseWriter, r *http.Request, s *session) {
 // node makes and keeps under an enrolment code shown once: the patient
 // signs in with the pseudonym and the code.
 func (p *Portal) enrol(w http.ResponseWriter, r *http.Request, s *session) {
-	id := newPseudonym()
+	id := carechain.NewPatientID()
 	out, pub, enc, ok := p.newKeys(w, r, s, id, true)
 	if !ok {
 		return
@@ -228,14 +228,6 @@ func enrolmentCode() string {
 	rand.Read(b) // never fails (crypto/rand)
 	c := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:20]
 	return strings.Join([]string{c[:5], c[5:10], c[10:15], c[15:]}, "-")
-}
-
-// newPseudonym is a new patient's random ID, as `carechain tx register
-// --kind patient` makes one.
-func newPseudonym() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return carechain.PatientPrefix + hex.EncodeToString(b)
 }
 
 // decodePublicKey reads an Ed25519 public key given as hex or base64.
