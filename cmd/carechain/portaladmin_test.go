@@ -123,6 +123,9 @@ func TestPortalAdminInChromium(t *testing.T) {
 	b.want("Passphrase") // signed out: sent to sign in
 
 	auditProof(t, b, addr, home, jones.RegisteredAt)
+	if b.axe != "" {
+		t.Logf("axe-core found no serious or critical violation on %d pages", b.checked)
+	}
 	noPlaintext(t, home, p.output(), doctorCode, patientCode)
 }
 
