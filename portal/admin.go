@@ -95,8 +95,8 @@ func (p *Portal) staff(w http.ResponseWriter, r *http.Request, s *session) {
 // enrolled is what an enrolment shows, once: the new identity and the
 // code that opens its keys on this node.
 type enrolled struct {
-	ID, Short, Code, Kind string
-	Patient               bool
+	ID, Short, Code string
+	Patient         bool
 }
 
 // addStaff registers a practitioner of the admin's organization with the
@@ -150,8 +150,8 @@ func (p *Portal) enrol(w http.ResponseWriter, r *http.Request, s *session) {
 	p.register(w, r, s, tx.Register{ID: id, Kind: carechain.KindPatient, PublicKey: pub, EncryptionKey: enc}, out)
 }
 
-// register submits reg signed by the admin and shows what was enrolled, or
-// goes back to the staff list.
+// register submits reg signed by the admin and shows what was registered,
+// with its enrolment code if the node made its keys; a refusal says why.
 func (p *Portal) register(w http.ResponseWriter, r *http.Request, s *session, reg tx.Register, out enrolled) {
 	signer, ok := p.custodian.Signer(s.who.ID)
 	if !ok {
@@ -163,7 +163,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, s *session, re
 		return
 	}
 	p.logger.Info("portal registration", "admin", s.who.ID, "principal", reg.ID, "kind", reg.Kind)
-	out.ID, out.Short, out.Kind, out.Patient = reg.ID, strings.TrimPrefix(reg.ID, carechain.PatientPrefix), string(reg.Kind), reg.Kind == carechain.KindPatient
+	out.ID, out.Short, out.Patient = reg.ID, strings.TrimPrefix(reg.ID, carechain.PatientPrefix), reg.Kind == carechain.KindPatient
 	p.render(w, s, http.StatusOK, "enrolled", "Registered "+reg.ID, out)
 }
 
@@ -193,7 +193,8 @@ func (p *Portal) newKeys(w http.ResponseWriter, r *http.Request, s *session, id 
 	return enrolled{Code: code}, pub, enc, true
 }
 
-// revokeStaff revokes the key of a member of the admin's organization.
+// revokeStaff revokes the key the form names: the ledger lets an admin
+// revoke only its own organization's staff and nodes.
 func (p *Portal) revokeStaff(w http.ResponseWriter, r *http.Request, s *session) {
 	signer, reason, ok := p.signedForm(w, r, s, false, "")
 	if !ok {
