@@ -1,6 +1,8 @@
 // Package portal is carechain's web portal: server-rendered pages (Go
 // html/template, embedded with the stylesheet) for patients whose keys
-// their organization's node keeps (custodial) and for practitioners.
+// their organization's node keeps (custodial), for practitioners, for
+// organization admins (admin.go) and, signed in or not, for auditors
+// checking proofs (auditor.go).
 //
 // Register adds it to a node's HTTP mux at / and under /portal/ and
 // /static/, beside the node's other routes. Every page reads through the
@@ -29,6 +31,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -61,6 +64,12 @@ type Options struct {
 	// Proofs serves the proof bundles of the version-history page's
 	// verified marks; nil: no version history.
 	Proofs Proofs
+	// Node reports the node's peers and checkpoints for the admin's node
+	// status page and the auditor's page; nil: neither shows them.
+	Node NodeInfo
+	// Keystore is the node's keystore, where the admin pages make the keys
+	// of the patients and staff they enrol; nil: no enrolment here.
+	Keystore *keystore.Store
 	// IdleTimeout ends a session after this long without a request
 	// (default 15 minutes).
 	IdleTimeout time.Duration
@@ -77,6 +86,8 @@ type Portal struct {
 	signIns   *records.SignIns
 	custodian *records.Custodian
 	proofs    Proofs
+	node      NodeInfo
+	keystore  *keystore.Store
 	logger    *slog.Logger
 	now       func() time.Time
 	secure    bool
@@ -117,7 +128,7 @@ func New(opts Options) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, logger: opts.Logger, now: opts.Now,
+	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, node: opts.Node, keystore: opts.Keystore, logger: opts.Logger, now: opts.Now,
 		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages}, nil
 }
 
@@ -148,6 +159,8 @@ func (p *Portal) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /portal/proof/{id}/{version}", p.secured(p.signedIn(p.proofOf)))
 	}
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
+	p.adminRoutes(mux)
+	p.auditRoutes(mux)
 }
 
 // secured sets the headers every portal response carries and ends idle
@@ -240,8 +253,11 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 
 // landing is the first page of a principal of kind.
 func landing(kind carechain.Kind) string {
-	if kind == carechain.KindPatient {
+	switch kind {
+	case carechain.KindPatient:
 		return "/portal/records"
+	case carechain.KindAdmin:
+		return "/portal/admin"
 	}
 	return "/portal/patients"
 }

@@ -57,9 +57,9 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 			Problem: "Unknown identity or wrong passphrase. If your keys are not kept by this node (you hold them yourself), use the carechain CLI."})
 		return
 	}
-	if who.Kind != carechain.KindPatient && who.Kind != carechain.KindPractitioner {
+	if who.Kind != carechain.KindPatient && who.Kind != carechain.KindPractitioner && who.Kind != carechain.KindAdmin {
 		p.render(w, old, http.StatusForbidden, "signin", "Sign in", signInForm{Principal: id,
-			Problem: "The portal is for patients and practitioners; use the carechain CLI for " + string(who.Kind) + " work."})
+			Problem: "The portal is for patients, practitioners and organization admins; use the carechain CLI for " + string(who.Kind) + " work."})
 		return
 	}
 	p.sessions.end(old.id)

@@ -147,7 +147,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
 				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins})
 			if err := portal.Register(mux, portal.Options{App: n.App(), Records: svc, SignIns: signIns, Custodian: keys.custodian,
-				Proofs: n, BaseURL: base, Logger: logger}); err != nil {
+				Proofs: n, Node: n, Keystore: keys.ks, BaseURL: base, Logger: logger}); err != nil {
 				logger.Error("portal off", "err", err)
 			}
 		}
