@@ -82,6 +82,7 @@ type Portal struct {
 	secure    bool
 	sessions  *sessions
 	pages     map[string]*template.Template
+	downloads downloads // prepared "download everything" documents (download.go)
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),
@@ -148,6 +149,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /portal/proof/{id}/{version}", p.secured(p.signedIn(p.proofOf)))
 	}
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
+	p.actRoutes(mux) // the everyday actions (patientacts.go)
 }
 
 // secured sets the headers every portal response carries and ends idle

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -24,6 +25,10 @@ type chartPage struct {
 	Charts     []chart
 	Count      int
 	Emergency  bool // read for purpose emergency (break-glass)
+	// SecondOpinion: read for purpose second-opinion (?purpose=second-opinion).
+	SecondOpinion bool
+	Short         string // the patient's short ID, for the chart's links
+	Done          string // what a write just did (?written=)
 }
 
 // readChart reads what requester may read of patient's records through
@@ -31,7 +36,8 @@ type chartPage struct {
 // event) for purpose of use, and renders it, keeping category only if one
 // is given.
 func (p *Portal) readChart(ctx context.Context, requester, patient, category string, use consent.Purpose) (chartPage, error) {
-	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency}
+	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency,
+		SecondOpinion: use == consent.PurposeSecondOpinion, Short: strings.TrimPrefix(patient, carechain.PatientPrefix)}
 	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: use,
 		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted }})
 	if err != nil {
@@ -48,6 +54,9 @@ func (p *Portal) readChart(ctx context.Context, requester, patient, category str
 		}
 		if !slices.Contains(page.Categories, c.Category) {
 			page.Categories = append(page.Categories, c.Category)
+		}
+		if !page.Self && use == purpose && !rec.PatientAuthored() {
+			c.Correct = "/portal/patients/" + page.Short + "/correct/" + c.RecordID
 		}
 		if category == "" || c.Category == category {
 			cards = append(cards, c)
