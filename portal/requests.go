@@ -28,13 +28,13 @@ type requestsPage struct {
 }
 
 type requestRow struct {
-	ID, Requester, Reason, Status, Answered string
-	Categories                              []choice
-	Purposes                                []string
-	Purpose                                 string
-	Time                                    time.Time
-	Open                                    bool
-	Until                                   string // the grant form's default end (date)
+	ID, RequesterID, Requester, Reason, Status, Answered string
+	Categories                                           []choice
+	Purposes                                             []string
+	Purpose                                              string
+	Time                                                 time.Time
+	Open                                                 bool
+	Until                                                string // the grant form's default end (date)
 }
 
 func (p *Portal) requestsPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -63,7 +63,7 @@ func (p *Portal) requestsPage(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func requestRowOf(v *ledger.View, q records.AccessRequest, cats []string, now time.Time) requestRow {
-	row := requestRow{ID: q.ID, Requester: principalLabel(v, q.Requester), Reason: q.Reason, Status: q.Status,
+	row := requestRow{ID: q.ID, RequesterID: q.Requester, Requester: principalLabel(v, q.Requester), Reason: q.Reason, Status: q.Status,
 		Time: time.Unix(q.Time, 0).UTC(), Open: q.Status == ledger.RequestOpen, Categories: choices(cats, q.Categories),
 		Until: now.UTC().Add(90 * 24 * time.Hour).Format("2006-01-02")}
 	for _, pu := range q.Purposes {
