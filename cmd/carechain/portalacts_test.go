@@ -256,6 +256,9 @@ func clinicianWrites(t *testing.T, b *browser) {
 	b.open("/portal/patients/demo-09")
 	b.submit(`a[href="/portal/patients/demo-09/write"]`)
 	b.screenshot("acts-write-forms")
+	b.do("phone width", chromedp.EmulateViewport(390, 844))
+	b.screenshot("acts-write-forms-phone")
+	b.do("desktop width", chromedp.EmulateViewport(1200, 900))
 	b.do("blood pressure", chromedp.SetValue(chromedp.ID("vital-measure"), "blood-pressure"),
 		chromedp.SendKeys(chromedp.ID("vital-systolic"), "141"), chromedp.SendKeys(chromedp.ID("vital-diastolic"), "92"))
 	b.submit("#write-vital")
