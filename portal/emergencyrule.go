@@ -72,7 +72,13 @@ func (p *Portal) emergencyRulePage(w http.ResponseWriter, r *http.Request, s *se
 		page.Set, page.Words = true, ruleInWords(rule)
 		page.Hours, page.Reason = max(1, rule.DurationSeconds/3600), rule.RequireReason
 	}
-	page.Roles = choices(clinicalRoles, rule.Roles)
+	roles := slices.Clone(clinicalRoles)
+	for _, r := range rule.Roles { // a role the rule names (set with the CLI) stays on offer
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	page.Roles = choices(roles, rule.Roles)
 	page.OrgTypes = choices(carechain.OrgTypes(), rule.OrgTypes)
 	page.Categories = choices(cats, rule.Categories)
 	switch r.URL.Query().Get("done") {

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"slices"
 
@@ -46,7 +47,7 @@ func (s *Service) AccessRequests(patient string) ([]AccessRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(reqs, func(a, b ledger.AccessRequest) int { return int(b.Time - a.Time) })
+	slices.SortStableFunc(reqs, func(a, b ledger.AccessRequest) int { return cmp.Compare(b.Time, a.Time) })
 	opener := &sealedOpener{key: key}
 	out := make([]AccessRequest, 0, len(reqs))
 	for _, r := range reqs {
