@@ -1,8 +1,6 @@
 package portal
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,17 +135,11 @@ func (p *Portal) correctPage(w http.ResponseWriter, r *http.Request, s *session)
 	if !ok {
 		return
 	}
-	rec, err := p.records.Read(r.Context(), s.who.ID, head.RecordID, head.Latest, purpose)
-	if err != nil {
-		p.failErr(w, r, s, err)
+	out, ok := p.readIndented(w, r, s, head.RecordID, head.Latest)
+	if !ok {
 		return
 	}
-	defer clear(rec.Resource)
-	var out bytes.Buffer
-	if err := json.Indent(&out, rec.Resource, "", "  "); err != nil {
-		p.failErr(w, r, s, err)
-		return
-	}
+	defer clear(out.Bytes())
 	_, perr := p.app.Latest().ApprovalPolicy(head)
 	page := correctPage{Patient: head.Patient, Short: r.PathValue("id"), RecordID: head.RecordID, Version: head.Latest,
 		JSON: out.String(), NeedsApproval: perr == nil}

@@ -128,9 +128,8 @@ func durationWords(sec int64) string {
 
 // setEmergencyRule saves the form's rule, or with off=1 removes the rule.
 func (p *Portal) setEmergencyRule(w http.ResponseWriter, r *http.Request, s *session) {
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, ok := p.signer(w, r, s)
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node no longer holds your key: sign in again.")
 		return
 	}
 	f := r.PostForm

@@ -21,8 +21,8 @@ import (
 // carechain.CategoryPatientReported), Grant for a share, SetEmergencyRule
 // and ClearEmergencyRule for the rule.
 
-// patientActRoutes adds the routes of this file and of the other new
-// everyday actions (requests.go, download.go, clinicianacts.go).
+// actRoutes adds the routes of the everyday actions: this file's and
+// those of emergencyrule.go, requests.go, download.go and clinicianacts.go.
 func (p *Portal) actRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/add", p.secured(p.patient(p.addPage)))
 	mux.HandleFunc("POST /portal/add", p.secured(p.posted(p.patient(p.addData))))
@@ -93,9 +93,8 @@ func (p *Portal) writeNew(w http.ResponseWriter, r *http.Request, s *session, pa
 		return records.PutResult{}, false
 	}
 	res.DropMeta()
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, ok := p.signer(w, r, s)
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: sign in again, or use your own organization's node.")
 		return records.PutResult{}, false
 	}
 	out, err := p.records.Put(r.Context(), signer, records.PutItem{Patient: patient, Category: category, RecordID: id, Parsed: res})
@@ -105,6 +104,16 @@ func (p *Portal) writeNew(w http.ResponseWriter, r *http.Request, s *session, pa
 	}
 	p.logger.Info("portal write", "principal", s.who.ID, "record", id, "category", category) // IDs only, never the data
 	return out, true
+}
+
+// signer is the signed-in person's signer on this node, or an answer
+// that it holds none (a patient's key is held from sign-in to sign-out).
+func (p *Portal) signer(w http.ResponseWriter, r *http.Request, s *session) (records.Signer, bool) {
+	signer, ok := p.custodian.Signer(s.who.ID)
+	if !ok {
+		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: sign in again, or use your own organization's node.")
+	}
+	return signer, ok
 }
 
 // refusedWrite answers a write the services refused, with the reason.
@@ -194,9 +203,8 @@ func parseEnd(v string) (time.Time, error) {
 
 // signedGrant makes g with the signed-in patient's key and returns its ID.
 func (p *Portal) signedGrant(w http.ResponseWriter, r *http.Request, s *session, g consent.Grant) (string, bool) {
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, ok := p.signer(w, r, s)
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node no longer holds your key: sign in again.")
 		return "", false
 	}
 	id, err := p.records.Grant(r.Context(), signer, g)

@@ -82,20 +82,31 @@ func (p *Portal) timeline(w http.ResponseWriter, r *http.Request, s *session) {
 // raw is one record's FHIR JSON, as the FHIR API would serve it to the
 // same person (records.Service.Read: consent-checked and logged).
 func (p *Portal) raw(w http.ResponseWriter, r *http.Request, s *session) {
-	rec, err := p.records.Read(r.Context(), s.who.ID, r.PathValue("id"), 0, purpose)
-	if err != nil {
-		p.failErr(w, r, s, err)
-		return
-	}
-	defer clear(rec.Resource)
-	var out bytes.Buffer
-	if err := json.Indent(&out, rec.Resource, "", "  "); err != nil {
-		p.failErr(w, r, s, err)
+	out, ok := p.readIndented(w, r, s, r.PathValue("id"), 0)
+	if !ok {
 		return
 	}
 	defer clear(out.Bytes())
 	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
 	out.WriteTo(w)
+}
+
+// readIndented reads version (0: the latest) of record id for the
+// signed-in person (records.Service.Read: consent-checked and logged) as
+// indented JSON, which the caller clears; or answers the error.
+func (p *Portal) readIndented(w http.ResponseWriter, r *http.Request, s *session, id string, version uint64) (*bytes.Buffer, bool) {
+	rec, err := p.records.Read(r.Context(), s.who.ID, id, version, purpose)
+	if err != nil {
+		p.failErr(w, r, s, err)
+		return nil, false
+	}
+	defer clear(rec.Resource)
+	var out bytes.Buffer
+	if err := json.Indent(&out, rec.Resource, "", "  "); err != nil {
+		p.failErr(w, r, s, err)
+		return nil, false
+	}
+	return &out, true
 }
 
 // failErr answers an error of a service with the status of its kind and a

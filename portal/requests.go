@@ -128,9 +128,8 @@ func (p *Portal) declineRequest(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (p *Portal) answer(w http.ResponseWriter, r *http.Request, s *session, id, grantID, done string) {
-	signer, ok := p.custodian.Signer(s.who.ID)
+	signer, ok := p.signer(w, r, s)
 	if !ok {
-		p.fail(w, r, s, http.StatusForbidden, "This node no longer holds your key: sign in again.")
 		return
 	}
 	if err := p.records.AnswerAccessRequest(r.Context(), signer, s.who.ID, id, grantID); err != nil {

@@ -113,6 +113,11 @@ func patientSetsEmergencyRule(t *testing.T, b *browser) {
 	b.want("Your emergency rule is on the ledger", "staff with the role physician at hospital may read all your records",
 		"12 hour(s)", "They must give a reason", "Turn emergency access off")
 	b.screenshot("acts-emergency-rule")
+	b.submit("#clear-rule")
+	b.want("Emergency access is off", "You have set no emergency rule")
+	b.do("the rule again", chromedp.Click(chromedp.CSS(`input[name=role][value=physician]`)))
+	b.submit("#save-rule")
+	b.want("Your emergency rule is on the ledger", "staff with the role physician at any kind of organization", "1 day(s)")
 }
 
 // patientSharesForSecondOpinion shares lab results with Dr. Ito until the
@@ -278,6 +283,18 @@ func clinicianWrites(t *testing.T, b *browser) {
 	b.submit("#write-prescription")
 	b.want("Prescription written", "Amoxicillin 500 mg capsule", "1 capsule 3 times a day", "Recorded by Dr. Paul Meyer")
 	b.screenshot("acts-chart-written")
+	// No approval policy covers City General's records: a correction is
+	// written as the record's next version.
+	href, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("li.card")].find(c => c.innerText.includes("Follow-up visit")).querySelector("a[href*='/correct/']").getAttribute("href")`))
+	if err != nil {
+		t.Fatalf("the note's correction link: %v", err)
+	}
+	b.open(href)
+	b.want("No approval rule covers this record", "Version 1 of")
+	b.do("the corrected note", chromedp.Evaluate[chromedp.Void](`(() => { const r = document.getElementById("resource");
+		r.value = r.value.replace("Follow-up visit", "Follow-up visit, cardiology"); })()`), chromedp.SendKeys(chromedp.ID("reason"), "title"))
+	b.submit("#propose")
+	b.want("Correction written as the record's next version", "Follow-up visit, cardiology", "version 2")
 	b.signOut()
 }
 
