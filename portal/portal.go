@@ -93,6 +93,7 @@ type Portal struct {
 	secure    bool
 	sessions  *sessions
 	pages     map[string]*template.Template
+	downloads downloads // prepared "download everything" documents (download.go)
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),
@@ -161,6 +162,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
 	p.adminRoutes(mux)
 	p.auditRoutes(mux)
+	p.actRoutes(mux) // the everyday actions (patientacts.go)
 }
 
 // secured sets the headers every portal response carries and ends idle

@@ -58,6 +58,7 @@ type sealedEvent struct {
 const (
 	auditContext           = "audit"
 	emergencyReasonContext = "emergency-reason"
+	requestReasonContext   = "access-request-reason"
 )
 
 // sealEvent seals ev to its patient under the patient's audit key
