@@ -54,6 +54,7 @@ const (
 type session struct {
 	principal  string
 	client     string // the registered client it was issued to, if any
+	app        bool   // client is an App Launch app (launch.go)
 	keyVersion uint32
 	scope      string   // as granted
 	scopes     scopeSet // scope, parsed
@@ -85,6 +86,13 @@ func (t *tokens) issue(s session, now time.Time) string {
 	}
 	t.sessions[tok] = s
 	return tok
+}
+
+// revoke ends token tok.
+func (t *tokens) revoke(tok string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.sessions, tok)
 }
 
 func (t *tokens) lookup(tok string, now time.Time) (session, bool) {
@@ -133,8 +141,13 @@ func readForm(w http.ResponseWriter, r *http.Request, names ...string) error {
 }
 
 func (s *server) token(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r, "grant_type", "client_assertion_type", "client_assertion", "scope"); err != nil {
+	if err := readForm(w, r, "grant_type", "client_assertion_type", "client_assertion", "scope",
+		"code", "redirect_uri", "client_id", "code_verifier"); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if r.PostForm.Get("grant_type") == "authorization_code" && s.Codes != nil {
+		s.authorizationCode(w, r)
 		return
 	}
 	if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_assertion_type") != assertionType {

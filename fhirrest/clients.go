@@ -36,6 +36,9 @@ func clientKey(v *ledger.View, t *jwt.Token, iss string) (assertionSigner, any, 
 	if !c.Active() {
 		return assertionSigner{}, nil, fmt.Errorf("client %s was ended", iss)
 	}
+	if c.App() {
+		return assertionSigner{}, nil, fmt.Errorf("client %s is an App Launch app: it gets tokens with grant_type=authorization_code", iss)
+	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {
 		return assertionSigner{}, nil, errors.New("a client's assertion must name its key (kid)")
@@ -84,13 +87,14 @@ func clientScope(requested string, c *ledger.ClientRegistration, kind carechain.
 }
 
 // clientLive checks that the client a session was issued to, if any, is
-// still registered, active, and acting for the session's principal.
+// still registered, active, and acting for the session's principal (an
+// App Launch app's tokens are for whoever approved it: still an app).
 func clientLive(v *ledger.View, sess session) error {
 	if sess.client == "" {
 		return nil
 	}
 	c, err := v.Client(sess.client)
-	if err != nil || !c.Active() || c.ActsFor != sess.principal {
+	if err != nil || !c.Active() || c.App() != sess.app || !sess.app && c.ActsFor != sess.principal {
 		return fmt.Errorf("the token's client %s was ended or changed since it was issued", sess.client)
 	}
 	return nil
