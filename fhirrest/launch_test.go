@@ -1,0 +1,214 @@
+package fhirrest_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/fhirrest"
+	"github.com/carechain/carechain/launch"
+	"github.com/carechain/carechain/tx"
+)
+
+// launchEnv is env with App Launch on (Options.Codes) and app hosp-a/diary
+// registered with redirect URI diaryRedirect, within diaryScopes. Its
+// clock can be moved ahead (skip).
+type launchEnv struct {
+	*clientEnv
+	codes *launch.Codes
+	ahead atomic.Int64 // nanoseconds the server's clock is ahead
+}
+
+const (
+	diaryRedirect = "http://127.0.0.1:9/callback"
+	diaryScopes   = "launch/patient patient/Observation.rs patient/Patient.rs user/Observation.rs"
+	// verifier is the test's PKCE code verifier; challenge its S256.
+	verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+)
+
+func challenge(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func setupLaunch(t *testing.T) *launchEnv {
+	e := &launchEnv{codes: launch.NewCodes()}
+	e.clientEnv = &clientEnv{env: setupWith(t, func(o *fhirrest.Options) {
+		o.Codes = e.codes
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) }
+	})}
+	e.registerClient(&tx.RegisterClient{ID: "hosp-a/diary", App: true, RedirectURIs: []string{diaryRedirect}, Scopes: diaryScopes})
+	return e
+}
+
+// approve issues a code as the portal's consent screen does when principal
+// approves scopes for hosp-a/diary.
+func (e *launchEnv) approve(principal string, scopes ...string) string {
+	e.t.Helper()
+	code, err := e.codes.Issue(launch.Grant{ClientID: "hosp-a/diary", RedirectURI: diaryRedirect, Challenge: challenge(verifier),
+		Principal: principal, Scopes: scopes}, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return code
+}
+
+type launchToken struct {
+	Status      int    `json:"-"`
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+	Patient     string `json:"patient"`
+	Error       string `json:"error"`
+}
+
+// exchange trades code at the token endpoint, the form changed by edit.
+func (e *launchEnv) exchange(code string, edit func(url.Values)) launchToken {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {diaryRedirect},
+		"client_id": {"hosp-a/diary"}, "code_verifier": {verifier}}
+	if edit != nil {
+		edit(form)
+	}
+	resp, err := http.PostForm(e.srv.URL+"/auth/token", form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	tr := launchToken{Status: resp.StatusCode}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	return tr
+}
+
+func TestAppLaunchTokenHoldsApprovedScopesOnly(t *testing.T) {
+	e := setupLaunch(t)
+	e.createGlucose(e.token("hosp-a/dr-a"), 99)
+	// patient/Condition.rs is beyond the app's registered scopes: it is
+	// not granted even if approved.
+	tr := e.exchange(e.approve("patient/p", "launch/patient", "patient/Observation.rs", "patient/Condition.rs"), nil)
+	if tr.Status != http.StatusOK || tr.Scope != "launch/patient patient/Observation.rs" || tr.Patient != "p" ||
+		tr.TokenType != "Bearer" || tr.ExpiresIn <= 0 {
+		t.Fatalf("token: %+v", tr)
+	}
+	if r := e.do("GET", "/fhir/Observation?patient=p", tr.AccessToken, nil); r.status != http.StatusOK || r.body["total"] != float64(1) {
+		t.Fatalf("the patient's Observations through the app: %d %s", r.status, r.rawBody)
+	}
+	e.do("GET", "/fhir/Patient/p", tr.AccessToken, nil).outcome(t, http.StatusForbidden, "does not allow read of Patient")
+	e.do("GET", "/fhir/Condition?patient=p", tr.AccessToken, nil).outcome(t, http.StatusForbidden, "does not allow search of Condition")
+	e.do("POST", "/fhir/Observation", tr.AccessToken, []byte(strings.Replace(glucose, "%d", "5", 1))).outcome(t, http.StatusForbidden, "does not allow create")
+
+	// A practitioner who approves gets user/ scopes, no patient context.
+	tr = e.exchange(e.approve("hosp-a/dr-a", "launch/patient", "user/Observation.rs", "patient/Observation.rs"), nil)
+	if tr.Status != http.StatusOK || tr.Scope != "user/Observation.rs" || tr.Patient != "" {
+		t.Fatalf("practitioner's token: %+v", tr)
+	}
+	// Nothing grantable: refused.
+	if tr := e.exchange(e.approve("hosp-a/dr-a", "patient/Observation.rs"), nil); tr.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Fatalf("nothing grantable: %+v", tr)
+	}
+}
+
+func TestAppLaunchCodeRefusals(t *testing.T) {
+	e := setupLaunch(t)
+	for _, c := range []struct {
+		name   string
+		edit   func(url.Values)
+		status int
+		err    string
+	}{
+		{"wrong verifier", func(f url.Values) { f.Set("code_verifier", strings.Repeat("a", 43)) }, 400, "invalid_grant"},
+		{"short verifier", func(f url.Values) { f.Set("code_verifier", "abc") }, 400, "invalid_grant"},
+		{"no verifier", func(f url.Values) { f.Del("code_verifier") }, 400, "invalid_request"},
+		{"redirect mismatch", func(f url.Values) { f.Set("redirect_uri", "http://127.0.0.1:9/other") }, 400, "invalid_grant"},
+		{"unknown client", func(f url.Values) { f.Set("client_id", "hosp-a/nobody") }, 401, "invalid_client"},
+		{"a backend client", func(f url.Values) { f.Set("client_id", "hosp-a/app") }, 401, "invalid_client"},
+		{"unknown code", func(f url.Values) { f.Set("code", "nope") }, 400, "invalid_grant"},
+		{"code twice", func(f url.Values) { f.Add("code", "x") }, 400, "invalid_request"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code := e.approve("patient/p", "patient/Observation.rs")
+			if tr := e.exchange(code, c.edit); tr.Status != c.status || tr.Error != c.err || tr.AccessToken != "" {
+				t.Fatalf("got %+v, want %d %s", tr, c.status, c.err)
+			}
+			if c.err == "invalid_grant" && c.name != "unknown code" {
+				// A refused attempt spends the code.
+				if tr := e.exchange(code, nil); tr.Status != http.StatusBadRequest || tr.AccessToken != "" {
+					t.Fatalf("the code after a refused attempt: %+v", tr)
+				}
+			}
+		})
+	}
+	t.Run("reused code ends its token", func(t *testing.T) {
+		code := e.approve("patient/p", "patient/Observation.rs")
+		first := e.exchange(code, nil)
+		if first.Status != http.StatusOK {
+			t.Fatalf("first use: %+v", first)
+		}
+		if tr := e.exchange(code, nil); tr.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+			t.Fatalf("second use: %+v", tr)
+		}
+		e.do("GET", "/fhir/Observation?patient=p", first.AccessToken, nil).outcome(t, http.StatusUnauthorized, "bearer token")
+	})
+	t.Run("expired code", func(t *testing.T) {
+		code := e.approve("patient/p", "patient/Observation.rs")
+		e.ahead.Store(int64(launch.CodeTTL + time.Second))
+		defer e.ahead.Store(0)
+		if tr := e.exchange(code, nil); tr.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+			t.Fatalf("expired: %+v", tr)
+		}
+	})
+	t.Run("ended app", func(t *testing.T) {
+		code := e.approve("patient/p", "patient/Observation.rs")
+		tr := e.exchange(code, nil)
+		e.registerClient(&tx.RegisterClient{ID: "hosp-a/diary", App: true, Revoked: true})
+		e.do("GET", "/fhir/Observation?patient=p", tr.AccessToken, nil).outcome(t, http.StatusUnauthorized, "ended")
+		if tr := e.exchange(e.approve("patient/p", "patient/Observation.rs"), nil); tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+			t.Fatalf("after the app ended: %+v", tr)
+		}
+	})
+}
+
+// An App Launch app cannot get tokens by client_credentials: it has no
+// keys and acts for no one.
+func TestAppCannotUseClientCredentials(t *testing.T) {
+	e := setupLaunch(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion": {e.assertion("hosp-a/diary", newKey(), e.srv.URL+"/auth/token")}}
+	if status, tok := e.tokenFor(form); status != http.StatusUnauthorized || tok != "" {
+		t.Fatalf("client_credentials as an app: %d", status)
+	}
+}
+
+func TestSmartConfigurationNamesAppLaunch(t *testing.T) {
+	e := setupLaunch(t)
+	r := e.do("GET", "/fhir/.well-known/smart-configuration", "", nil)
+	caps, _ := r.body["capabilities"].([]any)
+	for _, want := range []string{"launch-standalone", "client-public", "context-standalone-patient", "permission-v2", "permission-patient", "permission-user"} {
+		if !slices.Contains(caps, any(want)) {
+			t.Errorf("capability %s missing: %v", want, caps)
+		}
+	}
+	if r.body["authorization_endpoint"] != e.srv.URL+"/auth/authorize" || !slices.Contains(r.body["code_challenge_methods_supported"].([]any), any("S256")) ||
+		len(r.body["code_challenge_methods_supported"].([]any)) != 1 || !slices.Contains(r.body["grant_types_supported"].([]any), any("authorization_code")) ||
+		!slices.Equal(r.body["response_types_supported"].([]any), []any{"code"}) {
+		t.Fatalf("smart-configuration: %s", r.rawBody)
+	}
+	m := e.do("GET", "/fhir/metadata", "", nil)
+	if !strings.Contains(string(m.rawBody), `"authorize"`) || !strings.Contains(string(m.rawBody), e.srv.URL+"/auth/authorize") {
+		t.Fatalf("oauth-uris lacks authorize: %s", m.rawBody)
+	}
+	// Without App Launch, none of it is claimed.
+	plain := setup(t)
+	r = plain.do("GET", "/fhir/.well-known/smart-configuration", "", nil)
+	if _, ok := r.body["authorization_endpoint"]; ok || strings.Contains(string(r.rawBody), "launch-standalone") {
+		t.Fatalf("claims App Launch without it: %s", r.rawBody)
+	}
+}
