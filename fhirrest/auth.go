@@ -159,6 +159,10 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
+	if who.principal == nil { // an App Launch app's key (clientKey)
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "client "+who.client.ID+" is an App Launch app: it gets tokens with grant_type=authorization_code")
+		return
+	}
 	scope := r.PostForm.Get("scope")
 	if who.client != nil {
 		if scope, err = clientScope(scope, who.client, who.principal.Kind); err != nil {
@@ -204,7 +208,9 @@ type assertionClaims struct {
 }
 
 // assertionSigner is who signed a client assertion: the principal a token
-// is issued for and, when a registered client signed, that client.
+// is issued for and, when a registered client signed, that client. A
+// confidential App Launch app acts for no principal (nil): its assertion
+// authenticates it when it trades a code (launch.go).
 type assertionSigner struct {
 	principal *carechain.Principal
 	client    *ledger.ClientRegistration

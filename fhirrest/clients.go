@@ -36,9 +36,6 @@ func clientKey(v *ledger.View, t *jwt.Token, iss string) (assertionSigner, any, 
 	if !c.Active() {
 		return assertionSigner{}, nil, fmt.Errorf("client %s was ended", iss)
 	}
-	if c.App() {
-		return assertionSigner{}, nil, fmt.Errorf("client %s is an App Launch app: it gets tokens with grant_type=authorization_code", iss)
-	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {
 		return assertionSigner{}, nil, errors.New("a client's assertion must name its key (kid)")
@@ -53,6 +50,9 @@ func clientKey(v *ledger.View, t *jwt.Token, iss string) (assertionSigner, any, 
 		}
 		if k.Alg != t.Method.Alg() {
 			return assertionSigner{}, nil, fmt.Errorf("key %q of client %s signs with %s, not %s", kid, iss, k.Alg, t.Method.Alg())
+		}
+		if c.App() { // a confidential app, trading a code: it acts for whoever approved it
+			return assertionSigner{client: c}, k.Key, nil
 		}
 		p, err := v.Principal(c.ActsFor)
 		if err != nil || p.Status != carechain.StatusActive {

@@ -2,7 +2,9 @@ package fhirrest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -15,11 +17,12 @@ import (
 // serves the authorization endpoint (/auth/authorize: sign-in, then a
 // consent screen) and issues codes into Options.Codes; the token endpoint
 // here trades a code for a token (grant_type=authorization_code). An app
-// is a public client: it proves it is the one that started the launch by
-// the PKCE verifier alone. The token is the signed-in person's, held to
+// proves it is the one that started the launch by the PKCE verifier. The token is the signed-in person's, held to
 // the scopes they approved, within the app's registered scopes and what
 // their kind of principal can have (GrantableScopes); consent, role
-// policies and the access log apply to it as to any of theirs.
+// policies and the access log apply to it as to any of theirs. An app
+// registered with a JWKS is confidential: it also signs a client assertion
+// (private_key_jwt, RS384 or ES384) when it trades a code.
 
 // launchPatient is the scope asking for the patient in context: the
 // signed-in patient, in a standalone launch.
@@ -76,6 +79,10 @@ func (s *server) authorizationCode(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "no active App Launch app "+f.Get("client_id")+" is registered here")
 		return
 	}
+	if err := s.authenticateApp(c, f); err != nil {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		return
+	}
 	now := s.Now()
 	g, spent, err := s.Codes.Redeem(f.Get("code"), c.ID, f.Get("redirect_uri"), f.Get("code_verifier"), now)
 	if errors.Is(err, launch.ErrCodeReused) && spent != "" {
@@ -116,4 +123,28 @@ func (s *server) authorizationCode(w http.ResponseWriter, r *http.Request) {
 	s.Logger.Info("app launch token", "client", c.ID, "principal", who.ID, "scope", resp.Scope)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// authenticateApp checks that the form of a code's trade comes from app c:
+// a public app (no keys) sends no client assertion; a confidential one (a
+// JWKS) must send one it signed (private_key_jwt, as backend services do).
+func (s *server) authenticateApp(c *ledger.ClientRegistration, f url.Values) error {
+	assertion := f.Get("client_assertion")
+	if len(c.JWKS) == 0 {
+		if assertion != "" || f.Get("client_assertion_type") != "" {
+			return fmt.Errorf("app %s is a public client: it has no keys to sign a client assertion with", c.ID)
+		}
+		return nil
+	}
+	if assertion == "" || f.Get("client_assertion_type") != assertionType {
+		return fmt.Errorf("app %s is a confidential client: send a private_key_jwt client_assertion", c.ID)
+	}
+	who, err := s.verifyAssertion(assertion)
+	if err != nil {
+		return err
+	}
+	if who.client == nil || who.client.ID != c.ID {
+		return fmt.Errorf("the client assertion is not app %s's", c.ID)
+	}
+	return nil
 }

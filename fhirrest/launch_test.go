@@ -1,6 +1,10 @@
 package fhirrest_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/launch"
@@ -210,5 +216,56 @@ func TestSmartConfigurationNamesAppLaunch(t *testing.T) {
 	r = plain.do("GET", "/fhir/.well-known/smart-configuration", "", nil)
 	if _, ok := r.body["authorization_endpoint"]; ok || strings.Contains(string(r.rawBody), "launch-standalone") {
 		t.Fatalf("claims App Launch without it: %s", r.rawBody)
+	}
+}
+
+// A confidential app (registered with a JWKS) must also sign a client
+// assertion when it trades a code; a public one must not send one.
+func TestConfidentialAppSignsItsCodeTrade(t *testing.T) {
+	e := setupLaunch(t)
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := tx.MarshalJWKS(map[string]crypto.PublicKey{"conf-1": &key.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.registerClient(&tx.RegisterClient{ID: "hosp-a/conf", App: true, JWKS: jwks, RedirectURIs: []string{diaryRedirect}, Scopes: diaryScopes})
+	code := func() string {
+		c, err := e.codes.Issue(launch.Grant{ClientID: "hosp-a/conf", RedirectURI: diaryRedirect, Challenge: challenge(verifier),
+			Principal: "patient/p", Scopes: []string{"patient/Observation.rs"}}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	asConf := func(c jwt.MapClaims) { c["iss"], c["sub"] = "hosp-a/conf", "hosp-a/conf" }
+	signed := func(edit func(jwt.MapClaims)) func(url.Values) {
+		return func(f url.Values) {
+			f.Set("client_id", "hosp-a/conf")
+			f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+			f.Set("client_assertion", e.clientAssertion(jwt.SigningMethodES384, "conf-1", key, edit))
+		}
+	}
+	if tr := e.exchange(code(), func(f url.Values) { f.Set("client_id", "hosp-a/conf") }); tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+		t.Fatalf("without an assertion: %+v", tr)
+	}
+	if tr := e.exchange(code(), signed(nil)); tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+		t.Fatalf("an assertion of another client: %+v", tr)
+	}
+	if tr := e.exchange(code(), signed(asConf)); tr.Status != http.StatusOK || tr.Scope != "patient/Observation.rs" {
+		t.Fatalf("signed: %+v", tr)
+	}
+	// The public app may not send one; the confidential app's key gets
+	// no token by client_credentials.
+	if tr := e.exchange(e.approve("patient/p", "patient/Observation.rs"), func(f url.Values) {
+		f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		f.Set("client_assertion", e.clientAssertion(jwt.SigningMethodES384, "conf-1", key, asConf))
+	}); tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+		t.Fatalf("a public app with an assertion: %+v", tr)
+	}
+	if tr := e.clientToken(e.clientAssertion(jwt.SigningMethodES384, "conf-1", key, asConf), ""); tr.status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+		t.Fatalf("client_credentials as a confidential app: %+v", tr)
 	}
 }

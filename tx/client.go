@@ -93,8 +93,9 @@ func (r *RegisterClient) Validate() error {
 	return nil
 }
 
-// validateApp checks an App Launch app's registration. An app is a public
-// client: it proves itself with PKCE alone, so it registers no keys.
+// validateApp checks an App Launch app's registration. An app without keys
+// is a public client: it proves itself with PKCE alone; one with a JWKS is
+// confidential and also signs a client assertion when it trades a code.
 func (r *RegisterClient) validateApp() error {
 	if err := carechain.ValidatePrincipalID(r.ID); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -105,11 +106,13 @@ func (r *RegisterClient) validateApp() error {
 	if r.ActsFor != "" {
 		return fmt.Errorf("%w: an app acts for whoever approves it: it has no acts-for", ErrInvalid)
 	}
-	if len(r.JWKS) > 0 {
-		return fmt.Errorf("%w: an app is a public client (PKCE): it registers no keys", ErrInvalid)
-	}
 	if r.Revoked {
 		return nil
+	}
+	if len(r.JWKS) > 0 { // a confidential app: private_key_jwt as well as PKCE
+		if _, err := ParseJWKS(r.JWKS); err != nil {
+			return err
+		}
 	}
 	if len(r.RedirectURIs) == 0 || len(r.RedirectURIs) > MaxRedirectURIs {
 		return fmt.Errorf("%w: an app needs 1 to %d redirect URIs", ErrInvalid, MaxRedirectURIs)

@@ -124,7 +124,7 @@ func TestRegisterAppValidate(t *testing.T) {
 	}
 	for name, edit := range map[string]func(r *RegisterClient){
 		"acts for someone":     func(r *RegisterClient) { r.ActsFor = "h/svc" },
-		"keys":                 func(r *RegisterClient) { r.JWKS = []byte(`{"keys":[]}`) },
+		"bad keys":             func(r *RegisterClient) { r.JWKS = []byte(`{"keys":{}}`) },
 		"no redirect":          func(r *RegisterClient) { r.RedirectURIs = nil },
 		"plain http elsewhere": func(r *RegisterClient) { r.RedirectURIs = []string{"http://app.example/cb"} },
 		"relative":             func(r *RegisterClient) { r.RedirectURIs = []string{"/cb"} },

@@ -19,9 +19,11 @@ func (c *cli) clientCmd() *cobra.Command {
 that gets FHIR tokens (/auth/token) with client assertions signed RS384 or
 ES384 by a key of its JWKS (naming it by kid), for one staff or node
 principal of the organization it acts for, within its registered scopes.
-With --app, a SMART App Launch app instead: a public client (PKCE) that
-sends people to /auth/authorize with one of its exact --redirect-uri
-values; it acts for whoever signs in and approves it, within its scopes.
+With --app, a SMART App Launch app instead: it sends people to
+/auth/authorize with one of its exact --redirect-uri values and acts for
+whoever signs in and approves it, within its scopes; without --jwks a
+public client (PKCE only), with --jwks a confidential one that also signs
+a client assertion (private_key_jwt) when it trades a code.
 Only an admin of the client's organization registers, replaces or ends one.`,
 	}
 	cmd.AddCommand(c.clientRegisterCmd(), c.clientShowCmd())
@@ -71,7 +73,7 @@ func (c *cli) clientRegisterCmd() *cobra.Command {
 	f.StringVar(&jwksFile, "jwks", "", "file of the client's JSON Web Key Set: public RSA (2048 bits or more, RS384) or P-384 (ES384) keys, each with a kid")
 	f.StringVar(&scope, "scope", "", `SMART scopes the client may ask for, space-separated ("system/Observation.rs system/Patient.rs")`)
 	f.BoolVar(&revoke, "revoke", false, "end the client: no more tokens, and its tokens stop working")
-	f.BoolVar(&app, "app", false, "a SMART App Launch app (authorization code + PKCE, public client): no --acts-for, no --jwks")
+	f.BoolVar(&app, "app", false, "a SMART App Launch app (authorization code + PKCE): no --acts-for; --jwks makes it a confidential client")
 	f.StringArrayVar(&redirects, "redirect-uri", nil, "an --app's exact redirect URI: https, or http to 127.0.0.1 or localhost (repeat for several)")
 	cmd.MarkFlagRequired("id")
 	return cmd
