@@ -141,9 +141,20 @@ func ValidRedirectURI(raw string) error {
 	if len(raw) > MaxRedirectURILen {
 		return fmt.Errorf("over %d bytes", MaxRedirectURILen)
 	}
+	if strings.ContainsFunc(raw, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		return errors.New("spaces, control and non-ASCII characters are not allowed")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("not a URL")
+	}
+	// The host names the origin the portal's consent screen lets its form
+	// answer redirect to (its Content-Security-Policy): a DNS name or IP
+	// address only.
+	if strings.ContainsFunc(u.Host, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".-:[]", c))
+	}) {
+		return errors.New("the host must be a DNS name or an IP address")
 	}
 	switch {
 	case u.Host == "" || u.Opaque != "":

@@ -131,6 +131,8 @@ func TestRegisterAppValidate(t *testing.T) {
 		"fragment":             func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example/cb#x"} },
 		"user info":            func(r *RegisterClient) { r.RedirectURIs = []string{"https://u@app.example/cb"} },
 		"custom scheme":        func(r *RegisterClient) { r.RedirectURIs = []string{"javascript://app.example/cb"} },
+		"odd host":             func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example;script-src/cb"} },
+		"space":                func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example/c b"} },
 		"no scopes":            func(r *RegisterClient) { r.Scopes = " " },
 		"too many":             func(r *RegisterClient) { r.RedirectURIs = make([]string, MaxRedirectURIs+1) },
 		"backend with uris":    func(r *RegisterClient) { r.App, r.ActsFor = false, "h/svc" },

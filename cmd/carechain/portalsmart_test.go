@@ -154,12 +154,46 @@ func TestSmartAppLaunchInChromium(t *testing.T) {
 		t.Fatalf("the token of a reused code: HTTP %d, want 401", status)
 	}
 
+	formOnly(t, base, app, authorize, verifier)
+
 	// Signed in already: straight to the consent screen; deny.
 	b.do("open another request", chromedp.Navigate(authorize(func(q url.Values) { q.Set("state", "deny-1") })))
 	b.want("Allow " + id)
 	b.submit("#deny")
 	if q := app.callback(t); q.Get("error") != "access_denied" || q.Get("state") != "deny-1" || q.Get("code") != "" {
 		t.Fatalf("denied: the app got %v", q)
+	}
+}
+
+// formOnly drives the launch without a browser: sign-in does not follow
+// a next that is not the authorization endpoint, and a consent form posted
+// with a scope the app did not request (registered, though) or without its
+// CSRF token gets it no such scope.
+func formOnly(t *testing.T, base string, app *testApp, authorize func(func(url.Values)) string, verifier string) {
+	t.Helper()
+	c := newPortalClient(t, base)
+	_, page := c.get("/portal/signin?next=" + url.QueryEscape("https://evil.example/"))
+	if strings.Contains(page, `name="next"`) {
+		t.Fatal("the sign-in form carries an off-site next")
+	}
+	form := url.Values{"principal": {"patient/demo-09"}, "passphrase": {demo.Passphrase}, "next": {"//evil.example/x"}}
+	if resp, _ := c.post("/portal/signin", form, csrfOf(page)); resp.Request.URL.String() != base+"/portal/records" {
+		t.Fatalf("sign-in with an off-site next ends at %s", resp.Request.URL)
+	}
+	u, _ := url.Parse(authorize(func(q url.Values) { q.Set("state", "form-1") }))
+	_, page = c.get(u.Path + "?" + u.RawQuery)
+	post := u.Query()
+	post.Set("decision", "approve")
+	post["grant"] = []string{"patient/Observation.rs", "patient/Condition.rs"}
+	if resp, page := c.post("/auth/authorize", post, ""); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "security token") {
+		t.Fatalf("consent without its CSRF token: HTTP %d", resp.StatusCode)
+	}
+	c.post("/auth/authorize", post, csrfOf(page))
+	q := app.callback(t)
+	tok := exchangeCode(t, base+"/auth/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {app.redirect},
+		"client_id": {u.Query().Get("client_id")}, "code_verifier": {verifier}})
+	if q.Get("state") != "form-1" || tok.Status != http.StatusOK || tok.Scope != "patient/Observation.rs" {
+		t.Fatalf("a posted scope the app did not request: callback %v, token %+v", q, tok)
 	}
 }
 
