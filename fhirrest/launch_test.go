@@ -269,3 +269,57 @@ func TestConfidentialAppSignsItsCodeTrade(t *testing.T) {
 		t.Fatalf("client_credentials as a confidential app: %+v", tr)
 	}
 }
+
+// TestAuthorizationRequestChecks: the checks the portal's /auth/authorize
+// runs (launch.Check) before it shows a consent screen. A bad app or
+// redirect URI is never redirected; the rest go back to the app.
+func TestAuthorizationRequestChecks(t *testing.T) {
+	e := setupLaunch(t)
+	e.registerClient(&tx.RegisterClient{ID: "hosp-a/old", App: true, RedirectURIs: []string{diaryRedirect}, Scopes: diaryScopes})
+	e.registerClient(&tx.RegisterClient{ID: "hosp-a/old", App: true, Revoked: true})
+	aud := e.srv.URL + "/fhir"
+	ok := url.Values{"response_type": {"code"}, "client_id": {"hosp-a/diary"}, "redirect_uri": {diaryRedirect}, "scope": {"patient/Observation.rs"},
+		"state": {"s1"}, "aud": {aud}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	if req, err := launch.Check(e.n.App().Latest(), ok, aud); err != nil || req.Client.ID != "hosp-a/diary" || req.Params().Get("aud") != aud {
+		t.Fatalf("a good request: %+v %v", req, err)
+	}
+	for _, c := range []struct {
+		name       string
+		edit       func(url.Values)
+		code       string
+		redirected bool
+	}{
+		{"unknown app", func(q url.Values) { q.Set("client_id", "hosp-a/nobody") }, "invalid_client", false},
+		{"no app", func(q url.Values) { q.Del("client_id") }, "invalid_client", false},
+		{"ended app", func(q url.Values) { q.Set("client_id", "hosp-a/old") }, "unauthorized_client", false},
+		{"another redirect", func(q url.Values) { q.Set("redirect_uri", diaryRedirect+"/x") }, "invalid_request", false},
+		{"a prefix of the redirect", func(q url.Values) { q.Set("redirect_uri", strings.TrimSuffix(diaryRedirect, "back")) }, "invalid_request", false},
+		{"a parameter twice", func(q url.Values) { q.Add("state", "s2") }, "invalid_request", false},
+		{"token response", func(q url.Values) { q.Set("response_type", "token") }, "unsupported_response_type", true},
+		{"no state", func(q url.Values) { q.Del("state") }, "invalid_request", true},
+		{"plain challenge", func(q url.Values) { q.Set("code_challenge_method", "plain"); q.Set("code_challenge", verifier) }, "invalid_request", true},
+		{"no challenge", func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, "invalid_request", true},
+		{"short challenge", func(q url.Values) { q.Set("code_challenge", "abc") }, "invalid_request", true},
+		{"another audience", func(q url.Values) { q.Set("aud", "https://other.example/fhir") }, "invalid_request", true},
+		{"no scope", func(q url.Values) { q.Del("scope") }, "invalid_scope", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := url.Values{}
+			for k, v := range ok {
+				q[k] = slices.Clone(v)
+			}
+			c.edit(q)
+			req, err := launch.Check(e.n.App().Latest(), q, aud)
+			le, isLaunch := err.(*launch.Error)
+			if !isLaunch || le.Code != c.code || le.Redirectable != c.redirected {
+				t.Fatalf("got %v, want %s (redirected %v)", err, c.code, c.redirected)
+			}
+			if c.redirected {
+				to, _ := url.Parse(le.RedirectTo(req))
+				if !strings.HasPrefix(to.String(), diaryRedirect+"?") || to.Query().Get("error") != c.code || to.Query().Get("state") != q.Get("state") {
+					t.Fatalf("redirects to %s", to)
+				}
+			}
+		})
+	}
+}
