@@ -21,6 +21,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 )
 
 // Client assertions (SMART backend services, RFC 7523): a JWT signed with
@@ -341,7 +342,11 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		if c, ok = s.breakGlass(w, r, c); !ok {
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)), c)
+		ctx := context.WithValue(r.Context(), ctxKey{}, c)
+		if sess.client != "" { // the access log names the app (or backend client) too
+			ctx = records.WithClient(ctx, sess.client)
+		}
+		h(w, r.WithContext(ctx), c)
 	}
 }
 

@@ -1,6 +1,7 @@
 package fhirrest_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -321,5 +322,60 @@ func TestAuthorizationRequestChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAppReadsNameTheAppInTheLog: a read through an app's token is in the
+// patient's access log as the patient's, with the app as a second agent
+// (type Application); the patient's own reads name no app.
+func TestAppReadsNameTheAppInTheLog(t *testing.T) {
+	e := setupLaunch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	anchorer := e.nodePrincipal(ctx)
+	id := e.createGlucose(e.token("hosp-a/dr-a"), 93)
+	tr := e.exchange(e.approve("patient/p", "patient/Observation.rs"), nil)
+	if r := e.do("GET", "/fhir/Observation/"+id, tr.AccessToken, nil); r.status != http.StatusOK {
+		t.Fatalf("read through the app: %d %s", r.status, r.rawBody)
+	}
+	if err := e.svc.Flush(ctx, anchorer); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/fhir/AuditEvent?patient=Patient/p", e.patientToken(), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("AuditEvent search: %d %s", r.status, r.rawBody)
+	}
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				Entity []struct {
+					What struct{ Reference string } `json:"what"`
+				} `json:"entity"`
+				Agent []struct {
+					Who struct {
+						Reference  string            `json:"reference"`
+						Identifier map[string]string `json:"identifier"`
+					} `json:"who"`
+					Requestor bool `json:"requestor"`
+				} `json:"agent"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(r.rawBody, &b); err != nil {
+		t.Fatal(err)
+	}
+	throughApp, others := 0, 0
+	for _, en := range b.Entry {
+		ae := en.Resource
+		if len(ae.Agent) == 2 && ae.Agent[0].Who.Reference == "Patient/p" && ae.Agent[0].Requestor &&
+			ae.Agent[1].Who.Identifier["value"] == "hosp-a/diary" && !ae.Agent[1].Requestor &&
+			len(ae.Entity) == 1 && strings.HasPrefix(ae.Entity[0].What.Reference, "Observation/"+id) {
+			throughApp++
+		} else if len(ae.Agent) != 1 {
+			others++
+		}
+	}
+	if throughApp != 1 || others != 0 {
+		t.Fatalf("%d events through the app, %d others with an app, want 1 and 0:\n%s", throughApp, others, r.rawBody)
 	}
 }

@@ -70,7 +70,8 @@ func pkce() (verifier, challenge string) {
 // in on the portal, unticks one of the requested scopes on the consent
 // screen and approves; the app trades the code with its PKCE verifier and
 // gets a token without the unticked scope, which reads the patient's
-// Observations and is refused (403) on the Patient it was not given. The
+// Observations and is refused (403) on the Patient it was not given; the
+// patient's access log shows the reads through the app. The
 // code works once: a second use is refused and ends the token. Denying
 // sends access_denied back with the state; a request for an unknown app or
 // an unregistered redirect URI is answered with a page, never a redirect,
@@ -82,7 +83,7 @@ func TestSmartAppLaunchInChromium(t *testing.T) {
 	findChromium(t)
 	home := filepath.Join(t.TempDir(), "demo")
 	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr)
+	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
 	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
 	base := "http://" + addr
 	app := startTestApp(t)
@@ -145,6 +146,7 @@ func TestSmartAppLaunchInChromium(t *testing.T) {
 	if status := getWith(t, base+"/fhir/Patient/"+tok.Patient, tok.AccessToken, nil); status != http.StatusForbidden {
 		t.Fatalf("the unticked Patient scope: HTTP %d, want 403", status)
 	}
+	seeAppInLog(t, b, id)
 	again := exchangeCode(t, conf.Token, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {app.redirect},
 		"client_id": {id}, "code_verifier": {verifier}})
 	if again.Status != http.StatusBadRequest || again.Error != "invalid_grant" {
@@ -162,6 +164,24 @@ func TestSmartAppLaunchInChromium(t *testing.T) {
 	b.submit("#deny")
 	if q := app.callback(t); q.Get("error") != "access_denied" || q.Get("state") != "deny-1" || q.Get("code") != "" {
 		t.Fatalf("denied: the app got %v", q)
+	}
+}
+
+// seeAppInLog reloads the patient's access log until it shows a read
+// through the app (events appear once the node anchored them).
+func seeAppInLog(t *testing.T, b *browser, app string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.open("/portal/log")
+		if strings.Contains(b.text(), "through the app "+app) {
+			b.screenshot("app-in-access-log")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the access log shows no read through %s:\n%s", app, b.text())
+		}
+		time.Sleep(300 * time.Millisecond) // the log is on the ledger: nothing to wait on from here
 	}
 }
 
