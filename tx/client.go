@@ -73,13 +73,8 @@ func (r *RegisterClient) Validate() error {
 	if carechain.OrgOf(r.ActsFor) != org {
 		return fmt.Errorf("%w: client %s must act for a principal of %s, not %s", ErrInvalid, r.ID, org, r.ActsFor)
 	}
-	if len(r.Scopes) > MaxScopesLen {
-		return fmt.Errorf("%w: scopes over %d bytes", ErrInvalid, MaxScopesLen)
-	}
-	for _, c := range []byte(r.Scopes) {
-		if c < ' ' || c > '~' {
-			return fmt.Errorf("%w: scopes must be printable ASCII", ErrInvalid)
-		}
+	if err := checkScopesText(r.Scopes); err != nil {
+		return err
 	}
 	if r.Revoked && len(r.JWKS) == 0 {
 		return nil
@@ -122,10 +117,18 @@ func (r *RegisterClient) validateApp() error {
 			return fmt.Errorf("%w: redirect URI %q: %v", ErrInvalid, u, err)
 		}
 	}
-	if len(r.Scopes) > MaxScopesLen || len(strings.Fields(r.Scopes)) == 0 {
-		return fmt.Errorf("%w: an app needs at least one scope, in at most %d bytes", ErrInvalid, MaxScopesLen)
+	if len(strings.Fields(r.Scopes)) == 0 {
+		return fmt.Errorf("%w: an app needs at least one scope", ErrInvalid)
 	}
-	for _, c := range []byte(r.Scopes) {
+	return checkScopesText(r.Scopes)
+}
+
+// checkScopesText bounds a client's scopes and keeps them printable ASCII.
+func checkScopesText(scopes string) error {
+	if len(scopes) > MaxScopesLen {
+		return fmt.Errorf("%w: scopes over %d bytes", ErrInvalid, MaxScopesLen)
+	}
+	for _, c := range []byte(scopes) {
 		if c < ' ' || c > '~' {
 			return fmt.Errorf("%w: scopes must be printable ASCII", ErrInvalid)
 		}

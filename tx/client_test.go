@@ -134,6 +134,8 @@ func TestRegisterAppValidate(t *testing.T) {
 		"odd host":             func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example;script-src/cb"} },
 		"space":                func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example/c b"} },
 		"no scopes":            func(r *RegisterClient) { r.Scopes = " " },
+		"long scopes":          func(r *RegisterClient) { r.Scopes = strings.Repeat("a", MaxScopesLen+1) },
+		"control in scopes":    func(r *RegisterClient) { r.Scopes = "patient/*.rs\n" },
 		"too many":             func(r *RegisterClient) { r.RedirectURIs = make([]string, MaxRedirectURIs+1) },
 		"backend with uris":    func(r *RegisterClient) { r.App, r.ActsFor = false, "h/svc" },
 	} {
