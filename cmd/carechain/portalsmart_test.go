@@ -186,9 +186,9 @@ func seeAppInLog(t *testing.T, b *browser, app string) {
 }
 
 // formOnly drives the launch without a browser: sign-in does not follow
-// a next that is not the authorization endpoint, and a consent form posted
+// a next that is not the authorization endpoint, a consent form posted
 // with a scope the app did not request (registered, though) or without its
-// CSRF token gets it no such scope.
+// CSRF token gets it no such scope, and one allowing nothing is a denial.
 func formOnly(t *testing.T, base string, app *testApp, authorize func(func(url.Values)) string, verifier string) {
 	t.Helper()
 	c := newPortalClient(t, base)
@@ -214,6 +214,12 @@ func formOnly(t *testing.T, base string, app *testApp, authorize func(func(url.V
 		"client_id": {u.Query().Get("client_id")}, "code_verifier": {verifier}})
 	if q.Get("state") != "form-1" || tok.Status != http.StatusOK || tok.Scope != "patient/Observation.rs" {
 		t.Fatalf("a posted scope the app did not request: callback %v, token %+v", q, tok)
+	}
+	delete(post, "grant") // allowing nothing is a denial
+	post.Set("state", "form-2")
+	c.post("/auth/authorize", post, csrfOf(page))
+	if q := app.callback(t); q.Get("error") != "access_denied" || q.Get("state") != "form-2" || q.Get("code") != "" {
+		t.Fatalf("allowing nothing: the app got %v", q)
 	}
 }
 
