@@ -17,6 +17,7 @@ import (
 
 	"github.com/carechain/carechain/demo"
 	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/portal"
 )
 
 // testApp is a SMART app's redirect URI: a server on 127.0.0.1 that hands
@@ -201,7 +202,11 @@ func formOnly(t *testing.T, base string, app *testApp, authorize func(func(url.V
 		t.Fatalf("sign-in with an off-site next ends at %s", resp.Request.URL)
 	}
 	u, _ := url.Parse(authorize(func(q url.Values) { q.Set("state", "form-1") }))
-	_, page = c.get(u.Path + "?" + u.RawQuery)
+	resp, page := c.get(u.Path + "?" + u.RawQuery)
+	appOrigin := strings.TrimSuffix(app.redirect, "/callback")
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != strings.Replace(portal.ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+appOrigin, 1) {
+		t.Fatalf("the consent screen's Content-Security-Policy: %q", csp)
+	}
 	post := u.Query()
 	post.Set("decision", "approve")
 	post["grant"] = []string{"patient/Observation.rs", "patient/Condition.rs"}
