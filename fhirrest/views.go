@@ -396,7 +396,7 @@ func auditEvent(e records.Event) map[string]any {
 		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 		"action":   "R",
 		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
-		"agent":  []map[string]any{agent},
+		"agent":  eventAgents(agent, e.Client),
 		"source": map[string]any{"observer": map[string]string{"display": e.Node}},
 	}
 	if e.Purpose != "" { // a refusal before authentication has none, and R4 has no empty codes
@@ -506,4 +506,19 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		})
 	}
 	return out, nil
+}
+
+// eventAgents are an AuditEvent's agents: the requester and, when its
+// token was issued to a registered client (a SMART app), that client as
+// an agent of type Application (DICOM 110150).
+func eventAgents(requester map[string]any, client string) []map[string]any {
+	agents := []map[string]any{requester}
+	if client != "" {
+		agents = append(agents, map[string]any{
+			"type":      map[string]any{"coding": []map[string]string{{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}}},
+			"who":       map[string]any{"identifier": map[string]string{"system": "urn:carechain:client", "value": client}, "display": client},
+			"requestor": false,
+		})
+	}
+	return agents
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/launch"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -77,6 +78,11 @@ type Options struct {
 	MaxSessions int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Codes, with Grantable, turn on SMART App Launch: the portal serves
+	// the authorization endpoint /auth/authorize (authorize.go) and puts
+	// the codes people approve here, for the FHIR API's token endpoint.
+	Codes     *launch.Codes
+	Grantable GrantableFunc
 }
 
 // Portal serves the pages.
@@ -94,10 +100,14 @@ type Portal struct {
 	sessions  *sessions
 	pages     map[string]*template.Template
 	downloads downloads // prepared "download everything" documents (download.go)
+	codes     *launch.Codes
+	grantable GrantableFunc
+	fhirBase  string // the audience of app launches
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),
-// /portal/… and /static/…. It leaves every other path to the mux's other
+// /portal/…, /static/… and, for app launch (Options.Codes),
+// /auth/authorize. It leaves every other path to the mux's other
 // handlers.
 func Register(mux *http.ServeMux, opts Options) error {
 	p, err := New(opts)
@@ -129,8 +139,12 @@ func New(opts Options) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if (opts.Codes == nil) != (opts.Grantable == nil) {
+		return nil, errors.New("portal: Options need both Codes and Grantable for app launch, or neither")
+	}
 	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, node: opts.Node, keystore: opts.Keystore, logger: opts.Logger, now: opts.Now,
-		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages}, nil
+		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages,
+		codes: opts.Codes, grantable: opts.Grantable, fhirBase: strings.TrimRight(opts.BaseURL, "/") + "/fhir"}, nil
 }
 
 func (p *Portal) routes(mux *http.ServeMux) {
@@ -163,6 +177,10 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	p.adminRoutes(mux)
 	p.auditRoutes(mux)
 	p.actRoutes(mux) // the everyday actions (patientacts.go)
+	if p.codes != nil {
+		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
+		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))
+	}
 }
 
 // secured sets the headers every portal response carries and ends idle
