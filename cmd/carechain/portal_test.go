@@ -59,6 +59,22 @@ type browser struct {
 	checked int
 }
 
+// demoForBrowser starts a demo node of its own for a browser test and
+// returns it, its home and its address; it skips the test with -short, and
+// without Chromium (which fails in CI instead) before starting anything.
+func demoForBrowser(t *testing.T) (p *process, home, addr string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a demo node subprocess and Chromium")
+	}
+	findChromium(t)
+	home = filepath.Join(t.TempDir(), "demo")
+	addr = freeAddr(t)
+	p = startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
+	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute) // the end of what demo prints
+	return p, home, addr
+}
+
 func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(findChromium(t)), chromedp.WindowSize(1200, 900))
@@ -180,14 +196,7 @@ func (b *browser) sessionCookie() *network.Cookie {
 // page is saved as a screenshot, after axe-core checked it for serious and
 // critical accessibility violations (portalaxe_test.go).
 func TestPortalInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a demo node subprocess and Chromium")
-	}
-	findChromium(t) // skip (or, in CI, fail) before starting anything
-	home := filepath.Join(t.TempDir(), "demo")
-	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute) // the end of what demo prints
+	p, home, addr := demoForBrowser(t)
 	base := "http://" + addr
 	if out := p.output(); !strings.Contains(out, "Portal: "+base+"/") || !strings.Contains(out, "patient/demo-09") {
 		t.Fatalf("carechain demo does not print the portal's URL and sign-ins first:\n%s", out)

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +23,7 @@ import (
 // longer reads while the other does. Each new page is screenshotted after
 // axe-core checked it.
 func TestPortalActsInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a demo node subprocess and Chromium")
-	}
-	findChromium(t)
-	home := filepath.Join(t.TempDir(), "demo")
-	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
+	p, home, addr := demoForBrowser(t)
 	base := "http://" + addr
 	const patient = "patient/demo-09"
 	var b *browser

@@ -32,14 +32,7 @@ import (
 // and red against another validator set, with the node's checkpoint. Every
 // page is checked by axe-core and saved as a screenshot.
 func TestPortalAdminInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a demo node subprocess and Chromium")
-	}
-	findChromium(t)
-	home := filepath.Join(t.TempDir(), "demo")
-	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
+	p, home, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
 	show := func(id string, signed bool) carechain.Principal {
 		t.Helper()

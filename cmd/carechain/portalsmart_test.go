@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,14 +77,7 @@ func pkce() (verifier, challenge string) {
 // an unregistered redirect URI is answered with a page, never a redirect,
 // and a plain PKCE challenge is refused back to the app.
 func TestSmartAppLaunchInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a demo node subprocess and Chromium")
-	}
-	findChromium(t)
-	home := filepath.Join(t.TempDir(), "demo")
-	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
+	_, home, addr := demoForBrowser(t)
 	base := "http://" + addr
 	app := startTestApp(t)
 	const id = "st-mary/diary"
