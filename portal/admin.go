@@ -34,6 +34,8 @@ func (p *Portal) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /portal/admin/revoke", p.secured(p.posted(p.admin(p.revokeStaff))))
 	mux.HandleFunc("POST /portal/admin/enrol", p.secured(p.posted(p.admin(p.enrol))))
 	mux.HandleFunc("GET /portal/admin/policies", p.secured(p.admin(p.policies)))
+	mux.HandleFunc("POST /portal/admin/policies/role", p.secured(p.posted(p.admin(p.setRolePolicy))))
+	mux.HandleFunc("POST /portal/admin/policies/approval", p.secured(p.posted(p.admin(p.setApprovalPolicy))))
 	mux.HandleFunc("GET /portal/admin/node", p.secured(p.admin(p.nodeStatus)))
 }
 

@@ -2,6 +2,7 @@ package tx
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -173,4 +174,20 @@ func (a *AmendReject) Validate() error {
 		return fmt.Errorf("%w: rejection needs a proposal id (and a sealed reason of at most 8 KiB)", ErrInvalid)
 	}
 	return nil
+}
+
+// ParseTerm reads a signer term as people write it: "author", "patient",
+// or "role@org".
+func ParseTerm(s string) (Term, error) {
+	switch s {
+	case "author":
+		return Term{Author: true}, nil
+	case "patient":
+		return Term{Patient: true}, nil
+	}
+	role, org, ok := strings.Cut(s, "@")
+	if !ok || role == "" || org == "" {
+		return Term{}, fmt.Errorf("signer %q: want role@org, author or patient", s)
+	}
+	return Term{Role: carechain.Role(role), Org: org}, nil
 }

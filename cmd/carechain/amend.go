@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/tx"
 )
@@ -139,18 +137,11 @@ func (c *cli) amendPolicyCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pol.Rule = tx.Rule{Kind: kind, K: k}
 			for _, t := range terms {
-				switch t {
-				case "author":
-					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Author: true})
-				case "patient":
-					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Patient: true})
-				default:
-					role, org, ok := strings.Cut(t, "@")
-					if !ok {
-						return fmt.Errorf("--term %q: want role@org, author or patient", t)
-					}
-					pol.Rule.Terms = append(pol.Rule.Terms, tx.Term{Role: carechain.Role(role), Org: org})
+				term, err := tx.ParseTerm(t)
+				if err != nil {
+					return fmt.Errorf("--term: %w", err)
 				}
+				pol.Rule.Terms = append(pol.Rule.Terms, term)
 			}
 			if err := pol.Validate(); err != nil {
 				return err

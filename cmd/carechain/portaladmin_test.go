@@ -277,6 +277,35 @@ func TestPortalAdminOnInitConsortium(t *testing.T) {
 	if _, page := admin.get("/portal/admin/node"); !strings.Contains(page, "portal-admin") || !strings.Contains(page, "Total voting power") || !strings.Contains(page, "height ") {
 		t.Fatalf("node status:\n%s", page)
 	}
+	// The policies: the role policy replaced (a misspelt field refused
+	// first), an approval policy set (a malformed signer refused first).
+	if _, page := admin.get("/portal/admin/policies"); !strings.Contains(page, "&#34;break_glass&#34;") || !strings.Contains(page, "Set an approval policy") {
+		t.Fatalf("the policies page has no forms with the policy in force:\n%s", page)
+	}
+	policyPosts := []struct {
+		path string
+		form url.Values
+		code int
+		want string
+	}{
+		{"/portal/admin/policies/role", url.Values{"policy": {`{"rules":[{"role":"physician","raed":["lab"],"purposes":["treatment"]}]}`}}, http.StatusBadRequest, "unknown field"},
+		{"/portal/admin/policies/role", url.Values{"policy": {`{"rules":[{"role":"physician","read":["lab","demographics"],"write":["lab"],"purposes":["treatment"]}],"break_glass":["physician"]}`}},
+			http.StatusOK, "The new role policy is on the ledger"},
+		{"/portal/admin/policies/approval", url.Values{"category": {"imaging"}, "resource_type": {"DiagnosticReport"}, "rule": {"all-of"}, "signers": {"author\nboss"}}, http.StatusBadRequest, "want role@org"},
+		{"/portal/admin/policies/approval", url.Values{"category": {"imaging"}, "resource_type": {"DiagnosticReport"}, "rule": {"all-of"}, "signers": {"author\npatient"}},
+			http.StatusOK, "The approval policy is on the ledger"},
+	}
+	for _, c := range policyPosts {
+		if resp, page := admin.post(c.path, c.form, csrf); resp.StatusCode != c.code || !strings.Contains(page, c.want) {
+			t.Fatalf("POST %s: HTTP %d, want %d and %q:\n%s", c.path, resp.StatusCode, c.code, c.want, page)
+		}
+	}
+	if out := mustRun(t, nil, "role-policy", "show", "hosp", "--home", home); !strings.Contains(out, `"version": 2`) || strings.Contains(out, "nurse") {
+		t.Fatalf("the role policy set in the portal, through the CLI:\n%s", out)
+	}
+	if _, page := admin.get("/portal/admin/policies"); !strings.Contains(page, "DiagnosticReport") || !strings.Contains(page, "all-of (2 needed)") {
+		t.Fatalf("the approval policy set in the portal:\n%s", page)
+	}
 	resp, page = admin.get("/portal/audit/checkpoint")
 	var cp struct {
 		ChainID      string          `json:"chain_id"`
