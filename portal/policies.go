@@ -19,9 +19,9 @@ import (
 // change them: the transactions `carechain role-policy set` and `carechain
 // amend policy` build, signed with the admin's key and judged by the ledger.
 type policiesPage struct {
-	Done       string
-	RoleJSON   string // the policy in force, as role-policy set takes it
-	Categories []string
+	Done                 string
+	RoleJSON             string // the policy in force, as role-policy set takes it
+	Categories           []string
 	Org                  string
 	RoleVersion          uint32
 	RoleHeight           int64
