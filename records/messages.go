@@ -37,7 +37,9 @@ const MessageType = "Communication"
 var partySealMarker = []byte("carechain/party-sealed/v1")
 
 // isPartySealed reports whether rv is sealed to its parties (a message).
-func isPartySealed(rv *carechain.RecordVersion) bool { return bytes.Equal(rv.WrappedKey, partySealMarker) }
+func isPartySealed(rv *carechain.RecordVersion) bool {
+	return bytes.Equal(rv.WrappedKey, partySealMarker)
+}
 
 // MaxRecipients bounds a message's recipients.
 const MaxRecipients = seal.MaxParties - 2
