@@ -148,6 +148,12 @@ func (p *Portal) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /portal/proof/{id}/{version}", p.secured(p.signedIn(p.proofOf)))
 	}
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
+	mux.HandleFunc("GET /portal/messages", p.secured(p.signedIn(p.inbox)))
+	mux.HandleFunc("GET /portal/messages/new", p.secured(p.signedIn(p.compose)))
+	mux.HandleFunc("POST /portal/messages", p.secured(p.posted(p.signedIn(p.send))))
+	mux.HandleFunc("GET /portal/messages/{id}", p.secured(p.signedIn(p.thread)))
+	mux.HandleFunc("POST /portal/messages/{id}/reply", p.secured(p.posted(p.signedIn(p.reply))))
+	mux.HandleFunc("GET /portal/messages/{id}/attachments/{n}", p.secured(p.signedIn(p.attachment)))
 }
 
 // secured sets the headers every portal response carries and ends idle

@@ -33,7 +33,7 @@ type chartPage struct {
 func (p *Portal) readChart(ctx context.Context, requester, patient, category string, use consent.Purpose) (chartPage, error) {
 	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency}
 	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: use,
-		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted }})
+		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && h.ResourceType != records.MessageType }}) // messages: messages.go
 	if err != nil {
 		return page, err
 	}

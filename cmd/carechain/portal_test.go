@@ -61,10 +61,17 @@ type browser struct {
 
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
+	return newBrowserWithin(t, base, 90*time.Second)
+}
+
+// newBrowserWithin is newBrowser for a test whose browser steps may take
+// up to limit in all.
+func newBrowserWithin(t *testing.T, base string, limit time.Duration) *browser {
+	t.Helper()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(findChromium(t)), chromedp.WindowSize(1200, 900))...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	dir := os.Getenv(ScreenshotsEnv)
 	if dir == "" {

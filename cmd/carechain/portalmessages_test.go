@@ -1,0 +1,142 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// startDemoPortal runs a demo node of its own and returns the portal's base
+// URL, its home and the process.
+func startDemoPortal(t *testing.T) (string, string, *process) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a demo node subprocess and Chromium")
+	}
+	findChromium(t) // skip (or, in CI, fail) before starting anything
+	home := filepath.Join(t.TempDir(), "demo")
+	addr := freeAddr(t)
+	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
+	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
+	return "http://" + addr, home, p
+}
+
+// Texts of the messages the test writes: no page of anyone but the
+// thread's parties may show them.
+const (
+	questionText = "Is my glucose result worrying?"
+	replyText    = "It is slightly high; see the linked result."
+)
+
+// TestPortalMessagesInChromium: a patient writes to their physician; the
+// physician replies linking a lab result; a physician of another hospital
+// whom the patient granted every category their messages are stored in,
+// and a colleague of the physician, cannot see the thread (not in their
+// inbox, and its URL is refused); the patient's access log shows the
+// physician's reading of the message. Every new page is checked by
+// axe-core and saved as a screenshot.
+func TestPortalMessagesInChromium(t *testing.T) {
+	base, home, p := startDemoPortal(t)
+	const patient, physician, granted, colleague = "patient/demo-10", "st-mary/dr-chen", "city-general/dr-meyer", "st-mary/dr-ito"
+	b := newBrowserWithin(t, base, 5*time.Minute)
+
+	// The patient grants dr-meyer the categories messages are stored in.
+	b.signIn(patient)
+	b.open("/portal/sharing")
+	b.do("fill the grant form", chromedp.SetValue(chromedp.ID("grantee"), "principal:"+granted),
+		chromedp.Click(chromedp.CSS(`input[name=category][value="patient-reported"]`)),
+		chromedp.Click(chromedp.CSS(`input[name=category][value="general"]`)),
+		chromedp.Click(chromedp.CSS(`input[name=category][value="lab"]`)))
+	b.submit("#grant")
+	b.want("Access granted")
+
+	// The patient writes to the physician.
+	b.open("/portal/messages")
+	b.want("Messages", "No messages yet")
+	b.screenshot("messages-empty")
+	b.submit("#compose")
+	b.want("New message", "To (clinician)")
+	b.screenshot("messages-new")
+	b.do("write the message", chromedp.SetValue(chromedp.ID("to"), physician), chromedp.SendKeys(chromedp.ID("text"), questionText))
+	b.submit("#send")
+	b.want("Message sent", questionText, "Dr. Mei Chen")
+	thread, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil || !strings.HasPrefix(thread, "/portal/messages/") {
+		t.Fatalf("thread URL %q, %v", thread, err)
+	}
+	b.screenshot("messages-thread-patient")
+	b.signOut()
+
+	// The physician finds it in the inbox and replies, linking the result.
+	b.signIn(physician)
+	b.open("/portal/messages")
+	b.want(questionText, patient)
+	b.screenshot("messages-inbox-physician")
+	b.submit(`a[href="` + thread + `"]`)
+	b.want(questionText)
+	b.do("write the reply", chromedp.SendKeys(chromedp.ID("text"), replyText), chromedp.SetValue(chromedp.ID("link"), "demo-10-glucose"))
+	b.submit("#reply")
+	b.want("Message sent", questionText, replyText, "Observation demo-10-glucose")
+	b.screenshot("messages-thread-reply")
+	b.signOut()
+
+	// The patient sees the reply in order and opens the linked result.
+	b.signIn(patient)
+	b.open(thread)
+	page := b.text()
+	if q, r := strings.Index(page, questionText), strings.Index(page, replyText); q < 0 || r < q {
+		t.Fatalf("the thread does not show the question then the reply:\n%s", page)
+	}
+	b.submit(`a[href="/portal/raw/demo-10-glucose"]`)
+	b.want(`"resourceType": "Observation"`)
+	b.signOut()
+
+	// Neither the granted physician of another hospital nor a colleague of
+	// the physician sees the thread.
+	for _, who := range []string{granted, colleague} {
+		b.signIn(who)
+		b.open("/portal/messages")
+		if strings.Contains(b.text(), questionText) || strings.Contains(b.text(), replyText) {
+			t.Fatalf("%s's inbox shows the thread:\n%s", who, b.text())
+		}
+		if resp := b.open(thread); resp.Status != http.StatusForbidden {
+			t.Fatalf("%s opening the thread: HTTP %d", who, resp.Status)
+		}
+		b.want("Access refused", "not a party to this message")
+		if strings.Contains(b.text(), questionText) || strings.Contains(b.text(), replyText) {
+			t.Fatalf("%s's refusal shows the thread:\n%s", who, b.text())
+		}
+		if who == granted {
+			b.screenshot("messages-refused")
+			b.open("/portal/patients/demo-10") // the grant works for records
+			b.want("Chart of "+patient, "Glucose")
+			if strings.Contains(b.text(), questionText) {
+				t.Fatal("the chart shows a message")
+			}
+		}
+		b.signOut()
+	}
+
+	// The patient's access log shows the physician's reading of the message.
+	b.signIn(patient)
+	msgID := strings.TrimPrefix(thread, "/portal/messages/")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.open("/portal/log?person=" + url.QueryEscape(physician))
+		if strings.Contains(b.text(), "read Communication (patient-reported) "+msgID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the access log does not show %s reading %s:\n%s", physician, msgID, b.text())
+		}
+		time.Sleep(300 * time.Millisecond) // the log is on the ledger: nothing to wait on from here
+	}
+	b.screenshot("messages-access-log")
+	b.signOut()
+	noPlaintext(t, home, p.output(), questionText, replyText)
+}
