@@ -70,8 +70,8 @@ type Attachment struct {
 
 // Parties are the principals who may read m: patient, sender, recipients.
 func (m *Message) Parties() []string {
-	out := []string{m.Patient, m.Sender}
-	for _, r := range m.Recipients {
+	out := []string{m.Patient}
+	for _, r := range append([]string{m.Sender}, m.Recipients...) {
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}

@@ -38,7 +38,8 @@ const (
 // whom the patient granted every category their messages are stored in,
 // and a colleague of the physician, cannot see the thread (not in their
 // inbox, and its URL is refused); the patient's access log shows the
-// physician's reading of the message. Every new page is checked by
+// physician's reading of the message. Then each role tries the URLs of a
+// patient it may not see (otherPatientsURLs). Every new page is checked by
 // axe-core and saved as a screenshot.
 func TestPortalMessagesInChromium(t *testing.T) {
 	base, home, p := startDemoPortal(t)
@@ -94,6 +95,7 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	}
 	b.submit(`a[href="/portal/raw/demo-10-glucose"]`)
 	b.want(`"resourceType": "Observation"`)
+	b.open("/portal/messages") // the raw FHIR has no sign-out button
 	b.signOut()
 
 	// Neither the granted physician of another hospital nor a colleague of
@@ -138,5 +140,54 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	}
 	b.screenshot("messages-access-log")
 	b.signOut()
+	otherPatientsURLs(t, b, thread)
 	noPlaintext(t, home, p.output(), questionText, replyText)
+}
+
+// otherPatientsURLs signs in as each role and opens every portal URL of a
+// patient whose data that role may not see: each is refused (403 or 404,
+// or, for a page of the user's own, shows nothing of the patient's) and no
+// page shows any of that patient's names, values or messages.
+//   - patient demo-12 and city-general/dr-lindqvist (no grant, no record
+//     of theirs) try demo-10's URLs, the message thread among them;
+//   - city-general/dr-meyer, granted demo-10's records only, tries
+//     demo-12's.
+func otherPatientsURLs(t *testing.T, b *browser, thread string) {
+	t.Helper()
+	urls := func(n, recordsOnly string) []string {
+		return []string{"/portal/raw/demo-" + n + "-glucose", "/portal/raw/demo-" + n, "/portal/raw/demo-" + n + "-metformin",
+			"/portal/history/demo-" + n + "-glucose", "/portal/proof/demo-" + n + "-glucose/1", "/portal/proof/demo-" + n + "/1",
+			"/portal/patients/demo-" + n, "/portal/patients/demo-" + n + "?emergency=1", "/portal/patients/demo-" + n + "?category=lab",
+			recordsOnly}
+	}
+	// Names, birth dates and values of the demo records of demo-10 and
+	// demo-12 (demo/records.go), and the thread's texts.
+	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText}
+	secretsOf12 := []string{"Omar", "Farouk", "1975-07-30", "116 mg/dL", "82 beats", "penicillin", "cardiopulmonary"}
+	x := append(urls("10", thread), thread+"/attachments/0", "/portal/messages")
+	for _, c := range []struct {
+		who     string
+		urls    []string
+		secrets []string
+	}{
+		{"patient/demo-12", x, secretsOf10},
+		{"city-general/dr-lindqvist", x, secretsOf10},
+		{"city-general/dr-meyer", urls("12", thread), secretsOf12},
+	} {
+		b.signIn(c.who)
+		for _, u := range append(c.urls, "/portal/approvals", "/portal/records", "/portal/log", "/portal/patients") {
+			resp := b.open(u)
+			page := b.text()
+			for _, s := range c.secrets {
+				if strings.Contains(page, s) {
+					t.Fatalf("%s opening %s: HTTP %d shows %q:\n%s", c.who, u, resp.Status, s, page)
+				}
+			}
+			ownPage := u == "/portal/messages" || u == "/portal/approvals" || u == "/portal/records" || u == "/portal/log" || u == "/portal/patients"
+			if !ownPage && resp.Status != http.StatusForbidden && resp.Status != http.StatusNotFound {
+				t.Fatalf("%s opening %s: HTTP %d, want a refusal:\n%s", c.who, u, resp.Status, page)
+			}
+		}
+		b.signOut()
+	}
 }
