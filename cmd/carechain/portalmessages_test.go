@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -86,12 +89,24 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	b.screenshot("messages-thread-reply")
 	b.signOut()
 
-	// The patient sees the reply in order and opens the linked result.
+	// The physician adds a note as an attachment through the FHIR API.
+	attachmentThread(t, base, physician, strings.TrimPrefix(thread, "/portal/messages/"))
+
+	// The patient sees the reply in order, downloads the attachment and
+	// opens the linked result.
 	b.signIn(patient)
 	b.open(thread)
 	page := b.text()
 	if q, r := strings.Index(page, questionText), strings.Index(page, replyText); q < 0 || r < q {
 		t.Fatalf("the thread does not show the question then the reply:\n%s", page)
+	}
+	b.want("Attachments:", "lab-note.txt (20 bytes)")
+	href, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector(".attachments a").getAttribute("href")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := getWithSession(t, b, href); got != attachmentBytes {
+		t.Fatalf("the attachment downloaded as %q", got)
 	}
 	b.submit(`a[href="/portal/raw/demo-10-glucose"]`)
 	b.want(`"resourceType": "Observation"`)
@@ -140,8 +155,56 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	}
 	b.screenshot("messages-access-log")
 	b.signOut()
-	otherPatientsURLs(t, b, thread)
+	otherPatientsURLs(t, b, thread, href)
 	noPlaintext(t, home, p.output(), questionText, replyText)
+}
+
+// attachmentBytes is the note the physician attaches.
+const attachmentBytes = "fasting glucose 6.1\n"
+
+// attachmentThread posts, as physician through the FHIR API, a message with
+// attachmentBytes attached (its SHA-1 and size stated) in response to
+// message inResponseTo of patient/demo-10.
+func attachmentThread(t *testing.T, base, physician, inResponseTo string) {
+	t.Helper()
+	sum := sha1.Sum([]byte(attachmentBytes))
+	body := `{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/demo-10"},
+	  "inResponseTo":[{"reference":"Communication/` + inResponseTo + `"}],"sent":"` + time.Now().UTC().Format(time.RFC3339Nano) + `",
+	  "sender":{"reference":"Practitioner/` + strings.ReplaceAll(physician, "/", ".") + `"},"recipient":[{"reference":"Patient/demo-10"}],
+	  "payload":[{"contentString":"Your lab note is attached."},{"contentAttachment":{"contentType":"text/plain","title":"lab-note.txt",
+	  "data":"` + base64.StdEncoding.EncodeToString([]byte(attachmentBytes)) + `","hash":"` + base64.StdEncoding.EncodeToString(sum[:]) + `","size":20}}]}`
+	req, _ := http.NewRequest("POST", base+"/fhir/Communication", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+demoToken(t, base, physician))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the message with an attachment: HTTP %d %s", resp.StatusCode, out)
+	}
+}
+
+// getWithSession fetches path with the browser's session cookie (a
+// download, which the browser would save rather than show) and returns its
+// body; it must be a 200 download.
+func getWithSession(t *testing.T, b *browser, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	c := b.sessionCookie()
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("GET %s: HTTP %d, Content-Disposition %q", path, resp.StatusCode, resp.Header.Get("Content-Disposition"))
+	}
+	return string(out)
 }
 
 // otherPatientsURLs signs in as each role and opens every portal URL of a
@@ -152,7 +215,7 @@ func TestPortalMessagesInChromium(t *testing.T) {
 //     of theirs) try demo-10's URLs, the message thread among them;
 //   - city-general/dr-meyer, granted demo-10's records only, tries
 //     demo-12's.
-func otherPatientsURLs(t *testing.T, b *browser, thread string) {
+func otherPatientsURLs(t *testing.T, b *browser, thread, attachment string) {
 	t.Helper()
 	urls := func(n, recordsOnly string) []string {
 		return []string{"/portal/raw/demo-" + n + "-glucose", "/portal/raw/demo-" + n, "/portal/raw/demo-" + n + "-metformin",
@@ -162,9 +225,9 @@ func otherPatientsURLs(t *testing.T, b *browser, thread string) {
 	}
 	// Names, birth dates and values of the demo records of demo-10 and
 	// demo-12 (demo/records.go), and the thread's texts.
-	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText}
+	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText, "fasting glucose"}
 	secretsOf12 := []string{"Omar", "Farouk", "1975-07-30", "116 mg/dL", "82 beats", "penicillin", "cardiopulmonary"}
-	x := append(urls("10", thread), thread+"/attachments/0", "/portal/messages")
+	x := append(urls("10", thread), attachment, "/portal/messages")
 	for _, c := range []struct {
 		who     string
 		urls    []string
