@@ -1,10 +1,13 @@
 package portal
 
 import (
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +197,13 @@ func (p *Portal) writeMessage(r *http.Request, s *session, patient string, recip
 		}
 		payload = append(payload, map[string]any{"contentReference": map[string]string{"reference": head.ResourceType + "/" + link}})
 	}
+	att, err := uploaded(r)
+	if err != nil {
+		return "", err
+	}
+	if att != nil {
+		payload = append(payload, map[string]any{"contentAttachment": att})
+	}
 	var to []map[string]string
 	for _, rc := range recipients {
 		to = append(to, map[string]string{"reference": reference(rc)})
@@ -216,6 +226,37 @@ func (p *Portal) writeMessage(r *http.Request, s *session, patient string, recip
 	id := records.NewRecordID()
 	_, err = p.records.Put(r.Context(), signer, records.PutItem{Patient: patient, Category: category, RecordID: id, Resource: res})
 	return id, err
+}
+
+// maxAttachmentBytes bounds a file attached in the portal (the whole form
+// is bounded by carechain.MaxSmallRequestBytes).
+const maxAttachmentBytes = 32 << 10
+
+// uploaded is the form's optional file "attachment" as a FHIR Attachment
+// with its data, size and SHA-1 hash; nil if none was chosen.
+func uploaded(r *http.Request) (map[string]any, error) {
+	if r.MultipartForm == nil || len(r.MultipartForm.File["attachment"]) == 0 {
+		return nil, nil
+	}
+	fh := r.MultipartForm.File["attachment"][0]
+	if fh.Size == 0 {
+		return nil, nil // the field was left empty
+	}
+	if fh.Size > maxAttachmentBytes {
+		return nil, fmt.Errorf("%w: an attachment is at most %d KiB", errForm, maxAttachmentBytes>>10)
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxAttachmentBytes+1))
+	if err != nil || len(data) > maxAttachmentBytes {
+		return nil, fmt.Errorf("%w: the attachment could not be read", errForm)
+	}
+	sum := sha1.Sum(data)
+	return map[string]any{"contentType": "application/octet-stream", "title": filepath.Base(fh.Filename),
+		"data": data, "size": len(data), "hash": sum[:]}, nil
 }
 
 // reference is the FHIR reference of a principal.

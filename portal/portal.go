@@ -178,7 +178,12 @@ func (p *Portal) secured(h http.HandlerFunc) http.HandlerFunc {
 func (p *Portal) posted(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
-		if err := r.ParseForm(); err != nil {
+		parse := r.ParseForm
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") { // a message with an attachment
+			// in memory only: the whole body is smaller than the limit given here
+			parse = func() error { return r.ParseMultipartForm(2 * carechain.MaxSmallRequestBytes) }
+		}
+		if err := parse(); err != nil {
 			p.fail(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 			return
 		}

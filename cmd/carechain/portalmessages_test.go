@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"os"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -66,9 +67,14 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	b.submit("#compose")
 	b.want("New message", "To (clinician)")
 	b.screenshot("messages-new")
-	b.do("write the message", chromedp.SetValue(chromedp.ID("to"), physician), chromedp.SendKeys(chromedp.ID("text"), questionText))
+	upload := filepath.Join(t.TempDir(), "readings.txt")
+	if err := os.WriteFile(upload, []byte(uploadedBytes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.do("write the message", chromedp.SetValue(chromedp.ID("to"), physician), chromedp.SendKeys(chromedp.ID("text"), questionText),
+		chromedp.SetUploadFiles(chromedp.ID("attachment"), []string{upload}))
 	b.submit("#send")
-	b.want("Message sent", questionText, "Dr. Mei Chen")
+	b.want("Message sent", questionText, "Dr. Mei Chen", "readings.txt (21 bytes)")
 	thread, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname`))
 	if err != nil || !strings.HasPrefix(thread, "/portal/messages/") {
 		t.Fatalf("thread URL %q, %v", thread, err)
@@ -82,7 +88,10 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	b.want(questionText, patient)
 	b.screenshot("messages-inbox-physician")
 	b.submit(`a[href="` + thread + `"]`)
-	b.want(questionText)
+	b.want(questionText, "readings.txt (21 bytes)")
+	if got := getWithSession(t, b, thread+"/attachments/0"); got != uploadedBytes {
+		t.Fatalf("the patient's upload downloaded as %q", got)
+	}
 	b.do("write the reply", chromedp.SendKeys(chromedp.ID("text"), replyText), chromedp.SetValue(chromedp.ID("link"), "demo-10-glucose"))
 	b.submit("#reply")
 	b.want("Message sent", questionText, replyText, "Observation demo-10-glucose")
@@ -159,6 +168,9 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	noPlaintext(t, home, p.output(), questionText, replyText)
 }
 
+// uploadedBytes is the file the patient attaches in the portal.
+const uploadedBytes = "morning glucose: 6.4\n"
+
 // attachmentBytes is the note the physician attaches.
 const attachmentBytes = "fasting glucose 6.1\n"
 
@@ -225,9 +237,9 @@ func otherPatientsURLs(t *testing.T, b *browser, thread, attachment string) {
 	}
 	// Names, birth dates and values of the demo records of demo-10 and
 	// demo-12 (demo/records.go), and the thread's texts.
-	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText, "fasting glucose"}
+	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText, "fasting glucose", "morning glucose"}
 	secretsOf12 := []string{"Omar", "Farouk", "1975-07-30", "116 mg/dL", "82 beats", "penicillin", "cardiopulmonary"}
-	x := append(urls("10", thread), attachment, "/portal/messages")
+	x := append(urls("10", thread), attachment, thread+"/attachments/0", "/portal/messages")
 	for _, c := range []struct {
 		who     string
 		urls    []string
