@@ -35,6 +35,7 @@ func startDemoPortal(t *testing.T) (string, string, *process) {
 const (
 	questionText = "Is my glucose result worrying?"
 	replyText    = "It is slightly high; see the linked result."
+	followUpText = "Please book a follow-up visit."
 )
 
 // TestPortalMessagesInChromium: a patient writes to their physician; the
@@ -96,21 +97,29 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	b.submit("#reply")
 	b.want("Message sent", questionText, replyText, "Observation demo-10-glucose")
 	b.screenshot("messages-thread-reply")
+	// and starts a thread of their own with the patient.
+	b.open("/portal/messages/new")
+	b.want("To (patient)")
+	b.do("write to the patient", chromedp.SetValue(chromedp.ID("to"), patient), chromedp.SendKeys(chromedp.ID("text"), followUpText))
+	b.submit("#send")
+	b.want("Message sent", followUpText)
 	b.signOut()
 
 	// The physician adds a note as an attachment through the FHIR API.
 	attachmentThread(t, base, physician, strings.TrimPrefix(thread, "/portal/messages/"))
 
-	// The patient sees the reply in order, downloads the attachment and
-	// opens the linked result.
+	// The patient sees both threads, the reply in order, downloads the
+	// attachment and opens the linked result.
 	b.signIn(patient)
+	b.open("/portal/messages")
+	b.want(questionText, followUpText)
 	b.open(thread)
 	page := b.text()
 	if q, r := strings.Index(page, questionText), strings.Index(page, replyText); q < 0 || r < q {
 		t.Fatalf("the thread does not show the question then the reply:\n%s", page)
 	}
 	b.want("Attachments:", "lab-note.txt (20 bytes)")
-	href, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector(".attachments a").getAttribute("href")`))
+	href, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll(".attachments a")].pop().getAttribute("href")`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +246,7 @@ func otherPatientsURLs(t *testing.T, b *browser, thread, attachment string) {
 	}
 	// Names, birth dates and values of the demo records of demo-10 and
 	// demo-12 (demo/records.go), and the thread's texts.
-	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText, "fasting glucose", "morning glucose"}
+	secretsOf10 := []string{"Liam", "O'Connor", "1971-08-19", "110 mg/dL", "78 beats", questionText, replyText, "fasting glucose", "morning glucose", followUpText}
 	secretsOf12 := []string{"Omar", "Farouk", "1975-07-30", "116 mg/dL", "82 beats", "penicillin", "cardiopulmonary"}
 	x := append(urls("10", thread), attachment, thread+"/attachments/0", "/portal/messages")
 	for _, c := range []struct {
