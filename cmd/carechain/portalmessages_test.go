@@ -174,7 +174,7 @@ func TestPortalMessagesInChromium(t *testing.T) {
 	b.screenshot("messages-access-log")
 	b.signOut()
 	otherPatientsURLs(t, b, thread, href)
-	noPlaintext(t, home, p.output(), questionText, replyText)
+	noPlaintext(t, home, p.output(), questionText, replyText, followUpText, strings.TrimSpace(uploadedBytes), strings.TrimSpace(attachmentBytes))
 }
 
 // uploadedBytes is the file the patient attaches in the portal.
