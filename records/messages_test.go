@@ -102,8 +102,10 @@ func TestMessagesAreReadByTheirPartiesOnly(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ResourceType != "Observation" {
 		t.Fatalf("dr-b's search: %d records, %v", len(got), err)
 	}
-	if ms, err := w.svc[1].Inbox(ctx, "hosp-b/dr-b"); err != nil || len(ms) != 0 {
-		t.Fatalf("dr-b's inbox: %d messages, %v", len(ms), err)
+	for i, who := range map[int]string{1: "hosp-b/dr-b", 0: "hosp-a/dr-a2"} {
+		if ms, err := w.svc[i].Inbox(ctx, who); err != nil || len(ms) != 0 {
+			t.Fatalf("%s's inbox: %d messages, %v", who, len(ms), err)
+		}
 	}
 
 	// The thread, in order, as the physician sees it; the attachment checks.
@@ -167,6 +169,9 @@ func TestMessagesAreReadByTheirPartiesOnly(t *testing.T) {
 		}
 		if e.RecordID == "msg-1" && e.Requester == "hosp-b/dr-b" && e.Decision == carechain.DecisionDeny {
 			refused = true
+		}
+		if e.RecordID == "msg-2" && e.Requester == "hosp-a/dr-a2" {
+			t.Errorf("dr-a2's inbox logged an attempt on a message they never tried to open: %+v", e)
 		}
 	}
 	if !allowedRead || !refused {

@@ -20,8 +20,9 @@ type MessageRecord struct {
 
 // Messages decrypts the messages of patient that requester is a party to,
 // in the order they were sent. Each read is an access event in the
-// patient's access log, like any read; a message requester may not read is
-// left out (its refusal is logged too).
+// patient's access log, like any read. A message sealed to requester's
+// reader that does not name requester (a colleague's) is left out without
+// an event: the listing does not try to read it.
 func (s *Service) Messages(ctx context.Context, requester, patient string) ([]MessageRecord, error) {
 	v := s.latest()
 	p, err := v.Principal(requester)
@@ -80,6 +81,11 @@ func (s *Service) messagesOf(v *ledger.View, p *carechain.Principal, patients []
 				return nil, err
 			}
 			if !sealedTo(rv, reader) {
+				continue
+			}
+			if _, _, err := s.partyAllowed(p, rv, decision{}); err != nil {
+				// Not a party (a colleague of one): the listing does not try
+				// it, so the patient's log shows no attempt that nobody made.
 				continue
 			}
 			r, err := s.read(v, p.ID, h.RecordID, 0, consent.PurposeTreatment, &log)
