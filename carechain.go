@@ -10,6 +10,8 @@ package carechain
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -160,6 +162,14 @@ func ValidateNodeID(id string) error {
 
 // PatientPrefix starts every patient ID.
 const PatientPrefix = "patient/"
+
+// NewPatientID is a new random patient ID: a pseudonym of 64 random bits,
+// which says nothing about the patient.
+func NewPatientID() string {
+	b := make([]byte, 8)
+	rand.Read(b) // never fails (crypto/rand)
+	return PatientPrefix + hex.EncodeToString(b)
+}
 
 // ValidateOrgID checks the syntax of an organization ID: 1-32 characters of
 // lower-case letters, digits and '-'.

@@ -32,6 +32,7 @@ var layers = map[string]int{
 	"ledger":        3,
 	"node":          4, // runs CometBFT with the ledger; knows nothing of records
 	"records":       4, // the node's application service; reaches the node through an interface
+	"launch":        4, // SMART App Launch codes, shared by the portal and fhirrest
 	"nodeapi":       5,
 	"fhirrest":      5,
 	"demo":          5,

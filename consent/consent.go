@@ -106,9 +106,9 @@ func (g Grantee) validate() error {
 // Grant is a patient's consent for a grantee to act on some of their records.
 //
 // Scope: a request is covered when its category is in Categories (or
-// Categories holds AnyCategory), its resource type is in ResourceTypes, and
-// its record is RecordID; an empty list or RecordID puts no limit on that
-// dimension, but at least one of the three must be set.
+// Categories holds AnyCategory), its resource type is in ResourceTypes, its
+// record is RecordID and one of Records; an empty list or RecordID puts no
+// limit on that dimension, but at least one must be set.
 //
 // The period is [NotBefore, NotAfter) in unix seconds; NotAfter 0 never
 // expires. A revoked grant allows nothing; the ledger keeps it for the record.
@@ -126,6 +126,13 @@ type Grant struct {
 	Condition     string    `cbor:"11,keyasint" json:"condition,omitempty"` // CEL, see CompileCondition
 	Revoked       bool      `cbor:"12,keyasint" json:"revoked,omitempty"`
 	RevokedAt     int64     `cbor:"13,keyasint" json:"revoked_at,omitempty"` // unix seconds
+	// Records are the records of an order's grant (ledger/orders.go): the
+	// order and what it names. Grants made before it have none, and encode
+	// as they always did.
+	Records []string `cbor:"14,keyasint,omitempty" json:"records,omitempty"`
+	// Order is the order (a ServiceRequest record) whose grant this is: the
+	// ledger made it when the order opened and revokes it when it closes.
+	Order string `cbor:"15,keyasint,omitempty" json:"order,omitempty"`
 }
 
 // Validate checks g on its own, without ledger state: syntax of IDs, known
@@ -146,7 +153,7 @@ func (g *Grant) ValidateTerms() error {
 	if carechain.ValidatePrincipalID(g.Patient) != nil || carechain.OrgOf(g.Patient) != "" {
 		return fmt.Errorf("patient %q is not a patient id", g.Patient)
 	}
-	if len(g.Categories) == 0 && len(g.ResourceTypes) == 0 && g.RecordID == "" {
+	if len(g.Categories) == 0 && len(g.ResourceTypes) == 0 && g.RecordID == "" && len(g.Records) == 0 {
 		return fmt.Errorf("scope: want at least one category (%q for any), resource type or record", AnyCategory)
 	}
 	if g.NotBefore < 0 || g.NotAfter < 0 || (g.NotAfter != 0 && g.NotAfter <= g.NotBefore) {
@@ -156,7 +163,7 @@ func (g *Grant) ValidateTerms() error {
 		return errors.New("revoked_at set on a grant that is not revoked")
 	}
 	if err := cmp.Or(g.Grantee.validate(),
-		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes),
+		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes), checkRecords(g.Records),
 		checkEnums("actions", g.Actions, 1), checkEnums("purposes", g.Purposes, 1)); err != nil {
 		return err
 	}
@@ -165,6 +172,21 @@ func (g *Grant) ValidateTerms() error {
 	}
 	if _, err := CompileCondition(g.Condition); err != nil {
 		return fmt.Errorf("condition: %w", err)
+	}
+	return nil
+}
+
+// MaxGrantRecords bounds Grant.Records: an order's results.
+const MaxGrantRecords = 512
+
+func checkRecords(list []string) error {
+	if len(list) > MaxGrantRecords {
+		return fmt.Errorf("%d records, more than %d", len(list), MaxGrantRecords)
+	}
+	for _, s := range list {
+		if s == "" || len(s) > maxStringLen {
+			return fmt.Errorf("records: each must be 1-%d bytes", maxStringLen)
+		}
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func (e *Evaluator) check(g *Grant, req *Request) (int, string) {
 		return missScope, "no grant covers category " + req.Category
 	case len(g.ResourceTypes) > 0 && !slices.Contains(g.ResourceTypes, req.ResourceType):
 		return missScope, "no grant covers resource type " + req.ResourceType
-	case g.RecordID != "" && g.RecordID != req.RecordID:
+	case g.RecordID != "" && g.RecordID != req.RecordID, len(g.Records) > 0 && !slices.Contains(g.Records, req.RecordID):
 		return missScope, "no grant covers record " + req.RecordID
 	case !slices.Contains(g.Actions, req.Action):
 		return missUse, fmt.Sprintf("grant %s does not cover action %s", g.ID, req.Action)

@@ -21,6 +21,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 )
 
 // Client assertions (SMART backend services, RFC 7523): a JWT signed with
@@ -54,6 +55,7 @@ const (
 type session struct {
 	principal  string
 	client     string // the registered client it was issued to, if any
+	app        bool   // client is an App Launch app (launch.go)
 	keyVersion uint32
 	scope      string   // as granted
 	scopes     scopeSet // scope, parsed
@@ -85,6 +87,13 @@ func (t *tokens) issue(s session, now time.Time) string {
 	}
 	t.sessions[tok] = s
 	return tok
+}
+
+// revoke ends token tok.
+func (t *tokens) revoke(tok string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.sessions, tok)
 }
 
 func (t *tokens) lookup(tok string, now time.Time) (session, bool) {
@@ -133,8 +142,13 @@ func readForm(w http.ResponseWriter, r *http.Request, names ...string) error {
 }
 
 func (s *server) token(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r, "grant_type", "client_assertion_type", "client_assertion", "scope"); err != nil {
+	if err := readForm(w, r, "grant_type", "client_assertion_type", "client_assertion", "scope",
+		"code", "redirect_uri", "client_id", "code_verifier"); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if r.PostForm.Get("grant_type") == "authorization_code" && s.Codes != nil {
+		s.authorizationCode(w, r)
 		return
 	}
 	if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_assertion_type") != assertionType {
@@ -144,6 +158,10 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	who, err := s.verifyAssertion(r.PostForm.Get("client_assertion"))
 	if err != nil {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		return
+	}
+	if who.principal == nil { // an App Launch app's key (clientKey)
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "client "+who.client.ID+" is an App Launch app: it gets tokens with grant_type=authorization_code")
 		return
 	}
 	scope := r.PostForm.Get("scope")
@@ -191,7 +209,9 @@ type assertionClaims struct {
 }
 
 // assertionSigner is who signed a client assertion: the principal a token
-// is issued for and, when a registered client signed, that client.
+// is issued for and, when a registered client signed, that client. A
+// confidential App Launch app acts for no principal (nil): its assertion
+// authenticates it when it trades a code (launch.go).
 type assertionSigner struct {
 	principal *carechain.Principal
 	client    *ledger.ClientRegistration
@@ -322,7 +342,11 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		if c, ok = s.breakGlass(w, r, c); !ok {
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)), c)
+		ctx := context.WithValue(r.Context(), ctxKey{}, c)
+		if sess.client != "" { // the access log names the app (or backend client) too
+			ctx = records.WithClient(ctx, sess.client)
+		}
+		h(w, r.WithContext(ctx), c)
 	}
 }
 

@@ -118,12 +118,12 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 				"description": "SMART backend services: POST a private_key_jwt client assertion (EdDSA, signed with the principal's ledger key, or RS384 or ES384, signed by the kid-named key of a client an organization's admin registered on the ledger, for the principal it acts for and within its registered scopes; single-use jti; iat required, not before the server started nor more than 30 s ahead) to /auth/token, with SMART v1 or v2 scopes (system/, user/ or, for a patient, patient/ scopes; see .well-known/smart-configuration), which every request is held to. Purpose of use in the X-Purpose-Of-Use header (default treatment). Access needs the patient's consent and the organization's role policy; a resource the caller may not read is answered as absent (404). Break-glass: a read or search of a patient's records with the X-Break-Glass-Reason header first invokes emergency access under the patient's emergency rule (403 if the ledger refuses) and is then served for purpose emergency. An update of a record under an approval policy is a proposal: 202 with its Task (reason in X-Amendment-Reason). A patient's own writes are stored as patient-reported data and served with meta.tag " + TagSystem + "|" + TagPatientReported + ".",
 				"extension": []map[string]any{{
 					"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-					"extension": []map[string]string{{"url": "token", "valueUri": s.tokenURL()}},
+					"extension": s.oauthURIs(),
 				}},
 				"cors": false,
 				"service": []map[string]any{{
 					"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}},
-					"text":   "SMART backend services; discovery at .well-known/smart-configuration",
+					"text":   s.smartServices(),
 				}},
 			},
 			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities()),
@@ -223,4 +223,21 @@ func revIncludable(typ string) []string {
 		}
 	}
 	return out
+}
+
+// oauthURIs are the oauth-uris extension's: the token endpoint, and the
+// authorization endpoint when App Launch is on (Options.Codes).
+func (s *server) oauthURIs() []map[string]string {
+	uris := []map[string]string{{"url": "token", "valueUri": s.tokenURL()}}
+	if s.Codes != nil {
+		uris = append(uris, map[string]string{"url": "authorize", "valueUri": s.authorizeURL()})
+	}
+	return uris
+}
+
+func (s *server) smartServices() string {
+	if s.Codes != nil {
+		return "SMART backend services and App Launch (standalone, authorization code with PKCE S256, public clients); discovery at .well-known/smart-configuration"
+	}
+	return "SMART backend services; discovery at .well-known/smart-configuration"
 }

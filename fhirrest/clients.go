@@ -51,6 +51,9 @@ func clientKey(v *ledger.View, t *jwt.Token, iss string) (assertionSigner, any, 
 		if k.Alg != t.Method.Alg() {
 			return assertionSigner{}, nil, fmt.Errorf("key %q of client %s signs with %s, not %s", kid, iss, k.Alg, t.Method.Alg())
 		}
+		if c.App() { // a confidential app, trading a code: it acts for whoever approved it
+			return assertionSigner{client: c}, k.Key, nil
+		}
 		p, err := v.Principal(c.ActsFor)
 		if err != nil || p.Status != carechain.StatusActive {
 			return assertionSigner{}, nil, fmt.Errorf("client %s acts for %s, who is no longer active", iss, c.ActsFor)
@@ -84,13 +87,14 @@ func clientScope(requested string, c *ledger.ClientRegistration, kind carechain.
 }
 
 // clientLive checks that the client a session was issued to, if any, is
-// still registered, active, and acting for the session's principal.
+// still registered, active, and acting for the session's principal (an
+// App Launch app's tokens are for whoever approved it: still an app).
 func clientLive(v *ledger.View, sess session) error {
 	if sess.client == "" {
 		return nil
 	}
 	c, err := v.Client(sess.client)
-	if err != nil || !c.Active() || c.ActsFor != sess.principal {
+	if err != nil || !c.Active() || c.App() != sess.app || !sess.app && c.ActsFor != sess.principal {
 		return fmt.Errorf("the token's client %s was ended or changed since it was issued", sess.client)
 	}
 	return nil

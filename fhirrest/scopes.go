@@ -229,12 +229,11 @@ func (c caller) scopeKeep(keep func(*carechain.RecordHead) bool) func(*carechain
 
 // smartConfiguration serves {FHIR base}/.well-known/smart-configuration
 // (SMART App Launch 2.0 discovery) for what this server does: backend
-// services (client_credentials with a private_key_jwt assertion) and v1
-// and v2 scopes. It names no authorization endpoint and so no PKCE
-// methods: there is no authorization-code flow.
+// services (client_credentials with a private_key_jwt assertion), v1 and
+// v2 scopes and, when the portal issues codes (Options.Codes), standalone
+// App Launch by public clients with PKCE S256 (launch.go).
 func (s *server) smartConfiguration(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Cache-Control", "max-age=3600")
-	writeJSON(w, http.StatusOK, map[string]any{
+	conf := map[string]any{
 		"token_endpoint":                                   s.tokenURL(),
 		"grant_types_supported":                            []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
@@ -242,5 +241,21 @@ func (s *server) smartConfiguration(w http.ResponseWriter, _ *http.Request) {
 		"scopes_supported": []string{"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
 			"user/*.cruds", "user/*.rs", "patient/*.cruds", "patient/*.rs"},
 		"capabilities": []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},
-	})
+	}
+	if s.Codes != nil {
+		conf["authorization_endpoint"] = s.authorizeURL()
+		conf["grant_types_supported"] = []string{"authorization_code", "client_credentials"}
+		conf["response_types_supported"] = []string{"code"}
+		conf["code_challenge_methods_supported"] = []string{"S256"}
+		conf["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt", "none"}
+		conf["scopes_supported"] = append(conf["scopes_supported"].([]string), launchPatient)
+		conf["capabilities"] = []string{"launch-standalone", "client-public", "client-confidential-asymmetric",
+			"context-standalone-patient", "permission-v1", "permission-v2", "permission-patient", "permission-user"}
+	}
+	w.Header().Set("Cache-Control", "max-age=3600")
+	writeJSON(w, http.StatusOK, conf)
 }
+
+// authorizeURL is the App Launch authorization endpoint, which the portal
+// serves.
+func (s *server) authorizeURL() string { return s.abs("/auth/authorize") }

@@ -24,6 +24,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/launch"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/replay"
@@ -48,6 +49,11 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Codes, if set, are the App Launch authorization codes the portal's
+	// /auth/authorize issues: the token endpoint then takes
+	// grant_type=authorization_code and the SMART configuration names the
+	// authorization endpoint (launch.go).
+	Codes *launch.Codes
 	// AllowedOrigins are the browser origins that may call the API (CORS,
 	// cors.go): scheme://host[:port] each; none by default.
 	AllowedOrigins []string

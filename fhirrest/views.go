@@ -261,9 +261,29 @@ func (s *server) consents(r *http.Request, c caller) ([]any, error) {
 		if c.principal.ID != patient && !g.Grantee.Matches(c.principal) {
 			continue
 		}
-		out = append(out, consentResource(g))
+		res := consentResource(g)
+		orderData(res, g, c.view)
+		out = append(out, res)
 	}
 	return out, nil
+}
+
+// orderData adds to the Consent of an order's grant the records it covers
+// (provision.data, the order first) and the order's extension.
+func orderData(res map[string]any, g ledger.StoredGrant, v *ledger.View) {
+	if g.Order == "" {
+		return
+	}
+	var data []any
+	for _, id := range g.Records {
+		if head, err := v.Record(id); err == nil {
+			data = append(data, map[string]any{"meaning": "instance", "reference": map[string]string{"reference": head.ResourceType + "/" + id}})
+		}
+	}
+	if data != nil {
+		res["provision"].(map[string]any)["data"] = data
+	}
+	res["extension"] = []map[string]any{{"url": "urn:carechain:order-grant", "valueReference": map[string]string{"reference": "ServiceRequest/" + g.Order}}}
 }
 
 func consentResource(g ledger.StoredGrant) map[string]any {
@@ -376,7 +396,7 @@ func auditEvent(e records.Event) map[string]any {
 		"type":     map[string]string{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
 		"action":   "R",
 		"recorded": e.Time.Format(time.RFC3339Nano), "outcome": outcome, "outcomeDesc": desc,
-		"agent":  []map[string]any{agent},
+		"agent":  eventAgents(agent, e.Client),
 		"source": map[string]any{"observer": map[string]string{"display": e.Node}},
 	}
 	if e.Purpose != "" { // a refusal before authentication has none, and R4 has no empty codes
@@ -486,4 +506,19 @@ func (s *server) provenance(r *http.Request, c caller) ([]any, error) {
 		})
 	}
 	return out, nil
+}
+
+// eventAgents are an AuditEvent's agents: the requester and, when its
+// token was issued to a registered client (a SMART app), that client as
+// an agent of type Application (DICOM 110150).
+func eventAgents(requester map[string]any, client string) []map[string]any {
+	agents := []map[string]any{requester}
+	if client != "" {
+		agents = append(agents, map[string]any{
+			"type":      map[string]any{"coding": []map[string]string{{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}}},
+			"who":       map[string]any{"identifier": map[string]string{"system": "urn:carechain:client", "value": client}, "display": client},
+			"requestor": false,
+		})
+	}
+	return agents
 }

@@ -133,6 +133,16 @@ func (v *View) ApprovalPolicy(head *carechain.RecordHead) (*PolicyState, error) 
 	return policyFor(v, head)
 }
 
+// ApprovalPolicies lists org's approval policies in force, by category and
+// resource type.
+func (v *View) ApprovalPolicies(org string) ([]PolicyState, error) {
+	ps, err := scanValues[PolicyState](v, "policy/"+org+"/")
+	if err != nil {
+		return nil, fmt.Errorf("approval policies of %s at height %d: %w", org, v.height, err)
+	}
+	return ps, nil
+}
+
 // needsApproval refuses a direct edit of a locked record or of one under an
 // approval policy.
 func needsApproval(r reader, head *carechain.RecordHead) *Rejection {

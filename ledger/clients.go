@@ -13,7 +13,9 @@ import (
 // Client rules: an organization's admin registers, replaces and ends the
 // SMART backend-services clients of its organization. A client acts for
 // one active staff or node principal of the organization: its tokens are
-// that principal's, narrowed to the client's scopes. Client IDs and
+// that principal's, narrowed to the client's scopes. An App Launch app
+// (tx.RegisterClient.App) acts for no one in particular: its tokens are
+// those of whoever signs in and approves it. Client IDs and
 // principal IDs share one namespace, so an assertion's issuer names one
 // thing; an ended client's ID is never reused.
 
@@ -35,10 +37,17 @@ type ClientRegistration struct {
 	RegisteredAt int64  `cbor:"7,keyasint"`
 	RegisteredBy string `cbor:"8,keyasint"`
 	RevokedAt    int64  `cbor:"9,keyasint,omitempty"`
+	// RedirectURIs are a SMART App Launch app's (tx.RegisterClient.App);
+	// a backend-services client has none, and is stored as it always was.
+	RedirectURIs []string `cbor:"10,keyasint,omitempty"`
 }
 
 // Active reports whether the client may still get tokens.
 func (c *ClientRegistration) Active() bool { return c.Status == carechain.StatusActive }
+
+// App reports whether the client is an App Launch app: it acts for
+// whoever approves it, not for one principal.
+func (c *ClientRegistration) App() bool { return len(c.RedirectURIs) > 0 }
 
 func clientKey(id string) string { return "client/" + id }
 
@@ -81,10 +90,12 @@ func (a *App) applyRegisterClient(b *store.Block, c *checked, r *tx.RegisterClie
 		return reject(CodeConflict, "client %q was ended at height %d: client ids are never reused", r.ID, old.RevokedAt)
 	}
 	reg := ClientRegistration{ID: r.ID, Org: org, ActsFor: r.ActsFor, JWKS: r.JWKS, Scopes: r.Scopes,
-		Status: carechain.StatusActive, RegisteredAt: b.Height(), RegisteredBy: c.signer.ID}
+		Status: carechain.StatusActive, RegisteredAt: b.Height(), RegisteredBy: c.signer.ID, RedirectURIs: r.RedirectURIs}
 	if r.Revoked {
 		reg = *old
 		reg.Status, reg.RevokedAt = carechain.StatusRevoked, b.Height()
+	} else if r.App {
+		// an app acts for whoever approves it: there is no principal to check
 	} else if rej := checkActsFor(b, r.ActsFor, org); rej != nil {
 		return rej
 	}

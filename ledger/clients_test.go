@@ -104,3 +104,49 @@ func TestClientRegistrationRejections(t *testing.T) {
 	// A principal cannot take a client's id either.
 	h.judge(h.register("hosp-a/admin", "hosp-a/taken", carechain.KindPractitioner, 40), StageFinalize, CodeConflict, "is a client")
 }
+
+func TestOrgAdminRegistersLaunchApp(t *testing.T) {
+	h, _ := clientWorld(t)
+	reg := &tx.RegisterClient{ID: "hosp-a/diary", App: true, RedirectURIs: []string{"http://127.0.0.1:7000/cb"}, Scopes: "patient/Observation.rs"}
+	h.judge(h.sign("hosp-b/admin", tx.TypeRegisterClient, reg), StageFinalize, CodeUnauthorized, "needs an admin")
+	if c := h.block(h.sign("hosp-a/admin", tx.TypeRegisterClient, reg)); c[0] != CodeOK {
+		t.Fatalf("register: %v", c)
+	}
+	got, err := h.at(0).Client("hosp-a/diary")
+	if err != nil || !got.Active() || !got.App() || got.ActsFor != "" || got.RedirectURIs[0] != reg.RedirectURIs[0] || got.Scopes != reg.Scopes {
+		t.Fatalf("app = %+v, %v", got, err)
+	}
+	if c := h.block(h.sign("hosp-a/admin", tx.TypeRegisterClient, &tx.RegisterClient{ID: "hosp-a/diary", App: true, Revoked: true})); c[0] != CodeOK {
+		t.Fatalf("end: %v", c)
+	}
+	if got, _ := h.at(0).Client("hosp-a/diary"); got.Active() || !got.App() {
+		t.Fatalf("ended app = %+v", got)
+	}
+}
+
+// A backend client's registration is stored byte for byte as before apps
+// existed: its new field is omitted, so old blocks replay to the same app
+// hashes.
+func TestBackendClientStoredAsBefore(t *testing.T) {
+	type before struct { // ClientRegistration before App Launch
+		ID           string           `cbor:"1,keyasint"`
+		Org          string           `cbor:"2,keyasint"`
+		ActsFor      string           `cbor:"3,keyasint"`
+		JWKS         []byte           `cbor:"4,keyasint,omitempty"`
+		Scopes       string           `cbor:"5,keyasint,omitempty"`
+		Status       carechain.Status `cbor:"6,keyasint"`
+		RegisteredAt int64            `cbor:"7,keyasint"`
+		RegisteredBy string           `cbor:"8,keyasint"`
+		RevokedAt    int64            `cbor:"9,keyasint,omitempty"`
+	}
+	now := ClientRegistration{ID: "h/c", Org: "h", ActsFor: "h/s", JWKS: []byte("{}"), Scopes: "system/*.rs", Status: carechain.StatusActive, RegisteredAt: 3, RegisteredBy: "h/admin"}
+	old := before{ID: "h/c", Org: "h", ActsFor: "h/s", JWKS: []byte("{}"), Scopes: "system/*.rs", Status: carechain.StatusActive, RegisteredAt: 3, RegisteredBy: "h/admin"}
+	a, err := tx.Marshal(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := tx.Marshal(old)
+	if string(a) != string(b) {
+		t.Fatalf("a backend client's stored form changed:\n%x\n%x", a, b)
+	}
+}

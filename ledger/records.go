@@ -294,6 +294,9 @@ func (a *App) applyRecordPut(b *store.Block, c *checked, r *tx.RecordPut) *Rejec
 // record, or of one whose owner has an approval policy, is refused. The
 // steps run in a fixed order, so each failure has one code.
 func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut, proposal string) *Rejection {
+	if rej := checkBasedOn(b, r); rej != nil { // orders.go: a closed order is a conflict, whoever writes
+		return rej
+	}
 	if rej := a.mayWrite(b, signer, now, r); rej != nil {
 		return rej
 	}
@@ -316,6 +319,12 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 		return rej
 	}
 	if rej := dispense(b, r); rej != nil { // dispensing.go
+		return rej
+	}
+	if rej := applyOrder(b, signer, now, r); rej != nil { // orders.go
+		return rej
+	}
+	if rej := addResult(b, signer, now, r); rej != nil { // orders.go
 		return rej
 	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
@@ -382,7 +391,11 @@ func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r
 	if signer.Org == patient.Org {
 		own = "the patient's registering organization"
 	}
-	d := a.evaluator.Decide(grants.Plain(), consent.Request{
+	plain := grants.Plain()
+	if og := orderWriteGrant(b, signer, r); og != nil { // orders.go
+		plain = append(plain, *og)
+	}
+	d := a.evaluator.Decide(plain, consent.Request{
 		Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
 		ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
 	}, policy, own)

@@ -21,7 +21,9 @@ type ClientAt struct {
 	RegisteredAt int64            `json:"registered_at"`
 	RegisteredBy string           `json:"registered_by"`
 	RevokedAt    int64            `json:"revoked_at,omitempty"`
-	Height       int64            `json:"height"`
+	// RedirectURIs are an App Launch app's; a backend client has none.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	Height       int64    `json:"height"`
 }
 
 func (s *server) client(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +36,7 @@ func (s *server) client(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	at := ClientAt{ID: c.ID, Org: c.Org, ActsFor: c.ActsFor, Scopes: c.Scopes, Status: c.Status,
+	at := ClientAt{ID: c.ID, Org: c.Org, ActsFor: c.ActsFor, Scopes: c.Scopes, Status: c.Status, RedirectURIs: c.RedirectURIs,
 		RegisteredAt: c.RegisteredAt, RegisteredBy: c.RegisteredBy, RevokedAt: c.RevokedAt, Height: v.Height()}
 	if json.Valid(c.JWKS) {
 		at.JWKS = c.JWKS

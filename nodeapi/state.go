@@ -115,7 +115,7 @@ func (s *server) state(w http.ResponseWriter, r *http.Request) {
 // consents and log.
 func patientScoped(ns string) bool {
 	switch ns {
-	case "epoch", "authors", "wrap", "grant", "emergency", "delegate", "audit", "patient-record":
+	case "epoch", "authors", "wrap", "grant", "emergency", "delegate", "audit", "patient-record", "order-rule":
 		return true
 	}
 	return false

@@ -66,6 +66,9 @@ func logRowOf(v *ledger.View, e carechain.AccessEvent) logRow {
 	if e.Requester != "" {
 		row.Who = principalLabel(v, e.Requester)
 	}
+	if e.Client != "" {
+		row.Who += " through the app " + e.Client
+	}
 	if row.Allowed {
 		row.Decision = "allowed"
 	}

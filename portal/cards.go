@@ -1,12 +1,14 @@
 package portal
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carechain/carechain/records"
 )
@@ -29,6 +31,7 @@ type card struct {
 	Author       string
 	Proposal     string // the approved correction that committed this version (locked)
 	Pending      bool   // a proposed version, not on the record yet
+	Correct      string // the page to propose a correction of it ("": not offered)
 	// series is the chart a numeric observation belongs to (its code),
 	// with its number and unit.
 	series string
@@ -134,6 +137,7 @@ func cardOf(rec records.Record, label func(string) string) (card, error) {
 		c.add("Conclusion", m.str("conclusion"))
 	case "DocumentReference":
 		c.Title = cmpOr(m.str("description"), m.concept("type"), "Note")
+		c.add("Text", plainAttachment(m.obj("content").obj("attachment")))
 	case "Patient":
 		patientCard(&c, m)
 	}
@@ -173,7 +177,7 @@ func observation(c *card, m fhirMap) {
 		hi, hasHi := rr.obj("high")["value"].(float64)
 		c.low, c.high, c.hasRange = lo, hi, hasLo && hasHi && lo < hi
 	} else {
-		c.Value = cmpOr(m.str("valueString"), m.concept("valueCodeableConcept"))
+		c.Value = cmpOr(m.str("valueString"), m.concept("valueCodeableConcept"), componentValues(m))
 	}
 	c.add("Interpretation", m.concept("interpretation"))
 }
@@ -262,4 +266,40 @@ func timeline(cards []card) []day {
 		out[len(out)-1].Cards = append(out[len(out)-1].Cards, c)
 	}
 	return out
+}
+
+// componentValues shows an Observation's component quantities (blood
+// pressure: "120/80 mmHg"), or "".
+func componentValues(m fhirMap) string {
+	comps, _ := m["component"].([]any)
+	var vals []string
+	unit := ""
+	for _, c := range comps {
+		cm, _ := c.(map[string]any)
+		q := fhirMap(cm).obj("valueQuantity")
+		if n, ok := q["value"].(float64); ok {
+			vals = append(vals, formatNumber(n))
+			unit = cmpOr(q.str("unit"), q.str("code"))
+		}
+	}
+	if len(vals) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(strings.Join(vals, "/") + " " + unit)
+}
+
+// plainAttachment is a text/plain attachment's text (at most 4 KiB shown),
+// or "".
+func plainAttachment(a fhirMap) string {
+	if !strings.HasPrefix(a.str("contentType"), "text/plain") {
+		return ""
+	}
+	b, err := base64.StdEncoding.DecodeString(a.str("data"))
+	if err != nil || !utf8.Valid(b) {
+		return ""
+	}
+	if len(b) > 4096 {
+		b = append(b[:4096], "…"...)
+	}
+	return string(b)
 }

@@ -128,8 +128,11 @@ func (p *Portal) chart(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	use := purpose
-	if r.URL.Query().Get("emergency") == "1" {
+	switch {
+	case r.URL.Query().Get("emergency") == "1":
 		use = consent.PurposeEmergency
+	case r.URL.Query().Get("purpose") == string(consent.PurposeSecondOpinion):
+		use = consent.PurposeSecondOpinion
 	}
 	page, err := p.readChart(r.Context(), s.who.ID, patient, r.URL.Query().Get("category"), use)
 	if err != nil {
@@ -145,5 +148,6 @@ func (p *Portal) chart(w http.ResponseWriter, r *http.Request, s *session) {
 		p.refuseChart(w, s, patient, use)
 		return
 	}
+	page.Done = writtenMessage(r.URL.Query())
 	p.render(w, s, http.StatusOK, "records", "Chart of "+patient, page)
 }

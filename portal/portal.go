@@ -1,6 +1,8 @@
 // Package portal is carechain's web portal: server-rendered pages (Go
 // html/template, embedded with the stylesheet) for patients whose keys
-// their organization's node keeps (custodial) and for practitioners.
+// their organization's node keeps (custodial), for practitioners, for
+// organization admins (admin.go) and, signed in or not, for auditors
+// checking proofs (auditor.go).
 //
 // Register adds it to a node's HTTP mux at / and under /portal/ and
 // /static/, beside the node's other routes. Every page reads through the
@@ -29,6 +31,8 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/launch"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -61,6 +65,12 @@ type Options struct {
 	// Proofs serves the proof bundles of the version-history page's
 	// verified marks; nil: no version history.
 	Proofs Proofs
+	// Node reports the node's peers and checkpoints for the admin's node
+	// status page and the auditor's page; nil: neither shows them.
+	Node NodeInfo
+	// Keystore is the node's keystore, where the admin pages make the keys
+	// of the patients and staff they enrol; nil: no enrolment here.
+	Keystore *keystore.Store
 	// IdleTimeout ends a session after this long without a request
 	// (default 15 minutes).
 	IdleTimeout time.Duration
@@ -68,6 +78,11 @@ type Options struct {
 	MaxSessions int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Codes, with Grantable, turn on SMART App Launch: the portal serves
+	// the authorization endpoint /auth/authorize (authorize.go) and puts
+	// the codes people approve here, for the FHIR API's token endpoint.
+	Codes     *launch.Codes
+	Grantable GrantableFunc
 }
 
 // Portal serves the pages.
@@ -77,15 +92,22 @@ type Portal struct {
 	signIns   *records.SignIns
 	custodian *records.Custodian
 	proofs    Proofs
+	node      NodeInfo
+	keystore  *keystore.Store
 	logger    *slog.Logger
 	now       func() time.Time
 	secure    bool
 	sessions  *sessions
 	pages     map[string]*template.Template
+	downloads downloads // prepared "download everything" documents (download.go)
+	codes     *launch.Codes
+	grantable GrantableFunc
+	fhirBase  string // the audience of app launches
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),
-// /portal/… and /static/…. It leaves every other path to the mux's other
+// /portal/…, /static/… and, for app launch (Options.Codes),
+// /auth/authorize. It leaves every other path to the mux's other
 // handlers.
 func Register(mux *http.ServeMux, opts Options) error {
 	p, err := New(opts)
@@ -117,8 +139,12 @@ func New(opts Options) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, logger: opts.Logger, now: opts.Now,
-		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages}, nil
+	if (opts.Codes == nil) != (opts.Grantable == nil) {
+		return nil, errors.New("portal: Options need both Codes and Grantable for app launch, or neither")
+	}
+	return &Portal{app: opts.App, records: opts.Records, signIns: opts.SignIns, custodian: opts.Custodian, proofs: opts.Proofs, node: opts.Node, keystore: opts.Keystore, logger: opts.Logger, now: opts.Now,
+		secure: strings.HasPrefix(opts.BaseURL, "https://"), sessions: newSessions(opts.IdleTimeout, opts.MaxSessions), pages: pages,
+		codes: opts.Codes, grantable: opts.Grantable, fhirBase: strings.TrimRight(opts.BaseURL, "/") + "/fhir"}, nil
 }
 
 func (p *Portal) routes(mux *http.ServeMux) {
@@ -154,6 +180,13 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/messages/{id}", p.secured(p.signedIn(p.thread)))
 	mux.HandleFunc("POST /portal/messages/{id}/reply", p.secured(p.posted(p.signedIn(p.reply))))
 	mux.HandleFunc("GET /portal/messages/{id}/attachments/{n}", p.secured(p.signedIn(p.attachment)))
+	p.adminRoutes(mux)
+	p.auditRoutes(mux)
+	p.actRoutes(mux) // the everyday actions (patientacts.go)
+	if p.codes != nil {
+		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
+		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))
+	}
 }
 
 // secured sets the headers every portal response carries and ends idle
@@ -251,8 +284,11 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 
 // landing is the first page of a principal of kind.
 func landing(kind carechain.Kind) string {
-	if kind == carechain.KindPatient {
+	switch kind {
+	case carechain.KindPatient:
 		return "/portal/records"
+	case carechain.KindAdmin:
+		return "/portal/admin"
 	}
 	return "/portal/patients"
 }

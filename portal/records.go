@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -24,6 +25,10 @@ type chartPage struct {
 	Charts     []chart
 	Count      int
 	Emergency  bool // read for purpose emergency (break-glass)
+	// SecondOpinion: read for purpose second-opinion (?purpose=second-opinion).
+	SecondOpinion bool
+	Short         string // the patient's short ID, for the chart's links
+	Done          string // what a write just did (?written=)
 }
 
 // readChart reads what requester may read of patient's records through
@@ -31,7 +36,8 @@ type chartPage struct {
 // event) for purpose of use, and renders it, keeping category only if one
 // is given.
 func (p *Portal) readChart(ctx context.Context, requester, patient, category string, use consent.Purpose) (chartPage, error) {
-	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency}
+	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency,
+		SecondOpinion: use == consent.PurposeSecondOpinion, Short: strings.TrimPrefix(patient, carechain.PatientPrefix)}
 	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: use,
 		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && h.ResourceType != records.MessageType }}) // messages: messages.go
 	if err != nil {
@@ -48,6 +54,9 @@ func (p *Portal) readChart(ctx context.Context, requester, patient, category str
 		}
 		if !slices.Contains(page.Categories, c.Category) {
 			page.Categories = append(page.Categories, c.Category)
+		}
+		if !page.Self && use == purpose && !rec.PatientAuthored() {
+			c.Correct = "/portal/patients/" + page.Short + "/correct/" + c.RecordID
 		}
 		if category == "" || c.Category == category {
 			cards = append(cards, c)
@@ -73,20 +82,31 @@ func (p *Portal) timeline(w http.ResponseWriter, r *http.Request, s *session) {
 // raw is one record's FHIR JSON, as the FHIR API would serve it to the
 // same person (records.Service.Read: consent-checked and logged).
 func (p *Portal) raw(w http.ResponseWriter, r *http.Request, s *session) {
-	rec, err := p.records.Read(r.Context(), s.who.ID, r.PathValue("id"), 0, purpose)
-	if err != nil {
-		p.failErr(w, r, s, err)
-		return
-	}
-	defer clear(rec.Resource)
-	var out bytes.Buffer
-	if err := json.Indent(&out, rec.Resource, "", "  "); err != nil {
-		p.failErr(w, r, s, err)
+	out, ok := p.readIndented(w, r, s, r.PathValue("id"), 0)
+	if !ok {
 		return
 	}
 	defer clear(out.Bytes())
 	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
 	out.WriteTo(w)
+}
+
+// readIndented reads version (0: the latest) of record id for the
+// signed-in person (records.Service.Read: consent-checked and logged) as
+// indented JSON, which the caller clears; or answers the error.
+func (p *Portal) readIndented(w http.ResponseWriter, r *http.Request, s *session, id string, version uint64) (*bytes.Buffer, bool) {
+	rec, err := p.records.Read(r.Context(), s.who.ID, id, version, purpose)
+	if err != nil {
+		p.failErr(w, r, s, err)
+		return nil, false
+	}
+	defer clear(rec.Resource)
+	var out bytes.Buffer
+	if err := json.Indent(&out, rec.Resource, "", "  "); err != nil {
+		p.failErr(w, r, s, err)
+		return nil, false
+	}
+	return &out, true
 }
 
 // failErr answers an error of a service with the status of its kind and a

@@ -14,6 +14,17 @@ import (
 type signInForm struct {
 	Principal string
 	Problem   string
+	Next      string // where to go after signing in (safeNext)
+}
+
+// safeNext is next if it is a page of this portal to return to after
+// sign-in (an app launch's consent screen), else "": sign-in never sends
+// the browser elsewhere.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, authorizePath+"?") && !strings.ContainsAny(next, "\\\r\n") {
+		return next
+	}
+	return ""
 }
 
 // signInPage shows the sign-in form, with an anonymous session for its
@@ -28,7 +39,7 @@ func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 		s = p.sessions.start(nil, "", p.now())
 		p.setCookie(w, s)
 	}
-	p.render(w, s, http.StatusOK, "signin", "Sign in", signInForm{})
+	p.render(w, s, http.StatusOK, "signin", "Sign in", signInForm{Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 // signIn checks the passphrase through records.SignIns (its throttle, its
@@ -40,6 +51,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	if id != "" && !strings.Contains(id, "/") {
 		id = carechain.PatientPrefix + id // a patient types their pseudonym
 	}
+	next := safeNext(r.PostForm.Get("next"))
 	pass := []byte(r.PostForm.Get("passphrase"))
 	defer clear(pass)
 	holder := "portal session " + randomToken()[:12] // names the session without its secret ID
@@ -49,23 +61,27 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &throttled):
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
-		p.render(w, old, http.StatusTooManyRequests, "signin", "Sign in", signInForm{Principal: id,
+		p.render(w, old, http.StatusTooManyRequests, "signin", "Sign in", signInForm{Principal: id, Next: next,
 			Problem: "Too many failed sign-ins. Wait " + strconv.Itoa(throttled.Seconds()) + " seconds and try again."})
 		return
 	case err != nil:
-		p.render(w, old, http.StatusUnauthorized, "signin", "Sign in", signInForm{Principal: id,
+		p.render(w, old, http.StatusUnauthorized, "signin", "Sign in", signInForm{Principal: id, Next: next,
 			Problem: "Unknown identity or wrong passphrase. If your keys are not kept by this node (you hold them yourself), use the carechain CLI."})
 		return
 	}
-	if who.Kind != carechain.KindPatient && who.Kind != carechain.KindPractitioner {
-		p.render(w, old, http.StatusForbidden, "signin", "Sign in", signInForm{Principal: id,
-			Problem: "The portal is for patients and practitioners; use the carechain CLI for " + string(who.Kind) + " work."})
+	if who.Kind != carechain.KindPatient && who.Kind != carechain.KindPractitioner && who.Kind != carechain.KindAdmin {
+		p.render(w, old, http.StatusForbidden, "signin", "Sign in", signInForm{Principal: id, Next: next,
+			Problem: "The portal is for patients, practitioners and organization admins; use the carechain CLI for " + string(who.Kind) + " work."})
 		return
 	}
 	p.sessions.end(old.id)
 	s := p.sessions.start(who, holder, now)
 	p.setCookie(w, s)
 	p.logger.Info("portal sign-in", "principal", who.ID, "kind", who.Kind)
+	if next != "" {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, landing(who.Kind), http.StatusSeeOther)
 }
 

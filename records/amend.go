@@ -160,7 +160,7 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	ev := Event{Requester: requester, RequesterOrg: me.Org, Patient: p.Patient, Action: "review-proposal", RecordID: p.RecordID,
 		Version: p.Put.Version, Category: p.Category, ResourceType: p.ResourceType, Decision: carechain.DecisionAllow, Reason: "reviews proposal " + id}
 	if !p.Reviewable(me) {
-		s.refused(v, ev, "not a reviewer of proposal "+id)
+		s.refused(ctx, v, ev, "not a reviewer of proposal "+id)
 		return nil, ErrNotVisible // as if absent: a proposal names a patient, a record and a category
 	}
 	if why := s.logBehind(); why != "" {
@@ -182,7 +182,7 @@ func (s *Service) ReadProposal(ctx context.Context, requester, id string) (*Revi
 	if rv.CloseReason, err = s.openReason(&p.Put, ek, "reject-reason", p.SealedCloseReason); err != nil {
 		return nil, err
 	}
-	if err := s.record(v, ev); err != nil {
+	if err := s.record(ctx, v, ev); err != nil {
 		return nil, err
 	}
 	return rv, nil

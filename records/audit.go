@@ -18,12 +18,16 @@ import (
 type Event = carechain.AccessEvent
 
 // record seals events to their patients (keys as of v), journals them
-// together (one sync) and queues them for anchoring. An error means they
-// could not be kept durably (ErrLogUnavailable): the caller must not serve
-// what they describe.
-func (s *Service) record(v *ledger.View, events ...Event) error {
+// together (one sync) and queues them for anchoring, each naming the
+// client of ctx (WithClient), if any. An error means they could not be
+// kept durably (ErrLogUnavailable): the caller must not serve what they
+// describe.
+func (s *Service) record(ctx context.Context, v *ledger.View, events ...Event) error {
 	sealed := make([]tx.SealedEvent, 0, len(events))
 	for _, ev := range events {
+		if ev.Client == "" {
+			ev.Client = clientOf(ctx)
+		}
 		s.mu.Lock()
 		s.seq++
 		ev.ID = fmt.Sprintf("%s-%d-%d", s.node, s.now().UnixNano(), s.seq)
@@ -58,6 +62,7 @@ type sealedEvent struct {
 const (
 	auditContext           = "audit"
 	emergencyReasonContext = "emergency-reason"
+	requestReasonContext   = "access-request-reason"
 )
 
 // sealEvent seals ev to its patient under the patient's audit key
@@ -374,4 +379,18 @@ func (s *Service) AuditLog(patient string) ([]Event, error) {
 	}
 	v := s.latest()
 	return AuditLog(v, patient, key)
+}
+
+type clientKey struct{}
+
+// WithClient is ctx naming the registered client (a SMART app or backend
+// client) a request comes through: the access events it causes name it
+// beside the requester, the person or principal its token is for.
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+func clientOf(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
 }

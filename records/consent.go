@@ -294,7 +294,7 @@ func (s *Service) InvokeEmergency(ctx context.Context, practitioner Signer, pati
 	if err != nil {
 		decision, why = carechain.DecisionDeny, err.Error()
 	}
-	lerr := s.record(v, Event{
+	lerr := s.record(ctx, v, Event{
 		Requester: practitioner.ID, Patient: patient, Purpose: string(consent.PurposeEmergency), Action: "emergency-access",
 		Decision: decision, Reason: why + "; stated reason: " + reason, Emergency: true,
 	})

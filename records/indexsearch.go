@@ -53,7 +53,7 @@ func (s *Service) SearchIndex(ctx context.Context, q IndexQuery) (out []Record, 
 	}
 	var log []Event
 	defer func() {
-		if lerr := s.record(v, log...); lerr != nil {
+		if lerr := s.record(ctx, v, log...); lerr != nil {
 			out, err = nil, lerr // read, but not durably logged: not served
 		}
 	}()

@@ -29,7 +29,7 @@ func (s *Service) Messages(ctx context.Context, requester, patient string) ([]Me
 	if err != nil {
 		return nil, &DeniedError{Reason: requester + " is not a registered principal"}
 	}
-	return s.messagesOf(v, p, []string{patient})
+	return s.messagesOf(ctx, v, p, []string{patient})
 }
 
 // Inbox is Messages over every patient: the messages requester is a party
@@ -43,7 +43,7 @@ func (s *Service) Inbox(ctx context.Context, requester string) ([]MessageRecord,
 		return nil, &DeniedError{Reason: requester + " is not a registered principal"}
 	}
 	if p.Kind == carechain.KindPatient {
-		return s.messagesOf(v, p, []string{p.ID})
+		return s.messagesOf(ctx, v, p, []string{p.ID})
 	}
 	all, err := v.Principals("")
 	if err != nil {
@@ -55,15 +55,15 @@ func (s *Service) Inbox(ctx context.Context, requester string) ([]MessageRecord,
 			patients = append(patients, pr.ID)
 		}
 	}
-	return s.messagesOf(v, p, patients)
+	return s.messagesOf(ctx, v, p, patients)
 }
 
 // messagesOf reads the messages of patients sealed to p's reader.
-func (s *Service) messagesOf(v *ledger.View, p *carechain.Principal, patients []string) (out []MessageRecord, err error) {
+func (s *Service) messagesOf(ctx context.Context, v *ledger.View, p *carechain.Principal, patients []string) (out []MessageRecord, err error) {
 	reader := consent.ReaderOf(p)
 	var log []Event
 	defer func() {
-		if lerr := s.record(v, log...); lerr != nil {
+		if lerr := s.record(ctx, v, log...); lerr != nil {
 			out, err = nil, lerr // read, but not durably logged: not served
 		}
 	}()

@@ -24,12 +24,21 @@ type Record struct {
 // current consent state allows it for purpose. Every attempt is logged.
 // A refusal is a *DeniedError with the reason.
 func (s *Service) Read(ctx context.Context, requester, recordID string, version uint64, purpose consent.Purpose) (*Record, error) {
-	return s.read(s.latest(), requester, recordID, version, purpose, nil)
+	v := s.latest()
+	var log []Event
+	rec, err := s.read(v, requester, recordID, version, purpose, &log)
+	if len(log) == 0 {
+		return rec, err // nothing of a patient's was touched: no access to log
+	}
+	if lerr := s.record(ctx, v, log...); lerr != nil && err == nil {
+		return nil, lerr // allowed, but not durably logged: not served
+	}
+	return rec, err
 }
 
-// read decides and decrypts one version. Its access event is recorded at
-// once, or, if log is set, appended to it for the caller to record with the
-// rest of its call's events (one journal sync for a whole search).
+// read decides and decrypts one version. Its access event is appended to
+// log for the caller to record with the rest of its call's events (one
+// journal sync for a whole search).
 func (s *Service) read(v *ledger.View, requester, recordID string, version uint64, purpose consent.Purpose, log *[]Event) (*Record, error) {
 	rv, err := v.VerifiedRecordVersion(recordID, version)
 	if err != nil {
@@ -52,13 +61,7 @@ func (s *Service) read(v *ledger.View, requester, recordID string, version uint6
 			ev.Reason = denied.Reason
 		}
 	}
-	if log != nil {
-		*log = append(*log, ev)
-		return rec, err
-	}
-	if lerr := s.record(v, ev); lerr != nil && err == nil {
-		return nil, lerr // allowed, but not durably logged: not served
-	}
+	*log = append(*log, ev)
 	return rec, err
 }
 
@@ -159,7 +162,7 @@ func (s *Service) History(ctx context.Context, requester, recordID string, purpo
 	v := s.latest()
 	var log []Event
 	recs, err := s.history(v, requester, recordID, purpose, &log)
-	if lerr := s.record(v, log...); lerr != nil {
+	if lerr := s.record(ctx, v, log...); lerr != nil {
 		return nil, lerr
 	}
 	return recs, err
@@ -203,7 +206,7 @@ func (s *Service) ReadPatient(ctx context.Context, q Query) (out []Record, err e
 	}
 	var log []Event
 	defer func() {
-		if lerr := s.record(v, log...); lerr != nil {
+		if lerr := s.record(ctx, v, log...); lerr != nil {
 			out, err = nil, lerr // read, but not durably logged: not served
 		}
 	}()
@@ -247,7 +250,7 @@ func (s *Service) List(ctx context.Context, requester, patient string, purpose c
 	if len(out) == 0 && len(heads) > 0 {
 		decision, reason = "deny", "no record of the patient is readable for this requester and purpose"
 	}
-	if err := s.record(v, Event{Requester: requester, Patient: patient, Purpose: string(purpose), Action: "list", Decision: decision, Reason: reason}); err != nil {
+	if err := s.record(ctx, v, Event{Requester: requester, Patient: patient, Purpose: string(purpose), Action: "list", Decision: decision, Reason: reason}); err != nil {
 		return nil, err
 	}
 	if decision == "deny" {

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"context"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -72,6 +73,6 @@ func (s *Service) closeWindows(now time.Time, all bool) {
 	for _, r := range due {
 		ev := r.ev
 		ev.Count = r.count
-		_ = s.record(v, ev) // a failure is logged by record; refusals serve nothing
+		_ = s.record(context.Background(), v, ev) // a failure is logged by record; refusals serve nothing
 	}
 }

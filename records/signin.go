@@ -254,3 +254,12 @@ func (s *SignIns) forget(patient string) {
 	}
 	s.logger.Debug("a patient's sessions ended: their keys left memory")
 }
+
+// Hold adds holder to those keeping patient's keys in memory until until,
+// if a sign-in put them there and someone still holds them (an app's token
+// the signed-in patient approved lasts as long as its own hold).
+func (s *SignIns) Hold(patient, holder string, until time.Time) {
+	if s != nil {
+		s.hold(patient, holder, until, false)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Service) ReadableVersions(ctx context.Context, q VersionQuery) (out []c
 	}
 	var log []Event
 	defer func() {
-		if lerr := s.record(v, log...); lerr != nil {
+		if lerr := s.record(ctx, v, log...); lerr != nil {
 			out, err = nil, lerr
 		}
 	}()
@@ -117,7 +117,7 @@ func (s *Service) ReadVersions(ctx context.Context, requester string, purpose co
 	v := s.latest()
 	var log []Event
 	defer func() {
-		if lerr := s.record(v, log...); lerr != nil {
+		if lerr := s.record(ctx, v, log...); lerr != nil {
 			out, err = nil, lerr // read, but not durably logged: not served
 		}
 	}()

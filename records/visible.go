@@ -44,7 +44,7 @@ func (s *Service) Visible(ctx context.Context, requester, recordID string, purpo
 	d, _, err := s.allowed(v, requester, rv, purpose)
 	var denied *DeniedError
 	if errors.As(err, &denied) {
-		s.refused(v, versionEvent(requester, d.org, rv, purpose, string(action)), denied.Reason)
+		s.refused(ctx, v, versionEvent(requester, d.org, rv, purpose, string(action)), denied.Reason)
 		return nil, ErrNotVisible
 	}
 	if err != nil {
@@ -62,9 +62,9 @@ func versionEvent(requester, org string, rv *carechain.RecordVersion, purpose co
 // refused logs ev as a refusal for reason. Its error is not returned: a
 // refusal serves nothing, and answering it differently when the log is down
 // would tell the caller the record exists (record logs the failure).
-func (s *Service) refused(v *ledger.View, ev Event, reason string) {
+func (s *Service) refused(ctx context.Context, v *ledger.View, ev Event, reason string) {
 	ev.Decision, ev.Reason = carechain.DecisionDeny, reason
-	_ = s.record(v, ev)
+	_ = s.record(ctx, v, ev)
 }
 
 // ProofRequest asks for the proof of the log entry (Kind, Key), a tlog kind
@@ -118,14 +118,14 @@ func (s *Service) MayProve(ctx context.Context, q ProofRequest) error {
 	}
 	var denied *DeniedError
 	if errors.As(err, &denied) {
-		s.refused(v, ev, denied.Reason)
+		s.refused(ctx, v, ev, denied.Reason)
 		return ErrNotVisible
 	}
 	if err != nil {
 		return err
 	}
 	ev.Decision, ev.Reason = carechain.DecisionAllow, reason
-	return s.record(v, ev) // logged before served
+	return s.record(ctx, v, ev) // logged before served
 }
 
 // proofReason is why the requester may have the proof of an entry about

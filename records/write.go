@@ -87,7 +87,7 @@ func (s *Service) putOnce(ctx context.Context, author Signer, it PutItem) (PutRe
 		return PutResult{}, err
 	}
 	defer unlock()
-	body, err := s.buildPut(v, author, it, version, nil)
+	body, err := s.buildPut(v, author, it, version, pendingEpochs{})
 	if err != nil {
 		return PutResult{}, err
 	}
@@ -203,6 +203,9 @@ func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version ui
 	if err == nil {
 		err = plainFacts(body, res)
 	}
+	if err == nil {
+		err = s.orderFacts(v, author, body, res, pending) // orders.go
+	}
 	return body, err
 }
 
@@ -306,7 +309,10 @@ func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version
 		return nil, err
 	}
 	body.Deleted = true
-	return body, nil
+	if head.ResourceType == "ServiceRequest" && head.Owner != author.ID { // a patient's own is no order
+		err = s.closeOrder(v, body) // orders.go
+	}
+	return body, err
 }
 
 // PutBatch writes several record versions in one transaction: all of them

@@ -113,3 +113,36 @@ func TestRegisterClientValidate(t *testing.T) {
 		t.Fatalf("decoded %+v, %v", b, err)
 	}
 }
+
+func TestRegisterAppValidate(t *testing.T) {
+	ok := RegisterClient{ID: "h/app", App: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:5000/cb"}, Scopes: "patient/Observation.rs"}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&RegisterClient{ID: "h/app", App: true, Revoked: true}).Validate(); err != nil {
+		t.Fatalf("ending an app: %v", err)
+	}
+	for name, edit := range map[string]func(r *RegisterClient){
+		"acts for someone":     func(r *RegisterClient) { r.ActsFor = "h/svc" },
+		"bad keys":             func(r *RegisterClient) { r.JWKS = []byte(`{"keys":{}}`) },
+		"no redirect":          func(r *RegisterClient) { r.RedirectURIs = nil },
+		"plain http elsewhere": func(r *RegisterClient) { r.RedirectURIs = []string{"http://app.example/cb"} },
+		"relative":             func(r *RegisterClient) { r.RedirectURIs = []string{"/cb"} },
+		"fragment":             func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example/cb#x"} },
+		"user info":            func(r *RegisterClient) { r.RedirectURIs = []string{"https://u@app.example/cb"} },
+		"custom scheme":        func(r *RegisterClient) { r.RedirectURIs = []string{"javascript://app.example/cb"} },
+		"odd host":             func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example;script-src/cb"} },
+		"space":                func(r *RegisterClient) { r.RedirectURIs = []string{"https://app.example/c b"} },
+		"no scopes":            func(r *RegisterClient) { r.Scopes = " " },
+		"long scopes":          func(r *RegisterClient) { r.Scopes = strings.Repeat("a", MaxScopesLen+1) },
+		"control in scopes":    func(r *RegisterClient) { r.Scopes = "patient/*.rs\n" },
+		"too many":             func(r *RegisterClient) { r.RedirectURIs = make([]string, MaxRedirectURIs+1) },
+		"backend with uris":    func(r *RegisterClient) { r.App, r.ActsFor = false, "h/svc" },
+	} {
+		r := ok
+		edit(&r)
+		if err := r.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}

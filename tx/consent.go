@@ -55,6 +55,9 @@ func (c *ConsentGrant) Validate() error {
 	if c.Grant.Revoked || c.Grant.RevokedAt != 0 {
 		return fmt.Errorf("%w: a new grant cannot be revoked", ErrInvalid)
 	}
+	if c.Grant.Order != "" || len(c.Grant.Records) > 0 {
+		return fmt.Errorf("%w: the ledger makes an order's grant when the order opens", ErrInvalid)
+	}
 	return validateCategoryWraps(c.Wraps)
 }
 

@@ -86,6 +86,18 @@ type RecordPut struct {
 	// prescription (a MedicationRequest record of the same patient); none
 	// for one that is cancelled, declined or in error, or names none.
 	Dispense *Dispense `cbor:"14,keyasint,omitempty"`
+	// Order is what a ServiceRequest version orders of another
+	// organization while it is open; none once it is completed, revoked or
+	// entered in error, which closes the order (tx/orders.go,
+	// ledger/orders.go).
+	Order *Order `cbor:"15,keyasint,omitempty"`
+	// BasedOn is the order (a ServiceRequest record of the same patient) a
+	// result version answers: the ledger refuses it once the order is
+	// closed, and lets the order's performer write it while it is open.
+	BasedOn string `cbor:"16,keyasint,omitempty"`
+	// Rotations start new epochs for the categories whose readers shrink
+	// when this ServiceRequest version closes an order, as a revocation's do.
+	Rotations []NewEpoch `cbor:"17,keyasint,omitempty"`
 }
 
 // Dispense is a quantity dispensed against a prescription.
@@ -125,6 +137,9 @@ func (r *RecordPut) Validate() error {
 		return err
 	}
 	if err := r.validateSupply(); err != nil {
+		return err
+	}
+	if err := r.validateOrder(); err != nil {
 		return err
 	}
 	if r.NewEpoch != nil {

@@ -2,8 +2,9 @@
 // the desk publishes a Schedule and a Slot and books an Appointment in it
 // (a second booking of the Slot is refused by the ledger), a physician
 // prescribes, the patient lets a pharmacy read and dispense medication,
-// the pharmacy dispenses a fill and a refill and is refused a third, and
-// the desk invoices charges priced from its catalogue, which the patient
+// the pharmacy dispenses a fill and a refill and is refused a third, a
+// physician orders a test of another organization's lab, which reads the
+// order and reports on it until the order is completed, and the desk invoices charges priced from its catalogue, which the patient
 // reads. Staff sign in with their passphrase (custodial keys on the
 // node). Every response body is validated as R4.
 //
@@ -108,6 +109,45 @@ describe('a hospital books, prescribes, dispenses and invoices', { skip }, () =>
     assert.equal(past.status, 409);
     expectOutcome(past.body, 'conflict');
     assert.match(past.body.issue[0].diagnostics, /60 in all; 60 was dispensed/);
+  });
+
+  it('orders a test of another organization\'s lab, which reports while the order is open', STEP, async () => {
+    assert.ok(who.dr && who.patient, 'needs the sign-ins above');
+    const lab = env.CARECHAIN_OTHER_ID.split('/')[0];
+    const tech = (await signIn('OTHER')).accessToken;
+    const order = {
+      resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: `Patient/${patient}` },
+      category: [{ coding: [{ system: 'http://snomed.info/sct', code: '108252007', display: 'Laboratory procedure' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c' }] },
+      performer: [{ reference: `Organization/${lab}` }],
+    };
+    const placed = await as('dr')('POST', '/ServiceRequest', { body: order });
+    assert.equal(placed.status, 201, JSON.stringify(placed.body));
+    const id = placed.body.id;
+    const seen = await rawFHIR('GET', `/ServiceRequest/${id}`, { accessToken: tech });
+    assert.equal(seen.status, 200, JSON.stringify(seen.body));
+    const result = {
+      resourceType: 'Observation', status: 'final', basedOn: [{ reference: `ServiceRequest/${id}` }],
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      code: order.code, subject: { reference: `Patient/${patient}` },
+      valueQuantity: { value: 6.1, unit: '%', system: 'http://unitsofmeasure.org', code: '%' },
+    };
+    const reported = await rawFHIR('POST', '/Observation', { accessToken: tech, body: result });
+    assert.equal(reported.status, 201, JSON.stringify(reported.body));
+    const consents = await as('patient')('GET', `/Consent?patient=Patient/${patient}`);
+    assert.equal(consents.status, 200);
+    const orderGrant = consents.body.entry.map((e) => e.resource)
+      .find((c) => c.extension?.some((x) => x.url === 'urn:carechain:order-grant' && x.valueReference.reference === `ServiceRequest/${id}`));
+    assert.ok(orderGrant, 'the patient sees the order\'s grant');
+    assert.equal(orderGrant.status, 'active');
+    assert.equal(orderGrant.provision.actor[0].reference.reference, `Organization/${lab}`);
+    const done = await as('dr')('PUT', `/ServiceRequest/${id}`, { body: { ...order, id, status: 'completed' } });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    const late = await rawFHIR('POST', '/Observation', { accessToken: tech, body: result });
+    assert.equal(late.status, 409);
+    expectOutcome(late.body, 'conflict');
+    const closed = await as('patient')('GET', `/Consent/${orderGrant.id}`);
+    assert.equal(closed.body.status, 'inactive');
   });
 
   it('invoices charges priced from the catalogue, which the patient reads', STEP, async () => {

@@ -27,7 +27,7 @@ so the patient's private keys never reach the node. A revocation starts new
 keys for what the grantee could read, so they cannot read what is written
 afterwards.`,
 	}
-	cmd.AddCommand(c.consentGrantCmd(), c.consentRevokeCmd(), c.consentListCmd())
+	cmd.AddCommand(c.consentGrantCmd(), c.consentRevokeCmd(), c.consentListCmd(), c.consentOrderRuleCmd())
 	return cmd
 }
 

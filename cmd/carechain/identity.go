@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -271,7 +270,7 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 				if k != carechain.KindPatient {
 					return errors.New("--id is required for staff")
 				}
-				id = newPseudonym()
+				id = carechain.NewPatientID()
 			}
 			r := &tx.Register{ID: id, Kind: k, Name: name, PublicKey: pub, NodeID: nodeID}
 			if encFlag != "" {
@@ -305,12 +304,6 @@ func (c *cli) txRegisterCmd() *cobra.Command {
 	f.StringVar(&encFlag, "encryption-key", "", "a patient's public encryption key, hex or base64 (keys new --kind patient; keys export-public --encryption): required before records can be written for them")
 	cmd.MarkFlagRequired("pubkey")
 	return cmd
-}
-
-func newPseudonym() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return carechain.PatientPrefix + hex.EncodeToString(b)
 }
 
 // decodeKey decodes a key of size bytes given as hex or base64.

@@ -59,17 +59,17 @@ type browser struct {
 	checked int
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	return newBrowserWithin(t, base, 90*time.Second)
+	return newBrowserWithin(t, base, 90*time.Second, extra...)
 }
 
 // newBrowserWithin is newBrowser for a test whose browser steps may take
 // up to limit in all.
-func newBrowserWithin(t *testing.T, base string, limit time.Duration) *browser {
+func newBrowserWithin(t *testing.T, base string, limit time.Duration, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(findChromium(t)), chromedp.WindowSize(1200, 900))...)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(findChromium(t)), chromedp.WindowSize(1200, 900))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })

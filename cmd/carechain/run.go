@@ -18,6 +18,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/launch"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/nodeapi"
@@ -144,10 +145,13 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			// One sign-in for the FHIR login and the portal: one throttle,
 			// one record of whose keys a sign-in holds.
 			signIns := records.NewSignIns(n.App(), keys.ks, keys.custodian, svc.Keys(), runtime.GOMAXPROCS(0), logger)
+			// The portal's /auth/authorize issues the App Launch codes the
+			// FHIR API's /auth/token takes.
+			codes := launch.NewCodes()
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins})
+				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins, Codes: codes})
 			if err := portal.Register(mux, portal.Options{App: n.App(), Records: svc, SignIns: signIns, Custodian: keys.custodian,
-				Proofs: n, BaseURL: base, Logger: logger}); err != nil {
+				Proofs: n, Node: n, Keystore: keys.ks, BaseURL: base, Logger: logger, Codes: codes, Grantable: fhirrest.GrantableScopes}); err != nil {
 				logger.Error("portal off", "err", err)
 			}
 		}

@@ -92,14 +92,13 @@ func proposalIn(t *testing.T, out string) string {
 	return m[1]
 }
 
-// TestConsortiumFromScratch is the README's "A consortium from scratch":
-// three organizations on three nodes, each with only its own keys, grow a
-// consortium by vote and use it; the app hashes of all nodes agree.
-func TestConsortiumFromScratch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three node subprocesses")
-	}
-	stMary, northlab, eastpharm := newMember(t, "h1", "st-mary's passphrase"), newMember(t, "h2", "northlab's passphrase"), newMember(t, "h3", "eastpharm's passphrase")
+// foundThree is the first part of the README's "A consortium from
+// scratch": St Mary's (a hospital) founds the consortium on its own node,
+// North Lab and East Pharmacy join by vote, each on its own node with only
+// its own keys. trusted is the validator set at the founding (a file).
+func foundThree(t *testing.T) (stMary, northlab, eastpharm *member, trusted string) {
+	t.Helper()
+	stMary, northlab, eastpharm = newMember(t, "h1", "st-mary's passphrase"), newMember(t, "h2", "northlab's passphrase"), newMember(t, "h3", "eastpharm's passphrase")
 
 	// St Mary's founds the consortium.
 	out := mustRun(t, stMary.env, "init", "--home", stMary.home, "--chain-id", "acme-health", "--org", "st-mary:hospital:St Mary's Hospital",
@@ -107,7 +106,7 @@ func TestConsortiumFromScratch(t *testing.T) {
 	founderID := nodeIDIn(t, out)
 	stMary.start()
 	stMary.waitRecords(time.Minute)
-	trusted := filepath.Join(t.TempDir(), "validators.json") // the set at the founding
+	trusted = filepath.Join(t.TempDir(), "validators.json") // the set at the founding
 	stMary.cli("validators", "-o", trusted)
 
 	// North Lab joins, validating: St Mary's, the only member, carries it.
@@ -133,6 +132,17 @@ func TestConsortiumFromScratch(t *testing.T) {
 	if out := eastpharm.cli("gov", "show"); !strings.Contains(out, id) || !strings.Contains(out, "eastpharm, northlab, st-mary") {
 		t.Fatalf("gov show on the joined node: %s", out)
 	}
+	return stMary, northlab, eastpharm, trusted
+}
+
+// TestConsortiumFromScratch is the README's "A consortium from scratch":
+// three organizations on three nodes, each with only its own keys, grow a
+// consortium by vote and use it; the app hashes of all nodes agree.
+func TestConsortiumFromScratch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three node subprocesses")
+	}
+	stMary, northlab, eastpharm, trusted := foundThree(t)
 
 	// Staff, each registered by its own organization's admin on its own node.
 	stMary.cli("keys", "new", "st-mary.dr-jones")
@@ -194,7 +204,7 @@ func TestConsortiumFromScratch(t *testing.T) {
 	stMary.cli("amend", "policy", "--as", "st-mary/admin", "--org", "st-mary", "--category", "medication", "--term", "author", "--term", "patient")
 	corrected := filepath.Join(t.TempDir(), "corrected.json")
 	writeFile(t, corrected, prescription("p1", "197362"))
-	out = stMary.cli("amend", "propose", rx, "--file", corrected, "--as", "st-mary/dr-jones", "--reason", "wrong strength")
+	out := stMary.cli("amend", "propose", rx, "--file", corrected, "--as", "st-mary/dr-jones", "--reason", "wrong strength")
 	proposal := regexp.MustCompile(`proposed (\S+)`).FindStringSubmatch(out)
 	if proposal == nil {
 		t.Fatalf("amend propose: %s", out)

@@ -181,6 +181,22 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Fatalf("break-glass after the rule was cleared: %v %s", err, out)
 	}
 
+	// The order rule: an order to an organization it excludes is refused.
+	if out := mustPatient("consent", "order-rule", "--as", "patient/s1"); !strings.Contains(out, "orders to any organization give it access") {
+		t.Fatalf("consent order-rule shows the default: %s", out)
+	}
+	if out, err := patient("consent", "order-rule", "--as", "patient/s1", "--allow", "only"); err == nil || !strings.Contains(out, "names its organizations") {
+		t.Fatalf("an order rule admitting only nobody named: %v %s", err, out)
+	}
+	if out := mustPatient("consent", "order-rule", "--as", "patient/s1", "--allow", "except", "--org", "lab"); !strings.Contains(out, "but [lab]") {
+		t.Fatalf("consent order-rule --allow except: %s", out)
+	}
+	order := `{"resourceType":"ServiceRequest","status":"active","intent":"order","subject":{"reference":"Patient/s1"},
+	  "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"performer":[{"reference":"Organization/lab"}]}`
+	if status, body := c.fhir(c.token("hosp/dr-a"), "POST", "/fhir/ServiceRequest", order); status != http.StatusForbidden || !strings.Contains(string(body), "order rule of patient/s1") {
+		t.Fatalf("an order to an organization the patient's rule excludes: HTTP %d %s", status, body)
+	}
+
 	// A delegate (a carer with their own keys, elsewhere) grants for the
 	// patient until removed.
 	carerKeys, carerEnv := filepath.Join(t.TempDir(), "carer-keys"), passEnv("the carer's passphrase")

@@ -110,12 +110,20 @@
   // verify checks bundle for the log entry (kind, key) against pinned
   // (from reduce); it resolves on success and rejects with the reason.
   async function verify(bundle, kind, entryKey, pinned) {
-    const leaf = bundle.leaf, cp = bundle.checkpoint, sh = cp.signed_header;
+    const leaf = bundle.leaf, cp = bundle.checkpoint;
     if (bundle.version !== 1) fail("unknown proof version");
     if (leaf.kind !== kind || leaf.key !== entryKey) fail("the proof is of another entry");
     if (!equal(await sha256(b64(bundle.content)), b64(leaf.content_hash))) fail("the content does not match its leaf");
     const root = await rootFromInclusion(bundle.leaf_index, cp.info.log_size, await leafHash(leafBytes(leaf)), bundle.inclusion.map(b64));
     if (!equal(root, b64(cp.info.log_root))) fail("the inclusion proof does not lead to the checkpoint's log root");
+    await verifyCheckpoint(cp, pinned);
+  }
+
+  // verifyCheckpoint checks a checkpoint (a bundle's, or the node's own)
+  // against pinned: its log is the signed block's, the commit is of that
+  // block, and more than two thirds of the pinned voting power signed it.
+  async function verifyCheckpoint(cp, pinned) {
+    const sh = cp.signed_header;
     const size = new Uint8Array(8);
     new DataView(size.buffer).setBigUint64(0, BigInt(cp.info.log_size));
     const appHash = await sha256(concat(enc.encode("carechain/apphash/v2"), size, b64(cp.info.log_root), b64(cp.info.state_hash)));
@@ -177,6 +185,6 @@
     }
   }
 
-  global.carechainProof = { verify, reduce, fingerprint, check };
+  global.carechainProof = { verify, verifyCheckpoint, reduce, fingerprint, check, pinnedSet };
   if (global.document) document.addEventListener("DOMContentLoaded", checkPage);
 })(globalThis);
