@@ -25,6 +25,7 @@ var clinicalTypes = map[string]string{
 	"ChargeItem": "billing", "Invoice": "billing", "Coverage": "billing",
 	"ServiceRequest": "general", "Specimen": "lab", "ImagingStudy": "imaging", "CarePlan": "general", "CareTeam": "general",
 	"Procedure": "general", "DiagnosticReport": "lab", "DocumentReference": "general", "Appointment": "administrative",
+	"Communication": "general", // a message: sealed to its parties only (records/messages.go)
 }
 
 // categoryHeader, if set on a write, is the category its records go to,

@@ -174,6 +174,12 @@ func (p *Portal) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /portal/proof/{id}/{version}", p.secured(p.signedIn(p.proofOf)))
 	}
 	mux.HandleFunc("GET /portal/raw/{id}", p.secured(p.signedIn(p.raw)))
+	mux.HandleFunc("GET /portal/messages", p.secured(p.signedIn(p.inbox)))
+	mux.HandleFunc("GET /portal/messages/new", p.secured(p.signedIn(p.compose)))
+	mux.HandleFunc("POST /portal/messages", p.secured(p.posted(p.signedIn(p.send))))
+	mux.HandleFunc("GET /portal/messages/{id}", p.secured(p.signedIn(p.thread)))
+	mux.HandleFunc("POST /portal/messages/{id}/reply", p.secured(p.posted(p.signedIn(p.reply))))
+	mux.HandleFunc("GET /portal/messages/{id}/attachments/{n}", p.secured(p.signedIn(p.attachment)))
 	p.adminRoutes(mux)
 	p.auditRoutes(mux)
 	p.actRoutes(mux) // the everyday actions (patientacts.go)
@@ -205,7 +211,12 @@ func (p *Portal) secured(h http.HandlerFunc) http.HandlerFunc {
 func (p *Portal) posted(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, carechain.MaxSmallRequestBytes)
-		if err := r.ParseForm(); err != nil {
+		parse := r.ParseForm
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") { // a message with an attachment
+			// in memory only: the whole body is smaller than the limit given here
+			parse = func() error { return r.ParseMultipartForm(2 * carechain.MaxSmallRequestBytes) }
+		}
+		if err := parse(); err != nil {
 			p.fail(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 			return
 		}

@@ -39,7 +39,7 @@ func (p *Portal) readChart(ctx context.Context, requester, patient, category str
 	page := chartPage{Patient: patient, Self: requester == patient, Category: category, Emergency: use == consent.PurposeEmergency,
 		SecondOpinion: use == consent.PurposeSecondOpinion, Short: strings.TrimPrefix(patient, carechain.PatientPrefix)}
 	recs, err := p.records.ReadPatient(ctx, records.Query{Requester: requester, Patient: patient, Purpose: use,
-		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted }})
+		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && h.ResourceType != records.MessageType }}) // messages: messages.go
 	if err != nil {
 		return page, err
 	}

@@ -48,6 +48,9 @@ type view struct {
 // render writes page name with data for session s (nil: none).
 func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, title string, data any) {
 	v := view{Title: title, Data: data, Nav: name}
+	if strings.HasPrefix(name, "messages") {
+		v.Nav = "messages" // the inbox, a thread, the compose form
+	}
 	if s != nil {
 		v.CSRF = s.csrf
 		if v.Who = s.who; s.who != nil {

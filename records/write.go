@@ -227,12 +227,19 @@ func (s *Service) sealPut(v *ledger.View, author Signer, it PutItem, rtype strin
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := seal.Seal(canonical, seal.Binding{RecordID: it.RecordID, Version: version, Patient: it.Patient, Category: it.Category, Epoch: body.Epoch}, ek)
-	if err != nil {
-		return nil, err
+	if rtype == MessageType { // sealed to its parties only (messages.go)
+		if err := s.sealMessage(v, me, body, canonical); err != nil {
+			return nil, err
+		}
+	} else {
+		sealed, err := seal.Seal(canonical, seal.Binding{RecordID: it.RecordID, Version: version, Patient: it.Patient, Category: it.Category, Epoch: body.Epoch}, ek)
+		if err != nil {
+			return nil, err
+		}
+		body.Ciphertext, body.WrappedKey = sealed.Ciphertext, sealed.WrappedKey
 	}
-	sum := sha256.Sum256(sealed.Ciphertext)
-	body.Ciphertext, body.WrappedKey, body.CiphertextHash = sealed.Ciphertext, sealed.WrappedKey, sum[:]
+	sum := sha256.Sum256(body.Ciphertext)
+	body.CiphertextHash = sum[:]
 	return body, nil
 }
 
@@ -289,6 +296,9 @@ func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version
 	head, err := v.Record(it.RecordID)
 	if err != nil {
 		return nil, fmt.Errorf("deleting %s: %w", it.RecordID, err)
+	}
+	if head.ResourceType == MessageType {
+		return nil, fmt.Errorf("%w: a message is not deleted: it stays readable to its parties", ErrInvalid)
 	}
 	stub, err := json.Marshal(map[string]string{"resourceType": head.ResourceType, "id": it.RecordID})
 	if err != nil {

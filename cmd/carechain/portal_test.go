@@ -77,10 +77,17 @@ func demoForBrowser(t *testing.T) (p *process, home, addr string) {
 
 func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
+	return newBrowserWithin(t, base, 90*time.Second, extra...)
+}
+
+// newBrowserWithin is newBrowser for a test whose browser steps may take
+// up to limit in all.
+func newBrowserWithin(t *testing.T, base string, limit time.Duration, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(findChromium(t)), chromedp.WindowSize(1200, 900))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	dir := os.Getenv(ScreenshotsEnv)
 	if dir == "" {
