@@ -15,21 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// startDemoPortal runs a demo node of its own and returns the portal's base
-// URL, its home and the process.
-func startDemoPortal(t *testing.T) (string, string, *process) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("runs a demo node subprocess and Chromium")
-	}
-	findChromium(t) // skip (or, in CI, fail) before starting anything
-	home := filepath.Join(t.TempDir(), "demo")
-	addr := freeAddr(t)
-	p := startProcess(t, nil, "demo", "--home", home, "--http-addr", addr, "--anchor-every", "300ms")
-	waitOutput(t, p, "Ctrl-C stops the node", 3*time.Minute)
-	return "http://" + addr, home, p
-}
-
 // Texts of the messages the test writes: no page of anyone but the
 // thread's parties may show them.
 const (
@@ -47,7 +32,8 @@ const (
 // patient it may not see (otherPatientsURLs). Every new page is checked by
 // axe-core and saved as a screenshot.
 func TestPortalMessagesInChromium(t *testing.T) {
-	base, home, p := startDemoPortal(t)
+	p, home, addr := demoForBrowser(t)
+	base := "http://" + addr
 	const patient, physician, granted, colleague = "patient/demo-10", "st-mary/dr-chen", "city-general/dr-meyer", "st-mary/dr-ito"
 	b := newBrowserWithin(t, base, 5*time.Minute)
 
