@@ -368,7 +368,8 @@ func radiologistWritesImaging(t *testing.T, b *browser) {
 
 // patientManagesDelegates: the patient names another demo patient as a
 // delegate, sees them listed with what a delegate can do, is refused
-// naming themself (the ledger's reason shown), and removes the delegate.
+// naming themself (the ledger's reason shown) and a clinician (refused
+// before the ledger: no key to deliver to), and removes the delegate.
 func patientManagesDelegates(t *testing.T, b *browser) {
 	t.Helper()
 	b.signIn("patient/demo-09")
@@ -386,6 +387,10 @@ func patientManagesDelegates(t *testing.T, b *browser) {
 	b.do("themself", chromedp.SendKeys(chromedp.ID("delegate"), "patient/demo-09"))
 	b.submit("#add-delegate")
 	b.want("Not changed: the ledger refused it", "must be another registered person")
+	b.open("/portal/sharing/delegates")
+	b.do("a clinician", chromedp.SendKeys(chromedp.ID("delegate"), "st-mary/dr-chen"))
+	b.submit("#add-delegate")
+	b.want("Not changed: st-mary/dr-chen is not a person registered with their own key")
 	b.open("/portal/sharing/delegates")
 	b.submit(`form[action="/portal/sharing/delegates/remove"] button`)
 	b.want("Delegate removed", "You have no delegates")
