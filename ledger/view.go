@@ -393,6 +393,15 @@ func (v *View) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 	return theLog.ConsistencyProof(v, size1, size2)
 }
 
+// Delegates are the people patient named to manage their consents, in ID
+// order.
+func (v *View) Delegates(patient string) ([]string, error) {
+	prefix := delegateKey(patient, "")
+	var out []string
+	err := scanKeys(v, prefix, func(k string) { out = append(out, strings.TrimPrefix(k, prefix)) })
+	return out, err
+}
+
 // ActsFor reports whether signer manages patient's consents: the patient,
 // or a delegate the patient named (the rule the ledger applies to consent
 // transactions).

@@ -17,7 +17,7 @@ import (
 )
 
 // A clinician's everyday writes on a patient's chart: forms for vital
-// signs, a lab result, a note and a prescription, each made into a FHIR R4
+// signs, a lab result, a note, a prescription and an imaging report, each made into a FHIR R4
 // resource (fhirforms.go) and written as a FHIR create by the practitioner
 // is (writeNew: records.Service.Put, where the ledger applies the
 // organization's role policy and the patient's consent; a refusal shows
@@ -31,6 +31,7 @@ type writeFormPage struct {
 	Patient, Short string
 	Vitals         []measure
 	LabUnits       []string
+	Studies        []imagingStudy
 }
 
 // chartPatient is the patient of a chart URL ({id}), or an answer that
@@ -49,7 +50,7 @@ func (p *Portal) writePage(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	page := writeFormPage{Patient: patient, Short: r.PathValue("id"), LabUnits: labUnits}
+	page := writeFormPage{Patient: patient, Short: r.PathValue("id"), LabUnits: labUnits, Studies: imagingStudies}
 	for _, m := range measures {
 		if !m.PatientOnly {
 			page.Vitals = append(page.Vitals, m)
@@ -84,6 +85,9 @@ func (p *Portal) writeForm(w http.ResponseWriter, r *http.Request, s *session) {
 	case "prescription":
 		category = "medication"
 		body, err = prescriptionResource(r.PostForm, patient, now)
+	case "imaging":
+		category = "imaging"
+		body, err = imagingResource(r.PostForm, patient, now)
 	default:
 		p.notFound(w, r)
 		return
@@ -202,7 +206,7 @@ type proposedPage struct{ ID, RecordID, Short string }
 // writtenMessages are what the chart says after a write (?written=...).
 var writtenMessages = map[string]string{
 	"vital": "Vital sign written.", "lab": "Lab result written.", "note": "Note written.",
-	"prescription": "Prescription written.", "correction": "Correction written as the record's next version.",
+	"prescription": "Prescription written.", "imaging": "Imaging report written.", "correction": "Correction written as the record's next version.",
 }
 
 // writtenMessage is the chart's message for ?written=.

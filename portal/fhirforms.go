@@ -223,3 +223,43 @@ func prescriptionResource(f url.Values, patient string, now time.Time) ([]byte, 
 		"medicationCodeableConcept": jsonObj{"text": med}, "subject": subjectOf(patient),
 		"authoredOn": now.UTC().Format(time.RFC3339), "dosageInstruction": []jsonObj{{"text": dosage}}})
 }
+
+// imagingStudy is one kind of imaging study the imaging report form offers.
+type imagingStudy struct{ Code, Name string } // LOINC
+
+// imagingStudies are the studies of the imaging report form.
+var imagingStudies = []imagingStudy{
+	{"36643-5", "XR Chest 2 Views"},
+	{"24627-2", "CT Chest"},
+	{"24590-2", "MR Brain"},
+}
+
+// radiologyCategory is the DiagnosticReport category of an imaging report
+// (HL7 v2 table 0074, diagnostic service section RAD).
+var radiologyCategory = coded("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")
+
+// imagingResource is a final imaging report: a DiagnosticReport of a study
+// from imagingStudies, with the radiologist's conclusion, of the study
+// done on the form's date (default: now, never in the future).
+func imagingResource(f url.Values, patient string, now time.Time) ([]byte, error) {
+	i := slices.IndexFunc(imagingStudies, func(s imagingStudy) bool { return s.Code == f.Get("study") })
+	if i < 0 {
+		return nil, errors.New("Study: choose one from the list")
+	}
+	conclusion, err := formText(f, "conclusion", "Conclusion", true, maxFormText)
+	if err != nil {
+		return nil, err
+	}
+	effective := now.UTC().Format(time.RFC3339)
+	if d := strings.TrimSpace(f.Get("date")); d != "" {
+		t, err := time.Parse("2006-01-02", d)
+		if err != nil || t.After(now) {
+			return nil, fmt.Errorf("Study date: %q is not a date up to today", d)
+		}
+		effective = d
+	}
+	st := imagingStudies[i]
+	return json.Marshal(jsonObj{"resourceType": "DiagnosticReport", "status": "final", "category": []jsonObj{radiologyCategory},
+		"code": coded(loinc, st.Code, st.Name), "subject": subjectOf(patient), "effectiveDateTime": effective,
+		"issued": now.UTC().Format(time.RFC3339), "conclusion": conclusion})
+}

@@ -21,6 +21,7 @@ func TestFormResourcesAreValidFHIR(t *testing.T) {
 		"lab":     func(f url.Values) ([]byte, error) { return labResource(f, patient, now) },
 		"note":    func(f url.Values) ([]byte, error) { return noteResource(f, patient, now) },
 		"rx":      func(f url.Values) ([]byte, error) { return prescriptionResource(f, patient, now) },
+		"imaging": func(f url.Values) ([]byte, error) { return imagingResource(f, patient, now) },
 	}
 	for _, c := range []struct {
 		form string
@@ -44,6 +45,12 @@ func TestFormResourcesAreValidFHIR(t *testing.T) {
 		{"note", url.Values{"title": {"Follow-up"}, "text": {"Doing well."}}, `"DocumentReference"`, true},
 		{"rx", url.Values{"medication": {"Amoxicillin 500 mg"}, "dosage": {"1 capsule 3 times a day for 7 days"}}, `"intent":"order"`, true},
 		{"rx", url.Values{"medication": {"Amoxicillin"}}, "Dosage", false},
+		{"imaging", url.Values{"study": {"36643-5"}, "conclusion": {"No acute cardiopulmonary process."}}, `"code":"RAD"`, true},
+		{"imaging", url.Values{"study": {"24627-2"}, "conclusion": {"Normal."}, "date": {"2026-12-01"}}, `"effectiveDateTime":"2026-12-01"`, true},
+		{"imaging", url.Values{"study": {"24590-2"}, "conclusion": {"Normal."}}, `"status":"final"`, true},
+		{"imaging", url.Values{"study": {"99999-9"}, "conclusion": {"Normal."}}, "Study", false},
+		{"imaging", url.Values{"study": {"36643-5"}, "conclusion": {" "}}, "Conclusion: required", false},
+		{"imaging", url.Values{"study": {"36643-5"}, "conclusion": {"Normal."}, "date": {"2027-01-01"}}, "Study date", false},
 	} {
 		b, err := build[c.form](c.in)
 		if !c.ok {

@@ -22,7 +22,8 @@ import (
 // and ClearEmergencyRule for the rule.
 
 // actRoutes adds the routes of the everyday actions: this file's and
-// those of emergencyrule.go, requests.go, download.go and clinicianacts.go.
+// those of emergencyrule.go, requests.go, download.go, delegates.go and
+// clinicianacts.go.
 func (p *Portal) actRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/add", p.secured(p.patient(p.addPage)))
 	mux.HandleFunc("POST /portal/add", p.secured(p.posted(p.patient(p.addData))))
@@ -41,6 +42,8 @@ func (p *Portal) actRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /portal/patients/{id}/write/{form}", p.secured(p.posted(p.practitioner(p.writeForm))))
 	mux.HandleFunc("GET /portal/patients/{id}/correct/{record}", p.secured(p.practitioner(p.correctPage)))
 	mux.HandleFunc("POST /portal/patients/{id}/correct/{record}", p.secured(p.posted(p.practitioner(p.proposeCorrection))))
+	mux.HandleFunc("GET /portal/sharing/delegates", p.secured(p.patient(p.delegatesPage)))
+	mux.HandleFunc("POST /portal/sharing/delegates/{change}", p.secured(p.posted(p.patient(p.changeDelegate))))
 	mux.HandleFunc("GET /portal/request-access", p.secured(p.practitioner(p.requestAccessPage)))
 	mux.HandleFunc("POST /portal/request-access", p.secured(p.posted(p.practitioner(p.requestAccess))))
 }

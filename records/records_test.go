@@ -587,6 +587,9 @@ func TestDelegateManagesConsent(t *testing.T) {
 	if err := w.svc[0].Delegate(ctx, w.patient, carer.ID); err != nil {
 		t.Fatal(err)
 	}
+	if ds, err := w.nodes[0].App().Latest().Delegates(w.patient.ID); err != nil || !slices.Equal(ds, []string{carer.ID}) {
+		t.Fatalf("delegates after naming the carer: %v, %v", ds, err)
+	}
 	g := consent.Grant{Patient: w.patient.ID, Grantee: consent.Grantee{Principal: "hosp-b/dr-b"}, Categories: []string{"lab"},
 		Actions: []consent.Action{consent.ActionRead}, Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60}
 	grantID, err := w.svc[0].Grant(ctx, carer, g)
@@ -607,6 +610,9 @@ func TestDelegateManagesConsent(t *testing.T) {
 	}
 	if ep, _ := w.nodes[0].App().Latest().Epoch(w.patient.ID, "lab"); slices.Contains(ep.Readers, carer.ID) {
 		t.Fatalf("removed delegate still holds the lab key: %+v", ep)
+	}
+	if ds, err := w.nodes[0].App().Latest().Delegates(w.patient.ID); err != nil || len(ds) != 0 {
+		t.Fatalf("delegates after removing the carer: %v, %v", ds, err)
 	}
 	if err := w.svc[0].Revoke(ctx, carer, w.patient.ID, grantID); !errors.Is(err, records.ErrRejected) {
 		t.Fatalf("removed delegate's revoke: %v", err)

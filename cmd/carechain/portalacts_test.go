@@ -19,8 +19,9 @@ import (
 // the request (another request is declined); the registering hospital's
 // physician writes a vital sign, a lab result, a note and a prescription
 // through the forms; a radiologist proposes a correction that its signers
-// then see on their Approvals page; the ended second-opinion share no
-// longer reads while the other does. Each new page is screenshotted after
+// then see on their Approvals page, and writes an imaging report; the ended second-opinion share no
+// longer reads while the other does; the patient names another patient as
+// a delegate (a refusal shows the ledger's reason) and removes them. Each new page is screenshotted after
 // axe-core checked it.
 func TestPortalActsInChromium(t *testing.T) {
 	p, home, addr := demoForBrowser(t)
@@ -57,11 +58,13 @@ func TestPortalActsInChromium(t *testing.T) {
 	})
 	step(clinicianWrites)
 	step(clinicianProposesCorrection)
+	step(radiologistWritesImaging)
 	step(func(t *testing.T, b *browser) { secondOpinionEnds(t, b, ends) })
+	step(patientManagesDelegates)
 	if b.axe != "" {
 		t.Logf("axe-core found no serious or critical violation on %d pages", b.checked)
 	}
-	noPlaintext(t, home, p.output(), "Headache since Tuesday", "Amoxicillin", "cardiology review")
+	noPlaintext(t, home, p.output(), "Headache since Tuesday", "Amoxicillin", "cardiology review", "Left lower lobe consolidation")
 }
 
 // patientAddsData: a weight, a blood pressure and a symptom note, each on
@@ -335,5 +338,53 @@ func secondOpinionEnds(t *testing.T, b *browser, ends time.Time) {
 	b.signIn("patient/demo-09")
 	b.open("/portal/sharing")
 	b.want("Dr. Jana Novak", "expired")
+	b.signOut()
+}
+
+// radiologistWritesImaging: St Mary's radiologist writes a chest X-ray
+// report (a DiagnosticReport, category RAD) into patient/demo-08's chart
+// through the imaging report form; the chart shows it.
+func radiologistWritesImaging(t *testing.T, b *browser) {
+	t.Helper()
+	b.signIn("st-mary/dr-okafor")
+	b.open("/portal/patients/demo-08/write")
+	b.want("Imaging report", "XR Chest 2 Views (LOINC 36643-5)")
+	b.do("imaging report", chromedp.SetValue(chromedp.ID("imaging-study"), "36643-5"),
+		chromedp.SendKeys(chromedp.ID("imaging-conclusion"), "Left lower lobe consolidation, consistent with pneumonia."))
+	b.screenshot("acts-imaging-form")
+	b.submit("#write-imaging")
+	b.want("Imaging report written", "XR Chest 2 Views", "Left lower lobe consolidation", "Recorded by Dr. Emeka Okafor")
+	b.screenshot("acts-imaging-written")
+	b.signOut()
+}
+
+// patientManagesDelegates: the patient names another demo patient as a
+// delegate, sees them listed with what a delegate can do, is refused
+// naming themself (the ledger's reason shown) and a clinician (refused
+// before the ledger: no key to deliver to), and removes the delegate.
+func patientManagesDelegates(t *testing.T, b *browser) {
+	t.Helper()
+	b.signIn("patient/demo-09")
+	b.open("/portal/sharing")
+	b.submit(`a[href="/portal/sharing/delegates"]`)
+	b.want("What a delegate can do", "You have no delegates")
+	b.screenshot("acts-delegates")
+	b.do("delegate", chromedp.SendKeys(chromedp.ID("delegate"), "patient/demo-10"))
+	b.submit("#add-delegate")
+	b.want("Delegate named", "patient/demo-10")
+	if strings.Contains(b.text(), "You have no delegates") {
+		t.Fatal("after naming one, the page says there are no delegates")
+	}
+	b.screenshot("acts-delegate-named")
+	b.do("themself", chromedp.SendKeys(chromedp.ID("delegate"), "patient/demo-09"))
+	b.submit("#add-delegate")
+	b.want("Not changed: the ledger refused it", "must be another registered person")
+	b.open("/portal/sharing/delegates")
+	b.do("a clinician", chromedp.SendKeys(chromedp.ID("delegate"), "st-mary/dr-chen"))
+	b.submit("#add-delegate")
+	b.want("Not changed: st-mary/dr-chen is not a person registered with their own key")
+	b.open("/portal/sharing/delegates")
+	b.submit(`form[action="/portal/sharing/delegates/remove"] button`)
+	b.want("Delegate removed", "You have no delegates")
 	b.signOut()
 }
