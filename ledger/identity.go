@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/ed25519"
 	"errors"
+	"slices"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
@@ -18,6 +19,7 @@ func init() {
 	handle(tx.TypeRegister, (*App).applyRegister)
 	handle(tx.TypeRotate, (*App).applyRotate)
 	handle(tx.TypeRevoke, (*App).applyRevoke)
+	handle(tx.TypeSetRoles, (*App).applySetRoles)
 }
 
 func (a *App) applyRegister(b *store.Block, c *checked, r *tx.Register) *Rejection {
@@ -110,6 +112,28 @@ func (a *App) applyRevoke(b *store.Block, c *checked, r *tx.Revoke) *Rejection {
 		return rej
 	}
 	return a.retireValidators(b, &p)
+}
+
+// applySetRoles replaces the roles of an active practitioner, signed by an
+// admin of their organization.
+func (a *App) applySetRoles(b *store.Block, c *checked, r *tx.SetRoles) *Rejection {
+	target, err := getPrincipal(b, r.ID)
+	if errors.Is(err, ErrNotFound) {
+		return reject(CodeInvalid, "principal %q does not exist", r.ID)
+	} else if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	switch {
+	case c.signer.Kind != carechain.KindAdmin || c.signer.Org != target.Org:
+		return reject(CodeUnauthorized, "%q may not change the roles of %q: only an admin of %s", c.signer.ID, target.ID, target.Org)
+	case target.Kind != carechain.KindPractitioner:
+		return reject(CodeInvalid, "%q is a %s: only practitioners have roles", target.ID, target.Kind)
+	case target.Status != carechain.StatusActive:
+		return reject(CodeInvalid, "the key of %q is revoked", target.ID)
+	}
+	p := *target
+	p.Roles = slices.Clone(r.Roles)
+	return a.putPrincipal(b, &p)
 }
 
 // retireValidators takes the validators run by node, a node principal

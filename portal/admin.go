@@ -32,6 +32,7 @@ func (p *Portal) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/admin", p.secured(p.admin(p.staff)))
 	mux.HandleFunc("POST /portal/admin/staff", p.secured(p.posted(p.admin(p.addStaff))))
 	mux.HandleFunc("POST /portal/admin/revoke", p.secured(p.posted(p.admin(p.revokeStaff))))
+	mux.HandleFunc("POST /portal/admin/roles", p.secured(p.posted(p.admin(p.setStaffRoles))))
 	mux.HandleFunc("POST /portal/admin/enrol", p.secured(p.posted(p.admin(p.enrol))))
 	mux.HandleFunc("GET /portal/admin/policies", p.secured(p.admin(p.policies)))
 	mux.HandleFunc("POST /portal/admin/policies/role", p.secured(p.posted(p.admin(p.setRolePolicy))))
@@ -61,7 +62,10 @@ type staffRow struct {
 }
 
 // staffDone are the messages the admin's forms redirect with (?done=...).
-var staffDone = map[string]string{"revoked": "The key is revoked: the ledger refuses its signatures from now on."}
+var staffDone = map[string]string{
+	"revoked": "The key is revoked: the ledger refuses its signatures from now on.",
+	"roles":   "The new roles are on the ledger: the role policy applies them from now on.",
+}
 
 // staff lists the admin's organization's staff, admins and nodes (patients
 // are not listed: they are the patients', not the organization's).
@@ -208,6 +212,28 @@ func (p *Portal) revokeStaff(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	p.logger.Info("portal revocation", "admin", s.who.ID, "principal", r.PostForm.Get("id"))
 	http.Redirect(w, r, "/portal/admin?done=revoked", http.StatusSeeOther)
+}
+
+// setStaffRoles replaces a practitioner's roles (identity.roles).
+func (p *Portal) setStaffRoles(w http.ResponseWriter, r *http.Request, s *session) {
+	signer, _, ok := p.signedForm(w, r, s, false, "")
+	if !ok {
+		return
+	}
+	set := tx.SetRoles{ID: r.PostForm.Get("id")}
+	for _, role := range r.PostForm["role"] {
+		set.Roles = append(set.Roles, carechain.Role(role))
+	}
+	if err := set.Validate(); err != nil {
+		p.fail(w, r, s, http.StatusBadRequest, "Nothing was changed: "+err.Error()+".")
+		return
+	}
+	if err := p.records.SetRoles(r.Context(), signer, set); err != nil {
+		p.adminFail(w, r, s, "changed", err)
+		return
+	}
+	p.logger.Info("portal roles change", "admin", s.who.ID, "principal", set.ID)
+	http.Redirect(w, r, "/portal/admin?done=roles", http.StatusSeeOther)
 }
 
 // adminFail answers a refused admin form: the ledger's reason, or the

@@ -28,3 +28,13 @@ func (s *Service) RevokeKey(ctx context.Context, signer Signer, r tx.Revoke) err
 	_, err := s.submit(ctx, signer, tx.TypeRevoke, &r)
 	return err
 }
+
+// SetRoles submits an identity.roles signed by signer (an admin of the
+// practitioner's organization), as `carechain tx roles` does.
+func (s *Service) SetRoles(ctx context.Context, signer Signer, r tx.SetRoles) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	_, err := s.submit(ctx, signer, tx.TypeSetRoles, &r)
+	return err
+}

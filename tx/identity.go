@@ -3,6 +3,7 @@ package tx
 import (
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 
 	"github.com/carechain/carechain"
 )
@@ -167,6 +168,35 @@ func (r *RotateEncryption) Validate() error {
 	}
 	if len(r.NewEncryptionKey) == 0 || len(r.NewEncryptionKey) > MaxEncryptionKey {
 		return fmt.Errorf("%w: a new encryption key of 1 to %d bytes is required", ErrInvalid, MaxEncryptionKey)
+	}
+	return nil
+}
+
+// TypeSetRoles changes a practitioner's roles.
+const TypeSetRoles Type = "identity.roles"
+
+func init() { register[SetRoles](TypeSetRoles) }
+
+// SetRoles replaces the roles of a practitioner: signed by an admin of
+// their organization. Access already granted to the practitioner by name
+// is unchanged; what their roles allow changes from its block on.
+type SetRoles struct {
+	ID    string           `cbor:"1,keyasint"`
+	Roles []carechain.Role `cbor:"2,keyasint"`
+}
+
+// Validate implements Body.
+func (r *SetRoles) Validate() error {
+	if err := carechain.ValidatePrincipalID(r.ID); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(r.Roles) > MaxRoles {
+		return fmt.Errorf("%w: %d roles, limit %d", ErrInvalid, len(r.Roles), MaxRoles)
+	}
+	for i, role := range r.Roles {
+		if !role.Valid() || slices.Contains(r.Roles[:i], role) {
+			return fmt.Errorf("%w: unknown or repeated role %q", ErrInvalid, role)
+		}
 	}
 	return nil
 }

@@ -242,7 +242,7 @@ or a prompt), takes the signer's next nonce from the node, submits it and waits
 until it is committed or rejected. A rejection prints the ledger's reason and
 exits non-zero.`,
 	}
-	cmd.AddCommand(c.txRegisterCmd(), c.txRotateCmd(), c.txRevokeCmd())
+	cmd.AddCommand(c.txRegisterCmd(), c.txRotateCmd(), c.txRevokeCmd(), c.txRolesCmd())
 	return cmd
 }
 
@@ -383,6 +383,38 @@ revocation's height on.`,
 	s.register(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "principal whose key to revoke (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded on the ledger; no health data)")
+	cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func (c *cli) txRolesCmd() *cobra.Command {
+	var s signerFlags
+	var id string
+	var roles []string
+	cmd := &cobra.Command{
+		Use:   "roles",
+		Short: "Replace a practitioner's roles (as an admin of their organization)",
+		Long: `roles replaces the roles of the practitioner --id with those given (repeat
+--role; none leaves them with no role). Signed by an admin of the
+practitioner's organization. What the roles allow (the organization's role
+policy) changes from the transaction's block on; grants naming the person
+are unchanged.`,
+		Example: `  carechain tx roles --as st-mary/admin --id st-mary/dr-ito --role specialist --role physician`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r := &tx.SetRoles{ID: id}
+			for _, role := range roles {
+				r.Roles = append(r.Roles, carechain.Role(role))
+			}
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			return c.submit(cmd.Context(), &s, tx.TypeSetRoles, func(string, uint64) (any, error) { return r, nil })
+		},
+	}
+	s.register(cmd)
+	cmd.Flags().StringVar(&id, "id", "", "practitioner whose roles to replace (required)")
+	cmd.Flags().StringArrayVar(&roles, "role", nil, "role (repeat)")
 	cmd.MarkFlagRequired("id")
 	return cmd
 }

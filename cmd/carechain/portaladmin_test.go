@@ -300,6 +300,26 @@ func TestPortalAdminOnInitConsortium(t *testing.T) {
 			t.Fatalf("POST %s: HTTP %d, want %d and %q:\n%s", c.path, resp.StatusCode, c.code, c.want, page)
 		}
 	}
+	// Roles: hosp/dr-a becomes a specialist and a physician; a patient has no roles.
+	for _, c := range []struct {
+		form url.Values
+		code int
+		want string
+	}{
+		{url.Values{"id": {patient}, "role": {"physician"}}, http.StatusForbidden, "only practitioners have roles"},
+		{url.Values{"id": {"hosp/dr-a"}, "role": {"surgeon-general"}}, http.StatusBadRequest, "unknown or repeated role"},
+		{url.Values{"id": {"hosp/dr-a"}, "role": {"specialist", "physician"}}, http.StatusOK, "The new roles are on the ledger"},
+	} {
+		if resp, page := admin.post("/portal/admin/roles", c.form, csrf); resp.StatusCode != c.code || !strings.Contains(page, c.want) {
+			t.Fatalf("POST /portal/admin/roles %v: HTTP %d, want %d and %q:\n%s", c.form, resp.StatusCode, c.code, c.want, page)
+		}
+	}
+	if out := mustRun(t, nil, "identity", "show", "hosp/dr-a", "--home", home); !strings.Contains(out, `"specialist"`) {
+		t.Fatalf("the roles set in the portal, through the CLI:\n%s", out)
+	}
+	if out := mustRun(t, nodeEnv, "tx", "roles", "--as", "hosp/admin", "--id", "hosp/dr-a", "--role", "physician", "--home", home); !strings.Contains(out, "committed identity.roles") {
+		t.Fatalf("tx roles: %s", out)
+	}
 	if out := mustRun(t, nil, "role-policy", "show", "hosp", "--home", home); !strings.Contains(out, `"version": 2`) || strings.Contains(out, "nurse") {
 		t.Fatalf("the role policy set in the portal, through the CLI:\n%s", out)
 	}
