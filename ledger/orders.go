@@ -291,7 +291,7 @@ func addResult(b *store.Block, signer *carechain.Principal, now int64, r *tx.Rec
 
 // orderWriteGrant is the write an open order r is based on gives its
 // performer: results in the order's category. None when r names no open
-// order to signer's organization.
+// order to signer's organization, or the patient revoked the order's grant.
 func orderWriteGrant(r reader, signer *carechain.Principal, rp *tx.RecordPut) *consent.Grant {
 	if rp.BasedOn == "" {
 		return nil
@@ -299,6 +299,10 @@ func orderWriteGrant(r reader, signer *carechain.Principal, rp *tx.RecordPut) *c
 	var st OrderState
 	if err := getCBOR(r, orderKey(rp.BasedOn), &st); err != nil || !st.Open || st.Patient != rp.Patient || st.Performer != signer.Org {
 		return nil
+	}
+	var sg StoredGrant
+	if err := getCBOR(r, grantKey(st.Patient, st.Grant), &sg); err != nil || sg.Revoked {
+		return nil // the patient revoked the order's access: its writes end with it
 	}
 	return &consent.Grant{
 		ID: st.Grant, Patient: st.Patient, Grantee: st.grantee(), Categories: []string{st.Category},

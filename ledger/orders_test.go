@@ -53,6 +53,12 @@ func TestOrderRules(t *testing.T) {
 		t.Fatalf("the order's grant: %+v", g)
 	}
 	ok("hosp-b/dr-b", result(t, "r2", "sr1"), "hospital B's result")
+	// The patient revokes the order's access: hospital B's writes end too.
+	ok("hosp-a/dr-a", serviceRequest(t, "sr3", 1, nil, &tx.Order{Performer: "hosp-b", Reads: []string{"sr3"}}), "a second order to hospital B")
+	if c := h.block(h.sign("patient/p", tx.TypeConsentRevoke, &tx.ConsentRevoke{GrantID: OrderGrantID("sr3")})); c[0] != CodeOK {
+		t.Fatalf("the patient revokes the second order's grant: %v", c)
+	}
+	h.judge(h.sign("hosp-b/dr-b", tx.TypeRecordPut, result(t, "r4", "sr3")), StageFinalize, CodeDenied, "may not write")
 	grants, _ = h.at(0).Grants("patient/p")
 	if g := grants.Find(ResultsGrantID("sr1")); g == nil || g.Grantee.Org != "hosp-a" || len(g.Records) != 1 || g.Records[0] != "r2" {
 		t.Fatalf("the grant of the order's results to hospital A: %+v", g)
