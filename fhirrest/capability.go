@@ -141,11 +141,16 @@ func (s *server) clinicalCapabilities() []capResource {
 		ints := []capInteraction{{Code: "read"}, {Code: "vread"}, {Code: "update", Documentation: conditionalUpdateDoc},
 			{Code: "patch", Documentation: patchDoc}, {Code: "delete", Documentation: conditionalDeleteDoc},
 			{Code: "history-instance", Documentation: historyDoc}, {Code: "history-type", Documentation: patientHistoryDoc}, {Code: "search-type", Documentation: searchDoc(t)}}
+		condDelete := "single"
+		if t == "Communication" { // a message, once sent, is not deleted (records/write.go buildDelete)
+			ints = slices.DeleteFunc(ints, func(i capInteraction) bool { return i.Code == "delete" })
+			condDelete = "not-supported"
+		}
 		if creatable(t) {
 			ints = append(ints, capInteraction{Code: "create"})
 		}
 		out = append(out, capResource{Type: t, Interaction: ints, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
-			SearchParam: capParams(t), ConditionalCr: creatable(t), ConditionalUp: true, ConditionalRd: "full-support", ConditionalDl: "single",
+			SearchParam: capParams(t), ConditionalCr: creatable(t), ConditionalUp: true, ConditionalRd: "full-support", ConditionalDl: condDelete,
 			SearchInclude: includable(t), SearchRevInc: revIncludable(t),
 			Operation: s.operationsOn(t)})
 	}

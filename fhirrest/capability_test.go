@@ -310,3 +310,21 @@ func TestRoutingErrorsAreOperationOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// TestCommunicationIsNotListedWithDelete: messages are never deleted (a
+// DELETE of one is refused), so the CapabilityStatement does not claim it.
+func TestCommunicationIsNotListedWithDelete(t *testing.T) {
+	e := setup(t)
+	for _, res := range e.capabilities() {
+		if res.Type != "Communication" {
+			continue
+		}
+		for _, i := range res.Interaction {
+			if i.Code == "delete" {
+				t.Error("Communication is listed with delete, which is refused")
+			}
+		}
+		return
+	}
+	t.Fatal("Communication is not in the CapabilityStatement")
+}
