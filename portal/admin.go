@@ -221,7 +221,7 @@ func (p *Portal) setStaffRoles(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	set := tx.SetRoles{ID: r.PostForm.Get("id")}
-	for _, role := range r.PostForm["role"] {
+	for _, role := range r.PostForm["new_role"] {
 		set.Roles = append(set.Roles, carechain.Role(role))
 	}
 	if err := set.Validate(); err != nil {

@@ -24,6 +24,7 @@ func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three node subprocesses")
 	}
+	skipUnderRace(t)
 	stMary, northlab, eastpharm, _ := foundThree(t)
 	staff := func(m *member, id, role string) string {
 		t.Helper()

@@ -59,6 +59,16 @@ type browser struct {
 	checked int
 }
 
+// skipUnderRace skips a test that only drives node subprocesses and a
+// browser when the tests run under the race detector: neither is built with
+// it, so the run without it covers all such a test can find.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("drives subprocesses built without the race detector: the run without -race covers it")
+	}
+}
+
 // demoForBrowser starts a demo node of its own for a browser test and
 // returns it, its home and its address; it skips the test with -short, and
 // without Chromium (which fails in CI instead) before starting anything.
@@ -67,6 +77,7 @@ func demoForBrowser(t *testing.T) (p *process, home, addr string) {
 	if testing.Short() {
 		t.Skip("runs a demo node subprocess and Chromium")
 	}
+	skipUnderRace(t)
 	findChromium(t)
 	home = filepath.Join(t.TempDir(), "demo")
 	addr = freeAddr(t)

@@ -306,9 +306,9 @@ func TestPortalAdminOnInitConsortium(t *testing.T) {
 		code int
 		want string
 	}{
-		{url.Values{"id": {patient}, "role": {"physician"}}, http.StatusForbidden, "only practitioners have roles"},
-		{url.Values{"id": {"hosp/dr-a"}, "role": {"surgeon-general"}}, http.StatusBadRequest, "unknown or repeated role"},
-		{url.Values{"id": {"hosp/dr-a"}, "role": {"specialist", "physician"}}, http.StatusOK, "The new roles are on the ledger"},
+		{url.Values{"id": {patient}, "new_role": {"physician"}}, http.StatusForbidden, "only practitioners have roles"},
+		{url.Values{"id": {"hosp/dr-a"}, "new_role": {"surgeon-general"}}, http.StatusBadRequest, "unknown or repeated role"},
+		{url.Values{"id": {"hosp/dr-a"}, "new_role": {"specialist", "physician"}}, http.StatusOK, "The new roles are on the ledger"},
 	} {
 		if resp, page := admin.post("/portal/admin/roles", c.form, csrf); resp.StatusCode != c.code || !strings.Contains(page, c.want) {
 			t.Fatalf("POST /portal/admin/roles %v: HTTP %d, want %d and %q:\n%s", c.form, resp.StatusCode, c.code, c.want, page)

@@ -48,6 +48,7 @@ func TestPortalOverTLSInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess and Chromium")
 	}
+	skipUnderRace(t)
 	findChromium(t)
 	home := filepath.Join(t.TempDir(), "node")
 	addr := freeAddr(t)
