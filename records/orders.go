@@ -58,8 +58,8 @@ func (s *Service) orderFacts(v *ledger.View, author Signer, body *tx.RecordPut, 
 		for _, ref := range res.ReferenceList(el) {
 			_, id, ok := strings.Cut(ref, "/")
 			head, err := v.Record(id)
-			if !ok || err != nil || head.Patient != body.Patient || slices.Contains(o.Reads, id) {
-				continue // not a record of the patient here: nothing to share
+			if !ok || err != nil || head.Patient != body.Patient || head.Deleted || slices.Contains(o.Reads, id) {
+				continue // not a live record of the patient here: nothing to share
 			}
 			if len(o.Reads) == tx.MaxOrderReads {
 				return carechain.E(carechain.KindInvalid, fmt.Errorf("an order names at most %d records", tx.MaxOrderReads-1))
