@@ -185,11 +185,17 @@ func revokeGrant(b *store.Block, c *checked, body *tx.ConsentRevoke) (*StoredGra
 	if sg.Revoked {
 		return nil, reject(CodeInvalid, "grant %s is already revoked", body.GrantID)
 	}
-	sg.Revoked, sg.RevokedAt = true, c.now
-	if err := setLogged(b, grantKey(patient, body.GrantID), sg, tlog.KindConsent, body.GrantID+"/revoked"); err != nil {
+	if err := storeRevoked(b, patient, &sg, c.now); err != nil {
 		return nil, reject(CodeInternal, "%v", err)
 	}
 	return &sg, nil
+}
+
+// storeRevoked marks sg, a grant of patient, revoked at now and stores it,
+// logged as revoked.
+func storeRevoked(b *store.Block, patient string, sg *StoredGrant, now int64) error {
+	sg.Revoked, sg.RevokedAt = true, now
+	return setLogged(b, grantKey(patient, sg.ID), *sg, tlog.KindConsent, sg.ID+"/revoked")
 }
 
 // applyConsentReplace revokes a grant and makes its replacement in one

@@ -218,8 +218,7 @@ func closeOrder(b *store.Block, now int64, r *tx.RecordPut, st *OrderState) *Rej
 		return reject(CodeInternal, "order %s: its grant: %v", r.RecordID, err)
 	}
 	if !sg.Revoked {
-		sg.Revoked, sg.RevokedAt = true, now
-		if err := setLogged(b, grantKey(st.Patient, st.Grant), sg, tlog.KindConsent, st.Grant+"/revoked"); err != nil {
+		if err := storeRevoked(b, st.Patient, &sg, now); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}
 	}

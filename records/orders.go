@@ -101,15 +101,11 @@ func (s *Service) orderWrap(v *ledger.View, body *tx.RecordPut, author, reader, 
 		w, err := wrapTo(v, reader, k, body.Patient, cat, cur.Epoch+1)
 		return &tx.CategoryWrap{Category: cat, Epoch: cur.Epoch + 1, Wrapped: w}, err
 	}
-	if cur.Epoch == 0 || slices.Contains(cur.Readers, reader) {
-		return nil, nil
-	}
-	ek, err := s.epochKey(v, body.Patient, cat, cur.Epoch, author)
-	if err != nil {
+	ws, err := s.deliver(v, body.Patient, author, reader, []string{cat}) // as a grant delivers keys
+	if err != nil || len(ws) == 0 {
 		return nil, err
 	}
-	w, err := wrapTo(v, reader, ek, body.Patient, cat, cur.Epoch)
-	return &tx.CategoryWrap{Category: cat, Epoch: cur.Epoch, Wrapped: w}, err
+	return &ws[0], nil
 }
 
 // closeOrder sets the rotations a ServiceRequest version that closes its

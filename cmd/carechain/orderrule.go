@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -31,10 +32,7 @@ rule excludes is refused. Signed as the patient or a delegate.
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.onDevice(cmd, &s, func(ctx context.Context, d *device) error {
-				p := patient
-				if p == "" {
-					p = s.as
-				}
+				p := cmp.Or(patient, s.as)
 				if allow != "" {
 					rule := consent.OrderRule{Allow: consent.OrderAllow(allow), Orgs: orgs}
 					if err := rule.Validate(); err != nil {
