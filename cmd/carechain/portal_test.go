@@ -28,12 +28,16 @@ import (
 // a local run leaves the committed screenshots alone.
 const ScreenshotsEnv = "CARECHAIN_SCREENSHOTS"
 
-// findChromium is the Chromium (or Chrome) binary the browser tests drive,
-// or "" if there is none. Without one they skip, except in CI
-// (CI=true), where .ci/run installs Debian's chromium and a missing
-// browser is a failure.
+// findChromium is the Chromium (or Chrome) binary the browser tests drive.
+// They run only when built with the tag browser
+// (go test -tags browser ./cmd/carechain -run Chromium), which .ci/run
+// does. Without a browser they skip, except in CI (CI=true), where .ci/run
+// installs Debian's chromium and a missing browser is a failure.
 func findChromium(t *testing.T) string {
 	t.Helper()
+	if !browserTests {
+		t.Skip("a test in Chromium: run with go test -tags browser ./cmd/carechain -run Chromium")
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
