@@ -15,7 +15,9 @@ import (
 // physician sees the patient (Encounter) and orders a test of North Lab,
 // which reads the order and reports on its own node while the order is
 // open; the physician reads the result, completes the order, and the lab's
-// next result is refused; the physician prescribes, the patient lets East
+// next result is refused; an imaging order to North Lab's radiology gets a
+// report, corrected under North Lab's approval policy (see imagingOrder);
+// the physician prescribes, the patient lets East
 // Pharmacy dispense, which dispenses part, the rest and the refill on its
 // own node and is refused more; the desk invoices from its catalogue; the
 // patient reads the invoice, and their access log names the lab and the
@@ -110,6 +112,8 @@ func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 	eventually(northlab, tech, "/fhir/ServiceRequest/"+sr, http.StatusNotFound)
 	want(northlab, tech, "POST", "/fhir/Observation", result, http.StatusConflict)
 
+	imagingOrder(t, stMary, northlab, dr, ptok, encounter, staff)
+
 	// A prescription, dispensed at East Pharmacy's node up to the refill.
 	rx := want(stMary, dr, "POST", "/fhir/MedicationRequest", `{"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/p1"},
 	  "medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"860975","display":"Metformin 500 MG Oral Tablet"}]},
@@ -151,4 +155,90 @@ func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// imagingOrder: the physician orders a chest X-ray of North Lab, whose
+// radiologist reports on its own node. Under North Lab's approval policy
+// for imaging reports (the author, its head of radiology and the patient),
+// the radiologist's correction is a proposal (202, a Task) that commits as
+// version 2 only when the last of the three signs, and the physician reads
+// it on St Mary's node. Completing the order ends the radiologist's
+// writes on it: a further correction is refused.
+func imagingOrder(t *testing.T, stMary, northlab *member, dr, ptok, encounter string, staff func(m *member, id, role string) string) {
+	t.Helper()
+	rad := staff(northlab, "northlab/dr-rad", "radiologist")
+	head := staff(northlab, "northlab/dr-head", "head-of-radiology")
+	northlab.cli("amend", "policy", "--as", "northlab/admin", "--org", "northlab", "--category", "imaging", "--resource-type", "DiagnosticReport",
+		"--rule", "all-of", "--term", "author", "--term", "head-of-radiology@northlab", "--term", "patient")
+	fhir := func(m *member, token, method, path, body string, status int, header ...string) map[string]any {
+		t.Helper()
+		got, res, raw := m.fhirJSON(token, method, path, body, header...)
+		if got != status {
+			t.Fatalf("%s %s on %s: HTTP %d, want %d: %s", method, path, m.home, got, status, raw)
+		}
+		return res
+	}
+	order := func(status string) string {
+		return `{"resourceType":"ServiceRequest","status":"` + status + `","intent":"order","subject":{"reference":"Patient/p1"},
+		  "encounter":{"reference":"Encounter/` + encounter + `"},
+		  "category":[{"coding":[{"system":"http://snomed.info/sct","code":"363679005","display":"Imaging"}]}],
+		  "code":{"coding":[{"system":"http://loinc.org","code":"36643-5","display":"XR Chest 2 Views"}]},"performer":[{"reference":"Organization/northlab"}]}`
+	}
+	sr := fhir(stMary, dr, "POST", "/fhir/ServiceRequest", order("active"), http.StatusCreated)["id"].(string)
+	northlab.proc.waitFor(t, time.Minute, "the imaging order on North Lab's node", func() error {
+		if got, _ := northlab.fhir(rad, "GET", "/fhir/ServiceRequest/"+sr, ""); got != http.StatusOK {
+			return fmt.Errorf("HTTP %d", got)
+		}
+		return nil
+	})
+	report := func(id, conclusion string) string {
+		head := `{"resourceType":"DiagnosticReport",`
+		if id != "" {
+			head += `"id":"` + id + `",`
+		}
+		return head + `"status":"final","basedOn":[{"reference":"ServiceRequest/` + sr + `"}],
+		  "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"RAD"}]}],
+		  "code":{"coding":[{"system":"http://loinc.org","code":"36643-5"}]},"subject":{"reference":"Patient/p1"},"conclusion":"` + conclusion + `"}`
+	}
+	rep := fhir(northlab, rad, "POST", "/fhir/DiagnosticReport", report("", "No acute findings."), http.StatusCreated)["id"].(string)
+	task := fhir(northlab, rad, "PUT", "/fhir/DiagnosticReport/"+rep, report(rep, "Small left pleural effusion."), http.StatusAccepted,
+		"X-Amendment-Reason", "effusion missed on the lateral view")
+	tid, _ := task["id"].(string)
+	if task["resourceType"] != "Task" || tid == "" {
+		t.Fatalf("the correction is no Task: %v", task)
+	}
+	for i, signer := range []struct {
+		m     *member
+		token string
+	}{{northlab, rad}, {northlab, head}, {stMary, ptok}} {
+		if i == 2 {
+			// Two of three signed: the report is still version 1.
+			if got := fhir(northlab, rad, "GET", "/fhir/DiagnosticReport/"+rep, "", http.StatusOK); got["conclusion"] != "No acute findings." {
+				t.Fatalf("committed before the patient signed: %v", got["conclusion"])
+			}
+			signer.m.proc.waitFor(t, time.Minute, "the proposal on St Mary's node", func() error {
+				if got, _ := signer.m.fhir(signer.token, "GET", "/fhir/Task/"+tid, ""); got != http.StatusOK {
+					return fmt.Errorf("HTTP %d", got)
+				}
+				return nil
+			})
+		}
+		fhir(signer.m, signer.token, "POST", "/fhir/Task/"+tid+"/$approve", "", http.StatusOK)
+	}
+	stMary.proc.waitFor(t, time.Minute, "the corrected report on St Mary's node", func() error {
+		_, res, raw := stMary.fhirJSON(dr, "GET", "/fhir/DiagnosticReport/"+rep, "")
+		if meta, _ := res["meta"].(map[string]any); meta["versionId"] != "2" || res["conclusion"] != "Small left pleural effusion." {
+			return fmt.Errorf("%.500s", raw)
+		}
+		return nil
+	})
+	// Completed, the order takes no more reports from North Lab.
+	fhir(stMary, dr, "PUT", "/fhir/ServiceRequest/"+sr, strings.Replace(order("completed"), `{"resourceType":"ServiceRequest",`, `{"resourceType":"ServiceRequest","id":"`+sr+`",`, 1), http.StatusOK)
+	northlab.proc.waitFor(t, time.Minute, "the completed order on North Lab's node", func() error {
+		if got, _ := northlab.fhir(rad, "GET", "/fhir/ServiceRequest/"+sr, ""); got != http.StatusNotFound {
+			return fmt.Errorf("HTTP %d", got)
+		}
+		return nil
+	})
+	fhir(northlab, rad, "POST", "/fhir/DiagnosticReport", report("", "Addendum."), http.StatusConflict)
 }
