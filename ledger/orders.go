@@ -308,3 +308,35 @@ func orderWriteGrant(r reader, signer *carechain.Principal, rp *tx.RecordPut) *c
 		Actions: []consent.Action{consent.ActionWrite}, Purposes: []consent.Purpose{consent.PurposeTreatment}, Order: rp.BasedOn,
 	}
 }
+
+// mayName checks that the author of an order may read each record it
+// names besides itself: an order shares what its author reads, nothing
+// more. Without it, a performer's staff, who write results based on the
+// order, could write a further order (a result may be one) naming records
+// that neither they nor their organization may read.
+func (a *App) mayName(b *store.Block, signer *carechain.Principal, now int64, r *tx.RecordPut) *Rejection {
+	if r.Order == nil || signer.Kind == carechain.KindPatient || len(r.Order.Reads) < 2 {
+		return nil // applyOrder refuses a patient's order
+	}
+	patient, err := getPrincipal(b, r.Patient)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	for _, id := range r.Order.Reads[1:] {
+		var head carechain.RecordHead
+		if err := getCBOR(b, recordKey(id), &head); err != nil || head.Patient != r.Patient {
+			continue // openOrder refuses what is no record of the patient
+		}
+		d, err := a.decide(b, patient, consent.Request{
+			Requester: signer, Patient: r.Patient, RecordID: id, Category: head.Category,
+			ResourceType: head.ResourceType, Action: consent.ActionRead, Purpose: consent.PurposeTreatment, Time: now,
+		})
+		if err != nil {
+			return reject(CodeInternal, "%v", err)
+		}
+		if !d.Allowed {
+			return reject(CodeDenied, "order %s names %s, which %s may not read: %s", r.RecordID, id, signer.ID, d.Reason)
+		}
+	}
+	return nil
+}

@@ -53,6 +53,22 @@ func TestOrderRules(t *testing.T) {
 		t.Fatalf("the order's grant: %+v", g)
 	}
 	ok("hosp-b/dr-b", result(t, "r2", "sr1"), "hospital B's result")
+	// An order names only what its author reads. With a grant to write
+	// general records, hospital B may order, naming r0 (which sr1 shares
+	// with it) but not r5 (which nothing lets it read).
+	ok("hosp-a/dr-a", put(t, "r5", 1, "patient/p", "lab", 1, nil), "a record the order does not name")
+	if c := h.block(h.sign("patient/p", tx.TypeConsentGrant, &tx.ConsentGrant{Grant: consent.Grant{Patient: "patient/p", Grantee: consent.Grantee{Org: "hosp-b"},
+		Categories: []string{"general"}, Actions: []consent.Action{consent.ActionWrite}, Purposes: []consent.Purpose{consent.PurposeTreatment}}})); c[0] != CodeOK {
+		t.Fatalf("the patient lets hospital B write general records: %v", c)
+	}
+	naming := func(reads ...string) *tx.RecordPut {
+		p := put(t, "sr6", 1, "patient/p", "general", 1, []string{"hosp-b", "patient/p"})
+		p.ResourceType, p.Order = "ServiceRequest", &tx.Order{Performer: "hosp-a", Reads: append([]string{"sr6"}, reads...),
+			Wraps: []tx.CategoryWrap{{Category: "general", Epoch: 1, Wrapped: []byte("opaque wrap for hosp-a")}}}
+		return p
+	}
+	h.judge(h.sign("hosp-b/dr-b", tx.TypeRecordPut, naming("r5")), StageFinalize, CodeDenied, "names r5, which hosp-b/dr-b may not read")
+	ok("hosp-b/dr-b", naming("r0"), "an order naming what hospital B reads")
 	// The patient revokes the order's access: hospital B's writes end too.
 	ok("hosp-a/dr-a", serviceRequest(t, "sr3", 1, nil, &tx.Order{Performer: "hosp-b", Reads: []string{"sr3"}}), "a second order to hospital B")
 	if c := h.block(h.sign("patient/p", tx.TypeConsentRevoke, &tx.ConsentRevoke{GrantID: OrderGrantID("sr3")})); c[0] != CodeOK {

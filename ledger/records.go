@@ -321,6 +321,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := dispense(b, r); rej != nil { // dispensing.go
 		return rej
 	}
+	if rej := a.mayName(b, signer, now, r); rej != nil { // orders.go
+		return rej
+	}
 	if rej := applyOrder(b, signer, now, r); rej != nil { // orders.go
 		return rej
 	}
@@ -379,30 +382,40 @@ func (a *App) mayWrite(b *store.Block, signer *carechain.Principal, now int64, r
 	if !categoryKnown(b, r.Category) {
 		return reject(CodeInvalid, "unknown category %q", r.Category)
 	}
-	grants, err := grantsOf(b, r.Patient)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	policy, err := rolePolicyOf(b, signer.Org)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	own := ""
-	if signer.Org == patient.Org {
-		own = "the patient's registering organization"
-	}
-	plain := grants.Plain()
+	var extra []consent.Grant
 	if og := orderWriteGrant(b, signer, r); og != nil { // orders.go
-		plain = append(plain, *og)
+		extra = append(extra, *og)
 	}
-	d := a.evaluator.Decide(plain, consent.Request{
+	d, err := a.decide(b, patient, consent.Request{
 		Requester: signer, Patient: r.Patient, RecordID: r.RecordID, Category: r.Category,
 		ResourceType: r.ResourceType, Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now,
-	}, policy, own)
+	}, extra...)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
 	if !d.Allowed {
 		return reject(CodeDenied, "%s may not write records of %s: %s", signer.ID, r.Patient, d.Reason)
 	}
 	return nil
+}
+
+// decide is the consent decision on req, a practitioner's request about
+// patient: the patient's grants and extra, the requester's organization's
+// role policy, and whether it registered the patient.
+func (a *App) decide(b *store.Block, patient *carechain.Principal, req consent.Request, extra ...consent.Grant) (consent.Decision, error) {
+	grants, err := grantsOf(b, req.Patient)
+	if err != nil {
+		return consent.Decision{}, err
+	}
+	policy, err := rolePolicyOf(b, req.Requester.Org)
+	if err != nil {
+		return consent.Decision{}, err
+	}
+	own := ""
+	if req.Requester.Org == patient.Org {
+		own = "the patient's registering organization"
+	}
+	return a.evaluator.Decide(append(grants.Plain(), extra...), req, policy, own), nil
 }
 
 // nextHead returns the head r extends: a new one for version 1 of a new
