@@ -177,7 +177,7 @@ var unbilledStatus = []string{"entered-in-error", "cancelled", "not-done", "decl
 func (s *Service) chargeItems(er *encounterRecords, defs []definition, enc *Record, out *Captured) []PutItem {
 	var items []PutItem
 	for _, sv := range er.services {
-		ch := Charge{Service: sv.ref, What: codeText(sv.code)}
+		ch := Charge{Service: sv.ref, What: CodeText(sv.code)}
 		if ci, ok := er.charged[sv.ref]; ok {
 			ch.ChargeItem = ci
 			out.AlreadyCharged = append(out.AlreadyCharged, ch)
@@ -306,9 +306,9 @@ func refOf(v any) string {
 	return ref
 }
 
-// codeText is a CodeableConcept as text: its text, else its first
+// CodeText is a CodeableConcept as text: its text, else its first
 // coding's display or code.
-func codeText(cc map[string]any) string {
+func CodeText(cc map[string]any) string {
 	if t, ok := cc["text"].(string); ok && t != "" {
 		return t
 	}
