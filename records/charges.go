@@ -127,9 +127,9 @@ func readEncounter(enc *Record, recs []Record) (*encounterRecords, error) {
 		return nil, err
 	}
 	status, _ := e["status"].(string)
-	for _, t := range asList(e["type"]) {
-		t, _ := t.(map[string]any)
-		er.services = append(er.services, service{ref: encRef, status: status, code: t})
+	encCode := encounterCode(e)
+	if encCode != nil {
+		er.services = append(er.services, service{ref: encRef, status: status, code: encCode})
 	}
 	for _, rec := range recs {
 		res, err := DecodeExact(rec.Resource)
@@ -155,6 +155,9 @@ func readEncounter(enc *Record, recs []Record) (*encounterRecords, error) {
 				for _, sv := range asList(res["service"]) {
 					er.charged[refOf(sv)] = ref
 				}
+				if res["service"] == nil && encCode != nil && sharesCoding(res["code"], encCode) {
+					er.charged[encRef] = ref // the encounter's own charge
+				}
 			}
 		case "Invoice":
 			if status != "cancelled" && status != "entered-in-error" {
@@ -166,6 +169,36 @@ func readEncounter(enc *Record, recs []Record) (*encounterRecords, error) {
 		}
 	}
 	return er, nil
+}
+
+// encounterCode is one CodeableConcept of every coding of an Encounter's
+// types (its text the first type's), or nil if it has none: the Encounter
+// is charged once, by the first definition that prices one of them.
+func encounterCode(e map[string]any) map[string]any {
+	var codings []any
+	text := ""
+	for _, t := range asList(e["type"]) {
+		t, _ := t.(map[string]any)
+		codings = append(codings, asList(t["coding"])...)
+		if text == "" {
+			text = CodeText(t)
+		}
+	}
+	if len(codings) == 0 {
+		return nil
+	}
+	cc := map[string]any{"coding": codings}
+	if text != "" {
+		cc["text"] = text
+	}
+	return cc
+}
+
+// sharesCoding reports whether two CodeableConcepts have a coding (system
+// and code) in common.
+func sharesCoding(a, b any) bool {
+	bs := codingsOf(b)
+	return slices.ContainsFunc(codingsOf(a), func(c coding) bool { return slices.Contains(bs, c) })
 }
 
 // unbilledStatus are the statuses of a service that is not charged: it did
@@ -252,7 +285,9 @@ func chargeItem(id string, enc *Record, sv service, url string, now time.Time) m
 		"context":             map[string]any{"reference": "Encounter/" + enc.RecordID},
 		"enteredDate":         now.UTC().Format(time.RFC3339),
 		"definitionCanonical": []any{url},
-		"service":             []any{map[string]any{"reference": sv.ref}},
+	}
+	if !strings.HasPrefix(sv.ref, "Encounter/") { // R4's ChargeItem.service takes no Encounter: its charge is the context's own
+		item["service"] = []any{map[string]any{"reference": sv.ref}}
 	}
 	if v, ok := sv.quantity["value"]; ok {
 		item["quantity"] = map[string]any{"value": v}
