@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/records"
 )
 
 // nextLink is a searchset's next link, or "".
@@ -67,9 +70,22 @@ func TestAuditEventSearchPages(t *testing.T) {
 		t.Errorf("the pages hold %d events in %d pages; the log has %d", len(seen), pages, total)
 	}
 	e.do("GET", "/fhir/AuditEvent?patient=Patient/p&_count=lots", patient, nil).outcome(t, 400, "_count")
-	for _, path := range []string{"/fhir/Consent?patient=Patient/p&_count=1", "/fhir/Provenance?target=Observation/" + id + "&_count=1"} {
-		if r := e.do("GET", path, patient, nil); r.status != 200 || len(asAnyList(r.body["entry"])) > 1 || !strings.Contains(string(r.rawBody), `"self"`) {
-			t.Errorf("%s: %d %s", path, r.status, r.rawBody)
+	signer := records.Signer{ID: "patient/p", Key: e.keys["patient/p"]}
+	for _, who := range []string{"hosp-b/dr-b", "hosp-b"} {
+		g := consent.Grant{Categories: []string{"general"}, Actions: []consent.Action{consent.ActionRead},
+			Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60}
+		if g.Grantee.Principal = who; who == "hosp-b" {
+			g.Grantee = consent.Grantee{Org: who}
 		}
+		if _, err := e.svc.Grant(ctx, signer, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consents := e.do("GET", "/fhir/Consent?patient=Patient/p&_count=1", patient, nil)
+	if consents.status != 200 || len(asAnyList(consents.body["entry"])) != 1 || consents.body["total"] != 2.0 || nextLink(consents.body) == "" {
+		t.Errorf("Consent search with _count=1: %d %s", consents.status, consents.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Provenance?target=Observation/"+id+"&_count=1", drA, nil); r.status != 200 || len(asAnyList(r.body["entry"])) > 1 || !strings.Contains(string(r.rawBody), `"self"`) {
+		t.Errorf("Provenance search with _count=1: %d %s", r.status, r.rawBody)
 	}
 }
