@@ -39,7 +39,7 @@ type searchParam struct {
 var (
 	clinicalResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements",
 		"_include", "_include:iterate", "_revinclude", "_revinclude:iterate"}
-	viewResultParams = []string{"_format"}
+	viewResultParams = []string{"_count", "_offset", "_format"}
 	// orgResultParams are those of an organization resource's search: no
 	// _include (what it references may be a sealed record).
 	orgResultParams = []string{"_count", "_offset", "_sort", "_format", "_summary", "_total", "_elements"}
@@ -48,7 +48,7 @@ var (
 // Searches the interactions document, with the result parameters.
 const (
 	clinicalSearchDoc = "Of one patient's resources: patient= (or subject=, or a Patient's _id) is required unless the caller is a patient; only what the caller may read. A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Results: _count (at most 1000) and _offset page with next links; _sort by _lastUpdated, _id or any listed parameter (its first value; commas for several keys, '-' for descending); _summary=count (the total alone), _summary=true|text|data (R4's summary elements; the narrative with mandatory elements; all but the narrative), _total=none, _elements=a,b (those top-level elements; a subset is tagged SUBSETTED); _include and _revinclude (with :iterate, one level) of the page's matches, each read as the caller and logged. POST [type]/_search takes the parameters as a form. patient and subject chain to a Patient parameter (patient.identifier=system|value, subject:Patient.family=…): the Patients found (through the blind index) are searched one by one. A reference value may be an absolute URL of this server, or carry its type as a modifier (subject:Patient=id). _has:Type:reference:parameter=value (one level) keeps results some resource of Type of the same patient references and matches, each read as the caller."
-	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. No paging: every match in one Bundle."
+	viewSearchDoc     = "A parameter not listed is refused (400). Comma-separated values are alternatives, repeated parameters all apply. Every match in one Bundle, unless _count (at most 1000) and _offset page it with next links."
 )
 
 // Documentation of each parameter type's matching and modifiers.

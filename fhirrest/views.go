@@ -219,7 +219,19 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 
 // writeSearchset answers a view search: each entry with its fullUrl, which
 // R4 requires of a searchset's entries, and the Bundle with its self link.
+// Every match is in one Bundle unless _count or _offset is given: then the
+// page they name, with a next link as a clinical search has.
 func (s *server) writeSearchset(w http.ResponseWriter, r *http.Request, resources []any) {
+	pg := page{count: len(resources)}
+	if q := r.URL.Query(); q.Has("_count") || q.Has("_offset") {
+		var err error
+		if pg, err = pageOf(q); err != nil {
+			s.failErr(w, err)
+			return
+		}
+	}
+	total := len(resources)
+	resources = resources[min(pg.offset, total):min(pg.offset+pg.count, total)]
 	entries := make([]map[string]any, 0, len(resources))
 	for _, res := range resources {
 		e := map[string]any{"resource": res, "search": map[string]string{"mode": "match"}}
@@ -228,8 +240,7 @@ func (s *server) writeSearchset(w http.ResponseWriter, r *http.Request, resource
 		}
 		entries = append(entries, e)
 	}
-	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-		"link": []bundleLink{{Relation: "self", URL: s.abs(r.URL.RequestURI())}}}
+	b := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": total, "link": s.pageLinks(r, pg, total)}
 	if len(entries) > 0 { // R4's JSON has no empty arrays
 		b["entry"] = entries
 	}

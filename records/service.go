@@ -126,6 +126,9 @@ type Service struct {
 	// indexed a record ("record:" ID) or patient ("patient:" ID).
 	indexMu   sync.Mutex
 	indexedAt map[string]int64
+	// charging serializes charge capture (charges.go), so two captures of
+	// one encounter through this node cannot both charge a service.
+	charging sync.Mutex
 
 	// Reads of state an access decision needs, kept per height.
 	grants   *heightMemo[ledger.Grants]
