@@ -80,6 +80,10 @@ func TestMergeDuplicatePatient(t *testing.T) {
 	e.do("POST", "/fhir/Patient/$merge", clerk, mergeParams("Patient/q", "Patient/p", false)).outcome(t, 200, "proposed")
 	e.do("POST", "/fhir/Patient/$merge", qTok, mergeParams("Patient/q", "Patient/p", false)).outcome(t, 422, "patient/p accepts the merge first")
 	e.do("POST", "/fhir/Patient/$merge", clerk, mergeParams("Patient/q", "Patient/p", false)).outcome(t, 409, "already has a merge into patient/p (proposed)")
+	r3 := e.registerPatientWithKey(ctx, "patient/r")
+	e.cust.Add(r3.ID, r3.Key)
+	e.do("POST", "/fhir/Patient/$merge", e.token(r3.ID), mergeParams("Patient/q", "Patient/p", false)).outcome(t, 403, "only the two patients answer their merge")
+	e.do("POST", "/fhir/Patient/$merge", clerk, mergeParams("Patient/q", "Patient/p", true)).outcome(t, 400, "only the patient declines a merge")
 	e.do("POST", "/fhir/Patient/$merge", pTok, mergeParams("Patient/q", "Patient/p", false)).outcome(t, 200, "accepted")
 	if r := e.do("GET", "/fhir/Patient/q", drA, nil); r.status != 200 || len(links(r.body)) != 0 {
 		t.Fatalf("q linked before its own signature: %d %s", r.status, r.rawBody)

@@ -74,17 +74,19 @@ func TestMergeRejections(t *testing.T) {
 		{"a write for the replaced patient", mergeQ, "hosp-b/dr-b", tx.TypeRecordPut, nil, CodeConflict, "patient/q was merged into patient/p, which replaces it: write for patient/p"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := mergeWorld(t)
-			if tc.setup != nil {
-				tc.setup(h)
-			}
-			body := tc.body
-			if body == nil {
-				body = put(t, "rq", 2, "patient/q", "lab", 1, nil)
-			}
-			h.judge(h.sign(tc.signer, tc.typ, body), StageFinalize, tc.want, tc.reason)
-		})
+		for _, stage := range []Stage{StageCheck, StageFinalize} {
+			t.Run(tc.name+"/"+stageName(stage), func(t *testing.T) {
+				h := mergeWorld(t)
+				if tc.setup != nil {
+					tc.setup(h)
+				}
+				body := tc.body
+				if body == nil {
+					body = put(t, "rq", 2, "patient/q", "lab", 1, nil)
+				}
+				h.judge(h.sign(tc.signer, tc.typ, body), stage, tc.want, tc.reason)
+			})
+		}
 	}
 }
 
@@ -135,4 +137,11 @@ func TestMergeTakesEffectWithBothSignatures(t *testing.T) {
 	}
 	// Writes for the survivor go on.
 	h.mustBlock("hosp-a/dr-a", tx.TypeRecordPut, put(t, "rp", 1, "patient/p", "lab", 1, []string{"hosp-a", "patient/p"}))
+}
+
+func stageName(s Stage) string {
+	if s == StageCheck {
+		return "CheckTx"
+	}
+	return "FinalizeBlock"
 }
