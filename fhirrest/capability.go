@@ -53,6 +53,7 @@ func (s *server) operations() []operation {
 		op("POST /fhir/Patient/{id}/$delegate", "Patient", "delegate", "urn:carechain:operation:delegate", s.patientOperation(s.addDelegate)),
 		op("POST /fhir/Patient/{id}/$remove-delegate", "Patient", "remove-delegate", "urn:carechain:operation:remove-delegate", s.patientOperation(s.removeDelegate)),
 		op("POST /fhir/Encounter/{id}/$capture-charges", "Encounter", "capture-charges", "urn:carechain:operation:capture-charges", s.captureCharges),
+		op("POST /fhir/Patient/$merge", "Patient", "merge", "http://hl7.org/fhir/OperationDefinition/Patient-merge", s.merge),
 		op("POST /fhir/Task/{id}/$approve", "Task", "approve", "urn:carechain:operation:approve", s.reviewTask(false)),
 		op("POST /fhir/Task/{id}/$reject", "Task", "reject", "urn:carechain:operation:reject", s.reviewTask(true)),
 	}

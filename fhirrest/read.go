@@ -162,6 +162,9 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 		}
 	}
 	m["meta"], _ = json.Marshal(meta)
+	if links := patientLinks(rec.Links); len(links) > 0 { // merge.go: the ledger's links replace any written
+		m["link"], _ = json.Marshal(links)
+	}
 	return json.Marshal(m)
 }
 

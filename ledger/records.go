@@ -297,6 +297,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := checkBasedOn(b, r); rej != nil { // orders.go: a closed order is a conflict, whoever writes
 		return rej
 	}
+	if rej := refuseMerged(b, r.Patient); rej != nil { // merge.go: a replaced patient gets no new versions
+		return rej
+	}
 	if rej := a.mayWrite(b, signer, now, r); rej != nil {
 		return rej
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -151,7 +152,13 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 		return mayReadPrincipals(rest, scan, denied)
 	case patientScoped(ns):
 		patient, ok := patientOfScoped(rest, scan)
-		if !ok || !v.ActsFor(caller, patient) {
+		if !ok || !v.ActsFor(caller, patient) && !replacedByCaller(v, caller, patient) {
+			return denied
+		}
+		return nil
+	case ns == "merge" || ns == "replaces":
+		patient, ok := patientOfScoped(rest, scan)
+		if !ok || !mayReadMerges(v, caller, patient) {
 			return denied
 		}
 		return nil
@@ -166,7 +173,7 @@ func mayReadState(v *ledger.View, caller *carechain.Principal, key string, scan 
 		if errors.Is(err, ledger.ErrNotFound) {
 			return nil // nothing to show: a new record's ID
 		}
-		if err != nil || caller.ID != head.Patient { // a delegate manages consent; reads go through a node, logged
+		if err != nil || caller.ID != head.Patient && !replacedByCaller(v, caller, head.Patient) { // a delegate manages consent; reads go through a node, logged
 			return denied
 		}
 		return nil
@@ -256,4 +263,25 @@ func mayReadLogEntry(v *ledger.View, caller *carechain.Principal, rest string, d
 		return denied
 	}
 	return nil
+}
+
+// mayReadMerges reports whether caller may read patient's merges (which
+// tell that two pseudonyms are one person): those who act for the
+// patient, and the other patient of a merge of patient's.
+func mayReadMerges(v *ledger.View, caller *carechain.Principal, patient string) bool {
+	if v.ActsFor(caller, patient) {
+		return true
+	}
+	if m, err := v.Merge(patient); err == nil && m.Target == caller.ID {
+		return true
+	}
+	_, replaces, err := v.Links(patient)
+	return err == nil && slices.Contains(replaces, caller.ID)
+}
+
+// replacedByCaller reports whether patient was merged into caller: the same
+// person, who reads what was theirs as they read their own.
+func replacedByCaller(v *ledger.View, caller *carechain.Principal, patient string) bool {
+	by, _, err := v.Links(patient)
+	return err == nil && by == caller.ID
 }

@@ -18,6 +18,8 @@ import (
 type Record struct {
 	carechain.RecordVersion
 	Resource []byte // canonical FHIR JSON: health data, never log it
+	// Links are the merges of a Patient record's patient (merge.go).
+	Links PatientLinks
 }
 
 // Read decrypts version (0: latest) of a record for requester, if the
@@ -108,7 +110,13 @@ func (s *Service) decide(v *ledger.View, requester string, rv *carechain.RecordV
 	if err != nil {
 		return nil, d, fmt.Errorf("record %s version %d: %w", rv.RecordID, rv.Version, err)
 	}
-	return &Record{RecordVersion: *rv, Resource: plain}, d, nil
+	rec := &Record{RecordVersion: *rv, Resource: plain}
+	if rv.ResourceType == "Patient" {
+		if rec.Links, err = patientLinks(v, rv.Patient); err != nil {
+			return nil, d, err
+		}
+	}
+	return rec, d, nil
 }
 
 // allowed decides whether requester may read rv for purpose, and names the
