@@ -182,7 +182,8 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/messages/{id}/attachments/{n}", p.secured(p.signedIn(p.attachment)))
 	p.adminRoutes(mux)
 	p.auditRoutes(mux)
-	p.actRoutes(mux) // the everyday actions (patientacts.go)
+	p.actRoutes(mux)   // the everyday actions (patientacts.go)
+	p.orderRoutes(mux) // orders, results, worklists, pharmacy (orders.go)
 	if p.codes != nil {
 		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
 		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))
