@@ -189,10 +189,7 @@ func (p *Portal) orderRowOf(ctx context.Context, v *ledger.View, requester, id s
 	if err != nil {
 		return row, err
 	}
-	row.What = c.Title
-	if rc, ok := m["reasonCode"].([]any); ok && len(rc) > 0 {
-		row.Reason = fhirMap{"r": rc[0]}.concept("r")
-	}
+	row.What, row.Reason = c.Title, m.concept("reasonCode")
 	if !st.Open {
 		row.Status = cmpOr(m.str("status"), "closed")
 	}

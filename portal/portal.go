@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -103,6 +104,9 @@ type Portal struct {
 	codes     *launch.Codes
 	grantable GrantableFunc
 	fhirBase  string // the audience of app launches
+	// resultsSeen is when each practitioner last saw their results inbox
+	// (principal ID → unix seconds; results.go), in memory only.
+	resultsSeen sync.Map
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),

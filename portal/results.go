@@ -10,8 +10,9 @@ import (
 
 // The results inbox: the results (Observations, DiagnosticReports) that
 // other organizations wrote on the orders the signed-in clinician's
-// organization placed, newest first, those written since the inbox was
-// last shown in this session marked new. The ledger lists them in plain:
+// organization placed, newest first, those written since the clinician
+// last saw the inbox marked new (kept in this node's memory: after a
+// restart, everything is new once). The ledger lists them in plain:
 // each order's results grant (ledger.ResultsGrantID) to the organization
 // that placed it names the results as they are written; each is read
 // through records.Service.Read (consent-checked, logged).
@@ -39,7 +40,10 @@ func (p *Portal) resultsInbox(w http.ResponseWriter, r *http.Request, s *session
 		p.failErr(w, r, s, err)
 		return
 	}
-	seen := s.resultsSeen.Load()
+	var seen int64
+	if t, ok := p.resultsSeen.Load(s.who.ID); ok {
+		seen = t.(int64)
+	}
 	var page resultsPage
 	for _, g := range grants {
 		if g.Order == "" || g.ID != ledger.ResultsGrantID(g.Order) {
@@ -67,19 +71,20 @@ func (p *Portal) resultsInbox(w http.ResponseWriter, r *http.Request, s *session
 		}
 	}
 	slices.SortFunc(page.Results, func(a, b resultRow) int { return b.Written.Compare(a.Written) })
-	s.resultsSeen.Store(p.now().Unix())
+	p.resultsSeen.Store(s.who.ID, p.now().Unix())
 	p.render(w, s, http.StatusOK, "results", "Results", page)
 }
 
 // resultPageData is one result with the order it answers.
 type resultPageData struct {
 	Result, Order card
+	Others        []card // the order's other results
 	Patient       string
 	Short         string
 }
 
-// resultPage shows result {record} of order {order}: the result and the
-// order, each as a card.
+// resultPage shows result {record} of order {order}: the result, the
+// order and the order's other results, each as a card.
 func (p *Portal) resultPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := p.app.Latest()
 	order, id := r.PathValue("order"), r.PathValue("record")
@@ -99,5 +104,14 @@ func (p *Portal) resultPage(w http.ResponseWriter, r *http.Request, s *session) 
 		p.failErr(w, r, s, err)
 		return
 	}
-	p.render(w, s, http.StatusOK, "result", res.Title, resultPageData{Result: res, Order: ord, Patient: st.Patient, Short: shortPatient(st.Patient)})
+	page := resultPageData{Result: res, Order: ord, Patient: st.Patient, Short: shortPatient(st.Patient)}
+	for _, other := range g.Records {
+		if other == id {
+			continue
+		}
+		if c, _, err := p.readRecord(r.Context(), v, s.who.ID, other); err == nil {
+			page.Others = append(page.Others, c)
+		}
+	}
+	p.render(w, s, http.StatusOK, "result", res.Title, page)
 }
