@@ -209,16 +209,17 @@ func radiologistReports(t *testing.T, b *browser) {
 }
 
 // pharmacistDispenses: the patient shares medication records with
-// Greenleaf Pharmacy; its pharmacist sees the prescription with its supply
+// Greenleaf Pharmacy, to read and write; its pharmacist sees the prescription with its supply
 // (20 and one refill: 40), dispenses 20, then 20, and is refused 1 more.
 func pharmacistDispenses(t *testing.T, b *browser) {
 	t.Helper()
 	b.signIn("patient/demo-12")
 	b.open("/portal/sharing")
 	b.do("share with the pharmacy", chromedp.SetValue(chromedp.ID("grantee"), "org:greenleaf"),
-		chromedp.Click(chromedp.CSS(`input[name=category][value="medication"]`)), chromedp.SetValue(chromedp.ID("purpose"), "treatment"))
+		chromedp.Click(chromedp.CSS(`input[name=category][value="medication"]`)), chromedp.SetValue(chromedp.ID("purpose"), "treatment"),
+		chromedp.Click(chromedp.ID("write")))
 	b.submit("#grant")
-	b.want("Greenleaf Pharmacy")
+	b.want("Greenleaf Pharmacy", "read, write")
 	b.signOut()
 	b.signIn("greenleaf/ph-rossi")
 	b.open("/portal/pharmacy")
