@@ -139,7 +139,7 @@ func (p *Portal) workOrder(w http.ResponseWriter, r *http.Request, s *session, k
 			}
 		}
 	}
-	p.render(w, s, http.StatusOK, "workorder", "Order "+id, page)
+	p.render(w, s, http.StatusOK, "workorder", "Order: "+row.What, page)
 }
 
 // writeResult writes the form's result of the order: a lab's Observation
