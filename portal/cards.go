@@ -94,6 +94,7 @@ var kinds = map[string]string{
 	"Observation": "Observation", "Condition": "Condition", "MedicationRequest": "Medication",
 	"AllergyIntolerance": "Allergy", "Immunization": "Immunization", "DiagnosticReport": "Report",
 	"DocumentReference": "Note", "Patient": "Your details", "Procedure": "Procedure", "Encounter": "Visit",
+	"ServiceRequest": "Order", "MedicationDispense": "Dispense",
 }
 
 // dateFields are where resources keep when they happened, in order.
@@ -135,6 +136,16 @@ func cardOf(rec records.Record, label func(string) string) (card, error) {
 	case "DiagnosticReport":
 		c.add("Status", m.str("status"))
 		c.add("Conclusion", m.str("conclusion"))
+	case "ServiceRequest": // an order (orders.go)
+		c.add("Status", m.str("status"))
+		c.add("To", m.obj("performer").str("display"))
+		c.add("Reason", m.concept("reasonCode"))
+	case "MedicationDispense":
+		c.Title = m.concept("medicationCodeableConcept")
+		c.add("Status", m.str("status"))
+		if q, ok := m.obj("quantity")["value"].(float64); ok {
+			c.add("Quantity", formatNumber(q))
+		}
 	case "DocumentReference":
 		c.Title = cmpOr(m.str("description"), m.concept("type"), "Note")
 		c.add("Text", plainAttachment(m.obj("content").obj("attachment")))

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -209,7 +210,8 @@ func noteResource(f url.Values, patient string, now time.Time) ([]byte, error) {
 }
 
 // prescriptionResource is a MedicationRequest (an active order) of a
-// medicine named in text, with dosage instructions.
+// medicine named in text, with dosage instructions and, optionally, the
+// quantity to dispense and the refills allowed (dispenseRequest).
 func prescriptionResource(f url.Values, patient string, now time.Time) ([]byte, error) {
 	med, err := formText(f, "medication", "Medication", true, maxFormNameText)
 	if err != nil {
@@ -219,9 +221,25 @@ func prescriptionResource(f url.Values, patient string, now time.Time) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(jsonObj{"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+	rx := jsonObj{"resourceType": "MedicationRequest", "status": "active", "intent": "order",
 		"medicationCodeableConcept": jsonObj{"text": med}, "subject": subjectOf(patient),
-		"authoredOn": now.UTC().Format(time.RFC3339), "dosageInstruction": []jsonObj{{"text": dosage}}})
+		"authoredOn": now.UTC().Format(time.RFC3339), "dosageInstruction": []jsonObj{{"text": dosage}}}
+	if strings.TrimSpace(f.Get("quantity")) != "" { // the supply a pharmacy may dispense (ledger/dispensing.go)
+		q, err := formNumber(f, "quantity", "Quantity", 0.001, 1e6)
+		if err != nil {
+			return nil, err
+		}
+		supply := jsonObj{"quantity": jsonObj{"value": q}}
+		if strings.TrimSpace(f.Get("refills")) != "" {
+			n, err := formNumber(f, "refills", "Refills", 0, 1000)
+			if err != nil || n != math.Trunc(n) {
+				return nil, cmp.Or(err, errors.New("Refills: a whole number"))
+			}
+			supply["numberOfRepeatsAllowed"] = int(n)
+		}
+		rx["dispenseRequest"] = supply
+	}
+	return json.Marshal(rx)
 }
 
 // imagingStudy is one kind of imaging study the imaging report form offers.

@@ -122,7 +122,7 @@ func (p *Portal) signer(w http.ResponseWriter, r *http.Request, s *session) (rec
 // refusedWrite answers a write the services refused, with the reason.
 func (p *Portal) refusedWrite(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	kind := carechain.KindOf(err)
-	if kind == carechain.KindPermission || kind == carechain.KindInvalid || kind == carechain.KindMalformed {
+	if kind == carechain.KindPermission || kind == carechain.KindInvalid || kind == carechain.KindMalformed || kind == carechain.KindConflict {
 		p.fail(w, r, s, kind.Status(), "Not written: "+err.Error()+".")
 		return
 	}

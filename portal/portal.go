@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -103,6 +104,9 @@ type Portal struct {
 	codes     *launch.Codes
 	grantable GrantableFunc
 	fhirBase  string // the audience of app launches
+	// resultsSeen is when each practitioner last saw their results inbox
+	// (principal ID → unix seconds; results.go), in memory only.
+	resultsSeen sync.Map
 }
 
 // Register adds the portal's routes to mux: / (a redirect to /portal/),
@@ -184,6 +188,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	p.auditRoutes(mux)
 	p.actRoutes(mux)     // the everyday actions (patientacts.go)
 	p.billingRoutes(mux) // billing staff's page (billing.go)
+	p.orderRoutes(mux)   // orders, results, worklists, pharmacy (orders.go)
 	if p.codes != nil {
 		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
 		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))

@@ -20,7 +20,8 @@ func parsePages() (map[string]*template.Template, error) {
 	}
 	funcs := template.FuncMap{"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
 		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
-		"billing":  isBilling}
+		"billing":  isBilling,
+		"mayUse":   mayUse} // the work pages of a role (orders.go)
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -51,6 +52,14 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 	v := view{Title: title, Data: data, Nav: name}
 	if strings.HasPrefix(name, "messages") {
 		v.Nav = "messages" // the inbox, a thread, the compose form
+	}
+	switch d := data.(type) { // the work pages' sections (orders.go)
+	case worklistPage:
+		v.Nav = "worklist-" + d.Kind
+	case workOrderPage:
+		v.Nav = "worklist-" + d.Kind
+	case resultPageData:
+		v.Nav = "results"
 	}
 	if s != nil {
 		v.CSRF = s.csrf

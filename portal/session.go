@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -35,6 +36,9 @@ type session struct {
 	who      *carechain.Principal // nil: not signed in
 	holder   string               // the records.SignIns holder of a patient's keys
 	lastSeen time.Time
+	// resultsSeen is when the results inbox (results.go) was last shown,
+	// in unix seconds: results written after it are marked new.
+	resultsSeen atomic.Int64
 }
 
 // sessions is the bounded store.

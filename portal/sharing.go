@@ -149,11 +149,15 @@ func (p *Portal) grant(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/portal/sharing?done=granted", http.StatusSeeOther)
 }
 
-// grantOf reads the grant form: grantee, categories, purpose, until.
+// grantOf reads the grant form: grantee, categories, purpose, until, and
+// whether the grantee may also write.
 func (p *Portal) grantOf(r *http.Request, patient string) (consent.Grant, error) {
 	f := r.PostForm
 	g := consent.Grant{Patient: patient, Categories: f["category"], Actions: []consent.Action{consent.ActionRead},
 		Purposes: []consent.Purpose{consent.Purpose(f.Get("purpose"))}, NotBefore: p.now().Unix()}
+	if f.Get("write") == "1" { // e.g. a pharmacy's dispenses (pharmacy.go)
+		g.Actions = append(g.Actions, consent.ActionWrite)
+	}
 	switch kind, id, _ := strings.Cut(f.Get("grantee"), ":"); kind {
 	case "principal":
 		g.Grantee.Principal = id
