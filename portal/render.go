@@ -42,6 +42,7 @@ type view struct {
 	Name  string               // who, for people
 	CSRF  string
 	Nav   string // the current section
+	Desk  bool   // the signed-in person is a registration clerk (the desk's pages)
 	Data  any
 }
 
@@ -51,10 +52,14 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 	if strings.HasPrefix(name, "messages") {
 		v.Nav = "messages" // the inbox, a thread, the compose form
 	}
+	if name == "deskregister" || name == "deskpatient" || name == "enrolled" && s != nil && s.who != nil && s.who.Kind != carechain.KindAdmin {
+		v.Nav = "desk"
+	}
 	if s != nil {
 		v.CSRF = s.csrf
 		if v.Who = s.who; s.who != nil {
 			v.Name = p.displayName(s.who)
+			v.Desk = isClerk(p.app.Latest(), s.who.ID)
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients
