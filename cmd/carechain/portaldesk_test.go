@@ -24,7 +24,8 @@ import (
 // ledger's reason; cancels the booking (the Slot is free again), marks a
 // past appointment a no-show (its Slot stays busy), and books a follow-up
 // of a physician's Encounter, which the FHIR search supporting-info finds;
-// a desk form without its CSRF token is refused. The new patient signs in
+// a desk form without its CSRF token is refused; a physician is refused
+// the desk. The new patient signs in
 // with the code, sees the follow-up among the upcoming appointments and
 // the others as past, and a bill the desk wrote over FHIR, priced from
 // the demo catalogue; their access log shows the clerk's reads. No
@@ -132,6 +133,17 @@ func TestPortalDeskInChromium(t *testing.T) {
 	if n := fhirTotal(t, base, desk, "/fhir/Appointment?patient=Patient/"+short+"&supporting-info=Encounter/"+encounter); n != 1 {
 		t.Fatalf("supporting-info finds %d follow-ups", n)
 	}
+	b.signOut()
+
+	// The desk's pages are the clerks'.
+	b.signIn("st-mary/dr-chen")
+	if strings.Contains(b.text(), "Desk") {
+		t.Fatal("a physician's nav shows the desk")
+	}
+	if resp := b.open("/portal/desk"); resp.Status != http.StatusForbidden {
+		t.Fatalf("a physician's desk: HTTP %d", resp.Status)
+	}
+	b.want("This page is for registration clerks")
 	b.signOut()
 
 	// The desk bills the visit; the patient sees the appointments and the bill.
