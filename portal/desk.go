@@ -167,12 +167,19 @@ func demographicsOf(m fhirMap) demographics {
 	return d
 }
 
-// hasIdentifier reports whether d has q, given as system|value or as the
-// value alone.
+// hasIdentifier reports whether d has q, given as FHIR token search takes
+// it: the value alone (any system), system|value, or |value (no system).
 func (d demographics) hasIdentifier(q string) bool {
 	return slices.ContainsFunc(d.Identifiers, func(id string) bool {
-		_, value, hasSystem := strings.Cut(id, "|")
-		return id == q || hasSystem && value == q
+		system, value, ok := strings.Cut(id, "|")
+		if !ok {
+			system, value = "", id
+		}
+		qs, qv, qok := strings.Cut(q, "|")
+		if !qok {
+			return value == q
+		}
+		return system == qs && value == qv
 	})
 }
 

@@ -23,7 +23,7 @@ func TestDeskFindMatches(t *testing.T) {
 	for _, c := range []struct {
 		id   string
 		want bool
-	}{{"SM-1", true}, {"urn:st-mary:mrn|SM-1", true}, {"bare", true}, {"urn:other|SM-1", false}, {"SM", false}, {"|bare", false}} {
+	}{{"SM-1", true}, {"urn:st-mary:mrn|SM-1", true}, {"bare", true}, {"urn:other|SM-1", false}, {"SM", false}, {"|bare", true}, {"|SM-1", false}, {"urn:st-mary:mrn|bare", false}} {
 		if got := d.hasIdentifier(c.id); got != c.want {
 			t.Errorf("identifier %q: %v, want %v", c.id, got, c.want)
 		}
