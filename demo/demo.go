@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/keystore"
@@ -164,7 +165,8 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 			return sum, err
 		}
 	}
-	return sum, nil
+	_, err := SeedPlanning(ctx, chain, ks, time.Now()) // St Mary's schedules, slots and price catalogue (planning.go)
+	return sum, err
 }
 
 // register signs, with signer's key, the registrations not on the chain yet and commits them.

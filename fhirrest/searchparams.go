@@ -222,6 +222,7 @@ var clinicalParams = map[string][]searchParam{
 	"Appointment": {
 		token("status", "Appointment.status", "status"), token("service-type", "Appointment.serviceType", "serviceType"),
 		date("date", "Appointment.start", "start"),
+		ref("supporting-info", "Appointment.supportingInformation", "supportingInformation"),
 	},
 }
 

@@ -103,6 +103,10 @@ func (p *Portal) staff(w http.ResponseWriter, r *http.Request, s *session) {
 type enrolled struct {
 	ID, Short, Code string
 	Patient         bool
+	// Desk: registered at the registration desk (desk.go), with the
+	// records written then; Problem says what of them was not.
+	Desk    bool
+	Problem string
 }
 
 // addStaff registers a practitioner of the admin's organization with the
@@ -159,18 +163,27 @@ func (p *Portal) enrol(w http.ResponseWriter, r *http.Request, s *session) {
 // register submits reg signed by the admin and shows what was registered,
 // with its enrolment code if the node made its keys; a refusal says why.
 func (p *Portal) register(w http.ResponseWriter, r *http.Request, s *session, reg tx.Register, out enrolled) {
+	if !p.submitRegistration(w, r, s, reg) {
+		return
+	}
+	out.ID, out.Short, out.Patient = reg.ID, strings.TrimPrefix(reg.ID, carechain.PatientPrefix), reg.Kind == carechain.KindPatient
+	p.render(w, s, http.StatusOK, "enrolled", "Registered "+reg.ID, out)
+}
+
+// submitRegistration submits reg signed by the signed-in admin or
+// registration clerk; false when it answered a refusal instead.
+func (p *Portal) submitRegistration(w http.ResponseWriter, r *http.Request, s *session, reg tx.Register) bool {
 	signer, ok := p.custodian.Signer(s.who.ID)
 	if !ok {
 		p.fail(w, r, s, http.StatusForbidden, "This node does not hold your signing key: sign in again.")
-		return
+		return false
 	}
 	if err := p.records.Register(r.Context(), signer, reg); err != nil {
 		p.adminFail(w, r, s, "registered", err)
-		return
+		return false
 	}
-	p.logger.Info("portal registration", "admin", s.who.ID, "principal", reg.ID, "kind", reg.Kind)
-	out.ID, out.Short, out.Patient = reg.ID, strings.TrimPrefix(reg.ID, carechain.PatientPrefix), reg.Kind == carechain.KindPatient
-	p.render(w, s, http.StatusOK, "enrolled", "Registered "+reg.ID, out)
+	p.logger.Info("portal registration", "registrar", s.who.ID, "principal", reg.ID, "kind", reg.Kind)
+	return true
 }
 
 // newKeys makes id's signing key (and a patient's encryption key) in the

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,29 +86,49 @@ func (p *Portal) addData(w http.ResponseWriter, r *http.Request, s *session) {
 // records.Service.Put, where the ledger applies the role policy and the
 // patient's consent. A refusal is answered with its reason.
 func (p *Portal) writeNew(w http.ResponseWriter, r *http.Request, s *session, patient, category string, body []byte) (records.PutResult, bool) {
-	defer clear(body)
-	res, err := fhirjson.Parse(body)
-	id := records.NewRecordID()
-	if err == nil {
-		err = res.SetID(id)
-	}
-	if err != nil {
-		p.fail(w, r, s, http.StatusBadRequest, "Not written: the resource is not valid FHIR R4: "+err.Error())
-		return records.PutResult{}, false
-	}
-	res.DropMeta()
 	signer, ok := p.signer(w, r, s)
 	if !ok {
 		return records.PutResult{}, false
 	}
-	out, err := p.records.Put(r.Context(), signer, records.PutItem{Patient: patient, Category: category, RecordID: id, Parsed: res})
-	if err != nil {
+	out, err := p.putRecord(r.Context(), signer, patient, category, records.NewRecordID(), 0, body)
+	var invalid *invalidResource
+	switch {
+	case errors.As(err, &invalid):
+		p.fail(w, r, s, http.StatusBadRequest, "Not written: the resource is not valid FHIR R4: "+invalid.err.Error())
+		return out, false
+	case err != nil:
 		p.refusedWrite(w, r, s, err)
 		return out, false
 	}
-	p.logger.Info("portal write", "principal", s.who.ID, "record", id, "category", category) // IDs only, never the data
 	return out, true
 }
+
+// putRecord writes body, a FHIR resource, as record id of patient in
+// category (the version after ifMatch, if not 0), as a FHIR write by the
+// signer is (records.Service.Put: validated, sealed, judged by the
+// ledger), and clears body.
+func (p *Portal) putRecord(ctx context.Context, signer records.Signer, patient, category, id string, ifMatch uint64, body []byte) (records.PutResult, error) {
+	defer clear(body)
+	res, err := fhirjson.Parse(body)
+	if err == nil {
+		err = res.SetID(id)
+	}
+	if err != nil {
+		return records.PutResult{}, &invalidResource{err}
+	}
+	res.DropMeta()
+	out, err := p.records.Put(ctx, signer, records.PutItem{Patient: patient, Category: category, RecordID: id, Parsed: res, IfMatch: ifMatch})
+	if err == nil {
+		p.logger.Info("portal write", "principal", signer.ID, "record", id, "category", category) // IDs only, never the data
+	}
+	return out, err
+}
+
+// invalidResource is a resource a form made that is not valid FHIR R4.
+type invalidResource struct{ err error }
+
+func (e *invalidResource) Error() string { return "not valid FHIR R4: " + e.err.Error() }
+func (e *invalidResource) Unwrap() error { return e.err }
 
 // signer is the signed-in person's signer on this node, or an answer
 // that it holds none (a patient's key is held from sign-in to sign-out).

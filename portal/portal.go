@@ -185,6 +185,9 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /portal/messages/{id}/reply", p.secured(p.posted(p.signedIn(p.reply))))
 	mux.HandleFunc("GET /portal/messages/{id}/attachments/{n}", p.secured(p.signedIn(p.attachment)))
 	p.adminRoutes(mux)
+	p.deskRoutes(mux) // the registration desk (desk.go, deskschedule.go)
+	mux.HandleFunc("GET /portal/appointments", p.secured(p.patient(p.myAppointments)))
+	mux.HandleFunc("GET /portal/bills", p.secured(p.patient(p.myBills)))
 	p.auditRoutes(mux)
 	p.actRoutes(mux)     // the everyday actions (patientacts.go)
 	p.billingRoutes(mux) // billing staff's page (billing.go)
@@ -285,7 +288,15 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/portal/signin", http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, landing(s.who.Kind), http.StatusSeeOther)
+	http.Redirect(w, r, p.landingOf(s.who), http.StatusSeeOther)
+}
+
+// landingOf is pr's first page: a registration clerk's is the desk.
+func (p *Portal) landingOf(pr *carechain.Principal) string {
+	if isClerk(p.app.Latest(), pr.ID) {
+		return "/portal/desk"
+	}
+	return landing(pr.Kind)
 }
 
 // landing is the first page of a principal of kind.

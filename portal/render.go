@@ -44,6 +44,7 @@ type view struct {
 	Name  string               // who, for people
 	CSRF  string
 	Nav   string // the current section
+	Desk  bool   // the signed-in person is a registration clerk (the desk's pages)
 	Data  any
 }
 
@@ -61,10 +62,14 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 	case resultPageData:
 		v.Nav = "results"
 	}
+	if name == "deskregister" || name == "deskpatient" || (name == "enrolled" && s != nil && s.who != nil && s.who.Kind != carechain.KindAdmin) {
+		v.Nav = "desk"
+	}
 	if s != nil {
 		v.CSRF = s.csrf
 		if v.Who = s.who; s.who != nil {
 			v.Name = p.displayName(s.who)
+			v.Desk = isClerk(p.app.Latest(), s.who.ID)
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients

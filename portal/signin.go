@@ -82,7 +82,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, landing(who.Kind), http.StatusSeeOther)
+	http.Redirect(w, r, p.landingOf(who), http.StatusSeeOther)
 }
 
 // signOut forgets the session and, once no other session holds them, the
