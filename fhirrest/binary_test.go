@@ -168,6 +168,26 @@ func TestBinaryContentOffTheLedger(t *testing.T) {
 		t.Fatalf("replication fetched %d: %v", n, err)
 	}
 
+	// A copy altered on A's disk is not given to B; A moves it aside and,
+	// with no peer, answers 503.
+	r = a.do("POST", "/fhir/Binary", tok, image[:2000], "Content-Type", "image/png", "X-Security-Context", "Patient/p")
+	third, _, _ := strings.Cut(strings.TrimPrefix(r.header.Get("Location"), a.srv.URL+"/fhir/Binary/"), "/")
+	rv3, err := e.n.App().Latest().RecordVersion(third, 0)
+	if r.status != 201 || err != nil {
+		t.Fatalf("third upload: %d %v", r.status, err)
+	}
+	altered, _ = os.ReadFile(a.file(rv3.Blob.Hash))
+	altered[0] ^= 1
+	os.WriteFile(a.file(rv3.Blob.Hash), altered, 0o600)
+	b.do("GET", "/fhir/Binary/"+third, btok, nil).outcome(t, 503, "no other node gave a copy")
+	if _, err := os.Stat(b.file(rv3.Blob.Hash)); err == nil {
+		t.Fatal("B kept an altered copy")
+	}
+	if _, err := os.Stat(a.file(rv3.Blob.Hash) + ".altered"); err != nil {
+		t.Fatalf("A did not move its altered copy aside: %v", err)
+	}
+	a.do("GET", "/fhir/Binary/"+third, tok, nil).outcome(t, 503, "retry later")
+
 	// A is gone: B serves both from its own copies.
 	a.api.Close()
 	a.srv.Close()
