@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
@@ -132,6 +133,9 @@ func TestBinaryContentOffTheLedger(t *testing.T) {
 	r = a.do("GET", "/fhir/Binary/"+bin, tok, nil, "Accept", "application/fhir+json")
 	if r.status != 200 || r.body["resourceType"] != "Binary" || r.body["data"] != base64.StdEncoding.EncodeToString(image) {
 		t.Fatalf("FHIR read on A: %d", r.status)
+	}
+	if _, err := fhirjson.Parse(r.rawBody); err != nil { // the R4 schema
+		t.Fatalf("the Binary served is not valid R4: %v", err)
 	}
 
 	// B has no copy: its first read pulls it from A and checks it.
