@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -170,6 +171,16 @@ func TestBinaryContentOffTheLedger(t *testing.T) {
 	second, _, _ := strings.Cut(strings.TrimPrefix(r.header.Get("Location"), a.srv.URL+"/fhir/Binary/"), "/")
 	if n, err := b.svc.ReplicateBlobs(ctx); n != 1 || err != nil {
 		t.Fatalf("replication fetched %d: %v", n, err)
+	}
+
+	// The node API gives blobs to node principals only, signed.
+	for who, c := range map[string]*nodeapi.Client{
+		"a physician": nodeapi.NewClient(a.api.URL).As("hosp-a/dr-a", e.keys["hosp-a/dr-a"]), "unsigned": nodeapi.NewClient(a.api.URL),
+	} {
+		var se *nodeapi.StatusError
+		if _, err := c.Blob(ctx, rv.Blob.Hash, rv.Blob.Size); !errors.As(err, &se) || (se.Status != 403 && se.Status != 401) {
+			t.Errorf("GET /v1/blobs, %s: %v", who, err)
+		}
 	}
 
 	// A copy altered on A's disk is not given to B; A moves it aside and,
