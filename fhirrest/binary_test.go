@@ -109,6 +109,7 @@ func TestBinaryContentOffTheLedger(t *testing.T) {
 	if err != nil || rv.Blob == nil || rv.Category != "imaging" || rv.Patient != "patient/p" || len(rv.Ciphertext) > 1024 {
 		t.Fatalf("record version: %+v %v", rv, err)
 	}
+	t.Logf("a %d-byte image: %d bytes of ciphertext on the ledger, a %d-byte sealed blob off it", len(image), len(rv.Ciphertext), rv.Blob.Size)
 	sealed, err := os.ReadFile(a.file(rv.Blob.Hash))
 	if sum := sha256.Sum256(sealed); err != nil || !bytes.Equal(sum[:], rv.Blob.Hash) || int64(len(sealed)) != rv.Blob.Size {
 		t.Fatalf("A's stored blob does not match the ledger's hash: %v", err)
