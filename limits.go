@@ -23,4 +23,14 @@ const (
 	// MaxSmallRequestBytes bounds bodies that carry no resource (token
 	// requests, logins, consents).
 	MaxSmallRequestBytes = 64 << 10
+	// MaxBlobBytes bounds the content of one Binary (an image): it is kept
+	// off the ledger, sealed, in the nodes' blob stores; the ledger holds
+	// only its hash and size.
+	MaxBlobBytes = 64 << 20
+	// MaxSealedBlobBytes bounds a sealed blob: the content, its wrapped
+	// data key and its nonce and tag (seal.SealBlob).
+	MaxSealedBlobBytes = MaxBlobBytes + 1<<10
+	// MaxBlobRequestBytes bounds a Binary upload: the content as base64 in
+	// a FHIR Binary JSON, with room for its other fields.
+	MaxBlobRequestBytes = MaxBlobBytes/3*4 + 64<<10
 )

@@ -46,6 +46,17 @@ type RecordVersion struct {
 	WrappedKey     []byte `cbor:"13,keyasint" json:"-"`
 	Deleted        bool   `cbor:"14,keyasint,omitempty" json:"deleted,omitempty"`
 	Proposal       string `cbor:"15,keyasint,omitempty" json:"proposal,omitempty"` // the approved amendment that committed it
+	// Blob is the sealed content a Binary version names, kept off the
+	// ledger in the nodes' blob stores (records/blobs.go).
+	Blob *BlobRef `cbor:"16,keyasint,omitempty" json:"blob,omitempty"`
+}
+
+// BlobRef names a sealed blob kept off the ledger: the SHA-256 of its
+// sealed bytes, which name it in every node's blob store, and their size.
+// Anyone can check a copy against it; only readers of the record open it.
+type BlobRef struct {
+	Hash []byte `cbor:"1,keyasint" json:"hash"`
+	Size int64  `cbor:"2,keyasint" json:"size"`
 }
 
 // PatientAuthored reports whether the patient wrote this version (the

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/records"
 )
 
@@ -128,7 +129,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"text":   s.smartServices(),
 				}},
 			},
-			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities()),
+			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities(), binaryCapabilities()),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
 			"operation": append(s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
 				capOperation{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}),
@@ -157,6 +158,13 @@ func (s *server) clinicalCapabilities() []capResource {
 			Operation: s.operationsOn(t)})
 	}
 	return out
+}
+
+// binaryCapabilities are Binary's: create and read (binary.go).
+func binaryCapabilities() []capResource {
+	doc := fmt.Sprintf(binaryDoc, carechain.MaxBlobBytes)
+	return []capResource{{Type: records.BinaryType, Versioning: "versioned",
+		Interaction: []capInteraction{{Code: "create", Documentation: doc}, {Code: "read", Documentation: doc}}}}
 }
 
 // creatable reports whether a resource of clinical type typ is created by

@@ -191,6 +191,10 @@ func patientOfResource(res *fhirjson.Resource) (string, error) {
 }
 
 func (s *server) supported(w http.ResponseWriter, typ string) bool {
+	if typ == records.BinaryType { // create and read only (binary.go)
+		s.fail(w, http.StatusMethodNotAllowed, "not-supported", errors.New("Binary is served for create (POST /fhir/Binary) and read (GET /fhir/Binary/{id}) only"))
+		return false
+	}
 	if _, ok := clinicalTypes[typ]; !ok {
 		if isOrgType(typ) {
 			s.fail(w, http.StatusMethodNotAllowed, "not-supported", fmt.Errorf("%s is %s", typ, orgOperationsDoc))

@@ -119,6 +119,9 @@ func Register(mux *http.ServeMux, opts Options) {
 	handle("DELETE /fhir/Consent/{id}", s.authed(s.deleteConsent))
 	handle("GET /fhir/$export-file/{job}", s.authed(s.exportFile))
 	handle("GET /fhir/_history", s.authed(s.systemHistory))
+	// Binary answers with raw content as well as FHIR JSON: not negotiated (binary.go).
+	mux.HandleFunc("POST /fhir/Binary", s.cors(s.authed(s.createBinary)))
+	mux.HandleFunc("GET /fhir/Binary/{id}", s.cors(s.authed(s.readBinary)))
 	handle("GET /fhir/{type}", s.authed(s.search))
 	handle("POST /fhir/{type}", s.authed(s.create))
 	handle("GET /fhir/{type}/{id}", s.authed(s.read))

@@ -333,6 +333,9 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 	if rej := addResult(b, signer, now, r); rej != nil { // orders.go
 		return rej
 	}
+	if rej := putBlob(b, r); rej != nil { // blobs.go
+		return rej
+	}
 	head.Latest, head.Deleted = r.Version, r.Deleted
 	if proposal != "" {
 		head.Locked = true // from now on, every change needs an approved proposal
@@ -345,7 +348,7 @@ func (a *App) putRecord(b *store.Block, signer *carechain.Principal, now int64, 
 		RecordID: r.RecordID, Version: r.Version, Patient: r.Patient, Category: r.Category, ResourceType: r.ResourceType,
 		Author: signer.ID, AuthorOrg: authorOrg, Height: b.Height(), Time: now, Epoch: r.Epoch,
 		CiphertextHash: r.CiphertextHash, Ciphertext: r.Ciphertext, WrappedKey: r.WrappedKey, Deleted: r.Deleted,
-		Proposal: proposal,
+		Proposal: proposal, Blob: blobOf(r),
 	}
 	if err := setCBOR(b, recordKey(r.RecordID), head); err != nil {
 		return reject(CodeInternal, "%v", err)

@@ -137,6 +137,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/records/{id}", s.readRecord)
 		mux.HandleFunc("GET /v1/records/{id}/history", s.recordHistory)
 		mux.HandleFunc("GET /v1/audit", s.auditLog)
+		mux.HandleFunc("GET /v1/blobs/{hash}", s.sealedBlob) // blobs.go
 	}
 	return instrument(mux, reg)
 }

@@ -97,6 +97,12 @@ type Options struct {
 	// Index is the node's blind search index (index.go); nil: no search
 	// across patients.
 	Index *store.Index
+	// Blobs is the node's store of sealed Binary contents (blobs.go); nil:
+	// no Binary content is taken or served.
+	Blobs *store.Blobs
+	// BlobPeers fetches the blobs this node lacks from other nodes; nil:
+	// only this node's copies are served.
+	BlobPeers BlobSource
 }
 
 // Service is the records service of one node.
@@ -121,6 +127,8 @@ type Service struct {
 	refusals   map[refusalKey]*refusal    // open windows of repeated refusals
 	anchoring  anchorStats                // for metrics (metrics.go)
 	index      *store.Index               // blind search index (index.go), or nil
+	blobs      *store.Blobs               // sealed Binary contents (blobs.go), or nil
+	blobPeers  BlobSource                 // other nodes' blobs, or nil
 	// indexMu serializes index writes; indexedAt holds, while RunIndex
 	// follows the chain, the height at which a call of this service
 	// indexed a record ("record:" ID) or patient ("patient:" ID).
@@ -166,7 +174,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
 		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
-		index: opts.Index, auditKeys: newAuditKeys(opts.Now),
+		index: opts.Index, auditKeys: newAuditKeys(opts.Now), blobs: opts.Blobs, blobPeers: opts.BlobPeers,
 	}
 	if s.journal != nil {
 		if s.pending, err = loadJournal(s.journal); err != nil {

@@ -35,6 +35,10 @@ type PutItem struct {
 	// delete): it holds the record's resource type and id only, and
 	// Patient, Category and the resource are taken from the record.
 	Delete bool
+	// Blob, for a Binary, is its content (data): sealed and kept off the
+	// ledger in the node's blob store, named by its hash in the version
+	// (blobs.go). A Binary with content is written alone, not in a batch.
+	Blob []byte
 }
 
 // PutResult is a committed record version.
@@ -89,10 +93,12 @@ func (s *Service) putOnce(ctx context.Context, author Signer, it PutItem) (PutRe
 	defer unlock()
 	body, err := s.buildPut(v, author, it, version, pendingEpochs{})
 	if err != nil {
+		s.dropBlob(body)
 		return PutResult{}, err
 	}
 	out, err := s.submit(ctx, author, tx.TypeRecordPut, body)
 	if err != nil {
+		s.dropBlob(body)
 		return PutResult{}, err
 	}
 	return PutResult{RecordID: it.RecordID, Version: version, Height: out.Height}, nil
@@ -238,6 +244,11 @@ func (s *Service) sealPut(v *ledger.View, author Signer, it PutItem, rtype strin
 		}
 		body.Ciphertext, body.WrappedKey = sealed.Ciphertext, sealed.WrappedKey
 	}
+	if it.Blob != nil { // a Binary's content, kept off the ledger (blobs.go)
+		if err := s.sealBlob(body, it.Blob, ek); err != nil {
+			return nil, err
+		}
+	}
 	sum := sha256.Sum256(body.Ciphertext)
 	body.CiphertextHash = sum[:]
 	return body, nil
@@ -325,6 +336,9 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 	body := &tx.RecordBatch{}
 	out := make([]PutResult, len(items))
 	for i, it := range items {
+		if it.Blob != nil {
+			return nil, fmt.Errorf("%w: entry %d: a Binary with content is written alone, not in a batch", ErrInvalid, i)
+		}
 		ver, ok := versions[it.RecordID]
 		if !ok {
 			var err error

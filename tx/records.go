@@ -98,6 +98,10 @@ type RecordPut struct {
 	// Rotations start new epochs for the categories whose readers shrink
 	// when this ServiceRequest version closes an order, as a revocation's do.
 	Rotations []NewEpoch `cbor:"17,keyasint,omitempty"`
+	// Blob is the sealed content of a Binary version, kept off the ledger
+	// (carechain.BlobRef): the ledger records that this version names it
+	// (ledger/blobs.go), so every node can fetch and check a copy.
+	Blob *carechain.BlobRef `cbor:"18,keyasint,omitempty"`
 }
 
 // Dispense is a quantity dispensed against a prescription.
@@ -142,6 +146,9 @@ func (r *RecordPut) Validate() error {
 	if err := r.validateOrder(); err != nil {
 		return err
 	}
+	if err := r.validateBlob(); err != nil {
+		return err
+	}
 	if r.NewEpoch != nil {
 		if err := r.NewEpoch.validate(); err != nil {
 			return err
@@ -179,6 +186,19 @@ func (r *RecordPut) validateSupply() error {
 	}
 	if d := r.Dispense; d != nil && (r.ResourceType != "MedicationDispense" || r.Deleted || d.Quantity <= 0 || !recordIDPattern.MatchString(d.Prescription)) {
 		return fmt.Errorf("%w: only a MedicationDispense that is not deleted dispenses, a quantity above 0 against a prescription's record id", ErrInvalid)
+	}
+	return nil
+}
+
+// validateBlob checks Blob: only a Binary that is not deleted names one, a
+// SHA-256 hash and a size within carechain.MaxSealedBlobBytes.
+func (r *RecordPut) validateBlob() error {
+	b := r.Blob
+	if b == nil {
+		return nil
+	}
+	if r.ResourceType != "Binary" || r.Deleted || len(b.Hash) != sha256.Size || b.Size <= 0 || b.Size > carechain.MaxSealedBlobBytes {
+		return fmt.Errorf("%w: only a Binary that is not deleted names a blob: a SHA-256 hash and a size of 1 to %d bytes", ErrInvalid, carechain.MaxSealedBlobBytes)
 	}
 	return nil
 }

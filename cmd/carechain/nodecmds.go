@@ -283,7 +283,7 @@ func parseOrgs(specs []string) ([]carechain.Organization, error) {
 
 func (c *cli) startCmd() *cobra.Command {
 	var home, httpAddr, anchorAs string
-	var corsOrigins []string
+	var corsOrigins, blobPeerURLs []string
 	var maxLag, anchorEvery, stallTimeout, submitTimeout time.Duration
 	var maxConns int
 	var tf tlsFlags
@@ -341,7 +341,7 @@ client-cert issues them from the home's CA).`,
 				return err
 			}
 			opts := runOptions{httpAddr: httpAddr, anchorAs: anchorAs, anchorEvery: anchorEvery, maxLag: maxLag, maxConnections: maxConns,
-				stallTimeout: stallTimeout, submitTimeout: submitTimeout, tls: tf, corsOrigins: corsOrigins}
+				stallTimeout: stallTimeout, submitTimeout: submitTimeout, tls: tf, corsOrigins: corsOrigins, blobPeers: blobPeerURLs}
 			if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 				opts.passphrase = []byte(v)
 			}
@@ -360,6 +360,7 @@ client-cert issues them from the home's CA).`,
 	cmd.Flags().DurationVar(&submitTimeout, "submit-timeout", nodeapi.DefaultSubmitTimeout, submitTimeoutUsage)
 	tf.register(cmd)
 	cmd.Flags().StringSliceVar(&corsOrigins, "cors-origin", nil, corsOriginUsage)
+	cmd.Flags().StringSliceVar(&blobPeerURLs, "blob-peer", nil, "another node's API URL (repeat, or comma-separate) to fetch Binary contents (images) this node lacks from: at a read, and every 10s in the background")
 	cmd.Flags().StringVar(&anchorAs, "anchor-as", "", "node principal whose key (in HOME/keys) anchors access events (default: the one registered with this node's ID)")
 	return cmd
 }

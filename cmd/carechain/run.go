@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -51,7 +52,15 @@ type runOptions struct {
 	tls tlsFlags
 	// corsOrigins are fhirrest.Options.AllowedOrigins (--cors-origin).
 	corsOrigins []string
+	// blobPeers are other nodes' API URLs to fetch Binary contents from
+	// (--blob-peer): missing ones at a read, and all of them in the
+	// background every replicateEvery.
+	blobPeers []string
 }
+
+// replicateEvery is how often a node fetches the blobs named on the ledger
+// that it lacks from its --blob-peer nodes.
+const replicateEvery = 10 * time.Second
 
 // check refuses flag values runNode cannot run with; demo checks before it
 // creates anything.
@@ -67,6 +76,11 @@ func (o runOptions) check() error {
 	}
 	if o.submitTimeout <= 0 {
 		return fmt.Errorf("--submit-timeout %v: want a positive duration", o.submitTimeout)
+	}
+	for _, peer := range o.blobPeers {
+		if u, err := url.Parse(peer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--blob-peer %q: want a node's API URL, http(s)://host:port", peer)
+		}
 	}
 	for _, origin := range o.corsOrigins {
 		if err := fhirrest.CheckOrigin(origin); err != nil {
@@ -240,8 +254,14 @@ func runRecords(ctx context.Context, n *node.Node, keys *nodeKeys, opts runOptio
 			logger.Error("search index stopped: searches across patients miss what changed since", "err", err)
 		}
 	}()
+	replicated := make(chan struct{})
+	go func() {
+		defer close(replicated)
+		keys.svc.RunReplication(ctx, replicateEvery)
+	}()
 	keys.svc.RunAnchors(ctx, keys.anchorer, opts.anchorEvery)
 	<-indexed
+	<-replicated
 	keys.journal.Close()
 	keys.index.Close()
 }
@@ -320,13 +340,52 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 		journal.Close()
 		return nil, fmt.Errorf("search index: %w", err)
 	}
-	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag, Index: index})
+	// Binary contents, sealed, off the ledger (records/blobs.go).
+	blobs, err := store.OpenBlobs(filepath.Join(string(h), "blobs"))
+	if err != nil {
+		journal.Close()
+		index.Close()
+		return nil, err
+	}
+	peers, err := blobPeers(h, opts.blobPeers, anchorer)
+	if err != nil {
+		journal.Close()
+		index.Close()
+		return nil, err
+	}
+	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag, Index: index,
+		Blobs: blobs, BlobPeers: peers})
 	if err != nil {
 		journal.Close()
 		index.Close()
 		return nil, err
 	}
 	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal, index: index}, nil
+}
+
+// blobPeers are the nodes at urls, asked for blobs with requests signed by
+// this node's principal; they trust h's CA if it has one. None: nil.
+func blobPeers(h node.Home, urls []string, as records.Signer) (records.BlobSource, error) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	hc := http.DefaultClient
+	if ca := homeCA(string(h)); ca != "" {
+		tc, err := nodeapi.ClientTLSConfig(ca, "", "")
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		hc = &http.Client{Transport: tr}
+	}
+	var peers nodeapi.BlobPeers
+	for _, u := range urls {
+		c := nodeapi.NewClient(u).As(as.ID, as.Key)
+		c.HTTP = hc
+		peers = append(peers, c)
+	}
+	return peers, nil
 }
 
 // errNoNodePrincipal: no active node principal is registered with this
