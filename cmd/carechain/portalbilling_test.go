@@ -36,25 +36,6 @@ func fhirPost(t *testing.T, base, tok, typ, body string) string {
 	return out.ID
 }
 
-// fhirTotal is the total of a FHIR search (path and query) by tok.
-func fhirTotal(t *testing.T, base, tok, path string) float64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b struct {
-		Total *float64 `json:"total"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || b.Total == nil {
-		t.Fatalf("GET %s: HTTP %d, %v", path, resp.StatusCode, err)
-	}
-	return *b.Total
-}
-
 // letClerksReadCare sets org's role policy to the default with
 // registration clerks also reading general records (encounters,
 // procedures): what charge capture needs. Through the CLI, as its admin.
