@@ -45,7 +45,7 @@ func (s *server) operations() []operation {
 	op := func(route, typ, name, definition string, h func(http.ResponseWriter, *http.Request, caller)) operation {
 		return operation{route: route, typ: typ, cap: capOperation{Name: name, Definition: definition}, handler: h}
 	}
-	return []operation{
+	return append([]operation{
 		op("GET /fhir/Patient/{id}/$everything", "Patient", "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything", s.everything),
 		op("GET /fhir/Patient/{id}/$export", "Patient", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export", s.exportKickoff),
 		op("GET /fhir/Group/{id}/$export", "Group", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export", s.exportKickoff),
@@ -54,7 +54,7 @@ func (s *server) operations() []operation {
 		op("POST /fhir/Patient/{id}/$remove-delegate", "Patient", "remove-delegate", "urn:carechain:operation:remove-delegate", s.patientOperation(s.removeDelegate)),
 		op("POST /fhir/Task/{id}/$approve", "Task", "approve", "urn:carechain:operation:approve", s.reviewTask(false)),
 		op("POST /fhir/Task/{id}/$reject", "Task", "reject", "urn:carechain:operation:reject", s.reviewTask(true)),
-	}
+	}, s.claimOperations()...) // claims.go
 }
 
 // operationsOn are the CapabilityStatement's operations on type typ.
@@ -126,7 +126,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"text":   s.smartServices(),
 				}},
 			},
-			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities()),
+			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities(), s.claimCapabilities()),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
 			"operation": append(s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
 				capOperation{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}),
@@ -153,6 +153,15 @@ func (s *server) clinicalCapabilities() []capResource {
 			SearchParam: capParams(t), ConditionalCr: creatable(t), ConditionalUp: true, ConditionalRd: "full-support", ConditionalDl: condDelete,
 			SearchInclude: includable(t), SearchRevInc: revIncludable(t),
 			Operation: s.operationsOn(t)})
+	}
+	return out
+}
+
+// claimCapabilities are those of the claim types (claims.go), in type order.
+func (s *server) claimCapabilities() []capResource {
+	var out []capResource
+	for _, t := range slices.Sorted(maps.Keys(claimTypes)) {
+		out = append(out, capResource{Type: t, Interaction: claimTypes[t], Versioning: "no-version", Operation: s.operationsOn(t)})
 	}
 	return out
 }
