@@ -144,7 +144,7 @@ func claimBody(use, coverage, date string, preAuth []string, items ...any) []byt
 		"type":    map[string]any{"coding": []map[string]any{{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}}},
 		"patient": map[string]any{"reference": "Patient/p"}, "created": date,
 		"provider": map[string]any{"reference": "Organization/hosp-a"}, "priority": map[string]any{"coding": []map[string]any{{"code": "normal"}}},
-		"insurer":  map[string]any{"reference": "Organization/carewell"},
+		"insurer":   map[string]any{"reference": "Organization/carewell"},
 		"insurance": []any{ins}, "item": its})
 	return b
 }
