@@ -35,7 +35,9 @@ func TestAdjudicate(t *testing.T) {
 	claim := func(use string, refs []string, items ...Item) *Claim {
 		return &Claim{ID: "c", Use: use, Plan: "gold", Currency: "EUR", Items: items, PreAuthRefs: refs}
 	}
-	visit := func(q, price int64) Item { return Item{Sequence: 1, System: "cpt", Code: "visit", Quantity: q, UnitPrice: price} }
+	visit := func(q, price int64) Item {
+		return Item{Sequence: 1, System: "cpt", Code: "visit", Quantity: q, UnitPrice: price}
+	}
 	ct := Item{Sequence: 2, System: "cpt", Code: "ct", Quantity: 1, UnitPrice: 40000}
 	auth := []Authorization{{Claim: "pa", Codes: []string{"cpt|ct"}}}
 	for _, tc := range []struct {

@@ -47,7 +47,9 @@ func adjudicateBody(id string, version uint64) *tx.ClaimAdjudicate {
 
 func TestClaimRules(t *testing.T) {
 	h := claimsHarness(t)
-	rules := func(v uint64, doc string) *tx.PlanRules { return &tx.PlanRules{Plan: "gold", Version: v, Rules: []byte(doc)} }
+	rules := func(v uint64, doc string) *tx.PlanRules {
+		return &tx.PlanRules{Plan: "gold", Version: v, Rules: []byte(doc)}
+	}
 	h.judge(h.sign("hosp-a/clerk", tx.TypeClaimSubmit, submit("c0", 9)), StageFinalize, CodeInvalid, "publishes no rules for plan gold")
 	h.judge(h.sign("hosp-a/admin", tx.TypePlanRules, rules(1, goldRules)), StageFinalize, CodeUnauthorized, "only an insurer's admin")
 	h.judge(h.sign("ins/admin", tx.TypePlanRules, rules(1, `{"currency":"EUR","benefits":[{"system":"s","code":"c","maxUnitPrice":1}],"conditions":[{"expr":"claim.total","reason":"r"}]}`)), StageCheck, CodeInvalid, "want bool")
