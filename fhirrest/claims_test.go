@@ -329,3 +329,49 @@ func TestEditedAdjudicationIsDetected(t *testing.T) {
 		t.Fatalf("an edited adjudication verified: %d %s", r.status, r.rawBody)
 	}
 }
+
+// TestCapabilityListsClaims: /fhir/metadata lists exactly what claims
+// serve, and what it does not list is refused.
+func TestCapabilityListsClaims(t *testing.T) {
+	e := setupClaims(t)
+	r := e.do("GET", "/fhir/metadata", "", nil)
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type        string
+				Interaction []struct{ Code string }
+				Operation   []struct{ Name string }
+			}
+		}
+	}
+	json.Unmarshal(r.rawBody, &cs)
+	want := map[string]string{"Claim": "create read |", "ClaimResponse": "read | verify", "ExplanationOfBenefit": "read |",
+		"CoverageEligibilityRequest": "create |", "InsurancePlan": "read | publish-rules"}
+	for _, res := range cs.Rest[0].Resource {
+		w, ok := want[res.Type]
+		if !ok {
+			continue
+		}
+		var got []string
+		for _, i := range res.Interaction {
+			got = append(got, i.Code)
+		}
+		got = append(got, "|")
+		for _, o := range res.Operation {
+			got = append(got, o.Name)
+		}
+		if g := strings.TrimSpace(strings.Join(got, " ")); g != w {
+			t.Errorf("%s: lists %q, want %q", res.Type, g, w)
+		}
+		delete(want, res.Type)
+	}
+	if len(want) > 0 {
+		t.Errorf("not listed: %v", want)
+	}
+	tok := e.token("hosp-a/clerk")
+	for _, req := range [][2]string{{"GET", "/fhir/Claim?patient=Patient/p"}, {"PUT", "/fhir/Claim/x"}, {"DELETE", "/fhir/ClaimResponse/x"}, {"GET", "/fhir/InsurancePlan"}} {
+		if r := e.do(req[0], req[1], tok, []byte(`{"resourceType":"Claim","id":"x"}`)); r.status < 400 {
+			t.Errorf("%s %s: %d, want a refusal", req[0], req[1], r.status)
+		}
+	}
+}
