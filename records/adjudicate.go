@@ -23,7 +23,8 @@ import (
 // runs it again (VerifyAdjudication) and must get the same bytes.
 
 // AdjudicatePending decides every claim to the signer's organization that
-// awaits a decision and returns how many it posted.
+// awaits a decision and returns how many it posted; a claim it cannot
+// decide (its error names the claim) does not hold up the others.
 func (s *Service) AdjudicatePending(ctx context.Context, signer Signer) (int, error) {
 	v := s.latest()
 	p, err := v.Principal(signer.ID)
@@ -35,13 +36,15 @@ func (s *Service) AdjudicatePending(ctx context.Context, signer Signer) (int, er
 		return 0, err
 	}
 	n := 0
+	var errs []error
 	for _, id := range ids {
 		if err := s.adjudicate(ctx, v, signer, id); err != nil {
-			return n, fmt.Errorf("adjudicating claim %s: %w", id, err)
+			errs = append(errs, fmt.Errorf("adjudicating claim %s: %w", id, err))
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // adjudicate decides and posts claim id.
