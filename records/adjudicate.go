@@ -53,8 +53,8 @@ func (s *Service) adjudicate(ctx context.Context, v *ledger.View, signer Signer,
 	if err != nil {
 		return err
 	}
-	res, ev, err := s.rerun(v, signer.ID, c)
-	if lerr := s.record(ctx, v, ev); lerr != nil {
+	res, log, err := s.rerun(v, signer.ID, c)
+	if lerr := s.record(ctx, v, log...); lerr != nil {
 		return lerr
 	}
 	if err != nil {
@@ -88,32 +88,33 @@ func (s *Service) resealLike(v *ledger.View, c *ledger.ClaimState, plain []byte)
 
 // rerun decides claim c as requester would: open it, apply the rules
 // version the ledger fixed for it, with the prior authorizations it names.
-// It returns the access event of the claim's read.
-func (s *Service) rerun(v *ledger.View, requester string, c *ledger.ClaimState) (*claims.Result, Event, error) {
+// It returns the access events of the claims it read.
+func (s *Service) rerun(v *ledger.View, requester string, c *ledger.ClaimState) (*claims.Result, []Event, error) {
 	ev := claimEvent(requester, c, "Claim")
 	reader, err := s.claimReader(v, requester, c)
 	if err != nil {
-		return nil, denied(ev, err), err
+		return nil, []Event{denied(ev, err)}, err
 	}
 	f, _, err := s.openClaim(c, reader)
 	if err != nil {
-		return nil, denied(ev, err), err
+		return nil, []Event{denied(ev, err)}, err
 	}
 	ev.Decision, ev.Reason = carechain.DecisionAllow, "a party to the claim"
+	log := []Event{ev}
 	pv, err := v.PlanRules(c.Insurer, c.Plan, c.RulesVersion)
 	if err != nil {
-		return nil, ev, err
+		return nil, log, err
 	}
 	rules, err := claims.ParseRules(pv.Rules)
 	if err != nil {
-		return nil, ev, err
+		return nil, log, err
 	}
-	auths, err := s.authorizations(v, requester, &f.Claim)
+	auths, err := s.authorizations(v, requester, &f.Claim, &log)
 	if err != nil {
-		return nil, ev, err
+		return nil, log, err
 	}
 	res := claims.Adjudicate(rules, pv.Version, claimHash(c), &f.Claim, auths)
-	return &res, ev, nil
+	return &res, log, nil
 }
 
 // claimEvent is the access event of requester's read of claim c (or of
@@ -233,9 +234,8 @@ func (s *Service) VerifyAdjudication(ctx context.Context, requester, id string) 
 	} else if err != nil {
 		return nil, err
 	}
-	res, ev, err := s.rerun(v, requester, c)
-	ev.ResourceType = "ClaimResponse"
-	if lerr := s.record(ctx, v, ev); lerr != nil && err == nil {
+	res, log, err := s.rerun(v, requester, c)
+	if lerr := s.record(ctx, v, log...); lerr != nil && err == nil {
 		return nil, lerr
 	}
 	if err != nil {

@@ -91,7 +91,12 @@ func (s *Service) SubmitClaim(ctx context.Context, author Signer, id string, res
 	}
 	f.Claim.ID, f.Claim.Insurer, f.Claim.Plan = id, cov.Insurer, cov.Plan
 	v := s.latest()
-	if err := s.precheck(v, author.ID, &f.Claim); err != nil {
+	var log []Event
+	err = s.precheck(v, author.ID, &f.Claim, &log)
+	if lerr := s.record(ctx, v, log...); lerr != nil && err == nil {
+		err = lerr
+	}
+	if err != nil {
 		return nil, err
 	}
 	sealed, err := s.sealToParties(v, canonical, id, claimSealVersion, f.Claim.Patient, author.ID, cov.Insurer)
@@ -160,7 +165,7 @@ func (s *Service) CoverageOf(ctx context.Context, requester, coverage, patient s
 
 // precheck runs the adjudication under the rules in force now and refuses
 // a claim it would deny, item by item.
-func (s *Service) precheck(v *ledger.View, requester string, c *claims.Claim) error {
+func (s *Service) precheck(v *ledger.View, requester string, c *claims.Claim, log *[]Event) error {
 	pv, err := v.PlanRules(c.Insurer, c.Plan, 0)
 	if err != nil {
 		return err
@@ -169,7 +174,7 @@ func (s *Service) precheck(v *ledger.View, requester string, c *claims.Claim) er
 	if err != nil {
 		return err
 	}
-	auths, err := s.authorizations(v, requester, c)
+	auths, err := s.authorizations(v, requester, c, log)
 	if err != nil {
 		return err
 	}
@@ -188,9 +193,10 @@ func (s *Service) precheck(v *ledger.View, requester string, c *claims.Claim) er
 }
 
 // authorizations opens the prior authorizations c refers to, and their
-// adjudications, with reader's keys: those not adjudicated, or that reader
-// cannot open, approve nothing.
-func (s *Service) authorizations(v *ledger.View, requester string, c *claims.Claim) ([]claims.Authorization, error) {
+// adjudications, as requester: those not adjudicated, or that requester
+// may not open, approve nothing. Each read is an access event, appended to
+// log.
+func (s *Service) authorizations(v *ledger.View, requester string, c *claims.Claim, log *[]Event) ([]claims.Authorization, error) {
 	var out []claims.Authorization
 	for _, ref := range c.PreAuthRefs {
 		pa, err := v.Claim(ref)
@@ -199,15 +205,22 @@ func (s *Service) authorizations(v *ledger.View, requester string, c *claims.Cla
 		} else if err != nil {
 			return nil, err
 		}
+		ev := claimEvent(requester, pa, "ClaimResponse")
 		reader, err := s.claimReader(v, requester, pa)
 		if err != nil {
+			*log = append(*log, denied(ev, err))
 			continue
 		}
 		paClaim, res, err := s.openClaimAndResult(v, pa, reader)
-		if err != nil || res == nil || res.Use != claims.UsePreauthorization {
+		if err != nil {
+			*log = append(*log, denied(ev, err))
 			continue
 		}
-		out = append(out, claims.AuthorizationOf(paClaim, res))
+		ev.Decision, ev.Reason = carechain.DecisionAllow, "a prior authorization the claim names"
+		*log = append(*log, ev)
+		if res != nil && res.Use == claims.UsePreauthorization {
+			out = append(out, claims.AuthorizationOf(paClaim, res))
+		}
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +181,21 @@ func TestClaimAdjudicatedByInsurerNode(t *testing.T) {
 	if doc, err := w.svc[0].ReadClaim(ctx, w.patient.ID, c1.ID, "ExplanationOfBenefit"); err != nil || doc.Result.PatientPays != 20800 {
 		t.Fatalf("the patient's EOB: %v", err)
 	}
+	// the insurer node's reads of the claim are in the patient's access log
 	stop()
+	if err := w.svc[1].Flush(ctx, w.signers["ins/node1"]); err != nil {
+		t.Fatal(err)
+	}
+	w.waitHeight(0, w.nodes[1].App().Latest().Height())
+	events, err := w.svc[0].AuditLog(w.patient.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events, func(e records.Event) bool {
+		return e.Requester == "ins/node1" && e.RecordID == c1.ID && e.ResourceType == "Claim" && e.Decision == carechain.DecisionAllow && e.Purpose == "billing"
+	}) {
+		t.Fatalf("the insurer node's read of %s is not in the access log: %+v", c1.ID, events)
+	}
 	noMarkersOnDisk(t, w, markers)
 }
 
