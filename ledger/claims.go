@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/claims"
@@ -111,24 +110,6 @@ func planRules(r reader, org, plan string, version uint64) (*PlanRulesVersion, e
 		return nil, fmt.Errorf("rules of plan %s/%s version %d: %w", org, plan, version, err)
 	}
 	return &pv, nil
-}
-
-// Plans lists the latest rules version of every plan, by organization and plan.
-func (v *View) Plans() ([]PlanRulesVersion, error) {
-	var out []PlanRulesVersion
-	var heads []string
-	if err := scanKeys(v, "planrules/", func(k string) { heads = append(heads, k) }); err != nil {
-		return nil, err
-	}
-	for _, k := range heads {
-		org, plan, _ := strings.Cut(strings.TrimPrefix(k, "planrules/"), "/")
-		pv, err := planRules(v, org, plan, 0)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *pv)
-	}
-	return out, nil
 }
 
 // Claim returns a submitted claim (ErrNotFound if none).
