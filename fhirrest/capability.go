@@ -161,7 +161,12 @@ func (s *server) clinicalCapabilities() []capResource {
 func (s *server) claimCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(claimTypes)) {
-		out = append(out, capResource{Type: t, Interaction: claimTypes[t], Versioning: "no-version", Operation: s.operationsOn(t)})
+		res := capResource{Type: t, Interaction: claimTypes[t], Versioning: "no-version", Operation: s.operationsOn(t)}
+		if claimSearchTypes[t] {
+			res.Interaction = append(slices.Clone(res.Interaction), capInteraction{Code: "search-type", Documentation: claimSearchDoc})
+			res.SearchParam = []capParam{{Name: "patient", Type: "reference", Documentation: t + ".patient: the patient whose claims"}}
+		}
+		out = append(out, res)
 	}
 	return out
 }

@@ -27,6 +27,9 @@ import (
 // specific than the generic /fhir/{type} routes.
 func (s *server) claimRoutes(handle func(string, http.HandlerFunc)) {
 	handle("POST /fhir/Claim", s.authed(s.createClaim))
+	for _, t := range []string{"Claim", "ClaimResponse", "ExplanationOfBenefit"} {
+		handle("GET /fhir/"+t, s.authed(s.searchClaimsAs(t)))
+	}
 	handle("GET /fhir/Claim/{id}", s.authed(s.readClaimAs("Claim")))
 	handle("GET /fhir/ClaimResponse/{id}", s.authed(s.readClaimAs("ClaimResponse")))
 	handle("GET /fhir/ExplanationOfBenefit/{id}", s.authed(s.readClaimAs("ExplanationOfBenefit")))
@@ -44,6 +47,12 @@ var claimTypes = map[string][]capInteraction{
 	"CoverageEligibilityRequest": {{Code: "create", Documentation: "Answered at once with a CoverageEligibilityResponse (200) from the Coverage and the plan's rules; nothing is stored."}},
 	"InsurancePlan":              {{Code: "read", Documentation: "id <insurer>.<plan>: the plan's latest rules (extension " + rulesExtension + ", a JSON document), public to members."}},
 }
+
+// claimSearchDoc documents the search of the claim types.
+const claimSearchDoc = "Of one patient (patient=Patient/<id>; a patient's own by default): the claims the caller may read, each read logged; of ClaimResponse and ExplanationOfBenefit, those adjudicated. No other parameter."
+
+// claimSearchTypes are the claim types searched by patient.
+var claimSearchTypes = map[string]bool{"Claim": true, "ClaimResponse": true, "ExplanationOfBenefit": true}
 
 // claimOperations are the operations of claims.
 func (s *server) claimOperations() []operation {
@@ -106,6 +115,50 @@ func (s *server) readClaimAs(typ string) func(http.ResponseWriter, *http.Request
 			return
 		}
 		writeFHIR(w, http.StatusOK, out)
+	}
+}
+
+// searchClaimsAs serves a search of typ by patient.
+func (s *server) searchClaimsAs(typ string) func(http.ResponseWriter, *http.Request, caller) {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		for k := range r.URL.Query() {
+			if k != "patient" {
+				s.fail(w, http.StatusBadRequest, "not-supported", fmt.Errorf("search parameter %q is not supported on %s (patient only; see /fhir/metadata)", k, typ))
+				return
+			}
+		}
+		patient, ok := records.PrincipalOfReference(r.URL.Query().Get("patient"))
+		if r.URL.Query().Get("patient") == "" && c.principal.Kind == carechain.KindPatient {
+			patient, ok = c.principal.ID, true
+		}
+		if !ok || !strings.HasPrefix(patient, carechain.PatientPrefix) {
+			s.fail(w, http.StatusBadRequest, "required", fmt.Errorf("a search of %s needs patient=Patient/<id>", typ))
+			return
+		}
+		docs, err := s.Records.PatientClaims(r.Context(), c.principal.ID, patient, typ)
+		if err != nil {
+			s.failErr(w, err)
+			return
+		}
+		b := bundle{ResourceType: "Bundle", Type: "searchset", Total: new(int)}
+		for _, doc := range docs {
+			if typ != "Claim" && doc.Result == nil {
+				continue
+			}
+			out, err := claimView(typ, doc)
+			if err != nil {
+				s.failErr(w, err)
+				return
+			}
+			body, err := json.Marshal(out)
+			if err != nil {
+				s.failErr(w, err)
+				return
+			}
+			b.Entry = append(b.Entry, bundleEntry{FullURL: s.abs("/fhir/" + typ + "/" + doc.State.ID), Resource: body, Search: &entrySearch{Mode: "match"}})
+		}
+		*b.Total = len(b.Entry)
+		writeFHIR(w, http.StatusOK, b)
 	}
 }
 

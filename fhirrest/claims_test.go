@@ -253,6 +253,14 @@ func TestClaimsThroughFHIR(t *testing.T) {
 		t.Fatalf("what the patient owes: %s", r.rawBody)
 	}
 	validR4(t, e.do("GET", "/fhir/Claim/"+c1, officer, nil), "Claim")
+	r = e.do("GET", "/fhir/ExplanationOfBenefit", pat, nil) // a patient's own
+	validR4(t, r, "Bundle")
+	if r.body["total"] != float64(2) || !strings.Contains(string(r.rawBody), "ExplanationOfBenefit/"+c1) {
+		t.Fatalf("the patient's explanations of benefit: %s", r.rawBody)
+	}
+	if r := e.do("GET", "/fhir/Claim?patient=Patient/p", dr, nil); r.status != 200 || r.body["total"] != float64(0) {
+		t.Fatalf("a physician's search of claims: %d %s", r.status, r.rawBody)
+	}
 
 	// the parties re-run it and agree
 	for _, tok := range []string{clerk, pat, officer} {
@@ -345,7 +353,7 @@ func TestCapabilityListsClaims(t *testing.T) {
 		}
 	}
 	json.Unmarshal(r.rawBody, &cs)
-	want := map[string]string{"Claim": "create read |", "ClaimResponse": "read | verify", "ExplanationOfBenefit": "read |",
+	want := map[string]string{"Claim": "create read search-type |", "ClaimResponse": "read search-type | verify", "ExplanationOfBenefit": "read search-type |",
 		"CoverageEligibilityRequest": "create |", "InsurancePlan": "read | publish-rules"}
 	for _, res := range cs.Rest[0].Resource {
 		w, ok := want[res.Type]
@@ -369,7 +377,7 @@ func TestCapabilityListsClaims(t *testing.T) {
 		t.Errorf("not listed: %v", want)
 	}
 	tok := e.token("hosp-a/clerk")
-	for _, req := range [][2]string{{"GET", "/fhir/Claim?patient=Patient/p"}, {"PUT", "/fhir/Claim/x"}, {"DELETE", "/fhir/ClaimResponse/x"}, {"GET", "/fhir/InsurancePlan"}} {
+	for _, req := range [][2]string{{"GET", "/fhir/Claim?patient=Patient/p&status=active"}, {"GET", "/fhir/ClaimResponse"}, {"PUT", "/fhir/Claim/x"}, {"DELETE", "/fhir/ClaimResponse/x"}, {"GET", "/fhir/InsurancePlan"}} {
 		if r := e.do(req[0], req[1], tok, []byte(`{"resourceType":"Claim","id":"x"}`)); r.status < 400 {
 			t.Errorf("%s %s: %d, want a refusal", req[0], req[1], r.status)
 		}

@@ -92,6 +92,7 @@ func claimKey(id string) string                 { return "claim/" + id }
 func claimCommitKey(c []byte) string            { return "claimcommit/" + hex.EncodeToString(c) }
 func adjudicationKey(id string) string          { return "adjudication/" + id }
 func claimPendingKey(insurer, id string) string { return "claim-pending/" + insurer + "/" + id }
+func patientClaimKey(patient, id string) string { return "patient-claim/" + patient + "/" + id }
 
 // PlanRules returns version (0: the latest) of a plan's rules
 // (ErrNotFound if none).
@@ -133,6 +134,14 @@ func (v *View) Adjudication(claim string) (*Adjudication, error) {
 // PendingClaims lists the ids of the claims to insurer not yet adjudicated.
 func (v *View) PendingClaims(insurer string) ([]string, error) {
 	prefix := claimPendingKey(insurer, "")
+	var out []string
+	err := scanKeys(v, prefix, func(k string) { out = append(out, k[len(prefix):]) })
+	return out, err
+}
+
+// PatientClaims lists the ids of a patient's claims, by id.
+func (v *View) PatientClaims(patient string) ([]string, error) {
+	prefix := patientClaimKey(patient, "")
 	var out []string
 	err := scanKeys(v, prefix, func(k string) { out = append(out, k[len(prefix):]) })
 	return out, err
@@ -198,7 +207,8 @@ func (a *App) applyClaimSubmit(b *store.Block, c *checked, cs *tx.ClaimSubmit) *
 	if err := setLogged(b, claimKey(cs.ID), st, tlog.KindClaims, "claim/"+cs.ID); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
-	for _, kv := range []struct{ k, v string }{{claimCommitKey(cs.Commitment), cs.ID}, {claimPendingKey(cs.Insurer, cs.ID), cs.ID}} {
+	for _, kv := range []struct{ k, v string }{{claimCommitKey(cs.Commitment), cs.ID}, {claimPendingKey(cs.Insurer, cs.ID), cs.ID},
+		{patientClaimKey(cs.Patient, cs.ID), cs.ID}} {
 		if err := setCBOR(b, kv.k, kv.v); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}

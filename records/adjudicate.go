@@ -184,6 +184,42 @@ func (s *Service) ReadClaim(ctx context.Context, requester, id, typ string) (*Cl
 	return doc, err
 }
 
+// PatientClaims opens the claims of patient that requester may read, as
+// typ (what the access events name), in id order: a claim requester may
+// not read is left out, not an error. Every attempt is logged.
+func (s *Service) PatientClaims(ctx context.Context, requester, patient, typ string) ([]*ClaimDoc, error) {
+	v := s.latest()
+	ids, err := v.PatientClaims(patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []*ClaimDoc
+	var log []Event
+	for _, id := range ids {
+		c, err := v.Claim(id)
+		if err != nil {
+			return nil, err
+		}
+		ev := claimEvent(requester, c, typ)
+		doc, err := s.readClaim(v, requester, c)
+		var d *DeniedError
+		switch {
+		case errors.As(err, &d):
+			log = append(log, denied(ev, err))
+			continue
+		case err != nil:
+			return nil, errors.Join(err, s.record(ctx, v, log...))
+		}
+		ev.Decision, ev.Reason = carechain.DecisionAllow, "a party to the claim"
+		log = append(log, ev)
+		out = append(out, doc)
+	}
+	if err := s.record(ctx, v, log...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (s *Service) readClaim(v *ledger.View, requester string, c *ledger.ClaimState) (*ClaimDoc, error) {
 	reader, err := s.claimReader(v, requester, c)
 	if err != nil {
