@@ -1,6 +1,7 @@
 package fhirrest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -216,6 +217,7 @@ func TestClaimsThroughFHIR(t *testing.T) {
 	e.do("POST", "/fhir/Claim", clerk, claimBody("claim", "nosuch", "2026-12-01", nil, officeV, 1, "80.00")).outcome(t, 422, "no coverage")
 	e.do("POST", "/fhir/Claim", clerk, claimBody("claim", coverage, "2026-12-01", nil, acupunct, 1, "80.00")).outcome(t, 422, "is not covered by plan gold")
 	e.do("POST", "/fhir/Claim", clerk, claimBody("claim", coverage, "2026-12-01", nil, ctHead, 1, "400.00")).outcome(t, 422, "needs a prior authorization")
+	e.do("POST", "/fhir/Claim", clerk, bytes.Replace(claimBody("claim", coverage, "2026-12-01", nil, officeV, 1, "80.00"), []byte("Organization/carewell"), []byte("Organization/hosp-b"), 1)).outcome(t, 422, "is paid by carewell")
 	e.do("POST", "/fhir/Claim", dr, claimBody("claim", coverage, "2026-12-01", nil, officeV, 1, "80.00")).outcome(t, 422, "no coverage") // a physician does not read billing
 
 	// prior authorization, then the claim that relies on it

@@ -34,6 +34,7 @@ type claimJSON struct {
 	ResourceType string  `json:"resourceType"`
 	Use          string  `json:"use"`
 	Patient      refJSON `json:"patient"`
+	Insurer      refJSON `json:"insurer"`
 	Insurance    []struct {
 		Coverage   refJSON  `json:"coverage"`
 		PreAuthRef []string `json:"preAuthRef"`
@@ -54,6 +55,9 @@ type claimJSON struct {
 type ClaimFacts struct {
 	Claim    claims.Claim
 	Coverage string // the Coverage record's id
+	// Insurer is the organization Claim.insurer names, if any: it must be
+	// the Coverage's payor.
+	Insurer string
 	// Billable is what makes two claims the same claim (ClaimCommitment):
 	// the items with their dates and encounters.
 	Billable []string
@@ -73,6 +77,7 @@ func ParseClaim(resource []byte) (*ClaimFacts, error) {
 	if f.Claim.Patient, ok = PrincipalOfReference(c.Patient.Reference); !ok || !strings.HasPrefix(f.Claim.Patient, carechain.PatientPrefix) {
 		return nil, fmt.Errorf("%w: Claim.patient must reference the Patient", ErrInvalid)
 	}
+	f.Insurer, _ = strings.CutPrefix(c.Insurer.Reference, "Organization/")
 	if len(c.Insurance) != 1 {
 		return nil, fmt.Errorf("%w: Claim.insurance must name one Coverage", ErrInvalid)
 	}

@@ -89,6 +89,9 @@ func (s *Service) SubmitClaim(ctx context.Context, author Signer, id string, res
 	if err != nil {
 		return nil, err
 	}
+	if f.Insurer != "" && f.Insurer != cov.Insurer {
+		return nil, fmt.Errorf("%w: Claim.insurer is Organization/%s, but Coverage/%s is paid by %s", ErrClaimRefused, f.Insurer, f.Coverage, cov.Insurer)
+	}
 	f.Claim.ID, f.Claim.Insurer, f.Claim.Plan = id, cov.Insurer, cov.Plan
 	v := s.latest()
 	var log []Event
