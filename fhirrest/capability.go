@@ -46,7 +46,7 @@ func (s *server) operations() []operation {
 	op := func(route, typ, name, definition string, h func(http.ResponseWriter, *http.Request, caller)) operation {
 		return operation{route: route, typ: typ, cap: capOperation{Name: name, Definition: definition}, handler: h}
 	}
-	return []operation{
+	return append([]operation{
 		op("GET /fhir/Patient/{id}/$everything", "Patient", "everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything", s.everything),
 		op("GET /fhir/Patient/{id}/$export", "Patient", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export", s.exportKickoff),
 		op("GET /fhir/Group/{id}/$export", "Group", "export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export", s.exportKickoff),
@@ -57,7 +57,7 @@ func (s *server) operations() []operation {
 		op("POST /fhir/Patient/$merge", "Patient", "merge", "http://hl7.org/fhir/OperationDefinition/Patient-merge", s.merge),
 		op("POST /fhir/Task/{id}/$approve", "Task", "approve", "urn:carechain:operation:approve", s.reviewTask(false)),
 		op("POST /fhir/Task/{id}/$reject", "Task", "reject", "urn:carechain:operation:reject", s.reviewTask(true)),
-	}
+	}, s.claimOperations()...) // claims.go
 }
 
 // operationsOn are the CapabilityStatement's operations on type typ.
@@ -129,7 +129,7 @@ func (s *server) metadata(w http.ResponseWriter, r *http.Request) {
 					"text":   s.smartServices(),
 				}},
 			},
-			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities(), binaryCapabilities()),
+			"resource":    slices.Concat(s.clinicalCapabilities(), s.viewCapabilities(), orgCapabilities(), binaryCapabilities(), s.claimCapabilities()),
 			"interaction": []capInteraction{{Code: "transaction"}, {Code: "batch"}, {Code: "history-system", Documentation: patientHistoryDoc}},
 			"operation": append(s.operationsOn("Group"), // Group is no resource here: its $export is listed with the system's
 				capOperation{Name: "export", Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}),
@@ -165,6 +165,20 @@ func binaryCapabilities() []capResource {
 	doc := fmt.Sprintf(binaryDoc, carechain.MaxBlobBytes)
 	return []capResource{{Type: records.BinaryType, Versioning: "versioned",
 		Interaction: []capInteraction{{Code: "create", Documentation: doc}, {Code: "read", Documentation: doc}}}}
+}
+
+// claimCapabilities are those of the claim types (claims.go), in type order.
+func (s *server) claimCapabilities() []capResource {
+	var out []capResource
+	for _, t := range slices.Sorted(maps.Keys(claimTypes)) {
+		res := capResource{Type: t, Interaction: claimTypes[t], Versioning: "no-version", Operation: s.operationsOn(t)}
+		if claimSearchTypes[t] {
+			res.Interaction = append(slices.Clone(res.Interaction), capInteraction{Code: "search-type", Documentation: claimSearchDoc})
+			res.SearchParam = []capParam{{Name: "patient", Type: "reference", Documentation: t + ".patient: the patient whose claims"}}
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // creatable reports whether a resource of clinical type typ is created by

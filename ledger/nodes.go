@@ -85,14 +85,16 @@ func checkAnchorer(r reader, signer *carechain.Principal, body *tx.AuditAnchor) 
 }
 
 // nodeMaySign keeps a node's key to a node's work: anchoring access events
-// and changing or revoking its own key. A node key lives on a server; if it
-// leaks, it must not write records or register anyone.
+// and changing or revoking its own key, and, for an insurer's node,
+// posting the adjudication of a claim to its insurer (ledger/claims.go
+// checks the insurer). A node key lives on a server; if it leaks, it must
+// not write records or register anyone.
 func nodeMaySign(c *checked) *Rejection {
 	if c.signer.Kind != carechain.KindNode {
 		return nil
 	}
 	switch c.Type {
-	case tx.TypeAuditAnchor, tx.TypeRotate, tx.TypeRevoke:
+	case tx.TypeAuditAnchor, tx.TypeRotate, tx.TypeRevoke, tx.TypeClaimAdjudicate:
 		return nil
 	}
 	return reject(CodeUnauthorized, "node %s signs only audit anchors and changes to its own key, not %s", c.signer.ID, c.Type)

@@ -61,6 +61,10 @@ const (
 	// KindGovernance: a governance proposal opened, approved or carried
 	// out; the governance policy replaced.
 	KindGovernance = "governance"
+	// KindClaims: a plan's rules version, a claim submitted (sealed) or
+	// adjudicated (sealed): Key is "rules/<org>/<plan>/<version>",
+	// "claim/<id>" or "adjudication/<id>".
+	KindClaims = "claims"
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state

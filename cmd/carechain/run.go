@@ -245,8 +245,12 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 
 // runRecords anchors keys' access events and keeps the search index up
 // to date with n's chain until ctx is done, then closes the journal and
-// the search index.
+// the search index. An insurer's node also adjudicates the claims to its
+// insurer (records.RunAdjudicator), signed with its node key.
 func runRecords(ctx context.Context, n *node.Node, keys *nodeKeys, opts runOptions, logger *slog.Logger) {
+	if o, err := n.App().Latest().Organization(carechain.OrgOf(keys.anchorer.ID)); err == nil && o.Type == carechain.OrgInsurer {
+		go keys.svc.RunAdjudicator(ctx, keys.anchorer, time.Second)
+	}
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
