@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -274,10 +273,22 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
 }
 
-// checkTx judges a transaction against the last committed state. A recheck
-// (after each block, for what is left in the mempool) only asks whether the
-// signer is still active and the nonce still fresh: the rest cannot have
-// changed its verdict in a way FinalizeBlock would not catch.
+// checkTx decides admission to the mempool, against the last committed
+// state: the transaction decodes within the size limit and its body passes
+// the stateless rules of its type; it is signed for this chain by a
+// registered, active signer under its current key; its nonce is above the
+// committed one and every one admitted since; and a node signs only what
+// nodes may sign. That is what a transaction must show before it takes a
+// place in a block, and all a recheck (after each block, for what is left in
+// the mempool) asks again of signer and nonce.
+//
+// The rules of the transaction's type (authorization, consent, conflicts,
+// epochs and versions, time limits) are not run here: FinalizeBlock judges
+// every transaction in full against the state its block sees, refuses there
+// what they refuse, with the same code, and writes nothing of it. Running
+// the whole state transition here as well cost as much again as the block
+// did (issue 19), and its verdict was only advisory: the state a block sees
+// is not the one CheckTx saw.
 func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	s, err := tx.Decode(raw)
 	if err != nil {
@@ -304,15 +315,8 @@ func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	if rej != nil {
 		return rej
 	}
-	// CheckTx's verdict is advisory: it judges time-bound rules at the wall
-	// clock; FinalizeBlock judges them at the block time.
-	c.now = time.Now().Unix()
-	// Run the full state transition on a scratch block, so CheckTx rejects
-	// what FinalizeBlock would reject against the same state.
-	if !recheck {
-		if rej := a.apply(a.store.NewBlock(last.Height+1), c); rej != nil {
-			return rej
-		}
+	if rej := nodeMaySign(c); rej != nil {
+		return rej
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
