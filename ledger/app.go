@@ -346,12 +346,7 @@ func (a *App) verifyAndRemember(s *tx.Signed, pub ed25519.PublicKey) error {
 	if err := a.verifier.Verify(s, pub); err != nil {
 		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.verified) >= maxVerifiedCache {
-		clear(a.verified)
-	}
-	a.verified[s.Hash] = pub
+	a.remember(s, pub)
 	return nil
 }
 
@@ -363,7 +358,7 @@ func (a *App) alreadyVerified(s *tx.Signed, pub ed25519.PublicKey) bool {
 }
 
 // verifyOnce checks a signature in FinalizeBlock, skipping those this node
-// verified in CheckTx under the same key.
+// verified under the same key, in CheckTx or in the block's batch (preverify).
 func (a *App) verifyOnce(s *tx.Signed, pub ed25519.PublicKey) error {
 	a.mu.Lock()
 	k, ok := a.verified[s.Hash]
@@ -420,8 +415,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	}
 	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs)), ConsensusParamUpdates: params}
 	results := make([]TxResult, len(req.Txs))
+	txs := decodeBlock(req.Txs)
+	a.preverify(b, txs)
 	for i, raw := range req.Txs {
-		rej := a.deliver(b, raw, req.Time.Unix())
+		rej := a.deliver(b, txs[i], req.Time.Unix())
 		results[i] = TxResult{Hash: sha256.Sum256(raw)}
 		if rej != nil {
 			a.events.TxRejected(StageFinalize, rej.Code)
@@ -468,11 +465,11 @@ func (a *App) migrate(b *store.Block) error {
 	return nil
 }
 
-func (a *App) deliver(b *store.Block, raw []byte, now int64) *Rejection {
-	s, err := tx.Decode(raw)
-	if err != nil {
-		return rejectDecode(err)
+func (a *App) deliver(b *store.Block, t blockTx, now int64) *Rejection {
+	if t.err != nil {
+		return rejectDecode(t.err)
 	}
+	s := t.s
 	minNonce := func(signer string) (uint64, error) {
 		n, err := getNonce(b, signer)
 		return n + 1, err
