@@ -39,6 +39,10 @@ type Result struct {
 	Blocks  int64
 	// Latency percentiles from broadcast to commit notification.
 	P50, P99 time.Duration
+	// CPU is the process's CPU time per committed transaction (node and
+	// submitting clients): other load on a shared machine moves it less
+	// than it moves rates.
+	CPU time.Duration
 }
 
 // TxPerSecond is committed transactions per second.
@@ -133,7 +137,7 @@ func measureLedger(ctx context.Context, dir string, opts LedgerOptions, app func
 		mu        sync.Mutex
 		latencies []time.Duration
 	)
-	begin := time.Now()
+	begin, cpu := time.Now(), processCPU()
 	err = inParallel(len(work), func(i int) error {
 		lat, err := pipeline(ctx, n, work[i], opts.Window)
 		mu.Lock()
@@ -141,11 +145,11 @@ func measureLedger(ctx context.Context, dir string, opts LedgerOptions, app func
 		latencies = append(latencies, lat...)
 		return err
 	})
-	elapsed := time.Since(begin)
+	elapsed, cpu := time.Since(begin), processCPU()-cpu
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Txs: len(latencies), Elapsed: elapsed, Blocks: n.BlockHeight() - startHeight}
+	res := Result{Txs: len(latencies), Elapsed: elapsed, Blocks: n.BlockHeight() - startHeight, CPU: cpu / time.Duration(max(len(latencies), 1))}
 	res.P50, res.P99 = percentiles(latencies)
 	return res, nil
 }

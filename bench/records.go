@@ -36,6 +36,8 @@ type RecordsReport struct {
 	Prepare time.Duration
 	// PutsPerSecond is committed record.put throughput once prepared.
 	PutsPerSecond float64
+	// PutCPU is the process's CPU time per committed record.put.
+	PutCPU time.Duration
 	// Ceiling is the no-op ledger measured in the same run (Ledger's ceiling).
 	Ceiling Result
 	// Read latency of authorized reads, decryption included.
@@ -95,11 +97,13 @@ func Records(ctx context.Context, opts RecordsOptions) (RecordsReport, error) {
 	rep.TxBytes = len(work[0][0])
 
 	// Commit (timed): the same pipeline as Ledger.
+	cpu := processCPU()
 	elapsed, err := commitPuts(ctx, bn.node, work, opts.Window)
 	if err != nil {
 		return rep, err
 	}
 	rep.PutsPerSecond = float64(per*opts.Authors) / elapsed.Seconds()
+	rep.PutCPU = (processCPU() - cpu) / time.Duration(per*opts.Authors)
 	rep.ReadP50, rep.ReadP99, err = w.timeReads(ctx, bn.svc, per, opts.Reads)
 	return rep, err
 }

@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -274,10 +273,22 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
 }
 
-// checkTx judges a transaction against the last committed state. A recheck
-// (after each block, for what is left in the mempool) only asks whether the
-// signer is still active and the nonce still fresh: the rest cannot have
-// changed its verdict in a way FinalizeBlock would not catch.
+// checkTx decides admission to the mempool, against the last committed
+// state: the transaction decodes within the size limit and its body passes
+// the stateless rules of its type; it is signed for this chain by a
+// registered, active signer under its current key; its nonce is above the
+// committed one and every one admitted since; and a node signs only what
+// nodes may sign. That is what a transaction must show before it takes a
+// place in a block, and all a recheck (after each block, for what is left in
+// the mempool) asks again of signer and nonce.
+//
+// The rules of the transaction's type (authorization, consent, conflicts,
+// epochs and versions, time limits) are not run here: FinalizeBlock judges
+// every transaction in full against the state its block sees, refuses there
+// what they refuse, with the same code, and writes nothing of it. Running
+// the whole state transition here as well cost as much again as the block
+// did (issue 19), and its verdict was only advisory: the state a block sees
+// is not the one CheckTx saw.
 func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	s, err := tx.Decode(raw)
 	if err != nil {
@@ -304,15 +315,8 @@ func (a *App) checkTx(raw []byte, recheck bool) *Rejection {
 	if rej != nil {
 		return rej
 	}
-	// CheckTx's verdict is advisory: it judges time-bound rules at the wall
-	// clock; FinalizeBlock judges them at the block time.
-	c.now = time.Now().Unix()
-	// Run the full state transition on a scratch block, so CheckTx rejects
-	// what FinalizeBlock would reject against the same state.
-	if !recheck {
-		if rej := a.apply(a.store.NewBlock(last.Height+1), c); rej != nil {
-			return rej
-		}
+	if rej := nodeMaySign(c); rej != nil {
+		return rej
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -342,12 +346,7 @@ func (a *App) verifyAndRemember(s *tx.Signed, pub ed25519.PublicKey) error {
 	if err := a.verifier.Verify(s, pub); err != nil {
 		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.verified) >= maxVerifiedCache {
-		clear(a.verified)
-	}
-	a.verified[s.Hash] = pub
+	a.remember(s, pub)
 	return nil
 }
 
@@ -359,7 +358,7 @@ func (a *App) alreadyVerified(s *tx.Signed, pub ed25519.PublicKey) bool {
 }
 
 // verifyOnce checks a signature in FinalizeBlock, skipping those this node
-// verified in CheckTx under the same key.
+// verified under the same key, in CheckTx or in the block's batch (preverify).
 func (a *App) verifyOnce(s *tx.Signed, pub ed25519.PublicKey) error {
 	a.mu.Lock()
 	k, ok := a.verified[s.Hash]
@@ -416,8 +415,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	}
 	resp := &abci.FinalizeBlockResponse{TxResults: make([]*abci.ExecTxResult, len(req.Txs)), ConsensusParamUpdates: params}
 	results := make([]TxResult, len(req.Txs))
+	txs := decodeBlock(req.Txs)
+	a.preverify(b, txs)
 	for i, raw := range req.Txs {
-		rej := a.deliver(b, raw, req.Time.Unix())
+		rej := a.deliver(b, txs[i], req.Time.Unix())
 		results[i] = TxResult{Hash: sha256.Sum256(raw)}
 		if rej != nil {
 			a.events.TxRejected(StageFinalize, rej.Code)
@@ -464,11 +465,11 @@ func (a *App) migrate(b *store.Block) error {
 	return nil
 }
 
-func (a *App) deliver(b *store.Block, raw []byte, now int64) *Rejection {
-	s, err := tx.Decode(raw)
-	if err != nil {
-		return rejectDecode(err)
+func (a *App) deliver(b *store.Block, t blockTx, now int64) *Rejection {
+	if t.err != nil {
+		return rejectDecode(t.err)
 	}
+	s := t.s
 	minNonce := func(signer string) (uint64, error) {
 		n, err := getNonce(b, signer)
 		return n + 1, err

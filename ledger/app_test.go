@@ -269,8 +269,14 @@ func sha(raw []byte) [32]byte {
 	return s.Hash
 }
 
-// TestRejections produces every rejection code, in CheckTx and in FinalizeBlock,
-// and checks that a rejected tx changes no state.
+// TestRejections produces every rejection code and states which refusals
+// are admission refusals: CheckTx refuses those (bytes, size, the body's
+// stateless rules, chain, signer, signature, nonce), so they never reach
+// the mempool. Every other refusal comes from the rules of the
+// transaction's type, which CheckTx does not run: it admits the
+// transaction. FinalizeBlock refuses every one of them, admission refusals
+// included (a proposer need not have checked), with the same code, and a
+// refused transaction changes no state: not even its signer's nonce.
 func TestRejections(t *testing.T) {
 	type setup func(h *harness) []byte
 	signRaw := func(k ed25519.PrivateKey, chain, signer string, nonce uint64, typ tx.Type, body any) []byte {
@@ -283,65 +289,73 @@ func TestRejections(t *testing.T) {
 	reg := func(id string, seed byte) *tx.Register {
 		return &tx.Register{ID: id, Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}, PublicKey: pub(seed)}
 	}
+	const admission, commit = true, false
 	cases := []struct {
 		name string
 		make setup
 		want Code
+		// admission: CheckTx refuses it; else CheckTx admits it and only
+		// FinalizeBlock refuses it.
+		admission bool
 	}{
-		{"malformed bytes", func(h *harness) []byte { return []byte("\xa1\x01hello") }, CodeMalformed},
-		{"too large", func(h *harness) []byte { return make([]byte, tx.MaxTxBytes+1) }, CodeTooLarge},
+		{"malformed bytes", func(h *harness) []byte { return []byte("\xa1\x01hello") }, CodeMalformed, admission},
+		{"too large", func(h *harness) []byte { return make([]byte, tx.MaxTxBytes+1) }, CodeTooLarge, admission},
 		{"unknown type", func(h *harness) []byte {
 			return signRaw(key(1), chainID, "hosp-a/admin", 1, "record.burn", &tx.Revoke{ID: "hosp-a/x"})
-		}, CodeUnknownType},
+		}, CodeUnknownType, admission},
 		{"bad signature", func(h *harness) []byte {
 			return signRaw(key(99), chainID, "hosp-a/admin", 1, tx.TypeRegister, reg("hosp-a/x", 20))
-		}, CodeBadSignature},
+		}, CodeBadSignature, admission},
 		{"wrong chain id", func(h *harness) []byte {
 			return signRaw(key(1), "other-chain", "hosp-a/admin", 1, tx.TypeRegister, reg("hosp-a/x", 20))
-		}, CodeWrongChain},
+		}, CodeWrongChain, admission},
 		{"replayed nonce", func(h *harness) []byte {
 			h.block(h.register("hosp-a/admin", "hosp-a/y", carechain.KindPractitioner, 21)) // uses nonce 1
 			return signRaw(key(1), chainID, "hosp-a/admin", 1, tx.TypeRegister, reg("hosp-a/x", 20))
-		}, CodeBadNonce},
+		}, CodeBadNonce, admission},
 		{"stale nonce", func(h *harness) []byte {
 			h.nonces["hosp-a/admin"] = 5
 			h.block(h.register("hosp-a/admin", "hosp-a/y", carechain.KindPractitioner, 21)) // uses nonce 6
 			return signRaw(key(1), chainID, "hosp-a/admin", 3, tx.TypeRegister, reg("hosp-a/x", 20))
-		}, CodeBadNonce},
+		}, CodeBadNonce, admission},
 		{"unknown signer", func(h *harness) []byte {
 			return signRaw(key(50), chainID, "hosp-a/ghost", 1, tx.TypeRegister, reg("hosp-a/x", 20))
-		}, CodeUnknownSigner},
+		}, CodeUnknownSigner, admission},
 		{"revoked signer", func(h *harness) []byte {
 			h.block(h.register("hosp-a/admin", "hosp-a/dr-r", carechain.KindPractitioner, 22, carechain.RoleRegistrationClerk))
 			h.block(h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "hosp-a/dr-r"}))
 			return h.register("hosp-a/dr-r", "patient/p1", carechain.KindPatient, 23)
-		}, CodeRevokedSigner},
+		}, CodeRevokedSigner, admission},
 		{"unauthorized: other org's admin", func(h *harness) []byte {
 			return h.register("hosp-b/admin", "hosp-a/x", carechain.KindPractitioner, 20)
-		}, CodeUnauthorized},
+		}, CodeUnauthorized, commit},
 		{"unauthorized: physician registers patient", func(h *harness) []byte {
 			h.block(h.register("hosp-a/admin", "hosp-a/dr-p", carechain.KindPractitioner, 24, carechain.RolePhysician))
 			return h.register("hosp-a/dr-p", "patient/p2", carechain.KindPatient, 25)
-		}, CodeUnauthorized},
+		}, CodeUnauthorized, commit},
 		{"unauthorized: admin revokes patient", func(h *harness) []byte {
 			h.block(h.register("hosp-a/admin", "patient/p3", carechain.KindPatient, 26))
 			return h.sign("hosp-a/admin", tx.TypeRevoke, &tx.Revoke{ID: "patient/p3"})
-		}, CodeUnauthorized},
+		}, CodeUnauthorized, commit},
+		{"unauthorized: a node signs what nodes may not", func(h *harness) []byte {
+			h.block(h.registerNode("hosp-a/admin", "hosp-a/node0", nodeID(1), 27))
+			return h.register("hosp-a/node0", "hosp-a/x", carechain.KindPractitioner, 20)
+		}, CodeUnauthorized, admission},
 		{"invalid: unknown org", func(h *harness) []byte {
 			return h.register("hosp-a/admin", "nowhere/x", carechain.KindPractitioner, 20)
-		}, CodeInvalid},
+		}, CodeInvalid, commit},
 		{"invalid: body rule", func(h *harness) []byte {
 			return h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "patient/p", Kind: carechain.KindPatient, Name: "Alice", PublicKey: pub(20)})
-		}, CodeInvalid},
+		}, CodeInvalid, admission},
 		{"conflict: id taken", func(h *harness) []byte {
 			return h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/admin", Kind: carechain.KindAdmin, PublicKey: pub(20)})
-		}, CodeConflict},
+		}, CodeConflict, commit},
 		{"conflict: key reused", func(h *harness) []byte {
 			return h.register("hosp-a/admin", "hosp-a/x", carechain.KindPractitioner, 2) // hosp-b admin's key
-		}, CodeConflict},
+		}, CodeConflict, commit},
 		{"bad rotation proof", func(h *harness) []byte {
 			return h.sign("hosp-a/admin", tx.TypeRotate, &tx.Rotate{NewKey: pub(30), Proof: make([]byte, 64)})
-		}, CodeBadSignature},
+		}, CodeBadSignature, commit},
 	}
 	for _, c := range cases {
 		for _, stage := range []Stage{StageCheck, StageFinalize} {
@@ -353,25 +367,30 @@ func TestRejections(t *testing.T) {
 					t.Fatal(err)
 				}
 				beforeState := dumpState(t, h.app)
-				var got Code
 				if stage == StageCheck {
-					got = h.check(raw)
-				} else {
-					got = h.block(raw)[0]
-				}
-				if got != c.want {
-					t.Fatalf("code = %v, want %v", got, c.want)
-				}
-				if stage == StageFinalize {
-					// The block committed, but the rejected tx wrote nothing.
-					after := dumpState(t, h.app)
-					if after != beforeState {
-						t.Fatalf("rejected tx changed state:\nbefore %s\nafter  %s", beforeState, after)
+					want := CodeOK // admitted: the rules of its type are FinalizeBlock's
+					if c.admission {
+						want = c.want
 					}
-					last, _ := h.app.LastCommit()
-					if last.Height != before.Height+1 {
-						t.Fatalf("height %d -> %d", before.Height, last.Height)
+					if got := h.check(raw); got != want {
+						t.Fatalf("CheckTx: code = %v, want %v", got, want)
 					}
+					if after := dumpState(t, h.app); after != beforeState {
+						t.Fatal("CheckTx changed state")
+					}
+					return
+				}
+				if got := h.block(raw)[0]; got != c.want {
+					t.Fatalf("FinalizeBlock: code = %v, want %v", got, c.want)
+				}
+				// The block committed, but the rejected tx wrote nothing.
+				after := dumpState(t, h.app)
+				if after != beforeState {
+					t.Fatalf("rejected tx changed state:\nbefore %s\nafter  %s", beforeState, after)
+				}
+				last, _ := h.app.LastCommit()
+				if last.Height != before.Height+1 {
+					t.Fatalf("height %d -> %d", before.Height, last.Height)
 				}
 			})
 		}
@@ -394,7 +413,10 @@ func dumpState(t testing.TB, a *App) string {
 }
 
 // judge submits raw at stage and checks it is refused with code, a reason
-// containing reason, and no change of state.
+// containing reason, and no change of state. At StageCheck the transaction
+// goes the way of a submitted one: through CheckTx and, if admitted (the
+// refusal is not one of admission, see TestRejections), into a block, where
+// FinalizeBlock must refuse it.
 func (h *harness) judge(raw []byte, stage Stage, want Code, reason string) {
 	h.t.Helper()
 	before := dumpState(h.t, h.app)
@@ -403,7 +425,8 @@ func (h *harness) judge(raw []byte, stage Stage, want Code, reason string) {
 	if stage == StageCheck {
 		resp := h.checkResp(raw)
 		code, log = Code(resp.Code), resp.Log
-	} else {
+	}
+	if code == CodeOK {
 		code, log = h.blockResp(raw)
 	}
 	if code != want || !strings.Contains(log, reason) {
@@ -460,6 +483,33 @@ func TestCheckTxRejectsSecondUseOfNonceInMempool(t *testing.T) {
 	}
 	if c := h.check(b); c != CodeBadNonce {
 		t.Fatalf("second tx with same nonce: %v", c)
+	}
+}
+
+// TestAdmittedThenRefusedInBlock: CheckTx admits a signer's transaction
+// that the rules of its type refuse, and the next one after it; the block
+// refuses the first, which writes nothing and leaves its nonce unused, and
+// accepts the second (nonces must rise, not be consecutive).
+func TestAdmittedThenRefusedInBlock(t *testing.T) {
+	h := newHarness(t)
+	refused := h.register("hosp-a/admin", "nowhere/x", carechain.KindPractitioner, 10) // no organization "nowhere"
+	next := h.register("hosp-a/admin", "hosp-a/y", carechain.KindPractitioner, 11)
+	for _, raw := range [][]byte{refused, next} {
+		if c := h.check(raw); c != CodeOK {
+			t.Fatalf("CheckTx = %v, want ok", c)
+		}
+	}
+	if got := h.block(refused, next); !equalCodes(got, []Code{CodeInvalid, CodeOK}) {
+		t.Fatalf("codes %v, want [invalid ok]", got)
+	}
+	if _, err := h.at(0).Principal("nowhere/x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused registration: %v, want not found", err)
+	}
+	if _, err := h.at(0).Tx(sha(refused)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused tx status: %v, want not found", err)
+	}
+	if n, _ := h.at(0).NextNonce("hosp-a/admin"); n != 3 {
+		t.Fatalf("next nonce = %d, want 3", n)
 	}
 }
 

@@ -311,16 +311,20 @@ func TestGovernanceRejections(t *testing.T) {
 	}
 }
 
-// TestExpiredProposalCannotBeApproved: CheckTx judges expiry at the wall
-// clock, FinalizeBlock at the block time.
+// TestExpiredProposalCannotBeApproved: expiry is judged at the block time,
+// in FinalizeBlock. CheckTx reads no clock and runs no rule of the type: it
+// admits an approval the wall clock says is late.
 func TestExpiredProposalCannotBeApproved(t *testing.T) {
 	h := govWorld(t, nil)
 	h.shift -= 2 * time.Hour // blocks two hours behind the wall clock
 	raw, id := h.propose("hosp-a/admin", &tx.GovPropose{Join: application(t, "pharm", 60, 10), Expires: time.Now().Add(-time.Hour).Unix()})
 	h.finalize(raw)
-	h.judge(h.approve("hosp-b/admin", id), StageCheck, CodeInvalid, "expired")
+	approve := h.approve("hosp-b/admin", id)
+	if c := h.check(approve); c != CodeOK {
+		t.Fatalf("CheckTx = %v, want ok: expiry is the block's to judge", c)
+	}
 	h.shift += 2 * time.Hour
-	h.judge(h.approve("hosp-b/admin", id), StageFinalize, CodeInvalid, "expired")
+	h.judge(approve, StageFinalize, CodeInvalid, "expired")
 }
 
 // TestJoinRecheckedWhenCarriedOut: two applications for one organization ID

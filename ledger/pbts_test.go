@@ -3,6 +3,7 @@ package ledger
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cometbft/cometbft/types"
 
@@ -60,6 +61,7 @@ func TestPBTSUpgradeRefusedWhenGenesisHasPBTS(t *testing.T) {
 	params.Feature.PbtsEnableHeight = 1
 	proto := params.ToProto()
 	h := newHarnessParams(t, nil, nil, Options{ChainID: chainID}, &proto)
+	h.shift = time.Since(blockTime(0)) // blocks at the wall clock, which proposals expire by
 	if from, err := h.at(0).PBTSHeight(); err != nil || from != 1 {
 		t.Fatalf("PBTSHeight: %d, %v; want 1", from, err)
 	}

@@ -114,7 +114,8 @@ func TestCommittedTxIsQueryable(t *testing.T) {
 }
 
 // TestNodeRejectsWithCode sends each kind of bad tx through a real node and
-// checks the code CheckTx gives it.
+// checks its code, and where it was judged: CheckTx refuses admission
+// refusals; what the rules of the type refuse is refused in the block.
 func TestNodeRejectsWithCode(t *testing.T) {
 	n := startSingle(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,18 +142,19 @@ func TestNodeRejectsWithCode(t *testing.T) {
 		return raw
 	}
 	cases := []struct {
-		name string
-		raw  []byte
-		want ledger.Code
+		name  string
+		raw   []byte
+		want  ledger.Code
+		stage ledger.Stage
 	}{
-		{"malformed", []byte{0x01, 0x02, 0x03}, ledger.CodeMalformed},
-		{"unknown type", patient(1, "record.erase", &tx.Revoke{ID: "patient/p1"}), ledger.CodeUnknownType},
-		{"bad signature", sign(seedKey(77), testChain, "hosp-a/admin", 3), ledger.CodeBadSignature},
-		{"wrong chain", sign(seedKey(1), "other", "hosp-a/admin", 3), ledger.CodeWrongChain},
-		{"replayed nonce", sign(seedKey(1), testChain, "hosp-a/admin", 2), ledger.CodeBadNonce},
-		{"stale nonce", sign(seedKey(1), testChain, "hosp-a/admin", 1), ledger.CodeBadNonce},
-		{"unknown signer", sign(seedKey(50), testChain, "hosp-a/nobody", 1), ledger.CodeUnknownSigner},
-		{"unauthorized", patient(1, tx.TypeRevoke, &tx.Revoke{ID: "patient/p2"}), ledger.CodeUnauthorized},
+		{"malformed", []byte{0x01, 0x02, 0x03}, ledger.CodeMalformed, ledger.StageCheck},
+		{"unknown type", patient(1, "record.erase", &tx.Revoke{ID: "patient/p1"}), ledger.CodeUnknownType, ledger.StageCheck},
+		{"bad signature", sign(seedKey(77), testChain, "hosp-a/admin", 3), ledger.CodeBadSignature, ledger.StageCheck},
+		{"wrong chain", sign(seedKey(1), "other", "hosp-a/admin", 3), ledger.CodeWrongChain, ledger.StageCheck},
+		{"replayed nonce", sign(seedKey(1), testChain, "hosp-a/admin", 2), ledger.CodeBadNonce, ledger.StageCheck},
+		{"stale nonce", sign(seedKey(1), testChain, "hosp-a/admin", 1), ledger.CodeBadNonce, ledger.StageCheck},
+		{"unknown signer", sign(seedKey(50), testChain, "hosp-a/nobody", 1), ledger.CodeUnknownSigner, ledger.StageCheck},
+		{"unauthorized", patient(1, tx.TypeRevoke, &tx.Revoke{ID: "patient/p2"}), ledger.CodeUnauthorized, ledger.StageFinalize},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,8 +162,8 @@ func TestNodeRejectsWithCode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out.Code != c.want || out.Stage != ledger.StageCheck {
-				t.Fatalf("outcome %+v, want code %v at check", out, c.want)
+			if out.Code != c.want || out.Stage != c.stage || (c.stage == ledger.StageFinalize) != (out.Height > 0) {
+				t.Fatalf("outcome %+v, want code %v at %s", out, c.want, c.stage)
 			}
 		})
 	}

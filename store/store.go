@@ -346,24 +346,50 @@ type Block struct {
 	parent *Block
 	height int64
 	writes map[string][]byte // nil value: delete
+	// tops lists the keys of writes by their first segment (see top), so
+	// that Scan looks only at the writes that can match its prefix: a
+	// block of many transactions, each of which scans, would otherwise
+	// scan in time of all the block wrote, and take time quadratic in
+	// its transactions.
+	tops map[string][]string
+}
+
+// top is key's first segment, up to and including its first '/' (all of
+// it if it has none). Every key under a prefix that holds a '/' has the
+// prefix's top.
+func top(key string) string {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return key[:i+1]
+	}
+	return key
+}
+
+// write records key = val (nil: deleted) in b.writes and b.tops.
+func (b *Block) write(key string, val []byte) {
+	if _, ok := b.writes[key]; !ok {
+		t := top(key)
+		b.tops[t] = append(b.tops[t], key)
+	}
+	b.writes[key] = val
 }
 
 // Child starts a nested set of writes on top of b.
 func (b *Block) Child() *Block {
-	return &Block{store: b.store, parent: b, height: b.height, writes: make(map[string][]byte)}
+	return &Block{store: b.store, parent: b, height: b.height, writes: make(map[string][]byte), tops: make(map[string][]string)}
 }
 
 // Merge applies the child's writes to its parent.
 func (b *Block) Merge() {
 	for k, v := range b.writes {
-		b.parent.writes[k] = v
+		b.parent.write(k, v)
 	}
 	clear(b.writes)
+	clear(b.tops)
 }
 
 // NewBlock starts collecting the writes of the block at height.
 func (s *Store) NewBlock(height int64) *Block {
-	return &Block{store: s, height: height, writes: make(map[string][]byte)}
+	return &Block{store: s, height: height, writes: make(map[string][]byte), tops: make(map[string][]string)}
 }
 
 // Len is the number of keys the block writes.
@@ -390,7 +416,7 @@ func (b *Block) Set(key string, val []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	b.writes[key] = append([]byte{}, val...) // never nil: nil means deleted
+	b.write(key, append([]byte{}, val...)) // never nil: nil means deleted
 	return nil
 }
 
@@ -399,7 +425,7 @@ func (b *Block) Delete(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	b.writes[key] = nil
+	b.write(key, nil)
 	return nil
 }
 
@@ -432,11 +458,7 @@ func (b *Block) Scan(prefix string, fn func(key string, val []byte) error) error
 		chain = append(chain, x)
 	}
 	for i := len(chain) - 1; i >= 0; i-- { // oldest first, so the newest write wins
-		for k, v := range chain[i].writes {
-			if strings.HasPrefix(k, prefix) {
-				merged[k] = v
-			}
-		}
+		chain[i].eachWrite(prefix, func(k string, v []byte) { merged[k] = v })
 	}
 	keys := make([]string, 0, len(merged))
 	for k, v := range merged {
@@ -451,6 +473,23 @@ func (b *Block) Scan(prefix string, fn func(key string, val []byte) error) error
 		}
 	}
 	return nil
+}
+
+// eachWrite calls fn with each of b's own writes under prefix, in no order.
+func (b *Block) eachWrite(prefix string, fn func(key string, val []byte)) {
+	if strings.IndexByte(prefix, '/') < 0 {
+		for k, v := range b.writes {
+			if strings.HasPrefix(k, prefix) {
+				fn(k, v)
+			}
+		}
+		return
+	}
+	for _, k := range b.tops[top(prefix)] {
+		if strings.HasPrefix(k, prefix) {
+			fn(k, b.writes[k])
+		}
+	}
 }
 
 // Hash is SHA-256 over the block's writes in key order. Same writes, same hash.

@@ -223,3 +223,55 @@ func TestGetAtTheLastHeightDuringACommit(t *testing.T) {
 	default:
 	}
 }
+
+// TestBlockScanSeesItsWritesOverCommittedState: a block's Scan merges the
+// committed state with its own writes and its parents' (a child's newest),
+// deletions included, whatever the prefix: with a '/' (looked up by the
+// key's first segment), without one, or empty.
+func TestBlockScanSeesItsWritesOverCommittedState(t *testing.T) {
+	s, _ := openTemp(t)
+	commit(t, s, 1, map[string]string{"p/a": "1", "p/b": "1", "p/x/y": "1", "q/a": "1", "pq": "1"})
+	b := s.NewBlock(2)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.Set("p/c", []byte("2")))
+	must(b.Delete("p/b"))
+	must(b.Set("q/b", []byte("2")))
+	child := b.Child()
+	must(child.Set("p/a", []byte("3")))
+	must(child.Set("p/x/z", []byte("3")))
+	must(child.Delete("p/c"))
+	must(child.Set("pr", []byte("3")))
+	scan := func(blk *Block, prefix string) string {
+		var out string
+		must(blk.Scan(prefix, func(k string, v []byte) error { out += k + "=" + string(v) + " "; return nil }))
+		return out
+	}
+	for _, c := range []struct {
+		blk          *Block
+		prefix, want string
+	}{
+		{b, "p/", "p/a=1 p/c=2 p/x/y=1 "},
+		{child, "p/", "p/a=3 p/x/y=1 p/x/z=3 "},
+		{child, "p/x/", "p/x/y=1 p/x/z=3 "},
+		{child, "q/", "q/a=1 q/b=2 "},
+		{child, "p", "p/a=3 p/x/y=1 p/x/z=3 pq=1 pr=3 "},
+		{child, "", "p/a=3 p/x/y=1 p/x/z=3 pq=1 pr=3 q/a=1 q/b=2 "},
+		{child, "r/", ""},
+	} {
+		if got := scan(c.blk, c.prefix); got != c.want {
+			t.Errorf("scan %q = %q, want %q", c.prefix, got, c.want)
+		}
+	}
+	child.Merge()
+	if got, want := scan(b, "p/"), "p/a=3 p/x/y=1 p/x/z=3 "; got != want {
+		t.Errorf("after merge: scan p/ = %q, want %q", got, want)
+	}
+	if got, want := scan(b, "pr"), "pr=3 "; got != want {
+		t.Errorf("after merge: scan pr = %q, want %q", got, want)
+	}
+}

@@ -35,27 +35,69 @@ const maxExpandedKeys = 10_000
 
 // Verify checks s's signature under pub.
 func (v *Verifier) Verify(s *Signed, pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize {
+	x, ok := v.expand(pub)
+	if !ok || !voi.VerifyExpandedWithOptions(x, s.Payload, s.Sig, verifyOpts) {
 		return ErrBadSignature
+	}
+	return nil
+}
+
+// expand returns pub decompressed, from the cache if it can; false if pub
+// is not a valid public key.
+func (v *Verifier) expand(pub ed25519.PublicKey) (*voi.ExpandedPublicKey, bool) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, false
 	}
 	k := [ed25519.PublicKeySize]byte(pub)
 	v.mu.Lock()
 	x, ok := v.expanded[k]
 	v.mu.Unlock()
-	if !ok {
-		var err error
-		if x, err = voi.NewExpandedPublicKey(voi.PublicKey(pub)); err != nil {
-			return ErrBadSignature
-		}
-		v.mu.Lock()
-		if v.expanded == nil || len(v.expanded) >= maxExpandedKeys {
-			v.expanded = make(map[[ed25519.PublicKeySize]byte]*voi.ExpandedPublicKey)
-		}
-		v.expanded[k] = x
-		v.mu.Unlock()
+	if ok {
+		return x, true
 	}
-	if !voi.VerifyExpandedWithOptions(x, s.Payload, s.Sig, verifyOpts) {
-		return ErrBadSignature
+	x, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	if err != nil {
+		return nil, false
 	}
-	return nil
+	v.mu.Lock()
+	if v.expanded == nil || len(v.expanded) >= maxExpandedKeys {
+		v.expanded = make(map[[ed25519.PublicKeySize]byte]*voi.ExpandedPublicKey)
+	}
+	v.expanded[k] = x
+	v.mu.Unlock()
+	return x, true
+}
+
+// VerifyBatch checks the signature of each ss[i] under pubs[i] in one
+// batch, and returns each verdict: the same as Verify's, since ZIP-215
+// rules make batch and single verification agree. When all verify, a batch
+// costs about half as much per signature as checking each; when one does
+// not, the batch falls back to checking each. The batch draws randomness
+// (crypto/rand), which only keeps a forger from arranging bad signatures
+// that cancel out: it never changes a verdict, so a verdict may decide
+// state.
+func (v *Verifier) VerifyBatch(ss []*Signed, pubs []ed25519.PublicKey) []bool {
+	ok := make([]bool, len(ss))
+	if len(ss) < 2 {
+		for i := range ss {
+			ok[i] = v.Verify(ss[i], pubs[i]) == nil
+		}
+		return ok
+	}
+	bv := voi.NewBatchVerifierWithCapacity(len(ss))
+	var idx []int // entries of the batch: ss indexes
+	for i, s := range ss {
+		if x, valid := v.expand(pubs[i]); valid {
+			bv.AddExpandedWithOptions(x, s.Payload, s.Sig, verifyOpts)
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return ok
+	}
+	_, valid := bv.Verify(nil)
+	for k, i := range idx {
+		ok[i] = valid[k]
+	}
+	return ok
 }

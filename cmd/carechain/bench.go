@@ -105,6 +105,9 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 		}
 		fmt.Fprintf(c.out, "%-58s %10.2f %10.2f  %-18s %7.3f  %-14s %s\n", r.Name+" ("+r.Unit+")", r.Measured, r.Baseline, r.BaselineName, r.Ratio(), r.Goal, met)
 	}
+	fmt.Fprintf(c.out, "process CPU per tx: ledger %v (accept-all %v, ratio %.2f); record.put %v (no-op ledger %v, ratio %.2f)\n",
+		rep.Ledger.Ledger.CPU.Round(time.Microsecond), rep.Ledger.Ceiling.CPU.Round(time.Microsecond), cpuRatio(rep.Ledger.Ceiling.CPU, rep.Ledger.Ledger.CPU),
+		rep.Records.PutCPU.Round(time.Microsecond), rep.Records.Ceiling.CPU.Round(time.Microsecond), cpuRatio(rep.Records.Ceiling.CPU, rep.Records.PutCPU))
 	fmt.Fprintf(c.out, "process CPU per request (server, client and node):")
 	for _, p := range []struct {
 		what string
@@ -127,7 +130,9 @@ signed identity.register transactions from --signers concurrent signers, and
 reports committed transactions per second and broadcast-to-commit latency.
 In the same run it measures the ceiling: the same transactions, node
 configuration and submission through an app that accepts every transaction and
-keeps no state. Transactions are signed before timing starts.`,
+keeps no state. Transactions are signed before timing starts. Each run also
+prints the process's CPU time per committed transaction, which other load on
+a shared machine moves less than rates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := bench.Ledger(cmd.Context(), opts)
@@ -140,10 +145,10 @@ keeps no state. Transactions are signed before timing starts.`,
 				name string
 				res  bench.Result
 			}{{"ceiling (accept-all app)", rep.Ceiling}, {"carechain ledger", rep.Ledger}} {
-				fmt.Fprintf(c.out, "%-26s %8.0f tx/s  %5d blocks  latency p50 %v p99 %v\n",
-					r.name, r.res.TxPerSecond(), r.res.Blocks, r.res.P50.Round(1e5), r.res.P99.Round(1e5))
+				fmt.Fprintf(c.out, "%-26s %8.0f tx/s  %5d blocks  latency p50 %v p99 %v  CPU %v per tx\n",
+					r.name, r.res.TxPerSecond(), r.res.Blocks, r.res.P50.Round(1e5), r.res.P99.Round(1e5), r.res.CPU.Round(time.Microsecond))
 			}
-			fmt.Fprintf(c.out, "ratio ledger/ceiling: %.2f\n", rep.Ratio())
+			fmt.Fprintf(c.out, "ratio ledger/ceiling: %.2f (of CPU per tx, ceiling/ledger: %.2f)\n", rep.Ratio(), cpuRatio(rep.Ceiling.CPU, rep.Ledger.CPU))
 			return nil
 		},
 	}
@@ -176,9 +181,9 @@ and the access-log entry included).`,
 			fmt.Fprintf(c.out, "config: 1 validator, timeout_commit=0s, %d authors x window %d, %d record.put of a %d-byte Observation (tx %d bytes), GOMAXPROCS=%d\n",
 				opts.Authors, opts.Window, opts.Puts, rep.ResourceBytes, rep.TxBytes, runtime.GOMAXPROCS(0))
 			fmt.Fprintf(c.out, "prepare (validate + encrypt + sign):  %v per tx\n", rep.Prepare.Round(1000))
-			fmt.Fprintf(c.out, "no-op ledger ceiling:                 %8.0f tx/s\n", rep.Ceiling.TxPerSecond())
-			fmt.Fprintf(c.out, "record.put committed:                 %8.0f tx/s\n", rep.PutsPerSecond)
-			fmt.Fprintf(c.out, "ratio record.put/ceiling:             %.2f\n", rep.Ratio())
+			fmt.Fprintf(c.out, "no-op ledger ceiling:                 %8.0f tx/s  CPU %v per tx\n", rep.Ceiling.TxPerSecond(), rep.Ceiling.CPU.Round(time.Microsecond))
+			fmt.Fprintf(c.out, "record.put committed:                 %8.0f tx/s  CPU %v per tx\n", rep.PutsPerSecond, rep.PutCPU.Round(time.Microsecond))
+			fmt.Fprintf(c.out, "ratio record.put/ceiling:             %.2f (of CPU per tx, ceiling/record.put: %.2f)\n", rep.Ratio(), cpuRatio(rep.Ceiling.CPU, rep.PutCPU))
 			fmt.Fprintf(c.out, "authorized read latency (%d reads):  p50 %v  p99 %v\n", opts.Reads, rep.ReadP50.Round(1000), rep.ReadP99.Round(1000))
 			return nil
 		},
@@ -407,4 +412,13 @@ func (c *cli) printSearchReport(rep bench.SearchReport) {
 		p50, p99 := t.Ratios(rep.Timings[0])
 		fmt.Fprintf(c.out, "%-40s %7d %9.1f %10v %10v %8.2f %8.2f\n", t.Name, t.Queries, t.Results, t.P50.Round(time.Microsecond), t.P99.Round(time.Microsecond), p50, p99)
 	}
+}
+
+// cpuRatio is base/d: CPU per tx of a baseline over that of the measured
+// run, the throughput ratio a CPU-bound run would have. Zero if unmeasured.
+func cpuRatio(base, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(base) / float64(d)
 }

@@ -104,6 +104,7 @@ func TestBenchAllPrintsEveryRow(t *testing.T) {
 	for _, want := range []string{
 		`machine: \d+ CPUs, GOMAXPROCS=\d+, go\S+ \S+/\S+; whole run \S+`,
 		`config: 1 validator per benchmark`,
+		`process CPU per tx: ledger \d[^ ]*s \(accept-all \d[^ ]*s, ratio \d+\.\d\d\); record\.put \d[^ ]*s \(no-op ledger \d[^ ]*s, ratio \d+\.\d\d\)`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %q:\n%s", want, out)
