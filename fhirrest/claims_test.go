@@ -6,19 +6,15 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/claims"
 	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/fhirrest"
-	"github.com/carechain/carechain/ledger"
-	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/tx"
@@ -31,63 +27,11 @@ import (
 func setupClaims(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
-	orgKeys := map[string]*seal.PrivateKey{}
-	g := &ledger.Genesis{}
-	for _, o := range []struct {
-		id  string
-		typ carechain.OrgType
-	}{{"hosp-a", carechain.OrgHospital}, {"carewell", carechain.OrgInsurer}} {
-		ek, _ := seal.GenerateKey()
-		orgKeys[o.id] = ek
-		e.keys[o.id+"/admin"] = newKey()
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
-			Organization: carechain.Organization{ID: o.id, Name: o.id, Type: o.typ, EncryptionKey: ek.Public().Bytes()},
-			Admins:       []ledger.GenesisAdmin{{ID: o.id + "/admin", PublicKey: e.keys[o.id+"/admin"].Public().(ed25519.PublicKey)}},
-		})
-	}
-	h := node.Home(t.TempDir())
-	c := node.DefaultConfig(chainID, "fhir")
-	c.TimeoutCommit = node.Duration(10 * time.Millisecond)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	c.P2PAddr = l.Addr().String()
-	l.Close()
-	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	n, err := node.Start(ctx, h, node.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.n = n
-	pek, _ := seal.GenerateKey()
-	for _, r := range []struct {
-		signer string
-		reg    tx.Register
-	}{
+	n, kr := e.startNode([]envOrg{{"hosp-a", carechain.OrgHospital}, {"carewell", carechain.OrgInsurer}}, []envReg{
 		{"hosp-a/admin", tx.Register{ID: "hosp-a/clerk", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RoleRegistrationClerk}}},
 		{"hosp-a/admin", tx.Register{ID: "hosp-a/dr-a", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
 		{"carewell/admin", tx.Register{ID: "carewell/claims", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RoleClaimsOfficer}}},
-		{"hosp-a/admin", tx.Register{ID: "patient/p", Kind: carechain.KindPatient, EncryptionKey: pek.Public().Bytes()}},
-	} {
-		k := newKey()
-		e.keys[r.reg.ID] = k
-		r.reg.PublicKey = k.Public().(ed25519.PublicKey)
-		nonce, _ := n.App().Latest().NextNonce(r.signer)
-		raw, _ := tx.Sign(e.keys[r.signer], chainID, r.signer, nonce, tx.TypeRegister, &r.reg)
-		if out, err := n.Submit(ctx, raw); err != nil || !out.Accepted() {
-			t.Fatalf("%+v %v", out, err)
-		}
-	}
-	kr := &records.Keyring{}
-	kr.Add("hosp-a", orgKeys["hosp-a"])
-	kr.Add("carewell", orgKeys["carewell"])
-	kr.Add("patient/p", pek)
+	})
 	svc, err := records.New(n, kr, records.Options{Node: "fhir"})
 	if err != nil {
 		t.Fatal(err)

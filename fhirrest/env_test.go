@@ -62,60 +62,10 @@ func setup(t *testing.T) *env {
 func setupWith(t *testing.T, change func(*fhirrest.Options)) *env {
 	t.Helper()
 	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
-	orgs := map[string]*seal.PrivateKey{}
-	g := &ledger.Genesis{}
-	for _, o := range []string{"hosp-a", "hosp-b"} {
-		ek, _ := seal.GenerateKey()
-		orgs[o] = ek
-		e.keys[o+"/admin"] = newKey()
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
-			Organization: carechain.Organization{ID: o, Name: o, Type: carechain.OrgHospital, EncryptionKey: ek.Public().Bytes()},
-			Admins:       []ledger.GenesisAdmin{{ID: o + "/admin", PublicKey: e.keys[o+"/admin"].Public().(ed25519.PublicKey)}},
-		})
-	}
-	h := node.Home(t.TempDir())
-	c := node.DefaultConfig(chainID, "fhir")
-	c.TimeoutCommit = node.Duration(10 * time.Millisecond)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	c.P2PAddr = l.Addr().String()
-	l.Close()
-	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	n, err := node.Start(ctx, h, node.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.n = n
-	pek, _ := seal.GenerateKey()
-	for _, r := range []struct {
-		signer string
-		reg    tx.Register
-	}{
+	n, kr := e.startNode([]envOrg{{"hosp-a", carechain.OrgHospital}, {"hosp-b", carechain.OrgHospital}}, []envReg{
 		{"hosp-a/admin", tx.Register{ID: "hosp-a/dr-a", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
 		{"hosp-b/admin", tx.Register{ID: "hosp-b/dr-b", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
-		{"hosp-a/admin", tx.Register{ID: "patient/p", Kind: carechain.KindPatient, EncryptionKey: pek.Public().Bytes()}},
-	} {
-		k := newKey()
-		e.keys[r.reg.ID] = k
-		r.reg.PublicKey = k.Public().(ed25519.PublicKey)
-		nonce, _ := n.App().Latest().NextNonce(r.signer)
-		raw, _ := tx.Sign(e.keys[r.signer], chainID, r.signer, nonce, tx.TypeRegister, &r.reg)
-		if out, err := n.Submit(ctx, raw); err != nil || !out.Accepted() {
-			t.Fatalf("%+v %v", out, err)
-		}
-	}
-	kr := &records.Keyring{}
-	kr.Add("hosp-a", orgs["hosp-a"])
-	kr.Add("hosp-b", orgs["hosp-b"])
-	kr.Add("patient/p", pek)
-	e.patientEnc = pek
+	})
 	svc, err := records.New(n, kr, records.Options{Node: "fhir"})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +90,74 @@ func setupWith(t *testing.T, change func(*fhirrest.Options)) *env {
 	}
 	fhirrest.Register(mux, e.opts)
 	return e
+}
+
+// envOrg is an organization of a test node's genesis.
+type envOrg struct {
+	id  string
+	typ carechain.OrgType
+}
+
+// envReg is a registration a test node commits at its start.
+type envReg struct {
+	signer string
+	reg    tx.Register
+}
+
+// startNode starts a real single-validator node whose genesis has orgs
+// (each with an admin, ORG/admin), commits regs and then patient/p,
+// registered by the first organization, and returns it with a keyring of
+// every organization's and the patient's encryption keys. e.keys gets
+// every signing key, e.patientEnc the patient's encryption key.
+func (e *env) startNode(orgs []envOrg, regs []envReg) (*node.Node, *records.Keyring) {
+	t := e.t
+	t.Helper()
+	kr := &records.Keyring{}
+	g := &ledger.Genesis{}
+	for _, o := range orgs {
+		ek, _ := seal.GenerateKey()
+		kr.Add(o.id, ek)
+		e.keys[o.id+"/admin"] = newKey()
+		g.Organizations = append(g.Organizations, ledger.GenesisOrg{
+			Organization: carechain.Organization{ID: o.id, Name: o.id, Type: o.typ, EncryptionKey: ek.Public().Bytes()},
+			Admins:       []ledger.GenesisAdmin{{ID: o.id + "/admin", PublicKey: e.keys[o.id+"/admin"].Public().(ed25519.PublicKey)}},
+		})
+	}
+	h := node.Home(t.TempDir())
+	c := node.DefaultConfig(chainID, "fhir")
+	c.TimeoutCommit = node.Duration(10 * time.Millisecond)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	c.P2PAddr = l.Addr().String()
+	l.Close()
+	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, h, node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.n = n
+	pek, _ := seal.GenerateKey()
+	e.patientEnc = pek
+	kr.Add("patient/p", pek)
+	regs = append(regs, envReg{orgs[0].id + "/admin", tx.Register{ID: "patient/p", Kind: carechain.KindPatient, EncryptionKey: pek.Public().Bytes()}})
+	for _, r := range regs {
+		k := newKey()
+		e.keys[r.reg.ID] = k
+		r.reg.PublicKey = k.Public().(ed25519.PublicKey)
+		nonce, _ := n.App().Latest().NextNonce(r.signer)
+		raw, _ := tx.Sign(e.keys[r.signer], chainID, r.signer, nonce, tx.TypeRegister, &r.reg)
+		if out, err := n.Submit(ctx, raw); err != nil || !out.Accepted() {
+			t.Fatalf("%+v %v", out, err)
+		}
+	}
+	return n, kr
 }
 
 // assertion builds a SMART backend-services client assertion.

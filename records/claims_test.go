@@ -1,14 +1,9 @@
 package records_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -197,48 +192,4 @@ func TestClaimAdjudicatedByInsurerNode(t *testing.T) {
 		t.Fatalf("the insurer node's read of %s is not in the access log: %+v", c1.ID, events)
 	}
 	noMarkersOnDisk(t, w, markers)
-}
-
-// noMarkersOnDisk stops the nodes and fails if any file under their homes
-// holds a marker, in plain or base64 at any alignment.
-func noMarkersOnDisk(t *testing.T, w *world, markers []string) {
-	t.Helper()
-	for _, n := range w.nodes {
-		if err := n.Stop(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var needles [][]byte
-	for _, m := range markers {
-		needles = append(needles, []byte(m))
-		for off := range 3 {
-			s := base64.StdEncoding.EncodeToString(append(make([]byte, off), m...))
-			needles = append(needles, []byte(s[4*((off+2)/3):len(s)-4]))
-		}
-	}
-	files := 0
-	for _, h := range w.homes {
-		err := filepath.WalkDir(string(h), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			files++
-			for _, n := range needles {
-				if bytes.Contains(b, n) {
-					t.Errorf("%s contains %q", path, n)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if files < 10 {
-		t.Fatalf("scanned only %d files", files)
-	}
 }
