@@ -16,16 +16,7 @@ import (
 // CheckTx (signature checked once) then FinalizeBlock and Commit in blocks of
 // 1000, without CometBFT. Compare with the ceiling of bench.Ledger (package bench).
 func BenchmarkCheckAndFinalize(b *testing.B) {
-	h := newHarness(b)
-	_, clerk, _ := ed25519.GenerateKey(nil)
-	h.keys["hosp-a/clerk"] = clerk
-	h.block(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/clerk", Kind: carechain.KindPractitioner,
-		Roles: []carechain.Role{carechain.RoleRegistrationClerk}, PublicKey: clerk.Public().(ed25519.PublicKey)}))
-	raws := make([][]byte, b.N)
-	for i := range raws {
-		_, pk, _ := ed25519.GenerateKey(nil)
-		raws[i] = h.sign("hosp-a/clerk", tx.TypeRegister, &tx.Register{ID: fmt.Sprintf("patient/b%d", i), Kind: carechain.KindPatient, PublicKey: pk.Public().(ed25519.PublicKey)})
-	}
+	h, raws := registrations(b, "b")
 	b.ResetTimer()
 	for i := 0; i < len(raws); i += 1000 {
 		end := min(i+1000, len(raws))
@@ -55,16 +46,7 @@ func BenchmarkCheckAndFinalize(b *testing.B) {
 // 1000 transactions this node never checked in CheckTx, as a node that
 // syncs or replays blocks does: every signature is checked in the block.
 func BenchmarkFinalizeUnseen(b *testing.B) {
-	h := newHarness(b)
-	_, clerk, _ := ed25519.GenerateKey(nil)
-	h.keys["hosp-a/clerk"] = clerk
-	h.block(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/clerk", Kind: carechain.KindPractitioner,
-		Roles: []carechain.Role{carechain.RoleRegistrationClerk}, PublicKey: clerk.Public().(ed25519.PublicKey)}))
-	raws := make([][]byte, b.N)
-	for i := range raws {
-		_, pk, _ := ed25519.GenerateKey(nil)
-		raws[i] = h.sign("hosp-a/clerk", tx.TypeRegister, &tx.Register{ID: fmt.Sprintf("patient/u%d", i), Kind: carechain.KindPatient, PublicKey: pk.Public().(ed25519.PublicKey)})
-	}
+	h, raws := registrations(b, "u")
 	b.ResetTimer()
 	for i := 0; i < len(raws); i += 1000 {
 		for j, c := range h.block(raws[i:min(i+1000, len(raws))]...) {
@@ -73,4 +55,21 @@ func BenchmarkFinalizeUnseen(b *testing.B) {
 			}
 		}
 	}
+}
+
+// registrations is a harness with a registration clerk, hosp-a/clerk, and
+// b.N signed registrations of new patients by the clerk (IDs patient/<prefix><i>).
+func registrations(b *testing.B, prefix string) (*harness, [][]byte) {
+	b.Helper()
+	h := newHarness(b)
+	_, clerk, _ := ed25519.GenerateKey(nil)
+	h.keys["hosp-a/clerk"] = clerk
+	h.block(h.sign("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: "hosp-a/clerk", Kind: carechain.KindPractitioner,
+		Roles: []carechain.Role{carechain.RoleRegistrationClerk}, PublicKey: clerk.Public().(ed25519.PublicKey)}))
+	raws := make([][]byte, b.N)
+	for i := range raws {
+		_, pk, _ := ed25519.GenerateKey(nil)
+		raws[i] = h.sign("hosp-a/clerk", tx.TypeRegister, &tx.Register{ID: fmt.Sprintf("patient/%s%d", prefix, i), Kind: carechain.KindPatient, PublicKey: pk.Public().(ed25519.PublicKey)})
+	}
+	return h, raws
 }
