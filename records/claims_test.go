@@ -24,16 +24,7 @@ import (
 func newClaimsWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, signers: map[string]records.Signer{}, orgKeys: map[string]*seal.PrivateKey{}}
-	g := ledger.Genesis{}
-	for _, o := range []carechain.Organization{{ID: "hosp-a", Name: "Hospital A", Type: carechain.OrgHospital}, {ID: "ins", Name: "Insurer", Type: carechain.OrgInsurer}} {
-		ek, _ := seal.GenerateKey()
-		w.orgKeys[o.ID] = ek
-		o.EncryptionKey = ek.Public().Bytes()
-		admin := records.Signer{ID: o.ID + "/admin", Key: newKey(t)}
-		w.signers[admin.ID] = admin
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o,
-			Admins: []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}}})
-	}
+	g := w.genesis([]carechain.Organization{{ID: "hosp-a", Name: "Hospital A", Type: carechain.OrgHospital}, {ID: "ins", Name: "Insurer", Type: carechain.OrgInsurer}})
 	orgs := []string{"hosp-a", "ins"}
 	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 2, ChainID: chainID, Genesis: g,
 		Node: func(i int, h node.Home) (ledger.GenesisNode, error) {

@@ -69,6 +69,26 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 	return k
 }
 
+// genesis is a genesis of orgs, each with an encryption key (w.orgKeys)
+// and an admin, ORG/admin (w.signers).
+func (w *world) genesis(orgs []carechain.Organization) ledger.Genesis {
+	w.t.Helper()
+	g := ledger.Genesis{}
+	for _, o := range orgs {
+		ek, err := seal.GenerateKey()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.orgKeys[o.ID] = ek
+		o.EncryptionKey = ek.Public().Bytes()
+		admin := records.Signer{ID: o.ID + "/admin", Key: newKey(w.t)}
+		w.signers[admin.ID] = admin
+		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o,
+			Admins: []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}}})
+	}
+	return g
+}
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, signers: map[string]records.Signer{}, orgKeys: map[string]*seal.PrivateKey{}}
@@ -79,19 +99,7 @@ func newWorld(t *testing.T) *world {
 		{ID: "research-d", Name: "Research D", Type: carechain.OrgResearch},
 		{ID: "pharm-e", Name: "Pharmacy E", Type: carechain.OrgPharmacy},
 	}
-	g := ledger.Genesis{}
-	for _, o := range orgs {
-		ek, err := seal.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.orgKeys[o.ID] = ek
-		o.EncryptionKey = ek.Public().Bytes()
-		admin := records.Signer{ID: o.ID + "/admin", Key: newKey(t)}
-		w.signers[admin.ID] = admin
-		g.Organizations = append(g.Organizations, ledger.GenesisOrg{Organization: o,
-			Admins: []ledger.GenesisAdmin{{ID: admin.ID, PublicKey: admin.Key.Public().(ed25519.PublicKey)}}})
-	}
+	g := w.genesis(orgs)
 	// node0 is hosp-a's node, node1 hosp-b's: they anchor access events.
 	nodeOrgs := []string{"hosp-a", "hosp-b"}
 	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 2, ChainID: chainID, Genesis: g,
