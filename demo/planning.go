@@ -44,16 +44,21 @@ var scheduled = []struct{ schedule, practitioner, name string }{
 	{"sm-dr-ito", "st-mary.dr-ito", "Dr. Kenji Ito"},
 }
 
-// fees is the demo price catalogue.
+// fees is the demo price catalogue: each fee prices the service whose code
+// it has (charge capture matches an Encounter's type, a Procedure's code).
 var fees = []struct {
 	id, url, title string
+	system, code   string
 	eur            int
 }{
-	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", 80},
-	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", 50},
-	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", 25},
-	{"sm-fee-chest-xray", "https://st-mary.example/fees/chest-xray", "Chest X-ray, 2 views", 60},
+	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", snomedCT, "11429006", 80},
+	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", snomedCT, "390906007", 50},
+	{"sm-fee-ecg", "https://st-mary.example/fees/ecg", "Electrocardiogram", snomedCT, "29303009", 40},
+	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", "http://loinc.org", "4548-4", 25},
+	{"sm-fee-chest-xray", "https://st-mary.example/fees/chest-xray", "Chest X-ray, 2 views", "http://loinc.org", "36643-5", 60},
 }
+
+const snomedCT = "http://snomed.info/sct"
 
 // planningResources are St Mary's planning records as of now, by type and id.
 func planningResources(now time.Time) []tx.OrgRecordPut {
@@ -69,6 +74,7 @@ func planningResources(now time.Time) []tx.OrgRecordPut {
 		"type":       []obj{{"text": "General outpatient clinic"}}})
 	for _, f := range fees {
 		add("ChargeItemDefinition", f.id, obj{"url": f.url, "status": "active", "title": f.title, "publisher": "St Mary's Hospital",
+			"code":          obj{"coding": []obj{{"system": f.system, "code": f.code}}, "text": f.title},
 			"propertyGroup": []obj{{"priceComponent": []obj{{"type": "base", "amount": obj{"value": f.eur, "currency": "EUR"}}}}}})
 	}
 	today := now.UTC().Truncate(24 * time.Hour)

@@ -149,6 +149,15 @@ func cardOf(rec records.Record, label func(string) string) (card, error) {
 	case "DocumentReference":
 		c.Title = cmpOr(m.str("description"), m.concept("type"), "Note")
 		c.add("Text", plainAttachment(m.obj("content").obj("attachment")))
+	case "Encounter":
+		c.Title = m.concept("type")
+		c.add("Status", m.str("status"))
+		c.add("Reason", m.concept("reasonCode"))
+		if t, ok := parseDate(m.obj("period").str("start")); ok {
+			c.Date = t
+		}
+	case "Procedure":
+		c.add("Status", m.str("status"))
 	case "Patient":
 		patientCard(&c, m)
 	}

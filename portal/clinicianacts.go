@@ -16,8 +16,8 @@ import (
 	"github.com/carechain/carechain/records"
 )
 
-// A clinician's everyday writes on a patient's chart: forms for vital
-// signs, a lab result, a note, a prescription and an imaging report, each made into a FHIR R4
+// A clinician's everyday writes on a patient's chart: forms for a visit
+// (visitform.go), vital signs, a lab result, a note, a prescription and an imaging report, each made into a FHIR R4
 // resource (fhirforms.go) and written as a FHIR create by the practitioner
 // is (writeNew: records.Service.Put, where the ledger applies the
 // organization's role policy and the patient's consent; a refusal shows
@@ -32,6 +32,8 @@ type writeFormPage struct {
 	Vitals         []measure
 	LabUnits       []string
 	Studies        []imagingStudy
+	VisitTypes     []visitKind
+	Procedures     []visitKind
 }
 
 // chartPatient is the patient of a chart URL ({id}), or an answer that
@@ -50,7 +52,8 @@ func (p *Portal) writePage(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	page := writeFormPage{Patient: patient, Short: r.PathValue("id"), LabUnits: labUnits, Studies: imagingStudies}
+	page := writeFormPage{Patient: patient, Short: r.PathValue("id"), LabUnits: labUnits, Studies: imagingStudies,
+		VisitTypes: visitTypes, Procedures: visitProcedures}
 	for _, m := range measures {
 		if !m.PatientOnly {
 			page.Vitals = append(page.Vitals, m)
@@ -70,6 +73,9 @@ func (p *Portal) writeForm(w http.ResponseWriter, r *http.Request, s *session) {
 	var err error
 	now := p.now()
 	switch r.PathValue("form") {
+	case "visit":
+		p.writeVisit(w, r, s, patient) // several records: visitform.go
+		return
 	case "vital":
 		if m, ok := measureOf(r.PostForm.Get("measure")); !ok || m.PatientOnly {
 			err = errors.New("choose a vital sign")
@@ -205,7 +211,7 @@ type proposedPage struct{ ID, RecordID, Short string }
 
 // writtenMessages are what the chart says after a write (?written=...).
 var writtenMessages = map[string]string{
-	"vital": "Vital sign written.", "lab": "Lab result written.", "note": "Note written.",
+	"visit": "Visit recorded.", "vital": "Vital sign written.", "lab": "Lab result written.", "note": "Note written.",
 	"prescription": "Prescription written.", "imaging": "Imaging report written.", "correction": "Correction written as the record's next version.",
 }
 

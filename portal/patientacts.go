@@ -23,7 +23,7 @@ import (
 // and ClearEmergencyRule for the rule.
 
 // actRoutes adds the routes of the everyday actions: this file's and
-// those of emergencyrule.go, requests.go, download.go, delegates.go and
+// those of emergencyrule.go, orderrule.go, requests.go, download.go, delegates.go and
 // clinicianacts.go.
 func (p *Portal) actRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/add", p.secured(p.patient(p.addPage)))
@@ -32,6 +32,8 @@ func (p *Portal) actRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /portal/second-opinion", p.secured(p.posted(p.patient(p.secondOpinion))))
 	mux.HandleFunc("GET /portal/emergency-rule", p.secured(p.patient(p.emergencyRulePage)))
 	mux.HandleFunc("POST /portal/emergency-rule", p.secured(p.posted(p.patient(p.setEmergencyRule))))
+	mux.HandleFunc("GET /portal/order-rule", p.secured(p.patient(p.orderRulePage)))
+	mux.HandleFunc("POST /portal/order-rule", p.secured(p.posted(p.patient(p.setOrderRule))))
 	mux.HandleFunc("GET /portal/requests", p.secured(p.patient(p.requestsPage)))
 	mux.HandleFunc("POST /portal/requests/{id}/grant", p.secured(p.posted(p.patient(p.grantRequest))))
 	mux.HandleFunc("POST /portal/requests/{id}/decline", p.secured(p.posted(p.patient(p.declineRequest))))

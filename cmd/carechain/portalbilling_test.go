@@ -58,25 +58,22 @@ func letClerksReadCare(t *testing.T, home, addr, org string) {
 	}
 }
 
-// TestPortalBillingInChromium: St Mary's registration clerk publishes two
-// prices; a physician records a consultation with an appendectomy and a
+// TestPortalBillingInChromium: St Mary's registration clerk adds a price
+// to the demo catalogue; a physician records a consultation with an appendectomy and a
 // procedure the catalogue does not price. Once the role policy lets
 // clerks read care records for billing, the clerk's Billing page lists
 // the encounter; capture charges two services and lists the third as not
 // charged; a second capture charges nothing; capture and invoice writes an
-// invoice of 920.00 EUR, as the catalogue says; a capture without its CSRF
+// invoice of 880.00 EUR, as the catalogue says; a capture without its CSRF
 // token is refused and charges nothing. A physician has no billing page.
 // No health data reaches the node's disk or output.
 func TestPortalBillingInChromium(t *testing.T) {
 	p, home, addr := demoForBrowser(t)
 	base := "http://" + addr
 	clerk, dr := demoToken(t, base, "st-mary/clerk-singh"), demoToken(t, base, "st-mary/dr-chen")
-	for _, def := range []string{
-		`"url":"https://st-mary.example/fees/consultation","code":{"coding":[{"system":"http://snomed.info/sct","code":"11429006"}]},"propertyGroup":[{"priceComponent":[{"type":"base","amount":{"value":120,"currency":"EUR"}}]}]`,
-		`"url":"https://st-mary.example/fees/appendectomy","code":{"coding":[{"system":"http://snomed.info/sct","code":"80146002"}]},"propertyGroup":[{"priceComponent":[{"type":"base","amount":{"value":800,"currency":"EUR"}}]}]`,
-	} {
-		fhirPost(t, base, clerk, "ChargeItemDefinition", `{"resourceType":"ChargeItemDefinition","status":"active",`+def+`}`)
-	}
+	// The demo catalogue prices a consultation (80 EUR); the clerk adds an appendectomy.
+	fhirPost(t, base, clerk, "ChargeItemDefinition", `{"resourceType":"ChargeItemDefinition","status":"active",
+	  "url":"https://st-mary.example/fees/appendectomy","code":{"coding":[{"system":"http://snomed.info/sct","code":"80146002"}]},"propertyGroup":[{"priceComponent":[{"type":"base","amount":{"value":800,"currency":"EUR"}}]}]}`)
 	const subject = `"subject":{"reference":"Patient/demo-12"}`
 	encounter := func(start string) string {
 		return fhirPost(t, base, dr, "Encounter", `{"resourceType":"Encounter","status":"finished",`+subject+`,"period":{"start":"`+start+`"},
@@ -103,8 +100,8 @@ func TestPortalBillingInChromium(t *testing.T) {
 	b.submit("#enc-" + enc + " button.capture")
 	b.want("0 charged now · 2 already charged · 1 not charged")
 	b.submit("#enc-" + enc + " button.invoice")
-	b.want("written: total 920.00 EUR", "2 charged, 2 invoiced")
-	if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("table.invoices td.total")].map(td => td.textContent).join("|")`)); err != nil || !strings.Contains(n, "920.00 EUR") {
+	b.want("written: total 880.00 EUR", "2 charged, 2 invoiced")
+	if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("table.invoices td.total")].map(td => td.textContent).join("|")`)); err != nil || !strings.Contains(n, "880.00 EUR") {
 		t.Fatalf("the invoices list shows totals %q (%v)", n, err)
 	}
 	b.screenshot("billing-invoiced")
