@@ -80,7 +80,7 @@ func getCBOR(r reader, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
-	if err := tx.Unmarshal(b, v); err != nil {
+	if err := tx.UnmarshalState(b, v); err != nil { // state is the ledger's own canonical CBOR
 		return fmt.Errorf("decode %s: %w", key, err)
 	}
 	return nil
@@ -163,7 +163,7 @@ type TxStatus struct {
 }
 
 func unmarshalState(b []byte, v any) error {
-	if err := tx.Unmarshal(b, v); err != nil {
+	if err := tx.UnmarshalState(b, v); err != nil {
 		return fmt.Errorf("decode state: %w", err)
 	}
 	return nil

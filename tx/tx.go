@@ -132,6 +132,18 @@ func Unmarshal(data []byte, v any) error {
 	return nil
 }
 
+// UnmarshalState decodes CBOR the ledger wrote itself (its state) into v:
+// strictly, like Unmarshal (unknown fields, duplicate keys and trailing
+// bytes are errors), but without re-encoding v to check the canonical
+// form, which only input from outside the node needs and which costs as
+// much as the decoding.
+func UnmarshalState(data []byte, v any) error {
+	if err := decMode.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
 // Sign builds a signed envelope for t. The body is encoded canonically.
 func Sign(key ed25519.PrivateKey, chainID, signer string, nonce uint64, typ Type, body any) ([]byte, error) {
 	b, err := Marshal(body)
