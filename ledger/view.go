@@ -149,22 +149,34 @@ func (v *View) RecordVersion(id string, version uint64) (*carechain.RecordVersio
 // value is exactly what the Merkle log committed to: a node serves no record
 // whose data was altered after commit.
 func (v *View) VerifiedRecordVersion(id string, version uint64) (*carechain.RecordVersion, error) {
-	rv, err := v.RecordVersion(id, version)
-	if err != nil {
-		return nil, err
+	if version == 0 {
+		h, err := v.Record(id)
+		if err != nil {
+			return nil, err
+		}
+		version = h.Latest
 	}
-	_, leaf, content, err := v.LogEntry(tlog.KindRecord, RecordLogKey(rv.RecordID, rv.Version))
-	if err != nil {
-		return nil, fmt.Errorf("record %s version %d has no log entry: %w", id, rv.Version, err)
+	_, leaf, content, err := v.LogEntry(tlog.KindRecord, RecordLogKey(id, version))
+	if errors.Is(err, ErrNotFound) {
+		if _, err := v.Get(versionKey(id, version)); err != nil { // no such version: say so, as RecordVersion does
+			return nil, fmt.Errorf("record %s version %d: %w", id, version, ErrNotFound)
+		}
 	}
-	current, err := v.Get(versionKey(rv.RecordID, rv.Version))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record %s version %d has no log entry: %w", id, version, err)
+	}
+	current, err := v.Get(versionKey(id, version))
+	if err != nil {
+		return nil, fmt.Errorf("record %s version %d: %w", id, version, err)
 	}
 	if !bytes.Equal(tlog.ContentHash(content), leaf.ContentHash) || !bytes.Equal(current, content) {
-		return nil, fmt.Errorf("%w: record %s version %d does not match its Merkle log leaf", ErrTampered, id, rv.Version)
+		return nil, fmt.Errorf("%w: record %s version %d does not match its Merkle log leaf", ErrTampered, id, version)
 	}
-	return rv, nil
+	var rv carechain.RecordVersion
+	if err := unmarshalState(current, &rv); err != nil {
+		return nil, fmt.Errorf("record %s version %d: %w", id, version, err)
+	}
+	return &rv, nil
 }
 
 // ErrTampered is returned for stored data that no longer matches what was committed.
