@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/nodeapi"
 )
 
@@ -23,17 +25,50 @@ type fhirSession struct {
 // maxFHIRAnswer bounds what the CLI reads of one FHIR answer.
 const maxFHIRAnswer = 16 << 20
 
-// fhirSession gets a token for s and returns its session.
+// fhirSession gets a token for s and returns its session. Staff sign a
+// client assertion with their key (fhirToken). A patient whose keystore
+// the node holds (--home, no --keys-dir) signs in with their passphrase
+// instead (POST /auth/login), which lets the node open their encryption
+// key for the session: claims are sealed to the patient, not to a
+// consent epoch the node could read otherwise.
 func (c *cli) fhirSession(s *signerFlags) (*fhirSession, error) {
-	base, tok, err := c.fhirToken(s, "")
-	if err != nil {
-		return nil, err
-	}
 	hc, err := c.httpClient(s.home)
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(s.as, carechain.PatientPrefix) && s.dir == "" {
+		return c.signIn(s, hc)
+	}
+	base, tok, err := c.fhirToken(s, "")
+	if err != nil {
+		return nil, err
+	}
 	return &fhirSession{base: base, token: tok, hc: hc}, nil
+}
+
+// signIn signs the --as patient in at their node with their passphrase.
+func (c *cli) signIn(s *signerFlags, hc *http.Client) (*fhirSession, error) {
+	pass, err := c.passphrase("Passphrase for "+s.as, false)
+	if err != nil {
+		return nil, err
+	}
+	base := c.nodeURL(s.nodeAddr, s.home)
+	resp, err := hc.PostForm(base+"/auth/login", url.Values{"principal": {s.as}, "passphrase": {string(pass)}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxFHIRAnswer)).Decode(&tr); err != nil {
+		return nil, fmt.Errorf("sign-in answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &nodeapi.StatusError{Method: "POST", Path: "/auth/login", Status: resp.StatusCode, Message: tr.Description}
+	}
+	return &fhirSession{base: base, token: tr.AccessToken, hc: hc}, nil
 }
 
 // do sends body (JSON; nil for none) to path and decodes a 2xx answer into
