@@ -119,7 +119,7 @@ node decides it (claim status ID).`,
 					Use string `json:"use"`
 				}
 				if err := f.do(ctx, "POST", "/fhir/Claim", claim, &created); err != nil {
-					return fmt.Errorf("claim refused: %w", err)
+					return fmt.Errorf("submit claim: %w", err)
 				}
 				fmt.Fprintf(c.out, "submitted %s %s: the insurer's node decides it (carechain claim status %s)\n", created.Use, created.ID, created.ID)
 				return nil
@@ -196,7 +196,7 @@ func (c *cli) claimListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List a patient's claims that you may read, with their decisions",
 		Long: `list shows the claims of --patient (a patient's own by default) that the --as
-principal may read, oldest first: use, outcome (or pending), what insurance
+principal may read, by creation date: use, outcome (or pending), what insurance
 pays and what the patient owes. Every read is in the patient's access log.`,
 		Example: `  carechain claim list --as patient/p1 --home ./h1
   carechain claim list --as st-mary/clerk-ali --patient patient/p1 --home ./h1`,

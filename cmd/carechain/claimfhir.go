@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -231,8 +233,10 @@ func (b *bundleJSON[T]) resources() []T {
 	return out
 }
 
-// printClaims prints claims with their decisions, if any.
+// printClaims prints claims with their decisions, if any, by creation
+// date.
 func (c *cli) printClaims(claims []claimJSON, eobs []eobJSON) error {
+	slices.SortStableFunc(claims, func(a, b claimJSON) int { return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.ID, b.ID)) })
 	decided := map[string]*eobJSON{}
 	for i := range eobs {
 		decided[eobs[i].ID] = &eobs[i]
