@@ -272,3 +272,35 @@ func mustLogin(t *testing.T, m *member, principal, pass string) string {
 	}
 	return tok
 }
+
+// TestClaimCommandsRefuseBadInput: what the CLI can tell is wrong before
+// it asks a node is refused with the reason and a non-zero exit (there is
+// no node here: nothing is sent).
+func TestClaimCommandsRefuseBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "rules.json")
+	if err := os.WriteFile(bad, []byte(`{"currency":"EUR","benefits":[{"system":"s","code":"c","maxUnitPrice":1}],"conditions":[{"expr":"claim.total +","reason":"r"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := []string{"--home", dir, "--node", "127.0.0.1:1"}
+	for _, tc := range []struct {
+		args []string
+		why  string
+	}{
+		{[]string{"plan", "publish", "gold", "--as", "carewell/admin", "--file", bad}, "conditions[0]"},
+		{[]string{"plan", "show", "gold", "--as", "carewell/admin"}, "want INSURER/PLAN"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--item", "99213,1,80.00"}, "want SYSTEM|CODE,QUANTITY,UNIT-PRICE"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--item", "s|c,0,80.00"}, "the quantity must be a whole number above 0"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--item", "s|c,1,eighty"}, "the unit price must be a decimal"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--item", "s|c,1,80", "--date", "12/01/2026"}, "want YYYY-MM-DD"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--patient", "patient/p1"}, "at least one --item"},
+		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--file", bad, "--patient", "patient/p1"}, "not both"},
+		{[]string{"claim", "eligibility", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--code", "99213"}, "want SYSTEM|CODE"},
+		{[]string{"claim", "list", "--as", "st-mary/clerk"}, "--patient is required"},
+	} {
+		out, err := run(t, nil, append(tc.args, node...)...)
+		if err == nil || !strings.Contains(out, tc.why) {
+			t.Errorf("carechain %s: %v, want a refusal saying %q: %s", strings.Join(tc.args, " "), err, tc.why, out)
+		}
+	}
+}
