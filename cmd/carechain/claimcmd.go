@@ -100,20 +100,34 @@ which reads the Coverage it names for billing, checks it against the plan's
 rules in force and seals it to the patient, the provider and the insurer.
 The Claim comes from --file, or is built from the flags: --patient,
 --coverage, one --item per line (SYSTEM|CODE,QUANTITY,UNIT-PRICE; the price
-a decimal of --currency), --date of service, --encounter, --use
-preauthorization for a prior authorization, --pre-auth for the prior
+a decimal of --currency) and/or --from-encounter (the encounter's billable
+ChargeItems, read for billing: each coded, priced by its priceOverride or
+its ChargeItemDefinition's base price), --date of service, --encounter,
+--use preauthorization for a prior authorization, --pre-auth for the prior
 authorizations a claim relies on. It prints the claim's ID; the insurer's
 node decides it (claim status ID).`,
 		Example: `  carechain claim submit --as st-mary/clerk-ali --patient patient/p1 --coverage <coverage ID> \
       --item "http://www.ama-assn.org/go/cpt|70450,1,400.00" --use preauthorization --home ./h1
+  carechain claim submit --as st-mary/clerk-ali --patient patient/p1 --coverage <coverage ID> --from-encounter <encounter ID> --home ./h1
   carechain claim submit --as st-mary/clerk-ali --file claim.json --home ./h1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			claim, err := b.claim(file, carechain.OrgOf(s.as))
+			lines, err := b.check(file)
 			if err != nil {
 				return err
 			}
 			return c.withFHIR(cmd, &s, func(ctx context.Context, f *fhirSession) error {
+				if b.fromEncounter != "" {
+					charged, err := chargeLines(ctx, f, b.fromEncounter, b.patient)
+					if err != nil {
+						return err
+					}
+					lines = append(lines, charged...)
+				}
+				claim, err := b.claim(file, carechain.OrgOf(s.as), lines)
+				if err != nil {
+					return err
+				}
 				var created struct {
 					ID  string `json:"id"`
 					Use string `json:"use"`

@@ -21,8 +21,8 @@ import (
 
 // claimBuilder is a Claim made from claim submit's flags.
 type claimBuilder struct {
-	patient, coverage, use, currency, date, encounter string
-	items, preAuths                                   []string
+	patient, coverage, use, currency, date, encounter, fromEncounter string
+	items, preAuths                                                  []string
 }
 
 func (b *claimBuilder) flags(cmd *cobra.Command) {
@@ -30,37 +30,62 @@ func (b *claimBuilder) flags(cmd *cobra.Command) {
 	f.StringVar(&b.patient, "patient", "", "the patient (patient/<id>)")
 	f.StringVar(&b.coverage, "coverage", "", "the patient's Coverage (its record ID)")
 	f.StringArrayVar(&b.items, "item", nil, `a line, SYSTEM|CODE,QUANTITY,UNIT-PRICE ("http://www.ama-assn.org/go/cpt|99213,1,80.00"; repeat)`)
+	f.StringVar(&b.fromEncounter, "from-encounter", "", "claim the billable ChargeItems of this Encounter (its record ID): their codes, quantities and prices")
 	f.StringVar(&b.use, "use", "claim", "claim, or preauthorization for a prior authorization")
-	f.StringVar(&b.currency, "currency", "EUR", "currency of the unit prices (ISO 4217)")
+	f.StringVar(&b.currency, "currency", "EUR", "currency of the --item unit prices (ISO 4217)")
 	f.StringVar(&b.date, "date", "", "date of service, YYYY-MM-DD (default: today)")
-	f.StringVar(&b.encounter, "encounter", "", "the Encounter the services were given in (its record ID)")
+	f.StringVar(&b.encounter, "encounter", "", "the Encounter the services were given in (its record ID; default: --from-encounter)")
 	f.StringArrayVar(&b.preAuths, "pre-auth", nil, "ID of a prior authorization the claim relies on (repeat)")
 }
 
-// claim is the Claim of file, or else the one the flags describe, from
-// the provider org.
-func (b *claimBuilder) claim(file, org string) (map[string]any, error) {
+// claimLine is one line of a claim built from flags or charge items.
+type claimLine struct {
+	system, code string
+	quantity     int64
+	price        json.Number // a decimal of currency
+	currency     string
+}
+
+// check refuses flags that do not make a claim, before anything is sent;
+// it returns the --item lines.
+func (b *claimBuilder) check(file string) ([]claimLine, error) {
 	if file != "" {
-		if b.patient != "" || b.coverage != "" || len(b.items) > 0 {
-			return nil, errors.New("give the claim in --file or with --patient, --coverage and --item, not both")
+		if b.patient != "" || b.coverage != "" || len(b.items) > 0 || b.fromEncounter != "" {
+			return nil, errors.New("give the claim in --file or with --patient, --coverage and --item or --from-encounter, not both")
 		}
-		return readJSONFile(file)
+		return nil, nil
 	}
-	if b.patient == "" || b.coverage == "" || len(b.items) == 0 {
-		return nil, errors.New("--patient, --coverage and at least one --item are required (or a Claim in --file)")
+	if b.patient == "" || b.coverage == "" || len(b.items) == 0 && b.fromEncounter == "" {
+		return nil, errors.New("--patient, --coverage and at least one --item (or --from-encounter) are required, or a Claim in --file")
 	}
-	date := b.date
-	if date == "" {
-		date = time.Now().UTC().Format(time.DateOnly)
+	if _, err := time.Parse(time.DateOnly, b.date); b.date != "" && err != nil {
+		return nil, fmt.Errorf("--date %q: want YYYY-MM-DD", b.date)
 	}
-	if _, err := time.Parse(time.DateOnly, date); err != nil {
-		return nil, fmt.Errorf("--date %q: want YYYY-MM-DD", date)
-	}
-	var items []map[string]any
-	for i, line := range b.items {
-		it, err := b.item(i+1, line, date)
+	var lines []claimLine
+	for _, item := range b.items {
+		l, err := parseItem(item, b.currency)
 		if err != nil {
 			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+// claim is the Claim of file, or else the one of lines, from the provider
+// org.
+func (b *claimBuilder) claim(file, org string, lines []claimLine) (map[string]any, error) {
+	if file != "" {
+		return readJSONFile(file)
+	}
+	date := cmp.Or(b.date, time.Now().UTC().Format(time.DateOnly))
+	encounter := cmp.Or(b.encounter, b.fromEncounter)
+	var items []map[string]any
+	for i, l := range lines {
+		it := map[string]any{"sequence": i + 1, "productOrService": codeable(l.system, l.code), "servicedDate": date,
+			"quantity": map[string]any{"value": l.quantity}, "unitPrice": map[string]any{"value": l.price, "currency": l.currency}}
+		if encounter != "" {
+			it["encounter"] = []map[string]any{{"reference": "Encounter/" + encounter}}
 		}
 		items = append(items, it)
 	}
@@ -76,26 +101,21 @@ func (b *claimBuilder) claim(file, org string) (map[string]any, error) {
 		"insurance": []any{insurance}, "item": items}, nil
 }
 
-// item is Claim.item number seq of a --item line.
-func (b *claimBuilder) item(seq int, line, date string) (map[string]any, error) {
+// parseItem reads a --item line.
+func parseItem(line, currency string) (claimLine, error) {
 	parts := strings.Split(line, ",")
 	system, code, ok := strings.Cut(parts[0], "|")
 	if len(parts) != 3 || !ok || system == "" || code == "" {
-		return nil, fmt.Errorf("--item %q: want SYSTEM|CODE,QUANTITY,UNIT-PRICE", line)
+		return claimLine{}, fmt.Errorf("--item %q: want SYSTEM|CODE,QUANTITY,UNIT-PRICE", line)
 	}
 	qty, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || qty <= 0 {
-		return nil, fmt.Errorf("--item %q: the quantity must be a whole number above 0", line)
+		return claimLine{}, fmt.Errorf("--item %q: the quantity must be a whole number above 0", line)
 	}
 	if _, err := strconv.ParseFloat(parts[2], 64); err != nil {
-		return nil, fmt.Errorf("--item %q: the unit price must be a decimal such as 80.00", line)
+		return claimLine{}, fmt.Errorf("--item %q: the unit price must be a decimal such as 80.00", line)
 	}
-	it := map[string]any{"sequence": seq, "productOrService": codeable(system, code), "servicedDate": date,
-		"quantity": map[string]any{"value": qty}, "unitPrice": map[string]any{"value": json.Number(parts[2]), "currency": b.currency}}
-	if b.encounter != "" {
-		it["encounter"] = []map[string]any{{"reference": "Encounter/" + b.encounter}}
-	}
-	return it, nil
+	return claimLine{system: system, code: code, quantity: qty, price: json.Number(parts[2]), currency: currency}, nil
 }
 
 // jsonUnmarshalNumbers decodes JSON keeping numbers as written.

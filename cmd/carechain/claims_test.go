@@ -195,8 +195,19 @@ func TestClaimsAcrossHospitalAndInsurer(t *testing.T) {
 	c1 := submittedID(t, mustContain(desk("claim", "submit", "--file", claimFile), "submitted claim"))
 	refused(desk("claim", "submit", "--file", claimFile), "duplicate claim")
 
-	// A claim submitted before the rules change, which is published at once.
-	c2 := submittedID(t, mustContain(submit("--coverage", coverage, "--item", code(officeVisit)+",1,120.00", "--date", "2026-12-03"), "submitted claim"))
+	// A claim of the encounter's charge item, priced from St Mary's price
+	// list, submitted before the rules change, which is published at once.
+	fees := "https://st-mary.example/fees/office-visit"
+	for _, body := range []string{`{"resourceType":"ChargeItemDefinition","url":"` + fees + `","status":"active",
+	  "code":{"coding":[{"system":"` + cptSystem + `","code":"` + officeVisit + `"}]},
+	  "propertyGroup":[{"priceComponent":[{"type":"base","amount":{"value":120,"currency":"EUR"}}]}]}`,
+		`{"resourceType":"ChargeItem","status":"billable","code":{"coding":[{"system":"` + cptSystem + `","code":"` + officeVisit + `"}]},
+	  "subject":{"reference":"Patient/p1"},"context":{"reference":"Encounter/` + encounter + `"},"definitionCanonical":["` + fees + `"]}`} {
+		if status, _, raw := stMary.fhirJSON(deskToken, "POST", "/fhir/"+regexp.MustCompile(`"resourceType":"(\w+)"`).FindStringSubmatch(body)[1], body); status != http.StatusCreated {
+			t.Fatalf("the price list and the charge: HTTP %d %s", status, raw)
+		}
+	}
+	c2 := submittedID(t, mustContain(submit("--coverage", coverage, "--from-encounter", encounter, "--date", "2026-12-03"), "submitted claim"))
 	mustContain(cli(carewell, "plan", "publish", "gold", "--as", "carewell/admin", "--file", file("gold-v2.json", goldRules(5000))),
 		"published plan carewell/gold version 2")
 
@@ -224,7 +235,8 @@ func TestClaimsAcrossHospitalAndInsurer(t *testing.T) {
 
 	// The rules change: c2, submitted before it, is decided under version 1
 	// whenever Carewell's node got to it; c3, after it, under version 2.
-	mustContain(desk("claim", "status", c2, "--wait", "1m"), "under rules carewell/gold|1", "eligible 100.00 EUR")
+	mustContain(desk("claim", "status", c2, "--wait", "1m"), "under rules carewell/gold|1", "eligible 100.00 EUR",
+		"item 1 "+code(officeVisit)+": approved (submitted 120.00 EUR, eligible 100.00 EUR)")
 	stMary.proc.waitFor(t, time.Minute, "plan gold version 2 on St Mary's node", func() error {
 		if r := desk("plan", "show", "carewell/gold"); r.err != nil || !strings.Contains(r.out, "version 2") {
 			return fmt.Errorf("%v: %s", r.err, r.out)

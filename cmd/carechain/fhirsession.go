@@ -20,6 +20,9 @@ import (
 type fhirSession struct {
 	base, token string
 	hc          *http.Client
+	// purpose, if set, is the purpose of use the requests declare
+	// (X-Purpose-Of-Use).
+	purpose string
 }
 
 // maxFHIRAnswer bounds what the CLI reads of one FHIR answer.
@@ -89,6 +92,9 @@ func (f *fhirSession) do(ctx context.Context, method, path string, body, out any
 	}
 	req.Header.Set("Authorization", "Bearer "+f.token)
 	req.Header.Set("Accept", "application/fhir+json")
+	if f.purpose != "" {
+		req.Header.Set("X-Purpose-Of-Use", f.purpose)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json")
 	}
