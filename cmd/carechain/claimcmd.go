@@ -39,8 +39,19 @@ decision with status and list, and re-run it on their own node with
 verify. A refusal prints the node's reason and exits non-zero.`,
 	}
 	cmd.AddCommand(c.claimEligibilityCmd(), c.claimSubmitCmd(), c.claimStatusCmd(), c.claimListCmd(), c.claimVerifyCmd())
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if sf := signerOf(cmd); strings.HasPrefix(sf.as, carechain.PatientPrefix) && sf.dir != "" {
+			return errSelfHeldClaims
+		}
+		return nil
+	}
 	return cmd
 }
+
+// errSelfHeldClaims refuses claim commands of a patient whose keys are on
+// their own device: claims are sealed to the patient's key, which the node
+// then cannot use, and the CLI does not open claims on the device yet.
+var errSelfHeldClaims = errors.New("claims are sealed to your own key, and with --keys-dir the node does not hold it: reading claims with keys on this device is not built yet; read them in the portal of the node that holds your keys, or with --home there")
 
 func (c *cli) claimEligibilityCmd() *cobra.Command {
 	var s signerFlags

@@ -309,6 +309,7 @@ func TestClaimCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"claim", "submit", "--as", "st-mary/clerk", "--file", bad, "--patient", "patient/p1"}, "not both"},
 		{[]string{"claim", "eligibility", "--as", "st-mary/clerk", "--patient", "patient/p1", "--coverage", "c", "--code", "99213"}, "want SYSTEM|CODE"},
 		{[]string{"claim", "list", "--as", "st-mary/clerk"}, "--patient is required"},
+		{[]string{"claim", "list", "--as", "patient/p1", "--keys-dir", dir}, "not built yet"},
 	} {
 		out, err := run(t, nil, append(tc.args, node...)...)
 		if err == nil || !strings.Contains(out, tc.why) {
