@@ -182,7 +182,7 @@ is pending; --wait waits that long for the decision.`,
 				}
 				c.printDecision(&claim, eob)
 				return nil
-			})
+			}, wait)
 		},
 	}
 	s.register(cmd)

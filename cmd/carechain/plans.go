@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -181,11 +182,22 @@ func (p *insurancePlanJSON) extension(url string) string {
 	return ""
 }
 
-// withFHIR runs fn with the FHIR session of the command's --as principal.
-func (c *cli) withFHIR(cmd *cobra.Command, s *signerFlags, fn func(context.Context, *fhirSession) error) error {
+// fhirTimeout bounds a command's requests to the FHIR API: a sign-in, a
+// few reads and a submission with its commit.
+const fhirTimeout = 60 * time.Second
+
+// withFHIR runs fn with the FHIR session of the command's --as principal,
+// within fhirTimeout and the extra time given (a --wait).
+func (c *cli) withFHIR(cmd *cobra.Command, s *signerFlags, fn func(context.Context, *fhirSession) error, extra ...time.Duration) error {
 	f, err := c.fhirSession(s)
 	if err != nil {
 		return err
 	}
-	return fn(cmd.Context(), f)
+	budget := fhirTimeout
+	for _, d := range extra {
+		budget += d
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), budget)
+	defer cancel()
+	return fn(ctx, f)
 }
