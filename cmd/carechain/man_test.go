@@ -12,7 +12,7 @@ import (
 func TestManPagesAndCompletion(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "man1")
 	mustRun(t, nil, "man", "--dir", dir)
-	for _, page := range []string{"carechain.1", "carechain-start.1", "carechain-gov-propose.1", "carechain-completion-bash.1"} {
+	for _, page := range []string{"carechain.1", "carechain-start.1", "carechain-gov-propose.1", "carechain-claim-submit.1", "carechain-completion-bash.1"} {
 		b, err := os.ReadFile(filepath.Join(dir, page))
 		if err != nil {
 			t.Fatal(err)
