@@ -19,8 +19,8 @@ import (
 // report, corrected under North Lab's approval policy (see imagingOrder);
 // the physician prescribes, the patient lets East
 // Pharmacy dispense, which dispenses part, the rest and the refill on its
-// own node and is refused more; the desk invoices from its catalogue; the
-// patient reads the invoice, and their access log names the lab and the
+// own node and is refused more; the desk captures the visit's charges and
+// invoices them from its catalogue; the patient reads the invoice, and their access log names the lab and the
 // pharmacy.
 func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 	if testing.Short() {
@@ -93,7 +93,8 @@ func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 
 	// The visit, and a lab order to North Lab, reported on its own node.
 	encounter := want(stMary, dr, "POST", "/fhir/Encounter", `{"resourceType":"Encounter","status":"finished",
-	  "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":{"reference":"Patient/p1"}}`, http.StatusCreated)
+	  "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":{"reference":"Patient/p1"},
+	  "type":[{"coding":[{"system":"http://snomed.info/sct","code":"11429006","display":"Consultation"}]}]}`, http.StatusCreated)
 	order := func(status string) string {
 		return `{"resourceType":"ServiceRequest","status":"` + status + `","intent":"order","subject":{"reference":"Patient/p1"},
 		  "encounter":{"reference":"Encounter/` + encounter + `"},
@@ -133,14 +134,24 @@ func TestHospitalWorkflowAcrossNodes(t *testing.T) {
 	dispense("30", http.StatusCreated) // the refill
 	dispense("1", http.StatusConflict)
 
-	// Charges and the invoice, priced from the desk's catalogue.
-	url := "https://st-mary.example/fees/consultation"
-	want(stMary, desk, "POST", "/fhir/ChargeItemDefinition", `{"resourceType":"ChargeItemDefinition","url":"`+url+`","status":"active",
+	// Charges captured from the visit and invoiced, priced from the desk's
+	// catalogue: St Mary's role policy lets its clerks read care records
+	// for billing.
+	stMary.cli("role-policy", "set", "--as", "st-mary/admin", "--org", "st-mary", "--file", clerksReadCarePolicy(t))
+	want(stMary, desk, "POST", "/fhir/ChargeItemDefinition", `{"resourceType":"ChargeItemDefinition","url":"https://st-mary.example/fees/consultation","status":"active",
+	  "code":{"coding":[{"system":"http://snomed.info/sct","code":"11429006"}]},
 	  "propertyGroup":[{"priceComponent":[{"type":"base","amount":{"value":80,"currency":"EUR"}}]}]}`, http.StatusCreated)
-	item := want(stMary, desk, "POST", "/fhir/ChargeItem", `{"resourceType":"ChargeItem","status":"billable","code":{"text":"Consultation"},
-	  "subject":{"reference":"Patient/p1"},"context":{"reference":"Encounter/`+encounter+`"},"definitionCanonical":["`+url+`"]}`, http.StatusCreated)
-	invoice := want(stMary, desk, "POST", "/fhir/Invoice", `{"resourceType":"Invoice","status":"issued","subject":{"reference":"Patient/p1"},
-	  "lineItem":[{"chargeItemReference":{"reference":"ChargeItem/`+item+`"}}]}`, http.StatusCreated)
+	_, captured, raw := stMary.fhirJSON(desk, "POST", "/fhir/Encounter/"+encounter+"/$capture-charges",
+		`{"resourceType":"Parameters","parameter":[{"name":"invoice","valueBoolean":true}]}`)
+	invoice := ""
+	for _, p := range captured["parameter"].([]any) {
+		if p := p.(map[string]any); p["name"] == "invoice" {
+			invoice = strings.TrimPrefix(p["valueReference"].(map[string]any)["reference"].(string), "Invoice/")
+		}
+	}
+	if invoice == "" {
+		t.Fatalf("capture and invoice the visit: %s", raw)
+	}
 	if _, res, raw := stMary.fhirJSON(ptok, "GET", "/fhir/Invoice/"+invoice, ""); fmt.Sprint(res["totalGross"]) != "map[currency:EUR value:80]" {
 		t.Fatalf("the patient's invoice: %s", raw)
 	}

@@ -41,6 +41,16 @@ func fhirPost(t *testing.T, base, tok, typ, body string) string {
 // procedures): what charge capture needs. Through the CLI, as its admin.
 func letClerksReadCare(t *testing.T, home, addr, org string) {
 	t.Helper()
+	if out := mustRun(t, []string{PassphraseEnv + "=" + demo.Passphrase}, "role-policy", "set", "--as", demo.AdminID(org), "--org", org,
+		"--file", clerksReadCarePolicy(t), "--home", home, "--node", addr); !strings.Contains(out, "committed role.policy") {
+		t.Fatalf("role-policy set: %s", out)
+	}
+}
+
+// clerksReadCarePolicy is a file of the default role policy with
+// registration clerks also reading general and medication records.
+func clerksReadCarePolicy(t *testing.T) string {
+	t.Helper()
 	p := consent.DefaultRolePolicy()
 	for i := range p.Rules {
 		if p.Rules[i].Role == carechain.RoleRegistrationClerk {
@@ -52,10 +62,7 @@ func letClerksReadCare(t *testing.T, home, addr, org string) {
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := mustRun(t, []string{PassphraseEnv + "=" + demo.Passphrase}, "role-policy", "set", "--as", demo.AdminID(org), "--org", org,
-		"--file", file, "--home", home, "--node", addr); !strings.Contains(out, "committed role.policy") {
-		t.Fatalf("role-policy set: %s", out)
-	}
+	return file
 }
 
 // TestPortalBillingInChromium: St Mary's registration clerk adds a price
