@@ -10,20 +10,23 @@ import (
 
 // AllOptions configure All: the options of each benchmark it runs.
 type AllOptions struct {
-	Ledger  LedgerOptions
-	Records RecordsOptions
-	API     APIOptions
-	Search  SearchOptions
+	Ledger LedgerOptions
+	// Validators4 is the ledger run on four validators in this process.
+	Validators4 LedgerOptions
+	Records     RecordsOptions
+	API         APIOptions
+	Search      SearchOptions
 }
 
 // DefaultAllOptions are what `carechain bench all` runs with: sizes that keep
 // the whole run to a few minutes on a 2-core machine.
 func DefaultAllOptions() AllOptions {
 	return AllOptions{
-		Ledger:  LedgerOptions{Txs: 8000, Signers: 8, Window: 1000, MempoolSize: 20000},
-		Records: RecordsOptions{Puts: 4000, Authors: 8, Patients: 4, Reads: 1000, Window: 200},
-		API:     DefaultAPIOptions(),
-		Search:  SearchOptions{Patients: 1000, Records: 20, Granted: 0.5, Queries: 200, Clients: 1, Loaders: 16},
+		Ledger:      LedgerOptions{Txs: 8000, Signers: 8, Window: 1000, MempoolSize: 20000},
+		Validators4: LedgerOptions{Txs: 4000, Signers: 8, Window: 500, MempoolSize: 20000, Validators: 4},
+		Records:     RecordsOptions{Puts: 4000, Authors: 8, Patients: 4, Reads: 1000, Window: 200},
+		API:         DefaultAPIOptions(),
+		Search:      SearchOptions{Patients: 1000, Records: 20, Granted: 0.5, Queries: 200, Clients: 1, Loaders: 16},
 	}
 }
 
@@ -33,6 +36,7 @@ func DefaultAllOptions() AllOptions {
 func (o AllOptions) Scaled(f float64) AllOptions {
 	n := func(v, least int) int { return max(least, int(float64(v)*f)) }
 	o.Ledger.Txs = n(o.Ledger.Txs, o.Ledger.Signers)
+	o.Validators4.Txs = n(o.Validators4.Txs, o.Validators4.Signers)
 	o.Records.Puts = n(o.Records.Puts, o.Records.Authors)
 	o.Records.Reads = n(o.Records.Reads, 1)
 	o.API.Patients = n(o.API.Patients, 1)
@@ -101,17 +105,18 @@ func (r Row) Met() bool {
 // AllReport is the outcome of All: every row, measured in one run, and the
 // machine it ran on.
 type AllReport struct {
-	Options    AllOptions
-	CPUs       int // runtime.NumCPU
-	GOMAXPROCS int
-	GoVersion  string
-	Platform   string // GOOS/GOARCH
-	Elapsed    time.Duration
-	Ledger     LedgerReport
-	Records    RecordsReport
-	API        APIReport
-	Search     SearchReport
-	Rows       []Row
+	Options     AllOptions
+	CPUs        int // runtime.NumCPU
+	GOMAXPROCS  int
+	GoVersion   string
+	Platform    string // GOOS/GOARCH
+	Elapsed     time.Duration
+	Ledger      LedgerReport
+	Validators4 LedgerReport
+	Records     RecordsReport
+	API         APIReport
+	Search      SearchReport
+	Rows        []Row
 }
 
 // All runs Ledger, Records, API and Search in turn, each in its own
@@ -124,6 +129,9 @@ func All(ctx context.Context, opts AllOptions) (AllReport, error) {
 	var err error
 	if rep.Ledger, err = Ledger(ctx, opts.Ledger); err != nil {
 		return rep, fmt.Errorf("ledger: %w", err)
+	}
+	if rep.Validators4, err = Ledger(ctx, opts.Validators4); err != nil {
+		return rep, fmt.Errorf("ledger, 4 validators: %w", err)
 	}
 	if rep.Records, err = Records(ctx, opts.Records); err != nil {
 		return rep, fmt.Errorf("records: %w", err)
@@ -143,10 +151,12 @@ func All(ctx context.Context, opts AllOptions) (AllReport, error) {
 func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
 
 func (rep AllReport) ledgerRows() []Row {
-	l, r := rep.Ledger, rep.Records
+	l, l4, r := rep.Ledger, rep.Validators4, rep.Records
 	return []Row{
 		{Name: "ledger: signed txs committed", Unit: "tx/s", Measured: l.Ledger.TxPerSecond(),
 			Baseline: l.Ceiling.TxPerSecond(), BaselineName: "accept-all app", Goal: Goal{Value: 0.5, OfRatio: true}},
+		{Name: "ledger: signed txs committed, 4 validators", Unit: "tx/s", Measured: l4.Ledger.TxPerSecond(),
+			Baseline: l4.Ceiling.TxPerSecond(), BaselineName: "accept-all app (4)", Goal: Goal{Value: 0.5, OfRatio: true}},
 		{Name: "records: record.put committed", Unit: "tx/s", Measured: r.PutsPerSecond,
 			Baseline: r.Ceiling.TxPerSecond(), BaselineName: "no-op ledger", Goal: Goal{Value: 0.5, OfRatio: true}},
 	}

@@ -27,9 +27,12 @@ const (
 )
 
 // nodeKey is the node principal's key, fixed like the admin's.
-func nodeKey() ed25519.PrivateKey {
+func nodeKey() ed25519.PrivateKey { return nodeKeyOf(0) }
+
+// nodeKeyOf is the key of validator i's node principal.
+func nodeKeyOf(i int) ed25519.PrivateKey {
 	seed := make([]byte, ed25519.SeedSize)
-	seed[0] = 1
+	seed[0], seed[1] = 1, byte(i)
 	return ed25519.NewKeyFromSeed(seed)
 }
 
@@ -52,27 +55,49 @@ func genesis(admin ed25519.PrivateKey, orgKey []byte) ledger.Genesis {
 // the ledger), then waits for its first block. The node starts the next
 // height at once after a commit (timeout_commit 0) unless tune says otherwise.
 func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune func(*node.Config), app func(ledger.Events) abci.Application) (*node.Node, error) {
-	homes, err := node.Testnet(dir, node.TestnetOptions{Validators: 1, ChainID: chainID, Genesis: g, Tune: func(_ int, c *node.Config) {
+	nodes, err := startNodes(ctx, dir, chainID, 1, g, tune, app)
+	if err != nil {
+		return nil, err
+	}
+	return nodes[0], nil
+}
+
+// startNodes is startNode for a chain of validators validators of equal
+// power, all in this process, peered over loopback; the first is nodeID.
+func startNodes(ctx context.Context, dir, chainID string, validators int, g ledger.Genesis, tune func(*node.Config), app func(ledger.Events) abci.Application) ([]*node.Node, error) {
+	homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, Tune: func(_ int, c *node.Config) {
 		c.TimeoutCommit = 0
 		if tune != nil {
 			tune(c)
 		}
-	}, Node: func(_ int, h node.Home) (ledger.GenesisNode, error) {
+	}, Node: func(i int, h node.Home) (ledger.GenesisNode, error) {
 		id, err := h.NodeID()
-		return ledger.GenesisNode{ID: nodeID, NodeID: id, PublicKey: nodeKey().Public().(ed25519.PublicKey)}, err
+		return ledger.GenesisNode{ID: fmt.Sprintf("%s/node%d", org, i), NodeID: id, PublicKey: nodeKeyOf(i).Public().(ed25519.PublicKey)}, err
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("bench home: %w", err)
 	}
-	n, err := node.Start(ctx, homes[0], node.StartOptions{App: app})
-	if err != nil {
-		return nil, fmt.Errorf("start bench node: %w", err)
+	var nodes []*node.Node
+	stop := func() {
+		for _, n := range nodes {
+			n.Stop()
+		}
 	}
-	if err := n.WaitReady(ctx); err != nil {
-		n.Stop()
-		return nil, err
+	for i, h := range homes {
+		n, err := node.Start(ctx, h, node.StartOptions{App: app})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("start bench node %d: %w", i, err)
+		}
+		nodes = append(nodes, n)
 	}
-	return n, nil
+	for _, n := range nodes {
+		if err := n.WaitReady(ctx); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return nodes, nil
 }
 
 // recordsNode is a started ledger node in a temporary home with a records

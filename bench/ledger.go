@@ -25,6 +25,9 @@ type LedgerOptions struct {
 	// TimeoutCommit of the benchmark node (0: start the next height at once).
 	TimeoutCommit time.Duration
 	MempoolSize   int
+	// Validators of equal power, all in this process (0 or 1: one). The
+	// signers submit to the first; every validator runs the same app.
+	Validators int
 }
 
 // DefaultLedgerOptions are what `carechain bench ledger` runs with.
@@ -63,8 +66,9 @@ func (r LedgerReport) Ratio() float64 { return r.Ledger.TxPerSecond() / r.Ceilin
 // signed for it once and submitted to each.
 const ledgerChainID = "carechain-bench"
 
-// Ledger measures committed, signed transactions per second on a
-// one-validator node, and in the same run the ceiling: the same transactions,
+// Ledger measures committed, signed transactions per second on a chain of
+// opts.Validators validators in this process (one by default), and in the
+// same run the ceiling: the same transactions,
 // node configuration and submission pattern with an app that accepts every
 // transaction. Transactions are signed before timing starts.
 func Ledger(ctx context.Context, opts LedgerOptions) (LedgerReport, error) {
@@ -121,14 +125,19 @@ func ledgerTxs(opts LedgerOptions) (setup [][]byte, work [][][]byte, err error) 
 // measureLedger starts a node in dir with app, commits setup, then times the
 // signers' pipelines running concurrently.
 func measureLedger(ctx context.Context, dir string, opts LedgerOptions, app func(ledger.Events) abci.Application, setup [][]byte, work [][][]byte) (Result, error) {
-	n, err := startNode(ctx, dir, ledgerChainID, genesis(adminKey(), nil), func(c *node.Config) {
+	nodes, err := startNodes(ctx, dir, ledgerChainID, max(opts.Validators, 1), genesis(adminKey(), nil), func(c *node.Config) {
 		c.TimeoutCommit = node.Duration(opts.TimeoutCommit)
 		c.MempoolSize = opts.MempoolSize
 	}, app)
 	if err != nil {
 		return Result{}, err
 	}
-	defer n.Stop()
+	defer func() {
+		for _, n := range nodes {
+			n.Stop()
+		}
+	}()
+	n := nodes[0]
 	if _, err := pipeline(ctx, n, setup, len(setup)); err != nil {
 		return Result{}, fmt.Errorf("setup: %w", err)
 	}

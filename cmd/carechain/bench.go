@@ -89,9 +89,9 @@ printed is a stored figure. The default sizes take a few minutes on 2 cores;
 func (c *cli) printAllReport(rep bench.AllReport) {
 	o := rep.Options
 	fmt.Fprintf(c.out, "machine: %d CPUs, GOMAXPROCS=%d, %s %s; whole run %v\n", rep.CPUs, rep.GOMAXPROCS, rep.GoVersion, rep.Platform, rep.Elapsed.Round(time.Second))
-	fmt.Fprintf(c.out, "config: 1 validator per benchmark, timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
+	fmt.Fprintf(c.out, "config: 1 validator per benchmark (the 4-validator ledger row: 4 in this process, %d txs), timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
 		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries\n",
-		o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
+		o.Validators4.Txs, o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
 		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries)
 	fmt.Fprintf(c.out, "%-58s %10s %10s  %-18s %7s  %-14s %s\n", "row", "measured", "baseline", "baseline is", "ratio", "target", "met")
 	for _, r := range rep.Rows {
@@ -124,8 +124,9 @@ func (c *cli) benchLedgerCmd() *cobra.Command {
 	opts := bench.DefaultLedgerOptions()
 	cmd := &cobra.Command{
 		Use:   "ledger",
-		Short: "Committed signed txs/s on one node, against the ceiling of the same CometBFT setup",
-		Long: `bench ledger starts a one-validator node in a temporary home, commits --txs
+		Short: "Committed signed txs/s on one node (or --validators), against the ceiling of the same CometBFT setup",
+		Long: `bench ledger starts a one-validator node (--validators N: N validators of
+equal power in this process, peered over loopback) in a temporary home, commits --txs
 signed identity.register transactions from --signers concurrent signers, and
 reports committed transactions per second and broadcast-to-commit latency.
 In the same run it measures the ceiling: the same transactions, node
@@ -139,8 +140,8 @@ a shared machine moves less than rates.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "config: 1 validator, timeout_commit=%v, mempool size %d, null tx indexer, %d signers x window %d, %d txs of %d bytes, GOMAXPROCS=%d\n",
-				opts.TimeoutCommit, opts.MempoolSize, opts.Signers, opts.Window, rep.Ledger.Txs, rep.TxBytes, runtime.GOMAXPROCS(0))
+			fmt.Fprintf(c.out, "config: %d validator(s) in this process, timeout_commit=%v, mempool size %d, null tx indexer, %d signers x window %d, %d txs of %d bytes, GOMAXPROCS=%d\n",
+				max(opts.Validators, 1), opts.TimeoutCommit, opts.MempoolSize, opts.Signers, opts.Window, rep.Ledger.Txs, rep.TxBytes, runtime.GOMAXPROCS(0))
 			for _, r := range []struct {
 				name string
 				res  bench.Result
@@ -158,6 +159,7 @@ a shared machine moves less than rates.`,
 	f.IntVar(&opts.Window, "window", opts.Window, "transactions in flight per signer")
 	f.DurationVar(&opts.TimeoutCommit, "timeout-commit", opts.TimeoutCommit, "CometBFT timeout_commit")
 	f.IntVar(&opts.MempoolSize, "mempool-size", opts.MempoolSize, "mempool size (txs)")
+	f.IntVar(&opts.Validators, "validators", 1, "validators of equal power, all in this process (the signers submit to the first)")
 	return cmd
 }
 

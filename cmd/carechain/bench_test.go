@@ -123,6 +123,7 @@ func TestBenchAllPrintsEveryRow(t *testing.T) {
 	}
 	for _, name := range []string{
 		"ledger: signed txs committed",
+		"ledger: signed txs committed, 4 validators",
 		"records: record.put committed",
 		"FHIR create, 4 clients", "FHIR create p50, 4 clients", "FHIR create, 8 clients", "FHIR create p50, 8 clients",
 		"FHIR transaction Bundles of 100, 2 clients",
