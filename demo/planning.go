@@ -24,6 +24,7 @@ import (
 const (
 	ConsultationFee = "https://st-mary.example/fees/consultation"
 	FollowUpFee     = "https://st-mary.example/fees/follow-up"
+	ChestXRayFee    = "https://st-mary.example/fees/chest-xray"
 )
 
 // ClinicService is the id of St Mary's outpatient clinic (HealthcareService).
@@ -44,15 +45,28 @@ var scheduled = []struct{ schedule, practitioner, name string }{
 	{"sm-dr-ito", "st-mary.dr-ito", "Dr. Kenji Ito"},
 }
 
+// SNOMED CT is the code system of the catalogue's services.
+const SNOMED = "http://snomed.info/sct"
+
+// Codes of the catalogue's services (SNOMED CT): charge capture prices a
+// service (an Encounter's type, a Procedure's code) by them, and the demo
+// insurance plan (claims.go) covers them.
+const (
+	ConsultationCode = "185349003" // Encounter for check up
+	FollowUpCode     = "390906007" // Follow-up encounter
+	HbA1cCode        = "43396009"  // Hemoglobin A1c measurement
+	ChestXRayCode    = "399208008" // Plain chest X-ray
+)
+
 // fees is the demo price catalogue.
 var fees = []struct {
-	id, url, title string
-	eur            int
+	id, url, title, code string
+	eur                  int
 }{
-	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", 80},
-	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", 50},
-	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", 25},
-	{"sm-fee-chest-xray", "https://st-mary.example/fees/chest-xray", "Chest X-ray, 2 views", 60},
+	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", ConsultationCode, 80},
+	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", FollowUpCode, 50},
+	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", HbA1cCode, 25},
+	{"sm-fee-chest-xray", ChestXRayFee, "Chest X-ray, 2 views", ChestXRayCode, 60},
 }
 
 // planningResources are St Mary's planning records as of now, by type and id.
@@ -69,6 +83,7 @@ func planningResources(now time.Time) []tx.OrgRecordPut {
 		"type":       []obj{{"text": "General outpatient clinic"}}})
 	for _, f := range fees {
 		add("ChargeItemDefinition", f.id, obj{"url": f.url, "status": "active", "title": f.title, "publisher": "St Mary's Hospital",
+			"code":          obj{"coding": []obj{{"system": SNOMED, "code": f.code, "display": f.title}}},
 			"propertyGroup": []obj{{"priceComponent": []obj{{"type": "base", "amount": obj{"value": f.eur, "currency": "EUR"}}}}}})
 	}
 	today := now.UTC().Truncate(24 * time.Hour)
