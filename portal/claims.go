@@ -266,7 +266,7 @@ func (p *Portal) claimsPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 // claimCheck is the outcome of re-running a claim's adjudication.
 type claimCheck struct {
-	ID, Signer                                       string
+	ID, Signer, Back                                 string // Back: the page the user came from
 	Agrees                                           bool
 	PostedOutcome, RecomputedOutcome                 string
 	PostedPays, RecomputedPays, PostedOwes, Computed string
@@ -291,7 +291,11 @@ func (p *Portal) checkClaim(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	po, re := ver.Posted, ver.Recomputed
-	p.render(w, s, http.StatusOK, "claimcheck", "Check of claim "+id, claimCheck{ID: id, Signer: principalLabel(p.app.Latest(), ver.Signer),
+	back := "/portal/claims"
+	if s.who.Kind == carechain.KindPractitioner && !isClaimsOfficer(s.who) {
+		back = "/portal/billing"
+	}
+	p.render(w, s, http.StatusOK, "claimcheck", "Check of claim "+id, claimCheck{ID: id, Back: back, Signer: principalLabel(p.app.Latest(), ver.Signer),
 		Agrees: ver.Agrees, PostedOutcome: po.Outcome, RecomputedOutcome: re.Outcome, PostedPays: amount(po.Benefit, po.Currency),
 		RecomputedPays: amount(re.Benefit, re.Currency), PostedOwes: amount(po.PatientPays, po.Currency), Computed: amount(re.PatientPays, re.Currency),
 		RulesVersion: po.RulesVersion})

@@ -22,7 +22,7 @@ import (
 // the X-ray's prior authorization, the demo approves it; the claim then
 // refers to it, and is approved: insurance pays 120.00 EUR, the patient
 // owes 45.00 EUR (10.00 co-pay, 20% co-insurance, 5.00 over the HbA1c
-// cap). The same claim again is refused as a duplicate; one without its
+// cap), and the clerk's check agrees. The same claim again is refused as a duplicate; one without its
 // CSRF token is refused. Carewell's claims officer finds both in the work
 // queue and checks the claim (agrees); the patient sees what insurance
 // paid and owes and checks it too. A physician has no claims pages. The
@@ -82,6 +82,9 @@ func TestPortalClaimsInChromium(t *testing.T) {
 		}
 	}
 	b.screenshot("claims-billing")
+	b.submit("#claim-" + claim + " button.check")
+	b.want("The decision agrees with the rules", "rules version 1")
+	b.submit(`main a[href="/portal/billing"]`)
 
 	// The same claim again, and a claim without its CSRF token.
 	b.submit("#inv-" + invoice + " button.claim")
