@@ -80,8 +80,8 @@ func claimItemTexts(resource []byte) map[int64]string {
 // claimRowOf is doc for people; it clears doc's plaintext.
 func claimRowOf(v *ledger.View, doc *records.ClaimDoc) claimRow {
 	defer clear(doc.Resource)
-	st, c := doc.State, doc.Facts.Claim
-	row := claimRow{ID: st.ID, Patient: strings.TrimPrefix(st.Patient, carechain.PatientPrefix), Use: st.Use, Status: "pending",
+	st := doc.State
+	row := claimRow{ID: st.ID, Patient: strings.TrimPrefix(st.Patient, carechain.PatientPrefix), Use: st.Use,
 		Insurer: st.Insurer, Plan: st.Plan, Submitter: principalLabel(v, st.Submitter), RulesVersion: st.RulesVersion, PreAuths: st.PreAuths}
 	if st.Use == claims.UsePreauthorization {
 		row.Use = "prior authorization"
@@ -89,7 +89,15 @@ func claimRowOf(v *ledger.View, doc *records.ClaimDoc) claimRow {
 	if o, err := v.Organization(st.Insurer); err == nil && o.Name != "" {
 		row.Insurer = o.Name
 	}
-	texts := claimItemTexts(doc.Resource)
+	row.decisions(&doc.Facts.Claim, doc.Result, claimItemTexts(doc.Resource))
+	return row
+}
+
+// decisions fills in row's status, items, amounts and reasons from claim c
+// and its adjudication res (nil: pending); texts name the items by
+// sequence.
+func (row *claimRow) decisions(c *claims.Claim, res *claims.Result, texts map[int64]string) {
+	row.Status = "pending"
 	var billed int64
 	for _, it := range c.Items {
 		line := claimLine{What: cmpText(texts[it.Sequence], it.System+"|"+it.Code), Quantity: strconv.FormatInt(it.Quantity, 10),
@@ -98,24 +106,24 @@ func claimRowOf(v *ledger.View, doc *records.ClaimDoc) claimRow {
 		row.Lines = append(row.Lines, line)
 	}
 	row.Billed = amount(billed, c.Currency)
-	if res := doc.Result; res != nil {
-		row.Decided, row.Status = true, res.Outcome
-		row.Billed, row.Eligible = amount(res.Submitted, res.Currency), amount(res.Eligible, res.Currency)
-		row.InsurancePays, row.PatientOwes = amount(res.Benefit, res.Currency), amount(res.PatientPays, res.Currency)
-		row.Reasons = append(row.Reasons, res.Reasons...)
-		for _, ir := range res.Items {
-			i := slices.IndexFunc(c.Items, func(it claims.Item) bool { return it.Sequence == ir.Sequence })
-			if i < 0 {
-				continue
-			}
-			row.Lines[i].Decision = "approved"
-			if !ir.Approved {
-				row.Lines[i].Decision = "denied: " + ir.Reason
-				row.Reasons = append(row.Reasons, row.Lines[i].What+": "+ir.Reason)
-			}
+	if res == nil {
+		return
+	}
+	row.Decided, row.Status = true, res.Outcome
+	row.Billed, row.Eligible = amount(res.Submitted, res.Currency), amount(res.Eligible, res.Currency)
+	row.InsurancePays, row.PatientOwes = amount(res.Benefit, res.Currency), amount(res.PatientPays, res.Currency)
+	row.Reasons = append(row.Reasons, res.Reasons...)
+	for _, ir := range res.Items {
+		i := slices.IndexFunc(c.Items, func(it claims.Item) bool { return it.Sequence == ir.Sequence })
+		if i < 0 {
+			continue
+		}
+		row.Lines[i].Decision = "approved"
+		if !ir.Approved {
+			row.Lines[i].Decision = "denied: " + ir.Reason
+			row.Reasons = append(row.Reasons, row.Lines[i].What+": "+ir.Reason)
 		}
 	}
-	return row
 }
 
 // cmpText is text, or else fallback.
