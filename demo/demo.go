@@ -146,7 +146,6 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 		}
 	}
 	// Patients register at the front desk of one hospital or the other.
-	clerks := []string{"st-mary/clerk-singh", "city-general/clerk-lee"}
 	byClerk := map[string][]tx.Register{}
 	for i := 1; i <= PatientCount; i++ {
 		pub, err := ensureKey(ks, PatientID(i))
@@ -157,10 +156,10 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 		if err != nil {
 			return sum, err
 		}
-		clerk := clerks[i%2]
+		clerk := registeringClerk(i)
 		byClerk[clerk] = append(byClerk[clerk], tx.Register{ID: PatientID(i), Kind: carechain.KindPatient, PublicKey: pub, EncryptionKey: ek.Public().Bytes()})
 	}
-	for _, clerk := range clerks {
+	for _, clerk := range registeringClerks {
 		if err := register(ctx, chain, ks, clerk, byClerk[clerk], &sum); err != nil {
 			return sum, err
 		}
@@ -168,6 +167,13 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 	_, err := SeedPlanning(ctx, chain, ks, time.Now()) // St Mary's schedules, slots and price catalogue (planning.go)
 	return sum, err
 }
+
+// registeringClerks are the desks where demo patients register.
+var registeringClerks = []string{"st-mary/clerk-singh", "city-general/clerk-lee"}
+
+// registeringClerk is the clerk who registered demo patient i: St Mary's
+// registers the even ones.
+func registeringClerk(i int) string { return registeringClerks[i%2] }
 
 // register signs, with signer's key, the registrations not on the chain yet and commits them.
 func register(ctx context.Context, chain Chain, ks *keystore.Store, signer string, regs []tx.Register, sum *Summary) error {

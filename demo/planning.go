@@ -24,6 +24,7 @@ import (
 const (
 	ConsultationFee = "https://st-mary.example/fees/consultation"
 	FollowUpFee     = "https://st-mary.example/fees/follow-up"
+	ChestXRayFee    = "https://st-mary.example/fees/chest-xray"
 )
 
 // ClinicService is the id of St Mary's outpatient clinic (HealthcareService).
@@ -44,21 +45,36 @@ var scheduled = []struct{ schedule, practitioner, name string }{
 	{"sm-dr-ito", "st-mary.dr-ito", "Dr. Kenji Ito"},
 }
 
-// fees is the demo price catalogue: each fee prices the service whose code
-// it has (charge capture matches an Encounter's type, a Procedure's code).
+// Code systems of the catalogue's services.
+const (
+	SNOMED = "http://snomed.info/sct"
+	LOINC  = "http://loinc.org"
+)
+
+// Codes of the catalogue's services: charge capture prices a service (an
+// Encounter's type, a Procedure's code) by them, and the demo insurance
+// plan (claims.go) covers them. The tests are coded as the portal orders
+// them (LOINC).
+const (
+	ConsultationCode = "11429006"  // SNOMED CT: Consultation
+	FollowUpCode     = "390906007" // SNOMED CT: Follow-up encounter
+	ECGCode          = "29303009"  // SNOMED CT: Electrocardiographic procedure
+	HbA1cCode        = "4548-4"    // LOINC: Hemoglobin A1c
+	ChestXRayCode    = "36643-5"   // LOINC: XR Chest 2 Views
+)
+
+// fees is the demo price catalogue.
 var fees = []struct {
 	id, url, title string
 	system, code   string
 	eur            int
 }{
-	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", snomedCT, "11429006", 80},
-	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", snomedCT, "390906007", 50},
-	{"sm-fee-ecg", "https://st-mary.example/fees/ecg", "Electrocardiogram", snomedCT, "29303009", 40},
-	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", "http://loinc.org", "4548-4", 25},
-	{"sm-fee-chest-xray", "https://st-mary.example/fees/chest-xray", "Chest X-ray, 2 views", "http://loinc.org", "36643-5", 60},
+	{"sm-fee-consultation", ConsultationFee, "Outpatient consultation", SNOMED, ConsultationCode, 80},
+	{"sm-fee-follow-up", FollowUpFee, "Follow-up visit", SNOMED, FollowUpCode, 50},
+	{"sm-fee-ecg", "https://st-mary.example/fees/ecg", "Electrocardiogram", SNOMED, ECGCode, 40},
+	{"sm-fee-hba1c", "https://st-mary.example/fees/hba1c", "Hemoglobin A1c test", LOINC, HbA1cCode, 25},
+	{"sm-fee-chest-xray", ChestXRayFee, "Chest X-ray, 2 views", LOINC, ChestXRayCode, 60},
 }
-
-const snomedCT = "http://snomed.info/sct"
 
 // planningResources are St Mary's planning records as of now, by type and id.
 func planningResources(now time.Time) []tx.OrgRecordPut {
@@ -74,7 +90,7 @@ func planningResources(now time.Time) []tx.OrgRecordPut {
 		"type":       []obj{{"text": "General outpatient clinic"}}})
 	for _, f := range fees {
 		add("ChargeItemDefinition", f.id, obj{"url": f.url, "status": "active", "title": f.title, "publisher": "St Mary's Hospital",
-			"code":          obj{"coding": []obj{{"system": f.system, "code": f.code}}, "text": f.title},
+			"code":          obj{"coding": []obj{{"system": f.system, "code": f.code, "display": f.title}}},
 			"propertyGroup": []obj{{"priceComponent": []obj{{"type": "base", "amount": obj{"value": f.eur, "currency": "EUR"}}}}}})
 	}
 	today := now.UTC().Truncate(24 * time.Hour)

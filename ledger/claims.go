@@ -139,6 +139,27 @@ func (v *View) PendingClaims(insurer string) ([]string, error) {
 	return out, err
 }
 
+// InsurerClaims lists the claims to insurer, pending or decided, by id.
+// It reads every claim's state (the ledger keeps no index by insurer for
+// decided claims): for work queues, not for consensus.
+func (v *View) InsurerClaims(insurer string) ([]*ClaimState, error) {
+	var ids []string
+	if err := scanKeys(v, claimKey(""), func(k string) { ids = append(ids, k[len(claimKey("")):]) }); err != nil {
+		return nil, err
+	}
+	var out []*ClaimState
+	for _, id := range ids {
+		c, err := v.Claim(id)
+		if err != nil {
+			return nil, err
+		}
+		if c.Insurer == insurer {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // PatientClaims lists the ids of a patient's claims, by id.
 func (v *View) PatientClaims(patient string) ([]string, error) {
 	prefix := patientClaimKey(patient, "")

@@ -35,6 +35,7 @@ func isBilling(pr *carechain.Principal) bool {
 func (p *Portal) billingRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/billing", p.secured(p.practitioner(p.billingOnly(p.billing))))
 	mux.HandleFunc("POST /portal/billing/{id}/capture", p.secured(p.posted(p.practitioner(p.billingOnly(p.captureCharges)))))
+	p.claimRoutes(mux) // claims (claims.go)
 }
 
 // billingOnly refuses anyone but billing staff.
@@ -53,6 +54,13 @@ type billingPage struct {
 	Result     *captureResult // the capture just done, if any
 	Encounters []encounterRow
 	Invoices   []invoiceRow
+	// Claims (claims.go): the claim just submitted, if any; the patients'
+	// claims; the patients and catalogue services of the prior
+	// authorization form.
+	Claim    *claimSubmitted
+	Claims   []claimRow
+	Patients []patientRow
+	Services []records.CatalogueService
 }
 
 // captureResult is a capture's outcome, for people.
@@ -98,13 +106,28 @@ func (p *Portal) captureCharges(w http.ResponseWriter, r *http.Request, s *sessi
 // renderBilling reads the encounters and invoices of the patients s may
 // see, for billing, and renders the page with result.
 func (p *Portal) renderBilling(w http.ResponseWriter, r *http.Request, s *session, result *captureResult) {
+	p.renderBillingPage(w, r, s, billingPage{Result: result})
+}
+
+// renderBillingPage fills page with what the patients s may see have
+// for billing and renders it.
+func (p *Portal) renderBillingPage(w http.ResponseWriter, r *http.Request, s *session, page billingPage) {
 	rows, err := p.visiblePatients(p.app.Latest(), s.who)
 	if err != nil {
 		p.failErr(w, r, s, err)
 		return
 	}
-	page := billingPage{Result: result}
-	for _, row := range rows[:min(len(rows), maxBillingPatients)] {
+	rows = rows[:min(len(rows), maxBillingPatients)]
+	if page.Claims, err = p.billingClaims(r, s, rows); err != nil {
+		p.failErr(w, r, s, err)
+		return
+	}
+	if page.Services, err = p.records.CatalogueServices(s.who.Org); err != nil {
+		p.failErr(w, r, s, err)
+		return
+	}
+	page.Patients = rows
+	for _, row := range rows {
 		recs, err := p.records.ReadPatient(r.Context(), records.Query{Requester: s.who.ID, Patient: row.ID, Purpose: consent.PurposeBilling,
 			Keep: func(h *carechain.RecordHead) bool {
 				return !h.Deleted && slices.Contains([]string{"Encounter", "ChargeItem", "Invoice"}, h.ResourceType)

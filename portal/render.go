@@ -19,9 +19,10 @@ func parsePages() (map[string]*template.Template, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
-		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
-		"billing":  isBilling,
-		"mayUse":   mayUse} // the work pages of a role (orders.go)
+		"datetime":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"billing":       isBilling,
+		"claimsOfficer": isClaimsOfficer, // the claims work queue (claims.go)
+		"mayUse":        mayUse}          // the work pages of a role (orders.go)
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")

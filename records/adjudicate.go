@@ -1,10 +1,12 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -193,13 +195,49 @@ func (s *Service) PatientClaims(ctx context.Context, requester, patient, typ str
 	if err != nil {
 		return nil, err
 	}
-	var out []*ClaimDoc
-	var log []Event
-	for _, id := range ids {
-		c, err := v.Claim(id)
-		if err != nil {
+	states := make([]*ledger.ClaimState, len(ids))
+	for i, id := range ids {
+		if states[i], err = v.Claim(id); err != nil {
 			return nil, err
 		}
+	}
+	return s.readClaims(ctx, v, requester, typ, states)
+}
+
+// InsurerClaims opens the claims to requester's organization that
+// requester may read (its claims officers), as typ: those awaiting a
+// decision first, then the newest, at most limit. Every attempt is logged.
+func (s *Service) InsurerClaims(ctx context.Context, requester, typ string, limit int) ([]*ClaimDoc, error) {
+	v := s.latest()
+	p, err := v.Principal(requester)
+	if err != nil {
+		return nil, err
+	}
+	states, err := v.InsurerClaims(p.Org)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := v.PendingClaims(p.Org)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(states, func(a, b *ledger.ClaimState) int {
+		if pa, pb := slices.Contains(pending, a.ID), slices.Contains(pending, b.ID); pa && !pb {
+			return -1
+		} else if pb && !pa {
+			return 1
+		}
+		return cmp.Compare(b.Height, a.Height)
+	})
+	return s.readClaims(ctx, v, requester, typ, states[:min(len(states), limit)])
+}
+
+// readClaims opens claims as requester, leaving out those requester may
+// not read; every attempt is logged.
+func (s *Service) readClaims(ctx context.Context, v *ledger.View, requester, typ string, states []*ledger.ClaimState) ([]*ClaimDoc, error) {
+	var out []*ClaimDoc
+	var log []Event
+	for _, c := range states {
 		ev := claimEvent(requester, c, typ)
 		doc, err := s.readClaim(v, requester, c)
 		var d *DeniedError

@@ -68,7 +68,10 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 			} else {
 				fmt.Fprintf(c.out, "Reusing the demo consortium in %s\n", home)
 			}
-			return runNode(cmd.Context(), h, opts, logger, func(n *node.Node, keys *nodeKeys, base string) error {
+			// The demo's adjudicator (below) ends with the node.
+			running, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			return runNode(running, h, opts, logger, func(n *node.Node, keys *nodeKeys, base string) error {
 				addr := strings.TrimPrefix(base, "http://") // the demo serves plain HTTP: its home has no certificate
 				if keys == nil {
 					return fmt.Errorf("%s was made by an older carechain, without a node principal for its node: start a new demo with --reset", home)
@@ -94,6 +97,14 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 					fmt.Fprintf(c.out, "demo records: %v\n", err)
 				}
 				sum.Records = written
+				if err := demo.SeedClaims(ctx, svc, n, ks); err != nil {
+					fmt.Fprintf(c.out, "demo insurance: %v\n", err)
+				}
+				// The demo has no node of its insurer: Carewell's claims
+				// officer, whose key the demo holds, signs its adjudications.
+				if officer, ok := keys.custodian.Signer(demo.ClaimsOfficer); ok {
+					go svc.RunAdjudicator(running, officer, time.Second)
+				}
 				height, _ := n.App().Height()
 				c.printDemo(home, addr, height, sum)
 				return nil
@@ -206,6 +217,11 @@ results with biomed researchers. Try, in another terminal:
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose billing     # denied by its CEL condition (404, reason in the log)
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
+
+Carewell's plan "standard" covers St Mary's price catalogue (a chest X-ray
+needs a prior authorization); every demo patient but demo-05, -10, -15 and -20
+has a Coverage under it. Claims to Carewell are adjudicated on this node,
+signed by its claims officer carewell/claims-ward (portal: Billing, Claims).
 
 A correction of patient/demo-04's chest X-ray waits for four signatures
 (hospital authority, head of radiology, specialist, patient):
