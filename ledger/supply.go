@@ -103,8 +103,7 @@ func getLot(r reader, gtin, lot string) (*supply.Lot, error) {
 // supplyStaff refuses a signer who is not its organization's admin or a
 // supply officer (or, in a pharmacy or hospital, a pharmacist).
 func supplyStaff(s *carechain.Principal, what string) *Rejection {
-	if s.Kind == carechain.KindAdmin || s.Kind == carechain.KindPractitioner &&
-		(s.HasRole(carechain.RoleSupplyOfficer) || s.HasRole(carechain.RolePharmacist)) {
+	if supply.Staff(s) {
 		return nil
 	}
 	return reject(CodeUnauthorized, "%s may not %s: its organization's admin or supply officers do", s.ID, what)

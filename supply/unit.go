@@ -3,6 +3,8 @@ package supply
 import (
 	"fmt"
 	"time"
+
+	"github.com/carechain/carechain"
 )
 
 // Kind is what a product is.
@@ -114,4 +116,11 @@ func Why(st Status, u Unit, lot Lot) string {
 		return "no unit with this serial was commissioned"
 	}
 	return "the unit is " + string(st)
+}
+
+// Staff reports whether p acts for its organization in the supply chain:
+// its admin, a supply officer, or a pharmacist.
+func Staff(p *carechain.Principal) bool {
+	return p.Status == carechain.StatusActive && (p.Kind == carechain.KindAdmin || p.Kind == carechain.KindPractitioner &&
+		(p.HasRole(carechain.RoleSupplyOfficer) || p.HasRole(carechain.RolePharmacist)))
 }
