@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/supply"
@@ -69,11 +70,7 @@ func move(action, to string, ns ...byte) *tx.SupplyMove {
 
 func (h *harness) status(n byte) supply.Status {
 	h.t.Helper()
-	u, lot, err := h.at(0).SupplyUnit(testGTIN, unit(n))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return supply.Effective(*u, *lot, blockTime(h.height))
+	return supply.Effective(mustUnit(h, n))
 }
 
 func TestSupplyProductRules(t *testing.T) {
@@ -203,4 +200,28 @@ func TestSupplyFlagConfirmClear(t *testing.T) {
 	h.judge(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveDispense, "", 1)), StageCheck, CodeInvalid, "illegitimate")
 	h.judge(h.sign("mfr/admin", tx.TypeSupplyResolve, resolve(0, "L1", tx.ResolveClear)), StageFinalize, CodeInvalid, "not suspect")
 	h.ok(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveDecommission, "", 1, 2, 3)))
+}
+
+func TestSupplyExpiredUnitIsNotDispensed(t *testing.T) {
+	h := supplyHarness(t)
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyCommission, commission("SHORT", "2026-01-31", 1, 2)))
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyMove, move(tx.MoveShip, "pharm", 1, 2)))
+	h.judge(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveReceive, "", 1, 77)), StageCheck, CodeInvalid, "no unit with this serial") // a batch is whole or nothing
+	h.ok(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveReceive, "", 1, 2)))
+	h.ok(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveDispense, "", 2))) // on 2026-01-01
+	h.shift = 31 * 24 * time.Hour                                                // 2026-02-01: past the expiry day
+	h.judge(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveDispense, "", 1)), StageFinalize, CodeInvalid, "the unit expired on 2026-01-31")
+	if st := supply.Effective(mustUnit(h, 1)); st != supply.StatusExpired {
+		t.Fatalf("status: %s", st)
+	}
+	h.ok(h.sign("pharm/admin", tx.TypeSupplyMove, move(tx.MoveDecommission, "", 1))) // expired stock is destroyed
+}
+
+func mustUnit(h *harness, n byte) (supply.Unit, supply.Lot, time.Time) {
+	h.t.Helper()
+	u, lot, err := h.at(0).SupplyUnit(testGTIN, unit(n))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return *u, *lot, blockTime(h.height).Add(h.shift)
 }
