@@ -28,9 +28,14 @@ const (
 	OrgPharmacy OrgType = "pharmacy"
 	OrgInsurer  OrgType = "insurer"
 	OrgResearch OrgType = "research"
+	// OrgManufacturer makes drugs or devices: it registers products and
+	// commissions their serialized units (package supply).
+	OrgManufacturer OrgType = "manufacturer"
+	// OrgWholesaler buys units from manufacturers and sells them on.
+	OrgWholesaler OrgType = "wholesaler"
 )
 
-var orgTypes = []OrgType{OrgHospital, OrgLab, OrgPharmacy, OrgInsurer, OrgResearch}
+var orgTypes = []OrgType{OrgHospital, OrgLab, OrgPharmacy, OrgInsurer, OrgResearch, OrgManufacturer, OrgWholesaler}
 
 // OrgTypes lists every valid organization type.
 func OrgTypes() []OrgType { return slices.Clone(orgTypes) }
@@ -93,12 +98,16 @@ const (
 	// RoleAuditor fetches proofs of any ledger entry (GET /v1/proofs/…);
 	// each fetch is in the patient's access log. It reads no record.
 	RoleAuditor Role = "auditor"
+	// RoleSupplyOfficer registers products, commissions units and records
+	// their custody (ship, receive, dispense, flag, recall) for its
+	// organization, as its admin may.
+	RoleSupplyOfficer Role = "supply-officer"
 )
 
 var roles = []Role{
 	RolePhysician, RoleNurse, RoleSpecialist, RoleRadiologist, RoleHeadOfRadiology,
 	RoleHeadOfDepartment, RoleHospitalAuthority, RoleRegistrationClerk, RoleLabTechnician,
-	RolePharmacist, RoleClaimsOfficer, RoleResearcher, RoleAuditor,
+	RolePharmacist, RoleClaimsOfficer, RoleResearcher, RoleAuditor, RoleSupplyOfficer,
 }
 
 // Roles lists every valid role.

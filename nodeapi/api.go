@@ -137,7 +137,10 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/records/{id}", s.readRecord)
 		mux.HandleFunc("GET /v1/records/{id}/history", s.recordHistory)
 		mux.HandleFunc("GET /v1/audit", s.auditLog)
-		mux.HandleFunc("GET /v1/blobs/{hash}", s.sealedBlob) // blobs.go
+		mux.HandleFunc("GET /v1/blobs/{hash}", s.sealedBlob)              // blobs.go
+		mux.HandleFunc("GET /v1/supply/products/{gtin}", s.supplyProduct) // supply.go
+		mux.HandleFunc("POST /v1/supply/commitments", s.supplyCommitments)
+		mux.HandleFunc("POST /v1/supply/verify", s.supplyVerify)
 	}
 	return instrument(mux, reg)
 }

@@ -1,0 +1,133 @@
+package records
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/supply"
+)
+
+// The supply chain on the node (package supply). A product key is wrapped
+// on the ledger to each organization that holds the product; the
+// organization's node, which holds its encryption key, opens it for the
+// organization's supply staff: it turns serials into the commitments the
+// ledger knows units by (SupplyCommitments), wraps the key for a new
+// trading partner, and verifies a scanned unit (VerifyUnit). Serials stay
+// between the member and its own node: they are neither stored nor logged.
+
+// ErrSupplyNoKey is a request about a product whose key the caller's
+// organization does not hold: it comes with the first shipment of the
+// product to the organization.
+var ErrSupplyNoKey = carechain.NewError(carechain.KindPermission, "no key of this product")
+
+// productKey opens the key of gtin for caller's organization.
+func (s *Service) productKey(v *ledger.View, caller *carechain.Principal, gtin string) ([]byte, error) {
+	if !supply.Staff(caller) {
+		return nil, carechain.E(carechain.KindPermission, fmt.Errorf("%s does not act in the supply chain: its organization's admin, supply officers and pharmacists do", caller.ID))
+	}
+	wrap, err := v.SupplyKeyWrap(gtin, caller.Org)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s holds no key of product %s; the key comes with its first shipment to %s", ErrSupplyNoKey, caller.Org, gtin, caller.Org)
+	} else if err != nil {
+		return nil, err
+	}
+	id, ok := s.keys.identity(caller.Org)
+	if !ok {
+		return nil, fmt.Errorf("this node holds no encryption key of %s", caller.Org)
+	}
+	k, err := id.Unwrap(wrap, supply.KeyWrapInfo(gtin, caller.Org))
+	if err != nil {
+		return nil, fmt.Errorf("open the key of product %s for %s: %w", gtin, caller.Org, err)
+	}
+	return k, nil
+}
+
+// SupplyCommitments returns the commitments of serials of product gtin,
+// for caller's organization, and, if shareWith names an organization that
+// holds no key of the product yet, the key wrapped to it (for a ship).
+func (s *Service) SupplyCommitments(caller *carechain.Principal, gtin string, serials []string, shareWith string) ([][]byte, []byte, error) {
+	if err := supply.CheckGTIN(gtin); err != nil {
+		return nil, nil, carechain.E(carechain.KindInvalid, err)
+	}
+	if len(serials) == 0 || len(serials) > supply.MaxUnits {
+		return nil, nil, carechain.E(carechain.KindInvalid, fmt.Errorf("name 1 to %d serials", supply.MaxUnits))
+	}
+	for i, sn := range serials {
+		if err := supply.CheckSerial(sn); err != nil {
+			return nil, nil, carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: %w", i, err))
+		}
+	}
+	v := s.latest()
+	k, err := s.productKey(v, caller, gtin)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(k)
+	out := make([][]byte, len(serials))
+	for i, sn := range serials {
+		out[i] = supply.Commitment(k, gtin, sn)
+	}
+	if shareWith == "" {
+		return out, nil, nil
+	}
+	if _, err := v.SupplyKeyWrap(gtin, shareWith); err == nil {
+		return out, nil, nil // it has one
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return nil, nil, err
+	}
+	wrap, err := WrapProductKey(v, k, gtin, shareWith)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, wrap, nil
+}
+
+// WrapProductKey wraps product key k of gtin to org's encryption key, as
+// the ledger holds it for org.
+func WrapProductKey(v *ledger.View, k []byte, gtin, org string) ([]byte, error) {
+	o, err := v.Organization(org)
+	if err != nil {
+		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %q: %w", org, err))
+	}
+	pub, err := seal.ParsePublicKey(o.EncryptionKey)
+	if err != nil {
+		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %s has no usable encryption key: %w", org, err))
+	}
+	return pub.Wrap(k, supply.KeyWrapInfo(gtin, org))
+}
+
+// VerifyUnit answers a scan for caller's organization.
+func (s *Service) VerifyUnit(caller *carechain.Principal, scan supply.Scan) (supply.Verification, error) {
+	if err := scan.Check(); err != nil {
+		return supply.Verification{}, carechain.E(carechain.KindInvalid, err)
+	}
+	v := s.latest()
+	p, err := v.SupplyProduct(scan.GTIN)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return s.judged(v, scan, nil, nil, nil, caller.Org), nil
+	} else if err != nil {
+		return supply.Verification{}, err
+	}
+	k, err := s.productKey(v, caller, scan.GTIN)
+	if err != nil {
+		return supply.Verification{}, err
+	}
+	c := supply.Commitment(k, scan.GTIN, scan.Serial)
+	clear(k)
+	u, lot, err := v.SupplyUnit(scan.GTIN, c)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return s.judged(v, scan, p, nil, nil, caller.Org), nil
+	} else if err != nil {
+		return supply.Verification{}, err
+	}
+	return s.judged(v, scan, p, u, lot, caller.Org), nil
+}
+
+func (s *Service) judged(v *ledger.View, scan supply.Scan, p *supply.Product, u *supply.Unit, lot *supply.Lot, verifier string) supply.Verification {
+	out := supply.Judge(scan, p, u, lot, verifier, s.now())
+	out.Height = v.Height()
+	return out
+}
