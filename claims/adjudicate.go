@@ -3,6 +3,7 @@ package claims
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"cel.dev/cel-go/common/types"
@@ -116,6 +117,16 @@ type Result struct {
 	PatientPays int64 `json:"patientPays"`
 	// PreAuths are the prior authorizations the claim relied on.
 	PreAuths []string `json:"preAuths,omitempty"`
+	// Notes explain an amount, e.g. a benefit capped by the annual maximum.
+	Notes []string `json:"notes,omitempty"`
+	// Under rules with limits per year (usage.go): the patient's usage of
+	// the plan in the claim's year before and after this claim, and the
+	// nonces (hex) of the ledger's commitments to each (PrevNonce is
+	// empty for the year's first claim).
+	UsageBefore *Usage `json:"usageBefore,omitempty"`
+	UsageAfter  *Usage `json:"usageAfter,omitempty"`
+	PrevNonce   string `json:"prevNonce,omitempty"`
+	Nonce       string `json:"nonce,omitempty"`
 }
 
 // ItemResult is the adjudication of one item.
@@ -128,9 +139,12 @@ type ItemResult struct {
 }
 
 // Adjudicate decides c under rules (version version of c.Plan), given the
-// approved prior authorizations c refers to. It is deterministic: the same
-// inputs give the same Result on every node.
-func Adjudicate(rules *Rules, version uint64, claimHash string, c *Claim, auths []Authorization) Result {
+// approved prior authorizations c refers to and, for a claim (not a prior
+// authorization) under rules with limits per year, the patient's usage
+// of the plan that year before it (nil: limits are not applied, as when a
+// provider checks a claim before submitting it). It is deterministic: the
+// same inputs give the same Result on every node.
+func Adjudicate(rules *Rules, version uint64, claimHash string, c *Claim, auths []Authorization, usage *Usage) Result {
 	res := Result{Claim: c.ID, Use: c.Use, Plan: c.Plan, RulesVersion: version, ClaimHash: claimHash, Currency: rules.Currency}
 	for _, a := range auths {
 		if slices.Contains(c.PreAuthRefs, a.Claim) {
@@ -145,9 +159,21 @@ func Adjudicate(rules *Rules, version uint64, claimHash string, c *Claim, auths 
 			res.Reasons = append(res.Reasons, cond.Reason)
 		}
 	}
+	limited := usage != nil && c.Use == UseClaim && rules.HasLimits()
+	used := map[string]int64{}
+	if limited {
+		maps.Copy(used, usage.Units)
+	}
 	approved := 0
 	for _, it := range c.Items {
 		ir := adjudicateItem(rules, c, it, auths)
+		if key := it.System + "|" + it.Code; limited && ir.Approved {
+			if why := limitItem(rules.Benefit(it.System, it.Code), it, used[key], c.Plan, usage.Year); why != "" {
+				ir.Approved, ir.Eligible, ir.Reason = false, 0, why
+			} else {
+				used[key] += it.Quantity
+			}
+		}
 		if len(res.Reasons) > 0 && ir.Approved {
 			ir.Approved, ir.Eligible, ir.Reason = false, 0, "the claim as a whole is denied"
 		}
@@ -162,6 +188,9 @@ func Adjudicate(rules *Rules, version uint64, claimHash string, c *Claim, auths 
 	patientShare := copay + (res.Eligible-copay)*rules.Coinsurance/100
 	res.Benefit = res.Eligible - patientShare
 	res.PatientPays = res.Submitted - res.Benefit
+	if limited {
+		applyUsage(rules, c, &res, usage)
+	}
 	switch approved {
 	case len(c.Items):
 		res.Outcome = OutcomeApproved

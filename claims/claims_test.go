@@ -60,7 +60,7 @@ func TestAdjudicate(t *testing.T) {
 		{"another currency", &Claim{ID: "c", Use: "claim", Plan: "gold", Currency: "USD", Items: []Item{visit(1, 100)}}, nil, OutcomeDenied, 0, "pays in EUR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Adjudicate(rules, 1, "h", tc.c, tc.auths)
+			res := Adjudicate(rules, 1, "h", tc.c, tc.auths, nil)
 			js, _ := json.Marshal(res)
 			if res.Outcome != tc.outcome || res.Benefit != tc.benefit || !strings.Contains(string(js), tc.reason) {
 				t.Fatalf("got %s", js)
@@ -68,7 +68,7 @@ func TestAdjudicate(t *testing.T) {
 			if res.PatientPays != res.Submitted-res.Benefit {
 				t.Fatalf("the patient pays %d of %d with %d paid", res.PatientPays, res.Submitted, res.Benefit)
 			}
-			again, _ := json.Marshal(Adjudicate(rules, 1, "h", tc.c, tc.auths))
+			again, _ := json.Marshal(Adjudicate(rules, 1, "h", tc.c, tc.auths, nil))
 			if string(again) != string(js) {
 				t.Fatal("the same inputs gave another result")
 			}

@@ -60,6 +60,9 @@ type Rules struct {
 	// Conditions are CEL expressions over the claim that must all hold;
 	// one that does not denies the claim with its reason.
 	Conditions []Condition `json:"conditions,omitempty"`
+	// AnnualMax, if above 0, is the most the plan pays (Result.Benefit)
+	// for one patient in a calendar year, in minor units (usage.go).
+	AnnualMax int64 `json:"annualMax,omitempty"`
 }
 
 // Benefit is a covered code.
@@ -73,6 +76,9 @@ type Benefit struct {
 	// PriorAuth says a claim for this code needs an approved prior
 	// authorization.
 	PriorAuth bool `json:"priorAuth,omitempty"`
+	// MaxPerYear, if above 0, is the most units of this code the plan
+	// covers for one patient in a calendar year (usage.go).
+	MaxPerYear int64 `json:"maxPerYear,omitempty"`
 }
 
 // Condition is a CEL expression over the claim and the reason a claim
@@ -120,6 +126,8 @@ func (r *Rules) check() error {
 		return fmt.Errorf("copay %d is out of range", r.Copay)
 	case r.Coinsurance < 0 || r.Coinsurance > 100:
 		return fmt.Errorf("coinsurance %d is not a percentage (0-100)", r.Coinsurance)
+	case r.AnnualMax < 0 || r.AnnualMax > maxAmount:
+		return fmt.Errorf("annualMax %d is out of range", r.AnnualMax)
 	case len(r.Benefits) == 0 || len(r.Benefits) > MaxBenefits:
 		return fmt.Errorf("%d benefits, want 1 to %d", len(r.Benefits), MaxBenefits)
 	case len(r.Conditions) > MaxConditions:
@@ -129,8 +137,9 @@ func (r *Rules) check() error {
 		switch {
 		case b.System == "" || b.Code == "" || len(b.System) > 256 || len(b.Code) > 64:
 			return fmt.Errorf("benefits[%d]: a system and a code are required", i)
-		case b.MaxUnitPrice <= 0 || b.MaxUnitPrice > maxAmount || b.MaxQuantity < 0 || b.MaxQuantity > maxQuantity:
-			return fmt.Errorf("benefits[%d]: maxUnitPrice must be 1 to %d, maxQuantity 0 to %d", i, maxAmount, maxQuantity)
+		case b.MaxUnitPrice <= 0 || b.MaxUnitPrice > maxAmount || b.MaxQuantity < 0 || b.MaxQuantity > maxQuantity ||
+			b.MaxPerYear < 0 || b.MaxPerYear > maxQuantity:
+			return fmt.Errorf("benefits[%d]: maxUnitPrice must be 1 to %d, maxQuantity and maxPerYear 0 to %d", i, maxAmount, maxQuantity)
 		case r.Benefit(b.System, b.Code) != &r.Benefits[i]:
 			return fmt.Errorf("benefits[%d]: %s|%s is listed twice", i, b.System, b.Code)
 		}

@@ -180,6 +180,9 @@ func (s *server) verifyClaim(w http.ResponseWriter, r *http.Request, c caller) {
 		{"name": "posted-benefit", "valueMoney": minorMoney(ver.Posted.Benefit, ver.Posted.Currency)},
 		{"name": "recomputed-benefit", "valueMoney": minorMoney(ver.Recomputed.Benefit, ver.Recomputed.Currency)},
 	}
+	if ver.Problem != "" {
+		params = append(params, map[string]any{"name": "problem", "valueString": ver.Problem})
+	}
 	writeFHIR(w, http.StatusOK, map[string]any{"resourceType": "Parameters", "parameter": params})
 }
 

@@ -3,7 +3,9 @@ package fhirrest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,9 +62,9 @@ func claimView(typ string, doc *records.ClaimDoc) (map[string]any, error) {
 		"extension": []map[string]any{{"url": claimHashExtension, "valueString": res.ClaimHash},
 			{"url": rulesVersionExtension, "valueString": fmt.Sprintf("%s/%s|%d", doc.State.Insurer, res.Plan, res.RulesVersion)}},
 	}
-	if len(res.Reasons) > 0 {
+	if len(res.Reasons)+len(res.Notes) > 0 {
 		var notes []map[string]any
-		for i, r := range res.Reasons {
+		for i, r := range append(slices.Clone(res.Reasons), res.Notes...) {
 			notes = append(notes, map[string]any{"number": i + 1, "text": r})
 		}
 		out["processNote"] = notes
@@ -83,7 +85,26 @@ func claimView(typ string, doc *records.ClaimDoc) (map[string]any, error) {
 	out["provider"] = claim["provider"]
 	out["insurance"] = []map[string]any{{"focal": true, "coverage": map[string]any{"reference": "Coverage/" + doc.Facts.Coverage}}}
 	out["payment"] = map[string]any{"amount": minorMoney(res.Benefit, res.Currency)}
+	if u := res.UsageAfter; u != nil {
+		out["benefitBalance"] = []map[string]any{benefitBalance(u, res.Currency)}
+	}
 	return out, nil
+}
+
+// benefitBalance is the patient's usage of the plan in the claim's year
+// after it, as an ExplanationOfBenefit shows it: the benefit paid and the
+// units used per limited code.
+func benefitBalance(u *claims.Usage, currency string) map[string]any {
+	fin := []map[string]any{{"type": map[string]any{"coding": []map[string]any{{"system": "http://terminology.hl7.org/CodeSystem/benefit-type", "code": "benefit"}},
+		"text": fmt.Sprintf("benefit paid in %d", u.Year)}, "usedMoney": minorMoney(u.Paid, currency)}}
+	for _, code := range slices.Sorted(maps.Keys(u.Units)) {
+		fin = append(fin, map[string]any{"type": map[string]any{"text": fmt.Sprintf("units of %s used in %d", code, u.Year)}, "usedUnsignedInt": u.Units[code]})
+	}
+	return map[string]any{
+		"category":  map[string]any{"coding": []map[string]any{{"system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory", "code": "1", "display": "Medical Care"}}},
+		"term":      map[string]any{"coding": []map[string]any{{"system": "http://terminology.hl7.org/CodeSystem/benefit-term", "code": "annual"}}},
+		"financial": fin,
+	}
 }
 
 // disposition says the outcome in words, with the reasons of a denial.

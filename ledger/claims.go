@@ -48,6 +48,9 @@ type PlanRulesVersion struct {
 	Author  string `cbor:"5,keyasint" json:"author"`
 	Height  int64  `cbor:"6,keyasint" json:"height"` // it applies from this height on
 	Time    int64  `cbor:"7,keyasint" json:"time"`
+	// Limits: the rules limit usage per year, so adjudications under them
+	// carry usage commitments (claims/usage.go).
+	Limits bool `cbor:"8,keyasint,omitempty" json:"limits,omitempty"`
 }
 
 // ClaimState is a submitted claim, stored at "claim/<id>".
@@ -82,6 +85,10 @@ type Adjudication struct {
 	SealedHash   []byte `cbor:"8,keyasint"`
 	Height       int64  `cbor:"9,keyasint"`
 	Time         int64  `cbor:"10,keyasint"`
+	// Under rules with limits per year: the usage commitments it started
+	// from (none for the year's first claim) and posted.
+	PrevUsage []byte `cbor:"11,keyasint,omitempty"`
+	Usage     []byte `cbor:"12,keyasint,omitempty"`
 }
 
 func planHeadKey(org, plan string) string { return "planrules/" + org + "/" + plan }
@@ -184,7 +191,12 @@ func (a *App) applyPlanRules(b *store.Block, c *checked, p *tx.PlanRules) *Rejec
 	if p.Version != latest+1 {
 		return reject(CodeStaleVersion, "plan %s/%s is at version %d: publish version %d", s.Org, p.Plan, latest, latest+1)
 	}
-	pv := PlanRulesVersion{Org: s.Org, Plan: p.Plan, Version: p.Version, Rules: p.Rules, Author: s.ID, Height: b.Height(), Time: c.now}
+	rules, err := claims.ParseRules(p.Rules)
+	if err != nil {
+		return reject(CodeInvalid, "%v", err)
+	}
+	pv := PlanRulesVersion{Org: s.Org, Plan: p.Plan, Version: p.Version, Rules: p.Rules, Author: s.ID, Height: b.Height(), Time: c.now,
+		Limits: rules.HasLimits()}
 	if err := setCBOR(b, planHeadKey(s.Org, p.Plan), p.Version); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
@@ -304,9 +316,12 @@ func (a *App) applyClaimAdjudicate(b *store.Block, c *checked, ad *tx.ClaimAdjud
 	if string(ad.ClaimHash) != string(cl.SealedHash) || ad.RulesVersion != cl.RulesVersion {
 		return reject(CodeInvalid, "claim %s is decided under rules version %d with hash %x", cl.ID, cl.RulesVersion, cl.SealedHash)
 	}
+	if rej := advanceUsage(b, &cl, ad); rej != nil {
+		return rej
+	}
 	sum := sha256.Sum256(ad.Sealed)
 	st := Adjudication{Claim: cl.ID, Insurer: cl.Insurer, Signer: s.ID, ClaimHash: ad.ClaimHash, RulesVersion: ad.RulesVersion,
-		Outcome: ad.Outcome, Sealed: ad.Sealed, SealedHash: sum[:], Height: b.Height(), Time: c.now}
+		Outcome: ad.Outcome, Sealed: ad.Sealed, SealedHash: sum[:], Height: b.Height(), Time: c.now, PrevUsage: ad.PrevUsage, Usage: ad.Usage}
 	if err := setLogged(b, adjudicationKey(cl.ID), st, tlog.KindClaims, "adjudication/"+cl.ID); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"slices"
 	"testing"
 
 	"github.com/carechain/carechain"
@@ -100,5 +101,47 @@ func TestClaimRules(t *testing.T) {
 	}
 	if pending, _ := v.PendingClaims("ins"); len(pending) != 1 || pending[0] != "c3" {
 		t.Fatalf("pending %v, want [c3]", pending)
+	}
+}
+
+// TestClaimUsageChain: under rules with limits per year, an adjudication
+// must commit to the patient's usage and start from the chain's head;
+// one that starts elsewhere is stale, and a prior authorization or a plan
+// without limits carries no commitment.
+func TestClaimUsageChain(t *testing.T) {
+	h := claimsHarness(t)
+	limited := `{"currency":"EUR","benefits":[{"system":"cpt","code":"99213","maxUnitPrice":10000,"maxPerYear":4}]}`
+	if c := h.block(h.sign("ins/admin", tx.TypePlanRules, &tx.PlanRules{Plan: "gold", Version: 1, Rules: []byte(limited)}),
+		h.sign("hosp-a/clerk", tx.TypeClaimSubmit, submit("c1", 1)), h.sign("hosp-a/clerk", tx.TypeClaimSubmit, submit("c2", 2)),
+		h.sign("hosp-a/clerk", tx.TypeClaimSubmit, func() *tx.ClaimSubmit { s := submit("pa", 3); s.Use = "preauthorization"; return s }())); !slices.Equal(c, []Code{CodeOK, CodeOK, CodeOK, CodeOK}) {
+		t.Fatalf("setup: %v", c)
+	}
+	if pv, _ := h.at(0).PlanRules("ins", "gold", 1); !pv.Limits {
+		t.Fatal("rules with maxPerYear are not marked as limiting")
+	}
+	with := func(id string, prev, next byte) *tx.ClaimAdjudicate {
+		a := adjudicateBody(id, 1)
+		if prev != 0 {
+			a.PrevUsage = bytes.Repeat([]byte{prev}, 32)
+		}
+		a.Usage = bytes.Repeat([]byte{next}, 32)
+		return a
+	}
+	h.judge(h.sign("ins/claims", tx.TypeClaimAdjudicate, adjudicateBody("c1", 1)), StageFinalize, CodeInvalid, "must commit to the patient's usage")
+	h.judge(h.sign("ins/claims", tx.TypeClaimAdjudicate, with("c1", 7, 8)), StageFinalize, CodeStaleVersion, "has moved on")
+	h.judge(h.sign("ins/claims", tx.TypeClaimAdjudicate, with("pa", 0, 8)), StageFinalize, CodeInvalid, "carries no usage commitment")
+	if c := h.block(h.sign("ins/claims", tx.TypeClaimAdjudicate, with("c1", 0, 8)), h.sign("ins/claims", tx.TypeClaimAdjudicate, adjudicateBody("pa", 1))); c[0] != CodeOK || c[1] != CodeOK {
+		t.Fatalf("first of the year and a prior authorization: %v", c)
+	}
+	// c2 decided from no usage (as if c1 had not been): stale.
+	h.judge(h.sign("ins/claims", tx.TypeClaimAdjudicate, with("c2", 0, 9)), StageFinalize, CodeStaleVersion, "claim c1 was decided since")
+	if c := h.block(h.sign("ins/claims", tx.TypeClaimAdjudicate, with("c2", 8, 9))); c[0] != CodeOK {
+		t.Fatalf("c2 from c1's usage: %v", c)
+	}
+	v := h.at(0)
+	c2, _ := v.Claim("c2")
+	head, err := v.UsageHead(c2)
+	if adj, _ := v.Adjudication("c2"); err != nil || head.Claim != "c2" || head.Commitment[0] != 9 || adj.PrevUsage[0] != 8 || adj.Usage[0] != 9 {
+		t.Fatalf("head %+v (%v), adjudication %+v", head, err, adj)
 	}
 }

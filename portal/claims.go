@@ -112,7 +112,7 @@ func (row *claimRow) decisions(c *claims.Claim, res *claims.Result, texts map[in
 	row.Decided, row.Status = true, res.Outcome
 	row.Billed, row.Eligible = amount(res.Submitted, res.Currency), amount(res.Eligible, res.Currency)
 	row.InsurancePays, row.PatientOwes = amount(res.Benefit, res.Currency), amount(res.PatientPays, res.Currency)
-	row.Reasons = append(row.Reasons, res.Reasons...)
+	row.Reasons = append(append(row.Reasons, res.Reasons...), res.Notes...)
 	for _, ir := range res.Items {
 		i := slices.IndexFunc(c.Items, func(it claims.Item) bool { return it.Sequence == ir.Sequence })
 		if i < 0 {
@@ -274,7 +274,7 @@ func (p *Portal) claimsPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 // claimCheck is the outcome of re-running a claim's adjudication.
 type claimCheck struct {
-	ID, Signer, Back                                 string // Back: the page the user came from
+	ID, Signer, Back, Problem                        string // Back: the page the user came from
 	Agrees                                           bool
 	PostedOutcome, RecomputedOutcome                 string
 	PostedPays, RecomputedPays, PostedOwes, Computed string
@@ -304,7 +304,7 @@ func (p *Portal) checkClaim(w http.ResponseWriter, r *http.Request, s *session) 
 		back = "/portal/billing"
 	}
 	p.render(w, s, http.StatusOK, "claimcheck", "Check of claim "+id, claimCheck{ID: id, Back: back, Signer: principalLabel(p.app.Latest(), ver.Signer),
-		Agrees: ver.Agrees, PostedOutcome: po.Outcome, RecomputedOutcome: re.Outcome, PostedPays: amount(po.Benefit, po.Currency),
+		Agrees: ver.Agrees, Problem: ver.Problem, PostedOutcome: po.Outcome, RecomputedOutcome: re.Outcome, PostedPays: amount(po.Benefit, po.Currency),
 		RecomputedPays: amount(re.Benefit, re.Currency), PostedOwes: amount(po.PatientPays, po.Currency), Computed: amount(re.PatientPays, re.Currency),
 		RulesVersion: po.RulesVersion})
 }

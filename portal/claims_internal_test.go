@@ -21,7 +21,7 @@ func TestClaimDenialsShownPlainly(t *testing.T) {
 	}
 	c := claims.Claim{ID: "c1", Use: claims.UseClaim, Plan: "gold", Currency: "EUR", Items: []claims.Item{
 		{Sequence: 1, System: "s", Code: "visit", Quantity: 1, UnitPrice: 8000}, {Sequence: 2, System: "s", Code: "spa", Quantity: 2, UnitPrice: 5000}}}
-	res := claims.Adjudicate(rules, 1, "hash", &c, nil)
+	res := claims.Adjudicate(rules, 1, "hash", &c, nil, nil)
 	texts := map[int64]string{1: "Consultation", 2: "Spa day"}
 	var decided, pending claimRow
 	decided.ID, pending.ID = "c1", "c2"

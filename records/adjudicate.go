@@ -3,6 +3,8 @@ package records
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +42,9 @@ func (s *Service) AdjudicatePending(ctx context.Context, signer Signer) (int, er
 	n := 0
 	var errs []error
 	for _, id := range ids {
-		if err := s.adjudicate(ctx, v, signer, id); err != nil {
+		// Each claim is decided at the latest state: under limits per
+		// year, the patient's previous claim may have just moved its usage.
+		if err := s.adjudicate(ctx, s.latest(), signer, id); err != nil {
 			errs = append(errs, fmt.Errorf("adjudicating claim %s: %w", id, err))
 			continue
 		}
@@ -55,10 +59,14 @@ func (s *Service) adjudicate(ctx context.Context, v *ledger.View, signer Signer,
 	if err != nil {
 		return err
 	}
-	res, log, err := s.rerun(v, signer.ID, c)
+	res, log, err := s.rerun(v, signer.ID, c, nil)
 	if lerr := s.record(ctx, v, log...); lerr != nil {
 		return lerr
 	}
+	if err != nil {
+		return err
+	}
+	prev, next, err := usageCommitments(res)
 	if err != nil {
 		return err
 	}
@@ -72,7 +80,7 @@ func (s *Service) adjudicate(ctx context.Context, v *ledger.View, signer Signer,
 		return err
 	}
 	_, err = s.submit(ctx, signer, tx.TypeClaimAdjudicate, &tx.ClaimAdjudicate{Claim: c.ID, ClaimHash: c.SealedHash,
-		RulesVersion: c.RulesVersion, Outcome: res.Outcome, Sealed: sealed})
+		RulesVersion: c.RulesVersion, Outcome: res.Outcome, Sealed: sealed, PrevUsage: prev, Usage: next})
 	if rejectedWith(err, ledger.CodeConflict) {
 		return nil // another node of the insurer posted it first
 	}
@@ -89,9 +97,13 @@ func (s *Service) resealLike(v *ledger.View, c *ledger.ClaimState, plain []byte)
 }
 
 // rerun decides claim c as requester would: open it, apply the rules
-// version the ledger fixed for it, with the prior authorizations it names.
+// version the ledger fixed for it, with the prior authorizations it names
+// and, under limits per year, the patient's usage before it: for a
+// verifier, the usage (and nonces) the insurer posted, whose commitments
+// it checks apart (claims.CheckUsage); for the insurer deciding it
+// (posted nil), the usage its last adjudication of the year committed to.
 // It returns the access events of the claims it read.
-func (s *Service) rerun(v *ledger.View, requester string, c *ledger.ClaimState) (*claims.Result, []Event, error) {
+func (s *Service) rerun(v *ledger.View, requester string, c *ledger.ClaimState, posted *claims.Result) (*claims.Result, []Event, error) {
 	ev := claimEvent(requester, c, "Claim")
 	reader, err := s.claimReader(v, requester, c)
 	if err != nil {
@@ -115,8 +127,81 @@ func (s *Service) rerun(v *ledger.View, requester string, c *ledger.ClaimState) 
 	if err != nil {
 		return nil, log, err
 	}
-	res := claims.Adjudicate(rules, pv.Version, claimHash(c), &f.Claim, auths)
+	if !rules.HasLimits() || c.Use != claims.UseClaim {
+		res := claims.Adjudicate(rules, pv.Version, claimHash(c), &f.Claim, auths, nil)
+		return &res, log, nil
+	}
+	before, prevNonce, nonce := &claims.Usage{Year: ledger.ClaimYear(c)}, "", ""
+	if posted != nil {
+		if posted.UsageBefore != nil {
+			before = posted.UsageBefore
+		}
+		prevNonce, nonce = posted.PrevNonce, posted.Nonce
+	} else {
+		if before, prevNonce, err = s.usageBefore(v, requester, c, &log); err != nil {
+			return nil, log, err
+		}
+		n := make([]byte, claims.NonceSize)
+		rand.Read(n) // never fails (crypto/rand)
+		nonce = hex.EncodeToString(n)
+	}
+	res := claims.Adjudicate(rules, pv.Version, claimHash(c), &f.Claim, auths, before)
+	res.PrevNonce, res.Nonce = prevNonce, nonce
 	return &res, log, nil
+}
+
+// usageBefore is the patient's usage of c's plan in c's year before c, as
+// the insurer's last adjudication that year committed to, and the nonce
+// of that commitment ("" if none yet). Reading that adjudication is an
+// access event, appended to log.
+func (s *Service) usageBefore(v *ledger.View, requester string, c *ledger.ClaimState, log *[]Event) (*claims.Usage, string, error) {
+	year := ledger.ClaimYear(c)
+	head, err := v.UsageHead(c)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return &claims.Usage{Year: year}, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	prev, err := v.Claim(head.Claim)
+	if err != nil {
+		return nil, "", err
+	}
+	adj, err := v.Adjudication(head.Claim)
+	if err != nil {
+		return nil, "", err
+	}
+	ev := claimEvent(requester, prev, "ClaimResponse")
+	reader, err := s.claimReader(v, requester, prev)
+	var res *claims.Result
+	if err == nil {
+		res, err = s.openResult(prev, adj, reader)
+	}
+	if err != nil {
+		*log = append(*log, denied(ev, err))
+		return nil, "", err
+	}
+	ev.Decision, ev.Reason = carechain.DecisionAllow, "the patient's usage of the plan this year"
+	*log = append(*log, ev)
+	if why := claims.CheckUsage(res, year, adj.PrevUsage, head.Commitment); why != "" {
+		return nil, "", fmt.Errorf("claim %s: %s", prev.ID, why)
+	}
+	return res.UsageAfter, res.Nonce, nil
+}
+
+// usageCommitments are the commitments an adjudication posts: to the
+// usage it started from (none for the year's first claim) and after it;
+// both nil for a result without usage.
+func usageCommitments(res *claims.Result) (prev, next []byte, err error) {
+	if res.UsageAfter == nil {
+		return nil, nil, nil
+	}
+	if res.PrevNonce != "" {
+		if prev, err = claims.Commit(*res.UsageBefore, res.PrevNonce); err != nil {
+			return nil, nil, err
+		}
+	}
+	next, err = claims.Commit(*res.UsageAfter, res.Nonce)
+	return prev, next, err
 }
 
 // claimEvent is the access event of requester's read of claim c (or of
@@ -288,6 +373,7 @@ type Verification struct {
 	Posted     *claims.Result // what the insurer sealed and signed
 	Recomputed *claims.Result // what the rules give here
 	Signer     string         // who posted it
+	Problem    string         // why it does not agree ("" if it does)
 }
 
 // ErrNotAdjudicated is a claim with no adjudication yet.
@@ -308,23 +394,33 @@ func (s *Service) VerifyAdjudication(ctx context.Context, requester, id string) 
 	} else if err != nil {
 		return nil, err
 	}
-	res, log, err := s.rerun(v, requester, c)
+	// The decision the insurer posted gives the usage (and nonces) to
+	// re-run with; a requester who may not open it is refused, and
+	// logged, by rerun.
+	posted := &claims.Result{}
+	if reader, err := s.claimReader(v, requester, c); err == nil {
+		if posted, err = s.openResult(c, adj, reader); err != nil {
+			return nil, err
+		}
+	}
+	res, log, err := s.rerun(v, requester, c, posted)
 	if lerr := s.record(ctx, v, log...); lerr != nil && err == nil {
 		return nil, lerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	reader, err := s.claimReader(v, requester, c)
-	if err != nil {
-		return nil, err
-	}
-	posted, err := s.openResult(c, adj, reader)
-	if err != nil {
-		return nil, err
-	}
 	a, _ := json.Marshal(res)
 	b, _ := json.Marshal(posted)
-	agrees := string(a) == string(b) && adj.RulesVersion == c.RulesVersion && adj.Outcome == posted.Outcome
-	return &Verification{Agrees: agrees, Posted: posted, Recomputed: res, Signer: adj.Signer}, nil
+	ver := &Verification{Posted: posted, Recomputed: res, Signer: adj.Signer}
+	switch {
+	case string(a) != string(b):
+		ver.Problem = "the plan's rules give a different decision"
+	case adj.RulesVersion != c.RulesVersion || adj.Outcome != posted.Outcome:
+		ver.Problem = "the ledger's rules version or outcome is not the sealed decision's"
+	case res.UsageAfter != nil || len(adj.Usage) > 0:
+		ver.Problem = claims.CheckUsage(posted, ledger.ClaimYear(c), adj.PrevUsage, adj.Usage)
+	}
+	ver.Agrees = ver.Problem == ""
+	return ver, nil
 }

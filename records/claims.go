@@ -181,7 +181,7 @@ func (s *Service) precheck(v *ledger.View, requester string, c *claims.Claim, lo
 	if err != nil {
 		return err
 	}
-	res := claims.Adjudicate(rules, pv.Version, "", c, auths)
+	res := claims.Adjudicate(rules, pv.Version, "", c, auths, nil)
 	var why []string
 	why = append(why, res.Reasons...)
 	for i, ir := range res.Items {

@@ -96,12 +96,18 @@ func (c *ClaimSubmit) Validate() error {
 // holding the claims.Result, sealed to the claim's parties. ClaimHash is
 // the SHA-256 of the sealed claim it decided, RulesVersion the version of
 // the plan's rules it applied: the ledger checks both against the claim.
+// Under rules with limits per year (claims/usage.go), PrevUsage is the
+// commitment to the patient's usage of the plan that year it started from
+// (empty for the year's first claim) and Usage the commitment to the usage
+// after the claim; both are absent otherwise.
 type ClaimAdjudicate struct {
 	Claim        string `cbor:"1,keyasint"`
 	ClaimHash    []byte `cbor:"2,keyasint"`
 	RulesVersion uint64 `cbor:"3,keyasint"`
 	Outcome      string `cbor:"4,keyasint"`
 	Sealed       []byte `cbor:"5,keyasint"`
+	PrevUsage    []byte `cbor:"6,keyasint,omitempty"`
+	Usage        []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -115,6 +121,8 @@ func (a *ClaimAdjudicate) Validate() error {
 		return fmt.Errorf("%w: outcome %q: want approved, partial or denied", ErrInvalid, a.Outcome)
 	case len(a.Sealed) == 0 || len(a.Sealed) > MaxCiphertext:
 		return fmt.Errorf("%w: the sealed adjudication must be 1..%d bytes", ErrInvalid, MaxCiphertext)
+	case len(a.Usage) != 0 && len(a.Usage) != 32 || len(a.PrevUsage) != 0 && (len(a.PrevUsage) != 32 || len(a.Usage) == 0):
+		return fmt.Errorf("%w: usage commitments are SHA-256 hashes (32 bytes), the previous one only with the next", ErrInvalid)
 	}
 	return nil
 }

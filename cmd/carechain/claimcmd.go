@@ -261,7 +261,10 @@ func (c *cli) claimVerifyCmd() *cobra.Command {
 key, applies the rules version the ledger fixed at the claim's height, and
 compares the result byte for byte with what the insurer's node posted. A
 wrong or arbitrary decision is thus provable by any party: verify prints
-both outcomes and benefits, and exits non-zero when they differ.`,
+both outcomes and benefits, and exits non-zero when they differ. Under a
+plan with limits per year it also checks the patient's usage the
+decision started from and posted against the insurer's commitments on the
+ledger.`,
 		Example: `  carechain claim verify <claim ID> --as st-mary/clerk-ali --home ./h1`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -273,8 +276,8 @@ both outcomes and benefits, and exits non-zero when they differ.`,
 				posted := fmt.Sprintf("%s, insurance pays %s", p.str("posted-outcome"), p.money("posted-benefit"))
 				recomputed := fmt.Sprintf("%s, insurance pays %s", p.str("recomputed-outcome"), p.money("recomputed-benefit"))
 				if !p.boolean("agrees") {
-					return fmt.Errorf("claim %s: the re-run on this node DISAGREES with the decision %s posted: posted %s; recomputed %s",
-						args[0], p.str("signer"), posted, recomputed)
+					return fmt.Errorf("claim %s: the re-run on this node DISAGREES with the decision %s posted (%s): posted %s; recomputed %s",
+						args[0], p.str("signer"), p.str("problem"), posted, recomputed)
 				}
 				fmt.Fprintf(c.out, "claim %s: the re-run on this node agrees with the decision %s posted: %s\n", args[0], p.str("signer"), posted)
 				return nil
