@@ -33,7 +33,8 @@ const ClaimsOfficer = "carewell/claims-ward"
 
 // PlanRules is the demo plan's rules document (claims.Rules): amounts in
 // euro cents. A co-pay of 10.00 EUR a claim, then 20% co-insurance; the
-// HbA1c test is covered up to 20.00 EUR of its 25.00 EUR price.
+// HbA1c test is covered up to 20.00 EUR of its 25.00 EUR price, four a
+// year (a limit per year: claims/usage.go).
 func PlanRules() []byte {
 	type benefit struct {
 		System       string `json:"system"`
@@ -41,15 +42,16 @@ func PlanRules() []byte {
 		MaxUnitPrice int64  `json:"maxUnitPrice"`
 		MaxQuantity  int64  `json:"maxQuantity,omitempty"`
 		PriorAuth    bool   `json:"priorAuth,omitempty"`
+		MaxPerYear   int64  `json:"maxPerYear,omitempty"`
 	}
 	doc := map[string]any{
 		"currency": "EUR", "copay": 1000, "coinsurance": 20,
 		"benefits": []benefit{
-			{SNOMED, ConsultationCode, 8000, 1, false},
-			{SNOMED, FollowUpCode, 5000, 1, false},
-			{SNOMED, ECGCode, 4000, 1, false},
-			{LOINC, HbA1cCode, 2000, 4, false},
-			{LOINC, ChestXRayCode, 6000, 1, true},
+			{SNOMED, ConsultationCode, 8000, 1, false, 0},
+			{SNOMED, FollowUpCode, 5000, 1, false, 0},
+			{SNOMED, ECGCode, 4000, 1, false, 0},
+			{LOINC, HbA1cCode, 2000, 4, false, 4},
+			{LOINC, ChestXRayCode, 6000, 1, true, 0},
 		},
 		"conditions": []map[string]string{{"expr": "claim.total <= 500000",
 			"reason": "a claim over 5000.00 EUR is reviewed by a claims officer, not decided by the rules"}},

@@ -43,12 +43,14 @@ const (
 
 // goldRules is plan gold's rules document with the office visit capped at
 // officeCap (minor units).
-func goldRules(officeCap int) string {
+// goldRules are plan gold's rules, the office visit capped at officeCap
+// cents and perYear visits a year (0: no limit).
+func goldRules(officeCap, perYear int) string {
 	return fmt.Sprintf(`{"currency":"EUR","copay":1000,"coinsurance":20,"benefits":[
- {"system":%q,"code":%q,"maxUnitPrice":%d,"maxQuantity":2},
+ {"system":%q,"code":%q,"maxUnitPrice":%d,"maxQuantity":2,"maxPerYear":%d},
  {"system":%q,"code":%q,"maxUnitPrice":50000,"priorAuth":true}],
  "conditions":[{"expr":"claim.items.all(i, i.quantity <= 10)","reason":"at most 10 units of one service per claim"}]}`,
-		cptSystem, officeVisit, officeCap, cptSystem, headCT)
+		cptSystem, officeVisit, officeCap, perYear, cptSystem, headCT)
 }
 
 // submittedID is the claim ID claim submit printed.
@@ -69,7 +71,8 @@ func submittedID(t *testing.T, out string) string {
 // node adjudicates each on its own; the patient reads what insurance pays
 // and what they owe; St Mary's node re-runs the decision and agrees. A
 // rules change applies from its height on: a claim submitted before it
-// keeps version 1, one after gets version 2. No coverage, a code the rules
+// keeps version 1, one after gets version 2, whose limit of one office
+// visit a year denies a second one (and the re-run agrees). No coverage, a code the rules
 // do not cover, a missing prior authorization and a duplicate claim are
 // refused with their reasons; the insurer's staff read the claim but not
 // the patient's other records; neither node keeps claim content in plain.
@@ -126,9 +129,9 @@ func TestClaimsAcrossHospitalAndInsurer(t *testing.T) {
 	}
 
 	// Carewell's admin publishes plan gold on Carewell's node; nobody else may.
-	mustContain(cli(carewell, "plan", "publish", "gold", "--as", "carewell/admin", "--file", file("gold-v1.json", goldRules(10000))),
+	mustContain(cli(carewell, "plan", "publish", "gold", "--as", "carewell/admin", "--file", file("gold-v1.json", goldRules(10000, 0))),
 		"published plan carewell/gold version 1")
-	refused(cli(stMary, "plan", "publish", "gold", "--as", "st-mary/admin", "--file", file("gold-v1.json", goldRules(10000))), "insurer's admin")
+	refused(cli(stMary, "plan", "publish", "gold", "--as", "st-mary/admin", "--file", file("gold-v1.json", goldRules(10000, 0))), "insurer's admin")
 	stMary.proc.waitFor(t, time.Minute, "plan gold on St Mary's node", func() error {
 		if r := desk("plan", "show", "carewell/gold"); r.err != nil || !strings.Contains(r.out, "version 1") {
 			return fmt.Errorf("%v: %s", r.err, r.out)
@@ -208,7 +211,7 @@ func TestClaimsAcrossHospitalAndInsurer(t *testing.T) {
 		}
 	}
 	c2 := submittedID(t, mustContain(submit("--coverage", coverage, "--from-encounter", encounter, "--date", "2026-12-03"), "submitted claim"))
-	mustContain(cli(carewell, "plan", "publish", "gold", "--as", "carewell/admin", "--file", file("gold-v2.json", goldRules(5000))),
+	mustContain(cli(carewell, "plan", "publish", "gold", "--as", "carewell/admin", "--file", file("gold-v2.json", goldRules(5000, 1))),
 		"published plan carewell/gold version 2")
 
 	// The patient reads the decision on c1: the office visit is eligible up to
@@ -245,7 +248,12 @@ func TestClaimsAcrossHospitalAndInsurer(t *testing.T) {
 	})
 	c3 := submittedID(t, mustContain(submit("--coverage", coverage, "--item", code(officeVisit)+",1,120.00", "--date", "2026-12-04"), "submitted claim"))
 	mustContain(desk("claim", "status", c3, "--wait", "1m"), "under rules carewell/gold|2", "eligible 50.00 EUR")
-	for _, id := range []string{c1, c2, c3} {
+	// Version 2 covers one office visit a year: c3 used it, c4 is denied
+	// with the year's count (claims decided under version 1 count for none).
+	c4 := submittedID(t, mustContain(submit("--coverage", coverage, "--item", code(officeVisit)+",1,120.00", "--date", "2026-12-05"), "submitted claim"))
+	mustContain(desk("claim", "status", c4, "--wait", "1m"), "denied by carewell under rules carewell/gold|2",
+		fmt.Sprintf("plan gold covers 1 a year, and 1 were used in %d", time.Now().UTC().Year()))
+	for _, id := range []string{c1, c2, c3, c4} {
 		mustContain(desk("claim", "verify", id), "agrees")
 	}
 

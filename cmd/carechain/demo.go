@@ -219,7 +219,7 @@ results with biomed researchers. Try, in another terminal:
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
 Carewell's plan "standard" covers St Mary's price catalogue (a chest X-ray
-needs a prior authorization); every demo patient but demo-05, -10, -15 and -20
+needs a prior authorization; four HbA1c tests a year); every demo patient but demo-05, -10, -15 and -20
 has a Coverage under it. Claims to Carewell are adjudicated on this node,
 signed by its claims officer carewell/claims-ward (portal: Billing, Claims).
 
