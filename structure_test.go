@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"fhirjson":      1,
 	"replay":        1, // one-time values (jti, nonces) refused when replayed
 	"claims":        1, // insurance plan rules and the adjudication of claims: pure
+	"deid":          1, // de-identification of FHIR resources for research: pure
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,
