@@ -29,6 +29,7 @@ package deid
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -154,4 +155,22 @@ func StudyKey(secret []byte, study string) []byte {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("carechain deid study key v1\x00" + study))
 	return mac.Sum(nil)
+}
+
+// SecretSize is the size of a node's study-key secret.
+const SecretSize = 32
+
+// SecretFrom derives a node's study-key secret from key material the node
+// already keeps (its node key): HKDF-SHA256 with info "carechain deid study
+// secret v1". It is as stable as that key, so a study's pseudonyms stay the
+// same across restarts, and as secret: never log or store it.
+func SecretFrom(keyMaterial []byte) ([]byte, error) {
+	if len(keyMaterial) < 16 {
+		return nil, fmt.Errorf("deid: key material is %d bytes, want at least 16", len(keyMaterial))
+	}
+	secret, err := hkdf.Key(sha256.New, keyMaterial, nil, "carechain deid study secret v1", SecretSize)
+	if err != nil {
+		return nil, fmt.Errorf("deid: derive the study secret: %w", err)
+	}
+	return secret, nil
 }

@@ -231,3 +231,18 @@ func TestResourceRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretFromIsStableAndKeyed(t *testing.T) {
+	a1, err := deid.SecretFrom(key(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := deid.SecretFrom(key(3))
+	b, _ := deid.SecretFrom(key(4))
+	if !bytes.Equal(a1, a2) || bytes.Equal(a1, b) || len(a1) != deid.SecretSize || bytes.Equal(a1, key(3)) {
+		t.Errorf("SecretFrom: %x %x %x", a1, a2, b)
+	}
+	if _, err := deid.SecretFrom([]byte("short")); err == nil {
+		t.Error("short key material accepted")
+	}
+}

@@ -140,16 +140,32 @@ func str(v any) string {
 	return s
 }
 
-// scrub replaces every Known string in s, and the birth year of a patient
-// over 89 in the year now.
-func (k *Known) scrub(s string, now int) string {
+// scrub replaces every Known string in s.
+func (k *Known) scrub(s string) string {
 	if k.re != nil {
 		s = k.re.ReplaceAllString(s, redactedName)
 	}
+	return s
+}
+
+// scrubBirthYear replaces the birth year of a patient over 89 in the year
+// now: after the dates in s became years, so none slips through as one.
+func (k *Known) scrubBirthYear(s string, now int) string {
 	if k.yearRe != nil && now-k.birthYear > 89 {
 		s = k.yearRe.ReplaceAllString(s, redactedDate)
 	}
 	return s
+}
+
+// Merge adds what o knows to k.
+func (k *Known) Merge(o *Known) {
+	if o == nil {
+		return
+	}
+	if o.yearRe != nil {
+		k.birthYear, k.yearRe = o.birthYear, o.yearRe
+	}
+	k.Add(o.strings...)
 }
 
 // compile makes one case-insensitive alternation of k's strings, longest

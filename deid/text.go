@@ -96,12 +96,15 @@ func (d *deidentifier) text(s string) string {
 		return s
 	}
 	if d.o.Known != nil {
-		s = d.o.Known.scrub(s, d.year)
+		s = d.o.Known.scrub(s)
 	}
 	for _, r := range rules {
 		s = r.re.ReplaceAllStringFunc(s, func(match string) string {
 			return r.replace(d, r.re.FindStringSubmatch(match))
 		})
+	}
+	if d.o.Known != nil {
+		s = d.o.Known.scrubBirthYear(s, d.year)
 	}
 	return s
 }

@@ -159,16 +159,7 @@ func isAttachment(m map[string]any) bool {
 }
 
 func (d *deidentifier) each(v any, f func(map[string]any)) any {
-	switch x := v.(type) {
-	case map[string]any:
-		f(x)
-	case []any:
-		for _, e := range x {
-			if em, ok := e.(map[string]any); ok {
-				f(em)
-			}
-		}
-	}
+	eachMap(v, f)
 	return v
 }
 
