@@ -64,7 +64,7 @@ func fixtureIdentifiers(t *testing.T) []string {
 }
 
 // textOf is every string of a JSON answer (one document or ndjson), with
-// attachment data decoded.
+// attachment data decoded, but for a Bundle's links.
 func textOf(t *testing.T, raw []byte) string {
 	t.Helper()
 	var b strings.Builder
@@ -73,6 +73,9 @@ func textOf(t *testing.T, raw []byte) string {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
+				if k == "link" && x["resourceType"] == "Bundle" {
+					continue // a Bundle's links repeat the request: the ids the researcher asked for
+				}
 				b.WriteString(k + "\n")
 				if s, ok := e.(string); ok && k == "data" {
 					d, _ := base64.StdEncoding.DecodeString(s)
@@ -185,7 +188,8 @@ func TestResearcherGetsDeidentifiedAnswers(t *testing.T) {
 	}
 	ids := append(fixtureIdentifiers(t), recordIDs...)
 
-	for _, path := range []string{"/fhir/Patient/p", "/fhir/Observation?patient=p", "/fhir/Patient/p/$everything", "/fhir/Observation/" + recordIDs[0]} {
+	obs := "/fhir/Observation/" + recordIDs[0]
+	for _, path := range []string{"/fhir/Patient/p", "/fhir/Observation?patient=p", "/fhir/Patient/p/$everything", obs, obs + "/_history", obs + "/_history/1"} {
 		r := e.do("GET", path, res, nil, "X-Purpose-Of-Use", "research")
 		if r.status != 200 || r.header.Get("Last-Modified") != "" {
 			t.Fatalf("researcher GET %s: %d (Last-Modified %q) %s", path, r.status, r.header.Get("Last-Modified"), r.rawBody)
@@ -194,6 +198,17 @@ func TestResearcherGetsDeidentifiedAnswers(t *testing.T) {
 			t.Errorf("GET %s: no anonymized label: %s", path, r.rawBody)
 		}
 		noIdentifiers(t, "GET "+path, textOf(t, r.rawBody), ids)
+	}
+
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/p"}},
+	  {"request":{"method":"GET","url":"DiagnosticReport?patient=p"}}]}`
+	if r := e.do("POST", "/fhir", res, []byte(batch), "X-Purpose-Of-Use", "research"); r.status != 200 || !strings.Contains(string(r.rawBody), `"PSEUDED"`) && !strings.Contains(string(r.rawBody), `"ANONYED"`) {
+		t.Errorf("researcher batch: %d %s", r.status, r.rawBody)
+	} else {
+		noIdentifiers(t, "batch", textOf(t, r.rawBody), ids)
+	}
+	if r := e.do("GET", "/fhir/Patient/p", drA, nil, "X-Purpose-Of-Use", "research"); strings.Contains(string(r.rawBody), "Eleanor") {
+		t.Errorf("a physician's research request got identified data: %d %s", r.status, r.rawBody)
 	}
 
 	a1, files := e.export(res, "?_study=study-1")
