@@ -234,6 +234,10 @@ func (a *answerDeid) resource(ctx context.Context, raw []byte) ([]byte, error) {
 	if patient != "" && a.identified(patient) {
 		return raw, nil
 	}
+	if m["resourceType"] == "Patient" && patient != "" { // its own identifiers: no read needed
+		a.learn(patient, raw)
+		a.read[patient] = true
+	}
 	o := a.opts
 	o.Known = a.knownOf(ctx, patient)
 	out, err := deid.Resource(raw, o)
@@ -322,11 +326,12 @@ func (a *answerDeid) identified(patient string) bool {
 
 // exportLearn adds the identifiers of an export's Patient records of one
 // patient, before its other records are de-identified.
+// An export without its Patient (_type) reads it for that (knownOf).
 func (a *answerDeid) exportLearn(patient string, recs []records.Record) {
-	a.read[patient] = true
 	for i := range recs {
 		if recs[i].ResourceType == "Patient" {
 			a.learn(patient, recs[i].Resource)
+			a.read[patient] = true
 		}
 	}
 }
