@@ -19,12 +19,14 @@
 // descriptions, conclusions, string values, text/plain attachments) is
 // scrubbed of phone numbers, e-mail addresses, SSNs, identifier-like
 // numbers, dates, ZIP codes, URLs, IP addresses, ages over 89 and every
-// identifier of the patient found in Known.
+// identifier of the patient found in Known (their names, numbers and
+// address lines, and their contacts': relatives), in any letter case.
 //
-// Limits, by design of pattern matching: a name in free text that is not
-// the patient's own (a relative, a neighbour) survives unless it is in
-// Known; an attachment that is neither text/plain nor an image (a PDF) is
-// dropped, not scrubbed. The package never logs what it sees.
+// Limits, by design of pattern matching: a name in free text that is
+// neither the patient's nor a contact's (a neighbour) survives unless it is
+// in Known; a number of five digits or more in free text goes even when it
+// is a measurement; an attachment that is neither text/plain nor an image
+// (a PDF) is dropped, not scrubbed. The package never logs what it sees.
 package deid
 
 import (

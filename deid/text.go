@@ -47,11 +47,11 @@ var rules = []rule{
 	{regexp.MustCompile(`\b(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}\b`), fixed(redactedIP)},
 	{regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,5})?|::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})\b`), fixed(redactedIP)},
 	{regexp.MustCompile(`\b\d{3}[- ]\d{2}[- ]\d{4}\b`), fixed(redactedSSN)},
-	{regexp.MustCompile(`(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b|\+\d[\d\s().-]{7,}\d`), fixed(redactedPhone)},
+	{regexp.MustCompile(`(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b|\+\d[\d\s().-]{7,}\d|\b\d{3}-\d{4}\b`), fixed(redactedPhone)},
 	// Dates: ISO, 03/12/2024, 12.03.2024, 2024/03/12, "March 12, 2024", "12 March 2024", "March 2024".
 	{regexp.MustCompile(`\b(\d{4})-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\b|\b(\d{4})-(?:0[1-9]|1[0-2])\b`), firstGroup},
 	{regexp.MustCompile(`\b\d{1,2}[/.-]\d{1,2}[/.-](\d{4})\b|\b(\d{4})/\d{1,2}/\d{1,2}\b`), firstGroup},
-	{regexp.MustCompile(`(?i)\b` + monthName + `\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(\d{4})\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?` + monthName + `,?\s+(\d{4})\b|\b` + monthName + `,?\s+(\d{4})\b`), firstGroup},
+	{regexp.MustCompile(`(?i)\b` + monthName + `[\s-]+\d{1,2}(?:st|nd|rd|th)?,?[\s-]+(\d{4})\b|\b\d{1,2}(?:st|nd|rd|th)?[\s-]+(?:of\s+)?` + monthName + `,?[\s-]+(\d{4})\b|\b` + monthName + `,?[\s-]+(\d{4})\b`), firstGroup},
 	{regexp.MustCompile(`\b\d{1,2}/\d{1,2}/\d{2}\b|(?i)\b` + monthName + `\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?` + monthName + `\b`), fixed(redactedDate)},
 	// Ages: "93-year-old", "93 years old", "93 yo", "aged 93", "age: 93".
 	{regexp.MustCompile(`(?i)\b(\d{2,3})(\s*-?\s*(?:years?|yrs?)(?:[\s-]*(?:old|of age))?\b|\s*y/?o\b)`), age(1, 2, false)},

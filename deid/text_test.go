@@ -13,6 +13,7 @@ func TestTextScrubber(t *testing.T) {
 		{"SSN 078-05-1120", "SSN [ssn]"},
 		{"on 2024-03-12T10:00:00Z and 03/12/2024", "on 2024 and 2024"},
 		{"March 12, 2024; 12 March 2024; Mar 2024; March 12", "2024; 2024; 2024; [date]"},
+		{"seen 20-Feb-2026 and Feb-2026, call 555-0142", "seen 2026 and 2026, call [phone]"},
 		{"a 93-year-old, aged 91, 45 yo, 95 years", "a 90+-year-old, aged 90+, 45 yo, 90+ years"},
 		{"see https://x.example/a?b=1 from 10.0.0.1 or fe80::1", "see [url] from [ip] or [ip]"},
 		{"MRN-0042117 and plate 7ABC123 and 1HGCM82633A004352", "[id] and plate [id] and [id]"},
