@@ -17,6 +17,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/records"
 )
@@ -210,6 +211,11 @@ func TestResearcherGetsDeidentifiedAnswers(t *testing.T) {
 
 	a1, files := e.export(res, "?_study=study-1")
 	noIdentifiers(t, "export", textOf(t, files), ids)
+	for _, line := range bytes.Split(bytes.TrimSpace(files), []byte("\n")) {
+		if _, err := fhirjson.Parse(line); err != nil {
+			t.Errorf("exported resource is not valid R4: %v\n%s", err, line)
+		}
+	}
 	if !strings.Contains(string(files), `"subject":{"reference":"Patient/`+a1+`"}`) {
 		t.Errorf("study export: the resources do not reference the Patient's pseudonym %s:\n%s", a1, files)
 	}
