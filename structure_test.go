@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"replay":        1, // one-time values (jti, nonces) refused when replayed
 	"claims":        1, // insurance plan rules and the adjudication of claims: pure
 	"supply":        1, // supply chain: GS1 identifiers, serial commitments, unit status: pure
+	"deid":          1, // de-identification of FHIR resources for research: pure
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,

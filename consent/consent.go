@@ -133,6 +133,11 @@ type Grant struct {
 	// Order is the order (a ServiceRequest record) whose grant this is: the
 	// ledger made it when the order opened and revokes it when it closes.
 	Order string `cbor:"15,keyasint,omitempty" json:"order,omitempty"`
+	// Identified lets a research grantee have the patient's data with
+	// their identifiers; without it research answers are de-identified
+	// (fhirrest/deid.go). The ledger does not read it; grants made before
+	// it encode as they always did.
+	Identified bool `cbor:"16,keyasint,omitempty" json:"identified,omitempty"`
 }
 
 // Validate checks g on its own, without ledger state: syntax of IDs, known
@@ -161,6 +166,9 @@ func (g *Grant) ValidateTerms() error {
 	}
 	if !g.Revoked && g.RevokedAt != 0 {
 		return errors.New("revoked_at set on a grant that is not revoked")
+	}
+	if g.Identified && !slices.Contains(g.Purposes, PurposeResearch) {
+		return errors.New("identified is for research grants: add the purpose research")
 	}
 	if err := cmp.Or(g.Grantee.validate(),
 		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes), checkRecords(g.Records),

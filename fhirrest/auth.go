@@ -288,6 +288,8 @@ type caller struct {
 	scope     string   // the token's, as granted
 	scopes    scopeSet // scope, parsed
 	purpose   consent.Purpose
+	// deid, for a research request, de-identifies its answer (deid.go).
+	deid *answerDeid
 }
 
 // authed requires a bearer token; the purpose of use comes from the
@@ -346,7 +348,7 @@ func (s *server) authed(h func(http.ResponseWriter, *http.Request, caller)) http
 		if sess.client != "" { // the access log names the app (or backend client) too
 			ctx = records.WithClient(ctx, sess.client)
 		}
-		h(w, r.WithContext(ctx), c)
+		s.serve(w, r.WithContext(ctx), c, h)
 	}
 }
 

@@ -26,14 +26,20 @@ import (
 // (both or neither), and answers 201 with the new Consent, whose id is new
 // and whose Location is given; Consent {id} stays, inactive.
 
+// IdentifiedExtension, valueBoolean true on a Consent for research, lets
+// the researcher have the patient's data identified (deid.go); without it
+// research answers are de-identified.
+const IdentifiedExtension = "urn:carechain:research-identified"
+
 type fhirConsent struct {
 	ResourceType string     `json:"resourceType"`
 	ID           string     `json:"id"`
 	Status       string     `json:"status"`
 	Patient      *reference `json:"patient"`
 	Extension    []struct {
-		URL         string `json:"url"`
-		ValueString string `json:"valueString"`
+		URL          string `json:"url"`
+		ValueString  string `json:"valueString"`
+		ValueBoolean bool   `json:"valueBoolean"`
 	} `json:"extension"`
 	Provision consentProvision `json:"provision"`
 }
@@ -94,8 +100,11 @@ func grantOf(fc *fhirConsent, now time.Time) (consent.Grant, error) {
 		return g, err
 	}
 	for _, e := range fc.Extension {
-		if e.URL == "urn:carechain:consent-condition-cel" {
+		switch e.URL {
+		case "urn:carechain:consent-condition-cel":
 			g.Condition = e.ValueString
+		case IdentifiedExtension:
+			g.Identified = e.ValueBoolean
 		}
 	}
 	g.Actions, g.Purposes = slices.Compact(g.Actions), slices.Compact(g.Purposes)

@@ -149,8 +149,14 @@ func (s *server) collect(ctx context.Context, c caller, job *exportJob, patients
 		if err != nil {
 			return exportable, err
 		}
+		if c.deid != nil {
+			c.deid.exportLearn(patient, recs)
+		}
 		for i := range recs {
 			body, err := withMeta(&recs[i])
+			if err == nil && c.deid != nil { // one key for the whole export: its files reference each other
+				body, err = c.deid.resource(ctx, body)
+			}
 			if err != nil {
 				return exportable, err
 			}
@@ -186,6 +192,7 @@ func nothingReadable(r *http.Request, c caller, patients []string, exportable in
 }
 
 func (s *server) exportStatus(w http.ResponseWriter, r *http.Request, c caller) {
+	c.deid.markHandled() // a manifest: no patient data
 	job, ok := s.exports.get(r.PathValue("job"), c.principal.ID, s.Now())
 	if !ok {
 		s.fail(w, http.StatusNotFound, "not-found", errors.New("no such export job for this caller"))
@@ -218,6 +225,7 @@ func (s *server) exportFile(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, http.StatusNotFound, "not-found", errors.New("no such file in this export"))
 		return
 	}
+	c.deid.markHandled() // de-identified when the export was made, if it was a research export
 	w.Header().Set("Content-Type", "application/fhir+ndjson")
 	w.Write(b)
 }

@@ -57,6 +57,10 @@ type Options struct {
 	// AllowedOrigins are the browser origins that may call the API (CORS,
 	// cors.go): scheme://host[:port] each; none by default.
 	AllowedOrigins []string
+	// DeidSecret is the node's secret for per-study pseudonym keys
+	// (deid.SecretFrom its node key); nil turns per-study pseudonyms
+	// (StudyParam) off. Never logged.
+	DeidSecret []byte
 }
 
 // MaxBody bounds request bodies: the largest request the ledger could store

@@ -344,12 +344,19 @@ func consentResource(g ledger.StoredGrant) map[string]any {
 		// R4 requires a policy or policyRule (ppc-1): a grant is the patient opting in.
 		"policyRule": map[string]any{"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}}},
 	}
+	var ext []map[string]any
 	if g.Condition != "" {
-		res["extension"] = []map[string]string{{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition}}
+		ext = append(ext, map[string]any{"url": "urn:carechain:consent-condition-cel", "valueString": g.Condition})
 	}
 	if g.Emergency {
 		// The reason is sealed to the patient: it is in their access log.
-		res["extension"] = []map[string]any{{"url": "urn:carechain:emergency-access", "valueBoolean": true}}
+		ext = append(ext, map[string]any{"url": "urn:carechain:emergency-access", "valueBoolean": true})
+	}
+	if g.Identified {
+		ext = append(ext, map[string]any{"url": IdentifiedExtension, "valueBoolean": true})
+	}
+	if ext != nil {
+		res["extension"] = ext
 	}
 	return res
 }

@@ -83,6 +83,7 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 	f.StringVar(&from, "from", "", "start: a date (2027-01-31) or RFC 3339 time (default: now)")
 	f.StringVar(&until, "until", "", "end: a date, an RFC 3339 time, or a duration from the start (90d, 12h) (default: none)")
 	f.StringVar(&g.Condition, "condition", "", "a CEL condition the request must also meet")
+	f.BoolVar(&g.Identified, "identified", false, "research only: the grantee gets the records identified (default: de-identified)")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
@@ -207,7 +208,7 @@ func (c *cli) consentListCmd() *cobra.Command {
 						continue
 					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, granteeText(g.Grantee), scopeText(g.Grant),
-						joinAny(g.Actions), joinAny(g.Purposes), unixText(g.NotBefore), unixText(g.NotAfter), status)
+						joinAny(g.Actions), purposesText(g.Grant), unixText(g.NotBefore), unixText(g.NotAfter), status)
 				}
 				return w.Flush()
 			})
@@ -266,4 +267,13 @@ func unixText(t int64) string {
 		return "-"
 	}
 	return time.Unix(t, 0).UTC().Format("2006-01-02 15:04")
+}
+
+// purposesText is a grant's purposes, research marked identified if the
+// grant lets the researcher have identified data.
+func purposesText(g consent.Grant) string {
+	if g.Identified {
+		return joinAny(g.Purposes) + " (identified)"
+	}
+	return joinAny(g.Purposes)
 }

@@ -28,3 +28,13 @@ func TestErrorsSayWhatToDoNext(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentifiedGrantIsForResearch: consent grant --identified without the
+// purpose research is refused before any key is opened, saying why.
+func TestIdentifiedGrantIsForResearch(t *testing.T) {
+	out, err := run(t, passEnv(testPassphrase), "consent", "grant", "--as", "patient/k7q2m9", "--to", "uni-lab/dr-park",
+		"--category", "*", "--identified", "--keys-dir", t.TempDir())
+	if err == nil || !strings.Contains(out, "identified is for research grants") {
+		t.Errorf("identified treatment grant: err=%v %s", err, out)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/deid"
 	"github.com/carechain/carechain/fhirrest"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/launch"
@@ -146,6 +147,12 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	// Per-study pseudonyms (fhirrest.StudyParam) come from a secret derived
+	// from the node key: the same after a restart, never stored apart.
+	deidSecret, err := deid.SecretFrom(operator.Seed())
+	if err != nil {
+		return err
+	}
 	routes := func(keys *nodeKeys) http.Handler {
 		mux := http.NewServeMux()
 		var svc *records.Service
@@ -163,7 +170,7 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 			// FHIR API's /auth/token takes.
 			codes := launch.NewCodes()
 			fhirrest.Register(mux, fhirrest.Options{App: n.App(), Records: svc, Custodian: keys.custodian, Keystore: keys.ks,
-				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins, Codes: codes})
+				SignIns: signIns, BaseURL: base, Logger: logger, AllowedOrigins: opts.corsOrigins, Codes: codes, DeidSecret: deidSecret})
 			if err := portal.Register(mux, portal.Options{App: n.App(), Records: svc, SignIns: signIns, Custodian: keys.custodian,
 				Proofs: n, Node: n, Keystore: keys.ks, BaseURL: base, Logger: logger, Codes: codes, Grantable: fhirrest.GrantableScopes}); err != nil {
 				logger.Error("portal off", "err", err)

@@ -152,6 +152,11 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, grant[1]) || !strings.Contains(out, "active") {
 		t.Fatalf("consent list shows the grant: %s", out)
 	}
+	// A research grant may let the researcher have the records identified (fhirrest/deid.go).
+	mustPatient("consent", "grant", "--as", "patient/s1", "--to", "lab/dr-b", "--category", "lab", "--purpose", "research", "--identified", "--until", "30d")
+	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, "research (identified)") {
+		t.Fatalf("consent list shows the identified research grant: %s", out)
+	}
 
 	// Revoke: what is written afterwards is unreadable to lab.
 	mustPatient("consent", "revoke", grant[1], "--as", "patient/s1")
