@@ -129,6 +129,19 @@ func (s *server) useNonce(sr signedRequest, now time.Time) error {
 	return nil
 }
 
+// refuseResearch refuses, with 403, a read for research (a researcher, or
+// purpose research): this API answers records as they are stored,
+// identified, while research reads go through the FHIR API, which
+// de-identifies them unless the patient's grant says otherwise
+// (fhirrest/deid.go). It reports whether it refused.
+func (s *server) refuseResearch(w http.ResponseWriter, p *carechain.Principal, r *http.Request) bool {
+	if consent.Purpose(r.URL.Query().Get("purpose")) != consent.PurposeResearch && !p.HasRole(carechain.RoleResearcher) {
+		return false
+	}
+	s.fail(w, http.StatusForbidden, errors.New("research reads go through the FHIR API (/fhir, de-identified; ?_study=<id> for a study's pseudonyms): this API answers records identified"))
+	return true
+}
+
 // RecordResponse is a decrypted record version.
 type RecordResponse struct {
 	carechain.RecordVersion
@@ -149,6 +162,9 @@ func (s *server) readRecord(w http.ResponseWriter, r *http.Request) {
 		}
 		version = n
 	}
+	if s.refuseResearch(w, p, r) {
+		return
+	}
 	rec, err := s.opts.Records.Read(r.Context(), p.ID, r.PathValue("id"), version, consent.Purpose(r.URL.Query().Get("purpose")))
 	if err != nil {
 		s.recordFail(w, err)
@@ -160,6 +176,9 @@ func (s *server) readRecord(w http.ResponseWriter, r *http.Request) {
 func (s *server) recordHistory(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.authenticate(w, r)
 	if !ok {
+		return
+	}
+	if s.refuseResearch(w, p, r) {
 		return
 	}
 	recs, err := s.opts.Records.History(r.Context(), p.ID, r.PathValue("id"), consent.Purpose(r.URL.Query().Get("purpose")))

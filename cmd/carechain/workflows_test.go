@@ -157,6 +157,20 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 	if out := mustPatient("consent", "list", "--as", "patient/s1"); !strings.Contains(out, "research (identified)") {
 		t.Fatalf("consent list shows the identified research grant: %s", out)
 	}
+	// The node API answers records identified, so it refuses research
+	// reads, even under such a grant, and a researcher's: they go through
+	// the FHIR API, which de-identifies (TestResearcherGetsDeidentifiedAnswers).
+	c.cli("keys", "new", "lab.dr-r")
+	c.register("lab/admin", "--id", "lab/dr-r", "--role", "researcher", "--pubkey", c.pub("lab.dr-r"))
+	mustPatient("consent", "grant", "--as", "patient/s1", "--to", "lab/dr-r", "--category", "lab", "--purpose", "research", "--until", "30d")
+	for _, as := range []string{"lab/dr-b", "lab/dr-r"} {
+		for _, cmd := range []string{"get", "history"} {
+			out, err := run(t, c.env, "record", cmd, rec, "--as", as, "--purpose", "research", "--home", c.home)
+			if err == nil || !strings.Contains(out, "research reads go through the FHIR API") || strings.Contains(out, "2345-7") {
+				t.Fatalf("record %s --purpose research as %s: %v %s", cmd, as, err, out)
+			}
+		}
+	}
 
 	// Revoke: what is written afterwards is unreadable to lab.
 	mustPatient("consent", "revoke", grant[1], "--as", "patient/s1")
