@@ -42,8 +42,15 @@ func TestSupplyChainThroughCLI(t *testing.T) {
 	waitHealthy(t, p, addr, time.Minute)
 	started := time.Now()
 
+	// sup is a supply command as as: its words (two for "product …"),
+	// then the flags, so the README check sees the command path.
 	sup := func(as string, args ...string) []string {
-		return append([]string{"supply", args[0], "--as", as, "--home", home, "--node", addr}, args[1:]...)
+		n := 1
+		if args[0] == "product" {
+			n = 2
+		}
+		cmd := append([]string{"supply"}, args[:n]...)
+		return append(append(cmd, "--as", as, "--home", home, "--node", addr), args[n:]...)
 	}
 	refused := func(want string, args []string) {
 		t.Helper()
@@ -110,6 +117,9 @@ func TestSupplyChainThroughCLI(t *testing.T) {
 	}
 	refused("lot L2 is recalled (sterility failure)", verify(serial("0200"), "pharm"))
 	refused("lot L2 is recalled (sterility failure)", sup("pharm/admin", "dispense", "--gtin", supplyGTIN, "--serial", serial("0200")))
+	// The pharmacy takes the recalled unit it holds out of the chain.
+	mustRun(t, env, sup("pharm/admin", "decommission", "--gtin", supplyGTIN, "--serial", serial("0200"))...)
+	refused("the unit was decommissioned", verify(serial("0200"), "pharm"))
 
 	mustRun(t, env, sup("pharm/admin", "flag", "--gtin", supplyGTIN, "--serial", serial("0002"), "--reason", "seal broken")...)
 	refused("quarantined", sup("pharm/admin", "dispense", "--gtin", supplyGTIN, "--serial", serial("0002")))
