@@ -84,6 +84,22 @@ func claimJSON(use, coverage, code, price, date, marker string, preAuth ...strin
 	    "quantity":{"value":1},"unitPrice":{"value":%s,"currency":"EUR"}}]}`, use, date, coverage, ref, code, marker, date, price))
 }
 
+// publishAndCover publishes plan gold's rules on the insurer's node and
+// records p1's Coverage cov-1 under it on the hospital's, and waits for
+// the insurer's node to hold it.
+func (w *world) publishAndCover(ctx context.Context, rules []byte) {
+	w.t.Helper()
+	if _, err := w.svc[1].PublishRules(ctx, w.signers["ins/admin"], "gold", rules); err != nil {
+		w.t.Fatal(err)
+	}
+	out, err := w.svc[0].Put(ctx, w.signers["hosp-a/clerk"], records.PutItem{Patient: w.patient.ID, Category: "billing", RecordID: "cov-1", Resource: []byte(`{"resourceType":"Coverage","status":"active",
+	  "beneficiary":{"reference":"Patient/p1"},"payor":[{"reference":"Organization/ins"}],"class":[{"type":{"coding":[{"code":"plan"}]},"value":"gold"}]}`)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.waitHeight(1, out.Height)
+}
+
 // waitAdjudicated waits, block by block, until node i holds claim id's adjudication.
 func (w *world) waitAdjudicated(i int, id string) *ledger.Adjudication {
 	w.t.Helper()
@@ -111,16 +127,8 @@ func TestClaimAdjudicatedByInsurerNode(t *testing.T) {
 		return []byte(fmt.Sprintf(`{"currency":"EUR","copay":1000,"coinsurance":20,"benefits":[
 		 {"system":"cpt","code":"70450","maxUnitPrice":%d,"priorAuth":true},{"system":"cpt","code":"99213","maxUnitPrice":10000}]}`, capCT))
 	}
-	if _, err := w.svc[1].PublishRules(ctx, w.signers["ins/admin"], "gold", rules(50000)); err != nil {
-		t.Fatal(err)
-	}
+	w.publishAndCover(ctx, rules(50000))
 	clerk := w.signers["hosp-a/clerk"]
-	out, err := w.svc[0].Put(ctx, clerk, records.PutItem{Patient: w.patient.ID, Category: "billing", RecordID: "cov-1", Resource: []byte(`{"resourceType":"Coverage","status":"active",
-	  "beneficiary":{"reference":"Patient/p1"},"payor":[{"reference":"Organization/ins"}],"class":[{"type":{"coding":[{"code":"plan"}]},"value":"gold"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.waitHeight(1, out.Height)
 	adjudicator, stop := context.WithCancel(ctx)
 	defer stop()
 	go w.svc[1].RunAdjudicator(adjudicator, w.signers["ins/node1"], 20*time.Millisecond)

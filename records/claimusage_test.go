@@ -9,7 +9,6 @@ import (
 
 	"github.com/carechain/carechain/claims"
 	"github.com/carechain/carechain/ledger"
-	"github.com/carechain/carechain/records"
 )
 
 // TestClaimLimitsPerYear: under a plan that covers one visit a year, two
@@ -22,17 +21,8 @@ func TestClaimLimitsPerYear(t *testing.T) {
 	w := newClaimsWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rules := `{"currency":"EUR","benefits":[{"system":"cpt","code":"99213","maxUnitPrice":10000,"maxPerYear":1}],"annualMax":50000}`
-	if _, err := w.svc[1].PublishRules(ctx, w.signers["ins/admin"], "gold", []byte(rules)); err != nil {
-		t.Fatal(err)
-	}
+	w.publishAndCover(ctx, []byte(`{"currency":"EUR","benefits":[{"system":"cpt","code":"99213","maxUnitPrice":10000,"maxPerYear":1}],"annualMax":50000}`))
 	clerk := w.signers["hosp-a/clerk"]
-	out, err := w.svc[0].Put(ctx, clerk, records.PutItem{Patient: w.patient.ID, Category: "billing", RecordID: "cov-1", Resource: []byte(`{"resourceType":"Coverage","status":"active",
-	  "beneficiary":{"reference":"Patient/p1"},"payor":[{"reference":"Organization/ins"}],"class":[{"type":{"coding":[{"code":"plan"}]},"value":"gold"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.waitHeight(1, out.Height)
 	var ids []string
 	for i, date := range []string{"2026-03-01", "2026-09-01"} {
 		c, err := w.svc[0].SubmitClaim(ctx, clerk, "visit-"+date, claimJSON("claim", "cov-1", "99213", "80.00", date, "CLAIMMARKER-"+date))
