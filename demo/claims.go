@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/carechain/carechain/claims"
 	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
@@ -36,25 +37,17 @@ const ClaimsOfficer = "carewell/claims-ward"
 // HbA1c test is covered up to 20.00 EUR of its 25.00 EUR price, four a
 // year (a limit per year: claims/usage.go).
 func PlanRules() []byte {
-	type benefit struct {
-		System       string `json:"system"`
-		Code         string `json:"code"`
-		MaxUnitPrice int64  `json:"maxUnitPrice"`
-		MaxQuantity  int64  `json:"maxQuantity,omitempty"`
-		PriorAuth    bool   `json:"priorAuth,omitempty"`
-		MaxPerYear   int64  `json:"maxPerYear,omitempty"`
-	}
-	doc := map[string]any{
-		"currency": "EUR", "copay": 1000, "coinsurance": 20,
-		"benefits": []benefit{
-			{SNOMED, ConsultationCode, 8000, 1, false, 0},
-			{SNOMED, FollowUpCode, 5000, 1, false, 0},
-			{SNOMED, ECGCode, 4000, 1, false, 0},
-			{LOINC, HbA1cCode, 2000, 4, false, 4},
-			{LOINC, ChestXRayCode, 6000, 1, true, 0},
+	doc := claims.Rules{
+		Currency: "EUR", Copay: 1000, Coinsurance: 20,
+		Benefits: []claims.Benefit{
+			{System: SNOMED, Code: ConsultationCode, MaxUnitPrice: 8000, MaxQuantity: 1},
+			{System: SNOMED, Code: FollowUpCode, MaxUnitPrice: 5000, MaxQuantity: 1},
+			{System: SNOMED, Code: ECGCode, MaxUnitPrice: 4000, MaxQuantity: 1},
+			{System: LOINC, Code: HbA1cCode, MaxUnitPrice: 2000, MaxQuantity: 4, MaxPerYear: 4},
+			{System: LOINC, Code: ChestXRayCode, MaxUnitPrice: 6000, MaxQuantity: 1, PriorAuth: true},
 		},
-		"conditions": []map[string]string{{"expr": "claim.total <= 500000",
-			"reason": "a claim over 5000.00 EUR is reviewed by a claims officer, not decided by the rules"}},
+		Conditions: []claims.Condition{{Expr: "claim.total <= 500000",
+			Reason: "a claim over 5000.00 EUR is reviewed by a claims officer, not decided by the rules"}},
 	}
 	b, _ := json.Marshal(doc) // strings, numbers and slices: never fails
 	return b
