@@ -65,6 +65,10 @@ const (
 	// adjudicated (sealed): Key is "rules/<org>/<plan>/<version>",
 	// "claim/<id>" or "adjudication/<id>".
 	KindClaims = "claims"
+	// KindStudy: a clinical study's protocol version registered, amended
+	// or decided, or its results reported: Key is "<study>/v<version>" or
+	// "<study>/report/<n>".
+	KindStudy = "study"
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state
