@@ -65,6 +65,9 @@ const (
 	// adjudicated (sealed): Key is "rules/<org>/<plan>/<version>",
 	// "claim/<id>" or "adjudication/<id>".
 	KindClaims = "claims"
+	// KindCredential: a practitioner's credential issued or revoked: Key
+	// is "<credential>@<height>".
+	KindCredential = "credential"
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state
