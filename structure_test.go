@@ -30,6 +30,7 @@ var layers = map[string]int{
 	"claims":        1, // insurance plan rules and the adjudication of claims: pure
 	"supply":        1, // supply chain: GS1 identifiers, serial commitments, unit status: pure
 	"deid":          1, // de-identification of FHIR resources for research: pure
+	"vc":            1, // W3C Verifiable Credentials of practitioners' credentials (eddsa-jcs-2022, did:key): pure
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,
