@@ -86,6 +86,12 @@ func TestCredentialConsentAndRevocation(t *testing.T) {
 	if out := must("credential", "list", "--practitioner", "clinic/dr-card"); !strings.Contains(out, "cardiology") || !strings.Contains(out, "active") {
 		t.Fatalf("credential list: %s", out)
 	}
+	// FHIR: Practitioner.qualification lists the credentials valid now.
+	hospTok := strings.TrimSpace(must("token", "--as", "hosp/dr-a"))
+	qualification := `"code":"cardiology","system":"urn:carechain:credential:specialty"`
+	if body := fhirGet(t, addr, hospTok, "/fhir/Practitioner/clinic.dr-card"); !strings.Contains(body, qualification) || !strings.Contains(body, `"reference":"Organization/board"`) {
+		t.Fatalf("Practitioner.qualification: %s", body)
+	}
 
 	// Exported as a verifiable credential: it verifies here and with the npm verifier.
 	file := filepath.Join(t.TempDir(), "card-1.vc.json")
@@ -110,6 +116,9 @@ func TestCredentialConsentAndRevocation(t *testing.T) {
 		t.Fatalf("credential show: %s", out)
 	}
 	verifyWithNPM(t, file, false, `"status":"revoked"`)
+	if body := fhirGet(t, addr, hospTok, "/fhir/Practitioner/clinic.dr-card"); strings.Contains(body, "qualification") {
+		t.Fatalf("a revoked credential is still a qualification: %s", body)
+	}
 
 	// Every attempt, refused or not, is in the patient's access log.
 	p.waitFor(t, time.Minute, "the three reads in the access log", func() error {
@@ -157,6 +166,25 @@ func writeObservation(t *testing.T, addr, tok string) string {
 		t.Fatalf("write an Observation: HTTP %d %s", resp.StatusCode, body)
 	}
 	return created.ID
+}
+
+// fhirGet reads path from the node's FHIR API as the bearer of tok,
+// compacted JSON; anything but 200 fails the test.
+func fhirGet(t *testing.T, addr, tok, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var compact bytes.Buffer
+	if resp.StatusCode != http.StatusOK || json.Compact(&compact, body) != nil {
+		t.Fatalf("GET %s: HTTP %d %s", path, resp.StatusCode, body)
+	}
+	return compact.String()
 }
 
 // vcClientDir holds the npm verifier of exported credentials.
