@@ -92,6 +92,9 @@ func TestCredentialConsentAndRevocation(t *testing.T) {
 	if body := fhirGet(t, addr, hospTok, "/fhir/Practitioner/clinic.dr-card"); !strings.Contains(body, qualification) || !strings.Contains(body, `"reference":"Organization/board"`) {
 		t.Fatalf("Practitioner.qualification: %s", body)
 	}
+	if body := fhirGet(t, addr, hospTok, "/fhir/Practitioner?_id=clinic.dr-card"); !strings.Contains(body, qualification) {
+		t.Fatalf("Practitioner search: %s", body)
+	}
 
 	// Exported as a verifiable credential: it verifies here and with the npm verifier.
 	file := filepath.Join(t.TempDir(), "card-1.vc.json")
