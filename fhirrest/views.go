@@ -203,7 +203,7 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	q := r.URL.Query()
 	waiting := map[string]bool{}
 	if q.Get("owner") != "" {
-		mine, err := c.view.Waiting(c.principal)
+		mine, err := c.view.Waiting(c.principal, time.Now().Unix())
 		if err != nil {
 			return nil, err
 		}

@@ -170,3 +170,21 @@ func consentCredentials(r reader, practitioner string, now int64) func() ([]cons
 		return out, nil
 	}
 }
+
+// holdsCredential reports whether practitioner holds a credential of the
+// kind and value term t requires, valid at unix time now. A state read
+// that fails counts as not holding it: the approval is refused, never
+// wrongly granted.
+func holdsCredential(r reader, practitioner string, t tx.Term, now int64) bool {
+	kind, value, _ := t.CredentialOf()
+	crs, err := credentialsOf(r, practitioner)
+	if err != nil {
+		return false
+	}
+	for _, cr := range crs {
+		if st, _ := cr.Status(now); st == carechain.CredentialActive && cr.Kind == kind && cr.Value == value {
+			return true
+		}
+	}
+	return false
+}

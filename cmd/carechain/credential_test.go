@@ -96,6 +96,17 @@ func TestCredentialConsentAndRevocation(t *testing.T) {
 		t.Fatalf("Practitioner search: %s", body)
 	}
 
+	// An approval policy's term can require a credential too
+	// (TestApprovalTermRequiresACredential in package records decides with it).
+	if out := must("amend", "policy", "--as", "clinic/admin", "--org", "clinic", "--category", "imaging", "--rule", "any-of",
+		"--term", "physician@clinic+specialty=cardiology"); !strings.Contains(out, "committed amend.policy") {
+		t.Fatalf("amend policy with a credential term: %s", out)
+	}
+	if out, err := cli("amend", "policy", "--as", "clinic/admin", "--org", "clinic", "--category", "imaging", "--term", "physician@clinic+hobby=golf"); err == nil ||
+		!strings.Contains(out, "a credential is kind=value") {
+		t.Fatalf("a term with an unknown credential kind: err=%v %s", err, out)
+	}
+
 	// Exported as a verifiable credential: it verifies here and with the npm verifier.
 	file := filepath.Join(t.TempDir(), "card-1.vc.json")
 	must("credential", "export", "card-1", "--as", "board/admin", "--out", file)
