@@ -33,9 +33,14 @@ const (
 	OrgManufacturer OrgType = "manufacturer"
 	// OrgWholesaler buys units from manufacturers and sells them on.
 	OrgWholesaler OrgType = "wholesaler"
+	// OrgLicensing is a credentialing body (a medical board, a licensing
+	// authority): its admin and credentialing officers issue and revoke
+	// practitioners' credentials (credential.go). A hospital's
+	// credentialing office issues them too, as the hospital.
+	OrgLicensing OrgType = "licensing"
 )
 
-var orgTypes = []OrgType{OrgHospital, OrgLab, OrgPharmacy, OrgInsurer, OrgResearch, OrgManufacturer, OrgWholesaler}
+var orgTypes = []OrgType{OrgHospital, OrgLab, OrgPharmacy, OrgInsurer, OrgResearch, OrgManufacturer, OrgWholesaler, OrgLicensing}
 
 // OrgTypes lists every valid organization type.
 func OrgTypes() []OrgType { return slices.Clone(orgTypes) }
@@ -102,12 +107,15 @@ const (
 	// their custody (ship, receive, dispense, flag, recall) for its
 	// organization, as its admin may.
 	RoleSupplyOfficer Role = "supply-officer"
+	// RoleCredentialingOfficer issues and revokes practitioners'
+	// credentials for a licensing body or a hospital, as its admin may.
+	RoleCredentialingOfficer Role = "credentialing-officer"
 )
 
 var roles = []Role{
 	RolePhysician, RoleNurse, RoleSpecialist, RoleRadiologist, RoleHeadOfRadiology,
 	RoleHeadOfDepartment, RoleHospitalAuthority, RoleRegistrationClerk, RoleLabTechnician,
-	RolePharmacist, RoleClaimsOfficer, RoleResearcher, RoleAuditor, RoleSupplyOfficer,
+	RolePharmacist, RoleClaimsOfficer, RoleResearcher, RoleAuditor, RoleSupplyOfficer, RoleCredentialingOfficer,
 }
 
 // Roles lists every valid role.

@@ -31,6 +31,7 @@ var layers = map[string]int{
 	"supply":        1, // supply chain: GS1 identifiers, serial commitments, unit status: pure
 	"deid":          1, // de-identification of FHIR resources for research: pure
 	"study":         1, // a clinical study's locked protocol, amendments' changes, reports' coverage: pure
+	"vc":            1, // W3C Verifiable Credentials of practitioners' credentials (eddsa-jcs-2022, did:key): pure
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,

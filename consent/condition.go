@@ -35,6 +35,7 @@ var conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("grantee.kind", cel.StringType),
 		cel.Variable("grantee.org", cel.StringType),
 		cel.Variable("grantee.roles", cel.ListType(cel.StringType)),
+		cel.Variable("grantee.credentials", cel.ListType(cel.MapType(cel.StringType, cel.StringType))),
 		cel.Variable("time", cel.TimestampType),
 		cel.ASTValidators(cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals(), cel.ValidateRegexLiterals(), deterministic{}),
 	)
@@ -48,8 +49,13 @@ type Condition struct{ prg cel.Program }
 //
 // The condition sees these variables: request.purpose, request.action,
 // request.category, request.resource_type, grantee.id, grantee.kind,
-// grantee.org (strings), grantee.roles (list of strings) and time (the
-// request's time, a timestamp in UTC). Grantee here is the requester.
+// grantee.org (strings), grantee.roles (list of strings),
+// grantee.credentials (list of maps with string fields id, kind, value and
+// issuer: the requester's credentials valid at the request's time, that
+// is issued, not revoked and not expired) and time (the request's time, a
+// timestamp in UTC). Grantee here is the requester. For example:
+//
+//	grantee.credentials.exists(c, c.kind == "specialty" && c.value == "cardiology")
 func CompileCondition(expr string) (*Condition, error) {
 	env, err := conditionEnv()
 	if err != nil {
@@ -77,28 +83,62 @@ var errCostLimit = fmt.Errorf("exceeded the cost limit of %d", ConditionCostLimi
 // Eval evaluates the condition for req. An error means the condition could
 // not be decided, which callers must treat as false.
 func (c *Condition) Eval(req *Request) (bool, error) {
+	ok, _, err := c.eval(req)
+	return ok, err
+}
+
+// eval is Eval, also returning the requester's credentials if the
+// condition read them (nil if it did not), to explain a refusal.
+func (c *Condition) eval(req *Request) (bool, []Credential, error) {
 	if req.Requester == nil {
-		return false, errors.New("request has no requester")
+		return false, nil, errors.New("request has no requester")
 	}
-	out, _, err := c.prg.Eval(activation{req})
+	act := &activation{req: req}
+	out, _, err := c.prg.Eval(act)
+	if act.credErr != nil {
+		return false, nil, fmt.Errorf("reading the requester's credentials: %w", act.credErr)
+	}
 	if cancel := (interpreter.EvalCancelledError{}); errors.As(err, &cancel) && cancel.Cause == interpreter.CostLimitExceeded {
-		return false, errCostLimit
+		return false, act.creds, errCostLimit
 	} else if err != nil {
-		return false, err
+		return false, act.creds, err
 	}
 	b, ok := out.Value().(bool)
 	if !ok {
-		return false, fmt.Errorf("result has type %s, want bool", out.Type().TypeName())
+		return false, act.creds, fmt.Errorf("result has type %s, want bool", out.Type().TypeName())
 	}
-	return b, nil
+	return b, act.creds, nil
 }
 
-// activation hands the request to CEL without building a map per evaluation.
-type activation struct{ req *Request }
+// activation hands the request to CEL without building a map per
+// evaluation. It reads the requester's credentials only if the condition
+// names them, and keeps them (creds) to explain a refusal.
+type activation struct {
+	req     *Request
+	creds   []Credential
+	credErr error
+}
 
-func (activation) Parent() interpreter.Activation { return nil }
+func (*activation) Parent() interpreter.Activation { return nil }
 
-func (a activation) ResolveName(name string) (any, bool) {
+// credentials is grantee.credentials: the valid ones, in the order given (by id).
+func (a *activation) credentials() []map[string]string {
+	if a.req.Credentials != nil && a.creds == nil && a.credErr == nil {
+		a.creds, a.credErr = a.req.Credentials()
+		if a.creds == nil {
+			a.creds = []Credential{}
+		}
+	}
+	out := []map[string]string{}
+	for _, c := range a.creds {
+		if c.Invalid == "" {
+			out = append(out, map[string]string{"id": c.ID, "kind": c.Kind, "value": c.Value, "issuer": c.Issuer})
+		}
+	}
+	return out
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
 	r, p := a.req, a.req.Requester
 	switch name {
 	case "request.purpose":
@@ -121,6 +161,8 @@ func (a activation) ResolveName(name string) (any, bool) {
 			roles[i] = string(role)
 		}
 		return roles, true
+	case "grantee.credentials":
+		return a.credentials(), true
 	case "time":
 		return types.Timestamp{Time: time.Unix(r.Time, 0).UTC()}, true
 	}
@@ -151,4 +193,23 @@ func (deterministic) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *ast.AST, iss
 			}
 		}
 	}
+}
+
+// credentialsNote explains a false condition that read the requester's
+// credentials: which they hold and why those not valid are not.
+func credentialsNote(requester string, creds []Credential) string {
+	if creds == nil {
+		return ""
+	}
+	if len(creds) == 0 {
+		return fmt.Sprintf(" (%s holds no credential)", requester)
+	}
+	notes := make([]string, len(creds))
+	for i, c := range creds {
+		notes[i] = c.Invalid
+		if c.Invalid == "" {
+			notes[i] = fmt.Sprintf("credential %s (%s %s, issued by %s) is valid", c.ID, c.Kind, c.Value, c.Issuer)
+		}
+	}
+	return " (" + strings.Join(notes, "; ") + ")"
 }

@@ -3,6 +3,8 @@ package consent
 import (
 	"strings"
 	"testing"
+
+	"github.com/carechain/carechain"
 )
 
 func TestCompileCondition(t *testing.T) {
@@ -71,5 +73,39 @@ func TestConditionEval(t *testing.T) {
 				t.Fatalf("Eval = %v, %v; want %v, error containing %q", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestConditionSeesValidCredentialsOnly: grantee.credentials lists the
+// requester's valid credentials; a refusal names why the others are not
+// valid; a condition that does not name them never reads them.
+func TestConditionSeesValidCredentialsOnly(t *testing.T) {
+	creds := []Credential{
+		{ID: "c1", Kind: "specialty", Value: "cardiology", Issuer: "board", Invalid: "credential c1 was revoked at height 7 by board/admin: suspended"},
+		{ID: "c2", Kind: "licence", Value: "GMC-1", Issuer: "board"},
+	}
+	reads := 0
+	req := Request{Requester: &carechain.Principal{ID: "h/dr", Kind: carechain.KindPractitioner, Org: "h"}, Patient: "patient/p",
+		Category: "lab", Action: ActionRead, Purpose: PurposeTreatment, Time: 100,
+		Credentials: func() ([]Credential, error) { reads++; return creds, nil }}
+	grant := Grant{ID: "g", Patient: "patient/p", Grantee: Grantee{Principal: "h/dr"}, Actions: []Action{ActionRead}, Purposes: []Purpose{PurposeTreatment}}
+	for _, tc := range []struct {
+		cond   string
+		allow  bool
+		reason string
+	}{
+		{`grantee.credentials.exists(c, c.kind == "specialty" && c.value == "cardiology")`, false, "c1 was revoked at height 7 by board/admin: suspended"},
+		{`grantee.credentials.exists(c, c.kind == "licence" && c.issuer == "board")`, true, "allows"},
+		{`size(grantee.credentials) == 1 && grantee.credentials[0].id == "c2"`, true, "allows"},
+		{`"physician" in grantee.roles`, false, "condition of grant g is false"},
+	} {
+		grant.Condition = tc.cond
+		d := Evaluate([]Grant{grant}, req)
+		if d.Allowed != tc.allow || !strings.Contains(d.Reason, tc.reason) {
+			t.Errorf("%s: %+v", tc.cond, d)
+		}
+	}
+	if reads != 3 {
+		t.Errorf("credentials read %d times, want 3 (once per condition naming them)", reads)
 	}
 }

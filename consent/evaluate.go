@@ -19,6 +19,18 @@ type Request struct {
 	Action       Action               `cbor:"6,keyasint" json:"action"`
 	Purpose      Purpose              `cbor:"7,keyasint" json:"purpose"`
 	Time         int64                `cbor:"8,keyasint" json:"time"` // unix seconds; block time in consensus
+	// Credentials, if set, returns the requester's credentials judged at
+	// Time. It runs only when a condition reads grantee.credentials, so a
+	// condition that does not costs nothing more.
+	Credentials func() ([]Credential, error) `cbor:"-" json:"-"`
+}
+
+// Credential is a requester's credential as a condition sees it.
+// Conditions see only valid ones; Invalid, if not empty, says why one is
+// not (revoked at a height, expired), for the reason of a refusal.
+type Credential struct {
+	ID, Kind, Value, Issuer string
+	Invalid                 string
 }
 
 // Decision is the outcome of Evaluate. Reason is a sentence for the audit log
@@ -131,12 +143,12 @@ func (e *Evaluator) check(g *Grant, req *Request) (int, string) {
 		if err != nil {
 			return missCondition, fmt.Sprintf("condition of grant %s does not compile: %v", g.ID, err)
 		}
-		ok, err := c.Eval(req)
+		ok, creds, err := c.eval(req)
 		if err != nil {
 			return missCondition, fmt.Sprintf("condition of grant %s failed: %v", g.ID, err)
 		}
 		if !ok {
-			return missCondition, fmt.Sprintf("condition of grant %s is false", g.ID)
+			return missCondition, fmt.Sprintf("condition of grant %s is false", g.ID) + credentialsNote(req.Requester.ID, creds)
 		}
 	}
 	return allowed, fmt.Sprintf("grant %s allows %s for %s", g.ID, req.Action, req.Purpose)

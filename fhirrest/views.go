@@ -109,7 +109,7 @@ func (s *server) viewResource(c caller, typ, id string) (any, error) {
 		return nil, ledger.ErrNotFound
 	}
 	if typ == "Practitioner" {
-		return practitioner(*p), nil
+		return withQualifications(c.view, practitioner(*p), p.ID, time.Now())
 	}
 	return practitionerRole(*p), nil
 }
@@ -181,7 +181,11 @@ func practitioners(r *http.Request, c caller) ([]any, error) {
 			continue
 		}
 		if r.PathValue("type") == "Practitioner" {
-			out = append(out, practitioner(p))
+			res, err := withQualifications(c.view, practitioner(p), p.ID, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res)
 		} else {
 			out = append(out, practitionerRole(p))
 		}
@@ -199,7 +203,7 @@ func (s *server) tasks(r *http.Request, c caller) ([]any, error) {
 	q := r.URL.Query()
 	waiting := map[string]bool{}
 	if q.Get("owner") != "" {
-		mine, err := c.view.Waiting(c.principal)
+		mine, err := c.view.Waiting(c.principal, time.Now().Unix())
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,14 @@
 package fhirrest
 
 import (
+	"encoding/json"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/fhirjson"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/records"
 )
@@ -78,5 +80,47 @@ func TestConsentToARoleHasALogicalReference(t *testing.T) {
 	id, _ := ref["identifier"].(map[string]string)
 	if ref["type"] != "PractitionerRole" || id["value"] != "biomed/researcher" || ref["reference"] != nil {
 		t.Errorf("actor of a grant to researchers of biomed: %v", actor["reference"])
+	}
+}
+
+// TestPractitionerQualificationIsValidR4: a Practitioner's qualifications
+// are its credentials valid now (not the revoked, expired or future ones),
+// and it stays valid FHIR R4.
+func TestPractitionerQualificationIsValidR4(t *testing.T) {
+	now := time.Unix(1_850_000_000, 0)
+	cred := func(id string, edit func(*carechain.Credential)) *carechain.Credential {
+		c := &carechain.Credential{ID: id, Practitioner: "clinic/dr-card", Kind: carechain.CredentialSpecialty, Value: "cardiology",
+			IssuerOrg: "board", Issuer: "board/admin", ValidFrom: 1_800_000_000, Expiry: 1_900_000_000}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	quals := qualifications([]*carechain.Credential{
+		cred("valid", nil),
+		cred("revoked", func(c *carechain.Credential) { c.RevokedAt = 9 }),
+		cred("expired", func(c *carechain.Credential) { c.Expiry = now.Unix() }),
+		cred("future", func(c *carechain.Credential) { c.ValidFrom = now.Unix() + 1 }),
+		cred("no-expiry", func(c *carechain.Credential) {
+			c.Expiry = 0
+			c.Kind = carechain.CredentialLicence
+			c.Value = "GMC-7731"
+		}),
+	}, now)
+	if len(quals) != 2 || quals[0]["identifier"].([]map[string]string)[0]["value"] != "valid" || quals[1]["period"].(map[string]string)["end"] != "" {
+		t.Fatalf("qualifications: %v", quals)
+	}
+	res := practitioner(carechain.Principal{ID: "clinic/dr-card", Name: "Dr Card", Status: carechain.StatusActive})
+	res["qualification"] = quals
+	raw, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := fhirjson.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Validate(raw); err != nil {
+		t.Fatalf("%s: %v", raw, err)
 	}
 }

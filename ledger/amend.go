@@ -252,15 +252,19 @@ func openProposal(r reader, id string, now int64) (*Proposal, *Rejection) {
 	return &p, nil
 }
 
-// satisfies reports whether signer fills term for proposal p.
-func satisfies(t tx.Term, signer *carechain.Principal, p *Proposal) bool {
+// satisfies reports whether signer fills term for proposal p at unix
+// time now; a term requiring a credential reads the signer's from r.
+func satisfies(r reader, now int64, t tx.Term, signer *carechain.Principal, p *Proposal) bool {
 	switch {
 	case t.Author:
 		return signer.ID == p.Author
 	case t.Patient:
 		return signer.ID == p.Patient
 	}
-	return signer.Kind == carechain.KindPractitioner && signer.Org == t.Org && signer.HasRole(t.Role)
+	if signer.Kind != carechain.KindPractitioner || signer.Org != t.Org || !signer.HasRole(t.Role) {
+		return false
+	}
+	return t.Credential == "" || holdsCredential(r, signer.ID, t, now)
 }
 
 func (a *App) applyAmendApprove(b *store.Block, c *checked, body *tx.AmendApprove) *Rejection {
@@ -277,7 +281,7 @@ func (a *App) applyAmendApprove(b *store.Block, c *checked, body *tx.AmendApprov
 	term := ""
 	for _, t := range p.Rule.Terms {
 		used := slices.ContainsFunc(p.Approvals, func(ap Approval) bool { return ap.Term == t.String() })
-		if !used && satisfies(t, c.signer, p) {
+		if !used && satisfies(b, c.now, t, c.signer, p) {
 			term = t.String()
 			break
 		}
@@ -310,7 +314,7 @@ func (a *App) applyAmendReject(b *store.Block, c *checked, body *tx.AmendReject)
 	if rej != nil {
 		return rej
 	}
-	if !slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(t, c.signer, p) }) {
+	if !slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(b, c.now, t, c.signer, p) }) {
 		return reject(CodeUnauthorized, "%s is not a signer of %s", c.signer.ID, p.ID)
 	}
 	p.Status, p.ClosedBy, p.SealedCloseReason = ProposalRejected, c.signer.ID, body.SealedReason

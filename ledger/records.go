@@ -421,6 +421,7 @@ func (a *App) decide(b *store.Block, patient *carechain.Principal, req consent.R
 	if req.Requester.Org == patient.Org {
 		own = "the patient's registering organization"
 	}
+	req.Credentials = consentCredentials(b, req.Requester.ID, req.Time) // judged at block time
 	return a.evaluator.Decide(append(grants.Plain(), extra...), req, policy, own), nil
 }
 

@@ -314,8 +314,9 @@ func (v *View) Proposals() ([]Proposal, error) {
 	return scanValues[Proposal](v, "proposal/")
 }
 
-// Waiting lists the open proposals that signer could approve now.
-func (v *View) Waiting(signer *carechain.Principal) ([]Proposal, error) {
+// Waiting lists the open proposals that signer could approve at unix
+// time now (a term may require a credential valid then).
+func (v *View) Waiting(signer *carechain.Principal, now int64) ([]Proposal, error) {
 	all, err := v.Proposals()
 	if err != nil {
 		return nil, err
@@ -325,7 +326,7 @@ func (v *View) Waiting(signer *carechain.Principal) ([]Proposal, error) {
 		if p.Status != ProposalOpen || slices.ContainsFunc(p.Approvals, func(ap Approval) bool { return ap.Signer == signer.ID }) {
 			continue
 		}
-		if slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(t, signer, &p) }) {
+		if slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool { return satisfies(v, now, t, signer, &p) }) {
 			out = append(out, p)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
@@ -34,7 +35,7 @@ func (s *server) proposals(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch r.URL.Query().Get("waiting") {
 	case "true":
-		ps, err = v.Waiting(me)
+		ps, err = v.Waiting(me, time.Now().Unix())
 	case "", "false":
 		ps, err = v.Proposals()
 	default:

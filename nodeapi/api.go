@@ -120,6 +120,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/proposals/{id}", s.proposal)
 	mux.HandleFunc("GET /v1/proposals/{id}/content", s.proposalContent)
 	mux.HandleFunc("GET /v1/state", s.state)
+	mux.HandleFunc("GET /v1/credentials", s.credentials) // credentials.go
+	mux.HandleFunc("GET /v1/credentials/{id}", s.credential)
+	mux.HandleFunc("GET /v1/credentials/{id}/status", s.credentialStatus)
 	if opts.Backup != nil {
 		mux.HandleFunc("POST /v1/admin/backup", s.backup)
 	}

@@ -124,10 +124,13 @@ func patientScoped(ns string) bool {
 
 // consortiumWide reports whether anyone signed in may read namespace ns:
 // organizations, their policies, chain parameters, node IDs, anchored
-// batch roots, governance and upgrade plans.
+// batch roots, governance and upgrade plans, and practitioners'
+// credentials (public, like staff registrations: a device that decides a
+// consent condition reads the requester's).
 func consortiumWide(ns string) bool {
 	switch ns {
-	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed", "upgrade":
+	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed", "upgrade",
+		"credential", "practitioner-credential":
 		return true
 	}
 	return false

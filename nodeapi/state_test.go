@@ -17,6 +17,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
@@ -249,6 +250,12 @@ func TestStateScansComeInPages(t *testing.T) {
 	}
 	if want := []string{"org/hosp-a", "org/hosp-b"}; !slices.Equal(keys, want) {
 		t.Fatalf("scan of org/ in pages of one: %v, want %v", keys, want)
+	}
+	// Credentials are public: a device deciding a consent condition reads
+	// the requester's (ledger.View.ConsentCredentials over State).
+	v := ledger.NewView(nodeapi.NewState(ctx, cl), st.Height, st.ChainID)
+	if creds, err := v.ConsentCredentials("hosp-b/dr-x", time.Now().Unix())(); err != nil || len(creds) != 0 {
+		t.Fatalf("credentials through State: %v %v", creds, err)
 	}
 }
 

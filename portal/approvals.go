@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -39,7 +40,7 @@ type approvalItem struct {
 // approvals shows what waits for the signed-in person (ledger View.Waiting).
 func (p *Portal) approvals(w http.ResponseWriter, r *http.Request, s *session) {
 	v := p.app.Latest()
-	waiting, err := v.Waiting(s.who)
+	waiting, err := v.Waiting(s.who, time.Now().Unix())
 	if err != nil {
 		p.failErr(w, r, s, err)
 		return

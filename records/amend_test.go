@@ -209,3 +209,55 @@ func TestXRayCorrectionNeedsFourSignatures(t *testing.T) {
 		t.Fatal("the second-opinion read is not in the patient's log")
 	}
 }
+
+// TestApprovalTermRequiresACredential: an approval policy's term can
+// require a credential of the role holder: a specialist without a valid
+// radiology specialty is refused, one with it approves and commits, and a
+// revoked credential no longer counts.
+func TestApprovalTermRequiresACredential(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, s := range []struct {
+		id   string
+		role carechain.Role
+	}{{"hosp-a/rad", carechain.RoleRadiologist}, {"hosp-a/spec", carechain.RoleSpecialist}, {"hosp-a/spec2", carechain.RoleSpecialist}} {
+		k := newKey(t)
+		w.signers[s.id] = records.Signer{ID: s.id, Key: k}
+		w.submit("hosp-a/admin", tx.TypeRegister, &tx.Register{ID: s.id, Kind: carechain.KindPractitioner, Roles: []carechain.Role{s.role}, PublicKey: k.Public().(ed25519.PublicKey)})
+	}
+	radiology := func(id, to string) *tx.CredentialIssue {
+		return &tx.CredentialIssue{ID: id, Practitioner: to, Kind: carechain.CredentialSpecialty, Value: "radiology", ValidFrom: 1}
+	}
+	w.submit("hosp-a/admin", tx.TypeCredentialIssue, radiology("rad-spec", "hosp-a/spec"))
+	w.submit("hosp-a/admin", tx.TypeCredentialIssue, radiology("rad-spec2", "hosp-a/spec2"))
+	w.submit("hosp-a/admin", tx.TypeCredentialRevoke, &tx.CredentialRevoke{ID: "rad-spec2", Reason: "board certification lapsed"})
+	rad := w.signers["hosp-a/rad"]
+	if _, err := w.svc[0].Put(ctx, rad, records.PutItem{Patient: w.patient.ID, Category: "imaging", RecordID: "xr-1", Resource: xray("No acute findings.")}); err != nil {
+		t.Fatal(err)
+	}
+	term, err := tx.ParseTerm("specialist@hosp-a+specialty=radiology")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].SetPolicy(ctx, w.signers["hosp-a/admin"], tx.AmendPolicy{Org: "hosp-a", Category: "imaging",
+		Rule: tx.Rule{Kind: tx.AnyOf, Terms: []tx.Term{term}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.svc[0].Propose(ctx, rad, "xr-1", xray("Small left apical pneumothorax."), "missed finding", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/spec2"], id); !errors.Is(err, records.ErrRejected) || !strings.Contains(err.Error(), "no open term") {
+		t.Fatalf("approval by a specialist whose credential was revoked: %v", err)
+	}
+	if err := w.svc[0].Approve(ctx, w.signers["hosp-a/spec"], id); err != nil {
+		t.Fatalf("approval by the credentialed specialist: %v", err)
+	}
+	if p, _ := w.nodes[0].App().Latest().Proposal(id); p.Status != ledger.ProposalCommitted || p.Approvals[0].Term != "specialist@hosp-a+specialty=radiology" {
+		t.Fatalf("proposal %+v", p)
+	}
+	if _, err := tx.ParseTerm("specialist@hosp-a+hobby=golf"); err == nil {
+		t.Fatal("a term with an unknown credential kind parsed")
+	}
+}

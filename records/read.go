@@ -152,9 +152,10 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	if rv.AuthorOrg != "" && p.Org == rv.AuthorOrg { // a patient's own version has none
 		own = "the author's organization"
 	}
+	now := s.now().Unix()
 	cd := s.evaluator.Decide(grants.Plain(), consent.Request{
 		Requester: p, Patient: rv.Patient, RecordID: rv.RecordID, Category: rv.Category, ResourceType: rv.ResourceType,
-		Action: consent.ActionRead, Purpose: purpose, Time: s.now().Unix(),
+		Action: consent.ActionRead, Purpose: purpose, Time: now, Credentials: v.ConsentCredentials(p.ID, now),
 	}, policy, own)
 	d.reason = cd.Reason
 	d.emergency = purpose == consent.PurposeEmergency || grants.IsEmergency(cd.GrantID)

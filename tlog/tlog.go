@@ -69,6 +69,9 @@ const (
 	// or decided, or its results reported: Key is "<study>/v<version>" or
 	// "<study>/report/<n>".
 	KindStudy = "study"
+	// KindCredential: a practitioner's credential issued or revoked: Key
+	// is "<credential>@<height>".
+	KindCredential = "credential"
 )
 
 // Leaf is one log entry. It carries metadata and the SHA-256 of the state

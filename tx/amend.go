@@ -24,12 +24,15 @@ func init() {
 }
 
 // Term is one party of an approval rule: a role within an organization, the
-// proposal's author, or the patient.
+// proposal's author, or the patient. A role term may also require a
+// credential (Credential, "kind=value" such as "specialty=radiology"):
+// the signer must hold one of that kind and value, valid when they sign.
 type Term struct {
-	Role    carechain.Role `cbor:"1,keyasint,omitempty" json:"role,omitempty"`
-	Org     string         `cbor:"2,keyasint,omitempty" json:"org,omitempty"`
-	Author  bool           `cbor:"3,keyasint,omitempty" json:"author,omitempty"`
-	Patient bool           `cbor:"4,keyasint,omitempty" json:"patient,omitempty"`
+	Role       carechain.Role `cbor:"1,keyasint,omitempty" json:"role,omitempty"`
+	Org        string         `cbor:"2,keyasint,omitempty" json:"org,omitempty"`
+	Author     bool           `cbor:"3,keyasint,omitempty" json:"author,omitempty"`
+	Patient    bool           `cbor:"4,keyasint,omitempty" json:"patient,omitempty"`
+	Credential string         `cbor:"5,keyasint,omitempty" json:"credential,omitempty"`
 }
 
 func (t Term) String() string {
@@ -38,8 +41,24 @@ func (t Term) String() string {
 		return "author"
 	case t.Patient:
 		return "patient"
+	case t.Credential != "":
+		return string(t.Role) + "@" + t.Org + "+" + t.Credential
 	}
 	return string(t.Role) + "@" + t.Org
+}
+
+// CredentialOf splits a term's credential into its kind and value.
+func (t Term) CredentialOf() (kind carechain.CredentialKind, value string, ok bool) {
+	k, v, ok := strings.Cut(t.Credential, "=")
+	return carechain.CredentialKind(k), v, ok
+}
+
+func (t Term) validCredential() bool {
+	if t.Credential == "" {
+		return true
+	}
+	kind, value, ok := t.CredentialOf()
+	return ok && t.Role != "" && kind.Valid() && carechain.ValidateCredentialValue(value) == nil
 }
 
 // Rule kinds.
@@ -91,6 +110,9 @@ func (r Rule) validate() error {
 		}
 		if t.Patient {
 			n++
+		}
+		if !t.validCredential() {
+			return fmt.Errorf("%w: term %s: a credential is kind=value (licence, board-certification or specialty), after a role", ErrInvalid, t)
 		}
 		if n != 1 || seen[t.String()] {
 			return fmt.Errorf("%w: each term is exactly one of role@org, author or patient, once", ErrInvalid)
@@ -177,7 +199,8 @@ func (a *AmendReject) Validate() error {
 }
 
 // ParseTerm reads a signer term as people write it: "author", "patient",
-// or "role@org".
+// "role@org", or "role@org+kind=value" (a role holding a credential, such
+// as "specialist@st-mary+specialty=radiology").
 func ParseTerm(s string) (Term, error) {
 	switch s {
 	case "author":
@@ -185,9 +208,14 @@ func ParseTerm(s string) (Term, error) {
 	case "patient":
 		return Term{Patient: true}, nil
 	}
+	s, cred, _ := strings.Cut(s, "+")
 	role, org, ok := strings.Cut(s, "@")
 	if !ok || role == "" || org == "" {
-		return Term{}, fmt.Errorf("signer %q: want role@org, author or patient", s)
+		return Term{}, fmt.Errorf("signer %q: want role@org, role@org+kind=value, author or patient", s)
 	}
-	return Term{Role: carechain.Role(role), Org: org}, nil
+	t := Term{Role: carechain.Role(role), Org: org, Credential: cred}
+	if !t.validCredential() {
+		return Term{}, fmt.Errorf("signer %q: a credential is kind=value, kind licence, board-certification or specialty", t)
+	}
+	return t, nil
 }

@@ -156,7 +156,7 @@ func (c *cli) amendPolicyCmd() *cobra.Command {
 	pf.StringVar(&pol.ResourceType, "resource-type", "", "FHIR resource type (empty: the whole category)")
 	pf.StringVar(&kind, "rule", tx.AllOf, "all-of, any-of or k-of-n")
 	pf.IntVar(&k, "k", 0, "k for k-of-n")
-	pf.StringArrayVar(&terms, "term", nil, "signer: role@org, author or patient (repeat)")
+	pf.StringArrayVar(&terms, "term", nil, "signer: role@org, role@org+kind=value (the role holding a valid credential, e.g. specialist@st-mary+specialty=radiology), author or patient (repeat)")
 	return policy
 }
 

@@ -41,7 +41,9 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 		Short: "Grant an organization, a role in it or one person access",
 		Example: `  carechain consent grant --as patient/k7q2m9 --to st-luke --category lab --category imaging --until 2027-06-30
   carechain consent grant --as patient/k7q2m9 --to st-luke --role radiologist --category imaging --purpose second-opinion
-  carechain consent grant --as patient/k7q2m9 --to uni-lab/dr-park --category '*' --purpose research --until 90d`,
+  carechain consent grant --as patient/k7q2m9 --to uni-lab/dr-park --category '*' --purpose research --until 90d
+  carechain consent grant --as patient/k7q2m9 --to st-luke --category '*' \
+    --condition 'grantee.credentials.exists(c, c.kind == "specialty" && c.value == "cardiology")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -82,7 +84,7 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 	f.StringArrayVar(&purposes, "purpose", []string{"treatment"}, "treatment, emergency, research, billing or second-opinion (repeat)")
 	f.StringVar(&from, "from", "", "start: a date (2027-01-31) or RFC 3339 time (default: now)")
 	f.StringVar(&until, "until", "", "end: a date, an RFC 3339 time, or a duration from the start (90d, 12h) (default: none)")
-	f.StringVar(&g.Condition, "condition", "", "a CEL condition the request must also meet")
+	f.StringVar(&g.Condition, "condition", "", "a CEL condition the request must also meet; it sees request.purpose|action|category|resource_type, grantee.id|kind|org|roles, grantee.credentials (the requester's valid credentials: id, kind, value, issuer) and time")
 	f.BoolVar(&g.Identified, "identified", false, "research only: the grantee gets the records identified (default: de-identified)")
 	cmd.MarkFlagRequired("to")
 	return cmd

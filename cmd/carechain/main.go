@@ -77,7 +77,7 @@ their own keys (--keys-dir).`,
 	root.AddCommand(
 		c.tlsCmd(), c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
 		c.keysCmd(), c.identityCmd(), c.txCmd(), c.clientCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.patientCmd(), c.rolePolicyCmd(), c.supplyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.manCmd(), c.statusCmd(),
-		c.backupCmd(), c.restoreCmd(), c.planCmd(), c.claimCmd(),
+		c.backupCmd(), c.restoreCmd(), c.planCmd(), c.claimCmd(), c.credentialCmd(),
 	)
 	return root
 }

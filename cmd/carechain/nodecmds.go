@@ -139,7 +139,7 @@ production consortium names certificates from its own CA instead (start
 	pathVar(f, &home, "home", defaultHome("node"), "node home directory")
 	f.StringVar(&chainID, "chain-id", "carechain", "chain ID of a new consortium")
 	f.StringVar(&moniker, "moniker", "node0", "this node's name among the validators")
-	f.StringArrayVar(&orgs, "org", nil, `founding organization "id:type:Display Name" (types: hospital, lab, pharmacy, insurer, research); repeat`)
+	f.StringArrayVar(&orgs, "org", nil, `founding organization "id:type:Display Name" (types: hospital, lab, pharmacy, insurer, research, manufacturer, wholesaler, licensing); repeat`)
 	pathVar(f, &genesisFile, "genesis", "", "genesis.json of the consortium to join")
 	f.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma separated")
 	f.StringVar(&p2pAddr, "p2p-addr", "", "p2p listen address host:port (default 127.0.0.1:26656)")

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,22 +49,8 @@ func TestRecordsOutsideTheDemo(t *testing.T) {
 	reg("--kind", "patient", "--id", "patient/k7q2m9", "--pubkey", pub("patient.k7q2m9"), "--encryption-key", pub("patient.k7q2m9", "--encryption"))
 
 	tok := strings.TrimSpace(mustRun(t, env, append([]string{"token", "--as", "hosp/dr-a"}, keys...)...))
-	obs := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},
- "subject":{"reference":"Patient/k7q2m9"},"valueQuantity":{"value":97,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
-	req, _ := http.NewRequest("POST", "http://"+addr+"/fhir/Observation", bytes.NewReader([]byte(obs)))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var created struct{ ID string }
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &created) != nil {
-		t.Fatalf("physician writes a record outside the demo: HTTP %d %s", resp.StatusCode, body)
-	}
-	got := mustRun(t, env, append([]string{"record", "get", created.ID, "--as", "patient/k7q2m9"}, keys...)...)
+	id := writeObservation(t, addr, tok)
+	got := mustRun(t, env, append([]string{"record", "get", id, "--as", "patient/k7q2m9"}, keys...)...)
 	if !strings.Contains(got, "2345-7") {
 		t.Fatalf("the patient reads their record: %s", got)
 	}
