@@ -19,7 +19,8 @@ import (
 // sponsor's admin, with its reason and the list of what it changes),
 // pending until an admin of the ethics board decides it (study.decide):
 // approved, it is the protocol in force from that height; rejected, it is
-// dropped. One amendment is pending at a time. Results are reported
+// kept as rejected. One amendment is pending at a time, each with the next
+// version number. Results are reported
 // (study.report, by the sponsor's admin) against the version in force,
 // naming the endpoints reported: one the protocol does not register, or a
 // primary endpoint left out, is refused, and every version, decision and
@@ -49,6 +50,9 @@ type StudyState struct {
 	Reports uint64 `cbor:"7,keyasint,omitempty" json:"reports,omitempty"`
 	Height  int64  `cbor:"8,keyasint" json:"height"`
 	Time    int64  `cbor:"9,keyasint" json:"time"`
+	// Last is the last version proposed: a rejected amendment keeps its
+	// number, and the next proposal takes the one after.
+	Last uint64 `cbor:"10,keyasint" json:"last"`
 }
 
 // Amendment statuses of a StudyVersion.
@@ -133,7 +137,7 @@ func (a *App) applyStudyRegister(b *store.Block, c *checked, r *tx.StudyRegister
 	} else if !errors.Is(err, ErrNotFound) {
 		return reject(CodeInternal, "%v", err)
 	}
-	st := StudyState{ID: r.ID, Title: r.Title, Sponsor: s.Org, EthicsBoard: r.EthicsBoard, Version: 1, Height: b.Height(), Time: c.now}
+	st := StudyState{ID: r.ID, Title: r.Title, Sponsor: s.Org, EthicsBoard: r.EthicsBoard, Version: 1, Last: 1, Height: b.Height(), Time: c.now}
 	v1 := StudyVersion{Study: r.ID, Version: 1, Protocol: r.Protocol, Proposer: s.ID, ProposedHeight: b.Height(), Status: StudyApproved, DecidedHeight: b.Height()}
 	return putStudy(b, &st, &v1)
 }
@@ -171,8 +175,8 @@ func (a *App) applyStudyAmend(b *store.Block, c *checked, am *tx.StudyAmend) *Re
 	switch {
 	case st.Pending != 0:
 		return reject(CodeConflict, "amendment %d of study %s awaits the ethics board %s", st.Pending, st.ID, st.EthicsBoard)
-	case am.Version != st.Version+1:
-		return reject(CodeStaleVersion, "study %s is at version %d: propose version %d", st.ID, st.Version, st.Version+1)
+	case am.Version != st.Last+1:
+		return reject(CodeStaleVersion, "study %s's last version is %d: propose version %d", st.ID, st.Last, st.Last+1)
 	}
 	var cur StudyVersion
 	if err := getCBOR(b, studyVersionKey(st.ID, st.Version), &cur); err != nil {
@@ -182,7 +186,7 @@ func (a *App) applyStudyAmend(b *store.Block, c *checked, am *tx.StudyAmend) *Re
 	if len(changes) == 0 {
 		return reject(CodeInvalid, "the amendment changes nothing of version %d", st.Version)
 	}
-	st.Pending = am.Version
+	st.Pending, st.Last = am.Version, am.Version
 	v := StudyVersion{Study: st.ID, Version: am.Version, Protocol: am.Protocol, Reason: am.Reason, Changes: changes,
 		Proposer: c.signer.ID, ProposedHeight: b.Height(), Status: StudyPending}
 	return putStudy(b, st, &v)

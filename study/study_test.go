@@ -1,0 +1,67 @@
+package study
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func protocol() Protocol {
+	return Protocol{DocumentHash: bytes.Repeat([]byte{1}, 32), AnalysisPlanHash: bytes.Repeat([]byte{2}, 32),
+		Endpoints: []Endpoint{{ID: "hba1c-12m", Kind: Primary, Description: "HbA1c change at 12 months"},
+			{ID: "weight-12m", Kind: Secondary, Description: "Weight change at 12 months"}},
+		Arms:        []Arm{{ID: "drug", Description: "Quorvex 10 mg"}, {ID: "placebo", Description: "Placebo"}},
+		Eligibility: "Adults 18-75 with type 2 diabetes and HbA1c 7-10%"}
+}
+
+func TestProtocolCheck(t *testing.T) {
+	good := protocol()
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutate := range map[string]func(p *Protocol){
+		"no primary endpoint": func(p *Protocol) { p.Endpoints = p.Endpoints[1:] },
+		"an endpoint twice":   func(p *Protocol) { p.Endpoints[1].ID = p.Endpoints[0].ID },
+		"a kind unknown":      func(p *Protocol) { p.Endpoints[1].Kind = "exploratory" },
+		"no arm":              func(p *Protocol) { p.Arms = nil },
+		"no document hash":    func(p *Protocol) { p.DocumentHash = nil },
+		"no criteria":         func(p *Protocol) { p.Eligibility = " " },
+	} {
+		p := protocol()
+		mutate(&p)
+		if err := p.Check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestDiffAndReport: an amendment's changes are listed in words, and a
+// report that switches outcomes is refused.
+func TestDiffAndReport(t *testing.T) {
+	p, next := protocol(), protocol()
+	if d := Diff(&p, &next); len(d) != 0 {
+		t.Fatalf("no change gave %v", d)
+	}
+	next.Endpoints = []Endpoint{{ID: "weight-12m", Kind: Primary, Description: "Weight change at 12 months"},
+		{ID: "bp-12m", Kind: Secondary, Description: "Blood pressure at 12 months"}}
+	next.Eligibility = "Adults 18-80"
+	want := []string{"drops primary endpoint hba1c-12m", "makes endpoint weight-12m primary (was secondary)", "adds secondary endpoint bp-12m", "changes the eligibility criteria"}
+	if d := Diff(&p, &next); !slices.Equal(d, want) {
+		t.Fatalf("diff %q, want %q", d, want)
+	}
+	if err := CheckReport(&p, []string{"hba1c-12m", "weight-12m"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		endpoints []string
+		want      string
+	}{
+		{[]string{"weight-12m"}, "leaves out primary endpoint hba1c-12m"},
+		{[]string{"hba1c-12m", "bp-12m"}, "bp-12m is not registered"},
+	} {
+		if err := CheckReport(&p, tc.endpoints); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %q", tc.endpoints, err, tc.want)
+		}
+	}
+}
