@@ -76,7 +76,7 @@ their own keys (--keys-dir).`,
 	pathVar(root.PersistentFlags(), &c.clientKey, "client-key", "", "key (PEM) of --client-cert")
 	root.AddCommand(
 		c.tlsCmd(), c.versionCmd(), c.initCmd(), c.startCmd(), c.testnetCmd(), c.demoCmd(),
-		c.keysCmd(), c.identityCmd(), c.txCmd(), c.clientCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.patientCmd(), c.rolePolicyCmd(), c.supplyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.manCmd(), c.statusCmd(),
+		c.keysCmd(), c.identityCmd(), c.txCmd(), c.clientCmd(), c.recordCmd(), c.auditCmd(), c.amendCmd(), c.consentCmd(), c.emergencyCmd(), c.delegateCmd(), c.patientCmd(), c.rolePolicyCmd(), c.supplyCmd(), c.studyCmd(), c.govCmd(), c.tokenCmd(), c.proofCmd(), c.validatorsCmd(), c.verifyProofCmd(), c.verifyCmd(), c.benchCmd(), c.manCmd(), c.statusCmd(),
 		c.backupCmd(), c.restoreCmd(), c.planCmd(), c.claimCmd(), c.credentialCmd(),
 	)
 	return root
