@@ -33,7 +33,9 @@ func TestStudyThroughCLI(t *testing.T) {
 		}
 		return path
 	}
-	as := func(who string, args ...string) []string { return append(append([]string{"study"}, args...), "--as", who, "--home", home) }
+	as := func(who string, args ...string) []string {
+		return append(append([]string{"study"}, args...), "--as", who, "--home", home)
+	}
 	refused := func(want string, args []string) {
 		t.Helper()
 		if out, err := run(t, env, args...); err == nil || !strings.Contains(out, want) {
