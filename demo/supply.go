@@ -74,7 +74,9 @@ func SeedSupply(ctx context.Context, svc *records.Service, chain Chain, ks *keys
 		}},
 		{"commission", func() error { return svc.SupplyCommission(ctx, mfr, GTIN, LotGood, ExpiryGood, good) }},
 		{"commission", func() error { return svc.SupplyCommission(ctx, mfr, GTIN, LotRecalled, "2028-03-31", recalled) }},
-		{"ship", func() error { return svc.SupplyMove(ctx, mfr, tx.MoveShip, GTIN, Wholesaler, append(good, recalled...)) }},
+		{"ship", func() error {
+			return svc.SupplyMove(ctx, mfr, tx.MoveShip, GTIN, Wholesaler, append(good, recalled...))
+		}},
 		{"receive", func() error { return svc.SupplyMove(ctx, whole, tx.MoveReceive, GTIN, "", append(good, recalled...)) }},
 		{"ship", func() error { return svc.SupplyMove(ctx, whole, tx.MoveShip, GTIN, Pharmacy, serials(1, 2, 3, 4, 101)) }},
 		{"receive", func() error { return svc.SupplyMove(ctx, pharm, tx.MoveReceive, GTIN, "", serials(1, 2, 3, 101)) }},
