@@ -13,7 +13,7 @@ import (
 )
 
 // The demo's drug supply chain: Acme Pharma (Manufacturer) registers
-// Amoxicillin 500 mg (GTIN), commissions lot LotGood (serials
+// ProductName (GTIN), commissions lot LotGood (serials
 // DEMO-0001…DEMO-0006) and lot LotRecalled (DEMO-0101), and ships all to
 // MedSupply (Wholesaler), which ships DEMO-0001…0004 and DEMO-0101 to
 // Greenleaf Pharmacy; Greenleaf receives all but DEMO-0004 (still in
@@ -30,6 +30,7 @@ const (
 	Wholesaler   = "medsupply"
 	Pharmacy     = "greenleaf"
 	GTIN         = "09506000134352"
+	ProductName  = "Ibuprofen 400 mg"
 	LotGood      = "A2611"
 	ExpiryGood   = "2028-06-30"
 	LotRecalled  = "A2609"
@@ -70,7 +71,7 @@ func SeedSupply(ctx context.Context, svc *records.Service, chain Chain, ks *keys
 		do   func() error
 	}{
 		{"register", func() error {
-			return svc.SupplyRegister(ctx, mfr, supply.Product{GTIN: GTIN, Name: "Amoxicillin 500 mg", Form: "capsule", Strength: "500 mg", Kind: supply.KindDrug})
+			return svc.SupplyRegister(ctx, mfr, supply.Product{GTIN: GTIN, Name: ProductName, Form: "tablet", Strength: "400 mg", Kind: supply.KindDrug})
 		}},
 		{"commission", func() error { return svc.SupplyCommission(ctx, mfr, GTIN, LotGood, ExpiryGood, good) }},
 		{"commission", func() error { return svc.SupplyCommission(ctx, mfr, GTIN, LotRecalled, "2028-03-31", recalled) }},

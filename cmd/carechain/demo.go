@@ -221,7 +221,7 @@ results with biomed researchers. Try, in another terminal:
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
 
-Drug supply chain: Acme Pharma made Amoxicillin 500 mg (GTIN 09506000134352),
+Drug supply chain: Acme Pharma made Ibuprofen 400 mg (GTIN 09506000134352),
 shipped through MedSupply to Greenleaf Pharmacy. Sign in as greenleaf/ph-rossi,
 "Verify a medicine", and scan the demo serials the README lists (a genuine
 unit, a copied serial, a recalled lot).

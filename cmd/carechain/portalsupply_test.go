@@ -38,7 +38,7 @@ func TestPortalSupplyVerifyInChromium(t *testing.T) {
 		b.submit("#supply-verify")
 	}
 	scan("(01)"+demo.GTIN+"(21)"+demo.Serial(1)+"(10)"+demo.LotGood+"(17)280630", "", "", "")
-	b.want("GENUINE", "Amoxicillin 500 mg", "acme-pharma", "Held by\ngreenleaf", "Dispense this unit")
+	b.want("GENUINE", "Ibuprofen 400 mg", "acme-pharma", "Held by\ngreenleaf", "Dispense this unit")
 	if strings.Contains(b.text(), "DO NOT ACCEPT") {
 		t.Fatal("a genuine unit shows DO NOT ACCEPT")
 	}
