@@ -34,6 +34,8 @@ func Organizations() []carechain.Organization {
 		{ID: "greenleaf", Name: "Greenleaf Pharmacy", Type: carechain.OrgPharmacy},
 		{ID: "carewell", Name: "Carewell Health Insurance", Type: carechain.OrgInsurer},
 		{ID: "biomed", Name: "BioMed Research Institute", Type: carechain.OrgResearch},
+		{ID: Manufacturer, Name: "Acme Pharma", Type: carechain.OrgManufacturer},
+		{ID: Wholesaler, Name: "MedSupply Wholesale", Type: carechain.OrgWholesaler},
 	}
 }
 
@@ -63,6 +65,8 @@ func StaffMembers() []Staff {
 		{"greenleaf/ph-rossi", "Giulia Rossi", r(carechain.RolePharmacist)},
 		{"carewell/claims-ward", "Tom Ward", r(carechain.RoleClaimsOfficer)},
 		{"biomed/res-patel", "Dr. Priya Patel", r(carechain.RoleResearcher)},
+		{Manufacturer + "/officer-dubois", "Claire Dubois", r(carechain.RoleSupplyOfficer)},
+		{Wholesaler + "/officer-nowak", "Piotr Nowak", r(carechain.RoleSupplyOfficer)},
 	}
 }
 
@@ -140,7 +144,14 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 		org := carechain.OrgOf(s.ID)
 		byOrg[org] = append(byOrg[org], tx.Register{ID: s.ID, Kind: carechain.KindPractitioner, Roles: s.Roles, Name: s.Name, PublicKey: pub})
 	}
+	v, err := chain.App().View(0)
+	if err != nil {
+		return sum, err
+	}
 	for _, o := range Organizations() {
+		if _, err := v.Organization(o.ID); errors.Is(err, ledger.ErrNotFound) {
+			continue // a demo chain made before this organization joined the demo
+		}
 		if err := register(ctx, chain, ks, AdminID(o.ID), byOrg[o.ID], &sum); err != nil {
 			return sum, err
 		}
@@ -164,7 +175,7 @@ func Seed(ctx context.Context, chain Chain, ks *keystore.Store) (Summary, error)
 			return sum, err
 		}
 	}
-	_, err := SeedPlanning(ctx, chain, ks, time.Now()) // St Mary's schedules, slots and price catalogue (planning.go)
+	_, err = SeedPlanning(ctx, chain, ks, time.Now()) // St Mary's schedules, slots and price catalogue (planning.go)
 	return sum, err
 }
 

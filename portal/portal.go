@@ -192,6 +192,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	p.actRoutes(mux)     // the everyday actions (patientacts.go)
 	p.billingRoutes(mux) // billing staff's page (billing.go)
 	p.orderRoutes(mux)   // orders, results, worklists, pharmacy (orders.go)
+	p.supplyRoutes(mux)  // verifying medicines (supply.go)
 	if p.codes != nil {
 		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
 		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))

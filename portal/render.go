@@ -22,7 +22,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"datetime":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"billing":       isBilling,
 		"claimsOfficer": isClaimsOfficer, // the claims work queue (claims.go)
-		"mayUse":        mayUse}          // the work pages of a role (orders.go)
+		"mayUse":        mayUse,          // the work pages of a role (orders.go)
+		"supplyStaff":   isSupplyStaff}   // the medicine verification page (supply.go)
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")

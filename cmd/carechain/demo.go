@@ -100,6 +100,9 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				if err := demo.SeedClaims(ctx, svc, n, ks); err != nil {
 					fmt.Fprintf(c.out, "demo insurance: %v\n", err)
 				}
+				if err := demo.SeedSupply(ctx, svc, n, ks); err != nil {
+					fmt.Fprintf(c.out, "demo supply chain: %v\n", err)
+				}
 				// The demo has no node of its insurer: Carewell's claims
 				// officer, whose key the demo holds, signs its adjudications.
 				if officer, ok := keys.custodian.Signer(demo.ClaimsOfficer); ok {
@@ -217,6 +220,11 @@ results with biomed researchers. Try, in another terminal:
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as st-mary/dr-chen --purpose billing     # denied by its CEL condition (404, reason in the log)
   carechain record get demo-01-glucose --home {HOME} --node {ADDR} --as northlab/tech-kim                     # denied: no consent
   carechain audit list --home {HOME} --node {ADDR} --patient patient/demo-01                                  # every attempt above
+
+Drug supply chain: Acme Pharma made Ibuprofen 400 mg (GTIN 09506000134352),
+shipped through MedSupply to Greenleaf Pharmacy. Sign in as greenleaf/ph-rossi,
+"Verify a medicine", and scan the demo serials the README lists (a genuine
+unit, a copied serial, a recalled lot).
 
 Carewell's plan "standard" covers St Mary's price catalogue (a chest X-ray
 needs a prior authorization; four HbA1c tests a year); every demo patient but demo-05, -10, -15 and -20
