@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carechain/carechain/fhirjson"
 )
 
 // TestStudyThroughCLI: on a node made by init, a university sponsors a
@@ -77,5 +80,26 @@ func TestStudyThroughCLI(t *testing.T) {
 	}
 	if out := mustRun(t, env, as("uni/admin", "show", "dm-1", "--json")...); !strings.Contains(out, `"status": "rejected"`) {
 		t.Fatalf("study show --json: %s", out)
+	}
+
+	// FHIR: the protocol in force as an R4 ResearchStudy, and the rejected version by vread.
+	c := &consortium{t: t, home: home, addr: addr, env: env}
+	tok := c.token("city/admin")
+	for path, wants := range map[string][]string{
+		"/fhir/ResearchStudy/dm-1":            {`"versionId": "3"`, `fpg-12m: Fasting glucose at 12 months`, `"code": "primary"`, `"valueCode": "approved"`},
+		"/fhir/ResearchStudy/dm-1/_history/2": {`"versionId": "2"`, `"valueCode": "rejected"`, "HbA1c assay withdrawn (drops primary endpoint hba1c-12m"},
+	} {
+		status, body := c.fhir(tok, "GET", path, "")
+		if _, err := fhirjson.Parse(body); status != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: HTTP %d, R4: %v\n%s", path, status, err, body)
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(body), w) {
+				t.Fatalf("GET %s lacks %s:\n%s", path, w, body)
+			}
+		}
+	}
+	if status, _ := c.fhir(tok, "GET", "/fhir/ResearchStudy/dm-1/_history/9", ""); status != http.StatusNotFound {
+		t.Fatalf("a version that does not exist: HTTP %d", status)
 	}
 }
