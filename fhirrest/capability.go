@@ -167,11 +167,17 @@ func binaryCapabilities() []capResource {
 		Interaction: []capInteraction{{Code: "create", Documentation: doc}, {Code: "read", Documentation: doc}}}}
 }
 
-// claimCapabilities are those of the claim types (claims.go), in type order.
+// claimCapabilities are those of the claim types (claims.go) and the
+// study types (studies.go), in type order.
 func (s *server) claimCapabilities() []capResource {
 	var out []capResource
-	for _, t := range slices.Sorted(maps.Keys(claimTypes)) {
-		res := capResource{Type: t, Interaction: claimTypes[t], Versioning: "no-version", Operation: s.operationsOn(t)}
+	types := maps.Clone(claimTypes)
+	maps.Copy(types, studyTypes) // studies.go
+	for _, t := range slices.Sorted(maps.Keys(types)) {
+		res := capResource{Type: t, Interaction: types[t], Versioning: "no-version", Operation: s.operationsOn(t)}
+		if _, ok := studyTypes[t]; ok {
+			res.Versioning = "versioned"
+		}
 		if claimSearchTypes[t] {
 			res.Interaction = append(slices.Clone(res.Interaction), capInteraction{Code: "search-type", Documentation: claimSearchDoc})
 			res.SearchParam = []capParam{{Name: "patient", Type: "reference", Documentation: t + ".patient: the patient whose claims"}}

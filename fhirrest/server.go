@@ -115,6 +115,7 @@ func Register(mux *http.ServeMux, opts Options) {
 		handle(op.route, s.authed(op.handler))
 	}
 	s.claimRoutes(handle) // claims.go
+	s.studyRoutes(handle) // studies.go
 	handle("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	handle("DELETE /fhir/$export-status/{job}", s.authed(s.exportCancel))
 	handle("GET /fhir/$export", s.authed(s.exportKickoff))
