@@ -97,6 +97,9 @@ func readmeUnexercised() (missing []string, skipped string, err error) {
 	if testing.Short() {
 		return nil, "-short skips the tests that run the binary", nil
 	}
+	if raceEnabled {
+		return nil, "-race skips the tests that drive node subprocesses (skipUnderRace): the run without -race checks the README", nil
+	}
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
 		return nil, "-run selects some tests", nil
 	}
