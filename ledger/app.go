@@ -50,6 +50,10 @@ type Stage string
 const (
 	StageCheck    Stage = "check"
 	StageFinalize Stage = "finalize"
+	// StageRecheck: admitted to the mempool, then dropped from it when it
+	// was checked again after a block (a later nonce of its signer
+	// committed first, or its signer was revoked).
+	StageRecheck Stage = "recheck"
 )
 
 // TxResult is the outcome of one transaction in a committed block.
@@ -62,7 +66,7 @@ type TxResult struct {
 // Outcome is what became of a submitted transaction.
 type Outcome struct {
 	Hash   [32]byte `json:"-"`
-	Stage  Stage    `json:"stage"`            // where it was judged: check (mempool) or finalize (block)
+	Stage  Stage    `json:"stage"`            // where it was judged: check (mempool), recheck (dropped from it) or finalize (block)
 	Code   Code     `json:"code"`             // CodeOK if committed and accepted
 	Log    string   `json:"log,omitempty"`    // the reason, when rejected
 	Height int64    `json:"height,omitempty"` // block height, when it reached a block
@@ -106,6 +110,10 @@ type CommittedBlock struct {
 // commits. Methods are called synchronously and must be quick.
 type Events interface {
 	TxRejected(stage Stage, code Code)
+	// TxDropped reports a transaction the mempool held and its recheck
+	// refused: it leaves the mempool and will not reach a block, so
+	// whoever waits for its commit must be told.
+	TxDropped(hash [32]byte, rej Rejection)
 	BlockCommitted(b CommittedBlock)
 }
 
@@ -213,6 +221,7 @@ func checkFormat(st *store.Store) error {
 type noEvents struct{}
 
 func (noEvents) TxRejected(Stage, Code)        {}
+func (noEvents) TxDropped([32]byte, Rejection) {}
 func (noEvents) BlockCommitted(CommittedBlock) {}
 
 // ChainID is the chain this app serves.
@@ -265,9 +274,13 @@ func mustMarshal(v any) []byte {
 
 // CheckTx implements abci.Application. It may run concurrently with itself and with FinalizeBlock.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	rej := a.checkTx(req.Tx, req.Type == abci.CHECK_TX_TYPE_RECHECK)
+	recheck := req.Type == abci.CHECK_TX_TYPE_RECHECK
+	rej := a.checkTx(req.Tx, recheck)
 	if rej != nil {
 		a.events.TxRejected(StageCheck, rej.Code)
+		if recheck {
+			a.events.TxDropped(sha256.Sum256(req.Tx), *rej)
+		}
 		return &abci.CheckTxResponse{Code: uint32(rej.Code), Codespace: Codespace, Log: rej.Msg}, nil
 	}
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil

@@ -450,6 +450,21 @@ func (n *Node) dropWaiter(hash [32]byte, ch chan ledger.Outcome) {
 // TxRejected implements ledger.Events.
 func (n *Node) TxRejected(stage ledger.Stage, code ledger.Code) { n.metrics.TxRejected(stage, code) }
 
+// TxDropped implements ledger.Events: the submitters of a transaction the
+// mempool dropped after a block learn why, instead of waiting for a commit
+// that will not come. (A validator that missed a signer's nonce n, its
+// mempool full, and then admitted n+1 commits n+1 first; n is then stale.)
+func (n *Node) TxDropped(hash [32]byte, rej ledger.Rejection) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ch := range n.waiters[hash] {
+		select {
+		case ch <- ledger.Outcome{Hash: hash, Stage: ledger.StageRecheck, Code: rej.Code, Log: "dropped from the mempool: " + rej.Msg}:
+		default:
+		}
+	}
+}
+
 // BlockCommitted implements ledger.Events: it wakes the submitters of the block's txs.
 func (n *Node) BlockCommitted(b ledger.CommittedBlock) {
 	n.metrics.BlockCommitted(b)
