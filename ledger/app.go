@@ -167,6 +167,10 @@ type App struct {
 	// misbehavior is the number of evidence items of the finalized block.
 	misbehavior int
 	info        AppInfo
+	// policies are the role policies decide last decoded, each with the
+	// state bytes it was decoded from: a record.put need not decode its
+	// author's organization's policy again while those bytes stand.
+	policies map[string]decodedPolicy
 }
 
 // maxVerifiedCache bounds the signature cache; past it the cache starts over.
@@ -183,6 +187,7 @@ func New(st *store.Store, opts Options) (*App, error) {
 		checkNonce: make(map[string]uint64),
 		verified:   make(map[[32]byte]ed25519.PublicKey),
 		evaluator:  consent.NewEvaluator(1024),
+		policies:   make(map[string]decodedPolicy),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -114,7 +114,7 @@ func TestConsentReplaceIsOneStep(t *testing.T) {
 // TestEmergencyClear: only the patient clears their rule, only a rule that
 // is set, and the organizations that held keys in escrow for it lose them.
 func TestEmergencyClear(t *testing.T) {
-	withRule := func(t *testing.T) *harness {
+	withRule := func(t testing.TB) *harness {
 		h := recordWorld(t)
 		h.block(h.sign("hosp-a/dr-a", tx.TypeRecordPut, put(t, "r1", 1, "patient/p", "lab", 1, []string{"hosp-a", "patient/p"})))
 		set := &tx.EmergencySet{Rule: consent.EmergencyRule{Roles: []carechain.Role{carechain.RolePhysician}, DurationSeconds: 3600},
@@ -126,7 +126,7 @@ func TestEmergencyClear(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		world  func(*testing.T) *harness
+		world  func(testing.TB) *harness
 		signer string
 		body   *tx.EmergencyClear
 		want   Code

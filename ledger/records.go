@@ -413,7 +413,7 @@ func (a *App) decide(b *store.Block, patient *carechain.Principal, req consent.R
 	if err != nil {
 		return consent.Decision{}, err
 	}
-	policy, err := rolePolicyOf(b, req.Requester.Org)
+	policy, err := a.rolePolicy(b, req.Requester.Org)
 	if err != nil {
 		return consent.Decision{}, err
 	}

@@ -13,7 +13,7 @@ import (
 
 // recordWorld is a harness with a patient (registered by hosp-a) and a
 // physician at each hospital.
-func recordWorld(t *testing.T) *harness {
+func recordWorld(t testing.TB) *harness {
 	h := newHarness(t)
 	h.block(
 		h.register("hosp-a/admin", "hosp-a/dr-a", carechain.KindPractitioner, 10, carechain.RolePhysician),
@@ -26,7 +26,7 @@ func recordWorld(t *testing.T) *harness {
 }
 
 // put builds a record.put; newEpoch wraps a fresh key to readers (nil: none).
-func put(t *testing.T, id string, version uint64, patient, category string, epoch uint32, readers []string) *tx.RecordPut {
+func put(t testing.TB, id string, version uint64, patient, category string, epoch uint32, readers []string) *tx.RecordPut {
 	ek, err := seal.NewEpochKey()
 	if err != nil {
 		t.Fatal(err)

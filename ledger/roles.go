@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -66,6 +67,39 @@ func rolePolicyOf(r reader, org string) (*consent.RolePolicy, error) {
 	}
 	return &st.Policy, nil
 }
+
+// decodedPolicy is a role policy with the state bytes it was decoded from.
+type decodedPolicy struct {
+	raw    []byte
+	policy *consent.RolePolicy
+}
+
+// rolePolicy is rolePolicyOf(b, org), decoded again only when the policy's
+// state bytes differ from those last decoded (the result is a function of
+// the bytes alone, so the cache changes no decision). Callers must not
+// modify the policy. Only from the consensus connection.
+func (a *App) rolePolicy(b *store.Block, org string) (*consent.RolePolicy, error) {
+	raw, err := b.Get(rolePolicyKey(org))
+	if err != nil {
+		return rolePolicyOf(b, org) // none stored: the default, or none
+	}
+	if d, ok := a.policies[org]; ok && bytes.Equal(d.raw, raw) {
+		return d.policy, nil
+	}
+	var st RolePolicyState
+	if err := tx.UnmarshalState(raw, &st); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", rolePolicyKey(org), err)
+	}
+	if len(a.policies) >= maxCachedPolicies {
+		clear(a.policies)
+	}
+	a.policies[org] = decodedPolicy{raw: bytes.Clone(raw), policy: &st.Policy}
+	return &st.Policy, nil
+}
+
+// maxCachedPolicies bounds the decoded role policies kept: one per
+// organization, and a consortium has far fewer.
+const maxCachedPolicies = 4096
 
 func (a *App) applyRolePolicy(b *store.Block, c *checked, body *tx.RolePolicySet) *Rejection {
 	if c.signer.Kind != carechain.KindAdmin || c.signer.Org != body.Org {

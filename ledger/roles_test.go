@@ -14,7 +14,7 @@ import (
 
 // roleWorld is recordWorld with a registration clerk and a nurse at hosp-a,
 // the patient's registering organization.
-func roleWorld(t *testing.T) *harness {
+func roleWorld(t testing.TB) *harness {
 	h := recordWorld(t)
 	h.block(
 		h.register("hosp-a/admin", "hosp-a/clerk", carechain.KindPractitioner, 20, carechain.RoleRegistrationClerk),
@@ -137,5 +137,24 @@ func TestChainWithoutRolePoliciesMigrates(t *testing.T) {
 	cats, err := v.Categories()
 	if err != nil || !slices.Contains(cats, "demographics") || !slices.Contains(cats, "billing") || !slices.Contains(cats, "mental-health") {
 		t.Errorf("categories after migration: %v, %v", cats, err)
+	}
+}
+
+// TestRolePolicyChangeAppliesWithinBlock: a record write decides on the
+// role policy as the block has it so far, even when the policy was read
+// (and kept decoded) for an earlier write of the same block.
+func TestRolePolicyChangeAppliesWithinBlock(t *testing.T) {
+	h := roleWorld(t)
+	both := []string{"hosp-a", "patient/p"}
+	narrow := consent.RolePolicy{Rules: []consent.RoleRule{
+		{Role: carechain.RoleNurse, Read: []string{"allergy"}, Write: []string{"allergy"}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}}
+	codes := h.block(
+		h.sign("hosp-a/nurse", tx.TypeRecordPut, put(t, "r1", 1, "patient/p", "vital-signs", 1, both)),
+		h.sign("hosp-a/admin", tx.TypeRolePolicy, &tx.RolePolicySet{Org: "hosp-a", Policy: narrow}),
+		h.sign("hosp-a/nurse", tx.TypeRecordPut, put(t, "r2", 1, "patient/p", "vital-signs", 1, both)),
+		h.sign("hosp-a/nurse", tx.TypeRecordPut, put(t, "r3", 1, "patient/p", "allergy", 1, both)),
+	)
+	if want := []Code{CodeOK, CodeOK, CodeDenied, CodeOK}; !slices.Equal(codes, want) {
+		t.Fatalf("codes = %v, want %v", codes, want)
 	}
 }
