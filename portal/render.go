@@ -47,7 +47,10 @@ type view struct {
 	CSRF  string
 	Nav   string // the current section
 	Desk  bool   // the signed-in person is a registration clerk (the desk's pages)
-	Data  any
+	// Manufacturer: the signed-in person is supply staff of a manufacturer
+	// (the products and lots page, supplypages.go).
+	Manufacturer bool
+	Data         any
 }
 
 // render writes page name with data for session s (nil: none).
@@ -72,6 +75,7 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 		if v.Who = s.who; s.who != nil {
 			v.Name = p.displayName(s.who)
 			v.Desk = isClerk(p.app.Latest(), s.who.ID)
+			v.Manufacturer = isSupplyStaff(s.who) && isManufacturer(p.app.Latest(), s.who)
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients
