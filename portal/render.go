@@ -50,7 +50,10 @@ type view struct {
 	// Manufacturer: the signed-in person is supply staff of a manufacturer
 	// (the products and lots page, supplypages.go).
 	Manufacturer bool
-	Data         any
+	// Credentialing: an admin or credentialing officer of a licensing body
+	// or hospital (the credentials page, credentials.go).
+	Credentialing bool
+	Data          any
 }
 
 // render writes page name with data for session s (nil: none).
@@ -76,6 +79,7 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 			v.Name = p.displayName(s.who)
 			v.Desk = isClerk(p.app.Latest(), s.who.ID)
 			v.Manufacturer = isSupplyStaff(s.who) && isManufacturer(p.app.Latest(), s.who)
+			v.Credentialing = isCredentialing(p.app.Latest(), s.who)
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients
