@@ -215,8 +215,8 @@ func (b *browser) textOf(id string) string {
 // the code; a malformed public key, a taken identity and a revocation the
 // ledger refuses (an admin revoking a patient's key) each change nothing
 // and say why; a form without its CSRF token is refused; the node status
-// and the auditor's checkpoint are served; the patient is refused the
-// admin pages.
+// and the auditor's checkpoint are served; a credential is issued and
+// revoked on the Credentials page; the patient is refused the admin pages.
 func TestPortalAdminOnInitConsortium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -325,6 +325,31 @@ func TestPortalAdminOnInitConsortium(t *testing.T) {
 	}
 	if _, page := admin.get("/portal/admin/policies"); !strings.Contains(page, "DiagnosticReport") || !strings.Contains(page, "all-of (2 needed)") {
 		t.Fatalf("the approval policy set in the portal:\n%s", page)
+	}
+	// Credentials: the hospital's admin issues one (a malformed value
+	// refused first), then revokes it; the CLI reads both.
+	for _, c := range []struct {
+		path string
+		form url.Values
+		code int
+		want string
+	}{
+		{"/portal/credentials/issue", url.Values{"id": {"lic-1"}, "practitioner": {"hosp/dr-a"}, "kind": {"licence"}, "value": {""}}, http.StatusUnprocessableEntity, "Not done: invalid transaction body: credential value"},
+		{"/portal/credentials/issue", url.Values{"id": {"lic-1"}, "practitioner": {"hosp/dr-a"}, "kind": {"licence"}, "value": {"GMC-7731"}, "until": {"2031-01-31"}},
+			http.StatusOK, "Issued credential lic-1 (licence GMC-7731) to hosp/dr-a."},
+	} {
+		if resp, page := admin.post(c.path, c.form, csrf); resp.StatusCode != c.code || !strings.Contains(page, c.want) {
+			t.Fatalf("POST %s %v: HTTP %d, want %d and %q:\n%s", c.path, c.form, resp.StatusCode, c.code, c.want, page)
+		}
+	}
+	if out := mustRun(t, nil, "credential", "show", "lic-1", "--home", home); !strings.Contains(out, "GMC-7731") || !strings.Contains(out, "active") {
+		t.Fatalf("the credential issued in the portal, through the CLI:\n%s", out)
+	}
+	if resp, page := admin.post("/portal/credentials/revoke", url.Values{"id": {"lic-1"}, "reason": {"licence lapsed"}}, csrf); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Revoked credential lic-1") {
+		t.Fatalf("revoke in the portal: HTTP %d\n%s", resp.StatusCode, page)
+	}
+	if out := mustRun(t, nil, "credential", "show", "lic-1", "--home", home); !strings.Contains(out, "revoked") || !strings.Contains(out, "licence lapsed") {
+		t.Fatalf("the credential revoked in the portal, through the CLI:\n%s", out)
 	}
 	resp, page = admin.get("/portal/audit/checkpoint")
 	var cp struct {
