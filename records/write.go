@@ -61,7 +61,18 @@ const maxEpochRetries = 3
 // Writes that race with a new epoch of the same patient and category (one
 // started by another writer) are rebuilt under the new epoch and retried;
 // this node starts one epoch at a time per patient and category.
+//
+// A completed MedicationDispense naming serialized units first dispenses
+// them in the supply chain, in a transaction of its own, and is refused,
+// writing nothing, if they may not be (supplydispense.go).
 func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
+	plans, err := s.planDispenses(s.latest(), author, []*PutItem{&it})
+	if err != nil {
+		return PutResult{}, err
+	}
+	if err := s.dispenseAll(ctx, author, plans); err != nil {
+		return PutResult{}, err
+	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.putOnce(ctx, author, it)
 		if (rejectedWith(err, ledger.CodeStaleEpoch) || rejectedWith(err, ledger.CodeBadNonce)) && attempt < maxEpochRetries {
@@ -331,6 +342,17 @@ func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version
 // anything is submitted; the error names the entry.
 func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
 	v := s.latest()
+	ptrs := make([]*PutItem, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
+	}
+	plans, err := s.planDispenses(v, author, ptrs)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.dispenseAll(ctx, author, plans); err != nil {
+		return nil, err
+	}
 	versions := map[string]uint64{}
 	pending := pendingEpochs{}
 	body := &tx.RecordBatch{}

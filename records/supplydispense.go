@@ -1,0 +1,342 @@
+package records
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// Dispensing serialized units to a patient (issue 22, link to care). A
+// MedicationDispense names each unit it hands over in an extension
+//
+//	{"url": "urn:carechain:dispensed-unit",
+//	 "valueIdentifier": {"system": "urn:gs1:gtin:<GTIN-14>", "value": "<serial>"}}
+//
+// repeated, all of one product. The ledger must never hold the product
+// next to the patient: no transaction and no state entry names both. So a
+// completed dispense naming units is written in two transactions, by the
+// author's node:
+//
+//  1. it verifies every unit as a scan offered by its own organization
+//     would be (supply.Judge) and refuses the version, writing nothing, if
+//     one may not be dispensed;
+//  2. it submits the supply dispense of the units (supply.move, by serial
+//     commitment: no patient, no record id) and waits for its commit; a
+//     refusal (another dispense of a unit won the race) refuses the
+//     version with the ledger's reason, nothing written;
+//  3. then it writes the record, the serials only inside its sealed
+//     resource.
+//
+// A crash or failure between 2 and 3 leaves the units dispensed by the
+// organization with no record. A retry of the same MedicationDispense is
+// then accepted without a second move: every unit it names is dispensed,
+// by the author's organization, all in one block (a unit's last change
+// height), which is what a dispense of exactly these units leaves on the
+// ledger. What the node cannot tell, since the ledger on purpose does not
+// link units to records, is whether another record already names them: a
+// member of the same organization can name, in a second MedicationDispense,
+// units the organization dispensed together before (README "Supply
+// chain").
+//
+// A reader of the record gets, recomputed from the ledger at each read,
+// whether its units are dispensed by the author's organization
+// (DispensedSupply): the FHIR API shows it as the extension
+// urn:carechain:supply-verified, the portal on the patient's card.
+
+// DispensedUnitURL is the extension by which a MedicationDispense names a
+// unit it hands over; GTINSystem prefixes the GTIN in its identifier's
+// system.
+const (
+	DispensedUnitURL = "urn:carechain:dispensed-unit"
+	GTINSystem       = "urn:gs1:gtin:"
+)
+
+// MaxDispensedUnits bounds the units one MedicationDispense hands over.
+const MaxDispensedUnits = 100
+
+// dispenseDoc is what the node reads of a MedicationDispense's JSON.
+type dispenseDoc struct {
+	Status    string `json:"status"`
+	Extension []struct {
+		URL             string `json:"url"`
+		ValueIdentifier *struct {
+			System string `json:"system"`
+			Value  string `json:"value"`
+		} `json:"valueIdentifier"`
+	} `json:"extension"`
+}
+
+// dispensedUnits reads the units a MedicationDispense (canonical JSON)
+// hands over: its GTIN and serials, none if it names none or is not
+// completed (one in preparation, cancelled or entered in error hands
+// nothing over).
+func dispensedUnits(resource []byte) (string, []string, error) {
+	var d dispenseDoc
+	if err := json.Unmarshal(resource, &d); err != nil {
+		return "", nil, fmt.Errorf("MedicationDispense: %w", err)
+	}
+	var gtin string
+	var serials []string
+	for _, e := range d.Extension {
+		if e.URL != DispensedUnitURL {
+			continue
+		}
+		i := len(serials) + 1
+		if e.ValueIdentifier == nil {
+			return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("dispensed unit #%d (%s): want a valueIdentifier", i, DispensedUnitURL))
+		}
+		g, ok := strings.CutPrefix(e.ValueIdentifier.System, GTINSystem)
+		if !ok || gtin != "" && g != gtin {
+			return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("dispensed unit #%d (%s): want valueIdentifier.system %s<GTIN-14>, one product for all units", i, DispensedUnitURL, GTINSystem))
+		}
+		gtin = g
+		sn := e.ValueIdentifier.Value
+		if err := supply.CheckSerial(sn); err != nil {
+			return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("dispensed unit #%d (%s): valueIdentifier.value: want a GS1 serial, 1-20 printable ASCII characters", i, DispensedUnitURL))
+		}
+		for j, have := range serials {
+			if have == sn {
+				return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("dispensed unit #%d (%s) is unit #%d again", i, DispensedUnitURL, j+1))
+			}
+		}
+		if len(serials) == MaxDispensedUnits {
+			return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("a MedicationDispense names at most %d units (%s)", MaxDispensedUnits, DispensedUnitURL))
+		}
+		serials = append(serials, sn)
+	}
+	if len(serials) == 0 || d.Status != "completed" {
+		return "", nil, nil
+	}
+	if err := supply.CheckGTIN(gtin); err != nil {
+		return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("dispensed units (%s): %w", DispensedUnitURL, err))
+	}
+	return gtin, serials, nil
+}
+
+// unitDispense is the supply dispense a MedicationDispense needs: the
+// commitments of its units, and whether they are dispensed already (a
+// retry after a failure between the move and the record).
+type unitDispense struct {
+	gtin  string
+	units [][]byte
+	done  bool
+}
+
+// planDispense verifies the units resource (a MedicationDispense of type
+// rtype) hands over for author's organization, and returns the dispense
+// to submit (nil if it hands none over). A unit that may not be
+// dispensed refuses the version.
+func (s *Service) planDispense(v *ledger.View, author Signer, rtype string, resource []byte) (*unitDispense, error) {
+	if rtype != "MedicationDispense" {
+		return nil, nil
+	}
+	gtin, serials, err := dispensedUnits(resource)
+	if err != nil || len(serials) == 0 {
+		return nil, err
+	}
+	me, err := v.Principal(author.ID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := v.SupplyProduct(gtin)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("DO NOT DISPENSE: GTIN %s of the dispensed units (%s) is not a registered product: not genuine; nothing was written", gtin, DispensedUnitURL))
+	} else if err != nil {
+		return nil, err
+	}
+	k, err := s.productKey(v, me, gtin)
+	if err != nil {
+		return nil, fmt.Errorf("dispensed units (%s): %w", DispensedUnitURL, err)
+	}
+	defer clear(k)
+	plan := &unitDispense{gtin: gtin, units: make([][]byte, len(serials))}
+	var refusals []string
+	done := map[int64]int{} // units dispensed by me.Org, by the height of their dispense
+	for i, sn := range serials {
+		plan.units[i] = supply.Commitment(k, gtin, sn)
+		u, lot, err := v.SupplyUnit(gtin, plan.units[i])
+		if errors.Is(err, ledger.ErrNotFound) {
+			u, lot = nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if u != nil && u.Status == supply.StatusDispensed && u.Custodian == me.Org {
+			done[u.Height]++
+			continue
+		}
+		if why := mayDispense(supply.Judge(supply.Scan{GTIN: gtin, Serial: sn, Seller: me.Org}, p, u, lot, me.Org, s.now())); why != "" {
+			refusals = append(refusals, fmt.Sprintf("unit #%d: %s", i+1, why))
+		}
+	}
+	if len(refusals) == 0 && len(done) > 0 {
+		if len(done) > 1 || done[maxKey(done)] != len(serials) {
+			refusals = append(refusals, fmt.Sprintf("%s dispensed some of these units before, not all of them together: this is not a retry of the same dispense", me.Org))
+		}
+		plan.done = true
+	}
+	if len(refusals) > 0 {
+		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("DO NOT DISPENSE: %s (%s) may not be dispensed by %s: %s; nothing was written",
+			p.Name, gtin, me.Org, strings.Join(refusals, "; ")))
+	}
+	return plan, nil
+}
+
+func maxKey(m map[int64]int) int64 {
+	var out int64
+	for k := range m {
+		out = max(out, k)
+	}
+	return out
+}
+
+// mayDispense says why the verifier of v may not dispense its unit
+// (nothing if it may): a genuine unit the verifier holds, received.
+func mayDispense(v supply.Verification) string {
+	switch {
+	case !v.Genuine:
+		return strings.Join(v.Reasons, "; ")
+	case v.Status == supply.StatusInTransit:
+		return "the unit is in transit to " + v.Seller + ": receive it before dispensing it"
+	}
+	return ""
+}
+
+// planDispenses verifies the units of every MedicationDispense in items
+// (parsing each resource once: it keeps the parse in Parsed), before any
+// is submitted.
+func (s *Service) planDispenses(v *ledger.View, author Signer, items []*PutItem) ([]*unitDispense, error) {
+	var plans []*unitDispense
+	for i, it := range items {
+		if it.Delete {
+			continue
+		}
+		if it.Parsed == nil {
+			res, err := s.validator.Parse(it.Resource)
+			if err != nil {
+				continue // refused, as it always is, when the version is built
+			}
+			it.Parsed = res
+		}
+		if it.Parsed.Type() != "MedicationDispense" {
+			continue
+		}
+		canonical := it.Parsed.Canonical()
+		plan, err := s.planDispense(v, author, it.Parsed.Type(), canonical)
+		clear(canonical)
+		if err != nil && len(items) > 1 {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		} else if err != nil {
+			return nil, err
+		}
+		if plan != nil {
+			plans = append(plans, plan)
+		}
+	}
+	return plans, nil
+}
+
+// dispenseAll submits plans in turn; the first refusal stops.
+func (s *Service) dispenseAll(ctx context.Context, author Signer, plans []*unitDispense) error {
+	for _, p := range plans {
+		if err := s.dispenseUnits(ctx, author, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispenseUnits submits plan's supply dispense and waits for its commit
+// (nothing for a retry whose units are dispensed already). A refusal by
+// the ledger refuses the MedicationDispense.
+func (s *Service) dispenseUnits(ctx context.Context, author Signer, plan *unitDispense) error {
+	if plan == nil || plan.done {
+		return nil
+	}
+	_, err := s.submit(ctx, author, tx.TypeSupplyMove, &tx.SupplyMove{Action: tx.MoveDispense, GTIN: plan.gtin, Units: plan.units})
+	var rej *ledger.Rejection
+	if errors.As(err, &rej) {
+		return carechain.E(carechain.KindConflict, fmt.Errorf("DO NOT DISPENSE: the ledger refused the dispense of the units: %s; nothing was written", rej.Msg))
+	}
+	if err != nil {
+		return fmt.Errorf("dispense of the units of GTIN %s: %w", plan.gtin, err)
+	}
+	return nil
+}
+
+// DispensedSupply is what the ledger says, at read time, of the units a
+// completed MedicationDispense names.
+type DispensedSupply struct {
+	GTIN         string
+	Product      string // the product's registered name ("" if not registered)
+	Manufacturer string // the organization that registered the GTIN
+	Units        int    // units the record names
+	Dispensed    int    // of them, dispensed by the record's author's organization
+	By           string // the record's author's organization
+	// Checked is false when this node holds no key of the product for an
+	// organization it serves, so it cannot find the units on the ledger.
+	Checked bool
+}
+
+// Verified reports whether every unit named is a genuine unit the
+// author's organization dispensed.
+func (d *DispensedSupply) Verified() bool { return d.Checked && d.Dispensed == d.Units }
+
+// Verdict is what a reader of the record is told of its units.
+func (d *DispensedSupply) Verdict() string {
+	what := fmt.Sprintf("%s (GTIN %s, registered by %s)", d.Product, d.GTIN, d.Manufacturer)
+	switch {
+	case d.Product == "":
+		return fmt.Sprintf("NOT verified: GTIN %s is not a registered product", d.GTIN)
+	case !d.Checked:
+		return fmt.Sprintf("Not checked: this node cannot look up the units of %s", what)
+	case d.Verified():
+		return fmt.Sprintf("Verified genuine: the %d serialized unit(s) of %s were commissioned by their manufacturer and dispensed by %s on the carechain ledger", d.Units, what, d.By)
+	}
+	return fmt.Sprintf("NOT verified: only %d of the %d serialized unit(s) of %s are recorded as dispensed by %s on the carechain ledger", d.Dispensed, d.Units, what, d.By)
+}
+
+// dispensedSupply looks up on the ledger the units rec (a decrypted
+// MedicationDispense) names; nil if it names none or is not completed.
+// The product key is opened for the author's organization, or else for
+// reader's: the key is one per product, wrapped to each holder.
+func (s *Service) dispensedSupply(v *ledger.View, rec *Record, reader string) (*DispensedSupply, error) {
+	gtin, serials, err := dispensedUnits(rec.Resource)
+	if err != nil || len(serials) == 0 {
+		return nil, nil // a malformed extension (in a version not completed, never checked) is shown as nothing
+	}
+	out := &DispensedSupply{GTIN: gtin, Units: len(serials), By: rec.AuthorOrg}
+	p, err := v.SupplyProduct(gtin)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return out, nil
+	} else if err != nil {
+		return nil, err
+	}
+	out.Product, out.Manufacturer = p.Name, p.Owner
+	var k []byte
+	for _, org := range []string{rec.AuthorOrg, reader} {
+		if k, err = s.productKeyOf(v, org, gtin); err == nil {
+			break
+		}
+	}
+	if k == nil {
+		return out, nil
+	}
+	defer clear(k)
+	out.Checked = true
+	for _, sn := range serials {
+		u, _, err := v.SupplyUnit(gtin, supply.Commitment(k, gtin, sn))
+		if err == nil && u.Status == supply.StatusDispensed && u.Custodian == rec.AuthorOrg {
+			out.Dispensed++
+		} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
