@@ -189,8 +189,11 @@ func verified(t *testing.T, body []byte) map[string]any {
 // beside a new one, units of two products or over 100 is refused with an
 // OperationOutcome that says why, and writes nothing: no record, no move.
 // A cancelled or entered-in-error dispense moves no unit. A
-// supply-verified extension a writer puts in is not served. No node file
-// holds a serial in plain.
+// supply-verified extension a writer puts in is not served. A node without
+// the product's key for the author's organization or the reader cannot
+// check: not verified. An update of the dispense to entered-in-error
+// moves no unit and is served without the extension. No node file holds a
+// serial in plain.
 func TestDispenseOfSerializedUnitsThroughFHIR(t *testing.T) {
 	e := setupSupply(t)
 	ph := e.registerStaff("pharm", "pharm/pharmacist", carechain.RolePharmacist)
@@ -271,6 +274,30 @@ func TestDispenseOfSerializedUnitsThroughFHIR(t *testing.T) {
 	if read := e.do("GET", "/fhir/MedicationDispense/"+r.body["id"].(string), e.patientToken(), nil); read.status != 200 || strings.Contains(string(read.rawBody), fhirrest.SupplyVerifiedURL) {
 		t.Fatalf("a forged verification is served: %d %s", read.status, read.rawBody)
 	}
+	// A node serving neither the author's organization nor a reader holding
+	// the product's key cannot look the units up: not verified.
+	kr := &records.Keyring{}
+	kr.Add("patient/p", e.patientEnc)
+	other, err := records.New(e.n, kr, records.Options{Node: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if rec, err := other.Read(ctx, "patient/p", id, 0, consent.PurposeTreatment); err != nil || rec.Supply == nil || rec.Supply.Verified() ||
+		!strings.HasPrefix(rec.Supply.Verdict(), "Not checked: this node cannot look up the units") {
+		t.Fatalf("a read on a node without the product key: %+v %v", rec, err)
+	}
+	// An update of the completed dispense to entered-in-error moves no unit
+	// back, and is no longer served as verified.
+	moves = e.supplyTxs()
+	d := strings.Replace(string(dispenseOf("SNQX-1", "SNQX-2")), `"status":"completed"`, `"id":"`+id+`","status":"entered-in-error"`, 1)
+	if r := e.do("PUT", "/fhir/MedicationDispense/"+id, ph, []byte(d)); r.status != 200 || e.unit("SNQX-1").Status != supply.StatusDispensed || e.supplyTxs() != moves {
+		t.Fatalf("an update to entered-in-error: %d %s", r.status, r.rawBody)
+	}
+	if read := e.do("GET", "/fhir/MedicationDispense/"+id, e.patientToken(), nil); verified(t, read.rawBody) != nil {
+		t.Fatalf("an entered-in-error dispense is served as verified: %s", read.rawBody)
+	}
 	e.supplyTxs()
 	assertNoFileHolds(t, filepath.Dir(t.TempDir()), "SNQX-")
 }
@@ -308,6 +335,52 @@ func TestDispenseRetryAfterTheMoveWithoutRecord(t *testing.T) {
 	if r := e.do("POST", "/fhir/MedicationDispense", ph, dispenseOf("SNQX-6", "SNQX-5")); r.status != 201 {
 		t.Fatalf("a second dispense of the same units (the residual risk): %d %s", r.status, r.rawBody)
 	}
+}
+
+// TestDispenseRefusedBeforeOrByTheMove: a pharmacist dispensing to a
+// patient whose consent does not let the pharmacy write is refused (403)
+// before any unit moves; a FHIR transaction's MedicationDispense is
+// refused for a recalled unit, nothing written, and written with a
+// genuine one, which it dispenses; a dispense the ledger refuses (here a
+// manufacturer's officer, whom patient/p lets write, dispensing a unit its
+// organization holds: only a pharmacy or hospital dispenses) is refused
+// with the ledger's reason (409), and no record is written.
+func TestDispenseRefusedBeforeOrByTheMove(t *testing.T) {
+	e := setupSupply(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.registerPatient(ctx, "patient/q")
+	ph := e.registerStaff("pharm", "pharm/pharmacist", carechain.RolePharmacist)
+	moves := e.supplyTxs()
+	toQ := strings.Replace(string(dispenseOf("SNQX-3")), "Patient/p", "Patient/q", 1)
+	e.do("POST", "/fhir/MedicationDispense", ph, []byte(toQ)).outcome(t, 403, "DO NOT DISPENSE: pharm/pharmacist may not write records of patient/q")
+	if e.unit("SNQX-3").Status != supply.StatusActive || e.supplyTxs() != moves {
+		t.Fatal("a dispense the pharmacy may not write moves no unit")
+	}
+	// A transaction's MedicationDispense entries are verified and moved the same way.
+	before := e.recordCount()
+	bundle := func(serials ...string) []byte {
+		return requestBundle(t, "transaction", bundleEntry{method: "POST", url: "MedicationDispense", resource: string(dispenseOf(serials...))})
+	}
+	e.do("POST", "/fhir", ph, bundle("SNQX-3", "SNQX-R1")).outcome(t, 422, "unit #2: lot L2 is recalled (sterility failure)")
+	if e.recordCount() != before || e.unit("SNQX-3").Status != supply.StatusActive || e.supplyTxs() != moves {
+		t.Fatal("a refused transaction writes nothing and moves no unit")
+	}
+	if r := e.do("POST", "/fhir", ph, bundle("SNQX-3")); r.status != 200 || e.recordCount() != before+1 || e.unit("SNQX-3").Status != supply.StatusDispensed {
+		t.Fatalf("a transaction's dispense: %d %s", r.status, r.rawBody)
+	}
+	officer := e.registerStaff("acme", "acme/officer", carechain.RoleSupplyOfficer)
+	if _, err := e.svc.Grant(ctx, records.Signer{ID: "patient/p", Key: e.keys["patient/p"]}, consent.Grant{Grantee: consent.Grantee{Principal: "acme/officer"},
+		Categories: []string{consent.AnyCategory}, Actions: []consent.Action{consent.ActionRead, consent.ActionWrite},
+		Purposes: []consent.Purpose{consent.PurposeTreatment}, NotBefore: time.Now().Unix() - 60}); err != nil {
+		t.Fatal(err)
+	}
+	before = e.recordCount()
+	e.do("POST", "/fhir/MedicationDispense", officer, dispenseOf("SNQX-4")).outcome(t, 409, "DO NOT DISPENSE: the ledger refused the dispense of the units: acme/officer may not dispense: acme is a manufacturer")
+	if u := e.unit("SNQX-4"); e.recordCount() != before || u.Status != supply.StatusActive || u.Custodian != "acme" {
+		t.Fatal("a dispense the ledger refuses writes no record and moves no unit")
+	}
+	e.supplyTxs() // the refused move, in a block, names no patient either
 }
 
 // assertNoFileHolds fails if a file under dir contains s.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
@@ -129,20 +130,21 @@ type unitDispense struct {
 	done  bool
 }
 
-// planDispense verifies the units resource (a MedicationDispense of type
-// rtype) hands over for author's organization, and returns the dispense
-// to submit (nil if it hands none over). A unit that may not be
-// dispensed refuses the version.
-func (s *Service) planDispense(v *ledger.View, author Signer, rtype string, resource []byte) (*unitDispense, error) {
-	if rtype != "MedicationDispense" {
-		return nil, nil
-	}
+// planDispense verifies the units resource (it's MedicationDispense, in
+// canonical JSON) hands over for author's organization, and returns the
+// dispense to submit (nil if it hands none over). A unit that may not be
+// dispensed refuses the version, and so does a record the author may not
+// write: the units are not moved for a record the ledger would refuse.
+func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resource []byte) (*unitDispense, error) {
 	gtin, serials, err := dispensedUnits(resource)
 	if err != nil || len(serials) == 0 {
 		return nil, err
 	}
 	me, err := v.Principal(author.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.mayWriteDispense(v, me, it); err != nil {
 		return nil, err
 	}
 	p, err := v.SupplyProduct(gtin)
@@ -188,6 +190,43 @@ func (s *Service) planDispense(v *ledger.View, author Signer, rtype string, reso
 	return plan, nil
 }
 
+// mayWriteDispense checks, before the units move, what the ledger will
+// check of the record write: a practitioner writing for a registered
+// patient whom its organization registered or whose grant lets it write,
+// under its organization's role policy (the consent rules, consent.Evaluator,
+// the ledger applies at the block's time; a grant revoked in between still
+// refuses the record after the move: see the retry above).
+func (s *Service) mayWriteDispense(v *ledger.View, me *carechain.Principal, it *PutItem) error {
+	if me.Kind != carechain.KindPractitioner && me.Kind != carechain.KindAdmin {
+		return carechain.E(carechain.KindPermission, fmt.Errorf("%s does not dispense: a pharmacist does", me.ID))
+	}
+	patient, err := v.Principal(it.Patient)
+	if err != nil || patient.Kind != carechain.KindPatient {
+		return fmt.Errorf("%w: %s is not a registered patient", ErrInvalid, it.Patient)
+	}
+	grants, err := v.Grants(it.Patient)
+	if err != nil {
+		return err
+	}
+	policy, err := v.RolePolicyInForce(me.Org)
+	if err != nil {
+		return err
+	}
+	own := ""
+	if me.Org == patient.Org {
+		own = "the patient's registering organization"
+	}
+	now := s.now().Unix()
+	d := s.evaluator.Decide(grants.Plain(), consent.Request{
+		Requester: me, Patient: it.Patient, RecordID: it.RecordID, Category: it.Category, ResourceType: "MedicationDispense",
+		Action: consent.ActionWrite, Purpose: consent.PurposeTreatment, Time: now, Credentials: v.ConsentCredentials(me.ID, now),
+	}, policy, own)
+	if !d.Allowed {
+		return carechain.E(carechain.KindPermission, fmt.Errorf("DO NOT DISPENSE: %s may not write records of %s: %s; no unit was moved, nothing was written", me.ID, it.Patient, d.Reason))
+	}
+	return nil
+}
+
 func maxKey(m map[int64]int) int64 {
 	var out int64
 	for k := range m {
@@ -228,7 +267,7 @@ func (s *Service) planDispenses(v *ledger.View, author Signer, items []*PutItem)
 			continue
 		}
 		canonical := it.Parsed.Canonical()
-		plan, err := s.planDispense(v, author, it.Parsed.Type(), canonical)
+		plan, err := s.planDispense(v, author, it, canonical)
 		clear(canonical)
 		if err != nil && len(items) > 1 {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
