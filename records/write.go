@@ -342,6 +342,7 @@ func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version
 // anything is submitted; the error names the entry.
 func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
 	v := s.latest()
+	items = slices.Clone(items) // planDispenses keeps each parse in its item
 	ptrs := make([]*PutItem, len(items))
 	for i := range items {
 		ptrs[i] = &items[i]
