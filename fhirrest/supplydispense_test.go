@@ -138,6 +138,31 @@ func (e *env) supplyTxs() int {
 	return n
 }
 
+// stateKeepsGTINApart fails unless the ledger's state holds entries
+// naming supplyGTIN and entries naming patient/p, and none naming both (in
+// its key and value).
+func (e *env) stateKeepsGTINApart() {
+	e.t.Helper()
+	var gtin, patient int
+	err := e.n.App().Latest().Scan("", func(key string, val []byte) error {
+		entry := append([]byte(key), val...)
+		g, p := bytes.Contains(entry, []byte(supplyGTIN)), bytes.Contains(entry, []byte("patient/p"))
+		if g && p {
+			e.t.Errorf("state entry %s names both GTIN %s and patient/p", key, supplyGTIN)
+		}
+		if g {
+			gtin++
+		}
+		if p {
+			patient++
+		}
+		return nil
+	})
+	if err != nil || gtin == 0 || patient == 0 {
+		e.t.Fatalf("state scan: %d entries name the GTIN, %d the patient: %v", gtin, patient, err)
+	}
+}
+
 // dispenseOf is a completed MedicationDispense of patient/p handing over serials.
 func dispenseOf(serials ...string) []byte {
 	var exts []string
@@ -192,8 +217,8 @@ func verified(t *testing.T, body []byte) map[string]any {
 // supply-verified extension a writer puts in is not served. A node without
 // the product's key for the author's organization or the reader cannot
 // check: not verified. An update of the dispense to entered-in-error
-// moves no unit and is served without the extension. No node file holds a
-// serial in plain.
+// moves no unit and is served without the extension. No state entry names
+// both the GTIN and the patient, and no node file holds a serial in plain.
 func TestDispenseOfSerializedUnitsThroughFHIR(t *testing.T) {
 	e := setupSupply(t)
 	ph := e.registerStaff("pharm", "pharm/pharmacist", carechain.RolePharmacist)
@@ -299,6 +324,7 @@ func TestDispenseOfSerializedUnitsThroughFHIR(t *testing.T) {
 		t.Fatalf("an entered-in-error dispense is served as verified: %s", read.rawBody)
 	}
 	e.supplyTxs()
+	e.stateKeepsGTINApart()
 	assertNoFileHolds(t, filepath.Dir(t.TempDir()), "SNQX-")
 }
 
