@@ -130,11 +130,11 @@ type unitDispense struct {
 	done  bool
 }
 
-// planDispense verifies the units resource (it's MedicationDispense, in
-// canonical JSON) hands over for author's organization, and returns the
-// dispense to submit (nil if it hands none over). A unit that may not be
-// dispensed refuses the version, and so does a record the author may not
-// write: the units are not moved for a record the ledger would refuse.
+// planDispense verifies, for author's organization, the units that
+// resource (the MedicationDispense of it, in canonical JSON) hands over,
+// and returns the dispense to submit (nil if it hands none over). A unit that
+// may not be dispensed refuses the version, and so does a record the
+// author may not write: no unit moves for a record the ledger would refuse.
 func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resource []byte) (*unitDispense, error) {
 	gtin, serials, err := dispensedUnits(resource)
 	if err != nil || len(serials) == 0 {
@@ -160,7 +160,8 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 	defer clear(k)
 	plan := &unitDispense{gtin: gtin, units: make([][]byte, len(serials))}
 	var refusals []string
-	done := map[int64]int{} // units dispensed by me.Org, by the height of their dispense
+	done, apart := 0, false // units me.Org dispensed already; in different blocks?
+	var doneAt int64
 	for i, sn := range serials {
 		plan.units[i] = supply.Commitment(k, gtin, sn)
 		u, lot, err := v.SupplyUnit(gtin, plan.units[i])
@@ -170,15 +171,16 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 			return nil, err
 		}
 		if u != nil && u.Status == supply.StatusDispensed && u.Custodian == me.Org {
-			done[u.Height]++
+			apart = apart || done > 0 && u.Height != doneAt
+			done, doneAt = done+1, u.Height
 			continue
 		}
 		if why := mayDispense(supply.Judge(supply.Scan{GTIN: gtin, Serial: sn, Seller: me.Org}, p, u, lot, me.Org, s.now())); why != "" {
 			refusals = append(refusals, fmt.Sprintf("unit #%d: %s", i+1, why))
 		}
 	}
-	if len(refusals) == 0 && len(done) > 0 {
-		if len(done) > 1 || done[maxKey(done)] != len(serials) {
+	if len(refusals) == 0 && done > 0 {
+		if apart || done != len(serials) {
 			refusals = append(refusals, fmt.Sprintf("%s dispensed some of these units before, not all of them together: this is not a retry of the same dispense", me.Org))
 		}
 		plan.done = true
@@ -227,22 +229,14 @@ func (s *Service) mayWriteDispense(v *ledger.View, me *carechain.Principal, it *
 	return nil
 }
 
-func maxKey(m map[int64]int) int64 {
-	var out int64
-	for k := range m {
-		out = max(out, k)
-	}
-	return out
-}
-
 // mayDispense says why the verifier of v may not dispense its unit
 // (nothing if it may): a genuine unit the verifier holds, received.
 func mayDispense(v supply.Verification) string {
 	switch {
+	case v.Status == supply.StatusInTransit:
+		return "the unit is in transit, not received by " + v.Seller + ": receive it before dispensing it"
 	case !v.Genuine:
 		return strings.Join(v.Reasons, "; ")
-	case v.Status == supply.StatusInTransit:
-		return "the unit is in transit to " + v.Seller + ": receive it before dispensing it"
 	}
 	return ""
 }
