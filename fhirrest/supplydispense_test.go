@@ -365,7 +365,8 @@ func TestDispenseRetryAfterTheMoveWithoutRecord(t *testing.T) {
 
 // TestDispenseRefusedBeforeOrByTheMove: a pharmacist dispensing to a
 // patient whose consent does not let the pharmacy write is refused (403)
-// before any unit moves; a FHIR transaction's MedicationDispense is
+// before any unit moves, and so is a dispense past its prescription's
+// supply (409); a FHIR transaction's MedicationDispense is
 // refused for a recalled unit, nothing written, and written with a
 // genuine one, which it dispenses; a dispense the ledger refuses (here a
 // manufacturer's officer, whom patient/p lets write, dispensing a unit its
@@ -394,6 +395,17 @@ func TestDispenseRefusedBeforeOrByTheMove(t *testing.T) {
 	}
 	if r := e.do("POST", "/fhir", ph, bundle("SNQX-3")); r.status != 200 || e.recordCount() != before+1 || e.unit("SNQX-3").Status != supply.StatusDispensed {
 		t.Fatalf("a transaction's dispense: %d %s", r.status, r.rawBody)
+	}
+	// A dispense past its prescription's supply is refused before the move.
+	rx := e.do("POST", "/fhir/MedicationRequest", e.token("hosp-a/dr-a"), []byte(`{"resourceType":"MedicationRequest","status":"active","intent":"order",
+	  "subject":{"reference":"Patient/p"},"medicationCodeableConcept":{"text":"Amoxicillin 500 mg"},"dispenseRequest":{"quantity":{"value":1,"unit":"box"}}}`))
+	if rx.status != 201 {
+		t.Fatalf("prescription: %d %s", rx.status, rx.rawBody)
+	}
+	pastRx := strings.Replace(string(dispenseOf("SNQX-2")), `"quantity":{"value":1,`, `"authorizingPrescription":[{"reference":"MedicationRequest/`+rx.body["id"].(string)+`"}],"quantity":{"value":2,`, 1)
+	e.do("POST", "/fhir/MedicationDispense", ph, []byte(pastRx)).outcome(t, 409, "allows 1 in all; 0 was dispensed, 2 more is past it; no unit was moved")
+	if e.unit("SNQX-2").Status != supply.StatusActive || e.recordCount() != before+2 {
+		t.Fatal("a dispense past its prescription moves no unit")
 	}
 	officer := e.registerStaff("acme", "acme/officer", carechain.RoleSupplyOfficer)
 	if _, err := e.svc.Grant(ctx, records.Signer{ID: "patient/p", Key: e.keys["patient/p"]}, consent.Grant{Grantee: consent.Grantee{Principal: "acme/officer"},

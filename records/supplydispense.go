@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/carechain/carechain"
@@ -147,6 +148,9 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 	if err := s.mayWriteDispense(v, me, it); err != nil {
 		return nil, err
 	}
+	if err := rxAllows(v, it); err != nil {
+		return nil, err
+	}
 	p, err := v.SupplyProduct(gtin)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("DO NOT DISPENSE: GTIN %s of the dispensed units (%s) is not a registered product: not genuine; nothing was written", gtin, DispensedUnitURL))
@@ -228,6 +232,44 @@ func (s *Service) mayWriteDispense(v *ledger.View, me *carechain.Principal, it *
 	}
 	return nil
 }
+
+// rxAllows checks, before the units move, the prescription rule the
+// ledger applies to a new MedicationDispense record (ledger/dispensing.go):
+// it names a prescription of its patient that states a supply, and what it
+// dispenses against it stays within the supply. An
+// update of an existing dispense is left to the ledger (what it counted
+// before is taken back there).
+func rxAllows(v *ledger.View, it *PutItem) error {
+	if _, err := v.Record(it.RecordID); !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	d, err := dispenseOf(it.Parsed)
+	if err != nil || d == nil {
+		return err
+	}
+	rx, err := v.Record(d.Prescription)
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	if err != nil || rx.ResourceType != "MedicationRequest" || rx.Patient != it.Patient || rx.Deleted {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("DO NOT DISPENSE: record %s is not a prescription (MedicationRequest) of %s; no unit was moved, nothing was written", d.Prescription, it.Patient))
+	}
+	st, err := v.Rx(d.Prescription)
+	if err != nil {
+		return err
+	}
+	if !st.Stated {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("DO NOT DISPENSE: prescription %s states no quantity to dispense; no unit was moved, nothing was written", d.Prescription))
+	}
+	if st.Dispensed+d.Quantity > st.Supply {
+		return carechain.E(carechain.KindConflict, fmt.Errorf("DO NOT DISPENSE: prescription %s allows %s in all; %s was dispensed, %s more is past it; no unit was moved, nothing was written",
+			d.Prescription, thousandthsText(st.Supply), thousandthsText(st.Dispensed), thousandthsText(d.Quantity)))
+	}
+	return nil
+}
+
+// thousandthsText writes a quantity counted in thousandths as a decimal.
+func thousandthsText(q int64) string { return strconv.FormatFloat(float64(q)/1000, 'f', -1, 64) }
 
 // mayDispense says why the verifier of v may not dispense its unit
 // (nothing if it may): a genuine unit the verifier holds, received.
