@@ -333,9 +333,11 @@ func TestDispenseOfSerializedUnitsThroughFHIR(t *testing.T) {
 // the record was written: the units are dispensed by pharm with no record.
 // A retry of the same MedicationDispense is written, without a second move,
 // and read as verified genuine. A dispense naming units pharm dispensed in
-// two different moves is refused. What the node cannot tell: a second
-// MedicationDispense naming exactly the units of an earlier one is
-// accepted as such a retry (the README's residual risk).
+// two different moves is refused. Once a record names the units, the node
+// refuses another naming them (409) but takes an update of that record.
+// What a restarted node cannot tell: a second MedicationDispense naming
+// exactly the units of an earlier one is accepted as such a retry (the
+// README's residual risk).
 func TestDispenseRetryAfterTheMoveWithoutRecord(t *testing.T) {
 	e := setupSupply(t)
 	ph := e.registerStaff("pharm", "pharm/pharmacist", carechain.RolePharmacist)
@@ -358,8 +360,25 @@ func TestDispenseRetryAfterTheMoveWithoutRecord(t *testing.T) {
 	if v := verified(t, read.rawBody); v["verified"] != true {
 		t.Fatalf("the retried dispense's read: %s", read.rawBody)
 	}
-	if r := e.do("POST", "/fhir/MedicationDispense", ph, dispenseOf("SNQX-6", "SNQX-5")); r.status != 201 {
-		t.Fatalf("a second dispense of the same units (the residual risk): %d %s", r.status, r.rawBody)
+	id := r.body["id"].(string)
+	// This node remembers that a record names them: another is refused, an
+	// update of that record is not.
+	e.do("POST", "/fhir/MedicationDispense", ph, dispenseOf("SNQX-6", "SNQX-5")).outcome(t, 409, "a MedicationDispense written on this node ("+id+") names them")
+	update := strings.Replace(string(dispenseOf("SNQX-5", "SNQX-6")), `"status"`, `"id":"`+id+`","status"`, 1)
+	if r := e.do("PUT", "/fhir/MedicationDispense/"+id, ph, []byte(update)); r.status != 200 || e.supplyTxs() != moves {
+		t.Fatalf("an update of the dispense: %d %s", r.status, r.rawBody)
+	}
+	// After a restart (a new records service) the node does not remember:
+	// a second record of the same units is accepted (the residual risk).
+	restarted, err := records.New(e.n, e.svc.Keys(), records.Options{Node: "restarted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restarted.Put(ctx, signer, records.PutItem{Patient: "patient/p", Category: "medication", RecordID: records.NewRecordID(), Resource: dispenseOf("SNQX-6", "SNQX-5")}); err != nil {
+		t.Fatalf("a second dispense of the same units after a restart: %v", err)
+	}
+	if e.recordCount() != before+2 || e.supplyTxs() != moves {
+		t.Fatal("no retry moves a unit again")
 	}
 }
 
@@ -419,6 +438,38 @@ func TestDispenseRefusedBeforeOrByTheMove(t *testing.T) {
 		t.Fatal("a dispense the ledger refuses writes no record and moves no unit")
 	}
 	e.supplyTxs() // the refused move, in a block, names no patient either
+}
+
+// TestConcurrentDispensesOfOneUnit: four requests dispensing the same unit
+// at once through one node: whatever their interleaving (the node's claim
+// on the unit, the record it remembers, or the ledger's refusal of a
+// second move), exactly one is written and the rest are refused (409).
+func TestConcurrentDispensesOfOneUnit(t *testing.T) {
+	e := setupSupply(t)
+	ph := e.registerStaff("pharm", "pharm/pharmacist", carechain.RolePharmacist)
+	before := e.recordCount()
+	statuses := make(chan int, 4)
+	for range 4 {
+		go func() {
+			r, err := e.send("POST", "/fhir/MedicationDispense", ph, dispenseOf("SNQX-3"))
+			if err != nil {
+				t.Error(err)
+			}
+			statuses <- r.status
+		}()
+	}
+	var created, conflicts int
+	for range 4 {
+		switch <-statuses {
+		case 201:
+			created++
+		case 409:
+			conflicts++
+		}
+	}
+	if created != 1 || conflicts != 3 || e.recordCount() != before+1 || e.unit("SNQX-3").Status != supply.StatusDispensed {
+		t.Fatalf("%d written, %d refused, %d records", created, conflicts, e.recordCount()-before)
+	}
 }
 
 // assertNoFileHolds fails if a file under dir contains s.

@@ -126,9 +126,10 @@ func dispensedUnits(resource []byte) (string, []string, error) {
 // commitments of its units, and whether they are dispensed already (a
 // retry after a failure between the move and the record).
 type unitDispense struct {
-	gtin  string
-	units [][]byte
-	done  bool
+	recordID string // of the MedicationDispense
+	gtin     string
+	units    [][]byte
+	done     bool
 }
 
 // planDispense verifies, for author's organization, the units that
@@ -162,7 +163,7 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 		return nil, fmt.Errorf("dispensed units (%s): %w", DispensedUnitURL, err)
 	}
 	defer clear(k)
-	plan := &unitDispense{gtin: gtin, units: make([][]byte, len(serials))}
+	plan := &unitDispense{recordID: it.RecordID, gtin: gtin, units: make([][]byte, len(serials))}
 	var refusals []string
 	done, apart := 0, false // units me.Org dispensed already; in different blocks?
 	var doneAt int64
@@ -317,14 +318,28 @@ func (s *Service) planDispenses(v *ledger.View, author Signer, items []*PutItem)
 	return plans, nil
 }
 
-// dispenseAll submits plans in turn; the first refusal stops.
-func (s *Service) dispenseAll(ctx context.Context, author Signer, plans []*unitDispense) error {
+// startDispenses verifies the units of items' MedicationDispenses, claims
+// them on this node (dispenseguard.go) and dispenses them, each in a
+// supply.move committed before it returns; the first refusal stops. The
+// caller writes the records, then calls end with whether it did.
+func (s *Service) startDispenses(ctx context.Context, v *ledger.View, author Signer, items []*PutItem) (end func(written bool), err error) {
+	plans, err := s.planDispenses(v, author, items)
+	if err != nil {
+		return nil, err
+	}
+	if len(plans) == 0 {
+		return func(bool) {}, nil
+	}
+	if end, err = s.dispenses.begin(plans); err != nil {
+		return nil, err
+	}
 	for _, p := range plans {
 		if err := s.dispenseUnits(ctx, author, p); err != nil {
-			return err
+			end(false)
+			return nil, err
 		}
 	}
-	return nil
+	return end, nil
 }
 
 // dispenseUnits submits plan's supply dispense and waits for its commit

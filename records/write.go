@@ -66,13 +66,17 @@ const maxEpochRetries = 3
 // them in the supply chain, in a transaction of its own, and is refused,
 // writing nothing, if they may not be (supplydispense.go).
 func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
-	plans, err := s.planDispenses(s.latest(), author, []*PutItem{&it})
+	end, err := s.startDispenses(ctx, s.latest(), author, []*PutItem{&it})
 	if err != nil {
 		return PutResult{}, err
 	}
-	if err := s.dispenseAll(ctx, author, plans); err != nil {
-		return PutResult{}, err
-	}
+	res, err := s.putRetrying(ctx, author, it)
+	end(err == nil)
+	return res, err
+}
+
+// putRetrying is Put once the units it dispenses are.
+func (s *Service) putRetrying(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := s.putOnce(ctx, author, it)
 		if (rejectedWith(err, ledger.CodeStaleEpoch) || rejectedWith(err, ledger.CodeBadNonce)) && attempt < maxEpochRetries {
@@ -347,13 +351,18 @@ func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) 
 	for i := range items {
 		ptrs[i] = &items[i]
 	}
-	plans, err := s.planDispenses(v, author, ptrs)
+	end, err := s.startDispenses(ctx, v, author, ptrs)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.dispenseAll(ctx, author, plans); err != nil {
-		return nil, err
-	}
+	out, err := s.putBatch(ctx, author, items)
+	end(err == nil)
+	return out, err
+}
+
+// putBatch is PutBatch once the units it dispenses are.
+func (s *Service) putBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
+	v := s.latest()
 	versions := map[string]uint64{}
 	pending := pendingEpochs{}
 	body := &tx.RecordBatch{}
