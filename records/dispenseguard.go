@@ -21,7 +21,7 @@ import (
 // commitments, never serials.
 type dispenseGuard struct {
 	mu       sync.Mutex
-	inFlight map[string]bool             // commitment → named by a request under way
+	inFlight map[string]bool              // commitment → named by a request under way
 	recorded map[[sha256.Size]byte]string // digest of a dispense's units → the record naming them
 }
 
