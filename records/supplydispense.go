@@ -28,7 +28,8 @@ import (
 //
 //  1. it verifies every unit as a scan offered by its own organization
 //     would be (supply.Judge) and refuses the version, writing nothing, if
-//     one may not be dispensed;
+//     one may not be dispensed, or if the ledger would refuse the record
+//     (the consent rules, the prescription's supply);
 //  2. it submits the supply dispense of the units (supply.move, by serial
 //     commitment: no patient, no record id) and waits for its commit; a
 //     refusal (another dispense of a unit won the race) refuses the
@@ -41,11 +42,12 @@ import (
 // then accepted without a second move: every unit it names is dispensed,
 // by the author's organization, all in one block (a unit's last change
 // height), which is what a dispense of exactly these units leaves on the
-// ledger. What the node cannot tell, since the ledger on purpose does not
-// link units to records, is whether another record already names them: a
-// member of the same organization can name, in a second MedicationDispense,
-// units the organization dispensed together before (README "Supply
-// chain").
+// ledger. What the ledger cannot tell, since it on purpose does not link
+// units to records, is whether another record already names them; the node
+// remembers it while it runs (dispenseguard.go), but after a restart, or
+// through another node, a member of the same organization can name, in a
+// second MedicationDispense, units the organization dispensed together
+// before (README "Supply chain").
 //
 // A reader of the record gets, recomputed from the ledger at each read,
 // whether its units are dispensed by the author's organization
