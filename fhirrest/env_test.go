@@ -61,11 +61,18 @@ func setup(t *testing.T) *env {
 // setupWith is setup with the FHIR API's options changed by change.
 func setupWith(t *testing.T, change func(*fhirrest.Options)) *env {
 	t.Helper()
-	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
-	n, kr := e.startNode([]envOrg{{"hosp-a", carechain.OrgHospital}, {"hosp-b", carechain.OrgHospital}}, []envReg{
+	return setupOrgs(t, []envOrg{{"hosp-a", carechain.OrgHospital}, {"hosp-b", carechain.OrgHospital}}, []envReg{
 		{"hosp-a/admin", tx.Register{ID: "hosp-a/dr-a", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
 		{"hosp-b/admin", tx.Register{ID: "hosp-b/dr-b", Kind: carechain.KindPractitioner, Roles: []carechain.Role{carechain.RolePhysician}}},
-	})
+	}, change)
+}
+
+// setupOrgs is setupWith on a node whose genesis has orgs (the first
+// registers patient/p and must be hosp-a), committing regs.
+func setupOrgs(t *testing.T, orgs []envOrg, regs []envReg, change func(*fhirrest.Options)) *env {
+	t.Helper()
+	e := &env{t: t, keys: map[string]ed25519.PrivateKey{}}
+	n, kr := e.startNode(orgs, regs)
 	svc, err := records.New(n, kr, records.Options{Node: "fhir"})
 	if err != nil {
 		t.Fatal(err)

@@ -162,6 +162,11 @@ func withMeta(rec *records.Record) (json.RawMessage, error) {
 		}
 	}
 	m["meta"], _ = json.Marshal(meta)
+	if rec.ResourceType == "MedicationDispense" {
+		if err := withSupply(m, rec.Supply); err != nil { // supply.go
+			return nil, err
+		}
+	}
 	if links := patientLinks(rec.Links); len(links) > 0 { // merge.go: the ledger's links replace any written
 		m["link"], _ = json.Marshal(links)
 	}

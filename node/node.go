@@ -295,6 +295,21 @@ func (n *Node) Latest() *ledger.View { return n.app.Latest() }
 // BlockHeight is the height of the newest block in the node's block store.
 func (n *Node) BlockHeight() int64 { return n.cmt.BlockStore().Height() }
 
+// BlockTxs returns the raw transactions of the committed block at height,
+// nil if the block store does not hold it: what every member holds, for
+// audits and tests of what the ledger reveals.
+func (n *Node) BlockTxs(height int64) [][]byte {
+	b, _ := n.cmt.BlockStore().LoadBlock(height)
+	if b == nil {
+		return nil
+	}
+	out := make([][]byte, len(b.Txs))
+	for i, t := range b.Txs {
+		out[i] = t
+	}
+	return out
+}
+
 // Metrics returns the node's Prometheus registry.
 func (n *Node) Metrics() *prometheus.Registry { return n.metrics.registry }
 

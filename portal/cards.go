@@ -146,6 +146,9 @@ func cardOf(rec records.Record, label func(string) string) (card, error) {
 		if q, ok := m.obj("quantity")["value"].(float64); ok {
 			c.add("Quantity", formatNumber(q))
 		}
+		if rec.Supply != nil { // its serialized units, as the ledger has them at this read (records/supplydispense.go)
+			c.add("Medicine", rec.Supply.Verdict())
+		}
 	case "DocumentReference":
 		c.Title = cmpOr(m.str("description"), m.concept("type"), "Note")
 		c.add("Text", plainAttachment(m.obj("content").obj("attachment")))

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/supply"
 )
 
 // The FHIR R4 resources of the order, worklist and pharmacy pages
@@ -192,10 +194,39 @@ func dispenseResource(f url.Values, patient, rx string, medication any, now time
 	if medication == nil {
 		medication = jsonObj{"text": "as prescribed"}
 	}
-	return json.Marshal(jsonObj{"resourceType": "MedicationDispense", "status": "completed",
+	d := jsonObj{"resourceType": "MedicationDispense", "status": "completed",
 		"medicationCodeableConcept": medication, "subject": subjectOf(patient),
 		"authorizingPrescription": []jsonObj{{"reference": "MedicationRequest/" + rx}},
-		"quantity":                jsonObj{"value": q}, "whenHandedOver": now.UTC().Format(time.RFC3339)})
+		"quantity":                jsonObj{"value": q}, "whenHandedOver": now.UTC().Format(time.RFC3339)}
+	units, err := dispensedUnits(f.Get("units"))
+	if err != nil {
+		return nil, err
+	}
+	if len(units) > 0 {
+		d["extension"] = units
+	}
+	return json.Marshal(d)
+}
+
+// dispensedUnits are the extensions naming the serialized units of the
+// form's field units: the packs' GS1 element strings as scanned, one a line
+// (records.DispensedUnitURL). The pharmacist's node verifies and dispenses
+// them before it writes the record.
+func dispensedUnits(field string) ([]jsonObj, error) {
+	var out []jsonObj
+	for i, line := range strings.Split(field, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		scan, err := supply.ParseElementString(line)
+		if err != nil {
+			return nil, fmt.Errorf("pack %d: %s", i+1, strings.TrimPrefix(err.Error(), "invalid: "))
+		}
+		out = append(out, jsonObj{"url": records.DispensedUnitURL,
+			"valueIdentifier": jsonObj{"system": records.GTINSystem + scan.GTIN, "value": scan.Serial}})
+	}
+	return out, nil
 }
 
 func cloneValues(f url.Values) url.Values {

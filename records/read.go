@@ -20,6 +20,9 @@ type Record struct {
 	Resource []byte // canonical FHIR JSON: health data, never log it
 	// Links are the merges of a Patient record's patient (merge.go).
 	Links PatientLinks
+	// Supply is what the ledger says, at read time, of the serialized units
+	// a MedicationDispense names (supplydispense.go); nil if none.
+	Supply *DispensedSupply
 }
 
 // Read decrypts version (0: latest) of a record for requester, if the
@@ -113,6 +116,11 @@ func (s *Service) decide(v *ledger.View, requester string, rv *carechain.RecordV
 	rec := &Record{RecordVersion: *rv, Resource: plain}
 	if rv.ResourceType == "Patient" {
 		if rec.Links, err = patientLinks(v, rv.Patient); err != nil {
+			return nil, d, err
+		}
+	}
+	if rv.ResourceType == "MedicationDispense" {
+		if rec.Supply, err = s.dispensedSupply(v, rec, reader); err != nil {
 			return nil, d, err
 		}
 	}

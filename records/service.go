@@ -128,6 +128,7 @@ type Service struct {
 	anchoring  anchorStats                // for metrics (metrics.go)
 	index      *store.Index               // blind search index (index.go), or nil
 	blobs      *store.Blobs               // sealed Binary contents (blobs.go), or nil
+	dispenses  dispenseGuard              // units between their move and their record (dispenseguard.go)
 	blobPeers  BlobSource                 // other nodes' blobs, or nil
 	// indexMu serializes index writes; indexedAt holds, while RunIndex
 	// follows the chain, the height at which a call of this service

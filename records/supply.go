@@ -28,19 +28,25 @@ func (s *Service) productKey(v *ledger.View, caller *carechain.Principal, gtin s
 	if !supply.Staff(caller) {
 		return nil, carechain.E(carechain.KindPermission, fmt.Errorf("%s does not act in the supply chain: its organization's admin, supply officers and pharmacists do", caller.ID))
 	}
-	wrap, err := v.SupplyKeyWrap(gtin, caller.Org)
+	return s.productKeyOf(v, caller.Org, gtin)
+}
+
+// productKeyOf opens the key of gtin wrapped to org, if this node holds
+// org's encryption key. Callers clear it after use.
+func (s *Service) productKeyOf(v *ledger.View, org, gtin string) ([]byte, error) {
+	wrap, err := v.SupplyKeyWrap(gtin, org)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s holds no key of product %s; the key comes with its first shipment to %s", ErrSupplyNoKey, caller.Org, gtin, caller.Org)
+		return nil, fmt.Errorf("%w: %s holds no key of product %s; the key comes with its first shipment to %s", ErrSupplyNoKey, org, gtin, org)
 	} else if err != nil {
 		return nil, err
 	}
-	id, ok := s.keys.identity(caller.Org)
+	id, ok := s.keys.identity(org)
 	if !ok {
-		return nil, fmt.Errorf("this node holds no encryption key of %s", caller.Org)
+		return nil, fmt.Errorf("this node holds no encryption key of %s", org)
 	}
-	k, err := id.Unwrap(wrap, supply.KeyWrapInfo(gtin, caller.Org))
+	k, err := id.Unwrap(wrap, supply.KeyWrapInfo(gtin, org))
 	if err != nil {
-		return nil, fmt.Errorf("open the key of product %s for %s: %w", gtin, caller.Org, err)
+		return nil, fmt.Errorf("open the key of product %s for %s: %w", gtin, org, err)
 	}
 	return k, nil
 }

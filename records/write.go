@@ -61,7 +61,22 @@ const maxEpochRetries = 3
 // Writes that race with a new epoch of the same patient and category (one
 // started by another writer) are rebuilt under the new epoch and retried;
 // this node starts one epoch at a time per patient and category.
+//
+// A completed MedicationDispense naming serialized units first dispenses
+// them in the supply chain, in a transaction of its own, and is refused,
+// writing nothing, if they may not be (supplydispense.go).
 func (s *Service) Put(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
+	end, err := s.startDispenses(ctx, s.latest(), author, []*PutItem{&it})
+	if err != nil {
+		return PutResult{}, err
+	}
+	res, err := s.putRetrying(ctx, author, it)
+	end(err == nil)
+	return res, err
+}
+
+// putRetrying is Put once the units it dispenses are.
+func (s *Service) putRetrying(ctx context.Context, author Signer, it PutItem) (PutResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := s.putOnce(ctx, author, it)
 		if (rejectedWith(err, ledger.CodeStaleEpoch) || rejectedWith(err, ledger.CodeBadNonce)) && attempt < maxEpochRetries {
@@ -330,6 +345,23 @@ func (s *Service) buildDelete(v *ledger.View, author Signer, it PutItem, version
 // are committed, or none. An invalid resource fails the batch before
 // anything is submitted; the error names the entry.
 func (s *Service) PutBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
+	v := s.latest()
+	items = slices.Clone(items) // planDispenses keeps each parse in its item
+	ptrs := make([]*PutItem, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
+	}
+	end, err := s.startDispenses(ctx, v, author, ptrs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.putBatch(ctx, author, items)
+	end(err == nil)
+	return out, err
+}
+
+// putBatch is PutBatch once the units it dispenses are.
+func (s *Service) putBatch(ctx context.Context, author Signer, items []PutItem) ([]PutResult, error) {
 	v := s.latest()
 	versions := map[string]uint64{}
 	pending := pendingEpochs{}

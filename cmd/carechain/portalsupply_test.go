@@ -20,8 +20,10 @@ import (
 // a unit Greenleaf holds offered by MedSupply is DO NOT ACCEPT (a copied
 // serial); a unit of the recalled lot and a serial never commissioned are
 // DO NOT ACCEPT with their reasons. Each page passes the axe checks. A
-// physician has neither the link nor the page; a verify without the
-// form's CSRF token is refused.
+// verify without the form's CSRF token is refused. Dispensing against a
+// prescription with the packs scanned is refused for a recalled unit and
+// done for two genuine ones, which the patient then sees verified genuine
+// (pharmacyDispensesUnits). A physician has neither the link nor the page.
 func TestPortalSupplyVerifyInChromium(t *testing.T) {
 	p, home, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
@@ -69,7 +71,7 @@ func TestPortalSupplyVerifyInChromium(t *testing.T) {
 		document.getElementById("supply-gtin").value = "`+demo.GTIN+`"; document.getElementById("supply-serial").value = "`+demo.Serial(3)+`"`))
 	b.submit("#supply-verify")
 	b.want("security token is missing")
-	b.signOut()
+	pharmacyDispensesUnits(t, b, home, addr)
 
 	b.signIn("st-mary/dr-chen")
 	if strings.Contains(b.text(), "Verify a medicine") {
@@ -80,4 +82,41 @@ func TestPortalSupplyVerifyInChromium(t *testing.T) {
 	}
 	b.want("This page is for pharmacists and supply officers")
 	noPlaintext(t, home, p.output(), "DEMO-0001", "DEMO-0002", "DEMO-0101")
+}
+
+// pharmacyDispensesUnits: St Mary's prescribes Ibuprofen to
+// patient/demo-12, who lets Greenleaf read and write their medication
+// records; Greenleaf's pharmacist (signed in) dispenses against it from
+// the pharmacy queue with the packs scanned: a pack of the recalled lot is
+// refused and nothing is dispensed, two genuine packs are dispensed, and
+// the patient's records show the dispense verified genuine.
+func pharmacyDispensesUnits(t *testing.T, b *browser, home, addr string) {
+	t.Helper()
+	base := "http://" + addr
+	rx := fhirPost(t, base, demoToken(t, base, "st-mary/dr-chen"), "MedicationRequest", `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+	  "subject":{"reference":"Patient/demo-12"},"medicationCodeableConcept":{"text":"Ibuprofen 400 mg tablet"},
+	  "dispenseRequest":{"quantity":{"value":2,"unit":"box"}}}`)
+	mustRun(t, []string{PassphraseEnv + "=" + demo.Passphrase}, "consent", "grant", "--as", "patient/demo-12", "--to", demo.Pharmacy, "--category", "medication",
+		"--action", "read", "--action", "write", "--purpose", "treatment", "--until", "30d", "--home", home, "--node", addr)
+	pack := func(n int) string { return "(01)" + demo.GTIN + "(21)" + demo.Serial(n) }
+	dispense := func(units string) {
+		t.Helper()
+		b.open("/portal/pharmacy")
+		fields, _ := json.Marshal(map[string]string{"qty-" + rx: "1", "units-" + rx: units})
+		b.do("fill the dispense", chromedp.Evaluate[chromedp.Void](`for (const [id, v] of Object.entries(`+string(fields)+`)) document.getElementById(id).value = v`))
+		b.submit("#dispense-" + rx)
+	}
+	dispense(pack(3) + "\n" + pack(101))
+	b.want("Not written", "DO NOT DISPENSE", "unit #2: lot "+demo.LotRecalled+" is recalled (sterility failure)")
+	b.open("/portal/pharmacy")
+	b.want("2 in all · 0 dispensed · 2 left", "Packs handed over")
+	b.screenshot("supply-pharmacy-queue")
+	dispense(pack(2) + "\n" + pack(3))
+	b.want("Dispensed", "2 in all · 1 dispensed · 1 left")
+	b.signOut()
+	b.signIn("patient/demo-12")
+	b.open("/portal/records")
+	b.want("Verified genuine: the 2 serialized unit(s) of " + demo.ProductName + " (GTIN " + demo.GTIN + ", registered by acme-pharma) were commissioned by their manufacturer and dispensed by greenleaf")
+	b.screenshot("supply-patient-verified")
+	b.signOut()
 }
