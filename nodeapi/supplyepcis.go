@@ -21,7 +21,7 @@ import (
 //
 //	POST /v1/supply/epcis/capture  an EPCISDocument → 202 {"captureID", "eventCount", "heights"}
 //	GET  /v1/supply/epcis/events   EQ_bizStep, MATCH_epc, GE_eventTime, LT_eventTime → an EPCISQueryDocument
-//	POST /v1/supply/journal        a supply.Event the caller committed → 204 (the CLI's record)
+//	POST /v1/supply/journal        a supply.Event the caller committed → 200 {"recorded": true} (the CLI's record)
 //
 // A capture is submitted as the caller, with the signing key this node
 // keeps for it (Options.Custodian), as the supply transactions its events
@@ -152,22 +152,40 @@ func (s *server) supplyJournal(w http.ResponseWriter, r *http.Request) {
 		s.queryFail(w, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSONBody(w, http.StatusOK, map[string]bool{"recorded": true})
 }
 
 // SupplyJournal records in the signer's organization's supply journal an
 // event the signer committed.
 func (c *Client) SupplyJournal(ctx context.Context, e supply.Event) error {
-	return c.doJSON(ctx, http.MethodPost, "/v1/supply/journal", e, nil)
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	const path = "/v1/supply/journal"
+	var out Error
+	status, err := c.do(ctx, http.MethodPost, path, body, &out)
+	if err == nil && status != http.StatusOK { // 422: refused
+		err = &StatusError{Method: http.MethodPost, Path: path, Status: status, Message: out.Error}
+	}
+	return err
 }
 
 // SupplyCapture submits an EPCIS document (EPCIS capture).
 func (c *Client) SupplyCapture(ctx context.Context, doc []byte) (*CaptureResponse, error) {
-	var out CaptureResponse
-	if _, err := c.do(ctx, http.MethodPost, "/v1/supply/epcis/capture", doc, &out); err != nil {
+	var out struct {
+		CaptureResponse
+		Error string `json:"error"` // of a problem
+	}
+	const path = "/v1/supply/epcis/capture"
+	status, err := c.do(ctx, http.MethodPost, path, doc, &out)
+	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	if status != http.StatusAccepted { // 422: stopped by the ledger
+		return nil, &StatusError{Method: http.MethodPost, Path: path, Status: status, Message: out.Error}
+	}
+	return &out.CaptureResponse, nil
 }
 
 // SupplyEvents queries the signer's organization's supply events; the

@@ -104,7 +104,7 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 	}, time.Now())
 	importFile := filepath.Join(dir, "import.json")
 	writeJSONFile(t, importFile, in)
-	if out := mustRun(t, env, sup("acme/admin", "import", importFile)...); !strings.Contains(out, "imported 2 EPCIS events") {
+	if out := mustRun(t, env, sup("acme/admin", "import", importFile)...); !strings.Contains(out, "imported 2 EPCIS events") || strings.Contains(out, "warning") {
 		t.Fatalf("import: %s", out)
 	}
 	out := mustRun(t, env, sup("pharm/admin", "verify", "--gtin", supplyGTIN, "--serial", sn("10"), "--seller", "acme")...)
@@ -120,7 +120,7 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 	epcisOverHTTP(t, home, addr, sn)
 	t.Logf("EPCIS export, validation, import, capture and queries took %v", time.Since(started).Round(time.Millisecond))
 	p.interrupt(t)
-	noPlaintext(t, home, "", inPlainOrBase64([]string{sn("1"), sn("2"), sn("3"), sn("10"), sn("20")})...)
+	noPlaintext(t, home, "", inPlainOrBase64([]string{sn("1"), sn("2"), sn("3"), sn("10"), sn("20"), sn("30")})...)
 }
 
 // epcisOverHTTP captures and queries over the EPCIS endpoints as acme,
@@ -193,6 +193,24 @@ func epcisOverHTTP(t *testing.T, home, addr string, sn func(string) string) {
 			t.Errorf("acme's query %v: %d events, want %d", tc.q.Values(), n, tc.want)
 		}
 	}
+	// The ledger refuses the second event: the first stays committed.
+	refused := supply.NewEPCISDocument([]supply.Event{
+		{Action: supply.ActCommission, Time: time.Now(), GTIN: supplyGTIN, Serials: []string{sn("30")}, Lot: "L4", Expiry: "2031-01-31"},
+		{Action: supply.ActCommission, Time: time.Now(), GTIN: supplyGTIN, Serials: []string{sn("1")}, Lot: "L4", Expiry: "2031-01-31"},
+	}, time.Now())
+	if res, err := acme.SupplyCapture(ctx, []byte(mustJSON(t, refused))); res != nil || !errors.As(err, &se) || se.Status != 422 ||
+		!strings.Contains(se.Message, "event #1: ") || !strings.Contains(se.Message, "already commissioned") {
+		t.Fatalf("capture refused by the ledger at its second event: %+v %v", res, err)
+	}
+	if n := count(acme, supply.EventQuery{BizSteps: []string{"commissioning"}, EPCs: []string{supply.UnitURI(supplyGTIN, sn("30"))}}); n != 1 {
+		t.Fatalf("the first event of a capture the ledger stopped: %d events", n)
+	}
+	// The journal takes only commissioned units.
+	if err := acme.SupplyJournal(ctx, supply.Event{Action: supply.ActDispense, GTIN: supplyGTIN, Serials: []string{sn("99")}}); err == nil ||
+		!strings.Contains(err.Error(), "no unit of "+supplyGTIN+" with this serial was commissioned") {
+		t.Fatalf("journal of a never commissioned unit: %v", err)
+	}
+
 	// The competitor sees none of the partners' events, nor their serials.
 	if n := count(rival, supply.EventQuery{}); n != 0 {
 		t.Fatalf("rival's query returned %d events", n)
