@@ -117,6 +117,20 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 		t.Fatalf("import of an unknown bizStep: %v\n%s", err, out)
 	}
 
+	// Flags and recalls are exported too.
+	mustRun(t, env, sup("dist/admin", "flag", "--gtin", supplyGTIN, "--serial", sn("2"), "--reason", "seal broken")...)
+	mustRun(t, env, sup("acme/admin", "recall", "--gtin", supplyGTIN, "--lot", "L2", "--reason", "sterility failure")...)
+	distDoc, dist := export("dist/admin")
+	if actions(dist) != "receive ship flag" || dist[2].Reason != "seal broken" || dist[2].Serials[0] != sn("2") {
+		t.Fatalf("dist's export: %+v", dist)
+	}
+	validateEPCIS(t, distDoc, true, `"events":3`)
+	acmeDoc, acme = export("acme/admin")
+	if last := acme[len(acme)-1]; last.Action != supply.ActRecall || last.Lot != "L2" || last.Reason != "sterility failure" {
+		t.Fatalf("acme's export: %+v", acme)
+	}
+	validateEPCIS(t, acmeDoc, true, `"events":5`)
+
 	epcisOverHTTP(t, home, addr, sn)
 	t.Logf("EPCIS export, validation, import, capture and queries took %v", time.Since(started).Round(time.Millisecond))
 	p.interrupt(t)
