@@ -1,6 +1,7 @@
 package nodeapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/carechain/carechain"
@@ -171,21 +173,48 @@ func (c *Client) SupplyJournal(ctx context.Context, e supply.Event) error {
 	return err
 }
 
-// SupplyCapture submits an EPCIS document (EPCIS capture).
+// CaptureError is a refused EPCIS capture: the node's problem, with the
+// index of the event at fault and the heights of the events committed
+// before it.
+type CaptureError struct{ Problem }
+
+func (e *CaptureError) Error() string {
+	return fmt.Sprintf("EPCIS capture: HTTP %d: %s", e.Status, e.Detail)
+}
+
+// SupplyCapture submits an EPCIS document (EPCIS capture); a refusal is a
+// *CaptureError.
 func (c *Client) SupplyCapture(ctx context.Context, doc []byte) (*CaptureResponse, error) {
-	var out struct {
-		CaptureResponse
-		Error string `json:"error"` // of a problem
-	}
-	const path = "/v1/supply/epcis/capture"
-	status, err := c.do(ctx, http.MethodPost, path, doc, &out)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/v1/supply/epcis/capture", bytes.NewReader(doc))
 	if err != nil {
 		return nil, err
 	}
-	if status != http.StatusAccepted { // 422: stopped by the ledger
-		return nil, &StatusError{Method: http.MethodPost, Path: path, Status: status, Message: out.Error}
+	req.Header.Set("Content-Type", "application/ld+json")
+	if err := c.sign(ctx, req); err != nil {
+		return nil, err
 	}
-	return &out.CaptureResponse, nil
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("EPCIS capture: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("EPCIS capture: %w", err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		var p Problem
+		if json.Unmarshal(b, &p) != nil || p.Detail == "" {
+			p = Problem{Status: resp.StatusCode, Detail: strings.TrimSpace(string(b))}
+		}
+		p.Status = resp.StatusCode
+		return nil, &CaptureError{p}
+	}
+	var out CaptureResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("EPCIS capture: decode the answer: %w", err)
+	}
+	return &out, nil
 }
 
 // SupplyEvents queries the signer's organization's supply events; the

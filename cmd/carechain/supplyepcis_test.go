@@ -172,8 +172,9 @@ func epcisOverHTTP(t *testing.T, home, addr string, sn func(string) string) {
 	malformed.EPCISBody.EventList[1].EPCList[0] = supply.DigitalLinkPrefix + supplyGTIN + "/21/" + sn("20") + "/x"
 	doc := mustJSON(t, malformed)
 	_, err = acme.SupplyCapture(ctx, []byte(doc))
-	var se *nodeapi.StatusError
-	if !errors.As(err, &se) || se.Status != 400 || !strings.Contains(se.Message, "event #1: ") || !strings.Contains(se.Message, "epcList #0") {
+	var ce *nodeapi.CaptureError
+	if !errors.As(err, &ce) || ce.Status != 400 || ce.Event == nil || *ce.Event != 1 || ce.Type != "epcisException:ValidationException" ||
+		!strings.Contains(ce.Detail, "event #1: ") || !strings.Contains(ce.Detail, "epcList #0") {
 		t.Fatalf("capture of a malformed document: %v\n%s", err, doc)
 	}
 	if n := count(acme, supply.EventQuery{}); n != before {
@@ -212,8 +213,8 @@ func epcisOverHTTP(t *testing.T, home, addr string, sn func(string) string) {
 		{Action: supply.ActCommission, Time: time.Now(), GTIN: supplyGTIN, Serials: []string{sn("30")}, Lot: "L4", Expiry: "2031-01-31"},
 		{Action: supply.ActCommission, Time: time.Now(), GTIN: supplyGTIN, Serials: []string{sn("1")}, Lot: "L4", Expiry: "2031-01-31"},
 	}, time.Now())
-	if res, err := acme.SupplyCapture(ctx, []byte(mustJSON(t, refused))); res != nil || !errors.As(err, &se) || se.Status != 422 ||
-		!strings.Contains(se.Message, "event #1: ") || !strings.Contains(se.Message, "already commissioned") {
+	if res, err := acme.SupplyCapture(ctx, []byte(mustJSON(t, refused))); res != nil || !errors.As(err, &ce) || ce.Status != 422 ||
+		ce.Event == nil || *ce.Event != 1 || len(ce.Heights) != 1 || !strings.Contains(ce.Detail, "already commissioned") {
 		t.Fatalf("capture refused by the ledger at its second event: %+v %v", res, err)
 	}
 	if n := count(acme, supply.EventQuery{BizSteps: []string{"commissioning"}, EPCs: []string{supply.UnitURI(supplyGTIN, sn("30"))}}); n != 1 {
