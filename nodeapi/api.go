@@ -59,6 +59,10 @@ type Options struct {
 	StallTimeout time.Duration
 	// Records, if set, serves encrypted records and access logs (/v1/records, /v1/audit).
 	Records *records.Service
+	// Custodian, if set, holds the signing keys this node keeps for its
+	// staff: an EPCIS capture (POST /v1/supply/epcis/capture) is submitted
+	// as its caller with one of them.
+	Custodian *records.Custodian
 	// Proofs, if set, serves proofs, validators and checkpoints (/v1/proofs, /v1/validators, /v1/checkpoint);
 	// proofs of entries (/v1/proofs/{kind}/…) need Records too, which decides who may see them.
 	Proofs Prover
@@ -144,6 +148,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/supply/products/{gtin}", s.supplyProduct) // supply.go
 		mux.HandleFunc("POST /v1/supply/commitments", s.supplyCommitments)
 		mux.HandleFunc("POST /v1/supply/verify", s.supplyVerify)
+		mux.HandleFunc("POST /v1/supply/journal", s.supplyJournal) // supplyepcis.go
+		mux.HandleFunc("POST /v1/supply/epcis/capture", s.epcisCapture)
+		mux.HandleFunc("GET /v1/supply/epcis/events", s.epcisEvents)
 		mux.HandleFunc("GET /v1/studies/{id}", s.studyRead) // studies.go
 	}
 	return instrument(mux, reg)

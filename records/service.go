@@ -103,6 +103,9 @@ type Options struct {
 	// BlobPeers fetches the blobs this node lacks from other nodes; nil:
 	// only this node's copies are served.
 	BlobPeers BlobSource
+	// SupplyJournal keeps the node's organizations' supply events, sealed
+	// (supplyjournal.go); nil keeps them in memory only (tests).
+	SupplyJournal *store.Queue
 }
 
 // Service is the records service of one node.
@@ -130,6 +133,8 @@ type Service struct {
 	blobs      *store.Blobs               // sealed Binary contents (blobs.go), or nil
 	dispenses  dispenseGuard              // units between their move and their record (dispenseguard.go)
 	blobPeers  BlobSource                 // other nodes' blobs, or nil
+	// supplyJournal keeps the organizations' supply events (supplyjournal.go).
+	supplyJournal supplyJournal
 	// indexMu serializes index writes; indexedAt holds, while RunIndex
 	// follows the chain, the height at which a call of this service
 	// indexed a record ("record:" ID) or patient ("patient:" ID).
@@ -176,6 +181,7 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
 		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
 		index: opts.Index, auditKeys: newAuditKeys(opts.Now), blobs: opts.Blobs, blobPeers: opts.BlobPeers,
+		supplyJournal: supplyJournal{queue: opts.SupplyJournal},
 	}
 	if s.journal != nil {
 		if s.pending, err = loadJournal(s.journal); err != nil {

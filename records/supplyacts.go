@@ -46,8 +46,25 @@ func (s *Service) SupplyCommission(ctx context.Context, signer Signer, gtin, lot
 	if err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, signer, tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: gtin, Lot: lot, Expiry: e, Units: cs.Units})
-	return err
+	if _, err = s.submit(ctx, signer, tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: gtin, Lot: lot, Expiry: e, Units: cs.Units}); err != nil {
+		return err
+	}
+	return s.journalAct(signer, supply.Event{Action: supply.ActCommission, GTIN: gtin, Serials: serials, Lot: lot, Expiry: e})
+}
+
+// journalAct journals an event signer's transaction committed, for its
+// organization (supplyjournal.go).
+func (s *Service) journalAct(signer Signer, e supply.Event) error {
+	v := s.latest()
+	me, err := v.Principal(signer.ID)
+	if err != nil {
+		return err
+	}
+	e.Org, e.Time = me.Org, s.now().UTC()
+	if err := s.journalSupply(v, me.Org, e); err != nil {
+		return fmt.Errorf("committed, but not journaled: %w", err)
+	}
+	return nil
 }
 
 // SupplyMove records custody action (tx.MoveShip to to, MoveReceive,
@@ -57,8 +74,10 @@ func (s *Service) SupplyMove(ctx context.Context, signer Signer, action, gtin, t
 	if err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, signer, tx.TypeSupplyMove, &tx.SupplyMove{Action: action, GTIN: gtin, Units: cs.Units, To: to, KeyWrap: cs.wrap})
-	return err
+	if _, err = s.submit(ctx, signer, tx.TypeSupplyMove, &tx.SupplyMove{Action: action, GTIN: gtin, Units: cs.Units, To: to, KeyWrap: cs.wrap}); err != nil {
+		return err
+	}
+	return s.journalAct(signer, supply.Event{Action: action, GTIN: gtin, Serials: serials, To: to})
 }
 
 type commitments struct {

@@ -156,10 +156,11 @@ func runNode(ctx context.Context, h node.Home, opts runOptions, logger *slog.Log
 	routes := func(keys *nodeKeys) http.Handler {
 		mux := http.NewServeMux()
 		var svc *records.Service
+		var custodian *records.Custodian
 		if keys != nil {
-			svc = keys.svc
+			svc, custodian = keys.svc, keys.custodian
 		}
-		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Proofs: n, Certs: certs, NodeID: nodeID,
+		mux.Handle("/", nodeapi.NewHandler(n, nodeapi.Options{Logger: logger, Metrics: n.Metrics(), Records: svc, Custodian: custodian, Proofs: n, Certs: certs, NodeID: nodeID,
 			StallTimeout: opts.stallTimeout, SubmitTimeout: opts.submitTimeout,
 			Backup: backupOf(n, keys), NodeKey: operator.Public().(ed25519.PublicKey)}))
 		if keys != nil {
@@ -275,6 +276,7 @@ func runRecords(ctx context.Context, n *node.Node, keys *nodeKeys, opts runOptio
 	<-replicated
 	keys.journal.Close()
 	keys.index.Close()
+	keys.supplyJournal.Close()
 }
 
 // awaitRecords starts the records service once the node's state registers
@@ -319,6 +321,9 @@ type nodeKeys struct {
 	anchorer  records.Signer
 	journal   *store.Queue
 	index     *store.Index // the blind search index
+	// supplyJournal holds the organizations' supply events, sealed
+	// (records/supplyjournal.go).
+	supplyJournal *store.Queue
 }
 
 // startRecords unlocks the node's encryption keys, the signing keys it keeps
@@ -358,20 +363,29 @@ func startRecords(n *node.Node, h node.Home, opts runOptions, logger *slog.Logge
 		index.Close()
 		return nil, err
 	}
+	// The supply journal: node-local, sealed (records/supplyjournal.go).
+	supplyJournal, err := store.OpenQueue(filepath.Join(string(h), "supply-journal"))
+	if err != nil {
+		journal.Close()
+		index.Close()
+		return nil, fmt.Errorf("supply journal: %w", err)
+	}
 	peers, err := blobPeers(h, opts.blobPeers, anchorer)
 	if err != nil {
 		journal.Close()
 		index.Close()
+		supplyJournal.Close()
 		return nil, err
 	}
 	svc, err := records.New(n, kr, records.Options{Node: anchorAs, Logger: logger, Journal: journal, MaxLag: opts.maxLag, Index: index,
-		Blobs: blobs, BlobPeers: peers})
+		Blobs: blobs, BlobPeers: peers, SupplyJournal: supplyJournal})
 	if err != nil {
 		journal.Close()
 		index.Close()
+		supplyJournal.Close()
 		return nil, err
 	}
-	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal, index: index}, nil
+	return &nodeKeys{ks: ks, svc: svc, custodian: cust, anchorer: anchorer, journal: journal, index: index, supplyJournal: supplyJournal}, nil
 }
 
 // blobPeers are the nodes at urls, asked for blobs with requests signed by

@@ -36,12 +36,8 @@ commissioned before is refused, and so is the whole batch.`,
 			if body.Expiry, err = supply.ParseExpiry(body.Expiry); err != nil {
 				return err
 			}
-			cs, err := c.commitments(cmd.Context(), &s, nodeapi.CommitmentsRequest{GTIN: body.GTIN, Serials: serials})
-			if err != nil {
-				return err
-			}
-			body.Units = cs.Commitments
-			if err := c.submit(cmd.Context(), &s, tx.TypeSupplyCommission, func(string, uint64) (any, error) { return &body, nil }); err != nil {
+			e := supply.Event{Action: supply.ActCommission, GTIN: body.GTIN, Serials: serials, Lot: body.Lot, Expiry: body.Expiry}
+			if err := c.submitSupplyEvent(cmd.Context(), &s, e); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "commissioned %d units of %s, lot %s, expiring %s\n", len(serials), body.GTIN, body.Lot, body.Expiry)
@@ -70,12 +66,7 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 			if (action == tx.MoveShip) != (to != "") {
 				return errors.New("a ship, and only a ship, names its receiver (--to)")
 			}
-			cs, err := c.commitments(cmd.Context(), &s, nodeapi.CommitmentsRequest{GTIN: gtin, Serials: serials, ShareWith: to})
-			if err != nil {
-				return err
-			}
-			body := &tx.SupplyMove{Action: action, GTIN: gtin, Units: cs.Commitments, To: to, KeyWrap: cs.KeyWrap}
-			if err := c.submit(cmd.Context(), &s, tx.TypeSupplyMove, func(string, uint64) (any, error) { return body, nil }); err != nil {
+			if err := c.submitSupplyEvent(cmd.Context(), &s, supply.Event{Action: action, GTIN: gtin, Serials: serials, To: to}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "%s: %d units of %s%s\n", pastTenseOf(action), len(serials), gtin, map[bool]string{true: " to " + to}[to != ""])
@@ -179,12 +170,11 @@ func (c *cli) supplyFlagCmd() *cobra.Command {
   carechain supply flag --as pharm/admin --gtin 00312345678906 --serial SN3 --lot --reason "wrong colour"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			unit, err := c.oneCommitment(cmd.Context(), &s, body.GTIN, serial)
-			if err != nil {
+			if err := supply.CheckSerial(serial); err != nil {
 				return err
 			}
-			body.Unit = unit
-			return c.submit(cmd.Context(), &s, tx.TypeSupplyFlag, func(string, uint64) (any, error) { return &body, nil })
+			return c.submitSupplyEvent(cmd.Context(), &s, supply.Event{Action: supply.ActFlag, GTIN: body.GTIN, Serials: []string{serial},
+				WholeLot: body.WholeLot, Reason: body.Reason})
 		},
 	}
 	s.register(cmd)
@@ -245,7 +235,7 @@ func (c *cli) supplyRecallCmd() *cobra.Command {
 		Example: `  carechain supply recall --as acme/officer --gtin 00312345678906 --lot L2401 --reason "sterility failure"`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := c.submit(cmd.Context(), &s, tx.TypeSupplyRecall, func(string, uint64) (any, error) { return &body, nil }); err != nil {
+			if err := c.submitSupplyEvent(cmd.Context(), &s, supply.Event{Action: supply.ActRecall, GTIN: body.GTIN, Lot: body.Lot, Reason: body.Reason}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "recalled lot %s of %s\n", body.Lot, body.GTIN)

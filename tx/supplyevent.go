@@ -1,0 +1,33 @@
+package tx
+
+import (
+	"fmt"
+
+	"github.com/carechain/carechain/supply"
+)
+
+// SupplyEventBody is the transaction an EPCIS event of an organization
+// means (supply.Event, package supply's EPCIS mapping): a commission, a
+// custody move, a flag or a recall. commitment gives a serial's commitment
+// under the product's key. A ship's product key wrap for a new receiver is
+// the caller's to add.
+func SupplyEventBody(e supply.Event, commitment func(serial string) []byte) (Type, Body, error) {
+	if err := e.Check(); err != nil {
+		return "", nil, err
+	}
+	units := make([][]byte, len(e.Serials))
+	for i, sn := range e.Serials {
+		units[i] = commitment(sn)
+	}
+	switch e.Action {
+	case supply.ActCommission:
+		return TypeSupplyCommission, &SupplyCommission{GTIN: e.GTIN, Lot: e.Lot, Expiry: e.Expiry, Units: units}, nil
+	case supply.ActShip, supply.ActReceive, supply.ActDispense, supply.ActDecommission:
+		return TypeSupplyMove, &SupplyMove{Action: e.Action, GTIN: e.GTIN, Units: units, To: e.To}, nil
+	case supply.ActFlag:
+		return TypeSupplyFlag, &SupplyFlag{GTIN: e.GTIN, Unit: units[0], WholeLot: e.WholeLot, Reason: e.Reason}, nil
+	case supply.ActRecall:
+		return TypeSupplyRecall, &SupplyRecall{GTIN: e.GTIN, Lot: e.Lot, Reason: e.Reason}, nil
+	}
+	return "", nil, fmt.Errorf("%w: supply action %q", ErrInvalid, e.Action)
+}
