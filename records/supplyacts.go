@@ -96,6 +96,8 @@ func (s *Service) commitmentsFor(signer Signer, gtin string, serials []string, s
 
 // SupplyRecall recalls lot of product gtin for reason.
 func (s *Service) SupplyRecall(ctx context.Context, signer Signer, gtin, lot, reason string) error {
-	_, err := s.submit(ctx, signer, tx.TypeSupplyRecall, &tx.SupplyRecall{GTIN: gtin, Lot: lot, Reason: reason})
-	return err
+	if _, err := s.submit(ctx, signer, tx.TypeSupplyRecall, &tx.SupplyRecall{GTIN: gtin, Lot: lot, Reason: reason}); err != nil {
+		return err
+	}
+	return s.journalAct(signer, supply.Event{Action: supply.ActRecall, GTIN: gtin, Lot: lot, Reason: reason})
 }

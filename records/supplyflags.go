@@ -3,19 +3,23 @@ package records
 import (
 	"context"
 
+	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
 )
 
 // SupplyFlag flags the unit with serial of product gtin, or with wholeLot
 // its whole lot, as suspect for reason: the signer's organization must
-// hold the unit (or receive it).
+// hold the unit (or receive it). The flag is journaled for the
+// organization's EPCIS export, as SupplyMove's events are.
 func (s *Service) SupplyFlag(ctx context.Context, signer Signer, gtin, serial string, wholeLot bool, reason string) error {
 	cs, err := s.commitmentsFor(signer, gtin, []string{serial}, "")
 	if err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, signer, tx.TypeSupplyFlag, &tx.SupplyFlag{GTIN: gtin, Unit: cs.Units[0], WholeLot: wholeLot, Reason: reason})
-	return err
+	if _, err = s.submit(ctx, signer, tx.TypeSupplyFlag, &tx.SupplyFlag{GTIN: gtin, Unit: cs.Units[0], WholeLot: wholeLot, Reason: reason}); err != nil {
+		return err
+	}
+	return s.journalAct(signer, supply.Event{Action: supply.ActFlag, GTIN: gtin, Serials: []string{serial}, Reason: reason, WholeLot: wholeLot})
 }
 
 // SupplyResolve is the manufacturer's outcome (tx.ResolveConfirm or

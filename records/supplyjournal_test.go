@@ -89,6 +89,13 @@ func TestSupplyJournalIsSealedAndPerOrganization(t *testing.T) {
 	if err := svc.SupplyMove(ctx, w.signers["dist/admin"], supply.ActReceive, gtin, "", serials[:1]); err != nil {
 		t.Fatal(err)
 	}
+	// The portal's flag and recall (records.SupplyFlag, SupplyRecall) are journaled too.
+	if err := svc.SupplyFlag(ctx, w.signers["dist/admin"], gtin, serials[0], false, "seal broken"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SupplyRecall(ctx, w.signers["acme/admin"], gtin, "L1", "sterility failure"); err != nil {
+		t.Fatal(err)
+	}
 	principal := func(id string) *carechain.Principal {
 		p, err := n.App().Latest().Principal(id)
 		if err != nil {
@@ -96,7 +103,7 @@ func TestSupplyJournalIsSealedAndPerOrganization(t *testing.T) {
 		}
 		return p
 	}
-	for org, want := range map[string]string{"acme": "commission ship", "dist": "receive", "rival": ""} {
+	for org, want := range map[string]string{"acme": "commission ship recall", "dist": "receive flag", "rival": ""} {
 		got, err := svc.SupplyEvents(principal(org+"/admin"), supply.EventQuery{})
 		if err != nil {
 			t.Fatal(err)
