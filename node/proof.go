@@ -111,6 +111,13 @@ func (n *Node) ProveTrusting(ctx context.Context, trustedHeight int64, kind, key
 	return &proof.Bundle{Version: 1, Leaf: *leaf, LeafIndex: index, Content: content, Inclusion: incl, At: cp}, nil
 }
 
+// CheckpointTrusting returns the newest signed checkpoint, with the
+// validator transitions from the set in force at trustedHeight (0: the
+// first block).
+func (n *Node) CheckpointTrusting(ctx context.Context, trustedHeight int64) (proof.Checkpoint, error) {
+	return n.trustedCheckpoint(ctx, trustedHeight, 0)
+}
+
 // trustedCheckpoint is Checkpoint with the validator transitions from the
 // set in force at trustedHeight.
 func (n *Node) trustedCheckpoint(ctx context.Context, trustedHeight, height int64) (proof.Checkpoint, error) {

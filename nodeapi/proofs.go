@@ -21,6 +21,9 @@ type Prover interface {
 	// transitions from the set in force at trustedHeight (0: the first block).
 	ProveTrusting(ctx context.Context, trustedHeight int64, kind, key string) (*proof.Bundle, error)
 	ProveConsistencyTrusting(ctx context.Context, trustedHeight, from, to int64) (*proof.Consistency, error)
+	// CheckpointTrusting is the newest signed checkpoint, with the
+	// validator transitions from the set in force at trustedHeight.
+	CheckpointTrusting(ctx context.Context, trustedHeight int64) (proof.Checkpoint, error)
 	Validators(ctx context.Context) ([]byte, error)
 	ValidatorHistory(ctx context.Context) ([]byte, error)
 	SignedCheckpoint(ctx context.Context) ([]byte, error)

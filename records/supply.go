@@ -101,29 +101,36 @@ func WrapProductKey(v *ledger.View, k []byte, gtin, org string) ([]byte, error) 
 
 // VerifyUnit answers a scan for caller's organization.
 func (s *Service) VerifyUnit(caller *carechain.Principal, scan supply.Scan) (supply.Verification, error) {
+	out, _, err := s.VerifyUnitIn(s.latest(), caller, scan)
+	return out, err
+}
+
+// VerifyUnitIn answers a scan for caller's organization from the state in
+// v, and returns the serial's commitment (nil if the product is not
+// registered), which a proof of the answer needs (ledger.View.SupplyBundle).
+func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan supply.Scan) (supply.Verification, []byte, error) {
 	if err := scan.Check(); err != nil {
-		return supply.Verification{}, carechain.E(carechain.KindInvalid, err)
+		return supply.Verification{}, nil, carechain.E(carechain.KindInvalid, err)
 	}
-	v := s.latest()
 	p, err := v.SupplyProduct(scan.GTIN)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.judged(v, scan, nil, nil, nil, caller.Org), nil
+		return s.judged(v, scan, nil, nil, nil, caller.Org), nil, nil
 	} else if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
 	k, err := s.productKey(v, caller, scan.GTIN)
 	if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
 	c := supply.Commitment(k, scan.GTIN, scan.Serial)
 	clear(k)
 	u, lot, err := v.SupplyUnit(scan.GTIN, c)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.judged(v, scan, p, nil, nil, caller.Org), nil
+		return s.judged(v, scan, p, nil, nil, caller.Org), c, nil
 	} else if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
-	return s.judged(v, scan, p, u, lot, caller.Org), nil
+	return s.judged(v, scan, p, u, lot, caller.Org), c, nil
 }
 
 func (s *Service) judged(v *ledger.View, scan supply.Scan, p *supply.Product, u *supply.Unit, lot *supply.Lot, verifier string) supply.Verification {
