@@ -1,6 +1,7 @@
 package nodeapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/proof"
@@ -130,7 +132,7 @@ func (s *server) supplyProof(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &scan) {
 		return
 	}
-	cp, err := s.opts.Proofs.CheckpointTrusting(r.Context(), trusted)
+	cp, err := s.coveringCheckpoint(r.Context(), trusted)
 	if err != nil {
 		s.fail(w, http.StatusServiceUnavailable, err)
 		return
@@ -152,6 +154,33 @@ func (s *server) supplyProof(w http.ResponseWriter, r *http.Request) {
 	}
 	b.At = cp
 	writeJSON(w, http.StatusOK, SupplyProof{Verification: out, Bundle: b})
+}
+
+// supplyProofWait bounds the wait for a checkpoint that covers the newest
+// state: the block after one that changed state comes within a block's time.
+const supplyProofWait = 10 * time.Second
+
+// coveringCheckpoint returns the newest signed checkpoint once it commits
+// to the state committed when it was asked for (so a verification right
+// after a recall proves the recall), or after supplyProofWait the newest
+// there is.
+func (s *server) coveringCheckpoint(ctx context.Context, trusted int64) (proof.Checkpoint, error) {
+	last, err := s.chain.App().LastCommit()
+	if err != nil {
+		return proof.Checkpoint{}, err
+	}
+	deadline := time.Now().Add(supplyProofWait)
+	for {
+		cp, err := s.opts.Proofs.CheckpointTrusting(ctx, trusted)
+		if err == nil && bytes.Equal(cp.Info.AppHash(), last.AppHash) || time.Now().After(deadline) {
+			return cp, err
+		}
+		select {
+		case <-ctx.Done():
+			return proof.Checkpoint{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // doJSON is do with a JSON request body.
