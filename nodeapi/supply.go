@@ -1,7 +1,6 @@
 package nodeapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,56 +131,22 @@ func (s *server) supplyProof(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &scan) {
 		return
 	}
-	cp, err := s.coveringCheckpoint(r.Context(), trusted)
+	cp, v, err := s.opts.Proofs.CheckpointView(r.Context(), trusted, supplyProofWait)
 	if err != nil {
 		s.fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	v, err := s.chain.App().View(cp.Height)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	out, c, err := s.opts.Records.VerifyUnitIn(v, p, scan)
+	out, b, err := s.opts.Records.ProveUnit(v, p, scan, cp)
 	if err != nil {
 		s.queryFail(w, err)
 		return
 	}
-	b, err := v.SupplyBundle(scan.GTIN, c)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	b.At = cp
 	writeJSON(w, http.StatusOK, SupplyProof{Verification: out, Bundle: b})
 }
 
 // supplyProofWait bounds the wait for a checkpoint that covers the newest
 // state: the block after one that changed state comes within a block's time.
 const supplyProofWait = 10 * time.Second
-
-// coveringCheckpoint returns the newest signed checkpoint once it commits
-// to the state committed when it was asked for (so a verification right
-// after a recall proves the recall), or after supplyProofWait the newest
-// there is.
-func (s *server) coveringCheckpoint(ctx context.Context, trusted int64) (proof.Checkpoint, error) {
-	last, err := s.chain.App().LastCommit()
-	if err != nil {
-		return proof.Checkpoint{}, err
-	}
-	deadline := time.Now().Add(supplyProofWait)
-	for {
-		cp, err := s.opts.Proofs.CheckpointTrusting(ctx, trusted)
-		if err == nil && bytes.Equal(cp.Info.AppHash(), last.AppHash) || time.Now().After(deadline) {
-			return cp, err
-		}
-		select {
-		case <-ctx.Done():
-			return proof.Checkpoint{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
 
 // doJSON is do with a JSON request body.
 func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/supply"
 )
@@ -131,6 +132,23 @@ func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan
 		return supply.Verification{}, nil, err
 	}
 	return s.judged(v, scan, p, u, lot, caller.Org), c, nil
+}
+
+// ProveUnit answers a scan for caller's organization from the state in v,
+// which checkpoint cp commits to (node.CheckpointView), with the bundle
+// that proves the answer offline (proof.CheckSupply): the product, unit and
+// lot it read, with their proofs in the ledger's map of supply state, and cp.
+func (s *Service) ProveUnit(v *ledger.View, caller *carechain.Principal, scan supply.Scan, cp proof.Checkpoint) (supply.Verification, *proof.SupplyBundle, error) {
+	out, c, err := s.VerifyUnitIn(v, caller, scan)
+	if err != nil {
+		return supply.Verification{}, nil, err
+	}
+	b, err := v.SupplyBundle(scan.GTIN, c)
+	if err != nil {
+		return supply.Verification{}, nil, err
+	}
+	b.At = cp
+	return out, b, nil
 }
 
 func (s *Service) judged(v *ledger.View, scan supply.Scan, p *supply.Product, u *supply.Unit, lot *supply.Lot, verifier string) supply.Verification {
