@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	cmtjson "github.com/cometbft/cometbft/libs/json"
@@ -61,6 +62,40 @@ func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, 
 	if height < 1 || height > top {
 		return proof.Checkpoint{}, fmt.Errorf("checkpoint at %d: %w (newest is %d)", height, ErrNoCheckpoint, top)
 	}
+	if cp, ok := n.lastCheckpoint.get(height); ok {
+		return cp, nil
+	}
+	cp, err := n.buildCheckpoint(ctx, height)
+	if err == nil {
+		n.lastCheckpoint.put(cp)
+	}
+	return cp, err
+}
+
+// checkpointMemo keeps the last checkpoint built: a checkpoint of a height
+// never changes, and verifications with proofs ask for the newest one many
+// times per block.
+type checkpointMemo struct {
+	mu sync.Mutex
+	cp *proof.Checkpoint
+}
+
+func (m *checkpointMemo) get(height int64) (proof.Checkpoint, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cp == nil || m.cp.Height != height {
+		return proof.Checkpoint{}, false
+	}
+	return *m.cp, true
+}
+
+func (m *checkpointMemo) put(cp proof.Checkpoint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cp = &cp
+}
+
+func (n *Node) buildCheckpoint(ctx context.Context, height int64) (proof.Checkpoint, error) {
 	info, err := n.app.CommitInfo(height)
 	if err != nil {
 		return proof.Checkpoint{}, err

@@ -35,6 +35,9 @@ func (s *Service) productKey(v *ledger.View, caller *carechain.Principal, gtin s
 	} else if err != nil {
 		return nil, err
 	}
+	if k := s.productKeys.get(caller.Org, gtin, wrap); k != nil {
+		return k, nil
+	}
 	id, ok := s.keys.identity(caller.Org)
 	if !ok {
 		return nil, fmt.Errorf("this node holds no encryption key of %s", caller.Org)
@@ -43,6 +46,7 @@ func (s *Service) productKey(v *ledger.View, caller *carechain.Principal, gtin s
 	if err != nil {
 		return nil, fmt.Errorf("open the key of product %s for %s: %w", gtin, caller.Org, err)
 	}
+	s.productKeys.put(caller.Org, gtin, wrap, k)
 	return k, nil
 }
 
