@@ -29,11 +29,16 @@ func (n mapNodes) Set(pos string, v []byte) error { return n.b.Set(supplyMapPref
 func (n mapNodes) Delete(pos string) error        { return n.b.Delete(supplyMapPrefix + pos) }
 
 // mapReader reads map nodes from a view of state.
-type mapReader struct{ r reader }
+type mapReader struct{ r getter }
+
+// getter reads state values: a view, a block, or one exact height.
+type getter interface {
+	Get(key string) ([]byte, error)
+}
 
 func (m mapReader) Get(pos string) ([]byte, error) { return mapGet(m.r, pos) }
 
-func mapGet(r reader, pos string) ([]byte, error) {
+func mapGet(r getter, pos string) ([]byte, error) {
 	v, err := r.Get(supplyMapPrefix + pos)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -63,7 +68,7 @@ func updateSupplyMap(b *store.Block) error {
 }
 
 // supplyRoot is the map's root in r, nil while the map is empty.
-func supplyRoot(r reader) ([]byte, error) {
+func supplyRoot(r getter) ([]byte, error) {
 	root, err := smt.RootOf(mapReader{r})
 	if err != nil || root == smt.Empty {
 		return nil, err

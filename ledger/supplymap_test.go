@@ -55,8 +55,9 @@ func checkSupplyMap(t *testing.T, h *harness, height int64, lots []string, ns ..
 
 // TestSupplyMapRootInAppHash: no root (and the v2 app hash) before the first
 // supply write; after it, every block's app info carries the map's root, the
-// app hash commits to it, a block without supply writes keeps it, and each
-// committed height's entries prove against its own root.
+// app hash commits to it, a block without supply writes keeps it, each
+// committed height's entries prove against its own root, and VerifyState
+// recomputes every committed root from the stored map.
 func TestSupplyMapRootInAppHash(t *testing.T) {
 	h := supplyHarness(t)
 	first := h.height // the block that registered the product
@@ -90,6 +91,9 @@ func TestSupplyMapRootInAppHash(t *testing.T) {
 	info.SupplyRoot = nil
 	if bytes.Equal(last.AppHash, info.AppHash()) {
 		t.Fatal("the app hash does not commit to the supply root")
+	}
+	if _, err := VerifyState(h.app.store, nil, nil); err != nil {
+		t.Fatalf("verify of the state store: %v", err)
 	}
 	b, err := h.app.View(h.height)
 	if err != nil {
