@@ -22,7 +22,9 @@ import (
 // genuine unit checks GENUINE; an unknown serial's bundle proves the unit
 // absent from the ledger's map; a recalled lot's bundle shows the recall.
 // Changing any byte of the genuine and the recalled bundles (and any byte
-// but the commitment of the unknown serial's) makes the check fail.
+// but the commitment of the unknown serial's) makes the check fail. The
+// stopped node's home then verifies (carechain verify), supply map roots
+// included.
 func TestSupplyBundleChecksOffline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -99,6 +101,11 @@ func TestSupplyBundleChecksOffline(t *testing.T) {
 	}
 	for _, file := range []string{good, unknown, recalled} {
 		tamperEveryByte(t, file, trusted)
+	}
+	// carechain verify recomputes every committed supply map root.
+	p.interrupt(t)
+	if out := mustRun(t, nil, "verify", "--home", home); !strings.Contains(out, "verified") {
+		t.Fatalf("verify of the home: %s", out)
 	}
 }
 
