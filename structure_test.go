@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"replay":        1, // one-time values (jti, nonces) refused when replayed
 	"claims":        1, // insurance plan rules and the adjudication of claims: pure
 	"supply":        1, // supply chain: GS1 identifiers, serial commitments, unit status: pure
+	"smt":           1, // sparse Merkle tree: an authenticated map with (non-)membership proofs: pure
 	"deid":          1, // de-identification of FHIR resources for research: pure
 	"study":         1, // a clinical study's locked protocol, amendments' changes, reports' coverage: pure
 	"vc":            1, // W3C Verifiable Credentials of practitioners' credentials (eddsa-jcs-2022, did:key): pure

@@ -16,6 +16,7 @@ type AllOptions struct {
 	Records     RecordsOptions
 	API         APIOptions
 	Search      SearchOptions
+	Supply      SupplyOptions
 }
 
 // DefaultAllOptions are what `carechain bench all` runs with: sizes that keep
@@ -27,6 +28,7 @@ func DefaultAllOptions() AllOptions {
 		Records:     RecordsOptions{Puts: 4000, Authors: 8, Patients: 4, Reads: 1000, Window: 200},
 		API:         DefaultAPIOptions(),
 		Search:      SearchOptions{Patients: 1000, Records: 20, Granted: 0.5, Queries: 200, Clients: 1, Loaders: 16},
+		Supply:      SupplyOptions{Serials: 20000, Batch: 1000, Verifications: 2000, Clients: 4},
 	}
 }
 
@@ -45,6 +47,8 @@ func (o AllOptions) Scaled(f float64) AllOptions {
 	o.API.Bundles = n(o.API.Bundles, 1)
 	o.Search.Patients = n(o.Search.Patients, 2)
 	o.Search.Queries = n(o.Search.Queries, 1)
+	o.Supply.Serials = n(o.Supply.Serials, 1)
+	o.Supply.Verifications = n(o.Supply.Verifications, 10)
 	return o
 }
 
@@ -116,10 +120,11 @@ type AllReport struct {
 	Records     RecordsReport
 	API         APIReport
 	Search      SearchReport
+	Supply      SupplyReport
 	Rows        []Row
 }
 
-// All runs Ledger, Records, API and Search in turn, each in its own
+// All runs Ledger, Records, API, Search and Supply in turn, each in its own
 // temporary node, and reports every measure as a row against its baseline
 // from the same run.
 func All(ctx context.Context, opts AllOptions) (AllReport, error) {
@@ -142,8 +147,11 @@ func All(ctx context.Context, opts AllOptions) (AllReport, error) {
 	if rep.Search, err = Search(ctx, opts.Search); err != nil {
 		return rep, fmt.Errorf("search: %w", err)
 	}
+	if rep.Supply, err = Supply(ctx, opts.Supply); err != nil {
+		return rep, fmt.Errorf("supply: %w", err)
+	}
 	rep.Elapsed = time.Since(begin)
-	rep.Rows = slices.Concat(rep.ledgerRows(), rep.apiRows(), rep.searchRows())
+	rep.Rows = slices.Concat(rep.ledgerRows(), rep.apiRows(), rep.searchRows(), rep.supplyRows())
 	return rep, nil
 }
 
@@ -226,4 +234,19 @@ func (rep AllReport) searchRows() []Row {
 				BaselineName: "read of a Patient", Goal: Goal{Value: goals[1], Below: true}})
 	}
 	return rows
+}
+
+// supplyGoals are issue 22's targets of a verification with its proofs: a
+// rate and a p50 in ms.
+var supplyGoals = [2]float64{5000, 2}
+
+func (rep AllReport) supplyRows() []Row {
+	s := rep.Supply
+	clients := clientsOf(rep.Options.Supply.Clients)
+	return []Row{
+		{Name: "supply: verify with bundle, " + clients, Unit: "req/s", Measured: s.Proved.PerSecond, Baseline: s.Plain.PerSecond,
+			BaselineName: "verify, no proof", Goal: Goal{Value: supplyGoals[0]}},
+		{Name: "supply: verify with bundle p50, " + clients, Unit: "ms", Measured: ms(s.Proved.P50), Baseline: ms(s.Plain.P50),
+			BaselineName: "verify, no proof", Goal: Goal{Value: supplyGoals[1], Below: true}},
+	}
 }

@@ -31,16 +31,24 @@ var theLog = tlog.Log{IsNotFound: func(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound)
 }}
 
-// blockInfo computes the AppInfo after block b, given the previous one.
+// blockInfo computes the AppInfo after block b, given the previous one;
+// first it brings the supply map up to date with b's writes, in b.
 func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) {
 	if b.Len() == 0 {
 		return prev, nil // nothing changed: same app hash, so an idle chain makes no blocks
+	}
+	if err := updateSupplyMap(b); err != nil {
+		return AppInfo{}, err
 	}
 	size, root, err := theLog.Head(b)
 	if err != nil {
 		return AppInfo{}, err
 	}
-	return AppInfo{StateHash: stateChain(prev.StateHash, b.Height(), b.Hash()), LogSize: size, LogRoot: root}, nil
+	supplyRoot, err := supplyRoot(b)
+	if err != nil {
+		return AppInfo{}, err
+	}
+	return AppInfo{StateHash: stateChain(prev.StateHash, b.Height(), b.Hash()), LogSize: size, LogRoot: root, SupplyRoot: supplyRoot}, nil
 }
 
 // CommitInfo returns the AppInfo committed at height.

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -39,12 +38,10 @@ func init() {
 	handle(tx.TypeSupplyRecall, (*App).applySupplyRecall)
 }
 
-func supplyProductKey(gtin string) string      { return "supply-product/" + gtin }
-func supplyKeyWrapKey(gtin, org string) string { return "supply-key/" + gtin + "/" + org }
-func supplyLotKey(gtin, lot string) string     { return "supply-lot/" + gtin + "/" + lot }
-func supplyUnitKey(gtin string, c []byte) string {
-	return "supply-unit/" + gtin + "/" + hex.EncodeToString(c)
-}
+func supplyProductKey(gtin string) string        { return supply.ProductKey(gtin) }
+func supplyKeyWrapKey(gtin, org string) string   { return "supply-key/" + gtin + "/" + org }
+func supplyLotKey(gtin, lot string) string       { return supply.LotKey(gtin, lot) }
+func supplyUnitKey(gtin string, c []byte) string { return supply.UnitKey(gtin, c) }
 
 // supplyOrgTypes are the organizations that hold units.
 var supplyOrgTypes = []carechain.OrgType{carechain.OrgManufacturer, carechain.OrgWholesaler, carechain.OrgPharmacy, carechain.OrgHospital}

@@ -25,8 +25,8 @@ type VerifyReport struct {
 }
 
 // VerifyState re-checks a ledger state store offline: every block's state
-// writes against the chained state hash, the Merkle log against the stored
-// nodes and roots, every log leaf against the state value it commits to, and
+// writes against the chained state hash, the supply map's root against its
+// stored nodes, the Merkle log against the stored nodes and roots, every log leaf against the state value it commits to, and
 // every record version's ciphertext against its hash. appHash(h), if set, is
 // the app hash the chain's headers give for height h (nil: not known); it
 // must match. The first failure is returned, naming the height or key.
@@ -69,6 +69,9 @@ func VerifyState(st *store.Store, appHash func(h int64) []byte, progress func(st
 				return rep, fmt.Errorf("height %d: log head: %w", h, err)
 			}
 			want.LogSize, want.LogRoot = size, root
+			if want.SupplyRoot, err = supplyRoot(exactView{s: st, height: h}); err != nil {
+				return rep, fmt.Errorf("height %d: supply map: %w", h, err)
+			}
 		}
 		delete(writes, h)
 		if !bytes.Equal(want.StateHash, info.StateHash) {
@@ -76,6 +79,9 @@ func VerifyState(st *store.Store, appHash func(h int64) []byte, progress func(st
 		}
 		if want.LogSize != info.LogSize || !bytes.Equal(want.LogRoot, info.LogRoot) {
 			return rep, fmt.Errorf("height %d: Merkle log head (%d, %X) does not match the committed (%d, %X)", h, want.LogSize, want.LogRoot, info.LogSize, info.LogRoot)
+		}
+		if !bytes.Equal(want.SupplyRoot, info.SupplyRoot) {
+			return rep, fmt.Errorf("height %d: supply map root %X does not match the committed %X", h, want.SupplyRoot, info.SupplyRoot)
 		}
 		stored, err := st.AppHash(h)
 		if err != nil || !bytes.Equal(stored, info.AppHash()) {

@@ -58,6 +58,8 @@ type Node struct {
 
 	valChanges valChangeScan // where the validator set changed (validators.go)
 
+	lastCheckpoint checkpointMemo // the newest checkpoint built (proof.go)
+
 	// Peers (peers.go): the IDs the configuration names, and the commits
 	// watchPeers checks the connected peers after.
 	configPeers  map[string]bool

@@ -1,13 +1,17 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	cmtjson "github.com/cometbft/cometbft/libs/json"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/proof"
 )
 
@@ -58,6 +62,40 @@ func (n *Node) Checkpoint(ctx context.Context, height int64) (proof.Checkpoint, 
 	if height < 1 || height > top {
 		return proof.Checkpoint{}, fmt.Errorf("checkpoint at %d: %w (newest is %d)", height, ErrNoCheckpoint, top)
 	}
+	if cp, ok := n.lastCheckpoint.get(height); ok {
+		return cp, nil
+	}
+	cp, err := n.buildCheckpoint(ctx, height)
+	if err == nil {
+		n.lastCheckpoint.put(cp)
+	}
+	return cp, err
+}
+
+// checkpointMemo keeps the last checkpoint built: a checkpoint of a height
+// never changes, and verifications with proofs ask for the newest one many
+// times per block.
+type checkpointMemo struct {
+	mu sync.Mutex
+	cp *proof.Checkpoint
+}
+
+func (m *checkpointMemo) get(height int64) (proof.Checkpoint, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cp == nil || m.cp.Height != height {
+		return proof.Checkpoint{}, false
+	}
+	return *m.cp, true
+}
+
+func (m *checkpointMemo) put(cp proof.Checkpoint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cp = &cp
+}
+
+func (n *Node) buildCheckpoint(ctx context.Context, height int64) (proof.Checkpoint, error) {
 	info, err := n.app.CommitInfo(height)
 	if err != nil {
 		return proof.Checkpoint{}, err
@@ -109,6 +147,50 @@ func (n *Node) ProveTrusting(ctx context.Context, trustedHeight int64, kind, key
 		return nil, err
 	}
 	return &proof.Bundle{Version: 1, Leaf: *leaf, LeafIndex: index, Content: content, Inclusion: incl, At: cp}, nil
+}
+
+// checkpointPoll is how often CheckpointView asks for a newer checkpoint.
+const checkpointPoll = 50 * time.Millisecond
+
+// CheckpointView returns the newest signed checkpoint, with the validator
+// transitions from the set in force at trustedHeight (0: the first block),
+// and a view of the state it commits to. It waits, up to wait, for a
+// checkpoint that commits to the state committed when it was called (the
+// block after one that changed state comes within a block's time), so an
+// answer right after a recall proves the recall; after wait it returns the
+// newest there is. When no block changed state since the checkpoint, the
+// view is of the latest state, which reads faster than a past height.
+func (n *Node) CheckpointView(ctx context.Context, trustedHeight int64, wait time.Duration) (proof.Checkpoint, *ledger.View, error) {
+	last, err := n.app.LastCommit()
+	if err != nil {
+		return proof.Checkpoint{}, nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		cp, err := n.trustedCheckpoint(ctx, trustedHeight, 0)
+		current := err == nil && bytes.Equal(cp.Info.AppHash(), last.AppHash)
+		if current || err == nil && time.Now().After(deadline) {
+			v, err := n.checkpointView(cp, current, last.Height)
+			return cp, v, err
+		}
+		if err != nil && (!errors.Is(err, ErrNoCheckpoint) || time.Now().After(deadline)) {
+			return cp, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return proof.Checkpoint{}, nil, ctx.Err()
+		case <-time.After(checkpointPoll):
+		}
+	}
+}
+
+// checkpointView is the state cp commits to: that at lastHeight if current
+// (the same state: no block wrote any since), else that at cp's height.
+func (n *Node) checkpointView(cp proof.Checkpoint, current bool, lastHeight int64) (*ledger.View, error) {
+	if current {
+		return n.app.View(lastHeight)
+	}
+	return n.app.View(cp.Height)
 }
 
 // trustedCheckpoint is Checkpoint with the validator transitions from the

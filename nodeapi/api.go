@@ -138,6 +138,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 	}
 	if opts.Proofs != nil && opts.Records != nil { // Records decides who may see an entry
 		mux.HandleFunc("GET /v1/proofs/{kind}/{key...}", s.proveEntry)
+		mux.HandleFunc("POST /v1/supply/proof", s.supplyProof) // supply.go
 	}
 	if opts.Records != nil {
 		mux.HandleFunc("GET /v1/records", s.listRecords)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
@@ -21,6 +22,11 @@ type Prover interface {
 	// transitions from the set in force at trustedHeight (0: the first block).
 	ProveTrusting(ctx context.Context, trustedHeight int64, kind, key string) (*proof.Bundle, error)
 	ProveConsistencyTrusting(ctx context.Context, trustedHeight, from, to int64) (*proof.Consistency, error)
+	// CheckpointView is the newest signed checkpoint, with the validator
+	// transitions from the set in force at trustedHeight, and a view of the
+	// state it commits to; it waits up to wait for one that commits to the
+	// latest state.
+	CheckpointView(ctx context.Context, trustedHeight int64, wait time.Duration) (proof.Checkpoint, *ledger.View, error)
 	Validators(ctx context.Context) ([]byte, error)
 	ValidatorHistory(ctx context.Context) ([]byte, error)
 	SignedCheckpoint(ctx context.Context) ([]byte, error)

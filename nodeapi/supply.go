@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/supply"
 )
 
@@ -18,6 +21,7 @@ import (
 //	GET  /v1/supply/products/{gtin}  a registered product (public catalogue data)
 //	POST /v1/supply/commitments      serials → the commitments the ledger knows units by
 //	POST /v1/supply/verify           a scanned unit → supply.Verification
+//	POST /v1/supply/proof            a scanned unit → SupplyProof: the answer and its proof bundle
 //
 // Serials travel in request bodies only, never in URLs, and are neither
 // stored nor logged.
@@ -103,6 +107,47 @@ func (s *server) supplyVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// SupplyProof answers POST /v1/supply/proof: the verification of a scan at
+// the newest signed checkpoint, and the bundle that proves it offline
+// (proof.CheckSupply).
+type SupplyProof struct {
+	Verification supply.Verification `json:"verification"`
+	Bundle       *proof.SupplyBundle `json:"bundle"`
+}
+
+// supplyProof answers a scan as the ledger stood at the newest signed
+// checkpoint, with the map proofs of the product, unit and lot it read
+// (trusted_height: as for other proofs).
+func (s *server) supplyProof(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	trusted, ok := s.trustedHeight(w, r)
+	if !ok {
+		return
+	}
+	var scan supply.Scan
+	if !s.readJSON(w, r, &scan) {
+		return
+	}
+	cp, v, err := s.opts.Proofs.CheckpointView(r.Context(), trusted, supplyProofWait)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	out, b, err := s.opts.Records.ProveUnit(v, p, scan, cp)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SupplyProof{Verification: out, Bundle: b})
+}
+
+// supplyProofWait bounds the wait for a checkpoint that covers the newest
+// state: the block after one that changed state comes within a block's time.
+const supplyProofWait = 10 * time.Second
+
 // doJSON is do with a JSON request body.
 func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {
 	body, err := json.Marshal(in)
@@ -137,6 +182,24 @@ func (c *Client) SupplyCommitments(ctx context.Context, req CommitmentsRequest) 
 	}
 	if len(out.Commitments) != len(req.Serials) {
 		return nil, fmt.Errorf("the node answered %d commitments for %d serials", len(out.Commitments), len(req.Serials))
+	}
+	return &out, nil
+}
+
+// SupplyProof asks the signer's node to verify a scanned unit at its newest
+// signed checkpoint, with the bundle that proves the answer; trustedHeight
+// as for ProveTrusting (0: the first block).
+func (c *Client) SupplyProof(ctx context.Context, scan supply.Scan, trustedHeight int64) (*SupplyProof, error) {
+	path := "/v1/supply/proof"
+	if trustedHeight > 0 {
+		path += "?trusted_height=" + strconv.FormatInt(trustedHeight, 10)
+	}
+	var out SupplyProof
+	if err := c.doJSON(ctx, http.MethodPost, path, scan, &out); err != nil {
+		return nil, err
+	}
+	if out.Bundle == nil {
+		return nil, errors.New("the node answered no bundle")
 	}
 	return &out, nil
 }

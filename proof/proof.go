@@ -54,20 +54,33 @@ import (
 //
 //	app hash = SHA-256("carechain/apphash/v2" ‖ log size (8 bytes, big endian) ‖ log root ‖ state hash)
 //
-// The state hash chains the hashes of every block's state writes.
+// The state hash chains the hashes of every block's state writes. Once the
+// supply chain has written state, the root of its authenticated map (package
+// smt) is in it too:
+//
+//	app hash = SHA-256("carechain/apphash/v3" ‖ log size ‖ log root ‖ state hash ‖ supply root)
+//
+// and until then the app hash is the v2 one, so chains and blocks from
+// before the map hash as they always did.
 type AppInfo struct {
-	StateHash []byte `cbor:"1,keyasint" json:"state_hash"`
-	LogSize   uint64 `cbor:"2,keyasint" json:"log_size"`
-	LogRoot   []byte `cbor:"3,keyasint" json:"log_root"`
+	StateHash  []byte `cbor:"1,keyasint" json:"state_hash"`
+	LogSize    uint64 `cbor:"2,keyasint" json:"log_size"`
+	LogRoot    []byte `cbor:"3,keyasint" json:"log_root"`
+	SupplyRoot []byte `cbor:"4,keyasint,omitempty" json:"supply_root,omitempty"`
 }
 
 // AppHash computes the app hash of info.
 func (i AppInfo) AppHash() []byte {
 	h := sha256.New()
-	h.Write([]byte("carechain/apphash/v2"))
+	if len(i.SupplyRoot) == 0 {
+		h.Write([]byte("carechain/apphash/v2"))
+	} else {
+		h.Write([]byte("carechain/apphash/v3"))
+	}
 	h.Write(binary.BigEndian.AppendUint64(nil, i.LogSize))
 	h.Write(i.LogRoot)
 	h.Write(i.StateHash)
+	h.Write(i.SupplyRoot)
 	return h.Sum(nil)
 }
 

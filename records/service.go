@@ -149,6 +149,8 @@ type Service struct {
 	policies *heightMemo[*consent.RolePolicy]
 	// auditKeys seal access events (auditkeys.go).
 	auditKeys *auditKeys
+	// productKeys are opened supply product keys, memory only (supplykeys.go).
+	productKeys productKeyCache
 }
 
 type epochRef struct {

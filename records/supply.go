@@ -6,6 +6,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/supply"
 )
@@ -40,6 +41,9 @@ func (s *Service) productKeyOf(v *ledger.View, org, gtin string) ([]byte, error)
 	} else if err != nil {
 		return nil, err
 	}
+	if k := s.productKeys.get(org, gtin, wrap); k != nil {
+		return k, nil
+	}
 	id, ok := s.keys.identity(org)
 	if !ok {
 		return nil, fmt.Errorf("this node holds no encryption key of %s", org)
@@ -48,6 +52,7 @@ func (s *Service) productKeyOf(v *ledger.View, org, gtin string) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("open the key of product %s for %s: %w", gtin, org, err)
 	}
+	s.productKeys.put(org, gtin, wrap, k)
 	return k, nil
 }
 
@@ -107,29 +112,53 @@ func WrapProductKey(v *ledger.View, k []byte, gtin, org string) ([]byte, error) 
 
 // VerifyUnit answers a scan for caller's organization.
 func (s *Service) VerifyUnit(caller *carechain.Principal, scan supply.Scan) (supply.Verification, error) {
+	out, _, err := s.VerifyUnitIn(s.latest(), caller, scan)
+	return out, err
+}
+
+// VerifyUnitIn answers a scan for caller's organization from the state in
+// v, and returns the serial's commitment (nil if the product is not
+// registered), which a proof of the answer needs (ledger.View.SupplyBundle).
+func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan supply.Scan) (supply.Verification, []byte, error) {
 	if err := scan.Check(); err != nil {
-		return supply.Verification{}, carechain.E(carechain.KindInvalid, err)
+		return supply.Verification{}, nil, carechain.E(carechain.KindInvalid, err)
 	}
-	v := s.latest()
 	p, err := v.SupplyProduct(scan.GTIN)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.judged(v, scan, nil, nil, nil, caller.Org), nil
+		return s.judged(v, scan, nil, nil, nil, caller.Org), nil, nil
 	} else if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
 	k, err := s.productKey(v, caller, scan.GTIN)
 	if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
 	c := supply.Commitment(k, scan.GTIN, scan.Serial)
 	clear(k)
 	u, lot, err := v.SupplyUnit(scan.GTIN, c)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.judged(v, scan, p, nil, nil, caller.Org), nil
+		return s.judged(v, scan, p, nil, nil, caller.Org), c, nil
 	} else if err != nil {
-		return supply.Verification{}, err
+		return supply.Verification{}, nil, err
 	}
-	return s.judged(v, scan, p, u, lot, caller.Org), nil
+	return s.judged(v, scan, p, u, lot, caller.Org), c, nil
+}
+
+// ProveUnit answers a scan for caller's organization from the state in v,
+// which checkpoint cp commits to (node.CheckpointView), with the bundle
+// that proves the answer offline (proof.CheckSupply): the product, unit and
+// lot it read, with their proofs in the ledger's map of supply state, and cp.
+func (s *Service) ProveUnit(v *ledger.View, caller *carechain.Principal, scan supply.Scan, cp proof.Checkpoint) (supply.Verification, *proof.SupplyBundle, error) {
+	out, c, err := s.VerifyUnitIn(v, caller, scan)
+	if err != nil {
+		return supply.Verification{}, nil, err
+	}
+	b, err := v.SupplyBundle(scan.GTIN, c)
+	if err != nil {
+		return supply.Verification{}, nil, err
+	}
+	b.At = cp
+	return out, b, nil
 }
 
 func (s *Service) judged(v *ledger.View, scan supply.Scan, p *supply.Product, u *supply.Unit, lot *supply.Lot, verifier string) supply.Verification {

@@ -17,6 +17,7 @@ package supply
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -136,3 +137,22 @@ func Commitment(key []byte, gtin, serial string) []byte {
 func KeyWrapInfo(gtin, org string) []byte {
 	return []byte("carechain/supply/product-key/v1\x00" + gtin + "\x00" + org)
 }
+
+// State keys of the supply chain on the ledger: the ledger stores products,
+// lots and units under them, and its authenticated map of supply state
+// (package smt) is keyed by their SHA-256, so an offline check of a proof
+// finds the same keys.
+
+// ProductKey is the state key of product gtin.
+func ProductKey(gtin string) string { return "supply-product/" + gtin }
+
+// LotKey is the state key of a lot of gtin.
+func LotKey(gtin, lot string) string { return "supply-lot/" + gtin + "/" + lot }
+
+// UnitKey is the state key of the unit of gtin with serial commitment c.
+func UnitKey(gtin string, c []byte) string {
+	return "supply-unit/" + gtin + "/" + hex.EncodeToString(c)
+}
+
+// MappedPrefixes are the state key prefixes the authenticated map covers.
+var MappedPrefixes = [...]string{"supply-product/", "supply-lot/", "supply-unit/"}

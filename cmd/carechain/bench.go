@@ -25,7 +25,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		PersistentPostRunE: func(*cobra.Command, []string) error { return stop() },
 	}
 	cmd.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file (go tool pprof reads it)")
-	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd())
+	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd(), c.benchSupplyCmd())
 	return cmd
 }
 
@@ -61,8 +61,9 @@ against the no-op ledger), the FHIR API over loopback HTTP (creates by
 --authors practitioners at each of --create-clients concurrencies, reads of
 one record at each of --read-clients, each against a no-op route of the same
 server at the same concurrency; transaction Bundles of 100 Observations at
---bundle-clients), and "bench search" (p50 and p99 against a read of a
-Patient). It prints one table: the measure, its same-run baseline,
+--bundle-clients), "bench search" (p50 and p99 against a read of a
+Patient), and "bench supply" at 20000 serials (verifications with proof
+bundles against plain verifications). It prints one table: the measure, its same-run baseline,
 their ratio and the target, with the machine and configuration. Nothing
 printed is a stored figure. The default sizes take a few minutes on 2 cores;
 --scale multiplies every count (2 doubles the run, 0.01 is a smoke test).`,
@@ -90,9 +91,10 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 	o := rep.Options
 	fmt.Fprintf(c.out, "machine: %d CPUs, GOMAXPROCS=%d, %s %s; whole run %v\n", rep.CPUs, rep.GOMAXPROCS, rep.GoVersion, rep.Platform, rep.Elapsed.Round(time.Second))
 	fmt.Fprintf(c.out, "config: 1 validator per benchmark (the 4-validator ledger row: 4 in this process, %d txs), timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
-		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries\n",
+		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries; "+
+		"supply %d serials, %d verifications\n",
 		o.Validators4.Txs, o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
-		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries)
+		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries, o.Supply.Serials, o.Supply.Verifications)
 	fmt.Fprintf(c.out, "%-58s %10s %10s  %-18s %7s  %-14s %s\n", "row", "measured", "baseline", "baseline is", "ratio", "target", "met")
 	for _, r := range rep.Rows {
 		met := "-"

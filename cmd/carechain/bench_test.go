@@ -130,9 +130,41 @@ func TestBenchAllPrintsEveryRow(t *testing.T) {
 		"FHIR read, 1 client", "FHIR read p50, 1 client", "FHIR read, 8 clients", "FHIR read p50, 8 clients",
 		"search p50: one patient: Observation?patient=&code=", "search p99: one patient: Observation?patient=&code=",
 		"search p50: index: Patient?identifier=", "search p99: index: Observation?code= (panel)",
+		"supply: verify with bundle, 4 clients", "supply: verify with bundle p50, 4 clients",
 	} {
 		if !got[name] {
 			t.Errorf("no row %q:\n%s", name, out)
+		}
+	}
+}
+
+// TestBenchSupplyReports: `carechain bench supply` at a small size
+// commissions and ships the serials in batches and reports the rates, the
+// state bytes per serial, the verifications without and with bundles
+// (p50 <= p99) with their ratios, and the offline check.
+func TestBenchSupplyReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	out := mustRun(t, nil, "bench", "supply", "--serials", "1500", "--batch", "1000", "--verifications", "200", "--clients", "2")
+	for _, want := range []string{
+		`serials: 1500 in batches of 1000`,
+		`commission: +\d+ serials/s`,
+		`ship: +\d+ serials/s`,
+		`state store per serial: +\d+ bytes \(data directory \d+ bytes\)`,
+		`verify \(baseline, no proof\): +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\d+ verifications/s \(2 clients\)`,
+		`verify with bundle: +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\d+ verifications/s \(\d+-byte bundle\)`,
+		`ratio with bundle/baseline: +p50 +[\d.]+ +p99 +[\d.]+ +rate [\d.]+`,
+		`offline check of a bundle: +\d+ bundles/s`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if m := regexp.MustCompile(`verify with bundle: +p50 +([\d.]+) ms +p99 +([\d.]+) ms`).FindStringSubmatch(out); m != nil {
+		a, _ := strconv.ParseFloat(m[1], 64)
+		if b, _ := strconv.ParseFloat(m[2], 64); a > b {
+			t.Errorf("p50 %v above p99 %v", a, b)
 		}
 	}
 }

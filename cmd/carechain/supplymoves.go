@@ -93,6 +93,8 @@ func (c *cli) supplyVerifyCmd() *cobra.Command {
 	var s signerFlags
 	var scan supply.Scan
 	var asJSON bool
+	var bundle string
+	var trustedHeight int64
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify a scanned unit: commissioned by the GTIN's owner, its status, held by the seller",
@@ -103,9 +105,16 @@ dispensed or decommissioned, and is held by the seller (--seller). It prints
 GENUINE, or DO NOT ACCEPT with the reasons, and then exits non-zero. The
 serial goes to your node in a request body, not in a URL, and is not logged.
 Your organization needs the product's key, which comes with its first
-shipment of the product.`,
+shipment of the product.
+
+With --bundle FILE the node answers as the ledger stood at its newest
+validator-signed checkpoint and writes the proof of the answer to FILE: the
+product, the unit (by its serial commitment) and its lot with their proofs in
+the ledger's authenticated map of supply state, and the checkpoint, whose app
+hash commits to the map's root. "supply check-bundle" checks it offline.`,
 		Example: `  carechain supply verify --as pharm/pharmacist --gtin 00312345678906 --serial SN1 \
-    --lot L2401 --expiry 270630 --seller dist`,
+    --lot L2401 --expiry 270630 --seller dist
+  carechain supply verify --as pharm/pharmacist --gtin 00312345678906 --serial SN1 --bundle sn1.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := scan.Check(); err != nil {
@@ -117,7 +126,7 @@ shipment of the product.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			v, err := cl.SupplyVerify(ctx, scan)
+			v, err := c.supplyVerifyWith(ctx, cl, scan, bundle, trustedHeight)
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
@@ -141,6 +150,8 @@ shipment of the product.`,
 	f.StringVar(&scan.Expiry, "expiry", "", "expiry on the package, YYMMDD or YYYY-MM-DD (GS1 AI 17; optional)")
 	f.StringVar(&scan.Seller, "seller", "", "organization selling the unit to you (optional)")
 	f.BoolVar(&asJSON, "json", false, "print the verification as JSON")
+	pathVar(f, &bundle, "bundle", "", "write the proof of the answer to this file, for supply check-bundle")
+	f.Int64Var(&trustedHeight, "trusted-height", 0, "with --bundle: height at which your trusted validator set was in force (0: the first block)")
 	return cmd
 }
 
