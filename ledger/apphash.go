@@ -32,23 +32,32 @@ var theLog = tlog.Log{IsNotFound: func(err error) bool {
 }}
 
 // blockInfo computes the AppInfo after block b, given the previous one;
-// first it brings the supply map up to date with b's writes, in b.
+// first, on a chain that keeps the supply map (supplymapon.go), it brings
+// the map up to date with b's writes, in b.
 func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) {
 	if b.Len() == 0 {
 		return prev, nil // nothing changed: same app hash, so an idle chain makes no blocks
 	}
-	if err := updateSupplyMap(b); err != nil {
+	from, err := supplyMapFrom(b)
+	if err != nil {
 		return AppInfo{}, err
+	}
+	if from > 0 {
+		if err := updateSupplyMap(b); err != nil {
+			return AppInfo{}, err
+		}
 	}
 	size, root, err := theLog.Head(b)
 	if err != nil {
 		return AppInfo{}, err
 	}
-	supplyRoot, err := supplyRoot(b)
-	if err != nil {
-		return AppInfo{}, err
+	var mapRoot []byte
+	if from > 0 {
+		if mapRoot, err = supplyRoot(b); err != nil {
+			return AppInfo{}, err
+		}
 	}
-	return AppInfo{StateHash: stateChain(prev.StateHash, b.Height(), b.Hash()), LogSize: size, LogRoot: root, SupplyRoot: supplyRoot}, nil
+	return AppInfo{StateHash: stateChain(prev.StateHash, b.Height(), b.Hash()), LogSize: size, LogRoot: root, SupplyRoot: mapRoot}, nil
 }
 
 // CommitInfo returns the AppInfo committed at height.

@@ -38,6 +38,11 @@ type Genesis struct {
 	// joining such a chain computes the genesis state the chain began with,
 	// and the ledger knows only the validators added by vote.
 	ValidatorSet bool `json:"validator_set,omitempty"`
+	// SupplyMap, set on chains this carechain founds, keeps the
+	// authenticated supply map from the first block (supplymapon.go).
+	// Absent (chains founded before), nothing is written: their app
+	// hashes stay the ones they always had until the upgrade supply-map.
+	SupplyMap bool `json:"supply_map,omitempty"`
 }
 
 // DefaultCategories are the record categories of a genesis that names none.
@@ -245,6 +250,11 @@ func (g *Genesis) apply(b *store.Block, vals []abci.ValidatorUpdate) error {
 			return err
 		}
 		if err := b.Set(nodeIDKey(n.NodeID), []byte(n.ID)); err != nil {
+			return err
+		}
+	}
+	if g.SupplyMap {
+		if err := setCBOR(b, supplyMapFromKey, b.Height()+1); err != nil { // the first block's
 			return err
 		}
 	}

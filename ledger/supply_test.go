@@ -14,8 +14,13 @@ const testGTIN = "00312345678906"
 
 // supplyHarness has a manufacturer mfr (admin, supply officer mfr/officer),
 // a wholesaler whole and a pharmacy pharm, beside the hospitals hosp-a and
-// hosp-b; mfr registered product testGTIN.
-func supplyHarness(t *testing.T) *harness {
+// hosp-b; mfr registered product testGTIN. The chain keeps the supply map
+// from its first block, as chains founded by init do.
+func supplyHarness(t *testing.T) *harness { return supplyHarnessOf(t, true) }
+
+// supplyHarnessOf is supplyHarness, on a chain founded before the supply
+// map if !supplyMap; hosp-a and hosp-b both must approve a proposal.
+func supplyHarnessOf(t *testing.T, supplyMap bool) *harness {
 	org := func(id string, typ carechain.OrgType, seed byte) GenesisOrg {
 		return GenesisOrg{Organization: carechain.Organization{ID: id, Name: id, Type: typ, EncryptionKey: encKey(t, seed).Public().Bytes()},
 			Admins: []GenesisAdmin{{ID: id + "/admin", PublicKey: pub(seed)}}}
@@ -23,6 +28,8 @@ func supplyHarness(t *testing.T) *harness {
 	h := newHarnessWith(t, func(g *Genesis) {
 		g.Organizations = append(g.Organizations, org("mfr", carechain.OrgManufacturer, 10), org("whole", carechain.OrgWholesaler, 11),
 			org("pharm", carechain.OrgPharmacy, 12))
+		g.Governance = &tx.GovernancePolicy{Voters: []string{"hosp-a", "hosp-b"}, Threshold: 2}
+		g.SupplyMap = supplyMap
 	})
 	h.keys["mfr/admin"], h.keys["whole/admin"], h.keys["pharm/admin"] = key(10), key(11), key(12)
 	h.keys["mfr/officer"] = key(13)

@@ -102,8 +102,14 @@ func (v *View) SupplyEntry(stateKey string) (proof.SupplyEntry, error) {
 // SupplyBundle returns the map entries that answer a scan of gtin whose
 // serial has commitment c (nil: not computed, as the product is not
 // registered): the product, the unit and, if the unit exists, its lot. The
-// caller adds the checkpoint at v's height.
+// caller adds the checkpoint at v's height. ErrNoSupplyMap if the chain
+// keeps no map at v's height.
 func (v *View) SupplyBundle(gtin string, c []byte) (*proof.SupplyBundle, error) {
+	if from, err := supplyMapFrom(v); err != nil {
+		return nil, err
+	} else if from == 0 || from > v.Height() {
+		return nil, ErrNoSupplyMap
+	}
 	out := &proof.SupplyBundle{Version: 1, Commitment: c}
 	var err error
 	if out.Product, err = v.SupplyEntry(supply.ProductKey(gtin)); err != nil || c == nil {

@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/smt"
@@ -103,4 +106,51 @@ func TestSupplyMapRootInAppHash(t *testing.T) {
 	if err != nil || bundle.Unit == nil || bundle.Lot == nil || bundle.Lot.Value == nil {
 		t.Fatalf("bundle: %+v %v", bundle, err)
 	}
+}
+
+// TestSupplyMapStartsByUpgrade: a chain founded before the supply map
+// (its genesis without supply_map) keeps none, even with supply state:
+// its app hashes are the v2 ones it always had, and a bundle is refused.
+// The governance-approved upgrade supply-map puts every product, lot and
+// unit already in state into the map at the plan's height, whose root is
+// the one a map built from the same state from scratch has; from then on
+// the map follows every block, and the upgrade cannot run twice.
+func TestSupplyMapStartsByUpgrade(t *testing.T) {
+	h := supplyHarnessOf(t, false)
+	h.shift = time.Since(blockTime(0)) // proposals expire after now
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyCommission, commission("L1", "2027-06-30", 1, 2, 3)))
+	info, err := h.app.CommitInfo(h.height)
+	if err != nil || info.SupplyRoot != nil {
+		t.Fatalf("a chain without the map has root %x (%v)", info.SupplyRoot, err)
+	}
+	if _, err := h.at(0).SupplyBundle(testGTIN, unit(1)); !errors.Is(err, ErrNoSupplyMap) {
+		t.Fatalf("bundle on a chain without the map: %v", err)
+	}
+	if strings.Contains(dumpState(t, h.app), supplyMapPrefix) || strings.Contains(dumpState(t, h.app), supplyMapFromKey) {
+		t.Fatal("a chain without the map wrote map state")
+	}
+
+	target := h.height + 5
+	h.schedule(tx.UpgradePlan{Name: SupplyMapUpgrade, Height: target})
+	for h.height < target {
+		h.finalize()
+	}
+	checkSupplyMap(t, h, target, []string{"L1"}, 1, 2, 3)
+	// The migrated root is the root of a map built from the same state.
+	fresh := supplyHarness(t)
+	fresh.ok(fresh.sign("mfr/officer", tx.TypeSupplyCommission, commission("L1", "2027-06-30", 1, 2, 3)))
+	want, _ := fresh.at(0).SupplyRoot()
+	if got, _ := h.at(target).SupplyRoot(); !bytes.Equal(got, want) {
+		t.Fatalf("migrated root %x, a map built from the same state %x", got, want)
+	}
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyMove, move(tx.MoveShip, "whole", 1)))
+	checkSupplyMap(t, h, h.height, []string{"L1"}, 1, 2, 3)
+	if _, err := h.at(0).SupplyBundle(testGTIN, unit(1)); err != nil {
+		t.Fatalf("bundle after the upgrade: %v", err)
+	}
+	if _, err := VerifyState(h.app.store, nil, nil); err != nil {
+		t.Fatalf("verify of the state store: %v", err)
+	}
+	raw, _ := h.propose("hosp-a/admin", &tx.GovPropose{Upgrade: &tx.UpgradePlan{Name: SupplyMapUpgrade, Height: h.height + 10}, Expires: expiry()})
+	h.judge(raw, StageCheck, CodeConflict, "already")
 }

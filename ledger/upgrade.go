@@ -77,7 +77,7 @@ func baseRules() Rules { return Rules{MaxGovTTL: tx.MaxGovTTL} }
 // Upgrade here, and keeps those of earlier releases, so the build can still
 // replay the chain from its start.
 func Upgrades() []Upgrade {
-	us := []Upgrade{pbtsUpgrade()} // releases append here
+	us := []Upgrade{pbtsUpgrade(), supplyMapUpgrade()} // releases append here
 	return append(us, exampleUpgrades()...)
 }
 

@@ -103,9 +103,10 @@ func withValidatorKey(g ledger.Genesis, nodeID string, pub cmtcrypto.PubKey) led
 }
 
 // newGenesisDoc is the genesis of a new chain with validators vals: the
-// ledger records them (ledger.Genesis.ValidatorSet).
+// ledger records them (ledger.Genesis.ValidatorSet) and keeps the supply
+// map from its first block (ledger.Genesis.SupplyMap).
 func newGenesisDoc(chainID string, g ledger.Genesis, vals []types.GenesisValidator) (*types.GenesisDoc, error) {
-	g.ValidatorSet = true
+	g.ValidatorSet, g.SupplyMap = true, true
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
