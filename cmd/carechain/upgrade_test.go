@@ -132,7 +132,7 @@ func TestUpgradeAtApprovedHeight(t *testing.T) {
 
 	// The old build stops at the upgrade's height, saying why, before
 	// applying that block.
-	haltLine := fmt.Sprintf("upgrade example-v2 approved for height %d: this build (version carechain/1; upgrades: pbts) does not implement it; "+
+	haltLine := fmt.Sprintf("upgrade example-v2 approved for height %d: this build (version carechain/1; upgrades: pbts, supply-map) does not implement it; "+
 		"install a carechain build that does and start the node again", target)
 	if err := old.proc.waitExit(t, 90*time.Second); err == nil {
 		t.Fatalf("the old build exited with status 0 at the upgrade:\n%s", old.proc.output())
