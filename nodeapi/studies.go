@@ -20,6 +20,9 @@ type StudyResponse struct {
 	Study    *ledger.StudyState        `json:"study"`
 	Versions []ledger.StudyVersion     `json:"versions"`
 	Reports  []ledger.StudyReportState `json:"reports"`
+	// ConsentSummary is the plain-language summary a patient reads before
+	// consenting to the study under the protocol in force (study.ConsentSummary).
+	ConsentSummary string `json:"consent_summary,omitempty"`
 }
 
 func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +46,11 @@ func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.queryFail(w, err)
 		return
+	}
+	for _, ver := range out.Versions {
+		if ver.Version == st.Version && len(ver.Protocol.DataCategories) > 0 {
+			out.ConsentSummary = ver.Protocol.ConsentSummary(st.ID, st.Title, st.Sponsor)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestStudyConsentEnrolWithdraw: a laboratory sponsors a study under the
+// hospital's ethics board, with the data categories its consent covers and
+// CEL eligibility criteria; two patients, each with keys on their own
+// device, consent through the CLI (which prints the study's summary first).
+// The study's researcher reads their data de-identified. A patient who
+// withdraws keeps what was recorded before in the study's data, and the
+// next research export leaves out what they record afterwards.
+func TestStudyConsentEnrolWithdraw(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node subprocess")
+	}
+	c := foundConsortium(t)
+	c.cli("keys", "new", "lab.dr-r")
+	c.register("lab/admin", "--id", "lab/dr-r", "--role", "researcher", "--pubkey", c.pub("lab.dr-r"))
+	device, penv := filepath.Join(t.TempDir(), "device-keys"), passEnv("the patients' passphrase")
+	patient := func(args ...string) (string, error) {
+		return run(t, penv, append(args, "--keys-dir", device, "--node", c.addr)...)
+	}
+	mustPatient := func(args ...string) string {
+		t.Helper()
+		out, err := patient(args...)
+		if err != nil {
+			t.Fatalf("carechain %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	for _, p := range []string{"s1", "s2"} {
+		mustRun(t, penv, "keys", "new", "patient."+p, "--kind", "patient", "--keys-dir", device)
+		pub := func(extra ...string) string {
+			return strings.TrimSpace(mustRun(t, penv, append([]string{"keys", "export-public", "patient." + p, "--keys-dir", device}, extra...)...))
+		}
+		c.register("hosp/admin", "--kind", "patient", "--id", "patient/"+p, "--pubkey", pub(), "--encryption-key", pub("--encryption"))
+	}
+	c.observation("patient/s1", 141)
+	c.observation("patient/s2", 91)
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "protocol.txt"), "protocol v1")
+	writeFile(t, filepath.Join(dir, "sap.txt"), "analysis plan v1")
+	c.cli("study", "register", "--as", "lab/admin", "--id", "gl-1", "--title", "Glucose lowering", "--ethics-board", "hosp",
+		"--protocol", filepath.Join(dir, "protocol.txt"), "--analysis-plan", filepath.Join(dir, "sap.txt"),
+		"--eligibility", "Fasting glucose of 126 mg/dL or more", "--criterion", `glucose:"2345-7" in observations && observations["2345-7"] >= 126.0`,
+		"--data-category", "lab", "--data-until", "2099-01-01",
+		"--endpoint", "primary:glucose-6m:Glucose change at 6 months", "--arm", "drug:Drug", "--arm", "placebo:Placebo")
+
+	// eConsent: the summary first, then the grant on the study's terms.
+	out := mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s1")
+	for _, want := range []string{"researchers of its sponsor lab read your records in these categories: lab", "until 2099-01-01",
+		"what was recorded before stays in the study's data", "consented to study gl-1: grant"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("consent grant --study lacks %q:\n%s", want, out)
+		}
+	}
+	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s2")
+	if out := c.cli("study", "show", "gl-1", "--as", "hosp/admin", "--json"); !strings.Contains(out, `"consent_summary": "Joining study gl-1`) {
+		t.Fatalf("the API returns the consent summary: %s", out)
+	}
+
+	researcher := c.token("lab/dr-r")
+	export := func(p string) string {
+		t.Helper()
+		status, body := c.fhir(researcher, "GET", "/fhir/Patient/"+p+"/$everything", "", "X-Purpose-Of-Use", "research")
+		if status != http.StatusOK {
+			t.Fatalf("research $everything of %s: HTTP %d %s", p, status, body)
+		}
+		return string(body)
+	}
+	value := func(v string) *regexp.Regexp { return regexp.MustCompile(`"value":\s*` + v + `\b`) }
+	if body := export("s1"); !value("141").MatchString(body) {
+		t.Fatalf("the study's researcher reads the consenting patient's data: %s", body)
+	}
+
+	// Withdrawal: what was recorded before stays, what comes after is left out.
+	if out := mustPatient("study", "withdraw", "--study", "gl-1", "--as", "patient/s1"); !strings.Contains(out, "withdrew from study gl-1") {
+		t.Fatalf("study withdraw: %s", out)
+	}
+	c.observation("patient/s1", 157)
+	if body := export("s1"); !value("141").MatchString(body) || value("157").MatchString(body) {
+		t.Fatalf("after the withdrawal, the export keeps what was recorded before (141) and leaves out what came after (157): %s", body)
+	}
+	if out, err := patient("study", "withdraw", "--study", "gl-1", "--as", "patient/s1"); err == nil || !strings.Contains(out, "no consent in force to study gl-1") {
+		t.Fatalf("a second withdrawal: %v %s", err, out)
+	}
+}
