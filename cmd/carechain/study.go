@@ -34,7 +34,8 @@ force, and a report that names an unregistered endpoint or leaves out a
 primary one is refused. Every version, decision and report is on the
 ledger for any member to compare with what is published.`,
 	}
-	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd(), c.studyWithdrawCmd())
+	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd(), c.studyWithdrawCmd(),
+		c.studyRandomizeCmd(), c.studyEnrolCmd(), c.studyArmCmd(), c.studyUnblindCmd(), c.studyAllocationsCmd())
 	return cmd
 }
 

@@ -10,9 +10,15 @@ import (
 
 // TestStudyConsentEnrolWithdraw: a laboratory sponsors a study under the
 // hospital's ethics board, with the data categories its consent covers and
-// CEL eligibility criteria; two patients, each with keys on their own
-// device, consent through the CLI (which prints the study's summary first).
-// The study's researcher reads their data de-identified. A patient who
+// CEL eligibility criteria; patients, each with keys on their own device,
+// consent through the CLI (which prints the study's summary first).
+// Enrolment without consent, or before the sponsor commits its
+// randomization seed, is refused; the hospital's physician enrols two
+// eligible patients and is refused the ineligible one, with the criterion
+// that failed. Arms stay concealed until the sponsor reveals the seed (a
+// wrong one is refused); then anyone recomputes them, and they are those
+// the sponsor told the site. The study's researcher reads the data
+// de-identified. A patient who
 // withdraws keeps what was recorded before in the study's data, and the
 // next research export leaves out what they record afterwards.
 func TestStudyConsentEnrolWithdraw(t *testing.T) {
@@ -34,7 +40,7 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 		}
 		return out
 	}
-	for _, p := range []string{"s1", "s2"} {
+	for _, p := range []string{"s1", "s2", "s3"} {
 		mustRun(t, penv, "keys", "new", "patient."+p, "--kind", "patient", "--keys-dir", device)
 		pub := func(extra ...string) string {
 			return strings.TrimSpace(mustRun(t, penv, append([]string{"keys", "export-public", "patient." + p, "--keys-dir", device}, extra...)...))
@@ -43,6 +49,7 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	}
 	c.observation("patient/s1", 141)
 	c.observation("patient/s2", 91)
+	c.observation("patient/s3", 133)
 
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "protocol.txt"), "protocol v1")
@@ -61,7 +68,54 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 			t.Fatalf("consent grant --study lacks %q:\n%s", want, out)
 		}
 	}
+	refused := func(want string, args ...string) {
+		t.Helper()
+		if out, err := run(t, c.env, append(args, "--home", c.home)...); err == nil || !strings.Contains(out, want) {
+			t.Fatalf("carechain %s: err=%v, want a refusal containing %q:\n%s", strings.Join(args, " "), err, want, out)
+		}
+	}
+	enrol := func(p string) []string { return []string{"study", "enrol", "--study", "gl-1", "--patient", "patient/" + p, "--as", "hosp/dr-a"} }
+	refused("enrolment requires the patient's consent to study gl-1: patient/s2 has no consent in force", enrol("s2")...)
 	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s2")
+	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s3")
+	refused("has not committed its randomization seed", enrol("s1")...)
+	seedFile := filepath.Join(dir, "gl-1.seed")
+	c.cli("study", "randomize", "--study", "gl-1", "--seed-file", seedFile, "--as", "lab/admin")
+
+	// Enrolment: eligibility checked over what the site's node decrypts.
+	refused(`patient/s2 is not eligible for study gl-1 (criteria of version 1): criterion glucose ("2345-7" in observations && observations["2345-7"] >= 126.0) is not met; nothing was put on the ledger`, enrol("s2")...)
+	if out := c.cli(enrol("s1")...); !strings.Contains(out, "enrolled patient/s1 in study gl-1 as subject gl-1.1 (eligible by the criteria of version 1)") {
+		t.Fatalf("enrol s1: %s", out)
+	}
+	c.cli(enrol("s3")...)
+	refused("enrolled in study gl-1 already", enrol("s1")...)
+	blinded := c.cli("study", "allocations", "--study", "gl-1", "--as", "hosp/admin")
+	if !strings.Contains(blinded, "2 enrolments; blinded") || strings.Count(blinded, "(concealed)") != 2 || strings.Contains(blinded, "patient/s") {
+		t.Fatalf("allocations before unblinding: %s", blinded)
+	}
+	// The sponsor tells the site each arm; at unblinding anyone checks them.
+	arms := map[string]string{}
+	for _, n := range []string{"1", "2"} {
+		out := c.cli("study", "arm", "--study", "gl-1", "--subject", n, "--seed-file", seedFile, "--as", "lab/admin")
+		m := regexp.MustCompile(`subject (gl-1\.\d): arm (drug|placebo)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("study arm: %s", out)
+		}
+		arms[m[1]] = m[2]
+	}
+	wrong := filepath.Join(dir, "wrong.seed")
+	writeFile(t, wrong, strings.Repeat("x", 32))
+	refused("the seed does not match study gl-1's commitment", "study", "unblind", "--study", "gl-1", "--seed-file", wrong, "--as", "lab/admin")
+	c.cli("study", "unblind", "--study", "gl-1", "--seed-file", seedFile, "--as", "lab/admin")
+	out = c.cli("study", "allocations", "--study", "gl-1", "--as", "hosp/admin")
+	if !strings.Contains(out, "unblinded at height") || !strings.Contains(out, "the seed matches the commitment") {
+		t.Fatalf("allocations after unblinding: %s", out)
+	}
+	for subject, arm := range arms {
+		if !regexp.MustCompile(subject + `\s.*\s` + arm + `\n`).MatchString(out) {
+			t.Fatalf("allocations lack %s in arm %s (as the sponsor told the site):\n%s", subject, arm, out)
+		}
+	}
 	if out := c.cli("study", "show", "gl-1", "--as", "hosp/admin", "--json"); !strings.Contains(out, `"consent_summary": "Joining study gl-1`) {
 		t.Fatalf("the API returns the consent summary: %s", out)
 	}
