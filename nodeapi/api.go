@@ -144,7 +144,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("GET /v1/supply/products/{gtin}", s.supplyProduct) // supply.go
 		mux.HandleFunc("POST /v1/supply/commitments", s.supplyCommitments)
 		mux.HandleFunc("POST /v1/supply/verify", s.supplyVerify)
-		mux.HandleFunc("GET /v1/studies/{id}", s.studyRead)                 // studies.go
+		mux.HandleFunc("GET /v1/studies/{id}", s.studyRead)                // studies.go
 		mux.HandleFunc("GET /v1/studies/{id}/consent", s.studyConsentRead) // studies.go
 	}
 	return instrument(mux, reg)

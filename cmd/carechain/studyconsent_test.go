@@ -74,7 +74,9 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 			t.Fatalf("carechain %s: err=%v, want a refusal containing %q:\n%s", strings.Join(args, " "), err, want, out)
 		}
 	}
-	enrol := func(p string) []string { return []string{"study", "enrol", "--study", "gl-1", "--patient", "patient/" + p, "--as", "hosp/dr-a"} }
+	enrol := func(p string) []string {
+		return []string{"study", "enrol", "--study", "gl-1", "--patient", "patient/" + p, "--as", "hosp/dr-a"}
+	}
 	refused("enrolment requires the patient's consent to study gl-1: patient/s2 has no consent in force", enrol("s2")...)
 	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s2")
 	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s3")
