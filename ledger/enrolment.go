@@ -52,8 +52,11 @@ func studySubjectKey(study string, n uint64) string {
 }
 func studyEnrolledKey(study, grant string) string { return "study-enrolled/" + study + "/" + grant }
 
-// Enrolments lists a study's enrolments, in order.
+// Enrolments lists a study's enrolments, in order; every study's for "".
 func (v *View) Enrolments(study string) ([]Enrolment, error) {
+	if study == "" {
+		return scanValues[Enrolment](v, "study-subject/")
+	}
 	return scanValues[Enrolment](v, "study-subject/"+study+"/")
 }
 

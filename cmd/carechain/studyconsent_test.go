@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/carechain/carechain/fhirjson"
 )
 
 // TestStudyConsentEnrolWithdraw: a laboratory sponsors a study under the
@@ -17,8 +19,9 @@ import (
 // eligible patients and is refused the ineligible one, with the criterion
 // that failed. Arms stay concealed until the sponsor reveals the seed (a
 // wrong one is refused); then anyone recomputes them, and they are those
-// the sponsor told the site. The study's researcher reads the data
-// de-identified. A patient who
+// the sponsor told the site; FHIR ResearchSubject shows each enrolment,
+// naming the patient by their consent's grant ID. The study's researcher
+// reads the data de-identified. A patient who
 // withdraws keeps what was recorded before in the study's data, and the
 // next research export leaves out what they record afterwards.
 func TestStudyConsentEnrolWithdraw(t *testing.T) {
@@ -122,6 +125,27 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 		t.Fatalf("the API returns the consent summary: %s", out)
 	}
 
+	// FHIR ResearchSubject: the patient named by their consent's grant ID, the arm once unblinded.
+	admin := c.token("hosp/admin")
+	subject := func(tok, path string, wants ...string) {
+		t.Helper()
+		status, body := c.fhir(tok, "GET", path, "")
+		if _, err := fhirjson.Parse(body); status != http.StatusOK || err != nil || strings.Contains(string(body), "Patient/s") {
+			t.Fatalf("GET %s: HTTP %d, R4: %v\n%s", path, status, err, body)
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(body), w) {
+				t.Fatalf("GET %s lacks %s:\n%s", path, w, body)
+			}
+		}
+	}
+	subject(admin, "/fhir/ResearchSubject/gl-1.1", `"status": "on-study"`, `"assignedArm": "`+arms["gl-1.1"]+`"`, `"reference": "ResearchStudy/gl-1"`, "urn:carechain:study-consent")
+	subject(admin, "/fhir/ResearchSubject?study=gl-1", `"total": 2`, "gl-1.2")
+	subject(c.token("hosp/dr-a"), "/fhir/ResearchSubject?patient=Patient/s3", `"total": 1`, `"id": "gl-1.2"`)
+	if status, body := c.fhir(admin, "GET", "/fhir/ResearchSubject?patient=Patient/s3", ""); status != http.StatusForbidden {
+		t.Fatalf("an admin searches a patient's studies: HTTP %d %s", status, body)
+	}
+
 	researcher := c.token("lab/dr-r")
 	export := func(p string) string {
 		t.Helper()
@@ -144,6 +168,7 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	if body := export("s1"); !value("141").MatchString(body) || value("157").MatchString(body) {
 		t.Fatalf("after the withdrawal, the export keeps what was recorded before (141) and leaves out what came after (157): %s", body)
 	}
+	subject(admin, "/fhir/ResearchSubject/gl-1.1", `"status": "withdrawn"`)
 	if out, err := patient("study", "withdraw", "--study", "gl-1", "--as", "patient/s1"); err == nil || !strings.Contains(out, "no consent in force to study gl-1") {
 		t.Fatalf("a second withdrawal: %v %s", err, out)
 	}
