@@ -54,6 +54,7 @@ func TestStudyConsentAndEnrolment(t *testing.T) {
 		t.Fatalf("commit: %v", c)
 	}
 	h.judge(h.sign("hosp-b/dr-b", tx.TypeStudyEnrol, enrol("g-000000000000", 1)), StageFinalize, CodeDenied, "requires the patient's consent to it")
+	h.judge(h.sign("hosp-b/admin", tx.TypeStudyEnrol, enrol(gid, 1)), StageFinalize, CodeUnauthorized, "a site's practitioner or the patient does")
 	h.judge(h.sign("hosp-b/dr-b", tx.TypeStudyEnrol, enrol(gid, 2)), StageFinalize, CodeStaleVersion, "version 1")
 	h.judge(h.sign("hosp-b/dr-b", tx.TypeStudyEnrol, &tx.StudyEnrol{Study: "dm-1", Consent: gid, Version: 1}), StageFinalize, CodeInvalid, "only a patient found eligible")
 	if c := h.block(h.sign("hosp-b/dr-b", tx.TypeStudyEnrol, enrol(gid, 1))); c[0] != CodeOK {
