@@ -77,4 +77,14 @@ func TestStudyConsentAndEnrolment(t *testing.T) {
 		t.Fatalf("arm %q", arm)
 	}
 	h.judge(h.sign("hosp-b/dr-b", tx.TypeStudyEnrol, enrol(gid, 1)), StageFinalize, CodeInvalid, "enrolment is closed")
+
+	// Data lock: the sponsor's admin commits a dataset's root.
+	lock := &tx.StudyLock{Study: "dm-1", Name: "primary", Root: bytes.Repeat([]byte{3}, 32), Count: 2}
+	h.judge(h.sign("hosp-b/admin", tx.TypeStudyLock, lock), StageFinalize, CodeUnauthorized, "its sponsor hosp-a's admin does")
+	if c := h.block(h.sign("hosp-a/admin", tx.TypeStudyLock, lock)); c[0] != CodeOK {
+		t.Fatalf("lock: %v", c)
+	}
+	if locks, err := h.at(0).StudyLocks("dm-1"); err != nil || len(locks) != 1 || locks[0].Number != 1 || locks[0].Locker != "hosp-a/admin" {
+		t.Fatalf("locks %+v %v", locks, err)
+	}
 }

@@ -60,6 +60,8 @@ type StudyState struct {
 	SeedHash        []byte `cbor:"12,keyasint,omitempty" json:"seed_hash,omitempty"`
 	Seed            []byte `cbor:"13,keyasint,omitempty" json:"seed,omitempty"`
 	UnblindedHeight int64  `cbor:"14,keyasint,omitempty" json:"unblinded_height,omitempty"`
+	// Locks counts data locks (studylock.go).
+	Locks uint64 `cbor:"15,keyasint,omitempty" json:"locks,omitempty"`
 }
 
 // Amendment statuses of a StudyVersion.

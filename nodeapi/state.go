@@ -132,7 +132,7 @@ func patientScoped(ns string) bool {
 func consortiumWide(ns string) bool {
 	switch ns {
 	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed", "upgrade",
-		"credential", "practitioner-credential", "study", "study-version", "study-report":
+		"credential", "practitioner-credential", "study", "study-version", "study-report", "study-lock":
 		return true
 	}
 	return false

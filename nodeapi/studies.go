@@ -27,6 +27,8 @@ type StudyResponse struct {
 	// Enrolments are the study's enrolments, each naming its patient by
 	// the grant ID of their study consent.
 	Enrolments []ledger.Enrolment `json:"enrolments,omitempty"`
+	// Locks are the study's data locks (ledger/studylock.go).
+	Locks []ledger.StudyLockState `json:"locks,omitempty"`
 }
 
 // StudyConsent is a patient's consent in force to a study, as GET
@@ -100,6 +102,9 @@ func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		out.Enrolments, err = v.Enrolments(id)
+	}
+	if err == nil {
+		out.Locks, err = v.StudyLocks(id)
 	}
 	if err != nil {
 		s.queryFail(w, err)

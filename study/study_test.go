@@ -114,3 +114,28 @@ func TestEligibility(t *testing.T) {
 		t.Error("a criterion that is not bool compiles")
 	}
 }
+
+// TestDatasetRoot: a dataset's root does not depend on the order of its
+// resources or their JSON spacing, and changes with any value.
+func TestDatasetRoot(t *testing.T) {
+	a := "{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":141}}\n\n{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":133}}\n"
+	b := "{\"resourceType\":\"Observation\", \"valueQuantity\":{\"value\":133}}\n{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":141}}"
+	c := strings.Replace(a, "141", "142", 1)
+	root := func(s string) []byte {
+		res, err := ReadDataset(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := DatasetRoot(res)
+		if err != nil || len(res) != 2 {
+			t.Fatalf("%d resources, %v", len(res), err)
+		}
+		return r
+	}
+	if !bytes.Equal(root(a), root(b)) || bytes.Equal(root(a), root(c)) {
+		t.Fatal("the root depends on order or spacing, or not on the values")
+	}
+	if _, err := ReadDataset(strings.NewReader("{\"a\":1}\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("a line that is not a resource: %v", err)
+	}
+}

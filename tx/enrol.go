@@ -80,3 +80,28 @@ func (u *StudyUnblind) Validate() error {
 	}
 	return nil
 }
+
+// TypeStudyLock commits a study's dataset (ledger/studylock.go).
+const TypeStudyLock Type = "study.lock"
+
+func init() { register[StudyLock](TypeStudyLock) }
+
+// StudyLock commits the dataset Name of study Study: Root is its Merkle
+// root over Count resources (study.DatasetRoot).
+type StudyLock struct {
+	Study string `cbor:"1,keyasint"`
+	Name  string `cbor:"2,keyasint"`
+	Root  []byte `cbor:"3,keyasint"`
+	Count uint64 `cbor:"4,keyasint"`
+}
+
+// Validate implements Body.
+func (l *StudyLock) Validate() error {
+	switch {
+	case !recordIDPattern.MatchString(l.Study) || !recordIDPattern.MatchString(l.Name):
+		return fmt.Errorf("%w: a data lock names its study and its dataset (1-64 of [a-z0-9._-])", ErrInvalid)
+	case len(l.Root) != 32:
+		return fmt.Errorf("%w: a data lock carries the dataset's Merkle root (32 bytes)", ErrInvalid)
+	}
+	return nil
+}

@@ -35,7 +35,8 @@ primary one is refused. Every version, decision and report is on the
 ledger for any member to compare with what is published.`,
 	}
 	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd(), c.studyWithdrawCmd(),
-		c.studyRandomizeCmd(), c.studyEnrolCmd(), c.studyArmCmd(), c.studyUnblindCmd(), c.studyAllocationsCmd())
+		c.studyRandomizeCmd(), c.studyEnrolCmd(), c.studyArmCmd(), c.studyUnblindCmd(), c.studyAllocationsCmd(),
+		c.studyLockCmd(), c.studyCheckLockCmd())
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -21,7 +23,8 @@ import (
 // wrong one is refused); then anyone recomputes them, and they are those
 // the sponsor told the site; FHIR ResearchSubject shows each enrolment,
 // naming the patient by their consent's grant ID. The study's researcher
-// reads the data de-identified. A patient who
+// reads the data de-identified; the sponsor locks a dataset by its Merkle
+// root, which the ethics board checks, and a changed value fails the check. A patient who
 // withdraws keeps what was recorded before in the study's data, and the
 // next research export leaves out what they record afterwards.
 func TestStudyConsentEnrolWithdraw(t *testing.T) {
@@ -159,6 +162,29 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	if body := export("s1"); !value("141").MatchString(body) {
 		t.Fatalf("the study's researcher reads the consenting patient's data: %s", body)
 	}
+
+	// Data lock: the sponsor locks the exported dataset; anyone holding it checks it.
+	var bundle struct {
+		Entry []struct{ Resource json.RawMessage }
+	}
+	if err := json.Unmarshal([]byte(export("s3")), &bundle); err != nil || len(bundle.Entry) == 0 {
+		t.Fatalf("export of s3: %v %d entries", err, len(bundle.Entry))
+	}
+	var ndjson bytes.Buffer
+	for _, e := range bundle.Entry {
+		json.Compact(&ndjson, e.Resource)
+		ndjson.WriteByte('\n')
+	}
+	dataset := filepath.Join(dir, "dataset.ndjson")
+	writeFile(t, dataset, ndjson.String())
+	if out := c.cli("study", "lock", "--study", "gl-1", "--name", "interim", "--dataset", dataset, "--as", "lab/admin"); !strings.Contains(out, "locked dataset interim of study gl-1") {
+		t.Fatalf("study lock: %s", out)
+	}
+	if out := c.cli("study", "check-lock", "--study", "gl-1", "--name", "interim", "--dataset", dataset, "--as", "hosp/admin"); !strings.Contains(out, "the dataset matches lock 1 (interim) of study gl-1, committed by lab/admin") {
+		t.Fatalf("study check-lock: %s", out)
+	}
+	writeFile(t, dataset, strings.Replace(ndjson.String(), "133", "132", 1))
+	refused("the dataset does not match lock 1 (interim) of study gl-1", "study", "check-lock", "--study", "gl-1", "--name", "interim", "--dataset", dataset, "--as", "hosp/admin")
 
 	// Withdrawal: what was recorded before stays, what comes after is left out.
 	if out := mustPatient("study", "withdraw", "--study", "gl-1", "--as", "patient/s1"); !strings.Contains(out, "withdrew from study gl-1") {
