@@ -17,9 +17,9 @@ import (
 // CEL eligibility criteria; patients, each with keys on their own device,
 // consent through the CLI (which prints the study's summary first).
 // Enrolment without consent, or before the sponsor commits its
-// randomization seed, is refused; the hospital's physician enrols two
-// eligible patients and is refused the ineligible one, with the criterion
-// that failed. Arms stay concealed until the sponsor reveals the seed (a
+// randomization seed, is refused; the hospital's physician enrols an
+// eligible patient and is refused the ineligible one, with the criterion
+// that failed; another eligible patient enrols themself from their device. Arms stay concealed until the sponsor reveals the seed (a
 // wrong one is refused); then anyone recomputes them, and they are those
 // the sponsor told the site; FHIR ResearchSubject shows each enrolment,
 // naming the patient by their consent's grant ID. The study's researcher
@@ -95,10 +95,13 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	if out := c.cli(enrol("s1")...); !strings.Contains(out, "enrolled patient/s1 in study gl-1 as subject gl-1.1 (eligible by the criteria of version 1)") {
 		t.Fatalf("enrol s1: %s", out)
 	}
-	c.cli(enrol("s3")...)
+	// A patient enrols themself: the criteria run over their records decrypted on their device.
+	if out := mustPatient("study", "enrol", "--study", "gl-1", "--as", "patient/s3"); !strings.Contains(out, "enrolled patient/s3 in study gl-1 as subject gl-1.2") {
+		t.Fatalf("the patient enrols themself: %s", out)
+	}
 	refused("enrolled in study gl-1 already", enrol("s1")...)
 	blinded := c.cli("study", "allocations", "--study", "gl-1", "--as", "hosp/admin")
-	if !strings.Contains(blinded, "2 enrolments; blinded") || strings.Count(blinded, "(concealed)") != 2 || strings.Contains(blinded, "patient/s") {
+	if !strings.Contains(blinded, "2 enrolments; blinded") || strings.Count(blinded, "(concealed)") != 2 || strings.Contains(blinded, "patient/s1") {
 		t.Fatalf("allocations before unblinding: %s", blinded)
 	}
 	// The sponsor tells the site each arm; at unblinding anyone checks them.

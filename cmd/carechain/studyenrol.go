@@ -16,8 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/study"
 	"github.com/carechain/carechain/tx"
 )
@@ -85,23 +88,34 @@ func (c *cli) studyEnrolCmd() *cobra.Command {
 	var id, patient string
 	cmd := &cobra.Command{
 		Use:   "enrol",
-		Short: "Enrol a patient who consented to a study, as a site's practitioner, once the criteria find them eligible",
+		Short: "Enrol a patient who consented to a study, as a site's practitioner or the patient, once the criteria find them eligible",
 		Long: `enrol checks the eligibility criteria of the protocol in force (CEL) over the
-patient's records that your node decrypts for you (each read is in the
-patient's access log), here. An ineligible patient is refused with the
-criterion that failed, and nothing reaches the ledger; an eligible one is
-enrolled: the ledger gets the study, the patient's study consent (their
-pseudonym in the study), yes, the protocol version and you. The arm stays
-concealed until unblinding: the sponsor tells it (carechain study arm).`,
-		Example: `  carechain study enrol --study dm-1 --patient patient/k7q2m9 --as city-general/dr-chen`,
-		Args:    cobra.NoArgs,
+patient's records, here: a site's practitioner reads those their node
+decrypts for them (each read in the patient's access log); a patient whose
+keys are in this keystore (--as the patient) reads their own, decrypted on
+this machine. An ineligible patient is refused with the criterion that
+failed, and nothing reaches the ledger; an eligible one is enrolled: the
+ledger gets the study, the patient's study consent (their pseudonym in the
+study), yes, the protocol version and you. The arm stays concealed until
+unblinding: the sponsor tells it (carechain study arm).`,
+		Example: `  carechain study enrol --study dm-1 --patient patient/k7q2m9 --as city-general/dr-chen
+  carechain study enrol --study dm-1 --as patient/k7q2m9`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			if c.ownKeys(cmd) && (patient == "" || patient == s.as) {
+				return c.onDevice(cmd, &s, func(ctx context.Context, d *device) error {
+					return c.enrolOwn(ctx, &s, d, id)
+				})
+			}
+			if patient == "" {
+				return errors.New("--patient is required, unless --as is the patient with their keys in this keystore")
+			}
 			cl, err := c.signedClient(&s)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
-			defer cancel()
 			cur, err := cl.Study(ctx, id)
 			if err != nil {
 				return err
@@ -110,37 +124,74 @@ concealed until unblinding: the sponsor tells it (carechain study arm).`,
 			if err != nil {
 				return fmt.Errorf("enrolment requires the patient's consent to study %s: %w", id, err)
 			}
-			p := inForce(cur)
 			subject, err := decryptedSubject(ctx, cl, patient)
 			if err != nil {
 				return err
 			}
-			if err := p.Eligible(subject); err != nil {
-				return fmt.Errorf("%s is not eligible for study %s (criteria of version %d): %w; nothing was put on the ledger", patient, id, cur.Study.Version, err)
-			}
-			body := tx.StudyEnrol{Study: id, Consent: sc.Grant, Eligible: true, Version: cur.Study.Version}
-			if err := c.submit(cmd.Context(), &s, tx.TypeStudyEnrol, func(string, uint64) (any, error) { return &body, nil }); err != nil {
-				return err
-			}
-			if cur, err = cl.Study(ctx, id); err != nil {
-				return err
-			}
-			for _, e := range cur.Enrolments {
-				if e.Consent == sc.Grant {
-					fmt.Fprintf(c.out, "enrolled %s in study %s as subject %s (eligible by the criteria of version %d); the arm is concealed until unblinding: the sponsor tells it\n",
-						patient, id, e.SubjectID(), e.Version)
-				}
-			}
-			return nil
+			return c.enrol(ctx, &s, cl, cur, patient, sc.Grant, subject)
 		},
 	}
 	s.register(cmd)
 	cmd.Flags().StringVar(&id, "study", "", "the study")
-	cmd.Flags().StringVar(&patient, "patient", "", "the patient")
+	cmd.Flags().StringVar(&patient, "patient", "", "the patient (default: --as, a patient)")
 	cmd.MarkFlagRequired("study")
-	cmd.MarkFlagRequired("patient")
 	return cmd
 }
+
+// enrolOwn enrols the signer, a patient, checking the criteria over their
+// own records decrypted on this device.
+func (c *cli) enrolOwn(ctx context.Context, s *signerFlags, d *device, id string) error {
+	me := d.me.ID
+	grants, err := d.chain.Latest().Grants(me)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(grants, func(g ledger.StoredGrant) bool { return g.Study == id && !g.Revoked })
+	if i < 0 {
+		return fmt.Errorf("enrolment requires the patient's consent to study %s: %s has none in force (carechain consent grant --study %s)", id, me, id)
+	}
+	recs, err := d.svc.ReadPatient(ctx, records.Query{Requester: me, Patient: me, Purpose: consent.PurposeTreatment,
+		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && criteriaType(h.ResourceType) }})
+	if err != nil {
+		return fmt.Errorf("reading your records: %w", err)
+	}
+	resources := make([]json.RawMessage, len(recs))
+	for i, r := range recs {
+		resources[i] = r.Resource
+	}
+	cur, err := d.client.Study(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.enrol(ctx, s, d.client, cur, me, grants[i].ID, study.SubjectOf(resources, time.Now()))
+}
+
+// enrol evaluates the criteria in force of study cur over subject and, if
+// they hold, submits the enrolment of patient under consent grant.
+func (c *cli) enrol(ctx context.Context, s *signerFlags, cl *nodeapi.Client, cur *nodeapi.StudyResponse, patient, grant string, subject study.Subject) error {
+	id := cur.Study.ID
+	if err := inForce(cur).Eligible(subject); err != nil {
+		return fmt.Errorf("%s is not eligible for study %s (criteria of version %d): %w; nothing was put on the ledger", patient, id, cur.Study.Version, err)
+	}
+	body := tx.StudyEnrol{Study: id, Consent: grant, Eligible: true, Version: cur.Study.Version}
+	if err := c.submit(ctx, s, tx.TypeStudyEnrol, func(string, uint64) (any, error) { return &body, nil }); err != nil {
+		return err
+	}
+	after, err := cl.Study(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, e := range after.Enrolments {
+		if e.Consent == grant {
+			fmt.Fprintf(c.out, "enrolled %s in study %s as subject %s (eligible by the criteria of version %d); the arm is concealed until unblinding: the sponsor tells it\n",
+				patient, id, e.SubjectID(), e.Version)
+		}
+	}
+	return nil
+}
+
+// criteriaType reports whether eligibility criteria read resources of type t.
+func criteriaType(t string) bool { return t == "Patient" || t == "Condition" || t == "Observation" }
 
 // inForce is the protocol in force of a study read from the node.
 func inForce(r *nodeapi.StudyResponse) *study.Protocol {
@@ -158,7 +209,7 @@ func decryptedSubject(ctx context.Context, cl *nodeapi.Client, patient string) (
 	}
 	var resources []json.RawMessage
 	for _, h := range heads {
-		if h.Deleted || !slices.Contains([]string{"Patient", "Condition", "Observation"}, h.ResourceType) {
+		if h.Deleted || !criteriaType(h.ResourceType) {
 			continue
 		}
 		r, err := cl.Record(ctx, h.RecordID, 0, "treatment")
