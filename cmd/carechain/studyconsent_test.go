@@ -34,24 +34,10 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	c := foundConsortium(t)
 	c.cli("keys", "new", "lab.dr-r")
 	c.register("lab/admin", "--id", "lab/dr-r", "--role", "researcher", "--pubkey", c.pub("lab.dr-r"))
-	device, penv := filepath.Join(t.TempDir(), "device-keys"), passEnv("the patients' passphrase")
-	patient := func(args ...string) (string, error) {
-		return run(t, penv, append(args, "--keys-dir", device, "--node", c.addr)...)
-	}
-	mustPatient := func(args ...string) string {
-		t.Helper()
-		out, err := patient(args...)
-		if err != nil {
-			t.Fatalf("carechain %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	d := c.device("the patients' passphrase")
+	patient, mustPatient := d.run, d.must
 	for _, p := range []string{"s1", "s2", "s3"} {
-		mustRun(t, penv, "keys", "new", "patient."+p, "--kind", "patient", "--keys-dir", device)
-		pub := func(extra ...string) string {
-			return strings.TrimSpace(mustRun(t, penv, append([]string{"keys", "export-public", "patient." + p, "--keys-dir", device}, extra...)...))
-		}
-		c.register("hosp/admin", "--kind", "patient", "--id", "patient/"+p, "--pubkey", pub(), "--encryption-key", pub("--encryption"))
+		d.registerPatient("patient/" + p)
 	}
 	c.observation("patient/s1", 141)
 	c.observation("patient/s2", 91)
