@@ -231,6 +231,8 @@ func (c *cli) consentListCmd() *cobra.Command {
 
 func grantStatus(g consent.Grant, emergency bool, now int64) string {
 	switch {
+	case g.Revoked && g.WithdrawnHeight != 0:
+		return "withdrawn"
 	case g.Revoked:
 		return "revoked"
 	case g.NotAfter != 0 && now >= g.NotAfter:
@@ -281,8 +283,12 @@ func unixText(t int64) string {
 // purposesText is a grant's purposes, research marked identified if the
 // grant lets the researcher have identified data.
 func purposesText(g consent.Grant) string {
-	if g.Identified {
-		return joinAny(g.Purposes) + " (identified)"
+	out := joinAny(g.Purposes)
+	if g.Study != "" {
+		out += " (study " + g.Study + ")"
 	}
-	return joinAny(g.Purposes)
+	if g.Identified {
+		out += " (identified)"
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -75,6 +76,9 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	refused("has not committed its randomization seed", enrol("s1")...)
 	seedFile := filepath.Join(dir, "gl-1.seed")
 	c.cli("study", "randomize", "--study", "gl-1", "--seed-file", seedFile, "--as", "lab/admin")
+	if sealed, err := os.ReadFile(seedFile); err != nil || !bytes.Contains(sealed, []byte(`"ciphertext"`)) {
+		t.Fatalf("the seed file is sealed: %v %q", err, sealed)
+	}
 
 	// Enrolment: eligibility checked over what the site's node decrypts.
 	refused(`patient/s2 is not eligible for study gl-1 (criteria of version 1): criterion glucose ("2345-7" in observations && observations["2345-7"] >= 126.0) is not met; nothing was put on the ledger`, enrol("s2")...)
@@ -184,6 +188,9 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 		t.Fatalf("after the withdrawal, the export keeps what was recorded before (141) and leaves out what came after (157): %s", body)
 	}
 	subject(admin, "/fhir/ResearchSubject/gl-1.1", `"status": "withdrawn"`)
+	if out := mustPatient("consent", "list", "--all", "--as", "patient/s1"); !regexp.MustCompile(`research \(study gl-1\)\s.*withdrawn`).MatchString(out) {
+		t.Fatalf("consent list shows the withdrawn study consent: %s", out)
+	}
 	if out, err := patient("study", "withdraw", "--study", "gl-1", "--as", "patient/s1"); err == nil || !strings.Contains(out, "no consent in force to study gl-1") {
 		t.Fatalf("a second withdrawal: %v %s", err, out)
 	}

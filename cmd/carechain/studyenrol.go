@@ -18,6 +18,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/keystore"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
@@ -31,16 +32,58 @@ import (
 // the sponsor tells the site each arm from its seed, and at unblinding
 // reveals the seed so anyone recomputes every allocation.
 
-// readSeed reads a randomization seed file.
-func readSeed(path string) ([]byte, error) {
+// readSeed reads study's randomization seed from path: sealed under the
+// passphrase by randomize, or, a file of exactly tx.SeedSize bytes, in the
+// clear (a seed already revealed).
+func (c *cli) readSeed(path, study string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("seed file: %w", err)
 	}
-	if len(b) != tx.SeedSize {
-		return nil, fmt.Errorf("seed file %s holds %d bytes, want %d", path, len(b), tx.SeedSize)
+	if len(b) == tx.SeedSize {
+		return b, nil
 	}
-	return b, nil
+	pass, err := c.passphrase("Passphrase of the seed file "+path, false)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := keystore.OpenBlob(b, pass, seedContext(study))
+	if err != nil {
+		return nil, fmt.Errorf("seed file %s: %w", path, err)
+	}
+	if len(seed) != tx.SeedSize {
+		return nil, fmt.Errorf("seed file %s holds %d bytes, want %d", path, len(seed), tx.SeedSize)
+	}
+	return seed, nil
+}
+
+// seedContext binds a sealed seed file to its study.
+func seedContext(study string) []byte {
+	return []byte("carechain study randomization seed\x00" + study)
+}
+
+// newSeed makes a random seed for study and seals it in path under a
+// passphrase; it refuses to overwrite a file.
+func (c *cli) newSeed(path, study string) ([]byte, error) {
+	seed := make([]byte, tx.SeedSize)
+	rand.Read(seed)
+	pass, err := c.passphrase("Passphrase to seal the seed in "+path, true)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := keystore.SealBlob(seed, pass, seedContext(study), keystore.DefaultKDF)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("seed file: %w", err)
+	}
+	if _, err := f.Write(sealed); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seed file: %w", err)
+	}
+	return seed, f.Close()
 }
 
 func (c *cli) studyRandomizeCmd() *cobra.Command {
@@ -49,21 +92,19 @@ func (c *cli) studyRandomizeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "randomize",
 		Short: "Commit a study's randomization seed, as its sponsor's admin, before the first enrolment",
-		Long: `randomize makes a random 32-byte seed in --seed-file (readable only by you;
-keep it secret and safe until unblinding: whoever holds it knows every
-arm) and puts its SHA-256 on the ledger. An existing seed file is used as it
-is. Enrolment waits for this commitment.`,
+		Long: `randomize makes a random 32-byte seed, seals it in --seed-file under your
+passphrase (from $` + PassphraseEnv + ` or a prompt; scrypt and XChaCha20-Poly1305,
+as key files) and puts its SHA-256 on the ledger. Keep the file secret and
+safe until unblinding: whoever opens it knows every arm. An existing seed
+file is used as it is. Enrolment waits for this commitment.`,
 		Example: `  carechain study randomize --study dm-1 --seed-file dm-1.seed --as uni/admin`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			seed, err := readSeed(seedFile)
+			seed, err := c.readSeed(seedFile, id)
 			if errors.Is(err, os.ErrNotExist) {
-				seed = make([]byte, tx.SeedSize)
-				rand.Read(seed)
-				if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-					return fmt.Errorf("seed file: %w", err)
-				}
-			} else if err != nil {
+				seed, err = c.newSeed(seedFile, id)
+			}
+			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(seed)
@@ -234,7 +275,7 @@ commitment on the ledger; the sponsor passes it to the site.`,
 		Example: `  carechain study arm --study dm-1 --subject 1 --seed-file dm-1.seed --as uni/admin`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			seed, err := readSeed(seedFile)
+			seed, err := c.readSeed(seedFile, id)
 			if err != nil {
 				return err
 			}
@@ -288,7 +329,7 @@ func (c *cli) studyUnblindCmd() *cobra.Command {
 		Example: `  carechain study unblind --study dm-1 --seed-file dm-1.seed --as uni/admin`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			seed, err := readSeed(seedFile)
+			seed, err := c.readSeed(seedFile, id)
 			if err != nil {
 				return err
 			}
