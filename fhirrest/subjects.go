@@ -33,6 +33,64 @@ var subjectSearchDoc = "By study (study=ResearchStudy/<id> or <id>) or by patien
 func (s *server) subjectRoutes(handle func(string, http.HandlerFunc)) {
 	handle("GET /fhir/ResearchSubject/{id}", s.authed(s.readSubject))
 	handle("GET /fhir/ResearchSubject", s.authed(s.searchSubjects))
+	handle("POST /fhir/ResearchSubject", s.authed(s.createSubject))
+}
+
+// createSubject enrols the patient a ResearchSubject names (individual) in
+// its study, as the caller, a practitioner whose key this node holds: the
+// node checks the criteria over what it decrypts for them
+// (records.Service.Enrol). An ineligible patient is 422 naming the
+// criterion that failed, in this answer only.
+func (s *server) createSubject(w http.ResponseWriter, r *http.Request, c caller) {
+	b, err := readBody(w, r, MaxBody)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	var in struct {
+		ResourceType string
+		Study        struct{ Reference string }
+		Individual   struct{ Reference string }
+	}
+	if err := json.Unmarshal(b, &in); err != nil || in.ResourceType != "ResearchSubject" {
+		s.fail(w, http.StatusBadRequest, "structure", errors.New("want a ResearchSubject with study and individual"))
+		return
+	}
+	studyID, ok := strings.CutPrefix(in.Study.Reference, "ResearchStudy/")
+	patient, okp := patientOf(in.Individual.Reference)
+	if !ok || !okp {
+		s.fail(w, http.StatusBadRequest, "required", errors.New("a ResearchSubject names its study (ResearchStudy/<id>) and its individual (Patient/<id>)"), "ResearchSubject.study")
+		return
+	}
+	if c.principal.Kind != carechain.KindPractitioner {
+		s.fail(w, http.StatusForbidden, "forbidden", fmt.Errorf("%s may not enrol through this node: a site's practitioner does (a patient enrols with carechain study enrol)", c.principal.ID))
+		return
+	}
+	signer, ok := s.signer(w, c)
+	if !ok {
+		return
+	}
+	en, err := s.Records.Enrol(r.Context(), signer, studyID, patient)
+	var ie *study.IneligibleError
+	switch {
+	case errors.As(err, &ie):
+		s.fail(w, http.StatusUnprocessableEntity, "business-rule", fmt.Errorf("%s is not eligible for study %s: %w; nothing was put on the ledger", patient, studyID, err))
+		return
+	case errors.Is(err, ledger.ErrNotFound):
+		s.fail(w, http.StatusNotFound, "not-found", fmt.Errorf("ResearchStudy/%s is not known", studyID))
+		return
+	case err != nil:
+		s.failErr(w, err)
+		return
+	}
+	res, err := researchSubject(c, en)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	c.deid.markHandled()
+	w.Header().Set("Location", s.abs("/fhir/ResearchSubject/"+en.SubjectID()))
+	writeFHIR(w, http.StatusCreated, res)
 }
 
 func (s *server) readSubject(w http.ResponseWriter, r *http.Request, c caller) {

@@ -43,6 +43,10 @@ func SubjectOf(resources []json.RawMessage, now time.Time) Subject {
 	return s
 }
 
+// CriteriaReads reports whether criteria read resources of FHIR type t:
+// those SubjectOf reads.
+func CriteriaReads(t string) bool { return t == "Patient" || t == "Condition" || t == "Observation" }
+
 // fhirResource is the part of a resource SubjectOf reads.
 type fhirResource struct {
 	ResourceType string `json:"resourceType"`

@@ -20,7 +20,9 @@ import (
 // Enrolment without consent, or before the sponsor commits its
 // randomization seed, is refused; the hospital's physician enrols an
 // eligible patient and is refused the ineligible one, with the criterion
-// that failed; another eligible patient enrols themself from their device. Arms stay concealed until the sponsor reveals the seed (a
+// that failed, through the CLI and through FHIR (an OperationOutcome);
+// another eligible patient enrols themself from their device, a third is
+// enrolled through FHIR. Arms stay concealed until the sponsor reveals the seed (a
 // wrong one is refused); then anyone recomputes them, and they are those
 // the sponsor told the site; FHIR ResearchSubject shows each enrolment,
 // naming the patient by their consent's grant ID. The study's researcher
@@ -37,12 +39,13 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	c.register("lab/admin", "--id", "lab/dr-r", "--role", "researcher", "--pubkey", c.pub("lab.dr-r"))
 	d := c.device("the patients' passphrase")
 	patient, mustPatient := d.run, d.must
-	for _, p := range []string{"s1", "s2", "s3"} {
+	for _, p := range []string{"s1", "s2", "s3", "s4"} {
 		d.registerPatient("patient/" + p)
 	}
 	c.observation("patient/s1", 141)
 	c.observation("patient/s2", 91)
 	c.observation("patient/s3", 133)
+	c.observation("patient/s4", 150)
 
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "protocol.txt"), "protocol v1")
@@ -73,6 +76,7 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 	refused("enrolment requires the patient's consent to study gl-1: patient/s2 has no consent in force", enrol("s2")...)
 	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s2")
 	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s3")
+	mustPatient("consent", "grant", "--study", "gl-1", "--as", "patient/s4")
 	refused("has not committed its randomization seed", enrol("s1")...)
 	seedFile := filepath.Join(dir, "gl-1.seed")
 	c.cli("study", "randomize", "--study", "gl-1", "--seed-file", seedFile, "--as", "lab/admin")
@@ -90,8 +94,22 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 		t.Fatalf("the patient enrols themself: %s", out)
 	}
 	refused("enrolled in study gl-1 already", enrol("s1")...)
+	// Through FHIR: the site's node checks the criteria over what it decrypts.
+	physician := c.token("hosp/dr-a")
+	fhirEnrol := func(p string) (int, string) {
+		status, body := c.fhir(physician, "POST", "/fhir/ResearchSubject",
+			`{"resourceType":"ResearchSubject","status":"candidate","study":{"reference":"ResearchStudy/gl-1"},"individual":{"reference":"Patient/`+p+`"}}`)
+		return status, string(body)
+	}
+	if status, body := fhirEnrol("s2"); status != http.StatusUnprocessableEntity || !strings.Contains(body, `"resourceType": "OperationOutcome"`) ||
+		!strings.Contains(body, "criterion glucose") || !strings.Contains(body, "nothing was put on the ledger") {
+		t.Fatalf("an ineligible patient enrolled through FHIR: HTTP %d %s", status, body)
+	}
+	if status, body := fhirEnrol("s4"); status != http.StatusCreated || !strings.Contains(body, `"id": "gl-1.3"`) {
+		t.Fatalf("enrolment through FHIR: HTTP %d %s", status, body)
+	}
 	blinded := c.cli("study", "allocations", "--study", "gl-1", "--as", "hosp/admin")
-	if !strings.Contains(blinded, "2 enrolments; blinded") || strings.Count(blinded, "(concealed)") != 2 || strings.Contains(blinded, "patient/s1") {
+	if !strings.Contains(blinded, "3 enrolments; blinded") || strings.Count(blinded, "(concealed)") != 3 || strings.Contains(blinded, "patient/s1") {
 		t.Fatalf("allocations before unblinding: %s", blinded)
 	}
 	// The sponsor tells the site each arm; at unblinding anyone checks them.
@@ -136,7 +154,7 @@ func TestStudyConsentEnrolWithdraw(t *testing.T) {
 		}
 	}
 	subject(admin, "/fhir/ResearchSubject/gl-1.1", `"status": "on-study"`, `"assignedArm": "`+arms["gl-1.1"]+`"`, `"reference": "ResearchStudy/gl-1"`, "urn:carechain:study-consent")
-	subject(admin, "/fhir/ResearchSubject?study=gl-1", `"total": 2`, "gl-1.2")
+	subject(admin, "/fhir/ResearchSubject?study=gl-1", `"total": 3`, "gl-1.2", "gl-1.3")
 	subject(c.token("hosp/dr-a"), "/fhir/ResearchSubject?patient=Patient/s3", `"total": 1`, `"id": "gl-1.2"`)
 	if status, body := c.fhir(admin, "GET", "/fhir/ResearchSubject?patient=Patient/s3", ""); status != http.StatusForbidden {
 		t.Fatalf("an admin searches a patient's studies: HTTP %d %s", status, body)

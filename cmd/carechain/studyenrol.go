@@ -192,7 +192,7 @@ func (c *cli) enrolOwn(ctx context.Context, s *signerFlags, d *device, id string
 		return fmt.Errorf("enrolment requires the patient's consent to study %s: %s has none in force (carechain consent grant --study %s)", id, me, id)
 	}
 	recs, err := d.svc.ReadPatient(ctx, records.Query{Requester: me, Patient: me, Purpose: consent.PurposeTreatment,
-		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && criteriaType(h.ResourceType) }})
+		Keep: func(h *carechain.RecordHead) bool { return !h.Deleted && study.CriteriaReads(h.ResourceType) }})
 	if err != nil {
 		return fmt.Errorf("reading your records: %w", err)
 	}
@@ -231,8 +231,7 @@ func (c *cli) enrol(ctx context.Context, s *signerFlags, cl *nodeapi.Client, cur
 	return nil
 }
 
-// criteriaType reports whether eligibility criteria read resources of type t.
-func criteriaType(t string) bool { return t == "Patient" || t == "Condition" || t == "Observation" }
+
 
 // inForce is the protocol in force of a study read from the node.
 func inForce(r *nodeapi.StudyResponse) *study.Protocol {
@@ -250,7 +249,7 @@ func decryptedSubject(ctx context.Context, cl *nodeapi.Client, patient string) (
 	}
 	var resources []json.RawMessage
 	for _, h := range heads {
-		if h.Deleted || !criteriaType(h.ResourceType) {
+		if h.Deleted || !study.CriteriaReads(h.ResourceType) {
 			continue
 		}
 		r, err := cl.Record(ctx, h.RecordID, 0, "treatment")
