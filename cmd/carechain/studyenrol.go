@@ -231,8 +231,6 @@ func (c *cli) enrol(ctx context.Context, s *signerFlags, cl *nodeapi.Client, cur
 	return nil
 }
 
-
-
 // inForce is the protocol in force of a study read from the node.
 func inForce(r *nodeapi.StudyResponse) *study.Protocol {
 	i := slices.IndexFunc(r.Versions, func(v ledger.StudyVersion) bool { return v.Version == r.Study.Version })
