@@ -1,6 +1,7 @@
 package study
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -95,6 +96,9 @@ type IneligibleError struct {
 }
 
 func (e *IneligibleError) Error() string {
+	if e.Expr == "" {
+		return e.Err.Error()
+	}
 	if e.Err != nil {
 		return fmt.Sprintf("criterion %s (%s) cannot be evaluated: %v", e.Criterion, e.Expr, e.Err)
 	}
@@ -103,10 +107,11 @@ func (e *IneligibleError) Error() string {
 
 // Eligible evaluates p's criteria over s, in order: nil when all hold,
 // otherwise an *IneligibleError naming the first that does not. A protocol
-// without criteria admits no one: its eligibility is text only.
+// without criteria admits no one (an *IneligibleError naming none): its
+// eligibility is text only.
 func (p *Protocol) Eligible(s Subject) error {
 	if len(p.Criteria) == 0 {
-		return fmt.Errorf("the protocol has no eligibility criteria in CEL: amend it to add them (--criterion)")
+		return &IneligibleError{Err: errors.New("the protocol in force has no eligibility criteria in CEL: its sponsor amends it to add them (--criterion)")}
 	}
 	obs := s.Observations
 	if obs == nil {

@@ -139,3 +139,12 @@ func TestDatasetRoot(t *testing.T) {
 		t.Fatalf("a line that is not a resource: %v", err)
 	}
 }
+
+// TestNoCriteriaAdmitsNoOne: a protocol whose eligibility is text only
+// enrols nobody, saying why.
+func TestNoCriteriaAdmitsNoOne(t *testing.T) {
+	var ie *IneligibleError
+	if err := (&Protocol{}).Eligible(Subject{Age: 40}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "no eligibility criteria in CEL") {
+		t.Fatalf("%v", err)
+	}
+}
