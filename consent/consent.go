@@ -138,6 +138,14 @@ type Grant struct {
 	// (fhirrest/deid.go). The ledger does not read it; grants made before
 	// it encode as they always did.
 	Identified bool `cbor:"16,keyasint,omitempty" json:"identified,omitempty"`
+	// Study makes the grant a patient's consent to a study (eConsent): the
+	// ledger requires its terms to be the study's (ledger/studyconsent.go).
+	// Revoking it is withdrawing from the study: WithdrawnHeight is the
+	// height of the revocation, and records recorded before it stay
+	// readable for research under the grant, as data collected before a
+	// withdrawal stays in a trial; what is recorded from then on is not.
+	Study           string `cbor:"17,keyasint,omitempty" json:"study,omitempty"`
+	WithdrawnHeight int64  `cbor:"18,keyasint,omitempty" json:"withdrawn_height,omitempty"`
 }
 
 // Validate checks g on its own, without ledger state: syntax of IDs, known
@@ -169,6 +177,12 @@ func (g *Grant) ValidateTerms() error {
 	}
 	if g.Identified && !slices.Contains(g.Purposes, PurposeResearch) {
 		return errors.New("identified is for research grants: add the purpose research")
+	}
+	if g.Study != "" && (!slices.Equal(g.Purposes, []Purpose{PurposeResearch}) || !slices.Equal(g.Actions, []Action{ActionRead}) || len(g.Study) > maxStringLen) {
+		return errors.New("a study consent grants read for research only")
+	}
+	if g.WithdrawnHeight != 0 && !g.Revoked {
+		return errors.New("withdrawn_height set on a grant that is not revoked")
 	}
 	if err := cmp.Or(g.Grantee.validate(),
 		checkStrings("categories", g.Categories), checkStrings("resource types", g.ResourceTypes), checkRecords(g.Records),

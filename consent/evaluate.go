@@ -19,6 +19,10 @@ type Request struct {
 	Action       Action               `cbor:"6,keyasint" json:"action"`
 	Purpose      Purpose              `cbor:"7,keyasint" json:"purpose"`
 	Time         int64                `cbor:"8,keyasint" json:"time"` // unix seconds; block time in consensus
+	// RecordedHeight is the height at which the version read was recorded
+	// (0: unknown, or not a read of a stored version). A withdrawn study
+	// consent still covers versions recorded before the withdrawal.
+	RecordedHeight int64 `cbor:"9,keyasint,omitempty" json:"recorded_height,omitempty"`
 	// Credentials, if set, returns the requester's credentials judged at
 	// Time. It runs only when a condition reads grantee.credentials, so a
 	// condition that does not costs nothing more.
@@ -131,7 +135,10 @@ func (e *Evaluator) check(g *Grant, req *Request) (int, string) {
 		return missUse, fmt.Sprintf("grant %s does not cover action %s", g.ID, req.Action)
 	case !slices.Contains(g.Purposes, req.Purpose):
 		return missUse, fmt.Sprintf("grant %s does not cover purpose %s", g.ID, req.Purpose)
-	case g.Revoked:
+	case g.Revoked && !g.coversBeforeWithdrawal(req):
+		if g.WithdrawnHeight != 0 {
+			return missRevoked, fmt.Sprintf("the patient withdrew from study %s at height %d (grant %s): what they record from then on is not shared", g.Study, g.WithdrawnHeight, g.ID)
+		}
 		return missRevoked, fmt.Sprintf("grant %s was revoked", g.ID)
 	case req.Time < g.NotBefore:
 		return missPeriod, fmt.Sprintf("grant %s is not valid before %s", g.ID, formatTime(g.NotBefore))
@@ -151,7 +158,18 @@ func (e *Evaluator) check(g *Grant, req *Request) (int, string) {
 			return missCondition, fmt.Sprintf("condition of grant %s is false", g.ID) + credentialsNote(req.Requester.ID, creds)
 		}
 	}
+	if g.Revoked {
+		return allowed, fmt.Sprintf("grant %s allows %s for %s of what was recorded (height %d) before the patient withdrew from study %s at height %d",
+			g.ID, req.Action, req.Purpose, req.RecordedHeight, g.Study, g.WithdrawnHeight)
+	}
 	return allowed, fmt.Sprintf("grant %s allows %s for %s", g.ID, req.Action, req.Purpose)
+}
+
+// coversBeforeWithdrawal reports whether g, a revoked grant, still covers
+// req: a read of a version recorded before the patient withdrew from g's
+// study.
+func (g *Grant) coversBeforeWithdrawal(req *Request) bool {
+	return g.WithdrawnHeight != 0 && req.Action == ActionRead && req.RecordedHeight != 0 && req.RecordedHeight < g.WithdrawnHeight
 }
 
 func formatTime(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }

@@ -16,6 +16,11 @@ func TestEvaluate(t *testing.T) {
 	}
 	revoked := func(g *Grant) { g.Revoked, g.RevokedAt = true, t0-10 }
 	expired := func(g *Grant) { g.NotAfter = t0 }
+	withdrawn := func(g *Grant) {
+		g.Purposes, g.Study = []Purpose{PurposeResearch}, "gl-1"
+		revoked(g)
+		g.WithdrawnHeight = 20
+	}
 	tests := []struct {
 		name    string
 		grants  []Grant
@@ -46,6 +51,18 @@ func TestEvaluate(t *testing.T) {
 			[]Grant{grant("g-7", Grantee{Principal: "r1/res"}, func(g *Grant) { g.Purposes = []Purpose{PurposeResearch} })},
 			request(researcher, func(r *Request) { r.Category, r.Purpose = "mental-health", PurposeResearch }),
 			false, "g-7", "no grant covers category mental-health"},
+		{"withdrawn study consent covers what was recorded before",
+			[]Grant{grant("g-8", Grantee{Principal: "r1/res"}, withdrawn)},
+			request(researcher, func(r *Request) { r.Purpose, r.RecordedHeight = PurposeResearch, 19 }),
+			true, "g-8", "grant g-8 allows read for research of what was recorded (height 19) before the patient withdrew from study gl-1 at height 20"},
+		{"withdrawn study consent leaves out what was recorded after",
+			[]Grant{grant("g-8", Grantee{Principal: "r1/res"}, withdrawn)},
+			request(researcher, func(r *Request) { r.Purpose, r.RecordedHeight = PurposeResearch, 20 }),
+			false, "g-8", "the patient withdrew from study gl-1 at height 20 (grant g-8): what they record from then on is not shared"},
+		{"withdrawn study consent, height unknown",
+			[]Grant{grant("g-8", Grantee{Principal: "r1/res"}, withdrawn)},
+			request(researcher, func(r *Request) { r.Purpose = PurposeResearch }),
+			false, "g-8", "the patient withdrew from study gl-1 at height 20 (grant g-8): what they record from then on is not shared"},
 		{"researcher lab allowed",
 			[]Grant{grant("g-7", Grantee{Principal: "r1/res"}, func(g *Grant) { g.Purposes = []Purpose{PurposeResearch} })},
 			request(researcher, func(r *Request) { r.Purpose = PurposeResearch }),

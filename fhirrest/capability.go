@@ -175,9 +175,10 @@ func (s *server) claimCapabilities() []capResource {
 	maps.Copy(types, studyTypes) // studies.go
 	for _, t := range slices.Sorted(maps.Keys(types)) {
 		res := capResource{Type: t, Interaction: types[t], Versioning: "no-version", Operation: s.operationsOn(t)}
-		if _, ok := studyTypes[t]; ok {
+		if t == "ResearchStudy" {
 			res.Versioning = "versioned"
 		}
+		res.SearchParam = studySearchParams[t]
 		if claimSearchTypes[t] {
 			res.Interaction = append(slices.Clone(res.Interaction), capInteraction{Code: "search-type", Documentation: claimSearchDoc})
 			res.SearchParam = []capParam{{Name: "patient", Type: "reference", Documentation: t + ".patient: the patient whose claims"}}

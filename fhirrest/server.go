@@ -114,8 +114,9 @@ func Register(mux *http.ServeMux, opts Options) {
 	for _, op := range s.operations() {
 		handle(op.route, s.authed(op.handler))
 	}
-	s.claimRoutes(handle) // claims.go
-	s.studyRoutes(handle) // studies.go
+	s.claimRoutes(handle)   // claims.go
+	s.studyRoutes(handle)   // studies.go
+	s.subjectRoutes(handle) // subjects.go
 	handle("GET /fhir/$export-status/{job}", s.authed(s.exportStatus))
 	handle("DELETE /fhir/$export-status/{job}", s.authed(s.exportCancel))
 	handle("GET /fhir/$export", s.authed(s.exportKickoff))

@@ -33,6 +33,15 @@ const (
 var studyTypes = map[string][]capInteraction{
 	"ResearchStudy": {{Code: "read", Documentation: "A clinical study registered on the ledger: its protocol in force (meta.versionId), public to members."},
 		{Code: "vread", Documentation: "Any version of the study's protocol: approved, pending or rejected (extension " + protocolStatusExtension + "), with the amendment's reason and what it changes (extension " + amendmentExtension + ")."}},
+	"ResearchSubject": {{Code: "read", Documentation: "An enrolment in a study (subjects.go): its patient named by their study consent's grant ID, on-study or withdrawn, its arm once unblinded."},
+		{Code: "search-type", Documentation: subjectSearchDoc},
+		{Code: "create", Documentation: "Enrols individual (Patient/<id>) in study (ResearchStudy/<id>) as the caller, a site's practitioner whose key this node holds: the node checks the protocol's eligibility criteria over the patient's records it decrypts for them; 422 naming the criterion that failed, and nothing on the ledger, for an ineligible patient."}},
+}
+
+// studySearchParams are the search parameters of the study types.
+var studySearchParams = map[string][]capParam{
+	"ResearchSubject": {{Name: "study", Type: "reference", Documentation: "ResearchSubject.study: the study's enrolments"},
+		{Name: "patient", Type: "reference", Documentation: "ResearchSubject.individual: the patient's enrolments"}},
 }
 
 func (s *server) studyRoutes(handle func(string, http.HandlerFunc)) {

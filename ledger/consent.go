@@ -78,6 +78,9 @@ func addGrant(b *store.Block, c *checked, body *tx.ConsentGrant) *Rejection {
 		return reject(CodeInvalid, "a read grant names its categories (or %q): keys are delivered per category", consent.AnyCategory)
 	}
 	g.ID = GrantID(c.Hash)
+	if rej := checkStudyConsent(b, &g); rej != nil {
+		return rej
+	}
 	if reads {
 		cats, err := patientCategories(b, g.Patient, g.Categories)
 		if err != nil {
@@ -192,9 +195,13 @@ func revokeGrant(b *store.Block, c *checked, body *tx.ConsentRevoke) (*StoredGra
 }
 
 // storeRevoked marks sg, a grant of patient, revoked at now and stores it,
-// logged as revoked.
+// logged as revoked. Revoking a study consent is withdrawing from the
+// study at this height (studyconsent.go).
 func storeRevoked(b *store.Block, patient string, sg *StoredGrant, now int64) error {
 	sg.Revoked, sg.RevokedAt = true, now
+	if sg.Study != "" {
+		sg.WithdrawnHeight = b.Height()
+	}
 	return setLogged(b, grantKey(patient, sg.ID), *sg, tlog.KindConsent, sg.ID+"/revoked")
 }
 

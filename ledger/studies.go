@@ -53,6 +53,15 @@ type StudyState struct {
 	// Last is the last version proposed: a rejected amendment keeps its
 	// number, and the next proposal takes the one after.
 	Last uint64 `cbor:"10,keyasint" json:"last"`
+	// Enrolled counts enrolments (enrolment.go); SeedHash is the committed
+	// SHA-256 of the randomization seed, Seed the seed once revealed at
+	// UnblindedHeight. Studies before them encode as they always did.
+	Enrolled        uint64 `cbor:"11,keyasint,omitempty" json:"enrolled,omitempty"`
+	SeedHash        []byte `cbor:"12,keyasint,omitempty" json:"seed_hash,omitempty"`
+	Seed            []byte `cbor:"13,keyasint,omitempty" json:"seed,omitempty"`
+	UnblindedHeight int64  `cbor:"14,keyasint,omitempty" json:"unblinded_height,omitempty"`
+	// Locks counts data locks (studylock.go).
+	Locks uint64 `cbor:"15,keyasint,omitempty" json:"locks,omitempty"`
 }
 
 // Amendment statuses of a StudyVersion.

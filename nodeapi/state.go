@@ -126,11 +126,13 @@ func patientScoped(ns string) bool {
 // organizations, their policies, chain parameters, node IDs, anchored
 // batch roots, governance and upgrade plans, and practitioners'
 // credentials (public, like staff registrations: a device that decides a
-// consent condition reads the requester's).
+// consent condition reads the requester's), and studies with their
+// protocols and reports (trial metadata: a patient's device reads the
+// study it consents to).
 func consortiumWide(ns string) bool {
 	switch ns {
 	case "org", "role-policy", "param", "policy", "nodeid", "audit-batch", "gov-proposal", "validator", "validator-update", "org-removed", "upgrade",
-		"credential", "practitioner-credential":
+		"credential", "practitioner-credential", "study", "study-version", "study-report", "study-lock":
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 )
 
@@ -20,6 +21,65 @@ type StudyResponse struct {
 	Study    *ledger.StudyState        `json:"study"`
 	Versions []ledger.StudyVersion     `json:"versions"`
 	Reports  []ledger.StudyReportState `json:"reports"`
+	// ConsentSummary is the plain-language summary a patient reads before
+	// consenting to the study under the protocol in force (study.ConsentSummary).
+	ConsentSummary string `json:"consent_summary,omitempty"`
+	// Enrolments are the study's enrolments, each naming its patient by
+	// the grant ID of their study consent.
+	Enrolments []ledger.Enrolment `json:"enrolments,omitempty"`
+	// Locks are the study's data locks (ledger/studylock.go).
+	Locks []ledger.StudyLockState `json:"locks,omitempty"`
+}
+
+// StudyConsent is a patient's consent in force to a study, as GET
+// /v1/studies/{id}/consent?patient=P answers it: the patient, a delegate
+// of theirs or a practitioner (a site enrolling them) learns the grant ID
+// that names the patient in the study.
+type StudyConsent struct {
+	Study   string `json:"study"`
+	Patient string `json:"patient"`
+	Grant   string `json:"grant"`
+}
+
+func (s *server) studyConsentRead(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	id, patient := r.PathValue("id"), r.URL.Query().Get("patient")
+	if caller.Kind != carechain.KindPractitioner && !v.ActsFor(caller, patient) {
+		s.fail(w, http.StatusForbidden, fmt.Errorf("%s may not look up consents to study %s: the patient, their delegates and sites' practitioners do", caller.ID, id))
+		return
+	}
+	grants, err := v.Grants(patient)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	for _, g := range grants {
+		if g.Study == id && !g.Revoked {
+			writeJSON(w, http.StatusOK, StudyConsent{Study: id, Patient: patient, Grant: g.ID})
+			return
+		}
+	}
+	s.fail(w, http.StatusNotFound, fmt.Errorf("%s has no consent in force to study %s: they consent with carechain consent grant --study %s", patient, id, id))
+}
+
+// StudyConsent finds patient's consent in force to study id.
+func (c *Client) StudyConsent(ctx context.Context, id, patient string) (*StudyConsent, error) {
+	var out StudyConsent
+	if _, err := c.do(ctx, http.MethodGet, "/v1/studies/"+url.PathEscape(id)+"/consent?"+url.Values{"patient": {patient}}.Encode(), nil, &out); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			return nil, fmt.Errorf("%s has no consent in force to study %s (they consent with carechain consent grant --study %s)", patient, id, id)
+		}
+		return nil, err
+	}
+	return &out, nil
 }
 
 func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
@@ -40,9 +100,20 @@ func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
 	if out.Versions, err = v.StudyVersions(id); err == nil {
 		out.Reports, err = v.StudyReports(id)
 	}
+	if err == nil {
+		out.Enrolments, err = v.Enrolments(id)
+	}
+	if err == nil {
+		out.Locks, err = v.StudyLocks(id)
+	}
 	if err != nil {
 		s.queryFail(w, err)
 		return
+	}
+	for _, ver := range out.Versions {
+		if ver.Version == st.Version && len(ver.Protocol.DataCategories) > 0 {
+			out.ConsentSummary = ver.Protocol.ConsentSummary(st.ID, st.Title, st.Sponsor)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

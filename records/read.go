@@ -163,7 +163,7 @@ func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.Record
 	now := s.now().Unix()
 	cd := s.evaluator.Decide(grants.Plain(), consent.Request{
 		Requester: p, Patient: rv.Patient, RecordID: rv.RecordID, Category: rv.Category, ResourceType: rv.ResourceType,
-		Action: consent.ActionRead, Purpose: purpose, Time: now, Credentials: v.ConsentCredentials(p.ID, now),
+		Action: consent.ActionRead, Purpose: purpose, Time: now, RecordedHeight: rv.Height, Credentials: v.ConsentCredentials(p.ID, now),
 	}, policy, own)
 	d.reason = cd.Reason
 	d.emergency = purpose == consent.PurposeEmergency || grants.IsEmergency(cd.GrantID)

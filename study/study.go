@@ -34,11 +34,19 @@ type Protocol struct {
 	DocumentHash []byte     `cbor:"1,keyasint" json:"document_hash"`
 	Endpoints    []Endpoint `cbor:"2,keyasint" json:"endpoints"`
 	Arms         []Arm      `cbor:"3,keyasint" json:"arms"`
-	// Eligibility is the criteria, as text (their evaluation at enrolment
-	// is not built yet).
+	// Eligibility is the criteria as text, for people; Criteria are the
+	// same as CEL, evaluated at enrolment (eligibility.go).
 	Eligibility string `cbor:"4,keyasint" json:"eligibility"`
 	// AnalysisPlanHash is the SHA-256 of the statistical analysis plan.
 	AnalysisPlanHash []byte `cbor:"5,keyasint" json:"analysis_plan_hash"`
+	// DataCategories are the record categories the study reads, and
+	// DataUntil (unix seconds, 0: open) the end of its data period: a
+	// patient's study consent (eConsent) grants exactly these. Protocols
+	// registered before them have none and encode as they always did.
+	DataCategories []string `cbor:"6,keyasint,omitempty" json:"data_categories,omitempty"`
+	DataUntil      int64    `cbor:"7,keyasint,omitempty" json:"data_until,omitempty"`
+	// Criteria are the eligibility criteria in CEL, each named.
+	Criteria []Criterion `cbor:"8,keyasint,omitempty" json:"criteria,omitempty"`
 }
 
 // Endpoint is an outcome the study measures.
@@ -68,6 +76,16 @@ func (p *Protocol) Check() error {
 		return fmt.Errorf("a protocol has eligibility criteria of 1 to %d bytes", MaxCriteriaLen)
 	case len(p.Primary()) == 0:
 		return fmt.Errorf("a protocol has at least one primary endpoint")
+	case len(p.DataCategories) > MaxArms*2 || p.DataUntil < 0:
+		return fmt.Errorf("a protocol has at most %d data categories and a data period ending after 1970", MaxArms*2)
+	}
+	for i, c := range p.DataCategories {
+		if !idPattern.MatchString(c) || slices.Contains(p.DataCategories[:i], c) {
+			return fmt.Errorf("data category %q must be 1-64 of [a-z0-9._-] and unique", c)
+		}
+	}
+	if err := checkCriteria(p.Criteria); err != nil {
+		return err
 	}
 	for i, e := range p.Endpoints {
 		switch {
@@ -129,8 +147,11 @@ func Diff(p, next *Protocol) []string {
 	if !slices.Equal(p.Arms, next.Arms) {
 		out = append(out, "changes the arms")
 	}
-	if p.Eligibility != next.Eligibility {
+	if p.Eligibility != next.Eligibility || !slices.Equal(p.Criteria, next.Criteria) {
 		out = append(out, "changes the eligibility criteria")
+	}
+	if !slices.Equal(p.DataCategories, next.DataCategories) || p.DataUntil != next.DataUntil {
+		out = append(out, "changes the data categories or period")
 	}
 	if string(p.DocumentHash) != string(next.DocumentHash) {
 		out = append(out, "changes the protocol document")

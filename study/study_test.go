@@ -2,9 +2,12 @@ package study
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func protocol() Protocol {
@@ -63,5 +66,85 @@ func TestDiffAndReport(t *testing.T) {
 		if err := CheckReport(&p, tc.endpoints); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.endpoints, err, tc.want)
 		}
+	}
+}
+
+// TestEligibility: criteria over a subject built from FHIR resources; a
+// refusal names the criterion that failed.
+func TestEligibility(t *testing.T) {
+	p := Protocol{Criteria: []Criterion{{ID: "adult", Expr: "age >= 18"}, {ID: "glucose", Expr: `"2345-7" in observations && observations["2345-7"] >= 126.0`},
+		{ID: "diabetes", Expr: `"44054006" in conditions`}}}
+	if err := checkCriteria(p.Criteria); err != nil {
+		t.Fatal(err)
+	}
+	res := func(s ...string) []json.RawMessage {
+		var out []json.RawMessage
+		for _, x := range s {
+			out = append(out, json.RawMessage(x))
+		}
+		return out
+	}
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	patient := `{"resourceType":"Patient","gender":"female","birthDate":"2008-06-02"}`
+	obs := func(v, when string) string {
+		return `{"resourceType":"Observation","code":{"coding":[{"code":"2345-7"}]},"valueQuantity":{"value":` + v + `},"effectiveDateTime":"` + when + `"}`
+	}
+	cond := `{"resourceType":"Condition","code":{"coding":[{"code":"44054006"}]}}`
+	for _, tt := range []struct {
+		name      string
+		resources []json.RawMessage
+		failed    string
+	}{
+		{"17 years and 364 days", res(patient, obs("140", "2026-01-01"), cond), "adult"},
+		{"eligible", res(`{"resourceType":"Patient","birthDate":"2008-06-01"}`, obs("140", "2026-01-01"), cond), ""},
+		{"the latest glucose counts", res(`{"resourceType":"Patient","birthDate":"1970-01-01"}`, obs("90", "2026-02-01"), obs("140", "2026-01-01"), cond), "glucose"},
+		{"no glucose", res(`{"resourceType":"Patient","birthDate":"1970-01-01"}`, cond), "glucose"},
+		{"no condition", res(`{"resourceType":"Patient","birthDate":"1970-01-01"}`, obs("140", "2026-01-01")), "diabetes"},
+	} {
+		err := p.Eligible(SubjectOf(tt.resources, now))
+		var ie *IneligibleError
+		switch {
+		case tt.failed == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.failed != "" && (!errors.As(err, &ie) || ie.Criterion != tt.failed):
+			t.Errorf("%s: %v, want criterion %s to fail", tt.name, err, tt.failed)
+		}
+	}
+	if err := checkCriteria([]Criterion{{ID: "x", Expr: "age"}}); err == nil {
+		t.Error("a criterion that is not bool compiles")
+	}
+}
+
+// TestDatasetRoot: a dataset's root does not depend on the order of its
+// resources or their JSON spacing, and changes with any value.
+func TestDatasetRoot(t *testing.T) {
+	a := "{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":141}}\n\n{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":133}}\n"
+	b := "{\"resourceType\":\"Observation\", \"valueQuantity\":{\"value\":133}}\n{\"resourceType\":\"Observation\",\"valueQuantity\":{\"value\":141}}"
+	c := strings.Replace(a, "141", "142", 1)
+	root := func(s string) []byte {
+		res, err := ReadDataset(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := DatasetRoot(res)
+		if err != nil || len(res) != 2 {
+			t.Fatalf("%d resources, %v", len(res), err)
+		}
+		return r
+	}
+	if !bytes.Equal(root(a), root(b)) || bytes.Equal(root(a), root(c)) {
+		t.Fatal("the root depends on order or spacing, or not on the values")
+	}
+	if _, err := ReadDataset(strings.NewReader("{\"a\":1}\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("a line that is not a resource: %v", err)
+	}
+}
+
+// TestNoCriteriaAdmitsNoOne: a protocol whose eligibility is text only
+// enrols nobody, saying why.
+func TestNoCriteriaAdmitsNoOne(t *testing.T) {
+	var ie *IneligibleError
+	if err := (&Protocol{}).Eligible(Subject{Age: 40}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "no eligibility criteria in CEL") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -42,10 +42,17 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 		Example: `  carechain consent grant --as patient/k7q2m9 --to st-luke --category lab --category imaging --until 2027-06-30
   carechain consent grant --as patient/k7q2m9 --to st-luke --role radiologist --category imaging --purpose second-opinion
   carechain consent grant --as patient/k7q2m9 --to uni-lab/dr-park --category '*' --purpose research --until 90d
+  carechain consent grant --as patient/k7q2m9 --study dm-1
   carechain consent grant --as patient/k7q2m9 --to st-luke --category '*' \
     --condition 'grantee.credentials.exists(c, c.kind == "specialty" && c.value == "cardiology")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.Study != "" {
+				return c.studyConsent(cmd, &s, g.Patient, g.Study, g.Identified)
+			}
+			if to == "" {
+				return fmt.Errorf("--to is required (or --study, to consent to a study)")
+			}
 			var err error
 			if g.Grantee, err = granteeOf(to, role); err != nil {
 				return err
@@ -86,7 +93,7 @@ func (c *cli) consentGrantCmd() *cobra.Command {
 	f.StringVar(&until, "until", "", "end: a date, an RFC 3339 time, or a duration from the start (90d, 12h) (default: none)")
 	f.StringVar(&g.Condition, "condition", "", "a CEL condition the request must also meet; it sees request.purpose|action|category|resource_type, grantee.id|kind|org|roles, grantee.credentials (the requester's valid credentials: id, kind, value, issuer) and time")
 	f.BoolVar(&g.Identified, "identified", false, "research only: the grantee gets the records identified (default: de-identified)")
-	cmd.MarkFlagRequired("to")
+	f.StringVar(&g.Study, "study", "", "consent to a study (eConsent): its sponsor reads its data categories for research over its data period; prints the study's summary first")
 	return cmd
 }
 
@@ -224,6 +231,8 @@ func (c *cli) consentListCmd() *cobra.Command {
 
 func grantStatus(g consent.Grant, emergency bool, now int64) string {
 	switch {
+	case g.Revoked && g.WithdrawnHeight != 0:
+		return "withdrawn"
 	case g.Revoked:
 		return "revoked"
 	case g.NotAfter != 0 && now >= g.NotAfter:
@@ -274,8 +283,12 @@ func unixText(t int64) string {
 // purposesText is a grant's purposes, research marked identified if the
 // grant lets the researcher have identified data.
 func purposesText(g consent.Grant) string {
-	if g.Identified {
-		return joinAny(g.Purposes) + " (identified)"
+	out := joinAny(g.Purposes)
+	if g.Study != "" {
+		out += " (study " + g.Study + ")"
 	}
-	return joinAny(g.Purposes)
+	if g.Identified {
+		out += " (identified)"
+	}
+	return out
 }

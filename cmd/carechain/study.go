@@ -34,15 +34,17 @@ force, and a report that names an unregistered endpoint or leaves out a
 primary one is refused. Every version, decision and report is on the
 ledger for any member to compare with what is published.`,
 	}
-	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd())
+	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd(), c.studyWithdrawCmd(),
+		c.studyRandomizeCmd(), c.studyEnrolCmd(), c.studyArmCmd(), c.studyUnblindCmd(), c.studyAllocationsCmd(),
+		c.studyLockCmd(), c.studyCheckLockCmd())
 	return cmd
 }
 
 // protocolFlags build a study.Protocol; on an amendment, what is not given
 // keeps the version in force.
 type protocolFlags struct {
-	document, analysis, eligibility string
-	endpoints, arms                 []string
+	document, analysis, eligibility, dataUntil string
+	endpoints, arms, categories, criteria      []string
 }
 
 func (f *protocolFlags) register(cmd *cobra.Command) {
@@ -51,6 +53,9 @@ func (f *protocolFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.endpoints, "endpoint", nil, "an endpoint, KIND:ID:DESCRIPTION with KIND primary or secondary (repeat; replaces the list)")
 	cmd.Flags().StringArrayVar(&f.arms, "arm", nil, "an arm, ID:DESCRIPTION (repeat; replaces the list)")
 	cmd.Flags().StringVar(&f.eligibility, "eligibility", "", "the eligibility criteria, as text")
+	cmd.Flags().StringArrayVar(&f.criteria, "criterion", nil, "an eligibility criterion in CEL, ID:EXPR, over age, sex, conditions (codes) and observations (code to latest value) (repeat; replaces the list)")
+	cmd.Flags().StringArrayVar(&f.categories, "data-category", nil, "a record category the study reads, which a patient's study consent grants (repeat; replaces the list)")
+	cmd.Flags().StringVar(&f.dataUntil, "data-until", "", "the end of the study's data period: a date (2027-01-31) or RFC 3339 time")
 }
 
 // build is base (nil: empty) with the flags given applied.
@@ -92,6 +97,23 @@ func (f *protocolFlags) build(base *study.Protocol) (study.Protocol, error) {
 	}
 	if f.eligibility != "" {
 		p.Eligibility = f.eligibility
+	}
+	if f.categories != nil {
+		p.DataCategories = f.categories
+	}
+	if f.criteria != nil {
+		p.Criteria = nil
+		for _, cr := range f.criteria {
+			id, expr, _ := strings.Cut(cr, ":")
+			p.Criteria = append(p.Criteria, study.Criterion{ID: id, Expr: expr})
+		}
+	}
+	if f.dataUntil != "" {
+		t, err := parseWhen(f.dataUntil)
+		if err != nil {
+			return p, fmt.Errorf("--data-until: %w", err)
+		}
+		p.DataUntil = t.Unix()
 	}
 	return p, p.Check()
 }

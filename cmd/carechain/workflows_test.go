@@ -99,6 +99,46 @@ func (c *consortium) observation(patient string, value int64) string {
 	return created.ID
 }
 
+// patientDevice is a keystore on patients' own device (a directory the
+// node never reads, under their own passphrase) whose CLI reaches the node
+// only through its API.
+type patientDevice struct {
+	c   *consortium
+	dir string
+	env []string
+}
+
+func (c *consortium) device(passphrase string) *patientDevice {
+	return &patientDevice{c: c, dir: filepath.Join(c.t.TempDir(), "device-keys"), env: passEnv(passphrase)}
+}
+
+// run runs carechain on the device.
+func (d *patientDevice) run(args ...string) (string, error) {
+	return run(d.c.t, d.env, append(args, "--keys-dir", d.dir, "--node", d.c.addr)...)
+}
+
+// must is run, failing the test on an error.
+func (d *patientDevice) must(args ...string) string {
+	d.c.t.Helper()
+	out, err := d.run(args...)
+	if err != nil {
+		d.c.t.Fatalf("carechain %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// registerPatient makes patient's keys on the device and has hosp's admin
+// register them.
+func (d *patientDevice) registerPatient(patient string) {
+	keys := func(args ...string) string {
+		return strings.TrimSpace(mustRun(d.c.t, d.env, append(args, "--keys-dir", d.dir)...))
+	}
+	name := strings.ReplaceAll(patient, "/", ".")
+	keys("keys", "new", name, "--kind", "patient")
+	d.c.register("hosp/admin", "--kind", "patient", "--id", patient, "--pubkey", keys("keys", "export-public", name),
+		"--encryption-key", keys("keys", "export-public", name, "--encryption"))
+}
+
 // TestSelfHeldPatientWorkflows: a patient who keeps their keystore on their
 // own device (a directory the node never reads, under their own passphrase)
 // does everything through the CLI, which signs and wraps keys locally and
@@ -108,26 +148,9 @@ func TestSelfHeldPatientWorkflows(t *testing.T) {
 		t.Skip("runs a node subprocess")
 	}
 	c := foundConsortium(t)
-	device := filepath.Join(t.TempDir(), "device-keys")
-	penv := passEnv("the patient's own passphrase")
-	patient := func(args ...string) (string, error) {
-		return run(t, penv, append(args, "--keys-dir", device, "--node", c.addr)...)
-	}
-	mustPatient := func(args ...string) string {
-		t.Helper()
-		out, err := patient(args...)
-		if err != nil {
-			t.Fatalf("carechain %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
-	keys := func(args ...string) string {
-		return strings.TrimSpace(mustRun(t, penv, append(args, "--keys-dir", device)...))
-	}
-	keys("keys", "new", "patient.s1", "--kind", "patient")
-	sign := keys("keys", "export-public", "patient.s1")
-	enc := keys("keys", "export-public", "patient.s1", "--encryption")
-	c.register("hosp/admin", "--kind", "patient", "--id", "patient/s1", "--pubkey", sign, "--encryption-key", enc)
+	d := c.device("the patient's own passphrase")
+	patient, mustPatient := d.run, d.must
+	d.registerPatient("patient/s1")
 
 	rec := c.observation("patient/s1", 101)
 	readAsB := func(id string, extra ...string) (string, error) {
