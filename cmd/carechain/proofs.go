@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cometbft/cometbft/types"
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain/node"
@@ -230,11 +231,7 @@ trust from time to time rather than keeping one for years.`,
 			if err != nil {
 				return err
 			}
-			vb, err := os.ReadFile(valsFile)
-			if err != nil {
-				return fmt.Errorf("--validators: %w", err)
-			}
-			trusted, err := proof.ParseValidators(vb)
+			trusted, err := readTrusted(valsFile)
 			if err != nil {
 				return err
 			}
@@ -327,4 +324,13 @@ height, key or file that does not check out and exits non-zero.`,
 	}
 	pathVar(cmd.Flags(), &home, "home", defaultHome("node"), "home of the stopped node")
 	return cmd
+}
+
+// readTrusted reads the trusted validator set of --validators (file).
+func readTrusted(file string) (*types.ValidatorSet, error) {
+	vb, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--validators: %w", err)
+	}
+	return proof.ParseValidators(vb)
 }

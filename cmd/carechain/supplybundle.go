@@ -67,11 +67,7 @@ receiver only).`,
 			if err != nil {
 				return err
 			}
-			vb, err := os.ReadFile(valsFile)
-			if err != nil {
-				return fmt.Errorf("--validators: %w", err)
-			}
-			trusted, err := proof.ParseValidators(vb)
+			trusted, err := readTrusted(valsFile)
 			if err != nil {
 				return err
 			}
