@@ -60,7 +60,10 @@ type SupplyHolding struct {
 	Status   supply.Status `json:"status"`
 	Incoming bool          `json:"incoming,omitempty"` // shipped to the organization, not yet received
 	Peer     string        `json:"peer,omitempty"`     // the sender of an incoming shipment, the receiver of an outgoing one
-	Units    int           `json:"units"`
+	// Stop says why the units may be neither sold nor dispensed (a recall
+	// with its reason, a suspicion, an expiry); empty if nothing stops them.
+	Stop  string `json:"stop,omitempty"`
+	Units int    `json:"units"`
 }
 
 // SupplyHoldings counts the units of every product whose key org holds
@@ -128,6 +131,10 @@ func (v *View) countHeld(org, gtin string, now time.Time, counts map[SupplyHoldi
 			lots[u.Lot] = lot
 		}
 		h := SupplyHolding{GTIN: gtin, Product: p.Name, Lot: u.Lot, Expiry: lot.Expiry, Status: supply.Effective(u, *lot, now), Incoming: incoming}
+		switch h.Status {
+		case supply.StatusRecalled, supply.StatusSuspect, supply.StatusIllegitimate, supply.StatusExpired:
+			h.Stop = supply.Why(h.Status, u, *lot)
+		}
 		switch {
 		case incoming:
 			h.Peer = u.Custodian

@@ -30,7 +30,10 @@ import (
 
 // stockPage is the warehouse page's data.
 type stockPage struct {
-	Holdings    []ledger.SupplyHolding
+	Holdings []ledger.SupplyHolding
+	// Stops are the holdings that may be neither sold nor dispensed: a
+	// recall, a suspicion or an expiry reaches their custodian here.
+	Stops       []ledger.SupplyHolding
 	Products    []option // GTINs whose key the organization holds
 	Partners    []option // organizations that may receive a shipment
 	Done, Error string
@@ -149,6 +152,9 @@ func (p *Portal) renderStock(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	seen := map[string]bool{}
 	for _, h := range page.Holdings {
+		if h.Stop != "" {
+			page.Stops = append(page.Stops, h)
+		}
 		if !seen[h.GTIN] {
 			seen[h.GTIN] = true
 			page.Products = append(page.Products, option{Value: h.GTIN, Label: h.Product + " (" + h.GTIN + ")"})

@@ -19,6 +19,9 @@ import (
 // reason), and ships two to MedSupply. MedSupply's officer sees them
 // incoming, receives them and flags one as suspect; Acme's officer
 // confirms the flag and recalls the lot, which its table then shows.
+// A custodian's Warehouse says, as an alert, which of its units may be
+// neither sold nor dispensed and why (the suspect unit; at the pharmacy,
+// the unit of the recalled lot).
 // Pharmacy staff have the warehouse page but not the manufacturer's; a
 // physician has neither. Each page passes the axe checks; no serial is
 // written in plain to the node's files.
@@ -63,7 +66,8 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 	b.want("Received: 2 units of GTIN " + demo.GTIN + ".")
 	fill(map[string]string{"flag-gtin": demo.GTIN, "flag-serial": "PT-0002", "flag-reason": "seal broken"})
 	b.submit("#supply-flag")
-	b.want("Flagged as suspect: 1 unit of GTIN "+demo.GTIN+".", "suspect")
+	b.want("Flagged as suspect: 1 unit of GTIN "+demo.GTIN+".", "suspect", "Do not sell or dispense",
+		"1 unit of "+demo.ProductName+", lot "+lot+": the unit is suspect")
 	b.screenshot("supply-warehouse-flagged")
 	if resp := b.open("/portal/supply/products"); resp == nil || resp.Status != http.StatusForbidden {
 		t.Errorf("a wholesaler's products page: %+v", resp)
@@ -89,7 +93,9 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 		t.Error("a pharmacist's navigation has Products and lots")
 	}
 	b.open("/portal/supply/stock")
-	b.want(demo.LotGood, "incoming from "+demo.Wholesaler)
+	b.want(demo.LotGood, "incoming from "+demo.Wholesaler, "Do not sell or dispense",
+		"1 unit of "+demo.ProductName+", lot "+demo.LotRecalled+": lot "+demo.LotRecalled+" is recalled (sterility failure)")
+	b.screenshot("supply-warehouse-recall-alert")
 	b.signOut()
 	b.signIn("st-mary/dr-chen")
 	if strings.Contains(b.text(), "Warehouse") {
