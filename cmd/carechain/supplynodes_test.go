@@ -118,6 +118,19 @@ func TestSupplyChainAcrossNodes(t *testing.T) {
 		t.Fatalf("the patient's read of the dispense: %s", raw)
 	}
 	refused(pharm, "already dispensed", verify(sn("0001"), "pharm")...)
+	// Each organization's EPCIS export, from its own node, holds its own
+	// events: the pharmacy's the dispense made through FHIR too.
+	for _, tc := range []struct {
+		m    *member
+		want string
+	}{{acme, "commission commission commission ship"}, {dist, "receive ship"}, {pharm, "receive dispense"}} {
+		doc := filepath.Join(t.TempDir(), "events.json")
+		do(tc.m, "export", "--out", doc)
+		evs, err := supply.ParseEPCIS(mustReadFile(t, doc))
+		if err != nil || actions(evs) != tc.want {
+			t.Fatalf("the export of %s: %v %+v", tc.m.home, err, evs)
+		}
+	}
 
 	// Refused at the pharmacy, each with its reason.
 	for _, tc := range []struct{ name, serial, seller, want string }{
