@@ -130,6 +130,7 @@ func dispensedUnits(resource []byte) (string, []string, error) {
 type unitDispense struct {
 	recordID string // of the MedicationDispense
 	gtin     string
+	serials  []string // for the organization's supply journal
 	units    [][]byte
 	done     bool
 }
@@ -165,7 +166,7 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 		return nil, fmt.Errorf("dispensed units (%s): %w", DispensedUnitURL, err)
 	}
 	defer clear(k)
-	plan := &unitDispense{recordID: it.RecordID, gtin: gtin, units: make([][]byte, len(serials))}
+	plan := &unitDispense{recordID: it.RecordID, gtin: gtin, serials: serials, units: make([][]byte, len(serials))}
 	var refusals []string
 	done, apart := 0, false // units me.Org dispensed already; in different blocks?
 	var doneAt int64
@@ -358,6 +359,11 @@ func (s *Service) dispenseUnits(ctx context.Context, author Signer, plan *unitDi
 	}
 	if err != nil {
 		return fmt.Errorf("dispense of the units of GTIN %s: %w", plan.gtin, err)
+	}
+	// The units are dispensed: the MedicationDispense goes on even if the
+	// organization's EPCIS export (its supply journal) misses the event.
+	if err := s.journalAct(author, supply.Event{Action: supply.ActDispense, GTIN: plan.gtin, Serials: plan.serials}); err != nil {
+		s.log.Warn("dispensed units not journaled for the supply export", "err", err)
 	}
 	return nil
 }
