@@ -10,8 +10,10 @@ import (
 
 // verifyScript runs static/verify.js in Node against the proof package's
 // test vectors: the real bundle verifies; a changed byte of its content,
-// of a commit signature's timestamp or of the header, and another pinned
-// validator set, each fail with their reason.
+// of a commit signature's timestamp or of the header, a supply map root
+// added to the checkpoint (hashed as v3), and another pinned validator
+// set, each fail with their reason. (The demo's chain, with a supply map,
+// checks the v3 hash in TestPortalInChromium.)
 const verifyScript = `
 import fs from "fs";
 await import(process.argv[2]);
@@ -23,6 +25,7 @@ const cases = {
   signature: (b) => { b.checkpoint.signed_header.commit.signatures[0].timestamp = "2026-12-02T00:32:48.097335984Z"; return b; },
   header: (b) => { b.checkpoint.signed_header.header.last_results_hash = "00" + b.checkpoint.signed_header.header.last_results_hash.slice(2); return b; },
   entry: (b) => { b.leaf.key = "rec-0/2"; return b; },
+  supplyroot: (b) => { b.checkpoint.info.supply_root = Buffer.alloc(32, 1).toString("base64"); return b; },
 };
 for (const [name, change] of Object.entries(cases)) {
   try { await carechainProof.verify(change(read()), "record", "rec-0/1", pinned); console.log(name + ": ok"); }
@@ -56,6 +59,7 @@ func TestVerifyJSChecksProofs(t *testing.T) {
 	want := []string{"real: ok", "content: the content does not match its leaf",
 		"signature: the checkpoint is not signed by more than two thirds of your pinned validator set",
 		"header: the commit is not of this header", "entry: the proof is of another entry",
+		"supplyroot: the checkpoint's log is not the signed block's",
 		"other set: the checkpoint is not signed by more than two thirds of your pinned validator set"}
 	if got := strings.Split(strings.TrimSpace(string(out)), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("verify.js:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -126,7 +126,10 @@
     const sh = cp.signed_header;
     const size = new Uint8Array(8);
     new DataView(size.buffer).setBigUint64(0, BigInt(cp.info.log_size));
-    const appHash = await sha256(concat(enc.encode("carechain/apphash/v2"), size, b64(cp.info.log_root), b64(cp.info.state_hash)));
+    // v2; v3 once the chain's supply map has a root (proof.AppInfo.AppHash)
+    const appHash = cp.info.supply_root
+      ? await sha256(concat(enc.encode("carechain/apphash/v3"), size, b64(cp.info.log_root), b64(cp.info.state_hash), b64(cp.info.supply_root)))
+      : await sha256(concat(enc.encode("carechain/apphash/v2"), size, b64(cp.info.log_root), b64(cp.info.state_hash)));
     if (!equal(appHash, hex(sh.header.app_hash))) fail("the checkpoint's log is not the signed block's");
     if (sh.header.chain_id !== cp.chain_id || Number(sh.header.height) !== cp.height + 1) fail("the signed block is not the checkpoint's");
     if (!equal(await headerHash(sh.header), hex(sh.commit.block_id.hash)) || sh.commit.height !== sh.header.height) fail("the commit is not of this header");
