@@ -43,3 +43,17 @@ func (s *Service) DecideStudy(ctx context.Context, signer Signer, d tx.StudyDeci
 	}
 	return nil
 }
+
+// CommitStudySeed submits a study.randomization signed by signer, the
+// sponsor's admin, committing seedHash (the SHA-256 of the randomization
+// seed), as `carechain study randomize` does.
+func (s *Service) CommitStudySeed(ctx context.Context, signer Signer, studyID string, seedHash []byte) error {
+	r := tx.StudyRandomization{Study: studyID, SeedHash: seedHash}
+	if err := r.Validate(); err != nil {
+		return carechain.E(carechain.KindInvalid, err)
+	}
+	if _, err := s.submit(ctx, signer, tx.TypeStudyRandomization, &r); err != nil {
+		return fmt.Errorf("commit the randomization seed of study %s: %w", studyID, err)
+	}
+	return nil
+}

@@ -12,18 +12,20 @@ import (
 )
 
 // TestPortalStudiesInChromium: on the demo, whose BioMed Research
-// Institute registered study glyco-1 with City General as its ethics board
-// and proposed amendment 2, a patient finds "Studies" in the navigation,
-// reads the study's sponsor, data categories, period and the plain-language
-// consent summary the CLI prints, joins (the study consent), then sees
-// what is shared and that they are not enrolled yet, and withdraws (what
-// was recorded before stays, later data is not shared) and may join again.
-// City General's admin finds "Study amendments", reads amendment 2's
-// reason and changes and approves it with the board's reason; BioMed's admin finds "Sponsored studies" with
-// version 2 approved (with the board's reason), version 1 and no
-// enrolment. A physician has none of the three pages; St Mary's admin,
-// neither sponsor nor board, has neither admin page. Each page passes the
-// axe checks.
+// Institute registered study glyco-1 with City General as its ethics board,
+// committed its seed, enrolled patient demo-14 and proposed amendment 2, a
+// patient finds "Studies" in the navigation, reads the study's sponsor,
+// data categories, period and the plain-language consent summary the CLI
+// prints, joins (the study consent), then sees what is shared and that
+// they are not enrolled yet, and withdraws (what was recorded before
+// stays, later data is not shared) and may join again. City General's
+// admin finds "Study amendments", reads amendment 2's reason and changes
+// and approves it with the board's reason; BioMed's admin finds "Sponsored
+// studies" with version 2 approved (with the board's reason), version 1,
+// the seed committed and one enrolment. The enrolled patient sees their
+// enrolment, its group concealed while the study is blinded. A physician
+// has none of the three pages; St Mary's admin, neither sponsor nor board,
+// has neither admin page. Each page passes the axe checks.
 func TestPortalStudiesInChromium(t *testing.T) {
 	_, _, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
@@ -68,11 +70,18 @@ func TestPortalStudiesInChromium(t *testing.T) {
 	b.want("Sponsored studies")
 	b.open("/portal/studies/sponsor")
 	b.want(demo.StudyTitle+" (glyco-1)", "City General Hospital (city-general)", "version 2", "approved: weight is a known signal of the class",
-		"adds secondary endpoint weight-6m", "registered", "No report of results yet.", "No data lock yet.", "no seed committed")
-	if got := b.textOf("enrolled-glyco-1"); got != "0" {
-		t.Errorf("the sponsor's page shows %q enrolled, want 0", got)
+		"adds secondary endpoint weight-6m", "registered", "No report of results yet.", "No data lock yet.", "seed committed, blinded")
+	if got := b.textOf("enrolled-glyco-1"); got != "1" {
+		t.Errorf("the sponsor's page shows %q enrolled, want 1", got)
 	}
 	b.screenshot("studies-sponsor")
+	b.signOut()
+
+	b.signIn(demo.StudyPatient)
+	b.open("/portal/studies")
+	b.want("What is shared", "You are enrolled as subject glyco-1.1: the study's criteria of version 1 found you eligible.",
+		"Your group stays concealed until the study is unblinded.")
+	b.screenshot("studies-enrolled")
 	b.signOut()
 
 	b.signIn("st-mary/admin")
