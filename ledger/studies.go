@@ -117,6 +117,9 @@ func getStudy(r reader, id string) (*StudyState, error) {
 	return &s, nil
 }
 
+// Studies lists every registered study, by ID.
+func (v *View) Studies() ([]StudyState, error) { return scanValues[StudyState](v, "study/") }
+
 // StudyVersions lists a study's protocol versions, oldest first, with
 // their status.
 func (v *View) StudyVersions(id string) ([]StudyVersion, error) {

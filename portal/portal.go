@@ -195,6 +195,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	p.supplyRoutes(mux)     // verifying medicines (supply.go)
 	p.supplyPageRoutes(mux) // the warehouse and the manufacturer (supplypages.go)
 	p.credentialRoutes(mux) // the credentialing office (credentials.go)
+	p.studyRoutes(mux)      // studies: patients, ethics boards, sponsors (studies.go, studyboard.go)
 	if p.codes != nil {
 		mux.HandleFunc("GET "+authorizePath, p.secured(p.authorize))
 		mux.HandleFunc("POST "+authorizePath, p.secured(p.posted(p.signedIn(p.decide))))

@@ -53,7 +53,10 @@ type view struct {
 	// Credentialing: an admin or credentialing officer of a licensing body
 	// or hospital (the credentials page, credentials.go).
 	Credentialing bool
-	Data          any
+	// EthicsBoard, Sponsor: an admin of a study's ethics board or sponsor
+	// (the study pages, studyboard.go).
+	EthicsBoard, Sponsor bool
+	Data                 any
 }
 
 // render writes page name with data for session s (nil: none).
@@ -80,6 +83,7 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 			v.Desk = isClerk(p.app.Latest(), s.who.ID)
 			v.Manufacturer = isSupplyStaff(s.who) && isManufacturer(p.app.Latest(), s.who)
 			v.Credentialing = isCredentialing(p.app.Latest(), s.who)
+			v.EthicsBoard, v.Sponsor = studyAdminOf(p.app.Latest(), s.who, true), studyAdminOf(p.app.Latest(), s.who, false)
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients

@@ -103,6 +103,9 @@ passphrase "` + demo.Passphrase + `". Ctrl-C stops the node cleanly.`,
 				if err := demo.SeedSupply(ctx, svc, n, ks); err != nil {
 					fmt.Fprintf(c.out, "demo supply chain: %v\n", err)
 				}
+				if err := demo.SeedStudy(ctx, svc, n, ks); err != nil {
+					fmt.Fprintf(c.out, "demo study: %v\n", err)
+				}
 				// The demo has no node of its insurer: Carewell's claims
 				// officer, whose key the demo holds, signs its adjudications.
 				if officer, ok := keys.custodian.Signer(demo.ClaimsOfficer); ok {
