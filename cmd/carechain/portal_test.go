@@ -123,6 +123,13 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// fill sets the form fields named by ID to their values.
+func (b *browser) fill(fields map[string]string) {
+	b.t.Helper()
+	js, _ := json.Marshal(fields)
+	b.do("fill the form", chromedp.Evaluate[chromedp.Void](`for (const [id, v] of Object.entries(`+string(js)+`)) document.getElementById(id).value = v`))
+}
+
 // text is the page's visible text.
 func (b *browser) text() string {
 	s, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))

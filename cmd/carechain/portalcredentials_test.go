@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,11 +22,6 @@ import (
 func TestPortalCredentialsInChromium(t *testing.T) {
 	_, _, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
-	fill := func(fields map[string]string) {
-		t.Helper()
-		js, _ := json.Marshal(fields)
-		b.do("fill the form", chromedp.Evaluate[chromedp.Void](`for (const [id, v] of Object.entries(`+string(js)+`)) document.getElementById(id).value = v`))
-	}
 	b.signIn("st-mary/admin")
 	b.want("Credentials")
 	b.open("/portal/credentials")
@@ -35,11 +29,11 @@ func TestPortalCredentialsInChromium(t *testing.T) {
 	b.screenshot("credentials-empty")
 	issue := map[string]string{"credential-id": "card-1", "credential-practitioner": "st-mary/dr-chen", "credential-kind": "specialty",
 		"credential-value": "cardiology", "credential-until": "2030-12-31"}
-	fill(issue)
+	b.fill(issue)
 	b.submit("#credential-issue")
 	b.want("Issued credential card-1 (specialty cardiology) to st-mary/dr-chen.", "specialty: cardiology", "to 2030-12-31", "active")
 	b.screenshot("credentials-issued")
-	fill(issue)
+	b.fill(issue)
 	b.submit("#credential-issue")
 	b.want("Not done:", "card-1")
 
@@ -55,7 +49,7 @@ func TestPortalCredentialsInChromium(t *testing.T) {
 		t.Fatalf("the verifiable credential lacks the value, the status URL on this node or its issuer:\n%s", raw)
 	}
 
-	fill(map[string]string{"reason-card-1": "licence suspended by the board"})
+	b.fill(map[string]string{"reason-card-1": "licence suspended by the board"})
 	b.submit("#revoke-card-1")
 	b.want("Revoked credential card-1", "revoked", "licence suspended by the board")
 	b.screenshot("credentials-revoked")

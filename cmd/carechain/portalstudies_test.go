@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/carechain/carechain/demo"
 )
@@ -29,11 +26,6 @@ import (
 func TestPortalStudiesInChromium(t *testing.T) {
 	_, _, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
-	fill := func(fields map[string]string) {
-		t.Helper()
-		js, _ := json.Marshal(fields)
-		b.do("fill the form", chromedp.Evaluate[chromedp.Void](`for (const [id, v] of Object.entries(`+string(js)+`)) document.getElementById(id).value = v`))
-	}
 	b.signIn("patient/demo-05")
 	b.want("Studies")
 	b.open("/portal/studies")
@@ -59,7 +51,7 @@ func TestPortalStudiesInChromium(t *testing.T) {
 	b.open("/portal/studies/review")
 	b.want("Amendment 2 of glyco-1", demo.StudyAmendReason, "adds secondary endpoint weight-6m", "BioMed Research Institute (biomed)")
 	b.screenshot("studies-review")
-	fill(map[string]string{"reason-glyco-1-2": "weight is a known signal of the class"})
+	b.fill(map[string]string{"reason-glyco-1-2": "weight is a known signal of the class"})
 	b.submit("#approve-glyco-1-2")
 	b.want("Approved amendment 2 of study glyco-1. It is the protocol in force from now on.", "No amendment awaits your decision.",
 		"approved by city-general/admin", "weight is a known signal of the class")

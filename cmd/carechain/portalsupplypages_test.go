@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,28 +27,23 @@ import (
 func TestPortalSupplyPagesInChromium(t *testing.T) {
 	p, home, addr := demoForBrowser(t)
 	b := newBrowser(t, "http://"+addr)
-	fill := func(fields map[string]string) {
-		t.Helper()
-		js, _ := json.Marshal(fields)
-		b.do("fill the form", chromedp.Evaluate[chromedp.Void](`for (const [id, v] of Object.entries(`+string(js)+`)) document.getElementById(id).value = v`))
-	}
 	const lot = "B2701"
 	b.signIn(demo.Manufacturer + "/officer-dubois")
 	b.want("Products and lots", "Warehouse")
 	b.open("/portal/supply/products")
 	b.want(demo.ProductName, "GTIN "+demo.GTIN, demo.LotGood, demo.ExpiryGood, "in circulation", demo.LotRecalled, "recalled: sterility failure")
 	b.screenshot("supply-products")
-	fill(map[string]string{"commission-gtin": demo.GTIN, "commission-lot": lot, "commission-expiry": "2029-01-31", "commission-serials": "PT-0001\nPT-0002\n\nPT-0003\n"})
+	b.fill(map[string]string{"commission-gtin": demo.GTIN, "commission-lot": lot, "commission-expiry": "2029-01-31", "commission-serials": "PT-0001\nPT-0002\n\nPT-0003\n"})
 	b.submit("#supply-commission")
 	b.want("Commissioned 3 units of GTIN "+demo.GTIN+" in lot "+lot+".", lot, "2029-01-31")
-	fill(map[string]string{"commission-gtin": demo.GTIN, "commission-lot": "B2702", "commission-expiry": "2029-01-31", "commission-serials": "PT-0003"})
+	b.fill(map[string]string{"commission-gtin": demo.GTIN, "commission-lot": "B2702", "commission-expiry": "2029-01-31", "commission-serials": "PT-0003"})
 	b.submit("#supply-commission")
 	b.want("Not done:", "commissioned")
 	b.screenshot("supply-commission-refused")
 
 	b.open("/portal/supply/stock")
 	b.want("Held and incoming", lot, "active")
-	fill(map[string]string{"ship-gtin": demo.GTIN, "ship-to": demo.Wholesaler, "ship-serials": "PT-0001\nPT-0002"})
+	b.fill(map[string]string{"ship-gtin": demo.GTIN, "ship-to": demo.Wholesaler, "ship-serials": "PT-0001\nPT-0002"})
 	b.submit("#supply-ship")
 	b.want("Shipped to "+demo.Wholesaler+": 2 units of GTIN "+demo.GTIN+".", "in-transit to "+demo.Wholesaler)
 	b.screenshot("supply-warehouse-shipped")
@@ -61,10 +55,10 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 	}
 	b.open("/portal/supply/stock")
 	b.want("incoming from " + demo.Manufacturer)
-	fill(map[string]string{"receive-gtin": demo.GTIN, "receive-serials": "PT-0001\nPT-0002"})
+	b.fill(map[string]string{"receive-gtin": demo.GTIN, "receive-serials": "PT-0001\nPT-0002"})
 	b.submit("#supply-receive")
 	b.want("Received: 2 units of GTIN " + demo.GTIN + ".")
-	fill(map[string]string{"flag-gtin": demo.GTIN, "flag-serial": "PT-0002", "flag-reason": "seal broken"})
+	b.fill(map[string]string{"flag-gtin": demo.GTIN, "flag-serial": "PT-0002", "flag-reason": "seal broken"})
 	b.submit("#supply-flag")
 	b.want("Flagged as suspect: 1 unit of GTIN "+demo.GTIN+".", "suspect", "Do not sell or dispense",
 		"1 unit of "+demo.ProductName+", lot "+lot+": the unit is suspect")
@@ -77,11 +71,11 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 
 	b.signIn(demo.Manufacturer + "/officer-dubois")
 	b.open("/portal/supply/products")
-	fill(map[string]string{"resolve-gtin": demo.GTIN, "resolve-serial": "PT-0002"})
+	b.fill(map[string]string{"resolve-gtin": demo.GTIN, "resolve-serial": "PT-0002"})
 	b.do("choose confirm", chromedp.Click(chromedp.ID("resolve-confirm")))
 	b.submit("#supply-resolve")
 	b.want("Flag confirmed: illegitimate.")
-	fill(map[string]string{"recall-gtin": demo.GTIN, "recall-lot": lot, "recall-reason": "label misprint"})
+	b.fill(map[string]string{"recall-gtin": demo.GTIN, "recall-lot": lot, "recall-reason": "label misprint"})
 	b.submit("#supply-recall")
 	b.want("Recalled lot "+lot+" of GTIN "+demo.GTIN, "recalled: label misprint")
 	b.screenshot("supply-recalled")
