@@ -30,26 +30,8 @@ func TestSupplyChainThroughCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
 	}
-	home := filepath.Join(t.TempDir(), "node")
-	addr := freeAddr(t)
-	env := passEnv(testPassphrase)
-	mustRun(t, env, "init", "--home", home, "--chain-id", "supply-test", "--org", "acme:manufacturer:Acme Pharma",
-		"--org", "dist:wholesaler:Distri", "--org", "rival:wholesaler:Rival", "--org", "pharm:pharmacy:Corner Pharmacy",
-		"--p2p-addr", freeAddr(t), "--http-addr", addr)
-	p := startProcess(t, env, "start", "--home", home)
-	waitHealthy(t, p, addr, time.Minute)
+	home, addr, env, p, sup := startSupplyNode(t, "supply-test")
 	started := time.Now()
-
-	// sup is a supply command as as: its words (two for "product …"),
-	// then the flags, so the README check sees the command path.
-	sup := func(as string, args ...string) []string {
-		n := 1
-		if args[0] == "product" {
-			n = 2
-		}
-		cmd := append([]string{"supply"}, args[:n]...)
-		return append(append(cmd, "--as", as, "--home", home, "--node", addr), args[n:]...)
-	}
 	refused := func(want string, args []string) {
 		t.Helper()
 		out, err := run(t, env, args...)
@@ -139,23 +121,64 @@ func TestSupplyChainThroughCLI(t *testing.T) {
 	noPlaintext(t, home, "", inPlainOrBase64(serials)...)
 }
 
+// startSupplyNode makes with init, and starts, one node of a manufacturer
+// (acme), two wholesalers (dist and its competitor rival) and a pharmacy
+// (pharm), all their keys under testPassphrase; sup builds a supply
+// command as a principal: its words (two for "product …"), then the
+// flags, so the README check sees the command path.
+func startSupplyNode(t *testing.T, chainID string) (home, addr string, env []string, p *process, sup func(as string, args ...string) []string) {
+	t.Helper()
+	home = filepath.Join(t.TempDir(), "node")
+	addr = freeAddr(t)
+	env = passEnv(testPassphrase)
+	mustRun(t, env, "init", "--home", home, "--chain-id", chainID, "--org", "acme:manufacturer:Acme Pharma",
+		"--org", "dist:wholesaler:Distri", "--org", "rival:wholesaler:Rival", "--org", "pharm:pharmacy:Corner Pharmacy",
+		"--p2p-addr", freeAddr(t), "--http-addr", addr)
+	p = startProcess(t, env, "start", "--home", home)
+	waitHealthy(t, p, addr, time.Minute)
+	sup = func(as string, args ...string) []string {
+		n := 1
+		if args[0] == "product" {
+			n = 2
+		}
+		cmd := append([]string{"supply"}, args[:n]...)
+		return append(append(cmd, "--as", as, "--home", home, "--node", addr), args[n:]...)
+	}
+	return home, addr, env, p, sup
+}
+
 // rivalAnswers is what the node's API answers rival's admin about the
 // supply chain.
 func rivalAnswers(t *testing.T, home, addr string) string {
+	t.Helper()
+	return supplyAnswers(t, rivalClient(t, home, addr, testPassphrase), "QX7Z0003")
+}
+
+// rivalClient is rival's admin, its key from home's keystore under
+// passphrase, talking to addr.
+func rivalClient(t *testing.T, home, addr, passphrase string) *nodeapi.Client {
 	t.Helper()
 	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := ks.Unlock("rival.admin", []byte(testPassphrase))
+	k, err := ks.Unlock("rival.admin", []byte(passphrase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := nodeapi.NewClient(addr).As("rival/admin", k)
+	return nodeapi.NewClient(addr).As("rival/admin", k)
+}
+
+// supplyAnswers is what cl, a member that never traded product
+// supplyGTIN, gets for the supply state, the product and, at paths, more;
+// it fails the test unless the state is refused and the commitment of
+// serial cannot be computed.
+func supplyAnswers(t *testing.T, cl *nodeapi.Client, serial string, paths ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var seen strings.Builder
-	for _, path := range []string{"/v1/state?prefix=supply-", "/v1/state?prefix=supply-unit/", "/v1/supply/products/" + supplyGTIN, "/v1/state?prefix=tx/"} {
+	for _, path := range append([]string{"/v1/state?prefix=supply-", "/v1/state?prefix=supply-unit/", "/v1/supply/products/" + supplyGTIN, "/v1/state?prefix=tx/"}, paths...) {
 		b, err := cl.Raw(ctx, path)
 		seen.Write(b)
 		if err != nil {
@@ -165,7 +188,7 @@ func rivalAnswers(t *testing.T, home, addr string) string {
 	if !strings.Contains(seen.String(), "may not read state") {
 		t.Fatalf("rival read the supply state:\n%s", seen.String())
 	}
-	if _, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: supplyGTIN, Serials: []string{"QX7Z0003"}}); err == nil || !strings.Contains(err.Error(), "holds no key") {
+	if _, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: supplyGTIN, Serials: []string{serial}}); err == nil || !strings.Contains(err.Error(), "holds no key") {
 		t.Fatalf("rival computed commitments: %v", err)
 	}
 	return seen.String()

@@ -29,21 +29,7 @@ func TestSupplyBundleChecksOffline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
 	}
-	home := filepath.Join(t.TempDir(), "node")
-	addr := freeAddr(t)
-	env := passEnv(testPassphrase)
-	mustRun(t, env, "init", "--home", home, "--chain-id", "bundle-test", "--org", "acme:manufacturer:Acme Pharma",
-		"--org", "pharm:pharmacy:Corner Pharmacy", "--p2p-addr", freeAddr(t), "--http-addr", addr)
-	p := startProcess(t, env, "start", "--home", home)
-	waitHealthy(t, p, addr, time.Minute)
-	sup := func(as string, args ...string) []string {
-		n := 1
-		if args[0] == "product" {
-			n = 2
-		}
-		cmd := append([]string{"supply"}, args[:n]...)
-		return append(append(cmd, "--as", as, "--home", home, "--node", addr), args[n:]...)
-	}
+	home, addr, env, p, sup := startSupplyNode(t, "bundle-test")
 	dir := t.TempDir()
 	vals := filepath.Join(dir, "validators.json")
 	mustRun(t, nil, "validators", "--node", addr, "-o", vals)

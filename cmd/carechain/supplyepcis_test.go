@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,23 +31,8 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
 	}
-	home := filepath.Join(t.TempDir(), "node")
-	addr := freeAddr(t)
-	env := passEnv(testPassphrase)
-	mustRun(t, env, "init", "--home", home, "--chain-id", "epcis-test", "--org", "acme:manufacturer:Acme Pharma",
-		"--org", "dist:wholesaler:Distri", "--org", "rival:wholesaler:Rival", "--org", "pharm:pharmacy:Corner Pharmacy",
-		"--p2p-addr", freeAddr(t), "--http-addr", addr)
-	p := startProcess(t, env, "start", "--home", home)
-	waitHealthy(t, p, addr, time.Minute)
+	home, addr, env, p, sup := startSupplyNode(t, "epcis-test")
 	started := time.Now()
-	sup := func(as string, args ...string) []string {
-		n := 1
-		if args[0] == "product" {
-			n = 2
-		}
-		cmd := append([]string{"supply"}, args[:n]...)
-		return append(append(cmd, "--as", as, "--home", home, "--node", addr), args[n:]...)
-	}
 	sn := func(n string) string { return "EPX7Q00" + n }
 	dir := t.TempDir()
 	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...)
@@ -272,26 +256,12 @@ var epcisClientDir = filepath.Join("..", "..", "clients", "epcis")
 // node or npm it says so and checks nothing, except in CI.
 func validateEPCIS(t *testing.T, file string, want bool, wantOut string) {
 	t.Helper()
-	nodeBin, err1 := exec.LookPath("node")
-	npm, err2 := exec.LookPath("npm")
-	if err1 != nil || err2 != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node and npm are needed for the EPCIS validator (clients/epcis)")
-		}
-		t.Log("node or npm is not installed: the EPCIS validation with epcis2.js is skipped")
+	c := npmClient{dir: epcisClientDir, marker: filepath.Join("epcis2.js", "package.json"), script: "validate.mjs",
+		purpose: "the EPCIS validator (clients/epcis)"}
+	out, ran, err := c.run(t, file)
+	if !ran {
 		return
 	}
-	if _, err := os.Stat(filepath.Join(epcisClientDir, "node_modules", "epcis2.js", "package.json")); err != nil {
-		install := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		install.Dir = epcisClientDir
-		if out, err := install.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in clients/epcis: %v\n%s", err, out)
-		}
-	}
-	abs, _ := filepath.Abs(file)
-	cmd := exec.Command(nodeBin, "validate.mjs", abs)
-	cmd.Dir = epcisClientDir
-	out, err := cmd.CombinedOutput()
 	if (err == nil) != want || !strings.Contains(string(out), wantOut) || !strings.Contains(string(out), fmt.Sprintf(`"valid":%v`, want)) {
 		t.Fatalf("epcis2.js: want valid=%v and %s, got %v:\n%s", want, wantOut, err, out)
 	}
