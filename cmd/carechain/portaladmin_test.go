@@ -368,6 +368,28 @@ func TestPortalAdminOnInitConsortium(t *testing.T) {
 	if resp, _ := pt.get("/portal/admin"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a patient opened the admin page: HTTP %d", resp.StatusCode)
 	}
+	// The credentialing office's and the supply chain's pages: a patient
+	// is refused them, and a credential it posts is not issued; a visitor
+	// who is not signed in is sent to sign in; a form without its CSRF
+	// token is refused.
+	for _, path := range []string{"/portal/credentials", "/portal/supply/stock", "/portal/supply/products"} {
+		if resp, _ := pt.get(path); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a patient opened %s: HTTP %d", path, resp.StatusCode)
+		}
+	}
+	_, page = pt.get("/portal/records")
+	if resp, _ := pt.post("/portal/credentials/issue", url.Values{"id": {"lic-2"}, "practitioner": {"hosp/dr-a"}, "kind": {"licence"}, "value": {"X-1"}}, csrfOf(page)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a patient's credential issue: HTTP %d", resp.StatusCode)
+	}
+	if out, err := run(t, nil, "credential", "show", "lic-2", "--home", home); err == nil {
+		t.Fatalf("a credential a patient posted is on the ledger:\n%s", out)
+	}
+	if resp, _ := newPortalClient(t, base).get("/portal/credentials"); resp.Request.URL.Path != "/portal/signin" {
+		t.Fatalf("a visitor's credentials page ends at %s", resp.Request.URL)
+	}
+	if resp, page := admin.post("/portal/credentials/revoke", url.Values{"id": {"lic-1"}, "reason": {"x"}}, ""); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "security token") {
+		t.Fatalf("a revoke without the CSRF token: HTTP %d", resp.StatusCode)
+	}
 	noPlaintext(t, home, p.output(), code)
 	p.interrupt(t)
 }
