@@ -103,7 +103,7 @@ func (w *world) publishAndCover(ctx context.Context, rules []byte) {
 // waitAdjudicated waits, block by block, until node i holds claim id's adjudication.
 func (w *world) waitAdjudicated(i int, id string) *ledger.Adjudication {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
 		v := w.nodes[i].App().Latest()

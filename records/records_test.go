@@ -177,6 +177,8 @@ func newWorld(t *testing.T) *world {
 }
 
 // submit signs and commits a transaction through node0; it must be accepted.
+// It waits up to 2 minutes: under -race with every package testing at once
+// on 2 cores, a two-node world once took over 30 s to commit one (CI).
 func (w *world) submit(signer string, typ tx.Type, body any) {
 	w.t.Helper()
 	s := w.signers[signer]
@@ -189,7 +191,7 @@ func (w *world) submit(signer string, typ tx.Type, body any) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := w.nodes[0].Submit(ctx, raw)
 	if err != nil || !out.Accepted() {
@@ -212,7 +214,7 @@ func condition(marker string) []byte {
 // waitHeight waits until node i has committed height h.
 func (w *world) waitHeight(i int, h int64) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := w.nodes[i].WaitHeight(ctx, h); err != nil {
 		w.t.Fatalf("node%d: %v", i, err)
@@ -223,7 +225,7 @@ func (w *world) waitHeight(i int, h int64) {
 // signed checkpoint, trying again after each of the node's commits.
 func (w *world) prove(i int, kind, key string) *proof.Bundle {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
 		h, _ := w.nodes[i].App().Height()
