@@ -2,16 +2,8 @@
 
 package trust
 
-import "errors"
-
 // Built reports whether this binary was built with the bypass (-tags notrust).
 const Built = true
-
-// ErrNotBuilt is returned where a bypass is asked of a binary built without it.
-var ErrNotBuilt = errors.New("this binary has no trust bypass: the cost-of-trust row needs " + Command)
-
-// Command is how to run the cost-of-trust row.
-const Command = "go run -tags notrust ./cmd/carechain bench trust"
 
 // Marker is in every binary built with the bypass and in none built without
 // it: cmd/carechain TestReleaseBinaryLacksTrustBypass looks for it in the
