@@ -33,6 +33,7 @@ var layers = map[string]int{
 	"deid":          1, // de-identification of FHIR resources for research: pure
 	"study":         1, // a clinical study's locked protocol, amendments' changes, reports' coverage: pure
 	"vc":            1, // W3C Verifiable Credentials of practitioners' credentials (eddsa-jcs-2022, did:key): pure
+	"trust":         1, // the cost-of-trust switch (bench trust): can be turned off only with -tags notrust
 	"proof":         2, // checks tlog proofs offline
 	"tx":            2,
 	"ledger":        3,

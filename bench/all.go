@@ -2,10 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/carechain/carechain/trust"
 )
 
 // AllOptions configure All: the options of each benchmark it runs.
@@ -17,6 +20,9 @@ type AllOptions struct {
 	API         APIOptions
 	Search      SearchOptions
 	Supply      SupplyOptions
+	// Trust is the cost-of-trust row, measured only in a build with -tags
+	// notrust (package trust).
+	Trust TrustOptions
 }
 
 // DefaultAllOptions are what `carechain bench all` runs with: sizes that keep
@@ -29,6 +35,7 @@ func DefaultAllOptions() AllOptions {
 		API:         DefaultAPIOptions(),
 		Search:      SearchOptions{Patients: 1000, Records: 20, Granted: 0.5, Queries: 200, Clients: 1, Loaders: 16},
 		Supply:      SupplyOptions{Serials: 20000, Batch: 1000, Verifications: 2000, Clients: 4},
+		Trust:       DefaultTrustOptions(),
 	}
 }
 
@@ -49,6 +56,9 @@ func (o AllOptions) Scaled(f float64) AllOptions {
 	o.Search.Queries = n(o.Search.Queries, 1)
 	o.Supply.Serials = n(o.Supply.Serials, 1)
 	o.Supply.Verifications = n(o.Supply.Verifications, 10)
+	o.Trust.Patients = n(o.Trust.Patients, 1)
+	o.Trust.Creates = n(o.Trust.Creates, 1)
+	o.Trust.Reads = n(o.Trust.Reads, 1)
 	return o
 }
 
@@ -121,12 +131,16 @@ type AllReport struct {
 	API         APIReport
 	Search      SearchReport
 	Supply      SupplyReport
-	Rows        []Row
+	Trust       TrustReport
+	// TrustMissing says why the cost-of-trust rows are not in Rows (this
+	// binary was built without -tags notrust); empty when they are.
+	TrustMissing string
+	Rows         []Row
 }
 
-// All runs Ledger, Records, API, Search and Supply in turn, each in its own
-// temporary node, and reports every measure as a row against its baseline
-// from the same run.
+// All runs Ledger, Records, API, Search, Supply and (in a build with -tags
+// notrust) Trust in turn, each in its own temporary node, and reports every
+// measure as a row against its baseline from the same run.
 func All(ctx context.Context, opts AllOptions) (AllReport, error) {
 	rep := AllReport{Options: opts, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
@@ -150,8 +164,17 @@ func All(ctx context.Context, opts AllOptions) (AllReport, error) {
 	if rep.Supply, err = Supply(ctx, opts.Supply); err != nil {
 		return rep, fmt.Errorf("supply: %w", err)
 	}
+	var trustRows []Row
+	switch rep.Trust, err = Trust(ctx, opts.Trust); {
+	case errors.Is(err, trust.ErrNotBuilt):
+		rep.TrustMissing = err.Error()
+	case err != nil:
+		return rep, fmt.Errorf("cost of trust: %w", err)
+	default:
+		trustRows = rep.Trust.Rows()
+	}
 	rep.Elapsed = time.Since(begin)
-	rep.Rows = slices.Concat(rep.ledgerRows(), rep.apiRows(), rep.searchRows(), rep.supplyRows())
+	rep.Rows = slices.Concat(rep.ledgerRows(), rep.apiRows(), rep.searchRows(), rep.supplyRows(), trustRows)
 	return rep, nil
 }
 

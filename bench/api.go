@@ -9,6 +9,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/trust"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -79,7 +80,7 @@ func API(ctx context.Context, opts APIOptions) (APIReport, error) {
 		opts.Bundles < 1 || opts.BundleClients < 1 {
 		return rep, fmt.Errorf("bench: need patients, per-patient, authors, creates, reads, bundles and bundle clients >= 1")
 	}
-	bn, api, ids, err := startFHIR(ctx, "carechain-bench-api", FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient})
+	bn, api, ids, err := startFHIR(ctx, "carechain-bench-api", FHIROptions{Patients: opts.Patients, PerPatient: opts.PerPatient}, trust.Bypass{})
 	if err != nil {
 		return rep, err
 	}

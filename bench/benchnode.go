@@ -7,14 +7,13 @@ import (
 	"os"
 	"path/filepath"
 
-	abci "github.com/cometbft/cometbft/abci/types"
-
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/trust"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -51,11 +50,11 @@ func genesis(admin ed25519.PrivateKey, orgKey []byte) ledger.Genesis {
 	}}}
 }
 
-// startNode writes a one-validator home under dir and starts it with app (nil:
-// the ledger), then waits for its first block. The node starts the next
+// startNode writes a one-validator home under dir and starts it with start
+// (its App nil: the ledger), then waits for its first block. The node starts the next
 // height at once after a commit (timeout_commit 0) unless tune says otherwise.
-func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune func(*node.Config), app func(ledger.Events) abci.Application) (*node.Node, error) {
-	nodes, err := startNodes(ctx, dir, chainID, 1, g, tune, app)
+func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune func(*node.Config), start node.StartOptions) (*node.Node, error) {
+	nodes, err := startNodes(ctx, dir, chainID, 1, g, tune, start)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +63,7 @@ func startNode(ctx context.Context, dir, chainID string, g ledger.Genesis, tune 
 
 // startNodes is startNode for a chain of validators validators of equal
 // power, all in this process, peered over loopback; the first is nodeID.
-func startNodes(ctx context.Context, dir, chainID string, validators int, g ledger.Genesis, tune func(*node.Config), app func(ledger.Events) abci.Application) ([]*node.Node, error) {
+func startNodes(ctx context.Context, dir, chainID string, validators int, g ledger.Genesis, tune func(*node.Config), start node.StartOptions) ([]*node.Node, error) {
 	homes, err := node.Testnet(dir, node.TestnetOptions{Validators: validators, ChainID: chainID, Genesis: g, Tune: func(_ int, c *node.Config) {
 		c.TimeoutCommit = 0
 		if tune != nil {
@@ -84,7 +83,7 @@ func startNodes(ctx context.Context, dir, chainID string, validators int, g ledg
 		}
 	}
 	for i, h := range homes {
-		n, err := node.Start(ctx, h, node.StartOptions{App: app})
+		n, err := node.Start(ctx, h, start)
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("start bench node %d: %w", i, err)
@@ -116,20 +115,28 @@ type recordsNode struct {
 
 // startRecordsNode starts a records node for chain chainID; Close removes it.
 func startRecordsNode(ctx context.Context, chainID string) (*recordsNode, error) {
-	return newRecordsNode(ctx, chainID, false)
+	return newRecordsNode(ctx, chainID, false, trust.Bypass{})
+}
+
+// startBypassNode is startRecordsNode with its ledger and records service
+// under bypass (package trust: switched off only in a build with -tags
+// notrust).
+func startBypassNode(ctx context.Context, chainID string, bypass trust.Bypass) (*recordsNode, error) {
+	return newRecordsNode(ctx, chainID, false, bypass)
 }
 
 // startIndexedNode is startRecordsNode with a blind search index, kept
 // where carechain start keeps it (HOME/search-index, see indexDir).
 func startIndexedNode(ctx context.Context, chainID string) (*recordsNode, error) {
-	return newRecordsNode(ctx, chainID, true)
+	return newRecordsNode(ctx, chainID, true, trust.Bypass{})
 }
 
 // indexDir is where a node started by startIndexedNode keeps its index.
 func (b *recordsNode) indexDir() string { return filepath.Join(b.dir, "search-index") }
 
-// newRecordsNode starts a records node, with a search index if indexed.
-func newRecordsNode(ctx context.Context, chainID string, indexed bool) (_ *recordsNode, err error) {
+// newRecordsNode starts a records node, with a search index if indexed,
+// its ledger and records service under bypass.
+func newRecordsNode(ctx context.Context, chainID string, indexed bool, bypass trust.Bypass) (_ *recordsNode, err error) {
 	dir, err := os.MkdirTemp("", chainID+"-")
 	if err != nil {
 		return nil, err
@@ -144,7 +151,7 @@ func newRecordsNode(ctx context.Context, chainID string, indexed bool) (_ *recor
 		return nil, err
 	}
 	admin := records.Signer{ID: adminID, Key: adminKey()}
-	n, err := startNode(ctx, dir, chainID, genesis(admin.Key, orgKey.Public().Bytes()), nil, nil)
+	n, err := startNode(ctx, dir, chainID, genesis(admin.Key, orgKey.Public().Bytes()), nil, node.StartOptions{Bypass: bypass})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +172,7 @@ func newRecordsNode(ctx context.Context, chainID string, indexed bool) (_ *recor
 			return nil, fmt.Errorf("search index: %w", err)
 		}
 	}
-	if bn.svc, err = records.New(n, kr, records.Options{Node: "bench", Journal: journal, Index: bn.index}); err != nil {
+	if bn.svc, err = records.New(n, kr, records.Options{Node: "bench", Journal: journal, Index: bn.index, Bypass: bypass}); err != nil {
 		bn.Close()
 		return nil, fmt.Errorf("records service: %w", err)
 	}

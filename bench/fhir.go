@@ -10,6 +10,7 @@ import (
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/trust"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -52,7 +53,7 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	if opts.Patients < 1 || opts.PerPatient < 1 {
 		return rep, fmt.Errorf("bench: need patients >= 1 and per-patient >= 1")
 	}
-	bn, api, ids, err := startFHIR(ctx, "carechain-bench-fhir", opts)
+	bn, api, ids, err := startFHIR(ctx, "carechain-bench-fhir", opts, trust.Bypass{})
 	if err != nil {
 		return rep, err
 	}
@@ -88,11 +89,11 @@ func FHIR(ctx context.Context, opts FHIROptions) (FHIRReport, error) {
 	return rep, err
 }
 
-// startFHIR starts a records node for chainID, loads it (loadFHIR) and
-// serves its FHIR API as the physician who loaded it. It returns the first
+// startFHIR starts a records node for chainID under bypass, loads it
+// (loadFHIR) and serves its FHIR API as the physician who loaded it. It returns the first
 // record ID of each patient; the caller closes the client and the node.
-func startFHIR(ctx context.Context, chainID string, opts FHIROptions) (*recordsNode, *fhirClient, []string, error) {
-	bn, err := startRecordsNode(ctx, chainID)
+func startFHIR(ctx context.Context, chainID string, opts FHIROptions, bypass trust.Bypass) (*recordsNode, *fhirClient, []string, error) {
+	bn, err := startBypassNode(ctx, chainID, bypass)
 	if err != nil {
 		return nil, nil, nil, err
 	}

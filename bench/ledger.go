@@ -128,7 +128,7 @@ func measureLedger(ctx context.Context, dir string, opts LedgerOptions, app func
 	nodes, err := startNodes(ctx, dir, ledgerChainID, max(opts.Validators, 1), genesis(adminKey(), nil), func(c *node.Config) {
 		c.TimeoutCommit = node.Duration(opts.TimeoutCommit)
 		c.MempoolSize = opts.MempoolSize
-	}, app)
+	}, node.StartOptions{App: app})
 	if err != nil {
 		return Result{}, err
 	}

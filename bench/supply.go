@@ -12,6 +12,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
@@ -136,7 +137,7 @@ func startSupplyNode(ctx context.Context) (_ *supplyNode, err error) {
 		Organization: carechain.Organization{ID: mfrOrg, Name: "Bench Pharma", Type: carechain.OrgManufacturer, EncryptionKey: mfrKey.Public().Bytes()},
 		Admins:       []ledger.GenesisAdmin{{ID: mfrAdmin, PublicKey: sn.mfr.Public().(ed25519.PublicKey)}},
 	})
-	n, err := startNode(ctx, dir, chainID, g, nil, nil)
+	n, err := startNode(ctx, dir, chainID, g, nil, node.StartOptions{})
 	if err != nil {
 		return nil, err
 	}

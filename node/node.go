@@ -31,6 +31,7 @@ import (
 
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/trust"
 )
 
 // Node is a running carechain node.
@@ -45,6 +46,7 @@ type Node struct {
 	metrics *metrics
 	pv      *privval.FilePV
 	guard   *restoreGuard // nil unless the home was restored (guard.go)
+	bypass  trust.Bypass  // the ledger's (StartOptions.Bypass)
 	// cometDBs are CometBFT's databases by DBContext.ID, for Snapshot.
 	cometDBs map[string]dbm.DB
 
@@ -89,6 +91,10 @@ type StartOptions struct {
 	// call events.BlockCommitted from Commit: that is what wakes Submit,
 	// SubmitAll and Broadcast's waiters, and what the metrics count.
 	App func(events ledger.Events) abci.Application
+	// Bypass, switched off (only in a build with -tags notrust: package
+	// trust), runs the ledger without checking signatures. For package
+	// bench's cost-of-trust row.
+	Bypass trust.Bypass
 }
 
 // Start opens the home's state and starts the CometBFT node. It resumes an
@@ -125,7 +131,8 @@ func Start(ctx context.Context, h Home, opts StartOptions) (n *Node, err error) 
 		return nil, err
 	}
 	n = &Node{home: h, config: c, log: logger, metrics: newMetrics(), waiters: make(map[[32]byte][]chan ledger.Outcome),
-		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{}), halted: make(chan struct{})}
+		configPeers: peerIDs(c.Peers), committed: make(chan struct{}, 1), stopWatch: make(chan struct{}), halted: make(chan struct{}),
+		bypass: opts.Bypass}
 	var app abci.Application
 	if opts.App != nil {
 		app = opts.App(n)
@@ -237,7 +244,7 @@ func (n *Node) openLedger(check bool) error {
 		}
 	}
 	app, err := ledger.New(st, ledger.Options{ChainID: n.config.ChainID, Logger: n.log.With("component", "ledger"), Events: n, TrustPeer: n.trustPeer,
-		Halt: n.halt})
+		Halt: n.halt, Bypass: n.bypass})
 	if err != nil {
 		st.Close()
 		return err

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
+	"github.com/carechain/carechain/trust"
 )
 
 // Signatures are checked with ZIP-215 rules (curve25519-voi, as CometBFT
@@ -26,6 +28,10 @@ func VerifySignature(pub ed25519.PublicKey, msg, sig []byte) bool {
 // public keys, which makes each check about a quarter cheaper. It is safe for
 // concurrent use.
 type Verifier struct {
+	// Bypass, switched off (only in a build with -tags notrust, see package
+	// trust), accepts every signature unchecked.
+	Bypass trust.Bypass
+
 	mu       sync.Mutex
 	expanded map[[ed25519.PublicKeySize]byte]*voi.ExpandedPublicKey
 }
@@ -35,6 +41,9 @@ const maxExpandedKeys = 10_000
 
 // Verify checks s's signature under pub.
 func (v *Verifier) Verify(s *Signed, pub ed25519.PublicKey) error {
+	if v.Bypass.Off() {
+		return nil
+	}
 	x, ok := v.expand(pub)
 	if !ok || !voi.VerifyExpandedWithOptions(x, s.Payload, s.Sig, verifyOpts) {
 		return ErrBadSignature
@@ -78,7 +87,7 @@ func (v *Verifier) expand(pub ed25519.PublicKey) (*voi.ExpandedPublicKey, bool) 
 // state.
 func (v *Verifier) VerifyBatch(ss []*Signed, pubs []ed25519.PublicKey) []bool {
 	ok := make([]bool, len(ss))
-	if len(ss) < 2 {
+	if len(ss) < 2 || v.Bypass.Off() {
 		for i := range ss {
 			ok[i] = v.Verify(ss[i], pubs[i]) == nil
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain/bench"
+	"github.com/carechain/carechain/trust"
 )
 
 func (c *cli) benchCmd() *cobra.Command {
@@ -25,7 +26,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		PersistentPostRunE: func(*cobra.Command, []string) error { return stop() },
 	}
 	cmd.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file (go tool pprof reads it)")
-	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd(), c.benchSupplyCmd())
+	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd(), c.benchSupplyCmd(), c.benchTrustCmd())
 	return cmd
 }
 
@@ -63,7 +64,10 @@ one record at each of --read-clients, each against a no-op route of the same
 server at the same concurrency; transaction Bundles of 100 Observations at
 --bundle-clients), "bench search" (p50 and p99 against a read of a
 Patient), and "bench supply" at 20000 serials (verifications with proof
-bundles against plain verifications). It prints one table: the measure, its same-run baseline,
+bundles against plain verifications), and in a binary built with -tags
+notrust the cost-of-trust rows of "bench trust" (go run -tags notrust
+./cmd/carechain bench all); without it, it says the rows need that
+build. It prints one table: the measure, its same-run baseline,
 their ratio and the target, with the machine and configuration. Nothing
 printed is a stored figure. The default sizes take a few minutes on 2 cores;
 --scale multiplies every count (2 doubles the run, 0.01 is a smoke test).`,
@@ -89,12 +93,20 @@ printed is a stored figure. The default sizes take a few minutes on 2 cores;
 
 func (c *cli) printAllReport(rep bench.AllReport) {
 	o := rep.Options
+	if rep.TrustMissing == "" {
+		fmt.Fprintln(c.out, trust.Warning)
+	}
 	fmt.Fprintf(c.out, "machine: %d CPUs, GOMAXPROCS=%d, %s %s; whole run %v\n", rep.CPUs, rep.GOMAXPROCS, rep.GoVersion, rep.Platform, rep.Elapsed.Round(time.Second))
 	fmt.Fprintf(c.out, "config: 1 validator per benchmark (the 4-validator ledger row: 4 in this process, %d txs), timeout_commit=0s, null tx indexer; ledger %d txs (%d signers x window %d); records %d puts (%d authors); "+
 		"FHIR %d patients x %d, %d authors, %d creates and %d reads per phase, %d Bundles; search %d patients x %d records, %d queries; "+
 		"supply %d serials, %d verifications\n",
 		o.Validators4.Txs, o.Ledger.Txs, o.Ledger.Signers, o.Ledger.Window, o.Records.Puts, o.Records.Authors, o.API.Patients, o.API.PerPatient, o.API.Authors,
 		o.API.Creates, o.API.Reads, o.API.Bundles, o.Search.Patients, o.Search.Records, o.Search.Queries, o.Supply.Serials, o.Supply.Verifications)
+	if rep.TrustMissing == "" {
+		t := o.Trust
+		fmt.Fprintf(c.out, "config, cost of trust: two fresh nodes (trust on, then off), %d patients x %d, %d authors, %d creates at %d clients, %d reads at %d\n",
+			t.Patients, t.PerPatient, t.Authors, t.Creates, t.CreateClients, t.Reads, t.ReadClients)
+	}
 	fmt.Fprintf(c.out, "%-58s %10s %10s  %-18s %7s  %-14s %s\n", "row", "measured", "baseline", "baseline is", "ratio", "target", "met")
 	for _, r := range rep.Rows {
 		met := "-"
@@ -106,6 +118,9 @@ func (c *cli) printAllReport(rep bench.AllReport) {
 			met = "no"
 		}
 		fmt.Fprintf(c.out, "%-58s %10.2f %10.2f  %-18s %7.3f  %-14s %s\n", r.Name+" ("+r.Unit+")", r.Measured, r.Baseline, r.BaselineName, r.Ratio(), r.Goal, met)
+	}
+	if rep.TrustMissing != "" {
+		fmt.Fprintf(c.out, "cost of trust: not measured: %s\n", rep.TrustMissing)
 	}
 	fmt.Fprintf(c.out, "process CPU per tx: ledger %v (accept-all %v, ratio %.2f); record.put %v (no-op ledger %v, ratio %.2f)\n",
 		rep.Ledger.Ledger.CPU.Round(time.Microsecond), rep.Ledger.Ceiling.CPU.Round(time.Microsecond), cpuRatio(rep.Ledger.Ceiling.CPU, rep.Ledger.Ledger.CPU),

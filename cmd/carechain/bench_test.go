@@ -3,8 +3,11 @@ package main
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/carechain/carechain/trust"
 )
 
 // TestBenchSyncReportsACaughtUpNode: `carechain bench sync` at a small size
@@ -135,6 +138,26 @@ func TestBenchAllPrintsEveryRow(t *testing.T) {
 		if !got[name] {
 			t.Errorf("no row %q:\n%s", name, out)
 		}
+	}
+	checkTrustRows(t, out, got)
+}
+
+// checkTrustRows checks the cost-of-trust rows of bench all's output (rows
+// got): in a build with -tags notrust, each path at the default
+// concurrencies against trust off; in any other, none, and a line that
+// says the rows need that build.
+func checkTrustRows(t *testing.T, out string, got map[string]bool) {
+	t.Helper()
+	names := []string{"cost of trust: FHIR create, 64 clients", "cost of trust: FHIR create p50, 64 clients",
+		"cost of trust: FHIR read, 1 client", "cost of trust: FHIR read p50, 1 client"}
+	missing := "cost of trust: not measured: this binary has no trust bypass: the cost-of-trust row needs go run -tags notrust ./cmd/carechain bench trust"
+	for _, name := range names {
+		if got[name] != trust.Built {
+			t.Errorf("row %q printed: %v, want %v (notrust build):\n%s", name, got[name], trust.Built, out)
+		}
+	}
+	if strings.Contains(out, missing) == trust.Built {
+		t.Errorf("line %q printed: %v, want %v (notrust build):\n%s", missing, !trust.Built, !trust.Built, out)
 	}
 }
 
