@@ -155,4 +155,4 @@ func UnitKey(gtin string, c []byte) string {
 }
 
 // MappedPrefixes are the state key prefixes the authenticated map covers.
-var MappedPrefixes = [...]string{"supply-product/", "supply-lot/", "supply-unit/"}
+var MappedPrefixes = [...]string{"supply-product/", "supply-lot/", "supply-unit/", "supply-case/"}
