@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 
@@ -15,14 +16,19 @@ import (
 // (supply.recall). See supply.go.
 
 // movable reads the units a move names and checks each may take part in
-// it; a batch is applied whole or not at all.
-func movable(b *store.Block, c *checked, m *tx.SupplyMove) ([]*supply.Unit, *Rejection) {
+// it; a batch is applied whole or not at all. inCase is the commitment of
+// the case a move of cases moves them with (nil: they move loose, and a
+// unit packed in a case is refused).
+func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*supply.Unit, *Rejection) {
 	org := c.signer.Org
 	now := judgedAt(c)
 	out := make([]*supply.Unit, len(m.Units))
 	lots := map[string]*supply.Lot{}
 	for i, cm := range m.Units {
 		u, err := getUnit(b, m.GTIN, cm)
+		if err == nil && !bytes.Equal(u.Case, inCase) {
+			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: %s", i, m.GTIN, pastTense(m.Action), packedWhy(u, inCase))
+		}
 		if errors.Is(err, ErrNotFound) {
 			return nil, reject(CodeInvalid, "unit #%d of %s: no unit with this serial was commissioned", i, m.GTIN)
 		} else if err != nil {
@@ -84,10 +90,15 @@ func (a *App) applySupplyMove(b *store.Block, c *checked, m *tx.SupplyMove) *Rej
 	if rej := mayMove(b, s, m); rej != nil {
 		return rej
 	}
-	units, rej := movable(b, c, m)
+	units, rej := movable(b, c, m, nil)
 	if rej != nil {
 		return rej
 	}
+	return setMoved(b, m, units)
+}
+
+// setMoved writes units, which m moves, as moved.
+func setMoved(b *store.Block, m *tx.SupplyMove, units []*supply.Unit) *Rejection {
 	for i, u := range units {
 		switch m.Action {
 		case tx.MoveShip:

@@ -24,8 +24,8 @@ func init() {
 
 // Actions of a SupplyAggregate.
 const (
-	AggregatePack   = "pack"   // add Units to the case (a new one, or one the signer holds)
-	AggregateUnpack = "unpack" // take Units (none named: all) out of the case
+	AggregatePack   = supply.ActPack   // add Units to the case (a new one, or one the signer holds)
+	AggregateUnpack = supply.ActUnpack // take Units (none named: all) out of the case
 )
 
 // SupplyAggregate packs Units of product GTIN into the container with
