@@ -262,19 +262,21 @@ func (s *Service) eventTx(caller *carechain.Principal, e supply.Event) (tx.Type,
 		return "", nil, carechain.E(carechain.KindInvalid, err)
 	}
 	if e.Action == supply.ActRecall {
-		return tx.SupplyEventBody(e, nil)
+		return tx.SupplyEventBody(e, nil, nil)
 	}
-	cs, wrap, err := s.SupplyCommitments(caller, e.GTIN, e.Serials, e.To)
+	var units, cases [][]byte
+	var wrap []byte
+	var err error
+	if len(e.Serials) > 0 {
+		units, wrap, err = s.SupplyCommitments(caller, e.GTIN, e.Serials, e.To)
+	}
+	if err == nil && len(e.SSCCs) > 0 {
+		cases, wrap, err = s.SupplyCaseCommitments(caller, e.GTIN, e.SSCCs, e.To)
+	}
 	if err != nil {
 		return "", nil, err
 	}
-	byserial := make(map[string][]byte, len(cs))
-	for i, sn := range e.Serials {
-		byserial[sn] = cs[i]
-	}
-	typ, body, err := tx.SupplyEventBody(e, func(sn string) []byte { return byserial[sn] })
-	if m, ok := body.(*tx.SupplyMove); ok && err == nil {
-		m.KeyWrap = wrap
-	}
+	typ, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, units), supply.Named(e.SSCCs, cases))
+	tx.SetKeyWrap(body, wrap)
 	return typ, body, err
 }

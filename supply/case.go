@@ -48,3 +48,15 @@ func CaseCommitment(key []byte, gtin, sscc string) []byte {
 func CaseKey(gtin string, c []byte) string {
 	return "supply-case/" + gtin + "/" + hex.EncodeToString(c)
 }
+
+// Named is the lookup of names[i] → values[i] (nil for any other name):
+// the commitments of an event's serials or SSCCs, by serial or SSCC.
+func Named(names []string, values [][]byte) func(string) []byte {
+	m := make(map[string][]byte, len(names))
+	for i, n := range names {
+		if i < len(values) {
+			m[n] = values[i]
+		}
+	}
+	return func(n string) []byte { return m[n] }
+}

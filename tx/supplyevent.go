@@ -43,3 +43,14 @@ func SupplyEventBody(e supply.Event, commitment, caseCommitment func(string) []b
 	}
 	return "", nil, fmt.Errorf("%w: supply action %q", ErrInvalid, e.Action)
 }
+
+// SetKeyWrap puts the product key wrap for a new receiver into a ship of
+// units or cases (any other body is left as it is).
+func SetKeyWrap(b Body, wrap []byte) {
+	switch m := b.(type) {
+	case *SupplyMove:
+		m.KeyWrap = wrap
+	case *SupplyCaseMove:
+		m.KeyWrap = wrap
+	}
+}

@@ -23,27 +23,18 @@ func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Ev
 	if err := e.Check(); err != nil {
 		return err
 	}
-	commit := func(string) []byte { return nil }
-	var wrap []byte
-	if len(e.Serials) > 0 {
-		cs, err := c.commitments(ctx, s, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, ShareWith: e.To})
-		if err != nil {
+	cs := &nodeapi.CommitmentsResponse{}
+	if len(e.Serials) > 0 || len(e.SSCCs) > 0 {
+		var err error
+		if cs, err = c.commitments(ctx, s, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, ShareWith: e.To}); err != nil {
 			return err
 		}
-		byserial := make(map[string][]byte, len(cs.Commitments))
-		for i, sn := range e.Serials {
-			byserial[sn] = cs.Commitments[i]
-		}
-		commit = func(sn string) []byte { return byserial[sn] }
-		wrap = cs.KeyWrap
 	}
-	typ, body, err := tx.SupplyEventBody(e, commit)
+	typ, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, cs.Commitments), supply.Named(e.SSCCs, cs.Cases))
 	if err != nil {
 		return err
 	}
-	if m, ok := body.(*tx.SupplyMove); ok {
-		m.KeyWrap = wrap
-	}
+	tx.SetKeyWrap(body, cs.KeyWrap)
 	if err := c.submit(ctx, s, typ, func(string, uint64) (any, error) { return body, nil }); err != nil {
 		return err
 	}
