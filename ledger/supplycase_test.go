@@ -151,3 +151,19 @@ func TestSupplyCaseShipRefusesARecalledUnit(t *testing.T) {
 	h.ok(h.sign("mfr/admin", tx.TypeSupplyRecall, &tx.SupplyRecall{GTIN: testGTIN, Lot: "L2", Reason: "contamination"}))
 	h.judge(h.sign("mfr/officer", tx.TypeSupplyCaseMove, caseMove(tx.MoveShip, "pharm", 1)), StageCheck, CodeInvalid, "case #0: unit #1 of "+testGTIN+" may not be shipped: lot L2 is recalled")
 }
+
+// TestSupplyCaseBounds: a case holds at most supply.MaxUnits units, and a
+// move names at most supply.MaxCasesPerMove cases.
+func TestSupplyCaseBounds(t *testing.T) {
+	h := supplyHarness(t)
+	all := make([][]byte, supply.MaxUnits+1)
+	for i := range all {
+		all[i] = bytes.Repeat([]byte{byte(i), byte(i >> 8), 0xaa, 0x55}, supply.CommitmentSize/4)
+	}
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: testGTIN, Lot: "L1", Expiry: "2027-06-30", Units: all[:supply.MaxUnits]}),
+		h.sign("mfr/officer", tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: testGTIN, Lot: "L1", Expiry: "2027-06-30", Units: all[supply.MaxUnits:]}))
+	h.ok(h.sign("mfr/officer", tx.TypeSupplyAggregate, &tx.SupplyAggregate{Action: tx.AggregatePack, GTIN: testGTIN, Case: caseOf(1), Units: all[:supply.MaxUnits]}))
+	h.judge(h.sign("mfr/officer", tx.TypeSupplyAggregate, &tx.SupplyAggregate{Action: tx.AggregatePack, GTIN: testGTIN, Case: caseOf(1), Units: all[supply.MaxUnits:]}),
+		StageCheck, CodeInvalid, "a case holds at most 1000 units")
+	h.judge(h.sign("mfr/officer", tx.TypeSupplyCaseMove, caseMove(tx.MoveShip, "whole", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)), StageCheck, CodeInvalid, "name 1 to 10 cases")
+}
