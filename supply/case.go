@@ -1,10 +1,6 @@
 package supply
 
-import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-)
+import "encoding/hex"
 
 // Cases and pallets. A container of units (a case or a pallet) is known in
 // the physical world by its GS1 SSCC, printed on its logistic label; the
@@ -35,12 +31,7 @@ type Case struct {
 // holds units of gtin, under the product key: HMAC-SHA256(key, domain ‖
 // gtin ‖ sscc), its domain apart from serial commitments'.
 func CaseCommitment(key []byte, gtin, sscc string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("carechain/supply/sscc/v1\x00"))
-	m.Write([]byte(gtin))
-	m.Write([]byte{0})
-	m.Write([]byte(sscc))
-	return m.Sum(nil)
+	return keyedCommitment(key, "carechain/supply/sscc/v1", gtin, sscc)
 }
 
 // CaseKey is the state key of the container of units of gtin with

@@ -107,17 +107,7 @@ func casesInEPCIS(t *testing.T, env []string, dir string, sup func(string, ...st
 	t.Helper()
 	export := func(as string) (string, []supply.Event) {
 		t.Helper()
-		f := filepath.Join(dir, strings.ReplaceAll(as, "/", "-")+".json")
-		mustRun(t, env, sup(as, "export", "--out", f)...)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs, err := supply.ParseEPCIS(b)
-		if err != nil {
-			t.Fatalf("export of %s does not read back: %v\n%s", as, err, b)
-		}
-		return f, evs
+		return exportEPCIS(t, env, sup, filepath.Join(dir, strings.ReplaceAll(as, "/", "-")+".json"), as)
 	}
 	acmeDoc, acme := export("acme/admin")
 	if got := actions(acme); got != "commission pack ship" || acme[1].SSCCs[0] != caseSSCC || len(acme[1].Serials) != 3 ||

@@ -58,9 +58,10 @@ func (c *cli) supplyExportCmd() *cobra.Command {
 		Short: "Write your organization's supply events as a GS1 EPCIS 2.0 document (JSON-LD)",
 		Long: `export asks your organization's node for the supply events of your organization
 (those its staff committed: commissioning, shipping, receiving, dispensing,
-decommissioning, flags, recalls), with their serials, from the node's sealed
-supply journal, and writes them as an EPCIS 2.0 EPCISDocument: ObjectEvents
-with CBV bizSteps and dispositions, units as GS1 Digital Link URIs.`,
+decommissioning, flags, recalls, packing and unpacking cases), with their
+serials, from the node's sealed supply journal, and writes them as an EPCIS
+2.0 EPCISDocument: ObjectEvents with CBV bizSteps and dispositions, units as
+GS1 Digital Link URIs, and AggregationEvents whose parentID is a case's SSCC.`,
 		Example: `  carechain supply export --as acme/officer --gtin 00312345678906 --since 2026-01-01 --out events.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -130,7 +131,9 @@ func (c *cli) supplyImportCmd() *cobra.Command {
 		Long: `import reads an EPCIS 2.0 document (JSON-LD), maps each ObjectEvent to the
 supply transaction it means (commissioning → commission, shipping → ship,
 receiving → receive, dispensing → dispense, decommissioning → decommission,
-inspecting/non_sellable_other → flag, holding/recalled → recall) and submits
+inspecting/non_sellable_other → flag, holding/recalled → recall; SSCCs in a
+shipping or receiving event move those cases) and each AggregationEvent
+(packing → pack, unpacking → unpack) and submits
 them in order, signed on this device. A document with an event it cannot map
 (an unknown bizStep, a malformed EPC) is refused whole, naming the event; a
 ledger refusal stops the import at that event, those before it committed.`,
