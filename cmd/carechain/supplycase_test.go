@@ -14,7 +14,7 @@ import (
 	"github.com/carechain/carechain/supply"
 )
 
-// Two SSCCs with valid GS1 check digits, and one without.
+// Two SSCCs with valid GS1 check digits.
 const (
 	caseSSCC  = "106141412345678908"
 	case2SSCC = "003123450000000011"
@@ -32,7 +32,8 @@ const (
 // unpacks the rest. Each organization's EPCIS export holds its
 // AggregationEvents and case ObjectEvents and is valid for epcis2.js; an
 // import (an SSCC URN as parentID) and an HTTP capture of such events pack
-// and ship cases as the CLI does.
+// and ship cases as the CLI does. No serial and no SSCC is in the node's
+// log or, in plain or base64, in a file of its home.
 func TestSupplyCasesThroughCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -97,7 +98,13 @@ func TestSupplyCasesThroughCLI(t *testing.T) {
 	casesInEPCIS(t, env, dir, sup, sn)
 	casesCapturedOverHTTP(t, home, addr, sn)
 	p.interrupt(t)
-	noPlaintext(t, home, "", inPlainOrBase64([]string{sn("1"), sn("2"), sn("3"), sn("4"), caseSSCC})...)
+	secrets := []string{sn("1"), sn("2"), sn("3"), sn("4"), caseSSCC, case2SSCC}
+	for _, s := range secrets {
+		if strings.Contains(p.output(), s) {
+			t.Errorf("%s is in the node's log", s)
+		}
+	}
+	noPlaintext(t, home, "", inPlainOrBase64(secrets)...)
 }
 
 // casesInEPCIS exports acme's, dist's and pharm's events, checks their
@@ -149,7 +156,8 @@ func casesInEPCIS(t *testing.T, env []string, dir string, sup func(string, ...st
 }
 
 // casesCapturedOverHTTP receives and unpacks the imported case by an
-// EPCIS capture, as pharm.
+// EPCIS capture, as pharm; the journal refuses a case never packed, and
+// rival computes no case's commitment.
 func casesCapturedOverHTTP(t *testing.T, home, addr string, sn func(string) string) {
 	t.Helper()
 	ks, err := keystore.Open(node.Home(home).KeysDir(), keystore.DefaultKDF)
@@ -163,6 +171,16 @@ func casesCapturedOverHTTP(t *testing.T, home, addr string, sn func(string) stri
 	pharm := nodeapi.NewClient(addr).As("pharm/admin", k)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// The journal takes no case the ledger does not hold; the competitor
+	// computes no case's commitment.
+	if err := pharm.SupplyJournal(ctx, supply.Event{Action: supply.ActReceive, GTIN: supplyGTIN, SSCCs: []string{"000000000000000000"}}); err == nil ||
+		!strings.Contains(err.Error(), "no case of "+supplyGTIN+" with this SSCC is packed") {
+		t.Fatalf("journal of a case never packed: %v", err)
+	}
+	rival := rivalClient(t, home, addr, testPassphrase)
+	if _, err := rival.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: supplyGTIN, SSCCs: []string{caseSSCC}}); err == nil || !strings.Contains(err.Error(), "holds no key") {
+		t.Fatalf("rival computed a case's commitment: %v", err)
+	}
 	doc := supply.NewEPCISDocument([]supply.Event{
 		{Action: supply.ActReceive, Time: time.Now(), GTIN: supplyGTIN, SSCCs: []string{case2SSCC}},
 		{Action: supply.ActUnpack, Time: time.Now(), GTIN: supplyGTIN, SSCCs: []string{case2SSCC}},
