@@ -26,9 +26,6 @@ func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*su
 	lots := map[string]*supply.Lot{}
 	for i, cm := range m.Units {
 		u, err := getUnit(b, m.GTIN, cm)
-		if err == nil && !bytes.Equal(u.Case, inCase) {
-			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: %s", i, m.GTIN, pastTense(m.Action), packedWhy(u, inCase))
-		}
 		if errors.Is(err, ErrNotFound) {
 			return nil, reject(CodeInvalid, "unit #%d of %s: no unit with this serial was commissioned", i, m.GTIN)
 		} else if err != nil {
@@ -49,6 +46,8 @@ func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*su
 		switch {
 		case holder != org:
 			return nil, reject(CodeUnauthorized, "unit #%d of %s: %s may not %s it: %s", i, m.GTIN, org, m.Action, notYours(m.Action, u))
+		case !bytes.Equal(u.Case, inCase):
+			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: %s", i, m.GTIN, pastTense(m.Action), packedWhy(u, inCase))
 		case m.Action == tx.MoveDecommission && (st == supply.StatusActive || st == supply.StatusRecalled ||
 			st == supply.StatusSuspect || st == supply.StatusIllegitimate || st == supply.StatusExpired):
 			// a custodian may always take a unit it holds out of the chain

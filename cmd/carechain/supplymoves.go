@@ -180,7 +180,7 @@ func printVerification(c *cli, v *supply.Verification) {
 	case v.SSCC != "":
 		fmt.Fprintf(c.out, "  packed in: case SSCC %s\n", v.SSCC)
 	case v.Packed:
-		fmt.Fprintln(c.out, "  packed in: a case whose SSCC your organization never recorded")
+		fmt.Fprintln(c.out, "  packed in: a case (its SSCC is not known here: the ledger holds only its commitment)")
 	}
 	for _, r := range v.Reasons {
 		fmt.Fprintf(c.out, "  reason:    %s\n", r)
