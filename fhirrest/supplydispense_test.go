@@ -415,6 +415,17 @@ func TestDispenseRefusedBeforeOrByTheMove(t *testing.T) {
 	if r := e.do("POST", "/fhir", ph, bundle("SNQX-3")); r.status != 200 || e.recordCount() != before+1 || e.unit("SNQX-3").Status != supply.StatusDispensed {
 		t.Fatalf("a transaction's dispense: %d %s", r.status, r.rawBody)
 	}
+	// A unit packed in a case is refused before the move.
+	cases, _, err := e.svc.SupplyCaseCommitments(e.principal("pharm/admin"), supplyGTIN, []string{"106141412345678908"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.submit("pharm/admin", tx.TypeSupplyAggregate, &tx.SupplyAggregate{Action: tx.AggregatePack, GTIN: supplyGTIN, Case: cases[0], Units: e.commitments("pharm/admin", []string{"SNQX-5"}, "")})
+	moves = e.supplyTxs()
+	e.do("POST", "/fhir/MedicationDispense", ph, dispenseOf("SNQX-5")).outcome(t, 422, "unit #1: the unit is packed in a case; unpack it first")
+	if e.recordCount() != before+1 || e.unit("SNQX-5").Status != supply.StatusActive || e.supplyTxs() != moves {
+		t.Fatal("a dispense of a packed unit writes nothing and moves no unit")
+	}
 	// A dispense past its prescription's supply is refused before the move.
 	rx := e.do("POST", "/fhir/MedicationRequest", e.token("hosp-a/dr-a"), []byte(`{"resourceType":"MedicationRequest","status":"active","intent":"order",
 	  "subject":{"reference":"Patient/p"},"medicationCodeableConcept":{"text":"Amoxicillin 500 mg"},"dispenseRequest":{"quantity":{"value":1,"unit":"box"}}}`))

@@ -20,6 +20,7 @@ import (
 // (quarantined); the manufacturer confirms (illegitimate, for good) or
 // clears the flag, and recalls lots. A unit that is recalled, suspect,
 // illegitimate or expired is neither shipped, received nor dispensed.
+// Units travel packed in cases and pallets too (supplycase.go).
 //
 // In plain on the ledger: products (public catalogue data), lots and their
 // expiry, recalls and flags, and per unit commitment its custodian

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 
@@ -15,8 +16,10 @@ import (
 // (supply.recall). See supply.go.
 
 // movable reads the units a move names and checks each may take part in
-// it; a batch is applied whole or not at all.
-func movable(b *store.Block, c *checked, m *tx.SupplyMove) ([]*supply.Unit, *Rejection) {
+// it; a batch is applied whole or not at all. inCase is the commitment of
+// the case a move of cases moves them with (nil: they move loose, and a
+// unit packed in a case is refused).
+func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*supply.Unit, *Rejection) {
 	org := c.signer.Org
 	now := judgedAt(c)
 	out := make([]*supply.Unit, len(m.Units))
@@ -43,6 +46,8 @@ func movable(b *store.Block, c *checked, m *tx.SupplyMove) ([]*supply.Unit, *Rej
 		switch {
 		case holder != org:
 			return nil, reject(CodeUnauthorized, "unit #%d of %s: %s may not %s it: %s", i, m.GTIN, org, m.Action, notYours(m.Action, u))
+		case !bytes.Equal(u.Case, inCase):
+			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: %s", i, m.GTIN, pastTense(m.Action), packedWhy(u, inCase))
 		case m.Action == tx.MoveDecommission && (st == supply.StatusActive || st == supply.StatusRecalled ||
 			st == supply.StatusSuspect || st == supply.StatusIllegitimate || st == supply.StatusExpired):
 			// a custodian may always take a unit it holds out of the chain
@@ -84,10 +89,15 @@ func (a *App) applySupplyMove(b *store.Block, c *checked, m *tx.SupplyMove) *Rej
 	if rej := mayMove(b, s, m); rej != nil {
 		return rej
 	}
-	units, rej := movable(b, c, m)
+	units, rej := movable(b, c, m, nil)
 	if rej != nil {
 		return rej
 	}
+	return setMoved(b, m, units)
+}
+
+// setMoved writes units, which m moves, as moved.
+func setMoved(b *store.Block, m *tx.SupplyMove, units []*supply.Unit) *Rejection {
 	for i, u := range units {
 		switch m.Action {
 		case tx.MoveShip:

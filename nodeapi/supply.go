@@ -33,12 +33,16 @@ type CommitmentsRequest struct {
 	// ShareWith, if set, is an organization to ship to: if it holds no key
 	// of the product yet, the answer carries one wrapped to it.
 	ShareWith string `json:"share_with,omitempty"`
+	// SSCCs are cases or pallets of the product (supply/case.go) whose
+	// commitments the answer carries too; with them, Serials may be empty.
+	SSCCs []string `json:"ssccs,omitempty"`
 }
 
 // CommitmentsResponse answers a CommitmentsRequest.
 type CommitmentsResponse struct {
 	Commitments [][]byte `json:"commitments"`
 	KeyWrap     []byte   `json:"key_wrap,omitempty"`
+	Cases       [][]byte `json:"cases,omitempty"` // of the SSCCs, in order
 }
 
 func (s *server) supplyProduct(w http.ResponseWriter, r *http.Request) {
@@ -82,12 +86,22 @@ func (s *server) supplyCommitments(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &req) {
 		return
 	}
-	cs, wrap, err := s.opts.Records.SupplyCommitments(p, req.GTIN, req.Serials, req.ShareWith)
+	var out CommitmentsResponse
+	var err error
+	if len(req.Serials) > 0 || len(req.SSCCs) == 0 {
+		out.Commitments, out.KeyWrap, err = s.opts.Records.SupplyCommitments(p, req.GTIN, req.Serials, req.ShareWith)
+	}
+	if err == nil && len(req.SSCCs) > 0 {
+		out.Cases, out.KeyWrap, err = s.opts.Records.SupplyCaseCommitments(p, req.GTIN, req.SSCCs, req.ShareWith)
+	}
 	if err != nil {
 		s.queryFail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CommitmentsResponse{Commitments: cs, KeyWrap: wrap})
+	if out.Commitments == nil {
+		out.Commitments = [][]byte{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) supplyVerify(w http.ResponseWriter, r *http.Request) {
@@ -180,8 +194,8 @@ func (c *Client) SupplyCommitments(ctx context.Context, req CommitmentsRequest) 
 	if err := c.doJSON(ctx, http.MethodPost, "/v1/supply/commitments", req, &out); err != nil {
 		return nil, err
 	}
-	if len(out.Commitments) != len(req.Serials) {
-		return nil, fmt.Errorf("the node answered %d commitments for %d serials", len(out.Commitments), len(req.Serials))
+	if len(out.Commitments) != len(req.Serials) || len(out.Cases) != len(req.SSCCs) {
+		return nil, fmt.Errorf("the node answered %d commitments for %d serials and %d for %d SSCCs", len(out.Commitments), len(req.Serials), len(out.Cases), len(req.SSCCs))
 	}
 	return &out, nil
 }

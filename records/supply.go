@@ -81,19 +81,25 @@ func (s *Service) SupplyCommitments(caller *carechain.Principal, gtin string, se
 	for i, sn := range serials {
 		out[i] = supply.Commitment(k, gtin, sn)
 	}
-	if shareWith == "" {
-		return out, nil, nil
-	}
-	if _, err := v.SupplyKeyWrap(gtin, shareWith); err == nil {
-		return out, nil, nil // it has one
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return nil, nil, err
-	}
-	wrap, err := WrapProductKey(v, k, gtin, shareWith)
+	wrap, err := keyFor(v, k, gtin, shareWith)
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, wrap, nil
+}
+
+// keyFor is product key k of gtin wrapped to shareWith if it is an
+// organization that holds no key of the product yet (nil otherwise).
+func keyFor(v *ledger.View, k []byte, gtin, shareWith string) ([]byte, error) {
+	if shareWith == "" {
+		return nil, nil
+	}
+	if _, err := v.SupplyKeyWrap(gtin, shareWith); err == nil {
+		return nil, nil // it has one
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return nil, err
+	}
+	return WrapProductKey(v, k, gtin, shareWith)
 }
 
 // WrapProductKey wraps product key k of gtin to org's encryption key, as
@@ -141,7 +147,11 @@ func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan
 	} else if err != nil {
 		return supply.Verification{}, nil, err
 	}
-	return s.judged(v, scan, p, u, lot, caller.Org), c, nil
+	out := s.judged(v, scan, p, u, lot, caller.Org)
+	if u.Case != nil {
+		out.SSCC = s.caseSSCC(caller, scan.GTIN, u.Case)
+	}
+	return out, c, nil
 }
 
 // ProveUnit answers a scan for caller's organization from the state in v,

@@ -281,6 +281,8 @@ func mayDispense(v supply.Verification) string {
 	switch {
 	case v.Status == supply.StatusInTransit:
 		return "the unit is in transit, not received by " + v.Seller + ": receive it before dispensing it"
+	case v.Packed && v.Genuine:
+		return "the unit is packed in a case; unpack it first"
 	case !v.Genuine:
 		return strings.Join(v.Reasons, "; ")
 	}

@@ -182,7 +182,7 @@ func openJournalEntry(id seal.Identity, je journalEntry) (supply.Event, error) {
 // signs its transactions on the member's device), for caller's
 // organization, at the node's time. Each serial must name a unit of the
 // product on the ledger, so the journal holds no unit that was never
-// commissioned.
+// commissioned, and each SSCC (but an unpack's) a case on the ledger.
 func (s *Service) RecordSupplyEvent(caller *carechain.Principal, e supply.Event) error {
 	if err := e.Check(); err != nil {
 		return carechain.E(carechain.KindInvalid, err)
@@ -196,6 +196,16 @@ func (s *Service) RecordSupplyEvent(caller *carechain.Principal, e supply.Event)
 	for i, sn := range e.Serials {
 		if _, _, err := v.SupplyUnit(e.GTIN, supply.Commitment(k, e.GTIN, sn)); errors.Is(err, ledger.ErrNotFound) {
 			return carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: no unit of %s with this serial was commissioned", i, e.GTIN))
+		} else if err != nil {
+			return err
+		}
+	}
+	for i, sscc := range e.SSCCs {
+		if e.Action == supply.ActUnpack {
+			break // an emptied case is gone from the ledger
+		}
+		if _, err := v.SupplyCase(e.GTIN, supply.CaseCommitment(k, e.GTIN, sscc)); errors.Is(err, ledger.ErrNotFound) {
+			return carechain.E(carechain.KindInvalid, fmt.Errorf("SSCC #%d: no case of %s with this SSCC is packed", i, e.GTIN))
 		} else if err != nil {
 			return err
 		}
@@ -262,19 +272,21 @@ func (s *Service) eventTx(caller *carechain.Principal, e supply.Event) (tx.Type,
 		return "", nil, carechain.E(carechain.KindInvalid, err)
 	}
 	if e.Action == supply.ActRecall {
-		return tx.SupplyEventBody(e, nil)
+		return tx.SupplyEventBody(e, nil, nil)
 	}
-	cs, wrap, err := s.SupplyCommitments(caller, e.GTIN, e.Serials, e.To)
+	var units, cases [][]byte
+	var wrap []byte
+	var err error
+	if len(e.Serials) > 0 {
+		units, wrap, err = s.SupplyCommitments(caller, e.GTIN, e.Serials, e.To)
+	}
+	if err == nil && len(e.SSCCs) > 0 {
+		cases, wrap, err = s.SupplyCaseCommitments(caller, e.GTIN, e.SSCCs, e.To)
+	}
 	if err != nil {
 		return "", nil, err
 	}
-	byserial := make(map[string][]byte, len(cs))
-	for i, sn := range e.Serials {
-		byserial[sn] = cs[i]
-	}
-	typ, body, err := tx.SupplyEventBody(e, func(sn string) []byte { return byserial[sn] })
-	if m, ok := body.(*tx.SupplyMove); ok && err == nil {
-		m.KeyWrap = wrap
-	}
+	typ, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, units), supply.Named(e.SSCCs, cases))
+	tx.SetKeyWrap(body, wrap)
 	return typ, body, err
 }

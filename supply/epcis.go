@@ -55,11 +55,14 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	Org     string    `json:"org,omitempty"` // the organization that recorded it (source of a ship, receiver of a receive)
 	GTIN    string    `json:"gtin"`
-	Serials []string  `json:"serials,omitempty"` // none for a recall
-	Lot     string    `json:"lot,omitempty"`     // commission, recall
-	Expiry  string    `json:"expiry,omitempty"`  // commission: YYYY-MM-DD
-	To      string    `json:"to,omitempty"`      // ship: the receiver
-	Reason  string    `json:"reason,omitempty"`  // flag, recall
+	Serials []string  `json:"serials,omitempty"` // none for a recall, nor for a case's ship or receive
+	// SSCCs name cases or pallets (supply/case.go): the one a pack or an
+	// unpack is about, or those a ship or receive moves instead of units.
+	SSCCs  []string `json:"ssccs,omitempty"`
+	Lot    string   `json:"lot,omitempty"`    // commission, recall
+	Expiry string   `json:"expiry,omitempty"` // commission: YYYY-MM-DD
+	To     string   `json:"to,omitempty"`     // ship: the receiver
+	Reason string   `json:"reason,omitempty"` // flag, recall
 	// WholeLot: a flag on the whole lot of its unit.
 	WholeLot bool `json:"whole_lot,omitempty"`
 }
@@ -75,7 +78,11 @@ func (e Event) Check() error {
 		}
 		return CheckLot(e.Lot)
 	}
-	if len(e.Serials) == 0 || len(e.Serials) > MaxUnits || e.Action == ActFlag && len(e.Serials) != 1 {
+	if err := e.checkCases(); err != nil {
+		return err
+	}
+	wholeCases := len(e.SSCCs) > 0 && len(e.Serials) == 0 && (e.Action == ActShip || e.Action == ActReceive || e.Action == ActUnpack)
+	if !wholeCases && (len(e.Serials) == 0 || len(e.Serials) > MaxUnits || e.Action == ActFlag && len(e.Serials) != 1) {
 		return fmt.Errorf("%w: a %s names 1 to %d serials (a flag one)", ErrInvalid, e.Action, MaxUnits)
 	}
 	for i, sn := range e.Serials {
@@ -99,7 +106,7 @@ func (e Event) Check() error {
 		if e.Reason == "" {
 			return fmt.Errorf("%w: a flag gives its reason", ErrInvalid)
 		}
-	case ActReceive, ActDispense, ActDecommission:
+	case ActReceive, ActDispense, ActDecommission, ActPack, ActUnpack:
 	default:
 		return fmt.Errorf("%w: action %q", ErrInvalid, e.Action)
 	}
@@ -147,7 +154,9 @@ type EPCISEvent struct {
 	Type                string           `json:"type"`
 	EventTime           string           `json:"eventTime"`
 	EventTimeZoneOffset string           `json:"eventTimeZoneOffset"`
-	EPCList             []string         `json:"epcList"`
+	EPCList             []string         `json:"epcList,omitzero"` // [] in an ObjectEvent, absent in an AggregationEvent
+	ParentID            string           `json:"parentID,omitempty"`
+	ChildEPCs           []string         `json:"childEPCs,omitempty"`
 	QuantityList        []QuantityElem   `json:"quantityList,omitempty"`
 	Action              string           `json:"action"`
 	BizStep             string           `json:"bizStep,omitempty"`
@@ -157,6 +166,9 @@ type EPCISEvent struct {
 	ILMD                *ILMD            `json:"ilmd,omitempty"`
 	Reason              string           `json:"carechain:reason,omitempty"`
 	WholeLot            bool             `json:"carechain:wholeLot,omitempty"`
+	// GTIN is the product of the units in the cases an event names: an
+	// SSCC does not say it, and a case's commitment is under its key.
+	GTIN string `json:"carechain:gtin,omitempty"`
 }
 
 // QuantityElem is an element of a quantityList: a class of objects.
@@ -206,13 +218,20 @@ func toEPCIS(events []Event) []EPCISEvent {
 	return out
 }
 
-// EPCIS writes e as an EPCIS ObjectEvent.
+// EPCIS writes e as an EPCIS ObjectEvent, or a pack or unpack as an
+// AggregationEvent.
 func (e Event) EPCIS() EPCISEvent {
+	if e.Action == ActPack || e.Action == ActUnpack {
+		return e.aggregationEvent()
+	}
 	v := vocabulary[e.Action]
 	ev := EPCISEvent{Type: "ObjectEvent", EventTime: e.Time.UTC().Format(epcisTimeLayout), EventTimeZoneOffset: "+00:00",
 		EPCList: []string{}, Action: v[0], BizStep: v[1], Disposition: v[2], Reason: e.Reason, WholeLot: e.WholeLot}
 	for _, sn := range e.Serials {
 		ev.EPCList = append(ev.EPCList, UnitURI(e.GTIN, sn))
+	}
+	for _, sscc := range e.SSCCs {
+		ev.EPCList, ev.GTIN = append(ev.EPCList, SSCCURI(sscc)), e.GTIN
 	}
 	switch e.Action {
 	case ActCommission:
@@ -313,10 +332,13 @@ func actionOf(ev EPCISEvent) (string, error) {
 	return "", fmt.Errorf("%w: bizStep %q is not supported (carechain reads %s)", ErrInvalid, ev.BizStep, strings.Join(known, ", "))
 }
 
-// Event reads an EPCIS ObjectEvent.
+// Event reads an EPCIS ObjectEvent or AggregationEvent.
 func (ev EPCISEvent) Event() (Event, error) {
+	if ev.Type == "AggregationEvent" {
+		return ev.aggregation()
+	}
 	if ev.Type != "ObjectEvent" {
-		return Event{}, fmt.Errorf("%w: event type %q is not supported (only ObjectEvent)", ErrInvalid, ev.Type)
+		return Event{}, fmt.Errorf("%w: event type %q is not supported (only ObjectEvent and AggregationEvent)", ErrInvalid, ev.Type)
 	}
 	t, err := time.Parse(time.RFC3339Nano, ev.EventTime)
 	if err != nil {
@@ -365,7 +387,18 @@ func (e *Event) readObjects(ev EPCISEvent) error {
 	if len(ev.EPCList) == 0 || len(ev.EPCList) > MaxUnits {
 		return fmt.Errorf("%w: epcList names 1 to %d units", ErrInvalid, MaxUnits)
 	}
+	if ev.GTIN != "" {
+		e.GTIN = ev.GTIN
+	}
 	for i, epc := range ev.EPCList {
+		if IsSSCCEPC(epc) {
+			sscc, err := ParseSSCCEPC(epc)
+			if err != nil {
+				return fmt.Errorf("epcList #%d: %w", i, err)
+			}
+			e.SSCCs = append(e.SSCCs, sscc)
+			continue
+		}
 		gtin, sn, err := ParseUnitEPC(epc)
 		if err != nil {
 			return fmt.Errorf("epcList #%d: %w", i, err)
@@ -375,6 +408,9 @@ func (e *Event) readObjects(ev EPCISEvent) error {
 		}
 		e.GTIN = gtin
 		e.Serials = append(e.Serials, sn)
+	}
+	if len(e.SSCCs) > 0 && ev.GTIN == "" {
+		return fmt.Errorf("%w: an event naming cases (SSCCs) gives carechain:gtin, the product of the units in them", ErrInvalid)
 	}
 	return nil
 }

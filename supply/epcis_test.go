@@ -1,8 +1,10 @@
 package supply
 
 import (
+	"encoding/json"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +38,13 @@ func TestParseEPCISReadsURNsAndWebVocabulary(t *testing.T) {
 // which event of the document.
 func TestParseEPCISRefusesNamingTheEvent(t *testing.T) {
 	for _, tc := range []struct{ name, event, want string }{
-		{"an unknown bizStep", strings.Replace(okShip, "BizStep-shipping", "BizStep-packing", 1), `bizStep "https://ref.gs1.org/cbv/BizStep-packing" is not supported`},
+		{"an unknown bizStep", strings.Replace(okShip, "BizStep-shipping", "BizStep-repairing", 1), `bizStep "https://ref.gs1.org/cbv/BizStep-repairing" is not supported`},
 		{"a malformed EPC", strings.Replace(okShip, "00312345678906/21/SN2", "00312345678907/21/SN2", 1), "GS1 check digit"},
-		{"an EPC of no known scheme", strings.Replace(okShip, "https://id.gs1.org/01/00312345678906/21/SN2", "urn:epc:id:sscc:0614141.1234567890", 1), "want https://id.gs1.org/01/"},
+		{"an EPC of no known scheme", strings.Replace(okShip, "https://id.gs1.org/01/00312345678906/21/SN2", "urn:epc:id:giai:0614141.1234567890", 1), "want https://id.gs1.org/01/"},
 		{"two products in an event", strings.Replace(okShip, "00312345678906/21/SN2", "09506000134352/21/SN2", 1), "one product an event"},
 		{"a ship without receiver", strings.Replace(okShip, `"destinationList"`, `"x:destinationList"`, 1), "names its receiver"},
-		{"another event type", strings.Replace(okShip, "ObjectEvent", "AggregationEvent", 1), "only ObjectEvent"},
+		{"another event type", strings.Replace(okShip, "ObjectEvent", "TransactionEvent", 1), "only ObjectEvent and AggregationEvent"},
+		{"units and cases in one ship", strings.Replace(okShip, `"https://id.gs1.org/01/00312345678906/21/SN2"]`, `"urn:epc:id:sscc:0614141.1234567890"],"carechain:gtin":"00312345678906"`, 1), "not both"},
 		{"a commissioning without lot", `{"type":"ObjectEvent","eventTime":"2026-12-03T10:00:00Z","eventTimeZoneOffset":"+00:00","action":"ADD","bizStep":"commissioning","epcList":["https://id.gs1.org/01/00312345678906/21/SN2"]}`, "cbvmda:lotNumber"},
 		{"a wrong action", strings.Replace(okShip, "OBSERVE", "ADD", 1), "with action ADD"},
 	} {
@@ -107,4 +110,47 @@ func fmtInts(l []int) string {
 		s[i] = string(rune('0' + n))
 	}
 	return strings.Join(s, ",")
+}
+
+// TestAggregationEventsRoundTrip writes a pack, an unpack of a whole case
+// and a ship of cases as EPCIS and reads them back, SSCC URNs and Digital
+// Link URIs alike, and refuses malformed aggregations.
+func TestAggregationEventsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	in := []Event{
+		{Action: ActPack, Time: at, GTIN: "00312345678906", SSCCs: []string{"106141412345678908"}, Serials: []string{"SN1", "SN2"}},
+		{Action: ActShip, Time: at, Org: "acme", GTIN: "00312345678906", SSCCs: []string{"106141412345678908"}, To: "dist"},
+		{Action: ActUnpack, Time: at, GTIN: "00312345678906", SSCCs: []string{"106141412345678908"}},
+	}
+	b, err := json.Marshal(NewEPCISDocument(in, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"type":"AggregationEvent"`, `"parentID":"https://id.gs1.org/00/106141412345678908"`, `"bizStep":"packing"`,
+		`"childEPCs":["https://id.gs1.org/01/00312345678906/21/SN1"`, `"epcList":["https://id.gs1.org/00/106141412345678908"]`, `"bizStep":"unpacking"`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("no %s in %s", want, b)
+		}
+	}
+	out, err := ParseEPCIS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Fatalf("read back %+v, wrote %+v", out, in)
+	}
+	urn := strings.Replace(string(b), "https://id.gs1.org/00/106141412345678908", "urn:epc:id:sscc:0614141.1234567890", 1)
+	if out, err := ParseEPCIS([]byte(urn)); err != nil || out[0].SSCCs[0] != "106141412345678908" {
+		t.Fatalf("SSCC URN: %+v, %v", out, err)
+	}
+	for name, bad := range map[string]string{
+		"a wrong check digit":     strings.Replace(string(b), "00/106141412345678908", "00/106141412345678907", 1),
+		"a pack without children": strings.Replace(string(b), `"childEPCs":["https://id.gs1.org/01/00312345678906/21/SN1","https://id.gs1.org/01/00312345678906/21/SN2"],`, "", 1),
+		"a pack with DELETE":      strings.Replace(string(b), `"action":"ADD"`, `"action":"DELETE"`, 1),
+		"a case without product":  strings.Replace(string(b), `"carechain:gtin":"00312345678906"`, `"carechain:x":"1"`, 2),
+	} {
+		if _, err := ParseEPCIS([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

@@ -97,7 +97,7 @@ func epcPattern(p string) (gtin, serial string, err error) {
 
 // Match reports whether e answers q.
 func (q EventQuery) Match(e Event) bool {
-	if len(q.BizSteps) > 0 && !slices.Contains(q.BizSteps, vocabulary[e.Action][1]) {
+	if len(q.BizSteps) > 0 && !slices.Contains(q.BizSteps, bizStepOf(e.Action)) {
 		return false
 	}
 	if !q.GE.IsZero() && e.Time.Before(q.GE) || !q.LT.IsZero() && !e.Time.Before(q.LT) {

@@ -91,3 +91,34 @@ func (scan *Scan) set(ai, val string) error {
 	*dst = val
 	return nil
 }
+
+// ssccLength is the length of a GS1 SSCC (AI 00), check digit included.
+const ssccLength = 18
+
+// ValidSSCC reports whether s is a GS1 Serial Shipping Container Code:
+// 18 digits whose last is the GS1 check digit of the first 17.
+func ValidSSCC(s string) bool {
+	return len(s) == ssccLength && digits(s) && int(s[ssccLength-1]-'0') == gs1CheckDigit(s[:ssccLength-1])
+}
+
+// CheckSSCC returns an error saying why s is not an SSCC.
+func CheckSSCC(s string) error {
+	if !ValidSSCC(s) {
+		return fmt.Errorf("%w: SSCC %q: want 18 digits with a valid GS1 check digit", ErrInvalid, s)
+	}
+	return nil
+}
+
+// gs1CheckDigit is the GS1 check digit of the digits d: weights 3, 1, 3, …
+// from the digit left of the check digit.
+func gs1CheckDigit(d string) int {
+	sum := 0
+	for i := range len(d) {
+		w := 1
+		if (len(d)-1-i)%2 == 0 {
+			w = 3
+		}
+		sum += int(d[i]-'0') * w
+	}
+	return (10 - sum%10) % 10
+}

@@ -20,3 +20,17 @@ func TestParseElementString(t *testing.T) {
 		}
 	}
 }
+
+func TestValidSSCC(t *testing.T) {
+	for s, want := range map[string]bool{
+		"106141412345678908": true, // GS1 General Specifications example
+		"003123450000000011": true,
+		"106141412345678907": false, // wrong check digit
+		"10614141234567890":  false, // 17 digits
+		"10614141234567890a": false,
+	} {
+		if got := ValidSSCC(s); got != want {
+			t.Errorf("ValidSSCC(%s) = %v, want %v", s, got, want)
+		}
+	}
+}

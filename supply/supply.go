@@ -124,11 +124,17 @@ func Expired(expiry string, now time.Time) bool {
 // key: HMAC-SHA256(key, domain ‖ gtin ‖ serial). The GTIN is bound in so a
 // commitment of one product never matches another's.
 func Commitment(key []byte, gtin, serial string) []byte {
+	return keyedCommitment(key, "carechain/supply/serial/v1", gtin, serial)
+}
+
+// keyedCommitment is HMAC-SHA256(key, domain ‖ 0 ‖ gtin ‖ 0 ‖ id).
+func keyedCommitment(key []byte, domain, gtin, id string) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("carechain/supply/serial/v1\x00"))
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
 	m.Write([]byte(gtin))
 	m.Write([]byte{0})
-	m.Write([]byte(serial))
+	m.Write([]byte(id))
 	return m.Sum(nil)
 }
 
@@ -155,4 +161,4 @@ func UnitKey(gtin string, c []byte) string {
 }
 
 // MappedPrefixes are the state key prefixes the authenticated map covers.
-var MappedPrefixes = [...]string{"supply-product/", "supply-lot/", "supply-unit/"}
+var MappedPrefixes = [...]string{"supply-product/", "supply-lot/", "supply-unit/", "supply-case/"}

@@ -47,6 +47,9 @@ func TestCommitmentIsKeyedAndBoundToGTIN(t *testing.T) {
 		bytes.Equal(c, Commitment(k1, "09506000134352", "SN1")) || bytes.Equal(c, Commitment(k1, "00312345678906", "SN2")) {
 		t.Fatal("a commitment depends on the key, the GTIN and the serial")
 	}
+	if bytes.Equal(Commitment(k1, "00312345678906", "106141412345678908"), CaseCommitment(k1, "00312345678906", "106141412345678908")) {
+		t.Fatal("a case's commitment equals a unit's with its SSCC as serial")
+	}
 }
 
 func TestEffectiveStatusPrecedence(t *testing.T) {

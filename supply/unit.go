@@ -64,6 +64,9 @@ type Unit struct {
 	Status    Status    `cbor:"4,keyasint" json:"status"`                 // active, in-transit, dispensed or decommissioned
 	Suspicion Suspicion `cbor:"5,keyasint,omitempty" json:"suspicion,omitempty"`
 	Height    int64     `cbor:"6,keyasint" json:"height"` // of its last change
+	// Case is the commitment of the case or pallet the unit is packed in
+	// (CaseCommitment); none while it is loose.
+	Case []byte `cbor:"7,keyasint,omitempty" json:"case,omitempty"`
 }
 
 // Lot is a commissioned lot of a product: its expiry (plain: expiry and

@@ -44,18 +44,22 @@ func (s Scan) Check() error {
 // stops the unit's sale to (or dispense by) the verifier; Reasons say what
 // does, in words for the person scanning. The serial is not in it.
 type Verification struct {
-	GTIN         string   `json:"gtin"`
-	Product      string   `json:"product,omitempty"`
-	Manufacturer string   `json:"manufacturer,omitempty"`
-	Commissioned bool     `json:"commissioned"`
-	Status       Status   `json:"status"`
-	Lot          string   `json:"lot,omitempty"`
-	Expiry       string   `json:"expiry,omitempty"`
-	Custodian    string   `json:"custodian,omitempty"`
-	Seller       string   `json:"seller,omitempty"`
-	Genuine      bool     `json:"genuine"`
-	Reasons      []string `json:"reasons,omitempty"`
-	Height       int64    `json:"height"`
+	GTIN         string `json:"gtin"`
+	Product      string `json:"product,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Commissioned bool   `json:"commissioned"`
+	Status       Status `json:"status"`
+	Lot          string `json:"lot,omitempty"`
+	Expiry       string `json:"expiry,omitempty"`
+	Custodian    string `json:"custodian,omitempty"`
+	// Packed: the unit is in a case or pallet (supply/case.go), with SSCC
+	// if the verifier's node knows it (from its organization's journal).
+	Packed  bool     `json:"packed,omitempty"`
+	SSCC    string   `json:"sscc,omitempty"`
+	Seller  string   `json:"seller,omitempty"`
+	Genuine bool     `json:"genuine"`
+	Reasons []string `json:"reasons,omitempty"`
+	Height  int64    `json:"height"`
 }
 
 // Judge answers scan for organization verifier at now, from the ledger's
@@ -72,7 +76,7 @@ func Judge(scan Scan, p *Product, u *Unit, lot *Lot, verifier string, now time.T
 		v.Reasons = []string{fmt.Sprintf("this serial was never commissioned by %s, the owner of GTIN %s: not genuine (counterfeit?)", p.Owner, p.GTIN)}
 		return v
 	}
-	v.Commissioned, v.Lot, v.Expiry, v.Custodian = true, u.Lot, lot.Expiry, u.Custodian
+	v.Commissioned, v.Lot, v.Expiry, v.Custodian, v.Packed = true, u.Lot, lot.Expiry, u.Custodian, u.Case != nil
 	v.Status = Effective(*u, *lot, now)
 	add := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
 	switch {

@@ -31,7 +31,7 @@ only the manufacturer and the organizations the product was shipped to hold
 their own organization's node (--node) for commitments.`,
 	}
 	cmd.AddCommand(c.supplyProductCmd(), c.supplyCommissionCmd(), c.supplyVerifyCmd(), c.supplyCheckBundleCmd(), c.supplyFlagCmd(), c.supplyResolveCmd(), c.supplyRecallCmd(),
-		c.supplyExportCmd(), c.supplyImportCmd())
+		c.supplyExportCmd(), c.supplyImportCmd(), c.supplyAggregateCmd(supply.ActPack), c.supplyAggregateCmd(supply.ActUnpack))
 	for _, m := range []struct{ action, short, example string }{
 		{tx.MoveShip, "Ship units you hold to another organization (--to): they are in transit until it receives them",
 			"  carechain supply ship --as acme/officer --gtin 00312345678906 --to dist --serial SN1 --serial SN2"},
@@ -58,6 +58,9 @@ func (f *serialFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.serials, "serial", nil, "serial number (GS1 AI 21; repeat)")
 	pathVar(cmd.Flags(), &f.file, "serials", "", "file of serial numbers, one a line")
 }
+
+// named reports whether any serial is named.
+func (f *serialFlags) named() bool { return len(f.serials) > 0 || f.file != "" }
 
 func (f *serialFlags) list() ([]string, error) {
 	out := append([]string(nil), f.serials...)

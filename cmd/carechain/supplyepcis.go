@@ -23,27 +23,18 @@ func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Ev
 	if err := e.Check(); err != nil {
 		return err
 	}
-	commit := func(string) []byte { return nil }
-	var wrap []byte
-	if len(e.Serials) > 0 {
-		cs, err := c.commitments(ctx, s, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, ShareWith: e.To})
-		if err != nil {
+	cs := &nodeapi.CommitmentsResponse{}
+	if len(e.Serials) > 0 || len(e.SSCCs) > 0 {
+		var err error
+		if cs, err = c.commitments(ctx, s, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, ShareWith: e.To}); err != nil {
 			return err
 		}
-		byserial := make(map[string][]byte, len(cs.Commitments))
-		for i, sn := range e.Serials {
-			byserial[sn] = cs.Commitments[i]
-		}
-		commit = func(sn string) []byte { return byserial[sn] }
-		wrap = cs.KeyWrap
 	}
-	typ, body, err := tx.SupplyEventBody(e, commit)
+	typ, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, cs.Commitments), supply.Named(e.SSCCs, cs.Cases))
 	if err != nil {
 		return err
 	}
-	if m, ok := body.(*tx.SupplyMove); ok {
-		m.KeyWrap = wrap
-	}
+	tx.SetKeyWrap(body, cs.KeyWrap)
 	if err := c.submit(ctx, s, typ, func(string, uint64) (any, error) { return body, nil }); err != nil {
 		return err
 	}
@@ -67,9 +58,10 @@ func (c *cli) supplyExportCmd() *cobra.Command {
 		Short: "Write your organization's supply events as a GS1 EPCIS 2.0 document (JSON-LD)",
 		Long: `export asks your organization's node for the supply events of your organization
 (those its staff committed: commissioning, shipping, receiving, dispensing,
-decommissioning, flags, recalls), with their serials, from the node's sealed
-supply journal, and writes them as an EPCIS 2.0 EPCISDocument: ObjectEvents
-with CBV bizSteps and dispositions, units as GS1 Digital Link URIs.`,
+decommissioning, flags, recalls, packing and unpacking cases), with their
+serials, from the node's sealed supply journal, and writes them as an EPCIS
+2.0 EPCISDocument: ObjectEvents with CBV bizSteps and dispositions, units as
+GS1 Digital Link URIs, and AggregationEvents whose parentID is a case's SSCC.`,
 		Example: `  carechain supply export --as acme/officer --gtin 00312345678906 --since 2026-01-01 --out events.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -139,7 +131,9 @@ func (c *cli) supplyImportCmd() *cobra.Command {
 		Long: `import reads an EPCIS 2.0 document (JSON-LD), maps each ObjectEvent to the
 supply transaction it means (commissioning → commission, shipping → ship,
 receiving → receive, dispensing → dispense, decommissioning → decommission,
-inspecting/non_sellable_other → flag, holding/recalled → recall) and submits
+inspecting/non_sellable_other → flag, holding/recalled → recall; SSCCs in a
+shipping or receiving event move those cases) and each AggregationEvent
+(packing → pack, unpacking → unpack) and submits
 them in order, signed on this device. A document with an event it cannot map
 (an unknown bizStep, a malformed EPC) is refused whole, naming the event; a
 ledger refusal stops the import at that event, those before it committed.`,

@@ -47,17 +47,7 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 	// Each organization exports its own events; epcis2.js validates them.
 	export := func(as string, extra ...string) (string, []supply.Event) {
 		t.Helper()
-		f := filepath.Join(dir, strings.ReplaceAll(as, "/", "-")+fmt.Sprint(len(extra))+".json")
-		mustRun(t, env, append(sup(as, "export", "--out", f), extra...)...)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs, err := supply.ParseEPCIS(b)
-		if err != nil {
-			t.Fatalf("export of %s does not read back: %v\n%s", as, err, b)
-		}
-		return f, evs
+		return exportEPCIS(t, env, sup, filepath.Join(dir, strings.ReplaceAll(as, "/", "-")+fmt.Sprint(len(extra))+".json"), as, extra...)
 	}
 	acmeDoc, acme := export("acme/admin")
 	if got := actions(acme); got != "commission ship" || strings.Join(acme[0].Serials, " ") != sn("1")+" "+sn("2")+" "+sn("3") ||
@@ -221,6 +211,22 @@ func epcisOverHTTP(t *testing.T, home, addr string, sn func(string) string) {
 	if _, err := rival.SupplyCapture(ctx, []byte(doc)); err == nil {
 		t.Fatal("rival captured acme's events")
 	}
+}
+
+// exportEPCIS runs "supply export" as as into file and reads the events
+// back.
+func exportEPCIS(t *testing.T, env []string, sup func(string, ...string) []string, file, as string, extra ...string) (string, []supply.Event) {
+	t.Helper()
+	mustRun(t, env, append(sup(as, "export", "--out", file), extra...)...)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := supply.ParseEPCIS(b)
+	if err != nil {
+		t.Fatalf("export of %s does not read back: %v\n%s", as, err, b)
+	}
+	return file, evs
 }
 
 func actions(evs []supply.Event) string {

@@ -56,20 +56,29 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	var s signerFlags
 	var sf serialFlags
 	var gtin, to string
+	var ssccs []string
 	cmd := &cobra.Command{
 		Use: action, Short: short, Example: example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			serials, err := sf.list()
-			if err != nil {
-				return err
+			var serials []string
+			var err error
+			if len(ssccs) == 0 || sf.named() {
+				if serials, err = sf.list(); err != nil {
+					return err
+				}
 			}
 			if (action == tx.MoveShip) != (to != "") {
 				return errors.New("a ship, and only a ship, names its receiver (--to)")
 			}
-			if err := c.submitSupplyEvent(cmd.Context(), &s, supply.Event{Action: action, GTIN: gtin, Serials: serials, To: to}); err != nil {
+			e := supply.Event{Action: action, GTIN: gtin, Serials: serials, SSCCs: ssccs, To: to}
+			if err := c.submitSupplyEvent(cmd.Context(), &s, e); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "%s: %d units of %s%s\n", pastTenseOf(action), len(serials), gtin, map[bool]string{true: " to " + to}[to != ""])
+			what := fmt.Sprintf("%d units", len(serials))
+			if len(ssccs) > 0 {
+				what = fmt.Sprintf("%d cases (SSCC %s) with the units", len(ssccs), strings.Join(ssccs, ", "))
+			}
+			fmt.Fprintf(c.out, "%s: %s of %s%s\n", pastTenseOf(action), what, gtin, map[bool]string{true: " to " + to}[to != ""])
 			return nil
 		},
 	}
@@ -78,6 +87,9 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	cmd.Flags().StringVar(&gtin, "gtin", "", "GTIN-14 of the product")
 	if action == tx.MoveShip {
 		cmd.Flags().StringVar(&to, "to", "", "receiving organization")
+	}
+	if action == tx.MoveShip || action == tx.MoveReceive {
+		cmd.Flags().StringArrayVar(&ssccs, "sscc", nil, "SSCC of a case or pallet to "+action+" with every unit in it, instead of --serial (repeat)")
 	}
 	return cmd
 }
@@ -163,6 +175,12 @@ func printVerification(c *cli, v *supply.Verification) {
 	fmt.Fprintf(c.out, "%s\n  product:   %s (GTIN %s) by %s\n  status:    %s\n", verdict, v.Product, v.GTIN, v.Manufacturer, v.Status)
 	if v.Commissioned {
 		fmt.Fprintf(c.out, "  lot:       %s, expires %s\n  custodian: %s\n", v.Lot, v.Expiry, v.Custodian)
+	}
+	switch {
+	case v.SSCC != "":
+		fmt.Fprintf(c.out, "  packed in: case SSCC %s\n", v.SSCC)
+	case v.Packed:
+		fmt.Fprintln(c.out, "  packed in: a case (its SSCC is not known here: the ledger holds only its commitment)")
 	}
 	for _, r := range v.Reasons {
 		fmt.Fprintf(c.out, "  reason:    %s\n", r)
