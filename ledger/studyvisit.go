@@ -173,19 +173,65 @@ func (a *App) applyStudyVisitLock(b *store.Block, c *checked, l *tx.StudyVisitLo
 // mayLockVisit refuses a visit lock of enrolment en (of patient) unless
 // signer is a practitioner of the enrolling site.
 func mayLockVisit(b *store.Block, signer *carechain.Principal, en *Enrolment, patient string) *Rejection {
-	site := ""
-	enroller, err := getPrincipal(b, en.Enroller)
-	if err == nil && enroller.Kind == carechain.KindPractitioner {
-		site = enroller.Org
-	} else if p, perr := getPrincipal(b, patient); perr == nil {
-		site = p.Org // the patient enrolled themself: the organization that registered them
-	} else {
-		return reject(CodeInternal, "%v", perr)
+	site, err := enrollingSite(b, en, patient)
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
 	}
 	if signer.Kind != carechain.KindPractitioner || signer.Org != site {
 		return reject(CodeUnauthorized, "%s may not lock visits of subject %s: a practitioner of its enrolling site %s does", signer.ID, en.SubjectID(), site)
 	}
 	return nil
+}
+
+// enrollingSite is the organization that enrolled en, a subject of
+// patient: its enroller's, a practitioner's, or, if the patient enrolled
+// themself, the one that registered them.
+func enrollingSite(r reader, en *Enrolment, patient string) (string, error) {
+	enroller, err := getPrincipal(r, en.Enroller)
+	if err != nil {
+		return "", err
+	}
+	if enroller.Kind == carechain.KindPractitioner {
+		return enroller.Org, nil
+	}
+	p, err := getPrincipal(r, patient)
+	if err != nil {
+		return "", err
+	}
+	return p.Org, nil
+}
+
+// Subject is a study subject as its enrolling site knows it.
+type Subject struct {
+	Enrolment
+	Patient string `json:"patient"`
+	Site    string `json:"site"` // the enrolling site (an organization)
+	// Withdrawn is set once the patient withdrew their study consent.
+	Withdrawn bool `json:"withdrawn,omitempty"`
+}
+
+// StudySubject returns subject n of study, with its patient and enrolling
+// site (ErrNotFound if the study has no subject n). The patient is what the
+// study's pseudonym hides: answer it to the enrolling site only.
+func (v *View) StudySubject(study string, n uint64) (*Subject, error) {
+	var s Subject
+	if err := getCBOR(v, studySubjectKey(study, n), &s.Enrolment); err != nil {
+		return nil, fmt.Errorf("subject %s.%d: %w", study, n, err)
+	}
+	if err := getCBOR(v, studyConsentKey(study, s.Consent), &s.Patient); err != nil {
+		return nil, fmt.Errorf("subject %s.%d: %w", study, n, err)
+	}
+	site, err := enrollingSite(v, &s.Enrolment, s.Patient)
+	if err != nil {
+		return nil, fmt.Errorf("subject %s.%d: %w", study, n, err)
+	}
+	s.Site = site
+	var g StoredGrant
+	if err := getCBOR(v, grantKey(s.Patient, s.Consent), &g); err != nil {
+		return nil, fmt.Errorf("subject %s.%d: %w", study, n, err)
+	}
+	s.Withdrawn = g.Revoked
+	return &s, nil
 }
 
 // lockVisitRecord checks that r is a record of patient (subject en's) at
