@@ -70,6 +70,9 @@ func TestStudyVisitCaptureLockAmend(t *testing.T) {
 		}
 		ids = append(ids, m[1])
 	}
+	bad := filepath.Join(dir, "bad.json")
+	writeFile(t, bad, `{"resourceType":"Observation","code":{"text":"glucose"},"subject":{"reference":"Patient/v1"}}`)
+	refused("Observation.status", capture("1", bad, "hosp/dr-a")...)
 	refused("not subject vs-1.1's patient: nothing was written", capture("1", obs("other.json", "patient/v2", 99), "hosp/dr-a")...)
 	refused("study vs-1 has no subject vs-1.9 that your organization enrolled", capture("9", obs("obs.json", "patient/v1", 1), "hosp/dr-a")...)
 	refused("study vs-1 has no subject vs-1.1 that your organization enrolled", capture("1", obs("obs.json", "patient/v1", 1), "lab/dr-b")...)
