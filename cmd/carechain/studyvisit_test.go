@@ -85,6 +85,15 @@ func TestStudyVisitCaptureLockAmend(t *testing.T) {
 	if status, body := c.fhir(physician, "POST", "/fhir/Observation", string(week4)); status != http.StatusCreated {
 		t.Fatalf("FHIR capture: HTTP %d %s", status, body)
 	}
+	fhirCapture := func(patient string, subject uint64, want string) {
+		t.Helper()
+		res := must(study.Tag([]byte(c.observationJSON(patient, 99)), study.Capture{Study: "vs-1", Subject: subject, Visit: "week-4"}))
+		if status, body := c.fhir(physician, "POST", "/fhir/Observation", string(res)); status/100 != 4 || !strings.Contains(string(body), want) {
+			t.Fatalf("FHIR capture of subject %d about %s: HTTP %d %s", subject, patient, status, body)
+		}
+	}
+	fhirCapture("patient/v1", 2, "case report data of subject vs-1.2 are about its patient, not patient/v1")
+	fhirCapture("patient/v1", 7, "study vs-1 has no subject vs-1.7")
 
 	lockVisit := func(visit string) []string {
 		return []string{"study", "lock-visit", "--study", "vs-1", "--subject", "1", "--visit", visit, "--as", "hosp/dr-a"}
@@ -152,6 +161,7 @@ func TestStudyVisitCaptureLockAmend(t *testing.T) {
 	d.must("study", "withdraw", "--study", "vs-1", "--as", "patient/v2")
 	refused("subject vs-1.2 withdrew from study vs-1", "study", "capture", "--study", "vs-1", "--subject", "2", "--visit", "baseline",
 		"--file", obs("v2.json", "patient/v2", 101), "--as", "hosp/dr-a")
+	fhirCapture("patient/v2", 2, "subject vs-1.2 withdrew from study vs-1")
 }
 
 func must(b []byte, err error) []byte {
