@@ -61,8 +61,8 @@ func KnownFrom(resources ...[]byte) *Known {
 
 // person adds a person resource's identifiers.
 func (k *Known) person(m map[string]any) {
-	if id, ok := m["id"].(string); ok && len(id) >= 4 {
-		k.Add(id)
+	if id, ok := m["id"].(string); ok {
+		k.Add(id) // a record number, however short: "s1" as a whole word goes too
 	}
 	if s, ok := m["birthDate"].(string); ok {
 		k.Add(s)

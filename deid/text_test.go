@@ -35,3 +35,14 @@ func TestZIP3(t *testing.T) {
 		}
 	}
 }
+
+// TestShortPatientIDIsScrubbed: a hand-picked patient id of two letters is
+// a record number like any other: it goes from free text as a whole word,
+// and a word that merely contains it stays.
+func TestShortPatientIDIsScrubbed(t *testing.T) {
+	known := KnownFrom([]byte(`{"resourceType":"Patient","id":"s1","name":[{"family":"Ng"}]}`))
+	d := &deidentifier{o: Options{Known: known}, year: 2026}
+	if got, want := d.text("Glucose of patient (s1), Mr NG; s1x stays"), "Glucose of patient ([redacted]), Mr [redacted]; s1x stays"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -53,10 +53,14 @@ type view struct {
 	// Credentialing: an admin or credentialing officer of a licensing body
 	// or hospital (the credentials page, credentials.go).
 	Credentialing bool
-	// EthicsBoard, Sponsor: an admin of a study's ethics board or sponsor
-	// (the study pages, studyboard.go).
+	// EthicsBoard: an admin of a study's ethics board (studyboard.go);
+	// Sponsor: any admin, as any organization may sponsor a study
+	// (studysponsor.go).
 	EthicsBoard, Sponsor bool
-	Data                 any
+	// StudySite: a practitioner, while some study is open for enrolment
+	// (studysite.go).
+	StudySite bool
+	Data      any
 }
 
 // render writes page name with data for session s (nil: none).
@@ -83,7 +87,8 @@ func (p *Portal) render(w http.ResponseWriter, s *session, status int, name, tit
 			v.Desk = isClerk(p.app.Latest(), s.who.ID)
 			v.Manufacturer = isSupplyStaff(s.who) && isManufacturer(p.app.Latest(), s.who)
 			v.Credentialing = isCredentialing(p.app.Latest(), s.who)
-			v.EthicsBoard, v.Sponsor = studyAdminOf(p.app.Latest(), s.who, true), studyAdminOf(p.app.Latest(), s.who, false)
+			v.EthicsBoard, v.Sponsor = boardAdmin(p.app.Latest(), s.who), s.who.Kind == carechain.KindAdmin
+			v.StudySite = s.who.Kind == carechain.KindPractitioner && studiesOpen(p.app.Latest())
 		}
 		if s.who != nil && s.who.Kind == carechain.KindPractitioner && name == "records" {
 			v.Nav = "patients" // a patient's chart, reached from Patients

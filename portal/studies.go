@@ -44,7 +44,9 @@ func (p *Portal) studyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/studies", p.secured(p.patient(p.studiesList)))
 	mux.HandleFunc("POST /portal/studies/join", p.secured(p.posted(p.patient(p.studyJoin))))
 	mux.HandleFunc("POST /portal/studies/withdraw", p.secured(p.posted(p.patient(p.studyWithdraw))))
-	p.studyBoardRoutes(mux) // the ethics board's and the sponsor's pages (studyboard.go)
+	p.studyBoardRoutes(mux)   // the ethics board's page (studyboard.go)
+	p.studySponsorRoutes(mux) // the sponsor's page and forms (studysponsor.go)
+	p.studySiteRoutes(mux)    // the site's enrolment page (studysite.go)
 }
 
 // studyInForce reads study id and its protocol version in force from v.

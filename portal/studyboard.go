@@ -3,6 +3,7 @@ package portal
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,9 +16,7 @@ import (
 // organization that is the ethics board of some study: each pending
 // amendment with its reason and what it changes (study.Diff, kept with the
 // version), to approve or reject with a reason, as `carechain study
-// decide`. The sponsor's page (/portal/studies/sponsor), for the admins of
-// an organization that sponsors some study: its studies with their
-// protocol versions and status, reports, data locks and enrolment count.
+// decide`. The sponsor's page is in studysponsor.go.
 
 // studyBoardPage is the ethics board's page's data.
 type studyBoardPage struct {
@@ -33,54 +32,26 @@ type boardAmendment struct {
 	ledger.StudyVersion
 }
 
-// sponsorPage is the sponsor's page's data.
-type sponsorPage struct {
-	Studies []sponsorStudy
-}
-
-// sponsorStudy is one of the sponsor's studies.
-type sponsorStudy struct {
-	ledger.StudyState
-	Board    string
-	Versions []ledger.StudyVersion
-	Reports  []ledger.StudyReportState
-	Locks    []ledger.StudyLockState
-}
-
 func (p *Portal) studyBoardRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /portal/studies/review", p.secured(p.signedIn(p.studyAdminOnly(true, p.studyReview))))
-	mux.HandleFunc("POST /portal/studies/decide", p.secured(p.posted(p.signedIn(p.studyAdminOnly(true, p.studyDecide)))))
-	mux.HandleFunc("GET /portal/studies/sponsor", p.secured(p.signedIn(p.studyAdminOnly(false, p.studySponsor))))
+	mux.HandleFunc("GET /portal/studies/review", p.secured(p.signedIn(p.boardOnly(p.studyReview))))
+	mux.HandleFunc("POST /portal/studies/decide", p.secured(p.posted(p.signedIn(p.boardOnly(p.studyDecide)))))
 }
 
-// studyAdminOf reports whether pr is an admin of the ethics board (board)
-// or the sponsor (!board) of some registered study.
-func studyAdminOf(v *ledger.View, pr *carechain.Principal, board bool) bool {
+// boardAdmin reports whether pr is an admin of the ethics board of some
+// registered study.
+func boardAdmin(v *ledger.View, pr *carechain.Principal) bool {
 	if pr == nil || pr.Kind != carechain.KindAdmin {
 		return false
 	}
 	all, err := v.Studies()
-	if err != nil {
-		return false
-	}
-	for _, st := range all {
-		if board && st.EthicsBoard == pr.Org || !board && st.Sponsor == pr.Org {
-			return true
-		}
-	}
-	return false
+	return err == nil && slices.ContainsFunc(all, func(st ledger.StudyState) bool { return st.EthicsBoard == pr.Org })
 }
 
-// studyAdminOnly refuses anyone but an admin of a study's ethics board
-// (board) or sponsor (!board).
-func (p *Portal) studyAdminOnly(board bool, h handler) handler {
+// boardOnly refuses anyone but an admin of a study's ethics board.
+func (p *Portal) boardOnly(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, s *session) {
-		if !studyAdminOf(p.app.Latest(), s.who, board) {
-			msg := "This page is for the admins of a study's sponsor."
-			if board {
-				msg = "This page is for the admins of a study's ethics board."
-			}
-			p.fail(w, r, s, http.StatusForbidden, msg)
+		if !boardAdmin(p.app.Latest(), s.who) {
+			p.fail(w, r, s, http.StatusForbidden, "This page is for the admins of a study's ethics board.")
 			return
 		}
 		h(w, r, s)
@@ -157,31 +128,4 @@ func principalOrg(v *ledger.View, id string) string {
 		return o.Name + " (" + id + ")"
 	}
 	return id
-}
-
-func (p *Portal) studySponsor(w http.ResponseWriter, r *http.Request, s *session) {
-	v := p.app.Latest()
-	all, err := v.Studies()
-	if err != nil {
-		p.failErr(w, r, s, err)
-		return
-	}
-	page := sponsorPage{}
-	for _, st := range all {
-		if st.Sponsor != s.who.Org {
-			continue
-		}
-		row := sponsorStudy{StudyState: st, Board: principalOrg(v, st.EthicsBoard)}
-		if row.Versions, err = v.StudyVersions(st.ID); err == nil {
-			if row.Reports, err = v.StudyReports(st.ID); err == nil {
-				row.Locks, err = v.StudyLocks(st.ID)
-			}
-		}
-		if err != nil {
-			p.failErr(w, r, s, err)
-			return
-		}
-		page.Studies = append(page.Studies, row)
-	}
-	p.render(w, s, http.StatusOK, "studysponsor", "Sponsored studies", page)
 }

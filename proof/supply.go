@@ -40,6 +40,12 @@ type SupplyBundle struct {
 // scan's serial is not used (it may be empty): the bundle's commitment
 // stands for it. The answer's Height is the checkpoint's.
 func CheckSupply(b *SupplyBundle, scan supply.Scan, verifier string, trusted *types.ValidatorSet, now time.Time) (supply.Verification, error) {
+	return NewCheckpoints(trusted).CheckSupply(b, scan, verifier, now)
+}
+
+// CheckSupply is CheckSupply against cs's trusted set, verifying the
+// bundle's checkpoint only if cs has not verified it before.
+func (cs *Checkpoints) CheckSupply(b *SupplyBundle, scan supply.Scan, verifier string, now time.Time) (supply.Verification, error) {
 	if b.Version != 1 {
 		return supply.Verification{}, fail("unknown supply bundle version %d", b.Version)
 	}
@@ -48,7 +54,7 @@ func CheckSupply(b *SupplyBundle, scan supply.Scan, verifier string, trusted *ty
 	if err := check.Check(); err != nil {
 		return supply.Verification{}, fail("scan: %v", err)
 	}
-	if err := VerifyCheckpoint(b.At, trusted); err != nil {
+	if err := cs.Verify(b.At); err != nil {
 		return supply.Verification{}, err
 	}
 	root := b.At.Info.SupplyRoot

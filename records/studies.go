@@ -57,3 +57,15 @@ func (s *Service) CommitStudySeed(ctx context.Context, signer Signer, studyID st
 	}
 	return nil
 }
+
+// LockStudy submits a study.lock signed by signer, the sponsor's admin,
+// committing a dataset's Merkle root, as `carechain study lock` does.
+func (s *Service) LockStudy(ctx context.Context, signer Signer, l tx.StudyLock) error {
+	if err := l.Validate(); err != nil {
+		return carechain.E(carechain.KindInvalid, err)
+	}
+	if _, err := s.submit(ctx, signer, tx.TypeStudyLock, &l); err != nil {
+		return fmt.Errorf("lock dataset %s of study %s: %w", l.Name, l.Study, err)
+	}
+	return nil
+}

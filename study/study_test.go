@@ -148,3 +148,27 @@ func TestNoCriteriaAdmitsNoOne(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestProtocolText: the text forms the CLI and the portal take read back
+// what Text writes, and a malformed endpoint is refused.
+func TestProtocolText(t *testing.T) {
+	p := Protocol{Endpoints: []Endpoint{{ID: "a1", Kind: Primary, Description: "A: at 6 months"}, {ID: "b", Kind: Secondary, Description: "B"}},
+		Arms: []Arm{{ID: "drug", Description: "Drug 10 mg"}}, Criteria: []Criterion{{ID: "adult", Expr: `age >= 18 && "x" in conditions`}}}
+	endpoints, arms, criteria := p.Text()
+	var q Protocol
+	for _, l := range strings.Split(endpoints, "\n") {
+		e, err := ParseEndpoint(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Endpoints = append(q.Endpoints, e)
+	}
+	q.Arms = []Arm{ParseArm(arms)}
+	q.Criteria = []Criterion{ParseCriterion(criteria)}
+	if d := Diff(&p, &q); len(d) != 0 || q.Endpoints[0].Description != "A: at 6 months" || q.Criteria[0] != p.Criteria[0] {
+		t.Fatalf("read back %+v: %v", q, d)
+	}
+	if _, err := ParseEndpoint("primary glucose"); err == nil {
+		t.Fatal("an endpoint without its parts was read")
+	}
+}

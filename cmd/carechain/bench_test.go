@@ -155,7 +155,8 @@ func TestBenchSupplyReports(t *testing.T) {
 		`verify \(baseline, no proof\): +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\d+ verifications/s \(2 clients\)`,
 		`verify with bundle: +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\d+ verifications/s \(\d+-byte bundle\)`,
 		`ratio with bundle/baseline: +p50 +[\d.]+ +p99 +[\d.]+ +rate [\d.]+`,
-		`offline check of a bundle: +\d+ bundles/s`,
+		`offline check of a bundle: +\d+ bundles/s \(each checkpoint.s signatures verified\)`,
+		`checkpoints remembered: +\d+ bundles/s \(ratio [\d.]+\)`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %q:\n%s", want, out)

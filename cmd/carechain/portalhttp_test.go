@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -178,4 +180,32 @@ func fhirStatus(t *testing.T, method, u, token, body string) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// postFiles posts form with csrf as multipart/form-data, with files: each
+// field's files by name to content.
+func (c *portalClient) postFiles(path string, form url.Values, files map[string]map[string]string, csrf string) (*http.Response, string) {
+	c.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", csrf) // first, as a browser sends a form's hidden token field
+	for k, vs := range form {
+		for _, v := range vs {
+			mw.WriteField(k, v)
+		}
+	}
+	for field, byName := range files {
+		for name, content := range byName {
+			fw, err := mw.CreateFormFile(field, name)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			io.WriteString(fw, content)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := c.http.Post(c.base.String()+path, mw.FormDataContentType(), &body)
+	return c.read(resp, err)
 }

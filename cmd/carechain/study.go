@@ -81,18 +81,17 @@ func (f *protocolFlags) build(base *study.Protocol) (study.Protocol, error) {
 	if f.endpoints != nil {
 		p.Endpoints = nil
 		for _, e := range f.endpoints {
-			parts := strings.SplitN(e, ":", 3)
-			if len(parts) != 3 {
-				return p, fmt.Errorf("--endpoint %q: want KIND:ID:DESCRIPTION", e)
+			ep, err := study.ParseEndpoint(e)
+			if err != nil {
+				return p, fmt.Errorf("--endpoint: %w", err)
 			}
-			p.Endpoints = append(p.Endpoints, study.Endpoint{Kind: parts[0], ID: parts[1], Description: parts[2]})
+			p.Endpoints = append(p.Endpoints, ep)
 		}
 	}
 	if f.arms != nil {
 		p.Arms = nil
 		for _, a := range f.arms {
-			id, desc, _ := strings.Cut(a, ":")
-			p.Arms = append(p.Arms, study.Arm{ID: id, Description: desc})
+			p.Arms = append(p.Arms, study.ParseArm(a))
 		}
 	}
 	if f.eligibility != "" {
@@ -104,8 +103,7 @@ func (f *protocolFlags) build(base *study.Protocol) (study.Protocol, error) {
 	if f.criteria != nil {
 		p.Criteria = nil
 		for _, cr := range f.criteria {
-			id, expr, _ := strings.Cut(cr, ":")
-			p.Criteria = append(p.Criteria, study.Criterion{ID: id, Expr: expr})
+			p.Criteria = append(p.Criteria, study.ParseCriterion(cr))
 		}
 	}
 	if f.dataUntil != "" {
