@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -269,4 +270,33 @@ func lockVisitRecord(b *store.Block, en *Enrolment, patient string, r tx.VisitRe
 		return nil, reject(CodeInternal, "%v", err)
 	}
 	return v.CiphertextHash, nil
+}
+
+// VisitsRoot is the Merkle root of a dataset made of locked visits (in
+// the order VisitLocks lists them: by subject, then visit), over their
+// roots (study.HashesRoot), and how many records they lock.
+func VisitsRoot(locks []VisitLockState) (root []byte, count uint64) {
+	roots := make([][]byte, len(locks))
+	for i, l := range locks {
+		roots[i] = l.Root
+		count += uint64(len(l.Records))
+	}
+	return study.HashesRoot(roots), count
+}
+
+// checkVisitsRoot refuses a data lock of study's locked visits whose root
+// or count is not theirs at this height.
+func checkVisitsRoot(b *store.Block, studyID string, l *tx.StudyLock) *Rejection {
+	locks, err := scanValues[VisitLockState](b, "study-visit/"+studyID+"/")
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	if len(locks) == 0 {
+		return reject(CodeInvalid, "study %s has no locked visit", studyID)
+	}
+	root, count := VisitsRoot(locks)
+	if !bytes.Equal(root, l.Root) || count != l.Count {
+		return reject(CodeInvalid, "study %s's %d locked visits have root %x over %d records, not %x over %d", studyID, len(locks), root, count, l.Root, l.Count)
+	}
+	return nil
 }

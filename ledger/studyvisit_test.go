@@ -152,3 +152,27 @@ func TestVisitLockReplaysToTheSameAppHash(t *testing.T) {
 		t.Fatalf("the same chain with a visit lock reached app hashes %s and %s", a, b)
 	}
 }
+
+// TestDataLockOfLockedVisits: a data lock of the study's locked visits
+// carries their root (VisitsRoot) and record count, which the ledger
+// checks; none is taken before a visit is locked.
+func TestDataLockOfLockedVisits(t *testing.T) {
+	h := visitWorld(t)
+	lock := &tx.StudyLock{Study: "dm-1", Name: "visits", Root: bytes.Repeat([]byte{1}, 32), Count: 2, Visits: true}
+	h.judge(h.sign("hosp-b/admin", tx.TypeStudyLock, lock), StageCheck, CodeInvalid, "study dm-1 has no locked visit")
+	h.mustBlock("hosp-a/dr-a", tx.TypeStudyVisitLock, visitLock("baseline", tx.VisitRecord{ID: "r1", Version: 1}))
+	h.mustBlock("hosp-a/dr-a", tx.TypeStudyVisitLock, visitLock("week-4", tx.VisitRecord{ID: "r2", Version: 1}))
+	h.judge(h.sign("hosp-b/admin", tx.TypeStudyLock, lock), StageCheck, CodeInvalid, "study dm-1's 2 locked visits have root")
+	locks, err := h.at(0).VisitLocks("dm-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Root, lock.Count = VisitsRoot(locks)
+	if lock.Count != 2 || !bytes.Equal(lock.Root, study.HashesRoot([][]byte{locks[0].Root, locks[1].Root})) {
+		t.Fatalf("VisitsRoot = %x over %d", lock.Root, lock.Count)
+	}
+	h.mustBlock("hosp-b/admin", tx.TypeStudyLock, lock)
+	if got, err := h.at(0).StudyLocks("dm-1"); err != nil || len(got) != 1 || !got[0].Visits || !bytes.Equal(got[0].Root, lock.Root) {
+		t.Fatalf("data locks %+v %v", got, err)
+	}
+}

@@ -113,6 +113,14 @@ func TestStudyVisitCaptureLockAmend(t *testing.T) {
 		t.Fatalf("study visits: %s", visits)
 	}
 
+	// The sponsor locks the dataset of the locked visits; the ethics board checks it.
+	if out := c.cli("study", "lock", "--study", "vs-1", "--name", "visits", "--visits", "--as", "lab/admin"); !strings.Contains(out, "locked dataset visits of study vs-1: 2 locked visits, 3 records") {
+		t.Fatalf("study lock --visits: %s", out)
+	}
+	if out := c.cli("study", "check-lock", "--study", "vs-1", "--name", "visits", "--visits", "--as", "hosp/admin"); !strings.Contains(out, "the dataset matches lock 1 (visits) of study vs-1") {
+		t.Fatalf("study check-lock --visits: %s", out)
+	}
+
 	// After the lock: a direct change is refused, naming the visit.
 	locked := ids[0]
 	changed := strings.Replace(string(must(study.Tag([]byte(c.observationJSON("patient/v1", 131)), study.Capture{Study: "vs-1", Subject: 1, Visit: "baseline"}))),
