@@ -27,11 +27,17 @@ const amendReasonHeader = "X-Amendment-Reason"
 const proposalTTL = 7 * 24 * time.Hour
 
 // approvalNeeded returns the head of existing record id and whether an edit
-// of it is a proposal (an approval policy covers it).
-func approvalNeeded(c caller, id string) (*carechain.RecordHead, bool, error) {
+// of it is a proposal (an approval policy covers it). An edit of a record
+// of a locked study visit (ledger/studyvisit.go) is a proposal when it
+// gives its reason (amending); without one it goes to the ledger, which
+// refuses it (409) naming the visit.
+func approvalNeeded(c caller, id string, amending bool) (*carechain.RecordHead, bool, error) {
 	head, err := c.view.Record(id)
 	if err != nil {
 		return nil, false, err
+	}
+	if _, err := c.view.LockedVisit(id); err == nil || !errors.Is(err, ledger.ErrNotFound) {
+		return head, err == nil && amending, err
 	}
 	_, err = c.view.ApprovalPolicy(head)
 	if errors.Is(err, ledger.ErrNotFound) {

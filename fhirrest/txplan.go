@@ -185,7 +185,7 @@ func (s *server) planWrite(r *http.Request, c caller, p *plannedEntry, e *reques
 // (amend.go), which a Bundle cannot hold, and the ledger refuses it as a
 // direct write.
 func refuseUnderApproval(c caller, p *plannedEntry) error {
-	if _, needed, err := approvalNeeded(c, p.id); err != nil || !needed {
+	if _, needed, err := approvalNeeded(c, p.id, false); err != nil || !needed {
 		return err
 	}
 	return carechain.E(carechain.KindConflict, fmt.Errorf("%s/%s is under an approval policy: propose the change with a PUT of its own", p.typ, p.id))

@@ -135,7 +135,7 @@ func (s *server) updateTo(w http.ResponseWriter, r *http.Request, c caller, res 
 		return
 	}
 	if status == http.StatusOK { // an edit: a proposal if a policy covers it (amend.go)
-		head, needed, err := approvalNeeded(c, id)
+		head, needed, err := approvalNeeded(c, id, r.Header.Get(amendReasonHeader) != "")
 		if err != nil {
 			s.failErr(w, err)
 			return

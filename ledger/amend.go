@@ -62,7 +62,8 @@ type Proposal struct {
 }
 
 // Reviewable reports whether by may see proposal p and its content: its
-// author, its patient, and the holders of the roles its rule names. To
+// author, its patient, the holders of the roles its rule names and the admins
+// it names (a locked study visit's rule). To
 // everyone else a proposal is as if absent: it names a patient, a record and
 // a category.
 func (p *Proposal) Reviewable(by *carechain.Principal) bool {
@@ -73,6 +74,9 @@ func (p *Proposal) Reviewable(by *carechain.Principal) bool {
 		return true
 	}
 	return slices.ContainsFunc(p.Rule.Terms, func(t tx.Term) bool {
+		if t.Admin {
+			return by.Kind == carechain.KindAdmin && by.Org == t.Org
+		}
 		return t.Role != "" && by.Kind == carechain.KindPractitioner && by.Org == t.Org && by.HasRole(t.Role)
 	})
 }
@@ -147,6 +151,9 @@ func (v *View) ApprovalPolicies(org string) ([]PolicyState, error) {
 // approval policy.
 func needsApproval(r reader, head *carechain.RecordHead) *Rejection {
 	if head.Locked {
+		if rej := visitRefusal(r, head); rej != nil { // studyvisit.go
+			return rej
+		}
 		return reject(CodeUnauthorized, "record %s is locked by an approved amendment: propose a change (amend.propose)", head.RecordID)
 	}
 	if head.Owner == "" {
@@ -199,7 +206,7 @@ func (a *App) applyAmendPropose(b *store.Block, c *checked, body *tx.AmendPropos
 	if body.Expires <= c.now || body.Expires > c.now+int64(tx.MaxAmendTTL.Seconds()) {
 		return reject(CodeInvalid, "a proposal expires in the future, within %v", tx.MaxAmendTTL)
 	}
-	policy, err := policyFor(b, &head)
+	policy, err := amendPolicy(b, &head) // a locked visit's study's rule, or the owner's policy
 	if errors.Is(err, ErrNotFound) {
 		return reject(CodeInvalid, "no approval policy covers %s %s records of %s: edit the record directly", head.Category, head.ResourceType, head.Owner)
 	} else if err != nil {
@@ -260,6 +267,8 @@ func satisfies(r reader, now int64, t tx.Term, signer *carechain.Principal, p *P
 		return signer.ID == p.Author
 	case t.Patient:
 		return signer.ID == p.Patient
+	case t.Admin: // only in a rule the ledger derives (VisitRule)
+		return signer.Kind == carechain.KindAdmin && signer.Org == t.Org
 	}
 	if signer.Kind != carechain.KindPractitioner || signer.Org != t.Org || !signer.HasRole(t.Role) {
 		return false

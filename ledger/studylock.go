@@ -13,6 +13,8 @@ import (
 // Merkle root (study.DatasetRoot), so results published later can be
 // checked against exactly that data by anyone holding it. Each lock is
 // numbered, kept and logged; a later lock does not replace an earlier one.
+// A dataset may instead be the study's locked visits (tx.StudyLock.Visits):
+// its root is then VisitsRoot, checked by the ledger.
 
 func init() { handle(tx.TypeStudyLock, (*App).applyStudyLock) }
 
@@ -25,6 +27,8 @@ type StudyLockState struct {
 	Count  uint64 `cbor:"5,keyasint" json:"count"`
 	Locker string `cbor:"6,keyasint" json:"locker"`
 	Height int64  `cbor:"7,keyasint" json:"height"`
+	// Visits marks a dataset of the study's locked visits (VisitsRoot).
+	Visits bool `cbor:"8,keyasint,omitempty" json:"visits,omitempty"`
 }
 
 func studyLockKey(study string, n uint64) string { return fmt.Sprintf("study-lock/%s/%020d", study, n) }
@@ -39,8 +43,13 @@ func (a *App) applyStudyLock(b *store.Block, c *checked, l *tx.StudyLock) *Rejec
 	if rej != nil {
 		return rej
 	}
+	if l.Visits {
+		if rej := checkVisitsRoot(b, st.ID, l); rej != nil { // studyvisit.go
+			return rej
+		}
+	}
 	st.Locks++
-	lock := StudyLockState{Study: st.ID, Number: st.Locks, Name: l.Name, Root: l.Root, Count: l.Count, Locker: c.signer.ID, Height: b.Height()}
+	lock := StudyLockState{Study: st.ID, Number: st.Locks, Name: l.Name, Root: l.Root, Count: l.Count, Locker: c.signer.ID, Height: b.Height(), Visits: l.Visits}
 	if err := setCBOR(b, studyKey(st.ID), st); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}

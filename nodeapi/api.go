@@ -152,8 +152,9 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("POST /v1/supply/journal", s.supplyJournal) // supplyepcis.go
 		mux.HandleFunc("POST /v1/supply/epcis/capture", s.epcisCapture)
 		mux.HandleFunc("GET /v1/supply/epcis/events", s.epcisEvents)
-		mux.HandleFunc("GET /v1/studies/{id}", s.studyRead)                // studies.go
-		mux.HandleFunc("GET /v1/studies/{id}/consent", s.studyConsentRead) // studies.go
+		mux.HandleFunc("GET /v1/studies/{id}", s.studyRead)                     // studies.go
+		mux.HandleFunc("GET /v1/studies/{id}/consent", s.studyConsentRead)      // studies.go
+		mux.HandleFunc("GET /v1/studies/{id}/subjects/{n}", s.studySubjectRead) // studies.go
 	}
 	return instrument(mux, reg)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
@@ -29,6 +30,8 @@ type StudyResponse struct {
 	Enrolments []ledger.Enrolment `json:"enrolments,omitempty"`
 	// Locks are the study's data locks (ledger/studylock.go).
 	Locks []ledger.StudyLockState `json:"locks,omitempty"`
+	// VisitLocks are its locked visits (ledger/studyvisit.go).
+	VisitLocks []ledger.VisitLockState `json:"visit_locks,omitempty"`
 }
 
 // StudyConsent is a patient's consent in force to a study, as GET
@@ -106,6 +109,9 @@ func (s *server) studyRead(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		out.Locks, err = v.StudyLocks(id)
 	}
+	if err == nil {
+		out.VisitLocks, err = v.VisitLocks(id)
+	}
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -125,6 +131,51 @@ func (c *Client) Study(ctx context.Context, id string) (*StudyResponse, error) {
 		var se *StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			return nil, fmt.Errorf("study %s is not registered", id)
+		}
+		return nil, err
+	}
+	return &out, nil
+}
+
+// studySubjectRead answers GET /v1/studies/{id}/subjects/{n}: subject n
+// with its patient, for a practitioner of its enrolling site, who captures
+// and locks its visits' data; to anyone else it is as if absent, since the
+// patient is what the study's pseudonym hides.
+func (s *server) studySubjectRead(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	v, ok := s.view(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	n, err := strconv.ParseUint(r.PathValue("n"), 10, 64)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, fmt.Errorf("subject number %q: %w", r.PathValue("n"), err))
+		return
+	}
+	sub, err := v.StudySubject(id, n)
+	if err == nil && (caller.Kind != carechain.KindPractitioner || caller.Org != sub.Site) {
+		err = fmt.Errorf("subject %s.%d is known to its enrolling site's practitioners: %w", id, n, ledger.ErrNotFound)
+	}
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sub)
+}
+
+// StudySubject reads subject n of study id with its patient, as a
+// practitioner of its enrolling site.
+func (c *Client) StudySubject(ctx context.Context, id string, n uint64) (*ledger.Subject, error) {
+	var out ledger.Subject
+	path := "/v1/studies/" + url.PathEscape(id) + "/subjects/" + strconv.FormatUint(n, 10)
+	if _, err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			return nil, fmt.Errorf("study %s has no subject %s.%d that your organization enrolled", id, id, n)
 		}
 		return nil, err
 	}

@@ -220,7 +220,12 @@ func (s *Service) buildPut(v *ledger.View, author Signer, it PutItem, version ui
 			return nil, err
 		}
 	}
-	body, err := s.sealPut(v, author, it, res.Type(), version, res.Canonical(), pending)
+	canonical := res.Canonical()
+	if err := checkCapture(v, it.Patient, version, canonical); err != nil { // capture.go
+		clear(canonical)
+		return nil, err
+	}
+	body, err := s.sealPut(v, author, it, res.Type(), version, canonical, pending)
 	if err == nil {
 		err = plainFacts(body, res)
 	}

@@ -73,3 +73,14 @@ func merkleRoot(leaves [][]byte) []byte {
 	}
 	return rfc6962.DefaultHasher.HashChildren(merkleRoot(leaves[:k]), merkleRoot(leaves[k:]))
 }
+
+// HashesRoot is the RFC 6962 Merkle root over hashes (such as the
+// ciphertext hashes of a locked visit's records), each hashed as a leaf,
+// in the order given.
+func HashesRoot(hashes [][]byte) []byte {
+	leaves := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		leaves[i] = rfc6962.DefaultHasher.HashLeaf(h)
+	}
+	return merkleRoot(leaves)
+}

@@ -27,16 +27,23 @@ func init() {
 // proposal's author, or the patient. A role term may also require a
 // credential (Credential, "kind=value" such as "specialty=radiology"):
 // the signer must hold one of that kind and value, valid when they sign.
+// An admin term (Admin, with Org) is an admin of that organization: only
+// the ledger derives rules with one (a locked study visit's, whose
+// approvers are the study's sponsor and ethics board); an approval policy
+// cannot name one.
 type Term struct {
 	Role       carechain.Role `cbor:"1,keyasint,omitempty" json:"role,omitempty"`
 	Org        string         `cbor:"2,keyasint,omitempty" json:"org,omitempty"`
 	Author     bool           `cbor:"3,keyasint,omitempty" json:"author,omitempty"`
 	Patient    bool           `cbor:"4,keyasint,omitempty" json:"patient,omitempty"`
 	Credential string         `cbor:"5,keyasint,omitempty" json:"credential,omitempty"`
+	Admin      bool           `cbor:"6,keyasint,omitempty" json:"admin,omitempty"`
 }
 
 func (t Term) String() string {
 	switch {
+	case t.Admin:
+		return "admin@" + t.Org
 	case t.Author:
 		return "author"
 	case t.Patient:

@@ -87,12 +87,15 @@ const TypeStudyLock Type = "study.lock"
 func init() { register[StudyLock](TypeStudyLock) }
 
 // StudyLock commits the dataset Name of study Study: Root is its Merkle
-// root over Count resources (study.DatasetRoot).
+// root over Count resources (study.DatasetRoot), or, with Visits, the
+// root of the study's locked visits over their Count records
+// (ledger.VisitsRoot), which the ledger checks.
 type StudyLock struct {
-	Study string `cbor:"1,keyasint"`
-	Name  string `cbor:"2,keyasint"`
-	Root  []byte `cbor:"3,keyasint"`
-	Count uint64 `cbor:"4,keyasint"`
+	Study  string `cbor:"1,keyasint"`
+	Name   string `cbor:"2,keyasint"`
+	Root   []byte `cbor:"3,keyasint"`
+	Count  uint64 `cbor:"4,keyasint"`
+	Visits bool   `cbor:"5,keyasint,omitempty"`
 }
 
 // Validate implements Body.

@@ -36,7 +36,7 @@ ledger for any member to compare with what is published.`,
 	}
 	cmd.AddCommand(c.studyRegisterCmd(), c.studyAmendCmd(), c.studyDecideCmd(), c.studyReportCmd(), c.studyShowCmd(), c.studyWithdrawCmd(),
 		c.studyRandomizeCmd(), c.studyEnrolCmd(), c.studyArmCmd(), c.studyUnblindCmd(), c.studyAllocationsCmd(),
-		c.studyLockCmd(), c.studyCheckLockCmd())
+		c.studyLockCmd(), c.studyCheckLockCmd(), c.studyCaptureCmd(), c.studyLockVisitCmd(), c.studyVisitsCmd())
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/study"
 	"github.com/carechain/carechain/tx"
 )
@@ -34,10 +35,33 @@ func datasetRoot(files []string) ([]byte, int, error) {
 	return root, len(all), err
 }
 
+// lockedDataset is the root and size of the dataset a data lock names:
+// the NDJSON files, or, with visits, the study's locked visits
+// (ledger.VisitsRoot over those cur lists).
+func lockedDataset(cur *nodeapi.StudyResponse, files []string, visits bool) ([]byte, int, error) {
+	if !visits {
+		return datasetRoot(files)
+	}
+	if len(cur.VisitLocks) == 0 {
+		return nil, 0, fmt.Errorf("study %s has no locked visit (carechain study lock-visit)", cur.Study.ID)
+	}
+	root, n := ledger.VisitsRoot(cur.VisitLocks)
+	return root, int(n), nil
+}
+
+// datasetFlags registers the flags naming a dataset: --dataset files or --visits.
+func datasetFlags(cmd *cobra.Command, files *[]string, visits *bool) {
+	cmd.Flags().StringArrayVar(files, "dataset", nil, "an NDJSON file of the dataset (repeat)")
+	cmd.Flags().BoolVar(visits, "visits", false, "the dataset is the study's locked visits (carechain study visits), not files")
+	cmd.MarkFlagsOneRequired("dataset", "visits")
+	cmd.MarkFlagsMutuallyExclusive("dataset", "visits")
+}
+
 func (c *cli) studyLockCmd() *cobra.Command {
 	var s signerFlags
 	var id, name string
 	var files []string
+	var visits bool
 	cmd := &cobra.Command{
 		Use:   "lock",
 		Short: "Lock a study's dataset, as its sponsor's admin: its Merkle root goes on the ledger",
@@ -45,32 +69,48 @@ func (c *cli) studyLockCmd() *cobra.Command {
 report data, such as a de-identified export), computes its Merkle root over
 the SHA-256 of each resource's compact JSON, sorted, and commits it with
 the number of resources under --name. Keep the files: anyone holding them
-checks them against the lock (carechain study check-lock).`,
-		Example: `  carechain study lock --study dm-1 --name primary-analysis --dataset observations.ndjson --as uni/admin`,
-		Args:    cobra.NoArgs,
+checks them against the lock (carechain study check-lock).
+
+With --visits instead, the dataset is the study's locked visits (carechain
+study lock-visit): the root is the Merkle root over their roots, in the
+order the ledger lists them (by subject, then visit), and the count their
+records; the ledger checks both against the visits locked at that height.`,
+		Example: `  carechain study lock --study dm-1 --name primary-analysis --dataset observations.ndjson --as uni/admin
+  carechain study lock --study dm-1 --name visits-final --visits --as uni/admin`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, n, err := datasetRoot(files)
+			var cur *nodeapi.StudyResponse
+			var err error
+			if visits {
+				if cur, err = c.studyOf(cmd.Context(), &s, id); err != nil {
+					return err
+				}
+			}
+			root, n, err := lockedDataset(cur, files, visits)
 			if err != nil {
 				return err
 			}
-			body := tx.StudyLock{Study: id, Name: name, Root: root, Count: uint64(n)}
+			body := tx.StudyLock{Study: id, Name: name, Root: root, Count: uint64(n), Visits: visits}
 			if err := body.Validate(); err != nil {
 				return err
 			}
 			if err := c.submit(cmd.Context(), &s, tx.TypeStudyLock, func(string, uint64) (any, error) { return &body, nil }); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "locked dataset %s of study %s: %d resources, Merkle root %x\n", name, id, n, root)
+			what := fmt.Sprintf("%d resources", n)
+			if visits {
+				what = fmt.Sprintf("%d locked visits, %d records", len(cur.VisitLocks), n)
+			}
+			fmt.Fprintf(c.out, "locked dataset %s of study %s: %s, Merkle root %x\n", name, id, what, root)
 			return nil
 		},
 	}
 	s.register(cmd)
 	cmd.Flags().StringVar(&id, "study", "", "the study")
 	cmd.Flags().StringVar(&name, "name", "", "the dataset's name (1-64 of [a-z0-9._-])")
-	cmd.Flags().StringArrayVar(&files, "dataset", nil, "an NDJSON file of the dataset (repeat)")
-	for _, f := range []string{"study", "name", "dataset"} {
-		cmd.MarkFlagRequired(f)
-	}
+	datasetFlags(cmd, &files, &visits)
+	cmd.MarkFlagRequired("study")
+	cmd.MarkFlagRequired("name")
 	return cmd
 }
 
@@ -78,17 +118,19 @@ func (c *cli) studyCheckLockCmd() *cobra.Command {
 	var s signerFlags
 	var id, name string
 	var files []string
+	var visits bool
 	cmd := &cobra.Command{
-		Use:     "check-lock",
-		Short:   "Check a dataset against a study's data lock on the ledger (the latest of --name)",
-		Example: `  carechain study check-lock --study dm-1 --name primary-analysis --dataset observations.ndjson --as city-general/admin`,
-		Args:    cobra.NoArgs,
+		Use:   "check-lock",
+		Short: "Check a dataset (files, or --visits: the study's locked visits now) against a study's data lock on the ledger (the latest of --name)",
+		Example: `  carechain study check-lock --study dm-1 --name primary-analysis --dataset observations.ndjson --as city-general/admin
+  carechain study check-lock --study dm-1 --name visits-final --visits --as city-general/admin`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, n, err := datasetRoot(files)
+			cur, err := c.studyOf(cmd.Context(), &s, id)
 			if err != nil {
 				return err
 			}
-			cur, err := c.studyOf(cmd.Context(), &s, id)
+			root, n, err := lockedDataset(cur, files, visits)
 			if err != nil {
 				return err
 			}
@@ -113,9 +155,8 @@ func (c *cli) studyCheckLockCmd() *cobra.Command {
 	s.register(cmd)
 	cmd.Flags().StringVar(&id, "study", "", "the study")
 	cmd.Flags().StringVar(&name, "name", "", "the dataset's name")
-	cmd.Flags().StringArrayVar(&files, "dataset", nil, "an NDJSON file of the dataset (repeat)")
-	for _, f := range []string{"study", "name", "dataset"} {
-		cmd.MarkFlagRequired(f)
-	}
+	datasetFlags(cmd, &files, &visits)
+	cmd.MarkFlagRequired("study")
+	cmd.MarkFlagRequired("name")
 	return cmd
 }
