@@ -31,7 +31,10 @@ import (
 // consent with consent grant --study and are enrolled by the site's
 // physician; a third, ineligible, is refused with the criterion named and
 // nothing on the ledger. The sponsor's researcher reads and bulk-exports
-// them on the sponsor's node, with none of the fixture's identifiers; the
+// them on the sponsor's node, with none of the fixture's identifiers. The
+// site captures a subject's visit data and locks the visit (a direct change
+// then refused), the board lists the lock, the sponsor locks the locked
+// visits' dataset and the board checks it; the
 // arms the sponsor computes are those study allocations recomputes at the
 // board after unblinding. A patient withdraws: what the site records
 // afterwards is absent from the sponsor's next export, what came before
@@ -134,6 +137,7 @@ func TestStudyAcrossNodes(t *testing.T) {
 		t.FailNow()
 	}
 
+	visitLockedAcrossNodes(t, uni, hosp, irb, id, dir, researcher)
 	studyArmsAgree(t, uni, irb, id, seedFile)
 
 	// Withdrawal: what the site records afterwards stays out of the export.
@@ -158,7 +162,7 @@ func TestStudyAcrossNodes(t *testing.T) {
 		t.Fatalf("study lock: %s", out)
 	}
 	caughtUp(t, irb, uni)
-	if out := irb.cli("study", "check-lock", "--study", id, "--name", "final", "--dataset", dataset, "--as", "irb/admin"); !strings.Contains(out, "the dataset matches lock 1 (final) of study cv-1, committed by uni/admin") {
+	if out := irb.cli("study", "check-lock", "--study", id, "--name", "final", "--dataset", dataset, "--as", "irb/admin"); !strings.Contains(out, "the dataset matches lock 2 (final) of study cv-1, committed by uni/admin") {
 		t.Fatalf("study check-lock at the board: %s", out)
 	}
 	changed := value("133").ReplaceAll(ndjson, []byte(`"value":132`))
@@ -166,7 +170,7 @@ func TestStudyAcrossNodes(t *testing.T) {
 		t.Fatalf("no glucose value 133 in the dataset: %s", ndjson)
 	}
 	writeFile(t, dataset, string(changed))
-	refused(irb, "the dataset does not match lock 1 (final) of study cv-1", "study", "check-lock", "--study", id, "--name", "final", "--dataset", dataset, "--as", "irb/admin")
+	refused(irb, "the dataset does not match lock 2 (final) of study cv-1", "study", "check-lock", "--study", id, "--name", "final", "--dataset", dataset, "--as", "irb/admin")
 
 	// The patient's access log, decrypted on their device, names the sponsor's reads.
 	hosp.proc.waitFor(t, time.Minute, "the sponsor's reads in k7q2m1's access log", func() error {
@@ -249,6 +253,47 @@ func registerAmendedStudy(t *testing.T, uni, irb *member, id, dir string, refuse
 		if !strings.Contains(out, want) {
 			t.Fatalf("study show at the board lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// visitLockedAcrossNodes: the site captures subject 2's week-12 visit
+// data (study capture) and locks the visit on its node; a direct change of
+// the locked record is refused there with a 409 OperationOutcome; the
+// board lists the lock on its node; the captured value reaches the
+// sponsor's researcher, de-identified; the sponsor locks the dataset of
+// the locked visits and the board checks it on its node.
+func visitLockedAcrossNodes(t *testing.T, uni, hosp, irb *member, id, dir, researcher string) {
+	t.Helper()
+	file := filepath.Join(dir, "visit.json")
+	writeFile(t, file, hosp.observationJSON("patient/k7q2m2", 139))
+	out := hosp.cli("study", "capture", "--study", id, "--subject", "2", "--visit", "week-12", "--file", file, "--as", "hosp/dr-a")
+	m := regexp.MustCompile(`captured Observation/(\S+) for subject ` + id + `\.2, visit week-12`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("study capture at the site: %s", out)
+	}
+	if out := hosp.cli("study", "lock-visit", "--study", id, "--subject", "2", "--visit", "week-12", "--as", "hosp/dr-a"); !strings.Contains(out, "locked visit week-12 of subject "+id+".2") ||
+		!strings.Contains(out, m[1]+" v1") {
+		t.Fatalf("study lock-visit at the site: %s", out)
+	}
+	changed := strings.Replace(hosp.observationJSON("patient/k7q2m2", 140), `"resourceType":"Observation"`, `"resourceType":"Observation","id":"`+m[1]+`"`, 1)
+	if status, body := hosp.fhir(hosp.token("hosp/dr-a"), "PUT", "/fhir/Observation/"+m[1], changed); status != http.StatusConflict ||
+		!strings.Contains(string(body), "OperationOutcome") || !strings.Contains(string(body), "propose an amendment") {
+		t.Fatalf("a change of the locked visit's record at the site: HTTP %d %s", status, body)
+	}
+	caughtUp(t, irb, hosp)
+	if out := irb.cli("study", "visits", "--study", id, "--as", "irb/admin"); !strings.Contains(out, "study "+id+": 1 locked visits") || !strings.Contains(out, "week-12") {
+		t.Fatalf("study visits at the board: %s", out)
+	}
+	caughtUp(t, uni, hosp)
+	if body := researchEverything(t, uni, researcher, "k7q2m2"); !regexp.MustCompile(`"value":\s*139\b`).Match(body) {
+		t.Fatalf("the sponsor's $everything of subject 2 lacks the captured visit value 139: %s", body)
+	}
+	if out := uni.cli("study", "lock", "--study", id, "--name", "visits", "--visits", "--as", "uni/admin"); !strings.Contains(out, "locked dataset visits of study "+id+": 1 locked visits, 1 records") {
+		t.Fatalf("study lock --visits at the sponsor: %s", out)
+	}
+	caughtUp(t, irb, uni)
+	if out := irb.cli("study", "check-lock", "--study", id, "--name", "visits", "--visits", "--as", "irb/admin"); !strings.Contains(out, "the dataset matches lock 1 (visits) of study "+id) {
+		t.Fatalf("study check-lock --visits at the board: %s", out)
 	}
 }
 
