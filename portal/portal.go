@@ -285,6 +285,18 @@ func (p *Portal) only(kind carechain.Kind, h handler) handler {
 	}
 }
 
+// allowed refuses, with refusal, anyone for whom may is false at the
+// latest height.
+func (p *Portal) allowed(may func(*ledger.View, *carechain.Principal) bool, refusal string, h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		if !may(p.app.Latest(), s.who) {
+			p.fail(w, r, s, http.StatusForbidden, refusal)
+			return
+		}
+		h(w, r, s)
+	}
+}
+
 // home sends the browser to the signed-in user's first page, or to sign in.
 func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 	s := p.session(r)

@@ -32,9 +32,12 @@ type boardAmendment struct {
 	ledger.StudyVersion
 }
 
+// boardOnly is the board's page's refusal of anyone else.
+const boardOnly = "This page is for the admins of a study's ethics board."
+
 func (p *Portal) studyBoardRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /portal/studies/review", p.secured(p.signedIn(p.boardOnly(p.studyReview))))
-	mux.HandleFunc("POST /portal/studies/decide", p.secured(p.posted(p.signedIn(p.boardOnly(p.studyDecide)))))
+	mux.HandleFunc("GET /portal/studies/review", p.secured(p.signedIn(p.allowed(boardAdmin, boardOnly, p.studyReview))))
+	mux.HandleFunc("POST /portal/studies/decide", p.secured(p.posted(p.signedIn(p.allowed(boardAdmin, boardOnly, p.studyDecide)))))
 }
 
 // boardAdmin reports whether pr is an admin of the ethics board of some
@@ -45,17 +48,6 @@ func boardAdmin(v *ledger.View, pr *carechain.Principal) bool {
 	}
 	all, err := v.Studies()
 	return err == nil && slices.ContainsFunc(all, func(st ledger.StudyState) bool { return st.EthicsBoard == pr.Org })
-}
-
-// boardOnly refuses anyone but an admin of a study's ethics board.
-func (p *Portal) boardOnly(h handler) handler {
-	return func(w http.ResponseWriter, r *http.Request, s *session) {
-		if !boardAdmin(p.app.Latest(), s.who) {
-			p.fail(w, r, s, http.StatusForbidden, "This page is for the admins of a study's ethics board.")
-			return
-		}
-		h(w, r, s)
-	}
 }
 
 func (p *Portal) studyReview(w http.ResponseWriter, r *http.Request, s *session) {

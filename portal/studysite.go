@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/study"
 )
@@ -35,19 +34,8 @@ type siteStudy struct {
 }
 
 func (p *Portal) studySiteRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /portal/studies/site", p.secured(p.signedIn(p.practitionerOnly(p.studySite))))
-	mux.HandleFunc("POST /portal/studies/enrol", p.secured(p.posted(p.signedIn(p.practitionerOnly(p.studyEnrol)))))
-}
-
-// practitionerOnly refuses anyone but a practitioner.
-func (p *Portal) practitionerOnly(h handler) handler {
-	return func(w http.ResponseWriter, r *http.Request, s *session) {
-		if s.who.Kind != carechain.KindPractitioner {
-			p.fail(w, r, s, http.StatusForbidden, "This page is for a study site's practitioners.")
-			return
-		}
-		h(w, r, s)
-	}
+	mux.HandleFunc("GET /portal/studies/site", p.secured(p.practitioner(p.studySite)))
+	mux.HandleFunc("POST /portal/studies/enrol", p.secured(p.posted(p.practitioner(p.studyEnrol))))
 }
 
 func (p *Portal) studySite(w http.ResponseWriter, r *http.Request, s *session) {

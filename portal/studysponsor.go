@@ -46,21 +46,10 @@ type sponsorStudy struct {
 }
 
 func (p *Portal) studySponsorRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /portal/studies/sponsor", p.secured(p.signedIn(p.adminOnly(p.studySponsor))))
+	mux.HandleFunc("GET /portal/studies/sponsor", p.secured(p.admin(p.studySponsor)))
 	mux.HandleFunc("POST /portal/studies/register", p.secured(p.postedUpload(nil, p.studyRegister)))
 	mux.HandleFunc("POST /portal/studies/amend", p.secured(p.postedUpload(nil, p.studyAmend)))
 	mux.HandleFunc("POST /portal/studies/lock", p.secured(p.postedUpload(map[string]bool{"dataset": true}, p.studyLock)))
-}
-
-// adminOnly refuses anyone but an organization's admin.
-func (p *Portal) adminOnly(h handler) handler {
-	return func(w http.ResponseWriter, r *http.Request, s *session) {
-		if s.who.Kind != carechain.KindAdmin {
-			p.fail(w, r, s, http.StatusForbidden, "This page is for organizations' admins.")
-			return
-		}
-		h(w, r, s)
-	}
 }
 
 func (p *Portal) studySponsor(w http.ResponseWriter, r *http.Request, s *session) {
