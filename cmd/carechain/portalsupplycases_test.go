@@ -131,7 +131,7 @@ func wantCase(t *testing.T, page, sscc, lot string, units int, status string) {
 		name = `<span class="case-sscc">` + sscc + `</span>`
 	}
 	row := between(table, name, "</tr>")
-	for _, want := range []string{supplyGTIN, "<td>" + lot + "</td>", "<td>" + strconv.Itoa(units) + "</td>", `<td class="case-status">` + status + "</td>"} {
+	for _, want := range []string{"Amoxicillin 500 mg", supplyGTIN, "<td>" + lot + "</td>", "<td>" + strconv.Itoa(units) + "</td>", `<td class="case-status">` + status + "</td>"} {
 		if !strings.Contains(row, want) {
 			t.Fatalf("the warehouse's case %q lacks %q:\n%s", sscc, want, table)
 		}

@@ -142,5 +142,5 @@ func medSupplyCase(b *browser) {
 	b.screenshot("supply-warehouse-case-received")
 	b.fill(map[string]string{"unpack-gtin": demo.GTIN, "unpack-sscc": caseSSCCDemo})
 	b.submit("#supply-unpack")
-	b.want("Unpacked every unit of case SSCC "+caseSSCCDemo+": the case is gone.")
+	b.want("Unpacked every unit of case SSCC " + caseSSCCDemo + ": the case is gone.")
 }
