@@ -15,9 +15,10 @@ import (
 //
 //   - the warehouse (/portal/supply/stock): what the organization holds
 //     and what is shipped to it, counted by product, lot and status (the
-//     ledger knows units by commitment, so counts, not serials), and the
-//     forms to receive, ship, flag as suspect and decommission scanned
-//     units;
+//     ledger knows units by commitment, so counts, not serials), its cases
+//     and pallets (supplycases.go), and the forms to receive, ship, flag
+//     as suspect and decommission scanned units and to pack, unpack, ship
+//     and receive cases;
 //   - the manufacturer (/portal/supply/products, for a manufacturer's
 //     staff): its products and their lots (expiry, units, recall,
 //     suspicion), and the forms to register a product, commission a batch,
@@ -30,7 +31,10 @@ import (
 
 // stockPage is the warehouse page's data.
 type stockPage struct {
+	// Holdings are the loose units: a unit packed in a case counts under
+	// its case, in Cases.
 	Holdings []ledger.SupplyHolding
+	Cases    []caseRow
 	// Stops are the holdings that may be neither sold nor dispensed: a
 	// recall, a suspicion or an expiry reaches their custodian here.
 	Stops       []ledger.SupplyHolding
@@ -54,6 +58,7 @@ type productRow struct {
 func (p *Portal) supplyPageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/supply/stock", p.secured(p.practitioner(p.supplyOnly(p.stock))))
 	mux.HandleFunc("POST /portal/supply/stock/{act}", p.secured(p.posted(p.practitioner(p.supplyOnly(p.stockAct)))))
+	mux.HandleFunc("POST /portal/supply/stock/case/{act}", p.secured(p.posted(p.practitioner(p.supplyOnly(p.caseAct)))))
 	mux.HandleFunc("GET /portal/supply/products", p.secured(p.practitioner(p.manufacturerOnly(p.products))))
 	mux.HandleFunc("POST /portal/supply/products/{act}", p.secured(p.posted(p.practitioner(p.manufacturerOnly(p.productAct)))))
 }
@@ -144,14 +149,23 @@ func actOutcome(err error, msg *string) int {
 }
 
 func (p *Portal) renderStock(w http.ResponseWriter, r *http.Request, s *session, status int, page stockPage) {
-	v := p.app.Latest()
-	var err error
-	if page.Holdings, err = v.SupplyHoldings(s.who.Org, p.now()); err != nil {
+	v, now := p.app.Latest(), p.now()
+	all, err := v.SupplyHoldings(s.who.Org, now)
+	if err != nil {
+		p.failErr(w, r, s, err)
+		return
+	}
+	ssccs, err := p.journalSSCCs(s.who)
+	if err != nil {
+		p.failErr(w, r, s, err)
+		return
+	}
+	if page.Cases, page.Holdings, err = heldCases(v, s.who.Org, all, ssccs, now); err != nil {
 		p.failErr(w, r, s, err)
 		return
 	}
 	seen := map[string]bool{}
-	for _, h := range page.Holdings {
+	for _, h := range all { // packed units too: a stop reaches their custodian
 		if h.Stop != "" {
 			page.Stops = append(page.Stops, h)
 		}

@@ -15,8 +15,11 @@ import (
 // and lots" and "Warehouse" in the navigation, sees Ibuprofen's lots (the
 // recalled one with its reason), commissions a new lot of three units
 // (a serial commissioned twice is refused on the page with the ledger's
-// reason), and ships two to MedSupply. MedSupply's officer sees them
-// incoming, receives them and flags one as suspect; Acme's officer
+// reason), ships two to MedSupply and packs the third into a case, which
+// it ships to MedSupply (the packed unit's ship on its own is refused:
+// "unpack it first"). MedSupply's officer sees them incoming, receives
+// them and flags one as suspect, then receives the case (its SSCC not in
+// MedSupply's journal until then) and unpacks it; Acme's officer
 // confirms the flag and recalls the lot, which its table then shows.
 // A custodian's Warehouse says, as an alert, which of its units may be
 // neither sold nor dispensed and why (the suspect unit; at the pharmacy,
@@ -47,6 +50,7 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 	b.submit("#supply-ship")
 	b.want("Shipped to "+demo.Wholesaler+": 2 units of GTIN "+demo.GTIN+".", "in-transit to "+demo.Wholesaler)
 	b.screenshot("supply-warehouse-shipped")
+	acmeCase(t, b)
 	b.signOut()
 
 	b.signIn(demo.Wholesaler + "/officer-nowak")
@@ -63,6 +67,7 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 	b.want("Flagged as suspect: 1 unit of GTIN "+demo.GTIN+".", "suspect", "Do not sell or dispense",
 		"1 unit of "+demo.ProductName+", lot "+lot+": the unit is suspect")
 	b.screenshot("supply-warehouse-flagged")
+	medSupplyCase(b)
 	if resp := b.open("/portal/supply/products"); resp == nil || resp.Status != http.StatusForbidden {
 		t.Errorf("a wholesaler's products page: %+v", resp)
 	}
@@ -99,4 +104,43 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 		t.Errorf("a physician's warehouse page: %+v", resp)
 	}
 	noPlaintext(t, home, p.output(), "PT-0001", "PT-0002", "PT-0003")
+}
+
+// caseSSCCDemo is the SSCC of the case acme-pharma packs in the browser.
+const caseSSCCDemo = "106141412345678908"
+
+// acmeCase: Acme's officer packs PT-0003 into a case, which the Warehouse
+// lists as held and no longer counts as loose stock; a ship of PT-0003 on
+// its own is refused with the ledger's reason; the case ships to MedSupply.
+func acmeCase(t *testing.T, b *browser) {
+	t.Helper()
+	b.fill(map[string]string{"pack-gtin": demo.GTIN, "pack-sscc": caseSSCCDemo, "pack-serials": "PT-0003\n"})
+	b.submit("#supply-pack")
+	b.want("Packed 1 unit of GTIN "+demo.GTIN+" into case SSCC "+caseSSCCDemo+".", "Cases and pallets", caseSSCCDemo, "held")
+	held := `[...document.querySelectorAll("#supply-holdings tbody tr")].filter(r => r.cells[1].textContent === "B2701" && r.cells[3].textContent === "active").length`
+	if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](held)); err != nil || n != 0 {
+		t.Errorf("the packed unit is counted as loose stock (%d rows, %v):\n%s", n, err, b.textOf("supply-holdings"))
+	}
+	b.fill(map[string]string{"ship-gtin": demo.GTIN, "ship-to": demo.Wholesaler, "ship-serials": "PT-0003"})
+	b.submit("#supply-ship")
+	b.want("Not done:", "the unit is packed in a case; unpack it first")
+	b.fill(map[string]string{"ship-case-gtin": demo.GTIN, "ship-case-sscc": caseSSCCDemo, "ship-case-to": demo.Wholesaler})
+	b.submit("#supply-ship-case")
+	b.want("Shipped case SSCC "+caseSSCCDemo+" with its units to "+demo.Wholesaler+".", "in transit to "+demo.Wholesaler)
+	b.screenshot("supply-warehouse-case-shipped")
+}
+
+// medSupplyCase: MedSupply's officer sees the case incoming, its SSCC
+// unknown to its journal, receives it by the SSCC on its label and
+// unpacks it: its unit is loose stock.
+func medSupplyCase(b *browser) {
+	b.t.Helper()
+	b.want("incoming from "+demo.Manufacturer, "not in your journal")
+	b.fill(map[string]string{"receive-case-gtin": demo.GTIN, "receive-case-sscc": caseSSCCDemo})
+	b.submit("#supply-receive-case")
+	b.want("Received case SSCC "+caseSSCCDemo+" with its units.", caseSSCCDemo, "held")
+	b.screenshot("supply-warehouse-case-received")
+	b.fill(map[string]string{"unpack-gtin": demo.GTIN, "unpack-sscc": caseSSCCDemo})
+	b.submit("#supply-unpack")
+	b.want("Unpacked every unit of case SSCC " + caseSSCCDemo + ": the case is gone.")
 }
