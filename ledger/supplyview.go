@@ -107,6 +107,25 @@ func (v *View) SupplyHoldings(org string, now time.Time) ([]SupplyHolding, error
 	return out, nil
 }
 
+// HoldingOf is the holding that unit u of product gtin (named product) in
+// lot counts in for org at now, Units aside: what SupplyHoldings counts it
+// in.
+func HoldingOf(org, gtin, product string, u *supply.Unit, lot *supply.Lot, now time.Time) SupplyHolding {
+	incoming := u.Status == supply.StatusInTransit && u.To == org
+	h := SupplyHolding{GTIN: gtin, Product: product, Lot: u.Lot, Expiry: lot.Expiry, Status: supply.Effective(*u, *lot, now), Incoming: incoming}
+	switch h.Status {
+	case supply.StatusRecalled, supply.StatusSuspect, supply.StatusIllegitimate, supply.StatusExpired:
+		h.Stop = supply.Why(h.Status, *u, *lot)
+	}
+	switch {
+	case incoming:
+		h.Peer = u.Custodian
+	case u.Status == supply.StatusInTransit:
+		h.Peer = u.To
+	}
+	return h
+}
+
 // countHeld adds org's units of gtin to counts.
 func (v *View) countHeld(org, gtin string, now time.Time, counts map[SupplyHolding]int) error {
 	p, err := getProduct(v, gtin)
@@ -130,17 +149,7 @@ func (v *View) countHeld(org, gtin string, now time.Time, counts map[SupplyHoldi
 			}
 			lots[u.Lot] = lot
 		}
-		h := SupplyHolding{GTIN: gtin, Product: p.Name, Lot: u.Lot, Expiry: lot.Expiry, Status: supply.Effective(u, *lot, now), Incoming: incoming}
-		switch h.Status {
-		case supply.StatusRecalled, supply.StatusSuspect, supply.StatusIllegitimate, supply.StatusExpired:
-			h.Stop = supply.Why(h.Status, u, *lot)
-		}
-		switch {
-		case incoming:
-			h.Peer = u.Custodian
-		case u.Status == supply.StatusInTransit:
-			h.Peer = u.To
-		}
+		h := HoldingOf(org, gtin, p.Name, &u, lot, now)
 		counts[h]++
 		return nil
 	})

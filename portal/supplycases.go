@@ -130,7 +130,7 @@ func heldCases(v *ledger.View, org string, holdings []ledger.SupplyHolding, sscc
 				if err != nil {
 					return err
 				}
-				packed[holdingOf(org, gtin, names[gtin], *u, *lot, now)]++
+				packed[ledger.HoldingOf(org, gtin, names[gtin], u, lot, now)]++
 				if !slices.Contains(row.Lots, u.Lot) {
 					row.Lots = append(row.Lots, u.Lot)
 				}
@@ -167,25 +167,6 @@ func caseRowOf(k *supply.Case, org string) (caseRow, bool) {
 	default:
 		return caseRow{Status: "held"}, true
 	}
-}
-
-// holdingOf is the holding unit u of gtin in lot counts in for org at now:
-// it must match ledger.View.SupplyHoldings', so that a packed unit is taken
-// out of the count it is in.
-func holdingOf(org, gtin, product string, u supply.Unit, lot supply.Lot, now time.Time) ledger.SupplyHolding {
-	incoming := u.Status == supply.StatusInTransit && u.To == org
-	h := ledger.SupplyHolding{GTIN: gtin, Product: product, Lot: u.Lot, Expiry: lot.Expiry, Status: supply.Effective(u, lot, now), Incoming: incoming}
-	switch h.Status {
-	case supply.StatusRecalled, supply.StatusSuspect, supply.StatusIllegitimate, supply.StatusExpired:
-		h.Stop = supply.Why(h.Status, u, lot)
-	}
-	switch {
-	case incoming:
-		h.Peer = u.Custodian
-	case u.Status == supply.StatusInTransit:
-		h.Peer = u.To
-	}
-	return h
 }
 
 // journalSSCCs names the cases in the supply journal of who's
