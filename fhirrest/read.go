@@ -129,7 +129,7 @@ func (s *server) writeShapedRecord(w http.ResponseWriter, status int, typ string
 	}
 	w.Header().Set("ETag", etag(rec.Version))
 	w.Header().Set("Last-Modified", lastUpdated(rec.RecordVersion).Format(http.TimeFormat))
-	writeFHIR(w, status, body)
+	writeFHIRJSON(w, status, body)
 }
 
 // The tag of a resource its patient wrote (meta.tag), served with every
