@@ -1,9 +1,15 @@
 package fhirrest
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
 )
 
 // TestMembersAgreeWithUnmarshal: members splits a stored resource into what
@@ -47,5 +53,60 @@ func TestMembersAgreeWithUnmarshal(t *testing.T) {
 	}
 	if _, ok := splitMembers([]byte(`{"resourceType":"Observation","code":{"text":"x"}}`)); !ok {
 		t.Error("the fast path declined a compact resource")
+	}
+}
+
+// BenchmarkMembers splits a stored Observation into its members, against
+// json.Unmarshal into the same map (what withMeta did before).
+func BenchmarkMembers(b *testing.B) {
+	obs := []byte(`{"category":[{"coding":[{"code":"laboratory","system":"http://terminology.hl7.org/CodeSystem/observation-category"}]}],` +
+		`"code":{"coding":[{"code":"2339-0","display":"Glucose [Mass/volume] in Blood","system":"http://loinc.org"}]},` +
+		`"effectiveDateTime":"2026-12-03T10:00:00Z","resourceType":"Observation","status":"final",` +
+		`"subject":{"reference":"Patient/p1"},"valueQuantity":{"code":"mg/dL","system":"http://unitsofmeasure.org","unit":"mg/dL","value":95}}`)
+	b.Run("split", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := splitMembers(obs); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(obs, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWriteRecordBody writes a resource json.Marshal made: indented in
+// one pass (writeFHIRJSON), against the encoder that validates and
+// compacts it again first (writeFHIR, what a read did before); both write
+// the same bytes.
+func BenchmarkWriteRecordBody(b *testing.B) {
+	body, err := withMeta(&records.Record{RecordVersion: carechain.RecordVersion{RecordID: "r1", Version: 1, ResourceType: "Observation"},
+		Resource: []byte(`{"code":{"coding":[{"code":"2339-0","system":"http://loinc.org"}]},"resourceType":"Observation","status":"final","valueQuantity":{"unit":"mg/dL","value":95}}`)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	one, two := httptest.NewRecorder(), httptest.NewRecorder()
+	writeFHIRJSON(one, http.StatusOK, body)
+	writeFHIR(two, http.StatusOK, json.RawMessage(body))
+	if !bytes.Equal(one.Body.Bytes(), two.Body.Bytes()) {
+		b.Fatalf("bodies differ:\n%s\n%s", one.Body, two.Body)
+	}
+	for name, write := range map[string]func(http.ResponseWriter){
+		"one-pass": func(w http.ResponseWriter) { writeFHIRJSON(w, http.StatusOK, body) },
+		"encoder":  func(w http.ResponseWriter) { writeFHIR(w, http.StatusOK, json.RawMessage(body)) },
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				write(httptest.NewRecorder())
+			}
+		})
 	}
 }
