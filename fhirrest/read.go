@@ -129,7 +129,7 @@ func (s *server) writeShapedRecord(w http.ResponseWriter, status int, typ string
 	}
 	w.Header().Set("ETag", etag(rec.Version))
 	w.Header().Set("Last-Modified", lastUpdated(rec.RecordVersion).Format(http.TimeFormat))
-	writeFHIR(w, status, body)
+	writeFHIRJSON(w, status, body)
 }
 
 // The tag of a resource its patient wrote (meta.tag), served with every
@@ -146,8 +146,8 @@ const (
 // and marks a version the patient wrote: meta.tag TagPatientReported and,
 // for an Observation without a performer, the patient as its performer.
 func withMeta(rec *records.Record) (json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(rec.Resource, &m); err != nil {
+	m, err := members(rec.Resource)
+	if err != nil {
 		return nil, err
 	}
 	idJSON, _ := json.Marshal(rec.RecordID)

@@ -11,6 +11,7 @@
 package fhirrest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,6 +155,22 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// writeFHIRJSON is writeFHIR of body, JSON that json.Marshal made (so valid,
+// compact and HTML-escaped): the same bytes, indented in one pass instead
+// of validated and compacted again first.
+func writeFHIRJSON(w http.ResponseWriter, status int, body []byte) {
+	var buf bytes.Buffer
+	buf.Grow(len(body) + len(body)/2)
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		writeFHIR(w, status, json.RawMessage(body)) // not what it should be: let the encoder say so
+		return
+	}
+	buf.WriteByte('\n')
+	w.Header().Set("Content-Type", "application/fhir+json; fhirVersion=4.0")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // abs is the public URL of path on this server (path starts with "/").

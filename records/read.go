@@ -134,7 +134,7 @@ func (s *Service) decide(v *ledger.View, requester string, rv *carechain.RecordV
 // reader whose key opens it. Refusals are *DeniedError.
 func (s *Service) allowed(v *ledger.View, requester string, rv *carechain.RecordVersion, purpose consent.Purpose) (decision, string, error) {
 	var d decision
-	p, err := v.Principal(requester)
+	p, err := s.principals.get(requester, v.Height(), func() (*carechain.Principal, error) { return v.Principal(requester) })
 	if err != nil {
 		return d, "", &DeniedError{Reason: fmt.Sprintf("%s is not a registered principal", requester)}
 	}

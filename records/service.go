@@ -150,8 +150,9 @@ type Service struct {
 	charging sync.Mutex
 
 	// Reads of state an access decision needs, kept per height.
-	grants   *heightMemo[ledger.Grants]
-	policies *heightMemo[*consent.RolePolicy]
+	grants     *heightMemo[ledger.Grants]
+	policies   *heightMemo[*consent.RolePolicy]
+	principals *heightMemo[*carechain.Principal] // shared: never modify one
 	// auditKeys seal access events (auditkeys.go).
 	auditKeys *auditKeys
 	// productKeys are opened supply product keys, memory only (supplykeys.go).
@@ -188,7 +189,8 @@ func New(chain Chain, keys *Keyring, opts Options) (*Service, error) {
 		signers: make(map[string]*signerState), epochLocks: make(map[string]*sync.Mutex),
 		refusals: make(map[refusalKey]*refusal), journal: opts.Journal, maxLag: opts.MaxLag,
 		grants: newHeightMemo[ledger.Grants](4096), policies: newHeightMemo[*consent.RolePolicy](1024),
-		index: opts.Index, auditKeys: newAuditKeys(opts.Now), blobs: opts.Blobs, blobPeers: opts.BlobPeers,
+		principals: newHeightMemo[*carechain.Principal](4096),
+		index:      opts.Index, auditKeys: newAuditKeys(opts.Now), blobs: opts.Blobs, blobPeers: opts.BlobPeers,
 		supplyJournal: supplyJournal{queue: opts.SupplyJournal}, bypass: opts.Bypass,
 	}
 	if s.journal != nil {

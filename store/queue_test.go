@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -244,4 +245,32 @@ func BenchmarkQueueAppendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkQueueAnchorCycle appends items as concurrent reads journal their
+// access events and removes them a window later, as anchoring does, and
+// reports the table bytes Pebble wrote (flushes and compactions) per item:
+// the work an item costs beyond its WAL write.
+func BenchmarkQueueAnchorCycle(b *testing.B) {
+	q := openQueue(b, b.TempDir())
+	item := make([]byte, len(queueBenchItem))
+	if _, err := rand.Read(item); err != nil { // sealed events do not compress
+		b.Fatal(err)
+	}
+	const window = 4096 // items appended between two anchors
+	var pending []uint64
+	for b.Loop() {
+		seqs, err := q.Append(item)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if pending = append(pending, seqs...); len(pending) == window {
+			if err := q.Remove(pending...); err != nil {
+				b.Fatal(err)
+			}
+			pending = pending[:0]
+		}
+	}
+	m := q.db.Metrics().Total()
+	b.ReportMetric(float64(m.TableBytesFlushed+m.TableBytesCompacted)/float64(b.N), "table-bytes/op")
 }

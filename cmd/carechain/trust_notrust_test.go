@@ -51,4 +51,7 @@ func TestBenchTrustPrintsTheCostOfTrust(t *testing.T) {
 			t.Errorf("no row %q:\n%s", name, out)
 		}
 	}
+	if !regexp.MustCompile(`(?m)^process CPU per request \(server, client and node\): create \S+ on, \S+ off; read \S+ on, \S+ off$`).MatchString(out) {
+		t.Errorf("no CPU per request:\n%s", out)
+	}
 }
