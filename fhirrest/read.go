@@ -146,8 +146,8 @@ const (
 // and marks a version the patient wrote: meta.tag TagPatientReported and,
 // for an Observation without a performer, the patient as its performer.
 func withMeta(rec *records.Record) (json.RawMessage, error) {
-	m, err := members(rec.Resource)
-	if err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Resource, &m); err != nil {
 		return nil, err
 	}
 	idJSON, _ := json.Marshal(rec.RecordID)
