@@ -46,6 +46,9 @@ type Result struct {
 	// submitting clients): other load on a shared machine moves it less
 	// than it moves rates.
 	CPU time.Duration
+	// Dropped counts transactions dropped from a mempool at recheck (a
+	// later nonce of their signer committed first), not in Txs.
+	Dropped int
 }
 
 // TxPerSecond is committed transactions per second.
@@ -145,20 +148,21 @@ func measureLedger(ctx context.Context, dir string, opts LedgerOptions, app func
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
+		dropped   int
 	)
 	begin, cpu := time.Now(), processCPU()
 	err = inParallel(len(work), func(i int) error {
-		lat, err := pipeline(ctx, n, work[i], opts.Window)
+		lat, d, err := pipelineDropping(ctx, n, work[i], opts.Window)
 		mu.Lock()
 		defer mu.Unlock()
-		latencies = append(latencies, lat...)
+		latencies, dropped = append(latencies, lat...), dropped+d
 		return err
 	})
 	elapsed, cpu := time.Since(begin), processCPU()-cpu
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Txs: len(latencies), Elapsed: elapsed, Blocks: n.BlockHeight() - startHeight, CPU: cpu / time.Duration(max(len(latencies), 1))}
+	res := Result{Txs: len(latencies), Elapsed: elapsed, Blocks: n.BlockHeight() - startHeight, CPU: cpu / time.Duration(max(len(latencies), 1)), Dropped: dropped}
 	res.P50, res.P99 = percentiles(latencies)
 	return res, nil
 }

@@ -167,6 +167,9 @@ a shared machine moves less than rates.`,
 					r.name, r.res.TxPerSecond(), r.res.Blocks, r.res.P50.Round(1e5), r.res.P99.Round(1e5), r.res.CPU.Round(time.Microsecond))
 			}
 			fmt.Fprintf(c.out, "ratio ledger/ceiling: %.2f (of CPU per tx, ceiling/ledger: %.2f)\n", rep.Ratio(), cpuRatio(rep.Ceiling.CPU, rep.Ledger.CPU))
+			if d := rep.Ledger.Dropped + rep.Ceiling.Dropped; d > 0 {
+				fmt.Fprintf(c.out, "dropped at recheck (a later nonce of the signer committed first; not counted above): ledger %d, ceiling %d\n", rep.Ledger.Dropped, rep.Ceiling.Dropped)
+			}
 			return nil
 		},
 	}
