@@ -1,0 +1,176 @@
+package smt
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+)
+
+// posSprintf is pos as it was first written, with fmt: the stored keys of
+// existing chains, which pos must keep.
+func posSprintf(d int, k Hash) string {
+	n := (d + 7) / 8
+	p := make([]byte, n)
+	copy(p, k[:n])
+	if d%8 != 0 {
+		p[n-1] &= 0xff << (8 - d%8)
+	}
+	return fmt.Sprintf("%03x%x", d, p)
+}
+
+func TestPosKeepsStoredKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		var k Hash
+		for i := range k {
+			k[i] = byte(rng.Uint32())
+		}
+		for d := 0; d <= Depth; d++ {
+			if got, want := pos(d, k), posSprintf(d, k); got != want {
+				t.Fatalf("pos(%d) = %q, want %q", d, got, want)
+			}
+			if got := posDepth(pos(d, k)); got != d {
+				t.Fatalf("posDepth(pos(%d)) = %d", d, got)
+			}
+		}
+	}
+}
+
+// countingNodes is a Nodes in a map that counts the reads.
+type countingNodes struct {
+	memNodes
+	reads int
+}
+
+func (c *countingNodes) Get(pos string) ([]byte, error) { c.reads++; return c.memNodes.Get(pos) }
+
+// TestApplyMatchesOneByOne: blocks of changes (updates, deletes, keys set
+// twice) applied by Apply, with and without a cache shared across blocks,
+// leave the same nodes and root as Update and Delete one by one, and the
+// reference root of the model.
+func TestApplyMatchesOneByOne(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	single, batched, cached := memNodes{}, memNodes{}, &countingNodes{memNodes: memNodes{}}
+	cache := NewCache()
+	model := map[Hash]Hash{}
+	for block := range 30 {
+		changes := make([]Change, 0, 200)
+		for range 1 + rng.IntN(200) {
+			k := keyN(rng.IntN(1500))
+			if rng.IntN(4) == 0 {
+				changes = append(changes, Change{Key: k})
+				delete(model, k)
+				continue
+			}
+			v := valN(rng.IntN(1<<16), block)
+			changes = append(changes, Change{Key: k, Value: &v})
+			model[k] = v
+		}
+		tr := New(single)
+		for _, c := range changes {
+			var err error
+			if c.Value == nil {
+				err = tr.Delete(c.Key)
+			} else {
+				err = tr.Update(c.Key, *c.Value)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := New(batched).Apply(changes, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := New(cached).Apply(changes, cache); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(single, batched, bytesEqual) || !maps.EqualFunc(single, cached.memNodes, bytesEqual) {
+			t.Fatalf("block %d: the nodes differ: %d one by one, %d batched, %d batched with a cache", block, len(single), len(batched), len(cached.memNodes))
+		}
+		checkAll(t, batched, model, 20)
+	}
+	if cache.Len() == 0 {
+		t.Fatal("the cache kept no node")
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestApplyReadsSharedNodesOnce: a batch reads each node of the store at
+// most once, however many of its keys' paths pass through it.
+func TestApplyReadsSharedNodesOnce(t *testing.T) {
+	nodes := &countingNodes{memNodes: memNodes{}}
+	var changes []Change
+	for i := range 1000 {
+		v := valN(i, 0)
+		changes = append(changes, Change{Key: keyN(i), Value: &v})
+	}
+	if err := New(nodes).Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range changes {
+		v := valN(i, 1)
+		changes[i].Value = &v
+	}
+	nodes.reads = 0
+	if err := New(nodes).Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if nodes.reads > len(nodes.memNodes) {
+		t.Fatalf("%d reads of a store of %d nodes", nodes.reads, len(nodes.memNodes))
+	}
+}
+
+// TestProveCachedMatchesProve: proofs through a cache equal those read
+// from the store, at every state the cache saw, members and non-members.
+func TestProveCachedMatchesProve(t *testing.T) {
+	cache := NewCache()
+	nodes := memNodes{}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for gen := range 5 {
+		var changes []Change
+		for range 300 {
+			v := valN(rng.IntN(1<<16), gen)
+			changes = append(changes, Change{Key: keyN(rng.IntN(600)), Value: &v})
+		}
+		if err := New(nodes).Apply(changes, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 700 {
+			want, wv, err := Prove(nodes, keyN(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gv, err := ProveCached(nodes, cache, keyN(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got, gv == nil) != fmt.Sprint(want, wv == nil) || gv != nil && *gv != *wv {
+				t.Fatalf("gen %d key %d: cached proof %v, want %v", gen, i, got, want)
+			}
+		}
+	}
+}
+
+// TestCacheStaysBounded: past its bound the cache drops its older
+// generation, but keeps a node found again since.
+func TestCacheStaysBounded(t *testing.T) {
+	c := NewCache()
+	hot := Key("hot")
+	c.put(hot, node{leaf: true, a: hot})
+	for i := range 2 * maxCacheNodes {
+		c.put(Key(fmt.Sprint(i)), node{})
+		if i%1000 == 0 {
+			if _, ok := c.get(hot); !ok {
+				t.Fatalf("the node in use was dropped after %d others", i)
+			}
+		}
+		if n := c.Len(); n > maxCacheNodes {
+			t.Fatalf("%d nodes cached, bound %d", n, maxCacheNodes)
+		}
+	}
+	if _, ok := c.get(Key("0")); ok {
+		t.Fatal("the oldest node is still cached")
+	}
+}
