@@ -1,9 +1,11 @@
 package smt
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // Change sets Key to the value hash *Value, or deletes Key if Value is nil.
@@ -129,7 +131,9 @@ func (m *bufferedNodes) flush() error {
 	for _, p := range dirty {
 		var err error
 		if b := m.nodes[p].b; b != nil {
-			m.cache.keep(p, b)
+			if d, k, ok := parsePos(p); ok {
+				m.cache.keep(d, k, b)
+			}
 			err = m.under.Set(p, b)
 		} else {
 			err = m.under.Delete(p)
@@ -139,4 +143,16 @@ func (m *bufferedNodes) flush() error {
 		}
 	}
 	return nil
+}
+
+// parsePos returns the depth and the path prefix (the rest of the key
+// zero) that position p names.
+func parsePos(p string) (int, Hash, bool) {
+	var k Hash
+	d, err := strconv.ParseUint(p[:min(3, len(p))], 16, 16)
+	if err != nil || len(p) != 3+2*((int(d)+7)/8) || d > Depth {
+		return 0, k, false
+	}
+	_, err = hex.Decode(k[:], []byte(p[3:]))
+	return int(d), k, err == nil
 }

@@ -30,8 +30,8 @@ func TestPosKeepsStoredKeys(t *testing.T) {
 			if got, want := pos(d, k), posSprintf(d, k); got != want {
 				t.Fatalf("pos(%d) = %q, want %q", d, got, want)
 			}
-			if got := posDepth(pos(d, k)); got != d {
-				t.Fatalf("posDepth(pos(%d)) = %d", d, got)
+			if gd, gk, ok := parsePos(pos(d, k)); !ok || gd != d || pos(gd, gk) != pos(d, k) {
+				t.Fatalf("parsePos(pos(%d)) = %d, %x, %v", d, gd, gk, ok)
 			}
 		}
 	}
@@ -153,24 +153,27 @@ func TestProveCachedMatchesProve(t *testing.T) {
 	}
 }
 
-// TestCacheStaysBounded: past its bound the cache drops its older
-// generation, but keeps a node found again since.
-func TestCacheStaysBounded(t *testing.T) {
+// TestCacheAnswersOnlyTheNamedNode: a slot answers only for the hash it
+// holds, and a newer node at the position replaces the older.
+func TestCacheAnswersOnlyTheNamedNode(t *testing.T) {
 	c := NewCache()
-	hot := Key("hot")
-	c.put(hot, node{leaf: true, a: hot})
-	for i := range 2 * maxCacheNodes {
-		c.put(Key(fmt.Sprint(i)), node{})
-		if i%1000 == 0 {
-			if _, ok := c.get(hot); !ok {
-				t.Fatalf("the node in use was dropped after %d others", i)
-			}
-		}
-		if n := c.Len(); n > maxCacheNodes {
-			t.Fatalf("%d nodes cached, bound %d", n, maxCacheNodes)
-		}
+	k := Key("k")
+	a, b := node{leaf: true, a: k}, node{leaf: true, a: k, b: k}
+	c.put(maxCacheDepth, k, a.hash(), a)
+	if n, ok := c.get(maxCacheDepth, k, a.hash()); !ok || n != a {
+		t.Fatal("the node put is not found")
 	}
-	if _, ok := c.get(Key("0")); ok {
-		t.Fatal("the oldest node is still cached")
+	if _, ok := c.get(maxCacheDepth, k, b.hash()); ok {
+		t.Fatal("a lookup of another hash found the node")
+	}
+	if _, ok := c.get(maxCacheDepth-1, k, a.hash()); ok {
+		t.Fatal("a lookup at another depth found the node")
+	}
+	c.put(maxCacheDepth, flip(k, maxCacheDepth+1), b.hash(), b) // same position: the bit is past the depth
+	if _, ok := c.get(maxCacheDepth, k, a.hash()); ok || c.Len() != 1 {
+		t.Fatalf("the older node is still cached (%d nodes)", c.Len())
+	}
+	if n, ok := c.get(maxCacheDepth, k, b.hash()); !ok || n != b {
+		t.Fatal("the newer node is not found")
 	}
 }

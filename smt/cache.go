@@ -6,70 +6,67 @@ import (
 	"sync"
 )
 
-// Cache keeps nodes that proofs read, by their hash. A node's hash names
-// its content (its two children, or its key and value), so an entry never
-// goes stale: whatever height a proof reads at and however the map changed
-// since, the node a parent names by hash h is the one cached under h. A
-// proof then reads only the root from the store and finds the nodes below
-// it in the cache, as long as they are there; the top levels, which every
-// proof walks, stay there.
-//
-// The cache is bounded: it keeps only nodes at depths up to maxCacheDepth
-// (the levels many paths share; below them a path is nearly a key's own),
-// in two generations of at most maxCacheNodes/2 entries each. When the
-// newer one is full, the older is dropped and the newer takes its place;
-// a node found in the older moves to the newer, so the nodes in use
-// survive. It holds at most maxCacheNodes entries: about 20 MiB (a 65-byte
-// node under a 32-byte hash, with the map's overhead). A tree has at most
-// 2^(maxCacheDepth+1)-1 = maxCacheNodes/2 nodes at those depths, so a
-// generation can hold all the current ones.
-// A Cache is safe for concurrent use; the zero value is not, use NewCache.
+// Cache keeps the nodes of a tree's top levels, the levels every path
+// passes through, for proofs (ProveCached) and batches of changes (Apply).
+// It has one slot per position at depths 0 to maxCacheDepth, holding the
+// last node read or written there with its hash. A lookup names the
+// position and the hash the node's parent gives it, so it finds the node
+// only if it is that one: a node's hash names its content, so whatever
+// height a reader reads at and however the map changed since, a slot
+// never answers with another node. A newer node at a position replaces the
+// older one, so the cache holds the current top levels without ever
+// evicting them, and its size is fixed: 2^(maxCacheDepth+1)-1 slots of
+// about 100 bytes, 25 MiB, the memory taken only as the slots fill (a
+// small tree uses its first levels only). A Cache is safe for concurrent
+// use.
 type Cache struct {
-	mu       sync.Mutex
-	cur, old map[Hash]node
+	mu    sync.Mutex
+	slots []cacheSlot
 }
 
-const (
-	// maxCacheDepth is the deepest level whose nodes a Cache keeps.
-	maxCacheDepth = 15
-	// maxCacheNodes bounds the nodes a Cache holds, over both generations.
-	maxCacheNodes = 1 << (maxCacheDepth + 2)
-)
+type cacheSlot struct {
+	hash Hash
+	n    node
+	full bool
+}
+
+// maxCacheDepth is the deepest level a Cache keeps.
+const maxCacheDepth = 17
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{cur: make(map[Hash]node)} }
+func NewCache() *Cache { return &Cache{slots: make([]cacheSlot, 1<<(maxCacheDepth+1)-1)} }
 
-func (c *Cache) get(h Hash) (node, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.cur[h]; ok {
-		return n, true
-	}
-	n, ok := c.old[h]
-	if ok {
-		c.add(h, n) // still in use: keep it into the next generation
-	}
-	return n, ok
+// slot is the index of the position at depth d on k's path (d <=
+// maxCacheDepth): the levels one after the other, each in path order.
+func slot(d int, k Hash) int {
+	prefix := (uint32(k[0])<<16 | uint32(k[1])<<8 | uint32(k[2])) >> (24 - d)
+	return 1<<d - 1 + int(prefix)
 }
 
-func (c *Cache) put(h Hash, n node) {
+func (c *Cache) get(d int, k, h Hash) (node, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(h, n)
+	s := &c.slots[slot(d, k)]
+	return s.n, s.full && s.hash == h
 }
 
-func (c *Cache) add(h Hash, n node) {
-	if len(c.cur) >= maxCacheNodes/2 {
-		c.old, c.cur = c.cur, make(map[Hash]node, len(c.cur))
-	}
-	c.cur[h] = n
+func (c *Cache) put(d int, k, h Hash, n node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slots[slot(d, k)] = cacheSlot{hash: h, n: n, full: true}
 }
 
 // Len is the number of nodes the cache holds.
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.cur) + len(c.old)
+	n := 0
+	for _, s := range c.slots {
+		if s.full {
+			n++
+		}
+	}
+	return n
 }
 
 // ProveCached is Prove with the nodes below the root looked up in c first
@@ -113,7 +110,7 @@ func ProveCached(r Reader, c *Cache, k Hash) (Proof, *Hash, error) {
 func cachedChild(r Reader, c *Cache, d int, k, h Hash) (node, error) {
 	cached := c != nil && d <= maxCacheDepth
 	if cached {
-		if n, ok := c.get(h); ok {
+		if n, ok := c.get(d, k, h); ok {
 			return n, nil
 		}
 	}
@@ -125,33 +122,19 @@ func cachedChild(r Reader, c *Cache, d int, k, h Hash) (node, error) {
 		return node{}, fmt.Errorf("map node %s: not the node its parent names: corrupt tree", pos(d, k))
 	}
 	if cached {
-		c.put(h, *n)
+		c.put(d, k, h, *n)
 	}
 	return *n, nil
 }
 
-// keep puts the node b that an Apply wrote at position p into c (nil: no
-// cache), if p is at a cached depth.
-func (c *Cache) keep(p string, b []byte) {
-	if c == nil || posDepth(p) > maxCacheDepth {
+// keep puts the node b that an Apply wrote at depth d on k's path into c
+// (nil: no cache), if d is a cached depth.
+func (c *Cache) keep(d int, k Hash, b []byte) {
+	if c == nil || d > maxCacheDepth {
 		return
 	}
-	n, err := decode(p, b)
+	n, err := decode("", b)
 	if err == nil {
-		c.put(n.hash(), *n)
+		c.put(d, k, n.hash(), *n)
 	}
-}
-
-// posDepth is the depth a position names (its first three hex digits).
-func posDepth(p string) int {
-	d := 0
-	for _, ch := range p[:3] {
-		d <<= 4
-		if ch >= 'a' {
-			d += int(ch-'a') + 10
-		} else {
-			d += int(ch - '0')
-		}
-	}
-	return d
 }
