@@ -15,13 +15,15 @@ import (
 // height a reader reads at and however the map changed since, a slot
 // never answers with another node. A newer node at a position replaces the
 // older one, so the cache holds the current top levels without ever
-// evicting them, and its size is fixed: 2^(maxCacheDepth+1)-1 slots of
-// about 100 bytes, 25 MiB, the memory taken only as the slots fill (a
-// small tree uses its first levels only). A Cache is safe for concurrent
-// use.
+// evicting them, and its size is bounded: at most 2^(maxCacheDepth+1)-1
+// slots of 98 bytes, 25 MiB, each level's made when a node is first kept
+// there (a small tree fills its first levels only). A Cache is safe for
+// concurrent use.
 type Cache struct {
-	mu    sync.Mutex
-	slots []cacheSlot
+	mu sync.Mutex
+	// levels holds each level's slots in path order, made on the first
+	// write at that level.
+	levels [maxCacheDepth + 1][]cacheSlot
 }
 
 type cacheSlot struct {
@@ -34,26 +36,31 @@ type cacheSlot struct {
 const maxCacheDepth = 17
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{slots: make([]cacheSlot, 1<<(maxCacheDepth+1)-1)} }
+func NewCache() *Cache { return &Cache{} }
 
-// slot is the index of the position at depth d on k's path (d <=
-// maxCacheDepth): the levels one after the other, each in path order.
-func slot(d int, k Hash) int {
-	prefix := (uint32(k[0])<<16 | uint32(k[1])<<8 | uint32(k[2])) >> (24 - d)
-	return 1<<d - 1 + int(prefix)
+// prefix is the index, in its level, of the position at depth d on k's path
+// (d <= maxCacheDepth): the path's first d bits.
+func prefix(d int, k Hash) int {
+	return int((uint32(k[0])<<16 | uint32(k[1])<<8 | uint32(k[2])) >> (24 - d))
 }
 
 func (c *Cache) get(d int, k, h Hash) (node, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := &c.slots[slot(d, k)]
+	if c.levels[d] == nil {
+		return node{}, false
+	}
+	s := &c.levels[d][prefix(d, k)]
 	return s.n, s.full && s.hash == h
 }
 
 func (c *Cache) put(d int, k, h Hash, n node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.slots[slot(d, k)] = cacheSlot{hash: h, n: n, full: true}
+	if c.levels[d] == nil {
+		c.levels[d] = make([]cacheSlot, 1<<d)
+	}
+	c.levels[d][prefix(d, k)] = cacheSlot{hash: h, n: n, full: true}
 }
 
 // Len is the number of nodes the cache holds.
@@ -61,9 +68,11 @@ func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for _, s := range c.slots {
-		if s.full {
-			n++
+	for _, level := range c.levels {
+		for _, s := range level {
+			if s.full {
+				n++
+			}
 		}
 	}
 	return n
