@@ -165,9 +165,10 @@ type App struct {
 
 	// evaluator caches compiled consent conditions; safe for concurrent use.
 	evaluator *consent.Evaluator
-	// mapNodes caches the supply map's nodes by hash (bounded, safe for
-	// concurrent use): FinalizeBlock's map updates and the Views' proofs
-	// find the levels every path shares there.
+	// mapNodes caches the top levels of the supply map (smt.Cache: at
+	// most 25 MiB, safe for concurrent use): FinalizeBlock's map updates
+	// and the Views' proofs, at any height, find the nodes every path
+	// shares there instead of reading them from the store.
 	mapNodes *smt.Cache
 
 	// consensus state, used only from the consensus connection

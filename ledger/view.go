@@ -25,8 +25,8 @@ import (
 type View struct {
 	heightView
 	chainID string
-	// mapNodes caches supply map nodes by hash, whatever the height
-	// (nil: none; see smt.Cache).
+	// mapNodes is the App's cache of the supply map's top levels (nil:
+	// none); it answers for any height (smt.Cache).
 	mapNodes *smt.Cache
 }
 
