@@ -131,9 +131,7 @@ func (m *bufferedNodes) flush() error {
 	for _, p := range dirty {
 		var err error
 		if b := m.nodes[p].b; b != nil {
-			if d, k, ok := parsePos(p); ok {
-				m.cache.keep(d, k, b)
-			}
+			m.cache.keep(p, b)
 			err = m.under.Set(p, b)
 		} else {
 			err = m.under.Delete(p)

@@ -136,14 +136,17 @@ func cachedChild(r Reader, c *Cache, d int, k, h Hash) (node, error) {
 	return *n, nil
 }
 
-// keep puts the node b that an Apply wrote at depth d on k's path into c
-// (nil: no cache), if d is a cached depth.
-func (c *Cache) keep(d int, k Hash, b []byte) {
-	if c == nil || d > maxCacheDepth {
+// keep puts the node b that an Apply wrote at position p into c (nil: no
+// cache), if p is at a cached depth.
+func (c *Cache) keep(p string, b []byte) {
+	if c == nil {
 		return
 	}
-	n, err := decode("", b)
-	if err == nil {
+	d, k, ok := parsePos(p)
+	if !ok || d > maxCacheDepth {
+		return
+	}
+	if n, err := decode(p, b); err == nil {
 		c.put(d, k, n.hash(), *n)
 	}
 }
