@@ -48,7 +48,7 @@ func (c *countingNodes) Get(pos string) ([]byte, error) { c.reads++; return c.me
 // TestApplyMatchesOneByOne: blocks of changes (updates, deletes, keys set
 // twice) applied by Apply, with and without a cache shared across blocks,
 // leave the same nodes and root as Update and Delete one by one, and the
-// reference root of the model.
+// reference root of the model; the cache saves most reads of the store.
 func TestApplyMatchesOneByOne(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	single, batched, cached := memNodes{}, &countingNodes{memNodes: memNodes{}}, &countingNodes{memNodes: memNodes{}}
