@@ -36,6 +36,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/smt"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/trust"
 	"github.com/carechain/carechain/tx"
@@ -164,6 +165,11 @@ type App struct {
 
 	// evaluator caches compiled consent conditions; safe for concurrent use.
 	evaluator *consent.Evaluator
+	// mapNodes caches the top levels of the supply map (smt.Cache: at
+	// most 25 MiB, safe for concurrent use): FinalizeBlock's map updates
+	// and the Views' proofs, at any height, find the nodes every path
+	// shares there instead of reading them from the store.
+	mapNodes *smt.Cache
 
 	// consensus state, used only from the consensus connection
 	block   *store.Block
@@ -191,6 +197,7 @@ func New(st *store.Store, opts Options) (*App, error) {
 		checkNonce: make(map[string]uint64),
 		verified:   make(map[[32]byte]ed25519.PublicKey),
 		evaluator:  consent.NewEvaluator(1024),
+		mapNodes:   smt.NewCache(),
 		policies:   make(map[string]decodedPolicy),
 	}
 	a.verifier.Bypass = opts.Bypass
@@ -458,7 +465,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if err != nil {
 		return nil, err
 	}
-	info, err := blockInfo(prev, b)
+	info, err := blockInfoCached(prev, b, a.mapNodes)
 	if err != nil {
 		return nil, err
 	}

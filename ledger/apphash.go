@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/carechain/carechain/proof"
+	"github.com/carechain/carechain/smt"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
@@ -34,7 +35,11 @@ var theLog = tlog.Log{IsNotFound: func(err error) bool {
 // blockInfo computes the AppInfo after block b, given the previous one;
 // first, on a chain that keeps the supply map (supplymapon.go), it brings
 // the map up to date with b's writes, in b.
-func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) {
+func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) { return blockInfoCached(prev, b, nil) }
+
+// blockInfoCached is blockInfo with the map's nodes looked up in nodes
+// (nil: none) first; the AppInfo is the same.
+func blockInfoCached(prev AppInfo, b *store.Block, nodes *smt.Cache) (AppInfo, error) {
 	if b.Len() == 0 {
 		return prev, nil // nothing changed: same app hash, so an idle chain makes no blocks
 	}
@@ -43,7 +48,7 @@ func blockInfo(prev AppInfo, b *store.Block) (AppInfo, error) {
 		return AppInfo{}, err
 	}
 	if from > 0 {
-		if err := updateSupplyMap(b); err != nil {
+		if err := updateSupplyMap(b, nodes); err != nil {
 			return AppInfo{}, err
 		}
 	}

@@ -47,22 +47,27 @@ func mapGet(r getter, pos string) ([]byte, error) {
 }
 
 // updateSupplyMap brings the map up to date with the supply state b writes,
-// in key order.
-func updateSupplyMap(b *store.Block) error {
-	t := smt.New(mapNodes{b})
+// in key order, as one smt.Apply: the block's changes read each node their
+// paths share once, and find the top levels in nodes (nil: none), the
+// App's cache of map nodes.
+func updateSupplyMap(b *store.Block, nodes *smt.Cache) error {
+	var changes []smt.Change
 	for _, prefix := range supply.MappedPrefixes {
 		for _, k := range b.Written(prefix) {
 			v, err := b.Get(k)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				err = t.Delete(smt.Key(k))
+				changes = append(changes, smt.Change{Key: smt.Key(k)})
 			case err == nil:
-				err = t.Update(smt.Key(k), smt.Value(v))
-			}
-			if err != nil {
+				vh := smt.Value(v)
+				changes = append(changes, smt.Change{Key: smt.Key(k), Value: &vh})
+			default:
 				return fmt.Errorf("supply map: %s: %w", k, err)
 			}
 		}
+	}
+	if err := smt.New(mapNodes{b}).Apply(changes, nodes); err != nil {
+		return fmt.Errorf("supply map: %w", err)
 	}
 	return nil
 }
@@ -83,7 +88,7 @@ func (v *View) SupplyRoot() ([]byte, error) { return supplyRoot(v) }
 // SupplyEntry returns the value of a supply state key at v's height (nil:
 // absent) with its map proof.
 func (v *View) SupplyEntry(stateKey string) (proof.SupplyEntry, error) {
-	p, vh, err := smt.Prove(mapReader{v}, smt.Key(stateKey))
+	p, vh, err := smt.ProveCached(mapReader{v}, v.mapNodes, smt.Key(stateKey))
 	if err != nil {
 		return proof.SupplyEntry{}, err
 	}

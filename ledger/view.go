@@ -10,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/consent"
+	"github.com/carechain/carechain/smt"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/tlog"
 	"github.com/carechain/carechain/tx"
@@ -24,6 +25,9 @@ import (
 type View struct {
 	heightView
 	chainID string
+	// mapNodes is the App's cache of the supply map's top levels (nil:
+	// none); it answers for any height (smt.Cache).
+	mapNodes *smt.Cache
 }
 
 // View returns the state as of height (0: the last committed height). A
@@ -39,18 +43,18 @@ func (a *App) View(height int64) (*View, error) {
 	if height < 0 || height > last.Height {
 		return nil, fmt.Errorf("%w: asked for %d, last committed %d", store.ErrFutureHeight, height, last.Height)
 	}
-	return &View{heightView{s: a.store, height: height}, a.chainID}, nil
+	return &View{heightView{s: a.store, height: height}, a.chainID, a.mapNodes}, nil
 }
 
 // Latest returns the state as of the last committed height: what a
 // request that does not name a height reads.
 func (a *App) Latest() *View {
-	return &View{heightView{s: a.store, height: a.store.LastHeight()}, a.chainID}
+	return &View{heightView{s: a.store, height: a.store.LastHeight()}, a.chainID, a.mapNodes}
 }
 
 // NewView returns the state of chain chainID as of height, read from r.
 func NewView(r StateReader, height int64, chainID string) *View {
-	return &View{heightView{s: r, height: height}, chainID}
+	return &View{heightView: heightView{s: r, height: height}, chainID: chainID}
 }
 
 // Height returns the last committed height.
@@ -76,7 +80,7 @@ func (v *View) At(h int64) (*View, error) {
 	if h <= 0 || h > v.height {
 		return nil, fmt.Errorf("%w: asked for %d from a view at %d", store.ErrFutureHeight, h, v.height)
 	}
-	return &View{heightView{s: v.s, height: h}, v.chainID}, nil
+	return &View{heightView{s: v.s, height: h}, v.chainID, v.mapNodes}, nil
 }
 
 // Principal returns a principal.

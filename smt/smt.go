@@ -26,7 +26,6 @@ package smt
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -142,16 +141,22 @@ func flip(k Hash, i int) Hash {
 	return k
 }
 
-// pos names the node at depth d on k's path: the depth and the first d
-// bits of k.
+// pos names the node at depth d on k's path: the depth as three lowercase
+// hex digits, then the first d bits of k in hex (the last byte's unused
+// bits zero). Positions are stored keys, so these bytes never change; the
+// name is built by hand, not by fmt, as every node read and write makes one.
 func pos(d int, k Hash) string {
+	const digits = "0123456789abcdef"
 	n := (d + 7) / 8
-	p := make([]byte, n)
-	copy(p, k[:n])
-	if d%8 != 0 {
-		p[n-1] &= 0xff << (8 - d%8)
+	out := make([]byte, 3+2*n)
+	out[0], out[1], out[2] = digits[d>>8&0xf], digits[d>>4&0xf], digits[d&0xf]
+	for i, c := range k[:n] {
+		if i == n-1 && d%8 != 0 {
+			c &= 0xff << (8 - d%8)
+		}
+		out[3+2*i], out[4+2*i] = digits[c>>4], digits[c&0xf]
 	}
-	return fmt.Sprintf("%03x", d) + hex.EncodeToString(p)
+	return string(out)
 }
 
 // firstDiff returns the first bit at which a and b differ (a != b).
@@ -213,9 +218,18 @@ func descend(r Reader, k Hash) (int, *node, error) {
 	return 0, nil, errors.New("map: inner node at the full depth: corrupt tree")
 }
 
+// descend is descend over t's nodes; an Apply's buffer (batch.go) finds
+// the nodes below the root in its cache.
+func (t *Tree) descend(k Hash) (int, *node, error) {
+	if b, ok := t.nodes.(*bufferedNodes); ok && b.cache != nil {
+		return b.descend(k)
+	}
+	return descend(t.nodes, k)
+}
+
 // Update sets key k to value hash v.
 func (t *Tree) Update(k, v Hash) error {
-	d, n, err := descend(t.nodes, k)
+	d, n, err := t.descend(k)
 	if err != nil {
 		return err
 	}
@@ -281,7 +295,7 @@ func (t *Tree) inner(d int, k Hash) (*node, error) {
 // Delete removes key k (nothing if k holds no value). A leaf left alone
 // under an inner node moves up in its place, keeping the form canonical.
 func (t *Tree) Delete(k Hash) error {
-	d, n, err := descend(t.nodes, k)
+	d, n, err := t.descend(k)
 	if err != nil || n == nil || n.a != k {
 		return err
 	}
