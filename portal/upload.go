@@ -78,11 +78,16 @@ func readUpload(r *http.Request, keep map[string]bool) (*upload, error) {
 	return up, nil
 }
 
-// postedUpload is posted for a form with files: it reads the form with
-// readUpload, refuses it without the session's CSRF token, sends a visitor
-// to sign in, and runs h.
+// postedUpload is posted for a form with files: it sends a visitor to sign
+// in before reading the body (so only a signed-in session can make the
+// portal read up to maxUploadBytes), reads the form with readUpload,
+// refuses it without the session's CSRF token, and runs h.
 func (p *Portal) postedUpload(keep map[string]bool, h func(http.ResponseWriter, *http.Request, *session, *upload)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s := p.session(r); s == nil || s.who == nil { // before reading a byte of the body
+			http.Redirect(w, r, "/portal/signin", http.StatusSeeOther)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
 		up, err := readUpload(r, keep)
 		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
@@ -93,12 +98,8 @@ func (p *Portal) postedUpload(keep map[string]bool, h func(http.ResponseWriter, 
 			return
 		}
 		s := p.session(r)
-		if s == nil || len(r.PostForm["csrf"]) != 1 || !s.validCSRF(r.PostForm.Get("csrf")) {
+		if s == nil || s.who == nil || len(r.PostForm["csrf"]) != 1 || !s.validCSRF(r.PostForm.Get("csrf")) {
 			p.fail(w, r, s, http.StatusForbidden, "This form was refused: its security token is missing or out of date. Go back, reload the page and try again.")
-			return
-		}
-		if s.who == nil {
-			http.Redirect(w, r, "/portal/signin", http.StatusSeeOther)
 			return
 		}
 		h(w, r, s, up)

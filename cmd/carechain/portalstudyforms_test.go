@@ -24,7 +24,7 @@ import (
 // its randomization (CLI), the hospital's physician enrols a consenting,
 // eligible patient on the site's page and is refused an ineligible one
 // with the criterion that failed. A form without the CSRF token is
-// refused; a practitioner is refused the sponsor's page, an admin the
+// refused, a visitor's upload sent to sign in; a practitioner is refused the sponsor's page, an admin the
 // site's.
 func TestPortalStudyFormsOnInitConsortium(t *testing.T) {
 	if testing.Short() {
@@ -75,6 +75,10 @@ func TestPortalStudyFormsOnInitConsortium(t *testing.T) {
 	}
 	if resp, page := sponsor.postFiles("/portal/studies/register", form, docs, ""); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a registration without the CSRF token: HTTP %d\n%s", resp.StatusCode, page)
+	}
+	// A visitor is sent to sign in before the portal reads the upload.
+	if resp, _ := newPortalClient(t, "http://"+c.addr).postFiles("/portal/studies/lock", url.Values{"study": {"gl-2"}}, docs, "x"); resp.Request.URL.Path != "/portal/signin" {
+		t.Fatalf("a visitor's upload ended at %s (HTTP %d), want the sign-in page", resp.Request.URL.Path, resp.StatusCode)
 	}
 	sum := sha256.Sum256([]byte(protocol["protocol.pdf"]))
 	resp, page = sponsor.postFiles("/portal/studies/register", form, docs, csrf)
