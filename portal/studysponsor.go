@@ -28,7 +28,9 @@ type sponsorPage struct {
 	Studies     []sponsorStudy
 	Boards      []option // the organizations that may be a new study's ethics board
 	Done, Error string
-	// Form is what a refused registration posted, shown again.
+	// Form is what a refused registration posted, shown again in the
+	// registration form (a refused amendment's form starts again from the
+	// protocol in force).
 	Form url.Values
 }
 
@@ -36,13 +38,13 @@ type sponsorPage struct {
 // in the text forms its amendment form starts from.
 type sponsorStudy struct {
 	ledger.StudyState
-	Board                         string
-	Versions                      []ledger.StudyVersion
-	Reports                       []ledger.StudyReportState
-	Locks                         []ledger.StudyLockState
-	InForce                       study.Protocol
-	Endpoints, Arms, Criteria     string
-	Categories, DataUntil, Closed string
+	Board                     string
+	Versions                  []ledger.StudyVersion
+	Reports                   []ledger.StudyReportState
+	Locks                     []ledger.StudyLockState
+	InForce                   study.Protocol
+	Endpoints, Arms, Criteria string
+	Categories, DataUntil     string
 }
 
 func (p *Portal) studySponsorRoutes(mux *http.ServeMux) {
@@ -77,7 +79,7 @@ func (p *Portal) sponsorAct(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	if err == nil {
 		page.Done = done
-	} else {
+	} else if r.URL.Path == "/portal/studies/register" {
 		page.Form = r.PostForm
 	}
 	p.renderSponsor(w, r, s, status, page)

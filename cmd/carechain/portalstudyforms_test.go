@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,9 @@ func TestPortalStudyFormsOnInitConsortium(t *testing.T) {
 		"arms": {"drug: Drug\nplacebo: Placebo"}, "eligibility": form["eligibility"], "criteria": form["criteria"], "categories": {"lab"}, "data_until": {"2099-01-01"}}
 	resp, page = sponsor.postFiles("/portal/studies/amend", amend, nil, csrf)
 	want("an amendment that changes nothing", resp, page, http.StatusUnprocessableEntity, "Not done: the amendment changes nothing of version 1")
+	if !regexp.MustCompile(`<textarea id="study-endpoints"[^>]*></textarea>`).MatchString(page) {
+		t.Fatalf("a refused amendment's fields fill the registration form:\n%s", page)
+	}
 	amend.Set("endpoints", "primary: glucose-6m: Glucose change at 6 months\nsecondary: weight-6m: Weight change")
 	resp, page = sponsor.postFiles("/portal/studies/amend", amend, nil, csrf)
 	want("the amendment", resp, page, http.StatusOK, "Proposed amendment 2 of study gl-2: it adds secondary endpoint weight-6m. It is in force once the ethics board approves it.",
