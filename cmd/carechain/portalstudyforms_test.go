@@ -25,8 +25,9 @@ import (
 // its randomization (CLI), the hospital's physician enrols a consenting,
 // eligible patient on the site's page and is refused an ineligible one
 // with the criterion that failed. A form without the CSRF token is
-// refused, a visitor's upload sent to sign in; a practitioner is refused the sponsor's page, an admin the
-// site's.
+// refused, a visitor's upload sent to sign in; a practitioner is refused
+// the sponsor's page and a registration (nothing registered), an admin the
+// site's page and an enrolment.
 func TestPortalStudyFormsOnInitConsortium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -137,6 +138,16 @@ func TestPortalStudyFormsOnInitConsortium(t *testing.T) {
 
 	if resp, _ := site.get("/portal/studies/sponsor"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a practitioner's sponsor page: HTTP %d", resp.StatusCode)
+	}
+	form.Set("id", "gl-3")
+	if resp, _ := site.postFiles("/portal/studies/register", form, docs, siteCSRF); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a practitioner's registration: HTTP %d", resp.StatusCode)
+	}
+	if out, err := run(t, c.env, "study", "show", "gl-3", "--as", "hosp/admin", "--home", c.home); err == nil {
+		t.Errorf("a practitioner's refused registration registered the study:\n%s", out)
+	}
+	if resp, _ := sponsor.post("/portal/studies/enrol", url.Values{"study": {"gl-2"}, "patient": {"f1"}}, csrf); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an admin's enrolment: HTTP %d", resp.StatusCode)
 	}
 	if resp, _ := sponsor.get("/portal/studies/site"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("an admin's site page: HTTP %d", resp.StatusCode)
