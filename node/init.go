@@ -291,24 +291,3 @@ func testnetPorts(base, i int) (p2pPort, httpPort int, err error) {
 	httpPort, err = freePort()
 	return p2pPort, httpPort, err
 }
-
-// FreeLoopbackAddr returns 127.0.0.1:<port> with a port the OS had free
-// (see freePort): a p2p or HTTP address for a node on this machine.
-func FreeLoopbackAddr() (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", fmt.Errorf("free loopback port: %w", err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
-}
-
-// freePort asks the OS for a free loopback port. Another process could take it
-// before the node binds it; that is acceptable for local testnets.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
