@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -133,9 +132,11 @@ func (e *env) startNode(orgs []envOrg, regs []envReg) (*node.Node, *records.Keyr
 	h := node.Home(t.TempDir())
 	c := node.DefaultConfig(chainID, "fhir")
 	c.TimeoutCommit = node.Duration(10 * time.Millisecond)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	c.P2PAddr = l.Addr().String()
-	l.Close()
+	p2p, err := node.FreeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.P2PAddr = p2p
 	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -65,14 +64,13 @@ func nodeIDOf(t testing.TB, n *node.Node) string {
 // startNode runs a real single-validator node of genesis g.
 func startNode(t testing.TB, g *ledger.Genesis) *node.Node {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0") // a free p2p port
+	p2p, err := node.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
 	h := node.Home(t.TempDir())
 	c := node.DefaultConfig(testChain, "solo")
-	c.TimeoutCommit, c.HTTPAddr, c.P2PAddr = node.Duration(10*time.Millisecond), "127.0.0.1:0", l.Addr().String()
+	c.TimeoutCommit, c.HTTPAddr, c.P2PAddr = node.Duration(10*time.Millisecond), "127.0.0.1:0", p2p
 	if err := node.Init(h, node.InitOptions{Config: c, Genesis: g}); err != nil {
 		t.Fatal(err)
 	}

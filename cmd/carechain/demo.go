@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -158,21 +157,10 @@ func initDemo(h node.Home, ks *keystore.Store) error {
 	}
 	cfg := node.DefaultConfig(demo.ChainID, "demo-validator")
 	// The demo's p2p port only needs to be free; nobody connects to it.
-	port, err := freeLoopbackPort()
-	if err != nil {
+	if cfg.P2PAddr, err = node.FreeLoopbackAddr(); err != nil {
 		return err
 	}
-	cfg.P2PAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	return node.Init(h, node.InitOptions{Config: cfg, Genesis: g})
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // resetHome deletes a demo home, refusing anything that does not look like one.
