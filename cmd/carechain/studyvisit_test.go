@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/carechain/carechain/keystore"
+	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/study"
 )
 
@@ -76,6 +81,7 @@ func TestStudyVisitCaptureLockAmend(t *testing.T) {
 	refused("not subject vs-1.1's patient: nothing was written", capture("1", obs("other.json", "patient/v2", 99), "hosp/dr-a")...)
 	refused("study vs-1 has no subject vs-1.9 that your organization enrolled", capture("9", obs("obs.json", "patient/v1", 1), "hosp/dr-a")...)
 	refused("study vs-1 has no subject vs-1.1 that your organization enrolled", capture("1", obs("obs.json", "patient/v1", 1), "lab/dr-b")...)
+	subjectAnswers(t, c, d, "patient/v1", "the patients' passphrase")
 	// A FHIR client captures with the extensions: here, visit week-4.
 	physician := c.token("hosp/dr-a")
 	week4, err := study.Tag([]byte(c.observationJSON("patient/v1", 120)), study.Capture{Study: "vs-1", Subject: 1, Visit: "week-4"})
@@ -177,4 +183,30 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// subjectAnswers checks GET /v1/studies/vs-1/subjects/1 beyond the site's
+// practitioners: subject 1's own patient is answered as if it were absent
+// (the pseudonym hides the patient, whoever asks), an anonymous caller is
+// asked to authenticate.
+func subjectAnswers(t *testing.T, c *consortium, d *patientDevice, patient, passphrase string) {
+	t.Helper()
+	ks, err := keystore.Open(d.dir, keystore.DefaultKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ks.Unlock(strings.ReplaceAll(patient, "/", "."), []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if sub, err := nodeapi.NewClient(c.addr).As(patient, k).StudySubject(ctx, "vs-1", 1); err == nil ||
+		!strings.Contains(err.Error(), "study vs-1 has no subject vs-1.1 that your organization enrolled") {
+		t.Fatalf("%s's own subject: %+v %v", patient, sub, err)
+	}
+	var se *nodeapi.StatusError
+	if sub, err := nodeapi.NewClient(c.addr).StudySubject(ctx, "vs-1", 1); !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("anonymous: %+v %v", sub, err)
+	}
 }
