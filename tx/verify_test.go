@@ -59,3 +59,50 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 		})
 	}
 }
+
+// signedBatch is n signed transactions of n signers, decoded, with their keys.
+func signedBatch(b *testing.B, n int) ([]*Signed, []ed25519.PublicKey) {
+	b.Helper()
+	ss, pubs := make([]*Signed, n), make([]ed25519.PublicKey, n)
+	for i := range n {
+		key := testKey(byte(i))
+		raw, err := Sign(key, "test-chain", fmt.Sprintf("hosp-a/s%d", i), 1, TypeRevoke, &Revoke{ID: "hosp-a/x"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ss[i], err = Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+		pubs[i] = key.Public().(ed25519.PublicKey)
+	}
+	return ss, pubs
+}
+
+// BenchmarkVerify is the cost of one signature check as CheckTx does it
+// (the signer's key already decompressed): the floor of any ledger
+// transaction's cost, to compare with the accept-all ceiling of bench ledger.
+func BenchmarkVerify(b *testing.B) {
+	ss, pubs := signedBatch(b, 64)
+	var v Verifier
+	b.ResetTimer()
+	for i := range b.N {
+		if err := v.Verify(ss[i%64], pubs[i%64]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyBatch is the cost per signature of checking a block's 1000
+// signatures in one batch, as FinalizeBlock does for what CheckTx did not see.
+func BenchmarkVerifyBatch(b *testing.B) {
+	ss, pubs := signedBatch(b, 1000)
+	var v Verifier
+	b.ResetTimer()
+	for range b.N / 1000 {
+		for i, ok := range v.VerifyBatch(ss, pubs) {
+			if !ok {
+				b.Fatalf("signature %d", i)
+			}
+		}
+	}
+}
