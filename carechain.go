@@ -194,7 +194,7 @@ func ValidateOrgID(id string) error {
 	if !orgIDPattern.MatchString(id) {
 		return fmt.Errorf("organization id %q: want 1-32 of [a-z0-9-], starting with a letter or digit", id)
 	}
-	if id+"/" == PatientPrefix {
+	if id+"/" == PatientPrefix || id == "custody" { // custody/: supply custody keys (supply.CustodyPrefix)
 		return fmt.Errorf("organization id %q is reserved", id)
 	}
 	return nil
