@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/smt"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
 )
@@ -143,6 +144,7 @@ func privateFlow(t *testing.T, h *harness) [][]byte {
 func TestSupplyTransferPrivateCustodyChain(t *testing.T) {
 	h := privateHarness(t)
 	committed := privateFlow(t, h)
+	checkPrivateLeaf(t, h, privSerials[1], pubOf(custodyKey(t, "pharm", "hold 2")))
 	ship := committed[1]
 	h.judge(ship, StageCheck, CodeBadNonce, "replayed or stale")
 	h.judge(ship, StageFinalize, CodeBadNonce, "replayed or stale")
@@ -227,4 +229,28 @@ func stateMap(t testing.TB, a *App) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// checkPrivateLeaf checks that the supply map commits to the custody key
+// holding the unit of serial: its entry proves against the root in the
+// app info and names the key.
+func checkPrivateLeaf(t *testing.T, h *harness, serial string, holder ed25519.PublicKey) {
+	t.Helper()
+	info, err := h.app.CommitInfo(h.height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := supply.UnitKey(privGTIN, privUnits(serial)[0])
+	e, err := h.at(0).SupplyEntry(k)
+	if err != nil || e.Value == nil {
+		t.Fatalf("map entry of %s: %+v %v", k, e, err)
+	}
+	vh := smt.Value(e.Value)
+	if err := smt.VerifyProof(info.SupplyRoot, smt.Key(k), &vh, e.Proof); err != nil {
+		t.Fatal(err)
+	}
+	var u supply.Unit
+	if err := tx.UnmarshalState(e.Value, &u); err != nil || !bytes.Equal(u.Custody, holder) || u.Custodian != "" {
+		t.Fatalf("the map holds %+v %v, want the unit held by key %x", u, err, holder)
+	}
 }
