@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/carechain/carechain"
 )
 
 // Private custody. Units of a product registered as private are held by
@@ -22,7 +24,7 @@ import (
 // for two shipments and none links two of them to one organization.
 
 // CustodyPrefix starts the signer ID of a custody key.
-const CustodyPrefix = "custody/"
+const CustodyPrefix = carechain.CustodyPrefix
 
 // CustodyKeySize is the size of a custody public key.
 const CustodyKeySize = ed25519.PublicKeySize
