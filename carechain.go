@@ -180,6 +180,11 @@ func ValidateNodeID(id string) error {
 // PatientPrefix starts every patient ID.
 const PatientPrefix = "patient/"
 
+// CustodyPrefix starts the signer ID of a supply custody key
+// (supply.CustodySigner), which is no principal: no organization and so
+// no principal ID starts with it.
+const CustodyPrefix = "custody/"
+
 // NewPatientID is a new random patient ID: a pseudonym of 64 random bits,
 // which says nothing about the patient.
 func NewPatientID() string {
@@ -194,7 +199,7 @@ func ValidateOrgID(id string) error {
 	if !orgIDPattern.MatchString(id) {
 		return fmt.Errorf("organization id %q: want 1-32 of [a-z0-9-], starting with a letter or digit", id)
 	}
-	if id+"/" == PatientPrefix {
+	if id+"/" == PatientPrefix || id+"/" == CustodyPrefix {
 		return fmt.Errorf("organization id %q is reserved", id)
 	}
 	return nil

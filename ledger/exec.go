@@ -6,6 +6,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -31,12 +32,9 @@ func (a *App) authenticate(r reader, s *tx.Signed, verify verifyFunc, minNonce f
 	if err != nil {
 		return nil, rejectDecode(err)
 	}
-	signer, err := getPrincipal(r, s.Signer)
-	if errors.Is(err, ErrNotFound) {
-		return nil, reject(CodeUnknownSigner, "signer %q is not registered", s.Signer)
-	}
-	if err != nil {
-		return nil, reject(CodeInternal, "%v", err)
+	signer, rej := signerOf(r, s)
+	if rej != nil {
+		return nil, rej
 	}
 	if signer.Status == carechain.StatusRevoked {
 		return nil, reject(CodeRevokedSigner, "key of %q was revoked at height %d", s.Signer, signer.RevokedAt)
@@ -52,6 +50,40 @@ func (a *App) authenticate(r reader, s *tx.Signed, verify verifyFunc, minNonce f
 		return nil, reject(CodeBadNonce, "nonce %d of %q is replayed or stale: next must be at least %d", s.Nonce, s.Signer, min)
 	}
 	return &checked{Signed: s, signer: signer, body: body}, nil
+}
+
+// kindCustody is the kind of the principal standing for a custody key
+// (custodySigner): no carechain.Kind, so no rule that asks for a kind,
+// a role, an organization or an active status grants it anything.
+const kindCustody carechain.Kind = "custody-key"
+
+// signerOf is the principal that signed s: a registered one, or for a
+// supply.transfer the custody key its signer ID names (supply.CustodySigner),
+// registered nowhere. Each signs only its own transactions: a custody key
+// nothing but supply.transfer, a registered principal never one.
+func signerOf(r reader, s *tx.Signed) (*carechain.Principal, *Rejection) {
+	custody := supply.IsCustodySigner(s.Signer)
+	switch {
+	case custody && s.Type != tx.TypeSupplyTransfer:
+		return nil, reject(CodeUnauthorized, "a custody key signs only %s, not %s", tx.TypeSupplyTransfer, s.Type)
+	case !custody && s.Type == tx.TypeSupplyTransfer:
+		return nil, reject(CodeUnauthorized, "%s is signed by the custody key holding the units (signer %s<key>), not by %q",
+			tx.TypeSupplyTransfer, supply.CustodyPrefix, s.Signer)
+	case custody:
+		pub, err := supply.ParseCustodySigner(s.Signer)
+		if err != nil {
+			return nil, reject(CodeUnknownSigner, "%v", err)
+		}
+		return &carechain.Principal{ID: s.Signer, Kind: kindCustody, PublicKey: pub}, nil
+	}
+	signer, err := getPrincipal(r, s.Signer)
+	if errors.Is(err, ErrNotFound) {
+		return nil, reject(CodeUnknownSigner, "signer %q is not registered", s.Signer)
+	}
+	if err != nil {
+		return nil, reject(CodeInternal, "%v", err)
+	}
+	return signer, nil
 }
 
 // apply authorizes c and writes its effects to b. On rejection b is unchanged.

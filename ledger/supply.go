@@ -20,7 +20,9 @@ import (
 // (quarantined); the manufacturer confirms (illegitimate, for good) or
 // clears the flag, and recalls lots. A unit that is recalled, suspect,
 // illegitimate or expired is neither shipped, received nor dispensed.
-// Units travel packed in cases and pallets too (supplycase.go).
+// Units travel packed in cases and pallets too (supplycase.go). The units
+// of a private product are held by custody keys instead, and move by
+// supply.transfer (supplytransfer.go).
 //
 // In plain on the ledger: products (public catalogue data), lots and their
 // expiry, recalls and flags, and per unit commitment its custodian
@@ -141,7 +143,8 @@ func (a *App) applySupplyProduct(b *store.Block, c *checked, p *tx.SupplyProduct
 	} else if !errors.Is(err, ErrNotFound) {
 		return reject(CodeInternal, "%v", err)
 	}
-	prod := supply.Product{GTIN: p.GTIN, Name: p.Name, Form: p.Form, Strength: p.Strength, Kind: p.Kind, Owner: s.Org, Height: b.Height()}
+	prod := supply.Product{GTIN: p.GTIN, Name: p.Name, Form: p.Form, Strength: p.Strength, Kind: p.Kind, Owner: s.Org, Height: b.Height(),
+		Private: p.Private}
 	if err := setCBOR(b, supplyProductKey(p.GTIN), prod); err != nil {
 		return reject(CodeInternal, "%v", err)
 	}
@@ -152,7 +155,12 @@ func (a *App) applySupplyProduct(b *store.Block, c *checked, p *tx.SupplyProduct
 }
 
 func (a *App) applySupplyCommission(b *store.Block, c *checked, cm *tx.SupplyCommission) *Rejection {
-	if _, rej := ownProduct(b, c.signer, cm.GTIN, "commission units"); rej != nil {
+	p, rej := ownProduct(b, c.signer, cm.GTIN, "commission units")
+	if rej != nil {
+		return rej
+	}
+	custody, rej := custodyKeyOf(p, cm)
+	if rej != nil {
 		return rej
 	}
 	lot, err := getLot(b, cm.GTIN, cm.Lot)
@@ -176,6 +184,9 @@ func (a *App) applySupplyCommission(b *store.Block, c *checked, cm *tx.SupplyCom
 	}
 	for _, u := range cm.Units {
 		unit := supply.Unit{Lot: cm.Lot, Custodian: c.signer.Org, Status: supply.StatusActive, Height: b.Height()}
+		if custody != nil { // private: held by the key, by no organization
+			unit.Custodian, unit.Custody = "", custody
+		}
 		if err := setCBOR(b, supplyUnitKey(cm.GTIN, u), unit); err != nil {
 			return reject(CodeInternal, "%v", err)
 		}

@@ -53,6 +53,9 @@ func (a *App) applySupplyAggregate(b *store.Block, c *checked, ag *tx.SupplyAggr
 	if rej := supplyStaff(c.signer, ag.Action+" cases"); rej != nil {
 		return rej
 	}
+	if rej := refusePrivate(b, ag.GTIN); rej != nil {
+		return rej
+	}
 	org := c.signer.Org
 	k, err := getCase(b, ag.GTIN, ag.Case)
 	switch {
@@ -173,6 +176,9 @@ func containsBytes(list [][]byte, x []byte) bool {
 func (a *App) applySupplyCaseMove(b *store.Block, c *checked, m *tx.SupplyCaseMove) *Rejection {
 	s := c.signer
 	if rej := supplyStaff(s, m.Action+" cases"); rej != nil {
+		return rej
+	}
+	if rej := refusePrivate(b, m.GTIN); rej != nil {
 		return rej
 	}
 	loose := &tx.SupplyMove{Action: m.Action, GTIN: m.GTIN, To: m.To, KeyWrap: m.KeyWrap}

@@ -86,6 +86,9 @@ func (a *App) applySupplyMove(b *store.Block, c *checked, m *tx.SupplyMove) *Rej
 	if rej := supplyStaff(s, m.Action+" units"); rej != nil {
 		return rej
 	}
+	if rej := refusePrivate(b, m.GTIN); rej != nil {
+		return rej
+	}
 	if rej := mayMove(b, s, m); rej != nil {
 		return rej
 	}
@@ -155,6 +158,9 @@ func mayMove(b *store.Block, s *carechain.Principal, m *tx.SupplyMove) *Rejectio
 func (a *App) applySupplyFlag(b *store.Block, c *checked, f *tx.SupplyFlag) *Rejection {
 	s := c.signer
 	if rej := supplyStaff(s, "flag units"); rej != nil {
+		return rej
+	}
+	if rej := refusePrivate(b, f.GTIN); rej != nil {
 		return rej
 	}
 	u, err := getUnit(b, f.GTIN, f.Unit)

@@ -26,6 +26,9 @@ type Product struct {
 	Kind     Kind   `cbor:"5,keyasint" json:"kind"`
 	Owner    string `cbor:"6,keyasint" json:"owner"` // the manufacturer organization
 	Height   int64  `cbor:"7,keyasint" json:"height"`
+	// Private: its units are held by custody keys, not organizations
+	// (custody.go).
+	Private bool `cbor:"8,keyasint,omitempty" json:"private,omitempty"`
 }
 
 // Status is where a unit is in its life.
@@ -67,6 +70,11 @@ type Unit struct {
 	// Case is the commitment of the case or pallet the unit is packed in
 	// (CaseCommitment); none while it is loose.
 	Case []byte `cbor:"7,keyasint,omitempty" json:"case,omitempty"`
+	// Custody is the public key holding a unit of a private product
+	// (custody.go), whose Custodian and To stay empty; Claim, while it is
+	// in transit, the public key its receiver claims it with.
+	Custody []byte `cbor:"8,keyasint,omitempty" json:"custody,omitempty"`
+	Claim   []byte `cbor:"9,keyasint,omitempty" json:"claim,omitempty"`
 }
 
 // Lot is a commissioned lot of a product: its expiry (plain: expiry and
@@ -114,6 +122,9 @@ func Why(st Status, u Unit, lot Lot) string {
 	case StatusExpired:
 		return fmt.Sprintf("the unit expired on %s", lot.Expiry)
 	case StatusInTransit:
+		if u.To == "" {
+			return "the unit is in transit: its receiver claims it first"
+		}
 		return fmt.Sprintf("the unit is in transit to %s", u.To)
 	case StatusUnknown:
 		return "no unit with this serial was commissioned"

@@ -40,7 +40,9 @@ const maxKeyWrap = 4096
 
 // SupplyProduct registers product GTIN for the signer's organization.
 // KeyWrap is the product key wrapped to the organization's encryption key
-// (seal.PublicKey.Wrap with supply.KeyWrapInfo).
+// (seal.PublicKey.Wrap with supply.KeyWrapInfo). The units of a Private
+// product are held by custody keys and move by supply.transfer
+// (supplytransfer.go).
 type SupplyProduct struct {
 	GTIN     string      `cbor:"1,keyasint"`
 	Name     string      `cbor:"2,keyasint"`
@@ -48,6 +50,7 @@ type SupplyProduct struct {
 	Strength string      `cbor:"4,keyasint"`
 	Kind     supply.Kind `cbor:"5,keyasint"`
 	KeyWrap  []byte      `cbor:"6,keyasint"`
+	Private  bool        `cbor:"7,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -85,12 +88,15 @@ func checkUnits(units [][]byte) error {
 }
 
 // SupplyCommission commissions Units (serial commitments) of product GTIN,
-// in lot Lot expiring on Expiry (YYYY-MM-DD).
+// in lot Lot expiring on Expiry (YYYY-MM-DD). The units of a private
+// product start held by custody key Custody (an Ed25519 public key), which
+// no other product's commissioning names.
 type SupplyCommission struct {
-	GTIN   string   `cbor:"1,keyasint"`
-	Lot    string   `cbor:"2,keyasint"`
-	Expiry string   `cbor:"3,keyasint"`
-	Units  [][]byte `cbor:"4,keyasint"`
+	GTIN    string   `cbor:"1,keyasint"`
+	Lot     string   `cbor:"2,keyasint"`
+	Expiry  string   `cbor:"3,keyasint"`
+	Units   [][]byte `cbor:"4,keyasint"`
+	Custody []byte   `cbor:"5,keyasint,omitempty"`
 }
 
 // Validate implements Body.
@@ -103,6 +109,9 @@ func (c *SupplyCommission) Validate() error {
 	}
 	if e, err := supply.ParseExpiry(c.Expiry); err != nil || e != c.Expiry {
 		return fmt.Errorf("%w: expiry %q: want YYYY-MM-DD", ErrInvalid, c.Expiry)
+	}
+	if len(c.Custody) != 0 && len(c.Custody) != supply.CustodyKeySize {
+		return fmt.Errorf("%w: a custody key is %d bytes", ErrInvalid, supply.CustodyKeySize)
 	}
 	return checkUnits(c.Units)
 }

@@ -1,0 +1,90 @@
+package supply
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/carechain/carechain"
+)
+
+// Private custody. Units of a product registered as private are held by
+// one-time custody keys (Ed25519), not by organizations: the ledger keeps
+// the public key holding each unit (Unit.Custody) and, while it is
+// shipped, the public key its receiver claims it with (Unit.Claim). A
+// holder moves its units with a supply.transfer signed by the custody key
+// itself, under the pseudo-signer CustodySigner(pub): the ledger checks the
+// signature against the key in the signer's name, and nothing is
+// registered. An organization derives its keys from one secret it keeps
+// (CustodyKey), one per label (a shipment or claim ID), so no key is used
+// for two shipments and none links two of them to one organization.
+
+// CustodyPrefix starts the signer ID of a custody key.
+const CustodyPrefix = carechain.CustodyPrefix
+
+// CustodyKeySize is the size of a custody public key.
+const CustodyKeySize = ed25519.PublicKeySize
+
+// custodyInfo is the HKDF info prefix of custody keys.
+const custodyInfo = "carechain/supply/custody/v1\x00"
+
+// CustodyKey derives the one-time custody key for label from an
+// organization's secret (at least 32 bytes): HKDF-SHA256 over the secret,
+// with the label in the info, seeds an Ed25519 key.
+func CustodyKey(secret []byte, label string) (ed25519.PrivateKey, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("%w: a custody secret has at least 32 bytes, this one %d", ErrInvalid, len(secret))
+	}
+	seed, err := hkdf.Key(sha256.New, secret, nil, custodyInfo+label, ed25519.SeedSize)
+	if err != nil {
+		return nil, fmt.Errorf("derive custody key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// CustodySigner is the signer ID of custody key pub: CustodyPrefix and
+// the key in 64 lower-case hex digits.
+func CustodySigner(pub ed25519.PublicKey) string { return CustodyPrefix + hex.EncodeToString(pub) }
+
+// IsCustodySigner reports whether signer names a custody key (well formed
+// or not): such a signer is never a registered principal.
+func IsCustodySigner(signer string) bool { return strings.HasPrefix(signer, CustodyPrefix) }
+
+// ParseCustodySigner returns the public key a custody signer ID names.
+func ParseCustodySigner(signer string) (ed25519.PublicKey, error) {
+	h, ok := strings.CutPrefix(signer, CustodyPrefix)
+	if !ok || len(h) != 2*CustodyKeySize || strings.ToLower(h) != h {
+		return nil, fmt.Errorf("%w: signer %q: want %s and 64 lower-case hex digits", ErrInvalid, signer, CustodyPrefix)
+	}
+	pub, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signer %q: %v", ErrInvalid, signer, err)
+	}
+	return pub, nil
+}
+
+// dispenseDomain separates a dispenser's co-signature from every other
+// signature its key makes.
+const dispenseDomain = "carechain/supply/dispense/v1"
+
+// DispenseDigest is what the dispensing organization's staff signs to
+// co-sign a dispense: SHA-256 of the domain, the chain ID, the custody
+// signer and its nonce (which name the one transaction), and body, the
+// canonical encoding of the transfer without the co-signature. Each
+// variable-length part but the last is length-prefixed, so no two inputs
+// share a digest.
+func DispenseDigest(chainID, signer string, nonce uint64, body []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(dispenseDomain))
+	for _, s := range []string{chainID, signer} {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
+		h.Write([]byte(s))
+	}
+	h.Write(binary.BigEndian.AppendUint64(nil, nonce))
+	h.Write(body)
+	return h.Sum(nil)
+}
