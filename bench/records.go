@@ -148,6 +148,16 @@ func seedAuthors(ctx context.Context, bn *recordsNode, opts RecordsOptions) (wri
 // preparePuts validates, encrypts and signs per record.puts for each author,
 // on all cores; record k of author i is "r-i-k".
 func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
+	counts := make([]int, len(w.authors))
+	for i := range counts {
+		counts[i] = per
+	}
+	return w.preparePutsFrom(bn, make([]int, len(w.authors)), counts)
+}
+
+// preparePutsFrom is preparePuts for counts[i] record.puts of author i,
+// its records from[i] onwards (those before it committed already).
+func (w writers) preparePutsFrom(bn *recordsNode, from, counts []int) ([][][]byte, error) {
 	work := make([][][]byte, len(w.authors))
 	err := inParallel(len(w.authors), func(i int) error {
 		a := w.authors[i]
@@ -155,9 +165,10 @@ func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
 		if err != nil {
 			return err
 		}
-		for k := range per {
+		for j := range counts[i] {
+			k := from[i] + j
 			p := w.patients[i][k%len(w.patients[i])]
-			raw, err := bn.svc.PreparePut(a, base+uint64(k), p, "lab", fmt.Sprintf("r-%d-%d", i, k), 1, observation(k))
+			raw, err := bn.svc.PreparePut(a, base+uint64(j), p, "lab", fmt.Sprintf("r-%d-%d", i, k), 1, observation(k))
 			if err != nil {
 				return err
 			}
