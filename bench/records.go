@@ -193,13 +193,21 @@ func commitPuts(ctx context.Context, n *node.Node, work [][][]byte, window int) 
 // timeReads times n authorized reads, one after another, of the records
 // preparePuts wrote: each author reads its own, for treatment.
 func (w writers) timeReads(ctx context.Context, svc *records.Service, per, n int) (p50, p99 time.Duration, err error) {
+	return w.timeReadsOf(ctx, svc, n, func(k int) (int, string) {
+		i := k % len(w.authors)
+		return i, fmt.Sprintf("r-%d-%d", i, (k/len(w.authors))%per)
+	})
+}
+
+// timeReadsOf times n authorized reads, one after another: the k-th of the
+// record pick(k) names, by its author (w.authors[i]), for treatment.
+func (w writers) timeReadsOf(ctx context.Context, svc *records.Service, n int, pick func(k int) (i int, id string)) (p50, p99 time.Duration, err error) {
 	lat := make([]time.Duration, 0, n)
 	for k := range n {
-		i := k % len(w.authors)
-		id := fmt.Sprintf("r-%d-%d", i, (k/len(w.authors))%per)
+		i, id := pick(k)
 		t0 := time.Now()
 		if _, err := svc.Read(ctx, w.authors[i].ID, id, 0, consent.PurposeTreatment); err != nil {
-			return 0, 0, fmt.Errorf("bench read: %w", err)
+			return 0, 0, fmt.Errorf("bench read of %s: %w", id, err)
 		}
 		lat = append(lat, time.Since(t0))
 	}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/carechain/carechain/consent"
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 )
@@ -235,21 +234,12 @@ func writeScale(ctx context.Context, bn *recordsNode, w writers, opts ScaleOptio
 }
 
 // timeRandomReads times n authorized reads, one after another, each of a
-// record drawn by rng from those writeScale wrote (done[i] by author i),
-// read by its author for treatment.
+// record drawn by rng from those writeScale wrote (done[i] by author i).
 func (w writers) timeRandomReads(ctx context.Context, svc *records.Service, done []int, n int, rng *rand.Rand) (p50, p99 time.Duration, err error) {
-	lat := make([]time.Duration, 0, n)
-	for range n {
+	return w.timeReadsOf(ctx, svc, n, func(int) (int, string) {
 		i := rng.IntN(len(w.authors))
-		id := fmt.Sprintf("r-%d-%d", i, rng.IntN(done[i]))
-		t0 := time.Now()
-		if _, err := svc.Read(ctx, w.authors[i].ID, id, 0, consent.PurposeTreatment); err != nil {
-			return 0, 0, fmt.Errorf("bench read of %s: %w", id, err)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	p50, p99 = percentiles(lat)
-	return p50, p99, nil
+		return i, fmt.Sprintf("r-%d-%d", i, rng.IntN(done[i]))
+	})
 }
 
 // scaleSync times a node joining bn's chain as Sync does, to bn's height.
