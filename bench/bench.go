@@ -1,5 +1,5 @@
 // Package bench measures a carechain node on this machine. It is what
-// `carechain bench ledger|records|proofs|fhir|amend|sync|backup|search`
+// `carechain bench ledger|records|proofs|fhir|amend|sync|backup|search|scale`
 // runs; nothing in a running node imports it.
 //
 // Each benchmark starts its own one-validator node in a new temporary home,
@@ -17,7 +17,8 @@
 // node joining a chain of records and catching up by block sync; Backup an
 // online backup and its restore against a copy of the data; Search the
 // FHIR searches within one patient and across patients (the blind index)
-// against a read of the same run.
+// against a read of the same run; Scale the figures of Records, Sync and
+// `carechain verify` at growing numbers of records, per record.
 //
 // These are measurements, not tests: they take seconds to minutes and their
 // numbers depend on the machine. Work that is not being measured (signing,

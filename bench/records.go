@@ -148,6 +148,16 @@ func seedAuthors(ctx context.Context, bn *recordsNode, opts RecordsOptions) (wri
 // preparePuts validates, encrypts and signs per record.puts for each author,
 // on all cores; record k of author i is "r-i-k".
 func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
+	counts := make([]int, len(w.authors))
+	for i := range counts {
+		counts[i] = per
+	}
+	return w.preparePutsFrom(bn, make([]int, len(w.authors)), counts)
+}
+
+// preparePutsFrom is preparePuts for counts[i] record.puts of author i,
+// its records from[i] onwards (those before it committed already).
+func (w writers) preparePutsFrom(bn *recordsNode, from, counts []int) ([][][]byte, error) {
 	work := make([][][]byte, len(w.authors))
 	err := inParallel(len(w.authors), func(i int) error {
 		a := w.authors[i]
@@ -155,9 +165,10 @@ func (w writers) preparePuts(bn *recordsNode, per int) ([][][]byte, error) {
 		if err != nil {
 			return err
 		}
-		for k := range per {
+		for j := range counts[i] {
+			k := from[i] + j
 			p := w.patients[i][k%len(w.patients[i])]
-			raw, err := bn.svc.PreparePut(a, base+uint64(k), p, "lab", fmt.Sprintf("r-%d-%d", i, k), 1, observation(k))
+			raw, err := bn.svc.PreparePut(a, base+uint64(j), p, "lab", fmt.Sprintf("r-%d-%d", i, k), 1, observation(k))
 			if err != nil {
 				return err
 			}
@@ -182,13 +193,21 @@ func commitPuts(ctx context.Context, n *node.Node, work [][][]byte, window int) 
 // timeReads times n authorized reads, one after another, of the records
 // preparePuts wrote: each author reads its own, for treatment.
 func (w writers) timeReads(ctx context.Context, svc *records.Service, per, n int) (p50, p99 time.Duration, err error) {
+	return w.timeReadsOf(ctx, svc, n, func(k int) (int, string) {
+		i := k % len(w.authors)
+		return i, fmt.Sprintf("r-%d-%d", i, (k/len(w.authors))%per)
+	})
+}
+
+// timeReadsOf times n authorized reads, one after another: the k-th of the
+// record pick(k) names, by its author (w.authors[i]), for treatment.
+func (w writers) timeReadsOf(ctx context.Context, svc *records.Service, n int, pick func(k int) (i int, id string)) (p50, p99 time.Duration, err error) {
 	lat := make([]time.Duration, 0, n)
 	for k := range n {
-		i := k % len(w.authors)
-		id := fmt.Sprintf("r-%d-%d", i, (k/len(w.authors))%per)
+		i, id := pick(k)
 		t0 := time.Now()
 		if _, err := svc.Read(ctx, w.authors[i].ID, id, 0, consent.PurposeTreatment); err != nil {
-			return 0, 0, fmt.Errorf("bench read: %w", err)
+			return 0, 0, fmt.Errorf("bench read of %s: %w", id, err)
 		}
 		lat = append(lat, time.Since(t0))
 	}

@@ -26,7 +26,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		PersistentPostRunE: func(*cobra.Command, []string) error { return stop() },
 	}
 	cmd.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole benchmark to this file (go tool pprof reads it)")
-	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd(), c.benchSupplyCmd(), c.benchTrustCmd())
+	cmd.AddCommand(c.benchAllCmd(), c.benchLedgerCmd(), c.benchRecordsCmd(), c.benchProofsCmd(), c.benchFHIRCmd(), c.benchAmendCmd(), c.benchSyncCmd(), c.benchBackupCmd(), c.benchSearchCmd(), c.benchSupplyCmd(), c.benchTrustCmd(), c.benchScaleCmd())
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,6 +190,66 @@ func TestBenchSupplyReports(t *testing.T) {
 		a, _ := strconv.ParseFloat(m[1], 64)
 		if b, _ := strconv.ParseFloat(m[2], 64); a > b {
 			t.Errorf("p50 %v above p99 %v", a, b)
+		}
+	}
+}
+
+// TestBenchScaleReports: `carechain bench scale` at two small sizes prints
+// a row per size, smallest first, with every column (rates and times above
+// zero, p50 <= p99, the growth of the stores, the memory), then each size's
+// per-record figures over the smallest's. No figure is checked against a
+// time: these are measurements.
+func TestBenchScaleReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four nodes")
+	}
+	out := mustRun(t, nil, "bench", "scale", "--records", "400,200", "--reads", "100")
+	if want := `config: each size on its own fresh one-validator node \(timeout_commit=0s\), smallest first; 8 authors x window 200, 32 patients; ` +
+		`record.put of a \d+-byte Observation \(tx \d+ bytes\); 100 random reads per size`; !regexp.MustCompile(want).MatchString(out) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	// records, write/s, read p50, read p99, state B/rec, data B/rec, RSS MB, heap MB, verify s, verify us/rec, sync s, sync/s
+	row := regexp.MustCompile(`(?m)^ +(\d+)((?: +(?:[\d.]+|n/a)){11})$`)
+	var sizes []string
+	for _, m := range row.FindAllStringSubmatch(out, -1) {
+		sizes = append(sizes, m[1])
+		f := strings.Fields(m[2])
+		v := make([]float64, len(f))
+		for i, s := range f {
+			v[i], _ = strconv.ParseFloat(s, 64)
+		}
+		rssKnown := runtime.GOOS == "linux"
+		if (f[6] == "n/a") == rssKnown {
+			t.Errorf("%s records: RSS %q on %s", m[1], f[6], runtime.GOOS)
+		}
+		for i, name := range []string{"write/s", "read p50", "read p99", "state B/rec", "data B/rec", "RSS MB", "heap MB", "verify s", "verify us/rec", "sync s", "sync/s"} {
+			if v[i] <= 0 && (i != 5 || rssKnown) {
+				t.Errorf("%s records: %s %s, want above zero:\n%s", m[1], name, f[i], m[0])
+			}
+		}
+		if v[1] > v[2] {
+			t.Errorf("%s records: read p50 %s above p99 %s", m[1], f[1], f[2])
+		}
+	}
+	if got := strings.Join(sizes, ","); got != "200,400" {
+		t.Errorf("rows for %s records, want 200,400:\n%s", got, out)
+	}
+	_, ratios, ok := strings.Cut(out, "per record, relative to 200 records (1.00 is flat):\n")
+	if !ok {
+		t.Fatalf("no ratios:\n%s", out)
+	}
+	// records, write/s, read p50, read p99, state B/rec, data B/rec, verify us/rec, sync/s
+	ratio := regexp.MustCompile(`(?m)^ +(200|400)((?: +\d+\.\d\d){7})$`)
+	ms := ratio.FindAllStringSubmatch(ratios, -1)
+	if len(ms) != 2 || ms[0][1] != "200" || ms[1][1] != "400" {
+		t.Fatalf("want ratio rows for 200 and 400 records:\n%s", ratios)
+	}
+	if f := strings.Fields(ms[0][2]); strings.Join(f, " ") != "1.00 1.00 1.00 1.00 1.00 1.00 1.00" {
+		t.Errorf("the smallest size over itself: %v, want 1.00 each", f)
+	}
+	for _, s := range strings.Fields(ms[1][2]) {
+		if v, _ := strconv.ParseFloat(s, 64); v <= 0 {
+			t.Errorf("400 records: ratio %s, want above zero:\n%s", s, ms[1][0])
 		}
 	}
 }
