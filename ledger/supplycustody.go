@@ -25,18 +25,9 @@ func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*su
 	out := make([]*supply.Unit, len(m.Units))
 	lots := map[string]*supply.Lot{}
 	for i, cm := range m.Units {
-		u, err := getUnit(b, m.GTIN, cm)
-		if errors.Is(err, ErrNotFound) {
-			return nil, reject(CodeInvalid, "unit #%d of %s: no unit with this serial was commissioned", i, m.GTIN)
-		} else if err != nil {
-			return nil, reject(CodeInternal, "%v", err)
-		}
-		lot, ok := lots[u.Lot]
-		if !ok {
-			if lot, err = getLot(b, m.GTIN, u.Lot); err != nil {
-				return nil, reject(CodeInternal, "%v", err)
-			}
-			lots[u.Lot] = lot
+		u, lot, rej := unitAndLot(b, m.GTIN, i, cm, lots)
+		if rej != nil {
+			return nil, rej
 		}
 		st := supply.Effective(*u, *lot, now)
 		want, holder := supply.StatusActive, u.Custodian
@@ -57,6 +48,25 @@ func movable(b *store.Block, c *checked, m *tx.SupplyMove, inCase []byte) ([]*su
 		out[i] = u
 	}
 	return out, nil
+}
+
+// unitAndLot reads unit #i of gtin, by its commitment cm, and its lot
+// (from lots, which it fills, or the state).
+func unitAndLot(b *store.Block, gtin string, i int, cm []byte, lots map[string]*supply.Lot) (*supply.Unit, *supply.Lot, *Rejection) {
+	u, err := getUnit(b, gtin, cm)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, reject(CodeInvalid, "unit #%d of %s: no unit with this serial was commissioned", i, gtin)
+	} else if err != nil {
+		return nil, nil, reject(CodeInternal, "%v", err)
+	}
+	lot, ok := lots[u.Lot]
+	if !ok {
+		if lot, err = getLot(b, gtin, u.Lot); err != nil {
+			return nil, nil, reject(CodeInternal, "%v", err)
+		}
+		lots[u.Lot] = lot
+	}
+	return u, lot, nil
 }
 
 func notYours(action string, u *supply.Unit) string {

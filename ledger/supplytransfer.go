@@ -123,18 +123,9 @@ func transferable(b *store.Block, c *checked, t *tx.SupplyTransfer) ([]*supply.U
 	out := make([]*supply.Unit, len(t.Units))
 	lots := map[string]*supply.Lot{}
 	for i, cm := range t.Units {
-		u, err := getUnit(b, t.GTIN, cm)
-		if errors.Is(err, ErrNotFound) {
-			return nil, reject(CodeInvalid, "unit #%d of %s: no unit with this serial was commissioned", i, t.GTIN)
-		} else if err != nil {
-			return nil, reject(CodeInternal, "%v", err)
-		}
-		lot, ok := lots[u.Lot]
-		if !ok {
-			if lot, err = getLot(b, t.GTIN, u.Lot); err != nil {
-				return nil, reject(CodeInternal, "%v", err)
-			}
-			lots[u.Lot] = lot
+		u, lot, rej := unitAndLot(b, t.GTIN, i, cm, lots)
+		if rej != nil {
+			return nil, rej
 		}
 		st := supply.Effective(*u, *lot, now)
 		want, holder := supply.StatusActive, u.Custody
