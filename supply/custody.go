@@ -71,20 +71,26 @@ func ParseCustodySigner(signer string) (ed25519.PublicKey, error) {
 // signature its key makes.
 const dispenseDomain = "carechain/supply/dispense/v1"
 
-// DispenseDigest is what the dispensing organization's staff signs to
-// co-sign a dispense: SHA-256 of the domain, the chain ID, the custody
-// signer and its nonce (which name the one transaction), and body, the
-// canonical encoding of the transfer without the co-signature. Each
-// variable-length part but the last is length-prefixed, so no two inputs
-// share a digest.
-func DispenseDigest(chainID, signer string, nonce uint64, body []byte) []byte {
+// DispenseDigest is what the dispensing organization's staff member
+// dispenser signs to co-sign the dispense of units (their commitments) of
+// gtin on chain chainID: SHA-256 of the domain and these, each
+// length-prefixed, so no two inputs share a digest. It leaves out the
+// custody signer and its nonce so the dispenser's device signs it from the
+// commitments alone; a unit is dispensed once, so the co-signature cannot
+// be replayed.
+func DispenseDigest(chainID, gtin string, units [][]byte, dispenser string) []byte {
 	h := sha256.New()
 	h.Write([]byte(dispenseDomain))
-	for _, s := range []string{chainID, signer} {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
-		h.Write([]byte(s))
+	part := func(b []byte) {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+		h.Write(b)
 	}
-	h.Write(binary.BigEndian.AppendUint64(nil, nonce))
-	h.Write(body)
+	part([]byte(chainID))
+	part([]byte(gtin))
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(units))))
+	for _, u := range units {
+		part(u)
+	}
+	part([]byte(dispenser))
 	return h.Sum(nil)
 }
