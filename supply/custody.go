@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
 )
@@ -93,4 +94,55 @@ func DispenseDigest(chainID, gtin string, units [][]byte, dispenser string) []by
 	}
 	part([]byte(dispenser))
 	return h.Sum(nil)
+}
+
+// CustodyNote is what an organization's node notes, in its sealed supply
+// journal, beside an event on units of a private product: the label of
+// the custody key that holds the event's units after it (a commission or
+// a receive), and for a receive the shipper and the product key the
+// shipment brought. It is node-local, never on the ledger.
+type CustodyNote struct {
+	Label      string `json:"label,omitempty"`
+	From       string `json:"from,omitempty"`
+	ProductKey []byte `json:"product_key,omitempty"`
+}
+
+// Shipment is what a ship of private units tells its two parties, sealed
+// in the transfer's Details: who ships what to whom, the product key (the
+// receiver computes commitments with it) and the seed of the claim key the
+// receiver takes the units with.
+type Shipment struct {
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	GTIN       string   `json:"gtin"`
+	Lots       []string `json:"lots"`
+	Serials    []string `json:"serials"`
+	ProductKey []byte   `json:"product_key"`
+	ClaimSeed  []byte   `json:"claim_seed"`
+}
+
+// JudgePrivate answers scan, as Judge does, for a unit u of a private
+// product, whose holder the ledger does not name: from is the
+// organization the verifier's node knows the unit from — the shipper of a
+// pending shipment sealed to the verifier, or the verifier itself if one of
+// its keys holds the unit — or empty. A seller other than from is refused:
+// the unit was not shipped to the verifier by it.
+func JudgePrivate(scan Scan, p *Product, u *Unit, lot *Lot, verifier, from string, now time.Time) Verification {
+	if u == nil || lot == nil {
+		return Judge(scan, p, u, lot, verifier, now)
+	}
+	seen := *u
+	seen.Custodian, seen.To = from, ""
+	if u.Status == StatusInTransit && from != "" && from != verifier {
+		seen.To = verifier
+	}
+	unsold := scan
+	unsold.Seller = ""
+	v := Judge(unsold, p, &seen, lot, verifier, now)
+	v.Seller = scan.Seller
+	if scan.Seller != "" && scan.Seller != from {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("the unit was not shipped to you by %s: its serial may be copied", scan.Seller))
+	}
+	v.Genuine = len(v.Reasons) == 0
+	return v
 }
