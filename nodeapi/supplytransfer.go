@@ -2,6 +2,7 @@ package nodeapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -76,7 +77,7 @@ func (s *server) supplyTransfer(w http.ResponseWriter, r *http.Request) {
 // organization to commission units of private product gtin to.
 func (c *Client) SupplyCustodyKey(ctx context.Context, gtin string) (*CustodyKeyResponse, error) {
 	var out CustodyKeyResponse
-	if err := c.doJSON(ctx, http.MethodPost, "/v1/supply/custody-keys", CustodyKeyRequest{GTIN: gtin}, &out); err != nil {
+	if err := c.postChecked(ctx, "/v1/supply/custody-keys", CustodyKeyRequest{GTIN: gtin}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -85,8 +86,28 @@ func (c *Client) SupplyCustodyKey(ctx context.Context, gtin string) (*CustodyKey
 // SupplyTransfer asks the signer's node to move units of a private product.
 func (c *Client) SupplyTransfer(ctx context.Context, req records.SupplyTransferRequest) (*records.SupplyTransferResult, error) {
 	var out records.SupplyTransferResult
-	if err := c.doJSON(ctx, http.MethodPost, "/v1/supply/transfers", req, &out); err != nil {
+	if err := c.postChecked(ctx, "/v1/supply/transfers", req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// postChecked posts in as JSON and decodes a 200 answer into out; any
+// other status, 422 (refused) included, is a *StatusError.
+func (c *Client) postChecked(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	status, err := c.do(ctx, http.MethodPost, path, body, &raw)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		var e Error
+		_ = json.Unmarshal(raw, &e)
+		return &StatusError{Method: http.MethodPost, Path: path, Status: status, Message: e.Error}
+	}
+	return json.Unmarshal(raw, out)
 }

@@ -87,6 +87,7 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 	if err != nil {
 		return out, err
 	}
+
 	if req.Action == tx.MoveDispense {
 		if len(req.DispenserSigs) == 0 {
 			for _, g := range groups {

@@ -23,6 +23,23 @@ func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Ev
 	if err := e.Check(); err != nil {
 		return err
 	}
+	if e.Action != supply.ActRecall {
+		key, err := c.unlock(s)
+		if err != nil {
+			return err
+		}
+		cl, err := c.nodeClient(s.nodeAddr, s.home)
+		if err != nil {
+			return err
+		}
+		cl = cl.As(s.as, key)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		private := privateProduct(pctx, cl, e.GTIN)
+		cancel()
+		if private {
+			return c.submitPrivate(ctx, s, cl, key, e)
+		}
+	}
 	cs := &nodeapi.CommitmentsResponse{}
 	if len(e.Serials) > 0 || len(e.SSCCs) > 0 {
 		var err error
