@@ -19,6 +19,7 @@ import (
 // on this device with the commitments its node computes, then records e in
 // the organization's supply journal on the node, for EPCIS export. A
 // journal that cannot be written is a warning: the transaction committed.
+// Units of a private product take the private path (submitPrivate).
 func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Event) error {
 	if err := e.Check(); err != nil {
 		return err
