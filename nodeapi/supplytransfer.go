@@ -14,7 +14,7 @@ import (
 // Private custody (supply/custody.go; records/supplytransfer.go), for the
 // supply staff of the organizations whose keys this node holds:
 //
-//	POST /v1/supply/custody-keys  {gtin} → CustodyKeyResponse: a new custody key to commission units of a private product to
+//	POST /v1/supply/custody-keys  {gtin, serials} → CustodyKeyResponse: a new custody key to commission the units of a private product to
 //	POST /v1/supply/transfers     records.SupplyTransferRequest → records.SupplyTransferResult
 //
 // A transfer is signed by the node with the organization's custody keys
@@ -24,11 +24,12 @@ import (
 
 // CustodyKeyRequest is the body of POST /v1/supply/custody-keys.
 type CustodyKeyRequest struct {
-	GTIN string `json:"gtin"`
+	GTIN    string   `json:"gtin"`
+	Serials []string `json:"serials"` // to commission to the key
 }
 
-// CustodyKeyResponse answers it: the public key to commission to, and the
-// label to journal the commissioning with (supply.CustodyNote).
+// CustodyKeyResponse answers it: the public key to commission to, and its
+// label, which the node has noted for the serials (supply.CustodyNote).
 type CustodyKeyResponse struct {
 	Label     string `json:"label"`
 	PublicKey []byte `json:"public_key"`
@@ -43,7 +44,7 @@ func (s *server) supplyCustodyKey(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &req) {
 		return
 	}
-	label, pub, err := s.opts.Records.SupplyCustodyKey(p, req.GTIN)
+	label, pub, err := s.opts.Records.SupplyCustodyKey(p, req.GTIN, req.Serials)
 	if err != nil {
 		s.queryFail(w, err)
 		return
@@ -75,9 +76,9 @@ func (s *server) supplyTransfer(w http.ResponseWriter, r *http.Request) {
 
 // SupplyCustodyKey asks the signer's node for a new custody key of its
 // organization to commission units of private product gtin to.
-func (c *Client) SupplyCustodyKey(ctx context.Context, gtin string) (*CustodyKeyResponse, error) {
+func (c *Client) SupplyCustodyKey(ctx context.Context, gtin string, serials []string) (*CustodyKeyResponse, error) {
 	var out CustodyKeyResponse
-	if err := c.postChecked(ctx, "/v1/supply/custody-keys", CustodyKeyRequest{GTIN: gtin}, &out); err != nil {
+	if err := c.postChecked(ctx, "/v1/supply/custody-keys", CustodyKeyRequest{GTIN: gtin, Serials: serials}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

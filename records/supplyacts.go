@@ -47,22 +47,21 @@ func (s *Service) SupplyCommission(ctx context.Context, signer Signer, gtin, lot
 		return err
 	}
 	body := &tx.SupplyCommission{GTIN: gtin, Lot: lot, Expiry: e, Units: cs.Units}
-	var note *supply.CustodyNote
 	if p, err := s.latest().SupplyProduct(gtin); err == nil && p.Private { // to a custody key of the signer's organization
 		me, err := s.latest().Principal(signer.ID)
 		if err != nil {
 			return err
 		}
-		label, pub, err := s.SupplyCustodyKey(me, gtin)
+		_, pub, err := s.SupplyCustodyKey(me, gtin, serials)
 		if err != nil {
 			return err
 		}
-		body.Custody, note = pub, &supply.CustodyNote{Label: label}
+		body.Custody = pub
 	}
 	if _, err = s.submit(ctx, signer, tx.TypeSupplyCommission, body); err != nil {
 		return err
 	}
-	return s.journalAct(signer, supply.Event{Action: supply.ActCommission, GTIN: gtin, Serials: serials, Lot: lot, Expiry: e, Custody: note})
+	return s.journalAct(signer, supply.Event{Action: supply.ActCommission, GTIN: gtin, Serials: serials, Lot: lot, Expiry: e})
 }
 
 // journalAct journals an event signer's transaction committed, for its

@@ -84,28 +84,49 @@ func NewCustodyLabel() string {
 	return "commission/" + hex.EncodeToString(b)
 }
 
-// SupplyCustodyKey returns the public custody key of label (a new one if
-// label is empty, which it returns too) for the units caller, supply staff
-// of the manufacturer of private product gtin, is to commission: the
-// caller signs the commissioning itself, and journals it with the label
-// (RecordSupplyEvent) so its node finds the key again.
-func (s *Service) SupplyCustodyKey(caller *carechain.Principal, gtin string) (label string, pub []byte, err error) {
+// SupplyCustodyKey returns a new custody key's label and public key, for
+// caller, supply staff of the manufacturer of private product gtin, to
+// commission serials to: the caller signs the commissioning itself. The
+// node journals which label the serials are to be held by first, so it
+// finds the key again once they are commissioned.
+func (s *Service) SupplyCustodyKey(caller *carechain.Principal, gtin string, serials []string) (label string, pub []byte, err error) {
 	if !supply.Staff(caller) {
 		return "", nil, carechain.E(carechain.KindPermission, fmt.Errorf("%s does not act in the supply chain", caller.ID))
 	}
-	p, err := s.latest().SupplyProduct(gtin)
+	v := s.latest()
+	p, err := v.SupplyProduct(gtin)
 	if err != nil {
 		return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("product %s: %w", gtin, err))
 	}
 	if !p.Private || p.Owner != caller.Org {
 		return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("product %s is not a private product of %s", gtin, caller.Org))
 	}
+	if len(serials) == 0 || len(serials) > supply.MaxUnits {
+		return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("name 1 to %d serials", supply.MaxUnits))
+	}
+	for i, sn := range serials {
+		if err := supply.CheckSerial(sn); err != nil {
+			return "", nil, carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: %w", i, err))
+		}
+	}
 	label = NewCustodyLabel()
 	k, err := s.custodyKey(caller.Org, label, nil)
 	if err != nil {
 		return "", nil, err
 	}
+	if err := s.noteCustody(v, caller.Org, gtin, serials, supply.CustodyNote{Label: label}); err != nil {
+		return "", nil, err
+	}
 	return label, k.Public().(ed25519.PublicKey), nil
+}
+
+// noteCustody journals note on serials of gtin for org (supply.ActCustodyNote).
+func (s *Service) noteCustody(v *ledger.View, org, gtin string, serials []string, note supply.CustodyNote) error {
+	e := supply.Event{Action: supply.ActCustodyNote, GTIN: gtin, Serials: serials, Custody: &note, Org: org, Time: s.now().UTC()}
+	if err := s.journalSupply(v, org, e); err != nil {
+		return fmt.Errorf("note the custody key %s: %w", note.Label, err)
+	}
+	return nil
 }
 
 // shipmentInfo is the HPKE info of a shipment's content key wrapped to org.
@@ -267,23 +288,36 @@ func (s *Service) custodyNotes(org, gtin string) ([]custodyNote, error) {
 	return out, nil
 }
 
-// heldLabels maps the commitments (hex) of org's units of gtin to the label
-// of the custody key its journal says took them last.
-func (s *Service) heldLabels(org, gtin string, k []byte) (map[string]string, error) {
+// heldLabels maps the commitments (hex) of org's units of gtin to the
+// labels of the custody keys its journal notes them for, the latest first.
+func (s *Service) heldLabels(org, gtin string, k []byte) (map[string][]string, error) {
 	notes, err := s.custodyNotes(org, gtin)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	out := map[string][]string{}
 	for _, n := range notes {
 		if n.note.Label == "" {
 			continue
 		}
 		for _, sn := range n.serials {
-			out[hex.EncodeToString(supply.Commitment(k, gtin, sn))] = n.note.Label
+			c := hex.EncodeToString(supply.Commitment(k, gtin, sn))
+			out[c] = append([]string{n.note.Label}, out[c]...)
 		}
 	}
 	return out, nil
+}
+
+// heldKey is the custody key of org among labels that holds unit u.
+func (s *Service) heldKey(org string, labels []string, u *supply.Unit) (ed25519.PrivateKey, error) {
+	for _, label := range labels {
+		if k, err := s.custodyKey(org, label, u.Custody); err == nil {
+			return k, nil
+		} else if !errors.Is(err, ErrNotHeld) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: no custody key of %s holds this unit", ErrNotHeld, org)
 }
 
 // knownFrom is the organization org's node knows private unit u of gtin
@@ -304,10 +338,10 @@ func (s *Service) knownFrom(v *ledger.View, org, gtin string, k, c []byte, u *su
 	if err != nil {
 		return "", err
 	}
-	if label, ok := held[hex.EncodeToString(c)]; ok {
-		if _, err := s.custodyKey(org, label, u.Custody); err == nil {
-			return org, nil
-		}
+	if _, err := s.heldKey(org, held[hex.EncodeToString(c)], u); err == nil {
+		return org, nil
+	} else if !errors.Is(err, ErrNotHeld) {
+		return "", err
 	}
 	return "", nil
 }

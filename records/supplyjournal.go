@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/carechain/carechain"
@@ -156,26 +154,11 @@ func (s *Service) SupplyEvents(caller *carechain.Principal, q supply.EventQuery)
 		if err != nil {
 			return nil, fmt.Errorf("supply journal entry #%d: %w", i, err)
 		}
-		if q.Match(e) {
-			e.Custody = nil // the node's own note: keys stay on the node
+		if e.Action != supply.ActCustodyNote && q.Match(e) {
 			out = append(out, e)
 		}
 	}
 	return out, nil
-}
-
-// commissionedKey is the custody key of the label a commissioning e
-// (recorded by the CLI that signed it) names: a client notes only that.
-func (s *Service) commissionedKey(org string, e supply.Event) ([]byte, error) {
-	n := e.Custody
-	if e.Action != supply.ActCommission || n.Label == "" || n.From != "" || n.ProductKey != nil || !strings.HasPrefix(n.Label, "commission/") {
-		return nil, carechain.E(carechain.KindInvalid, errors.New("a recorded event notes only the custody label of a commissioning"))
-	}
-	k, err := s.custodyKey(org, n.Label, nil)
-	if err != nil {
-		return nil, err
-	}
-	return k.Public().(ed25519.PublicKey), nil
 }
 
 func openJournalEntry(id seal.Identity, je journalEntry) (supply.Event, error) {
@@ -210,21 +193,14 @@ func (s *Service) RecordSupplyEvent(caller *carechain.Principal, e supply.Event)
 		return err
 	}
 	defer clear(k)
-	var custody []byte
 	if e.Custody != nil {
-		if custody, err = s.commissionedKey(caller.Org, e); err != nil {
-			return err
-		}
+		return carechain.E(carechain.KindInvalid, errors.New("a recorded event carries no custody note: the node keeps those"))
 	}
 	for i, sn := range e.Serials {
-		u, _, err := v.SupplyUnit(e.GTIN, supply.Commitment(k, e.GTIN, sn))
-		if errors.Is(err, ledger.ErrNotFound) {
+		if _, _, err := v.SupplyUnit(e.GTIN, supply.Commitment(k, e.GTIN, sn)); errors.Is(err, ledger.ErrNotFound) {
 			return carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: no unit of %s with this serial was commissioned", i, e.GTIN))
 		} else if err != nil {
 			return err
-		}
-		if custody != nil && !bytes.Equal(u.Custody, custody) {
-			return carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: the custody key of %s is not the one that holds it", i, e.Custody.Label))
 		}
 	}
 	for i, sscc := range e.SSCCs {

@@ -104,13 +104,18 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 		if err != nil {
 			return out, err
 		}
+		if note != nil { // first: a journal write that fails after the commit loses no key
+			if err := s.noteCustody(v, caller.Org, req.GTIN, g.serials, *note); err != nil {
+				return out, err
+			}
+		}
 		res, err := s.submit(ctx, Signer{ID: supply.CustodySigner(g.key.Public().(ed25519.PublicKey)), Key: g.key}, tx.TypeSupplyTransfer, body)
 		if err != nil {
 			return out, fmt.Errorf("transfer %d of %d: %w", i+1, len(groups), err)
 		}
 		out.Heights = append(out.Heights, res.Height)
 		e := supply.Event{Action: req.Action, GTIN: req.GTIN, Serials: g.serials, To: req.To, Reason: req.Reason, WholeLot: req.WholeLot,
-			Custody: note, Org: caller.Org, Time: s.now().UTC()}
+			Org: caller.Org, Time: s.now().UTC()}
 		if err := s.journalSupply(s.latest(), caller.Org, e); err != nil {
 			return out, fmt.Errorf("committed at height %d, not journaled: %w", res.Height, err)
 		}
@@ -224,9 +229,8 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 
 // keyFor is the key that may take unit u through action for org: the claim
 // key of a shipment sealed to org for a receive (and a flag of a unit
-// shipped to it), else org's custody key of label, which must be the one
-// holding u.
-func (s *Service) keyFor(org, action string, u *supply.Unit, label string, in map[string]supply.Shipment) (ed25519.PrivateKey, *supply.Shipment, error) {
+// shipped to it), else the one of org's custody keys of labels holding u.
+func (s *Service) keyFor(org, action string, u *supply.Unit, labels []string, in map[string]supply.Shipment) (ed25519.PrivateKey, *supply.Shipment, error) {
 	if sh, ok := in[hex.EncodeToString(u.Claim)]; ok && u.Status == supply.StatusInTransit && (action == tx.MoveReceive || action == tx.TransferFlag) {
 		if len(sh.ClaimSeed) != ed25519.SeedSize {
 			return nil, nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is malformed"))
@@ -240,10 +244,7 @@ func (s *Service) keyFor(org, action string, u *supply.Unit, label string, in ma
 	if action == tx.MoveReceive {
 		return nil, nil, fmt.Errorf("%w: no pending shipment of this unit is sealed to %s", ErrNotHeld, org)
 	}
-	if label == "" {
-		return nil, nil, fmt.Errorf("%w: no custody key of %s took this unit", ErrNotHeld, org)
-	}
-	key, err := s.custodyKey(org, label, u.Custody)
+	key, err := s.heldKey(org, labels, u)
 	return key, nil, err
 }
 

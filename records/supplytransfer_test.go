@@ -138,4 +138,23 @@ func TestSupplyTransferPrivateCustody(t *testing.T) {
 	if _, err := transfer("dist", records.SupplyTransferRequest{Action: tx.MoveDecommission, Serials: serials[:1]}); !errors.Is(err, records.ErrNotHeld) {
 		t.Fatalf("dist moves a unit it shipped away: %v", err)
 	}
+	// The custody notes stay on the node: no export shows them, and no
+	// client records one.
+	for org, want := range map[string]string{"acme": "commission ship", "dist": "receive ship", "pharm": "receive dispense"} {
+		evs, err := svc.SupplyEvents(admin(org), supply.EventQuery{})
+		var acts []string
+		for _, e := range evs {
+			acts = append(acts, e.Action)
+			if e.Custody != nil {
+				t.Errorf("%s's export shows a custody note", org)
+			}
+		}
+		if err != nil || strings.Join(acts, " ") != want {
+			t.Errorf("%s's events: %v %q, want %q", org, err, acts, want)
+		}
+	}
+	note := supply.Event{Action: supply.ActDecommission, GTIN: gtin, Serials: serials[1:], Custody: &supply.CustodyNote{Label: "commission/00"}}
+	if err := svc.RecordSupplyEvent(admin("dist"), note); err == nil || !strings.Contains(err.Error(), "no custody note") {
+		t.Fatalf("a client's custody note: %v", err)
+	}
 }

@@ -96,6 +96,12 @@ func DispenseDigest(chainID, gtin string, units [][]byte, dispenser string) []by
 	return h.Sum(nil)
 }
 
+// ActCustodyNote is the action of a journal entry that carries only a
+// CustodyNote: a node journals it before it submits the transaction that
+// gives the units to the noted key, so a journal write that fails after
+// a commit never loses a key; it is no supply event, and never exported.
+const ActCustodyNote = "custody-note"
+
 // CustodyNote is what an organization's node notes, in its sealed supply
 // journal, beside an event on units of a private product: the label of
 // the custody key that holds the event's units after it (a commission or

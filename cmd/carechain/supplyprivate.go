@@ -98,10 +98,9 @@ func containsBytes(list [][]byte, b []byte) bool {
 }
 
 // commissionPrivate commissions e's units to a custody key the signer's
-// node derives, signed here, and notes the key's label in the node's
-// supply journal, without which the node cannot move the units.
+// node derives (and notes for them), signed here, then journals e.
 func (c *cli) commissionPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Client, e supply.Event) error {
-	ck, err := cl.SupplyCustodyKey(ctx, e.GTIN)
+	ck, err := cl.SupplyCustodyKey(ctx, e.GTIN, e.Serials)
 	if err != nil {
 		return fmt.Errorf("a custody key from your node: %w", err)
 	}
@@ -121,9 +120,8 @@ func (c *cli) commissionPrivate(ctx context.Context, s *signerFlags, cl *nodeapi
 	if err := c.submit(ctx, s, tx.TypeSupplyCommission, func(string, uint64) (any, error) { return cm, nil }); err != nil {
 		return err
 	}
-	e.Custody = &supply.CustodyNote{Label: ck.Label}
 	if err := cl.SupplyJournal(ctx, e); err != nil {
-		return fmt.Errorf("committed, but your node did not note the custody key %s of the units, so it cannot move them: %w", ck.Label, err)
+		fmt.Fprintf(c.err, "warning: committed, but not recorded in the supply journal (it is missing from EPCIS exports): %v\n", err)
 	}
 	return nil
 }
