@@ -9,6 +9,7 @@ import (
 	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
 )
 
 // TestPrivateSupplyAcrossNodes is issue 22's second acceptance point on
@@ -110,6 +111,48 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 		noPlaintext(t, m.home, m.proc.output(), inPlainOrBase64(serials)...)
 	}
 	rivalSupplyState(t, rival.home, append([]string{"dist", "pharm"}, serials...))
+	rivalTransfers(t, rival.home, append([]string{"dist", "pharm"}, serials...))
+}
+
+// rivalTransfers reads every supply.transfer in the blocks of the stopped
+// node at home and fails the test if one holds one of secrets, but for the
+// dispense's co-signer, whom the ledger names by design.
+func rivalTransfers(t *testing.T, home string, secrets []string) {
+	t.Helper()
+	var actions []string
+	err := node.CommittedTxs(node.Home(home), func(_ int64, raw []byte) error {
+		s, err := tx.Decode(raw)
+		if err != nil || s.Type != tx.TypeSupplyTransfer {
+			return err
+		}
+		var tr tx.SupplyTransfer
+		if err := tx.Unmarshal(s.Body, &tr); err != nil {
+			return err
+		}
+		actions = append(actions, tr.Action)
+		if tr.Action == tx.MoveDispense && tr.Dispenser != "pharm/admin" {
+			t.Errorf("the dispense names %q as its dispenser", tr.Dispenser)
+		}
+		tr.Dispenser = ""
+		bare, err := tx.Marshal(&tr)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secrets {
+			if strings.Contains(s.Signer+string(bare), sec) {
+				t.Errorf("a %s in rival's blocks holds %q", tr.Action, sec)
+			}
+		}
+		return nil
+	})
+	// acme ships two commissionings' units (2), dist receives both and ships
+	// from its two keys (2 + 2); the pharmacy receives one shipment, flags,
+	// decommissions and dispenses (4); a block may hold the refused receive
+	// of the recalled unit too.
+	if got := strings.Join(actions, " "); err != nil || strings.Count(got, "ship") != 4 || strings.Count(got, "dispense") != 1 || len(actions) < 10 {
+		t.Fatalf("the transfers in rival's blocks: %v %q", err, got)
+	}
+	t.Logf("rival's blocks hold %d transfers, none naming a partner (but the dispense's co-signer) or a serial", len(actions))
 }
 
 // supplyArgs is a supply command as an organization's admin on m's node:
