@@ -23,8 +23,8 @@ import (
 // its own name (no registration; nonces as for any signer):
 //
 //   - ship: the key holding the units sends them in transit and names the
-//     claim key of the shipment, which the receiver gave the shipper off
-//     the ledger;
+//     claim key of the shipment, a fresh key whose seed the shipper's node
+//     seals to the receiver in Details (records/supplycustody.go);
 //   - receive: the claim key takes them and names the receiver's next
 //     custody key (not itself), which holds them from then on;
 //   - decommission: the holding key takes them out of the chain;
