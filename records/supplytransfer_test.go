@@ -80,6 +80,9 @@ func TestSupplyTransferPrivateCustody(t *testing.T) {
 		req.GTIN = gtin
 		return svc.SupplyTransfer(ctx, admin(org), req)
 	}
+	if _, err := transfer("acme", records.SupplyTransferRequest{Action: tx.MoveShip, Serials: serials, To: "acme"}); err == nil || !strings.Contains(err.Error(), "not another manufacturer") {
+		t.Fatalf("a ship to the shipper: %v", err)
+	}
 	if _, err := transfer("acme", records.SupplyTransferRequest{Action: tx.MoveShip, Serials: serials, To: "dist"}); err != nil {
 		t.Fatal(err)
 	}
