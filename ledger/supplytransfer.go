@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/store"
@@ -20,8 +23,8 @@ import (
 // its own name (no registration; nonces as for any signer):
 //
 //   - ship: the key holding the units sends them in transit and names the
-//     claim key of the shipment, which the receiver gave the shipper off
-//     the ledger;
+//     claim key of the shipment, a fresh key whose seed the shipper's node
+//     seals to the receiver in Details (records/supplycustody.go);
 //   - receive: the claim key takes them and names the receiver's next
 //     custody key (not itself), which holds them from then on;
 //   - decommission: the holding key takes them out of the chain;
@@ -38,7 +41,10 @@ import (
 // Why), for all its units or none. The event's details (who ships what to
 // whom, prices, and the product key the receiver needs to compute serial
 // commitments) travel in Details, sealed by the client to the parties and
-// only bounded here; transfers write no supply-key wrap.
+// only bounded here; transfers write no supply-key wrap. A ship's Details
+// stay in state under its claim key until the receive (keepShipment), so
+// the receiver's node finds the shipments sealed to it without following
+// blocks.
 //
 // What a competitor's node still sees: the product catalogue and which
 // manufacturer owns each private product, its lots, expiry dates and
@@ -95,6 +101,9 @@ func (a *App) applySupplyTransfer(b *store.Block, c *checked, t *tx.SupplyTransf
 	}
 	units, rej := transferable(b, c, t)
 	if rej != nil {
+		return rej
+	}
+	if rej := keepShipment(b, c, t); rej != nil {
 		return rej
 	}
 	for i, u := range units {
@@ -199,14 +208,57 @@ func checkDispenser(b *store.Block, c *checked, t *tx.SupplyTransfer) *Rejection
 	if org.Type != carechain.OrgPharmacy && org.Type != carechain.OrgHospital {
 		return reject(CodeUnauthorized, "%s may not dispense: %s is a %s, not a pharmacy or hospital", d.ID, d.Org, org.Type)
 	}
-	digest, err := t.DispenseDigest(c.ChainID, c.Signer, c.Nonce)
-	if err != nil {
-		return reject(CodeInternal, "%v", err)
-	}
-	if !tx.VerifySignature(d.PublicKey, digest, t.DispenserSig) {
+	if !tx.VerifySignature(d.PublicKey, t.DispenseDigest(c.ChainID), t.DispenserSig) {
 		return reject(CodeBadSignature, "the co-signature of dispenser %s does not verify", d.ID)
 	}
 	return nil
+}
+
+// keepShipment keeps a ship's sealed details in state, under its claim
+// key, until a receive by the claim key takes them away: the receiver's
+// node finds the shipments sealed to it there (by trial opening), without
+// following blocks. They are as opaque here as in the transaction.
+func keepShipment(b *store.Block, c *checked, t *tx.SupplyTransfer) *Rejection {
+	var err error
+	switch {
+	case t.Action == tx.MoveShip && len(t.Details) > 0:
+		err = b.Set(supplyShipmentKey(t.GTIN, t.Claim), t.Details)
+	case t.Action == tx.MoveReceive:
+		err = b.Delete(supplyShipmentKey(t.GTIN, c.signer.PublicKey))
+	}
+	if err != nil {
+		return reject(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// supplyShipmentKey is the state key of the sealed details of the
+// shipment of gtin claimed by key claim.
+func supplyShipmentKey(gtin string, claim []byte) string {
+	return "supply-shipment/" + gtin + "/" + hex.EncodeToString(claim)
+}
+
+// SupplyShipment is a pending shipment of a private product: its claim
+// key and its sealed details.
+type SupplyShipment struct {
+	Claim   []byte
+	Details []byte
+}
+
+// SupplyShipments returns the pending shipments of private product gtin
+// whose ship carried details, in key order.
+func (v *View) SupplyShipments(gtin string) ([]SupplyShipment, error) {
+	prefix := supplyShipmentKey(gtin, nil)
+	var out []SupplyShipment
+	err := v.Scan(prefix, func(k string, val []byte) error {
+		claim, err := hex.DecodeString(strings.TrimPrefix(k, prefix))
+		if err != nil {
+			return fmt.Errorf("shipment key %q: %w", k, err)
+		}
+		out = append(out, SupplyShipment{Claim: claim, Details: bytes.Clone(val)})
+		return nil
+	})
+	return out, err
 }
 
 // custodyKeyOf is the custody key a commissioning of product p names, or

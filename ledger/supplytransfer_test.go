@@ -76,12 +76,7 @@ func (h *harness) transfer(k ed25519.PrivateKey, t *tx.SupplyTransfer) []byte {
 func (h *harness) dispense(k ed25519.PrivateKey, dispenser string, dk ed25519.PrivateKey, units [][]byte) []byte {
 	h.t.Helper()
 	t := &tx.SupplyTransfer{Action: tx.MoveDispense, GTIN: privGTIN, Units: units, Dispenser: dispenser}
-	id := supply.CustodySigner(pubOf(k))
-	digest, err := t.DispenseDigest(chainID, id, h.nonces[id]+1)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	t.DispenserSig = ed25519.Sign(dk, digest)
+	t.DispenserSig = ed25519.Sign(dk, t.DispenseDigest(chainID))
 	return h.transfer(k, t)
 }
 
@@ -122,9 +117,15 @@ func privateFlow(t *testing.T, h *harness) [][]byte {
 	if u := h.privUnit(privSerials[0]); u.Status != supply.StatusInTransit || !bytes.Equal(u.Claim, pubOf(claimW)) {
 		t.Fatalf("shipped: %+v", u)
 	}
+	if got, err := h.at(0).SupplyShipments(privGTIN); err != nil || len(got) != 1 || !bytes.Equal(got[0].Claim, pubOf(claimW)) || string(got[0].Details) != "sealed to the parties" {
+		t.Fatalf("the pending shipment kept in state: %v %+v", err, got)
+	}
 	h.judge(h.transfer(custodyKey(t, "pharm", "claim 1"), receive(all, holdW)), StageCheck, CodeUnauthorized, "shipped to another claim key")
 	h.judge(h.transfer(claimW, receive(all, claimW)), StageCheck, CodeInvalid, "takes a fresh one")
 	commit(h.transfer(claimW, receive(all, holdW)))
+	if got, err := h.at(0).SupplyShipments(privGTIN); err != nil || len(got) != 0 {
+		t.Fatalf("a received shipment stays in state: %v %+v", err, got)
+	}
 	claimP, holdP := custodyKey(t, "pharm", "claim 2"), custodyKey(t, "pharm", "hold 2")
 	commit(h.transfer(holdW, ship(all[:2], claimP)))
 	commit(h.transfer(claimP, receive(all[:2], holdP)))

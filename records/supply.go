@@ -37,6 +37,11 @@ func (s *Service) productKey(v *ledger.View, caller *carechain.Principal, gtin s
 func (s *Service) productKeyOf(v *ledger.View, org, gtin string) ([]byte, error) {
 	wrap, err := v.SupplyKeyWrap(gtin, org)
 	if errors.Is(err, ledger.ErrNotFound) {
+		if p, perr := v.SupplyProduct(gtin); perr == nil && p.Private {
+			if k, err := s.privateProductKey(v, org, gtin); err != nil || k != nil {
+				return k, err
+			}
+		}
 		return nil, fmt.Errorf("%w: %s holds no key of product %s; the key comes with its first shipment to %s", ErrSupplyNoKey, org, gtin, org)
 	} else if err != nil {
 		return nil, err
@@ -139,15 +144,25 @@ func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan
 	if err != nil {
 		return supply.Verification{}, nil, err
 	}
+	defer clear(k)
 	c := supply.Commitment(k, scan.GTIN, scan.Serial)
-	clear(k)
 	u, lot, err := v.SupplyUnit(scan.GTIN, c)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return s.judged(v, scan, p, nil, nil, caller.Org), c, nil
 	} else if err != nil {
 		return supply.Verification{}, nil, err
 	}
-	out := s.judged(v, scan, p, u, lot, caller.Org)
+	var out supply.Verification
+	if p.Private {
+		from, err := s.knownFrom(v, caller.Org, scan.GTIN, k, c, u)
+		if err != nil {
+			return supply.Verification{}, nil, err
+		}
+		out = supply.JudgePrivate(scan, p, u, lot, caller.Org, from, s.now())
+		out.Height = v.Height()
+	} else {
+		out = s.judged(v, scan, p, u, lot, caller.Org)
+	}
 	if u.Case != nil {
 		out.SSCC = s.caseSSCC(caller, scan.GTIN, u.Case)
 	}

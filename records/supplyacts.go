@@ -31,7 +31,7 @@ func (s *Service) SupplyRegister(ctx context.Context, signer Signer, p supply.Pr
 	if err != nil {
 		return err
 	}
-	_, err = s.submit(ctx, signer, tx.TypeSupplyProduct, &tx.SupplyProduct{GTIN: p.GTIN, Name: p.Name, Form: p.Form, Strength: p.Strength, Kind: p.Kind, KeyWrap: wrap})
+	_, err = s.submit(ctx, signer, tx.TypeSupplyProduct, &tx.SupplyProduct{GTIN: p.GTIN, Name: p.Name, Form: p.Form, Strength: p.Strength, Kind: p.Kind, KeyWrap: wrap, Private: p.Private})
 	return err
 }
 
@@ -46,7 +46,19 @@ func (s *Service) SupplyCommission(ctx context.Context, signer Signer, gtin, lot
 	if err != nil {
 		return err
 	}
-	if _, err = s.submit(ctx, signer, tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: gtin, Lot: lot, Expiry: e, Units: cs.Units}); err != nil {
+	body := &tx.SupplyCommission{GTIN: gtin, Lot: lot, Expiry: e, Units: cs.Units}
+	if p, err := s.latest().SupplyProduct(gtin); err == nil && p.Private { // to a custody key of the signer's organization
+		me, err := s.latest().Principal(signer.ID)
+		if err != nil {
+			return err
+		}
+		_, pub, err := s.SupplyCustodyKey(me, gtin, serials)
+		if err != nil {
+			return err
+		}
+		body.Custody = pub
+	}
+	if _, err = s.submit(ctx, signer, tx.TypeSupplyCommission, body); err != nil {
 		return err
 	}
 	return s.journalAct(signer, supply.Event{Action: supply.ActCommission, GTIN: gtin, Serials: serials, Lot: lot, Expiry: e})

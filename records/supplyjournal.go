@@ -154,7 +154,7 @@ func (s *Service) SupplyEvents(caller *carechain.Principal, q supply.EventQuery)
 		if err != nil {
 			return nil, fmt.Errorf("supply journal entry #%d: %w", i, err)
 		}
-		if q.Match(e) {
+		if e.Action != supply.ActCustodyNote && q.Match(e) {
 			out = append(out, e)
 		}
 	}
@@ -193,6 +193,9 @@ func (s *Service) RecordSupplyEvent(caller *carechain.Principal, e supply.Event)
 		return err
 	}
 	defer clear(k)
+	if e.Custody != nil {
+		return carechain.E(carechain.KindInvalid, errors.New("a recorded event carries no custody note: the node keeps those"))
+	}
 	for i, sn := range e.Serials {
 		if _, _, err := v.SupplyUnit(e.GTIN, supply.Commitment(k, e.GTIN, sn)); errors.Is(err, ledger.ErrNotFound) {
 			return carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: no unit of %s with this serial was commissioned", i, e.GTIN))

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/carechain/carechain"
 )
@@ -71,20 +72,83 @@ func ParseCustodySigner(signer string) (ed25519.PublicKey, error) {
 // signature its key makes.
 const dispenseDomain = "carechain/supply/dispense/v1"
 
-// DispenseDigest is what the dispensing organization's staff signs to
-// co-sign a dispense: SHA-256 of the domain, the chain ID, the custody
-// signer and its nonce (which name the one transaction), and body, the
-// canonical encoding of the transfer without the co-signature. Each
-// variable-length part but the last is length-prefixed, so no two inputs
-// share a digest.
-func DispenseDigest(chainID, signer string, nonce uint64, body []byte) []byte {
+// DispenseDigest is what the dispensing organization's staff member
+// dispenser signs to co-sign the dispense of units (their commitments) of
+// gtin on chain chainID: SHA-256 of the domain and these, each
+// length-prefixed, so no two inputs share a digest. It leaves out the
+// custody signer and its nonce so the dispenser's device signs it from the
+// commitments alone; a unit is dispensed once, so the co-signature cannot
+// be replayed.
+func DispenseDigest(chainID, gtin string, units [][]byte, dispenser string) []byte {
 	h := sha256.New()
 	h.Write([]byte(dispenseDomain))
-	for _, s := range []string{chainID, signer} {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
-		h.Write([]byte(s))
+	part := func(b []byte) {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+		h.Write(b)
 	}
-	h.Write(binary.BigEndian.AppendUint64(nil, nonce))
-	h.Write(body)
+	part([]byte(chainID))
+	part([]byte(gtin))
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(units))))
+	for _, u := range units {
+		part(u)
+	}
+	part([]byte(dispenser))
 	return h.Sum(nil)
+}
+
+// ActCustodyNote is the action of a journal entry that carries only a
+// CustodyNote: a node journals it before it submits the transaction that
+// gives the units to the noted key, so a journal write that fails after
+// a commit never loses a key; it is no supply event, and never exported.
+const ActCustodyNote = "custody-note"
+
+// CustodyNote is what an organization's node notes, in its sealed supply
+// journal, beside an event on units of a private product: the label of
+// the custody key that holds the event's units after it (a commission or
+// a receive), and for a receive the shipper and the product key the
+// shipment brought. It is node-local, never on the ledger.
+type CustodyNote struct {
+	Label      string `json:"label,omitempty"`
+	From       string `json:"from,omitempty"`
+	ProductKey []byte `json:"product_key,omitempty"`
+}
+
+// Shipment is what a ship of private units tells its two parties, sealed
+// in the transfer's Details: who ships what to whom, the product key (the
+// receiver computes commitments with it) and the seed of the claim key the
+// receiver takes the units with.
+type Shipment struct {
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	GTIN       string   `json:"gtin"`
+	Lots       []string `json:"lots"`
+	Serials    []string `json:"serials"`
+	ProductKey []byte   `json:"product_key"`
+	ClaimSeed  []byte   `json:"claim_seed"`
+}
+
+// JudgePrivate answers scan, as Judge does, for a unit u of a private
+// product, whose holder the ledger does not name: from is the
+// organization the verifier's node knows the unit from — the shipper of a
+// pending shipment sealed to the verifier, or the verifier itself if one of
+// its keys holds the unit — or empty. A seller other than from is refused:
+// the unit was not shipped to the verifier by it.
+func JudgePrivate(scan Scan, p *Product, u *Unit, lot *Lot, verifier, from string, now time.Time) Verification {
+	if u == nil || lot == nil {
+		return Judge(scan, p, u, lot, verifier, now)
+	}
+	seen := *u
+	seen.Custodian, seen.To = from, ""
+	if u.Status == StatusInTransit && from != "" && from != verifier {
+		seen.To = verifier
+	}
+	unsold := scan
+	unsold.Seller = ""
+	v := Judge(unsold, p, &seen, lot, verifier, now)
+	v.Seller = scan.Seller
+	if scan.Seller != "" && scan.Seller != from {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("the unit was not shipped to you by %s: its serial may be copied", scan.Seller))
+	}
+	v.Genuine = len(v.Reasons) == 0
+	return v
 }

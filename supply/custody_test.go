@@ -44,17 +44,19 @@ func TestCustodySignerRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDispenseDigestBindsEveryPart: changing the chain, the signer, the
-// nonce or the body changes the digest, and moving bytes between the
-// chain and the signer does too.
+// TestDispenseDigestBindsEveryPart: changing the chain, the GTIN, a unit,
+// the units' number or the dispenser changes the digest, and moving bytes
+// between parts does too.
 func TestDispenseDigestBindsEveryPart(t *testing.T) {
-	base := DispenseDigest("chain", "custody/ab", 7, []byte("body"))
+	u1, u2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	base := DispenseDigest("chain", "00312345678906", [][]byte{u1, u2}, "pharm/lee")
 	for name, d := range map[string][]byte{
-		"chain":  DispenseDigest("chain2", "custody/ab", 7, []byte("body")),
-		"signer": DispenseDigest("chain", "custody/ac", 7, []byte("body")),
-		"nonce":  DispenseDigest("chain", "custody/ab", 8, []byte("body")),
-		"body":   DispenseDigest("chain", "custody/ab", 7, []byte("bodz")),
-		"split":  DispenseDigest("chainc", "ustody/ab", 7, []byte("body")),
+		"chain":     DispenseDigest("chain2", "00312345678906", [][]byte{u1, u2}, "pharm/lee"),
+		"gtin":      DispenseDigest("chain", "00312345678913", [][]byte{u1, u2}, "pharm/lee"),
+		"unit":      DispenseDigest("chain", "00312345678906", [][]byte{u1, u1}, "pharm/lee"),
+		"units":     DispenseDigest("chain", "00312345678906", [][]byte{u1}, "pharm/lee"),
+		"dispenser": DispenseDigest("chain", "00312345678906", [][]byte{u1, u2}, "pharm/lea"),
+		"split":     DispenseDigest("chain0", "0312345678906", [][]byte{u1, u2}, "pharm/lee"),
 	} {
 		if bytes.Equal(d, base) {
 			t.Errorf("changing the %s keeps the digest", name)

@@ -65,6 +65,9 @@ type Event struct {
 	Reason string   `json:"reason,omitempty"` // flag, recall
 	// WholeLot: a flag on the whole lot of its unit.
 	WholeLot bool `json:"whole_lot,omitempty"`
+	// Custody is the node's note on an event of a private product
+	// (custody.go): journaled, never exported.
+	Custody *CustodyNote `json:"custody,omitempty"`
 }
 
 // Check returns an error if e is not an event a transaction can carry.

@@ -81,14 +81,7 @@ func (t *SupplyTransfer) Validate() error {
 }
 
 // DispenseDigest is what Dispenser signs (DispenserSig) to co-sign the
-// dispense t that signer sends with nonce on chain chainID: see
-// supply.DispenseDigest; the body is t without DispenserSig.
-func (t *SupplyTransfer) DispenseDigest(chainID, signer string, nonce uint64) ([]byte, error) {
-	bare := *t
-	bare.DispenserSig = nil
-	body, err := Marshal(&bare)
-	if err != nil {
-		return nil, fmt.Errorf("encode transfer: %w", err)
-	}
-	return supply.DispenseDigest(chainID, signer, nonce, body), nil
+// dispense t on chain chainID: see supply.DispenseDigest.
+func (t *SupplyTransfer) DispenseDigest(chainID string) []byte {
+	return supply.DispenseDigest(chainID, t.GTIN, t.Units, t.Dispenser)
 }

@@ -48,17 +48,15 @@ func TestSupplyTransferValidate(t *testing.T) {
 }
 
 // TestDispenseDigestLeavesOutTheCoSignature: the digest a dispenser signs
-// is the same before and after the signature is set.
+// is the same before and after the signature is set, and names the units.
 func TestDispenseDigestLeavesOutTheCoSignature(t *testing.T) {
 	tr := &SupplyTransfer{Action: MoveDispense, GTIN: "00312345678906", Units: [][]byte{bytes.Repeat([]byte{1}, 32)}, Dispenser: "pharm/pharmacist"}
-	before, err := tr.DispenseDigest("chain", "custody/ab", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := tr.DispenseDigest("chain")
 	tr.DispenserSig = bytes.Repeat([]byte{3}, 64)
-	after, _ := tr.DispenseDigest("chain", "custody/ab", 3)
-	other, _ := tr.DispenseDigest("chain", "custody/ab", 4)
+	after := tr.DispenseDigest("chain")
+	tr.Units[0] = bytes.Repeat([]byte{2}, 32)
+	other := tr.DispenseDigest("chain")
 	if !bytes.Equal(before, after) || bytes.Equal(before, other) {
-		t.Fatal("the dispense digest depends on the co-signature, or not on the nonce")
+		t.Fatal("the dispense digest depends on the co-signature, or not on the units")
 	}
 }

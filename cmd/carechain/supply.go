@@ -117,7 +117,10 @@ func (c *cli) supplyProductCmd() *cobra.Command {
 		Long: `register puts a product on the ledger: its GTIN (14 digits with a valid GS1
 check digit), name, form, strength and kind, in plain (catalogue data). A new
 random product key is wrapped to your organization's encryption key; your
-organization's node opens it to compute serial commitments.`,
+organization's node opens it to compute serial commitments. With --private
+the product's units are held by one-time custody keys instead of
+organizations, so other members cannot see who ships them to whom; the
+other supply commands take that path by themselves.`,
 		Example: `  carechain supply product register --as acme/officer --gtin 00312345678906 \
     --name "Amoxicillin 500 mg" --form capsule --strength "500 mg" --kind drug`,
 		Args: cobra.NoArgs,
@@ -147,6 +150,7 @@ organization's node opens it to compute serial commitments.`,
 	f.StringVar(&p.Form, "form", "", "dose form or device type, e.g. capsule")
 	f.StringVar(&p.Strength, "strength", "", "strength, e.g. 500 mg")
 	f.StringVar(&kind, "kind", "drug", "drug or device")
+	f.BoolVar(&p.Private, "private", false, "private custody: units are held by one-time custody keys, so no other member sees who ships them to whom")
 
 	var sf signerFlags
 	show := &cobra.Command{

@@ -19,15 +19,35 @@ import (
 // on this device with the commitments its node computes, then records e in
 // the organization's supply journal on the node, for EPCIS export. A
 // journal that cannot be written is a warning: the transaction committed.
+// Units of a private product take the private path (submitPrivate).
 func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Event) error {
 	if err := e.Check(); err != nil {
 		return err
 	}
+	key, err := c.unlock(s)
+	if err != nil {
+		return err
+	}
+	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	if err != nil {
+		return err
+	}
+	cl = cl.As(s.as, key)
+	if e.Action != supply.ActRecall {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		private := privateProduct(pctx, cl, e.GTIN)
+		cancel()
+		if private {
+			return c.submitPrivate(ctx, s, cl, key, e)
+		}
+	}
 	cs := &nodeapi.CommitmentsResponse{}
 	if len(e.Serials) > 0 || len(e.SSCCs) > 0 {
-		var err error
-		if cs, err = c.commitments(ctx, s, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, ShareWith: e.To}); err != nil {
-			return err
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		cs, err = cl.SupplyCommitments(cctx, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, ShareWith: e.To})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("commitments of the serials: %w", err)
 		}
 	}
 	typ, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, cs.Commitments), supply.Named(e.SSCCs, cs.Cases))
@@ -38,13 +58,9 @@ func (c *cli) submitSupplyEvent(ctx context.Context, s *signerFlags, e supply.Ev
 	if err := c.submit(ctx, s, typ, func(string, uint64) (any, error) { return body, nil }); err != nil {
 		return err
 	}
-	cl, err := c.signedClient(s)
-	if err == nil {
-		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		err = cl.SupplyJournal(jctx, e)
-	}
-	if err != nil {
+	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.SupplyJournal(jctx, e); err != nil {
 		fmt.Fprintf(c.err, "warning: committed, but not recorded in the supply journal (it is missing from EPCIS exports): %v\n", err)
 	}
 	return nil

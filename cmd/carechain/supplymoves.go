@@ -117,7 +117,9 @@ dispensed or decommissioned, and is held by the seller (--seller). It prints
 GENUINE, or DO NOT ACCEPT with the reasons, and then exits non-zero. The
 serial goes to your node in a request body, not in a URL, and is not logged.
 Your organization needs the product's key, which comes with its first
-shipment of the product.
+shipment of the product. For a private product, whose holders the ledger
+does not name, the seller must be the organization whose shipment to you
+holds the unit (or your own organization, if it holds it).
 
 With --bundle FILE the node answers as the ledger stood at its newest
 validator-signed checkpoint and writes the proof of the answer to FILE: the

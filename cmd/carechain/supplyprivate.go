@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/carechain/carechain/nodeapi"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// Private custody from the CLI (supply/custody.go): the commands keep
+// their flags and, when the product is private, take this path by
+// themselves. The manufacturer's staff still sign a commissioning here,
+// to a custody key their node derives; every later move is signed by the
+// organization's node with its custody keys (POST /v1/supply/transfers),
+// and a dispense is co-signed here by the pharmacist.
+
+// privateProduct reports whether gtin is a registered private product (an
+// unregistered one is not: the ordinary path says why it fails).
+func privateProduct(ctx context.Context, cl *nodeapi.Client, gtin string) bool {
+	p, err := cl.SupplyProduct(ctx, gtin)
+	return err == nil && p.Private
+}
+
+// submitPrivate carries out e, on units of a private product, for the
+// signer's organization; cl is signed as the signer, with key.
+func (c *cli) submitPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Client, key ed25519.PrivateKey, e supply.Event) error {
+	if len(e.SSCCs) > 0 {
+		return errors.New("cases and pallets of a private product are not supported yet: name its units (--serial, --serials)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if e.Action == supply.ActCommission {
+		return c.commissionPrivate(ctx, s, cl, e)
+	}
+	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
+	if e.Action == supply.ActDispense {
+		sigs, err := cosignDispense(ctx, cl, key, s.as, req)
+		if err != nil {
+			return err
+		}
+		req.DispenserSigs = sigs
+	}
+	res, err := cl.SupplyTransfer(ctx, req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Action, err)
+	}
+	fmt.Fprintf(c.err, "private custody: %d transfer(s) committed, at height %v\n", len(res.Heights), res.Heights)
+	return nil
+}
+
+// cosignDispense asks the node how the units of a dispense are grouped (one
+// transfer per custody key), checks each group names only the serials
+// asked for, and co-signs each as dispenser.
+func cosignDispense(ctx context.Context, cl *nodeapi.Client, key ed25519.PrivateKey, dispenser string, req records.SupplyTransferRequest) ([][]byte, error) {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: req.GTIN, Serials: req.Serials})
+	if err != nil {
+		return nil, fmt.Errorf("commitments of the serials: %w", err)
+	}
+	plan, err := cl.SupplyTransfer(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("dispense: %w", err)
+	}
+	var sigs [][]byte
+	named := 0
+	for _, units := range plan.Cosign {
+		for _, u := range units {
+			if !containsBytes(mine.Commitments, u) {
+				return nil, errors.New("the node asked to co-sign a unit not named here: not signed")
+			}
+		}
+		named += len(units)
+		sigs = append(sigs, ed25519.Sign(key, supply.DispenseDigest(st.ChainID, req.GTIN, units, dispenser)))
+	}
+	if named != len(req.Serials) {
+		return nil, fmt.Errorf("the node grouped %d of the %d units named: not signed", named, len(req.Serials))
+	}
+	return sigs, nil
+}
+
+func containsBytes(list [][]byte, b []byte) bool {
+	for _, x := range list {
+		if bytes.Equal(x, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// commissionPrivate commissions e's units to a custody key the signer's
+// node derives (and notes for them), signed here, then journals e.
+func (c *cli) commissionPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Client, e supply.Event) error {
+	ck, err := cl.SupplyCustodyKey(ctx, e.GTIN, e.Serials)
+	if err != nil {
+		return fmt.Errorf("a custody key from your node: %w", err)
+	}
+	cs, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: e.GTIN, Serials: e.Serials})
+	if err != nil {
+		return fmt.Errorf("commitments of the serials: %w", err)
+	}
+	_, body, err := tx.SupplyEventBody(e, supply.Named(e.Serials, cs.Commitments), nil)
+	if err != nil {
+		return err
+	}
+	cm, ok := body.(*tx.SupplyCommission)
+	if !ok {
+		return fmt.Errorf("a commissioning makes a %T", body)
+	}
+	cm.Custody = ck.PublicKey
+	if err := c.submit(ctx, s, tx.TypeSupplyCommission, func(string, uint64) (any, error) { return cm, nil }); err != nil {
+		return err
+	}
+	if err := cl.SupplyJournal(ctx, e); err != nil {
+		fmt.Fprintf(c.err, "warning: committed, but not recorded in the supply journal (it is missing from EPCIS exports): %v\n", err)
+	}
+	return nil
+}

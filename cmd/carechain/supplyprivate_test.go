@@ -1,0 +1,197 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/store"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// TestPrivateSupplyAcrossNodes is issue 22's second acceptance point on
+// real nodes made by init (foundSupplyChain): Acme registers a private
+// product, commissions and ships units to Distri with the usual commands;
+// Distri receives them and ships some to the pharmacy, whose node verifies
+// one as genuine from Distri while a copied serial offered by Rival, a
+// unit Distri never shipped to it and a recalled lot are refused; the
+// pharmacy receives, dispenses, flags and decommissions. Then Rival: its
+// node computes no commitment, its data directory holds no serial, and
+// no supply state on it names Distri or the pharmacy, so nothing there
+// ties a shipment, or the number of units in it, to either.
+func TestPrivateSupplyAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four node subprocesses")
+	}
+	skipUnderRace(t)
+	started := time.Now()
+	acme, dist, pharm, rival, _ := foundSupplyChain(t)
+	t.Logf("four nodes founded and joined in %v", time.Since(started).Round(time.Millisecond))
+	flowStarted := time.Now()
+	do := func(m *member, args ...string) string {
+		t.Helper()
+		return mustRun(t, m.env, supplyArgs(m, args...)...)
+	}
+	refused := func(m *member, want string, args ...string) {
+		t.Helper()
+		out, err := run(t, m.env, supplyArgs(m, args...)...)
+		if err == nil || !strings.Contains(out, want) {
+			t.Fatalf("carechain %s: err=%v, want a refusal containing %q:\n%s", strings.Join(supplyArgs(m, args...), " "), err, want, out)
+		}
+	}
+	sn := func(n string) string { return "PV7X" + n } // distinctive, to scan for
+	list := filepath.Join(t.TempDir(), "serials.txt")
+	writeFile(t, list, sn("0001")+"\n"+sn("0002")+"\n"+sn("0003")+"\n")
+	verify := func(serial, seller string) []string {
+		return []string{"verify", "--gtin", supplyGTIN, "--serial", serial, "--seller", seller}
+	}
+
+	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private")
+	if out := do(acme, "product", "show", supplyGTIN); !strings.Contains(out, `"private": true`) {
+		t.Fatalf("the product is not private: %s", out)
+	}
+	if out := do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serials", list); !strings.Contains(out, "commissioned 3 units") {
+		t.Fatalf("commission: %s", out)
+	}
+	do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L2", "--expiry", "2030-12-31", "--serial", sn("0200"))
+	// Units of two commissionings, so two custody keys: two shipments.
+	do(acme, "ship", "--gtin", supplyGTIN, "--to", "dist", "--serials", list, "--serial", sn("0200"))
+
+	caughtUp(t, dist, acme)
+	refused(dist, "received whole", "receive", "--gtin", supplyGTIN, "--serial", sn("0001"))
+	do(dist, "receive", "--gtin", supplyGTIN, "--serials", list, "--serial", sn("0200"))
+	do(dist, "ship", "--gtin", supplyGTIN, "--to", "pharm", "--serial", sn("0001"), "--serial", sn("0002"), "--serial", sn("0200"))
+
+	caughtUp(t, pharm, dist)
+	out := do(pharm, append(verify(sn("0001"), "dist"), "--lot", "L1", "--expiry", "301231")...)
+	for _, want := range []string{"GENUINE", "Amoxicillin 500 mg (GTIN " + supplyGTIN + ") by acme", "status:    in-transit", "custodian: dist"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the pharmacy's verify of a genuine unit lacks %q:\n%s", want, out)
+		}
+	}
+	refused(pharm, "not shipped to you by rival", verify(sn("0002"), "rival")...)
+	refused(pharm, "not shipped to you by dist", verify(sn("0003"), "dist")...)
+	do(acme, "recall", "--gtin", supplyGTIN, "--lot", "L2", "--reason", "sterility failure")
+	caughtUp(t, pharm, acme)
+	refused(pharm, "lot L2 is recalled (sterility failure)", verify(sn("0200"), "dist")...)
+	refused(pharm, "lot L2 is recalled (sterility failure)", "receive", "--gtin", supplyGTIN, "--serial", sn("0200"))
+
+	do(pharm, "receive", "--gtin", supplyGTIN, "--serial", sn("0001"), "--serial", sn("0002"))
+	if out := do(pharm, verify(sn("0001"), "pharm")...); !strings.Contains(out, "GENUINE") || !strings.Contains(out, "custodian: pharm") {
+		t.Fatalf("the pharmacy's verify of a unit it holds:\n%s", out)
+	}
+	refused(dist, "no custody key of dist", "dispense", "--gtin", supplyGTIN, "--serial", sn("0001"))
+	do(pharm, "dispense", "--gtin", supplyGTIN, "--serial", sn("0001"))
+	refused(pharm, "already dispensed", verify(sn("0001"), "pharm")...)
+	do(pharm, "flag", "--gtin", supplyGTIN, "--serial", sn("0002"), "--reason", "seal broken")
+	do(pharm, "decommission", "--gtin", supplyGTIN, "--serial", sn("0002"))
+	doc := filepath.Join(t.TempDir(), "events.json")
+	do(pharm, "export", "--out", doc)
+	if evs, err := supply.ParseEPCIS(mustReadFile(t, doc)); err != nil || actions(evs) != "receive dispense flag decommission" {
+		t.Fatalf("the pharmacy's export: %v %+v", err, evs)
+	}
+	t.Logf("the private supply chain across the nodes took %v", time.Since(flowStarted).Round(time.Millisecond))
+
+	// The competitor: no key, no serial, and no supply state naming the
+	// partners.
+	caughtUp(t, rival, pharm)
+	refused(rival, "rival holds no key of product", verify(sn("0003"), "dist")...)
+	seen := rivalNodeAnswers(t, rival)
+	serials := []string{sn("0001"), sn("0002"), sn("0003"), sn("0200")}
+	for _, s := range serials {
+		if strings.Contains(seen, s) {
+			t.Errorf("serial %s is in an answer of rival's node to rival", s)
+		}
+	}
+	for _, m := range []*member{rival, acme, dist, pharm} {
+		m.proc.interrupt(t)
+		noPlaintext(t, m.home, m.proc.output(), inPlainOrBase64(serials)...)
+	}
+	rivalSupplyState(t, rival.home, append([]string{"dist", "pharm"}, serials...))
+	rivalTransfers(t, rival.home, append([]string{"dist", "pharm"}, serials...))
+}
+
+// rivalTransfers reads every supply.transfer in the blocks of the stopped
+// node at home and fails the test if one holds one of secrets, but for the
+// dispense's co-signer, whom the ledger names by design.
+func rivalTransfers(t *testing.T, home string, secrets []string) {
+	t.Helper()
+	var actions []string
+	err := node.CommittedTxs(node.Home(home), func(_ int64, raw []byte) error {
+		s, err := tx.Decode(raw)
+		if err != nil || s.Type != tx.TypeSupplyTransfer {
+			return err
+		}
+		var tr tx.SupplyTransfer
+		if err := tx.Unmarshal(s.Body, &tr); err != nil {
+			return err
+		}
+		actions = append(actions, tr.Action)
+		if tr.Action == tx.MoveDispense && tr.Dispenser != "pharm/admin" {
+			t.Errorf("the dispense names %q as its dispenser", tr.Dispenser)
+		}
+		tr.Dispenser = ""
+		bare, err := tx.Marshal(&tr)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secrets {
+			if strings.Contains(s.Signer+string(bare), sec) {
+				t.Errorf("a %s in rival's blocks holds %q", tr.Action, sec)
+			}
+		}
+		return nil
+	})
+	// acme ships two commissionings' units (2), dist receives both and ships
+	// from its two keys (2 + 2); the pharmacy receives one shipment, flags,
+	// decommissions and dispenses (4); a block may hold the refused receive
+	// of the recalled unit too.
+	if got := strings.Join(actions, " "); err != nil || strings.Count(got, "ship") != 4 || strings.Count(got, "dispense") != 1 || len(actions) < 10 {
+		t.Fatalf("the transfers in rival's blocks: %v %q", err, got)
+	}
+	t.Logf("rival's blocks hold %d transfers, none naming a partner (but the dispense's co-signer) or a serial", len(actions))
+}
+
+// supplyArgs is a supply command as an organization's admin on m's node:
+// its words (two for "product …"), then the flags.
+func supplyArgs(m *member, args ...string) []string {
+	n := 1
+	if args[0] == "product" {
+		n = 2
+	}
+	org := strings.SplitN(strings.TrimPrefix(filepath.Base(m.home), "supply-"), "-", 2)[0]
+	cmd := append([]string{"supply"}, args[:n]...)
+	return append(append(cmd, "--as", org+"/admin", "--home", m.home, "--node", m.addr), args[n:]...)
+}
+
+// rivalSupplyState reads every supply entry in the state store of the
+// stopped node at home, and fails the test if a key or value holds one of
+// secrets; it requires a pending shipment's sealed details among them.
+func rivalSupplyState(t *testing.T, home string, secrets []string) {
+	t.Helper()
+	st, err := store.OpenReadOnly(node.Home(home).StateDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	entries, shipments := 0, 0
+	err = st.Scan("supply-", st.LastHeight(), func(k string, v []byte) error {
+		entries++
+		if strings.HasPrefix(k, "supply-shipment/") {
+			shipments++
+		}
+		for _, s := range secrets {
+			if strings.Contains(k, s) || strings.Contains(string(v), s) {
+				t.Errorf("rival's state %s holds %q", k, s)
+			}
+		}
+		return nil
+	})
+	if err != nil || shipments != 1 {
+		t.Fatalf("rival's supply state: %v, %d pending shipments, want 1 (the recalled unit's)", err, shipments)
+	}
+	t.Logf("rival's %d supply state entries name neither partner nor serial", entries)
+}

@@ -1,0 +1,259 @@
+package records
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// Transfers of private units through the node (supplycustody.go): the
+// caller, supply staff of an organization whose keys this node holds,
+// names serials; the node finds the custody key holding each (or, for a
+// receive, the claim key of the shipment sealed to the organization),
+// submits one supply.transfer per key, signed by it, and journals the
+// event.
+
+// SupplyTransferRequest is a transfer of units of a private product.
+type SupplyTransferRequest struct {
+	Action   string   `json:"action"` // ship, receive, dispense, decommission or flag
+	GTIN     string   `json:"gtin"`
+	Serials  []string `json:"serials"`
+	To       string   `json:"to,omitempty"`     // ship: the receiving organization
+	Reason   string   `json:"reason,omitempty"` // flag
+	WholeLot bool     `json:"whole_lot,omitempty"`
+	// DispenserSigs are a dispense's co-signatures by the caller
+	// (supply.DispenseDigest), one for each group of units the answer to
+	// the same request without them named (SupplyTransferResult.Cosign).
+	DispenserSigs [][]byte `json:"dispenser_sigs,omitempty"`
+}
+
+// SupplyTransferResult answers a SupplyTransferRequest: the heights of the
+// transfers committed, or, for a dispense without co-signatures, the
+// groups of unit commitments (one per transfer) the caller co-signs.
+type SupplyTransferResult struct {
+	Heights []int64    `json:"heights,omitempty"`
+	Cosign  [][][]byte `json:"cosign,omitempty"`
+}
+
+// custodyGroup is the units of one transfer: those one key holds.
+type custodyGroup struct {
+	key     ed25519.PrivateKey
+	serials []string
+	units   [][]byte
+	lots    []string
+	claimed *supply.Shipment // receive: the shipment the claim key takes
+}
+
+func (r *SupplyTransferRequest) check() error {
+	if !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, tx.TransferFlag}, r.Action) {
+		return fmt.Errorf("action %q: want ship, receive, dispense, decommission or flag", r.Action)
+	}
+	e := supply.Event{Action: r.Action, GTIN: r.GTIN, Serials: r.Serials, To: r.To, Reason: r.Reason}
+	if err := e.Check(); err != nil {
+		return err
+	}
+	if (r.Action == tx.MoveShip) != (r.To != "") {
+		return errors.New("a ship, and only a ship, names its receiver")
+	}
+	return nil
+}
+
+// SupplyTransfer moves caller's organization's units of a private product.
+func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principal, req SupplyTransferRequest) (SupplyTransferResult, error) {
+	var out SupplyTransferResult
+	if err := req.check(); err != nil {
+		return out, carechain.E(carechain.KindInvalid, err)
+	}
+	v := s.latest()
+	if p, err := v.SupplyProduct(req.GTIN); err != nil || !p.Private {
+		return out, carechain.E(carechain.KindInvalid, fmt.Errorf("product %s is not a registered private product", req.GTIN))
+	}
+	k, err := s.productKey(v, caller, req.GTIN)
+	if err != nil {
+		return out, err
+	}
+	defer clear(k)
+	groups, err := s.custodyGroups(v, caller.Org, req, k)
+	if err != nil {
+		return out, err
+	}
+
+	if req.Action == tx.MoveDispense {
+		if len(req.DispenserSigs) == 0 {
+			for _, g := range groups {
+				out.Cosign = append(out.Cosign, g.units)
+			}
+			return out, nil
+		}
+		if err := checkCosigs(v.ChainID(), caller, req, groups); err != nil {
+			return out, err
+		}
+	}
+	for i, g := range groups {
+		body, note, err := s.transferOf(v, caller, req, g, i, k)
+		if err != nil {
+			return out, err
+		}
+		if note != nil { // first: a journal write that fails after the commit loses no key
+			if err := s.noteCustody(v, caller.Org, req.GTIN, g.serials, *note); err != nil {
+				return out, err
+			}
+		}
+		res, err := s.submit(ctx, Signer{ID: supply.CustodySigner(g.key.Public().(ed25519.PublicKey)), Key: g.key}, tx.TypeSupplyTransfer, body)
+		if err != nil {
+			return out, fmt.Errorf("transfer %d of %d: %w", i+1, len(groups), err)
+		}
+		out.Heights = append(out.Heights, res.Height)
+		e := supply.Event{Action: req.Action, GTIN: req.GTIN, Serials: g.serials, To: req.To, Reason: req.Reason, WholeLot: req.WholeLot,
+			Org: caller.Org, Time: s.now().UTC()}
+		if err := s.journalSupply(s.latest(), caller.Org, e); err != nil {
+			return out, fmt.Errorf("committed at height %d, not journaled: %w", res.Height, err)
+		}
+	}
+	return out, nil
+}
+
+// checkCosigs checks a dispense's co-signatures against the caller's key,
+// one for each group, before anything is submitted.
+func checkCosigs(chainID string, caller *carechain.Principal, req SupplyTransferRequest, groups []custodyGroup) error {
+	if len(req.DispenserSigs) != len(groups) {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("%d co-signatures for %d groups of units: ask for the groups again", len(req.DispenserSigs), len(groups)))
+	}
+	for i, g := range groups {
+		if !ed25519.Verify(caller.PublicKey, supply.DispenseDigest(chainID, req.GTIN, g.units, caller.ID), req.DispenserSigs[i]) {
+			return carechain.E(carechain.KindInvalid, fmt.Errorf("co-signature #%d of %s does not verify: ask for the groups of units again", i, caller.ID))
+		}
+	}
+	return nil
+}
+
+// transferOf is the transfer of group g (the i-th) and the note its
+// journal entry carries.
+func (s *Service) transferOf(v *ledger.View, caller *carechain.Principal, req SupplyTransferRequest, g custodyGroup, i int, k []byte) (*tx.SupplyTransfer, *supply.CustodyNote, error) {
+	t := &tx.SupplyTransfer{Action: req.Action, GTIN: req.GTIN, Units: g.units}
+	var note *supply.CustodyNote
+	switch req.Action {
+	case tx.MoveShip:
+		claimPub, claim, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		sh := supply.Shipment{From: caller.Org, To: req.To, GTIN: req.GTIN, Lots: g.lots, Serials: g.serials, ProductKey: k, ClaimSeed: claim.Seed()}
+		if t.Details, err = sealShipment(v, sh, claimPub); err != nil {
+			return nil, nil, err
+		}
+		t.Claim = claimPub
+	case tx.MoveReceive:
+		label := "receive/" + hex.EncodeToString(g.key.Public().(ed25519.PublicKey))
+		next, err := s.custodyKey(caller.Org, label, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.Next = next.Public().(ed25519.PublicKey)
+		note = &supply.CustodyNote{Label: label, From: g.claimed.From, ProductKey: bytes.Clone(k)}
+	case tx.MoveDispense:
+		t.Dispenser, t.DispenserSig = caller.ID, req.DispenserSigs[i]
+	case tx.TransferFlag:
+		t.Reason, t.WholeLot = req.Reason, req.WholeLot
+	}
+	if err := t.Validate(); err != nil {
+		return nil, nil, carechain.E(carechain.KindInvalid, err)
+	}
+	return t, note, nil
+}
+
+// custodyGroups finds the key that may move each unit req names for org,
+// and groups the units by key, in the order of the keys' public keys.
+func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRequest, k []byte) ([]custodyGroup, error) {
+	if req.Action == tx.MoveShip {
+		if err := checkReceiver(v, org, req.To); err != nil {
+			return nil, err
+		}
+	}
+	held, err := s.heldLabels(org, req.GTIN, k)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.incoming(v, org, req.GTIN)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]*custodyGroup{}
+	for i, sn := range req.Serials {
+		c := supply.Commitment(k, req.GTIN, sn)
+		u, _, err := v.SupplyUnit(req.GTIN, c)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: no unit of %s with this serial was commissioned", i, req.GTIN))
+		} else if err != nil {
+			return nil, err
+		}
+		key, claimed, err := s.keyFor(org, req.Action, u, held[hex.EncodeToString(c)], in)
+		if err != nil {
+			return nil, fmt.Errorf("serial #%d: %w", i, err)
+		}
+		id := hex.EncodeToString(key.Public().(ed25519.PublicKey))
+		g, ok := byKey[id]
+		if !ok {
+			g = &custodyGroup{key: key, claimed: claimed}
+			byKey[id] = g
+		}
+		g.serials, g.units = append(g.serials, sn), append(g.units, c)
+		if !slices.Contains(g.lots, u.Lot) {
+			g.lots = append(g.lots, u.Lot)
+		}
+	}
+	ids := make([]string, 0, len(byKey))
+	for id := range byKey {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]custodyGroup, len(ids))
+	for i, id := range ids {
+		out[i] = *byKey[id]
+		if sh := out[i].claimed; req.Action == tx.MoveReceive && len(sh.Serials) != len(out[i].serials) {
+			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("a shipment from %s is received whole: %d of its %d units are named", sh.From, len(out[i].serials), len(sh.Serials)))
+		}
+	}
+	return out, nil
+}
+
+// keyFor is the key that may take unit u through action for org: the claim
+// key of a shipment sealed to org for a receive (and a flag of a unit
+// shipped to it), else the one of org's custody keys of labels holding u.
+func (s *Service) keyFor(org, action string, u *supply.Unit, labels []string, in map[string]supply.Shipment) (ed25519.PrivateKey, *supply.Shipment, error) {
+	if sh, ok := in[hex.EncodeToString(u.Claim)]; ok && u.Status == supply.StatusInTransit && (action == tx.MoveReceive || action == tx.TransferFlag) {
+		if len(sh.ClaimSeed) != ed25519.SeedSize {
+			return nil, nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is malformed"))
+		}
+		key := ed25519.NewKeyFromSeed(sh.ClaimSeed)
+		if !bytes.Equal(key.Public().(ed25519.PublicKey), u.Claim) {
+			return nil, nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is not the one the ledger names"))
+		}
+		return key, &sh, nil
+	}
+	if action == tx.MoveReceive {
+		return nil, nil, fmt.Errorf("%w: no pending shipment of this unit is sealed to %s", ErrNotHeld, org)
+	}
+	key, err := s.heldKey(org, labels, u)
+	return key, nil, err
+}
+
+// checkReceiver checks that a ship goes to another supply-chain
+// organization with an encryption key.
+func checkReceiver(v *ledger.View, from, to string) error {
+	o, err := v.Organization(to)
+	if err != nil || to == from || !slices.Contains([]carechain.OrgType{carechain.OrgManufacturer, carechain.OrgWholesaler, carechain.OrgPharmacy, carechain.OrgHospital}, o.Type) {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("%q is not another manufacturer, wholesaler, pharmacy or hospital of the consortium", to))
+	}
+	return nil
+}
