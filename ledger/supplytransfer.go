@@ -222,6 +222,14 @@ func keepShipment(b *store.Block, c *checked, t *tx.SupplyTransfer) *Rejection {
 	var err error
 	switch {
 	case t.Action == tx.MoveShip && len(t.Details) > 0:
+		// Claim keys are public once shipped to: without this, any holder of
+		// units of the product could overwrite another pending shipment's
+		// details, and its receiver's node would not find them.
+		if _, err := b.Get(supplyShipmentKey(t.GTIN, t.Claim)); err == nil {
+			return reject(CodeConflict, "a shipment under this claim key is pending: each shipment takes a fresh claim key")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return reject(CodeInternal, "%v", err)
+		}
 		err = b.Set(supplyShipmentKey(t.GTIN, t.Claim), t.Details)
 	case t.Action == tx.MoveReceive:
 		err = b.Delete(supplyShipmentKey(t.GTIN, c.signer.PublicKey))

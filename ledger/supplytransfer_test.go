@@ -128,6 +128,7 @@ func privateFlow(t *testing.T, h *harness) [][]byte {
 	}
 	claimP, holdP := custodyKey(t, "pharm", "claim 2"), custodyKey(t, "pharm", "hold 2")
 	commit(h.transfer(holdW, ship(all[:2], claimP)))
+	h.judge(h.transfer(holdW, ship(all[2:], claimP)), StageCheck, CodeConflict, "a shipment under this claim key is pending")
 	commit(h.transfer(claimP, receive(all[:2], holdP)))
 	if u := h.privUnit(privSerials[1]); u.Status != supply.StatusActive || !bytes.Equal(u.Custody, pubOf(holdP)) || u.Claim != nil {
 		t.Fatalf("received: %+v", u)
