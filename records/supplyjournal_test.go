@@ -27,36 +27,13 @@ import (
 // no serial in plain, and a capture naming a product the organization
 // holds no key of is refused before anything is written.
 func TestSupplyJournalIsSealedAndPerOrganization(t *testing.T) {
-	w := &world{t: t, signers: map[string]records.Signer{}, orgKeys: map[string]*seal.PrivateKey{}}
-	g := w.genesis([]carechain.Organization{
+	w, n, kr := oneSupplyNode(t, []carechain.Organization{
 		{ID: "acme", Name: "Acme", Type: carechain.OrgManufacturer},
 		{ID: "dist", Name: "Dist", Type: carechain.OrgWholesaler},
 		{ID: "rival", Name: "Rival", Type: carechain.OrgWholesaler},
 	})
-	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 1, ChainID: chainID, Genesis: g,
-		Node: func(_ int, h node.Home) (ledger.GenesisNode, error) {
-			s := records.Signer{ID: "acme/node0", Key: newKey(t)}
-			id, err := h.NodeID()
-			return ledger.GenesisNode{ID: s.ID, NodeID: id, PublicKey: s.Key.Public().(ed25519.PublicKey)}, err
-		},
-		Tune: func(_ int, c *node.Config) { c.TimeoutCommit = node.Duration(10 * time.Millisecond) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, homes[0], node.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kr := &records.Keyring{}
-	for org, k := range w.orgKeys {
-		kr.Add(org, k)
-	}
 	dir := filepath.Join(t.TempDir(), "supply-journal")
 	q, err := store.OpenQueue(dir)
 	if err != nil {
@@ -132,4 +109,38 @@ func TestSupplyJournalIsSealedAndPerOrganization(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// oneSupplyNode starts one validator of a consortium of orgs, each with its
+// admin, and returns the keyring of every organization's key, as a node
+// serving them all holds.
+func oneSupplyNode(t *testing.T, orgs []carechain.Organization) (*world, *node.Node, *records.Keyring) {
+	t.Helper()
+	w := &world{t: t, signers: map[string]records.Signer{}, orgKeys: map[string]*seal.PrivateKey{}}
+	g := w.genesis(orgs)
+	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 1, ChainID: chainID, Genesis: g,
+		Node: func(_ int, h node.Home) (ledger.GenesisNode, error) {
+			s := records.Signer{ID: orgs[0].ID + "/node0", Key: newKey(t)}
+			id, err := h.NodeID()
+			return ledger.GenesisNode{ID: s.ID, NodeID: id, PublicKey: s.Key.Public().(ed25519.PublicKey)}, err
+		},
+		Tune: func(_ int, c *node.Config) { c.TimeoutCommit = node.Duration(10 * time.Millisecond) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, homes[0], node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kr := &records.Keyring{}
+	for org, k := range w.orgKeys {
+		kr.Add(org, k)
+	}
+	return w, n, kr
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
-	"github.com/carechain/carechain/ledger"
-	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/seal"
 	"github.com/carechain/carechain/supply"
@@ -26,37 +24,14 @@ import (
 // wholesaler and not from the competitor, receives it, and dispenses it
 // only with the pharmacist's co-signature over the groups the node names.
 func TestSupplyTransferPrivateCustody(t *testing.T) {
-	w := &world{t: t, signers: map[string]records.Signer{}, orgKeys: map[string]*seal.PrivateKey{}}
-	g := w.genesis([]carechain.Organization{
+	w, n, kr := oneSupplyNode(t, []carechain.Organization{
 		{ID: "acme", Name: "Acme", Type: carechain.OrgManufacturer},
 		{ID: "dist", Name: "Dist", Type: carechain.OrgWholesaler},
 		{ID: "pharm", Name: "Pharm", Type: carechain.OrgPharmacy},
 		{ID: "rival", Name: "Rival", Type: carechain.OrgWholesaler},
 	})
-	homes, err := node.Testnet(t.TempDir(), node.TestnetOptions{Validators: 1, ChainID: chainID, Genesis: g,
-		Node: func(_ int, h node.Home) (ledger.GenesisNode, error) {
-			s := records.Signer{ID: "acme/node0", Key: newKey(t)}
-			id, err := h.NodeID()
-			return ledger.GenesisNode{ID: s.ID, NodeID: id, PublicKey: s.Key.Public().(ed25519.PublicKey)}, err
-		},
-		Tune: func(_ int, c *node.Config) { c.TimeoutCommit = node.Duration(10 * time.Millisecond) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, homes[0], node.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kr := &records.Keyring{}
-	for org, k := range w.orgKeys {
-		kr.Add(org, k)
-	}
 	svc, err := records.New(n, kr, records.Options{})
 	if err != nil {
 		t.Fatal(err)
