@@ -110,6 +110,16 @@ func keyFor(v *ledger.View, k []byte, gtin, shareWith string) ([]byte, error) {
 // WrapProductKey wraps product key k of gtin to org's encryption key, as
 // the ledger holds it for org.
 func WrapProductKey(v *ledger.View, k []byte, gtin, org string) ([]byte, error) {
+	pub, err := orgEncryptionKey(v, org)
+	if err != nil {
+		return nil, err
+	}
+	return pub.Wrap(k, supply.KeyWrapInfo(gtin, org))
+}
+
+// orgEncryptionKey is org's encryption key as the ledger holds it; an
+// unknown organization or an unusable key is invalid input.
+func orgEncryptionKey(v *ledger.View, org string) (*seal.PublicKey, error) {
 	o, err := v.Organization(org)
 	if err != nil {
 		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %q: %w", org, err))
@@ -118,7 +128,7 @@ func WrapProductKey(v *ledger.View, k []byte, gtin, org string) ([]byte, error) 
 	if err != nil {
 		return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %s has no usable encryption key: %w", org, err))
 	}
-	return pub.Wrap(k, supply.KeyWrapInfo(gtin, org))
+	return pub, nil
 }
 
 // VerifyUnit answers a scan for caller's organization.

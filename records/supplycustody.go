@@ -157,13 +157,9 @@ func sealShipment(v *ledger.View, sh supply.Shipment, claim []byte) ([]byte, err
 	defer clear(k)
 	var out sealedShipment
 	for _, org := range []string{sh.To, sh.From} {
-		o, err := v.Organization(org)
+		pub, err := orgEncryptionKey(v, org)
 		if err != nil {
-			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %q: %w", org, err))
-		}
-		pub, err := seal.ParsePublicKey(o.EncryptionKey)
-		if err != nil {
-			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("organization %s has no usable encryption key: %w", org, err))
+			return nil, err
 		}
 		w, err := pub.Wrap(k, shipmentInfo(org))
 		if err != nil {
