@@ -81,7 +81,12 @@ func (s *Service) journalAct(signer Signer, e supply.Event) error {
 
 // SupplyMove records custody action (tx.MoveShip to to, MoveReceive,
 // MoveDispense, MoveDecommission) on serials of product gtin.
+// Units of a private product take the transfer path (transferAs).
 func (s *Service) SupplyMove(ctx context.Context, signer Signer, action, gtin, to string, serials []string) error {
+	if isPrivate(s.latest(), gtin) {
+		_, err := s.transferAs(ctx, signer, SupplyTransferRequest{Action: action, GTIN: gtin, Serials: serials, To: to})
+		return err
+	}
 	cs, err := s.commitmentsFor(signer, gtin, serials, to)
 	if err != nil {
 		return err

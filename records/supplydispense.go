@@ -31,7 +31,9 @@ import (
 //     one may not be dispensed, or if the ledger would refuse the record
 //     (the consent rules, the prescription's supply);
 //  2. it submits the supply dispense of the units (supply.move, by serial
-//     commitment: no patient, no record id) and waits for its commit; a
+//     commitment: no patient, no record id; for a private product a
+//     supply.transfer by the custody key, co-signed with the author's
+//     key) and waits for its commit; a
 //     refusal (another dispense of a unit won the race) refuses the
 //     version with the ledger's reason, nothing written;
 //  3. then it writes the record, the serials only inside its sealed
@@ -178,12 +180,21 @@ func (s *Service) planDispense(v *ledger.View, author Signer, it *PutItem, resou
 		} else if err != nil {
 			return nil, err
 		}
-		if u != nil && u.Status == supply.StatusDispensed && u.Custodian == me.Org {
+		holder, err := s.holderOf(v, me.Org, p, k, plan.units[i], u)
+		if err != nil {
+			return nil, err
+		}
+		if u != nil && u.Status == supply.StatusDispensed && holder == me.Org {
 			apart = apart || done > 0 && u.Height != doneAt
 			done, doneAt = done+1, u.Height
 			continue
 		}
-		if why := mayDispense(supply.Judge(supply.Scan{GTIN: gtin, Serial: sn, Seller: me.Org}, p, u, lot, me.Org, s.now())); why != "" {
+		scan := supply.Scan{GTIN: gtin, Serial: sn, Seller: me.Org}
+		verdict := supply.Judge(scan, p, u, lot, me.Org, s.now())
+		if p.Private {
+			verdict = supply.JudgePrivate(scan, p, u, lot, me.Org, holder, s.now())
+		}
+		if why := mayDispense(verdict); why != "" {
 			refusals = append(refusals, fmt.Sprintf("unit #%d: %s", i+1, why))
 		}
 	}
@@ -354,13 +365,22 @@ func (s *Service) dispenseUnits(ctx context.Context, author Signer, plan *unitDi
 	if plan == nil || plan.done {
 		return nil
 	}
-	_, err := s.submit(ctx, author, tx.TypeSupplyMove, &tx.SupplyMove{Action: tx.MoveDispense, GTIN: plan.gtin, Units: plan.units})
+	private := isPrivate(s.latest(), plan.gtin)
+	var err error
+	if private { // journaled by the transfer
+		_, err = s.transferAs(ctx, author, SupplyTransferRequest{Action: tx.MoveDispense, GTIN: plan.gtin, Serials: plan.serials})
+	} else {
+		_, err = s.submit(ctx, author, tx.TypeSupplyMove, &tx.SupplyMove{Action: tx.MoveDispense, GTIN: plan.gtin, Units: plan.units})
+	}
 	var rej *ledger.Rejection
 	if errors.As(err, &rej) {
 		return carechain.E(carechain.KindConflict, fmt.Errorf("DO NOT DISPENSE: the ledger refused the dispense of the units: %s; nothing was written", rej.Msg))
 	}
 	if err != nil {
 		return fmt.Errorf("dispense of the units of GTIN %s: %w", plan.gtin, err)
+	}
+	if private {
+		return nil
 	}
 	// The units are dispensed: the MedicationDispense goes on even if the
 	// organization's EPCIS export (its supply journal) misses the event.
@@ -380,7 +400,9 @@ type DispensedSupply struct {
 	Dispensed    int    // of them, dispensed by the record's author's organization
 	By           string // the record's author's organization
 	// Checked is false when this node holds no key of the product for an
-	// organization it serves, so it cannot find the units on the ledger.
+	// organization it serves, so it cannot find the units on the ledger,
+	// or, for a private product, no key of the author's organization, so
+	// it cannot tell its custody keys.
 	Checked bool
 }
 
@@ -429,14 +451,38 @@ func (s *Service) dispensedSupply(v *ledger.View, rec *Record, reader string) (*
 		return out, nil
 	}
 	defer clear(k)
+	if _, ok := s.keys.identity(rec.AuthorOrg); p.Private && !ok {
+		return out, nil // only the author's organization's node knows its custody keys
+	}
 	out.Checked = true
 	for _, sn := range serials {
-		u, _, err := v.SupplyUnit(gtin, supply.Commitment(k, gtin, sn))
-		if err == nil && u.Status == supply.StatusDispensed && u.Custodian == rec.AuthorOrg {
-			out.Dispensed++
-		} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		c := supply.Commitment(k, gtin, sn)
+		u, _, err := v.SupplyUnit(gtin, c)
+		if errors.Is(err, ledger.ErrNotFound) || err == nil && u.Status != supply.StatusDispensed {
+			continue
+		} else if err != nil {
 			return nil, err
+		}
+		holder, err := s.holderOf(v, rec.AuthorOrg, p, k, c, u)
+		if err != nil {
+			return nil, err
+		}
+		if holder == rec.AuthorOrg {
+			out.Dispensed++
 		}
 	}
 	return out, nil
+}
+
+// holderOf is the organization holding unit u (nil: none) of product p
+// (commitment c, product key k), as org's node knows it: its custodian, or
+// for a private product org if one of org's custody keys holds it.
+func (s *Service) holderOf(v *ledger.View, org string, p *supply.Product, k, c []byte, u *supply.Unit) (string, error) {
+	switch {
+	case u == nil:
+		return "", nil
+	case p.Private:
+		return s.knownFrom(v, org, p.GTIN, k, c, u)
+	}
+	return u.Custodian, nil
 }

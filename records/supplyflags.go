@@ -10,8 +10,13 @@ import (
 // SupplyFlag flags the unit with serial of product gtin, or with wholeLot
 // its whole lot, as suspect for reason: the signer's organization must
 // hold the unit (or receive it). The flag is journaled for the
-// organization's EPCIS export, as SupplyMove's events are.
+// organization's EPCIS export, as SupplyMove's events are. A unit of a
+// private product takes the transfer path (transferAs).
 func (s *Service) SupplyFlag(ctx context.Context, signer Signer, gtin, serial string, wholeLot bool, reason string) error {
+	if isPrivate(s.latest(), gtin) {
+		_, err := s.transferAs(ctx, signer, SupplyTransferRequest{Action: tx.TransferFlag, GTIN: gtin, Serials: []string{serial}, Reason: reason, WholeLot: wholeLot})
+		return err
+	}
 	cs, err := s.commitmentsFor(signer, gtin, []string{serial}, "")
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/carechain/carechain"
@@ -229,30 +230,25 @@ func (s *Service) SupplyCapture(ctx context.Context, signer Signer, events []sup
 	if err != nil {
 		return nil, fmt.Errorf("signer %s: %w", signer.ID, err)
 	}
-	type planned struct {
-		typ  tx.Type
-		body tx.Body
-	}
-	plan := make([]planned, len(events))
-	for i, e := range events {
-		if e.Org != "" && e.Org != me.Org {
-			return nil, carechain.E(carechain.KindInvalid, &supply.EventError{Index: i, Err: fmt.Errorf("the event's owning party is %s, not %s", e.Org, me.Org)})
-		}
-		typ, body, err := s.eventTx(me, e)
-		if err == nil {
-			err = body.Validate()
-		}
-		if err != nil {
-			kind := carechain.KindOf(err)
-			if kind == carechain.KindInternal {
-				kind = carechain.KindInvalid // a transaction's own check refused it
-			}
-			return nil, carechain.E(kind, &supply.EventError{Index: i, Err: err})
-		}
-		plan[i] = planned{typ, body}
+	plan, err := s.planCapture(me, events)
+	if err != nil {
+		return nil, err
 	}
 	heights := make([]int64, 0, len(events))
 	for i, p := range plan {
+		if p.transfer != nil { // a private product's: journaled by the transfer
+			out, err := s.transferAs(ctx, signer, *p.transfer)
+			heights = append(heights, out.Heights...)
+			if err != nil {
+				return heights, &supply.EventError{Index: i, Err: err}
+			}
+			continue
+		}
+		if cm, ok := p.body.(*tx.SupplyCommission); ok && isPrivate(s.latest(), cm.GTIN) {
+			if _, cm.Custody, err = s.SupplyCustodyKey(me, cm.GTIN, events[i].Serials); err != nil {
+				return heights, &supply.EventError{Index: i, Err: err}
+			}
+		}
 		out, err := s.submit(ctx, signer, p.typ, p.body)
 		if err != nil {
 			return heights, &supply.EventError{Index: i, Err: err}
@@ -265,6 +261,52 @@ func (s *Service) SupplyCapture(ctx context.Context, signer Signer, events []sup
 		}
 	}
 	return heights, nil
+}
+
+// plannedEvent is what a captured event is submitted as: a transaction,
+// or a transfer of a private product's units.
+type plannedEvent struct {
+	typ      tx.Type
+	body     tx.Body
+	transfer *SupplyTransferRequest
+}
+
+// planCapture checks every event of a capture by caller and turns it into
+// what it is submitted as, before anything is.
+func (s *Service) planCapture(caller *carechain.Principal, events []supply.Event) ([]plannedEvent, error) {
+	plan := make([]plannedEvent, len(events))
+	v := s.latest()
+	for i, e := range events {
+		if e.Org != "" && e.Org != caller.Org {
+			return nil, carechain.E(carechain.KindInvalid, &supply.EventError{Index: i, Err: fmt.Errorf("the event's owning party is %s, not %s", e.Org, caller.Org)})
+		}
+		var err error
+		if req, ok := transferOfEvent(v, e); ok {
+			plan[i].transfer, err = req, req.check()
+		} else {
+			plan[i].typ, plan[i].body, err = s.eventTx(caller, e)
+			if err == nil {
+				err = plan[i].body.Validate()
+			}
+		}
+		if err != nil {
+			kind := carechain.KindOf(err)
+			if kind == carechain.KindInternal {
+				kind = carechain.KindInvalid // a transaction's own check refused it
+			}
+			return nil, carechain.E(kind, &supply.EventError{Index: i, Err: err})
+		}
+	}
+	return plan, nil
+}
+
+// transferOfEvent is the transfer e means if it moves or flags units of a
+// private product.
+func transferOfEvent(v *ledger.View, e supply.Event) (*SupplyTransferRequest, bool) {
+	if len(e.Serials) == 0 || !isPrivate(v, e.GTIN) || !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, supply.ActFlag}, e.Action) {
+		return nil, false
+	}
+	return &SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}, true
 }
 
 // eventTx is the transaction e means for caller's organization, with the

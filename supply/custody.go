@@ -146,7 +146,11 @@ func JudgePrivate(scan Scan, p *Product, u *Unit, lot *Lot, verifier, from strin
 	unsold.Seller = ""
 	v := Judge(unsold, p, &seen, lot, verifier, now)
 	v.Seller = scan.Seller
-	if scan.Seller != "" && scan.Seller != from {
+	switch {
+	case scan.Seller == "" || scan.Seller == from:
+	case scan.Seller == verifier: // the verifier's own stock, to dispense
+		v.Reasons = append(v.Reasons, fmt.Sprintf("the unit is not held by %s: its serial may be copied", verifier))
+	default:
 		v.Reasons = append(v.Reasons, fmt.Sprintf("the unit was not shipped to you by %s: its serial may be copied", scan.Seller))
 	}
 	v.Genuine = len(v.Reasons) == 0
