@@ -109,6 +109,7 @@ func TestSupplyTransferPrivateCaseChain(t *testing.T) {
 	claimP := custodyKey(t, "pharm", "claim 2")
 	h.okTx(h.transfer(holdW, ship(all[:2], claimP)))
 	checkMapped(t, h, privSerials[0], supply.StatusInTransit, pubOf(holdW), pubOf(claimP), nil)
+	h.judge(h.transfer(holdW, packCase(privCase(privSSCC2), all[:1], custodyKey(t, "whole", "case 2"))), StageCheck, CodeInvalid, "the unit is in transit")
 
 	// A recalled unit is not packed; a recall stops a packed case's ship.
 	h.okTx(h.sign("mfr/admin", tx.TypeSupplyRecall, &tx.SupplyRecall{GTIN: privGTIN, Lot: "L8", Reason: "contamination"}))
