@@ -100,6 +100,13 @@ func TestSupplyTransferPrivateCaseChain(t *testing.T) {
 	if got, err := h.at(0).SupplyShipments(privGTIN); err != nil || len(got) != 0 {
 		t.Fatalf("a received case's shipment stays in state: %v %+v", err, got)
 	}
+	// The case's key unpacks one unit, packs it back (naming no next key),
+	// then unpacks them all.
+	h.okTx(h.transfer(holdW, &tx.SupplyTransfer{Action: tx.TransferUnpack, GTIN: privGTIN, Case: c, Units: all[:1]}))
+	checkMapped(t, h, privSerials[0], supply.StatusActive, pubOf(holdW), nil, nil)
+	h.judge(h.transfer(holdW, &tx.SupplyTransfer{Action: tx.TransferUnpack, GTIN: privGTIN, Case: c, Units: all[:1]}), StageCheck, CodeInvalid, "is not in this case")
+	h.okTx(h.transfer(holdW, packCase(c, all[:1], nil)))
+	checkMapped(t, h, privSerials[0], supply.StatusActive, pubOf(holdW), nil, c)
 	h.okTx(h.transfer(holdW, &tx.SupplyTransfer{Action: tx.TransferUnpack, GTIN: privGTIN, Case: c}))
 	checkMapped(t, h, privSerials[1], supply.StatusActive, pubOf(holdW), nil, nil)
 	if _, err := h.at(0).SupplyCase(privGTIN, c); err == nil {

@@ -16,7 +16,8 @@ import (
 // TestSupplyTransferPrivateCase runs a case of private units through the
 // node's custody keys on one node serving a manufacturer, a wholesaler, a
 // pharmacy and a competitor: the manufacturer packs its units into a case
-// and ships it; a unit in it is not shipped alone; the competitor cannot
+// and ships it, and the wholesaler verifies a unit in it as genuine
+// from the manufacturer; a unit in it is not shipped alone; the competitor cannot
 // receive it; the wholesaler receives the case whole, unpacks it and ships
 // a unit on to the pharmacy, which verifies it as genuine from the
 // wholesaler.
@@ -66,6 +67,9 @@ func TestSupplyTransferPrivateCase(t *testing.T) {
 	}
 	if _, err := transfer("acme", records.SupplyTransferRequest{Action: tx.MoveShip, SSCCs: cases, To: "dist"}); err != nil {
 		t.Fatal(err)
+	}
+	if v, err := svc.VerifyUnit(admin("dist"), supply.Scan{GTIN: gtin, Serial: serials[2], Seller: "acme"}); err != nil || !v.Genuine || v.Status != supply.StatusInTransit {
+		t.Fatalf("dist's verify of a unit in the case shipped to it by acme: %v %+v", err, v)
 	}
 	if _, err := transfer("rival", records.SupplyTransferRequest{Action: tx.MoveReceive, SSCCs: cases}); !errors.Is(err, records.ErrSupplyNoKey) {
 		t.Fatalf("rival's claim of the case: %v", err)
