@@ -35,7 +35,9 @@ import (
 //     organization is named, on the ledger, at dispense only.
 //
 // A registered principal never signs a transfer, a custody key nothing
-// else; supply.move, supply.flag and cases refuse private units. The
+// else; supply.move, supply.flag, supply.aggregate and supply.case-move
+// refuse private units, which a transfer packs into cases, ships and
+// receives in cases and unpacks (supplytransfercase.go). The
 // manufacturer still recalls their lots and resolves flags on them, and
 // each transfer follows the same status rules as supply.move (Effective,
 // Why), for all its units or none. The event's details (who ships what to
@@ -86,6 +88,9 @@ func (a *App) applySupplyTransfer(b *store.Block, c *checked, t *tx.SupplyTransf
 	}
 	if !p.Private {
 		return reject(CodeInvalid, "product %s is not private: its units move by %s", t.GTIN, tx.TypeSupplyMove)
+	}
+	if t.Action == tx.TransferPack || t.Action == tx.TransferUnpack || len(t.Case) != 0 {
+		return transferCase(b, c, t)
 	}
 	switch t.Action {
 	case tx.TransferFlag:
@@ -144,8 +149,8 @@ func transferable(b *store.Block, c *checked, t *tx.SupplyTransfer) ([]*supply.U
 		switch {
 		case !bytes.Equal(holder, key):
 			return nil, reject(CodeUnauthorized, "unit #%d of %s: this key may not %s it: %s", i, t.GTIN, t.Action, notHeld(t.Action, u))
-		case u.Case != nil:
-			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: it is packed in a case", i, t.GTIN, pastTense(t.Action))
+		case u.Case != nil: // no private unit was packed before cases of them (supplytransfercase.go): the message is new
+			return nil, reject(CodeInvalid, "unit #%d of %s may not be %s: %s", i, t.GTIN, pastTense(t.Action), packedWhy(u, nil))
 		case t.Action == tx.MoveDecommission && (st == supply.StatusActive || st == supply.StatusRecalled ||
 			st == supply.StatusSuspect || st == supply.StatusIllegitimate || st == supply.StatusExpired):
 			// the holder may always take a unit out of the chain

@@ -16,6 +16,7 @@ import (
 //
 //	POST /v1/supply/custody-keys  {gtin, serials} → CustodyKeyResponse: a new custody key to commission the units of a private product to
 //	POST /v1/supply/transfers     records.SupplyTransferRequest → records.SupplyTransferResult
+//	                              (ssccs: pack or unpack a case, ship or receive cases; records/supplytransfercase.go)
 //
 // A transfer is signed by the node with the organization's custody keys
 // (derived from its encryption key, never stored) and waited for; a
@@ -61,7 +62,7 @@ func (s *server) supplyTransfer(w http.ResponseWriter, r *http.Request) {
 	if !s.readJSON(w, r, &req) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SubmitTimeout*time.Duration(max(1, len(req.Serials))))
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SubmitTimeout*time.Duration(max(1, len(req.Serials)+len(req.SSCCs))))
 	defer cancel()
 	out, err := s.opts.Records.SupplyTransfer(ctx, p, req)
 	switch {

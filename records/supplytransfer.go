@@ -25,9 +25,12 @@ import (
 
 // SupplyTransferRequest is a transfer of units of a private product.
 type SupplyTransferRequest struct {
-	Action   string   `json:"action"` // ship, receive, dispense, decommission or flag
-	GTIN     string   `json:"gtin"`
-	Serials  []string `json:"serials"`
+	Action  string   `json:"action"` // ship, receive, dispense, decommission, flag, pack or unpack
+	GTIN    string   `json:"gtin"`
+	Serials []string `json:"serials"`
+	// SSCCs name the case a pack or unpack is about, or the cases a ship
+	// or receive moves instead of units (supplytransfercase.go).
+	SSCCs    []string `json:"ssccs,omitempty"`
 	To       string   `json:"to,omitempty"`     // ship: the receiving organization
 	Reason   string   `json:"reason,omitempty"` // flag
 	WholeLot bool     `json:"whole_lot,omitempty"`
@@ -55,10 +58,10 @@ type custodyGroup struct {
 }
 
 func (r *SupplyTransferRequest) check() error {
-	if !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, tx.TransferFlag}, r.Action) {
-		return fmt.Errorf("action %q: want ship, receive, dispense, decommission or flag", r.Action)
+	if !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, tx.TransferFlag, tx.TransferPack, tx.TransferUnpack}, r.Action) {
+		return fmt.Errorf("action %q: want ship, receive, dispense, decommission, flag, pack or unpack", r.Action)
 	}
-	e := supply.Event{Action: r.Action, GTIN: r.GTIN, Serials: r.Serials, To: r.To, Reason: r.Reason}
+	e := supply.Event{Action: r.Action, GTIN: r.GTIN, Serials: r.Serials, SSCCs: r.SSCCs, To: r.To, Reason: r.Reason}
 	if err := e.Check(); err != nil {
 		return err
 	}
@@ -83,6 +86,9 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 		return out, err
 	}
 	defer clear(k)
+	if len(req.SSCCs) > 0 {
+		return s.supplyTransferCases(ctx, v, caller, req, k)
+	}
 	groups, err := s.custodyGroups(v, caller.Org, req, k)
 	if err != nil {
 		return out, err

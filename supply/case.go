@@ -25,6 +25,12 @@ type Case struct {
 	Status    Status   `cbor:"3,keyasint" json:"status"`                 // active or in-transit
 	Units     [][]byte `cbor:"4,keyasint" json:"units"`                  // the commitments of the units in it
 	Height    int64    `cbor:"5,keyasint" json:"height"`                 // of its last change
+	// Custody is the custody key holding a case of a private product
+	// (custody.go), whose Custodian and To stay empty; Claim, while it is
+	// shipped, the key its receiver claims it with. Every unit in it is
+	// held (and claimed) by the same keys.
+	Custody []byte `cbor:"6,keyasint,omitempty" json:"custody,omitempty"`
+	Claim   []byte `cbor:"7,keyasint,omitempty" json:"claim,omitempty"`
 }
 
 // CaseCommitment is the commitment of the container with SSCC sscc that

@@ -123,6 +123,7 @@ type Shipment struct {
 	GTIN       string   `json:"gtin"`
 	Lots       []string `json:"lots"`
 	Serials    []string `json:"serials"`
+	SSCCs      []string `json:"ssccs,omitempty"` // the case shipped (its Serials are the units in it)
 	ProductKey []byte   `json:"product_key"`
 	ClaimSeed  []byte   `json:"claim_seed"`
 }

@@ -48,10 +48,18 @@ type SupplyTransfer struct {
 	WholeLot     bool     `cbor:"8,keyasint,omitempty"`
 	Dispenser    string   `cbor:"9,keyasint,omitempty"`
 	DispenserSig []byte   `cbor:"10,keyasint,omitempty"`
+	// Case is the commitment of a case (supply.CaseCommitment): the case
+	// a pack packs Units into or an unpack takes them (none: all) out of,
+	// or the case a ship or receive moves with every unit in it (Units
+	// then empty). See supplytransfercase.go.
+	Case []byte `cbor:"11,keyasint,omitempty"`
 }
 
 // Validate implements Body.
 func (t *SupplyTransfer) Validate() error {
+	if t.Action == TransferPack || t.Action == TransferUnpack || len(t.Case) != 0 {
+		return t.validateCase()
+	}
 	if !slices.Contains([]string{MoveShip, MoveReceive, MoveDispense, MoveDecommission, TransferFlag}, t.Action) {
 		return fmt.Errorf("%w: transfer action %q: want ship, receive, dispense, decommission or flag", ErrInvalid, t.Action)
 	}

@@ -31,15 +31,12 @@ func privateProduct(ctx context.Context, cl *nodeapi.Client, gtin string) bool {
 // submitPrivate carries out e, on units of a private product, for the
 // signer's organization; cl is signed as the signer, with key.
 func (c *cli) submitPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Client, key ed25519.PrivateKey, e supply.Event) error {
-	if len(e.SSCCs) > 0 {
-		return errors.New("cases and pallets of a private product are not supported yet: name its units (--serial, --serials)")
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if e.Action == supply.ActCommission {
 		return c.commissionPrivate(ctx, s, cl, e)
 	}
-	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
+	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
 	if e.Action == supply.ActDispense {
 		sigs, err := cosignDispense(ctx, cl, key, s.as, req)
 		if err != nil {
