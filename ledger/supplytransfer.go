@@ -274,6 +274,16 @@ func (v *View) SupplyShipments(gtin string) ([]SupplyShipment, error) {
 	return out, err
 }
 
+// SupplyShipment returns the sealed details of the pending shipment of
+// private product gtin under claim key claim (ErrNotFound: none).
+func (v *View) SupplyShipment(gtin string, claim []byte) ([]byte, error) {
+	b, err := v.Get(supplyShipmentKey(gtin, claim))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
 // custodyKeyOf is the custody key a commissioning of product p names, or
 // a rejection: a private product's units start with one, no other's do.
 func custodyKeyOf(p *supply.Product, cm *tx.SupplyCommission) ([]byte, *Rejection) {

@@ -140,6 +140,9 @@ type Service struct {
 	blobPeers  BlobSource                 // other nodes' blobs, or nil
 	// supplyJournal keeps the organizations' supply events (supplyjournal.go).
 	supplyJournal supplyJournal
+	// custody indexes the journal's custody notes and the shipments tried
+	// (supplycustodyindex.go).
+	custody custodyIndex
 	// indexMu serializes index writes; indexedAt holds, while RunIndex
 	// follows the chain, the height at which a call of this service
 	// indexed a record ("record:" ID) or patient ("patient:" ID).

@@ -211,15 +211,49 @@ func (s *Service) incoming(v *ledger.View, org, gtin string) (map[string]supply.
 	}
 	out := map[string]supply.Shipment{}
 	for _, p := range pending {
-		sh, err := openShipment(id, org, gtin, p.Claim, p.Details)
-		if errors.Is(err, seal.ErrDecrypt) || err == nil && sh.To != org {
-			continue
-		} else if err != nil {
+		sh, ok, err := s.openFor(id, org, gtin, p.Claim, p.Details)
+		if err != nil {
 			return nil, err
 		}
-		out[hex.EncodeToString(p.Claim)] = sh
+		if ok {
+			out[hex.EncodeToString(p.Claim)] = sh
+		}
 	}
 	return out, nil
+}
+
+// openFor opens a pending shipment's details if they are sealed to org
+// and ship to it (ok), trying each only once (custodyIndex).
+func (s *Service) openFor(id seal.Identity, org, gtin string, claim, details []byte) (supply.Shipment, bool, error) {
+	if sh, ok, known := s.custody.shipment(org, claim, details); known {
+		return sh, ok, nil
+	}
+	sh, err := openShipment(id, org, gtin, claim, details)
+	ok := err == nil && sh.To == org
+	if err != nil && !errors.Is(err, seal.ErrDecrypt) {
+		return sh, false, err
+	}
+	if !ok {
+		sh = supply.Shipment{}
+	}
+	s.custody.tried(org, claim, details, sh, ok)
+	return sh, ok, nil
+}
+
+// incomingOf is the pending shipment under claim of gtin sealed and
+// shipped to org, if there is one.
+func (s *Service) incomingOf(v *ledger.View, org, gtin string, claim []byte) (supply.Shipment, bool, error) {
+	id, ok := s.keys.identity(org)
+	if !ok {
+		return supply.Shipment{}, false, nil
+	}
+	details, err := v.SupplyShipment(gtin, claim)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return supply.Shipment{}, false, nil
+	} else if err != nil {
+		return supply.Shipment{}, false, err
+	}
+	return s.openFor(id, org, gtin, claim, details)
 }
 
 // privateProductKey finds the key of private product gtin for org when the
@@ -256,52 +290,13 @@ type custodyNote struct {
 // custodyNotes are org's journaled events on gtin with a custody note,
 // oldest first.
 func (s *Service) custodyNotes(org, gtin string) ([]custodyNote, error) {
-	id, ok := s.keys.identity(org)
-	if !ok {
-		return nil, nil
-	}
-	items, err := s.journalItems()
-	if err != nil {
-		return nil, err
-	}
-	var out []custodyNote
-	for i, item := range items {
-		var je journalEntry
-		if err := tx.Unmarshal(item, &je); err != nil {
-			return nil, fmt.Errorf("supply journal entry #%d: %w", i, err)
-		}
-		if je.Org != org {
-			continue
-		}
-		e, err := openJournalEntry(id, je)
-		if err != nil {
-			return nil, fmt.Errorf("supply journal entry #%d: %w", i, err)
-		}
-		if e.GTIN == gtin && e.Custody != nil {
-			out = append(out, custodyNote{e.Serials, *e.Custody})
-		}
-	}
-	return out, nil
+	return s.custody.notesOf(s, org, gtin)
 }
 
-// heldLabels maps the commitments (hex) of org's units of gtin to the
-// labels of the custody keys its journal notes them for, the latest first.
-func (s *Service) heldLabels(org, gtin string, k []byte) (map[string][]string, error) {
-	notes, err := s.custodyNotes(org, gtin)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]string{}
-	for _, n := range notes {
-		if n.note.Label == "" {
-			continue
-		}
-		for _, sn := range n.serials {
-			c := hex.EncodeToString(supply.Commitment(k, gtin, sn))
-			out[c] = append([]string{n.note.Label}, out[c]...)
-		}
-	}
-	return out, nil
+// heldLabels is the labels of the custody keys org's journal notes for
+// its unit of gtin of commitment c (product key k), the latest first.
+func (s *Service) heldLabels(org, gtin string, k, c []byte) ([]string, error) {
+	return s.custody.labelsOf(s, org, gtin, k, c)
 }
 
 // heldKey is the custody key of org among labels that holds unit u.
@@ -322,19 +317,19 @@ func (s *Service) heldKey(org string, labels []string, u *supply.Unit) (ed25519.
 // nobody ("").
 func (s *Service) knownFrom(v *ledger.View, org, gtin string, k, c []byte, u *supply.Unit) (string, error) {
 	if u.Status == supply.StatusInTransit {
-		in, err := s.incoming(v, org, gtin)
+		sh, ok, err := s.incomingOf(v, org, gtin, u.Claim)
 		if err != nil {
 			return "", err
 		}
-		if sh, ok := in[hex.EncodeToString(u.Claim)]; ok {
+		if ok {
 			return sh.From, nil
 		}
 	}
-	held, err := s.heldLabels(org, gtin, k)
+	labels, err := s.heldLabels(org, gtin, k, c)
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.heldKey(org, held[hex.EncodeToString(c)], u); err == nil {
+	if _, err := s.heldKey(org, labels, u); err == nil {
 		return org, nil
 	} else if !errors.Is(err, ErrNotHeld) {
 		return "", err

@@ -80,21 +80,32 @@ func (s *Service) journalSupply(v *ledger.View, org string, e supply.Event) erro
 		return err
 	}
 	sealed := gcm(k).Seal(nonce, nonce, plain.Bytes(), journalInfo(org))
-	item, err := tx.Marshal(&journalEntry{Org: org, Wrap: wrap, Sealed: sealed})
+	je := journalEntry{Org: org, Wrap: wrap, Sealed: sealed}
+	item, err := tx.Marshal(&je)
 	if err != nil {
 		return err
 	}
-	j := &s.supplyJournal
+	pos, err := s.supplyJournal.append(item)
+	if err != nil {
+		return err
+	}
+	s.custody.appended(s, pos, je, e)
+	return nil
+}
+
+// append appends item and returns its position.
+func (j *supplyJournal) append(item []byte) (int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.queue == nil {
 		j.mem = append(j.mem, item)
-		return nil
+		return len(j.mem) - 1, nil
 	}
+	pos := j.queue.Len()
 	if _, err := j.queue.Append(item); err != nil {
-		return fmt.Errorf("journal a supply event: %w", err)
+		return 0, fmt.Errorf("journal a supply event: %w", err)
 	}
-	return nil
+	return pos, nil
 }
 
 func gcm(k []byte) cipher.AEAD {

@@ -186,10 +186,6 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 			return nil, err
 		}
 	}
-	held, err := s.heldLabels(org, req.GTIN, k)
-	if err != nil {
-		return nil, err
-	}
 	in, err := s.incoming(v, org, req.GTIN)
 	if err != nil {
 		return nil, err
@@ -203,7 +199,11 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 		} else if err != nil {
 			return nil, err
 		}
-		key, claimed, err := s.keyFor(org, req.Action, u, held[hex.EncodeToString(c)], in)
+		labels, err := s.heldLabels(org, req.GTIN, k, c)
+		if err != nil {
+			return nil, err
+		}
+		key, claimed, err := s.keyFor(org, req.Action, u, labels, in)
 		if err != nil {
 			return nil, fmt.Errorf("serial #%d: %w", i, err)
 		}
