@@ -49,7 +49,7 @@ func shipSigner(v *ledger.View, sh *supply.Shipment, claim, c []byte) (*carechai
 	if err != nil || p.Org != sh.From || !supply.Staff(p) {
 		return nil, fmt.Errorf("%w: %s is not active supply staff of %s", supply.ErrUnsigned, sh.Signer, sh.From)
 	}
-	if !ed25519.Verify(p.PublicKey, supply.ShipDigest(v.ChainID(), sh.GTIN, claim, sh.From, sh.To, sh.Lots, sh.Units), sh.Sig) {
+	if !ed25519.Verify(p.PublicKey, supply.ShipDigest(v.ChainID(), sh.GTIN, claim, sh.From, sh.To, sh.Lots, sh.Units, sh.Signer), sh.Sig) {
 		return nil, fmt.Errorf("%w: the signature of %s does not verify", supply.ErrUnsigned, sh.Signer)
 	}
 	if !slices.ContainsFunc(sh.Units, func(u []byte) bool { return bytes.Equal(u, c) }) {

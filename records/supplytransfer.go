@@ -63,7 +63,7 @@ type CosignGroup struct {
 // supply.ShipDigest for a ship (from org to req.To).
 func CosignDigest(chainID, signer, org string, req SupplyTransferRequest, g CosignGroup) []byte {
 	if req.Action == tx.MoveShip {
-		return supply.ShipDigest(chainID, req.GTIN, g.Claim, org, req.To, g.Lots, g.Units)
+		return supply.ShipDigest(chainID, req.GTIN, g.Claim, org, req.To, g.Lots, g.Units, signer)
 	}
 	return supply.DispenseDigest(chainID, req.GTIN, g.Units, signer)
 }

@@ -14,7 +14,7 @@ import (
 // Shipment to the two parties; that the shipment is from its From is,
 // alone, the shipper's word. So the supply staff member who ships signs
 // ShipDigest — the chain, the product, the claim key, the two
-// organizations, the lots and the units' commitments — and the sealed
+// organizations, the lots, the units' commitments and the signer's ID — and the sealed
 // shipment carries the signer and signature: the receiver's node takes a
 // shipment as from From only if the signer is now active supply staff of
 // From and the signature verifies (records/supplycustody.go). The
@@ -25,11 +25,12 @@ import (
 // its key makes.
 const shipDomain = "carechain/supply/ship/v1"
 
-// ShipDigest is what the shipping organization's staff member signs to
-// state that org from ships units (their commitments) of lots of gtin to
-// org to, under claim key claim, on chain chainID: SHA-256 of the domain
-// and these, each length-prefixed, so no two inputs share a digest.
-func ShipDigest(chainID, gtin string, claim []byte, from, to string, lots []string, units [][]byte) []byte {
+// ShipDigest is what signer, a staff member of the shipping organization
+// from, signs to state that from ships units (their commitments) of lots
+// of gtin to organization to, under claim key claim, on chain chainID:
+// SHA-256 of the domain and these, each length-prefixed, so no two inputs
+// share a digest.
+func ShipDigest(chainID, gtin string, claim []byte, from, to string, lots []string, units [][]byte, signer string) []byte {
 	h := sha256.New()
 	h.Write([]byte(shipDomain))
 	part := func(b []byte) {
@@ -49,6 +50,7 @@ func ShipDigest(chainID, gtin string, claim []byte, from, to string, lots []stri
 	for _, u := range units {
 		part(u)
 	}
+	part([]byte(signer))
 	return h.Sum(nil)
 }
 
@@ -73,7 +75,7 @@ var ErrUnsigned = errors.New("the shipment's sender is not authenticated")
 // and that it names unit (a commitment) of lot. That the key is the
 // signer's, and the signer supply staff of From, it does not check.
 func (st *ShipStatement) Verify(chainID string, unit []byte, lot string) error {
-	if len(st.SignerKey) != ed25519.PublicKeySize || !ed25519.Verify(st.SignerKey, ShipDigest(chainID, st.GTIN, st.Claim, st.From, st.To, st.Lots, st.Units), st.Sig) {
+	if len(st.SignerKey) != ed25519.PublicKeySize || !ed25519.Verify(st.SignerKey, ShipDigest(chainID, st.GTIN, st.Claim, st.From, st.To, st.Lots, st.Units, st.Signer), st.Sig) {
 		return fmt.Errorf("%w: the signature of %q does not verify", ErrUnsigned, st.Signer)
 	}
 	if !slices.ContainsFunc(st.Units, func(u []byte) bool { return bytes.Equal(u, unit) }) {

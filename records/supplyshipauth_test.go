@@ -1,0 +1,77 @@
+package records_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/records"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// TestSupplyShipmentSenderAuthenticated: a ship the node signs for acme's
+// staff member seals a statement the receiver's node checks, so dist
+// verifies the unit as genuine from acme; a shipment whose statement says
+// acme but was signed by rival's admin, or by a key that is not acme's
+// admin's, or not signed at all, is of unknown origin: not from acme.
+func TestSupplyShipmentSenderAuthenticated(t *testing.T) {
+	w, n, kr := oneSupplyNode(t, []carechain.Organization{
+		{ID: "acme", Name: "Acme", Type: carechain.OrgManufacturer},
+		{ID: "dist", Name: "Dist", Type: carechain.OrgWholesaler},
+		{ID: "rival", Name: "Rival", Type: carechain.OrgWholesaler},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	svc, err := records.New(n, kr, records.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gtin = "00312345678906"
+	acme := w.signers["acme/admin"]
+	if err := svc.SupplyRegister(ctx, acme, supply.Product{GTIN: gtin, Name: "Amoxicillin", Kind: supply.KindDrug, Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	serials := []string{"AUTH-1", "AUTH-2", "AUTH-3", "AUTH-4"}
+	if err := svc.SupplyCommission(ctx, acme, gtin, "L1", "2030-12-31", serials); err != nil {
+		t.Fatal(err)
+	}
+	ship := records.SupplyTransferRequest{Action: tx.MoveShip, GTIN: gtin, Serials: serials[:1], To: "dist"}
+	if _, err := svc.TransferAs(ctx, acme, ship); err != nil {
+		t.Fatal(err)
+	}
+	forged := map[string]records.Signer{
+		serials[1]: w.signers["rival/admin"],           // another organization's staff
+		serials[2]: {ID: "acme/admin", Key: newKey(t)}, // not acme/admin's key
+		serials[3]: {},                                 // unsigned
+	}
+	for sn, signer := range forged {
+		req := ship
+		req.Serials = []string{sn}
+		if err := svc.ForgeShip(ctx, acme, "acme", signer, req); err != nil {
+			t.Fatalf("%s: %v", sn, err)
+		}
+	}
+	dist, err := n.App().Latest().Principal("dist/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(sn string) supply.Verification {
+		v, err := svc.VerifyUnit(dist, supply.Scan{GTIN: gtin, Serial: sn, Seller: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := verify(serials[0]); !v.Genuine || v.Custodian != "acme" {
+		t.Fatalf("a unit acme's staff shipped and signed for: %+v", v)
+	}
+	for sn, signer := range forged {
+		v := verify(sn)
+		if why := strings.Join(v.Reasons, "; "); v.Genuine || v.Custodian == "acme" || !strings.Contains(why, "sender is not authenticated") {
+			t.Errorf("a shipment signed by %q: %+v", signer.ID, v)
+		}
+	}
+}
