@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/proof"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
@@ -17,6 +18,7 @@ import (
 // verifies the unit as genuine from acme; a shipment whose statement says
 // acme but was signed by rival's admin, or by a key that is not acme's
 // admin's, or not signed at all, is of unknown origin: not from acme.
+// dist's bundle of the signed unit carries the statement, of the others none.
 func TestSupplyShipmentSenderAuthenticated(t *testing.T) {
 	w, n, kr := oneSupplyNode(t, []carechain.Organization{
 		{ID: "acme", Name: "Acme", Type: carechain.OrgManufacturer},
@@ -72,6 +74,23 @@ func TestSupplyShipmentSenderAuthenticated(t *testing.T) {
 		v := verify(sn)
 		if why := strings.Join(v.Reasons, "; "); v.Genuine || v.Custodian == "acme" || !strings.Contains(why, "sender is not authenticated") {
 			t.Errorf("a shipment signed by %q: %+v", signer.ID, v)
+		}
+	}
+	// The bundle of the signed shipment's unit carries its statement; no
+	// forged shipment's bundle does.
+	prove := func(sn string) *proof.SupplyBundle {
+		_, b, err := svc.ProveUnit(n.App().Latest(), dist, supply.Scan{GTIN: gtin, Serial: sn, Seller: "acme"}, proof.Checkpoint{})
+		if err != nil || b.Version != 2 {
+			t.Fatalf("the bundle of %s: %v %+v", sn, err, b)
+		}
+		return b
+	}
+	if st := prove(serials[0]).Shipment; st == nil || st.From != "acme" || st.To != "dist" || st.Signer != "acme/admin" || len(st.Units) != 1 {
+		t.Fatalf("the signed shipment's statement in the bundle: %+v", st)
+	}
+	for sn := range forged {
+		if st := prove(sn).Shipment; st != nil {
+			t.Errorf("a forged shipment's statement in the bundle: %+v", st)
 		}
 	}
 }
