@@ -2,6 +2,7 @@ package records_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,10 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
-// TestSupplyShipmentSenderAuthenticated: a ship the node signs for acme's
-// staff member seals a statement the receiver's node checks, so dist
+// TestSupplyShipmentSenderAuthenticated: a ship signed in two rounds by
+// acme's staff member (the groups and claim keys, then the statements with
+// the node's nonce; another key or no nonce is refused) seals a statement
+// the receiver's node checks, so dist
 // verifies the unit as genuine from acme; a shipment whose statement says
 // acme but was signed by rival's admin, or by a key that is not acme's
 // admin's, or not signed at all, is of unknown origin: not from acme.
@@ -41,8 +44,30 @@ func TestSupplyShipmentSenderAuthenticated(t *testing.T) {
 		t.Fatal(err)
 	}
 	ship := records.SupplyTransferRequest{Action: tx.MoveShip, GTIN: gtin, Serials: serials[:1], To: "dist"}
-	if _, err := svc.TransferAs(ctx, acme, ship); err != nil {
+	// Two rounds: the groups and claim keys, then the signed statements with
+	// the node's nonce; a statement by another key, or without the nonce,
+	// is refused before anything is submitted.
+	me, err := n.App().Latest().Principal("acme/admin")
+	if err != nil {
 		t.Fatal(err)
+	}
+	plan, err := svc.SupplyTransfer(ctx, me, ship)
+	if err != nil || len(plan.Cosign) != 1 || len(plan.Cosign[0].Claim) != ed25519.PublicKeySize || len(plan.Nonce) == 0 || len(plan.Heights) != 0 {
+		t.Fatalf("the ship's groups: %v %+v", err, plan)
+	}
+	signed := ship
+	signed.Sigs = [][]byte{ed25519.Sign(newKey(t), records.CosignDigest(chainID, "acme/admin", "acme", ship, plan.Cosign[0]))}
+	signed.Nonce = plan.Nonce
+	if _, err := svc.SupplyTransfer(ctx, me, signed); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("a ship signed by another key: %v", err)
+	}
+	signed.Sigs, signed.Nonce = [][]byte{ed25519.Sign(acme.Key, records.CosignDigest(chainID, "acme/admin", "acme", ship, plan.Cosign[0]))}, nil
+	if _, err := svc.SupplyTransfer(ctx, me, signed); err == nil || !strings.Contains(err.Error(), "nonce") {
+		t.Fatalf("a ship without the nonce: %v", err)
+	}
+	signed.Nonce = plan.Nonce
+	if res, err := svc.SupplyTransfer(ctx, me, signed); err != nil || len(res.Heights) != 1 {
+		t.Fatalf("the signed ship: %v %+v", err, res)
 	}
 	forged := map[string]records.Signer{
 		serials[1]: w.signers["rival/admin"],           // another organization's staff
