@@ -20,8 +20,10 @@ import (
 //
 // A transfer is signed by the node with the organization's custody keys
 // (derived from its encryption key, never stored) and waited for; a
-// dispense is asked twice: first without co-signatures (the answer names
-// the groups of units to co-sign), then with them.
+// dispense or ship is asked twice: first without signatures (the answer
+// names the groups of units to sign, and for a ship their claim keys and
+// the nonce they derive from), then with them (records.CosignDigest) and,
+// for a ship, the nonce.
 
 // CustodyKeyRequest is the body of POST /v1/supply/custody-keys.
 type CustodyKeyRequest struct {

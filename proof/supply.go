@@ -23,7 +23,7 @@ type SupplyEntry struct {
 // product, the unit known by the serial's commitment and its lot, as the
 // ledger held them at a validator-signed checkpoint. It holds no serial.
 type SupplyBundle struct {
-	Version int `json:"version"` // 1
+	Version int `json:"version"` // 1; 2: a unit of a private product (privatebundle.go)
 	// Commitment is the scanned serial's commitment (none: the product is
 	// not registered). Only holders of the product key link it to a serial:
 	// the node that made the bundle did, for its organization.
@@ -32,6 +32,10 @@ type SupplyBundle struct {
 	Unit       *SupplyEntry `json:"unit,omitempty"` // present when the product is
 	Lot        *SupplyEntry `json:"lot,omitempty"`  // the unit's lot, present when the unit is
 	At         Checkpoint   `json:"checkpoint"`
+	// Shipment is, in a bundle of version 2, the shipper's signed
+	// statement of the pending shipment the unit is in (none: the unit is
+	// in no pending shipment with an authenticated sender).
+	Shipment *supply.ShipStatement `json:"shipment,omitempty"`
 }
 
 // CheckSupply checks a supply bundle against a trusted validator set and
@@ -46,8 +50,11 @@ func CheckSupply(b *SupplyBundle, scan supply.Scan, verifier string, trusted *ty
 // CheckSupply is CheckSupply against cs's trusted set, verifying the
 // bundle's checkpoint only if cs has not verified it before.
 func (cs *Checkpoints) CheckSupply(b *SupplyBundle, scan supply.Scan, verifier string, now time.Time) (supply.Verification, error) {
-	if b.Version != 1 {
+	if b.Version != 1 && b.Version != 2 {
 		return supply.Verification{}, fail("unknown supply bundle version %d", b.Version)
+	}
+	if b.Version == 1 && b.Shipment != nil {
+		return supply.Verification{}, fail("a bundle of version 1 carries no shipment")
 	}
 	check := scan
 	check.Serial = "-" // the bundle's commitment stands for the serial, which may be absent here
@@ -85,7 +92,14 @@ func (cs *Checkpoints) CheckSupply(b *SupplyBundle, scan supply.Scan, verifier s
 			return supply.Verification{}, fail("the unit's lot %s is not on the ledger", u.Lot)
 		}
 	}
-	v := supply.Judge(scan, p, u, lot, verifier, now)
+	var v supply.Verification
+	if b.Version == 2 {
+		if v, err = judgePrivate(b, scan, p, u, lot, verifier, now); err != nil {
+			return v, err
+		}
+	} else {
+		v = supply.Judge(scan, p, u, lot, verifier, now)
+	}
 	v.Height = b.At.Height
 	return v, nil
 }

@@ -165,10 +165,14 @@ func (s *Service) VerifyUnitIn(v *ledger.View, caller *carechain.Principal, scan
 	var out supply.Verification
 	if p.Private {
 		from, err := s.knownFrom(v, caller.Org, scan.GTIN, k, c, u)
-		if err != nil {
+		unsigned := errors.Is(err, supply.ErrUnsigned)
+		if err != nil && !unsigned {
 			return supply.Verification{}, nil, err
 		}
 		out = supply.JudgePrivate(scan, p, u, lot, caller.Org, from, s.now())
+		if unsigned { // of unknown origin
+			out.Reasons, out.Genuine = append(out.Reasons, supply.ErrUnsigned.Error()), false
+		}
 		out.Height = v.Height()
 	} else {
 		out = s.judged(v, scan, p, u, lot, caller.Org)
@@ -193,6 +197,9 @@ func (s *Service) ProveUnit(v *ledger.View, caller *carechain.Principal, scan su
 		return supply.Verification{}, nil, err
 	}
 	b.At = cp
+	if err := s.proveShipment(v, caller.Org, scan.GTIN, c, b); err != nil {
+		return supply.Verification{}, nil, err
+	}
 	return out, b, nil
 }
 

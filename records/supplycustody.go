@@ -314,16 +314,16 @@ func (s *Service) heldKey(org string, labels []string, u *supply.Unit) (ed25519.
 // knownFrom is the organization org's node knows private unit u of gtin
 // (of commitment c, product key k) from: the shipper of a pending shipment
 // of it sealed to org, org itself if one of its custody keys holds it, or
-// nobody ("").
+// nobody (""). A pending shipment whose statement does not authenticate
+// its sender (shipSigner) gives an error wrapping supply.ErrUnsigned.
 func (s *Service) knownFrom(v *ledger.View, org, gtin string, k, c []byte, u *supply.Unit) (string, error) {
-	if u.Status == supply.StatusInTransit {
-		sh, ok, err := s.incomingOf(v, org, gtin, u.Claim)
-		if err != nil {
+	if sh, err := s.pendingShipment(v, org, gtin, u); err != nil {
+		return "", err
+	} else if sh != nil {
+		if _, err := shipSigner(v, sh, u.Claim, c); err != nil {
 			return "", err
 		}
-		if ok {
-			return sh.From, nil
-		}
+		return sh.From, nil
 	}
 	labels, err := s.heldLabels(org, gtin, k, c)
 	if err != nil {

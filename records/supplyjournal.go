@@ -311,13 +311,14 @@ func (s *Service) planCapture(caller *carechain.Principal, events []supply.Event
 	return plan, nil
 }
 
-// transferOfEvent is the transfer e means if it moves or flags units of a
-// private product.
+// transferOfEvent is the transfer e means if it moves, flags, packs or
+// unpacks units or cases of a private product.
 func transferOfEvent(v *ledger.View, e supply.Event) (*SupplyTransferRequest, bool) {
-	if len(e.Serials) == 0 || !isPrivate(v, e.GTIN) || !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, supply.ActFlag}, e.Action) {
+	acts := []string{supply.ActShip, supply.ActReceive, supply.ActDispense, supply.ActDecommission, supply.ActFlag, supply.ActPack, supply.ActUnpack}
+	if len(e.Serials)+len(e.SSCCs) == 0 || !slices.Contains(acts, e.Action) || !isPrivate(v, e.GTIN) {
 		return nil, false
 	}
-	return &SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}, true
+	return &SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}, true
 }
 
 // eventTx is the transaction e means for caller's organization, with the

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,18 +33,47 @@ type SupplyTransferRequest struct {
 	To       string   `json:"to,omitempty"`     // ship: the receiving organization
 	Reason   string   `json:"reason,omitempty"` // flag
 	WholeLot bool     `json:"whole_lot,omitempty"`
-	// DispenserSigs are a dispense's co-signatures by the caller
-	// (supply.DispenseDigest), one for each group of units the answer to
-	// the same request without them named (SupplyTransferResult.Cosign).
-	DispenserSigs [][]byte `json:"dispenser_sigs,omitempty"`
+	// Sigs are the caller's signatures of the groups of units the answer
+	// to the same request without them named (SupplyTransferResult.Cosign),
+	// one for each, of CosignDigest: a dispense's co-signatures, a ship's
+	// signed statements (supply.ShipDigest).
+	Sigs [][]byte `json:"sigs,omitempty"`
+	// Nonce is a ship's nonce, from the answer that named the groups: the
+	// node derives the claim keys from it again (never from the client).
+	Nonce []byte `json:"nonce,omitempty"`
 }
 
 // SupplyTransferResult answers a SupplyTransferRequest: the heights of the
-// transfers committed, or, for a dispense without co-signatures, the
-// groups of unit commitments (one per transfer) the caller co-signs.
+// transfers committed, or, for a dispense or ship without signatures, the
+// groups of units (one per transfer) the caller signs, and a ship's nonce.
 type SupplyTransferResult struct {
-	Heights []int64    `json:"heights,omitempty"`
-	Cosign  [][][]byte `json:"cosign,omitempty"`
+	Heights []int64       `json:"heights,omitempty"`
+	Cosign  []CosignGroup `json:"cosign,omitempty"`
+	Nonce   []byte        `json:"nonce,omitempty"`
+}
+
+// CosignGroup is the units of one transfer the caller signs: their
+// commitments and, for a ship, their lots and the claim key the receiver
+// takes them with.
+type CosignGroup struct {
+	Units [][]byte `json:"units"`
+	Lots  []string `json:"lots,omitempty"`
+	Claim []byte   `json:"claim,omitempty"`
+}
+
+// CosignDigest is what signer, supply staff of org, signs for group g of
+// req on chain chainID: supply.DispenseDigest for a dispense,
+// supply.ShipDigest for a ship (from org to req.To).
+func CosignDigest(chainID, signer, org string, req SupplyTransferRequest, g CosignGroup) []byte {
+	if req.Action == tx.MoveShip {
+		return supply.ShipDigest(chainID, req.GTIN, g.Claim, org, req.To, g.Lots, g.Units, signer)
+	}
+	return supply.DispenseDigest(chainID, req.GTIN, g.Units, signer)
+}
+
+// cosignDigest is CosignDigest for caller.
+func cosignDigest(chainID string, caller *carechain.Principal, req SupplyTransferRequest, g CosignGroup) []byte {
+	return CosignDigest(chainID, caller.ID, caller.Org, req, g)
 }
 
 // custodyGroup is the units of one transfer: those one key holds.
@@ -54,7 +82,17 @@ type custodyGroup struct {
 	serials []string
 	units   [][]byte
 	lots    []string
-	claimed *supply.Shipment // receive: the shipment the claim key takes
+	claimed *supply.Shipment   // receive: the shipment the claim key takes
+	claim   ed25519.PrivateKey // ship: the claim key the receiver takes the units with
+}
+
+// cosignGroup is what the caller signs for g.
+func (g *custodyGroup) cosignGroup() CosignGroup {
+	out := CosignGroup{Units: g.units}
+	if g.claim != nil {
+		out.Lots, out.Claim = g.lots, g.claim.Public().(ed25519.PublicKey)
+	}
+	return out
 }
 
 func (r *SupplyTransferRequest) check() error {
@@ -94,12 +132,12 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 		return out, err
 	}
 
-	if req.Action == tx.MoveDispense {
-		if len(req.DispenserSigs) == 0 {
-			for _, g := range groups {
-				out.Cosign = append(out.Cosign, g.units)
-			}
-			return out, nil
+	if req.Action == tx.MoveDispense || req.Action == tx.MoveShip {
+		if len(req.Sigs) == 0 {
+			return s.cosignPlan(caller.Org, req, groups)
+		}
+		if err := s.claimKeys(caller.Org, req, groups); err != nil {
+			return out, err
 		}
 		if err := checkCosigs(v.ChainID(), caller, req, groups); err != nil {
 			return out, err
@@ -129,14 +167,14 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 	return out, nil
 }
 
-// checkCosigs checks a dispense's co-signatures against the caller's key,
+// checkCosigs checks a dispense's co-signatures (a ship's statements) against the caller's key,
 // one for each group, before anything is submitted.
 func checkCosigs(chainID string, caller *carechain.Principal, req SupplyTransferRequest, groups []custodyGroup) error {
-	if len(req.DispenserSigs) != len(groups) {
-		return carechain.E(carechain.KindInvalid, fmt.Errorf("%d co-signatures for %d groups of units: ask for the groups again", len(req.DispenserSigs), len(groups)))
+	if len(req.Sigs) != len(groups) {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("%d co-signatures for %d groups of units: ask for the groups again", len(req.Sigs), len(groups)))
 	}
 	for i, g := range groups {
-		if !ed25519.Verify(caller.PublicKey, supply.DispenseDigest(chainID, req.GTIN, g.units, caller.ID), req.DispenserSigs[i]) {
+		if !ed25519.Verify(caller.PublicKey, cosignDigest(chainID, caller, req, g.cosignGroup()), req.Sigs[i]) {
 			return carechain.E(carechain.KindInvalid, fmt.Errorf("co-signature #%d of %s does not verify: ask for the groups of units again", i, caller.ID))
 		}
 	}
@@ -150,11 +188,10 @@ func (s *Service) transferOf(v *ledger.View, caller *carechain.Principal, req Su
 	var note *supply.CustodyNote
 	switch req.Action {
 	case tx.MoveShip:
-		claimPub, claim, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		sh := supply.Shipment{From: caller.Org, To: req.To, GTIN: req.GTIN, Lots: g.lots, Serials: g.serials, ProductKey: k, ClaimSeed: claim.Seed()}
+		claimPub := g.claim.Public().(ed25519.PublicKey)
+		sh := supply.Shipment{From: caller.Org, To: req.To, GTIN: req.GTIN, Lots: g.lots, Serials: g.serials, ProductKey: k, ClaimSeed: g.claim.Seed(),
+			Units: g.units, Signer: caller.ID, Sig: req.Sigs[i]}
+		var err error
 		if t.Details, err = sealShipment(v, sh, claimPub); err != nil {
 			return nil, nil, err
 		}
@@ -168,7 +205,7 @@ func (s *Service) transferOf(v *ledger.View, caller *carechain.Principal, req Su
 		t.Next = next.Public().(ed25519.PublicKey)
 		note = &supply.CustodyNote{Label: label, From: g.claimed.From, ProductKey: bytes.Clone(k)}
 	case tx.MoveDispense:
-		t.Dispenser, t.DispenserSig = caller.ID, req.DispenserSigs[i]
+		t.Dispenser, t.DispenserSig = caller.ID, req.Sigs[i]
 	case tx.TransferFlag:
 		t.Reason, t.WholeLot = req.Reason, req.WholeLot
 	}
@@ -198,6 +235,9 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: no unit of %s with this serial was commissioned", i, req.GTIN))
 		} else if err != nil {
 			return nil, err
+		}
+		if u.Case != nil && (req.Action == tx.MoveShip || req.Action == tx.MoveDispense) {
+			return nil, carechain.E(carechain.KindInvalid, fmt.Errorf("serial #%d: the unit is packed in a case; unpack it first", i))
 		}
 		labels, err := s.heldLabels(org, req.GTIN, k, c)
 		if err != nil {

@@ -53,6 +53,9 @@ func TestSupplyTransferPrivateCustody(t *testing.T) {
 	}
 	transfer := func(org string, req records.SupplyTransferRequest) (records.SupplyTransferResult, error) {
 		req.GTIN = gtin
+		if req.Action == tx.MoveShip { // signed by the shipper's staff member
+			return svc.TransferAs(ctx, w.signers[org+"/admin"], req)
+		}
 		return svc.SupplyTransfer(ctx, admin(org), req)
 	}
 	if _, err := transfer("acme", records.SupplyTransferRequest{Action: tx.MoveShip, Serials: serials, To: "acme"}); err == nil || !strings.Contains(err.Error(), "not another manufacturer") {
@@ -101,13 +104,13 @@ func TestSupplyTransferPrivateCustody(t *testing.T) {
 	if err != nil || len(plan.Cosign) != 1 || len(plan.Heights) != 0 {
 		t.Fatalf("the dispense's groups: %v %+v", err, plan)
 	}
-	digest := supply.DispenseDigest(chainID, gtin, plan.Cosign[0], "pharm/admin")
+	digest := supply.DispenseDigest(chainID, gtin, plan.Cosign[0].Units, "pharm/admin")
 	bad := ed25519.Sign(newKey(t), digest)
-	if _, err := transfer("pharm", records.SupplyTransferRequest{Action: tx.MoveDispense, Serials: serials[:1], DispenserSigs: [][]byte{bad}}); err == nil || !strings.Contains(err.Error(), "does not verify") {
+	if _, err := transfer("pharm", records.SupplyTransferRequest{Action: tx.MoveDispense, Serials: serials[:1], Sigs: [][]byte{bad}}); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Fatalf("a dispense with a co-signature by another key: %v", err)
 	}
 	good := ed25519.Sign(w.signers["pharm/admin"].Key, digest)
-	if _, err := transfer("pharm", records.SupplyTransferRequest{Action: tx.MoveDispense, Serials: serials[:1], DispenserSigs: [][]byte{good}}); err != nil {
+	if _, err := transfer("pharm", records.SupplyTransferRequest{Action: tx.MoveDispense, Serials: serials[:1], Sigs: [][]byte{good}}); err != nil {
 		t.Fatal(err)
 	}
 	if v := verify(serials[0], "pharm"); v.Genuine || v.Status != supply.StatusDispensed {

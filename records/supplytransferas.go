@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/carechain/carechain/ledger"
-	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
 )
 
@@ -23,26 +22,31 @@ func isPrivate(v *ledger.View, gtin string) bool {
 	return err == nil && p.Private
 }
 
-// transferAs does req for signer: SupplyTransfer on its behalf, a
-// dispense co-signed with its key (the co-signature a device makes for
-// the CLI, made here because this node holds the key).
+// transferAs carries out req for signer: a dispense or ship asks for the
+// groups of units, signs each with signer's key (CosignDigest: the
+// dispenser's co-signature, the shipper's statement; what a device signs
+// for the CLI, made here because this node holds the key) and submits
+// them.
 func (s *Service) transferAs(ctx context.Context, signer Signer, req SupplyTransferRequest) (SupplyTransferResult, error) {
-	v := s.latest()
-	me, err := v.Principal(signer.ID)
+	me, err := s.latest().Principal(signer.ID)
 	if err != nil {
 		return SupplyTransferResult{}, fmt.Errorf("signer %s: %w", signer.ID, err)
 	}
-	if req.Action == tx.MoveDispense && len(req.DispenserSigs) == 0 {
-		groups, err := s.SupplyTransfer(ctx, me, req)
-		if err != nil {
-			return groups, err
-		}
-		if len(groups.Cosign) == 0 {
-			return groups, errors.New("the node named no units to co-sign")
-		}
-		for _, units := range groups.Cosign {
-			req.DispenserSigs = append(req.DispenserSigs, ed25519.Sign(signer.Key, supply.DispenseDigest(v.ChainID(), req.GTIN, units, me.ID)))
-		}
+	if req.Action != tx.MoveDispense && req.Action != tx.MoveShip {
+		return s.SupplyTransfer(ctx, me, req)
 	}
+	req.Sigs, req.Nonce = nil, nil
+	plan, err := s.SupplyTransfer(ctx, me, req)
+	if err != nil {
+		return plan, err
+	}
+	if len(plan.Cosign) == 0 {
+		return plan, errors.New("the node named no units to sign for")
+	}
+	chainID := s.latest().ChainID()
+	for _, g := range plan.Cosign {
+		req.Sigs = append(req.Sigs, ed25519.Sign(signer.Key, cosignDigest(chainID, me, req, g)))
+	}
+	req.Nonce = plan.Nonce
 	return s.SupplyTransfer(ctx, me, req)
 }

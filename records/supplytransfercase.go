@@ -34,6 +34,8 @@ import (
 type casePlan struct {
 	key         ed25519.PrivateKey
 	body        *tx.SupplyTransfer
+	shipment    *supply.Shipment // a ship's, sealed once its statement is signed
+	group       CosignGroup      // what a ship's statement signs
 	note        *supply.CustodyNote
 	noteSerials []string
 	serials     []string // journaled
@@ -47,6 +49,10 @@ func (s *Service) supplyTransferCases(ctx context.Context, v *ledger.View, calle
 	if req.Action != tx.MoveShip && req.Action != tx.MoveReceive && req.Action != tx.TransferPack && req.Action != tx.TransferUnpack {
 		return out, carechain.E(carechain.KindInvalid, fmt.Errorf("a %s names units, not cases: unpack them first", req.Action))
 	}
+	if req.Action == tx.MoveShip && len(req.Sigs) == 0 { // the first round: a fresh nonce
+		req.Nonce = make([]byte, claimNonceSize)
+		rand.Read(req.Nonce)
+	}
 	plans := make([]casePlan, len(req.SSCCs))
 	for i, sscc := range req.SSCCs {
 		p, err := s.planCase(v, caller.Org, req, k, sscc)
@@ -54,6 +60,18 @@ func (s *Service) supplyTransferCases(ctx context.Context, v *ledger.View, calle
 			return out, fmt.Errorf("case #%d: %w", i, err)
 		}
 		plans[i] = p
+	}
+	if req.Action == tx.MoveShip {
+		if len(req.Sigs) == 0 {
+			out.Nonce = req.Nonce
+			for _, p := range plans {
+				out.Cosign = append(out.Cosign, p.group)
+			}
+			return out, nil
+		}
+		if err := sealCaseShipments(v, caller, req, plans); err != nil {
+			return out, err
+		}
 	}
 	for i, p := range plans {
 		if p.note != nil { // first: a journal write that fails after the commit loses no key
@@ -199,16 +217,35 @@ func (s *Service) planCaseOut(v *ledger.View, org string, req SupplyTransferRequ
 			lots = append(lots, u.Lot)
 		}
 	}
-	claimPub, claim, err := ed25519.GenerateKey(rand.Reader)
+	if err := checkNonce(req.Nonce); err != nil {
+		return casePlan{}, err
+	}
+	claim, err := s.custodyKey(org, claimLabel(req.Nonce, key, kc.Units), nil)
 	if err != nil {
 		return casePlan{}, err
 	}
-	sh := supply.Shipment{From: org, To: req.To, GTIN: req.GTIN, Lots: lots, Serials: serials, SSCCs: []string{sscc}, ProductKey: k, ClaimSeed: claim.Seed()}
-	if t.Details, err = sealShipment(v, sh, claimPub); err != nil {
-		return casePlan{}, err
+	t.Claim = claim.Public().(ed25519.PublicKey)
+	sh := &supply.Shipment{From: org, To: req.To, GTIN: req.GTIN, Lots: lots, Serials: serials, SSCCs: []string{sscc}, ProductKey: k, ClaimSeed: claim.Seed(), Units: kc.Units}
+	return casePlan{key: key, shipment: sh, group: CosignGroup{Units: kc.Units, Lots: lots, Claim: t.Claim}}, nil
+}
+
+// sealCaseShipments checks the caller's signed statement of each case's
+// ship and seals it, with the shipment, into the ship's details.
+func sealCaseShipments(v *ledger.View, caller *carechain.Principal, req SupplyTransferRequest, plans []casePlan) error {
+	if len(req.Sigs) != len(plans) {
+		return carechain.E(carechain.KindInvalid, fmt.Errorf("%d signed statements for %d cases: ask for the groups again", len(req.Sigs), len(plans)))
 	}
-	t.Claim = claimPub
-	return casePlan{key: key}, nil
+	for i, p := range plans {
+		if !ed25519.Verify(caller.PublicKey, cosignDigest(v.ChainID(), caller, req, p.group), req.Sigs[i]) {
+			return carechain.E(carechain.KindInvalid, fmt.Errorf("the statement of case #%d signed by %s does not verify: ask for the groups again", i, caller.ID))
+		}
+		p.shipment.Signer, p.shipment.Sig = caller.ID, req.Sigs[i]
+		var err error
+		if p.body.Details, err = sealShipment(v, *p.shipment, p.body.Claim); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // caseHolder finds, in org's custody notes, the custody key holding case

@@ -2,6 +2,7 @@ package records_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -51,8 +52,16 @@ func TestSupplyTransferPrivateCase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	transfer := func(org string, req records.SupplyTransferRequest) (records.SupplyTransferResult, error) {
+	transfer := func(org string, req records.SupplyTransferRequest) (records.SupplyTransferResult, error) { // a ship in its two rounds
 		req.GTIN = gtin
+		out, err := svc.SupplyTransfer(ctx, admin(org), req)
+		if err != nil || req.Action != tx.MoveShip {
+			return out, err
+		}
+		for _, g := range out.Cosign {
+			req.Sigs = append(req.Sigs, ed25519.Sign(w.signers[org+"/admin"].Key, records.CosignDigest(chainID, org+"/admin", org, req, g)))
+		}
+		req.Nonce = out.Nonce
 		return svc.SupplyTransfer(ctx, admin(org), req)
 	}
 	cases := []string{sscc}

@@ -126,6 +126,19 @@ type Shipment struct {
 	SSCCs      []string `json:"ssccs,omitempty"` // the case shipped (its Serials are the units in it)
 	ProductKey []byte   `json:"product_key"`
 	ClaimSeed  []byte   `json:"claim_seed"`
+	// Units are the serials' commitments, Signer the supply staff member
+	// of From who signed ShipDigest of the shipment, Sig the signature
+	// (shipsig.go); a shipment without them is not authenticated.
+	Units  [][]byte `json:"units,omitempty"`
+	Signer string   `json:"signer,omitempty"`
+	Sig    []byte   `json:"sig,omitempty"`
+}
+
+// Statement is the shipper's statement of sh, under claim key claim, with
+// the signer's public key: what a verification bundle may carry.
+func (sh *Shipment) Statement(claim, signerKey []byte) ShipStatement {
+	return ShipStatement{From: sh.From, To: sh.To, GTIN: sh.GTIN, Claim: claim, Lots: sh.Lots, Units: sh.Units,
+		Signer: sh.Signer, SignerKey: signerKey, Sig: sh.Sig}
 }
 
 // JudgePrivate answers scan, as Judge does, for a unit u of a private

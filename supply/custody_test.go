@@ -63,3 +63,56 @@ func TestDispenseDigestBindsEveryPart(t *testing.T) {
 		}
 	}
 }
+
+// TestShipDigestBindsEveryPart: changing any part of a shipper's statement
+// changes the digest, and moving bytes between parts does too.
+func TestShipDigestBindsEveryPart(t *testing.T) {
+	u1, u2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	claim := bytes.Repeat([]byte{9}, 32)
+	g := "00312345678906"
+	base := ShipDigest("chain", g, claim, "acme", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin")
+	for name, d := range map[string][]byte{
+		"chain":    ShipDigest("chain2", g, claim, "acme", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"gtin":     ShipDigest("chain", "00312345678913", claim, "acme", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"claim":    ShipDigest("chain", g, u1, "acme", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"from":     ShipDigest("chain", g, claim, "rival", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"to":       ShipDigest("chain", g, claim, "acme", "dista", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"lot":      ShipDigest("chain", g, claim, "acme", "dist", []string{"L2"}, [][]byte{u1, u2}, "acme/admin"),
+		"lots":     ShipDigest("chain", g, claim, "acme", "dist", []string{"L1", "L2"}, [][]byte{u1, u2}, "acme/admin"),
+		"unit":     ShipDigest("chain", g, claim, "acme", "dist", []string{"L1"}, [][]byte{u1, u1}, "acme/admin"),
+		"units":    ShipDigest("chain", g, claim, "acme", "dist", []string{"L1"}, [][]byte{u1}, "acme/admin"),
+		"signer":   ShipDigest("chain", g, claim, "acme", "dist", []string{"L1"}, [][]byte{u1, u2}, "acme/lee"),
+		"split":    ShipDigest("chain", g, claim, "acm", "edist", []string{"L1"}, [][]byte{u1, u2}, "acme/admin"),
+		"dispense": DispenseDigest("chain", g, [][]byte{u1, u2}, "acme"),
+	} {
+		if bytes.Equal(d, base) {
+			t.Errorf("changing the %s keeps the digest", name)
+		}
+	}
+}
+
+// TestShipStatementVerify: a signed statement verifies for a unit and lot
+// it names; another unit, lot, signer key or any changed field fails.
+func TestShipStatementVerify(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	u1 := bytes.Repeat([]byte{1}, 32)
+	st := ShipStatement{From: "acme", To: "dist", GTIN: "00312345678906", Claim: bytes.Repeat([]byte{9}, 32), Lots: []string{"L1"}, Units: [][]byte{u1}, Signer: "acme/admin", SignerKey: pub}
+	st.Sig = ed25519.Sign(key, ShipDigest("c", st.GTIN, st.Claim, st.From, st.To, st.Lots, st.Units, st.Signer))
+	if err := st.Verify("c", u1, "L1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Verify("c2", u1, "L1"); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("another chain: %v", err)
+	}
+	if err := st.Verify("c", bytes.Repeat([]byte{2}, 32), "L1"); err == nil {
+		t.Error("another unit verified")
+	}
+	if err := st.Verify("c", u1, "L2"); err == nil {
+		t.Error("another lot verified")
+	}
+	bad := st
+	bad.From = "rival"
+	if err := bad.Verify("c", u1, "L1"); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("another sender: %v", err)
+	}
+}

@@ -54,6 +54,18 @@ those values alone, as the node does, at the current time: it prints GENUINE,
 or DO NOT ACCEPT with the reasons and exits non-zero. Any change to the file
 makes the check fail.
 
+For a unit of a private product (a file of version 2), whose holder the
+ledger does not name, the file written at the receiving organization's
+node also carries the shipper's signed statement of the pending shipment
+the unit is in: who ships it to whom, under which claim key, with which
+units and lots, signed by a supply staff member of the shipper. The check
+requires the proven unit to be in transit under that claim key, the
+statement to name the unit and its lot, and the signature to verify; then
+the unit is judged as shipped by the statement's sender to its receiver
+(--seller must be the sender, --for if given the receiver). That the
+signing key is the staff member's is checked by the node that wrote the
+file, not proven by the checkpoint.
+
 The file names the unit by its serial commitment, not its serial: that the
 commitment is the scanned serial's was computed by the node that made the
 file, for its organization, with the product's key. --for names the
@@ -87,6 +99,10 @@ receiver only).`,
 			}
 			fmt.Fprintf(c.out, "checked offline: the checkpoint at height %d is signed by the trusted validators%s and proves these values\n",
 				b.At.Height, throughTransitions(len(b.At.Transitions)))
+			if st := b.Shipment; st != nil {
+				fmt.Fprintf(c.out, "shipped by %s to %s under the claim key the unit is proven in transit under, as %s signed (that this key is %s's, and %s active supply staff of %s, is the word of the node that wrote the file: the checkpoint proves no principal)\n",
+					st.From, st.To, st.Signer, st.Signer, st.Signer, st.From)
+			}
 			if !v.Genuine {
 				return errors.New("the unit did not verify: do not accept it")
 			}

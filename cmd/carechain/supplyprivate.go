@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/nodeapi"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/supply"
@@ -19,7 +20,8 @@ import (
 // themselves. The manufacturer's staff still sign a commissioning here,
 // to a custody key their node derives; every later move is signed by the
 // organization's node with its custody keys (POST /v1/supply/transfers),
-// and a dispense is co-signed here by the pharmacist.
+// and a dispense is co-signed here by the pharmacist, a ship signed here
+// by the shipper (its statement, supply.ShipDigest).
 
 // privateProduct reports whether gtin is a registered private product (an
 // unregistered one is not: the ordinary path says why it fails).
@@ -37,12 +39,12 @@ func (c *cli) submitPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Cli
 		return c.commissionPrivate(ctx, s, cl, e)
 	}
 	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
-	if e.Action == supply.ActDispense {
-		sigs, err := cosignDispense(ctx, cl, key, s.as, req)
+	if e.Action == supply.ActDispense || e.Action == supply.ActShip {
+		sigs, nonce, err := cosignTransfer(ctx, cl, key, s.as, req)
 		if err != nil {
 			return err
 		}
-		req.DispenserSigs = sigs
+		req.Sigs, req.Nonce = sigs, nonce
 	}
 	res, err := cl.SupplyTransfer(ctx, req)
 	if err != nil {
@@ -52,37 +54,42 @@ func (c *cli) submitPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Cli
 	return nil
 }
 
-// cosignDispense asks the node how the units of a dispense are grouped (one
-// transfer per custody key), checks each group names only the serials
-// asked for, and co-signs each as dispenser.
-func cosignDispense(ctx context.Context, cl *nodeapi.Client, key ed25519.PrivateKey, dispenser string, req records.SupplyTransferRequest) ([][]byte, error) {
+// cosignTransfer asks the node how the units of a dispense or ship are
+// grouped (one transfer per custody key), checks each group names only the
+// serials asked for, and signs each as signer: a dispense's co-signature,
+// a ship's statement (records.CosignDigest), which names the claim key the
+// node derived from the nonce it returns.
+func cosignTransfer(ctx context.Context, cl *nodeapi.Client, key ed25519.PrivateKey, signer string, req records.SupplyTransferRequest) ([][]byte, []byte, error) {
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mine, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: req.GTIN, Serials: req.Serials})
 	if err != nil {
-		return nil, fmt.Errorf("commitments of the serials: %w", err)
+		return nil, nil, fmt.Errorf("commitments of the serials: %w", err)
 	}
 	plan, err := cl.SupplyTransfer(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("dispense: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", req.Action, err)
 	}
 	var sigs [][]byte
 	named := 0
-	for _, units := range plan.Cosign {
-		for _, u := range units {
+	for _, g := range plan.Cosign {
+		for _, u := range g.Units {
 			if !containsBytes(mine.Commitments, u) {
-				return nil, errors.New("the node asked to co-sign a unit not named here: not signed")
+				return nil, nil, errors.New("the node asked to sign for a unit not named here: not signed")
 			}
 		}
-		named += len(units)
-		sigs = append(sigs, ed25519.Sign(key, supply.DispenseDigest(st.ChainID, req.GTIN, units, dispenser)))
+		if req.Action == tx.MoveShip && len(g.Claim) != ed25519.PublicKeySize {
+			return nil, nil, errors.New("the node named no claim key for a group of the ship: not signed")
+		}
+		named += len(g.Units)
+		sigs = append(sigs, ed25519.Sign(key, records.CosignDigest(st.ChainID, signer, carechain.OrgOf(signer), req, g)))
 	}
 	if named != len(req.Serials) {
-		return nil, fmt.Errorf("the node grouped %d of the %d units named: not signed", named, len(req.Serials))
+		return nil, nil, fmt.Errorf("the node grouped %d of the %d units named: not signed", named, len(req.Serials))
 	}
-	return sigs, nil
+	return sigs, plan.Nonce, nil
 }
 
 func containsBytes(list [][]byte, b []byte) bool {
