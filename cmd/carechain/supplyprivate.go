@@ -64,13 +64,26 @@ func cosignTransfer(ctx context.Context, cl *nodeapi.Client, key ed25519.Private
 	if err != nil {
 		return nil, nil, err
 	}
-	mine, err := cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: req.GTIN, Serials: req.Serials})
-	if err != nil {
-		return nil, nil, fmt.Errorf("commitments of the serials: %w", err)
+	var mine *nodeapi.CommitmentsResponse
+	if len(req.Serials) > 0 {
+		if mine, err = cl.SupplyCommitments(ctx, nodeapi.CommitmentsRequest{GTIN: req.GTIN, Serials: req.Serials}); err != nil {
+			return nil, nil, fmt.Errorf("commitments of the serials: %w", err)
+		}
 	}
 	plan, err := cl.SupplyTransfer(ctx, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", req.Action, err)
+	}
+	want := len(req.Serials)
+	if len(req.SSCCs) > 0 { // a ship of cases: one statement a case, naming the units the ledger has in it
+		if len(plan.Cosign) != len(req.SSCCs) {
+			return nil, nil, fmt.Errorf("the node grouped %d cases of the %d named: not signed", len(plan.Cosign), len(req.SSCCs))
+		}
+		mine = &nodeapi.CommitmentsResponse{}
+		for _, g := range plan.Cosign {
+			mine.Commitments = append(mine.Commitments, g.Units...)
+		}
+		want = len(mine.Commitments)
 	}
 	var sigs [][]byte
 	named := 0
@@ -86,8 +99,8 @@ func cosignTransfer(ctx context.Context, cl *nodeapi.Client, key ed25519.Private
 		named += len(g.Units)
 		sigs = append(sigs, ed25519.Sign(key, records.CosignDigest(st.ChainID, signer, carechain.OrgOf(signer), req, g)))
 	}
-	if named != len(req.Serials) {
-		return nil, nil, fmt.Errorf("the node grouped %d of the %d units named: not signed", named, len(req.Serials))
+	if named != want {
+		return nil, nil, fmt.Errorf("the node grouped %d of the %d units named: not signed", named, want)
 	}
 	return sigs, plan.Nonce, nil
 }
