@@ -150,7 +150,10 @@ receiving → receive, dispensing → dispense, decommissioning → decommission
 inspecting/non_sellable_other → flag, holding/recalled → recall; SSCCs in a
 shipping or receiving event move those cases) and each AggregationEvent
 (packing → pack, unpacking → unpack) and submits
-them in order, signed on this device. A document with an event it cannot map
+them in order, signed on this device. Events of a private product take
+the private path as the commands do: the commissioning to a custody key
+from your node, the other events as transfers your node signs, a dispense
+co-signed here. A document with an event it cannot map
 (an unknown bizStep, a malformed EPC) is refused whole, naming the event; a
 ledger refusal stops the import at that event, those before it committed.`,
 		Example: `  carechain supply import --as dist/officer events.json`,
