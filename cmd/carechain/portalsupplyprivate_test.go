@@ -23,9 +23,10 @@ import (
 // ACCEPT offered by rival ("not shipped to you by rival"); pharm receives
 // them with the serials scanned, verifies one as its own with a Dispense
 // button, dispenses it from the page (the node co-signs with the
-// officer's key), and a second scan says it was dispensed. acme's
-// Warehouse then counts only its one unit; dist's officer may not open the
-// manufacturer's page. No serial is in the node's log or files.
+// officer's key), and a second scan says it was dispensed. dist flags its
+// last unit as suspect: its Warehouse counts it so and alerts to it.
+// acme's Warehouse then counts only its one unit, and nothing once acme
+// decommissions it; dist's officer may not open the manufacturer's page. No serial is in the node's log or files.
 func TestPortalPrivateSupplyOnInitConsortium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
@@ -69,6 +70,12 @@ func TestPortalPrivateSupplyOnInitConsortium(t *testing.T) {
 	}
 	dist.form("/portal/supply/stock/ship", url.Values{"gtin": {supplyGTIN}, "to": {"pharm"}, "serials": {sn("1") + "\n" + sn("2")}},
 		http.StatusOK, "Shipped to pharm: 2 units of GTIN "+supplyGTIN+".")
+	page = dist.form("/portal/supply/stock/flag", url.Values{"gtin": {supplyGTIN}, "serial": {sn("3")}, "scope": {"unit"}, "reason": {"torn seal"}},
+		http.StatusOK, "Flagged as suspect: 1 unit of GTIN "+supplyGTIN+".")
+	wantPrivateHeld(t, page, "L1", "suspect", 1)
+	if alert := between(page, `id="supply-stops"`, "</section>"); !strings.Contains(alert, "1 unit of Amoxicillin 500 mg, lot L1: the unit is suspect") {
+		t.Fatalf("dist's warehouse does not alert to its suspect private unit:\n%s", alert)
+	}
 
 	pharm.verify(sn("1"), "dist", "GENUINE", "<dt>Held by</dt><dd>dist</dd>")
 	pharm.verify(sn("1"), "rival", "DO NOT ACCEPT", "the unit was not shipped to you by rival: its serial may be copied")
@@ -89,6 +96,11 @@ func TestPortalPrivateSupplyOnInitConsortium(t *testing.T) {
 	wantPrivateHeld(t, page, "L1", "active", 1)
 	if strings.Contains(page, `id="supply-private-outgoing"`) {
 		t.Fatalf("acme's warehouse still lists the received shipment:\n%s", page)
+	}
+	page = acme.form("/portal/supply/stock/decommission", url.Values{"gtin": {supplyGTIN}, "serials": {sn("4")}}, http.StatusOK,
+		"Decommissioned: 1 unit of GTIN "+supplyGTIN+".")
+	if strings.Contains(page, `id="private-h"`) || !strings.Contains(page, "holds no units and none are shipped to it") {
+		t.Fatalf("acme's warehouse after its last private unit is decommissioned:\n%s", page)
 	}
 	if resp, page := dist.get("/portal/supply/products"); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "This page is for a manufacturer") {
 		t.Fatalf("dist's products page: HTTP %d", resp.StatusCode)
