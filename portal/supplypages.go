@@ -18,9 +18,11 @@ import (
 //   - the warehouse (/portal/supply/stock): what the organization holds
 //     and what is shipped to it, counted by product, lot and status (the
 //     ledger knows units by commitment, so counts, not serials), its cases
-//     and pallets (supplycases.go), and the forms to receive, ship, flag
-//     as suspect and decommission scanned units and to pack, unpack, ship
-//     and receive cases;
+//     and pallets (supplycases.go), its units of private products, which
+//     only its node knows (records.Service.PrivateStock), and the forms to
+//     receive, ship, flag as suspect and decommission scanned units, to
+//     receive a private shipment whole, and to pack, unpack, ship and
+//     receive cases;
 //   - the manufacturer (/portal/supply/products, for a manufacturer's
 //     staff): its products and their lots (expiry, units, recall,
 //     suspicion), and the forms to register a product, commission a batch,
