@@ -3,10 +3,12 @@ package portal
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
 )
@@ -16,9 +18,11 @@ import (
 //   - the warehouse (/portal/supply/stock): what the organization holds
 //     and what is shipped to it, counted by product, lot and status (the
 //     ledger knows units by commitment, so counts, not serials), its cases
-//     and pallets (supplycases.go), and the forms to receive, ship, flag
-//     as suspect and decommission scanned units and to pack, unpack, ship
-//     and receive cases;
+//     and pallets (supplycases.go), its units of private products, which
+//     only its node knows (records.Service.PrivateStock), and the forms to
+//     receive, ship, flag as suspect and decommission scanned units, to
+//     receive a private shipment whole, and to pack, unpack, ship and
+//     receive cases;
 //   - the manufacturer (/portal/supply/products, for a manufacturer's
 //     staff): its products and their lots (expiry, units, recall,
 //     suspicion), and the forms to register a product, commission a batch,
@@ -35,6 +39,9 @@ type stockPage struct {
 	// its case, in Cases.
 	Holdings []ledger.SupplyHolding
 	Cases    []caseRow
+	// Private is the organization's stock of private products, which the
+	// ledger's holdings do not count: its node knows them (records.PrivateStock).
+	Private records.PrivateStock
 	// Stops are the holdings that may be neither sold nor dispensed: a
 	// recall, a suspicion or an expiry reaches their custodian here.
 	Stops       []ledger.SupplyHolding
@@ -117,6 +124,10 @@ func (p *Portal) stockAct(w http.ResponseWriter, r *http.Request, s *session) {
 	case "flag":
 		err, done = p.records.SupplyFlag(ctx, signer, gtin, f("serial"), f("scope") == "lot", f("reason")), "Flagged as suspect"
 		serials = []string{f("serial")}
+	case "receive-shipment": // a private shipment, whole, by its claim: the node knows its serials
+		var sh records.PrivateShipment
+		sh, err = p.records.ReceiveShipment(ctx, signer, gtin, f("claim"))
+		done, serials = "Received the shipment from "+sh.From, make([]string, sh.Units)
 	default:
 		p.fail(w, r, s, http.StatusNotFound, "There is no such supply act.")
 		return
@@ -164,8 +175,12 @@ func (p *Portal) renderStock(w http.ResponseWriter, r *http.Request, s *session,
 		p.failErr(w, r, s, err)
 		return
 	}
+	if page.Private, err = p.records.PrivateStock(s.who); err != nil {
+		p.failErr(w, r, s, err)
+		return
+	}
 	seen := map[string]bool{}
-	for _, h := range all { // packed units too: a stop reaches their custodian
+	for _, h := range slices.Concat(all, page.Private.Held) { // packed units too: a stop reaches their custodian
 		if h.Stop != "" {
 			page.Stops = append(page.Stops, h)
 		}
@@ -214,7 +229,8 @@ func (p *Portal) productAct(w http.ResponseWriter, r *http.Request, s *session) 
 	var done string
 	switch r.PathValue("act") {
 	case "register":
-		err = p.records.SupplyRegister(ctx, signer, supply.Product{GTIN: gtin, Name: f("name"), Form: f("form"), Strength: f("strength"), Kind: supply.Kind(f("kind"))})
+		err = p.records.SupplyRegister(ctx, signer, supply.Product{GTIN: gtin, Name: f("name"), Form: f("form"), Strength: f("strength"), Kind: supply.Kind(f("kind")),
+			Private: r.PostForm.Get("private") != ""})
 		done = "Registered " + f("name") + " (GTIN " + gtin + ")."
 	case "commission":
 		serials := serialsOf(r, "serials")

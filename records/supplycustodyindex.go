@@ -160,6 +160,23 @@ func (x *custodyIndex) labelsOf(s *Service, org, gtin string, k, c []byte) ([]st
 	return append([]string(nil), u.labels[string(c)]...), nil
 }
 
+// heldUnits is a copy of the labels noted for each of org's units of
+// gtin (by commitment bytes), for a listing of them all.
+func (x *custodyIndex) heldUnits(s *Service, org, gtin string, k []byte) (map[string][]string, error) {
+	if _, err := x.labelsOf(s, org, gtin, k, nil); err != nil { // indexes every note
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := map[string][]string{}
+	if u := x.units[orgGTIN(org, gtin)]; u != nil {
+		for c, labels := range u.labels {
+			out[c] = append([]string(nil), labels...)
+		}
+	}
+	return out, nil
+}
+
 // shipment is what opening details, under claim, with org's key gave
 // before (known false: never tried, or forgotten).
 func (x *custodyIndex) shipment(org string, claim, details []byte) (sh supply.Shipment, ok, known bool) {

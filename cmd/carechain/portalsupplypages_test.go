@@ -24,6 +24,9 @@ import (
 // A custodian's Warehouse says, as an alert, which of its units may be
 // neither sold nor dispensed and why (the suspect unit; at the pharmacy,
 // the unit of the recalled lot).
+// Then a private product's stock (privateStockInChromium): registered
+// private, commissioned, shipped to MedSupply, which receives the shipment
+// with the button its Warehouse shows.
 // Pharmacy staff have the warehouse page but not the manufacturer's; a
 // physician has neither. Each page passes the axe checks; no serial is
 // written in plain to the node's files.
@@ -96,6 +99,7 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 		"1 unit of "+demo.ProductName+", lot "+demo.LotRecalled+": lot "+demo.LotRecalled+" is recalled (sterility failure)")
 	b.screenshot("supply-warehouse-recall-alert")
 	b.signOut()
+	privateStockInChromium(t, b)
 	b.signIn("st-mary/dr-chen")
 	if strings.Contains(b.text(), "Warehouse") {
 		t.Error("a physician's navigation has Warehouse")
@@ -103,7 +107,53 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 	if resp := b.open("/portal/supply/stock"); resp == nil || resp.Status != http.StatusForbidden {
 		t.Errorf("a physician's warehouse page: %+v", resp)
 	}
-	noPlaintext(t, home, p.output(), "PT-0001", "PT-0002", "PT-0003")
+	noPlaintext(t, home, p.output(), "PT-0001", "PT-0002", "PT-0003", "PV-0001", "PV-0002", "PV-0003")
+}
+
+// privateGTIN is the private product acme-pharma registers in the browser.
+const privateGTIN = "00312345678906"
+
+// privateStockInChromium: Acme's officer registers a product with
+// "Private custody" ticked (its card says "private custody"), commissions
+// three units, which the Warehouse lists under Private custody, and ships
+// two to MedSupply (one held, two shipped to medsupply). MedSupply's
+// officer sees the shipment under "Shipped to you", from acme-pharma, and
+// receives it whole with its button: the Warehouse counts the two units.
+func privateStockInChromium(t *testing.T, b *browser) {
+	t.Helper()
+	b.signIn(demo.Manufacturer + "/officer-dubois")
+	b.open("/portal/supply/products")
+	b.fill(map[string]string{"register-gtin": privateGTIN, "register-name": "Amoxicillin 500 mg"})
+	b.do("tick Private custody", chromedp.Click(chromedp.ID("register-private")))
+	b.submit("#supply-register")
+	b.want("Registered Amoxicillin 500 mg (GTIN "+privateGTIN+").", "private custody")
+	b.fill(map[string]string{"commission-gtin": privateGTIN, "commission-lot": "P1", "commission-expiry": "2029-06-30", "commission-serials": "PV-0001\nPV-0002\nPV-0003"})
+	b.submit("#supply-commission")
+	b.want("Commissioned 3 units of GTIN " + privateGTIN + " in lot P1.")
+	b.open("/portal/supply/stock")
+	b.want("Private custody", "Amoxicillin 500 mg")
+	if got := privateHeldText(b); !strings.Contains(got, "P1\t2029-06-30\tactive\t3") {
+		t.Fatalf("acme's private units:\n%s", got)
+	}
+	b.fill(map[string]string{"ship-gtin": privateGTIN, "ship-to": demo.Wholesaler, "ship-serials": "PV-0001\nPV-0002"})
+	b.submit("#supply-ship")
+	b.want("Shipped to "+demo.Wholesaler+": 2 units of GTIN "+privateGTIN+".", "Shipped by you, not yet received")
+	if got := privateHeldText(b); !strings.Contains(got, "P1\t2029-06-30\tactive\t1") {
+		t.Fatalf("acme's private units after the ship:\n%s", got)
+	}
+	b.screenshot("supply-private-shipped")
+	b.signOut()
+
+	b.signIn(demo.Wholesaler + "/officer-nowak")
+	b.open("/portal/supply/stock")
+	b.want("Shipped to you", "Receive 2 from "+demo.Manufacturer)
+	b.screenshot("supply-private-incoming")
+	b.submit("#supply-receive-shipment-0")
+	b.want("Received the shipment from " + demo.Manufacturer + ": 2 units of GTIN " + privateGTIN + ".")
+	if got := privateHeldText(b); !strings.Contains(got, "P1\t2029-06-30\tactive\t2") {
+		t.Fatalf("medsupply's private units after the receive:\n%s", got)
+	}
+	b.signOut()
 }
 
 // caseSSCCDemo is the SSCC of the case acme-pharma packs in the browser.
@@ -143,4 +193,15 @@ func medSupplyCase(b *browser) {
 	b.fill(map[string]string{"unpack-gtin": demo.GTIN, "unpack-sscc": caseSSCCDemo})
 	b.submit("#supply-unpack")
 	b.want("Unpacked every unit of case SSCC " + caseSSCCDemo + ": the case is gone.")
+}
+
+// privateHeldText is the Warehouse's table of private units as shown, a
+// row a line, cells tab-separated.
+func privateHeldText(b *browser) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("supply-private-held").innerText`))
+	if err != nil {
+		b.t.Fatalf("the private units' table: %v\n%s", err, b.text())
+	}
+	return s
 }

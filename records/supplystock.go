@@ -1,0 +1,216 @@
+package records
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/carechain/carechain"
+	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/seal"
+	"github.com/carechain/carechain/supply"
+	"github.com/carechain/carechain/tx"
+)
+
+// An organization's stock of private products (supplycustody.go), for its
+// warehouse page. The ledger names no organization for a private unit, so
+// ledger.View.SupplyHoldings does not count them: only the organization's
+// node knows them, from its sealed journal's custody notes (the units its
+// keys hold) and from the pending shipments sealed to it. Each unit the
+// journal notes is checked against the ledger: it counts as held only if
+// the ledger names one of the organization's custody keys as its holder
+// and it is neither shipped, dispensed nor decommissioned. Counts leave
+// this file, never serials.
+
+// PrivateStock is what an organization holds of private products and what
+// is shipped to and by it.
+type PrivateStock struct {
+	// Held counts the units the organization's custody keys hold, by
+	// product, lot and status (as ledger.View.SupplyHoldings does), with
+	// the reason any may be neither sold nor dispensed.
+	Held     []ledger.SupplyHolding
+	Incoming []PrivateShipment // sealed to the organization, not yet received
+	Outgoing []PrivateShipment // shipped by it, not yet received
+}
+
+// PrivateShipment is a pending shipment of private units, as the sealed
+// details tell the two organizations they name.
+type PrivateShipment struct {
+	GTIN    string
+	Product string
+	From    string
+	To      string
+	Lots    []string
+	Units   int
+	// Claim (hex) names the shipment in a receive (ReceiveShipment): the
+	// public key the ledger holds the shipment under, which says nothing
+	// of its units.
+	Claim string
+}
+
+// PrivateStock returns caller's organization's stock of private products.
+func (s *Service) PrivateStock(caller *carechain.Principal) (PrivateStock, error) {
+	var out PrivateStock
+	if !supply.Staff(caller) {
+		return out, carechain.E(carechain.KindPermission, fmt.Errorf("%s does not act in the supply chain", caller.ID))
+	}
+	if _, ok := s.keys.identity(caller.Org); !ok {
+		return out, nil // none of its keys here: its stock is on its own node
+	}
+	v := s.latest()
+	products, err := privateProducts(v)
+	if err != nil {
+		return out, err
+	}
+	for _, p := range products {
+		held, err := s.privateHeld(v, caller.Org, p)
+		if err != nil {
+			return out, fmt.Errorf("private stock of %s: %w", p.GTIN, err)
+		}
+		out.Held = append(out.Held, held...)
+		in, gone, err := s.pendingShipments(v, caller.Org, p)
+		if err != nil {
+			return out, fmt.Errorf("private shipments of %s: %w", p.GTIN, err)
+		}
+		out.Incoming, out.Outgoing = append(out.Incoming, in...), append(out.Outgoing, gone...)
+	}
+	return out, nil
+}
+
+// privateProducts are the registered private products, by GTIN.
+func privateProducts(v *ledger.View) ([]*supply.Product, error) {
+	var gtins []string
+	err := v.Scan("supply-product/", func(k string, _ []byte) error {
+		gtins = append(gtins, strings.TrimPrefix(k, "supply-product/"))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*supply.Product
+	for _, gtin := range gtins {
+		p, err := v.SupplyProduct(gtin)
+		if err != nil {
+			return nil, err
+		}
+		if p.Private {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// privateHeld counts org's units of private product p that one of its
+// custody keys holds, by lot and status.
+func (s *Service) privateHeld(v *ledger.View, org string, p *supply.Product) ([]ledger.SupplyHolding, error) {
+	k, err := s.productKeyOf(v, org, p.GTIN)
+	if errors.Is(err, ErrSupplyNoKey) {
+		return nil, nil // never held nor shipped one
+	} else if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	held, err := s.custody.heldUnits(s, org, p.GTIN, k)
+	if err != nil {
+		return nil, err
+	}
+	commitments := make([]string, 0, len(held))
+	for c := range held {
+		commitments = append(commitments, c)
+	}
+	slices.Sort(commitments) // the key checks in a stable order
+	now := s.now()
+	counts := map[ledger.SupplyHolding]int{}
+	for _, c := range commitments {
+		u, lot, err := v.SupplyUnit(p.GTIN, []byte(c))
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue // journaled for a commissioning that never committed
+		} else if err != nil {
+			return nil, err
+		}
+		if u.Status != supply.StatusActive {
+			continue // shipped, dispensed or decommissioned
+		}
+		if _, err := s.heldKey(org, held[c], u); errors.Is(err, ErrNotHeld) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		counts[ledger.HoldingOf(org, p.GTIN, p.Name, u, lot, now)]++
+	}
+	out := make([]ledger.SupplyHolding, 0, len(counts))
+	for h, n := range counts {
+		h.Units = n
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b ledger.SupplyHolding) int {
+		return strings.Compare(a.Lot+"\x00"+string(a.Status), b.Lot+"\x00"+string(b.Status))
+	})
+	return out, nil
+}
+
+// pendingShipments are the pending shipments of private product p sealed
+// to org: those shipped to it, then those it shipped.
+func (s *Service) pendingShipments(v *ledger.View, org string, p *supply.Product) (in, out []PrivateShipment, err error) {
+	id, ok := s.keys.identity(org)
+	if !ok {
+		return nil, nil, nil
+	}
+	pending, err := v.SupplyShipments(p.GTIN)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ps := range pending {
+		sh, err := openShipment(id, org, p.GTIN, ps.Claim, ps.Details)
+		if errors.Is(err, seal.ErrDecrypt) {
+			continue // another organization's
+		} else if err != nil {
+			return nil, nil, err
+		}
+		row := PrivateShipment{GTIN: p.GTIN, Product: p.Name, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), Claim: hex.EncodeToString(ps.Claim)}
+		switch org {
+		case sh.To:
+			in = append(in, row)
+		case sh.From:
+			out = append(out, row)
+		}
+	}
+	return in, out, nil
+}
+
+// ReceiveShipment receives, for signer's organization, the whole pending
+// shipment of private product gtin sealed to it under claim (hex of its
+// claim key, PrivateShipment.Claim): the node takes the serials from the
+// sealed details, so the receiver need not scan them.
+func (s *Service) ReceiveShipment(ctx context.Context, signer Signer, gtin, claim string) (PrivateShipment, error) {
+	v := s.latest()
+	me, err := v.Principal(signer.ID)
+	if err != nil {
+		return PrivateShipment{}, fmt.Errorf("signer %s: %w", signer.ID, err)
+	}
+	if !supply.Staff(me) {
+		return PrivateShipment{}, carechain.E(carechain.KindPermission, fmt.Errorf("%s does not act in the supply chain", me.ID))
+	}
+	if !isPrivate(v, gtin) {
+		return PrivateShipment{}, carechain.E(carechain.KindInvalid, fmt.Errorf("product %s is not a registered private product", gtin))
+	}
+	in, err := s.incoming(v, me.Org, gtin)
+	if err != nil {
+		return PrivateShipment{}, err
+	}
+	sh, ok := in[claim]
+	if !ok {
+		return PrivateShipment{}, carechain.E(carechain.KindInvalid, fmt.Errorf("no pending shipment of %s under this claim is sealed to %s", gtin, me.Org))
+	}
+	req := SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Serials: sh.Serials}
+	if len(sh.SSCCs) > 0 { // a shipment of cases is received by case
+		req.Serials, req.SSCCs = nil, sh.SSCCs
+	}
+	if _, err := s.transferAs(ctx, signer, req); err != nil {
+		return PrivateShipment{}, err
+	}
+	return PrivateShipment{GTIN: gtin, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), Claim: claim}, nil
+}
