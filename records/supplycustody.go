@@ -152,24 +152,10 @@ func sealShipment(v *ledger.View, sh supply.Shipment, claim []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	k := make([]byte, seal.KeySize)
-	rand.Read(k)
-	defer clear(k)
 	var out sealedShipment
-	for _, org := range []string{sh.To, sh.From} {
-		pub, err := orgEncryptionKey(v, org)
-		if err != nil {
-			return nil, err
-		}
-		w, err := pub.Wrap(k, shipmentInfo(org))
-		if err != nil {
-			return nil, err
-		}
-		out.Wraps = append(out.Wraps, w)
+	if out.Wraps, out.Sealed, err = sealToOrgs(v, []string{sh.To, sh.From}, shipmentInfo, plain, shipmentAD(sh.GTIN, claim)); err != nil {
+		return nil, err
 	}
-	nonce := make([]byte, 12)
-	rand.Read(nonce)
-	out.Sealed = gcm(k).Seal(nonce, nonce, plain, shipmentAD(sh.GTIN, claim))
 	return tx.Marshal(&out)
 }
 

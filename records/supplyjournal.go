@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,35 +51,17 @@ func journalInfo(org string) []byte { return []byte("carechain/supply/journal/v1
 
 // journalSupply seals e to org and appends it.
 func (s *Service) journalSupply(v *ledger.View, org string, e supply.Event) error {
-	o, err := v.Organization(org)
-	if err != nil {
-		return fmt.Errorf("journal a supply event of %s: %w", org, err)
-	}
-	pub, err := seal.ParsePublicKey(o.EncryptionKey)
-	if err != nil {
-		return fmt.Errorf("journal a supply event: %s has no usable encryption key: %w", org, err)
-	}
 	var plain bytes.Buffer
 	enc := json.NewEncoder(&plain)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(e); err != nil {
 		return err
 	}
-	k := make([]byte, seal.KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return err
-	}
-	defer clear(k)
-	wrap, err := pub.Wrap(k, journalInfo(org))
+	wraps, sealed, err := sealToOrgs(v, []string{org}, journalInfo, plain.Bytes(), journalInfo(org))
 	if err != nil {
-		return err
+		return fmt.Errorf("journal a supply event of %s: %w", org, err)
 	}
-	nonce := make([]byte, 12)
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
-	sealed := gcm(k).Seal(nonce, nonce, plain.Bytes(), journalInfo(org))
-	je := journalEntry{Org: org, Wrap: wrap, Sealed: sealed}
+	je := journalEntry{Org: org, Wrap: wraps[0], Sealed: sealed}
 	item, err := tx.Marshal(&je)
 	if err != nil {
 		return err

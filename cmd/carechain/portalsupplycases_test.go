@@ -26,7 +26,7 @@ func TestPortalSupplyCasesOnInitConsortium(t *testing.T) {
 	}
 	home, addr, env, p, sup := startSupplyNode(t, "portal-cases")
 	sn := func(n string) string { return "PCQ7Z3K0" + n }
-	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...)
+	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private=false")...)
 	mustRun(t, env, sup("acme/admin", "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31",
 		"--serial", sn("1"), "--serial", sn("2"), "--serial", sn("3"), "--serial", sn("4"))...)
 	acme := supplyOfficer(t, env, home, addr, "acme")

@@ -114,7 +114,8 @@ func TestPortalSupplyPagesInChromium(t *testing.T) {
 const privateGTIN = "00312345678906"
 
 // privateStockInChromium: Acme's officer registers a product with
-// "Private custody" ticked (its card says "private custody"), commissions
+// "Private custody" ticked, as it is on a fresh form (its card says
+// "private custody"), commissions
 // three units, which the Warehouse lists under Private custody, and ships
 // two to MedSupply (one held, two shipped to medsupply). MedSupply's
 // officer sees the shipment under "Shipped to you", from acme-pharma, and
@@ -124,7 +125,9 @@ func privateStockInChromium(t *testing.T, b *browser) {
 	b.signIn(demo.Manufacturer + "/officer-dubois")
 	b.open("/portal/supply/products")
 	b.fill(map[string]string{"register-gtin": privateGTIN, "register-name": "Amoxicillin 500 mg"})
-	b.do("tick Private custody", chromedp.Click(chromedp.ID("register-private")))
+	if ticked, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.getElementById("register-private").checked`)); err != nil || !ticked {
+		t.Fatalf("Private custody is not ticked on a fresh form: %v", err)
+	}
 	b.submit("#supply-register")
 	b.want("Registered Amoxicillin 500 mg (GTIN "+privateGTIN+").", "private custody")
 	b.fill(map[string]string{"commission-gtin": privateGTIN, "commission-lot": "P1", "commission-expiry": "2029-06-30", "commission-serials": "PV-0001\nPV-0002\nPV-0003"})

@@ -117,10 +117,12 @@ func (c *cli) supplyProductCmd() *cobra.Command {
 		Long: `register puts a product on the ledger: its GTIN (14 digits with a valid GS1
 check digit), name, form, strength and kind, in plain (catalogue data). A new
 random product key is wrapped to your organization's encryption key; your
-organization's node opens it to compute serial commitments. With --private
-the product's units are held by one-time custody keys instead of
-organizations, so other members cannot see who ships them to whom; the
-other supply commands take that path by themselves.`,
+organization's node opens it to compute serial commitments. A product is
+private unless --private=false: its units are held by one-time custody keys
+instead of organizations, so other members cannot see who ships them to
+whom; the other supply commands take that path by themselves. With
+--private=false (open custody) the ledger names the organization holding
+each unit and the receiver of each shipment, for every member to see.`,
 		Example: `  carechain supply product register --as acme/officer --gtin 00312345678906 \
     --name "Amoxicillin 500 mg" --form capsule --strength "500 mg" --kind drug`,
 		Args: cobra.NoArgs,
@@ -150,7 +152,7 @@ other supply commands take that path by themselves.`,
 	f.StringVar(&p.Form, "form", "", "dose form or device type, e.g. capsule")
 	f.StringVar(&p.Strength, "strength", "", "strength, e.g. 500 mg")
 	f.StringVar(&kind, "kind", "drug", "drug or device")
-	f.BoolVar(&p.Private, "private", false, "private custody: units are held by one-time custody keys, so no other member sees who ships them to whom")
+	f.BoolVar(&p.Private, "private", true, "private custody: units are held by one-time custody keys, so no other member sees who ships them to whom (--private=false: open custody, organizations named on the ledger)")
 
 	var sf signerFlags
 	show := &cobra.Command{

@@ -41,7 +41,7 @@ func TestSupplyChainThroughCLI(t *testing.T) {
 	}
 	serial := func(n string) string { return "QX7Z" + n } // distinctive, to scan the disk for
 	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg",
-		"--form", "capsule", "--strength", "500 mg", "--kind", "drug")...)
+		"--form", "capsule", "--strength", "500 mg", "--kind", "drug", "--private=false")...)
 	refused("GS1 check digit", sup("acme/admin", "product", "register", "--gtin", "00312345678907", "--name", "x"))
 	refused("not a manufacturer", sup("dist/admin", "product", "register", "--gtin", "09506000134352", "--name", "x"))
 	if out := mustRun(t, env, sup("pharm/admin", "product", "show", supplyGTIN)...); !strings.Contains(out, `"owner": "acme"`) {

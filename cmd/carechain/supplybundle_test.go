@@ -33,7 +33,7 @@ func TestSupplyBundleChecksOffline(t *testing.T) {
 	dir := t.TempDir()
 	vals := filepath.Join(dir, "validators.json")
 	mustRun(t, nil, "validators", "--node", addr, "-o", vals)
-	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...)
+	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private=false")...)
 	mustRun(t, env, sup("acme/admin", "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "301231", "--serial", "BX1", "--serial", "BX2")...)
 	mustRun(t, env, sup("acme/admin", "commission", "--gtin", supplyGTIN, "--lot", "L2", "--expiry", "301231", "--serial", "BX3")...)
 	mustRun(t, env, sup("acme/admin", "ship", "--gtin", supplyGTIN, "--to", "pharm", "--serial", "BX1", "--serial", "BX3")...)

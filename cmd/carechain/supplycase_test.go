@@ -49,7 +49,7 @@ func TestSupplyCasesThroughCLI(t *testing.T) {
 			t.Fatalf("carechain %s: err=%v, want a refusal containing %q:\n%s", strings.Join(args, " "), err, want, out)
 		}
 	}
-	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...)
+	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private=false")...)
 	mustRun(t, env, sup("acme/admin", "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31",
 		"--serial", sn("1"), "--serial", sn("2"), "--serial", sn("3"), "--serial", sn("4"))...)
 	list := filepath.Join(dir, "case.txt")

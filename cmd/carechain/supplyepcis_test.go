@@ -35,7 +35,7 @@ func TestSupplyEPCISThroughCLI(t *testing.T) {
 	started := time.Now()
 	sn := func(n string) string { return "EPX7Q00" + n }
 	dir := t.TempDir()
-	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...)
+	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private=false")...)
 	mustRun(t, env, sup("acme/admin", "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31",
 		"--serial", sn("1"), "--serial", sn("2"), "--serial", sn("3"))...)
 	mustRun(t, env, sup("acme/admin", "ship", "--gtin", supplyGTIN, "--to", "dist", "--serial", sn("1"), "--serial", sn("2"))...)

@@ -70,7 +70,7 @@ func TestSupplyChainAcrossNodes(t *testing.T) {
 	writeFile(t, list, sn("0001")+"\n"+sn("0002")+"\n"+sn("0003")+"\n")
 
 	// Acme registers and commissions on its own node.
-	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--form", "capsule", "--strength", "500 mg", "--kind", "drug")
+	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--form", "capsule", "--strength", "500 mg", "--kind", "drug", "--private=false")
 	if out := do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serials", list); !strings.Contains(out, "commissioned 3 units") {
 		t.Fatalf("commission: %s", out)
 	}

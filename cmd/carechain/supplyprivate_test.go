@@ -49,7 +49,7 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 		return []string{"verify", "--gtin", supplyGTIN, "--serial", serial, "--seller", seller}
 	}
 
-	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private")
+	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug") // private by default
 	if out := do(acme, "product", "show", supplyGTIN); !strings.Contains(out, `"private": true`) {
 		t.Fatalf("the product is not private: %s", out)
 	}

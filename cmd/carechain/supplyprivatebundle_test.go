@@ -35,7 +35,7 @@ func TestPrivateBundleChecksOffline(t *testing.T) {
 	verify := func(serial, seller string) []string {
 		return []string{"verify", "--gtin", supplyGTIN, "--serial", serial, "--seller", seller}
 	}
-	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private")
+	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug") // private by default
 	do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serial", "PB0001", "--serial", "PB0002")
 	do(acme, "ship", "--gtin", supplyGTIN, "--to", "dist", "--serial", "PB0001", "--serial", "PB0002")
 	caughtUp(t, dist, acme)

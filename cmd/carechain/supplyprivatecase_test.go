@@ -41,7 +41,7 @@ func TestPrivateCaseAcrossNodes(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "serials.txt")
 	writeFile(t, list, sn("0001")+"\n"+sn("0002")+"\n"+sn("0003")+"\n")
 
-	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private")
+	do(acme, "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug") // private by default
 	do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serials", list)
 	if out := do(acme, "pack", "--gtin", supplyGTIN, "--sscc", sscc, "--serials", list); !strings.Contains(out, "packed: 3 units") {
 		t.Fatalf("pack: %s", out)

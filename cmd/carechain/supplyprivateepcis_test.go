@@ -44,7 +44,7 @@ func TestPrivateEPCISThroughCLI(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug", "--private")...)
+	mustRun(t, env, sup("acme/admin", "product", "register", "--gtin", supplyGTIN, "--name", "Amoxicillin 500 mg", "--kind", "drug")...) // private by default
 	importDoc := func(as, name string, evs ...supply.Event) string {
 		t.Helper()
 		file := filepath.Join(dir, name+".json")
