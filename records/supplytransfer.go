@@ -41,6 +41,10 @@ type SupplyTransferRequest struct {
 	// Nonce is a ship's nonce, from the answer that named the groups: the
 	// node derives the claim keys from it again (never from the client).
 	Nonce []byte `json:"nonce,omitempty"`
+	// Shipment names, instead of serials or SSCCs, the whole pending
+	// shipment a receive takes (PrivateShipment.Claim, from the stock): the
+	// node reads its serials, or its cases, from the sealed details.
+	Shipment string `json:"shipment,omitempty"`
 }
 
 // SupplyTransferResult answers a SupplyTransferRequest: the heights of the
@@ -112,10 +116,13 @@ func (r *SupplyTransferRequest) check() error {
 // SupplyTransfer moves caller's organization's units of a private product.
 func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principal, req SupplyTransferRequest) (SupplyTransferResult, error) {
 	var out SupplyTransferResult
+	v := s.latest()
+	if err := s.namedShipment(v, caller, &req); err != nil {
+		return out, err
+	}
 	if err := req.check(); err != nil {
 		return out, carechain.E(carechain.KindInvalid, err)
 	}
-	v := s.latest()
 	if p, err := v.SupplyProduct(req.GTIN); err != nil || !p.Private {
 		return out, carechain.E(carechain.KindInvalid, fmt.Errorf("product %s is not a registered private product", req.GTIN))
 	}
