@@ -56,8 +56,10 @@ func (s *Service) supplyTransferCases(ctx context.Context, v *ledger.View, calle
 	plans := make([]casePlan, len(req.SSCCs))
 	for i, sscc := range req.SSCCs {
 		p, err := s.planCase(v, caller.Org, req, k, sscc)
-		if err != nil {
+		if err != nil && len(req.SSCCs) > 1 {
 			return out, fmt.Errorf("case #%d: %w", i, err)
+		} else if err != nil {
+			return out, err
 		}
 		plans[i] = p
 	}
