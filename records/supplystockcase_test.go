@@ -36,18 +36,7 @@ func TestPrivateStockCountsCases(t *testing.T) {
 	}
 	const gtin, sscc = "00312345678906", "106141412345678908"
 	signer := func(org string) records.Signer { return w.signers[org+"/admin"] }
-	stock := func(org string) records.PrivateStock {
-		t.Helper()
-		p, err := n.App().Latest().Principal(org + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := svc.PrivateStock(p)
-		if err != nil {
-			t.Fatalf("%s's private stock: %v", org, err)
-		}
-		return st
-	}
+	stock := privateStockOf(t, n, svc)
 	want := func(org, loose, cases, packed string) {
 		t.Helper()
 		st := stock(org)
