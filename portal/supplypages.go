@@ -18,11 +18,11 @@ import (
 //   - the warehouse (/portal/supply/stock): what the organization holds
 //     and what is shipped to it, counted by product, lot and status (the
 //     ledger knows units by commitment, so counts, not serials), its cases
-//     and pallets (supplycases.go), its units of private products, which
-//     only its node knows (records.Service.PrivateStock), and the forms to
-//     receive, ship, flag as suspect and decommission scanned units, to
-//     receive a private shipment whole, and to pack, unpack, ship and
-//     receive cases;
+//     and pallets (supplycases.go), its units and cases of private
+//     products, which only its node knows (records.Service.PrivateStock),
+//     and the forms to receive, ship, flag as suspect and decommission
+//     scanned units, to receive a private shipment whole (of units or of
+//     cases), and to pack, unpack, ship and receive cases;
 //   - the manufacturer (/portal/supply/products, for a manufacturer's
 //     staff): its products and their lots (expiry, units, recall,
 //     suspicion), and the forms to register a product, commission a batch,
@@ -127,7 +127,7 @@ func (p *Portal) stockAct(w http.ResponseWriter, r *http.Request, s *session) {
 	case "receive-shipment": // a private shipment, whole, by its claim: the node knows its serials
 		var sh records.PrivateShipment
 		sh, err = p.records.ReceiveShipment(ctx, signer, gtin, f("claim"))
-		done, serials = "Received the shipment from "+sh.From, make([]string, sh.Units)
+		done, serials = "Received the shipment from "+sh.From+casesOf(sh.SSCCs), make([]string, sh.Units)
 	default:
 		p.fail(w, r, s, http.StatusNotFound, "There is no such supply act.")
 		return
@@ -180,7 +180,7 @@ func (p *Portal) renderStock(w http.ResponseWriter, r *http.Request, s *session,
 		return
 	}
 	seen := map[string]bool{}
-	for _, h := range slices.Concat(all, page.Private.Held) { // packed units too: a stop reaches their custodian
+	for _, h := range slices.Concat(all, page.Private.Held, page.Private.Packed) { // packed units too: a stop reaches their custodian
 		if h.Stop != "" {
 			page.Stops = append(page.Stops, h)
 		}
@@ -203,6 +203,18 @@ func (p *Portal) renderStock(w http.ResponseWriter, r *http.Request, s *session,
 		}
 	}
 	p.render(w, s, status, "supplystock", "Warehouse", page)
+}
+
+// casesOf is " (case SSCC a, b)" naming a shipment's cases, or "" for
+// loose units.
+func casesOf(ssccs []string) string {
+	switch len(ssccs) {
+	case 0:
+		return ""
+	case 1:
+		return " (case SSCC " + ssccs[0] + ")"
+	}
+	return " (cases SSCC " + strings.Join(ssccs, ", ") + ")"
 }
 
 // unitCount is "1 unit" or "n units".

@@ -3,6 +3,7 @@ package records
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/carechain/carechain/supply"
@@ -10,27 +11,33 @@ import (
 )
 
 // custodyIndex keeps in memory what a node reads again at each lookup of
-// a private unit: its organizations' custody notes, read from the sealed
-// supply journal once and then kept up with its appends; the custody
-// labels noted for each unit commitment; and the pending shipments it has
-// tried to open, each opened once. Serials stay in memory; nothing of it
-// is written.
+// a private unit: its organizations' custody notes and the SSCCs their
+// events name, read from the sealed supply journal once and then kept up
+// with its appends; the custody labels and the serial noted for each unit
+// commitment, and the SSCC of each case commitment; and the pending
+// shipments it has tried to open, each opened once. Serials and SSCCs
+// stay in memory; nothing of it is written.
 type custodyIndex struct {
 	mu     sync.Mutex
 	loaded bool
 	read   int                       // journal entries read when loaded
 	sealed map[string][]journalEntry // by org: entries read while this node held no key of it, in order
 	notes  map[string][]custodyNote  // by org and GTIN (orgGTIN)
+	ssccs  map[string][]string       // by org and GTIN: the SSCCs its events name, in order
 	units  map[string]*unitLabels    // by org and GTIN
 	opened map[[sha256.Size]byte]openedShipment
 }
 
 // unitLabels are the labels of the custody keys noted for each unit
-// commitment of one organization and product, the latest first.
+// commitment of one organization and product, the latest first, the
+// serial of each, and the SSCC of each case commitment its events name.
 type unitLabels struct {
-	key    [sha256.Size]byte // of the product key the commitments are under
-	upto   int               // notes indexed
-	labels map[string][]string
+	key       [sha256.Size]byte // of the product key the commitments are under
+	upto      int               // notes indexed
+	casesUpto int               // SSCCs indexed
+	labels    map[string][]string
+	serials   map[string]string
+	cases     map[string]string
 }
 
 // openedShipment is a pending shipment tried with an organization's key:
@@ -56,6 +63,7 @@ func (x *custodyIndex) load(s *Service) error {
 		return err
 	}
 	x.sealed, x.notes, x.units = map[string][]journalEntry{}, map[string][]custodyNote{}, map[string]*unitLabels{}
+	x.ssccs = map[string][]string{}
 	for i, item := range items {
 		var je journalEntry
 		if err := tx.Unmarshal(item, &je); err != nil {
@@ -89,12 +97,14 @@ func (x *custodyIndex) open(s *Service, org string) error {
 	return nil
 }
 
-// add indexes e, an event of org, if it carries a custody note.
+// add indexes e, an event of org, if it carries a custody note or names
+// cases.
 func (x *custodyIndex) add(org string, e supply.Event) {
+	k := orgGTIN(org, e.GTIN)
 	if e.Custody != nil {
-		k := orgGTIN(org, e.GTIN)
 		x.notes[k] = append(x.notes[k], custodyNote{e.Serials, *e.Custody})
 	}
+	x.ssccs[k] = append(x.ssccs[k], e.SSCCs...)
 }
 
 // appended indexes e, journaled for org as entry je at position pos.
@@ -129,11 +139,9 @@ func (x *custodyIndex) notesOf(s *Service, org, gtin string) ([]custodyNote, err
 	return append([]custodyNote(nil), x.notes[orgGTIN(org, gtin)]...), nil
 }
 
-// labelsOf is the labels noted for the unit of commitment c of gtin held
-// by org, product key k, the latest first.
-func (x *custodyIndex) labelsOf(s *Service, org, gtin string, k, c []byte) ([]string, error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+// unitsOf is the index of org's units and cases of gtin under product key
+// k, brought up to date with its notes and SSCCs; the caller holds x.mu.
+func (x *custodyIndex) unitsOf(s *Service, org, gtin string, k []byte) (*unitLabels, error) {
 	if err := x.load(s); err != nil {
 		return nil, err
 	}
@@ -143,38 +151,72 @@ func (x *custodyIndex) labelsOf(s *Service, org, gtin string, k, c []byte) ([]st
 	og := orgGTIN(org, gtin)
 	u := x.units[og]
 	if kh := sha256.Sum256(k); u == nil || u.key != kh {
-		u = &unitLabels{key: kh, labels: map[string][]string{}}
+		u = &unitLabels{key: kh, labels: map[string][]string{}, serials: map[string]string{}, cases: map[string]string{}}
 		x.units[og] = u
 	}
 	notes := x.notes[og]
 	for _, n := range notes[u.upto:] {
-		if n.note.Label == "" {
-			continue
-		}
 		for _, sn := range n.serials {
 			c := string(supply.Commitment(k, gtin, sn))
-			u.labels[c] = append([]string{n.note.Label}, u.labels[c]...)
+			u.serials[c] = sn
+			if n.note.Label != "" {
+				u.labels[c] = append([]string{n.note.Label}, u.labels[c]...)
+			}
 		}
 	}
 	u.upto = len(notes)
+	ssccs := x.ssccs[og]
+	for _, sscc := range ssccs[u.casesUpto:] {
+		u.cases[string(supply.CaseCommitment(k, gtin, sscc))] = sscc
+	}
+	u.casesUpto = len(ssccs)
+	return u, nil
+}
+
+// labelsOf is the labels noted for the unit of commitment c of gtin held
+// by org, product key k, the latest first.
+func (x *custodyIndex) labelsOf(s *Service, org, gtin string, k, c []byte) ([]string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	u, err := x.unitsOf(s, org, gtin, k)
+	if err != nil {
+		return nil, err
+	}
 	return append([]string(nil), u.labels[string(c)]...), nil
 }
 
 // heldUnits is a copy of the labels noted for each of org's units of
-// gtin (by commitment bytes), for a listing of them all.
-func (x *custodyIndex) heldUnits(s *Service, org, gtin string, k []byte) (map[string][]string, error) {
-	if _, err := x.labelsOf(s, org, gtin, k, nil); err != nil { // indexes every note
-		return nil, err
-	}
+// gtin (by commitment bytes), for a listing of them all, and the SSCC of
+// each case its events name (by case commitment bytes).
+func (x *custodyIndex) heldUnits(s *Service, org, gtin string, k []byte) (labels map[string][]string, cases map[string]string, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := map[string][]string{}
-	if u := x.units[orgGTIN(org, gtin)]; u != nil {
-		for c, labels := range u.labels {
-			out[c] = append([]string(nil), labels...)
-		}
+	u, err := x.unitsOf(s, org, gtin, k)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	labels = make(map[string][]string, len(u.labels))
+	for c, ls := range u.labels {
+		labels[c] = append([]string(nil), ls...)
+	}
+	return labels, maps.Clone(u.cases), nil
+}
+
+// caseUnits is the serials org's notes give for the unit commitments cs
+// of gtin ("" for one they do not name), and the labels noted for the
+// first, the latest first: what finds a case's key and contents.
+func (x *custodyIndex) caseUnits(s *Service, org, gtin string, k []byte, cs [][]byte) (serials, labels []string, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	u, err := x.unitsOf(s, org, gtin, k)
+	if err != nil || len(cs) == 0 {
+		return nil, nil, err
+	}
+	serials = make([]string, len(cs))
+	for i, c := range cs {
+		serials[i] = u.serials[string(c)]
+	}
+	return serials, append([]string(nil), u.labels[string(cs[0])]...), nil
 }
 
 // shipment is what opening details, under claim, with org's key gave

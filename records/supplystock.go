@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -22,18 +23,36 @@ import (
 // keys hold) and from the pending shipments sealed to it. Each unit the
 // journal notes is checked against the ledger: it counts as held only if
 // the ledger names one of the organization's custody keys as its holder
-// and it is neither shipped, dispensed nor decommissioned. Counts leave
+// and it is neither shipped, dispensed nor decommissioned. A unit packed
+// in a case (supply.Unit.Case: the case is held by the same key) counts
+// under its case, named by the SSCC the organization's journal gives for
+// its commitment (it packed or received the case). Counts and SSCCs leave
 // this file, never serials.
 
 // PrivateStock is what an organization holds of private products and what
 // is shipped to and by it.
 type PrivateStock struct {
-	// Held counts the units the organization's custody keys hold, by
-	// product, lot and status (as ledger.View.SupplyHoldings does), with
-	// the reason any may be neither sold nor dispensed.
-	Held     []ledger.SupplyHolding
+	// Held counts the loose units the organization's custody keys hold,
+	// by product, lot and status (as ledger.View.SupplyHoldings does),
+	// with the reason any may be neither sold nor dispensed.
+	Held []ledger.SupplyHolding
+	// Cases are the cases and pallets its custody keys hold; Packed
+	// counts the units in them as Held counts the loose ones (a stop
+	// reaches their holder too).
+	Cases    []PrivateCase
+	Packed   []ledger.SupplyHolding
 	Incoming []PrivateShipment // sealed to the organization, not yet received
 	Outgoing []PrivateShipment // shipped by it, not yet received
+}
+
+// PrivateCase is a case or pallet of a private product that one of the
+// organization's custody keys holds.
+type PrivateCase struct {
+	GTIN    string
+	Product string
+	SSCC    string // empty if the organization's journal names no case of its commitment
+	Lots    []string
+	Units   int
 }
 
 // PrivateShipment is a pending shipment of private units, as the sealed
@@ -45,6 +64,7 @@ type PrivateShipment struct {
 	To      string
 	Lots    []string
 	Units   int
+	SSCCs   []string // the cases shipped, if it is a shipment of cases (received by case)
 	// Claim (hex) names the shipment in a receive (ReceiveShipment): the
 	// public key the ledger holds the shipment under, which says nothing
 	// of its units.
@@ -66,11 +86,9 @@ func (s *Service) PrivateStock(caller *carechain.Principal) (PrivateStock, error
 		return out, err
 	}
 	for _, p := range products {
-		held, err := s.privateHeld(v, caller.Org, p)
-		if err != nil {
+		if err := s.privateHeld(v, caller.Org, p, &out); err != nil {
 			return out, fmt.Errorf("private stock of %s: %w", p.GTIN, err)
 		}
-		out.Held = append(out.Held, held...)
 		in, gone, err := s.pendingShipments(v, caller.Org, p)
 		if err != nil {
 			return out, fmt.Errorf("private shipments of %s: %w", p.GTIN, err)
@@ -103,33 +121,31 @@ func privateProducts(v *ledger.View) ([]*supply.Product, error) {
 	return out, nil
 }
 
-// privateHeld counts org's units of private product p that one of its
-// custody keys holds, by lot and status.
-func (s *Service) privateHeld(v *ledger.View, org string, p *supply.Product) ([]ledger.SupplyHolding, error) {
+// privateHeld adds to st org's units of private product p that one of
+// its custody keys holds: the loose ones and the packed ones counted by
+// lot and status, and its cases.
+func (s *Service) privateHeld(v *ledger.View, org string, p *supply.Product, st *PrivateStock) error {
 	k, err := s.productKeyOf(v, org, p.GTIN)
 	if errors.Is(err, ErrSupplyNoKey) {
-		return nil, nil // never held nor shipped one
+		return nil // never held nor shipped one
 	} else if err != nil {
-		return nil, err
+		return err
 	}
 	defer clear(k)
-	held, err := s.custody.heldUnits(s, org, p.GTIN, k)
+	held, names, err := s.custody.heldUnits(s, org, p.GTIN, k)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	commitments := make([]string, 0, len(held))
-	for c := range held {
-		commitments = append(commitments, c)
-	}
-	slices.Sort(commitments) // the key checks in a stable order
+	commitments := slices.Sorted(maps.Keys(held)) // the key checks in a stable order
 	now := s.now()
-	counts := map[ledger.SupplyHolding]int{}
+	loose, packed := map[ledger.SupplyHolding]int{}, map[ledger.SupplyHolding]int{}
+	cases := map[string]*PrivateCase{}
 	for _, c := range commitments {
 		u, lot, err := v.SupplyUnit(p.GTIN, []byte(c))
 		if errors.Is(err, ledger.ErrNotFound) {
 			continue // journaled for a commissioning that never committed
 		} else if err != nil {
-			return nil, err
+			return err
 		}
 		if u.Status != supply.StatusActive {
 			continue // shipped, dispensed or decommissioned
@@ -137,10 +153,34 @@ func (s *Service) privateHeld(v *ledger.View, org string, p *supply.Product) ([]
 		if _, err := s.heldKey(org, held[c], u); errors.Is(err, ErrNotHeld) {
 			continue
 		} else if err != nil {
-			return nil, err
+			return err
 		}
-		counts[ledger.HoldingOf(org, p.GTIN, p.Name, u, lot, now)]++
+		h := ledger.HoldingOf(org, p.GTIN, p.Name, u, lot, now)
+		if u.Case == nil {
+			loose[h]++
+			continue
+		}
+		packed[h]++ // held by the key holding its case
+		pc := cases[string(u.Case)]
+		if pc == nil {
+			pc = &PrivateCase{GTIN: p.GTIN, Product: p.Name, SSCC: names[string(u.Case)]}
+			cases[string(u.Case)] = pc
+		}
+		pc.Units++
+		if !slices.Contains(pc.Lots, u.Lot) {
+			pc.Lots = append(pc.Lots, u.Lot)
+		}
 	}
+	st.Held, st.Packed = append(st.Held, holdingsOf(loose)...), append(st.Packed, holdingsOf(packed)...)
+	for _, c := range slices.Sorted(maps.Keys(cases)) {
+		slices.Sort(cases[c].Lots)
+		st.Cases = append(st.Cases, *cases[c])
+	}
+	return nil
+}
+
+// holdingsOf is counts as holdings of so many units, by lot and status.
+func holdingsOf(counts map[ledger.SupplyHolding]int) []ledger.SupplyHolding {
 	out := make([]ledger.SupplyHolding, 0, len(counts))
 	for h, n := range counts {
 		h.Units = n
@@ -149,7 +189,7 @@ func (s *Service) privateHeld(v *ledger.View, org string, p *supply.Product) ([]
 	slices.SortFunc(out, func(a, b ledger.SupplyHolding) int {
 		return strings.Compare(a.Lot+"\x00"+string(a.Status), b.Lot+"\x00"+string(b.Status))
 	})
-	return out, nil
+	return out
 }
 
 // pendingShipments are the pending shipments of private product p sealed
@@ -170,7 +210,8 @@ func (s *Service) pendingShipments(v *ledger.View, org string, p *supply.Product
 		} else if err != nil {
 			return nil, nil, err
 		}
-		row := PrivateShipment{GTIN: p.GTIN, Product: p.Name, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), Claim: hex.EncodeToString(ps.Claim)}
+		row := PrivateShipment{GTIN: p.GTIN, Product: p.Name, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), SSCCs: sh.SSCCs,
+			Claim: hex.EncodeToString(ps.Claim)}
 		switch org {
 		case sh.To:
 			in = append(in, row)
@@ -212,5 +253,5 @@ func (s *Service) ReceiveShipment(ctx context.Context, signer Signer, gtin, clai
 	if _, err := s.transferAs(ctx, signer, req); err != nil {
 		return PrivateShipment{}, err
 	}
-	return PrivateShipment{GTIN: gtin, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), Claim: claim}, nil
+	return PrivateShipment{GTIN: gtin, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), SSCCs: sh.SSCCs, Claim: claim}, nil
 }

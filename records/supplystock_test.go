@@ -8,6 +8,7 @@ import (
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
+	"github.com/carechain/carechain/node"
 	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
@@ -37,18 +38,7 @@ func TestPrivateStockFollowsTheUnits(t *testing.T) {
 	}
 	const gtin = "00312345678906"
 	signer := func(org string) records.Signer { return w.signers[org+"/admin"] }
-	stock := func(org string) records.PrivateStock {
-		t.Helper()
-		p, err := n.App().Latest().Principal(org + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := svc.PrivateStock(p)
-		if err != nil {
-			t.Fatalf("%s's private stock: %v", org, err)
-		}
-		return st
-	}
+	stock := privateStockOf(t, n, svc)
 	wantHeld := func(org string, want string) {
 		t.Helper()
 		if got := heldText(stock(org).Held); got != want {
@@ -105,6 +95,23 @@ func TestPrivateStockFollowsTheUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantHeld("dist", "Amoxicillin L1 suspect 1")
+}
+
+// privateStockOf is the private stock svc, on n, gives each organization's
+// admin.
+func privateStockOf(t *testing.T, n *node.Node, svc *records.Service) func(org string) records.PrivateStock {
+	return func(org string) records.PrivateStock {
+		t.Helper()
+		p, err := n.App().Latest().Principal(org + "/admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := svc.PrivateStock(p)
+		if err != nil {
+			t.Fatalf("%s's private stock: %v", org, err)
+		}
+		return st
+	}
 }
 
 // heldText is holdings as "product lot status units", joined by "; ".

@@ -56,8 +56,10 @@ func (s *Service) supplyTransferCases(ctx context.Context, v *ledger.View, calle
 	plans := make([]casePlan, len(req.SSCCs))
 	for i, sscc := range req.SSCCs {
 		p, err := s.planCase(v, caller.Org, req, k, sscc)
-		if err != nil {
+		if err != nil && len(req.SSCCs) > 1 {
 			return out, fmt.Errorf("case #%d: %w", i, err)
+		} else if err != nil {
+			return out, err
 		}
 		plans[i] = p
 	}
@@ -248,33 +250,20 @@ func sealCaseShipments(v *ledger.View, caller *carechain.Principal, req SupplyTr
 	return nil
 }
 
-// caseHolder finds, in org's custody notes, the custody key holding case
-// kc of gtin, the label it was derived for, and the serials of the units
-// in the case (in the case's order).
+// caseHolder finds, in org's custody notes (custodyIndex), the custody key
+// holding case kc of gtin, the label it was derived for, and the serials
+// of the units in the case (in the case's order).
 func (s *Service) caseHolder(org, gtin string, k []byte, kc *supply.Case) (ed25519.PrivateKey, string, []string, error) {
-	notes, err := s.custodyNotes(org, gtin)
+	serials, labels, err := s.custody.caseUnits(s, org, gtin, k, kc.Units)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	serial, labels := map[string]string{}, map[string][]string{}
-	for _, n := range notes {
-		for _, sn := range n.serials {
-			c := hex.EncodeToString(supply.Commitment(k, gtin, sn))
-			serial[c] = sn
-			if n.note.Label != "" {
-				labels[c] = append([]string{n.note.Label}, labels[c]...)
-			}
-		}
-	}
-	serials := make([]string, len(kc.Units))
-	for i, cm := range kc.Units {
-		sn, ok := serial[hex.EncodeToString(cm)]
-		if !ok {
+	for i, sn := range serials {
+		if sn == "" {
 			return nil, "", nil, fmt.Errorf("%w: %s knows no serial of unit #%d in the case", ErrNotHeld, org, i)
 		}
-		serials[i] = sn
 	}
-	for _, label := range labels[hex.EncodeToString(kc.Units[0])] {
+	for _, label := range labels {
 		if key, err := s.custodyKey(org, label, kc.Custody); err == nil {
 			return key, label, serials, nil
 		} else if !errors.Is(err, ErrNotHeld) {
