@@ -151,6 +151,7 @@ func NewHandler(chain Chain, opts Options) http.Handler {
 		mux.HandleFunc("POST /v1/supply/verify", s.supplyVerify)
 		mux.HandleFunc("POST /v1/supply/custody-keys", s.supplyCustodyKey) // supplytransfer.go
 		mux.HandleFunc("POST /v1/supply/transfers", s.supplyTransfer)
+		mux.HandleFunc("GET /v1/supply/stock", s.supplyStock)
 		mux.HandleFunc("POST /v1/supply/journal", s.supplyJournal) // supplyepcis.go
 		mux.HandleFunc("POST /v1/supply/epcis/capture", s.epcisCapture)
 		mux.HandleFunc("GET /v1/supply/epcis/events", s.epcisEvents)

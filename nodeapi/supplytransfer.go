@@ -16,7 +16,9 @@ import (
 //
 //	POST /v1/supply/custody-keys  {gtin, serials} → CustodyKeyResponse: a new custody key to commission the units of a private product to
 //	POST /v1/supply/transfers     records.SupplyTransferRequest → records.SupplyTransferResult
-//	                              (ssccs: pack or unpack a case, ship or receive cases; records/supplytransfercase.go)
+//	                              (ssccs: pack or unpack a case, ship or receive cases; records/supplytransfercase.go;
+//	                              shipment: receive a whole pending shipment named by the stock)
+//	GET  /v1/supply/stock         records.SupplyStock: the organization's stock, open and private, and its pending shipments
 //
 // A transfer is signed by the node with the organization's custody keys
 // (derived from its encryption key, never stored) and waited for; a
@@ -114,4 +116,26 @@ func (c *Client) postChecked(ctx context.Context, path string, in, out any) erro
 		return &StatusError{Method: http.MethodPost, Path: path, Status: status, Message: e.Error}
 	}
 	return json.Unmarshal(raw, out)
+}
+
+func (s *server) supplyStock(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.opts.Records.SupplyStock(p)
+	if err != nil {
+		s.queryFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// SupplyStock asks the signer's node for its organization's stock.
+func (c *Client) SupplyStock(ctx context.Context) (*records.SupplyStock, error) {
+	var out records.SupplyStock
+	if _, err := c.do(ctx, http.MethodGet, "/v1/supply/stock", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

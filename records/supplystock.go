@@ -35,40 +35,40 @@ type PrivateStock struct {
 	// Held counts the loose units the organization's custody keys hold,
 	// by product, lot and status (as ledger.View.SupplyHoldings does),
 	// with the reason any may be neither sold nor dispensed.
-	Held []ledger.SupplyHolding
+	Held []ledger.SupplyHolding `json:"held"`
 	// Cases are the cases and pallets its custody keys hold; Packed
 	// counts the units in them as Held counts the loose ones (a stop
 	// reaches their holder too).
-	Cases    []PrivateCase
-	Packed   []ledger.SupplyHolding
-	Incoming []PrivateShipment // sealed to the organization, not yet received
-	Outgoing []PrivateShipment // shipped by it, not yet received
+	Cases    []PrivateCase          `json:"cases"`
+	Packed   []ledger.SupplyHolding `json:"packed"`
+	Incoming []PrivateShipment      `json:"incoming"` // sealed to the organization, not yet received
+	Outgoing []PrivateShipment      `json:"outgoing"` // shipped by it, not yet received
 }
 
 // PrivateCase is a case or pallet of a private product that one of the
 // organization's custody keys holds.
 type PrivateCase struct {
-	GTIN    string
-	Product string
-	SSCC    string // empty if the organization's journal names no case of its commitment
-	Lots    []string
-	Units   int
+	GTIN    string   `json:"gtin"`
+	Product string   `json:"product"`
+	SSCC    string   `json:"sscc,omitempty"` // empty if the organization's journal names no case of its commitment
+	Lots    []string `json:"lots"`
+	Units   int      `json:"units"`
 }
 
 // PrivateShipment is a pending shipment of private units, as the sealed
 // details tell the two organizations they name.
 type PrivateShipment struct {
-	GTIN    string
-	Product string
-	From    string
-	To      string
-	Lots    []string
-	Units   int
-	SSCCs   []string // the cases shipped, if it is a shipment of cases (received by case)
-	// Claim (hex) names the shipment in a receive (ReceiveShipment): the
-	// public key the ledger holds the shipment under, which says nothing
-	// of its units.
-	Claim string
+	GTIN    string   `json:"gtin"`
+	Product string   `json:"product"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Lots    []string `json:"lots"`
+	Units   int      `json:"units"`
+	SSCCs   []string `json:"ssccs,omitempty"` // the cases shipped, if it is a shipment of cases (received by case)
+	// Claim (hex) names the shipment in a receive (ReceiveShipment,
+	// SupplyTransferRequest.Shipment): the public key the ledger holds the
+	// shipment under, which says nothing of its units.
+	Claim string `json:"shipment"`
 }
 
 // PrivateStock returns caller's organization's stock of private products.

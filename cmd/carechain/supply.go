@@ -30,7 +30,7 @@ only the manufacturer and the organizations the product was shipped to hold
 (--as) by an organization's admin, supply officer or pharmacist, and ask
 their own organization's node (--node) for commitments.`,
 	}
-	cmd.AddCommand(c.supplyProductCmd(), c.supplyCommissionCmd(), c.supplyVerifyCmd(), c.supplyCheckBundleCmd(), c.supplyFlagCmd(), c.supplyResolveCmd(), c.supplyRecallCmd(),
+	cmd.AddCommand(c.supplyProductCmd(), c.supplyStockCmd(), c.supplyCommissionCmd(), c.supplyVerifyCmd(), c.supplyCheckBundleCmd(), c.supplyFlagCmd(), c.supplyResolveCmd(), c.supplyRecallCmd(),
 		c.supplyExportCmd(), c.supplyImportCmd(), c.supplyAggregateCmd(supply.ActPack), c.supplyAggregateCmd(supply.ActUnpack))
 	for _, m := range []struct{ action, short, example string }{
 		{tx.MoveShip, "Ship units you hold to another organization (--to): they are in transit until it receives them",

@@ -55,11 +55,17 @@ commissioned before is refused, and so is the whole batch.`,
 func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	var s signerFlags
 	var sf serialFlags
-	var gtin, to string
+	var gtin, to, shipment string
 	var ssccs []string
 	cmd := &cobra.Command{
 		Use: action, Short: short, Example: example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if shipment != "" {
+				if len(ssccs) > 0 || sf.named() {
+					return errors.New("--shipment receives a whole shipment: name no serial and no SSCC")
+				}
+				return c.receiveShipment(cmd.Context(), &s, gtin, shipment)
+			}
 			var serials []string
 			var err error
 			if len(ssccs) == 0 || sf.named() {
@@ -90,6 +96,9 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	}
 	if action == tx.MoveShip || action == tx.MoveReceive {
 		cmd.Flags().StringArrayVar(&ssccs, "sscc", nil, "SSCC of a case or pallet to "+action+" with every unit in it, instead of --serial (repeat)")
+	}
+	if action == tx.MoveReceive {
+		cmd.Flags().StringVar(&shipment, "shipment", "", "a whole pending shipment of a private product, by its id in `supply stock`, instead of --serial or --sscc")
 	}
 	return cmd
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/carechain/carechain/ledger"
 	"github.com/carechain/carechain/node"
+	"github.com/carechain/carechain/records"
 	"github.com/carechain/carechain/store"
 	"github.com/carechain/carechain/supply"
 	"github.com/carechain/carechain/tx"
@@ -62,7 +65,32 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 
 	caughtUp(t, dist, acme)
 	refused(dist, "received whole", "receive", "--gtin", supplyGTIN, "--serial", sn("0001"))
-	do(dist, "receive", "--gtin", supplyGTIN, "--serials", list, "--serial", sn("0200"))
+	// dist's stock lists the two shipments sealed to it; it receives the
+	// one-unit shipment by its id, the other by its scanned serials.
+	if out := do(dist, "stock"); !strings.Contains(out, "Shipped to you, not yet received:") || !strings.Contains(out, "acme") {
+		t.Fatalf("dist's stock:\n%s", out)
+	}
+	stock := stockOf(t, do(dist, "stock", "--json"))
+	one := ""
+	for _, sh := range stock.Private.Incoming {
+		if sh.From != "acme" || sh.To != "dist" || sh.GTIN != supplyGTIN {
+			t.Fatalf("a shipment in dist's stock: %+v", sh)
+		}
+		if sh.Units == 1 {
+			one = sh.Claim
+		}
+	}
+	if len(stock.Private.Incoming) != 2 || one == "" {
+		t.Fatalf("dist's incoming shipments: %+v", stock.Private.Incoming)
+	}
+	refused(rival, "no pending shipment", "receive", "--gtin", supplyGTIN, "--shipment", one)
+	if out := do(dist, "receive", "--gtin", supplyGTIN, "--shipment", one); !strings.Contains(out, "received shipment "+one) {
+		t.Fatalf("receive by shipment: %s", out)
+	}
+	do(dist, "receive", "--gtin", supplyGTIN, "--serials", list)
+	if stock := stockOf(t, do(dist, "stock", "--json")); len(stock.Private.Incoming) != 0 || heldUnits(stock.Private.Held) != 4 {
+		t.Fatalf("dist's stock after the receives: %+v", stock.Private)
+	}
 	do(dist, "ship", "--gtin", supplyGTIN, "--to", "pharm", "--serial", sn("0001"), "--serial", sn("0002"), "--serial", sn("0200"))
 
 	caughtUp(t, pharm, dist)
@@ -194,4 +222,23 @@ func rivalSupplyState(t *testing.T, home string, secrets []string) {
 		t.Fatalf("rival's supply state: %v, %d pending shipments, want 1 (the recalled unit's)", err, shipments)
 	}
 	t.Logf("rival's %d supply state entries name neither partner nor serial", entries)
+}
+
+// stockOf reads `supply stock --json`'s output.
+func stockOf(t *testing.T, out string) records.SupplyStock {
+	t.Helper()
+	var st records.SupplyStock
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &st); err != nil {
+		t.Fatalf("supply stock --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+// heldUnits counts the units of hs.
+func heldUnits(hs []ledger.SupplyHolding) int {
+	n := 0
+	for _, h := range hs {
+		n += h.Units
+	}
+	return n
 }
