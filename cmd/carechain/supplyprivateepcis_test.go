@@ -212,6 +212,17 @@ func privateSupplyRefusals(t *testing.T, env []string, home, addr string, sn fun
 			t.Errorf("%s: HTTP %d %s, want %d and %q", tc.name, status, body, tc.status, tc.want)
 		}
 	}
+	// The stock answers the organization's supply staff only.
+	for who, want := range map[string]int{"": 401, "patient/pq7": 403, "acme/auditor": 403} {
+		cl := anonymous
+		if who != "" {
+			cl = clients(who)
+		}
+		var se *nodeapi.StatusError
+		if _, err := cl.SupplyStock(ctx); !errors.As(err, &se) || se.Status != want {
+			t.Errorf("GET /v1/supply/stock by %q: %v, want HTTP %d", who, err, want)
+		}
+	}
 	// The unit named stays where it was.
 	if v, err := clients("dist/admin").SupplyVerify(ctx, supply.Scan{GTIN: supplyGTIN, Serial: sn("2"), Seller: "dist"}); err != nil || !v.Genuine || v.Custodian != "dist" {
 		t.Fatalf("dist's unit after the refusals: %+v %v", v, err)
