@@ -246,11 +246,7 @@ func (s *Service) ReceiveShipment(ctx context.Context, signer Signer, gtin, clai
 	if !ok {
 		return PrivateShipment{}, carechain.E(carechain.KindInvalid, fmt.Errorf("no pending shipment of %s under this claim is sealed to %s", gtin, me.Org))
 	}
-	req := SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Serials: sh.Serials}
-	if len(sh.SSCCs) > 0 { // a shipment of cases is received by case
-		req.Serials, req.SSCCs = nil, sh.SSCCs
-	}
-	if _, err := s.transferAs(ctx, signer, req); err != nil {
+	if _, err := s.transferAs(ctx, signer, SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Shipment: claim}); err != nil {
 		return PrivateShipment{}, err
 	}
 	return PrivateShipment{GTIN: gtin, From: sh.From, To: sh.To, Lots: sh.Lots, Units: len(sh.Serials), SSCCs: sh.SSCCs, Claim: claim}, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 
@@ -80,21 +81,43 @@ const dispenseDomain = "carechain/supply/dispense/v1"
 // commitments alone; a unit is dispensed once, so the co-signature cannot
 // be replayed.
 func DispenseDigest(chainID, gtin string, units [][]byte, dispenser string) []byte {
-	h := sha256.New()
-	h.Write([]byte(dispenseDomain))
-	part := func(b []byte) {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
-		h.Write(b)
-	}
-	part([]byte(chainID))
-	part([]byte(gtin))
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(units))))
-	for _, u := range units {
-		part(u)
-	}
-	part([]byte(dispenser))
-	return h.Sum(nil)
+	f := newFramed(dispenseDomain)
+	f.strings(chainID, gtin)
+	f.parts(units)
+	f.strings(dispenser)
+	return f.sum()
 }
+
+// framed is a SHA-256 of a domain and parts, each length-prefixed (a list
+// by its count first), so no two inputs share a digest.
+type framed struct{ h hash.Hash }
+
+func newFramed(domain string) framed {
+	h := sha256.New()
+	h.Write([]byte(domain))
+	return framed{h}
+}
+
+func (f framed) part(b []byte) {
+	f.h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+	f.h.Write(b)
+}
+
+func (f framed) strings(ss ...string) {
+	for _, s := range ss {
+		f.part([]byte(s))
+	}
+}
+
+// parts writes a list: its count, then each part.
+func (f framed) parts(bs [][]byte) {
+	f.h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(bs))))
+	for _, b := range bs {
+		f.part(b)
+	}
+}
+
+func (f framed) sum() []byte { return f.h.Sum(nil) }
 
 // ActCustodyNote is the action of a journal entry that carries only a
 // CustodyNote: a node journals it before it submits the transaction that

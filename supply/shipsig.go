@@ -3,7 +3,6 @@ package supply
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,27 +30,15 @@ const shipDomain = "carechain/supply/ship/v1"
 // SHA-256 of the domain and these, each length-prefixed, so no two inputs
 // share a digest.
 func ShipDigest(chainID, gtin string, claim []byte, from, to string, lots []string, units [][]byte, signer string) []byte {
-	h := sha256.New()
-	h.Write([]byte(shipDomain))
-	part := func(b []byte) {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
-		h.Write(b)
-	}
-	part([]byte(chainID))
-	part([]byte(gtin))
-	part(claim)
-	part([]byte(from))
-	part([]byte(to))
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(lots))))
-	for _, l := range lots {
-		part([]byte(l))
-	}
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(units))))
-	for _, u := range units {
-		part(u)
-	}
-	part([]byte(signer))
-	return h.Sum(nil)
+	f := newFramed(shipDomain)
+	f.strings(chainID, gtin)
+	f.part(claim)
+	f.strings(from, to)
+	f.h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(lots))))
+	f.strings(lots...)
+	f.parts(units)
+	f.strings(signer)
+	return f.sum()
 }
 
 // ShipStatement is a shipper's signed statement, opened from a sealed

@@ -35,17 +35,13 @@ is received whole with "supply receive --gtin G --shipment ID".`,
   carechain supply receive --as dist/officer --gtin 00312345678906 --shipment 5c1e…`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, err := c.unlock(&s)
-			if err != nil {
-				return err
-			}
-			cl, err := c.nodeClient(s.nodeAddr, s.home)
+			cl, err := c.signedClient(&s)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			st, err := cl.As(s.as, key).SupplyStock(ctx)
+			st, err := cl.SupplyStock(ctx)
 			if err != nil {
 				return err
 			}
@@ -112,17 +108,13 @@ func (c *cli) printStock(st *records.SupplyStock) {
 // pending shipment of private product gtin named id (its SHIPMENT in the
 // stock).
 func (c *cli) receiveShipment(ctx context.Context, s *signerFlags, gtin, id string) error {
-	key, err := c.unlock(s)
-	if err != nil {
-		return err
-	}
-	cl, err := c.nodeClient(s.nodeAddr, s.home)
+	cl, err := c.signedClient(s)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	res, err := cl.As(s.as, key).SupplyTransfer(ctx, records.SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Shipment: id})
+	res, err := cl.SupplyTransfer(ctx, records.SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Shipment: id})
 	if err != nil {
 		return fmt.Errorf("receive: %w", err)
 	}
