@@ -211,7 +211,9 @@ func (s *server) viewCapabilities() []capResource {
 	var out []capResource
 	for _, t := range slices.Sorted(maps.Keys(viewTypes)) {
 		ints := []capInteraction{{Code: "search-type", Documentation: viewSearchDoc}}
-		if viewTypes[t] {
+		if _, ok := productTypes[t]; ok { // supplyproducts.go
+			ints = []capInteraction{{Code: "search-type", Documentation: viewSearchDoc + productSearchDoc}, {Code: "read", Documentation: productReadDoc}}
+		} else if viewTypes[t] {
 			ints = append(ints, capInteraction{Code: "read"})
 		} else {
 			ints = append(ints, capInteraction{Code: "read", Documentation: "Only what the type's search shows the caller: a Consent to its patient and the grantees it names, an AuditEvent to its patient, a Provenance ({record}-{version}) to whoever may read the record; anything else is a 404."})

@@ -241,6 +241,17 @@ var viewParams = map[string][]searchParam{
 		token("_id", "Resource.id", "id"), str("name", "Organization.name", "name"),
 		token("type", "Organization.type", "type"), token("active", "Organization.active", "active"),
 	},
+	"Medication": { // registered drugs (supplyproducts.go)
+		token("_id", "Resource.id", "id"), token("code", "Medication.code", "code"),
+		token("identifier", "Medication.identifier", "identifier"), token("status", "Medication.status", "status"),
+		ref("manufacturer", "Medication.manufacturer", "manufacturer"),
+	},
+	"Device": { // registered devices (supplyproducts.go)
+		token("_id", "Resource.id", "id"), token("identifier", "Device.identifier", "identifier"),
+		str("udi-di", "Device.udiCarrier.deviceIdentifier", "udiCarrier.deviceIdentifier"),
+		str("device-name", "Device.deviceName.name | Device.type.coding.display | Device.type.text", "deviceName.name", "type.text"),
+		str("manufacturer", "Device.manufacturer", "manufacturer"), token("status", "Device.status", "status"),
+	},
 	"Task": {
 		token("_id", "Resource.id", "id"), token("status", "Task.status", "status"),
 		ref("focus", "Task.focus", "focus"), ref("patient", "Task.for.where(resolve() is Patient)", "for"),

@@ -21,6 +21,7 @@ import (
 var viewTypes = map[string]bool{
 	"Practitioner": true, "PractitionerRole": true, "Organization": true,
 	"Consent": false, "AuditEvent": false, "Provenance": false, "Task": true,
+	"Medication": true, "Device": true, // registered products (supplyproducts.go)
 }
 
 // fhirID maps a principal ID to a FHIR id ("st-mary/dr-chen" → "st-mary.dr-chen").
@@ -100,6 +101,8 @@ func (s *server) viewResource(c caller, typ, id string) (any, error) {
 			return nil, err
 		}
 		return organization(*o), nil
+	case "Medication", "Device":
+		return productResource(c, typ, id) // supplyproducts.go
 	}
 	p, err := c.view.Principal(principalID(id))
 	if err != nil {
@@ -118,6 +121,7 @@ func (s *server) viewSearch(w http.ResponseWriter, r *http.Request, c caller, ty
 	find := map[string]func(*http.Request, caller) ([]any, error){
 		"Organization": organizations, "Practitioner": practitioners, "PractitionerRole": practitioners,
 		"Task": s.tasks, "Consent": s.consents, "AuditEvent": s.auditEvents, "Provenance": s.provenance,
+		"Medication": products, "Device": products,
 	}[typ]
 	if err := checkParams(typ, r.URL.Query()); err != nil {
 		s.failErr(w, err)
