@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,13 +16,16 @@ import (
 	"github.com/carechain/carechain/tx"
 )
 
-// TestPrivateSupplyAcrossNodes is issue 22's second acceptance point on
-// real nodes made by init (foundSupplyChain): Acme registers a private
-// product, commissions and ships units to Distri with the usual commands;
-// Distri receives them and ships some to the pharmacy, whose node verifies
-// one as genuine from Distri while a copied serial offered by Rival, a
-// unit Distri never shipped to it and a recalled lot are refused; the
-// pharmacy receives, dispenses, flags and decommissions. Then Rival: its
+// TestPrivateSupplyAcrossNodes is issue 22's acceptance for the default,
+// private products on real nodes made by init (foundSupplyChain): Acme
+// registers a product (private by default), commissions and ships units to
+// Distri with the usual commands; Distri lists the shipments in its stock,
+// receives one by its id and one by its serials, and ships some to the
+// pharmacy, whose node verifies one as genuine from Distri while a copied
+// serial offered by Rival, a unit Distri never shipped to it, an unknown
+// serial, an expired unit and a recalled lot are refused; the pharmacy
+// receives, dispenses by the CLI and to a patient through FHIR (the
+// patient's read says genuine), flags and decommissions. Then Rival: its
 // node computes no commitment, its data directory holds no serial, and
 // no supply state on it names Distri or the pharmacy, so nothing there
 // ties a shipment, or the number of units in it, to either.
@@ -47,7 +51,7 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 	}
 	sn := func(n string) string { return "PV7X" + n } // distinctive, to scan for
 	list := filepath.Join(t.TempDir(), "serials.txt")
-	writeFile(t, list, sn("0001")+"\n"+sn("0002")+"\n"+sn("0003")+"\n")
+	writeFile(t, list, sn("0001")+"\n"+sn("0002")+"\n"+sn("0003")+"\n"+sn("0004")+"\n")
 	verify := func(serial, seller string) []string {
 		return []string{"verify", "--gtin", supplyGTIN, "--serial", serial, "--seller", seller}
 	}
@@ -56,10 +60,11 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 	if out := do(acme, "product", "show", supplyGTIN); !strings.Contains(out, `"private": true`) {
 		t.Fatalf("the product is not private: %s", out)
 	}
-	if out := do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serials", list); !strings.Contains(out, "commissioned 3 units") {
+	if out := do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L1", "--expiry", "2030-12-31", "--serials", list); !strings.Contains(out, "commissioned 4 units") {
 		t.Fatalf("commission: %s", out)
 	}
 	do(acme, "commission", "--gtin", supplyGTIN, "--lot", "L2", "--expiry", "2030-12-31", "--serial", sn("0200"))
+	do(acme, "commission", "--gtin", supplyGTIN, "--lot", "OLD", "--expiry", "2025-01-31", "--serial", sn("0900"))
 	// Units of two commissionings, so two custody keys: two shipments.
 	do(acme, "ship", "--gtin", supplyGTIN, "--to", "dist", "--serials", list, "--serial", sn("0200"))
 
@@ -88,10 +93,10 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 		t.Fatalf("receive by shipment: %s", out)
 	}
 	do(dist, "receive", "--gtin", supplyGTIN, "--serials", list)
-	if stock := stockOf(t, do(dist, "stock", "--json")); len(stock.Private.Incoming) != 0 || heldUnits(stock.Private.Held) != 4 {
+	if stock := stockOf(t, do(dist, "stock", "--json")); len(stock.Private.Incoming) != 0 || heldUnits(stock.Private.Held) != 5 {
 		t.Fatalf("dist's stock after the receives: %+v", stock.Private)
 	}
-	do(dist, "ship", "--gtin", supplyGTIN, "--to", "pharm", "--serial", sn("0001"), "--serial", sn("0002"), "--serial", sn("0200"))
+	do(dist, "ship", "--gtin", supplyGTIN, "--to", "pharm", "--serial", sn("0001"), "--serial", sn("0002"), "--serial", sn("0004"), "--serial", sn("0200"))
 
 	caughtUp(t, pharm, dist)
 	out := do(pharm, append(verify(sn("0001"), "dist"), "--lot", "L1", "--expiry", "301231")...)
@@ -102,23 +107,36 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 	}
 	refused(pharm, "not shipped to you by rival", verify(sn("0002"), "rival")...)
 	refused(pharm, "not shipped to you by dist", verify(sn("0003"), "dist")...)
+	refused(pharm, "never commissioned by acme", verify(sn("9999"), "dist")...)
+	refused(pharm, "the unit expired on 2025-01-31", verify(sn("0900"), "dist")...)
 	do(acme, "recall", "--gtin", supplyGTIN, "--lot", "L2", "--reason", "sterility failure")
 	caughtUp(t, pharm, acme)
 	refused(pharm, "lot L2 is recalled (sterility failure)", verify(sn("0200"), "dist")...)
 	refused(pharm, "lot L2 is recalled (sterility failure)", "receive", "--gtin", supplyGTIN, "--serial", sn("0200"))
 
-	do(pharm, "receive", "--gtin", supplyGTIN, "--serial", sn("0001"), "--serial", sn("0002"))
+	do(pharm, "receive", "--gtin", supplyGTIN, "--serial", sn("0001"), "--serial", sn("0002"), "--serial", sn("0004"))
 	if out := do(pharm, verify(sn("0001"), "pharm")...); !strings.Contains(out, "GENUINE") || !strings.Contains(out, "custodian: pharm") {
 		t.Fatalf("the pharmacy's verify of a unit it holds:\n%s", out)
 	}
 	refused(dist, "no custody key of dist", "dispense", "--gtin", supplyGTIN, "--serial", sn("0001"))
 	do(pharm, "dispense", "--gtin", supplyGTIN, "--serial", sn("0001"))
 	refused(pharm, "already dispensed", verify(sn("0001"), "pharm")...)
+	// The pharmacist dispenses another unit to a patient through FHIR: the
+	// node co-signs with the pharmacist's key; the patient's read says
+	// genuine.
+	pharmacist, patient := dispenseSetup(t, pharm)
+	if got, res, raw := pharm.fhirJSON(pharmacist, "POST", "/fhir/MedicationDispense", unitDispense(sn("0004"))); got != http.StatusCreated {
+		t.Fatalf("the FHIR dispense of a private unit: HTTP %d %s", got, raw)
+	} else if got, _, raw := pharm.fhirJSON(patient, "GET", "/fhir/MedicationDispense/"+res["id"].(string), ""); got != http.StatusOK ||
+		supplyVerified(t, raw)["verified"] != true {
+		t.Fatalf("the patient's read of the dispense: HTTP %d %s", got, raw)
+	}
+	refused(pharm, "already dispensed", verify(sn("0004"), "pharm")...)
 	do(pharm, "flag", "--gtin", supplyGTIN, "--serial", sn("0002"), "--reason", "seal broken")
 	do(pharm, "decommission", "--gtin", supplyGTIN, "--serial", sn("0002"))
 	doc := filepath.Join(t.TempDir(), "events.json")
 	do(pharm, "export", "--out", doc)
-	if evs, err := supply.ParseEPCIS(mustReadFile(t, doc)); err != nil || actions(evs) != "receive dispense flag decommission" {
+	if evs, err := supply.ParseEPCIS(mustReadFile(t, doc)); err != nil || actions(evs) != "receive dispense dispense flag decommission" {
 		t.Fatalf("the pharmacy's export: %v %+v", err, evs)
 	}
 	t.Logf("the private supply chain across the nodes took %v", time.Since(flowStarted).Round(time.Millisecond))
@@ -128,7 +146,7 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 	caughtUp(t, rival, pharm)
 	refused(rival, "rival holds no key of product", verify(sn("0003"), "dist")...)
 	seen := rivalNodeAnswers(t, rival)
-	serials := []string{sn("0001"), sn("0002"), sn("0003"), sn("0200")}
+	serials := []string{sn("0001"), sn("0002"), sn("0003"), sn("0004"), sn("0200"), sn("0900")}
 	for _, s := range serials {
 		if strings.Contains(seen, s) {
 			t.Errorf("serial %s is in an answer of rival's node to rival", s)
@@ -144,7 +162,7 @@ func TestPrivateSupplyAcrossNodes(t *testing.T) {
 
 // rivalTransfers reads every supply.transfer in the blocks of the stopped
 // node at home and fails the test if one holds one of secrets, but for the
-// dispense's co-signer, whom the ledger names by design.
+// dispenses' co-signers, whom the ledger names by design.
 func rivalTransfers(t *testing.T, home string, secrets []string) {
 	t.Helper()
 	var actions []string
@@ -158,7 +176,7 @@ func rivalTransfers(t *testing.T, home string, secrets []string) {
 			return err
 		}
 		actions = append(actions, tr.Action)
-		if tr.Action == tx.MoveDispense && tr.Dispenser != "pharm/admin" {
+		if tr.Action == tx.MoveDispense && tr.Dispenser != "pharm/admin" && tr.Dispenser != "pharm/pharm-lee" {
 			t.Errorf("the dispense names %q as its dispenser", tr.Dispenser)
 		}
 		tr.Dispenser = ""
@@ -175,9 +193,9 @@ func rivalTransfers(t *testing.T, home string, secrets []string) {
 	})
 	// acme ships two commissionings' units (2), dist receives both and ships
 	// from its two keys (2 + 2); the pharmacy receives one shipment, flags,
-	// decommissions and dispenses (4); a block may hold the refused receive
-	// of the recalled unit too.
-	if got := strings.Join(actions, " "); err != nil || strings.Count(got, "ship") != 4 || strings.Count(got, "dispense") != 1 || len(actions) < 10 {
+	// decommissions and dispenses twice, by the CLI and through FHIR (5); a
+	// block may hold the refused receive of the recalled unit too.
+	if got := strings.Join(actions, " "); err != nil || strings.Count(got, "ship") != 4 || strings.Count(got, "dispense") != 2 || len(actions) < 11 {
 		t.Fatalf("the transfers in rival's blocks: %v %q", err, got)
 	}
 	t.Logf("rival's blocks hold %d transfers, none naming a partner (but the dispense's co-signer) or a serial", len(actions))
