@@ -69,6 +69,9 @@ type Event struct {
 	// belongs to (epcistxn.go).
 	BizTransactions []BizTransaction `json:"biz_transactions,omitempty"`
 	Price           *Price           `json:"price,omitempty"`
+	// From is, on a receive carrying a sale, the organization that sold
+	// and shipped the units (the TransactionEvent's source).
+	From string `json:"from,omitempty"`
 	// Custody is the node's note on an event of a private product
 	// (custody.go): journaled, never exported.
 	Custody *CustodyNote `json:"custody,omitempty"`

@@ -9,8 +9,8 @@ import (
 
 // transactionEvent is the TransactionEvent of a ship or receive carrying
 // business transactions: the same EPCs, ADD, the bizStep of the move, and
-// the owning parties — the shipper as source (for a receive, if the node
-// noted it), the receiver as destination.
+// the owning parties — the shipper as source (for a receive, its From),
+// the receiver as destination.
 func (e Event) transactionEvent() EPCISEvent {
 	obj := e.EPCIS()
 	ev := EPCISEvent{Type: "TransactionEvent", EventTime: obj.EventTime, EventTimeZoneOffset: obj.EventTimeZoneOffset,
@@ -20,10 +20,7 @@ func (e Event) transactionEvent() EPCISEvent {
 	}
 	from, to := e.Org, e.To
 	if e.Action == ActReceive {
-		from, to = "", e.Org
-		if e.Custody != nil {
-			from = e.Custody.From
-		}
+		from, to = e.From, e.Org
 	}
 	if from != "" {
 		ev.SourceList = []SourceDestElem{{Type: "owning_party", Source: OrgURN(from)}}
@@ -107,6 +104,9 @@ func attachSales(events []Event, sales []sale) error {
 		}
 		taken[i] = true
 		events[i].BizTransactions = append(events[i].BizTransactions, s.biz...)
+		if events[i].Action == ActReceive {
+			events[i].From = s.units.Org
+		}
 		if s.price != nil {
 			events[i].Price = s.price
 		}
