@@ -19,8 +19,9 @@ import (
 // journals hold it — the receiver's from the shipment its node opened,
 // with the seller — and their EPCIS exports carry it in a
 // TransactionEvent; a competitor's export holds none of it, a receive
-// naming a sale of its own is refused, and no file of the node (blocks,
-// state, the sealed journal) holds the order's number or the price.
+// naming a sale of its own is refused, and no file of the node (the
+// blocks and state every node holds; the journal is in memory here) holds
+// the order's or the invoice's number or the price.
 func TestPrivateShipSaleSealedToParties(t *testing.T) {
 	w, n, kr := oneSupplyNode(t, []carechain.Organization{
 		{ID: "acme", Name: "Acme", Type: carechain.OrgManufacturer},
