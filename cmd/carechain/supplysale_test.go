@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,14 +21,14 @@ const openSaleGTIN = "09506000134352"
 // bizTransactionList, carechain:price, the owning parties) beside the
 // shipping and receiving ObjectEvents, valid for epcis2.js, and rival's
 // none. "supply import" of a ship ObjectEvent with its TransactionEvent
-// ships with the sale; a TransactionEvent alone, and malformed flags, are
-// refused. An open product's sale is in acme's export only. Once the node
+// ships with the sale, and so does dist's HTTP capture of one; a
+// TransactionEvent alone, and malformed flags, are refused. An open product's sale is in acme's export only. Once the node
 // is stopped, no file under its home holds an order number or a price.
 func TestSupplySaleThroughCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node subprocess")
 	}
-	home, _, env, p, sup := startSupplyNode(t, "sale-test")
+	home, addr, env, p, sup := startSupplyNode(t, "sale-test")
 	started := time.Now()
 	dir := t.TempDir()
 	sn := func(n string) string { return "SLX4Q" + n }
@@ -74,12 +75,21 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 		t.Fatalf("import of a ship with its sale: %s", out)
 	}
 
+	// An HTTP capture by dist: it sells sn1 on to pharm, ship and sale.
+	onward := supply.Event{Action: supply.ActShip, Time: now, GTIN: supplyGTIN, Serials: []string{sn("1")}, To: "pharm",
+		BizTransactions: []supply.BizTransaction{{Type: "desadv", ID: "DA-QX84"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if res, err := epcisClients(t, home, addr)("dist/admin").SupplyCapture(ctx, []byte(mustJSON(t, supply.NewEPCISDocument([]supply.Event{onward}, now)))); err != nil || res.EventCount != 1 {
+		t.Fatalf("dist's capture of a ship with its sale: %+v %v", res, err)
+	}
+
 	for _, tc := range []struct {
 		as, gtin string
 		want     []string // the business transactions, in the order of the events
 	}{
 		{"acme/admin", supplyGTIN, []string{"PO-QX81", "INV-QX82", "PO-QX83"}},
-		{"dist/admin", supplyGTIN, []string{"PO-QX81", "INV-QX82"}},
+		{"dist/admin", supplyGTIN, []string{"PO-QX81", "INV-QX82", "DA-QX84"}},
 		{"acme/admin", openSaleGTIN, []string{"PO-QX85"}},
 		{"dist/admin", openSaleGTIN, nil},
 		{"rival/admin", "", nil},
@@ -112,5 +122,5 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 	}
 	t.Logf("ships with their sale, imports and exports took %v", time.Since(started).Round(time.Millisecond))
 	p.interrupt(t)
-	noPlaintext(t, home, "", inPlainOrBase64([]string{"PO-QX81", "INV-QX82", "PO-QX83", "PO-QX85", "48613.27", "99731.08", "3172.64"})...)
+	noPlaintext(t, home, "", inPlainOrBase64([]string{"PO-QX81", "INV-QX82", "PO-QX83", "DA-QX84", "PO-QX85", "48613.27", "99731.08", "3172.64"})...)
 }
