@@ -50,6 +50,13 @@ func TestTransactionEventRoundTrip(t *testing.T) {
 	if len(got) != 1 || !reflect.DeepEqual(got[0], ship) {
 		t.Fatalf("read back %+v, want %+v", got, ship)
 	}
+	// A bizTransactionList on the shipping ObjectEvent itself is read too.
+	own := ship.EPCIS()
+	own.BizTransactionList, own.Price = doc.EPCISBody.EventList[1].BizTransactionList, ship.Price
+	ob, _ := json.Marshal(own)
+	if got, err := ParseEPCIS(epcisDoc(string(ob))); err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], ship) {
+		t.Fatalf("a shipping ObjectEvent with its bizTransactionList: %+v %v", got, err)
+	}
 	// The TransactionEvent may come first, in its own document order.
 	var raw map[string]any
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -87,6 +94,7 @@ func TestTransactionEventRefusals(t *testing.T) {
 		{"other units", []string{string(obj), strings.Replace(okTxn, "/21/SN2", "/21/SN3", 1)}, 1, "without shipping is not supported"},
 		{"another party", []string{string(obj), strings.Replace(okTxn, "org:dist", "org:other", 1)}, 1, "without shipping is not supported"},
 		{"a DELETE", []string{string(obj), strings.Replace(okTxn, `"ADD"`, `"DELETE"`, 1)}, 1, "a TransactionEvent DELETE is not supported"},
+		{"an OBSERVE", []string{string(obj), strings.Replace(okTxn, `"ADD"`, `"OBSERVE"`, 1)}, 1, "a TransactionEvent OBSERVE is not supported"},
 		{"an unknown type", []string{string(obj), strings.Replace(okTxn, `"type":"po"`, `"type":"quote"`, 1)}, 1, `business transaction type "quote"`},
 		{"a bad currency", []string{string(obj), strings.Replace(okTxn, `"EUR"`, `"euro"`, 1)}, 1, "ISO 4217"},
 		{"a negative amount", []string{string(obj), strings.Replace(okTxn, `"12.50"`, `"-1"`, 1)}, 1, "a decimal of at least 0"},
@@ -101,6 +109,13 @@ func TestTransactionEventRefusals(t *testing.T) {
 	e := Event{Action: ActDispense, GTIN: "00312345678906", Serials: []string{"SN1"}, BizTransactions: ship.BizTransactions}
 	if err := e.Check(); err == nil || !strings.Contains(err.Error(), "only a ship") {
 		t.Errorf("a dispense with a sale: %v", err)
+	}
+	e = Event{Action: ActShip, GTIN: "00312345678906", Serials: []string{"SN1"}, To: "dist", BizTransactions: make([]BizTransaction, MaxBizTransactions+1)}
+	for i := range e.BizTransactions {
+		e.BizTransactions[i] = BizTransaction{Type: "po", ID: "PO-1"}
+	}
+	if err := e.Check(); err == nil || !strings.Contains(err.Error(), "at most 10 an event") {
+		t.Errorf("11 business transactions: %v", err)
 	}
 	e = Event{Action: ActShip, GTIN: "00312345678906", Serials: []string{"SN1"}, To: "dist", Price: ship.Price}
 	if err := e.Check(); err == nil || !strings.Contains(err.Error(), "comes with the sale's business transactions") {
