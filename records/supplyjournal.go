@@ -299,7 +299,11 @@ func transferOfEvent(v *ledger.View, e supply.Event) (*SupplyTransferRequest, bo
 	if len(e.Serials)+len(e.SSCCs) == 0 || !slices.Contains(acts, e.Action) || !isPrivate(v, e.GTIN) {
 		return nil, false
 	}
-	return &SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}, true
+	req := &SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
+	if e.Action == supply.ActShip { // a receive's sale is the shipment's
+		req.BizTransactions, req.Price = e.BizTransactions, e.Price
+	}
+	return req, true
 }
 
 // eventTx is the transaction e means for caller's organization, with the

@@ -33,6 +33,9 @@ type SupplyTransferRequest struct {
 	To       string   `json:"to,omitempty"`     // ship: the receiving organization
 	Reason   string   `json:"reason,omitempty"` // flag
 	WholeLot bool     `json:"whole_lot,omitempty"`
+	// BizTransactions and Price are a ship's sale (supplysale.go).
+	BizTransactions []supply.BizTransaction `json:"biz_transactions,omitempty"`
+	Price           *supply.Price           `json:"price,omitempty"`
 	// Sigs are the caller's signatures of the groups of units the answer
 	// to the same request without them named (SupplyTransferResult.Cosign),
 	// one for each, of CosignDigest: a dispense's co-signatures, a ship's
@@ -103,7 +106,11 @@ func (r *SupplyTransferRequest) check() error {
 	if !slices.Contains([]string{tx.MoveShip, tx.MoveReceive, tx.MoveDispense, tx.MoveDecommission, tx.TransferFlag, tx.TransferPack, tx.TransferUnpack}, r.Action) {
 		return fmt.Errorf("action %q: want ship, receive, dispense, decommission, flag, pack or unpack", r.Action)
 	}
-	e := supply.Event{Action: r.Action, GTIN: r.GTIN, Serials: r.Serials, SSCCs: r.SSCCs, To: r.To, Reason: r.Reason}
+	if err := r.checkSale(); err != nil {
+		return err
+	}
+	e := supply.Event{Action: r.Action, GTIN: r.GTIN, Serials: r.Serials, SSCCs: r.SSCCs, To: r.To, Reason: r.Reason,
+		BizTransactions: r.BizTransactions, Price: r.Price}
 	if err := e.Check(); err != nil {
 		return err
 	}
@@ -167,7 +174,7 @@ func (s *Service) SupplyTransfer(ctx context.Context, caller *carechain.Principa
 		out.Heights = append(out.Heights, res.Height)
 		e := supply.Event{Action: req.Action, GTIN: req.GTIN, Serials: g.serials, To: req.To, Reason: req.Reason, WholeLot: req.WholeLot,
 			Org: caller.Org, Time: s.now().UTC()}
-		if err := s.journalSupply(s.latest(), caller.Org, e); err != nil {
+		if err := s.journalSupply(s.latest(), caller.Org, req.saleOf(e, g.claimed)); err != nil {
 			return out, fmt.Errorf("committed at height %d, not journaled: %w", res.Height, err)
 		}
 	}
@@ -197,7 +204,7 @@ func (s *Service) transferOf(v *ledger.View, caller *carechain.Principal, req Su
 	case tx.MoveShip:
 		claimPub := g.claim.Public().(ed25519.PublicKey)
 		sh := supply.Shipment{From: caller.Org, To: req.To, GTIN: req.GTIN, Lots: g.lots, Serials: g.serials, ProductKey: k, ClaimSeed: g.claim.Seed(),
-			Units: g.units, Signer: caller.ID, Sig: req.Sigs[i]}
+			Units: g.units, Signer: caller.ID, Sig: req.Sigs[i], BizTransactions: req.BizTransactions, Price: req.Price}
 		var err error
 		if t.Details, err = sealShipment(v, sh, claimPub); err != nil {
 			return nil, nil, err

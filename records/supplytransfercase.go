@@ -34,7 +34,7 @@ import (
 type casePlan struct {
 	key         ed25519.PrivateKey
 	body        *tx.SupplyTransfer
-	shipment    *supply.Shipment // a ship's, sealed once its statement is signed
+	shipment    *supply.Shipment // a ship's, sealed once its statement is signed; a receive's, opened
 	group       CosignGroup      // what a ship's statement signs
 	note        *supply.CustodyNote
 	noteSerials []string
@@ -87,7 +87,7 @@ func (s *Service) supplyTransferCases(ctx context.Context, v *ledger.View, calle
 		}
 		out.Heights = append(out.Heights, res.Height)
 		e := supply.Event{Action: req.Action, GTIN: req.GTIN, Serials: p.serials, SSCCs: req.SSCCs[i : i+1], To: req.To, Org: caller.Org, Time: s.now().UTC()}
-		if err := s.journalSupply(s.latest(), caller.Org, e); err != nil {
+		if err := s.journalSupply(s.latest(), caller.Org, req.saleOf(e, p.shipment)); err != nil {
 			return out, fmt.Errorf("committed at height %d, not journaled: %w", res.Height, err)
 		}
 	}
@@ -190,7 +190,7 @@ func (s *Service) planCaseReceive(v *ledger.View, org string, k []byte, t *tx.Su
 	}
 	t.Next = next.Public().(ed25519.PublicKey)
 	note := &supply.CustodyNote{Label: label, From: sh.From, ProductKey: bytes.Clone(k)}
-	return casePlan{key: claim, note: note, noteSerials: sh.Serials}, nil
+	return casePlan{key: claim, note: note, noteSerials: sh.Serials, shipment: &sh}, nil
 }
 
 // planCaseOut plans the ship or the unpack of case kc, which a key of org
@@ -227,7 +227,8 @@ func (s *Service) planCaseOut(v *ledger.View, org string, req SupplyTransferRequ
 		return casePlan{}, err
 	}
 	t.Claim = claim.Public().(ed25519.PublicKey)
-	sh := &supply.Shipment{From: org, To: req.To, GTIN: req.GTIN, Lots: lots, Serials: serials, SSCCs: []string{sscc}, ProductKey: k, ClaimSeed: claim.Seed(), Units: kc.Units}
+	sh := &supply.Shipment{From: org, To: req.To, GTIN: req.GTIN, Lots: lots, Serials: serials, SSCCs: []string{sscc}, ProductKey: k, ClaimSeed: claim.Seed(), Units: kc.Units,
+		BizTransactions: req.BizTransactions, Price: req.Price}
 	return casePlan{key: key, shipment: sh, group: CosignGroup{Units: kc.Units, Lots: lots, Claim: t.Claim}}, nil
 }
 

@@ -155,6 +155,11 @@ type Shipment struct {
 	Units  [][]byte `json:"units,omitempty"`
 	Signer string   `json:"signer,omitempty"`
 	Sig    []byte   `json:"sig,omitempty"`
+	// BizTransactions and Price are the sale the ship belongs to
+	// (epcistxn.go): sealed with the rest, outside the signed statement,
+	// which the receiver may show to anyone checking a bundle.
+	BizTransactions []BizTransaction `json:"biz_transactions,omitempty"`
+	Price           *Price           `json:"price,omitempty"`
 }
 
 // Statement is the shipper's statement of sh, under claim key claim, with

@@ -65,6 +65,13 @@ type Event struct {
 	Reason string   `json:"reason,omitempty"` // flag, recall
 	// WholeLot: a flag on the whole lot of its unit.
 	WholeLot bool `json:"whole_lot,omitempty"`
+	// BizTransactions and Price are the sale a ship (and its receive)
+	// belongs to (epcistxn.go).
+	BizTransactions []BizTransaction `json:"biz_transactions,omitempty"`
+	Price           *Price           `json:"price,omitempty"`
+	// From is, on a receive carrying a sale, the organization that sold
+	// and shipped the units (the TransactionEvent's source).
+	From string `json:"from,omitempty"`
 	// Custody is the node's note on an event of a private product
 	// (custody.go): journaled, never exported.
 	Custody *CustodyNote `json:"custody,omitempty"`
@@ -82,6 +89,9 @@ func (e Event) Check() error {
 		return CheckLot(e.Lot)
 	}
 	if err := e.checkCases(); err != nil {
+		return err
+	}
+	if err := e.checkSale(); err != nil {
 		return err
 	}
 	wholeCases := len(e.SSCCs) > 0 && len(e.Serials) == 0 && (e.Action == ActShip || e.Action == ActReceive || e.Action == ActUnpack)
@@ -172,6 +182,15 @@ type EPCISEvent struct {
 	// GTIN is the product of the units in the cases an event names: an
 	// SSCC does not say it, and a case's commitment is under its key.
 	GTIN string `json:"carechain:gtin,omitempty"`
+	// BizTransactionList and Price: a TransactionEvent's (epcistxn.go).
+	BizTransactionList []BizTxElem `json:"bizTransactionList,omitempty"`
+	Price              *Price      `json:"carechain:price,omitempty"`
+}
+
+// BizTxElem is an element of a bizTransactionList.
+type BizTxElem struct {
+	Type           string `json:"type,omitempty"`
+	BizTransaction string `json:"bizTransaction"`
 }
 
 // QuantityElem is an element of a quantityList: a class of objects.
@@ -217,6 +236,9 @@ func toEPCIS(events []Event) []EPCISEvent {
 	out := make([]EPCISEvent, 0, len(events))
 	for _, e := range events {
 		out = append(out, e.EPCIS())
+		if len(e.BizTransactions) > 0 {
+			out = append(out, e.transactionEvent())
+		}
 	}
 	return out
 }
@@ -278,12 +300,25 @@ func ParseEPCIS(b []byte) ([]Event, error) {
 		return nil, fmt.Errorf("%w: %d events: at most %d a document", ErrInvalid, len(list), MaxEPCISEvents)
 	}
 	out := make([]Event, 0, len(list))
+	var sales []sale
 	for i, ev := range list {
+		if ev.Type == "TransactionEvent" {
+			s, err := ev.sale()
+			if err != nil {
+				return nil, &EventError{Index: i, Err: err}
+			}
+			s.index = i
+			sales = append(sales, s)
+			continue
+		}
 		e, err := ev.Event()
 		if err != nil {
 			return nil, &EventError{Index: i, Err: err}
 		}
 		out = append(out, e)
+	}
+	if err := attachSales(out, sales); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -341,7 +376,7 @@ func (ev EPCISEvent) Event() (Event, error) {
 		return ev.aggregation()
 	}
 	if ev.Type != "ObjectEvent" {
-		return Event{}, fmt.Errorf("%w: event type %q is not supported (only ObjectEvent and AggregationEvent)", ErrInvalid, ev.Type)
+		return Event{}, fmt.Errorf("%w: event type %q is not supported (only ObjectEvent, AggregationEvent and, with its shipping, TransactionEvent)", ErrInvalid, ev.Type)
 	}
 	t, err := time.Parse(time.RFC3339Nano, ev.EventTime)
 	if err != nil {
@@ -358,6 +393,10 @@ func (ev EPCISEvent) Event() (Event, error) {
 	if err := e.readParties(ev); err != nil {
 		return Event{}, err
 	}
+	if e.BizTransactions, err = readBizTxList(ev.BizTransactionList); err != nil {
+		return Event{}, err
+	}
+	e.Price = ev.Price
 	if act == ActCommission {
 		if ev.ILMD == nil || ev.ILMD.LotNumber == "" || ev.ILMD.ItemExpirationDate == "" {
 			return Event{}, fmt.Errorf("%w: a commissioning event gives ilmd cbvmda:lotNumber and cbvmda:itemExpirationDate", ErrInvalid)

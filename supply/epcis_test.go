@@ -43,7 +43,7 @@ func TestParseEPCISRefusesNamingTheEvent(t *testing.T) {
 		{"an EPC of no known scheme", strings.Replace(okShip, "https://id.gs1.org/01/00312345678906/21/SN2", "urn:epc:id:giai:0614141.1234567890", 1), "want https://id.gs1.org/01/"},
 		{"two products in an event", strings.Replace(okShip, "00312345678906/21/SN2", "09506000134352/21/SN2", 1), "one product an event"},
 		{"a ship without receiver", strings.Replace(okShip, `"destinationList"`, `"x:destinationList"`, 1), "names its receiver"},
-		{"another event type", strings.Replace(okShip, "ObjectEvent", "TransactionEvent", 1), "only ObjectEvent and AggregationEvent"},
+		{"another event type", strings.Replace(okShip, "ObjectEvent", "TransformationEvent", 1), "only ObjectEvent, AggregationEvent"},
 		{"units and cases in one ship", strings.Replace(okShip, `"https://id.gs1.org/01/00312345678906/21/SN2"]`, `"urn:epc:id:sscc:0614141.1234567890"],"carechain:gtin":"00312345678906"`, 1), "not both"},
 		{"a commissioning without lot", `{"type":"ObjectEvent","eventTime":"2026-12-03T10:00:00Z","eventTimeZoneOffset":"+00:00","action":"ADD","bizStep":"commissioning","epcList":["https://id.gs1.org/01/00312345678906/21/SN2"]}`, "cbvmda:lotNumber"},
 		{"a wrong action", strings.Replace(okShip, "OBSERVE", "ADD", 1), "with action ADD"},

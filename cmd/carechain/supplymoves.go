@@ -57,6 +57,7 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	var sf serialFlags
 	var gtin, to, shipment string
 	var ssccs []string
+	var sale saleFlags
 	cmd := &cobra.Command{
 		Use: action, Short: short, Example: example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,6 +78,9 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 				return errors.New("a ship, and only a ship, names its receiver (--to)")
 			}
 			e := supply.Event{Action: action, GTIN: gtin, Serials: serials, SSCCs: ssccs, To: to}
+			if e.BizTransactions, e.Price, err = sale.sale(); err != nil {
+				return err
+			}
 			if err := c.submitSupplyEvent(cmd.Context(), &s, e); err != nil {
 				return err
 			}
@@ -93,6 +97,7 @@ func (c *cli) supplyMoveCmd(action, short, example string) *cobra.Command {
 	cmd.Flags().StringVar(&gtin, "gtin", "", "GTIN-14 of the product")
 	if action == tx.MoveShip {
 		cmd.Flags().StringVar(&to, "to", "", "receiving organization")
+		sale.register(cmd)
 	}
 	if action == tx.MoveShip || action == tx.MoveReceive {
 		cmd.Flags().StringArrayVar(&ssccs, "sscc", nil, "SSCC of a case or pallet to "+action+" with every unit in it, instead of --serial (repeat)")

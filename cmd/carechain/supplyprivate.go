@@ -38,7 +38,8 @@ func (c *cli) submitPrivate(ctx context.Context, s *signerFlags, cl *nodeapi.Cli
 	if e.Action == supply.ActCommission {
 		return c.commissionPrivate(ctx, s, cl, e)
 	}
-	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot}
+	req := records.SupplyTransferRequest{Action: e.Action, GTIN: e.GTIN, Serials: e.Serials, SSCCs: e.SSCCs, To: e.To, Reason: e.Reason, WholeLot: e.WholeLot,
+		BizTransactions: e.BizTransactions, Price: e.Price}
 	if e.Action == supply.ActDispense || e.Action == supply.ActShip {
 		sigs, nonce, err := cosignTransfer(ctx, cl, key, s.as, req)
 		if err != nil {
