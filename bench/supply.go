@@ -27,6 +27,9 @@ type SupplyOptions struct {
 	Batch         int // units per transaction (at most supply.MaxUnits)
 	Verifications int // scans to verify, without and with proof bundles
 	Clients       int // verifying in parallel
+	// Private also runs the same phases for a product registered as
+	// private, on a fresh node after the ordinary one (supplyprivate.go).
+	Private bool
 }
 
 // DefaultSupplyOptions are what `carechain bench supply` runs with; the
@@ -57,6 +60,8 @@ type SupplyReport struct {
 	// CheckWarmPerSecond is the same with the verifier's checkpoints
 	// remembered (proof.Checkpoints): one signature check a checkpoint.
 	CheckWarmPerSecond float64
+	// Private is the private product's run (nil without Options.Private).
+	Private *PrivateSupplyReport
 }
 
 // VerifyFigures are the latency and rate of verifications on parallel clients.
@@ -73,6 +78,9 @@ const (
 	// checkpointWait bounds the wait for a checkpoint of the loaded state,
 	// as the API's.
 	checkpointWait = 10 * time.Second
+	supplyExpiry   = "2030-12-31"
+	// supplyWindow is how many batches are in flight in each phase.
+	supplyWindow = 4
 )
 
 // Supply commissions opts.Serials units of one product in a manufacturer's
@@ -85,19 +93,36 @@ func Supply(ctx context.Context, opts SupplyOptions) (SupplyReport, error) {
 	if opts.Serials < 1 || opts.Batch < 1 || opts.Batch > supply.MaxUnits || opts.Verifications < 1 || opts.Clients < 1 {
 		return rep, fmt.Errorf("bench: need serials >= 1, 1 <= batch <= %d, verifications >= 1 and clients >= 1", supply.MaxUnits)
 	}
+	if err := supplyOrdinary(ctx, opts, &rep); err != nil || !opts.Private {
+		return rep, err
+	}
+	p, err := supplyPrivate(ctx, opts)
+	rep.Private = &p
+	return rep, err
+}
+
+// supplyOrdinary is Supply's run of an ordinary product, on its own node.
+func supplyOrdinary(ctx context.Context, opts SupplyOptions, rep *SupplyReport) error {
 	sn, err := startSupplyNode(ctx)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer sn.Close()
-	if err := sn.load(ctx, opts, &rep); err != nil {
-		return rep, err
+	if err := sn.load(ctx, opts, rep); err != nil {
+		return err
 	}
-	bundles, err := sn.timeVerifications(ctx, opts, &rep)
+	vf, bundles, err := sn.timeVerifications(ctx, opts, scanOf(opts, mfrOrg), nil)
 	if err != nil {
-		return rep, err
+		return err
 	}
-	return rep, timeChecks(ctx, sn, bundles, opts, &rep)
+	rep.Plain, rep.Proved, rep.BundleBytes = vf.Plain, vf.Proved, vf.BundleBytes
+	rep.CheckPerSecond, rep.CheckWarmPerSecond, err = timeChecks(ctx, sn, bundles, opts, scanOf(opts, mfrOrg), func(i int, v supply.Verification) error {
+		if v.Commissioned != (i%10 != 9) {
+			return fmt.Errorf("bundle %d: commissioned %v", i, v.Commissioned)
+		}
+		return nil
+	})
+	return err
 }
 
 // supplyNode is a records node whose chain has a manufacturer beside the
@@ -109,6 +134,18 @@ type supplyNode struct {
 	hospPub    *seal.PublicKey
 	productKey []byte
 	nonce      uint64 // the manufacturer admin's
+	// supplyJournal is the node's sealed supply journal, as `carechain
+	// run` keeps it beside the data directory (private custody's notes).
+	supplyJournal *store.Queue
+}
+
+// Close stops the node and removes its files.
+func (sn *supplyNode) Close() {
+	sn.node.Stop()
+	if sn.supplyJournal != nil {
+		sn.supplyJournal.Close()
+	}
+	sn.recordsNode.Close()
 }
 
 func startSupplyNode(ctx context.Context) (_ *supplyNode, err error) {
@@ -150,14 +187,55 @@ func startSupplyNode(ctx context.Context) (_ *supplyNode, err error) {
 		return nil, err
 	}
 	sn.recordsNode = &recordsNode{node: n, journal: journal, admin: admin, chainID: chainID, dir: dir}
-	if sn.svc, err = records.New(n, kr, records.Options{Node: "bench", Journal: journal}); err != nil {
+	if sn.supplyJournal, err = store.OpenQueue(sn.supplyJournalDir()); err != nil {
+		sn.Close()
+		return nil, err
+	}
+	if sn.svc, err = records.New(n, kr, records.Options{Node: "bench", Journal: journal, SupplyJournal: sn.supplyJournal}); err != nil {
 		sn.Close()
 		return nil, fmt.Errorf("records service: %w", err)
 	}
 	return sn, nil
 }
 
+func (sn *supplyNode) supplyJournalDir() string { return filepath.Join(sn.dir, "supply-journal") }
+
 func supplySerial(i int) string { return fmt.Sprintf("SN%09d", i) }
+
+// supplyBatch is one transaction's units: serials from to to-1, of one lot.
+type supplyBatch struct{ lot, from, to int }
+
+func (b supplyBatch) lotName() string { return fmt.Sprintf("L%d", b.lot) }
+
+// supplyBatches cuts opts.Serials into batches of at most opts.Batch, each
+// within one lot of unitsPerLot.
+func supplyBatches(opts SupplyOptions) []supplyBatch {
+	var out []supplyBatch
+	for from := 0; from < opts.Serials; {
+		lot := from / unitsPerLot
+		to := min(opts.Serials, from+opts.Batch, (lot+1)*unitsPerLot)
+		out = append(out, supplyBatch{lot, from, to})
+		from = to
+	}
+	return out
+}
+
+// storeSizes are the bytes of a node's state store and data directory.
+type storeSizes struct{ state, data int64 }
+
+func (sn *supplyNode) sizes() (storeSizes, error) {
+	state, err1 := dirBytes(sn.node.Home().StateDir())
+	data, err2 := dirBytes(sn.node.Home().DataDir())
+	if err1 != nil || err2 != nil {
+		return storeSizes{}, fmt.Errorf("state size: %v %v", err1, err2)
+	}
+	return storeSizes{state, data}, nil
+}
+
+// perSerial is the growth from a to b per serial, state and data directory.
+func perSerial(a, b storeSizes, serials int) (state, data float64) {
+	return float64(b.state-a.state) / float64(serials), float64(b.data-a.data) / float64(serials)
+}
 
 // signMfr signs body as the manufacturer's admin with its next nonce.
 func (sn *supplyNode) signMfr(typ tx.Type, body any) ([]byte, error) {
@@ -188,19 +266,16 @@ func (sn *supplyNode) load(ctx context.Context, opts SupplyOptions, rep *SupplyR
 	}
 	var commission, ship [][]byte
 	var batchUnits [][][]byte
-	for from := 0; from < opts.Serials; {
-		lot := from / unitsPerLot
-		to := min(opts.Serials, from+opts.Batch, (lot+1)*unitsPerLot) // a batch stays in one lot
-		units := make([][]byte, 0, to-from)
-		for i := from; i < to; i++ {
+	for _, b := range supplyBatches(opts) {
+		units := make([][]byte, 0, b.to-b.from)
+		for i := b.from; i < b.to; i++ {
 			units = append(units, supply.Commitment(sn.productKey, supplyGTIN, supplySerial(i)))
 		}
-		c, err := sn.signMfr(tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: supplyGTIN, Lot: fmt.Sprintf("L%d", lot), Expiry: "2030-12-31", Units: units})
+		c, err := sn.signMfr(tx.TypeSupplyCommission, &tx.SupplyCommission{GTIN: supplyGTIN, Lot: b.lotName(), Expiry: supplyExpiry, Units: units})
 		if err != nil {
 			return err
 		}
 		commission, batchUnits = append(commission, c), append(batchUnits, units)
-		from = to
 	}
 	for _, units := range batchUnits { // the ships follow the commissions in nonce order
 		m := &tx.SupplyMove{Action: tx.MoveShip, GTIN: supplyGTIN, To: org, Units: units}
@@ -213,78 +288,93 @@ func (sn *supplyNode) load(ctx context.Context, opts SupplyOptions, rep *SupplyR
 		}
 		ship = append(ship, s)
 	}
-	stateBefore, err1 := dirBytes(sn.node.Home().StateDir())
-	dataBefore, err2 := dirBytes(sn.node.Home().DataDir())
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("state size: %v %v", err1, err2)
+	before, err := sn.sizes()
+	if err != nil {
+		return err
 	}
-	const window = 4 // batches in flight
 	begin := time.Now()
-	if _, err := pipeline(ctx, sn.node, commission, window); err != nil {
+	if _, err := pipeline(ctx, sn.node, commission, supplyWindow); err != nil {
 		return fmt.Errorf("commission: %w", err)
 	}
 	rep.CommissionPerSecond = float64(opts.Serials) / time.Since(begin).Seconds()
 	begin = time.Now()
-	if _, err := pipeline(ctx, sn.node, ship, window); err != nil {
+	if _, err := pipeline(ctx, sn.node, ship, supplyWindow); err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
 	rep.ShipPerSecond = float64(opts.Serials) / time.Since(begin).Seconds()
-	stateAfter, err1 := dirBytes(sn.node.Home().StateDir())
-	dataAfter, err2 := dirBytes(sn.node.Home().DataDir())
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("state size: %v %v", err1, err2)
-	}
-	rep.StateBytesPerSerial = float64(stateAfter-stateBefore) / float64(opts.Serials)
-	rep.DataBytesPerSerial = float64(dataAfter-dataBefore) / float64(opts.Serials)
-	return nil
+	after, err := sn.sizes()
+	rep.StateBytesPerSerial, rep.DataBytesPerSerial = perSerial(before, after, opts.Serials)
+	return err
 }
 
-// scanOf is the i-th scan Supply verifies: one in ten is of a serial never
-// commissioned.
-func scanOf(i int, opts SupplyOptions) supply.Scan {
-	n := (i * 7919) % opts.Serials
-	if i%10 == 9 {
-		n = opts.Serials + i
+// scanOf gives the i-th scan Supply verifies, offered by seller: one in
+// ten is of a serial never commissioned.
+func scanOf(opts SupplyOptions, seller string) func(i int) supply.Scan {
+	return func(i int) supply.Scan {
+		n := (i * 7919) % opts.Serials
+		if i%10 == 9 {
+			n = opts.Serials + i
+		}
+		return supply.Scan{GTIN: supplyGTIN, Serial: supplySerial(n), Seller: seller}
 	}
-	return supply.Scan{GTIN: supplyGTIN, Serial: supplySerial(n), Seller: mfrOrg}
 }
 
-// timeVerifications times opts.Verifications scans on opts.Clients
-// goroutines, first as plain verifications, then with bundles at the newest
-// checkpoint (fetched for each, as the API does), and returns the bundles.
-func (sn *supplyNode) timeVerifications(ctx context.Context, opts SupplyOptions, rep *SupplyReport) ([]*proof.SupplyBundle, error) {
+// SupplyVerify is the verification of the same scans without and with
+// their bundles.
+type SupplyVerify struct {
+	// Plain is the verification a node answers from its latest state (the
+	// same-run baseline); Proved the verification at the newest signed
+	// checkpoint with its bundle, encoded as the API sends it.
+	Plain, Proved VerifyFigures
+	BundleBytes   int
+}
+
+// timeVerifications times opts.Verifications scans (scan(i)) on
+// opts.Clients goroutines, first as plain verifications, then with bundles
+// at the newest checkpoint (fetched for each, as the API does), and
+// returns the bundles. check, if not nil, judges each answer of both.
+func (sn *supplyNode) timeVerifications(ctx context.Context, opts SupplyOptions, scan func(int) supply.Scan, check func(int, supply.Verification) error) (SupplyVerify, []*proof.SupplyBundle, error) {
+	var out SupplyVerify
 	caller, err := sn.node.App().Latest().Principal(adminID)
 	if err != nil {
-		return nil, err
+		return out, nil, err
 	}
 	if _, _, err := sn.node.CheckpointView(ctx, 0, checkpointWait); err != nil {
-		return nil, err
+		return out, nil, err
 	}
-	var plainErr error
-	rep.Plain, plainErr = onClients(opts, func(i int) error {
-		_, err := sn.svc.VerifyUnit(caller, scanOf(i, opts))
-		return err
+	if check == nil {
+		check = func(int, supply.Verification) error { return nil }
+	}
+	out.Plain, err = onClients(opts, func(i int) error {
+		v, err := sn.svc.VerifyUnit(caller, scan(i))
+		if err != nil {
+			return err
+		}
+		return check(i, v)
 	})
-	if plainErr != nil {
-		return nil, plainErr
+	if err != nil {
+		return out, nil, err
 	}
 	bundles := make([]*proof.SupplyBundle, opts.Verifications)
 	var size sync.Once
-	rep.Proved, err = onClients(opts, func(i int) error {
+	out.Proved, err = onClients(opts, func(i int) error {
 		cp, v, err := sn.node.CheckpointView(ctx, 0, checkpointWait)
 		if err != nil {
 			return err
 		}
-		_, b, err := sn.svc.ProveUnit(v, caller, scanOf(i, opts), cp)
+		ver, b, err := sn.svc.ProveUnit(v, caller, scan(i), cp)
 		if err != nil {
 			return err
 		}
 		enc, err := proof.Encode(b)
-		size.Do(func() { rep.BundleBytes = len(enc) })
+		size.Do(func() { out.BundleBytes = len(enc) })
 		bundles[i] = b
-		return err
+		if err != nil {
+			return err
+		}
+		return check(i, ver)
 	})
-	return bundles, err
+	return out, bundles, err
 }
 
 // onClients runs f(0) … f(opts.Verifications-1) on opts.Clients goroutines
@@ -310,41 +400,42 @@ func onClients(opts SupplyOptions, f func(i int) error) (VerifyFigures, error) {
 }
 
 // timeChecks times the offline check of every bundle against the node's
-// validators, each against its scan, on opts.Clients goroutines.
-func timeChecks(ctx context.Context, sn *supplyNode, bundles []*proof.SupplyBundle, opts SupplyOptions, rep *SupplyReport) error {
+// validators, each against its scan (scan(i), judged by check), on
+// opts.Clients goroutines, and returns bundles/s: cold, each bundle's
+// checkpoint verified as one scan checked alone; warm, a verifier's
+// checkpoints remembered across its scans.
+func timeChecks(ctx context.Context, sn *supplyNode, bundles []*proof.SupplyBundle, opts SupplyOptions, scan func(int) supply.Scan, check func(int, supply.Verification) error) (cold, warm float64, err error) {
 	vj, err := sn.node.Validators(ctx)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	trusted, err := proof.ParseValidators(vj)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	now := time.Now()
-	// Cold: each bundle's checkpoint verified, as one scan checked alone;
-	// warm: a verifier's checkpoints remembered across its scans.
-	warm := proof.NewCheckpoints(trusted)
+	remembered := proof.NewCheckpoints(trusted)
 	for _, run := range []struct {
 		rate *float64
 		cps  func() *proof.Checkpoints
-	}{{&rep.CheckPerSecond, func() *proof.Checkpoints { return proof.NewCheckpoints(trusted) }}, {&rep.CheckWarmPerSecond, func() *proof.Checkpoints { return warm }}} {
+	}{{&cold, func() *proof.Checkpoints { return proof.NewCheckpoints(trusted) }}, {&warm, func() *proof.Checkpoints { return remembered }}} {
 		begin := time.Now()
 		err := inParallel(opts.Clients, func(w int) error {
 			for i := w; i < len(bundles); i += opts.Clients {
-				v, err := run.cps().CheckSupply(bundles[i], scanOf(i, opts), org, now)
+				v, err := run.cps().CheckSupply(bundles[i], scan(i), org, now)
 				if err != nil {
-					return err
+					return fmt.Errorf("bundle %d: %w", i, err)
 				}
-				if v.Commissioned != (i%10 != 9) {
-					return fmt.Errorf("bundle %d: commissioned %v", i, v.Commissioned)
+				if err := check(i, v); err != nil {
+					return err
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		*run.rate = float64(len(bundles)) / time.Since(begin).Seconds()
 	}
-	return nil
+	return cold, warm, nil
 }

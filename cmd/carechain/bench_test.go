@@ -162,17 +162,19 @@ func checkTrustRows(t *testing.T, out string, got map[string]bool) {
 	}
 }
 
-// TestBenchSupplyReports: `carechain bench supply` at a small size
+// TestBenchSupplyReports: `carechain bench supply --private` at a small size
 // commissions and ships the serials in batches and reports the rates, the
 // state bytes per serial, the verifications without and with bundles
-// (p50 <= p99) with their ratios, and the offline check.
+// (p50 <= p99) with their ratios, and the offline check; then, for a
+// private product on a fresh node, every figure above zero with its ratio,
+// and every scan of a commissioned unit judged genuine.
 func TestBenchSupplyReports(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a node")
+		t.Skip("starts two nodes")
 	}
-	out := mustRun(t, nil, "bench", "supply", "--serials", "1500", "--batch", "1000", "--verifications", "200", "--clients", "2")
+	out := mustRun(t, nil, "bench", "supply", "--serials", "2000", "--batch", "1000", "--verifications", "200", "--clients", "2", "--private")
 	for _, want := range []string{
-		`serials: 1500 in batches of 1000`,
+		`serials: 2000 in batches of 1000`,
 		`commission: +\d+ serials/s`,
 		`ship: +\d+ serials/s`,
 		`state store per serial: +\d+ bytes \(data directory \d+ bytes\)`,
@@ -181,6 +183,7 @@ func TestBenchSupplyReports(t *testing.T) {
 		`ratio with bundle/baseline: +p50 +[\d.]+ +p99 +[\d.]+ +rate [\d.]+`,
 		`offline check of a bundle: +\d+ bundles/s \(each checkpoint.s signatures verified\)`,
 		`checkpoints remembered: +\d+ bundles/s \(ratio [\d.]+\)`,
+		`private product \(a fresh node; \d+ batches in flight through the node's path; ratio private/ordinary\):`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -191,6 +194,50 @@ func TestBenchSupplyReports(t *testing.T) {
 		if b, _ := strconv.ParseFloat(m[2], 64); a > b {
 			t.Errorf("p50 %v above p99 %v", a, b)
 		}
+	}
+	checkPrivateSupplyFigures(t, out)
+}
+
+// checkPrivateSupplyFigures checks every line of `bench supply --private`'s
+// private product: each figure present and above zero, p50 <= p99, and
+// the verdicts all genuine.
+func checkPrivateSupplyFigures(t *testing.T, out string) {
+	t.Helper()
+	n := `([\d.]+)`
+	verify := func(phase, how, tail string) string {
+		return `verify ` + phase + ` +` + how + `: +p50 +` + n + ` ms +p99 +` + n + ` ms +` + n + ` verifications/s \(` + tail + `; rate ratio ` + n + `\)`
+	}
+	for _, want := range []string{
+		`  commission: +` + n + ` serials/s \(ratio ` + n + `\)`,
+		`  ship \(two rounds, sealed\): +` + n + ` serials/s \(ratio ` + n + `\)`,
+		`  receive at the hospital: +` + n + ` serials/s`,
+		`  state store per serial: +` + n + ` bytes \(ratio ` + n + `; data directory ` + n + ` bytes, ratio ` + n + `\)`,
+		`  receive, per serial: +` + n + ` bytes of state store \(data directory ` + n + ` bytes\)`,
+		`  supply journal per serial: +` + n + ` bytes`,
+		verify("in transit", `\(no proof\)`, `2 clients`),
+		verify("in transit", "with bundle", n+`-byte bundle`),
+		verify("received", `\(no proof\)`, `2 clients`),
+		verify("received", "with bundle", n+`-byte bundle`),
+		`  offline check, in transit: +` + n + ` bundles/s \(ratio ` + n + `\); checkpoints remembered ` + n + ` bundles/s \(ratio ` + n + `\)`,
+	} {
+		m := regexp.MustCompile(want).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("output lacks %q:\n%s", want, out)
+			continue
+		}
+		v := make([]float64, len(m)-1)
+		for i, f := range m[1:] {
+			if v[i], _ = strconv.ParseFloat(f, 64); v[i] <= 0 {
+				t.Errorf("figure #%d of %q is %s, want above zero", i+1, m[0], f)
+			}
+		}
+		if strings.Contains(want, "p50") && v[0] > v[1] {
+			t.Errorf("p50 %v above p99 %v in %q", v[0], v[1], m[0])
+		}
+	}
+	m := regexp.MustCompile(`verdicts: (\d+) of (\d+) scans of commissioned units genuine in every verification .*; (\d+) scans of serials never commissioned refused`).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] || m[1] != "180" || m[3] != "20" {
+		t.Errorf("verdicts %q, want 180 of 180 genuine and 20 refused:\n%s", m, out)
 	}
 }
 
