@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/carechain/carechain"
 	"github.com/carechain/carechain/ledger"
@@ -44,8 +45,13 @@ func (s *Service) custodyKeys(org, label string) ([]ed25519.PrivateKey, error) {
 	if _, ok := s.keys.identity(org); !ok {
 		return nil, fmt.Errorf("this node holds no encryption key of %s, so none of its custody keys", org)
 	}
+	held := s.keys.held(org)
+	from := heldID(held)
+	if ks := s.custody.derived(org, label, from); ks != nil {
+		return ks, nil
+	}
 	var out []ed25519.PrivateKey
-	for _, k := range s.keys.held(org) {
+	for _, k := range held {
 		ek := k.Bytes()
 		secret, err := hkdf.Key(sha256.New, ek, nil, custodySecretInfo+org, 32)
 		clear(ek)
@@ -59,7 +65,17 @@ func (s *Service) custodyKeys(org, label string) ([]ed25519.PrivateKey, error) {
 		}
 		out = append(out, key)
 	}
+	s.custody.keepDerived(org, label, from, out)
 	return out, nil
+}
+
+// heldID names a list of held encryption keys by their public keys.
+func heldID(held []*seal.PrivateKey) string {
+	var b strings.Builder
+	for _, k := range held {
+		b.Write(k.Public().Bytes())
+	}
+	return b.String()
 }
 
 // custodyKey is org's custody key for label whose public key is want (nil:
@@ -246,6 +262,18 @@ func (s *Service) incomingOf(v *ledger.View, org, gtin string, claim []byte) (su
 // ledger holds no wrap of it to org: in the custody notes of its journal
 // (a shipment it received), else in a pending shipment sealed to it.
 func (s *Service) privateProductKey(v *ledger.View, org, gtin string) ([]byte, error) {
+	if k := s.custody.productKey(org, gtin); k != nil {
+		return k, nil
+	}
+	k, err := s.findPrivateProductKey(v, org, gtin)
+	if k != nil {
+		s.custody.keepProductKey(org, gtin, k)
+	}
+	return k, err
+}
+
+// findPrivateProductKey is privateProductKey without the index.
+func (s *Service) findPrivateProductKey(v *ledger.View, org, gtin string) ([]byte, error) {
 	notes, err := s.custodyNotes(org, gtin)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package records
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
 	"maps"
@@ -26,6 +28,63 @@ type custodyIndex struct {
 	ssccs  map[string][]string       // by org and GTIN: the SSCCs its events name, in order
 	units  map[string]*unitLabels    // by org and GTIN
 	opened map[[sha256.Size]byte]openedShipment
+	// keys are the product keys of private products an organization
+	// learned from a shipment (they never change), by org and GTIN.
+	keys map[string][]byte
+	// derivedKeys are custody keys derived before, by org and label.
+	derivedKeys map[string]derivedKeys
+}
+
+// derivedKeys are an organization's custody keys of one label, derived
+// from the encryption keys of the organization named from (heldID).
+type derivedKeys struct {
+	from string
+	keys []ed25519.PrivateKey
+}
+
+// maxDerived bounds the labels whose keys are kept.
+const maxDerived = 1 << 16
+
+// derived is org's custody keys for label as derived before from the
+// encryption keys from names (nil: not kept, or derived from others).
+func (x *custodyIndex) derived(org, label, from string) []ed25519.PrivateKey {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if d, ok := x.derivedKeys[orgGTIN(org, label)]; ok && d.from == from {
+		return d.keys
+	}
+	return nil
+}
+
+// keepDerived keeps org's custody keys for label, derived from the keys
+// from names.
+func (x *custodyIndex) keepDerived(org, label, from string, keys []ed25519.PrivateKey) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.derivedKeys == nil || len(x.derivedKeys) >= maxDerived {
+		x.derivedKeys = map[string]derivedKeys{}
+	}
+	x.derivedKeys[orgGTIN(org, label)] = derivedKeys{from, keys}
+}
+
+// productKey is the kept key of private product gtin for org (a copy), or nil.
+func (x *custodyIndex) productKey(org, gtin string) []byte {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if k, ok := x.keys[orgGTIN(org, gtin)]; ok {
+		return bytes.Clone(k)
+	}
+	return nil
+}
+
+// keepProductKey keeps a copy of k, the key of private product gtin for org.
+func (x *custodyIndex) keepProductKey(org, gtin string, k []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.keys == nil {
+		x.keys = map[string][]byte{}
+	}
+	x.keys[orgGTIN(org, gtin)] = bytes.Clone(k)
 }
 
 // unitLabels are the labels of the custody keys noted for each unit

@@ -237,10 +237,7 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 			return nil, err
 		}
 	}
-	in, err := s.incoming(v, org, req.GTIN)
-	if err != nil {
-		return nil, err
-	}
+	in := s.claimLookup(v, org, req.GTIN)
 	byKey := map[string]*custodyGroup{}
 	for i, sn := range req.Serials {
 		c := supply.Commitment(k, req.GTIN, sn)
@@ -290,16 +287,15 @@ func (s *Service) custodyGroups(v *ledger.View, org string, req SupplyTransferRe
 // keyFor is the key that may take unit u through action for org: the claim
 // key of a shipment sealed to org for a receive (and a flag of a unit
 // shipped to it), else the one of org's custody keys of labels holding u.
-func (s *Service) keyFor(org, action string, u *supply.Unit, labels []string, in map[string]supply.Shipment) (ed25519.PrivateKey, *supply.Shipment, error) {
-	if sh, ok := in[hex.EncodeToString(u.Claim)]; ok && u.Status == supply.StatusInTransit && (action == tx.MoveReceive || action == tx.TransferFlag) {
-		if len(sh.ClaimSeed) != ed25519.SeedSize {
-			return nil, nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is malformed"))
+func (s *Service) keyFor(org, action string, u *supply.Unit, labels []string, in func(claim []byte) (*claimed, error)) (ed25519.PrivateKey, *supply.Shipment, error) {
+	if u.Status == supply.StatusInTransit && (action == tx.MoveReceive || action == tx.TransferFlag) {
+		c, err := in(u.Claim)
+		if err != nil {
+			return nil, nil, err
 		}
-		key := ed25519.NewKeyFromSeed(sh.ClaimSeed)
-		if !bytes.Equal(key.Public().(ed25519.PublicKey), u.Claim) {
-			return nil, nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is not the one the ledger names"))
+		if c != nil {
+			return c.key, &c.sh, nil
 		}
-		return key, &sh, nil
 	}
 	if action == tx.MoveReceive {
 		return nil, nil, fmt.Errorf("%w: no pending shipment of this unit is sealed to %s", ErrNotHeld, org)
@@ -316,4 +312,39 @@ func checkReceiver(v *ledger.View, from, to string) error {
 		return carechain.E(carechain.KindInvalid, fmt.Errorf("%q is not another manufacturer, wholesaler, pharmacy or hospital of the consortium", to))
 	}
 	return nil
+}
+
+// claimed is a pending shipment sealed to an organization and the claim
+// key that takes it.
+type claimed struct {
+	sh  supply.Shipment
+	key ed25519.PrivateKey
+}
+
+// claimLookup finds, for org, the pending shipment of gtin under a claim
+// key and its claim key, each claim once however many units it holds
+// (nil: none sealed to org).
+func (s *Service) claimLookup(v *ledger.View, org, gtin string) func(claim []byte) (*claimed, error) {
+	seen := map[string]*claimed{}
+	return func(claim []byte) (*claimed, error) {
+		id := string(claim)
+		if c, ok := seen[id]; ok {
+			return c, nil
+		}
+		sh, ok, err := s.incomingOf(v, org, gtin, claim)
+		if err != nil || !ok {
+			seen[id] = nil
+			return nil, err
+		}
+		if len(sh.ClaimSeed) != ed25519.SeedSize {
+			return nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is malformed"))
+		}
+		key := ed25519.NewKeyFromSeed(sh.ClaimSeed)
+		if !bytes.Equal(key.Public().(ed25519.PublicKey), claim) {
+			return nil, carechain.E(carechain.KindInvalid, errors.New("the shipment's claim key is not the one the ledger names"))
+		}
+		c := &claimed{sh, key}
+		seen[id] = c
+		return c, nil
+	}
 }
