@@ -334,7 +334,7 @@ func (s *Service) knownFrom(v *ledger.View, org, gtin string, k, c []byte, u *su
 	if sh, err := s.pendingShipment(v, org, gtin, u); err != nil {
 		return "", err
 	} else if sh != nil {
-		if _, err := shipSigner(v, sh, u.Claim, c); err != nil {
+		if _, err := s.shipSigner(v, sh, u.Claim, c); err != nil {
 			return "", err
 		}
 		return sh.From, nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"sync"
 
@@ -27,7 +29,11 @@ type custodyIndex struct {
 	notes  map[string][]custodyNote  // by org and GTIN (orgGTIN)
 	ssccs  map[string][]string       // by org and GTIN: the SSCCs its events name, in order
 	units  map[string]*unitLabels    // by org and GTIN
-	opened map[[sha256.Size]byte]openedShipment
+	opened map[shipMemoKey]openedShipment
+	// verified are the shippers' statements whose signatures verified.
+	verified map[shipMemoKey]struct{}
+	seed     maphash.Seed
+	seeded   bool
 	// keys are the product keys of private products an organization
 	// learned from a shipment (they never change), by org and GTIN.
 	keys map[string][]byte
@@ -283,7 +289,7 @@ func (x *custodyIndex) caseUnits(s *Service, org, gtin string, k []byte, cs [][]
 func (x *custodyIndex) shipment(org string, claim, details []byte) (sh supply.Shipment, ok, known bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	o, known := x.opened[shipmentID(org, claim, details)]
+	o, known := x.opened[x.shipmentID(org, claim, details)]
 	return o.sh, o.ok, known
 }
 
@@ -292,18 +298,71 @@ func (x *custodyIndex) tried(org string, claim, details []byte, sh supply.Shipme
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.opened == nil || len(x.opened) >= maxOpened {
-		x.opened = map[[sha256.Size]byte]openedShipment{}
+		x.opened = map[shipMemoKey]openedShipment{}
 	}
-	x.opened[shipmentID(org, claim, details)] = openedShipment{sh, ok}
+	x.opened[x.shipmentID(org, claim, details)] = openedShipment{sh, ok}
 }
 
-func shipmentID(org string, claim, details []byte) [sha256.Size]byte {
-	h := sha256.New()
-	for _, b := range [][]byte{[]byte(org), claim, details} {
-		h.Write(fmt.Appendf(nil, "%d:", len(b)))
-		h.Write(b)
+// shipMemoKey names a value by a few strings and a hash of the rest, keyed
+// with the index's secret seed: nobody who does not know the seed can
+// make two values share a key, and it costs a few microseconds for the
+// tens of kilobytes of a shipment, where SHA-256 cost tens.
+type shipMemoKey struct {
+	a, b string
+	n    int
+	h    uint64
+}
+
+// hashOf hashes parts, each length-prefixed, under x's seed; the caller
+// holds x.mu.
+func (x *custodyIndex) hashOf(parts ...[]byte) (int, uint64) {
+	if !x.seeded {
+		x.seed, x.seeded = maphash.MakeSeed(), true
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	var h maphash.Hash
+	h.SetSeed(x.seed)
+	n := 0
+	for _, p := range parts {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
+		h.Write(p)
+		n += len(p)
+	}
+	return n, h.Sum64()
+}
+
+func (x *custodyIndex) shipmentID(org string, claim, details []byte) shipMemoKey {
+	n, h := x.hashOf(details)
+	return shipMemoKey{org, string(claim), n, h}
+}
+
+// statementID names a shipper's statement (what supply.ShipDigest covers)
+// with its signature and the key it is checked under.
+func (x *custodyIndex) statementID(key []byte, chainID string, sh *supply.Shipment, claim []byte) shipMemoKey {
+	parts := [][]byte{[]byte(chainID), []byte(sh.GTIN), claim, []byte(sh.From), []byte(sh.To), []byte(sh.Signer)}
+	parts = append(parts, binary.BigEndian.AppendUint32(nil, uint32(len(sh.Lots))))
+	for _, l := range sh.Lots {
+		parts = append(parts, []byte(l))
+	}
+	parts = append(parts, sh.Units...) // the last list: its count is the rest
+	n, h := x.hashOf(parts...)
+	return shipMemoKey{string(key), string(sh.Sig), n, h}
+}
+
+// statementVerified reports whether sh's statement under claim was found
+// signed by key before.
+func (x *custodyIndex) statementVerified(key []byte, chainID string, sh *supply.Shipment, claim []byte) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.verified[x.statementID(key, chainID, sh, claim)]
+	return ok
+}
+
+// statementChecked remembers that sh's statement under claim is signed by key.
+func (x *custodyIndex) statementChecked(key []byte, chainID string, sh *supply.Shipment, claim []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.verified == nil || len(x.verified) >= maxOpened {
+		x.verified = map[shipMemoKey]struct{}{}
+	}
+	x.verified[x.statementID(key, chainID, sh, claim)] = struct{}{}
 }

@@ -37,7 +37,7 @@ func (s *Service) pendingShipment(v *ledger.View, org, gtin string, u *supply.Un
 // shipSigner checks that shipment sh, under claim key claim, is signed by
 // active supply staff of sh.From over a statement naming unit c, and
 // returns the signer; else an error wrapping supply.ErrUnsigned.
-func shipSigner(v *ledger.View, sh *supply.Shipment, claim, c []byte) (*carechain.Principal, error) {
+func (s *Service) shipSigner(v *ledger.View, sh *supply.Shipment, claim, c []byte) (*carechain.Principal, error) {
 	if sh.Signer == "" {
 		return nil, fmt.Errorf("%w: the shipment is not signed", supply.ErrUnsigned)
 	}
@@ -45,8 +45,11 @@ func shipSigner(v *ledger.View, sh *supply.Shipment, claim, c []byte) (*carechai
 	if err != nil || p.Org != sh.From || !supply.Staff(p) {
 		return nil, fmt.Errorf("%w: %s is not active supply staff of %s", supply.ErrUnsigned, sh.Signer, sh.From)
 	}
-	if !ed25519.Verify(p.PublicKey, supply.ShipDigest(v.ChainID(), sh.GTIN, claim, sh.From, sh.To, sh.Lots, sh.Units, sh.Signer), sh.Sig) {
-		return nil, fmt.Errorf("%w: the signature of %s does not verify", supply.ErrUnsigned, sh.Signer)
+	if !s.custody.statementVerified(p.PublicKey, v.ChainID(), sh, claim) { // checked once a statement and key
+		if !ed25519.Verify(p.PublicKey, supply.ShipDigest(v.ChainID(), sh.GTIN, claim, sh.From, sh.To, sh.Lots, sh.Units, sh.Signer), sh.Sig) {
+			return nil, fmt.Errorf("%w: the signature of %s does not verify", supply.ErrUnsigned, sh.Signer)
+		}
+		s.custody.statementChecked(p.PublicKey, v.ChainID(), sh, claim)
 	}
 	if !slices.ContainsFunc(sh.Units, func(u []byte) bool { return bytes.Equal(u, c) }) {
 		return nil, fmt.Errorf("%w: the signed statement does not name this unit", supply.ErrUnsigned)
@@ -74,7 +77,7 @@ func (s *Service) proveShipment(v *ledger.View, org, gtin string, c []byte, b *p
 	if err != nil || sh == nil {
 		return err
 	}
-	signer, err := shipSigner(v, sh, u.Claim, c)
+	signer, err := s.shipSigner(v, sh, u.Claim, c)
 	if errors.Is(err, supply.ErrUnsigned) {
 		return nil // of unknown origin: the bundle carries no statement
 	} else if err != nil {
