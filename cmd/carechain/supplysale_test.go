@@ -53,15 +53,15 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 			t.Fatalf("ship with %v: %v\n%s", tc.sale, err, out)
 		}
 	}
-	mustRun(t, env, ship(supplyGTIN, sn("1"), "--biz-tx", "po:PO-QX81", "--biz-tx", "inv:INV-QX82", "--price", "48613.27", "--currency", "EUR")...)
+	mustRun(t, env, ship(supplyGTIN, sn("1"), "--biz-tx", "po:PO-QX817731", "--biz-tx", "inv:INV-QX825518", "--price", "48613.27", "--currency", "EUR")...)
 	mustRun(t, env, sup("dist/admin", "receive", "--gtin", supplyGTIN, "--serial", sn("1"))...)
-	mustRun(t, env, ship(openSaleGTIN, sn("1"), "--biz-tx", "po:PO-QX85", "--price", "3172.64", "--currency", "USD", "--price-per", "total")...)
+	mustRun(t, env, ship(openSaleGTIN, sn("1"), "--biz-tx", "po:PO-QX856604", "--price", "3172.64", "--currency", "USD", "--price-per", "total")...)
 
 	// supply import: a ship ObjectEvent with its TransactionEvent; a
 	// TransactionEvent alone is refused.
 	now := time.Now()
 	sale := supply.Event{Action: supply.ActShip, Time: now, GTIN: supplyGTIN, Serials: []string{sn("2")}, To: "dist",
-		BizTransactions: []supply.BizTransaction{{Type: "po", ID: "PO-QX83"}}, Price: &supply.Price{Amount: "99731.08", Currency: "EUR", Per: "total"}}
+		BizTransactions: []supply.BizTransaction{{Type: "po", ID: "PO-QX833390"}}, Price: &supply.Price{Amount: "99731.08", Currency: "EUR", Per: "total"}}
 	doc := supply.NewEPCISDocument([]supply.Event{sale}, now)
 	alone := doc
 	alone.EPCISBody.EventList = doc.EPCISBody.EventList[1:]
@@ -77,7 +77,7 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 
 	// An HTTP capture by dist: it sells sn1 on to pharm, ship and sale.
 	onward := supply.Event{Action: supply.ActShip, Time: now, GTIN: supplyGTIN, Serials: []string{sn("1")}, To: "pharm",
-		BizTransactions: []supply.BizTransaction{{Type: "desadv", ID: "DA-QX84"}}}
+		BizTransactions: []supply.BizTransaction{{Type: "desadv", ID: "DA-QX844217"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if res, err := epcisClients(t, home, addr)("dist/admin").SupplyCapture(ctx, []byte(mustJSON(t, supply.NewEPCISDocument([]supply.Event{onward}, now)))); err != nil || res.EventCount != 1 {
@@ -88,9 +88,9 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 		as, gtin string
 		want     []string // the business transactions, in the order of the events
 	}{
-		{"acme/admin", supplyGTIN, []string{"PO-QX81", "INV-QX82", "PO-QX83"}},
-		{"dist/admin", supplyGTIN, []string{"PO-QX81", "INV-QX82", "DA-QX84"}},
-		{"acme/admin", openSaleGTIN, []string{"PO-QX85"}},
+		{"acme/admin", supplyGTIN, []string{"PO-QX817731", "INV-QX825518", "PO-QX833390"}},
+		{"dist/admin", supplyGTIN, []string{"PO-QX817731", "INV-QX825518", "DA-QX844217"}},
+		{"acme/admin", openSaleGTIN, []string{"PO-QX856604"}},
 		{"dist/admin", openSaleGTIN, nil},
 		{"rival/admin", "", nil},
 	} {
@@ -122,5 +122,5 @@ func TestSupplySaleThroughCLI(t *testing.T) {
 	}
 	t.Logf("ships with their sale, imports and exports took %v", time.Since(started).Round(time.Millisecond))
 	p.interrupt(t)
-	noPlaintext(t, home, "", inPlainOrBase64([]string{"PO-QX81", "INV-QX82", "PO-QX83", "DA-QX84", "PO-QX85", "48613.27", "99731.08", "3172.64"})...)
+	noPlaintext(t, home, "", inPlainOrBase64([]string{"PO-QX817731", "INV-QX825518", "PO-QX833390", "DA-QX844217", "PO-QX856604", "48613.27", "99731.08", "3172.64"})...)
 }
