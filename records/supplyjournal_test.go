@@ -144,3 +144,26 @@ func oneSupplyNode(t *testing.T, orgs []carechain.Organization) (*world, *node.N
 	}
 	return w, n, kr
 }
+
+// newSupplyService is a records service on n with the keys of kr, its
+// supply journal in memory.
+func newSupplyService(t *testing.T, n *node.Node, kr *records.Keyring) *records.Service {
+	t.Helper()
+	svc, err := records.New(n, kr, records.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// supplyAdmins finds an organization's admin principal on n.
+func supplyAdmins(t *testing.T, n *node.Node) func(org string) *carechain.Principal {
+	return func(org string) *carechain.Principal {
+		t.Helper()
+		p, err := n.App().Latest().Principal(org + "/admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}

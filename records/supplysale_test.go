@@ -30,17 +30,8 @@ func TestPrivateShipSaleSealedToParties(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := func(org string) *carechain.Principal {
-		p, err := n.App().Latest().Principal(org + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	svc := newSupplyService(t, n, kr)
+	admin := supplyAdmins(t, n)
 	const gtin = "00312345678906"
 	if err := svc.SupplyRegister(ctx, w.signers["acme/admin"], supply.Product{GTIN: gtin, Name: "Amoxicillin", Kind: supply.KindDrug, Private: true}); err != nil {
 		t.Fatal(err)
@@ -55,7 +46,7 @@ func TestPrivateShipSaleSealedToParties(t *testing.T) {
 		BizTransactions: biz, Price: price}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = svc.SupplyTransfer(ctx, admin("dist"), records.SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Serials: serials, BizTransactions: biz})
+	_, err := svc.SupplyTransfer(ctx, admin("dist"), records.SupplyTransferRequest{Action: tx.MoveReceive, GTIN: gtin, Serials: serials, BizTransactions: biz})
 	if err == nil || !strings.Contains(err.Error(), "a receive takes them from the shipment") {
 		t.Fatalf("a receive naming its own sale: %v", err)
 	}

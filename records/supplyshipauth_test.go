@@ -30,10 +30,7 @@ func TestSupplyShipmentSenderAuthenticated(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newSupplyService(t, n, kr)
 	const gtin = "00312345678906"
 	acme := w.signers["acme/admin"]
 	if err := svc.SupplyRegister(ctx, acme, supply.Product{GTIN: gtin, Name: "Amoxicillin", Kind: supply.KindDrug, Private: true}); err != nil {

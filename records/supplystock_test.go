@@ -32,10 +32,7 @@ func TestPrivateStockFollowsTheUnits(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newSupplyService(t, n, kr)
 	const gtin = "00312345678906"
 	signer := func(org string) records.Signer { return w.signers[org+"/admin"] }
 	stock := privateStockOf(t, n, svc)

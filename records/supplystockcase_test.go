@@ -30,10 +30,7 @@ func TestPrivateStockCountsCases(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newSupplyService(t, n, kr)
 	const gtin, sscc = "00312345678906", "106141412345678908"
 	signer := func(org string) records.Signer { return w.signers[org+"/admin"] }
 	stock := privateStockOf(t, n, svc)
@@ -67,7 +64,7 @@ func TestPrivateStockCountsCases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = capture("acme", supply.Event{Action: supply.ActPack, Serials: append(serials[:1:1], other...), SSCCs: []string{sscc}})
+	err := capture("acme", supply.Event{Action: supply.ActPack, Serials: append(serials[:1:1], other...), SSCCs: []string{sscc}})
 	if carechain.KindOf(err) != carechain.KindInvalid || !strings.Contains(err.Error(), "pack one case for each") {
 		t.Fatalf("a pack of units of two custody keys: %v", err)
 	}

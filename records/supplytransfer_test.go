@@ -32,17 +32,8 @@ func TestSupplyTransferPrivateCustody(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := func(org string) *carechain.Principal {
-		p, err := n.App().Latest().Principal(org + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	svc := newSupplyService(t, n, kr)
+	admin := supplyAdmins(t, n)
 	const gtin = "00312345678906"
 	if err := svc.SupplyRegister(ctx, w.signers["acme/admin"], supply.Product{GTIN: gtin, Name: "Amoxicillin", Kind: supply.KindDrug, Private: true}); err != nil {
 		t.Fatal(err)

@@ -26,10 +26,7 @@ func TestNodeSignedActsOfPrivateProducts(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, err := records.New(n, kr, records.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newSupplyService(t, n, kr)
 	const gtin = "00312345678906"
 	signer := func(org string) records.Signer { return w.signers[org+"/admin"] }
 	if err := svc.SupplyRegister(ctx, signer("acme"), supply.Product{GTIN: gtin, Name: "Amoxicillin", Kind: supply.KindDrug, Private: true}); err != nil {
